@@ -1,0 +1,540 @@
+//! The policy model of wsbox: what a sandbox may see and do, as plain serde data.
+//!
+//! This crate only parses, validates and describes policies. It never touches the
+//! system: the sandbox runtime and the compositor turn a [`Policy`] into action.
+//! Every section has defaults, so a policy file names only what it changes, and
+//! unknown fields are errors so a typo never silently weakens a sandbox.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The built-in profiles, embedded in the binary.
+pub const PRESETS: &[(&str, &str)] = &[("default", include_str!("../presets/default.toml"))];
+
+/// Host environment variables that belong to the host session and must never be
+/// passed into a sandbox: each one names a socket or credential outside it.
+pub const HOST_SESSION_VARIABLES: &[&str] = &[
+    "DBUS_SESSION_BUS_ADDRESS",
+    "DBUS_SYSTEM_BUS_ADDRESS",
+    "DISPLAY",
+    "XAUTHORITY",
+    "WAYLAND_DISPLAY",
+    "WAYLAND_SOCKET",
+    "SSH_AUTH_SOCK",
+    "SSH_AGENT_PID",
+    "GPG_AGENT_INFO",
+    "XDG_RUNTIME_DIR",
+    "XDG_SESSION_ID",
+    "XDG_SEAT",
+    "XDG_VTNR",
+    "PULSE_SERVER",
+    "PIPEWIRE_REMOTE",
+    "SESSION_MANAGER",
+    "KRB5CCNAME",
+    "LD_PRELOAD",
+    "LD_LIBRARY_PATH",
+    "LD_AUDIT",
+];
+
+/// Sandbox directories wsbox builds itself; a bind may go inside them but not
+/// replace them whole (a host /etc would bring shadow and ssh keys along).
+const RESERVED_SANDBOX_DIRS: &[&str] = &["/", "/etc", "/usr", "/run", "/tmp", "/var", "/home"];
+
+/// Kernel interfaces wsbox mounts itself; nothing may be bound into them.
+const RESERVED_SANDBOX_TREES: &[&str] = &["/proc", "/dev", "/sys"];
+
+/// Errors from loading or validating a policy. Messages name the file, the line
+/// and the field involved.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("failed to read policy {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid policy {origin}{location}: {message}")]
+    Parse {
+        origin: String,
+        location: String,
+        message: String,
+    },
+    #[error("invalid policy {origin}: {field}: {message}")]
+    Invalid {
+        origin: String,
+        field: String,
+        message: String,
+    },
+    #[error("unknown profile {name:?} (built-in profiles: {known})")]
+    UnknownProfile { name: String, known: String },
+}
+
+/// A whole policy. Later features add sections; each section defaults to the
+/// strictest setting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// One line for humans: what this policy is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub identity: Identity,
+    #[serde(default)]
+    pub filesystem: Filesystem,
+    #[serde(default)]
+    pub environment: Environment,
+    #[serde(default)]
+    pub network: Network,
+    #[serde(default)]
+    pub security: Security,
+}
+
+/// What the sandbox calls itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    /// The host name inside the sandbox (UTS namespace and /etc/hostname).
+    #[serde(default = "default_hostname")]
+    pub hostname: String,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Self {
+            hostname: default_hostname(),
+        }
+    }
+}
+
+fn default_hostname() -> String {
+    "sandbox".to_owned()
+}
+
+/// File system grants beyond the fixed minimal root.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filesystem {
+    /// Extra bind mounts of host paths.
+    #[serde(default)]
+    pub bind: Vec<Bind>,
+    /// Mount a read-only sysfs at /sys. It shows hardware details and serials.
+    #[serde(default)]
+    pub sys: bool,
+}
+
+/// One host path made visible inside the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bind {
+    /// The host path (absolute; `~` stands for the invoking user's home).
+    pub host: PathBuf,
+    /// Where it appears inside; the host path when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<PathBuf>,
+    #[serde(default)]
+    pub mode: Access,
+}
+
+impl Bind {
+    /// The path inside the sandbox.
+    pub fn target(&self) -> &Path {
+        self.sandbox.as_deref().unwrap_or(&self.host)
+    }
+}
+
+/// Read-only or read-write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    #[default]
+    Ro,
+    Rw,
+}
+
+impl fmt::Display for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Access::Ro => "ro",
+            Access::Rw => "rw",
+        })
+    }
+}
+
+/// The environment of the app. It starts empty: wsbox sets HOME, USER, PATH,
+/// XDG_RUNTIME_DIR and friends, then adds what is listed here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// Host variables passed through when set on the host.
+    #[serde(default)]
+    pub pass: Vec<String>,
+    /// Variables set to fixed values (they win over `pass`).
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+}
+
+/// Network access.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    #[serde(default)]
+    pub mode: NetworkMode,
+}
+
+/// The network modes implemented so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkMode {
+    /// Only the sandbox's own loopback interface.
+    #[default]
+    None,
+}
+
+/// How hard the kernel's security features are required.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Security {
+    #[serde(default)]
+    pub landlock: Requirement,
+}
+
+/// Whether a kernel feature is required or used when available.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Requirement {
+    /// Refuse to start without it.
+    #[default]
+    Required,
+    /// Use it when the kernel has it; say so when it does not.
+    BestEffort,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            description: None,
+            identity: Identity::default(),
+            filesystem: Filesystem::default(),
+            environment: Environment::default(),
+            network: Network::default(),
+            security: Security::default(),
+        }
+    }
+}
+
+impl Policy {
+    /// Parses and validates policy text. `origin` names the source in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, Error> {
+        let policy: Policy = toml::from_str(text).map_err(|err| Error::Parse {
+            origin: origin.to_owned(),
+            location: err
+                .span()
+                .map(|span| {
+                    let (line, column) = line_column(text, span.start);
+                    format!(" at line {line}, column {column}")
+                })
+                .unwrap_or_default(),
+            message: err.message().trim().replace('\n', " "),
+        })?;
+        policy.validate(origin)?;
+        Ok(policy)
+    }
+
+    /// Loads a policy file.
+    pub fn from_file(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// A built-in profile by name.
+    pub fn builtin(name: &str) -> Result<Self, Error> {
+        let text = builtin_text(name)?;
+        Self::from_toml(text, &format!("profile {name}"))
+    }
+
+    /// The effective policy as TOML, every default spelled out.
+    pub fn to_toml(&self) -> String {
+        // Serializing plain data with string keys cannot fail.
+        toml::to_string_pretty(self).unwrap_or_else(|err| format!("# cannot render: {err}\n"))
+    }
+
+    /// Checks what serde cannot: paths, names and reserved places.
+    pub fn validate(&self, origin: &str) -> Result<(), Error> {
+        let invalid = |field: String, message: String| Error::Invalid {
+            origin: origin.to_owned(),
+            field,
+            message,
+        };
+        validate_hostname(&self.identity.hostname)
+            .map_err(|m| invalid("identity.hostname".into(), m))?;
+        for (i, bind) in self.filesystem.bind.iter().enumerate() {
+            let field = format!("filesystem.bind[{i}]");
+            validate_host_path(&bind.host).map_err(|m| invalid(format!("{field}.host"), m))?;
+            validate_sandbox_path(bind.target())
+                .map_err(|m| invalid(format!("{field}.sandbox"), m))?;
+        }
+        for name in &self.environment.pass {
+            validate_env_name(name).map_err(|m| invalid("environment.pass".into(), m))?;
+            if HOST_SESSION_VARIABLES.contains(&name.as_str()) || name.starts_with("DBUS_") {
+                return Err(invalid(
+                    "environment.pass".into(),
+                    format!(
+                        "{name} belongs to the host session and is never passed into a sandbox"
+                    ),
+                ));
+            }
+        }
+        for (name, value) in &self.environment.set {
+            validate_env_name(name).map_err(|m| invalid("environment.set".into(), m))?;
+            if value.contains('\0') {
+                return Err(invalid(
+                    format!("environment.set.{name}"),
+                    "value contains a NUL byte".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The text of a built-in profile.
+pub fn builtin_text(name: &str) -> Result<&'static str, Error> {
+    PRESETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| *text)
+        .ok_or_else(|| Error::UnknownProfile {
+            name: name.to_owned(),
+            known: PRESETS
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
+    (line, column)
+}
+
+/// A host name as RFC 1123 allows it: 1–63 letters, digits and inner hyphens.
+pub fn validate_hostname(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a valid host name (1-63 letters, digits and inner hyphens)"
+        ))
+    }
+}
+
+/// An environment variable name: letters, digits and underscores, not starting with a digit.
+pub fn validate_env_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.as_bytes()[0].is_ascii_digit();
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{name:?} is not a valid environment variable name"))
+    }
+}
+
+/// A host path in a policy: absolute (or `~`-relative), without `..`.
+pub fn validate_host_path(path: &Path) -> Result<(), String> {
+    let text = path.to_string_lossy();
+    if !(path.is_absolute() || text == "~" || text.starts_with("~/")) {
+        return Err(format!("{} is not an absolute path", path.display()));
+    }
+    if path.components().any(|c| c == Component::ParentDir) {
+        return Err(format!("{} contains '..'", path.display()));
+    }
+    Ok(())
+}
+
+/// A path inside the sandbox: absolute, normal components only, and not one of
+/// the places wsbox sets up itself.
+pub fn validate_sandbox_path(path: &Path) -> Result<(), String> {
+    let text = path.to_string_lossy();
+    if text == "~" || text.starts_with("~/") {
+        // The app's home; expanded by the runtime.
+        return Ok(());
+    }
+    if !path.is_absolute() {
+        return Err(format!("{} is not an absolute path", path.display()));
+    }
+    if path
+        .components()
+        .any(|c| !matches!(c, Component::RootDir | Component::Normal(_)))
+    {
+        return Err(format!(
+            "{} must not contain '.' or '..' components",
+            path.display()
+        ));
+    }
+    let normal: PathBuf = path.components().collect();
+    if RESERVED_SANDBOX_DIRS.iter().any(|r| normal == Path::new(r)) {
+        return Err(format!(
+            "{} is built by wsbox and cannot be replaced (bind into it instead)",
+            path.display()
+        ));
+    }
+    if let Some(tree) = RESERVED_SANDBOX_TREES
+        .iter()
+        .find(|r| normal.starts_with(Path::new(r)))
+    {
+        return Err(format!(
+            "{} is inside {tree}, which wsbox sets up itself",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_parses_and_validates() {
+        for (name, _) in PRESETS {
+            let policy = Policy::builtin(name).unwrap();
+            assert!(policy.description.is_some(), "{name} has no description");
+        }
+    }
+
+    #[test]
+    fn default_preset_equals_the_strict_defaults_apart_from_description() {
+        let mut preset = Policy::builtin("default").unwrap();
+        preset.description = None;
+        let mut strict = Policy::default();
+        strict.environment.pass = preset.environment.pass.clone();
+        assert_eq!(preset, strict);
+        assert_eq!(preset.network.mode, NetworkMode::None);
+        assert_eq!(preset.security.landlock, Requirement::Required);
+        assert!(!preset.filesystem.sys);
+    }
+
+    #[test]
+    fn empty_text_is_the_strict_default() {
+        assert_eq!(Policy::from_toml("", "t").unwrap(), Policy::default());
+    }
+
+    #[test]
+    fn unknown_field_names_file_line_and_field() {
+        let err = Policy::from_toml("[identity]\nhostname = \"a\"\nfoo = 1\n", "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("p.toml"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("foo"), "{err}");
+        assert!(!err.contains('\n'), "error must be one line: {err}");
+    }
+
+    #[test]
+    fn unknown_network_mode_is_refused() {
+        let err = Policy::from_toml("[network]\nmode = \"host\"\n", "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains("host"), "{err}");
+    }
+
+    #[test]
+    fn binds_parse_with_defaults() {
+        let p = Policy::from_toml(
+            "[[filesystem.bind]]\nhost = \"/srv/a\"\n[[filesystem.bind]]\nhost = \"/srv/b\"\nsandbox = \"/data\"\nmode = \"rw\"\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(p.filesystem.bind.len(), 2);
+        assert_eq!(p.filesystem.bind[0].mode, Access::Ro);
+        assert_eq!(p.filesystem.bind[0].target(), Path::new("/srv/a"));
+        assert_eq!(p.filesystem.bind[1].mode, Access::Rw);
+        assert_eq!(p.filesystem.bind[1].target(), Path::new("/data"));
+    }
+
+    #[test]
+    fn bad_binds_are_refused_with_their_field() {
+        for (text, field) in [
+            (
+                "[[filesystem.bind]]\nhost = \"rel\"\n",
+                "filesystem.bind[0].host",
+            ),
+            (
+                "[[filesystem.bind]]\nhost = \"/a/../b\"\n",
+                "filesystem.bind[0].host",
+            ),
+            (
+                "[[filesystem.bind]]\nhost = \"/a\"\nsandbox = \"/proc/x\"\n",
+                "filesystem.bind[0].sandbox",
+            ),
+            (
+                "[[filesystem.bind]]\nhost = \"/\"\n",
+                "filesystem.bind[0].sandbox",
+            ),
+            (
+                "[[filesystem.bind]]\nhost = \"/etc\"\n",
+                "filesystem.bind[0].sandbox",
+            ),
+        ] {
+            let err = Policy::from_toml(text, "t").unwrap_err().to_string();
+            assert!(err.contains(field), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn host_session_variables_cannot_be_passed() {
+        for name in [
+            "DBUS_SESSION_BUS_ADDRESS",
+            "DISPLAY",
+            "WAYLAND_DISPLAY",
+            "DBUS_FOO",
+        ] {
+            let text = format!("[environment]\npass = [\"{name}\"]\n");
+            let err = Policy::from_toml(&text, "t").unwrap_err().to_string();
+            assert!(err.contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn invalid_names_are_refused() {
+        assert!(Policy::from_toml("[identity]\nhostname = \"a b\"\n", "t").is_err());
+        assert!(Policy::from_toml("[identity]\nhostname = \"\"\n", "t").is_err());
+        assert!(Policy::from_toml("[environment]\nset = { \"1A\" = \"x\" }\n", "t").is_err());
+        assert!(Policy::from_toml("[environment]\nset = { \"A=B\" = \"x\" }\n", "t").is_err());
+    }
+
+    #[test]
+    fn to_toml_round_trips() {
+        let p = Policy::from_toml(
+            "[[filesystem.bind]]\nhost = \"/srv\"\nmode = \"rw\"\n[environment]\nset = { A = \"1\" }\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(Policy::from_toml(&p.to_toml(), "round").unwrap(), p);
+    }
+
+    #[test]
+    fn unknown_profile_lists_the_known_ones() {
+        let err = Policy::builtin("nope").unwrap_err().to_string();
+        assert!(err.contains("nope") && err.contains("default"), "{err}");
+    }
+}

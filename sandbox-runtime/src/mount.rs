@@ -1,0 +1,356 @@
+//! Executes the mount steps of a plan inside the new mount namespace, then
+//! makes the new tree the root and detaches the host's.
+//!
+//! The shape follows bubblewrap: a staging tmpfs becomes the root first, with
+//! the host's root at /oldroot and the sandbox's at /newroot, so host paths
+//! stay reachable while the new tree is built. Nothing here decides what to
+//! mount; it only carries out [`MountStep`]s.
+
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+
+use crate::plan::MountStep;
+
+/// Errors of the mount setup; each names the path involved.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to {action} {path}: {source}")]
+    Path {
+        action: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("failed to bind {source_path} into the sandbox at {target}: {source}")]
+    Bind {
+        source_path: PathBuf,
+        target: PathBuf,
+        source: io::Error,
+    },
+}
+
+const STAGING: &str = "/tmp";
+const NEWROOT: &str = "/newroot";
+const OLDROOT: &str = "/oldroot";
+
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
+const MOUNT_ATTR_NODEV: u64 = 0x4;
+const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+
+fn path_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
+    move |source| Error::Path {
+        action,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn nix_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(nix::Error) -> Error + 'a {
+    move |errno| Error::Path {
+        action,
+        path: path.to_owned(),
+        source: errno.into(),
+    }
+}
+
+/// Makes every mount private, mounts a staging tmpfs, pivots into it with the
+/// host root at /oldroot, and mounts the sandbox's root tmpfs at /newroot.
+pub fn prepare() -> Result<(), Error> {
+    let root = Path::new("/");
+    mount(
+        None::<&str>,
+        root,
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(nix_err("make mount propagation private at", root))?;
+    let staging = Path::new(STAGING);
+    mount_tmpfs(staging, 0o755, false)?;
+    for dir in ["newroot", "oldroot"] {
+        let path = staging.join(dir);
+        std::fs::create_dir(&path).map_err(path_err("create", &path))?;
+    }
+    nix::unistd::chdir(staging).map_err(nix_err("change directory to", staging))?;
+    nix::unistd::pivot_root(".", "oldroot").map_err(nix_err("pivot_root into", staging))?;
+    nix::unistd::chdir(root).map_err(nix_err("change directory to", root))?;
+    mount_tmpfs(Path::new(NEWROOT), 0o755, false)
+}
+
+/// Carries out `steps` under /newroot, host paths read from /oldroot.
+pub fn execute(steps: &[MountStep]) -> Result<(), Error> {
+    for step in steps {
+        execute_one(step)?;
+        tracing::trace!(?step, "mount step done");
+    }
+    Ok(())
+}
+
+/// Makes the root tmpfs read-only, detaches the host's root and makes /newroot
+/// the root of the mount namespace.
+pub fn enter_new_root() -> Result<(), Error> {
+    let newroot = Path::new(NEWROOT);
+    set_attributes(
+        newroot,
+        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        false,
+    )?;
+    let oldroot = Path::new(OLDROOT);
+    umount2(oldroot, MntFlags::MNT_DETACH).map_err(nix_err("detach the host root at", oldroot))?;
+    nix::unistd::chdir(newroot).map_err(nix_err("change directory to", newroot))?;
+    nix::unistd::pivot_root(".", ".").map_err(nix_err("pivot_root into", newroot))?;
+    // The staging root now sits on top of the new one; detach it.
+    umount2(".", MntFlags::MNT_DETACH).map_err(nix_err("detach the staging root at", newroot))?;
+    let root = Path::new("/");
+    nix::unistd::chdir(root).map_err(nix_err("change directory to", root))?;
+    Ok(())
+}
+
+fn inside(path: &Path) -> PathBuf {
+    Path::new(NEWROOT).join(path.strip_prefix("/").unwrap_or(path))
+}
+
+fn host(path: &Path) -> PathBuf {
+    Path::new(OLDROOT).join(path.strip_prefix("/").unwrap_or(path))
+}
+
+fn execute_one(step: &MountStep) -> Result<(), Error> {
+    match step {
+        MountStep::Bind {
+            source,
+            target,
+            writable,
+            device,
+        } => bind(&host(source), source, target, *writable, *device),
+        MountStep::Tmpfs {
+            target,
+            mode,
+            noexec,
+        } => {
+            let path = inside(target);
+            create_dir_all(&path)?;
+            mount_tmpfs(&path, *mode, *noexec)
+        }
+        MountStep::Dir { path, mode } => {
+            let path = inside(path);
+            create_dir_all(&path)?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(*mode))
+                .map_err(path_err("set the mode of", &path))
+        }
+        MountStep::Symlink { target, link } => {
+            let path = inside(link);
+            symlink(target, &path).map_err(path_err("create the symlink", &path))
+        }
+        MountStep::File {
+            path,
+            contents,
+            mode,
+        } => {
+            let path = inside(path);
+            std::fs::write(&path, contents).map_err(path_err("write", &path))?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(*mode))
+                .map_err(path_err("set the mode of", &path))
+        }
+        MountStep::Proc { target } => {
+            let path = inside(target);
+            create_dir_all(&path)?;
+            mount(
+                Some("proc"),
+                &path,
+                Some("proc"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                None::<&str>,
+            )
+            .map_err(nix_err("mount procfs at", &path))
+        }
+        MountStep::ReadOnly { path } => {
+            let path = inside(path);
+            mount(
+                Some(&path),
+                &path,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(nix_err("bind onto itself", &path))?;
+            set_attributes(
+                &path,
+                MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                true,
+            )
+        }
+        MountStep::MaskFile { path } => {
+            let path = inside(path);
+            if std::fs::symlink_metadata(&path).is_err() {
+                return Ok(());
+            }
+            let null = host(Path::new("/dev/null"));
+            mount(
+                Some(&null),
+                &path,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(nix_err("mask", &path))?;
+            set_attributes(
+                &path,
+                MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+                false,
+            )
+        }
+        MountStep::MaskDir { path } => {
+            let path = inside(path);
+            if !path.is_dir() {
+                return Ok(());
+            }
+            mount(
+                Some("tmpfs"),
+                &path,
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                Some("mode=0555,size=4k"),
+            )
+            .map_err(nix_err("mask", &path))
+        }
+        MountStep::Devpts { target } => {
+            let path = inside(target);
+            create_dir_all(&path)?;
+            mount(
+                Some("devpts"),
+                &path,
+                Some("devpts"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+                Some("newinstance,ptmxmode=0666,mode=0620"),
+            )
+            .map_err(nix_err("mount a private devpts at", &path))
+        }
+        MountStep::Sysfs { target } => {
+            let path = inside(target);
+            create_dir_all(&path)?;
+            mount(
+                Some("sysfs"),
+                &path,
+                Some("sysfs"),
+                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                None::<&str>,
+            )
+            .map_err(nix_err("mount sysfs at", &path))
+        }
+    }
+}
+
+fn bind(
+    source: &Path,
+    shown_source: &Path,
+    target: &Path,
+    writable: bool,
+    device: bool,
+) -> Result<(), Error> {
+    let err = |source: io::Error| Error::Bind {
+        source_path: shown_source.to_owned(),
+        target: target.to_owned(),
+        source,
+    };
+    let meta = std::fs::metadata(source).map_err(err)?;
+    let path = inside(target);
+    if meta.is_dir() {
+        create_dir_all(&path)?;
+    } else {
+        if let Some(parent) = path.parent() {
+            create_dir_all(parent)?;
+        }
+        if std::fs::symlink_metadata(&path).is_err() {
+            std::fs::File::create(&path).map_err(path_err("create the mount point", &path))?;
+        }
+    }
+    mount(
+        Some(source),
+        &path,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| err(e.into()))?;
+    let mut attrs = MOUNT_ATTR_NOSUID;
+    if !device {
+        attrs |= MOUNT_ATTR_NODEV;
+    } else {
+        attrs |= MOUNT_ATTR_NOEXEC;
+    }
+    if !writable {
+        attrs |= MOUNT_ATTR_RDONLY;
+    }
+    set_attributes(&path, attrs, true)
+}
+
+fn create_dir_all(path: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(path).map_err(path_err("create the directory", path))
+}
+
+fn mount_tmpfs(path: &Path, mode: u32, noexec: bool) -> Result<(), Error> {
+    let mut flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    if noexec {
+        flags |= MsFlags::MS_NOEXEC;
+    }
+    let options = format!("mode={mode:04o}");
+    mount(
+        Some("tmpfs"),
+        path,
+        Some("tmpfs"),
+        flags,
+        Some(options.as_str()),
+    )
+    .map_err(nix_err("mount a tmpfs at", path))
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// Sets mount attributes with mount_setattr(2), which, unlike a remount, keeps
+/// the flags the kernel locked on mounts from a more privileged namespace and
+/// can apply to a whole subtree at once.
+fn set_attributes(path: &Path, set: u64, recursive: bool) -> Result<(), Error> {
+    let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::Path {
+        action: "set attributes of",
+        path: path.to_owned(),
+        source: io::ErrorKind::InvalidInput.into(),
+    })?;
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let flags = if recursive { libc::AT_RECURSIVE } else { 0 };
+    // SAFETY: `c_path` and `attr` outlive the call; the size is the struct's.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            c_path.as_ptr(),
+            flags as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(Error::Path {
+            action: "set mount attributes (mount_setattr) of",
+            path: path.to_owned(),
+            source: io::Error::last_os_error(),
+        })
+    }
+}

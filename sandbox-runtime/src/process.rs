@@ -1,0 +1,531 @@
+//! The process model: wsbox's side (spawn, id maps, signal forwarding, exit
+//! status) and the sandbox's side (pid 1 that sets up and reaps, and the app
+//! that confines itself and execs).
+//!
+//! ```text
+//! wsbox ──clone(NEWUSER|NEWNS|NEWPID|…)──▶ pid 1: mounts, hostname, lo, pivot
+//!                                            └─fork─▶ app: setsid, caps, nnp,
+//!                                                      Landlock, seccomp, exec
+//! ```
+//! Errors inside the sandbox travel back over a close-on-exec pipe as
+//! `CODE\tmessage`; a successful exec closes it. pid 1 dies with wsbox
+//! (PDEATHSIG), and the PID namespace takes every other process with it.
+
+use std::ffi::{CString, OsString};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{ForkResult, Pid};
+
+use crate::plan::{ConfineStep, HostLayout, Plan, Spec, SANDBOX_HOME};
+use crate::seccomp::Filter;
+use crate::{landlock, mount, namespaces, privileges, seccomp};
+
+/// Exit status for wsbox's own errors.
+pub const EXIT_WSBOX_ERROR: i32 = 125;
+/// Exit status when the program exists but cannot be executed.
+pub const EXIT_CANNOT_EXECUTE: i32 = 126;
+/// Exit status when the program is not found inside the sandbox.
+pub const EXIT_NOT_FOUND: i32 = 127;
+/// Exit status when the sandbox was stopped by a timeout.
+pub const EXIT_TIMEOUT: i32 = 124;
+/// How long a stopped app has between SIGTERM and SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// Errors on wsbox's side of starting and supervising a sandbox.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Namespaces(#[from] namespaces::Error),
+    #[error(transparent)]
+    Seccomp(#[from] seccomp::Error),
+    #[error(transparent)]
+    Landlock(#[from] landlock::Error),
+    #[error("failed to {what}: {source}")]
+    Sys {
+        what: &'static str,
+        source: io::Error,
+    },
+    #[error("{0:?} contains a NUL byte")]
+    Nul(OsString),
+    #[error("no program given")]
+    NoProgram,
+}
+
+fn sys(what: &'static str) -> impl FnOnce(nix::Error) -> Error {
+    move |e| Error::Sys {
+        what,
+        source: e.into(),
+    }
+}
+
+/// Everything the sandbox needs, computed and checked before any process
+/// exists, so that a missing kernel feature fails closed with nothing started.
+#[derive(Debug)]
+pub struct Prepared {
+    plan: Plan,
+    spec: Spec,
+    filter: Filter,
+    landlock_abi: Option<i32>,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    path_dirs: Vec<PathBuf>,
+}
+
+impl Prepared {
+    /// Checks the kernel and compiles everything for `spec`.
+    pub fn new(spec: Spec, host: &HostLayout) -> Result<Self, Error> {
+        if spec.argv.is_empty() {
+            return Err(Error::NoProgram);
+        }
+        namespaces::check_user_namespaces()?;
+        seccomp::check_support()?;
+        let landlock_abi = landlock::check(spec.landlock)?;
+        let filter = Filter::app()?;
+        let cstring =
+            |s: &std::ffi::OsStr| CString::new(s.as_bytes()).map_err(|_| Error::Nul(s.to_owned()));
+        let argv = spec
+            .argv
+            .iter()
+            .map(|a| cstring(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut envp = Vec::with_capacity(spec.env.len());
+        let mut path_dirs = Vec::new();
+        for (name, value) in &spec.env {
+            let mut pair = name.clone();
+            pair.push("=");
+            pair.push(value);
+            envp.push(cstring(&pair)?);
+            if name == "PATH" {
+                path_dirs = std::env::split_paths(value).collect();
+            }
+        }
+        let plan = Plan::new(&spec, host);
+        Ok(Prepared {
+            plan,
+            spec,
+            filter,
+            landlock_abi,
+            argv,
+            envp,
+            path_dirs,
+        })
+    }
+
+    /// The setup plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The Landlock ABI the app will be confined with, if any.
+    pub fn landlock_abi(&self) -> Option<i32> {
+        self.landlock_abi
+    }
+}
+
+/// A running sandbox, seen from wsbox.
+#[derive(Debug)]
+pub struct Sandbox {
+    pid: Pid,
+    errors: std::fs::File,
+    /// Held open so pid 1 can tell that wsbox is alive (POLLHUP when not).
+    _alive: OwnedFd,
+    signals: SignalFd,
+    old_mask: SigSet,
+}
+
+/// How a sandbox ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The exit status for `wsbox run`: the app's, 128+N for signal N, or
+    /// 125/126/127 for failures reported from inside.
+    pub code: i32,
+    /// A one-line reason when the sandbox failed before the program ran.
+    pub failure: Option<String>,
+}
+
+/// Signals wsbox forwards to the sandbox, plus SIGCHLD.
+fn supervised_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for sig in [
+        Signal::SIGCHLD,
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
+        set.add(sig);
+    }
+    set
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), Error> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(sys("create a pipe"))
+}
+
+/// Starts the sandbox. The calling process must be single-threaded.
+pub fn spawn(prepared: &Prepared) -> Result<Sandbox, Error> {
+    let (sync_read, sync_write) = pipe()?;
+    let (err_read, err_write) = pipe()?;
+    let signals = supervised_signals();
+    let mut old_mask = SigSet::empty();
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&signals), Some(&mut old_mask))
+        .map_err(sys("block signals"))?;
+    let signal_fd =
+        SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC).map_err(sys("create a signalfd"))?;
+
+    // SAFETY: wsbox is single-threaded here (the compositor and control socket
+    // run on the same thread and are not started yet).
+    let pid = unsafe { namespaces::clone_into_namespaces() }?;
+    if pid.as_raw() == 0 {
+        drop(sync_write);
+        drop(err_read);
+        drop(signal_fd);
+        pid1(prepared, sync_read, err_write);
+    }
+    drop(sync_read);
+    drop(err_write);
+    let sandbox = Sandbox {
+        pid,
+        errors: std::fs::File::from(err_read),
+        _alive: sync_write,
+        signals: signal_fd,
+        old_mask,
+    };
+    let go = namespaces::write_id_maps(pid, prepared.spec.host_ids)
+        .map_err(Error::from)
+        .and_then(|()| {
+            nix::unistd::write(sandbox._alive.as_fd(), b"1").map_err(sys("start the sandbox"))
+        });
+    if let Err(err) = go {
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        return Err(err);
+    }
+    tracing::debug!(pid = pid.as_raw(), "sandbox started");
+    Ok(sandbox)
+}
+
+impl Sandbox {
+    /// pid 1 of the sandbox, as seen from wsbox.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// Waits for the sandbox to end, forwarding SIGINT, SIGTERM, SIGHUP and
+    /// SIGQUIT to it, and collects any failure reported from inside. After
+    /// `timeout` the app gets SIGTERM, then SIGKILL after [`STOP_GRACE`], and
+    /// the outcome is [`EXIT_TIMEOUT`].
+    pub fn wait(mut self, timeout: Option<Duration>) -> Result<Outcome, Error> {
+        let mut report = Vec::new();
+        let mut errors_open = true;
+        let mut deadline = timeout.map(|t| Instant::now() + t);
+        let mut timed_out = false;
+        let status = loop {
+            if let Some(at) = deadline.filter(|at| *at <= Instant::now()) {
+                if timed_out {
+                    tracing::debug!("grace period over; killing the sandbox");
+                    let _ = kill(self.pid, Signal::SIGKILL);
+                    deadline = None;
+                } else {
+                    tracing::debug!("timeout; stopping the sandbox");
+                    let _ = kill(self.pid, Signal::SIGTERM);
+                    timed_out = true;
+                    deadline = Some(at + STOP_GRACE);
+                }
+            }
+            let wait = match deadline {
+                None => PollTimeout::NONE,
+                Some(at) => {
+                    let ms = at.saturating_duration_since(Instant::now()).as_millis();
+                    PollTimeout::try_from(ms.clamp(1, i32::MAX as u128) as i32)
+                        .unwrap_or(PollTimeout::MAX)
+                }
+            };
+            let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
+            if errors_open {
+                fds.push(PollFd::new(self.errors.as_fd(), PollFlags::POLLIN));
+            }
+            match poll(&mut fds, wait) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(sys("wait for the sandbox")(e)),
+                Ok(_) => {}
+            }
+            let errors_ready = errors_open
+                && fds
+                    .get(1)
+                    .and_then(|f| f.revents())
+                    .is_some_and(|r| !r.is_empty());
+            let signal_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+            drop(fds);
+            if errors_ready {
+                let mut buf = [0u8; 4096];
+                match self.errors.read(&mut buf) {
+                    Ok(0) => errors_open = false,
+                    Ok(n) => report.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => errors_open = false,
+                }
+            }
+            if signal_ready {
+                if let Some(status) = self.handle_signal()? {
+                    break status;
+                }
+            }
+        };
+        // pid 1 is gone, so every writer of the error pipe is too: drain it.
+        if errors_open {
+            let _ = self.errors.read_to_end(&mut report);
+        }
+        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.old_mask), None);
+        if timed_out {
+            return Ok(Outcome {
+                code: EXIT_TIMEOUT,
+                failure: None,
+            });
+        }
+        Ok(outcome(status, &report))
+    }
+
+    fn handle_signal(&mut self) -> Result<Option<WaitStatus>, Error> {
+        let Some(info) = self.signals.read_signal().map_err(sys("read a signal"))? else {
+            return Ok(None);
+        };
+        let signo = info.ssi_signo as i32;
+        if signo == libc::SIGCHLD {
+            return match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => Ok(None),
+                Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
+                    Ok(Some(status))
+                }
+                Ok(_) => Ok(None),
+                Err(e) => Err(sys("wait for the sandbox")(e)),
+            };
+        }
+        if let Ok(sig) = Signal::try_from(signo) {
+            tracing::debug!(signal = %sig, "forwarding to the sandbox");
+            let _ = kill(self.pid, sig);
+        }
+        Ok(None)
+    }
+}
+
+fn outcome(status: WaitStatus, report: &[u8]) -> Outcome {
+    let text = String::from_utf8_lossy(report);
+    if let Some((code, message)) = text.split_once('\t') {
+        if let Ok(code) = code.trim().parse::<i32>() {
+            return Outcome {
+                code,
+                failure: Some(message.trim().replace('\n', " ")),
+            };
+        }
+    }
+    let code = match status {
+        WaitStatus::Exited(_, code) => code,
+        WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
+        _ => EXIT_WSBOX_ERROR,
+    };
+    Outcome {
+        code,
+        failure: None,
+    }
+}
+
+/// Reports a failure to wsbox and exits.
+fn fail(err: &OwnedFd, code: i32, message: impl std::fmt::Display) -> ! {
+    let line = format!("{code}\t{message}\n");
+    let mut file = std::mem::ManuallyDrop::new(
+        // SAFETY: borrowed for the write only; ManuallyDrop keeps `err` open.
+        unsafe { std::fs::File::from_raw_fd(err.as_raw_fd()) },
+    );
+    let _ = file.write_all(line.as_bytes());
+    // SAFETY: leave without unwinding or running destructors of wsbox's state.
+    unsafe { libc::_exit(code) }
+}
+
+/// pid 1 of the sandbox. Never returns.
+fn pid1(prepared: &Prepared, alive: OwnedFd, err: OwnedFd) -> ! {
+    // Until the parent has written the id maps this process has no usable
+    // identity; wait for its go. EOF means wsbox died first.
+    let go = (|| -> Result<(), String> {
+        privileges::die_with_parent().map_err(|e| e.to_string())?;
+        let mut byte = [0u8; 1];
+        match nix::unistd::read(&alive, &mut byte) {
+            Ok(1) => Ok(()),
+            _ => Err("wsbox went away before the sandbox started".into()),
+        }
+    })();
+    if let Err(message) = go {
+        fail(&err, EXIT_WSBOX_ERROR, message);
+    }
+    if let Err(message) = setup(prepared, &alive) {
+        fail(&err, EXIT_WSBOX_ERROR, message);
+    }
+    // SAFETY: pid 1 is single-threaded (a fork of single-threaded wsbox).
+    match unsafe { nix::unistd::fork() } {
+        Ok(ForkResult::Child) => app(prepared, &err),
+        Ok(ForkResult::Parent { child }) => {
+            drop(err);
+            drop(alive);
+            // pid 1 keeps nothing it does not need: the app cannot ptrace it
+            // (Landlock puts the app in a nested domain) nor gain from it.
+            let _ = privileges::drop_capabilities();
+            let _ = privileges::no_new_privs();
+            let _ = privileges::not_dumpable();
+            reap(child)
+        }
+        Err(e) => fail(
+            &err,
+            EXIT_WSBOX_ERROR,
+            format!("failed to fork the app: {e}"),
+        ),
+    }
+}
+
+/// Everything pid 1 does before the app exists.
+fn setup(prepared: &Prepared, alive: &OwnedFd) -> Result<(), String> {
+    let spec = &prepared.spec;
+    privileges::become_sandbox_user(spec.host_ids.privileged).map_err(|e| e.to_string())?;
+    // A credential change clears the parent-death signal: set it again, then
+    // make sure wsbox did not die in between.
+    privileges::die_with_parent().map_err(|e| e.to_string())?;
+    let mut fds = [PollFd::new(alive.as_fd(), PollFlags::POLLIN)];
+    if poll(&mut fds, PollTimeout::ZERO).is_ok()
+        && fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLHUP))
+    {
+        return Err("wsbox went away while the sandbox started".into());
+    }
+    // Its own session: terminal signals reach wsbox only, which forwards them once.
+    privileges::new_session().map_err(|e| e.to_string())?;
+    namespaces::set_hostname(&spec.hostname).map_err(|e| e.to_string())?;
+    namespaces::loopback_up().map_err(|e| e.to_string())?;
+    mount::prepare().map_err(|e| e.to_string())?;
+    mount::execute(&prepared.plan.mounts).map_err(|e| e.to_string())?;
+    mount::enter_new_root().map_err(|e| e.to_string())?;
+    nix::unistd::chdir(SANDBOX_HOME).map_err(|e| format!("failed to enter {SANDBOX_HOME}: {e}"))?;
+    Ok(())
+}
+
+/// pid 1's life after the fork: reap every child, forward signals to the app,
+/// exit with the app's status when it ends.
+fn reap(app: Pid) -> ! {
+    let mut signals = supervised_signals();
+    signals.add(Signal::SIGUSR1);
+    signals.add(Signal::SIGUSR2);
+    let _ = signals.thread_block();
+    loop {
+        let Ok(sig) = signals.wait() else {
+            continue;
+        };
+        if sig != Signal::SIGCHLD {
+            let _ = kill(app, sig);
+            continue;
+        }
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) if pid == app => exit(code),
+                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == app => exit(128 + sig as i32),
+                Ok(WaitStatus::StillAlive) => break,
+                Ok(_) => continue,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => exit(EXIT_WSBOX_ERROR),
+            }
+        }
+    }
+}
+
+fn exit(code: i32) -> ! {
+    // SAFETY: pid 1 holds nothing that needs flushing.
+    unsafe { libc::_exit(code) }
+}
+
+/// The app process: confine, then exec. Never returns.
+fn app(prepared: &Prepared, err: &OwnedFd) -> ! {
+    // exec keeps the signal mask; the app starts with none blocked.
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    let plan = &prepared.plan;
+    for step in plan.confine {
+        let result = match step {
+            ConfineStep::Setsid => privileges::new_session().map_err(|e| e.to_string()),
+            ConfineStep::CloseFds => privileges::close_fds_on_exec().map_err(|e| e.to_string()),
+            ConfineStep::DropCapabilities => {
+                privileges::drop_capabilities().map_err(|e| e.to_string())
+            }
+            ConfineStep::NoNewPrivs => privileges::no_new_privs().map_err(|e| e.to_string()),
+            ConfineStep::Landlock => landlock::restrict(
+                prepared.landlock_abi,
+                &plan.writable,
+                &plan.devices,
+                prepared.spec.landlock,
+            )
+            .map_err(|e| e.to_string()),
+            ConfineStep::Seccomp => prepared.filter.load().map_err(|e| e.to_string()),
+            ConfineStep::Exec => exec(prepared, err),
+        };
+        if let Err(message) = result {
+            fail(err, EXIT_WSBOX_ERROR, message);
+        }
+    }
+    fail(
+        err,
+        EXIT_WSBOX_ERROR,
+        "the confinement plan has no exec step",
+    )
+}
+
+/// Finds the program in the sandbox's PATH and execs it.
+fn exec(prepared: &Prepared, err: &OwnedFd) -> ! {
+    let program = &prepared.argv[0];
+    let name = String::from_utf8_lossy(program.as_bytes()).into_owned();
+    let path = if program.as_bytes().contains(&b'/') {
+        program.clone()
+    } else {
+        let found = prepared
+            .path_dirs
+            .iter()
+            .map(|dir| {
+                dir.join(OsString::from(std::ffi::OsStr::from_bytes(
+                    program.as_bytes(),
+                )))
+            })
+            .find(|candidate| is_executable(candidate));
+        match found.and_then(|p| CString::new(p.as_os_str().as_bytes()).ok()) {
+            Some(path) => path,
+            None => fail(
+                err,
+                EXIT_NOT_FOUND,
+                format!("failed to execute {name}: not found in the sandbox's PATH"),
+            ),
+        }
+    };
+    let e = match nix::unistd::execve(&path, &prepared.argv, &prepared.envp) {
+        Err(e) => e,
+        Ok(never) => match never {},
+    };
+    let shown = String::from_utf8_lossy(path.as_bytes());
+    let code = if e == nix::errno::Errno::ENOENT {
+        EXIT_NOT_FOUND
+    } else {
+        EXIT_CANNOT_EXECUTE
+    };
+    let reason = if e == nix::errno::Errno::ENOENT {
+        "no such file inside the sandbox".to_owned()
+    } else {
+        io::Error::from(e).to_string()
+    };
+    fail(err, code, format!("failed to execute {shown}: {reason}"))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}

@@ -1,0 +1,576 @@
+//! The app's seccomp filter: compiled with libseccomp in the wsbox process,
+//! loaded as raw BPF in the sandbox as the last step before exec.
+//!
+//! The filter is a denylist over an allowed default, because desktop apps use
+//! hundreds of syscalls; what it refuses is what lets a process escape or
+//! attack the kernel from inside a namespace sandbox. The architecture is
+//! pinned: a syscall through another ABI (int 0x80, x32) kills the process.
+
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+};
+
+/// Errors building or loading the filter.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to build the seccomp filter ({what}): {source}")]
+    Build {
+        what: String,
+        source: libseccomp::error::SeccompError,
+    },
+    #[error("failed to export the seccomp filter: {0}")]
+    Export(std::io::Error),
+    #[error("failed to load the seccomp filter: {0}")]
+    Load(std::io::Error),
+    #[error("the kernel has no seccomp filter support (CONFIG_SECCOMP_FILTER)")]
+    Unsupported,
+}
+
+/// A compiled filter: classic BPF instructions for the native architecture.
+#[derive(Clone)]
+pub struct Filter {
+    program: Vec<libc::sock_filter>,
+}
+
+impl std::fmt::Debug for Filter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Filter({} instructions)", self.program.len())
+    }
+}
+
+/// Syscalls refused outright with EPERM.
+const DENIED: &[&str] = &[
+    // Mount API, old and new. Mounts are set up before the filter.
+    "mount",
+    "umount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "open_tree",
+    "move_mount",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "mount_setattr",
+    // Namespaces: joining any.
+    "setns",
+    // Big kernel attack surface with no use for a desktop app.
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "userfaultfd",
+    "bpf",
+    "perf_event_open",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    // Host-wide state.
+    "acct",
+    "swapon",
+    "swapoff",
+    "reboot",
+    "syslog",
+    "quotactl",
+    "quotactl_fd",
+    "uselib",
+    "lookup_dcookie",
+    "nfsservctl",
+    "name_to_handle_at",
+    "open_by_handle_at",
+    "fanotify_init",
+    "vhangup",
+];
+
+/// Namespace flags refused in unshare and clone.
+const NAMESPACE_FLAGS: &[u64] = &[
+    libc::CLONE_NEWUSER as u64,
+    libc::CLONE_NEWNS as u64,
+    libc::CLONE_NEWPID as u64,
+    libc::CLONE_NEWNET as u64,
+    libc::CLONE_NEWIPC as u64,
+    libc::CLONE_NEWUTS as u64,
+    libc::CLONE_NEWCGROUP as u64,
+];
+/// CLONE_NEWTIME shares its bit with the exit signal in clone(2), so it is only
+/// refused in unshare.
+const CLONE_NEWTIME: u64 = 0x80;
+
+/// The socket families a desktop app needs; every other one is refused.
+const ALLOWED_FAMILIES: &[u64] = &[
+    libc::AF_UNIX as u64,
+    libc::AF_INET as u64,
+    libc::AF_INET6 as u64,
+    libc::AF_NETLINK as u64,
+];
+/// One past the largest family this filter enumerates (AF_MAX on 6.x kernels
+/// is 46); larger values are refused by a single comparison.
+const FAMILY_LIMIT: u64 = 64;
+
+/// ptrace requests that attach to a process the caller did not start.
+const PTRACE_ATTACH: u64 = 16;
+const PTRACE_SEIZE: u64 = 0x4206;
+
+/// Terminal ioctls that inject input or talk to the console. The kernel
+/// compares only the low 32 bits of the request, so the filter does too.
+const TIOCSTI: u64 = 0x5412;
+const TIOCLINUX: u64 = 0x541c;
+
+impl Filter {
+    /// Compiles the app filter for the native architecture.
+    pub fn app() -> Result<Self, Error> {
+        let build = |what: &str| {
+            let what = what.to_owned();
+            move |source| Error::Build { what, source }
+        };
+        let eperm = ScmpAction::Errno(libc::EPERM);
+        let mut ctx = ScmpFilterContext::new(ScmpAction::Allow).map_err(build("context"))?;
+        ctx.set_act_badarch(ScmpAction::KillProcess)
+            .map_err(build("bad-architecture action"))?;
+        // no_new_privs is set explicitly, earlier, as a step of its own.
+        ctx.set_ctl_nnp(false).map_err(build("nnp control"))?;
+        ctx.add_arch(ScmpArch::native())
+            .map_err(build("architecture"))?;
+
+        for name in DENIED {
+            // A syscall this architecture does not have needs no rule.
+            let Ok(syscall) = ScmpSyscall::from_name(name) else {
+                continue;
+            };
+            ctx.add_rule(eperm, syscall).map_err(build(name))?;
+        }
+
+        let clone3 = ScmpSyscall::from_name("clone3").map_err(build("clone3"))?;
+        // ENOSYS makes glibc fall back to clone(2), whose flags the filter can see.
+        ctx.add_rule(ScmpAction::Errno(libc::ENOSYS), clone3)
+            .map_err(build("clone3"))?;
+
+        for (name, flags) in [
+            ("unshare", [NAMESPACE_FLAGS, &[CLONE_NEWTIME]].concat()),
+            ("clone", NAMESPACE_FLAGS.to_vec()),
+        ] {
+            let syscall = ScmpSyscall::from_name(name).map_err(build(name))?;
+            for flag in flags {
+                ctx.add_rule_conditional(
+                    eperm,
+                    syscall,
+                    &[ScmpArgCompare::new(
+                        0,
+                        ScmpCompareOp::MaskedEqual(flag),
+                        flag,
+                    )],
+                )
+                .map_err(build(name))?;
+            }
+        }
+
+        let ptrace = ScmpSyscall::from_name("ptrace").map_err(build("ptrace"))?;
+        for request in [PTRACE_ATTACH, PTRACE_SEIZE] {
+            ctx.add_rule_conditional(
+                eperm,
+                ptrace,
+                &[ScmpArgCompare::new(0, ScmpCompareOp::Equal, request)],
+            )
+            .map_err(build("ptrace"))?;
+        }
+
+        let ioctl = ScmpSyscall::from_name("ioctl").map_err(build("ioctl"))?;
+        for request in [TIOCSTI, TIOCLINUX] {
+            ctx.add_rule_conditional(
+                eperm,
+                ioctl,
+                &[ScmpArgCompare::new(
+                    1,
+                    ScmpCompareOp::MaskedEqual(0xffff_ffff),
+                    request,
+                )],
+            )
+            .map_err(build("ioctl"))?;
+        }
+
+        let no_family = ScmpAction::Errno(libc::EAFNOSUPPORT);
+        for name in ["socket", "socketpair"] {
+            let syscall = ScmpSyscall::from_name(name).map_err(build(name))?;
+            for family in (0..FAMILY_LIMIT).filter(|f| !ALLOWED_FAMILIES.contains(f)) {
+                ctx.add_rule_conditional(
+                    no_family,
+                    syscall,
+                    &[ScmpArgCompare::new(0, ScmpCompareOp::Equal, family)],
+                )
+                .map_err(build(name))?;
+            }
+            ctx.add_rule_conditional(
+                no_family,
+                syscall,
+                &[ScmpArgCompare::new(
+                    0,
+                    ScmpCompareOp::GreaterEqual,
+                    FAMILY_LIMIT,
+                )],
+            )
+            .map_err(build(name))?;
+        }
+
+        let bytes = export(&ctx)?;
+        let program = bytes
+            .chunks_exact(std::mem::size_of::<libc::sock_filter>())
+            .map(|c| libc::sock_filter {
+                code: u16::from_ne_bytes([c[0], c[1]]),
+                jt: c[2],
+                jf: c[3],
+                k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+            })
+            .collect();
+        Ok(Filter { program })
+    }
+
+    /// Number of BPF instructions.
+    pub fn len(&self) -> usize {
+        self.program.len()
+    }
+
+    /// True when the filter has no instructions (never for [`Filter::app`]).
+    pub fn is_empty(&self) -> bool {
+        self.program.is_empty()
+    }
+
+    /// Installs the filter on the calling thread. Requires no_new_privs (or
+    /// CAP_SYS_ADMIN). Allocates nothing, so it is safe after fork.
+    pub fn load(&self) -> Result<(), Error> {
+        let prog = libc::sock_fprog {
+            len: self.program.len() as u16,
+            filter: self.program.as_ptr() as *mut libc::sock_filter,
+        };
+        // SAFETY: `prog` points at `self.program`, which outlives the call; the
+        // kernel copies the program.
+        let rc = unsafe {
+            libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &prog as *const libc::sock_fprog,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(Error::Load(std::io::Error::last_os_error()))
+        }
+    }
+}
+
+/// The compiled program's bytes, through a memfd (libseccomp 2.5 has no
+/// in-memory export).
+fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>, Error> {
+    use std::io::{Read, Seek};
+    use std::os::fd::FromRawFd;
+
+    let io = |source: std::io::Error| Error::Export(source);
+    // SAFETY: a plain memfd_create with a static name.
+    let fd = unsafe { libc::memfd_create(c"wsbox-seccomp".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io(std::io::Error::last_os_error()));
+    }
+    // SAFETY: `fd` was just created and is owned by nothing else.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+    ctx.export_bpf(&file).map_err(|source| Error::Build {
+        what: "export".into(),
+        source,
+    })?;
+    file.rewind().map_err(io)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(io)?;
+    Ok(bytes)
+}
+
+/// Checks that the kernel can filter syscalls, without installing anything.
+pub fn check_support() -> Result<(), Error> {
+    // SAFETY: PR_GET_SECCOMP takes no pointers.
+    let rc = unsafe { libc::prctl(libc::PR_GET_SECCOMP) };
+    if rc < 0 {
+        return Err(Error::Unsupported);
+    }
+    // SECCOMP_GET_ACTION_AVAIL answers only on kernels with filter support.
+    let action: u32 = libc::SECCOMP_RET_KILL_PROCESS;
+    // SAFETY: the kernel reads one u32 from `action`.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_GET_ACTION_AVAIL,
+            0,
+            &action as *const u32,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(Error::Unsupported)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each test forks: the child installs the filter and reports the errno of
+    //! one syscall through its exit code, so the test process stays unfiltered.
+    //! Running as root makes the checks meaningful: without the filter the
+    //! calls would succeed.
+
+    use super::*;
+
+    /// Runs `f` in a forked child with the filter loaded when `filtered`;
+    /// returns the child's exit code (the errno `f` saw, 0 for success) or
+    /// 1000 + signal when it was killed.
+    fn in_child(filtered: bool, f: impl FnOnce() -> i32) -> i32 {
+        let filter = Filter::app().unwrap();
+        // SAFETY: the child only makes syscalls and exits.
+        match unsafe { libc::fork() } {
+            0 => {
+                let rc = if filtered {
+                    // SAFETY: plain prctl.
+                    unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+                    match filter.load() {
+                        Ok(()) => f(),
+                        Err(_) => 200,
+                    }
+                } else {
+                    f()
+                };
+                // SAFETY: leave without running the test harness's destructors.
+                unsafe { libc::_exit(rc) }
+            }
+            pid => {
+                let mut status = 0;
+                // SAFETY: waiting for our own child.
+                unsafe { libc::waitpid(pid, &mut status, 0) };
+                if libc::WIFEXITED(status) {
+                    libc::WEXITSTATUS(status)
+                } else {
+                    1000 + libc::WTERMSIG(status)
+                }
+            }
+        }
+    }
+
+    fn errno_of(rc: libc::c_long) -> i32 {
+        if rc < 0 {
+            std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(255)
+        } else {
+            0
+        }
+    }
+
+    fn is_root() -> bool {
+        // SAFETY: no arguments.
+        unsafe { libc::geteuid() == 0 }
+    }
+
+    #[test]
+    fn filter_compiles_to_a_reasonable_program() {
+        let filter = Filter::app().unwrap();
+        assert!(filter.len() > 50 && filter.len() < 4096, "{}", filter.len());
+    }
+
+    #[test]
+    fn user_namespaces_are_refused_but_plain_unshare_works() {
+        let unshare_user = || errno_of(unsafe { libc::unshare(libc::CLONE_NEWUSER) } as _);
+        if is_root() {
+            assert_eq!(
+                in_child(false, unshare_user),
+                0,
+                "control: unshare must work unfiltered"
+            );
+        }
+        assert_eq!(in_child(true, unshare_user), libc::EPERM);
+        let unshare_files = || errno_of(unsafe { libc::unshare(libc::CLONE_FILES) } as _);
+        assert_eq!(in_child(true, unshare_files), 0);
+    }
+
+    #[test]
+    fn clone3_is_enosys_and_clone_with_newuser_eperm() {
+        let clone3 = || errno_of(unsafe { libc::syscall(libc::SYS_clone3, 0usize, 0usize) });
+        assert_eq!(in_child(true, clone3), libc::ENOSYS);
+        let clone_user = || {
+            let rc = unsafe {
+                libc::syscall(
+                    libc::SYS_clone,
+                    (libc::CLONE_NEWUSER | libc::SIGCHLD) as libc::c_ulong,
+                    0usize,
+                    0usize,
+                    0usize,
+                    0usize,
+                )
+            };
+            if rc == 0 {
+                unsafe { libc::_exit(0) };
+            }
+            errno_of(rc)
+        };
+        assert_eq!(in_child(true, clone_user), libc::EPERM);
+        // A plain fork still works: the filter looks at the flags, not the call.
+        let fork = || {
+            let rc = unsafe {
+                libc::syscall(
+                    libc::SYS_clone,
+                    libc::SIGCHLD as libc::c_ulong,
+                    0usize,
+                    0usize,
+                    0usize,
+                    0usize,
+                )
+            };
+            if rc == 0 {
+                unsafe { libc::_exit(0) };
+            }
+            errno_of(rc)
+        };
+        assert_eq!(in_child(true, fork), 0);
+    }
+
+    #[test]
+    fn mount_api_is_refused_even_for_root() {
+        let mount_tmpfs = || {
+            if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+                return 201;
+            }
+            errno_of(unsafe {
+                libc::mount(
+                    c"none".as_ptr(),
+                    c"/tmp".as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    0,
+                    std::ptr::null(),
+                )
+            } as _)
+        };
+        if is_root() {
+            assert_eq!(in_child(false, mount_tmpfs), 0, "control: root can mount");
+        }
+        // The filter refuses unshare(CLONE_NEWNS) first; both are refusals.
+        assert_eq!(in_child(true, mount_tmpfs), 201);
+        for nr in [
+            libc::SYS_mount,
+            libc::SYS_umount2,
+            libc::SYS_pivot_root,
+            libc::SYS_open_tree,
+            libc::SYS_move_mount,
+            libc::SYS_fsopen,
+            libc::SYS_fsconfig,
+            libc::SYS_fsmount,
+            libc::SYS_fspick,
+            libc::SYS_mount_setattr,
+            libc::SYS_io_uring_setup,
+            libc::SYS_userfaultfd,
+            libc::SYS_bpf,
+            libc::SYS_perf_event_open,
+            libc::SYS_keyctl,
+            libc::SYS_add_key,
+            libc::SYS_request_key,
+            libc::SYS_kexec_load,
+            libc::SYS_init_module,
+            libc::SYS_finit_module,
+            libc::SYS_delete_module,
+            libc::SYS_setns,
+        ] {
+            let call = move || {
+                errno_of(unsafe { libc::syscall(nr, 0usize, 0usize, 0usize, 0usize, 0usize) })
+            };
+            assert_eq!(in_child(true, call), libc::EPERM, "syscall {nr}");
+        }
+    }
+
+    #[test]
+    fn tiocsti_is_refused_on_the_low_32_bits() {
+        // A pty that becomes our controlling terminal, so TIOCSTI would work.
+        let sti = |request: u64| {
+            move || unsafe {
+                let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+                if master < 0 || libc::grantpt(master) != 0 || libc::unlockpt(master) != 0 {
+                    return 202;
+                }
+                let name = libc::ptsname(master);
+                if name.is_null() {
+                    return 203;
+                }
+                libc::setsid();
+                let slave = libc::open(name, libc::O_RDWR);
+                if slave < 0 || libc::ioctl(slave, libc::TIOCSCTTY, 0) != 0 {
+                    return 204;
+                }
+                let c = b'x';
+                errno_of(libc::syscall(libc::SYS_ioctl, slave, request, &c as *const u8) as _)
+            }
+        };
+        if is_root() {
+            assert_eq!(
+                in_child(false, sti(TIOCSTI)),
+                0,
+                "control: TIOCSTI works unfiltered"
+            );
+        }
+        assert_eq!(in_child(true, sti(TIOCSTI)), libc::EPERM);
+        assert_eq!(in_child(true, sti(0x1_0000_0000 | TIOCSTI)), libc::EPERM);
+        assert_eq!(in_child(true, sti(TIOCLINUX)), libc::EPERM);
+    }
+
+    #[test]
+    fn only_needed_socket_families_are_allowed() {
+        let socket = |family: i32| {
+            move || errno_of(unsafe { libc::socket(family, libc::SOCK_DGRAM, 0) } as _)
+        };
+        for family in [libc::AF_UNIX, libc::AF_INET, libc::AF_INET6] {
+            assert_eq!(in_child(true, socket(family)), 0, "family {family}");
+        }
+        for family in [
+            libc::AF_PACKET,
+            libc::AF_BLUETOOTH,
+            libc::AF_VSOCK,
+            libc::AF_KEY,
+            libc::AF_CAN,
+            libc::AF_XDP,
+            libc::AF_ALG,
+            100,
+        ] {
+            assert_eq!(
+                in_child(true, socket(family)),
+                libc::EAFNOSUPPORT,
+                "family {family}"
+            );
+        }
+    }
+
+    #[test]
+    fn ptrace_attach_is_refused() {
+        let attach =
+            || errno_of(unsafe { libc::ptrace(libc::PTRACE_ATTACH, libc::getppid(), 0, 0) });
+        assert_eq!(in_child(true, attach), libc::EPERM);
+        let seize = || errno_of(unsafe { libc::ptrace(libc::PTRACE_SEIZE, libc::getppid(), 0, 0) });
+        assert_eq!(in_child(true, seize), libc::EPERM);
+    }
+
+    #[test]
+    fn other_syscall_abis_kill_the_process() {
+        // int 0x80 with eax = 20 (getpid on i386).
+        let int80 = || {
+            let ret: i64;
+            unsafe {
+                std::arch::asm!("int 0x80", inlateout("rax") 20i64 => ret, options(nostack));
+            }
+            if ret < 0 {
+                250
+            } else {
+                0
+            }
+        };
+        assert_eq!(in_child(false, int80), 0, "control: int 0x80 getpid works");
+        assert_eq!(in_child(true, int80), 1000 + libc::SIGSYS);
+        // x32: getpid with the x32 bit set.
+        let x32 = || errno_of(unsafe { libc::syscall(0x4000_0000 | libc::SYS_getpid) });
+        assert_eq!(in_child(true, x32), 1000 + libc::SIGSYS);
+    }
+}
