@@ -184,6 +184,11 @@ fn execute_one(step: &MountStep) -> Result<(), Error> {
                 true,
             )
         }
+        MountStep::Seal { path } => set_attributes(
+            &inside(path),
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+            false,
+        ),
         MountStep::MaskFile { path } => {
             let path = inside(path);
             if std::fs::symlink_metadata(&path).is_err() {

@@ -255,6 +255,11 @@ pub enum MountStep {
     ReadOnly {
         path: PathBuf,
     },
+    /// Make one mount (a tmpfs wsbox filled) read-only, leaving the mounts
+    /// below it as they are.
+    Seal {
+        path: PathBuf,
+    },
     /// Cover a file with /dev/null, if it exists.
     MaskFile {
         path: PathBuf,
@@ -385,6 +390,9 @@ impl Plan {
         m.push(symlink("/proc/self/fd/0", "/dev/stdin"));
         m.push(symlink("/proc/self/fd/1", "/dev/stdout"));
         m.push(symlink("/proc/self/fd/2", "/dev/stderr"));
+        m.push(MountStep::Seal {
+            path: "/dev".into(),
+        });
         writable.push("/dev/shm".into());
 
         // Mount points on the root tmpfs are created by the setup process, which
@@ -702,6 +710,23 @@ mod tests {
         let first_device = index(&plan, |s| matches!(s, MountStep::Bind { device: true, .. }));
         assert!(dev_tmpfs < first_device);
         assert!(plan.mounts.contains(&symlink("pts/ptmx", "/dev/ptmx")));
+        let sealed = index(
+            &plan,
+            |s| matches!(s, MountStep::Seal { path } if path == Path::new("/dev")),
+        );
+        let last_dev = plan
+            .mounts
+            .iter()
+            .rposition(|s| match s {
+                MountStep::Bind { target: p, .. }
+                | MountStep::Tmpfs { target: p, .. }
+                | MountStep::Symlink { link: p, .. }
+                | MountStep::Devpts { target: p }
+                | MountStep::Dir { path: p, .. } => p.starts_with("/dev"),
+                _ => false,
+            })
+            .unwrap();
+        assert!(last_dev < sealed, "/dev sealed before it is complete");
     }
 
     #[test]
