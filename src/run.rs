@@ -111,7 +111,6 @@ fn spec(policy: &Policy, argv: Vec<std::ffi::OsString>) -> Result<Spec> {
     for bind in &policy.filesystem.bind {
         let host = expand_home(&bind.host)?;
         let resolved = std::fs::canonicalize(&host)
-            .map_err(std::io::Error::from)
             .with_context(|| format!("failed to bind {} into the sandbox", host.display()))?;
         let meta = std::fs::metadata(&resolved)
             .with_context(|| format!("failed to bind {} into the sandbox", host.display()))?;

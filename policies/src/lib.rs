@@ -74,7 +74,7 @@ pub enum Error {
 
 /// A whole policy. Later features add sections; each section defaults to the
 /// strictest setting.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     /// One line for humans: what this policy is for.
@@ -210,19 +210,6 @@ pub enum Requirement {
     Required,
     /// Use it when the kernel has it; say so when it does not.
     BestEffort,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Self {
-            description: None,
-            identity: Identity::default(),
-            filesystem: Filesystem::default(),
-            environment: Environment::default(),
-            network: Network::default(),
-            security: Security::default(),
-        }
-    }
 }
 
 impl Policy {

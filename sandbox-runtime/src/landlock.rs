@@ -144,3 +144,120 @@ pub fn restrict(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each test forks; the child restricts itself and reports through its
+    //! exit code, so the test process stays unconfined.
+
+    use super::*;
+
+    fn in_child(f: impl FnOnce() -> i32) -> i32 {
+        // SAFETY: the child only makes syscalls and exits.
+        match unsafe { libc::fork() } {
+            0 => {
+                let code = f();
+                // SAFETY: leave without running the harness's destructors.
+                unsafe { libc::_exit(code) }
+            }
+            pid => {
+                let mut status = 0;
+                // SAFETY: waiting for our own child.
+                unsafe { libc::waitpid(pid, &mut status, 0) };
+                if libc::WIFEXITED(status) {
+                    libc::WEXITSTATUS(status)
+                } else {
+                    100 + libc::WTERMSIG(status)
+                }
+            }
+        }
+    }
+
+    fn errno(result: std::io::Result<()>) -> i32 {
+        match result {
+            Ok(()) => 0,
+            Err(e) => e.raw_os_error().unwrap_or(99),
+        }
+    }
+
+    #[test]
+    fn writes_only_where_granted_reads_everywhere() {
+        let Ok(abi) = kernel_abi() else {
+            if std::env::var_os("WSBOX_MUST_WORK").is_some() {
+                panic!("Landlock is unavailable but WSBOX_MUST_WORK is set");
+            }
+            eprintln!("SKIPPED: writes_only_where_granted_reads_everywhere: no Landlock");
+            return;
+        };
+        let dir = std::env::temp_dir().join(format!("wsbox-landlock-{}", std::process::id()));
+        let granted = dir.join("granted");
+        let denied = dir.join("denied");
+        std::fs::create_dir_all(&granted).unwrap();
+        std::fs::create_dir_all(&denied).unwrap();
+        std::fs::write(denied.join("existing"), "x").unwrap();
+        let (g, d) = (granted.clone(), denied.clone());
+        let code = in_child(move || {
+            // SAFETY: plain prctl.
+            unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+            if restrict(
+                Some(abi),
+                std::slice::from_ref(&g),
+                &[],
+                Requirement::Required,
+            )
+            .is_err()
+            {
+                return 50;
+            }
+            let write_granted = errno(std::fs::write(g.join("f"), "ok"));
+            let write_denied = errno(std::fs::write(d.join("f"), "no"));
+            let read_denied = errno(std::fs::read(d.join("existing")).map(drop));
+            match (write_granted, write_denied, read_denied) {
+                (0, libc::EACCES, 0) => 0,
+                (0, _, _) => 2,
+                _ => 1,
+            }
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            code, 0,
+            "1: granted write failed, 2: denied write allowed, 50: restrict failed"
+        );
+    }
+
+    #[test]
+    fn signal_scoping_from_abi_6() {
+        match kernel_abi() {
+            Ok(abi) if abi >= 6 => {}
+            _ => {
+                if std::env::var_os("WSBOX_MUST_WORK").is_some() {
+                    panic!("Landlock ABI 6 is unavailable but WSBOX_MUST_WORK is set");
+                }
+                eprintln!("SKIPPED: signal_scoping_from_abi_6: Landlock ABI < 6");
+                return;
+            }
+        }
+        let code = in_child(|| {
+            // SAFETY: plain prctl and kill.
+            unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+            let parent = unsafe { libc::getppid() };
+            if unsafe { libc::kill(parent, 0) } != 0 {
+                return 3; // control: must work before Landlock
+            }
+            if restrict(kernel_abi().ok(), &[], &[], Requirement::Required).is_err() {
+                return 50;
+            }
+            let rc = unsafe { libc::kill(parent, 0) };
+            let err = std::io::Error::last_os_error().raw_os_error();
+            if rc != 0 && err == Some(libc::EPERM) {
+                0
+            } else {
+                4
+            }
+        });
+        assert_eq!(
+            code, 0,
+            "3: control failed, 4: signal not scoped, 50: restrict failed"
+        );
+    }
+}

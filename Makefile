@@ -1,0 +1,56 @@
+# wsbox — `make demo` shows a confined program, `make test` checks everything.
+# Both install what they need first (Debian packages, the test user).
+
+CARGO ?= cargo
+PROBE := target/debug/wsbox-probe
+WSBOX := target/debug/wsbox
+
+.PHONY: all build demo test lint unit bench clean
+
+all: build
+
+build:
+	./scripts/install-deps.sh build
+	$(CARGO) build --workspace --bins
+
+# Runs a real program in the default sandbox and shows what it can see.
+demo:
+	./scripts/install-deps.sh demo
+	$(CARGO) build --workspace --bins
+	@echo
+	@echo "== wsbox run --display none -- sh: a shell's view of its sandbox =="
+	$(WSBOX) run --display none -- sh -c '\
+	  echo "id:          $$(id)"; \
+	  echo "hostname:    $$(hostname)"; \
+	  echo "/:           "$$(ls /); \
+	  echo "home:        $$HOME, holding [$$(ls -A ~)]"; \
+	  echo "/dev:        "$$(ls /dev); \
+	  echo "processes:   "$$(ls /proc | grep -E "^[0-9]+$$"); \
+	  echo "network:     "$$(ip -brief link); \
+	  echo "/etc/shadow: $$(cat /etc/shadow 2>&1)"; \
+	  echo "write /usr:  $$(touch /usr/x 2>&1)"'
+	@echo
+	@echo "== wsbox-probe inside the sandbox: privileges, mounts, refused syscalls =="
+	$(WSBOX) run --display none --ro $(CURDIR)/$(PROBE):/opt/wsbox-probe -- /opt/wsbox-probe
+
+lint:
+	./scripts/install-deps.sh build
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# CI sets CI=true; then no sandbox test may skip.
+test: export WSBOX_MUST_WORK := $(if $(filter true,$(CI)),1,$(WSBOX_MUST_WORK))
+test:
+	./scripts/install-deps.sh test
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) build --workspace --bins
+	$(CARGO) test --workspace
+
+bench:
+	./scripts/install-deps.sh bench
+	$(CARGO) build --release --workspace --bins --examples
+	$(CARGO) run --release --example bench -- --json target/bench.json
+
+clean:
+	$(CARGO) clean
