@@ -108,9 +108,13 @@ const ALLOWED_FAMILIES: &[u64] = &[
     libc::AF_INET6 as u64,
     libc::AF_NETLINK as u64,
 ];
-/// One past the largest family this filter enumerates (AF_MAX on 6.x kernels
-/// is 46); larger values are refused by a single comparison.
-const FAMILY_LIMIT: u64 = 64;
+/// AF_MAX of Linux 6.x: families from here on are refused by one comparison.
+const FAMILY_LIMIT: u64 = 46;
+
+/// The families below [`FAMILY_LIMIT`] that are not in [`ALLOWED_FAMILIES`].
+fn denied_families() -> impl Iterator<Item = u64> {
+    (0..FAMILY_LIMIT).filter(|f| !ALLOWED_FAMILIES.contains(f))
+}
 
 /// ptrace requests that attach to a process the caller did not start.
 const PTRACE_ATTACH: u64 = 16;
@@ -196,7 +200,9 @@ impl Filter {
         let no_family = ScmpAction::Errno(libc::EAFNOSUPPORT);
         for name in ["socket", "socketpair"] {
             let syscall = ScmpSyscall::from_name(name).map_err(build(name))?;
-            for family in (0..FAMILY_LIMIT).filter(|f| !ALLOWED_FAMILIES.contains(f)) {
+            // libseccomp 2.5 allows one comparison per argument and rule, so
+            // each denied family is a rule of its own, plus one for the rest.
+            for family in denied_families() {
                 ctx.add_rule_conditional(
                     no_family,
                     syscall,
@@ -516,6 +522,19 @@ mod tests {
         assert_eq!(in_child(true, sti(TIOCSTI)), libc::EPERM);
         assert_eq!(in_child(true, sti(0x1_0000_0000 | TIOCSTI)), libc::EPERM);
         assert_eq!(in_child(true, sti(TIOCLINUX)), libc::EPERM);
+    }
+
+    #[test]
+    fn denied_families_are_the_complement_of_the_allowed_ones() {
+        let denied: Vec<u64> = denied_families().collect();
+        for family in 0..200u64 {
+            let refused = denied.contains(&family) || family >= FAMILY_LIMIT;
+            assert_eq!(
+                refused,
+                !ALLOWED_FAMILIES.contains(&family),
+                "family {family}"
+            );
+        }
     }
 
     #[test]
