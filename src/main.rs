@@ -37,10 +37,16 @@ fn main() -> ExitCode {
                 let _ = err.print();
                 return ExitCode::SUCCESS;
             }
+            // clap's message ends at the first blank line; usage and tips follow.
             let text = err.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("wsbox: {first} (see wsbox --help)");
+            let message: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let message = message.join(" ");
+            let message = message.strip_prefix("error: ").unwrap_or(&message);
+            eprintln!("wsbox: {message} (see wsbox --help)");
             return ExitCode::from(EXIT_WSBOX_ERROR);
         }
     };
