@@ -16,24 +16,74 @@ pub struct Cli {
 pub enum Command {
     /// Run PROGRAM in a new sandbox; exits with the program's status.
     Run(RunArgs),
+    /// List the running sandboxes.
+    Ps {
+        /// One JSON object per sandbox, as a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the windows of a running sandbox.
+    Windows {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a running sandbox's output to a PNG file.
+    Screenshot { name: String, file: PathBuf },
+    /// Send input to the focused window of a running sandbox.
+    Input {
+        name: String,
+        #[command(subcommand)]
+        action: InputCommand,
+    },
+    /// Stop a running sandbox (the app gets SIGTERM, then SIGKILL).
+    Stop { name: String },
     /// Show or check policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
 }
 
+#[derive(Debug, Subcommand)]
+pub enum InputCommand {
+    /// Type TEXT (any character the keymap can produce).
+    Type { text: String },
+    /// Press a key combination, e.g. `ctrl+shift+t` or `Return`.
+    Key { combo: String },
+    /// Move the pointer to X,Y (output coordinates).
+    Move { x: i32, y: i32 },
+    /// Click at X,Y with BUTTON (left, right, middle; default left).
+    Click {
+        x: i32,
+        y: i32,
+        #[arg(default_value = "left")]
+        button: String,
+    },
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// How the app is shown: `none` (no display server at all; the only mode
-    /// available until the compositor lands), `window` or `headless`.
+    /// How the app is shown: `headless` (a virtual output of wsbox's own
+    /// compositor), `none` (no display server at all) or `window` (not
+    /// available yet). Default: window if WAYLAND_DISPLAY is set, else headless.
     #[arg(long, value_enum, value_name = "MODE")]
     pub display: Option<DisplayMode>,
     /// Same as --display headless.
     #[arg(long, conflicts_with = "display")]
     pub headless: bool,
+    /// Size of the headless output in pixels, with an optional scale.
+    #[arg(long, value_name = "WxH[@SCALE]", default_value = "1280x720")]
+    pub output: String,
+    /// With --timeout: write the output to FILE.png when the time is up.
+    #[arg(long, value_name = "FILE.png", requires = "timeout")]
+    pub screenshot: Option<PathBuf>,
     /// Stop the sandbox after SECS seconds (SIGTERM, then SIGKILL after 2 s);
     /// wsbox then exits with status 124.
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
+    /// The sandbox's name for `wsbox ps/windows/screenshot/input/stop`.
+    /// Default: the program's name, with -2, -3, … when taken.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
     /// A built-in profile (see `wsbox policy show NAME`).
     #[arg(long, value_name = "NAME", conflicts_with = "policy")]
     pub profile: Option<String>,

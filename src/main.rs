@@ -2,6 +2,8 @@
 //! dispatch, and the mapping of errors to exit statuses.
 
 mod cli;
+mod control;
+mod instance;
 mod run;
 
 use std::process::ExitCode;
@@ -9,7 +11,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use wsbox_policies::Policy;
 
-use crate::cli::{Cli, Command, PolicyCommand};
+use crate::cli::{Cli, Command, InputCommand, PolicyCommand};
+use crate::control::{InputAction, Request};
 
 /// Exit status for wsbox's own errors.
 const EXIT_WSBOX_ERROR: u8 = 125;
@@ -53,6 +56,26 @@ fn main() -> ExitCode {
 
     let result = match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Ps { json } => ps(json),
+        Command::Windows { name, json } => windows(&name, json),
+        Command::Screenshot { name, file } => {
+            control::call(&name, &Request::Screenshot).and_then(|(_, png)| {
+                let png = png.ok_or_else(|| anyhow::anyhow!("sandbox {name} sent no image"))?;
+                std::fs::write(&file, png)
+                    .map_err(|e| anyhow::anyhow!("failed to write {}: {e}", file.display()))?;
+                Ok(0)
+            })
+        }
+        Command::Input { name, action } => {
+            let action = match action {
+                InputCommand::Type { text } => InputAction::Type { text },
+                InputCommand::Key { combo } => InputAction::Key { combo },
+                InputCommand::Move { x, y } => InputAction::Move { x, y },
+                InputCommand::Click { x, y, button } => InputAction::Click { x, y, button },
+            };
+            control::call(&name, &Request::Input { action }).map(|_| 0)
+        }
+        Command::Stop { name } => control::call(&name, &Request::Stop).map(|_| 0),
         Command::Policy(PolicyCommand::Show { name }) => Policy::builtin(&name)
             .map(|p| {
                 print!("{}", p.to_toml());
@@ -74,4 +97,49 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_WSBOX_ERROR)
         }
     }
+}
+
+fn ps(json: bool) -> anyhow::Result<i32> {
+    let list = instance::list()?;
+    if json {
+        let infos: Vec<_> = list.iter().map(|(_, info)| info).collect();
+        println!("{}", serde_json::to_string_pretty(&infos)?);
+        return Ok(0);
+    }
+    println!(
+        "{:<24} {:>8} {:<10} {:<8} PROGRAM",
+        "NAME", "PID", "DISPLAY", "NETWORK"
+    );
+    for (_, info) in list {
+        println!(
+            "{:<24} {:>8} {:<10} {:<8} {}",
+            info.name, info.pid, info.display, info.network, info.program
+        );
+    }
+    Ok(0)
+}
+
+fn windows(name: &str, json: bool) -> anyhow::Result<i32> {
+    let (response, _) = control::call(name, &Request::Windows)?;
+    let windows = response.windows.unwrap_or_default();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&windows)?);
+        return Ok(0);
+    }
+    println!(
+        "{:<32} {:<24} {:>18} FOCUSED",
+        "TITLE", "APP_ID", "GEOMETRY"
+    );
+    for w in windows {
+        let geometry = format!("{}x{}+{}+{}", w.width, w.height, w.x, w.y);
+        let title: String = w.title.chars().take(32).collect();
+        println!(
+            "{:<32} {:<24} {:>18} {}",
+            title,
+            w.app_id,
+            geometry,
+            if w.focused { "yes" } else { "" }
+        );
+    }
+    Ok(0)
 }

@@ -4,11 +4,22 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use wsbox_compositor::reexports::calloop::generic::Generic;
+use wsbox_compositor::reexports::calloop::timer::{TimeoutAction, Timer};
+use wsbox_compositor::reexports::calloop::{
+    EventLoop, Interest, LoopHandle, LoopSignal, Mode, PostAction,
+};
+use wsbox_compositor::reexports::wayland_server::{Display, ListeningSocket};
+use wsbox_compositor::state::KeyboardConfig;
+use wsbox_compositor::{Config, State};
 use wsbox_policies::{Access, Bind, Policy};
-use wsbox_sandbox::plan::{environment, random_machine_id};
-use wsbox_sandbox::{BindSpec, HostIds, HostLayout, Prepared, Spec};
+use wsbox_sandbox::plan::{environment, random_machine_id, SANDBOX_RUNTIME_DIR};
+use wsbox_sandbox::process::{EXIT_TIMEOUT, STOP_GRACE};
+use wsbox_sandbox::{BindSpec, HostIds, HostLayout, Outcome, Prepared, Sandbox, Spec};
 
 use crate::cli::{DisplayMode, RunArgs};
+use crate::control;
+use crate::instance::{Info, Instance};
 
 /// Runs the sandbox and returns the exit status for wsbox.
 pub fn run(args: RunArgs) -> Result<i32> {
@@ -23,16 +34,14 @@ pub fn run(args: RunArgs) -> Result<i32> {
             }
         })
     };
-    if display != DisplayMode::None {
-        let name = match display {
-            DisplayMode::Window => "window",
-            DisplayMode::Headless => "headless",
-            DisplayMode::None => "none",
-        };
+    if display == DisplayMode::Window {
         bail!(
-            "display mode {name} is not available yet (the compositor is not built); \
-             use --display none"
+            "display mode window is not available yet (the host backend is not built); \
+             use --display headless or --display none"
         );
+    }
+    if display == DisplayMode::None && args.screenshot.is_some() {
+        bail!("--screenshot needs a display: use --display headless");
     }
     let timeout = match args.timeout {
         None => None,
@@ -41,6 +50,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         }
         Some(secs) => bail!("invalid --timeout {secs}: expected a positive number of seconds"),
     };
+    let output = parse_output(&args.output)?;
 
     let mut policy = load_policy(&args)?;
     apply_overrides(&mut policy, &args)?;
@@ -48,15 +58,276 @@ pub fn run(args: RunArgs) -> Result<i32> {
         .validate("given on the command line")
         .context("invalid command line")?;
 
-    let spec = spec(&policy, args.command)?;
+    let mut spec = spec(&policy, args.command.clone())?;
+    let program = Path::new(&spec.argv[0])
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "app".into());
+    let display_name = match display {
+        DisplayMode::Headless => "headless",
+        DisplayMode::None => "none",
+        DisplayMode::Window => "window",
+    };
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let instance = Instance::create(args.name.as_deref(), &program, |name| Info {
+        name: name.to_owned(),
+        pid: std::process::id(),
+        program: program.clone(),
+        display: display_name.to_owned(),
+        network: "none".to_owned(),
+        started,
+    })?;
+    let name = instance.name();
+
+    let mut event_loop: EventLoop<Run> =
+        EventLoop::try_new().context("failed to create the event loop")?;
+    let handle = event_loop.handle();
+    let signal = event_loop.get_signal();
+
+    let compositor = if display == DisplayMode::Headless {
+        let socket_path = instance.dir.join("wayland-0");
+        let display = Display::<State>::new().context("failed to create the Wayland display")?;
+        let socket = ListeningSocket::bind_absolute(socket_path.clone())
+            .with_context(|| format!("failed to create {}", socket_path.display()))?;
+        allow_sandbox_to_connect(&socket_path, spec.host_ids)?;
+        let compositor = State::new(
+            display.handle(),
+            signal.clone(),
+            Config {
+                name: name.clone(),
+                size: (output.0, output.1),
+                scale: output.2,
+                color: policy.display.rgb(),
+                keyboard: KeyboardConfig {
+                    rules: policy.keyboard.rules.clone(),
+                    model: policy.keyboard.model.clone(),
+                    layout: policy.keyboard.layout.clone(),
+                    variant: policy.keyboard.variant.clone(),
+                    options: Some(policy.keyboard.options.clone()).filter(|o| !o.is_empty()),
+                },
+            },
+        )?;
+        handle
+            .insert_source(
+                Generic::new(socket, Interest::READ, Mode::Level),
+                |_, socket, run: &mut Run| {
+                    while let Ok(Some(stream)) = socket.accept() {
+                        if let Some(compositor) = run.compositor.as_mut() {
+                            if let Err(e) = compositor.insert_client(stream) {
+                                tracing::warn!(%e, "failed to accept a client");
+                            }
+                        }
+                    }
+                    Ok(PostAction::Continue)
+                },
+            )
+            .map_err(|e| anyhow::anyhow!("failed to watch the Wayland socket: {e}"))?;
+        handle
+            .insert_source(
+                Generic::new(display, Interest::READ, Mode::Level),
+                |_, display, run: &mut Run| {
+                    if let Some(compositor) = run.compositor.as_mut() {
+                        // SAFETY: the display is not dropped while the source lives.
+                        if let Err(e) = unsafe { display.get_mut().dispatch_clients(compositor) } {
+                            tracing::warn!(%e, "failed to dispatch clients");
+                        }
+                    }
+                    Ok(PostAction::Continue)
+                },
+            )
+            .map_err(|e| anyhow::anyhow!("failed to watch the Wayland display: {e}"))?;
+        handle
+            .insert_source(Timer::immediate(), |_, _, run: &mut Run| {
+                match run.compositor.as_mut() {
+                    Some(compositor) => {
+                        compositor.tick();
+                        TimeoutAction::ToDuration(compositor.frame_interval())
+                    }
+                    None => TimeoutAction::Drop,
+                }
+            })
+            .map_err(|e| anyhow::anyhow!("failed to start the frame clock: {e}"))?;
+        spec.binds.push(BindSpec {
+            host: socket_path,
+            target: Path::new(SANDBOX_RUNTIME_DIR).join("wayland-0"),
+            writable: false,
+        });
+        spec.env
+            .push(("WAYLAND_DISPLAY".into(), "wayland-0".into()));
+        Some(compositor)
+    } else {
+        None
+    };
+
+    let control = control::listen(&instance.dir)?;
+    handle
+        .insert_source(
+            Generic::new(control, Interest::READ, Mode::Level),
+            |_, listener, run: &mut Run| {
+                let after = match run.compositor.as_mut() {
+                    Some(compositor) => control::accept_all(listener, compositor),
+                    None => control::refuse_all(listener),
+                };
+                if after == control::After::Stop {
+                    run.stop(false);
+                }
+                Ok(PostAction::Continue)
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("failed to watch the control socket: {e}"))?;
+
     let prepared = Prepared::new(spec, &HostLayout::probe(Path::new("/")))?;
-    tracing::debug!(landlock_abi = ?prepared.landlock_abi(), steps = prepared.plan().mounts.len(), "sandbox prepared");
+    tracing::debug!(%name, landlock_abi = ?prepared.landlock_abi(), steps = prepared.plan().mounts.len(), "sandbox prepared");
     let sandbox = wsbox_sandbox::spawn(&prepared)?;
-    let outcome = sandbox.wait(timeout)?;
-    if let Some(failure) = outcome.failure {
+    let signals = sandbox
+        .signal_fd()
+        .try_clone_to_owned()
+        .context("failed to watch the sandbox")?;
+    handle
+        .insert_source(
+            Generic::new(signals, Interest::READ, Mode::Level),
+            |_, _, run: &mut Run| {
+                let ended = match run.sandbox.as_mut().map(|s| s.on_signal()) {
+                    Some(Ok(Some(status))) => Some(status),
+                    Some(Ok(None)) | None => None,
+                    Some(Err(e)) => {
+                        tracing::warn!(%e, "lost track of the sandbox");
+                        None
+                    }
+                };
+                if let (Some(status), Some(sandbox)) = (ended, run.sandbox.take()) {
+                    run.outcome = Some(sandbox.finish(status));
+                    run.signal.stop();
+                }
+                Ok(PostAction::Continue)
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("failed to watch the sandbox: {e}"))?;
+
+    if let Some(timeout) = timeout {
+        let screenshot = args.screenshot.clone();
+        handle
+            .insert_source(Timer::from_duration(timeout), move |_, _, run: &mut Run| {
+                if let (Some(file), Some(compositor)) = (&screenshot, run.compositor.as_mut()) {
+                    match compositor.screenshot_png() {
+                        Ok(png) => {
+                            if let Err(e) = std::fs::write(file, png) {
+                                run.failure = Some(format!(
+                                    "failed to write the screenshot {}: {e}",
+                                    file.display()
+                                ));
+                            }
+                        }
+                        Err(e) => run.failure = Some(e.to_string()),
+                    }
+                }
+                run.stop(true);
+                TimeoutAction::Drop
+            })
+            .map_err(|e| anyhow::anyhow!("failed to set the timeout: {e}"))?;
+    }
+
+    let mut run = Run {
+        compositor,
+        sandbox: Some(sandbox),
+        outcome: None,
+        timed_out: false,
+        stopping: false,
+        failure: None,
+        signal,
+        handle: handle.clone(),
+    };
+    event_loop
+        .run(None, &mut run, |_| {})
+        .context("the event loop failed")?;
+    drop(prepared);
+    let outcome = run.outcome.take();
+    let (timed_out, failure) = (run.timed_out, run.failure.take());
+    drop(run);
+    drop(instance);
+
+    if let Some(failure) = outcome.as_ref().and_then(|o| o.failure.as_ref()) {
         eprintln!("wsbox: {failure}");
     }
-    Ok(outcome.code)
+    if let Some(failure) = failure {
+        eprintln!("wsbox: {failure}");
+        return Ok(125);
+    }
+    Ok(match outcome {
+        Some(_) if timed_out => EXIT_TIMEOUT,
+        Some(outcome) => outcome.code,
+        None => 125,
+    })
+}
+
+/// The state of `wsbox run`'s event loop.
+struct Run {
+    compositor: Option<State>,
+    sandbox: Option<Sandbox>,
+    outcome: Option<Outcome>,
+    timed_out: bool,
+    stopping: bool,
+    failure: Option<String>,
+    signal: LoopSignal,
+    handle: LoopHandle<'static, Run>,
+}
+
+impl Run {
+    /// Asks the app to stop, and kills the sandbox if it has not after the
+    /// grace period.
+    fn stop(&mut self, timed_out: bool) {
+        self.timed_out |= timed_out;
+        if self.stopping {
+            return;
+        }
+        self.stopping = true;
+        if let Some(compositor) = self.compositor.as_mut() {
+            compositor.close_all();
+        }
+        if let Some(sandbox) = self.sandbox.as_ref() {
+            sandbox.terminate();
+        }
+        let _ =
+            self.handle
+                .insert_source(Timer::from_duration(STOP_GRACE), |_, _, run: &mut Run| {
+                    if let Some(sandbox) = run.sandbox.as_ref() {
+                        sandbox.kill();
+                    }
+                    TimeoutAction::Drop
+                });
+    }
+}
+
+/// The host-side Wayland socket must be connectable by the app's host uid:
+/// when wsbox runs as root, that is the unprivileged id the app maps to.
+fn allow_sandbox_to_connect(socket: &Path, ids: HostIds) -> Result<()> {
+    if ids.privileged {
+        std::os::unix::fs::chown(socket, Some(ids.uid), Some(ids.gid))
+            .with_context(|| format!("failed to hand {} to the sandbox", socket.display()))?;
+    }
+    Ok(())
+}
+
+/// `WxH` or `WxH@SCALE`.
+fn parse_output(text: &str) -> Result<(i32, i32, f64)> {
+    let bad = || {
+        anyhow::anyhow!("invalid --output {text:?}: expected WxH or WxH@SCALE, e.g. 1280x720@1.5")
+    };
+    let (size, scale) = match text.split_once('@') {
+        Some((size, scale)) => (size, scale.parse::<f64>().map_err(|_| bad())?),
+        None => (text, 1.0),
+    };
+    let (w, h) = size.split_once('x').ok_or_else(bad)?;
+    let (w, h) = (
+        w.parse::<i32>().map_err(|_| bad())?,
+        h.parse::<i32>().map_err(|_| bad())?,
+    );
+    if !(16..=16384).contains(&w) || !(16..=16384).contains(&h) || !(0.5..=4.0).contains(&scale) {
+        bail!("invalid --output {text:?}: sizes go from 16 to 16384, scales from 0.5 to 4");
+    }
+    Ok((w, h, scale))
 }
 
 fn load_policy(args: &RunArgs) -> Result<Policy> {

@@ -90,6 +90,65 @@ pub struct Policy {
     pub network: Network,
     #[serde(default)]
     pub security: Security,
+    #[serde(default)]
+    pub display: Display,
+    #[serde(default)]
+    pub keyboard: Keyboard,
+}
+
+/// How the sandbox's windows are shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Display {
+    /// The colour of wsbox's frame around the sandbox's windows, `#rrggbb`.
+    #[serde(default = "default_color")]
+    pub color: String,
+}
+
+impl Default for Display {
+    fn default() -> Self {
+        Self {
+            color: default_color(),
+        }
+    }
+}
+
+fn default_color() -> String {
+    "#e66100".to_owned()
+}
+
+impl Display {
+    /// The frame colour as RGB; `validate` has checked it.
+    pub fn rgb(&self) -> [u8; 3] {
+        parse_color(&self.color).unwrap_or([0xe6, 0x61, 0x00])
+    }
+}
+
+/// Parses `#rrggbb`.
+pub fn parse_color(text: &str) -> Option<[u8; 3]> {
+    let hex = text.strip_prefix('#')?;
+    if hex.len() != 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
+    Some([byte(0)?, byte(2)?, byte(4)?])
+}
+
+/// The xkb keymap of the sandbox's keyboard. Empty fields fall back to the
+/// XKB_DEFAULT_* variables, then to xkb's defaults (us).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Keyboard {
+    #[serde(default)]
+    pub rules: String,
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub layout: String,
+    #[serde(default)]
+    pub variant: String,
+    #[serde(default)]
+    pub options: String,
 }
 
 /// What the sandbox calls itself.
@@ -260,6 +319,15 @@ impl Policy {
         };
         validate_hostname(&self.identity.hostname)
             .map_err(|m| invalid("identity.hostname".into(), m))?;
+        if parse_color(&self.display.color).is_none() {
+            return Err(invalid(
+                "display.color".into(),
+                format!(
+                    "{:?} is not a colour of the form #rrggbb",
+                    self.display.color
+                ),
+            ));
+        }
         for (i, bind) in self.filesystem.bind.iter().enumerate() {
             let field = format!("filesystem.bind[{i}]");
             validate_host_path(&bind.host).map_err(|m| invalid(format!("{field}.host"), m))?;
@@ -507,6 +575,19 @@ mod tests {
         assert!(Policy::from_toml("[identity]\nhostname = \"\"\n", "t").is_err());
         assert!(Policy::from_toml("[environment]\nset = { \"1A\" = \"x\" }\n", "t").is_err());
         assert!(Policy::from_toml("[environment]\nset = { \"A=B\" = \"x\" }\n", "t").is_err());
+    }
+
+    #[test]
+    fn colors_parse_and_bad_ones_are_refused() {
+        assert_eq!(parse_color("#ff0080"), Some([255, 0, 128]));
+        assert_eq!(parse_color("ff0080"), None);
+        assert_eq!(parse_color("#ff008"), None);
+        assert_eq!(parse_color("#gg0000"), None);
+        let err = Policy::from_toml("[display]\ncolor = \"red\"\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("display.color"), "{err}");
+        assert_eq!(Policy::default().display.rgb(), [0xe6, 0x61, 0x00]);
     }
 
     #[test]

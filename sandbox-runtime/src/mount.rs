@@ -82,10 +82,63 @@ pub fn prepare() -> Result<(), Error> {
     mount_tmpfs(Path::new(NEWROOT), 0o755, false)
 }
 
+/// Detached mount trees (open_tree(OPEN_TREE_CLONE)) that wsbox made of bind
+/// sources before the sandbox existed, by host path. Binds of these paths
+/// attach the tree instead of resolving the path again, so directories the
+/// sandbox's uid cannot search (wsbox's own 0700 runtime directory when run
+/// by root) still bind exactly what wsbox opened. Needs CAP_SYS_ADMIN in the
+/// caller's namespace, so it is used when wsbox runs as root.
+pub type OpenedSources = [(PathBuf, std::os::fd::OwnedFd)];
+
+/// Clones the mount tree at `path` into a detached tree (see [`OpenedSources`]).
+pub fn detached_tree(path: &Path) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    let c_path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: a path string that outlives the call; the kernel returns a new fd.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            c_path.as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_RECURSIVE as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the fd was just returned to us and is owned by nothing else.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
+fn attach_tree(tree: &std::os::fd::OwnedFd, target: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    let c_target = CString::new(target.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: valid fd and strings that outlive the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            c_target.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Carries out `steps` under /newroot, host paths read from /oldroot.
-pub fn execute(steps: &[MountStep]) -> Result<(), Error> {
+pub fn execute(steps: &[MountStep], opened: &OpenedSources) -> Result<(), Error> {
     for step in steps {
-        execute_one(step)?;
+        execute_one(step, opened)?;
         tracing::trace!(?step, "mount step done");
     }
     Ok(())
@@ -119,14 +172,20 @@ fn host(path: &Path) -> PathBuf {
     Path::new(OLDROOT).join(path.strip_prefix("/").unwrap_or(path))
 }
 
-fn execute_one(step: &MountStep) -> Result<(), Error> {
+fn execute_one(step: &MountStep, opened: &OpenedSources) -> Result<(), Error> {
     match step {
         MountStep::Bind {
             source,
             target,
             writable,
             device,
-        } => bind(&host(source), source, target, *writable, *device),
+        } => {
+            let tree = opened
+                .iter()
+                .find(|(path, _)| path == source)
+                .map(|(_, fd)| fd);
+            bind(&host(source), tree, source, target, *writable, *device)
+        }
         MountStep::Tmpfs {
             target,
             mode,
@@ -252,6 +311,7 @@ fn execute_one(step: &MountStep) -> Result<(), Error> {
 
 fn bind(
     source: &Path,
+    tree: Option<&std::os::fd::OwnedFd>,
     shown_source: &Path,
     target: &Path,
     writable: bool,
@@ -262,7 +322,12 @@ fn bind(
         target: target.to_owned(),
         source,
     };
-    let meta = std::fs::metadata(source).map_err(err)?;
+    let meta = match tree {
+        Some(fd) => std::fs::File::from(fd.try_clone().map_err(err)?)
+            .metadata()
+            .map_err(err)?,
+        None => std::fs::metadata(source).map_err(err)?,
+    };
     let path = inside(target);
     if meta.is_dir() {
         create_dir_all(&path)?;
@@ -274,14 +339,17 @@ fn bind(
             std::fs::File::create(&path).map_err(path_err("create the mount point", &path))?;
         }
     }
-    mount(
-        Some(source),
-        &path,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(|e| err(e.into()))?;
+    match tree {
+        Some(tree) => attach_tree(tree, &path).map_err(err)?,
+        None => mount(
+            Some(source),
+            &path,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| err(e.into()))?,
+    }
     let mut attrs = MOUNT_ATTR_NOSUID;
     if !device {
         attrs |= MOUNT_ATTR_NODEV;

@@ -13,7 +13,7 @@
 
 use std::ffi::{CString, OsString};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -53,6 +53,8 @@ pub enum Error {
         what: &'static str,
         source: io::Error,
     },
+    #[error("failed to open {path} to bind it into the sandbox: {source}")]
+    Open { path: PathBuf, source: io::Error },
     #[error("{0:?} contains a NUL byte")]
     Nul(OsString),
     #[error("no program given")]
@@ -77,6 +79,8 @@ pub struct Prepared {
     argv: Vec<CString>,
     envp: Vec<CString>,
     path_dirs: Vec<PathBuf>,
+    /// The user binds' sources, opened (O_PATH) by wsbox itself.
+    opened: Vec<(PathBuf, OwnedFd)>,
 }
 
 impl Prepared {
@@ -107,8 +111,22 @@ impl Prepared {
                 path_dirs = std::env::split_paths(value).collect();
             }
         }
+        // Run by root, the sandbox's uid cannot search root's directories:
+        // wsbox clones the sources' mounts itself. A user's sandbox has the
+        // user's own uid and binds by path.
+        let mut opened = Vec::new();
+        if spec.host_ids.privileged {
+            for bind in &spec.binds {
+                let tree = mount::detached_tree(&bind.host).map_err(|source| Error::Open {
+                    path: bind.host.clone(),
+                    source,
+                })?;
+                opened.push((bind.host.clone(), tree));
+            }
+        }
         let plan = Plan::new(&spec, host);
         Ok(Prepared {
+            opened,
             plan,
             spec,
             filter,
@@ -178,8 +196,8 @@ pub fn spawn(prepared: &Prepared) -> Result<Sandbox, Error> {
     let mut old_mask = SigSet::empty();
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&signals), Some(&mut old_mask))
         .map_err(sys("block signals"))?;
-    let signal_fd =
-        SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC).map_err(sys("create a signalfd"))?;
+    let signal_fd = SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .map_err(sys("create a signalfd"))?;
 
     // SAFETY: wsbox is single-threaded here (the compositor and control socket
     // run on the same thread and are not started yet).
@@ -219,24 +237,70 @@ impl Sandbox {
         self.pid
     }
 
-    /// Waits for the sandbox to end, forwarding SIGINT, SIGTERM, SIGHUP and
-    /// SIGQUIT to it, and collects any failure reported from inside. After
-    /// `timeout` the app gets SIGTERM, then SIGKILL after [`STOP_GRACE`], and
-    /// the outcome is [`EXIT_TIMEOUT`].
-    pub fn wait(mut self, timeout: Option<Duration>) -> Result<Outcome, Error> {
+    /// Readable when a signal for wsbox arrived: call [`Sandbox::on_signal`].
+    /// For event loops; [`Sandbox::wait`] polls it itself.
+    pub fn signal_fd(&self) -> BorrowedFd<'_> {
+        self.signals.as_fd()
+    }
+
+    /// Handles the pending signals: forwards SIGINT, SIGTERM, SIGHUP and
+    /// SIGQUIT to the sandbox, reaps it on SIGCHLD. Returns its status once
+    /// it has ended.
+    pub fn on_signal(&mut self) -> Result<Option<WaitStatus>, Error> {
+        while let Some(info) = self.signals.read_signal().map_err(sys("read a signal"))? {
+            let signo = info.ssi_signo as i32;
+            if signo == libc::SIGCHLD {
+                match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
+                    Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
+                        return Ok(Some(status));
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(sys("wait for the sandbox")(e)),
+                }
+            } else if let Ok(sig) = Signal::try_from(signo) {
+                tracing::debug!(signal = %sig, "forwarding to the sandbox");
+                let _ = kill(self.pid, sig);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Asks the app to stop (SIGTERM through pid 1).
+    pub fn terminate(&self) {
+        let _ = kill(self.pid, Signal::SIGTERM);
+    }
+
+    /// Ends the sandbox at once: SIGKILL to pid 1 takes the PID namespace.
+    pub fn kill(&self) {
+        let _ = kill(self.pid, Signal::SIGKILL);
+    }
+
+    /// The outcome once [`Sandbox::on_signal`] returned `status`; collects a
+    /// failure reported from inside and restores wsbox's signal mask.
+    pub fn finish(mut self, status: WaitStatus) -> Outcome {
+        // pid 1 is gone, so every writer of the error pipe is too: this read
+        // ends.
         let mut report = Vec::new();
-        let mut errors_open = true;
+        let _ = self.errors.read_to_end(&mut report);
+        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.old_mask), None);
+        outcome(status, &report)
+    }
+
+    /// Waits for the sandbox to end, forwarding signals, and collects any
+    /// failure reported from inside. After `timeout` the app gets SIGTERM,
+    /// then SIGKILL after [`STOP_GRACE`], and the outcome is [`EXIT_TIMEOUT`].
+    pub fn wait(mut self, timeout: Option<Duration>) -> Result<Outcome, Error> {
         let mut deadline = timeout.map(|t| Instant::now() + t);
         let mut timed_out = false;
         let status = loop {
             if let Some(at) = deadline.filter(|at| *at <= Instant::now()) {
                 if timed_out {
                     tracing::debug!("grace period over; killing the sandbox");
-                    let _ = kill(self.pid, Signal::SIGKILL);
+                    self.kill();
                     deadline = None;
                 } else {
                     tracing::debug!("timeout; stopping the sandbox");
-                    let _ = kill(self.pid, Signal::SIGTERM);
+                    self.terminate();
                     timed_out = true;
                     deadline = Some(at + STOP_GRACE);
                 }
@@ -249,71 +313,25 @@ impl Sandbox {
                         .unwrap_or(PollTimeout::MAX)
                 }
             };
-            let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
-            if errors_open {
-                fds.push(PollFd::new(self.errors.as_fd(), PollFlags::POLLIN));
-            }
+            let mut fds = [PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
             match poll(&mut fds, wait) {
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(sys("wait for the sandbox")(e)),
+                Ok(0) => continue,
                 Ok(_) => {}
             }
-            let errors_ready = errors_open
-                && fds
-                    .get(1)
-                    .and_then(|f| f.revents())
-                    .is_some_and(|r| !r.is_empty());
-            let signal_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
-            drop(fds);
-            if errors_ready {
-                let mut buf = [0u8; 4096];
-                match self.errors.read(&mut buf) {
-                    Ok(0) => errors_open = false,
-                    Ok(n) => report.extend_from_slice(&buf[..n]),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => errors_open = false,
-                }
-            }
-            if signal_ready {
-                if let Some(status) = self.handle_signal()? {
-                    break status;
-                }
+            if let Some(status) = self.on_signal()? {
+                break status;
             }
         };
-        // pid 1 is gone, so every writer of the error pipe is too: drain it.
-        if errors_open {
-            let _ = self.errors.read_to_end(&mut report);
-        }
-        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.old_mask), None);
+        let outcome = self.finish(status);
         if timed_out {
             return Ok(Outcome {
                 code: EXIT_TIMEOUT,
                 failure: None,
             });
         }
-        Ok(outcome(status, &report))
-    }
-
-    fn handle_signal(&mut self) -> Result<Option<WaitStatus>, Error> {
-        let Some(info) = self.signals.read_signal().map_err(sys("read a signal"))? else {
-            return Ok(None);
-        };
-        let signo = info.ssi_signo as i32;
-        if signo == libc::SIGCHLD {
-            return match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) => Ok(None),
-                Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
-                    Ok(Some(status))
-                }
-                Ok(_) => Ok(None),
-                Err(e) => Err(sys("wait for the sandbox")(e)),
-            };
-        }
-        if let Ok(sig) = Signal::try_from(signo) {
-            tracing::debug!(signal = %sig, "forwarding to the sandbox");
-            let _ = kill(self.pid, sig);
-        }
-        Ok(None)
+        Ok(outcome)
     }
 }
 
@@ -409,7 +427,7 @@ fn setup(prepared: &Prepared, alive: &OwnedFd) -> Result<(), String> {
     namespaces::set_hostname(&spec.hostname).map_err(|e| e.to_string())?;
     namespaces::loopback_up().map_err(|e| e.to_string())?;
     mount::prepare().map_err(|e| e.to_string())?;
-    mount::execute(&prepared.plan.mounts).map_err(|e| e.to_string())?;
+    mount::execute(&prepared.plan.mounts, &prepared.opened).map_err(|e| e.to_string())?;
     mount::enter_new_root().map_err(|e| e.to_string())?;
     nix::unistd::chdir(SANDBOX_HOME).map_err(|e| format!("failed to enter {SANDBOX_HOME}: {e}"))?;
     Ok(())

@@ -1,0 +1,145 @@
+//! The headless backend: a virtual output rendered by pixman into memory,
+//! damage-tracked, paced by the 60 Hz tick of [`crate::State::tick`].
+
+use std::time::Duration;
+
+use smithay::backend::allocator::Fourcc;
+use smithay::backend::renderer::damage::OutputDamageTracker;
+use smithay::backend::renderer::element::memory::MemoryRenderBuffer;
+use smithay::backend::renderer::pixman::PixmanRenderer;
+use smithay::backend::renderer::{Bind, ExportMem, Offscreen};
+use smithay::desktop::utils::OutputPresentationFeedback;
+use smithay::output::Output;
+use smithay::reexports::pixman;
+use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
+use smithay::utils::{Buffer, Monotonic, Rectangle, Size, Time};
+use smithay::wayland::presentation::Refresh;
+
+use crate::render;
+use crate::screenshot;
+use crate::state::Core;
+
+/// Renderer, target image and damage tracker of the virtual output.
+pub struct Headless {
+    renderer: PixmanRenderer,
+    target: pixman::Image<'static, 'static>,
+    size: Size<i32, Buffer>,
+    damage_tracker: OutputDamageTracker,
+    /// 0 until the first frame: the whole output is damaged then.
+    age: usize,
+    frame_seq: u64,
+    cursor: MemoryRenderBuffer,
+    /// The cursor is drawn once the pointer has moved (it would otherwise sit
+    /// in the middle of every screenshot).
+    pub cursor_visible: bool,
+    /// Frames actually rendered (damage was non-empty).
+    pub frames_rendered: u64,
+}
+
+impl std::fmt::Debug for Headless {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Headless")
+            .field("size", &self.size)
+            .field("frames_rendered", &self.frames_rendered)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Headless {
+    /// A backend for `output`, whose current mode gives the size.
+    pub fn new(output: &Output) -> Result<Self, String> {
+        let mode = output
+            .current_mode()
+            .ok_or_else(|| "the output has no mode".to_owned())?;
+        let mut renderer = PixmanRenderer::new().map_err(|e| e.to_string())?;
+        let size: Size<i32, Buffer> = (mode.size.w, mode.size.h).into();
+        let target: pixman::Image<'static, 'static> = renderer
+            .create_buffer(Fourcc::Argb8888, size)
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            renderer,
+            target,
+            size,
+            damage_tracker: OutputDamageTracker::from_output(output),
+            age: 0,
+            frame_seq: 0,
+            cursor: render::arrow_cursor(),
+            cursor_visible: false,
+            frames_rendered: 0,
+        })
+    }
+
+    /// Renders what changed, then sends frame callbacks and presentation
+    /// feedback. Cheap when nothing changed.
+    pub fn render_frame(&mut self, core: &mut Core) {
+        let output = core.output.clone();
+        if core.needs_redraw || self.age == 0 {
+            core.needs_redraw = false;
+            let elements =
+                render::elements(&mut self.renderer, core, &self.cursor, self.cursor_visible);
+            let rendered = match self.renderer.bind(&mut self.target) {
+                Ok(mut fb) => self
+                    .damage_tracker
+                    .render_output(
+                        &mut self.renderer,
+                        &mut fb,
+                        self.age,
+                        &elements,
+                        render::BACKGROUND,
+                    )
+                    .map(|r| r.damage.is_some_and(|d| !d.is_empty()))
+                    .map_err(|e| format!("{e:?}")),
+                Err(e) => Err(format!("{e:?}")),
+            };
+            self.age = 1;
+            match rendered {
+                Ok(true) => {
+                    self.frames_rendered += 1;
+                    self.frame_seq += 1;
+                    let mut feedback = OutputPresentationFeedback::new(&output);
+                    for window in core.space.elements() {
+                        window.take_presentation_feedback(
+                            &mut feedback,
+                            |_, _| Some(output.clone()),
+                            |_, _| wp_presentation_feedback::Kind::empty(),
+                        );
+                    }
+                    let now: Time<Monotonic> = core.clock.now();
+                    feedback.presented(
+                        now,
+                        Refresh::Fixed(Duration::from_micros(16_667)),
+                        self.frame_seq,
+                        wp_presentation_feedback::Kind::empty(),
+                    );
+                }
+                Ok(false) => {}
+                Err(err) => tracing::warn!(%err, "rendering failed"),
+            }
+        }
+        let elapsed = core.start_time.elapsed();
+        for window in core.space.elements() {
+            window.send_frame(&output, elapsed, Some(Duration::ZERO), |_, _| {
+                Some(output.clone())
+            });
+        }
+    }
+
+    /// The current output contents as PNG (RGBA, 8 bits per channel).
+    pub fn screenshot_png(&mut self) -> Result<Vec<u8>, screenshot::Error> {
+        let region = Rectangle::from_size(self.size);
+        let fb = self
+            .renderer
+            .bind(&mut self.target)
+            .map_err(|e| screenshot::Error::Read(format!("{e:?}")))?;
+        let mapping = self
+            .renderer
+            .copy_framebuffer(&fb, region, Fourcc::Abgr8888)
+            .map_err(|e| screenshot::Error::Read(format!("{e:?}")))?;
+        drop(fb);
+        let bytes = self
+            .renderer
+            .map_texture(&mapping)
+            .map_err(|e| screenshot::Error::Read(format!("{e:?}")))?;
+        screenshot::encode_rgba(bytes, self.size.w as u32, self.size.h as u32)
+    }
+}

@@ -1,0 +1,139 @@
+//! Protocol handlers: each `impl XHandler for State` sits next to its
+//! `delegate_x!`; the big ones have files of their own.
+//!
+//! Handlers see hostile input. They look things up and ignore what does not
+//! fit; they never unwrap on client data.
+
+mod compositor;
+mod xdg_shell;
+
+use smithay::input::pointer::CursorImageStatus;
+use smithay::input::{Seat, SeatHandler, SeatState};
+use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
+use smithay::reexports::wayland_server::Resource;
+use smithay::wayland::compositor::with_states;
+use smithay::wayland::fractional_scale::{with_fractional_scale, FractionalScaleHandler};
+use smithay::wayland::output::OutputHandler;
+use smithay::wayland::selection::data_device::{
+    set_data_device_focus, ClientDndGrabHandler, DataDeviceHandler, DataDeviceState,
+    ServerDndGrabHandler,
+};
+use smithay::wayland::selection::primary_selection::{
+    set_primary_focus, PrimarySelectionHandler, PrimarySelectionState,
+};
+use smithay::wayland::selection::SelectionHandler;
+use smithay::wayland::tablet_manager::TabletSeatHandler;
+use smithay::wayland::xdg_activation::{
+    XdgActivationHandler, XdgActivationState, XdgActivationToken, XdgActivationTokenData,
+};
+use smithay::{
+    delegate_cursor_shape, delegate_data_device, delegate_fractional_scale, delegate_output,
+    delegate_presentation, delegate_primary_selection, delegate_seat, delegate_single_pixel_buffer,
+    delegate_viewporter, delegate_xdg_activation,
+};
+
+use crate::state::State;
+
+impl SeatHandler for State {
+    type KeyboardFocus = WlSurface;
+    type PointerFocus = WlSurface;
+    type TouchFocus = WlSurface;
+
+    fn seat_state(&mut self) -> &mut SeatState<State> {
+        &mut self.core.seat_state
+    }
+
+    fn cursor_image(&mut self, _seat: &Seat<Self>, image: CursorImageStatus) {
+        self.core.cursor_status = image;
+        self.core.needs_redraw = true;
+    }
+
+    fn focus_changed(&mut self, seat: &Seat<Self>, focused: Option<&WlSurface>) {
+        // The clipboard follows the keyboard focus, inside this sandbox only.
+        let dh = &self.core.display_handle;
+        let client = focused.and_then(|s| dh.get_client(s.id()).ok());
+        set_data_device_focus(dh, seat, client.clone());
+        set_primary_focus(dh, seat, client);
+    }
+}
+delegate_seat!(State);
+
+impl TabletSeatHandler for State {}
+delegate_cursor_shape!(State);
+
+impl SelectionHandler for State {
+    type SelectionUserData = ();
+}
+
+impl DataDeviceHandler for State {
+    fn data_device_state(&self) -> &DataDeviceState {
+        &self.core.data_device_state
+    }
+}
+impl ClientDndGrabHandler for State {}
+impl ServerDndGrabHandler for State {}
+delegate_data_device!(State);
+
+impl PrimarySelectionHandler for State {
+    fn primary_selection_state(&self) -> &PrimarySelectionState {
+        &self.core.primary_selection_state
+    }
+}
+delegate_primary_selection!(State);
+
+impl OutputHandler for State {}
+delegate_output!(State);
+
+delegate_viewporter!(State);
+delegate_presentation!(State);
+delegate_single_pixel_buffer!(State);
+
+impl FractionalScaleHandler for State {
+    fn new_fractional_scale(&mut self, surface: WlSurface) {
+        let scale = self.core.output.current_scale().fractional_scale();
+        with_states(&surface, |states| {
+            with_fractional_scale(states, |fractional| {
+                fractional.set_preferred_scale(scale);
+            });
+        });
+    }
+}
+delegate_fractional_scale!(State);
+
+impl XdgActivationHandler for State {
+    fn activation_state(&mut self) -> &mut XdgActivationState {
+        &mut self.core.xdg_activation_state
+    }
+
+    /// Only a token minted during a recent key press of the focused client is
+    /// valid: an app cannot steal focus with a token it made up.
+    fn token_created(&mut self, _token: XdgActivationToken, data: XdgActivationTokenData) -> bool {
+        let Some((serial, seat)) = data.serial else {
+            return false;
+        };
+        let Some(keyboard) = self.core.seat.get_keyboard() else {
+            return false;
+        };
+        Seat::from_resource(&seat).as_ref() == Some(&self.core.seat)
+            && keyboard
+                .last_enter()
+                .is_some_and(|last| serial.is_no_older_than(&last))
+    }
+
+    fn request_activation(
+        &mut self,
+        _token: XdgActivationToken,
+        data: XdgActivationTokenData,
+        surface: WlSurface,
+    ) {
+        if data.timestamp.elapsed().as_secs() >= 10 {
+            return;
+        }
+        if let Some(window) = self.core.window_for(&surface) {
+            self.core.space.raise_element(&window, true);
+            crate::state::focus_top(self);
+            self.core.needs_redraw = true;
+        }
+    }
+}
+delegate_xdg_activation!(State);

@@ -1,0 +1,228 @@
+//! xdg_wm_base and xdg-decoration: placement, configure, popups.
+//!
+//! Windows are managed, not moved by the app: parentless toplevels fill the
+//! output, dialogs are centred over their parent. Move and resize requests
+//! are ignored, so an app cannot place a window over wsbox's marking.
+
+use std::cell::Cell;
+
+use smithay::desktop::{
+    find_popup_root_surface, get_popup_toplevel_coords, PopupKind, Window,
+};
+use smithay::reexports::wayland_protocols::xdg::decoration::zv1::server::zxdg_toplevel_decoration_v1::Mode as DecorationMode;
+use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel;
+use smithay::reexports::wayland_server::protocol::{wl_output, wl_seat, wl_surface::WlSurface};
+use smithay::utils::Serial;
+use smithay::wayland::compositor::with_states;
+use smithay::wayland::shell::xdg::decoration::XdgDecorationHandler;
+use smithay::wayland::shell::xdg::{
+    PopupSurface, PositionerState, ToplevelSurface, XdgShellHandler, XdgShellState,
+    XdgToplevelSurfaceData,
+};
+use smithay::{delegate_xdg_decoration, delegate_xdg_shell};
+
+use crate::state::{focus_top, State};
+
+/// Whether a dialog has been centred once its size is known.
+#[derive(Default)]
+struct Centred(Cell<bool>);
+
+impl XdgShellHandler for State {
+    fn xdg_shell_state(&mut self) -> &mut XdgShellState {
+        &mut self.core.xdg_shell_state
+    }
+
+    fn new_toplevel(&mut self, surface: ToplevelSurface) {
+        let window = Window::new_wayland_window(surface);
+        place(self, &window);
+        focus_top(self);
+        self.core.needs_redraw = true;
+    }
+
+    fn new_popup(&mut self, surface: PopupSurface, _positioner: PositionerState) {
+        unconstrain_popup(self, &surface);
+        if let Err(err) = self.core.popups.track_popup(PopupKind::Xdg(surface)) {
+            tracing::debug!(%err, "popup not tracked");
+        }
+    }
+
+    fn reposition_request(
+        &mut self,
+        surface: PopupSurface,
+        positioner: PositionerState,
+        token: u32,
+    ) {
+        surface.with_pending_state(|state| {
+            state.geometry = positioner.get_geometry();
+            state.positioner = positioner;
+        });
+        unconstrain_popup(self, &surface);
+        surface.send_repositioned(token);
+    }
+
+    fn grab(&mut self, _surface: PopupSurface, _seat: wl_seat::WlSeat, _serial: Serial) {
+        // Popup grabs are not implemented: popups get input like any surface.
+    }
+
+    fn move_request(&mut self, _surface: ToplevelSurface, _seat: wl_seat::WlSeat, _serial: Serial) {
+    }
+
+    fn resize_request(
+        &mut self,
+        _surface: ToplevelSurface,
+        _seat: wl_seat::WlSeat,
+        _serial: Serial,
+        _edges: xdg_toplevel::ResizeEdge,
+    ) {
+    }
+
+    fn maximize_request(&mut self, surface: ToplevelSurface) {
+        if surface.is_initial_configure_sent() {
+            surface.send_configure();
+        }
+    }
+
+    fn fullscreen_request(
+        &mut self,
+        surface: ToplevelSurface,
+        _output: Option<wl_output::WlOutput>,
+    ) {
+        if surface.is_initial_configure_sent() {
+            surface.send_configure();
+        }
+    }
+
+    fn toplevel_destroyed(&mut self, surface: ToplevelSurface) {
+        if let Some(window) = self.core.window_for(surface.wl_surface()) {
+            self.core.space.unmap_elem(&window);
+        }
+        focus_top(self);
+        self.core.needs_redraw = true;
+    }
+
+    fn popup_destroyed(&mut self, _surface: PopupSurface) {
+        self.core.needs_redraw = true;
+    }
+
+    fn title_changed(&mut self, _surface: ToplevelSurface) {
+        self.core.needs_redraw = true;
+    }
+}
+delegate_xdg_shell!(State);
+
+impl XdgDecorationHandler for State {
+    fn new_decoration(&mut self, toplevel: ToplevelSurface) {
+        // wsbox prefers to draw the frame itself: it is the sandbox's marking.
+        set_decoration(self, &toplevel, DecorationMode::ServerSide);
+    }
+
+    fn request_mode(&mut self, toplevel: ToplevelSurface, mode: DecorationMode) {
+        set_decoration(self, &toplevel, mode);
+    }
+
+    fn unset_mode(&mut self, toplevel: ToplevelSurface) {
+        set_decoration(self, &toplevel, DecorationMode::ServerSide);
+    }
+}
+delegate_xdg_decoration!(State);
+
+fn set_decoration(state: &mut State, toplevel: &ToplevelSurface, mode: DecorationMode) {
+    toplevel.with_pending_state(|s| s.decoration_mode = Some(mode));
+    // The frame changes the space the app gets: place it again.
+    if let Some(window) = state.core.window_for(toplevel.wl_surface()) {
+        place(state, &window);
+    }
+    if toplevel.is_initial_configure_sent() {
+        toplevel.send_pending_configure();
+    }
+    state.core.needs_redraw = true;
+}
+
+/// Maps `window` where [`crate::state::Core::placement`] says, with the size
+/// and states that go with it.
+fn place(state: &mut State, window: &Window) {
+    let (rect, fill) = state.core.placement(window);
+    if let Some(toplevel) = window.toplevel() {
+        toplevel.with_pending_state(|s| {
+            if fill {
+                s.size = Some(rect.size);
+                s.states.set(xdg_toplevel::State::Maximized);
+                for edge in [
+                    xdg_toplevel::State::TiledLeft,
+                    xdg_toplevel::State::TiledRight,
+                    xdg_toplevel::State::TiledTop,
+                    xdg_toplevel::State::TiledBottom,
+                ] {
+                    s.states.set(edge);
+                }
+            }
+        });
+    }
+    state.core.space.map_element(window.clone(), rect.loc, true);
+}
+
+/// Called on every commit: initial configures, popups, and centring dialogs
+/// once their size is known.
+pub(crate) fn handle_commit(state: &mut State, surface: &WlSurface) {
+    if let Some(window) = state.core.window_for(surface) {
+        let initial_configure_sent = with_states(surface, |states| {
+            states
+                .data_map
+                .get::<XdgToplevelSurfaceData>()
+                .and_then(|d| d.lock().ok().map(|d| d.initial_configure_sent))
+                .unwrap_or(true)
+        });
+        if !initial_configure_sent {
+            if let Some(toplevel) = window.toplevel() {
+                toplevel.send_configure();
+            }
+        } else {
+            centre_dialog(state, &window);
+        }
+    }
+
+    state.core.popups.commit(surface);
+    if let Some(PopupKind::Xdg(popup)) = state.core.popups.find_popup(surface) {
+        if !popup.is_initial_configure_sent() {
+            if let Err(err) = popup.send_configure() {
+                tracing::debug!(?err, "popup configure refused");
+            }
+        }
+    }
+}
+
+fn centre_dialog(state: &mut State, window: &Window) {
+    let is_dialog = window.toplevel().and_then(|t| t.parent()).is_some();
+    if !is_dialog || window.geometry().size.w <= 0 {
+        return;
+    }
+    let centred = window.user_data().get_or_insert(Centred::default);
+    if centred.0.get() {
+        return;
+    }
+    centred.0.set(true);
+    let (rect, _) = state.core.placement(window);
+    state.core.space.map_element(window.clone(), rect.loc, true);
+}
+
+fn unconstrain_popup(state: &State, popup: &PopupSurface) {
+    let Ok(root) = find_popup_root_surface(&PopupKind::Xdg(popup.clone())) else {
+        return;
+    };
+    let Some(window) = state.core.window_for(&root) else {
+        return;
+    };
+    let Some(output_geo) = state.core.space.output_geometry(&state.core.output) else {
+        return;
+    };
+    let Some(window_geo) = state.core.space.element_geometry(&window) else {
+        return;
+    };
+    // The positioner works relative to the parent: move the output there.
+    let mut target = output_geo;
+    target.loc -= get_popup_toplevel_coords(&PopupKind::Xdg(popup.clone()));
+    target.loc -= window_geo.loc;
+    popup.with_pending_state(|s| {
+        s.geometry = s.positioner.get_unconstrained_geometry(target);
+    });
+}

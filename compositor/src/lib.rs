@@ -1,0 +1,25 @@
+//! The nested Wayland compositor of wsbox: one per sandbox, serving exactly one
+//! listening socket, rendering with pixman, offering only the allowlisted
+//! globals of [`globals`].
+//!
+//! The compositor never starts processes and never touches the sandbox: the
+//! `wsbox` binary creates the socket, inserts the compositor into its event
+//! loop, and meets the sandbox runtime there. Everything a client sends is
+//! hostile input: handlers refuse or disconnect, they never panic.
+
+pub mod backend;
+mod decorations;
+pub mod globals;
+mod handlers;
+pub mod input;
+mod render;
+pub mod screenshot;
+pub mod state;
+mod text;
+
+pub use state::{Config, State, WindowInfo};
+
+/// The crates a user of this one needs to drive it.
+pub mod reexports {
+    pub use smithay::reexports::{calloop, wayland_server};
+}

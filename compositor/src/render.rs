@@ -1,0 +1,209 @@
+//! What one frame shows: the cursor, then each window from the top (its
+//! surfaces and popups, then wsbox's frame around it), front to back.
+
+use smithay::backend::renderer::element::memory::{
+    MemoryRenderBuffer, MemoryRenderBufferRenderElement,
+};
+use smithay::backend::renderer::element::solid::SolidColorRenderElement;
+use smithay::backend::renderer::element::surface::{
+    render_elements_from_surface_tree, WaylandSurfaceRenderElement,
+};
+use smithay::backend::renderer::element::{AsRenderElements, Kind};
+use smithay::backend::renderer::pixman::PixmanRenderer;
+use smithay::backend::renderer::{Color32F, ImportAll, ImportMem};
+use smithay::input::pointer::CursorImageStatus;
+use smithay::render_elements;
+use smithay::utils::{Physical, Point, Rectangle, Scale};
+use smithay::wayland::compositor::with_states;
+use smithay::wayland::shell::xdg::XdgToplevelSurfaceData;
+
+use crate::decorations::{self, Frame, BORDER, TITLE_HEIGHT};
+use crate::state::Core;
+
+render_elements! {
+    pub OutputElement<R> where R: ImportAll + ImportMem;
+    Surface = WaylandSurfaceRenderElement<R>,
+    Solid = SolidColorRenderElement,
+    Memory = MemoryRenderBufferRenderElement<R>,
+}
+
+/// The background of the output where no window is.
+pub const BACKGROUND: [f32; 4] = [0.12, 0.12, 0.14, 1.0];
+
+/// Collects the elements of one frame, topmost first.
+pub fn elements(
+    renderer: &mut PixmanRenderer,
+    core: &Core,
+    cursor: &MemoryRenderBuffer,
+    cursor_visible: bool,
+) -> Vec<OutputElement<PixmanRenderer>> {
+    let scale = Scale::from(core.output.current_scale().fractional_scale());
+    let mut out: Vec<OutputElement<PixmanRenderer>> = Vec::new();
+
+    if cursor_visible {
+        let pos = core.pointer_location;
+        match &core.cursor_status {
+            CursorImageStatus::Hidden => {}
+            CursorImageStatus::Surface(surface) => {
+                let hotspot = with_states(surface, |states| {
+                    states
+                        .data_map
+                        .get::<smithay::input::pointer::CursorImageSurfaceData>()
+                        .and_then(|d| d.lock().ok().map(|d| d.hotspot))
+                        .unwrap_or_default()
+                });
+                let loc = (pos - hotspot.to_f64()).to_physical_precise_round(scale);
+                out.extend(
+                    render_elements_from_surface_tree::<_, WaylandSurfaceRenderElement<_>>(
+                        renderer,
+                        surface,
+                        loc,
+                        scale,
+                        1.0,
+                        Kind::Cursor,
+                    )
+                    .into_iter()
+                    .map(OutputElement::Surface),
+                );
+            }
+            CursorImageStatus::Named(_) => {
+                let loc: Point<f64, Physical> = pos.to_physical(scale);
+                if let Ok(element) = MemoryRenderBufferRenderElement::from_buffer(
+                    renderer,
+                    loc,
+                    cursor,
+                    None,
+                    None,
+                    None,
+                    Kind::Cursor,
+                ) {
+                    out.push(OutputElement::Memory(element));
+                }
+            }
+        }
+    }
+
+    let [r, g, b] = core.config.color;
+    let frame_color = Color32F::new(r as f32 / 255.0, g as f32 / 255.0, b as f32 / 255.0, 1.0);
+    for window in core.space.elements().rev() {
+        let Some(loc) = core.space.element_location(window) else {
+            continue;
+        };
+        let render_loc = (loc - window.geometry().loc).to_physical_precise_round(scale);
+        out.extend(
+            window
+                .render_elements::<WaylandSurfaceRenderElement<PixmanRenderer>>(
+                    renderer, render_loc, scale, 1.0,
+                )
+                .into_iter()
+                .map(OutputElement::Surface),
+        );
+
+        let Some(toplevel) = window.toplevel() else {
+            continue;
+        };
+        if !decorations::wants_server_side(toplevel) {
+            continue;
+        }
+        let frame = window.user_data().get_or_insert(Frame::default);
+        let size = window.geometry().size;
+        let title = with_states(toplevel.wl_surface(), |states| {
+            states
+                .data_map
+                .get::<XdgToplevelSurfaceData>()
+                .and_then(|d| d.lock().ok().and_then(|d| d.title.clone()))
+                .unwrap_or_default()
+        });
+        let text = decorations::marked_title(&core.config.name, &title);
+        let bar_w = size.w + 2 * BORDER;
+        if let Some(buffer) = frame.title_buffer(&text, bar_w - 16) {
+            let text_loc: Point<f64, Physical> = Point::<i32, smithay::utils::Logical>::from((
+                loc.x - BORDER + 8,
+                loc.y - TITLE_HEIGHT + 4,
+            ))
+            .to_f64()
+            .to_physical(scale);
+            if let Ok(element) = MemoryRenderBufferRenderElement::from_buffer(
+                renderer,
+                text_loc,
+                &buffer,
+                None,
+                None,
+                None,
+                Kind::Unspecified,
+            ) {
+                out.push(OutputElement::Memory(element));
+            }
+        }
+        let rects = [
+            // title bar
+            Rectangle::new(
+                (loc.x - BORDER, loc.y - TITLE_HEIGHT).into(),
+                (bar_w, TITLE_HEIGHT).into(),
+            ),
+            // left, right, bottom
+            Rectangle::new(
+                (loc.x - BORDER, loc.y).into(),
+                (BORDER, size.h + BORDER).into(),
+            ),
+            Rectangle::new(
+                (loc.x + size.w, loc.y).into(),
+                (BORDER, size.h + BORDER).into(),
+            ),
+            Rectangle::new((loc.x, loc.y + size.h).into(), (size.w, BORDER).into()),
+        ];
+        for (id, rect) in frame.ids.iter().zip(rects) {
+            out.push(OutputElement::Solid(SolidColorRenderElement::new(
+                id.clone(),
+                rect.to_physical_precise_round(scale),
+                frame.commit,
+                frame_color,
+                Kind::Unspecified,
+            )));
+        }
+    }
+    out
+}
+
+/// A plain arrow cursor, drawn procedurally: black outline, white fill.
+pub fn arrow_cursor() -> MemoryRenderBuffer {
+    const ROWS: &[&str] = &[
+        "X...........",
+        "XX..........",
+        "XOX.........",
+        "XOOX........",
+        "XOOOX.......",
+        "XOOOOX......",
+        "XOOOOOX.....",
+        "XOOOOOOX....",
+        "XOOOOOOOX...",
+        "XOOOOOOOOX..",
+        "XOOOOOOOOOX.",
+        "XOOOOOOXXXXX",
+        "XOOOXOOX....",
+        "XOOXXOOX....",
+        "XOX..XOOX...",
+        "XX...XOOX...",
+        "X.....XOOX..",
+        ".......XX...",
+    ];
+    let (w, h) = (ROWS[0].len() as i32, ROWS.len() as i32);
+    let mut pixels = Vec::with_capacity((w * h * 4) as usize);
+    for row in ROWS {
+        for c in row.bytes() {
+            pixels.extend_from_slice(match c {
+                b'X' => &[0, 0, 0, 255],
+                b'O' => &[255, 255, 255, 255],
+                _ => &[0, 0, 0, 0],
+            });
+        }
+    }
+    MemoryRenderBuffer::from_slice(
+        &pixels,
+        smithay::backend::allocator::Fourcc::Argb8888,
+        (w, h),
+        1,
+        smithay::utils::Transform::Normal,
+        None,
+    )
+}

@@ -1,0 +1,270 @@
+//! The control socket `$XDG_RUNTIME_DIR/wsbox/<name>/control`: one JSON
+//! request per connection, one JSON line back (a screenshot's PNG bytes follow
+//! their line). The server side runs in wsbox's event loop; the client side
+//! backs `wsbox windows/screenshot/input/stop`.
+//!
+//! Only the host user can reach it (the directory is 0700), and it is never
+//! bound into a sandbox.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use wsbox_compositor::State;
+
+/// A request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "lowercase")]
+pub enum Request {
+    Windows,
+    Screenshot,
+    Input { action: InputAction },
+    Stop,
+}
+
+/// What `wsbox input` sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputAction {
+    Type { text: String },
+    Key { combo: String },
+    Move { x: i32, y: i32 },
+    Click { x: i32, y: i32, button: String },
+}
+
+/// A response line.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Response {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows: Option<Vec<wsbox_compositor::WindowInfo>>,
+    /// Length of the PNG that follows the line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub png_bytes: Option<usize>,
+}
+
+impl Response {
+    fn error(message: impl ToString) -> Self {
+        Self {
+            ok: false,
+            error: Some(message.to_string()),
+            ..Self::default()
+        }
+    }
+
+    fn ok() -> Self {
+        Self {
+            ok: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// Requests longer than this are refused.
+const MAX_REQUEST: u64 = 64 * 1024;
+
+/// Binds the control socket in `dir`.
+pub fn listen(dir: &Path) -> Result<UnixListener> {
+    let path = dir.join("control");
+    let listener = UnixListener::bind(&path)
+        .with_context(|| format!("failed to create the control socket {}", path.display()))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// What the event loop must do after a request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum After {
+    Continue,
+    Stop,
+}
+
+/// Serves every pending connection on `listener`.
+pub fn accept_all(listener: &UnixListener, compositor: &mut State) -> After {
+    let mut after = After::Continue;
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                if serve(stream, compositor) == After::Stop {
+                    after = After::Stop;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return after,
+            Err(e) => {
+                tracing::warn!(%e, "control socket accept failed");
+                return after;
+            }
+        }
+    }
+}
+
+/// Answers every pending connection of a sandbox without a display: only
+/// `stop` works there.
+pub fn refuse_all(listener: &UnixListener) -> After {
+    let mut after = After::Continue;
+    while let Ok((stream, _)) = listener.accept() {
+        let _ = stream.set_nonblocking(false);
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+        let mut line = String::new();
+        let _ = BufReader::new((&stream).take(MAX_REQUEST)).read_line(&mut line);
+        let response = match serde_json::from_str::<Request>(line.trim()) {
+            Ok(Request::Stop) => {
+                after = After::Stop;
+                Response::ok()
+            }
+            Ok(_) => Response::error("this sandbox has no display (--display none)"),
+            Err(e) => Response::error(format!("invalid request: {e}")),
+        };
+        let mut text = serde_json::to_string(&response).unwrap_or_default();
+        text.push('\n');
+        let _ = (&stream).write_all(text.as_bytes());
+    }
+    after
+}
+
+fn serve(stream: UnixStream, compositor: &mut State) -> After {
+    // The peer is the host user; still, a stuck peer must not stall the
+    // compositor for long.
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
+    let mut line = String::new();
+    let read = BufReader::new((&stream).take(MAX_REQUEST)).read_line(&mut line);
+    let mut writer = &stream;
+    let (response, png, after) = match read {
+        Ok(_) => match serde_json::from_str::<Request>(line.trim()) {
+            Ok(request) => handle(request, compositor),
+            Err(e) => (
+                Response::error(format!("invalid request: {e}")),
+                None,
+                After::Continue,
+            ),
+        },
+        Err(e) => (
+            Response::error(format!("failed to read the request: {e}")),
+            None,
+            After::Continue,
+        ),
+    };
+    let mut text = serde_json::to_string(&response).unwrap_or_else(|_| r#"{"ok":false}"#.into());
+    text.push('\n');
+    let _ = writer.write_all(text.as_bytes());
+    if let Some(png) = png {
+        let _ = writer.write_all(&png);
+    }
+    after
+}
+
+fn handle(request: Request, compositor: &mut State) -> (Response, Option<Vec<u8>>, After) {
+    match request {
+        Request::Windows => (
+            Response {
+                ok: true,
+                windows: Some(compositor.windows()),
+                ..Response::default()
+            },
+            None,
+            After::Continue,
+        ),
+        Request::Screenshot => match compositor.screenshot_png() {
+            Ok(png) => (
+                Response {
+                    ok: true,
+                    png_bytes: Some(png.len()),
+                    ..Response::default()
+                },
+                Some(png),
+                After::Continue,
+            ),
+            Err(e) => (Response::error(e), None, After::Continue),
+        },
+        Request::Input { action } => {
+            let result = match action {
+                InputAction::Type { text } => compositor.type_text(&text),
+                InputAction::Key { combo } => compositor.key_combo(&combo),
+                InputAction::Move { x, y } => compositor.pointer_move(x, y),
+                InputAction::Click { x, y, button } => {
+                    wsbox_compositor::input::button_code(&button)
+                        .and_then(|b| compositor.click(x, y, b))
+                }
+            };
+            let response = match result {
+                Ok(()) => Response::ok(),
+                Err(e) => Response::error(e),
+            };
+            (response, None, After::Continue)
+        }
+        Request::Stop => (Response::ok(), None, After::Stop),
+    }
+}
+
+/// Sends `request` to the sandbox `name` and returns the response and any
+/// PNG that follows it.
+pub fn call(name: &str, request: &Request) -> Result<(Response, Option<Vec<u8>>)> {
+    let dir = crate::instance::find(name)?;
+    let path = dir.join("control");
+    let mut stream = UnixStream::connect(&path)
+        .with_context(|| format!("failed to connect to {}", path.display()))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut line = serde_json::to_string(request)?;
+    line.push('\n');
+    stream.write_all(line.as_bytes())?;
+    let mut reader = BufReader::new(stream);
+    let mut reply = String::new();
+    reader
+        .read_line(&mut reply)
+        .with_context(|| format!("no answer from sandbox {name}"))?;
+    let response: Response = serde_json::from_str(reply.trim())
+        .with_context(|| format!("invalid answer from sandbox {name}: {reply:?}"))?;
+    if !response.ok {
+        bail!(
+            "{}",
+            response
+                .error
+                .clone()
+                .unwrap_or_else(|| "request failed".into())
+        );
+    }
+    let png = match response.png_bytes {
+        Some(n) => {
+            let mut png = vec![0u8; n];
+            reader
+                .read_exact(&mut png)
+                .with_context(|| format!("screenshot from sandbox {name} cut short"))?;
+            Some(png)
+        }
+        None => None,
+    };
+    Ok((response, png))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_have_a_stable_wire_form() {
+        let json = serde_json::to_string(&Request::Input {
+            action: InputAction::Click {
+                x: 1,
+                y: 2,
+                button: "left".into(),
+            },
+        })
+        .unwrap();
+        assert_eq!(
+            json,
+            r#"{"cmd":"input","action":{"click":{"x":1,"y":2,"button":"left"}}}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Request>(r#"{"cmd":"stop"}"#).unwrap(),
+            Request::Stop
+        );
+        assert!(serde_json::from_str::<Request>(r#"{"cmd":"format-disk"}"#).is_err());
+    }
+}
