@@ -240,7 +240,12 @@ pub fn run(args: RunArgs) -> Result<i32> {
         handle: handle.clone(),
     };
     event_loop
-        .run(None, &mut run, |_| {})
+        .run(None, &mut run, |run| {
+            // Answers go out at once, not with the next frame.
+            if let Some(compositor) = run.compositor.as_mut() {
+                compositor.flush_clients();
+            }
+        })
         .context("the event loop failed")?;
     drop(prepared);
     let outcome = run.outcome.take();

@@ -89,10 +89,11 @@ pub struct Globals {
 
 /// Creates the allowlisted globals.
 pub fn create(dh: &DisplayHandle) -> Globals {
+    // No extra formats: ARGB8888 and XRGB8888 are what pixman renders.
+    let shm = ShmState::new::<State>(dh, vec![]);
     Globals {
         compositor: CompositorState::new_v6::<State>(dh),
-        // No extra formats: ARGB8888 and XRGB8888 are what pixman renders.
-        shm: ShmState::new::<State>(dh, vec![]),
+        shm,
         xdg_shell: XdgShellState::new::<State>(dh),
         xdg_decoration: XdgDecorationState::new::<State>(dh),
         output_manager: OutputManagerState::new_with_xdg_output::<State>(dh),

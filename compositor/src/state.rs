@@ -122,6 +122,9 @@ pub struct Core {
     pub clients: Arc<AtomicUsize>,
     /// Set when something changed that needs a new frame.
     pub needs_redraw: bool,
+    /// Set when the keyboard focus must move once the current batch of
+    /// requests is handled.
+    pub refocus: bool,
 }
 
 impl std::fmt::Debug for Core {
@@ -223,6 +226,7 @@ impl State {
                 pointer_location: (width as f64 / 2.0, height as f64 / 2.0).into(),
                 clients: Arc::new(AtomicUsize::new(0)),
                 needs_redraw: true,
+                refocus: false,
             },
         })
     }
@@ -244,6 +248,16 @@ impl State {
         core.space.refresh();
         core.popups.cleanup();
         let _ = core.display_handle.flush_clients();
+    }
+
+    /// After a batch of requests: deferred focus changes, then send what
+    /// the handlers queued to the clients.
+    pub fn flush_clients(&mut self) {
+        if std::mem::take(&mut self.core.refocus) {
+            self.core.space.refresh();
+            focus_top(self);
+        }
+        let _ = self.core.display_handle.flush_clients();
     }
 
     /// The output as PNG.
@@ -424,13 +438,15 @@ impl ClientData for ClientState {
     }
 }
 
-/// The keyboard focus follows the topmost toplevel; called when windows change.
+/// The keyboard focus follows the topmost mapped toplevel; called when
+/// windows change.
 pub(crate) fn focus_top(state: &mut State) {
     let top = state
         .core
         .space
         .elements()
-        .last()
+        .rev()
+        .find(|w| crate::handlers::is_mapped(w))
         .and_then(|w| w.toplevel().map(|t| t.wl_surface().clone()));
     let Some(keyboard) = state.core.seat.get_keyboard() else {
         return;

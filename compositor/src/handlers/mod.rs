@@ -7,6 +7,8 @@
 mod compositor;
 mod xdg_shell;
 
+pub(crate) use xdg_shell::is_mapped;
+
 use smithay::input::pointer::CursorImageStatus;
 use smithay::input::{Seat, SeatHandler, SeatState};
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;

@@ -13,6 +13,7 @@ use smithay::reexports::wayland_protocols::xdg::decoration::zv1::server::zxdg_to
 use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel;
 use smithay::reexports::wayland_server::protocol::{wl_output, wl_seat, wl_surface::WlSurface};
 use smithay::utils::Serial;
+use smithay::backend::renderer::utils::with_renderer_surface_state;
 use smithay::wayland::compositor::with_states;
 use smithay::wayland::shell::xdg::decoration::XdgDecorationHandler;
 use smithay::wayland::shell::xdg::{
@@ -21,11 +22,25 @@ use smithay::wayland::shell::xdg::{
 };
 use smithay::{delegate_xdg_decoration, delegate_xdg_shell};
 
-use crate::state::{focus_top, State};
+use crate::state::State;
 
 /// Whether a dialog has been centred once its size is known.
 #[derive(Default)]
 struct Centred(Cell<bool>);
+
+/// Whether the window has shown a buffer yet. Only then does it get the
+/// keyboard focus, as on other compositors: wl-copy (2.1) crashes when it is
+/// focused before it has attached a buffer.
+#[derive(Default)]
+pub(crate) struct Mapped(pub(crate) Cell<bool>);
+
+/// True once the window's surface has shown a buffer.
+pub(crate) fn is_mapped(window: &Window) -> bool {
+    window
+        .user_data()
+        .get::<Mapped>()
+        .is_some_and(|m| m.0.get())
+}
 
 impl XdgShellHandler for State {
     fn xdg_shell_state(&mut self) -> &mut XdgShellState {
@@ -34,8 +49,8 @@ impl XdgShellHandler for State {
 
     fn new_toplevel(&mut self, surface: ToplevelSurface) {
         let window = Window::new_wayland_window(surface);
+        window.user_data().insert_if_missing(Mapped::default);
         place(self, &window);
-        focus_top(self);
         self.core.needs_redraw = true;
     }
 
@@ -96,7 +111,11 @@ impl XdgShellHandler for State {
         if let Some(window) = self.core.window_for(surface.wl_surface()) {
             self.core.space.unmap_elem(&window);
         }
-        focus_top(self);
+        // Not now: the client usually destroys the wl_surface in the same
+        // batch, and a wl_keyboard.leave for a surface it already destroyed
+        // crashes some clients (wl-copy). After the batch, the dead surface
+        // gets no leave.
+        self.core.refocus = true;
         self.core.needs_redraw = true;
     }
 
@@ -178,6 +197,14 @@ pub(crate) fn handle_commit(state: &mut State, surface: &WlSurface) {
             }
         } else {
             centre_dialog(state, &window);
+            let has_buffer =
+                with_renderer_surface_state(surface, |s| s.buffer().is_some()).unwrap_or(false);
+            let mapped = window.user_data().get_or_insert(Mapped::default);
+            if has_buffer && !mapped.0.get() {
+                mapped.0.set(true);
+                state.core.space.raise_element(&window, true);
+                state.core.refocus = true;
+            }
         }
     }
 
