@@ -12,6 +12,7 @@ mod decorations;
 pub mod globals;
 mod handlers;
 pub mod input;
+pub mod limits;
 mod render;
 pub mod screenshot;
 pub mod state;

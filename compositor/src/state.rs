@@ -399,6 +399,7 @@ impl Core {
 #[derive(Debug)]
 pub struct ClientState {
     pub compositor_state: CompositorClientState,
+    pub limits: crate::limits::ClientLimits,
     clients: Arc<AtomicUsize>,
 }
 
@@ -406,6 +407,7 @@ impl ClientState {
     fn new(clients: Arc<AtomicUsize>) -> Self {
         Self {
             compositor_state: CompositorClientState::default(),
+            limits: crate::limits::ClientLimits::default(),
             clients,
         }
     }

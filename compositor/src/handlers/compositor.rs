@@ -1,14 +1,21 @@
 //! wl_compositor, wl_subcompositor, wl_shm and buffers.
 
 use smithay::backend::renderer::utils::on_commit_buffer_handler;
-use smithay::reexports::wayland_server::protocol::{wl_buffer, wl_surface::WlSurface};
-use smithay::reexports::wayland_server::Client;
+use smithay::delegate_compositor;
+use smithay::reexports::wayland_server::backend::ClientId;
+use smithay::reexports::wayland_server::protocol::{
+    wl_buffer, wl_shm, wl_shm_pool, wl_surface::WlSurface,
+};
+use smithay::reexports::wayland_server::{
+    delegate_dispatch, delegate_global_dispatch, Client, DataInit, Dispatch, DisplayHandle,
+    Resource,
+};
 use smithay::wayland::buffer::BufferHandler;
 use smithay::wayland::compositor::{
-    get_parent, is_sync_subsurface, CompositorClientState, CompositorHandler, CompositorState,
+    add_destruction_hook, get_parent, is_sync_subsurface, CompositorClientState, CompositorHandler,
+    CompositorState,
 };
-use smithay::wayland::shm::{ShmHandler, ShmState};
-use smithay::{delegate_compositor, delegate_shm};
+use smithay::wayland::shm::{ShmBufferUserData, ShmHandler, ShmPoolUserData, ShmState};
 
 use crate::state::{ClientState, State};
 
@@ -27,6 +34,26 @@ impl CompositorHandler for State {
             Some(data) => &data.compositor_state,
             None => FALLBACK_CLIENT_STATE.get_or_init(CompositorClientState::default),
         }
+    }
+
+    fn new_surface(&mut self, surface: &WlSurface) {
+        let Some(client) = surface.client() else {
+            return;
+        };
+        let Some(data) = client.get_data::<ClientState>() else {
+            return;
+        };
+        if let Err(why) = data.limits.add_surface() {
+            cut_off(&self.core.display_handle, &client, &why);
+            return;
+        }
+        add_destruction_hook(surface, |_: &mut State, surface| {
+            if let Some(client) = surface.client() {
+                if let Some(data) = client.get_data::<ClientState>() {
+                    data.limits.remove_surface();
+                }
+            }
+        });
     }
 
     fn commit(&mut self, surface: &WlSurface) {
@@ -55,4 +82,84 @@ impl ShmHandler for State {
         &self.core.shm_state
     }
 }
-delegate_shm!(State);
+
+/// Disconnects a client that went over a limit, saying which.
+fn cut_off(dh: &DisplayHandle, client: &Client, why: &str) {
+    tracing::warn!(client = ?client.id(), limit = %why, "client cut off: over a per-client limit");
+    client.kill(
+        dh,
+        smithay::reexports::wayland_server::backend::protocol::ProtocolError {
+            code: 0,
+            object_id: 1,
+            object_interface: "wl_display".into(),
+            message: format!("wsbox: {why}"),
+        },
+    );
+}
+
+// wl_shm and wl_shm_pool go through smithay's ShmState after the limits of
+// crate::limits are checked; wl_buffer and the global are smithay's.
+delegate_global_dispatch!(State: [wl_shm::WlShm: ()] => ShmState);
+delegate_dispatch!(State: [wl_buffer::WlBuffer: ShmBufferUserData] => ShmState);
+
+impl Dispatch<wl_shm::WlShm, ()> for State {
+    fn request(
+        state: &mut Self,
+        client: &Client,
+        shm: &wl_shm::WlShm,
+        request: wl_shm::Request,
+        data: &(),
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, Self>,
+    ) {
+        if let wl_shm::Request::CreatePool { size, .. } = &request {
+            if let Some(limits) = client.get_data::<ClientState>().map(|d| &d.limits) {
+                if let Err(why) = limits.add_pool(*size) {
+                    cut_off(dh, client, &why);
+                    return;
+                }
+            }
+        }
+        <ShmState as Dispatch<wl_shm::WlShm, (), Self>>::request(
+            state, client, shm, request, data, dh, data_init,
+        )
+    }
+}
+
+impl Dispatch<wl_shm_pool::WlShmPool, ShmPoolUserData> for State {
+    fn request(
+        state: &mut Self,
+        client: &Client,
+        pool: &wl_shm_pool::WlShmPool,
+        request: wl_shm_pool::Request,
+        data: &ShmPoolUserData,
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, Self>,
+    ) {
+        if let wl_shm_pool::Request::Resize { size } = &request {
+            if let Err(why) = crate::limits::check_pool_size(*size) {
+                cut_off(dh, client, &why);
+                return;
+            }
+        }
+        <ShmState as Dispatch<wl_shm_pool::WlShmPool, ShmPoolUserData, Self>>::request(
+            state, client, pool, request, data, dh, data_init,
+        )
+    }
+
+    fn destroyed(
+        state: &mut Self,
+        client: ClientId,
+        pool: &wl_shm_pool::WlShmPool,
+        data: &ShmPoolUserData,
+    ) {
+        if let Ok(c) = state.core.display_handle.get_client(pool.id()) {
+            if let Some(d) = c.get_data::<ClientState>() {
+                d.limits.remove_pool();
+            }
+        }
+        <ShmState as Dispatch<wl_shm_pool::WlShmPool, ShmPoolUserData, Self>>::destroyed(
+            state, client, pool, data,
+        )
+    }
+}
