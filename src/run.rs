@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use nix::unistd::Pid;
 use wsbox_compositor::reexports::calloop::generic::Generic;
 use wsbox_compositor::reexports::calloop::timer::{TimeoutAction, Timer};
 use wsbox_compositor::reexports::calloop::{
@@ -14,8 +15,8 @@ use wsbox_compositor::state::KeyboardConfig;
 use wsbox_compositor::{Config, State};
 use wsbox_policies::{Access, Bind, Policy};
 use wsbox_sandbox::plan::{environment, random_machine_id, SANDBOX_RUNTIME_DIR};
-use wsbox_sandbox::process::{EXIT_TIMEOUT, STOP_GRACE};
-use wsbox_sandbox::{BindSpec, HostIds, HostLayout, Outcome, Prepared, Sandbox, Spec};
+use wsbox_sandbox::process::{kill_sandbox, terminate, EXIT_TIMEOUT, STOP_GRACE};
+use wsbox_sandbox::{BindSpec, HostIds, HostLayout, Outcome, Prepared, Spec};
 
 use crate::cli::{DisplayMode, RunArgs};
 use crate::control;
@@ -181,25 +182,21 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let prepared = Prepared::new(spec, &HostLayout::probe(Path::new("/")))?;
     tracing::debug!(%name, landlock_abi = ?prepared.landlock_abi(), steps = prepared.plan().mounts.len(), "sandbox prepared");
     let sandbox = wsbox_sandbox::spawn(&prepared)?;
-    let signals = sandbox
-        .signal_fd()
-        .try_clone_to_owned()
-        .context("failed to watch the sandbox")?;
+    let sandbox_pid = sandbox.pid();
     handle
         .insert_source(
-            Generic::new(signals, Interest::READ, Mode::Level),
-            |_, _, run: &mut Run| {
-                let ended = match run.sandbox.as_mut().map(|s| s.on_signal()) {
-                    Some(Ok(Some(status))) => Some(status),
-                    Some(Ok(None)) | None => None,
-                    Some(Err(e)) => {
-                        tracing::warn!(%e, "lost track of the sandbox");
-                        None
+            Generic::new(sandbox, Interest::READ, Mode::Level),
+            |_, sandbox, run: &mut Run| {
+                // SAFETY: the sandbox's signalfd is not replaced or closed.
+                let sandbox = unsafe { sandbox.get_mut() };
+                match sandbox.on_signal() {
+                    Ok(Some(status)) => {
+                        run.outcome = Some(sandbox.finish(status));
+                        run.signal.stop();
+                        return Ok(PostAction::Remove);
                     }
-                };
-                if let (Some(status), Some(sandbox)) = (ended, run.sandbox.take()) {
-                    run.outcome = Some(sandbox.finish(status));
-                    run.signal.stop();
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(%e, "lost track of the sandbox"),
                 }
                 Ok(PostAction::Continue)
             },
@@ -231,7 +228,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
 
     let mut run = Run {
         compositor,
-        sandbox: Some(sandbox),
+        sandbox: sandbox_pid,
         outcome: None,
         timed_out: false,
         stopping: false,
@@ -270,7 +267,8 @@ pub fn run(args: RunArgs) -> Result<i32> {
 /// The state of `wsbox run`'s event loop.
 struct Run {
     compositor: Option<State>,
-    sandbox: Option<Sandbox>,
+    /// pid 1 of the sandbox.
+    sandbox: Pid,
     outcome: Option<Outcome>,
     timed_out: bool,
     stopping: bool,
@@ -291,14 +289,12 @@ impl Run {
         if let Some(compositor) = self.compositor.as_mut() {
             compositor.close_all();
         }
-        if let Some(sandbox) = self.sandbox.as_ref() {
-            sandbox.terminate();
-        }
+        terminate(self.sandbox);
         let _ =
             self.handle
                 .insert_source(Timer::from_duration(STOP_GRACE), |_, _, run: &mut Run| {
-                    if let Some(sandbox) = run.sandbox.as_ref() {
-                        sandbox.kill();
+                    if run.outcome.is_none() {
+                        kill_sandbox(run.sandbox);
                     }
                     TimeoutAction::Drop
                 });

@@ -18,7 +18,7 @@ pub const TITLE_HEIGHT: i32 = 24;
 /// Width of the border on the other sides.
 pub const BORDER: i32 = 2;
 /// Title text size.
-const TITLE_PX: f32 = 14.0;
+const TITLE_PX: f32 = 16.0;
 /// Titles longer than this many characters are cut.
 pub const TITLE_MAX_CHARS: usize = 128;
 

@@ -16,6 +16,8 @@ pub mod limits;
 mod render;
 pub mod screenshot;
 pub mod state;
+#[cfg(test)]
+mod tests;
 mod text;
 
 pub use state::{Config, State, WindowInfo};

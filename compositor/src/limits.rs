@@ -8,10 +8,11 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Largest wl_shm pool, in bytes: an 8K output's full-screen buffer is 132 MiB.
-pub const MAX_POOL_BYTES: i64 = 256 << 20;
+/// Largest wl_shm pool, in bytes. Pools are address space, not memory, and
+/// some clients reserve big ones (foot maps 512 MiB to scroll by offset).
+pub const MAX_POOL_BYTES: i64 = 1 << 30;
 /// Live wl_shm pools per client.
-pub const MAX_POOLS: usize = 128;
+pub const MAX_POOLS: usize = 64;
 /// Live wl_surfaces per client.
 pub const MAX_SURFACES: usize = 4096;
 

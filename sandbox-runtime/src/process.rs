@@ -231,16 +231,17 @@ pub fn spawn(prepared: &Prepared) -> Result<Sandbox, Error> {
     Ok(sandbox)
 }
 
+impl AsFd for Sandbox {
+    /// The signalfd: readable when [`Sandbox::on_signal`] has work.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.signals.as_fd()
+    }
+}
+
 impl Sandbox {
     /// pid 1 of the sandbox, as seen from wsbox.
     pub fn pid(&self) -> Pid {
         self.pid
-    }
-
-    /// Readable when a signal for wsbox arrived: call [`Sandbox::on_signal`].
-    /// For event loops; [`Sandbox::wait`] polls it itself.
-    pub fn signal_fd(&self) -> BorrowedFd<'_> {
-        self.signals.as_fd()
     }
 
     /// Handles the pending signals: forwards SIGINT, SIGTERM, SIGHUP and
@@ -267,17 +268,17 @@ impl Sandbox {
 
     /// Asks the app to stop (SIGTERM through pid 1).
     pub fn terminate(&self) {
-        let _ = kill(self.pid, Signal::SIGTERM);
+        terminate(self.pid);
     }
 
     /// Ends the sandbox at once: SIGKILL to pid 1 takes the PID namespace.
     pub fn kill(&self) {
-        let _ = kill(self.pid, Signal::SIGKILL);
+        kill_sandbox(self.pid);
     }
 
     /// The outcome once [`Sandbox::on_signal`] returned `status`; collects a
     /// failure reported from inside and restores wsbox's signal mask.
-    pub fn finish(mut self, status: WaitStatus) -> Outcome {
+    pub fn finish(&mut self, status: WaitStatus) -> Outcome {
         // pid 1 is gone, so every writer of the error pipe is too: this read
         // ends.
         let mut report = Vec::new();
@@ -333,6 +334,16 @@ impl Sandbox {
         }
         Ok(outcome)
     }
+}
+
+/// Asks the app of the sandbox whose pid 1 is `pid` to stop.
+pub fn terminate(pid: Pid) {
+    let _ = kill(pid, Signal::SIGTERM);
+}
+
+/// Ends the sandbox whose pid 1 is `pid` at once.
+pub fn kill_sandbox(pid: Pid) {
+    let _ = kill(pid, Signal::SIGKILL);
 }
 
 fn outcome(status: WaitStatus, report: &[u8]) -> Outcome {

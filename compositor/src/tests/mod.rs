@@ -1,0 +1,15 @@
+//! In-process compositor tests: wayland-client clients over socketpairs
+//! against a headless [`crate::State`] in the same thread (niri's fixture
+//! pattern). They check what a sandboxed app can see and do through the
+//! protocol alone: globals, commits to pixels, focus, the clipboard, and that
+//! misbehaviour disconnects only the offender. They never touch the host.
+
+mod client;
+mod fixture;
+
+mod clipboard;
+mod commits;
+mod focus;
+mod globals;
+mod hostile;
+mod protocol_errors;
