@@ -13,10 +13,20 @@ build:
 	./scripts/install-deps.sh build
 	$(CARGO) build --workspace --bins
 
-# Runs a real program in the default sandbox and shows what it can see.
+DEMO_PNG := target/demo.png
+
+# Runs real programs in the default sandbox and shows what they can see: a
+# Wayland client drawing its view (screenshot in target/demo.png), a shell,
+# and wsbox-probe.
 demo:
 	./scripts/install-deps.sh demo
-	$(CARGO) build --workspace --bins
+	$(CARGO) build --workspace --bins --examples
+	@echo
+	@echo "== a Wayland client in its own headless compositor: what it can see =="
+	$(WSBOX) run --headless --screenshot $(DEMO_PNG) --timeout 3 \
+	  --ro $(CURDIR)/target/debug/examples/demo-client:/opt/demo-client -- /opt/demo-client \
+	  || test $$? -eq 124
+	@echo "screenshot of the sandbox's output: $(DEMO_PNG)"
 	@echo
 	@echo "== wsbox run --display none -- sh: a shell's view of its sandbox =="
 	$(WSBOX) run --display none -- sh -c '\

@@ -5,13 +5,15 @@
 # where GROUP is build, test, demo or bench.
 set -eu
 
+build="pkg-config libseccomp-dev libpixman-1-dev libxkbcommon-dev"
 pkgs=""
 for group in "$@"; do
   case "$group" in
-    build) pkgs="$pkgs pkg-config libseccomp-dev" ;;
-    test)  pkgs="$pkgs pkg-config libseccomp-dev python3 procps util-linux iproute2" ;;
-    demo)  pkgs="$pkgs pkg-config libseccomp-dev iproute2" ;;
-    bench) pkgs="$pkgs pkg-config libseccomp-dev bubblewrap firejail" ;;
+    build) pkgs="$pkgs $build" ;;
+    # Real clients the end-to-end tests run inside sandboxes.
+    test)  pkgs="$pkgs $build python3 procps util-linux iproute2 weston foot wayland-utils grim wtype wl-clipboard gtk-3-examples fonts-dejavu-core xkb-data" ;;
+    demo)  pkgs="$pkgs $build iproute2 fonts-dejavu-core xkb-data" ;;
+    bench) pkgs="$pkgs $build bubblewrap firejail weston fonts-dejavu-core xkb-data" ;;
     *) echo "install-deps: unknown group $group" >&2; exit 2 ;;
   esac
 done
