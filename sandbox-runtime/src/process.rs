@@ -403,6 +403,7 @@ fn pid1(prepared: &Prepared, alive: OwnedFd, err: OwnedFd) -> ! {
         Ok(ForkResult::Parent { child }) => {
             drop(err);
             drop(alive);
+            privileges::close_fds();
             // pid 1 keeps nothing it does not need: the app cannot ptrace it
             // (Landlock puts the app in a nested domain) nor gain from it.
             let _ = privileges::drop_capabilities();
