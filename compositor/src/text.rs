@@ -92,7 +92,7 @@ mod tests {
         };
         assert!(w > 20 && w < 60 && h >= 14, "{w}x{h}");
         assert!(
-            pixels.chunks(4).any(|p| p[3] == 255),
+            pixels.chunks(4).any(|p| p[3] > 200),
             "no solid pixel drawn"
         );
         let (_, clipped, _) = super::render("Hello world, long title", 14.0, [0; 3], 30).unwrap();

@@ -152,26 +152,7 @@ mod tests {
 
     use super::*;
 
-    fn in_child(f: impl FnOnce() -> i32) -> i32 {
-        // SAFETY: the child only makes syscalls and exits.
-        match unsafe { libc::fork() } {
-            0 => {
-                let code = f();
-                // SAFETY: leave without running the harness's destructors.
-                unsafe { libc::_exit(code) }
-            }
-            pid => {
-                let mut status = 0;
-                // SAFETY: waiting for our own child.
-                unsafe { libc::waitpid(pid, &mut status, 0) };
-                if libc::WIFEXITED(status) {
-                    libc::WEXITSTATUS(status)
-                } else {
-                    100 + libc::WTERMSIG(status)
-                }
-            }
-        }
-    }
+    use crate::testutil::{in_child, no_new_privs};
 
     fn errno(result: std::io::Result<()>) -> i32 {
         match result {
@@ -238,8 +219,8 @@ mod tests {
             }
         }
         let code = in_child(|| {
-            // SAFETY: plain prctl and kill.
-            unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+            no_new_privs();
+            // SAFETY: plain getppid and kill.
             let parent = unsafe { libc::getppid() };
             if unsafe { libc::kill(parent, 0) } != 0 {
                 return 3; // control: must work before Landlock

@@ -11,6 +11,8 @@ pub mod plan;
 pub mod privileges;
 pub mod process;
 pub mod seccomp;
+#[cfg(test)]
+mod testutil;
 
 pub use plan::{BindSpec, HostIds, HostLayout, Plan, Spec};
 pub use process::{spawn, Outcome, Prepared, Sandbox};

@@ -332,33 +332,16 @@ mod tests {
     /// 1000 + signal when it was killed.
     fn in_child(filtered: bool, f: impl FnOnce() -> i32) -> i32 {
         let filter = Filter::app().unwrap();
-        // SAFETY: the child only makes syscalls and exits.
-        match unsafe { libc::fork() } {
-            0 => {
-                let rc = if filtered {
-                    // SAFETY: plain prctl.
-                    unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
-                    match filter.load() {
-                        Ok(()) => f(),
-                        Err(_) => 200,
-                    }
-                } else {
-                    f()
-                };
-                // SAFETY: leave without running the test harness's destructors.
-                unsafe { libc::_exit(rc) }
+        crate::testutil::in_child(move || {
+            if !filtered {
+                return f();
             }
-            pid => {
-                let mut status = 0;
-                // SAFETY: waiting for our own child.
-                unsafe { libc::waitpid(pid, &mut status, 0) };
-                if libc::WIFEXITED(status) {
-                    libc::WEXITSTATUS(status)
-                } else {
-                    1000 + libc::WTERMSIG(status)
-                }
+            crate::testutil::no_new_privs();
+            match filter.load() {
+                Ok(()) => f(),
+                Err(_) => 200,
             }
-        }
+        })
     }
 
     fn errno_of(rc: libc::c_long) -> i32 {

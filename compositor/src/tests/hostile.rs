@@ -8,9 +8,11 @@ use std::os::fd::AsFd;
 use nix::fcntl::OFlag;
 use nix::unistd::pipe2;
 use wayland_client::protocol::wl_shm;
+use wayland_client::protocol::wl_surface::WlSurface;
+use wayland_protocols::xdg::shell::client::xdg_popup::XdgPopup;
+use wayland_protocols::xdg::shell::client::xdg_surface::XdgSurface;
 
-use super::client::Window;
-use super::fixture::{ClientId, Fixture, Outcome, BLUE, BTN_LEFT, GREEN, RED};
+use super::fixture::{rgb_of, ClientId, Fixture, Outcome, BLUE, BTN_LEFT, GREEN, RED};
 
 /// A fixture with a witness client showing a small window in the top left.
 fn with_witness() -> (Fixture, ClientId) {
@@ -31,13 +33,20 @@ fn survive(f: &mut Fixture, witness: ClientId, id: ClientId) -> Outcome {
     outcome
 }
 
-/// A mapped popup of `parent`, 50×30, showing `argb`.
-fn map_popup(f: &mut Fixture, id: ClientId, parent: &Window, argb: u32) -> Window {
+/// A mapped xdg_popup and its surfaces.
+struct Popup {
+    surface: WlSurface,
+    xdg_surface: XdgSurface,
+    popup: XdgPopup,
+}
+
+/// A popup of `parent`, 50×30 at its top left, configured and showing `argb`.
+fn map_popup(f: &mut Fixture, id: ClientId, parent: &XdgSurface, argb: u32) -> Popup {
     let c = &f.clients[id];
     let positioner = c.positioner(50, 30);
     let surface = c.surface();
     let xdg_surface = c.wm_base().get_xdg_surface(&surface, &c.qh, ());
-    let popup = xdg_surface.get_popup(Some(&parent.xdg_surface), &positioner, &c.qh, ());
+    let popup = xdg_surface.get_popup(Some(parent), &positioner, &c.qh, ());
     surface.commit();
     f.roundtrip(id);
     let c = &f.clients[id];
@@ -46,13 +55,10 @@ fn map_popup(f: &mut Fixture, id: ClientId, parent: &Window, argb: u32) -> Windo
     let buffer = c.buffer(50, 30, argb);
     c.attach_commit(&surface, Some(&buffer));
     f.roundtrip(id);
-    // The popup object is not a toplevel; only its surfaces matter here.
-    let _ = popup;
-    Window {
+    Popup {
         surface,
         xdg_surface,
-        toplevel: parent.toplevel.clone(),
-        decoration: None,
+        popup,
     }
 }
 
@@ -61,8 +67,13 @@ fn popup_whose_parent_is_destroyed_first() {
     let (mut f, witness) = with_witness();
     let c = f.add_client();
     let parent = f.map_window(c, "parent", true, None, RED);
-    let popup = map_popup(&mut f, c, &parent, GREEN);
-    f.state.tick();
+    let popup = map_popup(&mut f, c, &parent.xdg_surface, GREEN);
+    let info = f.window_info("parent");
+    assert_eq!(
+        f.screenshot().rgb(info.x + 25, info.y + 15),
+        rgb_of(GREEN),
+        "the popup is shown"
+    );
 
     parent.toplevel.destroy();
     parent.xdg_surface.destroy();
@@ -100,12 +111,12 @@ fn nested_popups_destroyed_out_of_order() {
     let (mut f, witness) = with_witness();
     let c = f.add_client();
     let parent = f.map_window(c, "parent", true, None, RED);
-    let first = map_popup(&mut f, c, &parent, GREEN);
-    let _second = map_popup(&mut f, c, &first, BLUE);
+    let first = map_popup(&mut f, c, &parent.xdg_surface, GREEN);
+    let _second = map_popup(&mut f, c, &first.xdg_surface, BLUE);
     f.state.tick();
-    // The middle popup goes first (xdg_wm_base.not_the_topmost_popup).
-    first.surface.attach(None, 0, 0);
-    first.surface.commit();
+    // The middle popup goes first (xdg_wm_base.not_the_topmost_popup),
+    // role object first as it should.
+    first.popup.destroy();
     first.xdg_surface.destroy();
     first.surface.destroy();
     survive(&mut f, witness, c);
@@ -267,17 +278,29 @@ fn subsurface_chain_whose_middle_dies() {
 #[test]
 fn subsurface_cycles_and_foreign_siblings() {
     let (mut f, witness) = with_witness();
-    // A surface that would become its own grandparent.
+    // A surface that would become the child of its own child.
     let c = f.add_client();
     let top = f.map_window(c, "top", true, None, RED);
     let client = &f.clients[c];
-    let child = client.surface();
-    let _sub = client
+    let (p, child) = (client.surface(), client.surface());
+    let _p_sub = client
         .subcompositor()
-        .get_subsurface(&child, &top.surface, &client.qh, ());
+        .get_subsurface(&p, &top.surface, &client.qh, ());
+    let _child_sub = client
+        .subcompositor()
+        .get_subsurface(&child, &p, &client.qh, ());
+    let orphan = client.surface();
+    let grandchild = client.surface();
+    let _g_sub = client
+        .subcompositor()
+        .get_subsurface(&grandchild, &orphan, &client.qh, ());
     let _cycle = client
         .subcompositor()
-        .get_subsurface(&top.surface, &child, &client.qh, ());
+        .get_subsurface(&orphan, &grandchild, &client.qh, ());
+    let buffer = client.buffer(10, 10, GREEN);
+    client.attach_commit(&grandchild, Some(&buffer));
+    client.attach_commit(&orphan, Some(&buffer));
+    top.surface.commit();
     survive(&mut f, witness, c);
 
     // A subsurface of itself.
