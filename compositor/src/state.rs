@@ -362,10 +362,7 @@ impl Core {
     /// the output (below the title bar when wsbox decorates them); dialogs are
     /// centred over their parent at the size they ask for.
     pub fn placement(&self, window: &Window) -> (Rectangle<i32, Logical>, bool) {
-        let output = self
-            .space
-            .output_geometry(&self.output)
-            .unwrap_or_else(|| Rectangle::from_size((800, 600).into()));
+        let output = self.output_area();
         let ssd = window
             .toplevel()
             .is_some_and(decorations::wants_server_side);
@@ -378,7 +375,22 @@ impl Core {
                 let parent_geo = self.space.element_geometry(&parent).unwrap_or(output);
                 let offset = parent_geo.size.to_point() - size.to_point();
                 let loc = parent_geo.loc + Point::from((offset.x / 2, offset.y / 2));
-                (Rectangle::new(loc, size), false)
+                // Never over a frame: the dialog and its own frame stay inside
+                // the area that wsbox's frames enclose.
+                let area = self.content_area();
+                let clamp =
+                    |v: i32, low: i32, high: i32| if high < low { low } else { v.clamp(low, high) };
+                let x = clamp(
+                    loc.x,
+                    area.loc.x + border,
+                    area.loc.x + area.size.w - size.w - border,
+                );
+                let y = clamp(
+                    loc.y,
+                    area.loc.y + title,
+                    area.loc.y + area.size.h - size.h - border,
+                );
+                (Rectangle::new((x, y).into(), size), false)
             }
             None => (
                 Rectangle::new(
@@ -392,6 +404,30 @@ impl Core {
                 true,
             ),
         }
+    }
+}
+
+impl Core {
+    fn output_area(&self) -> Rectangle<i32, Logical> {
+        self.space
+            .output_geometry(&self.output)
+            .unwrap_or_else(|| Rectangle::from_size((800, 600).into()))
+    }
+
+    /// The part of the output inside the frame of a window that fills it:
+    /// where dialogs and popups may go, so nothing an app draws can cover
+    /// wsbox's marking.
+    pub fn content_area(&self) -> Rectangle<i32, Logical> {
+        let output = self.output_area();
+        let (title, border) = (decorations::TITLE_HEIGHT, decorations::BORDER);
+        Rectangle::new(
+            (output.loc.x + border, output.loc.y + title).into(),
+            (
+                (output.size.w - 2 * border).max(1),
+                (output.size.h - title - border).max(1),
+            )
+                .into(),
+        )
     }
 }
 

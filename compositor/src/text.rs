@@ -91,10 +91,7 @@ mod tests {
             return;
         };
         assert!(w > 20 && w < 60 && h >= 14, "{w}x{h}");
-        assert!(
-            pixels.chunks(4).any(|p| p[3] > 200),
-            "no solid pixel drawn"
-        );
+        assert!(pixels.chunks(4).any(|p| p[3] > 200), "no solid pixel drawn");
         let (_, clipped, _) = super::render("Hello world, long title", 14.0, [0; 3], 30).unwrap();
         assert!(clipped <= 30);
     }

@@ -56,6 +56,24 @@ impl CompositorHandler for State {
         });
     }
 
+    fn destroyed(&mut self, surface: &WlSurface) {
+        // A wl_surface destroyed before its xdg_toplevel is a protocol error
+        // (wl_surface.defunct_role_object); its window must not linger with
+        // the keyboard focus.
+        if let Some(window) = self.core.window_for(surface) {
+            if let Some(toplevel) = window.toplevel() {
+                toplevel.xdg_toplevel().post_error(
+                    smithay::reexports::wayland_server::protocol::wl_surface::Error::DefunctRoleObject
+                        as u32,
+                    "the wl_surface was destroyed before its xdg_toplevel",
+                );
+            }
+            self.core.space.unmap_elem(&window);
+            self.core.refocus = true;
+            self.core.needs_redraw = true;
+        }
+    }
+
     fn commit(&mut self, surface: &WlSurface) {
         on_commit_buffer_handler::<Self>(surface);
         if !is_sync_subsurface(surface) {

@@ -10,8 +10,9 @@ use smithay::desktop::{
     find_popup_root_surface, get_popup_toplevel_coords, PopupKind, Window,
 };
 use smithay::reexports::wayland_protocols::xdg::decoration::zv1::server::zxdg_toplevel_decoration_v1::Mode as DecorationMode;
-use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel;
+use smithay::reexports::wayland_protocols::xdg::shell::server::{xdg_surface, xdg_toplevel};
 use smithay::reexports::wayland_server::protocol::{wl_output, wl_seat, wl_surface::WlSurface};
+use smithay::reexports::wayland_server::Resource;
 use smithay::utils::Serial;
 use smithay::backend::renderer::utils::with_renderer_surface_state;
 use smithay::wayland::compositor::with_states;
@@ -48,6 +49,17 @@ impl XdgShellHandler for State {
     }
 
     fn new_toplevel(&mut self, surface: ToplevelSurface) {
+        if self.core.window_for(surface.wl_surface()).is_some() {
+            // smithay 0.7 lets an xdg_surface get a second toplevel; the
+            // protocol's answer is xdg_surface.already_constructed. The
+            // xdg_surface object is not reachable from here: the error goes
+            // on the new toplevel, with that code.
+            surface.xdg_toplevel().post_error(
+                xdg_surface::Error::AlreadyConstructed as u32,
+                "the xdg_surface already has a role object",
+            );
+            return;
+        }
         let window = Window::new_wayland_window(surface);
         window.user_data().insert_if_missing(Mapped::default);
         place(self, &window);
@@ -184,13 +196,30 @@ fn place(state: &mut State, window: &Window) {
 /// once their size is known.
 pub(crate) fn handle_commit(state: &mut State, surface: &WlSurface) {
     if let Some(window) = state.core.window_for(surface) {
-        let initial_configure_sent = with_states(surface, |states| {
+        let (initial_configure_sent, configured) = with_states(surface, |states| {
             states
                 .data_map
                 .get::<XdgToplevelSurfaceData>()
-                .and_then(|d| d.lock().ok().map(|d| d.initial_configure_sent))
-                .unwrap_or(true)
+                .and_then(|d| {
+                    d.lock()
+                        .ok()
+                        .map(|d| (d.initial_configure_sent, d.configured))
+                })
+                .unwrap_or((true, true))
         });
+        let has_buffer =
+            with_renderer_surface_state(surface, |s| s.buffer().is_some()).unwrap_or(false);
+        if has_buffer && !configured {
+            if let Some(toplevel) = window.toplevel() {
+                toplevel.xdg_toplevel().post_error(
+                    xdg_surface::Error::UnconfiguredBuffer as u32,
+                    "a buffer was committed before the first configure was acknowledged",
+                );
+            }
+            state.core.space.unmap_elem(&window);
+            state.core.refocus = true;
+            return;
+        }
         if !initial_configure_sent {
             if let Some(toplevel) = window.toplevel() {
                 toplevel.send_configure();
@@ -239,17 +268,22 @@ fn unconstrain_popup(state: &State, popup: &PopupSurface) {
     let Some(window) = state.core.window_for(&root) else {
         return;
     };
-    let Some(output_geo) = state.core.space.output_geometry(&state.core.output) else {
-        return;
-    };
     let Some(window_geo) = state.core.space.element_geometry(&window) else {
         return;
     };
-    // The positioner works relative to the parent: move the output there.
-    let mut target = output_geo;
+    // Popups stay inside the area wsbox's frames enclose. The positioner
+    // works relative to the parent: move that area there.
+    let mut target = state.core.content_area();
     target.loc -= get_popup_toplevel_coords(&PopupKind::Xdg(popup.clone()));
     target.loc -= window_geo.loc;
     popup.with_pending_state(|s| {
-        s.geometry = s.positioner.get_unconstrained_geometry(target);
+        let mut geometry = s.positioner.get_unconstrained_geometry(target);
+        // The client's constraint_adjustment may forbid moving it; wsbox's
+        // marking wins over that, so slide it in regardless.
+        let max_x = target.loc.x + target.size.w - geometry.size.w;
+        let max_y = target.loc.y + target.size.h - geometry.size.h;
+        geometry.loc.x = geometry.loc.x.min(max_x).max(target.loc.x);
+        geometry.loc.y = geometry.loc.y.min(max_y).max(target.loc.y);
+        s.geometry = geometry;
     });
 }

@@ -48,6 +48,18 @@ fn assert_error(err: &ProtocolError, interface: &str, code: u32) {
     );
 }
 
+/// For the errors wsbox raises itself where smithay 0.7 does not: the
+/// protocol names the xdg_surface or wl_surface, which smithay does not let
+/// the compositor reach from its handlers, so the error (with the protocol's
+/// code) is posted on the xdg_toplevel instead. The client is gone either way.
+fn assert_role_error(err: &ProtocolError, interface: &str, code: u32) {
+    assert!(
+        (err.object_interface == interface || err.object_interface == "xdg_toplevel")
+            && err.code == code,
+        "expected {interface} (or xdg_toplevel) error {code}, got {err:?}"
+    );
+}
+
 #[test]
 fn shm_pool_of_size_zero_or_negative() {
     let (mut f, witness) = with_witness();
@@ -151,7 +163,6 @@ fn surface_attach_with_an_offset_and_scale_zero() {
 }
 
 #[test]
-#[ignore = "bug: a buffer committed before the first ack_configure is accepted (no xdg_surface.unconfigured_buffer)"]
 fn xdg_surface_buffer_before_configure() {
     let (mut f, witness) = with_witness();
     // Before the initial commit.
@@ -162,7 +173,7 @@ fn xdg_surface_buffer_before_configure() {
         let buffer = c.buffer(50, 50, RED);
         c.attach_commit(&surface, Some(&buffer));
     });
-    assert_error(
+    assert_role_error(
         &err,
         "xdg_surface",
         xdg_surface::Error::UnconfiguredBuffer as u32,
@@ -177,7 +188,7 @@ fn xdg_surface_buffer_before_configure() {
     let buffer = client.buffer(50, 50, RED);
     client.attach_commit(&window.surface, Some(&buffer));
     let err = f.expect_protocol_error(offender);
-    assert_error(
+    assert_role_error(
         &err,
         "xdg_surface",
         xdg_surface::Error::UnconfiguredBuffer as u32,
@@ -186,14 +197,13 @@ fn xdg_surface_buffer_before_configure() {
 }
 
 #[test]
-#[ignore = "bug: destroying a wl_surface before its xdg_toplevel is accepted (no defunct_role_object); its frame and the keyboard focus stay"]
 fn wl_surface_destroyed_before_its_role_object() {
     let (mut f, witness) = with_witness();
     let offender = f.add_client();
     let window = f.map_window(offender, "early", true, None, RED);
     window.surface.destroy();
     let err = f.expect_protocol_error(offender);
-    assert_error(
+    assert_role_error(
         &err,
         "wl_surface",
         wl_surface::Error::DefunctRoleObject as u32,
@@ -223,14 +233,13 @@ fn xdg_surface_destroyed_before_its_toplevel() {
 }
 
 #[test]
-#[ignore = "bug: a second xdg_surface.get_toplevel on a constructed xdg_surface is accepted (no already_constructed)"]
 fn xdg_surface_constructed_twice() {
     let (mut f, witness) = with_witness();
     let err = offend(&mut f, witness, |c| {
         let window = c.create_toplevel("twice", true);
         let _again = window.xdg_surface.get_toplevel(&c.qh, ());
     });
-    assert_error(
+    assert_role_error(
         &err,
         "xdg_surface",
         xdg_surface::Error::AlreadyConstructed as u32,
