@@ -36,6 +36,12 @@ pub enum Command {
         #[command(subcommand)]
         action: InputCommand,
     },
+    /// Resize a running sandbox's headless output; windows that fill it follow.
+    Resize {
+        name: String,
+        /// The new size, WxH.
+        size: String,
+    },
     /// Stop a running sandbox (the app gets SIGTERM, then SIGKILL).
     Stop { name: String },
     /// Show or check policies.

@@ -22,6 +22,7 @@ pub enum Request {
     Windows,
     Screenshot,
     Input { action: InputAction },
+    Resize { width: i32, height: i32 },
     Stop,
 }
 
@@ -199,6 +200,10 @@ fn handle(request: Request, compositor: &mut State) -> (Response, Option<Vec<u8>
             };
             (response, None, After::Continue)
         }
+        Request::Resize { width, height } => match compositor.resize_output(width, height) {
+            Ok(()) => (Response::ok(), None, After::Continue),
+            Err(e) => (Response::error(e), None, After::Continue),
+        },
         Request::Stop => (Response::ok(), None, After::Stop),
     }
 }

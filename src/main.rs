@@ -75,6 +75,19 @@ fn main() -> ExitCode {
             };
             control::call(&name, &Request::Input { action }).map(|_| 0)
         }
+        Command::Resize { name, size } => {
+            let parsed = size
+                .split_once('x')
+                .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)));
+            match parsed {
+                Some((width, height)) => {
+                    control::call(&name, &Request::Resize { width, height }).map(|_| 0)
+                }
+                None => Err(anyhow::anyhow!(
+                    "invalid size {size:?}: expected WxH, e.g. 800x600"
+                )),
+            }
+        }
         Command::Stop { name } => control::call(&name, &Request::Stop).map(|_| 0),
         Command::Policy(PolicyCommand::Show { name }) => Policy::builtin(&name)
             .map(|p| {

@@ -743,13 +743,124 @@ fn typed_text_reaches_foot_intact() {
 // ---------------------------------------------------------------------------
 
 #[test]
-fn resizing_follows_the_host_window() {
-    // Not faked: a headless output has a fixed size and there is no host
-    // window to resize until `--display window` exists (a separate issue).
-    eprintln!(
-        "SKIPPED: resizing_follows_the_host_window: resizing needs a host window \
-         (--display window, another issue); headless outputs have a fixed size"
+fn resizing_the_output_resizes_foot() {
+    let test = "resizing_the_output_resizes_foot";
+    if !ready(test, &["foot", "sh", "stty"]) {
+        return;
+    }
+    let out_dir = scratch(test);
+    let bind = format!("{}:/home/user/out", out_dir.display());
+    // The shell reports the terminal's size whenever foot resizes its pty.
+    let script = "report() { stty size > /home/user/out/size.tmp; \
+                  mv /home/user/out/size.tmp /home/user/out/size; }; \
+                  trap report WINCH; report; while :; do sleep 0.1; done";
+    let mut sandbox = Sandbox::start(test, &["--rw", &bind], &["foot", "-e", "sh", "-c", script]);
+    sandbox.wait_for_window("a focused foot window", |w| {
+        w["focused"] == Value::Bool(true) && window_str(w, "app_id") == "foot"
+    });
+    let size_file = out_dir.join("size");
+    // The first report may come before foot has sized its pty to the window
+    // (24x80): wait for the size of the 1276x694 window (cells are 7x14).
+    let rows = |s: &str| {
+        s.split_whitespace()
+            .next()
+            .and_then(|r| r.parse::<u32>().ok())
+    };
+    let before = poll(Duration::from_secs(10), || {
+        fs::read_to_string(&size_file)
+            .ok()
+            .filter(|s| rows(s) > Some(40))
+    })
+    .expect("the terminal sized to the full output");
+
+    control(&["resize", &sandbox.name, "800x500"]);
+    let window = sandbox.wait_for_window("foot at the new size", |w| {
+        w["width"].as_i64() == Some(800 - 2 * BORDER)
+    });
+    assert_eq!(
+        window_geometry(&window),
+        [
+            BORDER,
+            TITLE_HEIGHT,
+            800 - 2 * BORDER,
+            500 - TITLE_HEIGHT - BORDER
+        ],
+        "{window}"
     );
+    let after = poll(Duration::from_secs(10), || {
+        fs::read_to_string(&size_file).ok().filter(|s| *s != before)
+    });
+    let (parse, after) = (
+        |s: &str| -> Vec<u32> {
+            s.split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect()
+        },
+        after.expect("foot resized its terminal"),
+    );
+    let (b, a) = (parse(&before), parse(&after));
+    assert!(
+        a.len() == 2 && b.len() == 2 && a[0] < b[0] && a[1] < b[1],
+        "rows and columns before {b:?}, after {a:?}"
+    );
+    let image = sandbox.screenshot(test);
+    assert_eq!((image.width, image.height), (800, 500));
+
+    let out = output(
+        wsbox(&["resize", &sandbox.name, "10x10"]),
+        Duration::from_secs(10),
+    );
+    assert_eq!(out.status.code(), Some(125), "{out}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out}");
+}
+
+#[test]
+fn the_keymap_comes_from_the_policy() {
+    let test = "the_keymap_comes_from_the_policy";
+    if !ready(test, &["foot", "sh"]) {
+        return;
+    }
+    let out_dir = scratch(test);
+    let policy = out_dir.join("de.toml");
+    fs::write(&policy, "[keyboard]\nlayout = \"de\"\n").unwrap();
+    let bind = format!("{}:/home/user/out", out_dir.display());
+    let script = "IFS= read -r line; printf '%s' \"$line\" > /home/user/out/typed.tmp; \
+                  mv /home/user/out/typed.tmp /home/user/out/typed; sleep 30";
+    let mut sandbox = Sandbox::start(
+        test,
+        &["--policy", policy.to_str().unwrap(), "--rw", &bind],
+        &["foot", "-e", "sh", "-c", script],
+    );
+    sandbox.wait_for_window("a focused foot window", |w| {
+        w["focused"] == Value::Bool(true) && window_str(w, "app_id") == "foot"
+    });
+    // ß, ä and € exist only on the German keymap (€ on its AltGr level).
+    let text = "Grüße zäh 5€ yz";
+    control(&["input", &sandbox.name, "type", text]);
+    control(&["input", &sandbox.name, "key", "Return"]);
+    let got = poll(Duration::from_secs(10), || {
+        fs::read_to_string(out_dir.join("typed")).ok()
+    });
+    assert_eq!(got.as_deref(), Some(text), "{}", sandbox.describe());
+}
+
+#[test]
+fn text_outside_the_keymap_is_refused_whole() {
+    let test = "text_outside_the_keymap_is_refused_whole";
+    if !ready(test, &["foot"]) {
+        return;
+    }
+    let mut sandbox = Sandbox::start(test, &[], &["foot", "-e", "sleep", "30"]);
+    sandbox.wait_for_window("a focused foot window", |w| {
+        w["focused"] == Value::Bool(true)
+    });
+    let out = output(
+        wsbox(&["input", &sandbox.name, "type", "abc ß"]),
+        Duration::from_secs(10),
+    );
+    assert_eq!(out.status.code(), Some(125), "{out}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out}");
+    assert!(out.stderr.contains("cannot type 'ß'"), "{out}");
 }
 
 #[test]

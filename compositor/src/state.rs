@@ -320,6 +320,38 @@ impl State {
             .unwrap_or_else(|| (self.core.config.size.0, self.core.config.size.1).into())
     }
 
+    /// Resizes the virtual output; windows that fill it follow (the same
+    /// path a host window's resize will take).
+    pub fn resize_output(&mut self, width: i32, height: i32) -> Result<(), Error> {
+        if !(16..=16384).contains(&width) || !(16..=16384).contains(&height) {
+            return Err(Error::OutputSize(width, height));
+        }
+        let mode = Mode {
+            size: (width, height).into(),
+            refresh: 60_000,
+        };
+        self.core
+            .output
+            .change_current_state(Some(mode), None, None, None);
+        self.core.output.set_preferred(mode);
+        self.core.space.map_output(&self.core.output, (0, 0));
+        self.backend
+            .resize(&self.core.output)
+            .map_err(Error::Renderer)?;
+        self.core.config.size = (width, height);
+        let windows: Vec<Window> = self.core.space.elements().cloned().collect();
+        for window in windows {
+            crate::handlers::place(self, &window);
+            if let Some(toplevel) = window.toplevel() {
+                if toplevel.is_initial_configure_sent() {
+                    toplevel.send_pending_configure();
+                }
+            }
+        }
+        self.core.needs_redraw = true;
+        Ok(())
+    }
+
     /// Asks every toplevel to close (xdg_toplevel.close).
     pub fn close_all(&mut self) {
         for window in self.core.space.elements() {

@@ -69,6 +69,22 @@ impl Headless {
         })
     }
 
+    /// Follows a new size of `output`: a new target, everything damaged.
+    pub fn resize(&mut self, output: &Output) -> Result<(), String> {
+        let mode = output
+            .current_mode()
+            .ok_or_else(|| "the output has no mode".to_owned())?;
+        let size: Size<i32, Buffer> = (mode.size.w, mode.size.h).into();
+        self.target = self
+            .renderer
+            .create_buffer(Fourcc::Argb8888, size)
+            .map_err(|e| e.to_string())?;
+        self.size = size;
+        self.damage_tracker = OutputDamageTracker::from_output(output);
+        self.age = 0;
+        Ok(())
+    }
+
     /// Renders what changed, then sends frame callbacks and presentation
     /// feedback. Cheap when nothing changed.
     pub fn render_frame(&mut self, core: &mut Core) {

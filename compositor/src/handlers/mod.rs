@@ -7,7 +7,7 @@
 mod compositor;
 mod xdg_shell;
 
-pub(crate) use xdg_shell::is_mapped;
+pub(crate) use xdg_shell::{is_mapped, place};
 
 use smithay::input::pointer::CursorImageStatus;
 use smithay::input::{Seat, SeatHandler, SeatState};

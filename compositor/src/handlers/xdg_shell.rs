@@ -171,7 +171,7 @@ fn set_decoration(state: &mut State, toplevel: &ToplevelSurface, mode: Decoratio
 
 /// Maps `window` where [`crate::state::Core::placement`] says, with the size
 /// and states that go with it.
-fn place(state: &mut State, window: &Window) {
+pub(crate) fn place(state: &mut State, window: &Window) {
     let (rect, fill) = state.core.placement(window);
     if let Some(toplevel) = window.toplevel() {
         toplevel.with_pending_state(|s| {
