@@ -1,6 +1,7 @@
 # wsbox — `make demo` shows a confined program, `make test` checks everything.
 # Both install what they need first (Debian packages, the test user).
 
+SHELL := /bin/bash
 CARGO ?= cargo
 PROBE := target/debug/wsbox-probe
 WSBOX := target/debug/wsbox
@@ -55,7 +56,9 @@ test:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) build --workspace --bins
-	$(CARGO) test --workspace
+	set -o pipefail; $(CARGO) test --workspace 2>&1 | tee target/test-output.txt
+	@awk '/^test result:/ { p += $$4; f += $$6; i += $$8 } \
+	  END { printf "%d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.txt
 
 bench:
 	./scripts/install-deps.sh bench

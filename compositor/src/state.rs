@@ -125,6 +125,8 @@ pub struct Core {
     /// Set when the keyboard focus must move once the current batch of
     /// requests is handled.
     pub refocus: bool,
+    /// Clients connected after the last batch, to notice departures.
+    pub last_client_count: usize,
 }
 
 impl std::fmt::Debug for Core {
@@ -227,6 +229,7 @@ impl State {
                 clients: Arc::new(AtomicUsize::new(0)),
                 needs_redraw: true,
                 refocus: false,
+                last_client_count: 0,
             },
         })
     }
@@ -257,7 +260,30 @@ impl State {
             self.core.space.refresh();
             focus_top(self);
         }
+        // A client left: if it owned the selection, the focused client must
+        // stop being offered it now, not at the next focus change.
+        let clients = self.client_count();
+        if clients < self.core.last_client_count {
+            self.resend_selection();
+        }
+        self.core.last_client_count = clients;
         let _ = self.core.display_handle.flush_clients();
+    }
+
+    fn resend_selection(&mut self) {
+        use smithay::reexports::wayland_server::Resource;
+        let dh = self.core.display_handle.clone();
+        let seat = self.core.seat.clone();
+        let client = seat
+            .get_keyboard()
+            .and_then(|k| k.current_focus())
+            .and_then(|s| dh.get_client(s.id()).ok());
+        // Clearing and restoring the focus makes smithay send the current
+        // selection (or none) again.
+        smithay::wayland::selection::data_device::set_data_device_focus(&dh, &seat, None);
+        smithay::wayland::selection::data_device::set_data_device_focus(&dh, &seat, client.clone());
+        smithay::wayland::selection::primary_selection::set_primary_focus(&dh, &seat, None);
+        smithay::wayland::selection::primary_selection::set_primary_focus(&dh, &seat, client);
     }
 
     /// The output as PNG.

@@ -10,7 +10,9 @@ use smithay::desktop::{
     find_popup_root_surface, get_popup_toplevel_coords, PopupKind, Window,
 };
 use smithay::reexports::wayland_protocols::xdg::decoration::zv1::server::zxdg_toplevel_decoration_v1::Mode as DecorationMode;
-use smithay::reexports::wayland_protocols::xdg::shell::server::{xdg_surface, xdg_toplevel};
+use smithay::reexports::wayland_protocols::xdg::shell::server::{
+    xdg_surface, xdg_toplevel, xdg_wm_base,
+};
 use smithay::reexports::wayland_server::protocol::{wl_output, wl_seat, wl_surface::WlSurface};
 use smithay::reexports::wayland_server::Resource;
 use smithay::utils::Serial;
@@ -66,7 +68,21 @@ impl XdgShellHandler for State {
         self.core.needs_redraw = true;
     }
 
-    fn new_popup(&mut self, surface: PopupSurface, _positioner: PositionerState) {
+    fn new_popup(&mut self, surface: PopupSurface, positioner: PositionerState) {
+        // xdg_wm_base.invalid_positioner: a positioner needs a size and an
+        // anchor rectangle. smithay 0.7 does not check; the error goes on the
+        // xdg_popup, the object reachable here.
+        if positioner.rect_size.w <= 0
+            || positioner.rect_size.h <= 0
+            || positioner.anchor_rect.size.w <= 0
+            || positioner.anchor_rect.size.h <= 0
+        {
+            surface.xdg_popup().post_error(
+                xdg_wm_base::Error::InvalidPositioner as u32,
+                "the positioner has no size or no anchor rectangle",
+            );
+            return;
+        }
         unconstrain_popup(self, &surface);
         if let Err(err) = self.core.popups.track_popup(PopupKind::Xdg(surface)) {
             tracing::debug!(%err, "popup not tracked");

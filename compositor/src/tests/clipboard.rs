@@ -186,7 +186,6 @@ fn the_selection_of_a_departed_client_is_gone_at_the_next_focus() {
 }
 
 #[test]
-#[ignore = "bug: when the selection owner disconnects, the focused client keeps a stale offer until the focus changes"]
 fn the_selection_of_a_departed_client_is_withdrawn_at_once() {
     let (f, b) = owner_leaves();
     assert_eq!(
