@@ -1,16 +1,40 @@
-//! `make bench`: times whole processes, side by side, and prints one table.
+//! `make bench`: times whole processes, side by side, and prints tables.
 //!
-//! Each case runs `--runs` times, interleaved round-robin with the others so
-//! that machine noise hits every case alike; the table shows the median with
-//! min and max, and each case's median as a ratio to its reference case.
-//! Usage: bench [--runs N] [--json FILE]
+//! Each case runs several times, interleaved round-robin with the others of
+//! its table so that machine noise hits every case alike; a table shows the
+//! median with min and max, and each case's median as a ratio to its
+//! reference case. The tables:
+//!
+//! - sandbox start-up: `/bin/true` bare, in bwrap, firejail and wsbox;
+//! - time to first frame: from spawning until `bench-client` (a minimal
+//!   Wayland client, examples/bench-client.rs) reports its first frame
+//!   callback, through `wsbox run --headless` and through a weston headless
+//!   started fresh for the run;
+//! - frame throughput: the client's frames per second over 3 s, at two sizes,
+//!   with whole-buffer and small damage, and the compositor's CPU time per
+//!   frame (utime+stime of the compositor process alone, not its children);
+//! - memory: the compositor's VmRSS 2 s after 1 or 10 idle clients showed
+//!   their first frame.
+//!
+//! Usage: bench [--runs N] [--quick] [--only TABLE,...] [--json FILE]
+//! where `--runs` sets the start-up table's runs (default 30), `--quick`
+//! halves every run count and TABLE is startup, first-frame, throughput or
+//! memory.
 
-// A developer tool: a failed measurement should stop it loudly.
+// A developer tool: a failed set-up should stop it loudly.
 #![allow(clippy::expect_used)]
 
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
 
 struct Case {
     name: &'static str,
@@ -20,13 +44,30 @@ struct Case {
     samples: Vec<Duration>,
 }
 
+const TABLES: &[&str] = &["startup", "first-frame", "throughput", "memory"];
+
 fn main() {
     let mut runs = 30usize;
+    let mut quick = false;
+    let mut only: Vec<String> = TABLES.iter().map(|s| s.to_string()).collect();
     let mut json: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--runs" => runs = args.next().and_then(|n| n.parse().ok()).unwrap_or(runs),
+            "--quick" => quick = true,
+            "--only" => {
+                only = args
+                    .next()
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::to_owned)
+                    .collect();
+                if let Some(bad) = only.iter().find(|t| !TABLES.contains(&t.as_str())) {
+                    eprintln!("bench: unknown table {bad} (known: {})", TABLES.join(", "));
+                    std::process::exit(2);
+                }
+            }
             "--json" => json = args.next().map(PathBuf::from),
             other => {
                 eprintln!("bench: unknown argument {other}");
@@ -34,6 +75,7 @@ fn main() {
             }
         }
     }
+    let scale = |n: usize| if quick { n.div_ceil(2).max(1) } else { n };
     let exe = std::env::current_exe().expect("current_exe");
     // target/release/examples/bench → target/release/wsbox
     let wsbox = exe
@@ -42,7 +84,67 @@ fn main() {
         .map(|d| d.join("wsbox"))
         .expect("wsbox next to the bench");
     let wsbox = wsbox.to_string_lossy().into_owned();
+    let client = exe.with_file_name("bench-client");
 
+    let mut doc = serde_json::Map::new();
+    doc.insert("machine".into(), json!(machine()));
+    let mut failed = false;
+
+    if only.iter().any(|t| t == "startup") {
+        let runs = scale(runs);
+        doc.insert("runs".into(), json!(runs));
+        doc.insert("startup".into(), json!(startup(&wsbox, runs)));
+    }
+
+    let display_tables: Vec<&str> = only
+        .iter()
+        .map(String::as_str)
+        .filter(|t| *t != "startup")
+        .collect();
+    if !display_tables.is_empty() {
+        if !client.is_file() {
+            eprintln!(
+                "bench: SKIPPED {}: {} is missing (cargo build --release --examples)",
+                display_tables.join(", "),
+                client.display()
+            );
+            failed = true;
+        } else {
+            let env = Env::new(wsbox.clone(), client.to_string_lossy().into_owned());
+            for table in display_tables {
+                let group = match table {
+                    "first-frame" => first_frame_group(&env, scale(10)),
+                    "throughput" => throughput_group(&env, scale(3)),
+                    "memory" => memory_group(&env, scale(3)),
+                    _ => continue,
+                };
+                let group = group.run(&env);
+                failed |= group.failed();
+                group.print();
+                for (key, value) in group.to_json() {
+                    doc.insert(key, value);
+                }
+            }
+            if !env.skipped.borrow().is_empty() {
+                doc.insert("skipped".into(), json!(*env.skipped.borrow()));
+            }
+        }
+    }
+
+    if let Some(path) = json {
+        let doc = Value::Object(doc);
+        fs::write(&path, serde_json::to_string_pretty(&doc).expect("json"))
+            .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        println!("figures written to {}", path.display());
+    }
+    if failed {
+        eprintln!("bench: some cases failed; see the messages above");
+        std::process::exit(1);
+    }
+}
+
+/// The start-up table: `/bin/true` bare and in each sandbox.
+fn startup(wsbox: &str, runs: usize) -> Vec<Value> {
     let mut cases = vec![
         case("bare /bin/true", None, &["/bin/true"]),
         case(
@@ -88,7 +190,7 @@ fn main() {
         case(
             "wsbox --display none",
             Some("bwrap"),
-            &[&wsbox, "run", "--display", "none", "--", "/bin/true"],
+            &[wsbox, "run", "--display", "none", "--", "/bin/true"],
         ),
     ];
     cases.retain(|c| {
@@ -149,7 +251,7 @@ fn main() {
             ms(max),
             ratio_text
         );
-        rows.push(serde_json::json!({
+        rows.push(json!({
             "case": c.name,
             "argv": c.argv,
             "median_ms": ms(med),
@@ -159,12 +261,8 @@ fn main() {
             "ratio": ratio.map(|(_, x)| x),
         }));
     }
-    if let Some(path) = json {
-        let doc = serde_json::json!({ "machine": machine(), "runs": runs, "startup": rows });
-        std::fs::write(&path, serde_json::to_string_pretty(&doc).expect("json"))
-            .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-        println!("figures written to {}", path.display());
-    }
+    println!();
+    rows
 }
 
 fn case(name: &'static str, reference: Option<&'static str>, argv: &[&str]) -> Case {
@@ -201,7 +299,7 @@ fn time(argv: &[String]) -> Duration {
 }
 
 fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+    let cpu = fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
             s.lines()
@@ -211,6 +309,1188 @@ fn machine() -> String {
         })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     format!("{cpu}, {cores} cores, Linux {}", kernel.trim())
+}
+
+// ---------------------------------------------------------------------------
+// Tables of display cases: each run of a case yields one value per metric.
+
+type Outcome = Result<Vec<f64>, String>;
+
+struct Metric {
+    title: String,
+    /// Column unit, e.g. "ms".
+    unit: &'static str,
+    /// JSON key of the table.
+    key: &'static str,
+    /// Suffix of its figures in the JSON: `median_<suffix>`.
+    suffix: &'static str,
+    /// Digits after the decimal point.
+    digits: usize,
+    /// Printed as a table, or only written to the JSON.
+    print: bool,
+}
+
+struct DisplayCase {
+    name: String,
+    reference: Option<String>,
+    /// What runs, for the JSON.
+    what: String,
+    run: Box<dyn Fn(&Env) -> Outcome>,
+    /// One list of samples per metric.
+    samples: Vec<Vec<f64>>,
+    failures: Vec<String>,
+    /// Failed every run so far, twice or more: not run again.
+    gave_up: bool,
+}
+
+struct Group {
+    runs: usize,
+    /// Unrecorded rounds first, to warm the page cache.
+    warmup: usize,
+    metrics: Vec<Metric>,
+    cases: Vec<DisplayCase>,
+    /// Lines printed under the tables.
+    notes: Vec<String>,
+}
+
+impl Group {
+    fn new(runs: usize, metrics: Vec<Metric>) -> Self {
+        Group {
+            runs,
+            warmup: 0,
+            metrics,
+            cases: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    fn add(
+        &mut self,
+        name: String,
+        reference: Option<String>,
+        what: String,
+        run: impl Fn(&Env) -> Outcome + 'static,
+    ) {
+        let samples = self.metrics.iter().map(|_| Vec::new()).collect();
+        self.cases.push(DisplayCase {
+            name,
+            reference,
+            what,
+            run: Box::new(run),
+            samples,
+            failures: Vec::new(),
+            gave_up: false,
+        });
+    }
+
+    /// Round-robin over the cases, `runs` rounds; a failed run is reported
+    /// at once and recorded, and the others go on.
+    fn run(mut self, env: &Env) -> Self {
+        let title = self
+            .metrics
+            .first()
+            .map(|m| m.title.clone())
+            .unwrap_or_default();
+        eprintln!(
+            "bench: {title}: {} cases x {} runs ...",
+            self.cases.len(),
+            self.runs
+        );
+        for _ in 0..self.warmup {
+            for c in &self.cases {
+                if let Err(e) = (c.run)(env) {
+                    eprintln!("bench: FAILED {} (warm-up): {e}", c.name);
+                }
+                reap_orphans();
+            }
+        }
+        for round in 0..self.runs {
+            for c in &mut self.cases {
+                if c.gave_up {
+                    continue;
+                }
+                let outcome = (c.run)(env);
+                reap_orphans();
+                match outcome {
+                    Ok(values) => {
+                        for (samples, v) in c.samples.iter_mut().zip(values) {
+                            if v.is_finite() {
+                                samples.push(v);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("bench: FAILED {} (run {}): {e}", c.name, round + 1);
+                        c.failures.push(e);
+                        if c.failures.len() >= 2 && c.samples.iter().all(Vec::is_empty) {
+                            eprintln!("bench: giving up on {}: no run has worked", c.name);
+                            c.gave_up = true;
+                        }
+                    }
+                }
+            }
+        }
+        self
+    }
+
+    fn failed(&self) -> bool {
+        self.cases.iter().any(|c| !c.failures.is_empty())
+    }
+
+    fn stats(&self, case: &DisplayCase, metric: usize) -> Option<(f64, f64, f64)> {
+        let mut s = case.samples.get(metric)?.clone();
+        if s.is_empty() {
+            return None;
+        }
+        s.sort_by(f64::total_cmp);
+        Some((s[s.len() / 2], s[0], s[s.len() - 1]))
+    }
+
+    fn ratio(&self, case: &DisplayCase, metric: usize) -> Option<(String, f64)> {
+        let reference = case.reference.as_ref()?;
+        let other = self.cases.iter().find(|o| &o.name == reference)?;
+        let (med, _, _) = self.stats(case, metric)?;
+        let (ref_med, _, _) = self.stats(other, metric)?;
+        (ref_med > 0.0).then(|| (reference.clone(), med / ref_med))
+    }
+
+    fn print(&self) {
+        let name_w = self
+            .cases
+            .iter()
+            .map(|c| c.name.len())
+            .max()
+            .unwrap_or(0)
+            .max(24);
+        for (m, metric) in self.metrics.iter().enumerate() {
+            if !metric.print {
+                continue;
+            }
+            println!(
+                "{}, {} runs each, interleaved ({})",
+                metric.title,
+                self.runs,
+                machine()
+            );
+            let heads = [
+                format!("median {}", metric.unit),
+                format!("min {}", metric.unit),
+                format!("max {}", metric.unit),
+            ];
+            let col_w = heads.iter().map(String::len).max().unwrap_or(10).max(10);
+            println!(
+                "{:<name_w$} {:>col_w$} {:>col_w$} {:>col_w$}  ratio",
+                "case", heads[0], heads[1], heads[2]
+            );
+            for c in &self.cases {
+                let d = metric.digits;
+                let figures = match self.stats(c, m) {
+                    Some((med, min, max)) => {
+                        format!("{med:>col_w$.d$} {min:>col_w$.d$} {max:>col_w$.d$}")
+                    }
+                    None => format!("{:>col_w$} {:>col_w$} {:>col_w$}", "FAILED", "-", "-"),
+                };
+                let ratio = self
+                    .ratio(c, m)
+                    .map(|(r, x)| format!("{x:.2}x {r}"))
+                    .unwrap_or_default();
+                let failures = match c.failures.len() {
+                    0 => String::new(),
+                    n => format!("  ({n} failed runs)"),
+                };
+                println!("{:<name_w$} {figures}  {ratio}{failures}", c.name);
+            }
+            println!();
+        }
+        for note in &self.notes {
+            println!("{note}");
+        }
+        if !self.notes.is_empty() {
+            println!();
+        }
+    }
+
+    /// One JSON table per metric: `(key, table)`.
+    fn to_json(&self) -> Vec<(String, Value)> {
+        let mut tables = Vec::new();
+        for (m, metric) in self.metrics.iter().enumerate() {
+            let u = metric.suffix;
+            let rows: Vec<Value> = self
+                .cases
+                .iter()
+                .map(|c| {
+                    let stats = self.stats(c, m);
+                    let ratio = self.ratio(c, m);
+                    let mut row = serde_json::Map::new();
+                    row.insert("case".into(), json!(c.name));
+                    row.insert("command".into(), json!(c.what));
+                    row.insert(format!("median_{u}"), json!(stats.map(|s| s.0)));
+                    row.insert(format!("min_{u}"), json!(stats.map(|s| s.1)));
+                    row.insert(format!("max_{u}"), json!(stats.map(|s| s.2)));
+                    row.insert(format!("samples_{u}"), json!(c.samples.get(m)));
+                    row.insert("reference".into(), json!(ratio.as_ref().map(|r| &r.0)));
+                    row.insert("ratio".into(), json!(ratio.map(|r| r.1)));
+                    row.insert("failures".into(), json!(c.failures));
+                    Value::Object(row)
+                })
+                .collect();
+            tables.push((
+                metric.key.to_owned(),
+                json!({
+                    "title": metric.title,
+                    "unit": metric.unit,
+                    "runs": self.runs,
+                    "notes": self.notes,
+                    "rows": rows,
+                }),
+            ));
+        }
+        tables
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The display cases.
+
+/// What every display case needs: the binaries, a private scratch
+/// directory, and a counter for unique names.
+struct Env {
+    wsbox: String,
+    client: String,
+    weston: bool,
+    scratch: Scratch,
+    seq: std::cell::Cell<u32>,
+    skipped: std::cell::RefCell<Vec<String>>,
+}
+
+impl Env {
+    fn new(wsbox: String, client: String) -> Self {
+        let weston = available(&["weston".to_owned(), "--version".to_owned()]);
+        // What the compositors leave behind (weston's helper clients, a
+        // sandbox's init if wsbox dies first) becomes the bench's to reap
+        // and, at the end, to kill; see `reap_orphans` and `Env`'s drop.
+        // SAFETY: prctl with integer arguments only.
+        if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+            eprintln!(
+                "bench: cannot become a child subreaper: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        let env = Env {
+            wsbox,
+            client,
+            weston,
+            scratch: Scratch::new().expect("a scratch directory under /tmp"),
+            seq: std::cell::Cell::new(0),
+            skipped: std::cell::RefCell::new(Vec::new()),
+        };
+        if !weston {
+            env.skip("every weston case: `weston --version` does not run here");
+        }
+        env
+    }
+
+    fn skip(&self, what: &str) {
+        eprintln!("bench: SKIPPED {what}");
+        self.skipped.borrow_mut().push(what.to_owned());
+    }
+
+    fn unique(&self, prefix: &str) -> String {
+        let n = self.seq.get() + 1;
+        self.seq.set(n);
+        format!("{prefix}-{}-{n}", std::process::id())
+    }
+
+    /// `wsbox run --headless` with the bench client bound at /opt/bench-client.
+    fn wsbox_command(&self, output: Option<&str>, argv: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.wsbox);
+        cmd.args(["run", "--headless", "--name", &self.unique("bench")]);
+        if let Some(output) = output {
+            cmd.args(["--output", output]);
+        }
+        cmd.arg("--ro")
+            .arg(format!("{}:/opt/bench-client", self.client))
+            .arg("--")
+            .args(argv);
+        cmd
+    }
+
+    fn client_command(&self, weston: &Weston, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.client);
+        cmd.args(args)
+            .env("XDG_RUNTIME_DIR", &weston.dir)
+            .env("WAYLAND_DISPLAY", &weston.socket);
+        cmd
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        end_orphans(Duration::from_secs(3));
+    }
+}
+
+fn first_frame_group(env: &Env, runs: usize) -> Group {
+    let mut g = Group::new(
+        runs,
+        vec![Metric {
+            title: "Time to first frame (spawn to the client's first frame callback)".into(),
+            unit: "ms",
+            key: "first_frame",
+            suffix: "ms",
+            digits: 2,
+            print: true,
+        }],
+    );
+    g.warmup = 1;
+    let weston_name = "weston + bench-client";
+    if env.weston {
+        g.add(
+            weston_name.into(),
+            None,
+            "weston --backend=headless-backend.so --use-pixman --width=1280 --height=720 \
+             --idle-time=0, then bench-client --first-frame once the socket exists"
+                .into(),
+            |env| {
+                let t0 = monotonic_ns();
+                let weston = Weston::start(env, 1280, 720)?;
+                let mut out = Lines::new();
+                let mut client = out.spawn(
+                    env.client_command(&weston, &["--first-frame"]),
+                    "bench-client",
+                    env,
+                )?;
+                let ns = out.first_frame(Duration::from_secs(20), &mut [&mut client])?;
+                client.finish(Duration::from_secs(10))?;
+                drop(weston);
+                Ok(vec![ms_since(t0, ns)])
+            },
+        );
+    }
+    g.add(
+        "wsbox --headless + bench-client".into(),
+        env.weston.then(|| weston_name.into()),
+        "wsbox run --headless --ro bench-client:/opt/bench-client -- /opt/bench-client \
+         --first-frame"
+            .into(),
+        |env| {
+            let mut out = Lines::new();
+            let t0 = monotonic_ns();
+            let mut wsbox = out.spawn(
+                env.wsbox_command(None, &["/opt/bench-client", "--first-frame"]),
+                "wsbox",
+                env,
+            )?;
+            let ns = out.first_frame(Duration::from_secs(20), &mut [&mut wsbox])?;
+            wsbox.finish(Duration::from_secs(10))?;
+            Ok(vec![ms_since(t0, ns)])
+        },
+    );
+    env.skip(
+        "weston-simple-shm in the time-to-first-frame table: it prints nothing when its \
+         first frame is shown, so there is nothing to time; bench-client covers it",
+    );
+    g.notes.push(
+        "weston is started fresh for each run and timed from its spawn (its start-up counts, \
+         as wsbox's does)."
+            .into(),
+    );
+    g
+}
+
+fn throughput_group(env: &Env, runs: usize) -> Group {
+    let mut g = Group::new(
+        runs,
+        vec![
+            Metric {
+                title: "Frame throughput (bench-client frames/s over 3 s)".into(),
+                unit: "fps",
+                key: "throughput",
+                suffix: "fps",
+                digits: 1,
+                print: true,
+            },
+            Metric {
+                title: "Compositor CPU per frame (utime+stime of the compositor process, \
+                        not its children)"
+                    .into(),
+                unit: "ms/frame",
+                key: "compositor_cpu",
+                suffix: "ms_per_frame",
+                digits: 3,
+                print: true,
+            },
+            Metric {
+                title: "Compositor CPU per frame, cross-check (sum of its threads' \
+                        /proc/PID/task/*/schedstat run time, ns resolution)"
+                    .into(),
+                unit: "ms/frame",
+                key: "compositor_cpu_schedstat",
+                suffix: "ms_per_frame",
+                digits: 3,
+                print: false,
+            },
+        ],
+    );
+    for (w, h) in [(1280u32, 720u32), (1920, 1080)] {
+        for damage in ["full", "small"] {
+            let weston_name = format!("weston {w}x{h} {damage}");
+            let size = format!("{w}x{h}");
+            if env.weston {
+                let size = size.clone();
+                g.add(
+                    weston_name.clone(),
+                    None,
+                    format!(
+                        "weston headless --width={w} --height={h}; bench-client --seconds 3 \
+                         --damage {damage} --size {size}"
+                    ),
+                    move |env| {
+                        let weston = Weston::start(env, w, h)?;
+                        let mut out = Lines::new();
+                        let client = out.spawn(
+                            env.client_command(
+                                &weston,
+                                &["--seconds", "3", "--damage", damage, "--size", &size],
+                            ),
+                            "bench-client",
+                            env,
+                        )?;
+                        let figures = out.throughput(weston.proc.pid(), client)?;
+                        drop(weston);
+                        Ok(figures)
+                    },
+                );
+            }
+            let output = (w, h) != (1280, 720);
+            g.add(
+                format!("wsbox {w}x{h} {damage}"),
+                env.weston.then_some(weston_name),
+                format!(
+                    "wsbox run --headless{} -- /opt/bench-client --seconds 3 --damage {damage} \
+                     --size {size}",
+                    if output {
+                        format!(" --output {size}")
+                    } else {
+                        String::new()
+                    }
+                ),
+                move |env| {
+                    let mut out = Lines::new();
+                    let wsbox = out.spawn(
+                        env.wsbox_command(
+                            output.then_some(size.as_str()),
+                            &[
+                                "/opt/bench-client",
+                                "--seconds",
+                                "3",
+                                "--damage",
+                                damage,
+                                "--size",
+                                &size,
+                            ],
+                        ),
+                        "wsbox",
+                        env,
+                    )?;
+                    let pid = wsbox.pid();
+                    out.throughput(pid, wsbox)
+                },
+            );
+        }
+    }
+    g.notes.push(format!(
+        "CPU time from /proc/PID/stat is counted in clock ticks of {:.0} ms; over ~180 frames \
+         that is ~0.05 ms/frame of resolution per run. The fps column is mostly each \
+         compositor's frame pacing (both repaint on a 60 Hz clock), not its speed.",
+        1000.0 / clock_ticks()
+    ));
+    g.notes.push(
+        "The JSON also has compositor_cpu_schedstat: the same CPU time from the threads' \
+         schedstat, in ns."
+            .into(),
+    );
+    g
+}
+
+fn memory_group(env: &Env, runs: usize) -> Group {
+    let mut g = Group::new(
+        runs,
+        vec![
+            Metric {
+                title: "Compositor memory (VmRSS 2 s after idle clients showed their first \
+                        frame)"
+                    .into(),
+                unit: "MiB",
+                key: "memory",
+                suffix: "mib",
+                digits: 1,
+                print: true,
+            },
+            Metric {
+                title: "Compositor memory: its RssAnon (heap and stacks)".into(),
+                unit: "MiB",
+                key: "memory_anon",
+                suffix: "mib",
+                digits: 1,
+                print: false,
+            },
+            Metric {
+                title: "Compositor memory: its RssShmem (mapped shared memory, e.g. the \
+                        clients' wl_shm buffers)"
+                    .into(),
+                unit: "MiB",
+                key: "memory_shmem",
+                suffix: "mib",
+                digits: 1,
+                print: false,
+            },
+        ],
+    );
+    for clients in [1usize, 10] {
+        let plural = if clients == 1 { "client" } else { "clients" };
+        let weston_name = format!("weston, {clients} {plural}");
+        if env.weston {
+            g.add(
+                weston_name.clone(),
+                None,
+                format!("weston headless 1280x720; {clients} x bench-client --idle --seconds 30"),
+                move |env| {
+                    let weston = Weston::start(env, 1280, 720)?;
+                    let mut out = Lines::new();
+                    let mut procs = Vec::new();
+                    for _ in 0..clients {
+                        procs.push(out.spawn(
+                            env.client_command(&weston, &["--idle", "--seconds", "30"]),
+                            "bench-client",
+                            env,
+                        )?);
+                    }
+                    let mut refs: Vec<&mut Proc> = procs.iter_mut().collect();
+                    out.first_frames(clients, Duration::from_secs(30), &mut refs)?;
+                    idle(Duration::from_secs(2), &mut refs)?;
+                    let rss = memory_mib(weston.proc.pid())?;
+                    drop(procs);
+                    drop(weston);
+                    Ok(rss)
+                },
+            );
+        }
+        g.add(
+            format!("wsbox, {clients} {plural}"),
+            env.weston.then_some(weston_name),
+            if clients == 1 {
+                "wsbox run --headless -- /opt/bench-client --idle --seconds 30".into()
+            } else {
+                format!(
+                    "wsbox run --headless -- sh -c 'for i in $(seq {clients}); do \
+                     /opt/bench-client --idle --seconds 30 & done; wait'"
+                )
+            },
+            move |env| {
+                let mut out = Lines::new();
+                let script = format!(
+                    "for i in $(seq {clients}); do /opt/bench-client --idle --seconds 30 & done; \
+                     wait"
+                );
+                let argv: Vec<&str> = if clients == 1 {
+                    vec!["/opt/bench-client", "--idle", "--seconds", "30"]
+                } else {
+                    vec!["sh", "-c", &script]
+                };
+                let mut wsbox = out.spawn(env.wsbox_command(None, &argv), "wsbox", env)?;
+                out.first_frames(clients, Duration::from_secs(30), &mut [&mut wsbox])?;
+                idle(Duration::from_secs(2), &mut [&mut wsbox])?;
+                memory_mib(wsbox.pid())
+            },
+        );
+    }
+    g.notes.push(
+        "Only the compositor process is counted: not the sandbox's init or the clients for \
+         wsbox, not weston-desktop-shell or weston-keyboard (weston's own helper clients). \
+         The JSON splits VmRSS into memory_anon and memory_shmem (client buffers mapped)."
+            .into(),
+    );
+    g
+}
+
+fn ms_since(t0_ns: u128, ns: u128) -> f64 {
+    ns.saturating_sub(t0_ns) as f64 / 1e6
+}
+
+/// Waits `time`, failing if a process ends meanwhile.
+fn idle(time: Duration, procs: &mut [&mut Proc]) -> Result<(), String> {
+    let end = Instant::now() + time;
+    while Instant::now() < end {
+        for p in procs.iter_mut() {
+            if let Some(status) = p.try_wait() {
+                return Err(format!(
+                    "{} ended while idle: {status}{}",
+                    p.name,
+                    p.stderr_tail()
+                ));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Processes, their output, and /proc.
+
+fn monotonic_ns() -> u128 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write to; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    u128::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u128::try_from(ts.tv_nsec).unwrap_or(0)
+}
+
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf reads a constant.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 {
+        ticks as f64
+    } else {
+        100.0
+    }
+}
+
+/// utime + stime of the process (all its threads, none of its children).
+fn cpu_seconds(pid: i32) -> Result<f64, String> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_err(|e| format!("read /proc/{pid}/stat: {e}"))?;
+    // The command name may hold spaces and parentheses: fields start after the last ')'.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or_else(|| format!("odd /proc/{pid}/stat: {stat}"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state); utime and stime are fields 14 and 15.
+    let field = |n: usize| -> Result<f64, String> {
+        fields
+            .get(n - 3)
+            .and_then(|f| f.parse::<u64>().ok())
+            .map(|v| v as f64)
+            .ok_or_else(|| format!("odd /proc/{pid}/stat: {stat}"))
+    };
+    Ok((field(14)? + field(15)?) / clock_ticks())
+}
+
+/// Time on CPU of all the process's threads, from schedstat (ns).
+fn schedstat_seconds(pid: i32) -> Option<f64> {
+    let mut total = 0u64;
+    for task in fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let path = task.ok()?.path().join("schedstat");
+        let text = fs::read_to_string(path).ok()?;
+        total += text.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total as f64 / 1e9)
+}
+
+/// VmRSS, RssAnon and RssShmem of the process, in MiB.
+fn memory_mib(pid: i32) -> Result<Vec<f64>, String> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("read /proc/{pid}/status: {e}"))?;
+    ["VmRSS:", "RssAnon:", "RssShmem:"]
+        .iter()
+        .map(|field| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|kib| kib.parse::<f64>().ok())
+                .map(|kib| kib / 1024.0)
+                .ok_or_else(|| format!("no {field} in /proc/{pid}/status"))
+        })
+        .collect()
+}
+
+/// Reaps the orphans that have ended. Called only between case runs, when
+/// every [`Proc`] of the run has been reaped, so that no child of ours that
+/// a `Proc` still waits for can be taken here.
+fn reap_orphans() {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid writes only `status`.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if pid <= 0 {
+            return;
+        }
+    }
+}
+
+/// Gives the remaining orphans `wait` to end, then kills and reaps them.
+fn end_orphans(wait: Duration) {
+    let end = Instant::now() + wait;
+    loop {
+        reap_orphans();
+        let left = children();
+        if left.is_empty() {
+            return;
+        }
+        if Instant::now() >= end {
+            for pid in &left {
+                // SAFETY: kill has no memory effects; `pid` is our unreaped
+                // child, so it names no other process.
+                unsafe { libc::kill(*pid, libc::SIGKILL) };
+            }
+            for pid in left {
+                let mut status = 0;
+                // SAFETY: waitpid writes only `status`.
+                unsafe { libc::waitpid(pid, &mut status, 0) };
+            }
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The bench's children, from /proc/self/task/*/children.
+fn children() -> Vec<i32> {
+    let Ok(tasks) = fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|text| {
+            text.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect()
+}
+
+/// A spawned process, stopped (SIGTERM, then SIGKILL) and reaped on drop,
+/// with its whole process group when it has one of its own.
+struct Proc {
+    child: Child,
+    name: String,
+    group: bool,
+    stderr: PathBuf,
+    status: Option<ExitStatus>,
+}
+
+impl Proc {
+    fn spawn(mut cmd: Command, name: &str, group: bool, stderr: PathBuf) -> Result<Proc, String> {
+        let log =
+            fs::File::create(&stderr).map_err(|e| format!("create {}: {e}", stderr.display()))?;
+        cmd.stdin(Stdio::null()).stderr(log);
+        if group {
+            cmd.process_group(0);
+        }
+        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+        // If the bench dies, even by SIGKILL, what it started gets SIGTERM
+        // (the bench spawns from its main thread only, which lives until exit).
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("spawn {name} ({:?}): {e}", cmd.get_program()))?;
+        Ok(Proc {
+            child,
+            name: name.to_owned(),
+            group,
+            stderr,
+            status: None,
+        })
+    }
+
+    fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).unwrap_or(i32::MAX)
+    }
+
+    fn try_wait(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().ok().flatten();
+        }
+        self.status
+    }
+
+    /// Waits up to `timeout` for the process to end, successfully.
+    fn finish(&mut self, timeout: Duration) -> Result<(), String> {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.try_wait() {
+                return if status.success() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{} ended with {status}{}",
+                        self.name,
+                        self.stderr_tail()
+                    ))
+                };
+            }
+            if Instant::now() >= end {
+                return Err(format!(
+                    "{} still runs {} s after it should have ended",
+                    self.name,
+                    timeout.as_secs()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn signal(&self, sig: i32) {
+        let pid = self.pid();
+        let target = if self.group { -pid } else { pid };
+        // SAFETY: kill has no memory effects; the pid is our unreaped child
+        // (or its process group), so it cannot name another process.
+        unsafe { libc::kill(target, sig) };
+    }
+
+    /// SIGTERM, 3 s to end, then SIGKILL; always reaps.
+    fn stop(&mut self) {
+        if self.try_wait().is_none() {
+            self.signal(libc::SIGTERM);
+            let end = Instant::now() + Duration::from_secs(3);
+            while self.try_wait().is_none() && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            if self.try_wait().is_none() {
+                eprintln!("bench: {} ignored SIGTERM; killing it", self.name);
+                self.signal(libc::SIGKILL);
+                self.status = self.child.wait().ok();
+            }
+        }
+        if self.group {
+            // What the leader started and left behind; the group id cannot be
+            // reused while any member lives, and ESRCH means none is left.
+            // SAFETY: as in `signal`.
+            unsafe { libc::kill(-self.pid(), libc::SIGKILL) };
+        }
+    }
+
+    fn stderr_tail(&self) -> String {
+        let text = fs::read_to_string(&self.stderr).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(8)..].join("\n    ");
+        if tail.is_empty() {
+            String::new()
+        } else {
+            format!("; its stderr ends:\n    {tail}")
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+enum Msg {
+    Line(String),
+    Eof,
+}
+
+/// The stdout lines of several processes, in arrival order.
+struct Lines {
+    tx: Sender<Msg>,
+    rx: Receiver<Msg>,
+    open: usize,
+}
+
+impl Lines {
+    fn new() -> Self {
+        let (tx, rx) = mpsc::channel();
+        Lines { tx, rx, open: 0 }
+    }
+
+    /// Spawns `cmd` with its stdout read here and its stderr kept in the
+    /// scratch directory.
+    fn spawn(&mut self, mut cmd: Command, name: &str, env: &Env) -> Result<Proc, String> {
+        cmd.stdout(Stdio::piped());
+        let stderr = env
+            .scratch
+            .path
+            .join(format!("{}.stderr", env.unique(name)));
+        let mut proc = Proc::spawn(cmd, name, false, stderr)?;
+        let stdout = proc
+            .child
+            .stdout
+            .take()
+            .ok_or_else(|| format!("{name}: no stdout pipe"))?;
+        self.read(stdout);
+        Ok(proc)
+    }
+
+    fn read(&mut self, out: impl Read + Send + 'static) {
+        self.open += 1;
+        let tx = self.tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(Msg::Line(line)).is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(Msg::Eof);
+        });
+    }
+
+    /// The next line of any of the processes. `procs` are named in errors.
+    fn next(&mut self, deadline: Instant, procs: &mut [&mut Proc]) -> Result<String, String> {
+        // The processes that ended, or else the first of those still running.
+        let why = |procs: &mut [&mut Proc]| -> String {
+            let mut ended = Vec::new();
+            let mut running = Vec::new();
+            for p in procs.iter_mut() {
+                match p.try_wait() {
+                    Some(status) => {
+                        ended.push(format!("{} ended with {status}{}", p.name, p.stderr_tail()))
+                    }
+                    None => running.push(format!("{} still runs{}", p.name, p.stderr_tail())),
+                }
+            }
+            if ended.is_empty() {
+                running.truncate(1);
+                running.join("; ")
+            } else {
+                if !running.is_empty() {
+                    ended.push(format!("{} others still run", running.len()));
+                }
+                ended.join("; ")
+            }
+        };
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(Msg::Line(line)) => return Ok(line),
+                Ok(Msg::Eof) => {
+                    self.open = self.open.saturating_sub(1);
+                    // Give the process a moment to be reapable: one that
+                    // failed ends the wait now, not at the deadline.
+                    std::thread::sleep(Duration::from_millis(50));
+                    let failed = procs
+                        .iter_mut()
+                        .any(|p| p.try_wait().is_some_and(|s| !s.success()));
+                    if self.open == 0 || failed {
+                        return Err(format!("output closed early: {}", why(procs)));
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(format!("timed out: {}", why(procs)));
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(format!("lost the output: {}", why(procs)));
+                }
+            }
+        }
+    }
+
+    /// CLOCK_MONOTONIC ns of the next `first_frame_ns` line.
+    fn first_frame(&mut self, wait: Duration, procs: &mut [&mut Proc]) -> Result<u128, String> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let line = self.next(deadline, procs)?;
+            if let Some(ns) = line.strip_prefix("first_frame_ns ") {
+                return ns
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("odd line from the client: {line}"));
+            }
+        }
+    }
+
+    /// Waits for `n` first frames.
+    fn first_frames(
+        &mut self,
+        n: usize,
+        wait: Duration,
+        procs: &mut [&mut Proc],
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + wait;
+        for _ in 0..n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            self.first_frame(left, procs)?;
+        }
+        Ok(())
+    }
+
+    /// Reads one throughput run of a client: fps, and the CPU time per frame
+    /// of the compositor `pid` between the first frame and the client's
+    /// summary (by stat, then by schedstat). `proc` is the client, or wsbox
+    /// holding it; it must end successfully.
+    fn throughput(&mut self, pid: i32, mut proc: Proc) -> Result<Vec<f64>, String> {
+        self.first_frame(Duration::from_secs(20), &mut [&mut proc])?;
+        let cpu0 = cpu_seconds(pid)?;
+        let sched0 = schedstat_seconds(pid);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let (frames, fps, cpu1, sched1) = loop {
+            let line = self.next(deadline, &mut [&mut proc])?;
+            let Some(summary) = line.strip_prefix("frames ") else {
+                continue;
+            };
+            // While the client exits, the compositor is still there: read now.
+            let cpu1 = cpu_seconds(pid)?;
+            let sched1 = schedstat_seconds(pid);
+            let words: Vec<&str> = summary.split_whitespace().collect();
+            let frames = words.first().and_then(|w| w.parse::<f64>().ok());
+            let fps = words.get(4).and_then(|w| w.parse::<f64>().ok());
+            match (frames, fps) {
+                (Some(frames), Some(fps)) => break (frames, fps, cpu1, sched1),
+                _ => return Err(format!("odd line from the client: {line}")),
+            }
+        };
+        proc.finish(Duration::from_secs(10))?;
+        let intervals = frames - 1.0;
+        if intervals < 1.0 {
+            return Err(format!("only {frames} frames"));
+        }
+        let per_frame = (cpu1 - cpu0) * 1000.0 / intervals;
+        let sched = match (sched0, sched1) {
+            (Some(a), Some(b)) => (b - a) * 1000.0 / intervals,
+            _ => f64::NAN,
+        };
+        Ok(vec![fps, per_frame, sched])
+    }
+}
+
+/// A private 0700 directory under /tmp, removed on drop.
+struct Scratch {
+    path: PathBuf,
+}
+
+impl Scratch {
+    fn new() -> std::io::Result<Self> {
+        Scratch::sweep();
+        let path = std::env::temp_dir().join(format!("wsbox-bench-{}", std::process::id()));
+        match fs::remove_dir_all(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        fs::DirBuilder::new().mode(0o700).create(&path)?;
+        Ok(Scratch { path })
+    }
+}
+
+impl Scratch {
+    /// Removes what a killed bench left behind: `wsbox-bench-<pid>` of a
+    /// pid that no longer runs.
+    fn sweep() {
+        let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("wsbox-bench-"))
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let ours = entry
+                .metadata()
+                .is_ok_and(|m| m.is_dir() && m.uid() == current_uid());
+            if ours && !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+fn current_uid() -> u32 {
+    // SAFETY: no arguments, cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+/// A weston headless started for one run, with its own XDG_RUNTIME_DIR;
+/// stopped, with its helper clients, and its directory removed on drop.
+struct Weston {
+    proc: Proc,
+    dir: PathBuf,
+    socket: String,
+}
+
+impl Weston {
+    /// Starts weston and waits until its socket exists.
+    fn start(env: &Env, width: u32, height: u32) -> Result<Weston, String> {
+        let socket = env.unique("wsbox-bench-weston");
+        let dir = env.scratch.path.join(&socket);
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| format!("create {}: {e}", dir.display()))?;
+        let mut cmd = Command::new("weston");
+        cmd.args([
+            "--backend=headless-backend.so".to_owned(),
+            "--use-pixman".to_owned(),
+            format!("--socket={socket}"),
+            format!("--width={width}"),
+            format!("--height={height}"),
+            "--idle-time=0".to_owned(),
+        ])
+        .env("XDG_RUNTIME_DIR", &dir)
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("DISPLAY")
+        .stdout(Stdio::null());
+        let proc = match Proc::spawn(cmd, "weston", true, dir.join("weston.log")) {
+            Ok(proc) => proc,
+            Err(e) => {
+                let _ = fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        let mut weston = Weston {
+            proc,
+            dir,
+            socket: socket.clone(),
+        };
+        let path = weston.dir.join(&socket);
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            // Connectable, not merely there: the file exists from bind() on,
+            // and a client that comes before listen() is refused. The probe
+            // is an empty client that weston drops when it closes.
+            if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_socket())
+                && UnixStream::connect(&path).is_ok()
+            {
+                return Ok(weston);
+            }
+            if let Some(status) = weston.proc.try_wait() {
+                return Err(format!(
+                    "weston ended with {status} before its socket appeared{}",
+                    weston.proc.stderr_tail()
+                ));
+            }
+            if Instant::now() >= end {
+                return Err(format!(
+                    "weston's socket {} did not appear within 10 s{}",
+                    path.display(),
+                    weston.proc.stderr_tail()
+                ));
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+}
+
+impl Drop for Weston {
+    fn drop(&mut self) {
+        self.proc.stop();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
 }

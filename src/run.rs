@@ -140,11 +140,19 @@ pub fn run(args: RunArgs) -> Result<i32> {
             )
             .map_err(|e| anyhow::anyhow!("failed to watch the Wayland display: {e}"))?;
         handle
-            .insert_source(Timer::immediate(), |_, _, run: &mut Run| {
-                match run.compositor.as_mut() {
+            .insert_source(Timer::immediate(), {
+                // Deadlines, not delays: rendering time must not stretch the
+                // 60 Hz period.
+                let mut next = std::time::Instant::now();
+                move |_, _, run: &mut Run| match run.compositor.as_mut() {
                     Some(compositor) => {
                         compositor.tick();
-                        TimeoutAction::ToDuration(compositor.frame_interval())
+                        let now = std::time::Instant::now();
+                        next += compositor.frame_interval();
+                        if next < now {
+                            next = now + compositor.frame_interval();
+                        }
+                        TimeoutAction::ToInstant(next)
                     }
                     None => TimeoutAction::Drop,
                 }
