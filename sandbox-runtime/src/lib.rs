@@ -11,6 +11,7 @@ pub mod plan;
 pub mod privileges;
 pub mod process;
 pub mod seccomp;
+pub mod seccomp_rules;
 #[cfg(test)]
 mod testutil;
 

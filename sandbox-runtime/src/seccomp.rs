@@ -1,25 +1,20 @@
-//! The app's seccomp filter: compiled with libseccomp in the wsbox process,
-//! loaded as raw BPF in the sandbox as the last step before exec.
+//! The app's seccomp filter: its rules are in [`crate::seccomp_rules`],
+//! compiled with libseccomp by build.rs, embedded as BPF, and loaded in the
+//! sandbox as the last step before exec.
 //!
 //! The filter is a denylist over an allowed default, because desktop apps use
 //! hundreds of syscalls; what it refuses is what lets a process escape or
 //! attack the kernel from inside a namespace sandbox. The architecture is
 //! pinned: a syscall through another ABI (int 0x80, x32) kills the process.
 
-use libseccomp::{
-    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
-};
+#[cfg(test)]
+use crate::seccomp_rules::{denied_families, ALLOWED_FAMILIES, FAMILY_LIMIT, TIOCLINUX, TIOCSTI};
 
 /// Errors building or loading the filter.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("failed to build the seccomp filter ({what}): {source}")]
-    Build {
-        what: String,
-        source: libseccomp::error::SeccompError,
-    },
-    #[error("failed to export the seccomp filter: {0}")]
-    Export(std::io::Error),
+    #[error("the embedded seccomp filter is invalid ({0} instructions)")]
+    Invalid(usize),
     #[error("failed to load the seccomp filter: {0}")]
     Load(std::io::Error),
     #[error("the kernel has no seccomp filter support (CONFIG_SECCOMP_FILTER)")]
@@ -38,192 +33,14 @@ impl std::fmt::Debug for Filter {
     }
 }
 
-/// Syscalls refused outright with EPERM.
-const DENIED: &[&str] = &[
-    // Mount API, old and new. Mounts are set up before the filter.
-    "mount",
-    "umount",
-    "umount2",
-    "pivot_root",
-    "chroot",
-    "open_tree",
-    "move_mount",
-    "fsopen",
-    "fsconfig",
-    "fsmount",
-    "fspick",
-    "mount_setattr",
-    // Namespaces: joining any.
-    "setns",
-    // Big kernel attack surface with no use for a desktop app.
-    "io_uring_setup",
-    "io_uring_enter",
-    "io_uring_register",
-    "userfaultfd",
-    "bpf",
-    "perf_event_open",
-    "keyctl",
-    "add_key",
-    "request_key",
-    "kexec_load",
-    "kexec_file_load",
-    "init_module",
-    "finit_module",
-    "delete_module",
-    // Host-wide state.
-    "acct",
-    "swapon",
-    "swapoff",
-    "reboot",
-    "syslog",
-    "quotactl",
-    "quotactl_fd",
-    "uselib",
-    "lookup_dcookie",
-    "nfsservctl",
-    "name_to_handle_at",
-    "open_by_handle_at",
-    "fanotify_init",
-    "vhangup",
-];
-
-/// Namespace flags refused in unshare and clone.
-const NAMESPACE_FLAGS: &[u64] = &[
-    libc::CLONE_NEWUSER as u64,
-    libc::CLONE_NEWNS as u64,
-    libc::CLONE_NEWPID as u64,
-    libc::CLONE_NEWNET as u64,
-    libc::CLONE_NEWIPC as u64,
-    libc::CLONE_NEWUTS as u64,
-    libc::CLONE_NEWCGROUP as u64,
-];
-/// CLONE_NEWTIME shares its bit with the exit signal in clone(2), so it is only
-/// refused in unshare.
-const CLONE_NEWTIME: u64 = 0x80;
-
-/// The socket families a desktop app needs; every other one is refused.
-const ALLOWED_FAMILIES: &[u64] = &[
-    libc::AF_UNIX as u64,
-    libc::AF_INET as u64,
-    libc::AF_INET6 as u64,
-    libc::AF_NETLINK as u64,
-];
-/// AF_MAX of Linux 6.x: families from here on are refused by one comparison.
-const FAMILY_LIMIT: u64 = 46;
-
-/// The families below [`FAMILY_LIMIT`] that are not in [`ALLOWED_FAMILIES`].
-fn denied_families() -> impl Iterator<Item = u64> {
-    (0..FAMILY_LIMIT).filter(|f| !ALLOWED_FAMILIES.contains(f))
-}
-
-/// ptrace requests that attach to a process the caller did not start.
-const PTRACE_ATTACH: u64 = 16;
-const PTRACE_SEIZE: u64 = 0x4206;
-
-/// Terminal ioctls that inject input or talk to the console. The kernel
-/// compares only the low 32 bits of the request, so the filter does too.
-const TIOCSTI: u64 = 0x5412;
-const TIOCLINUX: u64 = 0x541c;
+/// The app filter, compiled by build.rs for this architecture.
+const APP_FILTER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/app-filter.bpf"));
 
 impl Filter {
-    /// Compiles the app filter for the native architecture.
+    /// The app filter: the rules of [`crate::seccomp_rules`], compiled at
+    /// build time.
     pub fn app() -> Result<Self, Error> {
-        let build = |what: &str| {
-            let what = what.to_owned();
-            move |source| Error::Build { what, source }
-        };
-        let eperm = ScmpAction::Errno(libc::EPERM);
-        let mut ctx = ScmpFilterContext::new(ScmpAction::Allow).map_err(build("context"))?;
-        ctx.set_act_badarch(ScmpAction::KillProcess)
-            .map_err(build("bad-architecture action"))?;
-        // no_new_privs is set explicitly, earlier, as a step of its own.
-        ctx.set_ctl_nnp(false).map_err(build("nnp control"))?;
-        ctx.add_arch(ScmpArch::native())
-            .map_err(build("architecture"))?;
-
-        for name in DENIED {
-            // A syscall this architecture does not have needs no rule.
-            let Ok(syscall) = ScmpSyscall::from_name(name) else {
-                continue;
-            };
-            ctx.add_rule(eperm, syscall).map_err(build(name))?;
-        }
-
-        let clone3 = ScmpSyscall::from_name("clone3").map_err(build("clone3"))?;
-        // ENOSYS makes glibc fall back to clone(2), whose flags the filter can see.
-        ctx.add_rule(ScmpAction::Errno(libc::ENOSYS), clone3)
-            .map_err(build("clone3"))?;
-
-        for (name, flags) in [
-            ("unshare", [NAMESPACE_FLAGS, &[CLONE_NEWTIME]].concat()),
-            ("clone", NAMESPACE_FLAGS.to_vec()),
-        ] {
-            let syscall = ScmpSyscall::from_name(name).map_err(build(name))?;
-            for flag in flags {
-                ctx.add_rule_conditional(
-                    eperm,
-                    syscall,
-                    &[ScmpArgCompare::new(
-                        0,
-                        ScmpCompareOp::MaskedEqual(flag),
-                        flag,
-                    )],
-                )
-                .map_err(build(name))?;
-            }
-        }
-
-        let ptrace = ScmpSyscall::from_name("ptrace").map_err(build("ptrace"))?;
-        for request in [PTRACE_ATTACH, PTRACE_SEIZE] {
-            ctx.add_rule_conditional(
-                eperm,
-                ptrace,
-                &[ScmpArgCompare::new(0, ScmpCompareOp::Equal, request)],
-            )
-            .map_err(build("ptrace"))?;
-        }
-
-        let ioctl = ScmpSyscall::from_name("ioctl").map_err(build("ioctl"))?;
-        for request in [TIOCSTI, TIOCLINUX] {
-            ctx.add_rule_conditional(
-                eperm,
-                ioctl,
-                &[ScmpArgCompare::new(
-                    1,
-                    ScmpCompareOp::MaskedEqual(0xffff_ffff),
-                    request,
-                )],
-            )
-            .map_err(build("ioctl"))?;
-        }
-
-        let no_family = ScmpAction::Errno(libc::EAFNOSUPPORT);
-        for name in ["socket", "socketpair"] {
-            let syscall = ScmpSyscall::from_name(name).map_err(build(name))?;
-            // libseccomp 2.5 allows one comparison per argument and rule, so
-            // each denied family is a rule of its own, plus one for the rest.
-            for family in denied_families() {
-                ctx.add_rule_conditional(
-                    no_family,
-                    syscall,
-                    &[ScmpArgCompare::new(0, ScmpCompareOp::Equal, family)],
-                )
-                .map_err(build(name))?;
-            }
-            ctx.add_rule_conditional(
-                no_family,
-                syscall,
-                &[ScmpArgCompare::new(
-                    0,
-                    ScmpCompareOp::GreaterEqual,
-                    FAMILY_LIMIT,
-                )],
-            )
-            .map_err(build(name))?;
-        }
-
-        let bytes = export(&ctx)?;
-        let program = bytes
+        let program: Vec<libc::sock_filter> = APP_FILTER
             .chunks_exact(std::mem::size_of::<libc::sock_filter>())
             .map(|c| libc::sock_filter {
                 code: u16::from_ne_bytes([c[0], c[1]]),
@@ -232,6 +49,9 @@ impl Filter {
                 k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
             })
             .collect();
+        if program.is_empty() || program.len() > u16::MAX as usize {
+            return Err(Error::Invalid(program.len()));
+        }
         Ok(Filter { program })
     }
 
@@ -267,30 +87,6 @@ impl Filter {
             Err(Error::Load(std::io::Error::last_os_error()))
         }
     }
-}
-
-/// The compiled program's bytes, through a memfd (libseccomp 2.5 has no
-/// in-memory export).
-fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>, Error> {
-    use std::io::{Read, Seek};
-    use std::os::fd::FromRawFd;
-
-    let io = |source: std::io::Error| Error::Export(source);
-    // SAFETY: a plain memfd_create with a static name.
-    let fd = unsafe { libc::memfd_create(c"wsbox-seccomp".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(io(std::io::Error::last_os_error()));
-    }
-    // SAFETY: `fd` was just created and is owned by nothing else.
-    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
-    ctx.export_bpf(&file).map_err(|source| Error::Build {
-        what: "export".into(),
-        source,
-    })?;
-    file.rewind().map_err(io)?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(io)?;
-    Ok(bytes)
 }
 
 /// Checks that the kernel can filter syscalls, without installing anything.

@@ -1,0 +1,149 @@
+//! Compiles the app's seccomp filter at build time (see src/seccomp_rules.rs)
+//! into BPF that the crate embeds: wsbox neither links libseccomp at run time
+//! nor spends start-up time compiling the same filter for every sandbox.
+
+use std::io::{Read, Seek};
+use std::os::fd::FromRawFd;
+
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+};
+
+#[path = "src/seccomp_rules.rs"]
+#[allow(dead_code)]
+mod seccomp_rules;
+
+use seccomp_rules::*;
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=src/seccomp_rules.rs");
+    let target = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+    let host = std::env::consts::ARCH;
+    if target != host {
+        panic!("the seccomp filter is compiled for the build machine ({host}); cross-compiling to {target} is not supported");
+    }
+    let bytes = match compile() {
+        Ok(bytes) => bytes,
+        Err(e) => panic!("failed to compile the seccomp filter: {e}"),
+    };
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into()));
+    if let Err(e) = std::fs::write(out.join("app-filter.bpf"), bytes) {
+        panic!("failed to write the seccomp filter: {e}");
+    }
+}
+
+fn compile() -> Result<Vec<u8>, String> {
+    let build = |what: &str| {
+        let what = what.to_owned();
+        move |e: libseccomp::error::SeccompError| format!("{what}: {e}")
+    };
+    let eperm = ScmpAction::Errno(libc::EPERM);
+    let mut ctx = ScmpFilterContext::new(ScmpAction::Allow).map_err(build("context"))?;
+    ctx.set_act_badarch(ScmpAction::KillProcess)
+        .map_err(build("bad-architecture action"))?;
+    // no_new_privs is set explicitly, earlier, as a step of its own.
+    ctx.set_ctl_nnp(false).map_err(build("nnp control"))?;
+    ctx.add_arch(ScmpArch::native())
+        .map_err(build("architecture"))?;
+
+    for name in DENIED {
+        // A syscall this architecture does not have needs no rule.
+        let Ok(syscall) = ScmpSyscall::from_name(name) else {
+            continue;
+        };
+        ctx.add_rule(eperm, syscall).map_err(build(name))?;
+    }
+
+    let clone3 = ScmpSyscall::from_name("clone3").map_err(build("clone3"))?;
+    // ENOSYS makes glibc fall back to clone(2), whose flags the filter can see.
+    ctx.add_rule(ScmpAction::Errno(libc::ENOSYS), clone3)
+        .map_err(build("clone3"))?;
+
+    for (name, flags) in [
+        ("unshare", [NAMESPACE_FLAGS, &[CLONE_NEWTIME]].concat()),
+        ("clone", NAMESPACE_FLAGS.to_vec()),
+    ] {
+        let syscall = ScmpSyscall::from_name(name).map_err(build(name))?;
+        for flag in flags {
+            ctx.add_rule_conditional(
+                eperm,
+                syscall,
+                &[ScmpArgCompare::new(
+                    0,
+                    ScmpCompareOp::MaskedEqual(flag),
+                    flag,
+                )],
+            )
+            .map_err(build(name))?;
+        }
+    }
+
+    let ptrace = ScmpSyscall::from_name("ptrace").map_err(build("ptrace"))?;
+    for request in [PTRACE_ATTACH, PTRACE_SEIZE] {
+        ctx.add_rule_conditional(
+            eperm,
+            ptrace,
+            &[ScmpArgCompare::new(0, ScmpCompareOp::Equal, request)],
+        )
+        .map_err(build("ptrace"))?;
+    }
+
+    let ioctl = ScmpSyscall::from_name("ioctl").map_err(build("ioctl"))?;
+    for request in [TIOCSTI, TIOCLINUX] {
+        ctx.add_rule_conditional(
+            eperm,
+            ioctl,
+            &[ScmpArgCompare::new(
+                1,
+                ScmpCompareOp::MaskedEqual(0xffff_ffff),
+                request,
+            )],
+        )
+        .map_err(build("ioctl"))?;
+    }
+
+    let no_family = ScmpAction::Errno(libc::EAFNOSUPPORT);
+    for name in ["socket", "socketpair"] {
+        let syscall = ScmpSyscall::from_name(name).map_err(build(name))?;
+        // libseccomp 2.5 allows one comparison per argument and rule, so
+        // each denied family is a rule of its own, plus one for the rest.
+        for family in denied_families() {
+            ctx.add_rule_conditional(
+                no_family,
+                syscall,
+                &[ScmpArgCompare::new(0, ScmpCompareOp::Equal, family)],
+            )
+            .map_err(build(name))?;
+        }
+        ctx.add_rule_conditional(
+            no_family,
+            syscall,
+            &[ScmpArgCompare::new(
+                0,
+                ScmpCompareOp::GreaterEqual,
+                FAMILY_LIMIT,
+            )],
+        )
+        .map_err(build(name))?;
+    }
+
+    export(&ctx)
+}
+
+/// The compiled program's bytes, through a memfd (libseccomp 2.5 has no
+/// in-memory export).
+fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>, String> {
+    // SAFETY: a plain memfd_create with a static name.
+    let fd = unsafe { libc::memfd_create(c"wsbox-seccomp".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(format!("memfd_create: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: `fd` was just created and is owned by nothing else.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+    ctx.export_bpf(&file).map_err(|e| format!("export: {e}"))?;
+    file.rewind().map_err(|e| e.to_string())?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    Ok(bytes)
+}

@@ -1,0 +1,90 @@
+//! What the app's seccomp filter refuses, as data. Shared by build.rs, which
+//! compiles it to BPF with libseccomp, and the crate, whose tests check the
+//! compiled program against it. Nothing here may depend on the crate.
+
+/// Syscalls refused outright with EPERM.
+pub const DENIED: &[&str] = &[
+    // Mount API, old and new. Mounts are set up before the filter.
+    "mount",
+    "umount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "open_tree",
+    "move_mount",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "mount_setattr",
+    // Namespaces: joining any.
+    "setns",
+    // Big kernel attack surface with no use for a desktop app.
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "userfaultfd",
+    "bpf",
+    "perf_event_open",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    // Host-wide state.
+    "acct",
+    "swapon",
+    "swapoff",
+    "reboot",
+    "syslog",
+    "quotactl",
+    "quotactl_fd",
+    "uselib",
+    "lookup_dcookie",
+    "nfsservctl",
+    "name_to_handle_at",
+    "open_by_handle_at",
+    "fanotify_init",
+    "vhangup",
+];
+
+/// Namespace flags refused in unshare and clone.
+pub const NAMESPACE_FLAGS: &[u64] = &[
+    libc::CLONE_NEWUSER as u64,
+    libc::CLONE_NEWNS as u64,
+    libc::CLONE_NEWPID as u64,
+    libc::CLONE_NEWNET as u64,
+    libc::CLONE_NEWIPC as u64,
+    libc::CLONE_NEWUTS as u64,
+    libc::CLONE_NEWCGROUP as u64,
+];
+/// CLONE_NEWTIME shares its bit with the exit signal in clone(2), so it is only
+/// refused in unshare.
+pub const CLONE_NEWTIME: u64 = 0x80;
+
+/// The socket families a desktop app needs; every other one is refused.
+pub const ALLOWED_FAMILIES: &[u64] = &[
+    libc::AF_UNIX as u64,
+    libc::AF_INET as u64,
+    libc::AF_INET6 as u64,
+    libc::AF_NETLINK as u64,
+];
+/// AF_MAX of Linux 6.x: families from here on are refused by one comparison.
+pub const FAMILY_LIMIT: u64 = 46;
+
+/// The families below [`FAMILY_LIMIT`] that are not in [`ALLOWED_FAMILIES`].
+pub fn denied_families() -> impl Iterator<Item = u64> {
+    (0..FAMILY_LIMIT).filter(|f| !ALLOWED_FAMILIES.contains(f))
+}
+
+/// ptrace requests that attach to a process the caller did not start.
+pub const PTRACE_ATTACH: u64 = 16;
+pub const PTRACE_SEIZE: u64 = 0x4206;
+
+/// Terminal ioctls that inject input or talk to the console. The kernel
+/// compares only the low 32 bits of the request, so the filter does too.
+pub const TIOCSTI: u64 = 0x5412;
+pub const TIOCLINUX: u64 = 0x541c;
