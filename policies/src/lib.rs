@@ -375,7 +375,13 @@ pub fn builtin_text(name: &str) -> Result<&'static str, Error> {
 }
 
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
+    // A span should end on a character boundary; if not, count up to the
+    // last one before it rather than fail.
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
     let line = before.matches('\n').count() + 1;
     let column = before
         .rfind('\n')
@@ -501,6 +507,14 @@ mod tests {
         assert!(err.contains("line 3"), "{err}");
         assert!(err.contains("foo"), "{err}");
         assert!(!err.contains('\n'), "error must be one line: {err}");
+    }
+
+    #[test]
+    fn errors_in_non_ascii_text_keep_their_position() {
+        let err = Policy::from_toml("description = \"Grüße\"\n[identity]\nhöst = 1\n", "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 3"), "{err}");
     }
 
     #[test]
