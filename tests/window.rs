@@ -588,7 +588,8 @@ fn the_host_shows_the_app_inside_the_marking() {
         let _ = fs::copy(path, &kept);
         eprintln!("host-side screenshot: {}", kept.display());
     }
-    // weston-simple-shm exits 0 when its window is asked to close.
+    // `wsbox stop` asks the window to close (weston-simple-shm then exits 0)
+    // and sends SIGTERM at once, which may come first (143).
     let stop = output(wsbox(&["stop", &name]), RUN_LIMIT);
     let out = run.finish(RUN_LIMIT);
     assert!(
@@ -597,7 +598,7 @@ fn the_host_shows_the_app_inside_the_marking() {
         weston.log()
     );
     assert!(stop.status.success(), "{stop}");
-    assert_eq!(out.status.code(), Some(0), "{out}");
+    assert!(matches!(out.status.code(), Some(0 | 143)), "{out}");
 }
 
 #[test]
@@ -636,7 +637,13 @@ fn losing_the_host_stops_the_sandbox() {
     let _ = weston.child.wait();
     let out = run.finish(RUN_LIMIT);
     assert_eq!(out.status.code(), Some(125), "{out}");
-    let lines: Vec<&str> = out.stderr.lines().collect();
+    // The app shares wsbox's stderr ("simple-shm exiting"); wsbox's own
+    // part is one line.
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.starts_with("simple-shm"))
+        .collect();
     assert!(
         lines.len() == 1 && lines[0].starts_with("wsbox: lost the connection to the host"),
         "{out}"
