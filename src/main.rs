@@ -21,7 +21,9 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("WSBOX_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // wayland-backend's messages repeat errors wsbox reports
+                // itself in one line (a lost host, a client's protocol error).
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,wayland_backend=off")),
         )
         .with_writer(std::io::stderr)
         .with_target(false)

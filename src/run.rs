@@ -35,9 +35,9 @@ pub fn run(args: RunArgs) -> Result<i32> {
             }
         })
     };
-    if display == DisplayMode::Window {
+    if display == DisplayMode::Window && !host_session() {
         bail!(
-            "display mode window is not available yet (the host backend is not built); \
+            "--display window needs a Wayland session, but WAYLAND_DISPLAY is not set; \
              use --display headless or --display none"
         );
     }
@@ -87,29 +87,33 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let handle = event_loop.handle();
     let signal = event_loop.get_signal();
 
-    let compositor = if display == DisplayMode::Headless {
+    let window_mode = display == DisplayMode::Window;
+    let compositor = if display != DisplayMode::None {
         let socket_path = instance.dir.join("wayland-0");
         let display = Display::<State>::new().context("failed to create the Wayland display")?;
         let socket = ListeningSocket::bind_absolute(socket_path.clone())
             .with_context(|| format!("failed to create {}", socket_path.display()))?;
         allow_sandbox_to_connect(&socket_path, spec.host_ids)?;
-        let compositor = State::new(
-            display.handle(),
-            signal.clone(),
-            Config {
-                name: name.clone(),
-                size: (output.0, output.1),
-                scale: output.2,
-                color: policy.display.rgb(),
-                keyboard: KeyboardConfig {
-                    rules: policy.keyboard.rules.clone(),
-                    model: policy.keyboard.model.clone(),
-                    layout: policy.keyboard.layout.clone(),
-                    variant: policy.keyboard.variant.clone(),
-                    options: Some(policy.keyboard.options.clone()).filter(|o| !o.is_empty()),
-                },
+        let config = Config {
+            name: name.clone(),
+            size: (output.0, output.1),
+            scale: output.2,
+            color: policy.display.rgb(),
+            keyboard: KeyboardConfig {
+                rules: policy.keyboard.rules.clone(),
+                model: policy.keyboard.model.clone(),
+                layout: policy.keyboard.layout.clone(),
+                variant: policy.keyboard.variant.clone(),
+                options: Some(policy.keyboard.options.clone()).filter(|o| !o.is_empty()),
             },
-        )?;
+        };
+        let compositor = if window_mode {
+            let compositor = State::new_window(display.handle(), signal.clone(), config)?;
+            watch_host(&handle, &compositor)?;
+            compositor
+        } else {
+            State::new(display.handle(), signal.clone(), config)?
+        };
         handle
             .insert_source(
                 Generic::new(socket, Interest::READ, Mode::Level),
@@ -240,6 +244,8 @@ pub fn run(args: RunArgs) -> Result<i32> {
         outcome: None,
         timed_out: false,
         stopping: false,
+        closing: false,
+        host_gone: false,
         failure: None,
         signal,
         handle: handle.clone(),
@@ -249,6 +255,9 @@ pub fn run(args: RunArgs) -> Result<i32> {
             // Answers go out at once, not with the next frame.
             if let Some(compositor) = run.compositor.as_mut() {
                 compositor.flush_clients();
+                // In window mode: host events queued meanwhile, then a
+                // frame for the host if one is due.
+                run.dispatch_host();
             }
         })
         .context("the event loop failed")?;
@@ -280,6 +289,9 @@ struct Run {
     outcome: Option<Outcome>,
     timed_out: bool,
     stopping: bool,
+    /// The user closed the window; the app was asked to close.
+    closing: bool,
+    host_gone: bool,
     failure: Option<String>,
     signal: LoopSignal,
     handle: LoopHandle<'static, Run>,
@@ -307,6 +319,84 @@ impl Run {
                     TimeoutAction::Drop
                 });
     }
+}
+
+impl Run {
+    /// The user closed the host window: the app was asked to close (by the
+    /// compositor); it is stopped if it has not exited after the grace period.
+    fn close_requested(&mut self) {
+        if self.closing || self.stopping {
+            return;
+        }
+        self.closing = true;
+        let _ =
+            self.handle
+                .insert_source(Timer::from_duration(STOP_GRACE), |_, _, run: &mut Run| {
+                    if run.outcome.is_none() {
+                        run.stop(false);
+                    }
+                    TimeoutAction::Drop
+                });
+    }
+
+    /// Applies what the host sent; false once the host is gone.
+    fn dispatch_host(&mut self) -> bool {
+        let Some(compositor) = self.compositor.as_mut() else {
+            return false;
+        };
+        if self.host_gone {
+            return false;
+        }
+        match compositor.dispatch_host() {
+            Ok(status) => {
+                if status.close_requested {
+                    self.close_requested();
+                }
+                true
+            }
+            Err(e) => {
+                self.host_gone = true;
+                self.host_lost(e);
+                false
+            }
+        }
+    }
+
+    /// The host compositor is gone: the sandbox stops, wsbox exits with 125.
+    fn host_lost(&mut self, error: wsbox_compositor::backend::window::Error) {
+        if self.failure.is_none() {
+            self.failure = Some(error.to_string());
+        }
+        self.stop(false);
+    }
+}
+
+/// Whether wsbox itself runs in a Wayland session it can show a window in.
+fn host_session() -> bool {
+    std::env::var_os("WAYLAND_DISPLAY").is_some_and(|d| !d.is_empty())
+        || std::env::var_os("WAYLAND_SOCKET").is_some()
+}
+
+/// Puts the host connection into the event loop: host events are applied as
+/// they come; losing the host stops the sandbox.
+fn watch_host(handle: &LoopHandle<'static, Run>, compositor: &State) -> Result<()> {
+    let Some(fd) = compositor.host_fd() else {
+        return Ok(());
+    };
+    let fd = fd?;
+    handle
+        .insert_source(
+            Generic::new(fd, Interest::READ, Mode::Level),
+            |_, _, run: &mut Run| {
+                if run.dispatch_host() {
+                    Ok(PostAction::Continue)
+                } else {
+                    Ok(PostAction::Remove)
+                }
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("failed to watch the host connection: {e}"))?;
+    Ok(())
 }
 
 /// The host-side Wayland socket must be connectable by the app's host uid:

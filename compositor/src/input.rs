@@ -4,7 +4,7 @@
 
 use smithay::backend::input::{ButtonState, KeyState};
 use smithay::input::keyboard::{keysyms, FilterResult, Keycode, Keysym};
-use smithay::input::pointer::{ButtonEvent, MotionEvent};
+use smithay::input::pointer::{AxisFrame, ButtonEvent, MotionEvent};
 use smithay::utils::{Logical, Point, SERIAL_COUNTER};
 
 use crate::state::{focus_top, State};
@@ -208,7 +208,7 @@ impl State {
         }
         let pos: Point<f64, Logical> = (x as f64, y as f64).into();
         self.core.pointer_location = pos;
-        self.backend.cursor_visible = true;
+        self.backend.show_cursor();
         self.core.needs_redraw = true;
         let under = self.core.surface_under(pos);
         let Some(pointer) = self.core.seat.get_pointer() else {
@@ -255,5 +255,93 @@ impl State {
             pointer.frame(self);
         }
         Ok(())
+    }
+
+    /// Milliseconds on the compositor's input clock.
+    pub(crate) fn input_time(&self) -> u32 {
+        time_ms(self)
+    }
+
+    /// A key of the host keyboard, by evdev code: the sandbox's keymap
+    /// interprets it (right when the host uses the same layout).
+    pub fn host_key(&mut self, evdev: u32, pressed: bool) {
+        if let Err(err) = self.key(Keycode::new(evdev.saturating_add(8)), pressed) {
+            tracing::debug!(%err, "host key dropped");
+        }
+    }
+
+    /// The host pointer moved to `pos` of the output (clamped onto it), or
+    /// left it (`None`): the surface under it gets enter/motion/leave.
+    pub fn host_pointer_motion(&mut self, pos: Option<Point<f64, Logical>>) {
+        let Some(pointer) = self.core.seat.get_pointer() else {
+            return;
+        };
+        let under = match pos {
+            Some(pos) => {
+                let size = self.output_size();
+                let pos: Point<f64, Logical> = (
+                    pos.x.clamp(0.0, (size.w - 1).max(0) as f64),
+                    pos.y.clamp(0.0, (size.h - 1).max(0) as f64),
+                )
+                    .into();
+                self.core.pointer_location = pos;
+                self.core.surface_under(pos)
+            }
+            None => None,
+        };
+        let serial = SERIAL_COUNTER.next_serial();
+        let time = time_ms(self);
+        let location = self.core.pointer_location;
+        pointer.motion(
+            self,
+            under,
+            &MotionEvent {
+                location,
+                serial,
+                time,
+            },
+        );
+        pointer.frame(self);
+    }
+
+    /// A host button over the output: a press raises and focuses the window
+    /// under the pointer, as a click does.
+    pub fn host_pointer_button(&mut self, button: u32, pressed: bool) {
+        if pressed {
+            let pos = self.core.pointer_location;
+            if let Some(window) = self.core.space.element_under(pos).map(|(w, _)| w.clone()) {
+                self.core.space.raise_element(&window, true);
+                focus_top(self);
+            }
+        }
+        let Some(pointer) = self.core.seat.get_pointer() else {
+            return;
+        };
+        let serial = SERIAL_COUNTER.next_serial();
+        let time = time_ms(self);
+        let state = if pressed {
+            ButtonState::Pressed
+        } else {
+            ButtonState::Released
+        };
+        pointer.button(
+            self,
+            &ButtonEvent {
+                button,
+                state,
+                serial,
+                time,
+            },
+        );
+        pointer.frame(self);
+    }
+
+    /// Host scrolling over the output.
+    pub fn host_pointer_axis(&mut self, frame: AxisFrame) {
+        let Some(pointer) = self.core.seat.get_pointer() else {
+            return;
+        };
+        pointer.axis(self, frame);
+        pointer.frame(self);
     }
 }

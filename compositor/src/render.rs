@@ -11,10 +11,15 @@ use smithay::backend::renderer::element::surface::{
 use smithay::backend::renderer::element::{AsRenderElements, Kind};
 use smithay::backend::renderer::pixman::PixmanRenderer;
 use smithay::backend::renderer::{Color32F, ImportAll, ImportMem};
+use std::time::Duration;
+
+use smithay::desktop::utils::OutputPresentationFeedback;
 use smithay::input::pointer::CursorImageStatus;
+use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
 use smithay::render_elements;
-use smithay::utils::{Physical, Point, Rectangle, Scale};
+use smithay::utils::{Monotonic, Physical, Point, Rectangle, Scale, Time};
 use smithay::wayland::compositor::with_states;
+use smithay::wayland::presentation::Refresh;
 use smithay::wayland::shell::xdg::XdgToplevelSurfaceData;
 
 use crate::decorations::{self, Frame, BORDER, TITLE_HEIGHT};
@@ -165,8 +170,40 @@ pub fn elements(
     out
 }
 
-/// A plain arrow cursor, drawn procedurally: black outline, white fill.
-pub fn arrow_cursor() -> MemoryRenderBuffer {
+/// Presentation feedback for the windows shown in frame `seq`, presented now.
+pub fn presented(core: &Core, seq: u64) {
+    let output = core.output.clone();
+    let mut feedback = OutputPresentationFeedback::new(&output);
+    for window in core.space.elements() {
+        window.take_presentation_feedback(
+            &mut feedback,
+            |_, _| Some(output.clone()),
+            |_, _| wp_presentation_feedback::Kind::empty(),
+        );
+    }
+    let now: Time<Monotonic> = core.clock.now();
+    feedback.presented(
+        now,
+        Refresh::Fixed(Duration::from_micros(16_667)),
+        seq,
+        wp_presentation_feedback::Kind::empty(),
+    );
+}
+
+/// Frame callbacks: the windows on the output may draw their next frame.
+pub fn send_frames(core: &Core) {
+    let output = &core.output;
+    let elapsed = core.start_time.elapsed();
+    for window in core.space.elements() {
+        window.send_frame(output, elapsed, Some(Duration::ZERO), |_, _| {
+            Some(output.clone())
+        });
+    }
+}
+
+/// The arrow of [`arrow_cursor`] as premultiplied ARGB8888 bytes, with its
+/// width and height.
+pub fn arrow_pixels() -> (Vec<u8>, i32, i32) {
     const ROWS: &[&str] = &[
         "X...........",
         "XX..........",
@@ -198,6 +235,12 @@ pub fn arrow_cursor() -> MemoryRenderBuffer {
             });
         }
     }
+    (pixels, w, h)
+}
+
+/// A plain arrow cursor, drawn procedurally: black outline, white fill.
+pub fn arrow_cursor() -> MemoryRenderBuffer {
+    let (pixels, w, h) = arrow_pixels();
     MemoryRenderBuffer::from_slice(
         &pixels,
         smithay::backend::allocator::Fourcc::Argb8888,

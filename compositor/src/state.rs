@@ -32,7 +32,7 @@ use smithay::wayland::single_pixel_buffer::SinglePixelBufferState;
 use smithay::wayland::viewporter::ViewporterState;
 use smithay::wayland::xdg_activation::XdgActivationState;
 
-use crate::backend::Headless;
+use crate::backend::{window, Backend, Headless, HostWindow};
 use crate::decorations;
 
 /// Errors creating the compositor.
@@ -44,6 +44,8 @@ pub enum Error {
     Renderer(String),
     #[error("invalid output size {0}x{1}")]
     OutputSize(i32, i32),
+    #[error(transparent)]
+    Host(#[from] window::Error),
 }
 
 /// What a compositor is configured with, from the policy and the command line.
@@ -85,7 +87,7 @@ pub struct WindowInfo {
 /// The whole compositor.
 #[derive(Debug)]
 pub struct State {
-    pub backend: Headless,
+    pub backend: Backend,
     pub core: Core,
 }
 
@@ -139,11 +141,43 @@ impl std::fmt::Debug for Core {
 }
 
 impl State {
-    /// Creates the compositor: every allowlisted global, one output, one seat.
+    /// Creates a headless compositor: every allowlisted global, one output,
+    /// one seat, rendered into memory.
     pub fn new(
         display_handle: DisplayHandle,
         loop_signal: LoopSignal,
         config: Config,
+    ) -> Result<Self, Error> {
+        Self::with_backend(display_handle, loop_signal, config, |output, _| {
+            Ok(Backend::Headless(
+                Headless::new(output).map_err(Error::Renderer)?,
+            ))
+        })
+    }
+
+    /// Creates a compositor whose output is shown in a window of the host's
+    /// Wayland session (WAYLAND_DISPLAY or WAYLAND_SOCKET of this process).
+    /// `config.size` is the initial size of the content, inside wsbox's frame.
+    pub fn new_window(
+        display_handle: DisplayHandle,
+        loop_signal: LoopSignal,
+        config: Config,
+    ) -> Result<Self, Error> {
+        let config = Config {
+            // The host decides the scale (see HostWindow); start at 1.
+            scale: 1.0,
+            ..config
+        };
+        Self::with_backend(display_handle, loop_signal, config, |output, config| {
+            Ok(Backend::Window(HostWindow::connect(output, config)?))
+        })
+    }
+
+    fn with_backend(
+        display_handle: DisplayHandle,
+        loop_signal: LoopSignal,
+        config: Config,
+        backend: impl FnOnce(&Output, &Config) -> Result<Backend, Error>,
     ) -> Result<Self, Error> {
         let (width, height) = config.size;
         if !(1..=16384).contains(&width) || !(1..=16384).contains(&height) {
@@ -196,7 +230,7 @@ impl State {
         let mut space = Space::default();
         space.map_output(&output, (0, 0));
 
-        let backend = Headless::new(&output).map_err(Error::Renderer)?;
+        let backend = backend(&output, &config)?;
         let clock = Clock::new();
         Ok(State {
             backend,
@@ -247,7 +281,12 @@ impl State {
     /// one tick of the 60 Hz clock.
     pub fn tick(&mut self) {
         let State { backend, core } = self;
-        backend.render_frame(core);
+        match backend {
+            Backend::Headless(headless) => headless.render_frame(core),
+            // The host's frame callbacks pace a window; the tick only keeps
+            // clients of a hidden window drawing, slowly.
+            Backend::Window(window) => window.tick(core),
+        }
         core.space.refresh();
         core.popups.cleanup();
         let _ = core.display_handle.flush_clients();
@@ -347,8 +386,19 @@ impl State {
     }
 
     /// Resizes the virtual output; windows that fill it follow (the same
-    /// path a host window's resize will take).
+    /// path a host window's resize takes).
     pub fn resize_output(&mut self, width: i32, height: i32) -> Result<(), Error> {
+        self.reconfigure_output(width, height, None)
+    }
+
+    /// Gives the output a new size in physical pixels and, if `scale` is
+    /// set, a new integer scale; windows that fill it follow.
+    pub fn reconfigure_output(
+        &mut self,
+        width: i32,
+        height: i32,
+        scale: Option<i32>,
+    ) -> Result<(), Error> {
         if !(16..=16384).contains(&width) || !(16..=16384).contains(&height) {
             return Err(Error::OutputSize(width, height));
         }
@@ -356,14 +406,20 @@ impl State {
             size: (width, height).into(),
             refresh: 60_000,
         };
-        self.core
-            .output
-            .change_current_state(Some(mode), None, None, None);
+        self.core.output.change_current_state(
+            Some(mode),
+            None,
+            scale.map(|s| Scale::Integer(s.clamp(1, 4))),
+            None,
+        );
         self.core.output.set_preferred(mode);
         self.core.space.map_output(&self.core.output, (0, 0));
         self.backend
             .resize(&self.core.output)
             .map_err(Error::Renderer)?;
+        if let Some(scale) = scale {
+            self.core.config.scale = scale as f64;
+        }
         self.core.config.size = (width, height);
         let windows: Vec<Window> = self.core.space.elements().cloned().collect();
         for window in windows {
@@ -389,7 +445,33 @@ impl State {
 
     /// How long to wait before the next tick.
     pub fn frame_interval(&self) -> Duration {
-        Duration::from_micros(16_667)
+        match self.backend {
+            Backend::Headless(_) => Duration::from_micros(16_667),
+            Backend::Window(_) => window::TICK,
+        }
+    }
+
+    /// The title of the window with the keyboard focus, else of the topmost
+    /// window; empty when there is none.
+    pub fn focused_title(&self) -> String {
+        let focused = self
+            .core
+            .seat
+            .get_keyboard()
+            .and_then(|k| k.current_focus());
+        let window = focused
+            .and_then(|s| self.core.window_for(&s))
+            .or_else(|| self.core.space.elements().next_back().cloned());
+        let Some(toplevel) = window.as_ref().and_then(|w| w.toplevel().cloned()) else {
+            return String::new();
+        };
+        with_states(toplevel.wl_surface(), |states| {
+            states
+                .data_map
+                .get::<XdgToplevelSurfaceData>()
+                .and_then(|d| d.lock().ok().and_then(|d| d.title.clone()))
+                .unwrap_or_default()
+        })
     }
 }
 

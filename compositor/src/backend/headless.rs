@@ -1,19 +1,14 @@
 //! The headless backend: a virtual output rendered by pixman into memory,
 //! damage-tracked, paced by the 60 Hz tick of [`crate::State::tick`].
 
-use std::time::Duration;
-
 use smithay::backend::allocator::Fourcc;
 use smithay::backend::renderer::damage::OutputDamageTracker;
 use smithay::backend::renderer::element::memory::MemoryRenderBuffer;
 use smithay::backend::renderer::pixman::PixmanRenderer;
 use smithay::backend::renderer::{Bind, ExportMem, Offscreen};
-use smithay::desktop::utils::OutputPresentationFeedback;
 use smithay::output::Output;
 use smithay::reexports::pixman;
-use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
-use smithay::utils::{Buffer, Monotonic, Rectangle, Size, Time};
-use smithay::wayland::presentation::Refresh;
+use smithay::utils::{Buffer, Rectangle, Size};
 
 use crate::render;
 use crate::screenshot;
@@ -88,7 +83,6 @@ impl Headless {
     /// Renders what changed, then sends frame callbacks and presentation
     /// feedback. Cheap when nothing changed.
     pub fn render_frame(&mut self, core: &mut Core) {
-        let output = core.output.clone();
         if core.needs_redraw || self.age == 0 {
             core.needs_redraw = false;
             let elements =
@@ -112,32 +106,13 @@ impl Headless {
                 Ok(true) => {
                     self.frames_rendered += 1;
                     self.frame_seq += 1;
-                    let mut feedback = OutputPresentationFeedback::new(&output);
-                    for window in core.space.elements() {
-                        window.take_presentation_feedback(
-                            &mut feedback,
-                            |_, _| Some(output.clone()),
-                            |_, _| wp_presentation_feedback::Kind::empty(),
-                        );
-                    }
-                    let now: Time<Monotonic> = core.clock.now();
-                    feedback.presented(
-                        now,
-                        Refresh::Fixed(Duration::from_micros(16_667)),
-                        self.frame_seq,
-                        wp_presentation_feedback::Kind::empty(),
-                    );
+                    render::presented(core, self.frame_seq);
                 }
                 Ok(false) => {}
                 Err(err) => tracing::warn!(%err, "rendering failed"),
             }
         }
-        let elapsed = core.start_time.elapsed();
-        for window in core.space.elements() {
-            window.send_frame(&output, elapsed, Some(Duration::ZERO), |_, _| {
-                Some(output.clone())
-            });
-        }
+        render::send_frames(core);
     }
 
     /// The current output contents as PNG (RGBA, 8 bits per channel).

@@ -1,0 +1,667 @@
+//! End-to-end tests of `wsbox run --display window` under a real host
+//! compositor: weston's headless backend with pixman (works as root). The
+//! host's own tools check what the user would see: `weston-debug
+//! scene-graph` names the host window's title, app_id and place, and
+//! `weston-screenshooter` takes a host-side screenshot, in which the app's
+//! pixels must sit inside wsbox's frame of the policy colour. Also: no host
+//! session is a one-line error, and losing the host stops the sandbox.
+//!
+//! Each test starts its own weston with a private XDG_RUNTIME_DIR and hands
+//! wsbox the socket as an absolute WAYLAND_DISPLAY, so tests run in parallel.
+//! Needs `cargo build --workspace --bins`. A test whose programs are missing
+//! prints `SKIPPED: <test>: <reason>` and passes, unless CI=true or
+//! WSBOX_MUST_WORK=1, where it fails instead.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fmt;
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The longest any one `wsbox` command may take before the test gives up.
+const RUN_LIMIT: Duration = Duration::from_secs(30);
+/// How long the host window may take to show the app.
+const SHOW_LIMIT: Duration = Duration::from_secs(15);
+/// The default policy colour of wsbox's frame, #e66100.
+const POLICY_COLOUR: [u8; 3] = [0xe6, 0x61, 0x00];
+/// wsbox's background where no window is (render.rs BACKGROUND).
+const BACKGROUND: [u8; 3] = [30, 30, 35];
+/// wsbox's frame in the host window, logical pixels (backend/window.rs).
+const BORDER: i64 = 4;
+const TITLE_HEIGHT: i64 = 28;
+/// The sandbox's output in the tests: the content of the host window.
+const CONTENT: (i64, i64) = (640, 400);
+/// weston-simple-shm's window size.
+const SHM_SIZE: i64 = 250;
+
+// ---------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------
+
+fn must_work() -> bool {
+    std::env::var("WSBOX_MUST_WORK").is_ok_and(|v| v == "1")
+        || std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Says loudly why `test` cannot run and lets it pass, or fails it where
+/// everything must work.
+fn skip(test: &str, reason: &str) {
+    if must_work() {
+        panic!("{test} cannot run: {reason} (CI=true or WSBOX_MUST_WORK=1: nothing may skip)");
+    }
+    eprintln!("SKIPPED: {test}: {reason}");
+}
+
+/// Whether `test` can run: as root, sandboxes work, `programs` installed.
+fn ready(test: &str, programs: &[&str]) -> bool {
+    if let Err(why) = preflight() {
+        skip(test, why);
+        return false;
+    }
+    for program in programs {
+        if find_program(program).is_none() {
+            skip(test, &format!("{program} not installed"));
+            return false;
+        }
+    }
+    true
+}
+
+fn preflight() -> Result<(), &'static str> {
+    static CHECK: OnceLock<Result<(), String>> = OnceLock::new();
+    CHECK
+        .get_or_init(|| {
+            // SAFETY: no arguments, cannot fail.
+            if unsafe { libc::geteuid() } != 0 {
+                return Err("not running as root (weston headless and CI need root)".into());
+            }
+            let out = output(
+                wsbox(&["run", "--display", "none", "--", "true"]),
+                RUN_LIMIT,
+            );
+            match out.status.code() {
+                Some(0) => Ok(()),
+                Some(125) => Err(format!(
+                    "this machine cannot run sandboxes: {}",
+                    out.stderr.trim()
+                )),
+                _ => panic!("wsbox run --display none -- true failed\n{out}"),
+            }
+        })
+        .as_ref()
+        .copied()
+        .map_err(String::as_str)
+}
+
+fn find_program(program: &str) -> Option<PathBuf> {
+    ["/usr/local/bin", "/usr/bin", "/bin"]
+        .iter()
+        .map(|dir| Path::new(dir).join(program))
+        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+}
+
+fn next() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// This test process's directory; `run/` is wsbox's XDG_RUNTIME_DIR.
+/// Directories of test processes that are gone are removed first.
+fn root_dir() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        if let Ok(entries) = fs::read_dir("/tmp") {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let pid = name
+                    .strip_prefix("wsbox-window.")
+                    .and_then(|rest| rest.split('.').next());
+                if let Some(pid) = pid {
+                    if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+                        let _ = fs::remove_dir_all(entry.path());
+                    }
+                }
+            }
+        }
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = PathBuf::from(format!("/tmp/wsbox-window.{}.{nanos}", std::process::id()));
+        fs::DirBuilder::new().mode(0o755).create(&dir).unwrap();
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(dir.join("run"))
+            .unwrap();
+        dir
+    })
+}
+
+/// A fresh private directory.
+fn scratch(test: &str) -> PathBuf {
+    let dir = root_dir().join(format!("{test}-{}", next()));
+    fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
+    dir
+}
+
+fn unique_name(test: &str) -> String {
+    let short: String = test.chars().take(30).collect();
+    format!("win-{short}-{}-{}", std::process::id(), next())
+}
+
+/// `wsbox ARGS` with this process's runtime directory and no host session.
+fn wsbox(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wsbox"));
+    cmd.args(args)
+        .env("XDG_RUNTIME_DIR", root_dir().join("run"))
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("WAYLAND_SOCKET")
+        .env_remove("WSBOX_LOG")
+        .stdin(Stdio::null());
+    cmd
+}
+
+struct Out {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+    elapsed: Duration,
+}
+
+impl fmt::Display for Out {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "status: {} after {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.status, self.elapsed, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Starts `cmd` with its output collected.
+struct Running {
+    child: Child,
+    started: Instant,
+    stdout: thread::JoinHandle<String>,
+    stderr: thread::JoinHandle<String>,
+    what: String,
+}
+
+impl Running {
+    fn start(mut cmd: Command) -> Self {
+        let what = format!("{cmd:?}");
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("failed to start {what}: {e}"));
+        let collect = |mut pipe: Box<dyn Read + Send>| {
+            thread::spawn(move || {
+                let mut bytes = Vec::new();
+                let _ = pipe.read_to_end(&mut bytes);
+                String::from_utf8_lossy(&bytes).into_owned()
+            })
+        };
+        let stdout = collect(Box::new(child.stdout.take().unwrap()));
+        let stderr = collect(Box::new(child.stderr.take().unwrap()));
+        Self {
+            child,
+            started: Instant::now(),
+            stdout,
+            stderr,
+            what,
+        }
+    }
+
+    /// Waits for the end, killing it and failing the test after `limit`.
+    fn finish(mut self, limit: Duration) -> Out {
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if self.started.elapsed() > limit {
+                // SIGKILL to wsbox takes its sandbox along.
+                let _ = self.child.kill();
+                let status = self.child.wait().unwrap();
+                let out = Out {
+                    status,
+                    stdout: self.stdout.join().unwrap(),
+                    stderr: self.stderr.join().unwrap(),
+                    elapsed: self.started.elapsed(),
+                };
+                panic!("{} did not finish within {limit:?}\n{out}", self.what);
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        Out {
+            status,
+            stdout: self.stdout.join().unwrap(),
+            stderr: self.stderr.join().unwrap(),
+            elapsed: self.started.elapsed(),
+        }
+    }
+}
+
+fn output(cmd: Command, limit: Duration) -> Out {
+    Running::start(cmd).finish(limit)
+}
+
+fn poll<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let started = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if started.elapsed() > limit {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The host: weston headless.
+// ---------------------------------------------------------------------------
+
+/// A weston headless instance, killed when dropped.
+struct Weston {
+    child: Child,
+    runtime: PathBuf,
+    socket: PathBuf,
+}
+
+impl Weston {
+    fn start(test: &str) -> Self {
+        let runtime = scratch(test);
+        let socket = runtime.join("host-0");
+        let log = fs::File::create(runtime.join("weston.log")).unwrap();
+        let child = Command::new("weston")
+            .args([
+                "--backend=headless-backend.so",
+                "--use-pixman",
+                "--socket=host-0",
+                "--width=1280",
+                "--height=800",
+                "--idle-time=0",
+                // weston-screenshooter and weston-debug need it.
+                "--debug",
+            ])
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("WAYLAND_SOCKET")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("failed to start weston");
+        let weston = Self {
+            child,
+            runtime,
+            socket,
+        };
+        let up = poll(Duration::from_secs(10), || {
+            fs::metadata(&weston.socket)
+                .is_ok_and(|m| m.file_type().is_socket())
+                .then_some(())
+        });
+        assert!(
+            up.is_some(),
+            "weston did not create its socket\n{}",
+            weston.log()
+        );
+        weston
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.runtime.join("weston.log")).unwrap_or_default()
+    }
+
+    /// A host client command (weston-debug, weston-screenshooter).
+    fn client(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env("XDG_RUNTIME_DIR", &self.runtime)
+            .env("WAYLAND_DISPLAY", &self.socket)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// `wsbox run ARGS` in this host session.
+    fn wsbox_run(&self, args: &[&str]) -> Running {
+        let mut all = vec!["run"];
+        all.extend_from_slice(args);
+        let mut cmd = wsbox(&all);
+        cmd.env("WAYLAND_DISPLAY", &self.socket);
+        Running::start(cmd)
+    }
+
+    /// The host windows weston knows: (title, app_id, x0, y0, x1, y1).
+    fn windows(&self) -> Vec<HostWindow> {
+        let mut cmd = self.client("weston-debug");
+        cmd.arg("scene-graph");
+        let out = output(cmd, Duration::from_secs(10));
+        parse_scene_graph(&out.stdout)
+    }
+
+    /// A host-side screenshot, decoded.
+    fn screenshot(&self, dir: &Path) -> Image {
+        for entry in fs::read_dir(dir).unwrap().flatten() {
+            let _ = fs::remove_file(entry.path());
+        }
+        let mut cmd = self.client("weston-screenshooter");
+        cmd.current_dir(dir);
+        let out = output(cmd, Duration::from_secs(10));
+        let file = fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "png"))
+            .unwrap_or_else(|| panic!("weston-screenshooter wrote no PNG\n{out}"));
+        Image::load(&file)
+    }
+}
+
+impl Drop for Weston {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct HostWindow {
+    title: String,
+    app_id: String,
+    rect: [i64; 4],
+}
+
+/// Reads weston-debug's scene graph: lines such as
+/// `View 0 (role xdg_toplevel, …, top-level window 'TITLE' of APP_ID, 0x…):`
+/// followed by `position: (X0, Y0) -> (X1, Y1)`.
+fn parse_scene_graph(text: &str) -> Vec<HostWindow> {
+    let mut windows = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.split_once("top-level window '").map(|(_, r)| r) {
+            if let Some((title, rest)) = rest.rsplit_once("' of ") {
+                let app_id = rest.split(", ").next().unwrap_or("").to_owned();
+                current = Some((title.to_owned(), app_id));
+                continue;
+            }
+        }
+        if line.starts_with("View ") {
+            current = None;
+        }
+        if let (Some(pos), Some((title, app_id))) = (line.strip_prefix("position: "), &current) {
+            let numbers: Vec<i64> = pos
+                .split(|c: char| !(c.is_ascii_digit() || c == '-'))
+                .filter(|s| !s.is_empty() && *s != "-")
+                .filter_map(|s| s.parse().ok())
+                .collect();
+            if let [x0, y0, x1, y1] = numbers[..] {
+                windows.push(HostWindow {
+                    title: title.clone(),
+                    app_id: app_id.clone(),
+                    rect: [x0, y0, x1, y1],
+                });
+            }
+            current = None;
+        }
+    }
+    windows
+}
+
+/// A decoded RGB(A) PNG.
+struct Image {
+    width: i64,
+    height: i64,
+    channels: usize,
+    pixels: Vec<u8>,
+    path: PathBuf,
+}
+
+impl Image {
+    fn load(path: &Path) -> Self {
+        let decoder = png::Decoder::new(fs::File::open(path).unwrap());
+        let mut reader = decoder.read_info().unwrap();
+        let mut pixels = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut pixels).unwrap();
+        let channels = match info.color_type {
+            png::ColorType::Rgba => 4,
+            png::ColorType::Rgb => 3,
+            other => panic!("unexpected PNG colour type {other:?} in {}", path.display()),
+        };
+        pixels.truncate(info.buffer_size());
+        Self {
+            width: info.width as i64,
+            height: info.height as i64,
+            channels,
+            pixels,
+            path: path.to_owned(),
+        }
+    }
+
+    fn at(&self, x: i64, y: i64) -> [u8; 3] {
+        assert!(
+            x >= 0 && y >= 0 && x < self.width && y < self.height,
+            "{x},{y} is outside the {}x{} screenshot",
+            self.width,
+            self.height
+        );
+        let i = (y * self.width + x) as usize * self.channels;
+        [self.pixels[i], self.pixels[i + 1], self.pixels[i + 2]]
+    }
+}
+
+fn near(a: [u8; 3], b: [u8; 3]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= 2)
+}
+
+/// What is wrong with the host window at `rect` in `shot`, if anything: the
+/// frame in the policy colour all around, the app's pattern inside it at the
+/// output's top-left, wsbox's background next to it.
+fn check_marked_window(shot: &Image, rect: [i64; 4]) -> Result<(), String> {
+    let [x0, y0, x1, y1] = rect;
+    let (w, h) = (x1 - x0, y1 - y0);
+    let expected = (CONTENT.0 + 2 * BORDER, CONTENT.1 + TITLE_HEIGHT + BORDER);
+    if (w, h) != expected {
+        return Err(format!("the host window is {w}x{h}, expected {expected:?}"));
+    }
+    let frame = |x: i64, y: i64, what: &str| -> Result<(), String> {
+        let px = shot.at(x, y);
+        if near(px, POLICY_COLOUR) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{what} at {x},{y} is {px:?}, not the policy colour"
+            ))
+        }
+    };
+    for y in (y0..y1).step_by(7) {
+        for dx in 0..BORDER {
+            frame(x0 + dx, y, "the left border")?;
+            frame(x1 - 1 - dx, y, "the right border")?;
+        }
+    }
+    for x in (x0..x1).step_by(7) {
+        for dy in 0..BORDER {
+            frame(x, y1 - 1 - dy, "the bottom border")?;
+        }
+        frame(x, y0, "the top of the title bar")?;
+    }
+    // The title bar: policy colour with the title text in it.
+    let bar: Vec<[u8; 3]> = (y0..y0 + TITLE_HEIGHT)
+        .flat_map(|y| (x0..x0 + 200).map(move |x| (x, y)))
+        .map(|(x, y)| shot.at(x, y))
+        .collect();
+    let coloured = bar.iter().filter(|p| near(**p, POLICY_COLOUR)).count();
+    if coloured < bar.len() / 2 || coloured == bar.len() {
+        return Err(format!(
+            "the title bar has {coloured} of {} pixels in the policy colour: no title text?",
+            bar.len()
+        ));
+    }
+    // The app: weston-simple-shm's pattern fills the output's top-left.
+    let (cx, cy) = (x0 + BORDER, y0 + TITLE_HEIGHT);
+    let mut colours = std::collections::HashSet::new();
+    for y in (cy + 20..cy + SHM_SIZE - 20).step_by(3) {
+        for x in (cx + 20..cx + SHM_SIZE - 20).step_by(3) {
+            colours.insert(shot.at(x, y));
+        }
+    }
+    if colours.len() < 50 {
+        return Err(format!(
+            "only {} colours where weston-simple-shm draws: the app is not shown",
+            colours.len()
+        ));
+    }
+    for (x, y) in [(cx + SHM_SIZE + 20, cy + 20), (cx + 400, cy + 300)] {
+        let px = shot.at(x, y);
+        if !near(px, BACKGROUND) {
+            return Err(format!(
+                "{x},{y} beside the app is {px:?}, not wsbox's background"
+            ));
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------
+
+#[test]
+fn the_host_shows_the_app_inside_the_marking() {
+    let test = "the_host_shows_the_app_inside_the_marking";
+    if !ready(
+        test,
+        &[
+            "weston",
+            "weston-simple-shm",
+            "weston-screenshooter",
+            "weston-debug",
+        ],
+    ) {
+        return;
+    }
+    let weston = Weston::start(test);
+    let name = unique_name(test);
+    let size = format!("{}x{}", CONTENT.0, CONTENT.1);
+    let run = weston.wsbox_run(&[
+        "--name",
+        &name,
+        "--output",
+        &size,
+        "--",
+        "weston-simple-shm",
+    ]);
+    let shots = scratch("shots");
+    let mut last = String::from("no window yet");
+    let found = poll(SHOW_LIMIT, || {
+        let windows = weston.windows();
+        let Some(window) = windows.iter().find(|w| w.app_id == format!("wsbox.{name}")) else {
+            last = format!("no host window with app_id wsbox.{name}: {windows:?}");
+            return None;
+        };
+        if window.title != format!("[wsbox:{name}] simple-shm") {
+            last = format!("host title {:?}", window.title);
+            return None;
+        }
+        let shot = weston.screenshot(&shots);
+        match check_marked_window(&shot, window.rect) {
+            Ok(()) => Some((window.clone(), shot.path.clone())),
+            Err(e) => {
+                last = format!("{e} (screenshot {})", shot.path.display());
+                None
+            }
+        }
+    });
+    // Keep the screenshot for a human to look at.
+    if let Some((_, path)) = &found {
+        let kept = std::env::temp_dir().join(format!("{name}.png"));
+        let _ = fs::copy(path, &kept);
+        eprintln!("host-side screenshot: {}", kept.display());
+    }
+    // `wsbox stop` asks the window to close (weston-simple-shm then exits 0)
+    // and sends SIGTERM at once, which may come first (143).
+    let stop = output(wsbox(&["stop", &name]), RUN_LIMIT);
+    let out = run.finish(RUN_LIMIT);
+    assert!(
+        found.is_some(),
+        "the host never showed the marked window: {last}\n{out}\n--- weston ---\n{}",
+        weston.log()
+    );
+    assert!(stop.status.success(), "{stop}");
+    assert!(matches!(out.status.code(), Some(0 | 143)), "{out}");
+}
+
+#[test]
+fn window_mode_without_a_session_is_a_one_line_error() {
+    let out = output(
+        wsbox(&["run", "--display", "window", "--", "true"]),
+        RUN_LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(125), "{out}");
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert!(
+        lines[0].starts_with("wsbox: ") && lines[0].contains("WAYLAND_DISPLAY"),
+        "{out}"
+    );
+}
+
+#[test]
+fn losing_the_host_stops_the_sandbox() {
+    let test = "losing_the_host_stops_the_sandbox";
+    if !ready(test, &["weston", "weston-simple-shm", "weston-debug"]) {
+        return;
+    }
+    let mut weston = Weston::start(test);
+    let name = unique_name(test);
+    let run = weston.wsbox_run(&["--name", &name, "--", "weston-simple-shm"]);
+    let shown = poll(SHOW_LIMIT, || {
+        weston
+            .windows()
+            .iter()
+            .any(|w| w.app_id == format!("wsbox.{name}"))
+            .then_some(())
+    });
+    assert!(shown.is_some(), "no host window\n{}", weston.log());
+    let _ = weston.child.kill();
+    let _ = weston.child.wait();
+    let out = run.finish(RUN_LIMIT);
+    assert_eq!(out.status.code(), Some(125), "{out}");
+    // The app shares wsbox's stderr ("simple-shm exiting"); wsbox's own
+    // part is one line.
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.starts_with("simple-shm"))
+        .collect();
+    assert!(
+        lines.len() == 1 && lines[0].starts_with("wsbox: lost the connection to the host"),
+        "{out}"
+    );
+    assert!(out.elapsed < Duration::from_secs(10), "{out}");
+}
+
+#[test]
+fn scene_graph_lines_are_read() {
+    let text = "Layer 5 (pos 0x50000000):\n\tView 0 (role xdg_toplevel, PID 7685, surface ID 7, \
+                top-level window '[wsbox:dbg] it's' of wsbox.dbg, 0x555ef9bce970):\n\
+                \t\tposition: (326, 41) -> (974, 473)\n\t\t[fully opaque]\n";
+    assert_eq!(
+        parse_scene_graph(text),
+        vec![HostWindow {
+            title: "[wsbox:dbg] it's".into(),
+            app_id: "wsbox.dbg".into(),
+            rect: [326, 41, 974, 473],
+        }]
+    );
+}
