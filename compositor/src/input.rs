@@ -270,6 +270,54 @@ impl State {
         }
     }
 
+    /// The host's keymap becomes the sandbox's, so that host key codes mean
+    /// what they mean on the host (its layout, or a virtual keyboard's
+    /// keymap). A keymap xkbcommon refuses leaves the current one.
+    pub fn host_keymap(&mut self, keymap: String) {
+        let Ok(keyboard) = self.keyboard() else {
+            return;
+        };
+        match keyboard.set_keymap_from_string(self, keymap) {
+            Ok(()) => tracing::debug!("took over the host keymap"),
+            Err(err) => tracing::warn!(?err, "host keymap refused; keeping the current one"),
+        }
+    }
+
+    /// The host's modifier state (wl_keyboard.modifiers, in terms of the
+    /// host keymap, which is the sandbox's): taken over, and sent to the
+    /// focused client when it differs from what the keys made of it.
+    pub fn host_modifiers(&mut self, depressed: u32, latched: u32, locked: u32, group: u32) {
+        use smithay::input::keyboard::{xkb, KeyboardTarget, ModifiersState};
+        let Ok(keyboard) = self.keyboard() else {
+            return;
+        };
+        let mods = keyboard.with_xkb_state(self, |ctx| {
+            let Ok(guard) = ctx.xkb().lock() else {
+                return None;
+            };
+            // SAFETY: the keymap is only read, and the state made from it
+            // is dropped within this closure, under the lock.
+            let keymap = unsafe { guard.keymap() };
+            let mut state = xkb::State::new(keymap);
+            state.update_mask(depressed, latched, locked, 0, 0, group);
+            let mut mods = ModifiersState::default();
+            mods.update_with(&state);
+            Some(mods)
+        });
+        let Some(mods) = mods else {
+            return;
+        };
+        if keyboard.modifier_state() == mods {
+            return;
+        }
+        keyboard.set_modifier_state(mods);
+        let mods = keyboard.modifier_state();
+        if let Some(focus) = keyboard.current_focus() {
+            let seat = self.core.seat.clone();
+            focus.modifiers(&seat, self, mods, SERIAL_COUNTER.next_serial());
+        }
+    }
+
     /// The host pointer moved to `pos` of the output (clamped onto it), or
     /// left it (`None`): the surface under it gets enter/motion/leave.
     pub fn host_pointer_motion(&mut self, pos: Option<Point<f64, Logical>>) {

@@ -117,6 +117,15 @@ enum HostEvent {
     ScaleChanged,
     KeyboardEnter,
     KeyboardLeave,
+    /// The host's keymap (XKB text), which the sandbox's seat takes over.
+    Keymap(String),
+    /// The host's modifier state, in its keymap's terms.
+    Modifiers {
+        depressed: u32,
+        latched: u32,
+        locked: u32,
+        group: u32,
+    },
     Key {
         key: u32,
         pressed: bool,
@@ -267,6 +276,10 @@ pub struct HostWindow {
     /// evdev keycodes pressed inside, released when the focus leaves.
     keys: Vec<u32>,
     keyboard_focus: bool,
+    /// The host keymap last taken over, to skip identical ones.
+    keymap: Option<String>,
+    /// The host's last modifiers: depressed, latched, locked, group.
+    host_mods: (u32, u32, u32, u32),
     /// The host pointer over the window, in surface coordinates.
     pointer: Option<Point<f64, Logical>>,
     /// Buttons pressed inside the output, released when the pointer leaves.
@@ -415,6 +428,8 @@ impl HostWindow {
             frame_pending: None,
             keys: Vec::new(),
             keyboard_focus: false,
+            keymap: None,
+            host_mods: (0, 0, 0, 0),
             pointer: None,
             buttons: Vec::new(),
             pointer_inside: false,
@@ -991,14 +1006,38 @@ impl State {
             }
             HostEvent::Released => {}
             HostEvent::KeyboardEnter => {
+                tracing::debug!("host keyboard focus entered");
                 window.keyboard_focus = true;
             }
             HostEvent::KeyboardLeave => {
+                tracing::debug!("host keyboard focus left");
                 window.keyboard_focus = false;
-                // Nothing stays pressed inside once the user looks away.
+                // Nothing stays pressed inside once the user looks away:
+                // neither keys nor modifiers the host set without keys
+                // (virtual keyboards); locks (Caps Lock) stay.
                 let keys = std::mem::take(&mut window.keys);
+                let (locked, group) = (window.host_mods.2, window.host_mods.3);
                 for key in keys.into_iter().rev() {
                     self.host_key(key, false);
+                }
+                self.host_modifiers(0, 0, locked, group);
+            }
+            HostEvent::Keymap(keymap) => {
+                if window.keymap.as_deref() == Some(keymap.as_str()) {
+                    return;
+                }
+                window.keymap = Some(keymap.clone());
+                self.host_keymap(keymap);
+            }
+            HostEvent::Modifiers {
+                depressed,
+                latched,
+                locked,
+                group,
+            } => {
+                window.host_mods = (depressed, latched, locked, group);
+                if window.keyboard_focus {
+                    self.host_modifiers(depressed, latched, locked, group);
                 }
             }
             HostEvent::Key { key, pressed } => {
@@ -1365,9 +1404,29 @@ impl Dispatch<wl_keyboard::WlKeyboard, ()> for Host {
         _: &QueueHandle<Self>,
     ) {
         match event {
-            // The sandbox keeps its own keymap (the policy's); the keymap fd
-            // is closed when the event is dropped.
-            wl_keyboard::Event::Keymap { .. } => {}
+            // The host's keymap is the sandbox's: the host sends key codes
+            // in its terms (and switches keymaps, e.g. for virtual
+            // keyboards). The fd is closed when it is dropped.
+            wl_keyboard::Event::Keymap {
+                format: WEnum::Value(wl_keyboard::KeymapFormat::XkbV1),
+                fd,
+                size,
+            } => match read_keymap(fd, size) {
+                Ok(keymap) => host.events.push(HostEvent::Keymap(keymap)),
+                Err(err) => tracing::warn!(%err, "unusable host keymap ignored"),
+            },
+            wl_keyboard::Event::Modifiers {
+                mods_depressed,
+                mods_latched,
+                mods_locked,
+                group,
+                ..
+            } => host.events.push(HostEvent::Modifiers {
+                depressed: mods_depressed,
+                latched: mods_latched,
+                locked: mods_locked,
+                group,
+            }),
             // Keys already down when the focus came stay outside.
             wl_keyboard::Event::Enter { surface, .. }
                 if host.surface.as_ref() == Some(&surface) =>
@@ -1392,6 +1451,35 @@ impl Dispatch<wl_keyboard::WlKeyboard, ()> for Host {
             _ => {}
         }
     }
+}
+
+/// The largest host keymap wsbox reads; real ones are about 60 KiB.
+const KEYMAP_MAX: u32 = 1 << 20;
+
+/// Reads a keymap the host sent as `fd` of `size` bytes (NUL-terminated
+/// text). pread, not read: the host may share one open file among all its
+/// clients, whose offset must not move.
+fn read_keymap(fd: OwnedFd, size: u32) -> Result<String, String> {
+    use std::os::unix::fs::FileExt;
+    if size == 0 || size > KEYMAP_MAX {
+        return Err(format!("keymap of {size} bytes"));
+    }
+    let file = File::from(fd);
+    let mut bytes = vec![0u8; size as usize];
+    let mut done = 0;
+    while done < bytes.len() {
+        match file.read_at(&mut bytes[done..], done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    bytes.truncate(done);
+    if let Some(end) = bytes.iter().position(|b| *b == 0) {
+        bytes.truncate(end);
+    }
+    String::from_utf8(bytes).map_err(|_| "keymap is not UTF-8".to_owned())
 }
 
 impl Dispatch<wl_pointer::WlPointer, ()> for Host {
