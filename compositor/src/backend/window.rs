@@ -1588,6 +1588,29 @@ mod tests {
         assert!(host_title("n", &"x".repeat(1000)).starts_with("[wsbox:n] x"));
     }
 
+    fn memfd_with(bytes: &[u8]) -> OwnedFd {
+        use std::io::Write;
+        let fd = rustix::fs::memfd_create("test-keymap", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        let mut file = File::from(fd);
+        file.write_all(bytes).unwrap();
+        // The read must not depend on the shared offset, now at the end.
+        OwnedFd::from(file)
+    }
+
+    #[test]
+    fn host_keymaps_are_read_whole_trimmed_and_capped() {
+        let text = b"xkb_keymap { };\0";
+        assert_eq!(
+            read_keymap(memfd_with(text), text.len() as u32).as_deref(),
+            Ok("xkb_keymap { };")
+        );
+        // A size beyond the file reads what there is.
+        assert_eq!(read_keymap(memfd_with(b"abc"), 10).as_deref(), Ok("abc"));
+        assert!(read_keymap(memfd_with(b""), 0).is_err());
+        assert!(read_keymap(memfd_with(b"x"), KEYMAP_MAX + 1).is_err());
+        assert!(read_keymap(memfd_with(&[0xff, 0xfe]), 2).is_err());
+    }
+
     #[test]
     fn the_frame_surrounds_the_output_and_leaves_it_alone() {
         let (w, h, s) = (100, 80, 1);
