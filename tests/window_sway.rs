@@ -431,6 +431,15 @@ impl Sway {
         out
     }
 
+    /// Host `wl-copy TEXT`: it forks to serve the selection and keeps its
+    /// output open, so nothing of it is collected.
+    fn wl_copy(&self, text: &str) {
+        let mut cmd = self.client("wl-copy");
+        cmd.arg(text).stdout(Stdio::null()).stderr(Stdio::null());
+        let status = cmd.status().unwrap();
+        assert!(status.success(), "wl-copy {text} failed: {status}");
+    }
+
     /// `wsbox run ARGS` as the test user in this session.
     fn wsbox_run(&self, args: &[&str]) -> Running {
         let mut cmd = self.client(env!("CARGO_BIN_EXE_wsbox"));
@@ -669,4 +678,151 @@ fn typing_into_another_host_window_stays_outside() {
         "{out}\n--- sway ---\n{}",
         sway.log()
     );
+}
+
+/// A sandbox in `sway` whose app is a shell script that, on request (a file
+/// in the bound `dir`), runs wl-paste into `<dir>/pasted` or wl-copy of
+/// `inside-x` inside; returns once the host window has the focus.
+fn start_clipboard_shell(sway: &Sway, name: &str, dir: &Path, policy: Option<&Path>) -> Running {
+    let bind = format!("{}:{}", dir.display(), dir.display());
+    let d = dir.display();
+    let script = format!(
+        "while :; do \
+           if [ -e {d}/do-paste ]; then rm -f {d}/do-paste; \
+             wl-paste -n > {d}/p.tmp 2>&1; echo \" rc=$?\" >> {d}/p.tmp; mv {d}/p.tmp {d}/pasted; fi; \
+           if [ -e {d}/do-copy ]; then rm -f {d}/do-copy; wl-copy inside-x; touch {d}/copied; fi; \
+           sleep 0.1; \
+         done"
+    );
+    let mut args = vec!["--name", name, "--rw", &bind];
+    if let Some(policy) = policy {
+        args.extend(["--policy", policy.to_str().unwrap()]);
+    }
+    args.extend(["--", "sh", "-c", &script]);
+    let run = sway.wsbox_run(&args);
+    let app_id = format!("wsbox.{name}");
+    if poll(SHOW_LIMIT, || sway.window(&app_id)?.1.then_some(())).is_none() {
+        let out = run.kill();
+        panic!(
+            "no focused wsbox window\n{out}\n--- sway ---\n{}",
+            sway.log()
+        );
+    }
+    run
+}
+
+/// What wl-paste inside the sandbox prints now.
+fn paste_inside(dir: &Path) -> String {
+    let _ = fs::remove_file(dir.join("pasted"));
+    fs::write(dir.join("do-paste"), "").unwrap();
+    poll(Duration::from_secs(10), || {
+        fs::read_to_string(dir.join("pasted")).ok()
+    })
+    .expect("wl-paste inside did not run")
+}
+
+fn copy_inside(dir: &Path) {
+    fs::write(dir.join("do-copy"), "").unwrap();
+    poll(Duration::from_secs(10), || {
+        fs::metadata(dir.join("copied")).ok()
+    })
+    .expect("wl-copy inside did not run");
+    // wl-copy forks to serve; let it take the selection.
+    thread::sleep(Duration::from_millis(500));
+}
+
+/// What wl-paste on the host prints now (stdout, or the error).
+fn paste_on_host(sway: &Sway) -> String {
+    let mut cmd = sway.client("wl-paste");
+    cmd.arg("-n");
+    let out = output(cmd, Duration::from_secs(10));
+    format!(
+        "{}{} rc={:?}",
+        out.stdout,
+        out.stderr.trim(),
+        out.status.code()
+    )
+}
+
+fn ctrl_shift(sway: &Sway, key: &str) {
+    sway.run(
+        "wtype",
+        &[
+            "-M", "ctrl", "-M", "shift", key, "-m", "shift", "-m", "ctrl",
+        ],
+    );
+}
+
+#[test]
+fn the_clipboard_crosses_only_by_gesture() {
+    let test = "the_clipboard_crosses_only_by_gesture";
+    let Some(user) = ready(test, &["wl-copy", "wl-paste"]) else {
+        return;
+    };
+    let sway = Sway::start(test, user, "");
+    sway.wl_copy("secret");
+    assert!(paste_on_host(&sway).starts_with("secret"));
+    let name = unique_name(test);
+    let dir = scratch_for("clip", user);
+    let run = start_clipboard_shell(&sway, &name, &dir, None);
+
+    // Host to sandbox: nothing before the gesture, the text after it.
+    let before = paste_inside(&dir);
+    ctrl_shift(&sway, "v");
+    let after = poll(Duration::from_secs(10), || {
+        let pasted = paste_inside(&dir);
+        pasted.starts_with("secret rc=0").then_some(pasted)
+    });
+
+    // Sandbox to host: nothing before the gesture, the text after it.
+    copy_inside(&dir);
+    let host_before = paste_on_host(&sway);
+    ctrl_shift(&sway, "c");
+    let host_after = poll(Duration::from_secs(10), || {
+        let pasted = paste_on_host(&sway);
+        pasted.starts_with("inside-x").then_some(pasted)
+    });
+    let out = run.kill();
+    assert!(
+        !before.contains("secret"),
+        "the host clipboard leaked in: {before}\n{out}"
+    );
+    assert!(
+        after.is_some(),
+        "Ctrl+Shift+V did not paste the host clipboard\n{out}\n--- sway ---\n{}",
+        sway.log()
+    );
+    assert!(
+        host_before.starts_with("secret"),
+        "the sandbox clipboard leaked out: {host_before}\n{out}"
+    );
+    assert!(
+        host_after.is_some(),
+        "Ctrl+Shift+C did not copy to the host\n{out}"
+    );
+}
+
+#[test]
+fn an_isolated_clipboard_never_crosses() {
+    let test = "an_isolated_clipboard_never_crosses";
+    let Some(user) = ready(test, &["wl-copy", "wl-paste"]) else {
+        return;
+    };
+    let sway = Sway::start(test, user, "");
+    sway.wl_copy("secret");
+    let name = unique_name(test);
+    let dir = scratch_for("clip", user);
+    let policy = dir.join("policy.toml");
+    fs::write(&policy, "[clipboard]\nmode = \"isolated\"\n").unwrap();
+    let run = start_clipboard_shell(&sway, &name, &dir, Some(&policy));
+    ctrl_shift(&sway, "v");
+    thread::sleep(Duration::from_secs(1));
+    let inside = paste_inside(&dir);
+    copy_inside(&dir);
+    ctrl_shift(&sway, "c");
+    thread::sleep(Duration::from_secs(1));
+    let host = paste_on_host(&sway);
+    let out = run.kill();
+    assert!(!inside.contains("secret"), "{inside}\n{out}");
+    assert!(host.starts_with("secret"), "{host}\n{out}");
 }

@@ -7,6 +7,7 @@ use smithay::input::keyboard::{keysyms, FilterResult, Keycode, Keysym};
 use smithay::input::pointer::{AxisFrame, ButtonEvent, MotionEvent};
 use smithay::utils::{Logical, Point, SERIAL_COUNTER};
 
+use crate::clipboard::Gesture;
 use crate::state::{focus_top, State};
 
 /// Errors of input requests; they name the offending part.
@@ -262,11 +263,53 @@ impl State {
         time_ms(self)
     }
 
-    /// A key of the host keyboard, by evdev code: the sandbox's keymap
-    /// interprets it (right when the host uses the same layout).
+    /// A key of the host keyboard, by evdev code, for the focused client.
     pub fn host_key(&mut self, evdev: u32, pressed: bool) {
-        if let Err(err) = self.key(Keycode::new(evdev.saturating_add(8)), pressed) {
-            tracing::debug!(%err, "host key dropped");
+        self.host_key_or_gesture(evdev, pressed, false);
+    }
+
+    /// A key of the host keyboard, by evdev code: with `detect`, a press
+    /// of Ctrl+Shift+C or Ctrl+Shift+V (by the key's unshifted symbol, in
+    /// the host keymap) is a clipboard gesture, returned and not passed on;
+    /// any other key goes to the focused client.
+    pub(crate) fn host_key_or_gesture(
+        &mut self,
+        evdev: u32,
+        pressed: bool,
+        detect: bool,
+    ) -> Option<Gesture> {
+        let keyboard = self.keyboard().ok()?;
+        let keycode = Keycode::new(evdev.saturating_add(8));
+        let state = if pressed {
+            KeyState::Pressed
+        } else {
+            KeyState::Released
+        };
+        let (gesture, mods_changed) =
+            keyboard.input_intercept(self, keycode, state, |_, mods, key| {
+                if !(detect && pressed && mods.ctrl && mods.shift) || mods.alt || mods.logo {
+                    return None;
+                }
+                match key.raw_latin_sym_or_raw_current_sym().map(|s| s.raw()) {
+                    Some(keysyms::KEY_c | keysyms::KEY_C) => Some(Gesture::Copy),
+                    Some(keysyms::KEY_v | keysyms::KEY_V) => Some(Gesture::Paste),
+                    _ => None,
+                }
+            });
+        if gesture.is_none() {
+            let serial = SERIAL_COUNTER.next_serial();
+            let time = time_ms(self);
+            keyboard.input_forward(self, keycode, state, serial, time, mods_changed);
+        }
+        gesture
+    }
+
+    /// The release of a gesture's key: the keyboard state follows, the
+    /// client hears nothing.
+    pub(crate) fn host_key_swallowed(&mut self, evdev: u32) {
+        if let Ok(keyboard) = self.keyboard() {
+            let keycode = Keycode::new(evdev.saturating_add(8));
+            keyboard.input_intercept(self, keycode, KeyState::Released, |_, _, _| ());
         }
     }
 
