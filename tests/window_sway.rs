@@ -826,3 +826,28 @@ fn an_isolated_clipboard_never_crosses() {
     assert!(!inside.contains("secret"), "{inside}\n{out}");
     assert!(host.starts_with("secret"), "{host}\n{out}");
 }
+
+#[test]
+fn the_clipboard_shortcuts_never_reach_the_app() {
+    let test = "the_clipboard_shortcuts_never_reach_the_app";
+    let Some(user) = ready(test, &["wl-copy"]) else {
+        return;
+    };
+    let sway = Sway::start(test, user, "");
+    sway.wl_copy("secret");
+    let name = unique_name(test);
+    let dir = scratch_for("typed", user);
+    let run = start_foot(&sway, &name, &dir);
+    // The first Ctrl+Shift+V fills the sandbox's clipboard; were the second
+    // passed on, foot would paste it (Ctrl+Shift+V is foot's paste).
+    ctrl_shift(&sway, "v");
+    thread::sleep(Duration::from_secs(1));
+    ctrl_shift(&sway, "v");
+    ctrl_shift(&sway, "c");
+    thread::sleep(Duration::from_secs(1));
+    sway.run("wtype", &["typed"]);
+    sway.run("wtype", &["-k", "Return"]);
+    let got = poll(Duration::from_secs(10), || typed(&dir));
+    let out = run.kill();
+    assert_eq!(got.as_deref(), Some("typed"), "{out}");
+}
