@@ -14,6 +14,7 @@
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -151,12 +152,29 @@ fn read_capped(fd: OwnedFd, max: usize) -> Result<Vec<u8>, String> {
     }
 }
 
+/// The most reads served at once: a client asking again and again without
+/// reading gets an empty answer instead of one more thread each time.
+const SERVING_MAX: usize = 16;
+static SERVING: AtomicUsize = AtomicUsize::new(0);
+
 /// Writes `bytes` into `fd` (a reader's pipe) in a thread, within
 /// [`DEADLINE`]; a reader that stalls or goes away just ends it.
 pub fn serve(fd: OwnedFd, bytes: Arc<Vec<u8>>) {
+    if SERVING.fetch_add(1, Ordering::AcqRel) >= SERVING_MAX {
+        SERVING.fetch_sub(1, Ordering::AcqRel);
+        tracing::debug!("too many clipboard reads at once; one answered empty");
+        return;
+    }
     let spawned = std::thread::Builder::new()
         .name("wsbox-clipboard".into())
         .spawn(move || {
+            struct Done;
+            impl Drop for Done {
+                fn drop(&mut self) {
+                    SERVING.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+            let _done = Done;
             use rustix::event::{poll, PollFd, PollFlags, Timespec};
             let deadline = Instant::now() + DEADLINE;
             if rustix::fs::fcntl_setfl(&fd, rustix::fs::OFlags::NONBLOCK).is_err() {
@@ -194,6 +212,8 @@ pub fn serve(fd: OwnedFd, bytes: Arc<Vec<u8>>) {
             }
         });
     if let Err(err) = spawned {
+        // The closure, and its counter guard, never ran.
+        SERVING.fetch_sub(1, Ordering::AcqRel);
         tracing::warn!(%err, "cannot serve a clipboard read");
     }
 }

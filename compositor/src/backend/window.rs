@@ -1587,6 +1587,8 @@ impl Dispatch<wl_keyboard::WlKeyboard, ()> for Host {
 
 /// The most MIME types wsbox keeps per host offer, and their longest name.
 const OFFER_MIMES_MAX: usize = 64;
+/// The most host offers wsbox keeps at once.
+const OFFERS_MAX: usize = 8;
 const MIME_LEN_MAX: usize = 256;
 
 impl Dispatch<wl_data_device::WlDataDevice, ()> for Host {
@@ -1599,7 +1601,20 @@ impl Dispatch<wl_data_device::WlDataDevice, ()> for Host {
         _: &QueueHandle<Self>,
     ) {
         match event {
-            wl_data_device::Event::DataOffer { id } => host.offers.push((id, Vec::new())),
+            wl_data_device::Event::DataOffer { id } => {
+                // Offers that never became the selection do not pile up.
+                if host.offers.len() >= OFFERS_MAX {
+                    let selection = host.selection.clone();
+                    if let Some(i) = host
+                        .offers
+                        .iter()
+                        .position(|(o, _)| Some(o) != selection.as_ref())
+                    {
+                        host.offers.remove(i).0.destroy();
+                    }
+                }
+                host.offers.push((id, Vec::new()));
+            }
             wl_data_device::Event::Selection { id } => {
                 // Only the current selection matters; older offers go.
                 let current = id.clone();
