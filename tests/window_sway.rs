@@ -39,6 +39,8 @@ const RUN_LIMIT: Duration = Duration::from_secs(30);
 const SHOW_LIMIT: Duration = Duration::from_secs(15);
 /// The default policy colour of wsbox's frame, #e66100.
 const POLICY_COLOUR: [u8; 3] = [0xe6, 0x61, 0x00];
+/// The frame while it confirms a clipboard transfer: halfway to white.
+const FLASH_COLOUR: [u8; 3] = [0xf2, 0xb0, 0x7f];
 /// wsbox's frame in the host window, logical pixels (backend/window.rs).
 const BORDER: i64 = 4;
 const TITLE_HEIGHT: i64 = 28;
@@ -766,9 +768,19 @@ fn the_clipboard_crosses_only_by_gesture() {
     let dir = scratch_for("clip", user);
     let run = start_clipboard_shell(&sway, &name, &dir, None);
 
-    // Host to sandbox: nothing before the gesture, the text after it.
+    // Host to sandbox: nothing before the gesture, the text after it, and
+    // the frame flashes lighter meanwhile.
     let before = paste_inside(&dir);
+    let shots = scratch_for("shots", user);
     ctrl_shift(&sway, "v");
+    let flashed = poll(Duration::from_secs(2), || {
+        let px = sway.screenshot(&shots).at(1, 1);
+        near(px, FLASH_COLOUR).then_some(())
+    });
+    let after_flash = poll(Duration::from_secs(3), || {
+        let px = sway.screenshot(&shots).at(1, 1);
+        near(px, POLICY_COLOUR).then_some(())
+    });
     let after = poll(Duration::from_secs(10), || {
         let pasted = paste_inside(&dir);
         pasted.starts_with("secret rc=0").then_some(pasted)
@@ -786,6 +798,14 @@ fn the_clipboard_crosses_only_by_gesture() {
     assert!(
         !before.contains("secret"),
         "the host clipboard leaked in: {before}\n{out}"
+    );
+    assert!(
+        flashed.is_some(),
+        "the frame did not flash after Ctrl+Shift+V"
+    );
+    assert!(
+        after_flash.is_some(),
+        "the frame did not return to its colour"
     );
     assert!(
         after.is_some(),
