@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use nix::unistd::Pid;
+use wsbox_compositor::clipboard::ClipboardConfig;
 use wsbox_compositor::reexports::calloop::generic::Generic;
 use wsbox_compositor::reexports::calloop::timer::{TimeoutAction, Timer};
 use wsbox_compositor::reexports::calloop::{
@@ -13,7 +14,7 @@ use wsbox_compositor::reexports::calloop::{
 use wsbox_compositor::reexports::wayland_server::{Display, ListeningSocket};
 use wsbox_compositor::state::KeyboardConfig;
 use wsbox_compositor::{Config, State};
-use wsbox_policies::{Access, Bind, Policy};
+use wsbox_policies::{Access, Bind, ClipboardMode, Policy};
 use wsbox_sandbox::plan::{environment, random_machine_id, SANDBOX_RUNTIME_DIR};
 use wsbox_sandbox::process::{kill_sandbox, terminate, EXIT_TIMEOUT, STOP_GRACE};
 use wsbox_sandbox::{BindSpec, HostIds, HostLayout, Outcome, Prepared, Spec};
@@ -105,6 +106,11 @@ pub fn run(args: RunArgs) -> Result<i32> {
                 layout: policy.keyboard.layout.clone(),
                 variant: policy.keyboard.variant.clone(),
                 options: Some(policy.keyboard.options.clone()).filter(|o| !o.is_empty()),
+            },
+            clipboard: ClipboardConfig {
+                gesture: policy.clipboard.mode == ClipboardMode::Gesture,
+                // validate() keeps it at 64 MiB at most.
+                max_bytes: usize::try_from(policy.clipboard.max_bytes).unwrap_or(usize::MAX),
             },
         };
         let compositor = if window_mode {
@@ -384,6 +390,20 @@ fn watch_host(handle: &LoopHandle<'static, Run>, compositor: &State) -> Result<(
         return Ok(());
     };
     let fd = fd?;
+    let clipboard = compositor
+        .clipboard_fd()
+        .context("failed to watch clipboard transfers")?;
+    handle
+        .insert_source(
+            Generic::new(clipboard, Interest::READ, Mode::Level),
+            |_, _, run: &mut Run| {
+                if let Some(compositor) = run.compositor.as_mut() {
+                    compositor.clipboard_ready();
+                }
+                Ok(PostAction::Continue)
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("failed to watch clipboard transfers: {e}"))?;
     handle
         .insert_source(
             Generic::new(fd, Interest::READ, Mode::Level),

@@ -7,6 +7,7 @@ use smithay::input::keyboard::{keysyms, FilterResult, Keycode, Keysym};
 use smithay::input::pointer::{AxisFrame, ButtonEvent, MotionEvent};
 use smithay::utils::{Logical, Point, SERIAL_COUNTER};
 
+use crate::clipboard::Gesture;
 use crate::state::{focus_top, State};
 
 /// Errors of input requests; they name the offending part.
@@ -262,11 +263,101 @@ impl State {
         time_ms(self)
     }
 
-    /// A key of the host keyboard, by evdev code: the sandbox's keymap
-    /// interprets it (right when the host uses the same layout).
+    /// A key of the host keyboard, by evdev code, for the focused client.
     pub fn host_key(&mut self, evdev: u32, pressed: bool) {
-        if let Err(err) = self.key(Keycode::new(evdev.saturating_add(8)), pressed) {
-            tracing::debug!(%err, "host key dropped");
+        self.host_key_or_gesture(evdev, pressed, false);
+    }
+
+    /// A key of the host keyboard, by evdev code: with `detect`, a press
+    /// of Ctrl+Shift+C or Ctrl+Shift+V (by the key's unshifted symbol, in
+    /// the host keymap) is a clipboard gesture, returned and not passed on;
+    /// any other key goes to the focused client.
+    pub(crate) fn host_key_or_gesture(
+        &mut self,
+        evdev: u32,
+        pressed: bool,
+        detect: bool,
+    ) -> Option<Gesture> {
+        let keyboard = self.keyboard().ok()?;
+        let keycode = Keycode::new(evdev.saturating_add(8));
+        let state = if pressed {
+            KeyState::Pressed
+        } else {
+            KeyState::Released
+        };
+        let (gesture, mods_changed) =
+            keyboard.input_intercept(self, keycode, state, |_, mods, key| {
+                if !(detect && pressed && mods.ctrl && mods.shift) || mods.alt || mods.logo {
+                    return None;
+                }
+                match key.raw_latin_sym_or_raw_current_sym().map(|s| s.raw()) {
+                    Some(keysyms::KEY_c | keysyms::KEY_C) => Some(Gesture::Copy),
+                    Some(keysyms::KEY_v | keysyms::KEY_V) => Some(Gesture::Paste),
+                    _ => None,
+                }
+            });
+        if gesture.is_none() {
+            let serial = SERIAL_COUNTER.next_serial();
+            let time = time_ms(self);
+            keyboard.input_forward(self, keycode, state, serial, time, mods_changed);
+        }
+        gesture
+    }
+
+    /// The release of a gesture's key: the keyboard state follows, the
+    /// client hears nothing.
+    pub(crate) fn host_key_swallowed(&mut self, evdev: u32) {
+        if let Ok(keyboard) = self.keyboard() {
+            let keycode = Keycode::new(evdev.saturating_add(8));
+            keyboard.input_intercept(self, keycode, KeyState::Released, |_, _, _| ());
+        }
+    }
+
+    /// The host's keymap becomes the sandbox's, so that host key codes mean
+    /// what they mean on the host (its layout, or a virtual keyboard's
+    /// keymap). A keymap xkbcommon refuses leaves the current one.
+    pub fn host_keymap(&mut self, keymap: String) {
+        let Ok(keyboard) = self.keyboard() else {
+            return;
+        };
+        match keyboard.set_keymap_from_string(self, keymap) {
+            Ok(()) => tracing::debug!("took over the host keymap"),
+            Err(err) => tracing::warn!(?err, "host keymap refused; keeping the current one"),
+        }
+    }
+
+    /// The host's modifier state (wl_keyboard.modifiers, in terms of the
+    /// host keymap, which is the sandbox's): taken over, and sent to the
+    /// focused client when it differs from what the keys made of it.
+    pub fn host_modifiers(&mut self, depressed: u32, latched: u32, locked: u32, group: u32) {
+        use smithay::input::keyboard::{xkb, KeyboardTarget, ModifiersState};
+        let Ok(keyboard) = self.keyboard() else {
+            return;
+        };
+        let mods = keyboard.with_xkb_state(self, |ctx| {
+            let Ok(guard) = ctx.xkb().lock() else {
+                return None;
+            };
+            // SAFETY: the keymap is only read, and the state made from it
+            // is dropped within this closure, under the lock.
+            let keymap = unsafe { guard.keymap() };
+            let mut state = xkb::State::new(keymap);
+            state.update_mask(depressed, latched, locked, 0, 0, group);
+            let mut mods = ModifiersState::default();
+            mods.update_with(&state);
+            Some(mods)
+        });
+        let Some(mods) = mods else {
+            return;
+        };
+        if keyboard.modifier_state() == mods {
+            return;
+        }
+        keyboard.set_modifier_state(mods);
+        let mods = keyboard.modifier_state();
+        if let Some(focus) = keyboard.current_focus() {
+            let seat = self.core.seat.clone();
+            focus.modifiers(&seat, self, mods, SERIAL_COUNTER.next_serial());
         }
     }
 

@@ -8,6 +8,7 @@
 //! hostile input: handlers refuse or disconnect, they never panic.
 
 pub mod backend;
+pub mod clipboard;
 mod decorations;
 pub mod globals;
 mod handlers;

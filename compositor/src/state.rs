@@ -42,6 +42,8 @@ pub enum Error {
     Keymap { layout: String, variant: String },
     #[error("failed to create the pixman renderer: {0}")]
     Renderer(String),
+    #[error("failed to set up the clipboard: {0}")]
+    Clipboard(std::io::Error),
     #[error("invalid output size {0}x{1}")]
     OutputSize(i32, i32),
     #[error(transparent)]
@@ -60,6 +62,8 @@ pub struct Config {
     /// The policy's frame colour, RGB.
     pub color: [u8; 3],
     pub keyboard: KeyboardConfig,
+    /// What may cross between the sandbox's clipboard and the host's.
+    pub clipboard: crate::clipboard::ClipboardConfig,
 }
 
 /// The xkb keymap names; empty means "from XKB_DEFAULT_*, else the xkb default".
@@ -129,6 +133,8 @@ pub struct Core {
     pub refocus: bool,
     /// Clients connected after the last batch, to notice departures.
     pub last_client_count: usize,
+    /// Clipboard transfers between the sandbox and the host.
+    pub transfers: crate::clipboard::Transfers,
 }
 
 impl std::fmt::Debug for Core {
@@ -230,6 +236,7 @@ impl State {
         let mut space = Space::default();
         space.map_output(&output, (0, 0));
 
+        let transfers = crate::clipboard::Transfers::new().map_err(Error::Clipboard)?;
         let backend = backend(&output, &config)?;
         let clock = Clock::new();
         Ok(State {
@@ -264,6 +271,7 @@ impl State {
                 needs_redraw: true,
                 refocus: false,
                 last_client_count: 0,
+                transfers,
             },
         })
     }

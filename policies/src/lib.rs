@@ -94,6 +94,8 @@ pub struct Policy {
     pub display: Display,
     #[serde(default)]
     pub keyboard: Keyboard,
+    #[serde(default)]
+    pub clipboard: Clipboard,
 }
 
 /// How the sandbox's windows are shown.
@@ -149,6 +151,50 @@ pub struct Keyboard {
     pub variant: String,
     #[serde(default)]
     pub options: String,
+}
+
+/// What may cross between the sandbox's clipboard and the host's (window
+/// mode). Inside one sandbox the clipboard always works; the primary
+/// selection never crosses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Clipboard {
+    #[serde(default)]
+    pub mode: ClipboardMode,
+    /// The most bytes one copy or paste carries across; larger ones are
+    /// refused whole.
+    #[serde(default = "default_clipboard_max_bytes")]
+    pub max_bytes: u64,
+}
+
+impl Default for Clipboard {
+    fn default() -> Self {
+        Self {
+            mode: ClipboardMode::default(),
+            max_bytes: default_clipboard_max_bytes(),
+        }
+    }
+}
+
+fn default_clipboard_max_bytes() -> u64 {
+    1 << 20
+}
+
+/// The largest `clipboard.max_bytes`: what crosses is held in memory.
+pub const CLIPBOARD_MAX_BYTES_LIMIT: u64 = 64 << 20;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClipboardMode {
+    /// Only by the user's gesture in the sandbox's window: Ctrl+Shift+C
+    /// copies the sandbox's selection to the host, Ctrl+Shift+V the host's
+    /// into the sandbox. Text only, at most `max_bytes`.
+    #[default]
+    Gesture,
+    /// Nothing crosses, ever.
+    Isolated,
+    /// The clipboard follows the focus. Not implemented yet: refused.
+    Auto,
 }
 
 /// What the sandbox calls itself.
@@ -325,6 +371,21 @@ impl Policy {
                 format!(
                     "{:?} is not a colour of the form #rrggbb",
                     self.display.color
+                ),
+            ));
+        }
+        if self.clipboard.mode == ClipboardMode::Auto {
+            return Err(invalid(
+                "clipboard.mode".into(),
+                "\"auto\" is not implemented yet; use \"gesture\" or \"isolated\"".into(),
+            ));
+        }
+        if !(1..=CLIPBOARD_MAX_BYTES_LIMIT).contains(&self.clipboard.max_bytes) {
+            return Err(invalid(
+                "clipboard.max_bytes".into(),
+                format!(
+                    "{} is not between 1 and {CLIPBOARD_MAX_BYTES_LIMIT}",
+                    self.clipboard.max_bytes
                 ),
             ));
         }
@@ -602,6 +663,32 @@ mod tests {
             .to_string();
         assert!(err.contains("display.color"), "{err}");
         assert_eq!(Policy::default().display.rgb(), [0xe6, 0x61, 0x00]);
+    }
+
+    #[test]
+    fn clipboard_defaults_to_gesture_and_checks_its_fields() {
+        let policy = Policy::from_toml("", "t").unwrap();
+        assert_eq!(policy.clipboard.mode, ClipboardMode::Gesture);
+        assert_eq!(policy.clipboard.max_bytes, 1 << 20);
+        let policy =
+            Policy::from_toml("[clipboard]\nmode = \"isolated\"\nmax_bytes = 4096\n", "t").unwrap();
+        assert_eq!(policy.clipboard.mode, ClipboardMode::Isolated);
+        assert_eq!(policy.clipboard.max_bytes, 4096);
+        for (text, field) in [
+            ("[clipboard]\nmode = \"auto\"\n", "clipboard.mode"),
+            ("[clipboard]\nmax_bytes = 0\n", "clipboard.max_bytes"),
+            (
+                "[clipboard]\nmax_bytes = 100000000000\n",
+                "clipboard.max_bytes",
+            ),
+        ] {
+            let err = Policy::from_toml(text, "t").unwrap_err().to_string();
+            assert!(err.contains(field), "{err}");
+        }
+        let err = Policy::from_toml("[clipboard]\nmode = \"open\"\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown variant `open`"), "{err}");
     }
 
     #[test]

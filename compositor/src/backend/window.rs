@@ -38,15 +38,19 @@ use smithay::reexports::pixman;
 use smithay::utils::{Logical, Point, Rectangle};
 use wayland_client::globals::{registry_queue_init, GlobalListContents};
 use wayland_client::protocol::{
-    wl_buffer, wl_callback, wl_compositor, wl_keyboard, wl_output, wl_pointer, wl_registry,
-    wl_seat, wl_shm, wl_shm_pool, wl_surface,
+    wl_buffer, wl_callback, wl_compositor, wl_data_device, wl_data_device_manager, wl_data_offer,
+    wl_data_source, wl_keyboard, wl_output, wl_pointer, wl_registry, wl_seat, wl_shm, wl_shm_pool,
+    wl_surface,
 };
-use wayland_client::{delegate_noop, Connection, Dispatch, EventQueue, Proxy, QueueHandle, WEnum};
+use wayland_client::{
+    delegate_noop, event_created_child, Connection, Dispatch, EventQueue, Proxy, QueueHandle, WEnum,
+};
 use wayland_protocols::xdg::decoration::zv1::client::{
     zxdg_decoration_manager_v1, zxdg_toplevel_decoration_v1,
 };
 use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
 
+use crate::clipboard;
 use crate::decorations;
 use crate::render;
 use crate::screenshot;
@@ -62,6 +66,8 @@ pub const CLOSE_SIZE: i32 = 20;
 const MIN_CONTENT: i32 = 16;
 /// Host buffers in flight at most.
 const MAX_BUFFERS: usize = 3;
+/// How long the frame flashes to confirm a clipboard transfer.
+const FLASH: Duration = Duration::from_millis(300);
 /// Title text size at scale 1.
 const TITLE_PX: f32 = 16.0;
 /// The longest host title, in characters.
@@ -117,9 +123,19 @@ enum HostEvent {
     ScaleChanged,
     KeyboardEnter,
     KeyboardLeave,
+    /// The host's keymap (XKB text), which the sandbox's seat takes over.
+    Keymap(String),
+    /// The host's modifier state, in its keymap's terms.
+    Modifiers {
+        depressed: u32,
+        latched: u32,
+        locked: u32,
+        group: u32,
+    },
     Key {
         key: u32,
         pressed: bool,
+        serial: u32,
     },
     RepeatInfo {
         rate: i32,
@@ -178,6 +194,13 @@ struct Host {
     entered: Vec<wl_output::WlOutput>,
     /// wl_surface.preferred_buffer_scale, when the host sends it.
     preferred_scale: Option<i32>,
+    /// Host data offers and the MIME types each offers (capped).
+    offers: Vec<(wl_data_offer::WlDataOffer, Vec<String>)>,
+    /// The host's current selection, one of `offers`.
+    selection: Option<wl_data_offer::WlDataOffer>,
+    /// wsbox's own host selection (what Ctrl+Shift+C copied), until the
+    /// host cancels it.
+    source: Option<wl_data_source::WlDataSource>,
 }
 
 impl Host {
@@ -266,7 +289,21 @@ pub struct HostWindow {
 
     /// evdev keycodes pressed inside, released when the focus leaves.
     keys: Vec<u32>,
+    /// Keys of clipboard gestures, held: their releases stay outside too.
+    swallowed: Vec<u32>,
+    /// The host's data device manager and data device, when the policy
+    /// lets the clipboard cross by gesture.
+    data_device: Option<(
+        wl_data_device_manager::WlDataDeviceManager,
+        wl_data_device::WlDataDevice,
+    )>,
+    /// Until when the frame flashes.
+    flash_until: Option<Instant>,
     keyboard_focus: bool,
+    /// The host keymap last taken over, to skip identical ones.
+    keymap: Option<String>,
+    /// The host's last modifiers: depressed, latched, locked, group.
+    host_mods: (u32, u32, u32, u32),
     /// The host pointer over the window, in surface coordinates.
     pointer: Option<Point<f64, Logical>>,
     /// Buttons pressed inside the output, released when the pointer leaves.
@@ -317,6 +354,17 @@ impl HostWindow {
             globals.bind(&qh, 1..=1, ()).ok();
         // Version 7 at most: axis_discrete, not axis_value120.
         let seat: Option<wl_seat::WlSeat> = globals.bind(&qh, 1..=7, ()).ok();
+        // The host clipboard, for the gestures only; no drag and drop.
+        let data_device = if config.clipboard.gesture {
+            let manager: Option<wl_data_device_manager::WlDataDeviceManager> =
+                globals.bind(&qh, 1..=3, ()).ok();
+            manager.zip(seat.as_ref()).map(|(manager, seat)| {
+                let device = manager.get_data_device(seat, &qh, ());
+                (manager, device)
+            })
+        } else {
+            None
+        };
         let mut outputs = Vec::new();
         globals.contents().with_list(|list| {
             for global in list.iter().filter(|g| g.interface == "wl_output") {
@@ -375,6 +423,9 @@ impl HostWindow {
             outputs,
             entered: Vec::new(),
             preferred_scale: None,
+            offers: Vec::new(),
+            selection: None,
+            source: None,
         };
         // Seat capabilities and output scales arrive now; a host that
         // refuses the window fails here, before the sandbox starts.
@@ -414,7 +465,12 @@ impl HostWindow {
             configured: false,
             frame_pending: None,
             keys: Vec::new(),
+            swallowed: Vec::new(),
+            data_device,
+            flash_until: None,
             keyboard_focus: false,
+            keymap: None,
+            host_mods: (0, 0, 0, 0),
             pointer: None,
             buttons: Vec::new(),
             pointer_inside: false,
@@ -549,6 +605,14 @@ impl HostWindow {
         if !self.configured || self.frame_pending.is_some() || self.lost.is_some() {
             return;
         }
+        if let Some(until) = self.flash_until {
+            // Keep committing while the flash lasts, then redraw the frame.
+            if Instant::now() >= until {
+                self.flash_until = None;
+                self.marking_version += 1;
+            }
+            self.dirty = true;
+        }
         if !(core.needs_redraw || self.dirty) {
             return;
         }
@@ -574,12 +638,18 @@ impl HostWindow {
         };
         let mut damage: Vec<Rectangle<i32, smithay::utils::Buffer>> = Vec::new();
         if buffer.marking != self.marking_version {
+            let color = if self.flash_until.is_some() {
+                // Halfway to white.
+                self.color.map(|c| c + (255 - c) / 2)
+            } else {
+                self.color
+            };
             draw_frame(
                 &mut buffer.map,
                 bw,
                 bh,
                 s,
-                self.color,
+                color,
                 title.as_ref().map(|(p, w, h)| (p.as_slice(), *w, *h)),
             );
             buffer.marking = self.marking_version;
@@ -643,6 +713,53 @@ impl HostWindow {
         self.frames_rendered += 1;
         self.frame_seq += 1;
         render::presented(core, self.frame_seq);
+    }
+
+    /// Flashes the frame: the confirmation of a clipboard transfer.
+    pub(crate) fn flash(&mut self) {
+        self.flash_until = Some(Instant::now() + FLASH);
+        self.marking_version += 1;
+        self.dirty = true;
+    }
+
+    /// Makes `bytes` the host's clipboard, offered as text, with the serial
+    /// of the key press that asked for it. False when the host has no
+    /// clipboard for wsbox.
+    pub(crate) fn set_host_selection(&mut self, bytes: Arc<Vec<u8>>, serial: u32) -> bool {
+        let Some((manager, device)) = &self.data_device else {
+            return false;
+        };
+        let source = manager.create_data_source(&self.qh, bytes);
+        for mime in clipboard::TEXT_MIMES {
+            source.offer((*mime).to_owned());
+        }
+        device.set_selection(Some(&source), serial);
+        if let Some(old) = self.host.source.replace(source) {
+            old.destroy();
+        }
+        true
+    }
+
+    /// Asks the host to write its selection, as text, into `fd`. False when
+    /// it has none, or none in a text type.
+    pub(crate) fn receive_host_selection(&mut self, fd: OwnedFd) -> bool {
+        let Some(selection) = &self.host.selection else {
+            return false;
+        };
+        let Some((_, mimes)) = self.host.offers.iter().find(|(o, _)| o == selection) else {
+            return false;
+        };
+        let Some(mime) = clipboard::TEXT_MIMES
+            .iter()
+            .find(|m| mimes.iter().any(|have| have == *m))
+        else {
+            return false;
+        };
+        selection.receive((*mime).to_owned(), fd.as_fd());
+        // The write end goes to the host with the request (a duplicate);
+        // this one is closed now, so the read sees the end of the data.
+        drop(fd);
+        true
     }
 
     /// The title bar's text, rendered for the current scale.
@@ -991,32 +1108,83 @@ impl State {
             }
             HostEvent::Released => {}
             HostEvent::KeyboardEnter => {
+                tracing::debug!("host keyboard focus entered");
                 window.keyboard_focus = true;
             }
             HostEvent::KeyboardLeave => {
+                tracing::debug!("host keyboard focus left");
                 window.keyboard_focus = false;
-                // Nothing stays pressed inside once the user looks away.
+                // Nothing stays pressed inside once the user looks away:
+                // neither keys nor modifiers the host set without keys
+                // (virtual keyboards); locks (Caps Lock) stay.
                 let keys = std::mem::take(&mut window.keys);
+                let swallowed = std::mem::take(&mut window.swallowed);
+                let (locked, group) = (window.host_mods.2, window.host_mods.3);
+                for key in swallowed {
+                    self.host_key_swallowed(key);
+                }
                 for key in keys.into_iter().rev() {
                     self.host_key(key, false);
                 }
+                self.host_modifiers(0, 0, locked, group);
             }
-            HostEvent::Key { key, pressed } => {
+            HostEvent::Keymap(keymap) => {
+                if window.keymap.as_deref() == Some(keymap.as_str()) {
+                    return;
+                }
+                window.keymap = Some(keymap.clone());
+                self.host_keymap(keymap);
+            }
+            HostEvent::Modifiers {
+                depressed,
+                latched,
+                locked,
+                group,
+            } => {
+                window.host_mods = (depressed, latched, locked, group);
+                if window.keyboard_focus {
+                    self.host_modifiers(depressed, latched, locked, group);
+                }
+            }
+            HostEvent::Key {
+                key,
+                pressed,
+                serial,
+            } => {
                 if !window.keyboard_focus {
                     return;
                 }
                 if pressed {
-                    if window.keys.contains(&key) {
+                    if window.keys.contains(&key) || window.swallowed.contains(&key) {
                         return;
                     }
-                    window.keys.push(key);
-                } else if let Some(i) = window.keys.iter().position(|k| *k == key) {
-                    window.keys.remove(i);
-                } else {
-                    // A release of a key pressed before the focus came.
+                    let detect = window.data_device.is_some();
+                    match self.host_key_or_gesture(key, true, detect) {
+                        Some(gesture) => {
+                            if let Some(window) = self.backend.window() {
+                                window.swallowed.push(key);
+                            }
+                            self.clipboard_gesture(gesture, serial);
+                        }
+                        None => {
+                            if let Some(window) = self.backend.window() {
+                                window.keys.push(key);
+                            }
+                        }
+                    }
                     return;
                 }
-                self.host_key(key, pressed);
+                if let Some(i) = window.swallowed.iter().position(|k| *k == key) {
+                    // The gesture's key goes up outside, as it went down.
+                    window.swallowed.remove(i);
+                    self.host_key_swallowed(key);
+                    return;
+                }
+                if let Some(i) = window.keys.iter().position(|k| *k == key) {
+                    window.keys.remove(i);
+                    self.host_key(key, false);
+                }
+                // Else a release of a key pressed before the focus came.
             }
             HostEvent::RepeatInfo { rate, delay } => {
                 if let Some(keyboard) = self.core.seat.get_keyboard() {
@@ -1175,6 +1343,7 @@ impl Dispatch<wl_registry::WlRegistry, GlobalListContents> for Host {
 }
 
 delegate_noop!(Host: ignore wl_compositor::WlCompositor);
+delegate_noop!(Host: ignore wl_data_device_manager::WlDataDeviceManager);
 delegate_noop!(Host: ignore wl_shm::WlShm);
 delegate_noop!(Host: ignore wl_shm_pool::WlShmPool);
 delegate_noop!(Host: ignore zxdg_decoration_manager_v1::ZxdgDecorationManagerV1);
@@ -1365,9 +1534,29 @@ impl Dispatch<wl_keyboard::WlKeyboard, ()> for Host {
         _: &QueueHandle<Self>,
     ) {
         match event {
-            // The sandbox keeps its own keymap (the policy's); the keymap fd
-            // is closed when the event is dropped.
-            wl_keyboard::Event::Keymap { .. } => {}
+            // The host's keymap is the sandbox's: the host sends key codes
+            // in its terms (and switches keymaps, e.g. for virtual
+            // keyboards). The fd is closed when it is dropped.
+            wl_keyboard::Event::Keymap {
+                format: WEnum::Value(wl_keyboard::KeymapFormat::XkbV1),
+                fd,
+                size,
+            } => match read_keymap(fd, size) {
+                Ok(keymap) => host.events.push(HostEvent::Keymap(keymap)),
+                Err(err) => tracing::warn!(%err, "unusable host keymap ignored"),
+            },
+            wl_keyboard::Event::Modifiers {
+                mods_depressed,
+                mods_latched,
+                mods_locked,
+                group,
+                ..
+            } => host.events.push(HostEvent::Modifiers {
+                depressed: mods_depressed,
+                latched: mods_latched,
+                locked: mods_locked,
+                group,
+            }),
             // Keys already down when the focus came stay outside.
             wl_keyboard::Event::Enter { surface, .. }
                 if host.surface.as_ref() == Some(&surface) =>
@@ -1379,11 +1568,13 @@ impl Dispatch<wl_keyboard::WlKeyboard, ()> for Host {
             wl_keyboard::Event::Key {
                 key,
                 state: WEnum::Value(state),
+                serial,
                 ..
             } if key < 0x300 => {
                 host.events.push(HostEvent::Key {
                     key,
                     pressed: state == wl_keyboard::KeyState::Pressed,
+                    serial,
                 });
             }
             wl_keyboard::Event::RepeatInfo { rate, delay } => {
@@ -1392,6 +1583,136 @@ impl Dispatch<wl_keyboard::WlKeyboard, ()> for Host {
             _ => {}
         }
     }
+}
+
+/// The most MIME types wsbox keeps per host offer, and their longest name.
+const OFFER_MIMES_MAX: usize = 64;
+/// The most host offers wsbox keeps at once.
+const OFFERS_MAX: usize = 8;
+const MIME_LEN_MAX: usize = 256;
+
+impl Dispatch<wl_data_device::WlDataDevice, ()> for Host {
+    fn event(
+        host: &mut Self,
+        _: &wl_data_device::WlDataDevice,
+        event: wl_data_device::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match event {
+            wl_data_device::Event::DataOffer { id } => {
+                // Offers that never became the selection do not pile up.
+                if host.offers.len() >= OFFERS_MAX {
+                    let selection = host.selection.clone();
+                    if let Some(i) = host
+                        .offers
+                        .iter()
+                        .position(|(o, _)| Some(o) != selection.as_ref())
+                    {
+                        host.offers.remove(i).0.destroy();
+                    }
+                }
+                host.offers.push((id, Vec::new()));
+            }
+            wl_data_device::Event::Selection { id } => {
+                // Only the current selection matters; older offers go.
+                let current = id.clone();
+                host.offers.retain(|(offer, _)| {
+                    let keep = Some(offer) == current.as_ref();
+                    if !keep {
+                        offer.destroy();
+                    }
+                    keep
+                });
+                host.selection = id;
+            }
+            // No drag and drop across: a dragged offer is dropped at once.
+            wl_data_device::Event::Enter { id: Some(id), .. } => {
+                host.offers.retain(|(offer, _)| *offer != id);
+                id.destroy();
+            }
+            _ => {}
+        }
+    }
+
+    event_created_child!(Host, wl_data_device::WlDataDevice, [
+        wl_data_device::EVT_DATA_OFFER_OPCODE => (wl_data_offer::WlDataOffer, ()),
+    ]);
+}
+
+impl Dispatch<wl_data_offer::WlDataOffer, ()> for Host {
+    fn event(
+        host: &mut Self,
+        offer: &wl_data_offer::WlDataOffer,
+        event: wl_data_offer::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wl_data_offer::Event::Offer { mime_type } = event {
+            if let Some((_, mimes)) = host.offers.iter_mut().find(|(o, _)| o == offer) {
+                if mimes.len() < OFFER_MIMES_MAX && mime_type.len() <= MIME_LEN_MAX {
+                    mimes.push(mime_type);
+                }
+            }
+        }
+    }
+}
+
+impl Dispatch<wl_data_source::WlDataSource, Arc<Vec<u8>>> for Host {
+    fn event(
+        host: &mut Self,
+        source: &wl_data_source::WlDataSource,
+        event: wl_data_source::Event,
+        bytes: &Arc<Vec<u8>>,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match event {
+            wl_data_source::Event::Send { mime_type, fd }
+                if clipboard::TEXT_MIMES.contains(&mime_type.as_str()) =>
+            {
+                clipboard::serve(fd, bytes.clone());
+            }
+            wl_data_source::Event::Cancelled => {
+                if host.source.as_ref() == Some(source) {
+                    host.source = None;
+                }
+                source.destroy();
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The largest host keymap wsbox reads; real ones are about 60 KiB.
+const KEYMAP_MAX: u32 = 1 << 20;
+
+/// Reads a keymap the host sent as `fd` of `size` bytes (NUL-terminated
+/// text). pread, not read: the host may share one open file among all its
+/// clients, whose offset must not move.
+fn read_keymap(fd: OwnedFd, size: u32) -> Result<String, String> {
+    use std::os::unix::fs::FileExt;
+    if size == 0 || size > KEYMAP_MAX {
+        return Err(format!("keymap of {size} bytes"));
+    }
+    let file = File::from(fd);
+    let mut bytes = vec![0u8; size as usize];
+    let mut done = 0;
+    while done < bytes.len() {
+        match file.read_at(&mut bytes[done..], done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    bytes.truncate(done);
+    if let Some(end) = bytes.iter().position(|b| *b == 0) {
+        bytes.truncate(end);
+    }
+    String::from_utf8(bytes).map_err(|_| "keymap is not UTF-8".to_owned())
 }
 
 impl Dispatch<wl_pointer::WlPointer, ()> for Host {
@@ -1498,6 +1819,29 @@ mod tests {
         assert_eq!(host_title("ff", "a\nb"), "[wsbox:ff] ab");
         assert_eq!(host_title("n", &"x".repeat(1000)).chars().count(), 128);
         assert!(host_title("n", &"x".repeat(1000)).starts_with("[wsbox:n] x"));
+    }
+
+    fn memfd_with(bytes: &[u8]) -> OwnedFd {
+        use std::io::Write;
+        let fd = rustix::fs::memfd_create("test-keymap", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        let mut file = File::from(fd);
+        file.write_all(bytes).unwrap();
+        // The read must not depend on the shared offset, now at the end.
+        OwnedFd::from(file)
+    }
+
+    #[test]
+    fn host_keymaps_are_read_whole_trimmed_and_capped() {
+        let text = b"xkb_keymap { };\0";
+        assert_eq!(
+            read_keymap(memfd_with(text), text.len() as u32).as_deref(),
+            Ok("xkb_keymap { };")
+        );
+        // A size beyond the file reads what there is.
+        assert_eq!(read_keymap(memfd_with(b"abc"), 10).as_deref(), Ok("abc"));
+        assert!(read_keymap(memfd_with(b""), 0).is_err());
+        assert!(read_keymap(memfd_with(b"x"), KEYMAP_MAX + 1).is_err());
+        assert!(read_keymap(memfd_with(&[0xff, 0xfe]), 2).is_err());
     }
 
     #[test]

@@ -23,7 +23,7 @@ use smithay::wayland::selection::data_device::{
 use smithay::wayland::selection::primary_selection::{
     set_primary_focus, PrimarySelectionHandler, PrimarySelectionState,
 };
-use smithay::wayland::selection::SelectionHandler;
+use smithay::wayland::selection::{SelectionHandler, SelectionTarget};
 use smithay::wayland::tablet_manager::TabletSeatHandler;
 use smithay::wayland::xdg_activation::{
     XdgActivationHandler, XdgActivationState, XdgActivationToken, XdgActivationTokenData,
@@ -64,7 +64,23 @@ impl TabletSeatHandler for State {}
 delegate_cursor_shape!(State);
 
 impl SelectionHandler for State {
-    type SelectionUserData = ();
+    /// The text wsbox pasted in from the host (the only selection it sets).
+    type SelectionUserData = std::sync::Arc<Vec<u8>>;
+
+    fn send_selection(
+        &mut self,
+        ty: SelectionTarget,
+        mime_type: String,
+        fd: std::os::fd::OwnedFd,
+        _seat: Seat<Self>,
+        user_data: &Self::SelectionUserData,
+    ) {
+        if ty == SelectionTarget::Clipboard
+            && crate::clipboard::TEXT_MIMES.contains(&mime_type.as_str())
+        {
+            crate::clipboard::serve(fd, user_data.clone());
+        }
+    }
 }
 
 impl DataDeviceHandler for State {

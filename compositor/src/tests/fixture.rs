@@ -289,6 +289,7 @@ pub fn config() -> Config {
             layout: "us".into(),
             ..KeyboardConfig::default()
         },
+        clipboard: Default::default(),
     }
 }
 
