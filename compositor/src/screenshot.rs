@@ -9,6 +9,32 @@ pub enum Error {
     Encode(#[from] png::EncodingError),
 }
 
+/// Reads `width`x`height` pixels of `target` back through `renderer` and
+/// encodes them as PNG.
+pub fn capture<T>(
+    renderer: &mut smithay::backend::renderer::pixman::PixmanRenderer,
+    target: &mut T,
+    width: i32,
+    height: i32,
+) -> Result<Vec<u8>, Error>
+where
+    smithay::backend::renderer::pixman::PixmanRenderer: smithay::backend::renderer::Bind<T>,
+{
+    use smithay::backend::allocator::Fourcc;
+    use smithay::backend::renderer::{Bind, ExportMem};
+    use smithay::utils::{Buffer, Rectangle, Size};
+
+    let read = |e: &dyn std::fmt::Debug| Error::Read(format!("{e:?}"));
+    let region = Rectangle::from_size(Size::<i32, Buffer>::from((width, height)));
+    let fb = renderer.bind(target).map_err(|e| read(&e))?;
+    let mapping = renderer
+        .copy_framebuffer(&fb, region, Fourcc::Abgr8888)
+        .map_err(|e| read(&e))?;
+    drop(fb);
+    let bytes = renderer.map_texture(&mapping).map_err(|e| read(&e))?;
+    encode_rgba(bytes, width as u32, height as u32)
+}
+
 /// Encodes tightly packed RGBA pixels (ABGR8888 in memory order) as PNG. The
 /// output is opaque, so alpha is forced to 255.
 pub fn encode_rgba(pixels: &[u8], width: u32, height: u32) -> Result<Vec<u8>, Error> {

@@ -5,10 +5,10 @@ use smithay::backend::allocator::Fourcc;
 use smithay::backend::renderer::damage::OutputDamageTracker;
 use smithay::backend::renderer::element::memory::MemoryRenderBuffer;
 use smithay::backend::renderer::pixman::PixmanRenderer;
-use smithay::backend::renderer::{Bind, ExportMem, Offscreen};
+use smithay::backend::renderer::{Bind, Offscreen};
 use smithay::output::Output;
 use smithay::reexports::pixman;
-use smithay::utils::{Buffer, Rectangle, Size};
+use smithay::utils::{Buffer, Size};
 
 use crate::render;
 use crate::screenshot;
@@ -117,20 +117,11 @@ impl Headless {
 
     /// The current output contents as PNG (RGBA, 8 bits per channel).
     pub fn screenshot_png(&mut self) -> Result<Vec<u8>, screenshot::Error> {
-        let region = Rectangle::from_size(self.size);
-        let fb = self
-            .renderer
-            .bind(&mut self.target)
-            .map_err(|e| screenshot::Error::Read(format!("{e:?}")))?;
-        let mapping = self
-            .renderer
-            .copy_framebuffer(&fb, region, Fourcc::Abgr8888)
-            .map_err(|e| screenshot::Error::Read(format!("{e:?}")))?;
-        drop(fb);
-        let bytes = self
-            .renderer
-            .map_texture(&mapping)
-            .map_err(|e| screenshot::Error::Read(format!("{e:?}")))?;
-        screenshot::encode_rgba(bytes, self.size.w as u32, self.size.h as u32)
+        screenshot::capture(
+            &mut self.renderer,
+            &mut self.target,
+            self.size.w,
+            self.size.h,
+        )
     }
 }

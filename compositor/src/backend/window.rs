@@ -26,12 +26,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use smithay::backend::allocator::Fourcc;
 use smithay::backend::input::{Axis, AxisSource};
 use smithay::backend::renderer::damage::OutputDamageTracker;
 use smithay::backend::renderer::element::memory::MemoryRenderBuffer;
 use smithay::backend::renderer::pixman::PixmanRenderer;
-use smithay::backend::renderer::{Bind, ExportMem};
+use smithay::backend::renderer::Bind;
 use smithay::input::pointer::AxisFrame;
 use smithay::output::Output;
 use smithay::reexports::pixman;
@@ -835,21 +834,7 @@ impl HostWindow {
             .buffers
             .get_mut(index)
             .ok_or_else(|| screenshot::Error::Read("no buffer".into()))?;
-        let region = Rectangle::from_size((w, h).into());
-        let fb = self
-            .renderer
-            .bind(&mut buffer.content)
-            .map_err(|e| screenshot::Error::Read(format!("{e:?}")))?;
-        let mapping = self
-            .renderer
-            .copy_framebuffer(&fb, region, Fourcc::Abgr8888)
-            .map_err(|e| screenshot::Error::Read(format!("{e:?}")))?;
-        drop(fb);
-        let bytes = self
-            .renderer
-            .map_texture(&mapping)
-            .map_err(|e| screenshot::Error::Read(format!("{e:?}")))?;
-        screenshot::encode_rgba(bytes, w as u32, h as u32)
+        screenshot::capture(&mut self.renderer, &mut buffer.content, w, h)
     }
 }
 
