@@ -14,12 +14,16 @@
 //!   with whole-buffer and small damage, and the compositor's CPU time per
 //!   frame (utime+stime of the compositor process alone, not its children);
 //! - memory: the compositor's VmRSS 2 s after 1 or 10 idle clients showed
-//!   their first frame.
+//!   their first frame;
+//! - window: the client's frames per second over 3 s in a host (one weston
+//!   headless 1280x800 for the whole table), directly, through
+//!   `wsbox run --display window` and through a waypipe client/server pair,
+//!   with the host's CPU time per frame.
 //!
 //! Usage: bench [--runs N] [--quick] [--only TABLE,...] [--json FILE]
 //! where `--runs` sets the start-up table's runs (default 30), `--quick`
-//! halves every run count and TABLE is startup, first-frame, throughput or
-//! memory.
+//! halves every run count and TABLE is startup, first-frame, throughput,
+//! memory or window.
 
 // A developer tool: a failed set-up should stop it loudly.
 #![allow(clippy::expect_used)]
@@ -44,7 +48,7 @@ struct Case {
     samples: Vec<Duration>,
 }
 
-const TABLES: &[&str] = &["startup", "first-frame", "throughput", "memory"];
+const TABLES: &[&str] = &["startup", "first-frame", "throughput", "memory", "window"];
 
 fn main() {
     let mut runs = 30usize;
@@ -116,6 +120,7 @@ fn main() {
                     "first-frame" => first_frame_group(&env, scale(10)),
                     "throughput" => throughput_group(&env, scale(3)),
                     "memory" => memory_group(&env, scale(3)),
+                    "window" => window_group(&env, scale(3)),
                     _ => continue,
                 };
                 let group = group.run(&env);
@@ -364,6 +369,8 @@ struct Group {
     cases: Vec<DisplayCase>,
     /// Lines printed under the tables.
     notes: Vec<String>,
+    /// More `(case, reference)` ratios than each case's own reference.
+    extra_ratios: Vec<(String, String)>,
 }
 
 impl Group {
@@ -374,6 +381,7 @@ impl Group {
             metrics,
             cases: Vec::new(),
             notes: Vec::new(),
+            extra_ratios: Vec::new(),
         }
     }
 
@@ -460,11 +468,28 @@ impl Group {
     }
 
     fn ratio(&self, case: &DisplayCase, metric: usize) -> Option<(String, f64)> {
-        let reference = case.reference.as_ref()?;
-        let other = self.cases.iter().find(|o| &o.name == reference)?;
+        self.ratio_to(case, case.reference.as_ref()?, metric)
+    }
+
+    fn ratio_to(
+        &self,
+        case: &DisplayCase,
+        reference: &str,
+        metric: usize,
+    ) -> Option<(String, f64)> {
+        let other = self.cases.iter().find(|o| o.name == reference)?;
         let (med, _, _) = self.stats(case, metric)?;
         let (ref_med, _, _) = self.stats(other, metric)?;
-        (ref_med > 0.0).then(|| (reference.clone(), med / ref_med))
+        (ref_med > 0.0).then(|| (reference.to_owned(), med / ref_med))
+    }
+
+    /// The ratios of `extra_ratios` for `case`.
+    fn extra(&self, case: &DisplayCase, metric: usize) -> Vec<(String, f64)> {
+        self.extra_ratios
+            .iter()
+            .filter(|(c, _)| *c == case.name)
+            .filter_map(|(_, r)| self.ratio_to(case, r, metric))
+            .collect()
     }
 
     fn print(&self) {
@@ -505,8 +530,11 @@ impl Group {
                 };
                 let ratio = self
                     .ratio(c, m)
+                    .into_iter()
+                    .chain(self.extra(c, m))
                     .map(|(r, x)| format!("{x:.2}x {r}"))
-                    .unwrap_or_default();
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 let failures = match c.failures.len() {
                     0 => String::new(),
                     n => format!("  ({n} failed runs)"),
@@ -543,6 +571,12 @@ impl Group {
                     row.insert(format!("samples_{u}"), json!(c.samples.get(m)));
                     row.insert("reference".into(), json!(ratio.as_ref().map(|r| &r.0)));
                     row.insert("ratio".into(), json!(ratio.map(|r| r.1)));
+                    let extra = self.extra(c, m);
+                    if !extra.is_empty() {
+                        let extra: serde_json::Map<String, Value> =
+                            extra.into_iter().map(|(r, x)| (r, json!(x))).collect();
+                        row.insert("other_ratios".into(), Value::Object(extra));
+                    }
                     row.insert("failures".into(), json!(c.failures));
                     Value::Object(row)
                 })
@@ -925,6 +959,198 @@ fn memory_group(env: &Env, runs: usize) -> Group {
             .into(),
     );
     g
+}
+
+/// One weston headless 1280x800 for the whole table, as the host of the
+/// client directly, of `wsbox run --display window`, and of a waypipe
+/// client/server pair; fps and weston's CPU time per frame.
+fn window_group(env: &Env, runs: usize) -> Group {
+    let mut g = Group::new(
+        runs,
+        vec![
+            Metric {
+                title: "Window mode: bench-client frames/s over 3 s, full damage, in a weston \
+                        headless 1280x800 host"
+                    .into(),
+                unit: "fps",
+                key: "window",
+                suffix: "fps",
+                digits: 1,
+                print: true,
+            },
+            Metric {
+                title: "Window mode: host CPU per frame (utime+stime of the host weston \
+                        process, not its children)"
+                    .into(),
+                unit: "ms/frame",
+                key: "window_host_cpu",
+                suffix: "ms_per_frame",
+                digits: 3,
+                print: true,
+            },
+            Metric {
+                title: "Window mode: host CPU per frame, cross-check (sum of the host \
+                        weston's threads' /proc/PID/task/*/schedstat run time)"
+                    .into(),
+                unit: "ms/frame",
+                key: "window_host_cpu_schedstat",
+                suffix: "ms_per_frame",
+                digits: 3,
+                print: false,
+            },
+        ],
+    );
+    if !env.weston {
+        env.skip("the window table: it needs weston as the host");
+        return g;
+    }
+    let weston = match Weston::start(env, 1280, 800) {
+        Ok(weston) => std::rc::Rc::new(weston),
+        Err(e) => {
+            eprintln!("bench: FAILED the window table's host: {e}");
+            g.add(
+                "host weston".into(),
+                None,
+                "weston headless 1280x800".into(),
+                move |_| Err(e.clone()),
+            );
+            return g;
+        }
+    };
+    let client_args = ["--damage", "full", "--seconds", "3"];
+    let direct = "bench-client on the host";
+    let waypipe_name = "bench-client via waypipe";
+    let host = weston.clone();
+    g.add(
+        direct.into(),
+        None,
+        "WAYLAND_DISPLAY=<weston> bench-client --damage full --seconds 3".into(),
+        move |env| {
+            let mut out = Lines::new();
+            let client = out.spawn(env.client_command(&host, &client_args), "bench-client", env)?;
+            out.throughput(host.proc.pid(), client)
+        },
+    );
+    let host = weston.clone();
+    g.add(
+        "wsbox --display window".into(),
+        Some(direct.into()),
+        "WAYLAND_DISPLAY=<weston> wsbox run --display window --ro \
+         bench-client:/opt/bench-client -- /opt/bench-client --damage full --seconds 3"
+            .into(),
+        move |env| {
+            let mut cmd = Command::new(&env.wsbox);
+            cmd.args(["run", "--display", "window", "--name", &env.unique("bench")])
+                .arg("--ro")
+                .arg(format!("{}:/opt/bench-client", env.client))
+                .arg("--")
+                .arg("/opt/bench-client")
+                .args(client_args)
+                .env("XDG_RUNTIME_DIR", &host.dir)
+                .env("WAYLAND_DISPLAY", &host.socket);
+            let mut out = Lines::new();
+            let wsbox = out.spawn(cmd, "wsbox", env)?;
+            out.throughput(host.proc.pid(), wsbox)
+        },
+    );
+    g.extra_ratios
+        .push(("wsbox --display window".into(), waypipe_name.into()));
+    let waypipe = available(&["waypipe".to_owned(), "--version".to_owned()]);
+    if !waypipe {
+        env.skip("the waypipe case of the window table: `waypipe --version` does not run here");
+    } else {
+        let host = weston.clone();
+        g.add(
+            waypipe_name.into(),
+            Some(direct.into()),
+            "waypipe --compress none --no-gpu --socket S client (WAYLAND_DISPLAY=<weston>); \
+             waypipe --compress none --no-gpu --socket S server -- bench-client --damage full \
+             --seconds 3"
+                .into(),
+            move |env| {
+                let dir = TempDir::new(env.scratch.path.join(env.unique("waypipe")))?;
+                let socket = dir.path.join("waypipe.sock");
+                let runtime = dir.path.join("run");
+                fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&runtime)
+                    .map_err(|e| format!("create {}: {e}", runtime.display()))?;
+                let opts = ["--compress", "none", "--no-gpu", "--socket"];
+                let mut cmd = Command::new("waypipe");
+                cmd.args(opts)
+                    .arg(&socket)
+                    .arg("client")
+                    .env("XDG_RUNTIME_DIR", &host.dir)
+                    .env("WAYLAND_DISPLAY", &host.socket)
+                    .stdout(Stdio::null());
+                let mut client =
+                    Proc::spawn(cmd, "waypipe client", true, dir.path.join("client.stderr"))?;
+                // No probe connection: waypipe client would take it for an
+                // application. Its socket is listening soon after it exists.
+                let end = Instant::now() + Duration::from_secs(10);
+                while !fs::symlink_metadata(&socket).is_ok_and(|m| m.file_type().is_socket()) {
+                    if let Some(status) = client.try_wait() {
+                        return Err(format!(
+                            "waypipe client ended with {status}{}",
+                            client.stderr_tail()
+                        ));
+                    }
+                    if Instant::now() >= end {
+                        return Err(format!(
+                            "waypipe client's socket did not appear within 10 s{}",
+                            client.stderr_tail()
+                        ));
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                let mut cmd = Command::new("waypipe");
+                cmd.args(opts)
+                    .arg(&socket)
+                    .arg("server")
+                    .arg("--")
+                    .arg(&env.client)
+                    .args(client_args)
+                    .env("XDG_RUNTIME_DIR", &runtime)
+                    .env_remove("WAYLAND_DISPLAY");
+                let mut out = Lines::new();
+                let server = out.spawn(cmd, "waypipe server", env)?;
+                let figures = out.throughput(host.proc.pid(), server);
+                drop(client);
+                figures
+            },
+        );
+    }
+    drop(weston);
+    g.notes.push(
+        "One weston headless (--use-pixman, 1280x800) hosts every run of this table. The \
+         client draws 1280x720 in each case (its default, and the content size of wsbox's \
+         window, which adds a 4 px border and a 28 px title bar). Host CPU counts the host \
+         weston alone: not wsbox's own compositor, waypipe or the client."
+            .into(),
+    );
+    g
+}
+
+/// A directory removed with its contents on drop.
+struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    fn new(path: PathBuf) -> Result<TempDir, String> {
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&path)
+            .map_err(|e| format!("create {}: {e}", path.display()))?;
+        Ok(TempDir { path })
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
 }
 
 fn ms_since(t0_ns: u128, ns: u128) -> f64 {
