@@ -52,6 +52,22 @@ const PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 // Harness
 // ---------------------------------------------------------------------------
 
+/// The wsbox binary, copied once into a directory every user can read: the
+/// test user runs it, and the build directory may be under root's 0700 home
+/// (as it can be in CI).
+fn wsbox_bin() -> &'static str {
+    static BIN: OnceLock<String> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = PathBuf::from(format!("/tmp/wsbox-sway-bin.{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let to = dir.join("wsbox");
+        fs::copy(env!("CARGO_BIN_EXE_wsbox"), &to).unwrap();
+        fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).unwrap();
+        to.to_string_lossy().into_owned()
+    })
+}
+
 fn must_work() -> bool {
     std::env::var("WSBOX_MUST_WORK").is_ok_and(|v| v == "1")
         || std::env::var("CI").is_ok_and(|v| v == "true")
@@ -102,7 +118,7 @@ fn preflight() -> Result<(u32, u32), &'static str> {
                 return Err(format!("WSBOX_TEST_USER {name:?} is root"));
             }
             let dir = scratch_for("preflight", (uid, gid));
-            let mut cmd = as_user(env!("CARGO_BIN_EXE_wsbox"), (uid, gid), &dir);
+            let mut cmd = as_user(wsbox_bin(), (uid, gid), &dir);
             cmd.args(["run", "--display", "none", "--", "true"]);
             let out = output(cmd, RUN_LIMIT);
             match out.status.code() {
@@ -444,7 +460,7 @@ impl Sway {
 
     /// `wsbox run ARGS` as the test user in this session.
     fn wsbox_run(&self, args: &[&str]) -> Running {
-        let mut cmd = self.client(env!("CARGO_BIN_EXE_wsbox"));
+        let mut cmd = self.client(wsbox_bin());
         cmd.arg("run").args(args);
         Running::start(cmd)
     }
