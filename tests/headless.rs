@@ -17,18 +17,24 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::fmt;
 use std::fs;
-use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
+
+mod common;
+
+use common::{find_program, next, output, poll, skip, Out};
+
+/// This test process's directory under /tmp.
+fn root_dir() -> &'static Path {
+    common::root_dir("headless", true)
+}
 
 /// The longest any one `wsbox` command may take before the test gives up.
 const RUN_LIMIT: Duration = Duration::from_secs(30);
@@ -65,33 +71,9 @@ const ALLOWED_GLOBALS: &[&str] = &[
     "wp_single_pixel_buffer_manager_v1",
     "zxdg_output_manager_v1",
 ];
-/// Where the sandbox looks programs up; /usr is the host's, read-only.
-const SANDBOX_PATH: &[&str] = &[
-    "/usr/local/bin",
-    "/usr/bin",
-    "/bin",
-    "/usr/local/sbin",
-    "/usr/sbin",
-    "/sbin",
-];
-
 // ---------------------------------------------------------------------------
 // Harness: skipping, scratch space, running wsbox.
 // ---------------------------------------------------------------------------
-
-fn must_work() -> bool {
-    std::env::var("WSBOX_MUST_WORK").is_ok_and(|v| v == "1")
-        || std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// Says loudly why `test` cannot run and lets it pass, or fails it where
-/// everything must work (CI=true, WSBOX_MUST_WORK=1).
-fn skip(test: &str, reason: &str) {
-    if must_work() {
-        panic!("{test} cannot run: {reason} (CI=true or WSBOX_MUST_WORK=1: nothing may skip)");
-    }
-    eprintln!("SKIPPED: {test}: {reason}");
-}
 
 /// Whether `test` can run here: as root, on a kernel that can make sandboxes,
 /// with every one of `programs` installed. Otherwise it has [`skip`]ped.
@@ -137,60 +119,9 @@ fn preflight() -> Result<(), &'static str> {
         .map_err(String::as_str)
 }
 
-/// `program` as the sandbox finds it: on the host, in the sandbox's PATH.
-fn find_program(program: &str) -> Option<PathBuf> {
-    SANDBOX_PATH
-        .iter()
-        .map(|dir| Path::new(dir).join(program))
-        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
-}
-
-/// This test process's directory: `run/` is every wsbox's XDG_RUNTIME_DIR,
-/// the rest is scratch space. Directories of test processes that are gone are
-/// removed first.
-fn root_dir() -> &'static Path {
-    static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    ROOT.get_or_init(|| {
-        if let Ok(entries) = fs::read_dir("/tmp") {
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let pid = name
-                    .strip_prefix("wsbox-headless.")
-                    .and_then(|rest| rest.split('.').next());
-                if let Some(pid) = pid {
-                    if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
-                        let _ = fs::remove_dir_all(entry.path());
-                    }
-                }
-            }
-        }
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir = PathBuf::from(format!(
-            "/tmp/wsbox-headless.{}.{nanos}",
-            std::process::id()
-        ));
-        // 0755: the sandbox setup, running as the app's unprivileged host id,
-        // must be able to reach the --rw directories below.
-        fs::DirBuilder::new().mode(0o755).create(&dir).unwrap();
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .create(dir.join("run"))
-            .unwrap();
-        dir
-    })
-}
-
 /// wsbox's XDG_RUNTIME_DIR in these tests.
 fn runtime_base() -> PathBuf {
     root_dir().join("run")
-}
-
-fn next() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// A fresh directory for `test`, writable by the sandboxed app (which runs as
@@ -227,67 +158,6 @@ fn wsbox(args: &[&str]) -> Command {
     cmd
 }
 
-/// What a finished command left behind.
-struct Out {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
-impl fmt::Display for Out {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "status: {} after {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.status, self.elapsed, self.stdout, self.stderr
-        )
-    }
-}
-
-/// Runs `cmd` to its end, killing it and failing the test after `limit`.
-fn output(mut cmd: Command, limit: Duration) -> Out {
-    let started = Instant::now();
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("failed to start {cmd:?}: {e}"));
-    let collect = |mut pipe: Box<dyn Read + Send>| {
-        thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = pipe.read_to_end(&mut bytes);
-            String::from_utf8_lossy(&bytes).into_owned()
-        })
-    };
-    let stdout = collect(Box::new(child.stdout.take().unwrap()));
-    let stderr = collect(Box::new(child.stderr.take().unwrap()));
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > limit {
-            // SIGKILL to wsbox takes its sandbox along (parent-death signal).
-            let _ = child.kill();
-            let status = child.wait().unwrap();
-            let out = Out {
-                status,
-                stdout: stdout.join().unwrap(),
-                stderr: stderr.join().unwrap(),
-                elapsed: started.elapsed(),
-            };
-            panic!("{cmd:?} did not finish within {limit:?}\n{out}");
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    Out {
-        status,
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-        elapsed: started.elapsed(),
-    }
-}
-
 /// `wsbox run --headless ARGS` to its end.
 fn run_headless(args: &[&str]) -> Out {
     let mut all = vec!["run", "--headless"];
@@ -300,20 +170,6 @@ fn control(args: &[&str]) -> Out {
     let out = output(wsbox(args), RUN_LIMIT);
     assert!(out.status.success(), "wsbox {args:?} failed\n{out}");
     out
-}
-
-/// Calls `f` until it returns something or `limit` passes.
-fn poll<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = f() {
-            return Some(value);
-        }
-        if started.elapsed() > limit {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// A `wsbox run --headless --name NAME` in the background. Dropping it stops

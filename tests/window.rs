@@ -14,16 +14,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::fmt;
 use std::fs;
-use std::io::Read;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+mod common;
+
+use common::{find_program, next, output, poll, skip, Running};
+
+/// This test process's directory under /tmp.
+fn root_dir() -> &'static Path {
+    common::root_dir("window", true)
+}
 
 /// The longest any one `wsbox` command may take before the test gives up.
 const RUN_LIMIT: Duration = Duration::from_secs(30);
@@ -44,20 +49,6 @@ const SHM_SIZE: i64 = 250;
 // ---------------------------------------------------------------------------
 // Harness
 // ---------------------------------------------------------------------------
-
-fn must_work() -> bool {
-    std::env::var("WSBOX_MUST_WORK").is_ok_and(|v| v == "1")
-        || std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// Says loudly why `test` cannot run and lets it pass, or fails it where
-/// everything must work.
-fn skip(test: &str, reason: &str) {
-    if must_work() {
-        panic!("{test} cannot run: {reason} (CI=true or WSBOX_MUST_WORK=1: nothing may skip)");
-    }
-    eprintln!("SKIPPED: {test}: {reason}");
-}
 
 /// Whether `test` can run: as root, sandboxes work, `programs` installed.
 fn ready(test: &str, programs: &[&str]) -> bool {
@@ -100,49 +91,6 @@ fn preflight() -> Result<(), &'static str> {
         .map_err(String::as_str)
 }
 
-fn find_program(program: &str) -> Option<PathBuf> {
-    ["/usr/local/bin", "/usr/bin", "/bin"]
-        .iter()
-        .map(|dir| Path::new(dir).join(program))
-        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
-}
-
-fn next() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
-/// This test process's directory; `run/` is wsbox's XDG_RUNTIME_DIR.
-/// Directories of test processes that are gone are removed first.
-fn root_dir() -> &'static Path {
-    static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    ROOT.get_or_init(|| {
-        if let Ok(entries) = fs::read_dir("/tmp") {
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let pid = name
-                    .strip_prefix("wsbox-window.")
-                    .and_then(|rest| rest.split('.').next());
-                if let Some(pid) = pid {
-                    if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
-                        let _ = fs::remove_dir_all(entry.path());
-                    }
-                }
-            }
-        }
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir = PathBuf::from(format!("/tmp/wsbox-window.{}.{nanos}", std::process::id()));
-        fs::DirBuilder::new().mode(0o755).create(&dir).unwrap();
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .create(dir.join("run"))
-            .unwrap();
-        dir
-    })
-}
-
 /// A fresh private directory.
 fn scratch(test: &str) -> PathBuf {
     let dir = root_dir().join(format!("{test}-{}", next()));
@@ -165,104 +113,6 @@ fn wsbox(args: &[&str]) -> Command {
         .env_remove("WSBOX_LOG")
         .stdin(Stdio::null());
     cmd
-}
-
-struct Out {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
-impl fmt::Display for Out {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "status: {} after {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.status, self.elapsed, self.stdout, self.stderr
-        )
-    }
-}
-
-/// Starts `cmd` with its output collected.
-struct Running {
-    child: Child,
-    started: Instant,
-    stdout: thread::JoinHandle<String>,
-    stderr: thread::JoinHandle<String>,
-    what: String,
-}
-
-impl Running {
-    fn start(mut cmd: Command) -> Self {
-        let what = format!("{cmd:?}");
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("failed to start {what}: {e}"));
-        let collect = |mut pipe: Box<dyn Read + Send>| {
-            thread::spawn(move || {
-                let mut bytes = Vec::new();
-                let _ = pipe.read_to_end(&mut bytes);
-                String::from_utf8_lossy(&bytes).into_owned()
-            })
-        };
-        let stdout = collect(Box::new(child.stdout.take().unwrap()));
-        let stderr = collect(Box::new(child.stderr.take().unwrap()));
-        Self {
-            child,
-            started: Instant::now(),
-            stdout,
-            stderr,
-            what,
-        }
-    }
-
-    /// Waits for the end, killing it and failing the test after `limit`.
-    fn finish(mut self, limit: Duration) -> Out {
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if self.started.elapsed() > limit {
-                // SIGKILL to wsbox takes its sandbox along.
-                let _ = self.child.kill();
-                let status = self.child.wait().unwrap();
-                let out = Out {
-                    status,
-                    stdout: self.stdout.join().unwrap(),
-                    stderr: self.stderr.join().unwrap(),
-                    elapsed: self.started.elapsed(),
-                };
-                panic!("{} did not finish within {limit:?}\n{out}", self.what);
-            }
-            thread::sleep(Duration::from_millis(20));
-        };
-        Out {
-            status,
-            stdout: self.stdout.join().unwrap(),
-            stderr: self.stderr.join().unwrap(),
-            elapsed: self.started.elapsed(),
-        }
-    }
-}
-
-fn output(cmd: Command, limit: Duration) -> Out {
-    Running::start(cmd).finish(limit)
-}
-
-fn poll<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let started = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if started.elapsed() > limit {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(200));
-    }
 }
 
 // ---------------------------------------------------------------------------

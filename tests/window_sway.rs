@@ -23,17 +23,23 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::ffi::CString;
-use std::fmt;
 use std::fs;
-use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+mod common;
+
+use common::{find_program, next, output, poll, skip, Out, Running};
+
+/// This test process's directory under /tmp.
+fn root_dir() -> &'static Path {
+    common::root_dir("sway", false)
+}
 
 const RUN_LIMIT: Duration = Duration::from_secs(30);
 const SHOW_LIMIT: Duration = Duration::from_secs(15);
@@ -66,18 +72,6 @@ fn wsbox_bin() -> &'static str {
         fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).unwrap();
         to.to_string_lossy().into_owned()
     })
-}
-
-fn must_work() -> bool {
-    std::env::var("WSBOX_MUST_WORK").is_ok_and(|v| v == "1")
-        || std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-fn skip(test: &str, reason: &str) {
-    if must_work() {
-        panic!("{test} cannot run: {reason} (CI=true or WSBOX_MUST_WORK=1: nothing may skip)");
-    }
-    eprintln!("SKIPPED: {test}: {reason}");
 }
 
 /// The test user, if the test can run: root, the user exists, sandboxes
@@ -154,48 +148,6 @@ fn lookup_user(name: &str) -> Option<(u32, u32)> {
     (rc == 0 && !result.is_null()).then_some((pwd.pw_uid, pwd.pw_gid))
 }
 
-fn find_program(program: &str) -> Option<PathBuf> {
-    PATH.split(':')
-        .map(|dir| Path::new(dir).join(program))
-        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
-}
-
-fn next() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
-/// This test process's directory, readable by the test user; directories
-/// of test processes that are gone are removed first.
-fn root_dir() -> &'static Path {
-    static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    ROOT.get_or_init(|| {
-        if let Ok(entries) = fs::read_dir("/tmp") {
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let pid = name
-                    .strip_prefix("wsbox-sway.")
-                    .and_then(|rest| rest.split('.').next());
-                if let Some(pid) = pid {
-                    if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
-                        let _ = fs::remove_dir_all(entry.path());
-                    }
-                }
-            }
-        }
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir = PathBuf::from(format!(
-            "/tmp/wsbox-sway.{}.{}",
-            std::process::id(),
-            nanos % 1000
-        ));
-        fs::DirBuilder::new().mode(0o755).create(&dir).unwrap();
-        dir
-    })
-}
-
 /// A fresh directory owned by `user`, private to it.
 fn scratch_for(test: &str, user: (u32, u32)) -> PathBuf {
     // Short: wsbox's sockets live below and must fit in sun_path.
@@ -226,107 +178,6 @@ fn as_user(program: &str, user: (u32, u32), runtime: &Path) -> Command {
         .uid(user.0)
         .gid(user.1);
     cmd
-}
-
-struct Out {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
-impl fmt::Display for Out {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "status: {} after {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.status, self.elapsed, self.stdout, self.stderr
-        )
-    }
-}
-
-struct Running {
-    child: Child,
-    started: Instant,
-    stdout: thread::JoinHandle<String>,
-    stderr: thread::JoinHandle<String>,
-    what: String,
-}
-
-impl Running {
-    fn start(mut cmd: Command) -> Self {
-        let what = format!("{cmd:?}");
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("failed to start {what}: {e}"));
-        let collect = |mut pipe: Box<dyn Read + Send>| {
-            thread::spawn(move || {
-                let mut bytes = Vec::new();
-                let _ = pipe.read_to_end(&mut bytes);
-                String::from_utf8_lossy(&bytes).into_owned()
-            })
-        };
-        let stdout = collect(Box::new(child.stdout.take().unwrap()));
-        let stderr = collect(Box::new(child.stderr.take().unwrap()));
-        Self {
-            child,
-            started: Instant::now(),
-            stdout,
-            stderr,
-            what,
-        }
-    }
-
-    fn finish(mut self, limit: Duration) -> Out {
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if self.started.elapsed() > limit {
-                let _ = self.child.kill();
-                let status = self.child.wait().unwrap();
-                let out = Out {
-                    status,
-                    stdout: self.stdout.join().unwrap(),
-                    stderr: self.stderr.join().unwrap(),
-                    elapsed: self.started.elapsed(),
-                };
-                panic!("{} did not finish within {limit:?}\n{out}", self.what);
-            }
-            thread::sleep(Duration::from_millis(20));
-        };
-        Out {
-            status,
-            stdout: self.stdout.join().unwrap(),
-            stderr: self.stderr.join().unwrap(),
-            elapsed: self.started.elapsed(),
-        }
-    }
-
-    /// Ends it (SIGKILL to wsbox takes its sandbox along) and collects.
-    fn kill(mut self) -> Out {
-        let _ = self.child.kill();
-        self.finish(RUN_LIMIT)
-    }
-}
-
-fn output(cmd: Command, limit: Duration) -> Out {
-    Running::start(cmd).finish(limit)
-}
-
-fn poll<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let started = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if started.elapsed() > limit {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(200));
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -600,7 +451,7 @@ fn start_foot(sway: &Sway, name: &str, dir: &Path) -> Running {
         (title == format!("[wsbox:{name}] foot") && focused).then_some(())
     });
     if shown.is_none() {
-        let out = run.kill();
+        let out = run.kill(RUN_LIMIT);
         panic!(
             "no focused host window showing foot\n{out}\n--- sway ---\n{}",
             sway.log()
@@ -641,7 +492,7 @@ fn typing_on_the_host_reaches_the_focused_sandbox() {
     sway.run("wtype", &["hello ä€"]);
     sway.run("wtype", &["-k", "Return"]);
     let got = poll(Duration::from_secs(10), || typed(&dir));
-    let out = run.kill();
+    let out = run.kill(RUN_LIMIT);
     assert_eq!(
         got.as_deref(),
         Some("hello ä€"),
@@ -684,7 +535,7 @@ fn typing_into_another_host_window_stays_outside() {
     sway.run("wtype", &["later"]);
     sway.run("wtype", &["-k", "Return"]);
     let got = poll(Duration::from_secs(10), || typed(&dir));
-    let out = run.kill();
+    let out = run.kill(RUN_LIMIT);
     assert_eq!(
         leaked, None,
         "typing into another host window reached the sandbox\n{out}"
@@ -720,7 +571,7 @@ fn start_clipboard_shell(sway: &Sway, name: &str, dir: &Path, policy: Option<&Pa
     let run = sway.wsbox_run(&args);
     let app_id = format!("wsbox.{name}");
     if poll(SHOW_LIMIT, || sway.window(&app_id)?.1.then_some(())).is_none() {
-        let out = run.kill();
+        let out = run.kill(RUN_LIMIT);
         panic!(
             "no focused wsbox window\n{out}\n--- sway ---\n{}",
             sway.log()
@@ -810,7 +661,7 @@ fn the_clipboard_crosses_only_by_gesture() {
         let pasted = paste_on_host(&sway);
         pasted.starts_with("inside-x").then_some(pasted)
     });
-    let out = run.kill();
+    let out = run.kill(RUN_LIMIT);
     assert!(
         !before.contains("secret"),
         "the host clipboard leaked in: {before}\n{out}"
@@ -858,7 +709,7 @@ fn an_isolated_clipboard_never_crosses() {
     ctrl_shift(&sway, "c");
     thread::sleep(Duration::from_secs(1));
     let host = paste_on_host(&sway);
-    let out = run.kill();
+    let out = run.kill(RUN_LIMIT);
     assert!(!inside.contains("secret"), "{inside}\n{out}");
     assert!(host.starts_with("secret"), "{host}\n{out}");
 }
@@ -884,6 +735,6 @@ fn the_clipboard_shortcuts_never_reach_the_app() {
     sway.run("wtype", &["typed"]);
     sway.run("wtype", &["-k", "Return"]);
     let got = poll(Duration::from_secs(10), || typed(&dir));
-    let out = run.kill();
+    let out = run.kill(RUN_LIMIT);
     assert_eq!(got.as_deref(), Some("typed"), "{out}");
 }
