@@ -102,6 +102,23 @@ pub struct RunArgs {
     /// Bind a host path read-write, at SANDBOX_PATH or at the same path. Repeatable.
     #[arg(long = "rw", value_name = "HOST[:SANDBOX_PATH]")]
     pub rw: Vec<String>,
+    /// Let --ro/--rw/--file/--file-rw bind devices, sockets and FIFOs
+    /// (refused otherwise).
+    #[arg(long)]
+    pub allow_special: bool,
+    /// Grant a file or directory read-only at /run/wsbox/files/NAME. Repeatable.
+    #[arg(long = "file", value_name = "PATH")]
+    pub file: Vec<PathBuf>,
+    /// Grant a file or directory read-write at /run/wsbox/files/rw/NAME. Repeatable.
+    #[arg(long = "file-rw", value_name = "PATH")]
+    pub file_rw: Vec<PathBuf>,
+    /// Do not grant and rewrite the program's arguments that name files.
+    #[arg(long)]
+    pub no_file_args: bool,
+    /// Keep the app's $HOME in DIR across runs (`<name>` is the sandbox's
+    /// name); default: an empty tmpfs.
+    #[arg(long, value_name = "DIR")]
+    pub home: Option<PathBuf>,
     /// Set an environment variable inside the sandbox. Repeatable.
     #[arg(long = "env", value_name = "NAME=VALUE")]
     pub env: Vec<String>,

@@ -3,6 +3,7 @@
 
 mod cli;
 mod control;
+mod files;
 mod instance;
 mod run;
 

@@ -14,13 +14,14 @@ use wsbox_compositor::reexports::calloop::{
 use wsbox_compositor::reexports::wayland_server::{Display, ListeningSocket};
 use wsbox_compositor::state::KeyboardConfig;
 use wsbox_compositor::{Config, State};
-use wsbox_policies::{Access, Bind, ClipboardMode, Policy};
+use wsbox_policies::{Access, Bind, ClipboardMode, Home, Policy};
 use wsbox_sandbox::plan::{environment, random_machine_id, SANDBOX_RUNTIME_DIR};
 use wsbox_sandbox::process::{kill_sandbox, terminate, EXIT_TIMEOUT, STOP_GRACE};
 use wsbox_sandbox::{BindSpec, HostIds, HostLayout, Outcome, Prepared, Spec};
 
 use crate::cli::{DisplayMode, RunArgs};
 use crate::control;
+use crate::files;
 use crate::instance::{Info, Instance};
 
 /// Runs the sandbox and returns the exit status for wsbox.
@@ -61,6 +62,14 @@ pub fn run(args: RunArgs) -> Result<i32> {
         .context("invalid command line")?;
 
     let mut spec = spec(&policy, args.command.clone())?;
+    let grants = files::grant(
+        &mut spec.argv,
+        &args.file,
+        &args.file_rw,
+        !args.no_file_args,
+        args.allow_special,
+    )?;
+    spec.binds.extend(grants.binds.iter().cloned());
     let program = Path::new(&spec.argv[0])
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -82,6 +91,9 @@ pub fn run(args: RunArgs) -> Result<i32> {
         started,
     })?;
     let name = instance.name();
+    if let Some(home) = &policy.filesystem.home {
+        spec.home = Some(files::persistent_home(&home.persist, &name, spec.host_ids)?);
+    }
 
     let mut event_loop: EventLoop<Run> =
         EventLoop::try_new().context("failed to create the event loop")?;
@@ -172,6 +184,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
             host: socket_path,
             target: Path::new(SANDBOX_RUNTIME_DIR).join("wayland-0"),
             writable: false,
+            special: true,
         });
         spec.env
             .push(("WAYLAND_DISPLAY".into(), "wayland-0".into()));
@@ -473,8 +486,14 @@ fn apply_overrides(policy: &mut Policy, args: &RunArgs) -> Result<()> {
                 host,
                 sandbox,
                 mode,
+                special: args.allow_special,
             });
         }
+    }
+    if let Some(home) = &args.home {
+        let persist =
+            std::path::absolute(home).with_context(|| format!("invalid --home {}", home.display()))?;
+        policy.filesystem.home = Some(Home { persist });
     }
     for pair in &args.env {
         let Some((name, value)) = pair.split_once('=') else {
@@ -499,17 +518,8 @@ fn expand_home(path: &Path) -> Result<PathBuf> {
 fn spec(policy: &Policy, argv: Vec<std::ffi::OsString>) -> Result<Spec> {
     let mut binds = Vec::with_capacity(policy.filesystem.bind.len());
     for bind in &policy.filesystem.bind {
+        // Opened and checked (kind, symlinks) when the sandbox is prepared.
         let host = expand_home(&bind.host)?;
-        let resolved = std::fs::canonicalize(&host)
-            .with_context(|| format!("failed to bind {} into the sandbox", host.display()))?;
-        let meta = std::fs::metadata(&resolved)
-            .with_context(|| format!("failed to bind {} into the sandbox", host.display()))?;
-        if !(meta.is_dir() || meta.is_file()) {
-            bail!(
-                "failed to bind {} into the sandbox: not a regular file or directory",
-                host.display()
-            );
-        }
         let target = match &bind.sandbox {
             Some(target) if target.starts_with("~") => {
                 let rest = target.strip_prefix("~").unwrap_or(target);
@@ -519,9 +529,10 @@ fn spec(policy: &Policy, argv: Vec<std::ffi::OsString>) -> Result<Spec> {
             None => host.clone(),
         };
         binds.push(BindSpec {
-            host: resolved,
+            host,
             target,
             writable: bind.mode == Access::Rw,
+            special: bind.special,
         });
     }
     let mut id = [0u8; 16];
@@ -541,6 +552,7 @@ fn spec(policy: &Policy, argv: Vec<std::ffi::OsString>) -> Result<Spec> {
         ),
         landlock: policy.security.landlock,
         host_ids: HostIds::for_caller(euid, egid),
+        home: None,
     })
 }
 

@@ -1238,6 +1238,8 @@ fn mounts(who: Who, test: &str) {
             "/var/tmp",
             "/run",
             "/run/user/1000",
+            // The files place: an empty read-only tmpfs until files are granted.
+            "/run/wsbox/files",
             "/home/user",
             PROBE_INSIDE,
             // Split-/usr hosts get these bound instead of symlinked.
