@@ -44,6 +44,27 @@ pub enum Command {
     },
     /// Stop a running sandbox (the app gets SIGTERM, then SIGKILL).
     Stop { name: String },
+    /// Make a host file or directory appear in a running sandbox under
+    /// /run/wsbox/files (read-write ones under /run/wsbox/files/rw).
+    AddFile {
+        name: String,
+        path: PathBuf,
+        /// Read-write instead of read-only.
+        #[arg(long)]
+        rw: bool,
+    },
+    /// Take a file granted to a running sandbox away again (its host path or
+    /// its path inside).
+    RemoveFile { name: String, path: PathBuf },
+    /// Copy a regular file out of a running sandbox into HOST_DIR.
+    Export {
+        name: String,
+        sandbox_path: PathBuf,
+        host_dir: PathBuf,
+        /// Replace a file of the same name in HOST_DIR.
+        #[arg(long)]
+        force: bool,
+    },
     /// Show or check policies.
     #[command(subcommand)]
     Policy(PolicyCommand),

@@ -13,7 +13,9 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use nix::unistd::Pid;
 use wsbox_sandbox::hostpath::{self, Allow, Kind};
+use wsbox_sandbox::live;
 use wsbox_sandbox::plan::{FILES_DIR, FILES_RW_DIR};
 use wsbox_sandbox::{BindSpec, HostIds};
 
@@ -127,7 +129,13 @@ pub struct Grants {
 
 impl Grants {
     /// Grants `path` (opened as `opened`), returning its inside path.
-    fn grant(&mut self, path: &Path, opened: &hostpath::Opened, rw: bool, special: bool) -> PathBuf {
+    fn grant(
+        &mut self,
+        path: &Path,
+        opened: &hostpath::Opened,
+        rw: bool,
+        special: bool,
+    ) -> PathBuf {
         if let Some(inside) = self.seen.get(&(opened.dev, opened.ino, rw)) {
             return inside.clone();
         }
@@ -158,8 +166,7 @@ pub fn open_grant(path: &Path, rw: bool, special: bool) -> Result<hostpath::Open
         dir: true,
         write: rw,
     };
-    hostpath::open_for_bind(path, allow)
-        .map_err(|e| anyhow::anyhow!("failed to grant {}", e))
+    hostpath::open_for_bind(path, allow).map_err(|e| anyhow::anyhow!("failed to grant {}", e))
 }
 
 /// Grants the explicit `--file`/`--file-rw` paths and every argument of
@@ -196,7 +203,9 @@ pub fn grant(
         };
         let opened = match hostpath::open(&abs) {
             Ok(opened) => opened,
-            Err(hostpath::Error::Symlink { .. }) if std::fs::metadata(&abs).is_ok_and(|m| m.is_file()) => {
+            Err(hostpath::Error::Symlink { .. })
+                if std::fs::metadata(&abs).is_ok_and(|m| m.is_file()) =>
+            {
                 // It names a file, through a link wsbox will not follow.
                 hostpath::open(&abs).map_err(|e| anyhow::anyhow!("failed to grant {e}"))?;
                 continue;
@@ -246,18 +255,23 @@ pub fn persistent_home(template: &Path, name: &str, ids: HostIds) -> Result<Path
         }
         Err(_) => path,
     };
-    let path = std::path::absolute(&path)
-        .with_context(|| format!("invalid home {}", path.display()))?;
+    let path =
+        std::path::absolute(&path).with_context(|| format!("invalid home {}", path.display()))?;
     let shown = path.display();
     {
         use std::os::unix::fs::DirBuilderExt;
-        match std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&path) {
+        match std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&path)
+        {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => bail!("failed to create the home {shown}: {e}"),
         }
     }
-    let opened = hostpath::open(&path).map_err(|e| anyhow::anyhow!("failed to use the home {e}"))?;
+    let opened =
+        hostpath::open(&path).map_err(|e| anyhow::anyhow!("failed to use the home {e}"))?;
     if opened.kind != Kind::Dir {
         bail!("failed to use the home {shown}: not a directory");
     }
@@ -289,6 +303,118 @@ pub fn persistent_home(template: &Path, name: &str, ids: HostIds) -> Result<Path
         );
     }
     Ok(path)
+}
+
+/// One grant in a running sandbox, as wsbox recorded it.
+#[derive(Debug, Clone)]
+struct Granted {
+    host: PathBuf,
+    inside: PathBuf,
+    name: OsString,
+    rw: bool,
+    dir: bool,
+}
+
+/// The files of a running sandbox: what `wsbox add-file`, `remove-file` and
+/// `export` change. Its state is wsbox's own; nothing is read back from the
+/// sandbox.
+#[derive(Debug)]
+pub struct Live {
+    pid1: Pid,
+    privileged: bool,
+    names: Names,
+    granted: Vec<Granted>,
+}
+
+impl Live {
+    /// The files of the sandbox whose pid 1 is `pid1`, starting with the
+    /// grants it was started with.
+    pub fn new(pid1: Pid, privileged: bool, grants: Grants) -> Self {
+        let granted = grants
+            .binds
+            .iter()
+            .filter_map(|b| {
+                Some(Granted {
+                    host: b.host.clone(),
+                    name: b.target.file_name()?.to_owned(),
+                    inside: b.target.clone(),
+                    rw: b.writable,
+                    dir: std::fs::symlink_metadata(&b.host).is_ok_and(|m| m.is_dir()),
+                })
+            })
+            .collect();
+        Self {
+            pid1,
+            privileged,
+            names: grants.names,
+            granted,
+        }
+    }
+
+    /// Makes the host file or directory `path` appear under the files
+    /// place; returns its inside path.
+    pub fn add(&mut self, path: &Path, rw: bool) -> Result<PathBuf> {
+        if !path.is_absolute() {
+            bail!("failed to add {}: not an absolute path", path.display());
+        }
+        if let Some(g) = self.granted.iter().find(|g| g.host == path && g.rw == rw) {
+            return Ok(g.inside.clone());
+        }
+        let opened = open_grant(path, rw, false)?;
+        let base = path.file_name().unwrap_or(OsStr::new("file"));
+        let name = self.names.take(base, rw);
+        let dir = place(rw);
+        match live::add(
+            self.pid1.as_raw(),
+            path,
+            &opened,
+            dir,
+            &name,
+            rw,
+            self.privileged,
+        ) {
+            Ok(inside) => {
+                self.granted.push(Granted {
+                    host: path.to_owned(),
+                    inside: inside.clone(),
+                    name,
+                    rw,
+                    dir: opened.kind == Kind::Dir,
+                });
+                Ok(inside)
+            }
+            Err(e) => {
+                self.names.release(&name, rw);
+                Err(anyhow::anyhow!("{e}"))
+            }
+        }
+    }
+
+    /// Takes away a grant, named by its inside path or its host path.
+    pub fn remove(&mut self, path: &Path) -> Result<PathBuf> {
+        let Some(i) = self
+            .granted
+            .iter()
+            .position(|g| g.inside == path || g.host == path)
+        else {
+            bail!(
+                "{} is not a file granted to this sandbox (give its host path or its path under {FILES_DIR})",
+                path.display()
+            );
+        };
+        let g = self.granted[i].clone();
+        live::remove(self.pid1.as_raw(), place(g.rw), &g.name, g.dir)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        self.granted.remove(i);
+        self.names.release(&g.name, g.rw);
+        Ok(g.inside)
+    }
+
+    /// Copies the sandbox's file `inside` into the host directory `host_dir`.
+    pub fn export(&self, inside: &Path, host_dir: &Path, force: bool) -> Result<PathBuf> {
+        live::export(self.pid1.as_raw(), inside, host_dir, force)
+            .map_err(|e| anyhow::anyhow!("failed to export {}: {e}", inside.display()))
+    }
 }
 
 #[cfg(test)]
@@ -324,10 +450,7 @@ mod tests {
             parse_file_uri(b"file://localhost/a/b"),
             Some(PathBuf::from("/a/b"))
         );
-        assert_eq!(
-            parse_file_uri(b"file:///%C3%A4"),
-            Some(PathBuf::from("/ä"))
-        );
+        assert_eq!(parse_file_uri(b"file:///%C3%A4"), Some(PathBuf::from("/ä")));
         assert_eq!(parse_file_uri(b"file://host/a"), None);
         assert_eq!(parse_file_uri(b"file:///a%2"), None);
         assert_eq!(parse_file_uri(b"file:///a%00b"), None);

@@ -199,8 +199,8 @@ pub fn run(args: RunArgs) -> Result<i32> {
             Generic::new(control, Interest::READ, Mode::Level),
             |_, listener, run: &mut Run| {
                 let after = match run.compositor.as_mut() {
-                    Some(compositor) => control::accept_all(listener, compositor),
-                    None => control::refuse_all(listener),
+                    Some(compositor) => control::accept_all(listener, compositor, &mut run.files),
+                    None => control::refuse_all(listener, &mut run.files),
                 };
                 if after == control::After::Stop {
                     run.stop(false);
@@ -210,6 +210,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         )
         .map_err(|e| anyhow::anyhow!("failed to watch the control socket: {e}"))?;
 
+    let spec_privileged = spec.host_ids.privileged;
     let prepared = Prepared::new(spec, &HostLayout::probe(Path::new("/")))?;
     tracing::debug!(%name, landlock_abi = ?prepared.landlock_abi(), steps = prepared.plan().mounts.len(), "sandbox prepared");
     let sandbox = wsbox_sandbox::spawn(&prepared)?;
@@ -259,6 +260,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
 
     let mut run = Run {
         compositor,
+        files: files::Live::new(sandbox_pid, spec_privileged, grants),
         sandbox: sandbox_pid,
         outcome: None,
         timed_out: false,
@@ -303,6 +305,8 @@ pub fn run(args: RunArgs) -> Result<i32> {
 /// The state of `wsbox run`'s event loop.
 struct Run {
     compositor: Option<State>,
+    /// Files granted to the running sandbox (`wsbox add-file` and friends).
+    files: files::Live,
     /// pid 1 of the sandbox.
     sandbox: Pid,
     outcome: Option<Outcome>,
@@ -491,8 +495,8 @@ fn apply_overrides(policy: &mut Policy, args: &RunArgs) -> Result<()> {
         }
     }
     if let Some(home) = &args.home {
-        let persist =
-            std::path::absolute(home).with_context(|| format!("invalid --home {}", home.display()))?;
+        let persist = std::path::absolute(home)
+            .with_context(|| format!("invalid --home {}", home.display()))?;
         policy.filesystem.home = Some(Home { persist });
     }
     for pair in &args.env {

@@ -683,7 +683,13 @@ mod tests {
         )
         .unwrap();
         assert!(p.filesystem.bind[0].special);
-        assert!(!Policy::from_toml("[[filesystem.bind]]\nhost = \"/a\"\n", "t").unwrap().filesystem.bind[0].special);
+        assert!(
+            !Policy::from_toml("[[filesystem.bind]]\nhost = \"/a\"\n", "t")
+                .unwrap()
+                .filesystem
+                .bind[0]
+                .special
+        );
         let err = Policy::from_toml(
             "[[filesystem.bind]]\nhost = \"/a\"\nsandbox = \"/run/wsbox/files/a\"\n",
             "t",

@@ -139,13 +139,8 @@ fn readlink(fd: BorrowedFd<'_>) -> io::Result<PathBuf> {
 /// directory) with O_PATH, following only root-owned symlinks.
 pub fn open(path: &Path) -> Result<Opened, Error> {
     let abs = std::path::absolute(path).map_err(io_err(path))?;
-    let root = openat2(
-        libc::AT_FDCWD,
-        c"/",
-        libc::O_PATH | libc::O_DIRECTORY,
-        0,
-    )
-    .map_err(io_err(path))?;
+    let root =
+        openat2(libc::AT_FDCWD, c"/", libc::O_PATH | libc::O_DIRECTORY, 0).map_err(io_err(path))?;
     let fd = walk(root, &abs, path)?;
     let st = fstat(fd.as_fd()).map_err(io_err(path))?;
     Ok(Opened {
@@ -430,7 +425,8 @@ pub fn mount_point(root: BorrowedFd<'_>, rel: &Path, dir: bool) -> io::Result<Ow
             _ => None,
         })
         .collect();
-    let mut current: OwnedFd = openat2(root.as_raw_fd(), c".", libc::O_PATH | libc::O_DIRECTORY, 0)?;
+    let mut current: OwnedFd =
+        openat2(root.as_raw_fd(), c".", libc::O_PATH | libc::O_DIRECTORY, 0)?;
     for (i, name) in parts.iter().enumerate() {
         let last = i + 1 == parts.len();
         let c_name = cstr(name.as_bytes())?;
@@ -481,7 +477,8 @@ mod tests {
     use super::*;
 
     fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("wsbox-hostpath-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("wsbox-hostpath-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir

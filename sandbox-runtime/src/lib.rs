@@ -6,6 +6,7 @@
 
 pub mod hostpath;
 pub mod landlock;
+pub mod live;
 pub mod mount;
 pub mod namespaces;
 pub mod plan;

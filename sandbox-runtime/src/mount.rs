@@ -123,9 +123,8 @@ fn attach_opened(opened: &OpenedBind, writable: bool) -> Result<(), Error> {
     let tree = match &opened.source {
         Source::Tree(fd) => fd.as_fd(),
         Source::Reopen { real, dev, ino } => {
-            let fd = hostpath::reopen(Path::new(OLDROOT), real, *dev, *ino).map_err(|e| {
-                err(io::Error::other(e.to_string()))
-            })?;
+            let fd = hostpath::reopen(Path::new(OLDROOT), real, *dev, *ino)
+                .map_err(|e| err(io::Error::other(e.to_string())))?;
             reopened = hostpath::tree::clone(fd.as_fd()).map_err(err)?;
             reopened.as_fd()
         }

@@ -24,10 +24,10 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 
-use crate::plan::{ConfineStep, HostLayout, Plan, Spec, SANDBOX_HOME};
-use crate::seccomp::Filter;
 use crate::mount::{OpenedBind, Source};
 use crate::plan::BindSpec;
+use crate::plan::{ConfineStep, HostLayout, Plan, Spec, SANDBOX_HOME};
+use crate::seccomp::Filter;
 use crate::{hostpath, landlock, mount, namespaces, privileges, seccomp};
 
 /// Exit status for wsbox's own errors.
