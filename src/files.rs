@@ -122,6 +122,8 @@ pub fn file_uri(path: &Path) -> OsString {
 #[derive(Debug, Default)]
 pub struct Grants {
     pub binds: Vec<BindSpec>,
+    /// Whether each of `binds` is a directory.
+    dirs: Vec<bool>,
     pub names: Names,
     /// The grants by file identity, so one file given twice is bound once.
     seen: HashMap<(u64, u64, bool), PathBuf>,
@@ -148,6 +150,7 @@ impl Grants {
             writable: rw,
             special,
         });
+        self.dirs.push(opened.kind == Kind::Dir);
         self.seen
             .insert((opened.dev, opened.ino, rw), inside.clone());
         inside
@@ -333,13 +336,14 @@ impl Live {
         let granted = grants
             .binds
             .iter()
-            .filter_map(|b| {
+            .zip(&grants.dirs)
+            .filter_map(|(b, dir)| {
                 Some(Granted {
                     host: b.host.clone(),
                     name: b.target.file_name()?.to_owned(),
                     inside: b.target.clone(),
                     rw: b.writable,
-                    dir: std::fs::symlink_metadata(&b.host).is_ok_and(|m| m.is_dir()),
+                    dir: *dir,
                 })
             })
             .collect();

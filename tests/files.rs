@@ -122,7 +122,11 @@ fn who(test: &str, as_: As) -> Option<Who> {
             }
         }
     };
-    let short: String = test.chars().filter(|c| c.is_alphanumeric()).take(10).collect();
+    let short: String = test
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .take(10)
+        .collect();
     let dir = root_dir().join(format!("{short}-{}", next()));
     fs::DirBuilder::new().mode(0o755).create(&dir).unwrap();
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
@@ -145,7 +149,10 @@ fn who(test: &str, as_: As) -> Option<Who> {
             .iter()
             .any(|m| out.stderr.contains(m))
     {
-        skip(test, &format!("this kernel cannot run sandboxes: {}", out.stderr.trim()));
+        skip(
+            test,
+            &format!("this kernel cannot run sandboxes: {}", out.stderr.trim()),
+        );
         return None;
     }
     assert_eq!(out.status.code(), Some(0), "a plain sandbox fails\n{out}");
@@ -227,7 +234,10 @@ fn assert_one_line_error(out: &Out, needles: &[&str]) {
     assert_eq!(lines.len(), 1, "expected one line on stderr\n{out}");
     assert!(lines[0].starts_with("wsbox: "), "{out}");
     for needle in needles {
-        assert!(lines[0].contains(needle), "stderr must name {needle:?}\n{out}");
+        assert!(
+            lines[0].contains(needle),
+            "stderr must name {needle:?}\n{out}"
+        );
     }
 }
 
@@ -278,10 +288,7 @@ fn file_arguments_are_bound_and_rewritten(as_: As, test: &str) {
     w.file("b/report.txt", "report b\n", 0o644);
     w.file("My Doc ä.txt", "uri doc\n", 0o644);
     w.mkdir_all(&w.dir.join("somedir"));
-    let uri = format!(
-        "file://{}/My%20Doc%20%C3%A4.txt",
-        w.dir.display()
-    );
+    let uri = format!("file://{}/My%20Doc%20%C3%A4.txt", w.dir.display());
     let script = r#"
 for a in "$@"; do printf 'arg %s\n' "$a"; done
 cat "$1" "$2"
@@ -370,10 +377,16 @@ printf 'arg %s\n' "$1"
     if w.root {
         // The app (nobody) may not write root's 0644 file: the grant is
         // refused up front only for wsbox's own identity, so it fails inside.
-        assert!(out.stdout.contains("arg /run/wsbox/files/rw/doc.txt"), "{out}");
+        assert!(
+            out.stdout.contains("arg /run/wsbox/files/rw/doc.txt"),
+            "{out}"
+        );
     } else {
         assert_eq!(out.status.code(), Some(0), "{out}");
-        assert!(out.stdout.contains("arg /run/wsbox/files/rw/doc.txt"), "{out}");
+        assert!(
+            out.stdout.contains("arg /run/wsbox/files/rw/doc.txt"),
+            "{out}"
+        );
         assert_eq!(fs::read_to_string(&doc).unwrap(), "doc\nmore\n");
     }
 }
@@ -438,7 +451,10 @@ print(open(arg).read().strip())
     }
     assert!(out.stdout.contains("original"), "{out}");
     assert_eq!(fs::read_to_string(&doc).unwrap(), "original\n");
-    assert_eq!(fs::read_to_string(share.join("f.txt")).unwrap(), "share file\n");
+    assert_eq!(
+        fs::read_to_string(share.join("f.txt")).unwrap(),
+        "share file\n"
+    );
     assert!(!share.join("new").exists());
     assert_eq!(fs::metadata(&doc).unwrap().mode() & 0o777, 0o666);
 }
@@ -557,13 +573,21 @@ open(os.path.expanduser("~/{file}.ready"), "w").close()
     // 1. The app crashes.
     let out = w.run(
         &options,
-        &["python3", "-c", &write("crash", "os.kill(os.getpid(), signal.SIGSEGV)")],
+        &[
+            "python3",
+            "-c",
+            &write("crash", "os.kill(os.getpid(), signal.SIGSEGV)"),
+        ],
     );
     assert_eq!(out.status.code(), Some(128 + 11), "{out}");
     let meta = fs::metadata(&home).unwrap();
     assert!(meta.is_dir());
     assert_eq!(meta.mode() & 0o777, 0o700, "the home is created 0700");
-    assert_eq!((meta.uid(), meta.gid()), w.app, "the home belongs to the app's ids");
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        w.app,
+        "the home belongs to the app's ids"
+    );
 
     // The same home by path from here on: the killed wsbox's runtime
     // directory keeps its name taken until it is collected.
@@ -772,7 +796,13 @@ done
     let running = Running::start(w.sandbox(&["--name", &name], &["sh", "-c", script]));
     let wsbox = |args: &[&str]| output(w.wsbox(args), RUN_LIMIT);
     let status = || -> Option<String> {
-        let out = wsbox(&["export", &name, "/tmp/status", out_dir.to_str().unwrap(), "--force"]);
+        let out = wsbox(&[
+            "export",
+            &name,
+            "/tmp/status",
+            out_dir.to_str().unwrap(),
+            "--force",
+        ]);
         if out.status.code() != Some(0) {
             return None;
         }
@@ -831,10 +861,19 @@ done
     let victim = w.file("victim.txt", "victim\n", 0o644);
     fs::remove_file(&target).unwrap();
     symlink(&victim, &target).unwrap();
-    let out = wsbox(&["export", &name, "/tmp/status", out_dir.to_str().unwrap(), "--force"]);
+    let out = wsbox(&[
+        "export",
+        &name,
+        "/tmp/status",
+        out_dir.to_str().unwrap(),
+        "--force",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{out}");
     assert_eq!(fs::read_to_string(&victim).unwrap(), "victim\n");
-    assert!(!fs::symlink_metadata(&target).unwrap().file_type().is_symlink());
+    assert!(!fs::symlink_metadata(&target)
+        .unwrap()
+        .file_type()
+        .is_symlink());
     // Symlinks inside resolve inside the sandbox's root; special files are refused.
     for (path, needle) in [
         ("/tmp/shadow-link", "/tmp/shadow-link"),

@@ -439,12 +439,18 @@ pub fn mount_point(root: BorrowedFd<'_>, rel: &Path, dir: bool) -> io::Result<Ow
                     return Err(err);
                 }
             }
-            current = openat2(
+            let fd = openat2(
                 current.as_raw_fd(),
                 &c_name,
-                libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                libc::O_PATH | libc::O_NOFOLLOW,
                 RESOLVE,
             )?;
+            match fstat(fd.as_fd())?.st_mode & libc::S_IFMT {
+                libc::S_IFDIR => {}
+                libc::S_IFLNK => return Err(io::Error::from_raw_os_error(libc::ELOOP)),
+                _ => return Err(io::Error::from_raw_os_error(libc::ENOTDIR)),
+            }
+            current = fd;
         } else {
             match openat2(
                 current.as_raw_fd(),
