@@ -261,18 +261,31 @@ pub fn persistent_home(template: &Path, name: &str, ids: HostIds) -> Result<Path
     let path =
         std::path::absolute(&path).with_context(|| format!("invalid home {}", path.display()))?;
     let shown = path.display();
-    {
+    // Only a directory wsbox made itself is handed to the app's host id: an
+    // existing one (`--home ~`!) is never taken from its owner.
+    let created = {
         use std::os::unix::fs::DirBuilderExt;
-        match std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&path)
-        {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        let create = || std::fs::DirBuilder::new().mode(0o700).create(&path);
+        match create() {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(parent) = path.parent() {
+                    std::fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o700)
+                        .create(parent)
+                        .with_context(|| format!("failed to create the home {shown}"))?;
+                }
+                match create() {
+                    Ok(()) => true,
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+                    Err(e) => bail!("failed to create the home {shown}: {e}"),
+                }
+            }
             Err(e) => bail!("failed to create the home {shown}: {e}"),
         }
-    }
+    };
     let opened =
         hostpath::open(&path).map_err(|e| anyhow::anyhow!("failed to use the home {e}"))?;
     if opened.kind != Kind::Dir {
@@ -280,7 +293,7 @@ pub fn persistent_home(template: &Path, name: &str, ids: HostIds) -> Result<Path
     }
     // SAFETY: no arguments.
     let euid = unsafe { libc::geteuid() };
-    if ids.privileged && opened.uid == euid {
+    if ids.privileged && created && opened.uid == euid {
         // SAFETY: an O_PATH fd of the directory and an empty path: the
         // directory itself is changed, nothing is resolved.
         let rc = unsafe {
@@ -300,7 +313,8 @@ pub fn persistent_home(template: &Path, name: &str, ids: HostIds) -> Result<Path
         }
     } else if opened.uid != ids.uid {
         bail!(
-            "refusing the home {shown}: it belongs to uid {}, not to the sandbox's uid {}",
+            "refusing the home {shown}: it belongs to uid {}, not to the app's host uid {} \
+             (give a directory wsbox may create, or chown it)",
             opened.uid,
             ids.uid
         );

@@ -485,6 +485,15 @@ fn errors_name_the_file_and_leave_nothing(as_: As, test: &str) {
         vec!["--home".to_owned(), fifo.display().to_string()],
         fifo.display().to_string(),
     ));
+    // An existing directory that is not the app's is never taken over
+    // (root's `--home ~` must not hand root's home to nobody).
+    let foreign = w.dir.join("foreign-home");
+    fs::create_dir(&foreign).unwrap();
+    fs::set_permissions(&foreign, fs::Permissions::from_mode(0o700)).unwrap();
+    cases.push((
+        vec!["--home".to_owned(), foreign.display().to_string()],
+        foreign.display().to_string(),
+    ));
     if !w.root {
         // Root reads anything; for others a 0000 file is unreadable.
         let locked = w.file("locked.txt", "secret\n", 0o000);
@@ -502,6 +511,12 @@ fn errors_name_the_file_and_leave_nothing(as_: As, test: &str) {
             w.instance_dirs()
         );
     }
+    let meta = fs::metadata(&foreign).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.mode() & 0o777),
+        (0, 0o700),
+        "the home was taken over"
+    );
     if !w.root {
         // A file argument that cannot be read is an error too.
         let locked = w.dir.join("locked.txt");
