@@ -329,5 +329,25 @@ mod tests {
             Request::Stop
         );
         assert!(serde_json::from_str::<Request>(r#"{"cmd":"format-disk"}"#).is_err());
+        assert_eq!(
+            serde_json::to_string(&Request::AddFile {
+                path: "/home/u/doc.pdf".into(),
+                rw: false
+            })
+            .unwrap(),
+            r#"{"cmd":"addfile","path":"/home/u/doc.pdf","rw":false}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Request>(
+                r#"{"cmd":"export","sandbox_path":"/tmp/a","host_dir":"/srv","force":true}"#
+            )
+            .unwrap(),
+            Request::Export {
+                sandbox_path: "/tmp/a".into(),
+                host_dir: "/srv".into(),
+                force: true
+            }
+        );
+        assert!(serde_json::from_str::<Request>(r#"{"cmd":"removefile"}"#).is_err());
     }
 }

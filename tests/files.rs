@@ -785,6 +785,51 @@ fn swapped_directory_never_shows_the_link_target(as_: As, test: &str) {
 // A running sandbox.
 // ---------------------------------------------------------------------------
 
+/// The file commands are answered with a compositor running too.
+#[test]
+fn add_file_and_export_with_a_display() {
+    let test = "add_file_and_export_with_a_display";
+    let Some(w) = who(test, As::Root) else { return };
+    let name = format!("disp{}-{}", std::process::id(), next());
+    let doc = w.file("doc.txt", "shown doc\n", 0o644);
+    let script =
+        "while :; do cat /run/wsbox/files/doc.txt > /tmp/seen 2>/dev/null; sleep 0.05; done";
+    let mut cmd = w.wsbox(&[
+        "run",
+        "--headless",
+        "--name",
+        &name,
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    cmd.env_remove("WAYLAND_DISPLAY");
+    let running = Running::start(cmd);
+    let wsbox = |args: &[&str]| output(w.wsbox(args), RUN_LIMIT);
+    let added = poll(Duration::from_secs(15), || {
+        let out = wsbox(&["add-file", &name, doc.to_str().unwrap()]);
+        (out.status.code() == Some(0)).then_some(out)
+    })
+    .expect("add-file never worked");
+    assert_eq!(added.stdout.trim(), "/run/wsbox/files/doc.txt", "{added}");
+    let seen = poll(Duration::from_secs(15), || {
+        let out = wsbox(&[
+            "export",
+            &name,
+            "/tmp/seen",
+            w.dir.to_str().unwrap(),
+            "--force",
+        ]);
+        let text = fs::read_to_string(w.dir.join("seen")).unwrap_or_default();
+        (out.status.code() == Some(0) && text == "shown doc\n").then_some(text)
+    });
+    assert!(seen.is_some(), "the app never read the added file");
+    let out = wsbox(&["stop", &name]);
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    running.finish(RUN_LIMIT);
+}
+
 fn add_remove_and_export_in_a_running_sandbox(as_: As, test: &str) {
     let Some(w) = who(test, as_) else { return };
     let name = format!("live{}-{}", std::process::id(), next());
