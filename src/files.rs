@@ -218,7 +218,7 @@ pub fn grant(
         };
         // Directories, devices, sockets and FIFOs are passed unchanged; grant
         // a directory with --file or --file-rw.
-        if opened.kind != Kind::File {
+        if opened.kind != Kind::File || shown_as_is(&opened) {
             continue;
         }
         let inside = match grants.granted_rw(&opened) {
@@ -235,6 +235,17 @@ pub fn grant(
         };
     }
     Ok(grants)
+}
+
+/// Places whose files the sandbox shows at the same path already (/usr) or
+/// that mean the sandbox's own kernel objects (/proc/self/status is the
+/// app's, not wsbox's): arguments there are left alone.
+const SHOWN_AS_IS: &[&str] = &["/usr", "/proc", "/sys", "/dev"];
+
+fn shown_as_is(opened: &hostpath::Opened) -> bool {
+    use std::os::fd::AsFd;
+    hostpath::real_path(opened.fd.as_fd())
+        .is_ok_and(|real| SHOWN_AS_IS.iter().any(|p| real.starts_with(p)))
 }
 
 /// Resolves the persistent home `template` (`~` and `<name>` expanded) for
@@ -520,6 +531,18 @@ mod tests {
         let mut argv: Vec<OsString> = vec!["cat".into(), a.clone().into()];
         grant(&mut argv, &[], &[], false, false).unwrap();
         assert_eq!(argv[1], a.clone().into_os_string());
+
+        // The sandbox's own /proc and the host's /usr are left alone.
+        let mut argv: Vec<OsString> = vec![
+            "cat".into(),
+            "/proc/self/status".into(),
+            "/proc/cpuinfo".into(),
+            "/usr/bin/env".into(),
+        ];
+        let before = argv.clone();
+        let grants = grant(&mut argv, &[], &[], true, false).unwrap();
+        assert_eq!(argv, before);
+        assert!(grants.binds.is_empty());
 
         let err = grant(&mut [], &[dir.join("missing")], &[], true, false)
             .unwrap_err()
