@@ -500,8 +500,11 @@ pub fn export(pid1: i32, inside: &Path, host_dir: &Path, force: bool) -> Result<
         path: target.clone(),
         error,
     };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
     let tmp_name = format!(
-        ".{}.wsbox-export-{}",
+        ".{}.wsbox-export-{}-{nanos}",
         name.to_string_lossy().chars().take(64).collect::<String>(),
         std::process::id()
     );
