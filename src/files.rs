@@ -470,6 +470,33 @@ mod tests {
     }
 
     #[test]
+    fn persistent_home_is_made_private_and_never_taken_over() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("wsbox-home-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // SAFETY: no arguments.
+        let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        let ids = HostIds::for_caller(euid, egid);
+        let template = dir.join("homes/<name>/<name>");
+        let home = persistent_home(&template, "app-2", ids).unwrap();
+        assert_eq!(home, dir.join("homes/app-2/app-2"));
+        let meta = std::fs::metadata(&home).unwrap();
+        assert_eq!(meta.mode() & 0o777, 0o700);
+        assert_eq!((meta.uid(), meta.gid()), (ids.uid, ids.gid));
+        // Again: it is the app's now.
+        assert_eq!(persistent_home(&template, "app-2", ids).unwrap(), home);
+        if ids.privileged {
+            // An existing directory of root's is refused, not handed over.
+            let err = persistent_home(&dir.join("homes"), "x", ids)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("homes") && err.contains("uid 0"), "{err}");
+            assert_eq!(std::fs::metadata(dir.join("homes")).unwrap().uid(), 0);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn file_uris_decode_and_encode() {
         assert_eq!(
             parse_file_uri(b"file:///home/u/My%20Doc.pdf"),
