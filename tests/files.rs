@@ -228,6 +228,28 @@ impl Who {
     }
 }
 
+/// A started wsbox that is killed if the test fails before it ends.
+struct Guard(Option<Running>);
+
+impl Guard {
+    fn start(cmd: Command) -> Self {
+        Self(Some(Running::start(cmd)))
+    }
+
+    fn take(mut self) -> Running {
+        self.0.take().unwrap()
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(mut running) = self.0.take() {
+            let _ = running.child.kill();
+            let _ = running.child.wait();
+        }
+    }
+}
+
 fn assert_one_line_error(out: &Out, needles: &[&str]) {
     assert_eq!(out.status.code(), Some(125), "exit status\n{out}");
     let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.is_empty()).collect();
@@ -610,7 +632,7 @@ open(os.path.expanduser("~/{file}.ready"), "w").close()
     let options = ["--home", home_opt.as_str()];
 
     // 2. wsbox is killed with SIGKILL while the app runs.
-    let running = Running::start(w.sandbox(
+    let running = Guard::start(w.sandbox(
         &options,
         &["python3", "-c", &write("killed", "time.sleep(60)")],
     ));
@@ -618,7 +640,7 @@ open(os.path.expanduser("~/{file}.ready"), "w").close()
         home.join("killed.ready").exists().then_some(())
     });
     assert!(ready.is_some(), "the app never wrote its file");
-    let out = running.kill(RUN_LIMIT);
+    let out = running.take().kill(RUN_LIMIT);
     assert_eq!(out.status.code(), None, "wsbox was killed\n{out}");
 
     // 3. A clean exit.
@@ -805,7 +827,7 @@ fn add_file_and_export_with_a_display() {
         script,
     ]);
     cmd.env_remove("WAYLAND_DISPLAY");
-    let running = Running::start(cmd);
+    let running = Guard::start(cmd);
     let wsbox = |args: &[&str]| output(w.wsbox(args), RUN_LIMIT);
     let added = poll(Duration::from_secs(15), || {
         let out = wsbox(&["add-file", &name, doc.to_str().unwrap()]);
@@ -827,7 +849,7 @@ fn add_file_and_export_with_a_display() {
     assert!(seen.is_some(), "the app never read the added file");
     let out = wsbox(&["stop", &name]);
     assert_eq!(out.status.code(), Some(0), "{out}");
-    running.finish(RUN_LIMIT);
+    running.take().finish(RUN_LIMIT);
 }
 
 fn add_remove_and_export_in_a_running_sandbox(as_: As, test: &str) {
@@ -853,7 +875,7 @@ while :; do
   sleep 0.05
 done
 "#;
-    let running = Running::start(w.sandbox(&["--name", &name], &["sh", "-c", script]));
+    let running = Guard::start(w.sandbox(&["--name", &name], &["sh", "-c", script]));
     let wsbox = |args: &[&str]| output(w.wsbox(args), RUN_LIMIT);
     let status = || -> Option<String> {
         let out = wsbox(&[
@@ -951,7 +973,7 @@ done
 
     let out = wsbox(&["stop", &name]);
     assert_eq!(out.status.code(), Some(0), "{out}");
-    let out = running.finish(RUN_LIMIT);
+    let out = running.take().finish(RUN_LIMIT);
     assert!(out.status.code().is_some(), "{out}");
     assert!(w.instance_dirs().is_empty(), "{:?}", w.instance_dirs());
 }
