@@ -12,6 +12,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size of `Run` does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run PROGRAM in a new sandbox; exits with the program's status.
@@ -44,6 +46,27 @@ pub enum Command {
     },
     /// Stop a running sandbox (the app gets SIGTERM, then SIGKILL).
     Stop { name: String },
+    /// Make a host file or directory appear in a running sandbox under
+    /// /run/wsbox/files (read-write ones under /run/wsbox/files/rw).
+    AddFile {
+        name: String,
+        path: PathBuf,
+        /// Read-write instead of read-only.
+        #[arg(long)]
+        rw: bool,
+    },
+    /// Take a file granted to a running sandbox away again (its host path or
+    /// its path inside).
+    RemoveFile { name: String, path: PathBuf },
+    /// Copy a regular file out of a running sandbox into HOST_DIR.
+    Export {
+        name: String,
+        sandbox_path: PathBuf,
+        host_dir: PathBuf,
+        /// Replace a file of the same name in HOST_DIR.
+        #[arg(long)]
+        force: bool,
+    },
     /// Show or check policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -102,6 +125,23 @@ pub struct RunArgs {
     /// Bind a host path read-write, at SANDBOX_PATH or at the same path. Repeatable.
     #[arg(long = "rw", value_name = "HOST[:SANDBOX_PATH]")]
     pub rw: Vec<String>,
+    /// Let --ro/--rw/--file/--file-rw bind devices, sockets and FIFOs
+    /// (refused otherwise).
+    #[arg(long)]
+    pub allow_special: bool,
+    /// Grant a file or directory read-only at /run/wsbox/files/NAME. Repeatable.
+    #[arg(long = "file", value_name = "PATH")]
+    pub file: Vec<PathBuf>,
+    /// Grant a file or directory read-write at /run/wsbox/files/rw/NAME. Repeatable.
+    #[arg(long = "file-rw", value_name = "PATH")]
+    pub file_rw: Vec<PathBuf>,
+    /// Do not grant and rewrite the program's arguments that name files.
+    #[arg(long)]
+    pub no_file_args: bool,
+    /// Keep the app's $HOME in DIR across runs (`<name>` is the sandbox's
+    /// name); default: an empty tmpfs.
+    #[arg(long, value_name = "DIR")]
+    pub home: Option<PathBuf>,
     /// Set an environment variable inside the sandbox. Repeatable.
     #[arg(long = "env", value_name = "NAME=VALUE")]
     pub env: Vec<String>,

@@ -3,6 +3,7 @@
 
 mod cli;
 mod control;
+mod files;
 mod instance;
 mod run;
 
@@ -91,6 +92,25 @@ fn main() -> ExitCode {
             }
         }
         Command::Stop { name } => control::call(&name, &Request::Stop).map(|_| 0),
+        Command::AddFile { name, path, rw } => absolute(&path)
+            .and_then(|path| print_path(control::call(&name, &Request::AddFile { path, rw }))),
+        Command::RemoveFile { name, path } => absolute(&path)
+            .and_then(|path| print_path(control::call(&name, &Request::RemoveFile { path }))),
+        Command::Export {
+            name,
+            sandbox_path,
+            host_dir,
+            force,
+        } => absolute(&host_dir).and_then(|host_dir| {
+            print_path(control::call(
+                &name,
+                &Request::Export {
+                    sandbox_path,
+                    host_dir,
+                    force,
+                },
+            ))
+        }),
         Command::Policy(PolicyCommand::Show { name }) => Policy::builtin(&name)
             .map(|p| {
                 print!("{}", p.to_toml());
@@ -112,6 +132,21 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_WSBOX_ERROR)
         }
     }
+}
+
+/// A path from the command line, relative to wsbox's directory when not
+/// absolute.
+fn absolute(path: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    std::path::absolute(path).map_err(|e| anyhow::anyhow!("invalid path {}: {e}", path.display()))
+}
+
+/// Prints the path a file request answered with.
+fn print_path(answer: anyhow::Result<(control::Response, Option<Vec<u8>>)>) -> anyhow::Result<i32> {
+    let (response, _) = answer?;
+    if let Some(path) = response.path {
+        println!("{}", path.display());
+    }
+    Ok(0)
 }
 
 fn ps(json: bool) -> anyhow::Result<i32> {

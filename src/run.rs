@@ -14,13 +14,14 @@ use wsbox_compositor::reexports::calloop::{
 use wsbox_compositor::reexports::wayland_server::{Display, ListeningSocket};
 use wsbox_compositor::state::KeyboardConfig;
 use wsbox_compositor::{Config, State};
-use wsbox_policies::{Access, Bind, ClipboardMode, Policy};
+use wsbox_policies::{Access, Bind, ClipboardMode, Home, Policy};
 use wsbox_sandbox::plan::{environment, random_machine_id, SANDBOX_RUNTIME_DIR};
 use wsbox_sandbox::process::{kill_sandbox, terminate, EXIT_TIMEOUT, STOP_GRACE};
 use wsbox_sandbox::{BindSpec, HostIds, HostLayout, Outcome, Prepared, Spec};
 
 use crate::cli::{DisplayMode, RunArgs};
 use crate::control;
+use crate::files;
 use crate::instance::{Info, Instance};
 
 /// Runs the sandbox and returns the exit status for wsbox.
@@ -61,6 +62,14 @@ pub fn run(args: RunArgs) -> Result<i32> {
         .context("invalid command line")?;
 
     let mut spec = spec(&policy, args.command.clone())?;
+    let grants = files::grant(
+        &mut spec.argv,
+        &args.file,
+        &args.file_rw,
+        !args.no_file_args,
+        args.allow_special,
+    )?;
+    spec.binds.extend(grants.binds.iter().cloned());
     let program = Path::new(&spec.argv[0])
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -82,6 +91,9 @@ pub fn run(args: RunArgs) -> Result<i32> {
         started,
     })?;
     let name = instance.name();
+    if let Some(home) = &policy.filesystem.home {
+        spec.home = Some(files::persistent_home(&home.persist, &name, spec.host_ids)?);
+    }
 
     let mut event_loop: EventLoop<Run> =
         EventLoop::try_new().context("failed to create the event loop")?;
@@ -172,6 +184,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
             host: socket_path,
             target: Path::new(SANDBOX_RUNTIME_DIR).join("wayland-0"),
             writable: false,
+            special: true,
         });
         spec.env
             .push(("WAYLAND_DISPLAY".into(), "wayland-0".into()));
@@ -186,8 +199,8 @@ pub fn run(args: RunArgs) -> Result<i32> {
             Generic::new(control, Interest::READ, Mode::Level),
             |_, listener, run: &mut Run| {
                 let after = match run.compositor.as_mut() {
-                    Some(compositor) => control::accept_all(listener, compositor),
-                    None => control::refuse_all(listener),
+                    Some(compositor) => control::accept_all(listener, compositor, &mut run.files),
+                    None => control::refuse_all(listener, &mut run.files),
                 };
                 if after == control::After::Stop {
                     run.stop(false);
@@ -197,6 +210,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         )
         .map_err(|e| anyhow::anyhow!("failed to watch the control socket: {e}"))?;
 
+    let spec_privileged = spec.host_ids.privileged;
     let prepared = Prepared::new(spec, &HostLayout::probe(Path::new("/")))?;
     tracing::debug!(%name, landlock_abi = ?prepared.landlock_abi(), steps = prepared.plan().mounts.len(), "sandbox prepared");
     let sandbox = wsbox_sandbox::spawn(&prepared)?;
@@ -246,6 +260,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
 
     let mut run = Run {
         compositor,
+        files: files::Live::new(sandbox_pid, spec_privileged, grants),
         sandbox: sandbox_pid,
         outcome: None,
         timed_out: false,
@@ -290,6 +305,8 @@ pub fn run(args: RunArgs) -> Result<i32> {
 /// The state of `wsbox run`'s event loop.
 struct Run {
     compositor: Option<State>,
+    /// Files granted to the running sandbox (`wsbox add-file` and friends).
+    files: files::Live,
     /// pid 1 of the sandbox.
     sandbox: Pid,
     outcome: Option<Outcome>,
@@ -473,8 +490,14 @@ fn apply_overrides(policy: &mut Policy, args: &RunArgs) -> Result<()> {
                 host,
                 sandbox,
                 mode,
+                special: args.allow_special,
             });
         }
+    }
+    if let Some(home) = &args.home {
+        let persist = std::path::absolute(home)
+            .with_context(|| format!("invalid --home {}", home.display()))?;
+        policy.filesystem.home = Some(Home { persist });
     }
     for pair in &args.env {
         let Some((name, value)) = pair.split_once('=') else {
@@ -499,17 +522,8 @@ fn expand_home(path: &Path) -> Result<PathBuf> {
 fn spec(policy: &Policy, argv: Vec<std::ffi::OsString>) -> Result<Spec> {
     let mut binds = Vec::with_capacity(policy.filesystem.bind.len());
     for bind in &policy.filesystem.bind {
+        // Opened and checked (kind, symlinks) when the sandbox is prepared.
         let host = expand_home(&bind.host)?;
-        let resolved = std::fs::canonicalize(&host)
-            .with_context(|| format!("failed to bind {} into the sandbox", host.display()))?;
-        let meta = std::fs::metadata(&resolved)
-            .with_context(|| format!("failed to bind {} into the sandbox", host.display()))?;
-        if !(meta.is_dir() || meta.is_file()) {
-            bail!(
-                "failed to bind {} into the sandbox: not a regular file or directory",
-                host.display()
-            );
-        }
         let target = match &bind.sandbox {
             Some(target) if target.starts_with("~") => {
                 let rest = target.strip_prefix("~").unwrap_or(target);
@@ -519,9 +533,10 @@ fn spec(policy: &Policy, argv: Vec<std::ffi::OsString>) -> Result<Spec> {
             None => host.clone(),
         };
         binds.push(BindSpec {
-            host: resolved,
+            host,
             target,
             writable: bind.mode == Access::Rw,
+            special: bind.special,
         });
     }
     let mut id = [0u8; 16];
@@ -541,6 +556,7 @@ fn spec(policy: &Policy, argv: Vec<std::ffi::OsString>) -> Result<Spec> {
         ),
         landlock: policy.security.landlock,
         host_ids: HostIds::for_caller(euid, egid),
+        home: None,
     })
 }
 

@@ -44,7 +44,7 @@ pub const HOST_SESSION_VARIABLES: &[&str] = &[
 const RESERVED_SANDBOX_DIRS: &[&str] = &["/", "/etc", "/usr", "/run", "/tmp", "/var", "/home"];
 
 /// Kernel interfaces wsbox mounts itself; nothing may be bound into them.
-const RESERVED_SANDBOX_TREES: &[&str] = &["/proc", "/dev", "/sys"];
+const RESERVED_SANDBOX_TREES: &[&str] = &["/proc", "/dev", "/sys", "/run/wsbox"];
 
 /// Errors from loading or validating a policy. Messages name the file, the line
 /// and the field involved.
@@ -228,6 +228,19 @@ pub struct Filesystem {
     /// Mount a read-only sysfs at /sys. It shows hardware details and serials.
     #[serde(default)]
     pub sys: bool,
+    /// The app's home: an empty tmpfs when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home: Option<Home>,
+}
+
+/// A persistent home: a host directory that keeps the app's $HOME across
+/// runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Home {
+    /// The host directory (absolute or `~/…`); `<name>` stands for the
+    /// sandbox's name. Created 0700 when missing.
+    pub persist: PathBuf,
 }
 
 /// One host path made visible inside the sandbox.
@@ -241,6 +254,9 @@ pub struct Bind {
     pub sandbox: Option<PathBuf>,
     #[serde(default)]
     pub mode: Access,
+    /// A device, socket or FIFO may be bound here; refused otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub special: bool,
 }
 
 impl Bind {
@@ -394,6 +410,10 @@ impl Policy {
             validate_host_path(&bind.host).map_err(|m| invalid(format!("{field}.host"), m))?;
             validate_sandbox_path(bind.target())
                 .map_err(|m| invalid(format!("{field}.sandbox"), m))?;
+        }
+        if let Some(home) = &self.filesystem.home {
+            validate_host_path(&home.persist)
+                .map_err(|m| invalid("filesystem.home.persist".into(), m))?;
         }
         for name in &self.environment.pass {
             validate_env_name(name).map_err(|m| invalid("environment.pass".into(), m))?;
@@ -628,6 +648,55 @@ mod tests {
             let err = Policy::from_toml(text, "t").unwrap_err().to_string();
             assert!(err.contains(field), "{text:?}: {err}");
         }
+    }
+
+    #[test]
+    fn persistent_home_parses_and_is_checked() {
+        let p = Policy::from_toml(
+            "[filesystem]\nhome = { persist = \"~/.local/share/wsbox/<name>\" }\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            p.filesystem.home.as_ref().map(|h| h.persist.clone()),
+            Some(PathBuf::from("~/.local/share/wsbox/<name>"))
+        );
+        assert_eq!(Policy::from_toml(&p.to_toml(), "round").unwrap(), p);
+        for text in [
+            "[filesystem]\nhome = { persist = \"rel\" }\n",
+            "[filesystem]\nhome = { persist = \"/a/../b\" }\n",
+        ] {
+            let err = Policy::from_toml(text, "t").unwrap_err().to_string();
+            assert!(err.contains("filesystem.home.persist"), "{err}");
+        }
+        let err = Policy::from_toml("[filesystem]\nhome = { keep = \"/a\" }\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("keep"), "{err}");
+    }
+
+    #[test]
+    fn special_files_need_the_bind_s_grant() {
+        let p = Policy::from_toml(
+            "[[filesystem.bind]]\nhost = \"/run/x.sock\"\nsandbox = \"/tmp/x.sock\"\nspecial = true\n",
+            "t",
+        )
+        .unwrap();
+        assert!(p.filesystem.bind[0].special);
+        assert!(
+            !Policy::from_toml("[[filesystem.bind]]\nhost = \"/a\"\n", "t")
+                .unwrap()
+                .filesystem
+                .bind[0]
+                .special
+        );
+        let err = Policy::from_toml(
+            "[[filesystem.bind]]\nhost = \"/a\"\nsandbox = \"/run/wsbox/files/a\"\n",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("/run/wsbox"), "{err}");
     }
 
     #[test]

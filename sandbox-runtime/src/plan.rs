@@ -25,6 +25,13 @@ pub const SANDBOX_RUNTIME_DIR: &str = "/run/user/1000";
 /// The host uid and gid a sandbox started by root runs as: the app never runs as
 /// host uid 0. 65534 is `nobody`/`nogroup` on Debian.
 pub const ROOT_MAPPED_ID: u32 = 65534;
+/// Where granted files appear inside: file arguments, `--file`, and
+/// `wsbox add-file`. A tmpfs wsbox seals read-only; nothing in it is
+/// writable under Landlock.
+pub const FILES_DIR: &str = "/run/wsbox/files";
+/// Where read-write file grants appear; the only place below [`FILES_DIR`]
+/// that Landlock lets the app write.
+pub const FILES_RW_DIR: &str = "/run/wsbox/files/rw";
 /// PATH inside the sandbox.
 pub const SANDBOX_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
 
@@ -120,6 +127,9 @@ pub struct Spec {
     pub env: Vec<(OsString, OsString)>,
     pub landlock: Requirement,
     pub host_ids: HostIds,
+    /// A host directory bound read-write as the app's home instead of an
+    /// empty tmpfs.
+    pub home: Option<PathBuf>,
 }
 
 /// One host path bound into the sandbox.
@@ -130,6 +140,8 @@ pub struct BindSpec {
     /// Absolute path inside the sandbox.
     pub target: PathBuf,
     pub writable: bool,
+    /// A device, socket or FIFO may be bound (explicitly granted).
+    pub special: bool,
 }
 
 /// Who the sandbox is on the host.
@@ -405,9 +417,26 @@ impl Plan {
             (SANDBOX_HOME, 0o700),
         ] {
             m.push(dir(path, 0o755));
-            m.push(tmpfs(path, mode, false));
-            writable.push(path.into());
+            match (&spec.home, path) {
+                (Some(home), SANDBOX_HOME) => m.push(MountStep::Bind {
+                    source: home.clone(),
+                    target: path.into(),
+                    writable: true,
+                    device: false,
+                }),
+                _ => m.push(tmpfs(path, mode, false)),
+            }
+            // /run itself stays read-only (sealed below), so that the files
+            // place inside it is not writable under Landlock.
+            if path != "/run" {
+                writable.push(path.into());
+            }
         }
+        m.push(dir("/run/wsbox", 0o755));
+        m.push(dir(FILES_DIR, 0o755));
+        m.push(tmpfs(FILES_DIR, 0o755, false));
+        m.push(dir(FILES_RW_DIR, 0o755));
+        writable.push(FILES_RW_DIR.into());
 
         if spec.sys {
             m.push(dir("/sys", 0o755));
@@ -427,6 +456,14 @@ impl Plan {
                 writable.push(bind.target.clone());
             }
         }
+
+        // Last: every mount point below them exists now.
+        m.push(MountStep::Seal {
+            path: FILES_DIR.into(),
+        });
+        m.push(MountStep::Seal {
+            path: "/run".into(),
+        });
 
         Plan {
             mounts: m,
@@ -551,6 +588,7 @@ mod tests {
             env: vec![],
             landlock: Requirement::Required,
             host_ids: HostIds::for_caller(1000, 1000),
+            home: None,
         }
     }
 
@@ -736,11 +774,13 @@ mod tests {
             host: "/srv/data".into(),
             target: "/data".into(),
             writable: true,
+            special: false,
         });
         s.binds.push(BindSpec {
             host: "/srv/ro".into(),
             target: "/ro".into(),
             writable: false,
+            special: false,
         });
         let plan = Plan::new(&s, &merged());
         for step in &plan.mounts {
@@ -778,6 +818,7 @@ mod tests {
             host: "/srv/a".into(),
             target: "/home/user/a".into(),
             writable: false,
+            special: false,
         });
         let plan = Plan::new(&s, &merged());
         let home = index(
@@ -818,8 +859,75 @@ mod tests {
             (SANDBOX_RUNTIME_DIR, 0o700),
         ] {
             assert!(plan.mounts.contains(&tmpfs(path, mode, false)), "{path}");
-            assert!(plan.writable.contains(&PathBuf::from(path)));
+            assert_eq!(
+                plan.writable.contains(&PathBuf::from(path)),
+                path != "/run",
+                "{path}"
+            );
         }
+    }
+
+    #[test]
+    fn files_place_is_sealed_after_its_binds_and_read_only_under_landlock() {
+        let mut s = spec();
+        s.binds.push(BindSpec {
+            host: "/srv/doc.pdf".into(),
+            target: Path::new(FILES_DIR).join("doc.pdf"),
+            writable: false,
+            special: false,
+        });
+        let plan = Plan::new(&s, &merged());
+        let place = index(
+            &plan,
+            |s| matches!(s, MountStep::Tmpfs { target, .. } if target == Path::new(FILES_DIR)),
+        );
+        let bind = index(
+            &plan,
+            |s| matches!(s, MountStep::Bind { target, .. } if target.starts_with(FILES_DIR)),
+        );
+        let sealed = index(
+            &plan,
+            |s| matches!(s, MountStep::Seal { path } if path == Path::new(FILES_DIR)),
+        );
+        let run_sealed = index(
+            &plan,
+            |s| matches!(s, MountStep::Seal { path } if path == Path::new("/run")),
+        );
+        assert!(place < bind && bind < sealed && bind < run_sealed);
+        // Landlock grants are inherited by everything below: no writable
+        // place may contain a read-only file grant.
+        for w in &plan.writable {
+            assert!(
+                !Path::new(FILES_DIR).join("doc.pdf").starts_with(w),
+                "{} is writable and holds the files place",
+                w.display()
+            );
+        }
+        assert!(plan.writable.contains(&PathBuf::from(FILES_RW_DIR)));
+    }
+
+    #[test]
+    fn persistent_home_is_a_writable_bind_instead_of_a_tmpfs() {
+        let mut s = spec();
+        s.home = Some("/home/alice/.local/share/wsbox/app".into());
+        s.binds.push(BindSpec {
+            host: "/srv/a".into(),
+            target: "/home/user/a".into(),
+            writable: false,
+            special: false,
+        });
+        let plan = Plan::new(&s, &merged());
+        assert!(!plan.mounts.contains(&tmpfs(SANDBOX_HOME, 0o700, false)));
+        let home = index(
+            &plan,
+            |s| matches!(s, MountStep::Bind { target, writable: true, .. } if target == Path::new(SANDBOX_HOME)),
+        );
+        let inside = index(
+            &plan,
+            |s| matches!(s, MountStep::Bind { target, .. } if target == Path::new("/home/user/a")),
+        );
+        assert!(home < inside);
+        assert!(plan.writable.contains(&PathBuf::from(SANDBOX_HOME)));
     }
 
     #[test]

@@ -24,9 +24,11 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 
+use crate::mount::{OpenedBind, Source};
+use crate::plan::BindSpec;
 use crate::plan::{ConfineStep, HostLayout, Plan, Spec, SANDBOX_HOME};
 use crate::seccomp::Filter;
-use crate::{landlock, mount, namespaces, privileges, seccomp};
+use crate::{hostpath, landlock, mount, namespaces, privileges, seccomp};
 
 /// Exit status for wsbox's own errors.
 pub const EXIT_WSBOX_ERROR: i32 = 125;
@@ -55,6 +57,8 @@ pub enum Error {
     },
     #[error("failed to open {path} to bind it into the sandbox: {source}")]
     Open { path: PathBuf, source: io::Error },
+    #[error("failed to bind {0}")]
+    Bind(hostpath::Error),
     #[error("{0:?} contains a NUL byte")]
     Nul(OsString),
     #[error("no program given")]
@@ -79,8 +83,8 @@ pub struct Prepared {
     argv: Vec<CString>,
     envp: Vec<CString>,
     path_dirs: Vec<PathBuf>,
-    /// The user binds' sources, opened (O_PATH) by wsbox itself.
-    opened: Vec<(PathBuf, OwnedFd)>,
+    /// The user binds' sources, opened by wsbox itself.
+    opened: Vec<mount::OpenedBind>,
 }
 
 impl Prepared {
@@ -111,19 +115,7 @@ impl Prepared {
                 path_dirs = std::env::split_paths(value).collect();
             }
         }
-        // Run by root, the sandbox's uid cannot search root's directories:
-        // wsbox clones the sources' mounts itself. A user's sandbox has the
-        // user's own uid and binds by path.
-        let mut opened = Vec::new();
-        if spec.host_ids.privileged {
-            for bind in &spec.binds {
-                let tree = mount::detached_tree(&bind.host).map_err(|source| Error::Open {
-                    path: bind.host.clone(),
-                    source,
-                })?;
-                opened.push((bind.host.clone(), tree));
-            }
-        }
+        let opened = open_binds(&spec)?;
         let plan = Plan::new(&spec, host);
         Ok(Prepared {
             opened,
@@ -146,6 +138,48 @@ impl Prepared {
     pub fn landlock_abi(&self) -> Option<i32> {
         self.landlock_abi
     }
+}
+
+/// Opens every user bind's source (and the persistent home) the symlink-safe
+/// way and checks what it is; see [`hostpath`].
+fn open_binds(spec: &Spec) -> Result<Vec<OpenedBind>, Error> {
+    let home = spec.home.as_ref().map(|home| BindSpec {
+        host: home.clone(),
+        target: SANDBOX_HOME.into(),
+        writable: true,
+        special: false,
+    });
+    let mut opened = Vec::new();
+    for bind in home.iter().chain(&spec.binds) {
+        let allow = hostpath::Allow {
+            special: bind.special,
+            dir: true,
+            write: bind.writable,
+        };
+        let o = hostpath::open_for_bind(&bind.host, allow).map_err(Error::Bind)?;
+        let open_err = |source| Error::Open {
+            path: bind.host.clone(),
+            source,
+        };
+        // Run by root, the sandbox's uid cannot search root's directories:
+        // wsbox clones the sources' mounts itself.
+        let source = if spec.host_ids.privileged {
+            Source::Tree(hostpath::tree::clone(o.fd.as_fd()).map_err(open_err)?)
+        } else {
+            Source::Reopen {
+                real: hostpath::real_path(o.fd.as_fd()).map_err(open_err)?,
+                dev: o.dev,
+                ino: o.ino,
+            }
+        };
+        opened.push(OpenedBind {
+            host: bind.host.clone(),
+            target: bind.target.clone(),
+            dir: o.kind == hostpath::Kind::Dir,
+            source,
+        });
+    }
+    Ok(opened)
 }
 
 /// A running sandbox, seen from wsbox.
