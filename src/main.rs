@@ -3,8 +3,12 @@
 
 mod cli;
 mod control;
+mod forward;
+mod identity;
 mod instance;
+mod network;
 mod run;
+mod usernet;
 
 use std::process::ExitCode;
 
@@ -117,7 +121,16 @@ fn main() -> ExitCode {
 fn ps(json: bool) -> anyhow::Result<i32> {
     let list = instance::list()?;
     if json {
-        let infos: Vec<_> = list.iter().map(|(_, info)| info).collect();
+        let infos: Vec<_> = list
+            .iter()
+            .map(|(_, info)| {
+                let mut value = serde_json::to_value(info).unwrap_or_default();
+                if let (Some(warning), Some(map)) = (info.warning(), value.as_object_mut()) {
+                    map.insert("warning".into(), warning.into());
+                }
+                value
+            })
+            .collect();
         println!("{}", serde_json::to_string_pretty(&infos)?);
         return Ok(0);
     }
@@ -125,11 +138,22 @@ fn ps(json: bool) -> anyhow::Result<i32> {
         "{:<24} {:>8} {:<10} {:<8} PROGRAM",
         "NAME", "PID", "DISPLAY", "NETWORK"
     );
+    let mut warnings = Vec::new();
     for (_, info) in list {
+        let network = match info.warning() {
+            Some(warning) => {
+                warnings.push(format!("warning: {}: {warning}", info.name));
+                format!("{}!", info.network)
+            }
+            None => info.network.clone(),
+        };
         println!(
             "{:<24} {:>8} {:<10} {:<8} {}",
-            info.name, info.pid, info.display, info.network, info.program
+            info.name, info.pid, info.display, network, info.program
         );
+    }
+    for warning in warnings {
+        println!("{warning}");
     }
     Ok(0)
 }

@@ -14,14 +14,15 @@ use wsbox_compositor::reexports::calloop::{
 use wsbox_compositor::reexports::wayland_server::{Display, ListeningSocket};
 use wsbox_compositor::state::KeyboardConfig;
 use wsbox_compositor::{Config, State};
-use wsbox_policies::{Access, Bind, ClipboardMode, Policy};
-use wsbox_sandbox::plan::{environment, random_machine_id, SANDBOX_RUNTIME_DIR};
+use wsbox_policies::{Access, Bind, ClipboardMode, MachineId, NetworkMode, Policy};
+use wsbox_sandbox::plan::{environment, random_boot_id, random_machine_id, SANDBOX_RUNTIME_DIR};
 use wsbox_sandbox::process::{kill_sandbox, terminate, EXIT_TIMEOUT, STOP_GRACE};
 use wsbox_sandbox::{BindSpec, HostIds, HostLayout, Outcome, Prepared, Spec};
 
 use crate::cli::{DisplayMode, RunArgs};
 use crate::control;
 use crate::instance::{Info, Instance};
+use crate::{forward, identity, network, usernet};
 
 /// Runs the sandbox and returns the exit status for wsbox.
 pub fn run(args: RunArgs) -> Result<i32> {
@@ -61,6 +62,16 @@ pub fn run(args: RunArgs) -> Result<i32> {
         .context("invalid command line")?;
 
     let mut spec = spec(&policy, args.command.clone())?;
+    let net = network::plan(&policy.network, getrandom)?;
+    spec.net = net.spec.clone();
+    spec.resolv_conf = net.resolv_conf.clone();
+    if let Some(resolv) = &net.host_resolv_conf {
+        spec.binds.push(BindSpec {
+            host: resolv.clone(),
+            target: "/etc/resolv.conf".into(),
+            writable: false,
+        });
+    }
     let program = Path::new(&spec.argv[0])
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -78,10 +89,13 @@ pub fn run(args: RunArgs) -> Result<i32> {
         pid: std::process::id(),
         program: program.clone(),
         display: display_name.to_owned(),
-        network: "none".to_owned(),
+        network: net.mode.name().to_owned(),
         started,
     })?;
     let name = instance.name();
+    if policy.identity.machine_id == MachineId::Stable {
+        spec.machine_id = identity::stable_machine_id(&identity::key_dir()?, &name)?;
+    }
 
     let mut event_loop: EventLoop<Run> =
         EventLoop::try_new().context("failed to create the event loop")?;
@@ -199,8 +213,19 @@ pub fn run(args: RunArgs) -> Result<i32> {
 
     let prepared = Prepared::new(spec, &HostLayout::probe(Path::new("/")))?;
     tracing::debug!(%name, landlock_abi = ?prepared.landlock_abi(), steps = prepared.plan().mounts.len(), "sandbox prepared");
-    let sandbox = wsbox_sandbox::spawn(&prepared)?;
+    let mut user_net = None;
+    let mut sandbox = wsbox_sandbox::process::spawn_with(&prepared, |pid| {
+        if net.mode == NetworkMode::User {
+            let mac = net.mac.as_deref().unwrap_or("02:00:00:00:00:01");
+            user_net = Some(usernet::start(pid, mac).map_err(|e| format!("{e:#}"))?);
+        }
+        Ok(())
+    })?;
     let sandbox_pid = sandbox.pid();
+    // Threads only now: the sandbox is forked.
+    for (listener, upstream) in sandbox.take_listeners().into_iter().zip(net.upstreams) {
+        forward::serve(listener, upstream).context("failed to serve the sandbox's sockets")?;
+    }
     handle
         .insert_source(
             Generic::new(sandbox, Interest::READ, Mode::Level),
@@ -268,6 +293,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         })
         .context("the event loop failed")?;
     drop(prepared);
+    drop(user_net);
     let outcome = run.outcome.take();
     let (timed_out, failure) = (run.timed_out, run.failure.take());
     drop(run);
@@ -476,6 +502,44 @@ fn apply_overrides(policy: &mut Policy, args: &RunArgs) -> Result<()> {
             });
         }
     }
+    if let Some(net) = &args.net {
+        let (mode, addr) = match net.split_once('=') {
+            Some((mode, addr)) => (mode, Some(addr)),
+            None => (net.as_str(), None),
+        };
+        let Some(mode) = NetworkMode::from_name(mode) else {
+            bail!("invalid --net {net:?}: expected none, host, user or tor[=HOST:PORT]");
+        };
+        match addr {
+            Some(addr) if mode == NetworkMode::Tor => {
+                wsbox_policies::parse_socket_addr(addr)
+                    .map_err(|m| anyhow::anyhow!("invalid --net {net:?}: {m}"))?;
+                policy.network.tor = addr.to_owned();
+            }
+            Some(_) => bail!("invalid --net {net:?}: only tor takes an address (tor=HOST:PORT)"),
+            None => {}
+        }
+        if mode != policy.network.mode {
+            // The policy's LAN grant and forwards were meant for its own mode;
+            // the host's network has the host's loopback already.
+            policy.network.allow_lan = false;
+            if mode == NetworkMode::Host {
+                policy.network.forward.clear();
+            }
+        }
+        policy.network.mode = mode;
+    }
+    if args.net_allow_lan {
+        if policy.network.mode != NetworkMode::User {
+            bail!("--net-allow-lan needs --net user");
+        }
+        policy.network.allow_lan = true;
+    }
+    for forward in &args.net_forward {
+        wsbox_policies::parse_forward(forward)
+            .map_err(|m| anyhow::anyhow!("invalid --net-forward {m}"))?;
+        policy.network.forward.push(forward.clone());
+    }
     for pair in &args.env {
         let Some((name, value)) = pair.split_once('=') else {
             bail!("invalid --env {pair:?}: expected NAME=VALUE");
@@ -541,10 +605,17 @@ fn spec(policy: &Policy, argv: Vec<std::ffi::OsString>) -> Result<Spec> {
         ),
         landlock: policy.security.landlock,
         host_ids: HostIds::for_caller(euid, egid),
+        net: Default::default(),
+        boot_id: {
+            let mut bytes = [0u8; 16];
+            getrandom(&mut bytes)?;
+            random_boot_id(bytes)
+        },
+        resolv_conf: None,
     })
 }
 
-fn getrandom(buf: &mut [u8]) -> Result<()> {
+pub(crate) fn getrandom(buf: &mut [u8]) -> Result<()> {
     // SAFETY: the kernel writes at most buf.len() bytes into buf.
     let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
     if n != buf.len() as isize {

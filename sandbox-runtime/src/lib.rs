@@ -7,6 +7,7 @@
 pub mod landlock;
 pub mod mount;
 pub mod namespaces;
+pub mod network;
 pub mod plan;
 pub mod privileges;
 pub mod process;
