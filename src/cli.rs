@@ -15,7 +15,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run PROGRAM in a new sandbox; exits with the program's status.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List the running sandboxes.
     Ps {
         /// One JSON object per sandbox, as a JSON array.

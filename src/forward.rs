@@ -255,7 +255,10 @@ mod tests {
 
     /// A SOCKS5 server that accepts username/password, reports what it got,
     /// answers one CONNECT with success and echoes.
-    fn upstream() -> (SocketAddr, mpsc::Receiver<(Vec<u8>, Vec<u8>, Vec<u8>)>) {
+    /// Username, password and destination of one upstream connection.
+    type Seen = (Vec<u8>, Vec<u8>, Vec<u8>);
+
+    fn upstream() -> (SocketAddr, mpsc::Receiver<Seen>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = mpsc::channel();

@@ -61,7 +61,7 @@ fn main() -> ExitCode {
     };
 
     let result = match cli.command {
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Ps { json } => ps(json),
         Command::Windows { name, json } => windows(&name, json),
         Command::Screenshot { name, file } => {

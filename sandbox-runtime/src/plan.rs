@@ -108,7 +108,11 @@ pub const PROC_MASKED_DIRS: &[&str] = &[
 /// Sysfs places that identify the machine (DMI: serials, UUIDs, asset
 /// tags, raw tables), each covered with an empty read-only tmpfs when
 /// `filesystem.sys` mounts a sysfs.
-pub const SYS_MASKED_DIRS: &[&str] = &["/sys/devices/virtual/dmi/id", "/sys/firmware/dmi"];
+pub const SYS_MASKED_DIRS: &[&str] = &[
+    "/sys/devices/virtual/dmi/id",
+    "/sys/firmware/dmi",
+    "/sys/firmware/acpi/tables",
+];
 
 /// Per-device sysfs files that carry hardware addresses or serials:
 /// `(directory of devices, file below each device)`, each covered with
@@ -119,6 +123,7 @@ pub const SYS_MASKED_EACH: &[(&str, &str)] = &[
     ("/sys/class/ieee80211", "macaddress"),
     ("/sys/class/ieee80211", "addresses"),
     ("/sys/class/bluetooth", "address"),
+    ("/sys/block", "serial"),
     ("/sys/block", "device/serial"),
     ("/sys/block", "device/wwid"),
     ("/sys/block", "device/vpd_pg80"),
