@@ -856,6 +856,34 @@ fn host_mode_is_the_host_s_network_and_ps_warns() {
         .collect();
     assert_eq!(inside, host, "{out}");
 
+    // The host's abstract unix sockets (X11, D-Bus) are per network
+    // namespace: with the host's, only Landlock's scoping (ABI 6) keeps
+    // the app from them.
+    // SAFETY: landlock_create_ruleset(NULL, 0, VERSION) only returns a number.
+    let abi = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            1u32,
+        )
+    };
+    if abi >= 6 && find_program("python3").is_some() {
+        use std::os::linux::net::SocketAddrExt;
+        let name = format!("wsbox-net-test-{}-{}", std::process::id(), next());
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let listener = std::os::unix::net::UnixListener::bind_addr(&addr).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let script = format!(
+            "python3 -c 'import socket; s = socket.socket(socket.AF_UNIX); s.connect(b\"\\0{name}\")' 2>/dev/null; echo \"abstract=$?\""
+        );
+        let out = r.sh(&["--net", "host"], &script);
+        assert_ne!(field(&out, "abstract"), "0", "{out}");
+        assert!(listener.accept().is_err(), "{out}");
+    } else {
+        eprintln!("NOTE: {test}: Landlock ABI {abi} < 6 or no python3: abstract sockets not checked");
+    }
+
     let name_host = format!("nethost-{}-{}", std::process::id(), next());
     let name_none = format!("netnone-{}-{}", std::process::id(), next());
     let host_run = Running::start(r.wsbox(&sandbox_args(
@@ -934,6 +962,14 @@ fn boot_id_is_the_sandbox_s(who: Who, test: &str) {
         .collect();
     assert_ne!(ids[0], host.trim(), "the host's boot id is visible");
     assert_ne!(ids[0], ids[1], "two sandboxes share a boot id");
+    // The kernel command line may carry the root file system's UUID.
+    assert!(!fs::read_to_string("/proc/cmdline").unwrap().is_empty());
+    let out = r.sh(&[], "cat /proc/cmdline 2>/dev/null; echo \"status=$?\"");
+    assert_eq!(
+        out.stdout.lines().next(),
+        Some("status=1"),
+        "/proc/cmdline is readable\n{out}"
+    );
 }
 
 fn machine_id_random_or_stable(who: Who, test: &str) {

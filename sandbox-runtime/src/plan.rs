@@ -78,6 +78,8 @@ pub const ETC_ALLOWLIST: &[&str] = &[
 /// Files in a fresh procfs that leak kernel or host state; each is covered
 /// with /dev/null when present.
 pub const PROC_MASKED_FILES: &[&str] = &[
+    // The kernel command line may name the root file system's UUID.
+    "/proc/cmdline",
     "/proc/config.gz",
     "/proc/kallsyms",
     "/proc/kcore",
