@@ -177,6 +177,22 @@ pub fn start(pid: Pid, mac: &str) -> Result<UserNet> {
     loop {
         if has_default_route(&route) {
             tracing::debug!(helper, elapsed = ?started.elapsed(), "user-mode network ready");
+            // Drained so that a chatty helper never blocks on a full pipe.
+            // A thread is fine here: the sandbox is already forked.
+            if let Some(stderr) = net.child.stderr.take() {
+                let _ = std::thread::Builder::new()
+                    .name("wsbox-usernet-log".into())
+                    .stack_size(64 * 1024)
+                    .spawn(move || {
+                        use std::io::BufRead;
+                        for line in std::io::BufReader::new(stderr)
+                            .lines()
+                            .map_while(Result::ok)
+                        {
+                            tracing::debug!(helper, "{line}");
+                        }
+                    });
+            }
             return Ok(net);
         }
         if let Ok(Some(status)) = net.child.try_wait() {

@@ -881,7 +881,9 @@ fn host_mode_is_the_host_s_network_and_ps_warns() {
         assert_ne!(field(&out, "abstract"), "0", "{out}");
         assert!(listener.accept().is_err(), "{out}");
     } else {
-        eprintln!("NOTE: {test}: Landlock ABI {abi} < 6 or no python3: abstract sockets not checked");
+        eprintln!(
+            "NOTE: {test}: Landlock ABI {abi} < 6 or no python3: abstract sockets not checked"
+        );
     }
 
     let name_host = format!("nethost-{}-{}", std::process::id(), next());
