@@ -12,11 +12,15 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-/// Connections served at once per listener; more are closed at once.
-pub const MAX_CONNECTIONS: usize = 256;
+/// Connections served at once, over all listeners; more are closed at once.
+/// Each holds four fds in wsbox: the total stays well under the usual limit
+/// of 1024, so the app cannot starve wsbox's own sockets.
+pub const MAX_CONNECTIONS: usize = 128;
+
+/// Connections being served now.
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
 /// How long the upstream may take to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the SOCKS greeting and authentication may take on each side.
@@ -70,7 +74,6 @@ impl Credentials {
 pub fn serve(listener: OwnedFd, upstream: Upstream) -> io::Result<()> {
     let listener = TcpListener::from(listener);
     listener.set_nonblocking(false)?;
-    let active = Arc::new(AtomicUsize::new(0));
     std::thread::Builder::new()
         .name("wsbox-forward".into())
         .stack_size(THREAD_STACK)
@@ -84,13 +87,12 @@ pub fn serve(listener: OwnedFd, upstream: Upstream) -> io::Result<()> {
                     continue;
                 }
             };
-            if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-                active.fetch_sub(1, Ordering::SeqCst);
+            if ACTIVE.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+                ACTIVE.fetch_sub(1, Ordering::SeqCst);
                 tracing::warn!("the sandbox has {MAX_CONNECTIONS} connections open; refusing more");
                 continue;
             }
             let upstream = upstream.clone();
-            let active = Arc::clone(&active);
             let spawned = std::thread::Builder::new()
                 .name("wsbox-relay".into())
                 .stack_size(THREAD_STACK)
@@ -98,9 +100,10 @@ pub fn serve(listener: OwnedFd, upstream: Upstream) -> io::Result<()> {
                     if let Err(e) = handle(client, &upstream) {
                         tracing::debug!(%e, "connection from the sandbox ended");
                     }
-                    active.fetch_sub(1, Ordering::SeqCst);
+                    ACTIVE.fetch_sub(1, Ordering::SeqCst);
                 });
             if let Err(e) = spawned {
+                ACTIVE.fetch_sub(1, Ordering::SeqCst);
                 tracing::warn!(%e, "failed to start a relay thread");
             }
         })?;
