@@ -5,8 +5,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::Result;
-use wsbox_policies::{Network, NetworkMode, TOR_SOCKS_DEFAULT};
+use anyhow::{anyhow, bail, Result};
+use wsbox_policies::{parse_forward, parse_socket_addr, Network, NetworkMode, TOR_SOCKS_DEFAULT};
 use wsbox_sandbox::network::NetSpec;
 
 use crate::forward::{Credentials, Upstream};
@@ -79,6 +79,53 @@ pub fn plan(net: &Network, random: impl Fn(&mut [u8]) -> Result<()>) -> Result<S
     Ok(setup)
 }
 
+/// Applies `--net`, `--net-allow-lan` and `--net-forward` to the policy's
+/// network section; `validate` checks the result.
+pub fn apply_overrides(
+    policy: &mut Network,
+    net: Option<&str>,
+    allow_lan: bool,
+    forwards: &[String],
+) -> Result<()> {
+    if let Some(net) = net {
+        let (mode, addr) = match net.split_once('=') {
+            Some((mode, addr)) => (mode, Some(addr)),
+            None => (net, None),
+        };
+        let Some(mode) = NetworkMode::from_name(mode) else {
+            bail!("invalid --net {net:?}: expected none, host, user or tor[=HOST:PORT]");
+        };
+        match addr {
+            Some(addr) if mode == NetworkMode::Tor => {
+                parse_socket_addr(addr).map_err(|m| anyhow!("invalid --net {net:?}: {m}"))?;
+                policy.tor = addr.to_owned();
+            }
+            Some(_) => bail!("invalid --net {net:?}: only tor takes an address (tor=HOST:PORT)"),
+            None => {}
+        }
+        if mode != policy.mode {
+            // The policy's LAN grant and forwards were meant for its own mode;
+            // the host's network has the host's loopback already.
+            policy.allow_lan = false;
+            if mode == NetworkMode::Host {
+                policy.forward.clear();
+            }
+        }
+        policy.mode = mode;
+    }
+    if allow_lan {
+        if policy.mode != NetworkMode::User {
+            bail!("--net-allow-lan needs --net user");
+        }
+        policy.allow_lan = true;
+    }
+    for forward in forwards {
+        parse_forward(forward).map_err(|m| anyhow!("invalid --net-forward {m}"))?;
+        policy.forward.push(forward.clone());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +174,34 @@ mod tests {
         }
         assert!(!s.resolv_conf.unwrap().contains("nameserver"));
         assert!(s.spec.routes.is_empty());
+    }
+
+    #[test]
+    fn the_command_line_overrides_the_policy() {
+        let mut net =
+            network("mode = \"user\"\nallow_lan = true\nforward = [\"tcp:127.0.0.1:631\"]");
+        apply_overrides(&mut net, Some("tor=127.0.0.1:9150"), false, &[]).unwrap();
+        assert_eq!(net.mode, NetworkMode::Tor);
+        assert_eq!(net.tor, "127.0.0.1:9150");
+        assert!(!net.allow_lan, "the LAN grant was for mode user");
+        assert_eq!(net.forward.len(), 1);
+        apply_overrides(&mut net, Some("host"), false, &[]).unwrap();
+        assert!(net.forward.is_empty());
+        let mut net = network("");
+        apply_overrides(&mut net, Some("user"), true, &["tcp:127.0.0.1:80".into()]).unwrap();
+        assert!(net.allow_lan);
+        assert_eq!(net.forward_addrs(), ["127.0.0.1:80".parse().unwrap()]);
+        for (mode, lan, says) in [
+            (Some("wifi"), false, "expected none"),
+            (Some("user=1.2.3.4:5"), false, "only tor"),
+            (Some("tor=example.org:9050"), false, "HOST:PORT"),
+            (None, true, "needs --net user"),
+        ] {
+            let err = apply_overrides(&mut network(""), mode, lan, &[])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{err}");
+        }
     }
 
     #[test]

@@ -502,44 +502,12 @@ fn apply_overrides(policy: &mut Policy, args: &RunArgs) -> Result<()> {
             });
         }
     }
-    if let Some(net) = &args.net {
-        let (mode, addr) = match net.split_once('=') {
-            Some((mode, addr)) => (mode, Some(addr)),
-            None => (net.as_str(), None),
-        };
-        let Some(mode) = NetworkMode::from_name(mode) else {
-            bail!("invalid --net {net:?}: expected none, host, user or tor[=HOST:PORT]");
-        };
-        match addr {
-            Some(addr) if mode == NetworkMode::Tor => {
-                wsbox_policies::parse_socket_addr(addr)
-                    .map_err(|m| anyhow::anyhow!("invalid --net {net:?}: {m}"))?;
-                policy.network.tor = addr.to_owned();
-            }
-            Some(_) => bail!("invalid --net {net:?}: only tor takes an address (tor=HOST:PORT)"),
-            None => {}
-        }
-        if mode != policy.network.mode {
-            // The policy's LAN grant and forwards were meant for its own mode;
-            // the host's network has the host's loopback already.
-            policy.network.allow_lan = false;
-            if mode == NetworkMode::Host {
-                policy.network.forward.clear();
-            }
-        }
-        policy.network.mode = mode;
-    }
-    if args.net_allow_lan {
-        if policy.network.mode != NetworkMode::User {
-            bail!("--net-allow-lan needs --net user");
-        }
-        policy.network.allow_lan = true;
-    }
-    for forward in &args.net_forward {
-        wsbox_policies::parse_forward(forward)
-            .map_err(|m| anyhow::anyhow!("invalid --net-forward {m}"))?;
-        policy.network.forward.push(forward.clone());
-    }
+    network::apply_overrides(
+        &mut policy.network,
+        args.net.as_deref(),
+        args.net_allow_lan,
+        &args.net_forward,
+    )?;
     for pair in &args.env {
         let Some((name, value)) = pair.split_once('=') else {
             bail!("invalid --env {pair:?}: expected NAME=VALUE");
