@@ -146,6 +146,9 @@ pub fn start(pid: Pid, mac: &str) -> Result<UserNet> {
             "--configure",
             "--mtu=65520",
             "--disable-host-loopback",
+            // Confines slirp4netns itself. (--enable-sandbox would need uid 0
+            // mapped in the sandbox's user namespace; it is not.)
+            "--enable-seccomp",
             "--macaddress",
             mac,
         ])
