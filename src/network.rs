@@ -65,7 +65,7 @@ pub fn plan(net: &Network, random: impl Fn(&mut [u8]) -> Result<()>) -> Result<S
         }
         NetworkMode::User => {
             usernet::available()?;
-            setup.spec.routes = usernet::routes(net.allow_lan);
+            setup.spec.routes = usernet::routes(net.allow_lan, &usernet::host_addresses()?);
             setup.resolv_conf = Some(usernet::resolv_conf());
             let mut bytes = [0u8; 6];
             random(&mut bytes)?;

@@ -49,19 +49,26 @@ impl Drop for UserNet {
 /// prohibited, and so is the sandbox's own /24 but for the DNS forwarder
 /// (the halves of the /24 are more specific than its on-link route). Only the
 /// default route remains: a host that uses 10.0.2.0/24 itself (VirtualBox
-/// NAT does) is not reachable either, nor is its gateway.
-pub fn routes(allow_lan: bool) -> Vec<Route> {
-    if allow_lan {
-        return Vec::new();
-    }
-    let v4 = |a: [u8; 4]| IpAddr::V4(Ipv4Addr::from(a));
-    let mut routes: Vec<Route> = LAN_RANGES
+/// NAT does) is not reachable either, nor is its gateway. `host` are the
+/// host's own addresses: without a route of their own, a connection to
+/// one would reach the services the host binds on all its addresses.
+pub fn routes(allow_lan: bool, host: &[IpAddr]) -> Vec<Route> {
+    let mut routes: Vec<Route> = host
         .iter()
-        .map(|(dst, prefix)| Route::Prohibit {
-            dst: *dst,
-            prefix: *prefix,
+        .filter(|ip| !ip.is_loopback())
+        .map(|ip| Route::Prohibit {
+            dst: *ip,
+            prefix: if ip.is_ipv4() { 32 } else { 128 },
         })
         .collect();
+    if allow_lan {
+        return routes;
+    }
+    let v4 = |a: [u8; 4]| IpAddr::V4(Ipv4Addr::from(a));
+    routes.extend(LAN_RANGES.iter().map(|(dst, prefix)| Route::Prohibit {
+        dst: *dst,
+        prefix: *prefix,
+    }));
     routes.push(Route::Prohibit {
         dst: v4([10, 0, 2, 0]),
         prefix: 25,
@@ -91,6 +98,29 @@ fn find(program: &str) -> Option<PathBuf> {
         .chain(["/usr/bin".into(), "/usr/sbin".into()])
         .map(|dir| dir.join(program))
         .find(|p| p.is_file())
+}
+
+/// The host's own addresses, loopback excluded.
+pub fn host_addresses() -> Result<Vec<IpAddr>> {
+    let mut found = Vec::new();
+    for ifaddr in
+        nix::ifaddrs::getifaddrs().context("failed to list the host's addresses (getifaddrs)")?
+    {
+        let Some(addr) = ifaddr.address else {
+            continue;
+        };
+        let ip = if let Some(v4) = addr.as_sockaddr_in() {
+            IpAddr::V4(v4.ip())
+        } else if let Some(v6) = addr.as_sockaddr_in6() {
+            IpAddr::V6(v6.ip())
+        } else {
+            continue;
+        };
+        if !ip.is_loopback() && !found.contains(&ip) {
+            found.push(ip);
+        }
+    }
+    Ok(found)
 }
 
 /// Whether a user-mode networking helper is installed.
@@ -226,6 +256,38 @@ fn has_default_route(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn routes_cut_off_the_lan_and_the_host_s_addresses() {
+        let host: Vec<IpAddr> = vec![
+            "203.0.113.9".parse().unwrap(),
+            "127.0.0.1".parse().unwrap(),
+            "2001:db8::1".parse().unwrap(),
+        ];
+        let prohibited = |routes: &[Route]| -> Vec<(IpAddr, u8)> {
+            routes
+                .iter()
+                .filter_map(|r| match r {
+                    Route::Prohibit { dst, prefix } => Some((*dst, *prefix)),
+                    Route::OnLink { .. } => None,
+                })
+                .collect()
+        };
+        let strict = routes(false, &host);
+        let p = prohibited(&strict);
+        assert!(p.contains(&("203.0.113.9".parse().unwrap(), 32)));
+        assert!(p.contains(&("2001:db8::1".parse().unwrap(), 128)));
+        assert!(!p.iter().any(|(ip, _)| ip.is_loopback()));
+        assert!(p.contains(&("192.168.0.0".parse().unwrap(), 16)));
+        assert!(p.contains(&("10.0.2.0".parse().unwrap(), 25)));
+        assert!(strict.contains(&Route::OnLink {
+            dst: DNS.parse().unwrap(),
+            prefix: 32,
+            dev: INTERFACE.into()
+        }));
+        let lan = routes(true, &host);
+        assert_eq!(prohibited(&lan).len(), 2, "{lan:?}");
+    }
 
     #[test]
     fn generated_macs_are_local_unicast() {

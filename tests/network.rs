@@ -7,11 +7,11 @@
 //!   the credentials and destinations it gets.
 //! - User-mode networking: the machine running the tests may have no network
 //!   at all, so each test builds a network namespace of its own (a veth pair
-//!   with a TEST-NET-2 address and a default route, "LAN" addresses in
-//!   10.77.0.0/24 and 192.168.77.0/24, a DNS server and an
-//!   `/etc/netns/NAME/resolv.conf`) and runs wsbox in it with
+//!   to a second namespace, TEST-NET-2 addresses and a default route, "LAN"
+//!   addresses in 10.77.0.0/24 and 192.168.77.0/24 behind it, a DNS server
+//!   and an `/etc/netns/NAME/resolv.conf`) and runs wsbox in it with
 //!   `ip netns exec`: to pasta, that namespace is the host. The servers run
-//!   on threads of this process that joined it.
+//!   on threads of this process that joined one namespace or the other.
 //!
 //! Sandboxes run as root and as the unprivileged test user (WSBOX_TEST_USER,
 //! default `wsbox-test`). A test that cannot run here prints
@@ -361,14 +361,21 @@ fn socks_server(to: SocketAddr) -> (SocketAddr, Arc<Mutex<Vec<SocksSeen>>>) {
 // A network namespace standing in for the host, for --net user.
 // ---------------------------------------------------------------------------
 
-/// The "internet" address of the test namespace (TEST-NET-2).
-const NET_ADDR: &str = "198.51.100.1";
-/// Its "LAN" addresses.
+/// The test host's own address (TEST-NET-2), on a veth whose other end
+/// is in a second namespace: the "internet" and the "LAN".
+const HOST_ADDR: &str = "198.51.100.1";
+/// The "internet" address: the default gateway, a web server, a UDP echo
+/// server and the DNS server.
+const NET_ADDR: &str = "198.51.100.2";
+/// The "LAN" addresses, routed to the outer namespace too.
 const LAN_ADDRS: [&str; 2] = ["10.77.0.1", "192.168.77.1"];
 
+/// Two network namespaces: `name` stands in for the host wsbox runs on,
+/// `name-x` for everything outside it.
 struct TestNet {
     name: String,
-    /// MAC addresses and names of its interfaces.
+    outer: String,
+    /// MAC addresses of the host's interfaces.
     macs: Vec<String>,
 }
 
@@ -382,53 +389,48 @@ fn ip(args: &[&str]) {
 impl TestNet {
     fn new() -> Self {
         let name = format!("wsbox-t{}-{}", std::process::id(), next());
+        let outer = format!("{name}-x");
         ip(&["netns", "add", &name]);
+        ip(&["netns", "add", &outer]);
         let mut net = TestNet {
             name: name.clone(),
+            outer: outer.clone(),
             macs: Vec::new(),
         };
-        let n = ["-n", name.as_str()];
-        let with = |rest: &[&str]| ip(&[&n[..], rest].concat());
-        with(&["link", "set", "lo", "up"]);
-        with(&["link", "add", "wt0", "type", "veth", "peer", "name", "wt1"]);
-        with(&["addr", "add", &format!("{NET_ADDR}/24"), "dev", "wt0"]);
+        let in_host = |rest: &[&str]| ip(&[&["-n", name.as_str()][..], rest].concat());
+        let in_outer = |rest: &[&str]| ip(&[&["-n", outer.as_str()][..], rest].concat());
+        in_host(&["link", "set", "lo", "up"]);
+        in_outer(&["link", "set", "lo", "up"]);
+        in_host(&["link", "add", "wt0", "type", "veth", "peer", "name", "wt1"]);
+        in_host(&["link", "set", "wt1", "netns", &outer]);
+        in_host(&["addr", "add", &format!("{HOST_ADDR}/24"), "dev", "wt0"]);
+        in_outer(&["addr", "add", &format!("{NET_ADDR}/24"), "dev", "wt1"]);
         for lan in LAN_ADDRS {
-            with(&["addr", "add", &format!("{lan}/24"), "dev", "wt1"]);
+            in_outer(&["addr", "add", &format!("{lan}/24"), "dev", "wt1"]);
         }
-        with(&["link", "set", "wt0", "up"]);
-        with(&["link", "set", "wt1", "up"]);
-        with(&[
-            "route",
-            "add",
-            "default",
-            "via",
-            "198.51.100.254",
-            "dev",
-            "wt0",
-        ]);
+        in_host(&["link", "set", "wt0", "up"]);
+        in_outer(&["link", "set", "wt1", "up"]);
+        in_host(&["route", "add", "default", "via", NET_ADDR, "dev", "wt0"]);
         let etc = PathBuf::from("/etc/netns").join(&name);
         fs::create_dir_all(&etc).unwrap();
         fs::write(etc.join("resolv.conf"), format!("nameserver {NET_ADDR}\n")).unwrap();
-        net.macs = ["wt0", "wt1"]
-            .iter()
-            .map(|i| {
-                let mut cmd = Command::new("ip");
-                cmd.args(["-n", &name, "-br", "link", "show", i]);
-                let out = output(cmd, Duration::from_secs(10));
-                out.stdout
-                    .split_whitespace()
-                    .nth(2)
-                    .unwrap_or("")
-                    .to_owned()
-            })
+        let mut cmd = Command::new("ip");
+        cmd.args(["-n", &name, "-br", "link", "show", "wt0"]);
+        let out = output(cmd, Duration::from_secs(10));
+        net.macs = out
+            .stdout
+            .split_whitespace()
+            .nth(2)
+            .map(str::to_owned)
+            .into_iter()
             .collect();
         net
     }
 
-    /// Runs `f` on a new thread that joined this namespace; its sockets live
-    /// there. The thread stays there.
-    fn spawn<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let path = PathBuf::from("/run/netns").join(&self.name);
+    /// Runs `f` on a new thread that joined the namespace `ns`; its sockets
+    /// live there. The thread stays there.
+    fn spawn_in<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = PathBuf::from("/run/netns").join(ns);
         let (tx, rx) = mpsc::channel();
         thread::spawn(move || {
             let ns = fs::File::open(&path).unwrap();
@@ -442,6 +444,17 @@ impl TestNet {
             }
         });
         rx.recv().unwrap()
+    }
+
+    /// Runs `f` in the outer namespace.
+    fn spawn<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        Self::spawn_in(&self.outer, f)
+    }
+
+    /// An HTTP server on the test host itself.
+    fn host_http(&self, addr: &str, body: &str) -> Http {
+        let (addr, body) = (addr.to_owned(), body.to_owned());
+        Self::spawn_in(&self.name, move || http(&addr, &body))
     }
 
     fn http(&self, addr: &str, body: &str) -> Http {
@@ -485,9 +498,11 @@ impl TestNet {
 
 impl Drop for TestNet {
     fn drop(&mut self) {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "del", &self.name]);
-        let _ = output(cmd, Duration::from_secs(10));
+        for ns in [&self.name, &self.outer] {
+            let mut cmd = Command::new("ip");
+            cmd.args(["netns", "del", ns]);
+            let _ = output(cmd, Duration::from_secs(10));
+        }
         let _ = fs::remove_dir_all(PathBuf::from("/etc/netns").join(&self.name));
     }
 }
@@ -646,7 +661,13 @@ fn forwards_reach_only_the_named_ports(who: Who, test: &str) {
     assert_eq!(closed.hits.load(Ordering::SeqCst), 0);
 }
 
-fn user_script(web: SocketAddr, udp: SocketAddr, lo: SocketAddr, lan: &[SocketAddr]) -> String {
+fn user_script(
+    web: SocketAddr,
+    udp: SocketAddr,
+    lo: SocketAddr,
+    host_all: SocketAddr,
+    lan: &[SocketAddr],
+) -> String {
     format!(
         r#"
 curl -s -m 10 http://{web}/; echo; echo "web=$?"
@@ -661,6 +682,7 @@ echo "resolved=$(getent hosts name.wsbox-test | cut -d' ' -f1)"
 curl -s -m 10 http://name.wsbox-test:{web_port}/; echo; echo "byname=$?"
 curl -s -m 3 http://127.0.0.1:{lo_port}/ >/dev/null; echo "loopback=$?"
 curl -s -m 3 http://10.0.2.2:{lo_port}/ >/dev/null; echo "gateway=$?"
+curl -s -m 3 http://{host_all}/ >/dev/null; echo "hostaddr=$?"
 curl -s -m 3 http://{lan0}/ >/dev/null; echo "lan0=$?"
 curl -s -m 3 http://{lan1}/ >/dev/null; echo "lan1=$?"
 ip route del 10.0.0.0/8 2>/dev/null; echo "delroute=$?"
@@ -690,7 +712,9 @@ fn user_mode_reaches_out_but_not_the_host_or_lan(who: Who, test: &str) {
     }
     let net = TestNet::new();
     let web = net.http(&format!("{NET_ADDR}:0"), "hello-outside");
-    let lo = net.http("127.0.0.1:0", "host-loopback");
+    let lo = net.host_http("127.0.0.1:0", "host-loopback");
+    // A service the host binds on all its addresses.
+    let all = net.host_http("0.0.0.0:0", "host-everywhere");
     let lans: Vec<Http> = LAN_ADDRS
         .iter()
         .map(|a| net.http(&format!("{a}:0"), "lan"))
@@ -698,7 +722,8 @@ fn user_mode_reaches_out_but_not_the_host_or_lan(who: Who, test: &str) {
     let udp = net.udp_echo();
     net.dns();
     let lan_addrs: Vec<SocketAddr> = lans.iter().map(|l| l.addr).collect();
-    let script = user_script(web.addr, udp, lo.addr, &lan_addrs);
+    let host_all: SocketAddr = format!("{HOST_ADDR}:{}", all.addr.port()).parse().unwrap();
+    let script = user_script(web.addr, udp, lo.addr, host_all, &lan_addrs);
     for helper in &helpers {
         for allow_lan in [false, true] {
             let mut options = vec!["--net", "user"];
@@ -722,6 +747,7 @@ fn user_mode_reaches_out_but_not_the_host_or_lan(who: Who, test: &str) {
             );
             assert_ne!(field(&out, "loopback"), "0", "{what}\n{out}");
             assert_ne!(field(&out, "gateway"), "0", "{what}\n{out}");
+            assert_ne!(field(&out, "hostaddr"), "0", "{what}\n{out}");
             for key in ["lan0", "lan1"] {
                 if allow_lan {
                     assert_eq!(field(&out, key), "0", "{what}: {key}\n{out}");
@@ -750,6 +776,11 @@ fn user_mode_reaches_out_but_not_the_host_or_lan(who: Who, test: &str) {
         }
     }
     assert_eq!(lo.hits.load(Ordering::SeqCst), 0, "host loopback reached");
+    assert_eq!(
+        all.hits.load(Ordering::SeqCst),
+        0,
+        "the host's address reached"
+    );
     for lan in &lans {
         // Reached only with --net-allow-lan: once per helper.
         assert_eq!(lan.hits.load(Ordering::SeqCst), helpers.len());
