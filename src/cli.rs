@@ -17,7 +17,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run PROGRAM in a new sandbox; exits with the program's status.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List the running sandboxes.
     Ps {
         /// One JSON object per sandbox, as a JSON array.
@@ -145,6 +145,19 @@ pub struct RunArgs {
     /// Set an environment variable inside the sandbox. Repeatable.
     #[arg(long = "env", value_name = "NAME=VALUE")]
     pub env: Vec<String>,
+    /// The network: `none` (own loopback only), `host` (the host's network),
+    /// `user` (user-mode networking, no LAN) or `tor[=HOST:PORT]` (only the
+    /// host's Tor SOCKS port, default 127.0.0.1:9050, at 127.0.0.1:9050
+    /// inside). Overrides the policy's `[network] mode`.
+    #[arg(long = "net", value_name = "MODE")]
+    pub net: Option<String>,
+    /// With --net user: the LAN (RFC 1918, link-local, ULA) is reachable too.
+    #[arg(long = "net-allow-lan")]
+    pub net_allow_lan: bool,
+    /// Make a loopback TCP port of the host reachable at the same address
+    /// inside: tcp:127.0.0.1:PORT. Repeatable; added to the policy's.
+    #[arg(long = "net-forward", value_name = "tcp:ADDR:PORT")]
+    pub net_forward: Vec<String>,
     /// The program to run and its arguments, after `--`.
     #[arg(required = true, last = true, value_name = "PROGRAM")]
     pub command: Vec<std::ffi::OsString>,

@@ -4,8 +4,12 @@
 mod cli;
 mod control;
 mod files;
+mod forward;
+mod identity;
 mod instance;
+mod network;
 mod run;
+mod usernet;
 
 use std::process::ExitCode;
 
@@ -58,7 +62,7 @@ fn main() -> ExitCode {
     };
 
     let result = match cli.command {
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Ps { json } => ps(json),
         Command::Windows { name, json } => windows(&name, json),
         Command::Screenshot { name, file } => {
@@ -152,7 +156,16 @@ fn print_path(answer: anyhow::Result<(control::Response, Option<Vec<u8>>)>) -> a
 fn ps(json: bool) -> anyhow::Result<i32> {
     let list = instance::list()?;
     if json {
-        let infos: Vec<_> = list.iter().map(|(_, info)| info).collect();
+        let infos: Vec<_> = list
+            .iter()
+            .map(|(_, info)| {
+                let mut value = serde_json::to_value(info).unwrap_or_default();
+                if let (Some(warning), Some(map)) = (info.warning(), value.as_object_mut()) {
+                    map.insert("warning".into(), warning.into());
+                }
+                value
+            })
+            .collect();
         println!("{}", serde_json::to_string_pretty(&infos)?);
         return Ok(0);
     }
@@ -160,11 +173,22 @@ fn ps(json: bool) -> anyhow::Result<i32> {
         "{:<24} {:>8} {:<10} {:<8} PROGRAM",
         "NAME", "PID", "DISPLAY", "NETWORK"
     );
+    let mut warnings = Vec::new();
     for (_, info) in list {
+        let network = match info.warning() {
+            Some(warning) => {
+                warnings.push(format!("warning: {}: {warning}", info.name));
+                format!("{}!", info.network)
+            }
+            None => info.network.clone(),
+        };
         println!(
             "{:<24} {:>8} {:<10} {:<8} {}",
-            info.name, info.pid, info.display, info.network, info.program
+            info.name, info.pid, info.display, network, info.program
         );
+    }
+    for warning in warnings {
+        println!("{warning}");
     }
     Ok(0)
 }

@@ -14,8 +14,8 @@ use wsbox_compositor::reexports::calloop::{
 use wsbox_compositor::reexports::wayland_server::{Display, ListeningSocket};
 use wsbox_compositor::state::KeyboardConfig;
 use wsbox_compositor::{Config, State};
-use wsbox_policies::{Access, Bind, ClipboardMode, Home, Policy};
-use wsbox_sandbox::plan::{environment, random_machine_id, SANDBOX_RUNTIME_DIR};
+use wsbox_policies::{Access, Bind, ClipboardMode, Home, MachineId, NetworkMode, Policy};
+use wsbox_sandbox::plan::{environment, random_boot_id, random_machine_id, SANDBOX_RUNTIME_DIR};
 use wsbox_sandbox::process::{kill_sandbox, terminate, EXIT_TIMEOUT, STOP_GRACE};
 use wsbox_sandbox::{BindSpec, HostIds, HostLayout, Outcome, Prepared, Spec};
 
@@ -23,6 +23,7 @@ use crate::cli::{DisplayMode, RunArgs};
 use crate::control;
 use crate::files;
 use crate::instance::{Info, Instance};
+use crate::{forward, identity, network, usernet};
 
 /// Runs the sandbox and returns the exit status for wsbox.
 pub fn run(args: RunArgs) -> Result<i32> {
@@ -70,6 +71,17 @@ pub fn run(args: RunArgs) -> Result<i32> {
         args.allow_special,
     )?;
     spec.binds.extend(grants.binds.iter().cloned());
+    let net = network::plan(&policy.network, getrandom)?;
+    spec.net = net.spec.clone();
+    spec.resolv_conf = net.resolv_conf.clone();
+    if let Some(resolv) = &net.host_resolv_conf {
+        spec.binds.push(BindSpec {
+            host: resolv.clone(),
+            target: "/etc/resolv.conf".into(),
+            writable: false,
+            special: false,
+        });
+    }
     let program = Path::new(&spec.argv[0])
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -87,12 +99,15 @@ pub fn run(args: RunArgs) -> Result<i32> {
         pid: std::process::id(),
         program: program.clone(),
         display: display_name.to_owned(),
-        network: "none".to_owned(),
+        network: net.mode.name().to_owned(),
         started,
     })?;
     let name = instance.name();
     if let Some(home) = &policy.filesystem.home {
         spec.home = Some(files::persistent_home(&home.persist, &name, spec.host_ids)?);
+    }
+    if policy.identity.machine_id == MachineId::Stable {
+        spec.machine_id = identity::stable_machine_id(&identity::key_dir()?, &name)?;
     }
 
     let mut event_loop: EventLoop<Run> =
@@ -213,8 +228,19 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let spec_privileged = spec.host_ids.privileged;
     let prepared = Prepared::new(spec, &HostLayout::probe(Path::new("/")))?;
     tracing::debug!(%name, landlock_abi = ?prepared.landlock_abi(), steps = prepared.plan().mounts.len(), "sandbox prepared");
-    let sandbox = wsbox_sandbox::spawn(&prepared)?;
+    let mut user_net = None;
+    let mut sandbox = wsbox_sandbox::process::spawn_with(&prepared, |pid| {
+        if net.mode == NetworkMode::User {
+            let mac = net.mac.as_deref().unwrap_or("02:00:00:00:00:01");
+            user_net = Some(usernet::start(pid, mac).map_err(|e| format!("{e:#}"))?);
+        }
+        Ok(())
+    })?;
     let sandbox_pid = sandbox.pid();
+    // Threads only now: the sandbox is forked.
+    for (listener, upstream) in sandbox.take_listeners().into_iter().zip(net.upstreams) {
+        forward::serve(listener, upstream).context("failed to serve the sandbox's sockets")?;
+    }
     handle
         .insert_source(
             Generic::new(sandbox, Interest::READ, Mode::Level),
@@ -283,6 +309,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         })
         .context("the event loop failed")?;
     drop(prepared);
+    drop(user_net);
     let outcome = run.outcome.take();
     let (timed_out, failure) = (run.timed_out, run.failure.take());
     drop(run);
@@ -499,6 +526,12 @@ fn apply_overrides(policy: &mut Policy, args: &RunArgs) -> Result<()> {
             .with_context(|| format!("invalid --home {}", home.display()))?;
         policy.filesystem.home = Some(Home { persist });
     }
+    network::apply_overrides(
+        &mut policy.network,
+        args.net.as_deref(),
+        args.net_allow_lan,
+        &args.net_forward,
+    )?;
     for pair in &args.env {
         let Some((name, value)) = pair.split_once('=') else {
             bail!("invalid --env {pair:?}: expected NAME=VALUE");
@@ -557,10 +590,17 @@ fn spec(policy: &Policy, argv: Vec<std::ffi::OsString>) -> Result<Spec> {
         landlock: policy.security.landlock,
         host_ids: HostIds::for_caller(euid, egid),
         home: None,
+        net: Default::default(),
+        boot_id: {
+            let mut bytes = [0u8; 16];
+            getrandom(&mut bytes)?;
+            random_boot_id(bytes)
+        },
+        resolv_conf: None,
     })
 }
 
-fn getrandom(buf: &mut [u8]) -> Result<()> {
+pub(crate) fn getrandom(buf: &mut [u8]) -> Result<()> {
     // SAFETY: the kernel writes at most buf.len() bytes into buf.
     let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
     if n != buf.len() as isize {

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -204,14 +205,32 @@ pub struct Identity {
     /// The host name inside the sandbox (UTS namespace and /etc/hostname).
     #[serde(default = "default_hostname")]
     pub hostname: String,
+    /// /etc/machine-id: new for every run, or the same for every run of a
+    /// sandbox with the same name.
+    #[serde(default)]
+    pub machine_id: MachineId,
 }
 
 impl Default for Identity {
     fn default() -> Self {
         Self {
             hostname: default_hostname(),
+            machine_id: MachineId::default(),
         }
     }
+}
+
+/// How the sandbox's /etc/machine-id is made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MachineId {
+    /// Random for every run.
+    #[default]
+    Random,
+    /// Derived from the sandbox's name and a secret key of the invoking
+    /// user: stable across runs of one app, unrelated to the host's and to
+    /// other apps'.
+    Stable,
 }
 
 fn default_hostname() -> String {
@@ -298,20 +317,119 @@ pub struct Environment {
 }
 
 /// Network access.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Network {
     #[serde(default)]
     pub mode: NetworkMode,
+    /// Mode `tor`: the host's Tor SOCKS port, `HOST:PORT`.
+    #[serde(default = "default_tor")]
+    pub tor: String,
+    /// Mode `user`: whether the host's LAN (RFC 1918, link-local, ULA) is
+    /// reachable. The host's loopback never is.
+    #[serde(default)]
+    pub allow_lan: bool,
+    /// Loopback ports of the host made reachable at the same address inside,
+    /// each one explicitly: `tcp:127.0.0.1:631`.
+    #[serde(default)]
+    pub forward: Vec<String>,
 }
 
-/// The network modes implemented so far.
+impl Default for Network {
+    fn default() -> Self {
+        Self {
+            mode: NetworkMode::default(),
+            tor: default_tor(),
+            allow_lan: false,
+            forward: Vec::new(),
+        }
+    }
+}
+
+/// Where Tor's SOCKS port usually is, and where the sandbox finds it inside.
+pub const TOR_SOCKS_DEFAULT: &str = "127.0.0.1:9050";
+
+fn default_tor() -> String {
+    TOR_SOCKS_DEFAULT.to_owned()
+}
+
+impl Network {
+    /// The host's Tor SOCKS address; `validate` has checked it.
+    pub fn tor_addr(&self) -> Option<SocketAddr> {
+        parse_socket_addr(&self.tor).ok()
+    }
+
+    /// The forwarded loopback addresses; `validate` has checked them.
+    pub fn forward_addrs(&self) -> Vec<SocketAddr> {
+        self.forward
+            .iter()
+            .filter_map(|f| parse_forward(f).ok())
+            .collect()
+    }
+}
+
+/// The network modes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NetworkMode {
     /// Only the sandbox's own loopback interface.
     #[default]
     None,
+    /// The host's network namespace: everything the host reaches.
+    Host,
+    /// User-mode networking (pasta, else slirp4netns): outbound TCP, UDP and
+    /// DNS; not the host's loopback, not the LAN unless `allow_lan`.
+    User,
+    /// No route anywhere; 127.0.0.1:9050 inside leads to the host's Tor
+    /// SOCKS port, with per-sandbox stream isolation.
+    Tor,
+}
+
+impl NetworkMode {
+    /// The mode's name as the policy and `--net` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            NetworkMode::None => "none",
+            NetworkMode::Host => "host",
+            NetworkMode::User => "user",
+            NetworkMode::Tor => "tor",
+        }
+    }
+
+    /// A mode by name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::None, Self::Host, Self::User, Self::Tor]
+            .into_iter()
+            .find(|m| m.name() == name)
+    }
+}
+
+/// `HOST:PORT` with a numeric IPv4 or IPv6 (`[::1]:9050`) address and a
+/// port other than 0.
+pub fn parse_socket_addr(text: &str) -> Result<SocketAddr, String> {
+    match text.parse::<SocketAddr>() {
+        Ok(addr) if addr.port() != 0 => Ok(addr),
+        Ok(_) => Err(format!("{text:?}: port 0 is not a port")),
+        Err(_) => Err(format!(
+            "{text:?} is not an address of the form HOST:PORT (numeric, e.g. 127.0.0.1:9050)"
+        )),
+    }
+}
+
+/// A `forward` entry: `tcp:ADDR:PORT` with a loopback ADDR.
+pub fn parse_forward(text: &str) -> Result<SocketAddr, String> {
+    let Some(rest) = text.strip_prefix("tcp:") else {
+        return Err(format!(
+            "{text:?} is not a forward of the form tcp:127.0.0.1:PORT (only tcp is supported)"
+        ));
+    };
+    let addr = parse_socket_addr(rest)?;
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "{text:?}: only the host's loopback ports can be forwarded"
+        ));
+    }
+    Ok(addr)
 }
 
 /// How hard the kernel's security features are required.
@@ -405,6 +523,8 @@ impl Policy {
                 ),
             ));
         }
+        self.validate_network()
+            .map_err(|(field, m)| invalid(field.into(), m))?;
         for (i, bind) in self.filesystem.bind.iter().enumerate() {
             let field = format!("filesystem.bind[{i}]");
             validate_host_path(&bind.host).map_err(|m| invalid(format!("{field}.host"), m))?;
@@ -434,6 +554,54 @@ impl Policy {
                     "value contains a NUL byte".into(),
                 ));
             }
+        }
+        Ok(())
+    }
+}
+
+impl Policy {
+    fn validate_network(&self) -> Result<(), (&'static str, String)> {
+        let net = &self.network;
+        let tor = parse_socket_addr(&net.tor).map_err(|m| ("network.tor", m))?;
+        let mut inside = Vec::new();
+        if net.mode == NetworkMode::Tor {
+            inside.push(parse_socket_addr(TOR_SOCKS_DEFAULT).unwrap_or(tor));
+        }
+        for forward in &net.forward {
+            let addr = parse_forward(forward).map_err(|m| ("network.forward", m))?;
+            if net.mode == NetworkMode::Host {
+                return Err((
+                    "network.forward",
+                    format!(
+                        "{forward:?}: mode \"host\" shares the host's loopback already; \
+                         forwards need mode none, user or tor"
+                    ),
+                ));
+            }
+            if inside.contains(&addr) {
+                return Err((
+                    "network.forward",
+                    format!("{forward:?}: port {} is already in use inside", addr.port()),
+                ));
+            }
+            inside.push(addr);
+        }
+        if self.filesystem.sys && net.mode == NetworkMode::Host {
+            return Err((
+                "filesystem.sys",
+                "a sysfs cannot be mounted in the host's network namespace (mode \"host\"); \
+                 use another network mode or no /sys"
+                    .into(),
+            ));
+        }
+        if net.allow_lan && net.mode != NetworkMode::User {
+            return Err((
+                "network.allow_lan",
+                format!(
+                    "only mode \"user\" reaches a LAN, not mode {:?}",
+                    net.mode.name()
+                ),
+            ));
         }
         Ok(())
     }
@@ -600,11 +768,98 @@ mod tests {
 
     #[test]
     fn unknown_network_mode_is_refused() {
-        let err = Policy::from_toml("[network]\nmode = \"host\"\n", "p.toml")
+        let err = Policy::from_toml("[network]\nmode = \"wifi\"\n", "p.toml")
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 2"), "{err}");
-        assert!(err.contains("host"), "{err}");
+        assert!(err.contains("wifi"), "{err}");
+    }
+
+    #[test]
+    fn network_modes_parse_with_their_options() {
+        for mode in ["none", "host", "user", "tor"] {
+            let p = Policy::from_toml(&format!("[network]\nmode = \"{mode}\"\n"), "t").unwrap();
+            assert_eq!(p.network.mode.name(), mode);
+            assert_eq!(NetworkMode::from_name(mode), Some(p.network.mode));
+        }
+        assert_eq!(NetworkMode::from_name("wifi"), None);
+        let p = Policy::from_toml(
+            "[network]\nmode = \"tor\"\ntor = \"[::1]:9150\"\nforward = [\"tcp:127.0.0.1:631\", \"tcp:[::1]:8080\"]\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(p.network.tor_addr(), Some("[::1]:9150".parse().unwrap()));
+        assert_eq!(
+            p.network.forward_addrs(),
+            vec![
+                "127.0.0.1:631".parse::<SocketAddr>().unwrap(),
+                "[::1]:8080".parse().unwrap()
+            ]
+        );
+        let p = Policy::from_toml("[network]\nmode = \"user\"\nallow_lan = true\n", "t").unwrap();
+        assert!(p.network.allow_lan);
+        assert_eq!(
+            Policy::default().network.tor_addr(),
+            Some("127.0.0.1:9050".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn bad_network_options_are_refused_with_their_field() {
+        for (text, field, says) in [
+            ("tor = \"localhost:9050\"", "network.tor", "HOST:PORT"),
+            ("tor = \"127.0.0.1\"", "network.tor", "HOST:PORT"),
+            ("tor = \"127.0.0.1:0\"", "network.tor", "port 0"),
+            (
+                "forward = [\"udp:127.0.0.1:53\"]",
+                "network.forward",
+                "only tcp",
+            ),
+            (
+                "forward = [\"tcp:192.168.1.1:80\"]",
+                "network.forward",
+                "loopback",
+            ),
+            (
+                "forward = [\"tcp:127.0.0.1:99999\"]",
+                "network.forward",
+                "HOST:PORT",
+            ),
+            (
+                "mode = \"tor\"\nforward = [\"tcp:127.0.0.1:9050\"]",
+                "network.forward",
+                "already in use",
+            ),
+            (
+                "forward = [\"tcp:127.0.0.1:631\", \"tcp:127.0.0.1:631\"]",
+                "network.forward",
+                "already in use",
+            ),
+            (
+                "mode = \"host\"\nforward = [\"tcp:127.0.0.1:631\"]",
+                "network.forward",
+                "host",
+            ),
+            (
+                "mode = \"tor\"\nallow_lan = true",
+                "network.allow_lan",
+                "user",
+            ),
+        ] {
+            let err = Policy::from_toml(&format!("[network]\n{text}\n"), "t")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(field) && err.contains(says), "{text}: {err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+    }
+
+    #[test]
+    fn machine_id_is_random_unless_stable_is_asked() {
+        assert_eq!(Policy::default().identity.machine_id, MachineId::Random);
+        let p = Policy::from_toml("[identity]\nmachine_id = \"stable\"\n", "t").unwrap();
+        assert_eq!(p.identity.machine_id, MachineId::Stable);
+        assert!(Policy::from_toml("[identity]\nmachine_id = \"host\"\n", "t").is_err());
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod landlock;
 pub mod live;
 pub mod mount;
 pub mod namespaces;
+pub mod network;
 pub mod plan;
 pub mod privileges;
 pub mod process;

@@ -267,20 +267,35 @@ fn execute_one(step: &MountStep, opened: &OpenedSources) -> Result<(), Error> {
             if std::fs::symlink_metadata(&path).is_err() {
                 return Ok(());
             }
-            let null = host(Path::new("/dev/null"));
-            mount(
-                Some(&null),
-                &path,
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )
-            .map_err(nix_err("mask", &path))?;
-            set_attributes(
-                &path,
-                MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
-                false,
-            )
+            cover_with(&host(Path::new("/dev/null")), &path)
+        }
+        MountStep::MaskEach { dir, file } => {
+            let dir = inside(dir);
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                return Ok(());
+            };
+            for entry in entries.flatten() {
+                let path = entry.path().join(file);
+                if std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+                    cover_with(&host(Path::new("/dev/null")), &path)?;
+                }
+            }
+            Ok(())
+        }
+        MountStep::Cover { path, contents } => {
+            let path = inside(path);
+            if std::fs::symlink_metadata(&path).is_err() {
+                return Ok(());
+            }
+            // A file on the root tmpfs, bound over the target and unlinked:
+            // the mount keeps it alive, and nothing else names it.
+            let staged = inside(Path::new("/.wsbox-cover"));
+            std::fs::write(&staged, contents).map_err(path_err("write", &staged))?;
+            std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o444))
+                .map_err(path_err("set the mode of", &staged))?;
+            let covered = cover_with(&staged, &path);
+            std::fs::remove_file(&staged).map_err(path_err("remove", &staged))?;
+            covered
         }
         MountStep::MaskDir { path } => {
             let path = inside(path);
@@ -321,6 +336,23 @@ fn execute_one(step: &MountStep, opened: &OpenedSources) -> Result<(), Error> {
             .map_err(nix_err("mount sysfs at", &path))
         }
     }
+}
+
+/// Binds the file `source` over `path`, read-only.
+fn cover_with(source: &Path, path: &Path) -> Result<(), Error> {
+    mount(
+        Some(source),
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(nix_err("mask", path))?;
+    set_attributes(
+        path,
+        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+        false,
+    )
 }
 
 fn bind(

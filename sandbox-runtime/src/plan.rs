@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use wsbox_policies::Requirement;
 
+use crate::network::NetSpec;
+
 /// The uid and gid the app has inside every sandbox.
 pub const SANDBOX_UID: u32 = 1000;
 /// The gid the app has inside every sandbox.
@@ -83,6 +85,8 @@ pub const ETC_ALLOWLIST: &[&str] = &[
 /// Files in a fresh procfs that leak kernel or host state; each is covered
 /// with /dev/null when present.
 pub const PROC_MASKED_FILES: &[&str] = &[
+    // The kernel command line may name the root file system's UUID.
+    "/proc/cmdline",
     "/proc/config.gz",
     "/proc/kallsyms",
     "/proc/kcore",
@@ -110,6 +114,40 @@ pub const PROC_MASKED_DIRS: &[&str] = &[
     "/proc/scsi",
 ];
 
+/// Sysfs places that identify the machine (DMI: serials, UUIDs, asset
+/// tags, raw tables), each covered with an empty read-only tmpfs when
+/// `filesystem.sys` mounts a sysfs.
+pub const SYS_MASKED_DIRS: &[&str] = &[
+    "/sys/devices/virtual/dmi/id",
+    "/sys/firmware/dmi",
+    "/sys/firmware/acpi/tables",
+];
+
+/// Per-device sysfs files that carry hardware addresses or serials:
+/// `(directory of devices, file below each device)`, each covered with
+/// /dev/null when present.
+pub const SYS_MASKED_EACH: &[(&str, &str)] = &[
+    ("/sys/class/net", "address"),
+    ("/sys/class/net", "perm_address"),
+    ("/sys/class/ieee80211", "macaddress"),
+    ("/sys/class/ieee80211", "addresses"),
+    ("/sys/class/bluetooth", "address"),
+    ("/sys/block", "serial"),
+    ("/sys/block", "device/serial"),
+    ("/sys/block", "device/wwid"),
+    ("/sys/block", "device/vpd_pg80"),
+    ("/sys/block", "device/vpd_pg83"),
+    ("/sys/block", "wwid"),
+    ("/sys/block", "eui"),
+    ("/sys/block", "nguid"),
+    ("/sys/block", "uuid"),
+    ("/sys/class/nvme", "serial"),
+    ("/sys/class/mmc_host", "mmc0:0001/serial"),
+];
+
+/// The kernel's random id of this boot: covered with the sandbox's own.
+pub const BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
+
 /// The only device nodes inside; `/dev/ptmx` comes from a private devpts.
 pub const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 
@@ -130,6 +168,12 @@ pub struct Spec {
     /// A host directory bound read-write as the app's home instead of an
     /// empty tmpfs.
     pub home: Option<PathBuf>,
+    /// The network namespace: own or the host's, sockets, blocked ranges.
+    pub net: NetSpec,
+    /// What /proc/sys/kernel/random/boot_id shows: a UUID and a newline.
+    pub boot_id: String,
+    /// The contents of /etc/resolv.conf, when wsbox generates it.
+    pub resolv_conf: Option<String>,
 }
 
 /// One host path bound into the sandbox.
@@ -288,6 +332,16 @@ pub enum MountStep {
     Sysfs {
         target: PathBuf,
     },
+    /// Cover a file with a read-only file holding `contents`, if it exists.
+    Cover {
+        path: PathBuf,
+        contents: Vec<u8>,
+    },
+    /// Cover `dir/*/file` with /dev/null, for each entry of `dir` that has it.
+    MaskEach {
+        dir: PathBuf,
+        file: PathBuf,
+    },
 }
 
 /// Confinement of the app process after the mount tree is in place, in the
@@ -380,6 +434,10 @@ impl Plan {
                 .iter()
                 .map(|p| MountStep::MaskDir { path: (*p).into() }),
         );
+        m.push(MountStep::Cover {
+            path: BOOT_ID.into(),
+            contents: spec.boot_id.clone().into_bytes(),
+        });
 
         m.push(tmpfs("/dev", 0o755, true));
         for name in DEVICES {
@@ -443,6 +501,19 @@ impl Plan {
             m.push(MountStep::Sysfs {
                 target: "/sys".into(),
             });
+            m.extend(
+                SYS_MASKED_DIRS
+                    .iter()
+                    .map(|p| MountStep::MaskDir { path: (*p).into() }),
+            );
+            m.extend(
+                SYS_MASKED_EACH
+                    .iter()
+                    .map(|(dir, file)| MountStep::MaskEach {
+                        dir: (*dir).into(),
+                        file: (*file).into(),
+                    }),
+            );
         }
 
         for bind in &spec.binds {
@@ -480,7 +551,7 @@ fn generated_etc(spec: &Spec) -> Vec<MountStep> {
         contents: contents.into_bytes(),
         mode: 0o644,
     };
-    vec![
+    let mut files = vec![
         file(
             "passwd",
             format!(
@@ -502,7 +573,11 @@ fn generated_etc(spec: &Spec) -> Vec<MountStep> {
             ),
         ),
         file("machine-id", spec.machine_id.clone()),
-    ]
+    ];
+    if let Some(resolv) = &spec.resolv_conf {
+        files.push(file("resolv.conf", resolv.clone()));
+    }
+    files
 }
 
 fn ro_bind(source: impl Into<PathBuf>, target: impl Into<PathBuf>) -> MountStep {
@@ -567,6 +642,21 @@ pub fn environment(
     env.into_iter().collect()
 }
 
+/// A boot id as the kernel shows it: a version 4 UUID and a newline.
+pub fn random_boot_id(mut bytes: [u8; 16]) -> String {
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}\n",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
 /// A random machine id: 128 bits from the kernel, as 32 hex digits.
 pub fn random_machine_id(bytes: [u8; 16]) -> String {
     let mut id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -589,6 +679,9 @@ mod tests {
             landlock: Requirement::Required,
             host_ids: HostIds::for_caller(1000, 1000),
             home: None,
+            net: NetSpec::default(),
+            boot_id: random_boot_id([9; 16]),
+            resolv_conf: None,
         }
     }
 
@@ -830,6 +923,63 @@ mod tests {
             |s| matches!(s, MountStep::Bind { target, .. } if target == Path::new("/home/user/a")),
         );
         assert!(home < bind);
+    }
+
+    #[test]
+    fn boot_id_is_covered_after_proc_sys_is_read_only() {
+        let plan = Plan::new(&spec(), &merged());
+        let ro = index(
+            &plan,
+            |s| matches!(s, MountStep::ReadOnly { path } if path == Path::new("/proc/sys")),
+        );
+        let cover = index(
+            &plan,
+            |s| matches!(s, MountStep::Cover { path, .. } if path == Path::new(BOOT_ID)),
+        );
+        assert!(ro < cover);
+        assert!(plan.mounts.contains(&MountStep::Cover {
+            path: BOOT_ID.into(),
+            contents: b"09090909-0909-4909-8909-090909090909\n".to_vec(),
+        }));
+    }
+
+    #[test]
+    fn sysfs_serials_and_addresses_are_masked_after_the_mount() {
+        let mut s = spec();
+        s.sys = true;
+        let plan = Plan::new(&s, &merged());
+        let sysfs = index(&plan, |s| matches!(s, MountStep::Sysfs { .. }));
+        let dmi = index(
+            &plan,
+            |s| matches!(s, MountStep::MaskDir { path } if path == Path::new("/sys/devices/virtual/dmi/id")),
+        );
+        let mac = index(
+            &plan,
+            |s| matches!(s, MountStep::MaskEach { dir, file } if dir == Path::new("/sys/class/net") && file == Path::new("address")),
+        );
+        let serial = index(
+            &plan,
+            |s| matches!(s, MountStep::MaskEach { dir, file } if dir == Path::new("/sys/block") && file == Path::new("device/serial")),
+        );
+        assert!(sysfs < dmi && sysfs < mac && sysfs < serial);
+        let without = Plan::new(&spec(), &merged());
+        assert!(!without
+            .mounts
+            .iter()
+            .any(|s| matches!(s, MountStep::MaskEach { .. })));
+    }
+
+    #[test]
+    fn resolv_conf_only_when_given() {
+        let has = |plan: &Plan| {
+            plan.mounts.iter().any(
+                |s| matches!(s, MountStep::File { path, .. } if path == Path::new("/etc/resolv.conf")),
+            )
+        };
+        assert!(!has(&Plan::new(&spec(), &merged())));
+        let mut s = spec();
+        s.resolv_conf = Some("nameserver 10.0.2.3\n".into());
+        assert!(has(&Plan::new(&s, &merged())));
     }
 
     #[test]

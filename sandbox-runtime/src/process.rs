@@ -28,7 +28,7 @@ use crate::mount::{OpenedBind, Source};
 use crate::plan::BindSpec;
 use crate::plan::{ConfineStep, HostLayout, Plan, Spec, SANDBOX_HOME};
 use crate::seccomp::Filter;
-use crate::{hostpath, landlock, mount, namespaces, privileges, seccomp};
+use crate::{hostpath, landlock, mount, namespaces, network, privileges, seccomp};
 
 /// Exit status for wsbox's own errors.
 pub const EXIT_WSBOX_ERROR: i32 = 125;
@@ -50,6 +50,12 @@ pub enum Error {
     Seccomp(#[from] seccomp::Error),
     #[error(transparent)]
     Landlock(#[from] landlock::Error),
+    #[error(transparent)]
+    Network(#[from] network::Error),
+    /// What wsbox had to do between creating the namespaces and starting
+    /// the sandbox failed (e.g. user-mode networking).
+    #[error("{0}")]
+    BeforeStart(String),
     #[error("failed to {what}: {source}")]
     Sys {
         what: &'static str,
@@ -191,6 +197,9 @@ pub struct Sandbox {
     _alive: OwnedFd,
     signals: SignalFd,
     old_mask: SigSet,
+    /// The listening sockets pid 1 created inside, in the order of
+    /// [`network::NetSpec::listeners`].
+    listeners: Vec<OwnedFd>,
 }
 
 /// How a sandbox ended.
@@ -224,7 +233,25 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), Error> {
 
 /// Starts the sandbox. The calling process must be single-threaded.
 pub fn spawn(prepared: &Prepared) -> Result<Sandbox, Error> {
+    spawn_with(prepared, |_| Ok(()))
+}
+
+/// Starts the sandbox, calling `before_start` with pid 1's pid once the
+/// namespaces exist and the id maps are written, before pid 1 sets anything
+/// up (e.g. to attach user-mode networking to its network namespace). The
+/// calling process must be single-threaded.
+pub fn spawn_with(
+    prepared: &Prepared,
+    before_start: impl FnOnce(Pid) -> Result<(), String>,
+) -> Result<Sandbox, Error> {
     let (sync_read, sync_write) = pipe()?;
+    let (sockets_here, sockets_there) = nix::sys::socket::socketpair(
+        nix::sys::socket::AddressFamily::Unix,
+        nix::sys::socket::SockType::Stream,
+        None,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(sys("create a socket pair"))?;
     let (err_read, err_write) = pipe()?;
     let signals = supervised_signals();
     let mut old_mask = SigSet::empty();
@@ -235,24 +262,28 @@ pub fn spawn(prepared: &Prepared) -> Result<Sandbox, Error> {
 
     // SAFETY: wsbox is single-threaded here (the compositor and control socket
     // run on the same thread and are not started yet).
-    let pid = unsafe { namespaces::clone_into_namespaces() }?;
+    let pid = unsafe { namespaces::clone_into_namespaces(prepared.spec.net.share_host) }?;
     if pid.as_raw() == 0 {
         drop(sync_write);
         drop(err_read);
         drop(signal_fd);
-        pid1(prepared, sync_read, err_write);
+        drop(sockets_here);
+        pid1(prepared, sync_read, err_write, sockets_there);
     }
     drop(sync_read);
     drop(err_write);
-    let sandbox = Sandbox {
+    drop(sockets_there);
+    let mut sandbox = Sandbox {
         pid,
         errors: std::fs::File::from(err_read),
         _alive: sync_write,
         signals: signal_fd,
         old_mask,
+        listeners: Vec::new(),
     };
     let go = namespaces::write_id_maps(pid, prepared.spec.host_ids)
         .map_err(Error::from)
+        .and_then(|()| before_start(pid).map_err(Error::BeforeStart))
         .and_then(|()| {
             nix::unistd::write(sandbox._alive.as_fd(), b"1").map_err(sys("start the sandbox"))
         });
@@ -260,6 +291,22 @@ pub fn spawn(prepared: &Prepared) -> Result<Sandbox, Error> {
         let _ = kill(pid, Signal::SIGKILL);
         let _ = waitpid(pid, None);
         return Err(err);
+    }
+    let wanted = prepared.spec.net.listeners.len();
+    if wanted > 0 {
+        match network::receive_fds(&sockets_here, wanted) {
+            Ok(fds) => sandbox.listeners = fds,
+            Err(err) => {
+                // pid 1 failed first: its own report says why.
+                let _ = kill(pid, Signal::SIGKILL);
+                let status = waitpid(pid, None).map_err(sys("wait for the sandbox"))?;
+                let outcome = sandbox.finish(status);
+                return Err(match outcome.failure {
+                    Some(reason) => Error::BeforeStart(reason),
+                    None => err.into(),
+                });
+            }
+        }
     }
     tracing::debug!(pid = pid.as_raw(), "sandbox started");
     Ok(sandbox)
@@ -276,6 +323,13 @@ impl Sandbox {
     /// pid 1 of the sandbox, as seen from wsbox.
     pub fn pid(&self) -> Pid {
         self.pid
+    }
+
+    /// The listening sockets pid 1 created inside the sandbox's network
+    /// namespace, in the order of [`network::NetSpec::listeners`]; wsbox
+    /// accepts on them and connects out from the host's side.
+    pub fn take_listeners(&mut self) -> Vec<OwnedFd> {
+        std::mem::take(&mut self.listeners)
     }
 
     /// Handles the pending signals: forwards SIGINT, SIGTERM, SIGHUP and
@@ -414,7 +468,7 @@ fn fail(err: &OwnedFd, code: i32, message: impl std::fmt::Display) -> ! {
 }
 
 /// pid 1 of the sandbox. Never returns.
-fn pid1(prepared: &Prepared, alive: OwnedFd, err: OwnedFd) -> ! {
+fn pid1(prepared: &Prepared, alive: OwnedFd, err: OwnedFd, sockets: OwnedFd) -> ! {
     // Until the parent has written the id maps this process has no usable
     // identity; wait for its go. EOF means wsbox died first.
     let go = (|| -> Result<(), String> {
@@ -428,7 +482,7 @@ fn pid1(prepared: &Prepared, alive: OwnedFd, err: OwnedFd) -> ! {
     if let Err(message) = go {
         fail(&err, EXIT_WSBOX_ERROR, message);
     }
-    if let Err(message) = setup(prepared, &alive) {
+    if let Err(message) = setup(prepared, &alive, sockets) {
         fail(&err, EXIT_WSBOX_ERROR, message);
     }
     // SAFETY: pid 1 is single-threaded (a fork of single-threaded wsbox).
@@ -454,7 +508,7 @@ fn pid1(prepared: &Prepared, alive: OwnedFd, err: OwnedFd) -> ! {
 }
 
 /// Everything pid 1 does before the app exists.
-fn setup(prepared: &Prepared, alive: &OwnedFd) -> Result<(), String> {
+fn setup(prepared: &Prepared, alive: &OwnedFd, sockets: OwnedFd) -> Result<(), String> {
     let spec = &prepared.spec;
     privileges::become_sandbox_user(spec.host_ids.privileged).map_err(|e| e.to_string())?;
     // A credential change clears the parent-death signal: set it again, then
@@ -471,7 +525,17 @@ fn setup(prepared: &Prepared, alive: &OwnedFd) -> Result<(), String> {
     // Its own session: terminal signals reach wsbox only, which forwards them once.
     privileges::new_session().map_err(|e| e.to_string())?;
     namespaces::set_hostname(&spec.hostname).map_err(|e| e.to_string())?;
-    namespaces::loopback_up().map_err(|e| e.to_string())?;
+    let net = &spec.net;
+    if !net.share_host {
+        namespaces::loopback_up().map_err(|e| e.to_string())?;
+        // Before the app exists, while pid 1 still has CAP_NET_ADMIN here.
+        network::add_routes(&net.routes).map_err(|e| e.to_string())?;
+        let listeners = network::listen(&net.listeners).map_err(|e| e.to_string())?;
+        if !listeners.is_empty() {
+            network::send_fds(&sockets, &listeners).map_err(|e| e.to_string())?;
+        }
+    }
+    drop(sockets);
     mount::prepare().map_err(|e| e.to_string())?;
     mount::execute(&prepared.plan.mounts, &prepared.opened).map_err(|e| e.to_string())?;
     mount::enter_new_root().map_err(|e| e.to_string())?;

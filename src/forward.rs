@@ -1,0 +1,417 @@
+//! wsbox's side of the sockets pid 1 listens on inside the sandbox: each
+//! accepted connection is relayed to an address in the host's network
+//! namespace, either as it is (`forward = ["tcp:…"]`) or through Tor's SOCKS
+//! port with the sandbox's own credentials (stream isolation).
+//!
+//! Runs on threads started after the sandbox exists (wsbox forks only while
+//! it is single-threaded). Nothing the app sends can make wsbox connect
+//! anywhere but the configured upstream: the SOCKS request itself is relayed
+//! untouched and interpreted by Tor.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// Connections served at once, over all listeners; more are closed at once.
+/// Each holds four fds in wsbox: the total stays well under the usual limit
+/// of 1024, so the app cannot starve wsbox's own sockets.
+pub const MAX_CONNECTIONS: usize = 128;
+
+/// Connections being served now.
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+/// How long the upstream may take to accept a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the SOCKS greeting and authentication may take on each side.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Stack of the relay threads: they only copy bytes.
+const THREAD_STACK: usize = 64 * 1024;
+
+/// SOCKS5 (RFC 1928) and username/password authentication (RFC 1929).
+const SOCKS5: u8 = 5;
+const AUTH_VERSION: u8 = 1;
+const NO_AUTH: u8 = 0;
+const USER_PASS: u8 = 2;
+const NO_ACCEPTABLE: u8 = 0xff;
+
+/// Where the connections of one listener go.
+#[derive(Debug, Clone)]
+pub enum Upstream {
+    /// Relayed as they are.
+    Plain(SocketAddr),
+    /// A SOCKS5 server (Tor): every stream is authenticated with the
+    /// sandbox's credentials, so that Tor keeps the sandbox's streams on
+    /// circuits of their own (IsolateSOCKSAuth, on by default).
+    Socks {
+        addr: SocketAddr,
+        credentials: Credentials,
+    },
+}
+
+/// The sandbox's SOCKS credentials. A client that authenticates itself keeps
+/// its own isolation inside the sandbox: its username is sent as
+/// `<username>:<its username>`, its password unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl Credentials {
+    /// Fresh credentials from 16 random bytes.
+    pub fn random(bytes: [u8; 16]) -> Self {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        Credentials {
+            username: format!("wsbox-{}", &hex[..16]),
+            password: hex[16..].to_owned(),
+        }
+    }
+}
+
+/// Serves `listener` (a listening socket inside the sandbox) on a thread of
+/// its own, relaying each connection to `upstream`.
+pub fn serve(listener: OwnedFd, upstream: Upstream) -> io::Result<()> {
+    let listener = TcpListener::from(listener);
+    listener.set_nonblocking(false)?;
+    std::thread::Builder::new()
+        .name("wsbox-forward".into())
+        .stack_size(THREAD_STACK)
+        .spawn(move || loop {
+            let client = match listener.accept() {
+                Ok((client, _)) => client,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::warn!(%e, "failed to accept a connection from the sandbox");
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+            };
+            if ACTIVE.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+                ACTIVE.fetch_sub(1, Ordering::SeqCst);
+                tracing::warn!("the sandbox has {MAX_CONNECTIONS} connections open; refusing more");
+                continue;
+            }
+            let upstream = upstream.clone();
+            let spawned = std::thread::Builder::new()
+                .name("wsbox-relay".into())
+                .stack_size(THREAD_STACK)
+                .spawn(move || {
+                    if let Err(e) = handle(client, &upstream) {
+                        tracing::debug!(%e, "connection from the sandbox ended");
+                    }
+                    ACTIVE.fetch_sub(1, Ordering::SeqCst);
+                });
+            if let Err(e) = spawned {
+                ACTIVE.fetch_sub(1, Ordering::SeqCst);
+                tracing::warn!(%e, "failed to start a relay thread");
+            }
+        })?;
+    Ok(())
+}
+
+fn handle(client: TcpStream, upstream: &Upstream) -> io::Result<()> {
+    let server = match upstream {
+        Upstream::Plain(addr) => TcpStream::connect_timeout(addr, CONNECT_TIMEOUT)?,
+        Upstream::Socks { addr, credentials } => {
+            client.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
+            let server = socks_handshake(&client, credentials, || {
+                let server = TcpStream::connect_timeout(addr, CONNECT_TIMEOUT)?;
+                server.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
+                Ok(server)
+            })?;
+            client.set_read_timeout(None)?;
+            server.set_read_timeout(None)?;
+            server
+        }
+    };
+    relay(client, server)
+}
+
+/// Copies both ways until both sides are done.
+fn relay(client: TcpStream, server: TcpStream) -> io::Result<()> {
+    let (mut client_r, mut server_w) = (client.try_clone()?, server.try_clone()?);
+    let up = std::thread::Builder::new()
+        .name("wsbox-relay-up".into())
+        .stack_size(THREAD_STACK)
+        .spawn(move || {
+            let _ = io::copy(&mut client_r, &mut server_w);
+            let _ = server_w.shutdown(Shutdown::Write);
+        })?;
+    let (mut server_r, mut client_w) = (server, client);
+    let _ = io::copy(&mut server_r, &mut client_w);
+    let _ = client_w.shutdown(Shutdown::Write);
+    let _ = up.join();
+    Ok(())
+}
+
+fn protocol(message: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message.to_owned())
+}
+
+fn read_exact<const N: usize>(stream: &mut impl Read) -> io::Result<[u8; N]> {
+    let mut buf = [0u8; N];
+    stream.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+fn read_vec(stream: &mut impl Read, len: usize) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    stream.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+/// Negotiates authentication with the sandbox's client on one side and the
+/// upstream SOCKS server on the other, with the sandbox's credentials. On
+/// success both are at the point where the client sends its request, which
+/// is then relayed untouched. `connect` opens the upstream connection.
+pub fn socks_handshake<S: Read + Write>(
+    mut client: impl Read + Write,
+    credentials: &Credentials,
+    connect: impl FnOnce() -> io::Result<S>,
+) -> io::Result<S> {
+    let [version, count] = read_exact::<2>(&mut client)?;
+    if version != SOCKS5 {
+        return Err(protocol("not a SOCKS5 client (only SOCKS5 is forwarded)"));
+    }
+    let methods = read_vec(&mut client, usize::from(count))?;
+    let (username, password, client_auth) = if methods.contains(&USER_PASS) {
+        client.write_all(&[SOCKS5, USER_PASS])?;
+        let [version, ulen] = read_exact::<2>(&mut client)?;
+        if version != AUTH_VERSION {
+            return Err(protocol("bad username/password authentication version"));
+        }
+        let user = read_vec(&mut client, usize::from(ulen))?;
+        let [plen] = read_exact::<1>(&mut client)?;
+        let pass = read_vec(&mut client, usize::from(plen))?;
+        let mut prefixed = credentials.username.as_bytes().to_vec();
+        prefixed.push(b':');
+        prefixed.extend_from_slice(&user);
+        if prefixed.len() > 255 {
+            client.write_all(&[AUTH_VERSION, 1])?;
+            return Err(protocol(
+                "the client's SOCKS username is too long to carry the sandbox's prefix",
+            ));
+        }
+        (prefixed, pass, true)
+    } else if methods.contains(&NO_AUTH) {
+        (
+            credentials.username.as_bytes().to_vec(),
+            credentials.password.as_bytes().to_vec(),
+            false,
+        )
+    } else {
+        client.write_all(&[SOCKS5, NO_ACCEPTABLE])?;
+        return Err(protocol("the client offers no usable SOCKS authentication"));
+    };
+
+    let status = connect().and_then(|mut server| {
+        authenticate(&mut server, &username, &password)?;
+        Ok(server)
+    });
+    let ok = status.is_ok();
+    if client_auth {
+        client.write_all(&[AUTH_VERSION, if ok { 0 } else { 1 }])?;
+    } else {
+        client.write_all(&[SOCKS5, if ok { NO_AUTH } else { NO_ACCEPTABLE }])?;
+    }
+    status
+}
+
+/// Username/password authentication towards the upstream SOCKS server.
+fn authenticate(server: &mut (impl Read + Write), user: &[u8], pass: &[u8]) -> io::Result<()> {
+    server.write_all(&[SOCKS5, 1, USER_PASS])?;
+    let [version, method] = read_exact::<2>(server)?;
+    if version != SOCKS5 || method != USER_PASS {
+        return Err(protocol(
+            "the upstream SOCKS server refuses username/password authentication",
+        ));
+    }
+    let (Ok(ulen), Ok(plen)) = (u8::try_from(user.len()), u8::try_from(pass.len())) else {
+        return Err(protocol("SOCKS credentials longer than 255 bytes"));
+    };
+    let mut message = vec![AUTH_VERSION, ulen];
+    message.extend_from_slice(user);
+    message.push(plen);
+    message.extend_from_slice(pass);
+    server.write_all(&message)?;
+    let [_, status] = read_exact::<2>(server)?;
+    if status != 0 {
+        return Err(protocol(
+            "the upstream SOCKS server refused the credentials",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    fn creds() -> Credentials {
+        Credentials {
+            username: "wsbox-0123".into(),
+            password: "secret".into(),
+        }
+    }
+
+    /// A SOCKS5 server that accepts username/password, reports what it got,
+    /// answers one CONNECT with success and echoes.
+    /// Username, password and destination of one upstream connection.
+    type Seen = (Vec<u8>, Vec<u8>, Vec<u8>);
+
+    fn upstream() -> (SocketAddr, mpsc::Receiver<Seen>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let mut s = stream.unwrap();
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    let [_, n] = read_exact::<2>(&mut s).unwrap();
+                    let methods = read_vec(&mut s, n.into()).unwrap();
+                    if !methods.contains(&USER_PASS) {
+                        s.write_all(&[5, 0xff]).unwrap();
+                        return;
+                    }
+                    s.write_all(&[5, 2]).unwrap();
+                    let [_, ulen] = read_exact::<2>(&mut s).unwrap();
+                    let user = read_vec(&mut s, ulen.into()).unwrap();
+                    let [plen] = read_exact::<1>(&mut s).unwrap();
+                    let pass = read_vec(&mut s, plen.into()).unwrap();
+                    s.write_all(&[1, 0]).unwrap();
+                    // CONNECT to a domain name.
+                    let [_, cmd, _, atyp, len] = read_exact::<5>(&mut s).unwrap();
+                    assert_eq!((cmd, atyp), (1, 3));
+                    let name = read_vec(&mut s, usize::from(len) + 2).unwrap();
+                    s.write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0]).unwrap();
+                    tx.send((user, pass, name)).unwrap();
+                    let mut buf = [0u8; 5];
+                    s.read_exact(&mut buf).unwrap();
+                    s.write_all(&buf).unwrap();
+                });
+            }
+        });
+        (addr, rx)
+    }
+
+    fn forwarder(up: SocketAddr) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        serve(
+            OwnedFd::from(listener),
+            Upstream::Socks {
+                addr: up,
+                credentials: creds(),
+            },
+        )
+        .unwrap();
+        addr
+    }
+
+    fn connect_request(s: &mut TcpStream) {
+        let mut req = vec![5, 1, 0, 3, 11];
+        req.extend_from_slice(b"example.org");
+        req.extend_from_slice(&80u16.to_be_bytes());
+        s.write_all(&req).unwrap();
+        let reply = read_exact::<10>(s).unwrap();
+        assert_eq!(reply[1], 0);
+        s.write_all(b"hello").unwrap();
+        assert_eq!(&read_exact::<5>(s).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn a_client_without_credentials_gets_the_sandbox_s() {
+        let (up, seen) = upstream();
+        let mut s = TcpStream::connect(forwarder(up)).unwrap();
+        s.write_all(&[5, 1, 0]).unwrap();
+        assert_eq!(read_exact::<2>(&mut s).unwrap(), [5, 0]);
+        connect_request(&mut s);
+        let (user, pass, name) = seen.recv().unwrap();
+        assert_eq!(user, b"wsbox-0123");
+        assert_eq!(pass, b"secret");
+        assert_eq!(&name[..11], b"example.org");
+    }
+
+    #[test]
+    fn a_client_s_own_credentials_are_prefixed() {
+        let (up, seen) = upstream();
+        let mut s = TcpStream::connect(forwarder(up)).unwrap();
+        s.write_all(&[5, 2, 0, 2]).unwrap();
+        assert_eq!(read_exact::<2>(&mut s).unwrap(), [5, 2]);
+        s.write_all(&[1, 3, b'a', b'p', b'p', 2, b'p', b'w'])
+            .unwrap();
+        assert_eq!(read_exact::<2>(&mut s).unwrap(), [1, 0]);
+        connect_request(&mut s);
+        let (user, pass, _) = seen.recv().unwrap();
+        assert_eq!(user, b"wsbox-0123:app");
+        assert_eq!(pass, b"pw");
+    }
+
+    #[test]
+    fn bad_clients_are_refused() {
+        let (up, _seen) = upstream();
+        let fwd = forwarder(up);
+        // SOCKS4: closed without a word.
+        let mut s = TcpStream::connect(fwd).unwrap();
+        s.write_all(&[4, 1, 0, 80, 127, 0, 0, 1, 0]).unwrap();
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+        assert!(rest.is_empty(), "{rest:?}");
+        // Only GSSAPI offered.
+        let mut s = TcpStream::connect(fwd).unwrap();
+        s.write_all(&[5, 1, 1]).unwrap();
+        assert_eq!(read_exact::<2>(&mut s).unwrap(), [5, 0xff]);
+        // A username too long for the prefix.
+        let mut s = TcpStream::connect(fwd).unwrap();
+        s.write_all(&[5, 1, 2]).unwrap();
+        assert_eq!(read_exact::<2>(&mut s).unwrap(), [5, 2]);
+        let mut auth = vec![1, 250];
+        auth.extend_from_slice(&[b'x'; 250]);
+        auth.extend_from_slice(&[1, b'p']);
+        s.write_all(&auth).unwrap();
+        assert_eq!(read_exact::<2>(&mut s).unwrap(), [1, 1]);
+    }
+
+    #[test]
+    fn an_unreachable_upstream_is_reported_to_the_client() {
+        // A port nothing listens on.
+        let dead = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = dead.local_addr().unwrap();
+        drop(dead);
+        let mut s = TcpStream::connect(forwarder(addr)).unwrap();
+        s.write_all(&[5, 1, 0]).unwrap();
+        assert_eq!(read_exact::<2>(&mut s).unwrap(), [5, 0xff]);
+    }
+
+    #[test]
+    fn plain_forwards_relay_both_ways() {
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let up = server.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut s, _) = server.accept().unwrap();
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).unwrap();
+            s.write_all(&buf).unwrap();
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        serve(OwnedFd::from(listener), Upstream::Plain(up)).unwrap();
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(b"ping").unwrap();
+        let mut back = Vec::new();
+        s.read_to_end(&mut back).unwrap();
+        assert_eq!(back, b"ping");
+    }
+
+    #[test]
+    fn random_credentials_differ() {
+        let a = Credentials::random([1; 16]);
+        let b = Credentials::random([2; 16]);
+        assert_ne!(a, b);
+        assert!(a.username.starts_with("wsbox-"));
+        assert_eq!(a.password.len(), 16);
+    }
+}

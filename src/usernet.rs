@@ -1,0 +1,317 @@
+//! `--net user`: user-mode networking for the sandbox's network namespace,
+//! by pasta (package passt) or, where pasta is missing, slirp4netns.
+//!
+//! The helper runs as a child of wsbox, attached to pid 1's namespaces
+//! before pid 1 sets anything up, and dies with wsbox (parent-death signal)
+//! or when the sandbox ends (wsbox kills it). Inside, the sandbox sees one
+//! interface `eth0` with a generated MAC address and the fixed addresses
+//! below, never the host's interface names or addresses. The host's loopback
+//! is not mapped (pasta `--no-map-gw`, slirp4netns
+//! `--disable-host-loopback`); the LAN is cut off by pid 1 with prohibit
+//! routes ([`wsbox_sandbox::network::LAN_RANGES`]) unless allowed.
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use anyhow::{bail, Context, Result};
+use nix::unistd::Pid;
+use wsbox_sandbox::network::{Route, LAN_RANGES};
+
+/// The sandbox's address, gateway and DNS forwarder (slirp4netns's defaults,
+/// used for pasta too so that both look the same from inside).
+pub const ADDRESS: &str = "10.0.2.100";
+pub const GATEWAY: &str = "10.0.2.2";
+pub const DNS: &str = "10.0.2.3";
+/// The sandbox's interface.
+pub const INTERFACE: &str = "eth0";
+/// How long the helper may take to configure the namespace.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The running helper; killed and reaped on drop.
+#[derive(Debug)]
+pub struct UserNet {
+    child: Child,
+}
+
+impl Drop for UserNet {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The routes pid 1 adds: without `allow_lan`, the LAN ranges are
+/// prohibited, and so is the sandbox's own /24 but for the DNS forwarder
+/// (the halves of the /24 are more specific than its on-link route). Only the
+/// default route remains: a host that uses 10.0.2.0/24 itself (VirtualBox
+/// NAT does) is not reachable either, nor is its gateway. `host` are the
+/// host's own addresses: without a route of their own, a connection to
+/// one would reach the services the host binds on all its addresses.
+pub fn routes(allow_lan: bool, host: &[IpAddr]) -> Vec<Route> {
+    let mut routes: Vec<Route> = host
+        .iter()
+        .filter(|ip| !ip.is_loopback())
+        .map(|ip| Route::Prohibit {
+            dst: *ip,
+            prefix: if ip.is_ipv4() { 32 } else { 128 },
+        })
+        .collect();
+    if allow_lan {
+        return routes;
+    }
+    let v4 = |a: [u8; 4]| IpAddr::V4(Ipv4Addr::from(a));
+    routes.extend(LAN_RANGES.iter().map(|(dst, prefix)| Route::Prohibit {
+        dst: *dst,
+        prefix: *prefix,
+    }));
+    routes.push(Route::Prohibit {
+        dst: v4([10, 0, 2, 0]),
+        prefix: 25,
+    });
+    routes.push(Route::Prohibit {
+        dst: v4([10, 0, 2, 128]),
+        prefix: 25,
+    });
+    if let Ok(dns) = DNS.parse() {
+        routes.push(Route::OnLink {
+            dst: dns,
+            prefix: 32,
+            dev: INTERFACE.into(),
+        });
+    }
+    routes
+}
+
+/// The resolv.conf the sandbox gets.
+pub fn resolv_conf() -> String {
+    format!("# wsbox --net user: DNS through the user-mode network\nnameserver {DNS}\n")
+}
+
+fn find(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .chain(["/usr/bin".into(), "/usr/sbin".into()])
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+/// The host's own addresses, loopback excluded.
+pub fn host_addresses() -> Result<Vec<IpAddr>> {
+    let mut found = Vec::new();
+    for ifaddr in
+        nix::ifaddrs::getifaddrs().context("failed to list the host's addresses (getifaddrs)")?
+    {
+        let Some(addr) = ifaddr.address else {
+            continue;
+        };
+        let ip = if let Some(v4) = addr.as_sockaddr_in() {
+            IpAddr::V4(v4.ip())
+        } else if let Some(v6) = addr.as_sockaddr_in6() {
+            IpAddr::V6(v6.ip())
+        } else {
+            continue;
+        };
+        if !ip.is_loopback() && !found.contains(&ip) {
+            found.push(ip);
+        }
+    }
+    Ok(found)
+}
+
+/// Whether a user-mode networking helper is installed.
+pub fn available() -> Result<()> {
+    if find("pasta").is_none() && find("slirp4netns").is_none() {
+        bail!(
+            "--net user needs pasta (Debian package passt) or slirp4netns, and neither is installed"
+        );
+    }
+    Ok(())
+}
+
+/// A locally administered unicast MAC address from random bytes.
+pub fn generated_mac(mut bytes: [u8; 6]) -> String {
+    bytes[0] = (bytes[0] & 0xfc) | 0x02;
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Attaches user-mode networking to the namespaces of `pid` (pid 1 of the
+/// sandbox, not yet started) and waits until its network is configured.
+pub fn start(pid: Pid, mac: &str) -> Result<UserNet> {
+    // WSBOX_USERNET=slirp4netns (or pasta) picks the helper, e.g. to test
+    // the fallback where both are installed.
+    let choice = std::env::var("WSBOX_USERNET").ok();
+    let wants = |name: &str| choice.as_deref().is_none_or(|c| c == name);
+    let pasta = find("pasta").filter(|_| wants("pasta"));
+    let slirp = find("slirp4netns").filter(|_| wants("slirp4netns"));
+    let (mut cmd, helper) = if let Some(pasta) = pasta {
+        let mut cmd = Command::new(pasta);
+        cmd.args(["--quiet", "--foreground", "--config-net", "--ipv4-only"])
+            // No port forwarding in either direction, no gateway to the
+            // host's loopback.
+            .args(["-t", "none", "-u", "none", "-T", "none", "-U", "none"])
+            .arg("--no-map-gw")
+            .args(["--ns-ifname", INTERFACE, "--ns-mac-addr", mac])
+            .args(["--address", ADDRESS, "--netmask", "24"])
+            .args(["--gateway", GATEWAY, "--dns-forward", DNS]);
+        // SAFETY: no arguments.
+        if unsafe { libc::geteuid() } == 0 {
+            // Root's sandbox user namespace belongs to root: pasta must
+            // stay root to join it (it confines itself all the same).
+            cmd.args(["--runas", "0"]);
+        }
+        cmd.arg(pid.to_string());
+        (cmd, "pasta")
+    } else if let Some(slirp) = slirp {
+        let mut cmd = Command::new(slirp);
+        cmd.args([
+            "--configure",
+            "--mtu=65520",
+            "--disable-host-loopback",
+            // Confines slirp4netns itself. (--enable-sandbox would need uid 0
+            // mapped in the sandbox's user namespace; it is not.)
+            "--enable-seccomp",
+            "--macaddress",
+            mac,
+        ])
+        .arg(format!("--userns-path=/proc/{pid}/ns/user"))
+        .args([&pid.to_string(), INTERFACE]);
+        (cmd, "slirp4netns")
+    } else {
+        available()?;
+        bail!("WSBOX_USERNET={choice:?} names no installed helper (pasta or slirp4netns)");
+    };
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    // SAFETY: prctl is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("failed to start {helper}"))?;
+    let mut net = UserNet { child };
+    let started = Instant::now();
+    let route = PathBuf::from(format!("/proc/{pid}/net/route"));
+    loop {
+        if has_default_route(&route) {
+            tracing::debug!(helper, elapsed = ?started.elapsed(), "user-mode network ready");
+            // Drained so that a chatty helper never blocks on a full pipe.
+            // A thread is fine here: the sandbox is already forked.
+            if let Some(stderr) = net.child.stderr.take() {
+                let _ = std::thread::Builder::new()
+                    .name("wsbox-usernet-log".into())
+                    .stack_size(64 * 1024)
+                    .spawn(move || {
+                        use std::io::BufRead;
+                        for line in std::io::BufReader::new(stderr)
+                            .lines()
+                            .map_while(Result::ok)
+                        {
+                            tracing::debug!(helper, "{line}");
+                        }
+                    });
+            }
+            return Ok(net);
+        }
+        if let Ok(Some(status)) = net.child.try_wait() {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = net.child.stderr.take() {
+                let _ = pipe.read_to_string(&mut stderr);
+            }
+            let stderr = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+            bail!("{helper} failed to set up the sandbox's network ({status}): {stderr}");
+        }
+        if started.elapsed() > READY_TIMEOUT {
+            bail!("{helper} did not set up the sandbox's network within {READY_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether the routing table (the /proc/net/route format) has a default route.
+fn has_default_route(path: &Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|table| {
+        table
+            .lines()
+            .skip(1)
+            .any(|line| line.split_whitespace().nth(1) == Some("00000000"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_cut_off_the_lan_and_the_host_s_addresses() {
+        let host: Vec<IpAddr> = vec![
+            "203.0.113.9".parse().unwrap(),
+            "127.0.0.1".parse().unwrap(),
+            "2001:db8::1".parse().unwrap(),
+        ];
+        let prohibited = |routes: &[Route]| -> Vec<(IpAddr, u8)> {
+            routes
+                .iter()
+                .filter_map(|r| match r {
+                    Route::Prohibit { dst, prefix } => Some((*dst, *prefix)),
+                    Route::OnLink { .. } => None,
+                })
+                .collect()
+        };
+        let strict = routes(false, &host);
+        let p = prohibited(&strict);
+        assert!(p.contains(&("203.0.113.9".parse().unwrap(), 32)));
+        assert!(p.contains(&("2001:db8::1".parse().unwrap(), 128)));
+        assert!(!p.iter().any(|(ip, _)| ip.is_loopback()));
+        assert!(p.contains(&("192.168.0.0".parse().unwrap(), 16)));
+        assert!(p.contains(&("10.0.2.0".parse().unwrap(), 25)));
+        assert!(strict.contains(&Route::OnLink {
+            dst: DNS.parse().unwrap(),
+            prefix: 32,
+            dev: INTERFACE.into()
+        }));
+        let lan = routes(true, &host);
+        assert_eq!(prohibited(&lan).len(), 2, "{lan:?}");
+    }
+
+    #[test]
+    fn generated_macs_are_local_unicast() {
+        let mac = generated_mac([0xff, 1, 2, 3, 4, 5]);
+        assert_eq!(mac, "fe:01:02:03:04:05");
+        let mac = generated_mac([0x01, 0, 0, 0, 0, 0]);
+        assert_eq!(mac, "02:00:00:00:00:00");
+    }
+
+    #[test]
+    fn default_routes_are_found() {
+        let dir = std::env::temp_dir().join(format!("wsbox-route-{}", std::process::id()));
+        std::fs::write(
+            &dir,
+            "Iface\tDestination\tGateway\nlo\t0000007F\t00000000\n",
+        )
+        .unwrap();
+        assert!(!has_default_route(&dir));
+        std::fs::write(
+            &dir,
+            "Iface\tDestination\tGateway\neth0\t00000000\t0202000A\n",
+        )
+        .unwrap();
+        assert!(has_default_route(&dir));
+        std::fs::remove_file(&dir).unwrap();
+    }
+}
