@@ -64,6 +64,9 @@ pub struct Config {
     pub keyboard: KeyboardConfig,
     /// What may cross between the sandbox's clipboard and the host's.
     pub clipboard: crate::clipboard::ClipboardConfig,
+    /// Window mode: let the host draw the title bar when it offers
+    /// server-side decorations (wsbox's border stays).
+    pub host_decorations: bool,
 }
 
 /// The xkb keymap names; empty means "from XKB_DEFAULT_*, else the xkb default".
@@ -135,6 +138,9 @@ pub struct Core {
     pub last_client_count: usize,
     /// Clipboard transfers between the sandbox and the host.
     pub transfers: crate::clipboard::Transfers,
+    /// The output is shown inside wsbox's frame in a host window (window
+    /// mode): windows that fill it need no frame of their own.
+    pub host_frame: bool,
 }
 
 impl std::fmt::Debug for Core {
@@ -238,6 +244,7 @@ impl State {
 
         let transfers = crate::clipboard::Transfers::new().map_err(Error::Clipboard)?;
         let backend = backend(&output, &config)?;
+        let host_frame = matches!(backend, Backend::Window(_));
         let clock = Clock::new();
         Ok(State {
             backend,
@@ -272,6 +279,7 @@ impl State {
                 refocus: false,
                 last_client_count: 0,
                 transfers,
+                host_frame,
             },
         })
     }
@@ -511,11 +519,10 @@ impl Core {
     /// centred over their parent at the size they ask for.
     pub fn placement(&self, window: &Window) -> (Rectangle<i32, Logical>, bool) {
         let output = self.output_area();
-        let ssd = window
+        let (title, border) = window
             .toplevel()
-            .is_some_and(decorations::wants_server_side);
-        let title = if ssd { decorations::TITLE_HEIGHT } else { 0 };
-        let border = if ssd { decorations::BORDER } else { 0 };
+            .and_then(|t| decorations::frame_size(t, self.host_frame))
+            .unwrap_or((0, 0));
         let parent = window.toplevel().and_then(|t| t.parent());
         match parent.and_then(|p| self.window_for(&p)) {
             Some(parent) => {
@@ -567,6 +574,9 @@ impl Core {
     /// wsbox's marking.
     pub fn content_area(&self) -> Rectangle<i32, Logical> {
         let output = self.output_area();
+        if self.host_frame {
+            return output;
+        }
         let (title, border) = (decorations::TITLE_HEIGHT, decorations::BORDER);
         Rectangle::new(
             (output.loc.x + border, output.loc.y + title).into(),

@@ -105,14 +105,33 @@ pub struct Display {
     /// The colour of wsbox's frame around the sandbox's windows, `#rrggbb`.
     #[serde(default = "default_color")]
     pub color: String,
+    /// In window mode: who draws the host window's title bar.
+    #[serde(default)]
+    pub host_decorations: HostDecorations,
 }
 
 impl Default for Display {
     fn default() -> Self {
         Self {
             color: default_color(),
+            host_decorations: HostDecorations::default(),
         }
     }
+}
+
+/// Who draws the title bar of a sandbox's host window. wsbox's coloured
+/// border is drawn either way: the marking never depends on the host.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostDecorations {
+    /// wsbox draws its own title bar with the marked title and a close
+    /// button, on every host.
+    #[default]
+    Own,
+    /// The host draws its title bar (xdg-decoration server-side) when it
+    /// offers one, showing the marked title wsbox sets; wsbox's own bar
+    /// otherwise.
+    Server,
 }
 
 fn default_color() -> String {

@@ -116,6 +116,8 @@ enum HostEvent {
     /// xdg_surface.configure, acked; the size of the toplevel's last
     /// configure (0 means "choose").
     Configure(i32, i32),
+    /// xdg-decoration's configure: true when the host draws the title bar.
+    Decoration(bool),
     Close,
     FrameDone,
     Released,
@@ -275,6 +277,10 @@ pub struct HostWindow {
     content: (i32, i32),
     /// The host's integer scale.
     scale: i32,
+    /// The policy lets the host draw the title bar (host_decorations).
+    want_ssd: bool,
+    /// The host draws the title bar: wsbox's frame is a border only.
+    ssd: bool,
 
     name: String,
     color: [u8; 3],
@@ -385,12 +391,17 @@ impl HostWindow {
             2 * BORDER + MIN_CONTENT.max(CLOSE_SIZE + 16),
             TITLE_HEIGHT + BORDER + MIN_CONTENT,
         );
-        // wsbox always draws its own frame (the marking must look the same
-        // everywhere); a host that offers decorations is asked not to add a
-        // second one.
+        // wsbox always draws its own border (the marking must not depend
+        // on the host). The title bar is wsbox's too unless the policy lets
+        // a host that offers server-side decorations draw it; otherwise the
+        // host is asked not to add a second one.
         let decoration = decorations.map(|manager| {
             let decoration = manager.get_toplevel_decoration(&toplevel, &qh, ());
-            decoration.set_mode(zxdg_toplevel_decoration_v1::Mode::ClientSide);
+            decoration.set_mode(if config.host_decorations {
+                zxdg_toplevel_decoration_v1::Mode::ServerSide
+            } else {
+                zxdg_toplevel_decoration_v1::Mode::ClientSide
+            });
             decoration
         });
         surface.commit();
@@ -456,6 +467,8 @@ impl HostWindow {
             shown: None,
             content: size,
             scale: 1,
+            want_ssd: config.host_decorations,
+            ssd: false,
             name: config.name.clone(),
             color: config.color,
             title,
@@ -492,7 +505,17 @@ impl HostWindow {
     /// The window's size in logical pixels, frame included.
     fn window_size(&self) -> (i32, i32) {
         let (w, h) = self.content_logical();
-        (w + 2 * BORDER, h + TITLE_HEIGHT + BORDER)
+        (w + 2 * BORDER, h + self.top() + BORDER)
+    }
+
+    /// The height of wsbox's frame above the output: its title bar, or
+    /// only the border when the host draws the title bar.
+    fn top(&self) -> i32 {
+        if self.ssd {
+            BORDER
+        } else {
+            TITLE_HEIGHT
+        }
     }
 
     fn content_logical(&self) -> (i32, i32) {
@@ -591,7 +614,7 @@ impl HostWindow {
             &self.qh,
             w * s,
             h * s,
-            (BORDER * s, TITLE_HEIGHT * s),
+            (BORDER * s, self.top() * s),
             self.content,
         )?;
         self.buffers.push(buffer);
@@ -632,6 +655,7 @@ impl HostWindow {
             (w * s, h * s)
         };
         let title = self.title_pixels();
+        let top = self.top();
         let Some(buffer) = self.buffers.get_mut(index) else {
             return;
         };
@@ -649,7 +673,7 @@ impl HostWindow {
                 bh,
                 s,
                 color,
-                title.as_ref().map(|(p, w, h)| (p.as_slice(), *w, *h)),
+                (!self.ssd).then(|| title.as_ref().map(|(p, w, h)| (p.as_slice(), *w, *h))),
             );
             buffer.marking = self.marking_version;
             damage.push(Rectangle::from_size((bw, bh).into()));
@@ -672,7 +696,7 @@ impl HostWindow {
         };
         match rendered {
             Ok(rects) => {
-                let offset = (BORDER * s, TITLE_HEIGHT * s);
+                let offset = (BORDER * s, top * s);
                 damage.extend(rects.iter().map(|r| {
                     Rectangle::new(
                         (r.loc.x + offset.0, r.loc.y + offset.1).into(),
@@ -796,7 +820,7 @@ impl HostWindow {
         if x < 0.0 || y < 0.0 || x >= w || y >= h {
             return None;
         }
-        let (b, t) = (BORDER as f64, TITLE_HEIGHT as f64);
+        let (b, t) = (BORDER as f64, self.top() as f64);
         if x >= b && x < w - b && y >= t && y < h - b {
             return Some(Hit::Content((x - b, y - t).into()));
         }
@@ -815,6 +839,9 @@ impl HostWindow {
         };
         if let Some(edge) = edge {
             return Some(Hit::Edge(edge));
+        }
+        if self.ssd {
+            return None;
         }
         let (cx, cy) = close_button(w as i32, 1);
         let c = CLOSE_SIZE as f64;
@@ -849,17 +876,22 @@ fn close_button(width: i32, scale: i32) -> (i32, i32) {
 
 /// Draws wsbox's frame into a whole-window buffer (XRGB8888, `w`×`h`
 /// buffer pixels): border and title bar in `color`, the title text, the
-/// close button. The output's area is left alone.
+/// close button. `bar` is None when the host draws the title bar: then the
+/// frame is the border alone. The output's area is left alone.
 fn draw_frame(
     map: &mut [u8],
     w: i32,
     h: i32,
     scale: i32,
     color: [u8; 3],
-    title: Option<(&[u8], i32, i32)>,
+    bar: Option<Option<(&[u8], i32, i32)>>,
 ) {
     let stride = (w * 4) as usize;
-    let (border, bar) = (BORDER * scale, TITLE_HEIGHT * scale);
+    let border = BORDER * scale;
+    let (bar, title) = match bar {
+        Some(title) => (TITLE_HEIGHT * scale, title),
+        None => (border, None),
+    };
     let pixel = [color[2], color[1], color[0], 255];
     let fill = |map: &mut [u8], x0: i32, y0: i32, x1: i32, y1: i32, px: [u8; 4]| {
         let (x0, x1) = (x0.clamp(0, w) as usize, x1.clamp(0, w) as usize);
@@ -876,6 +908,9 @@ fn draw_frame(
     fill(map, 0, bar, border, h, pixel);
     fill(map, w - border, bar, w, h, pixel);
     fill(map, border, h - border, w - border, h, pixel);
+    if bar == border {
+        return;
+    }
 
     let luma = 299 * color[0] as u32 + 587 * color[1] as u32 + 114 * color[2] as u32;
     let ink: [u8; 4] = if luma > 150_000 {
@@ -1064,7 +1099,7 @@ impl State {
                 let want = if w > 0 && h > 0 {
                     (
                         (w - 2 * BORDER).clamp(MIN_CONTENT, 16384 / s),
-                        (h - TITLE_HEIGHT - BORDER).clamp(MIN_CONTENT, 16384 / s),
+                        (h - window.top() - BORDER).clamp(MIN_CONTENT, 16384 / s),
                     )
                 } else {
                     window.content_logical()
@@ -1080,6 +1115,18 @@ impl State {
                     window.scale = scale;
                     tracing::debug!(scale, "host scale changed");
                     self.resize_for_host(w * scale, h * scale, scale);
+                }
+            }
+            HostEvent::Decoration(server) => {
+                let ssd = server && window.want_ssd;
+                if ssd != window.ssd {
+                    tracing::debug!(ssd, "host decorations changed");
+                    // The output's place in the buffers moves: new ones.
+                    window.ssd = ssd;
+                    window.buffers.clear();
+                    window.shown = None;
+                    window.marking_version += 1;
+                    window.dirty = true;
                 }
             }
             HostEvent::Close => {
@@ -1247,7 +1294,7 @@ impl State {
             }
             // A drag that started inside keeps going to the app (clamped).
             _ if grabbed => {
-                let p = pos - Point::from((BORDER as f64, TITLE_HEIGHT as f64));
+                let p = pos - Point::from((BORDER as f64, window.top() as f64));
                 self.host_pointer_motion(Some(p));
             }
             _ => {
@@ -1332,7 +1379,25 @@ delegate_noop!(Host: ignore wl_data_device_manager::WlDataDeviceManager);
 delegate_noop!(Host: ignore wl_shm::WlShm);
 delegate_noop!(Host: ignore wl_shm_pool::WlShmPool);
 delegate_noop!(Host: ignore zxdg_decoration_manager_v1::ZxdgDecorationManagerV1);
-delegate_noop!(Host: ignore zxdg_toplevel_decoration_v1::ZxdgToplevelDecorationV1);
+
+impl Dispatch<zxdg_toplevel_decoration_v1::ZxdgToplevelDecorationV1, ()> for Host {
+    fn event(
+        host: &mut Self,
+        _: &zxdg_toplevel_decoration_v1::ZxdgToplevelDecorationV1,
+        event: zxdg_toplevel_decoration_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let zxdg_toplevel_decoration_v1::Event::Configure {
+            mode: WEnum::Value(mode),
+        } = event
+        {
+            let server = mode == zxdg_toplevel_decoration_v1::Mode::ServerSide;
+            host.events.push(HostEvent::Decoration(server));
+        }
+    }
+}
 
 impl Dispatch<wl_buffer::WlBuffer, Arc<AtomicBool>> for Host {
     fn event(
@@ -1833,7 +1898,7 @@ mod tests {
     fn the_frame_surrounds_the_output_and_leaves_it_alone() {
         let (w, h, s) = (100, 80, 1);
         let mut map = vec![7u8; (w * h * 4) as usize];
-        draw_frame(&mut map, w, h, s, [0x10, 0x80, 0xf0], None);
+        draw_frame(&mut map, w, h, s, [0x10, 0x80, 0xf0], Some(None));
         let px = |x: i32, y: i32| {
             let i = ((y * w + x) * 4) as usize;
             [map[i + 2], map[i + 1], map[i]]
