@@ -109,6 +109,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
             },
             clipboard: ClipboardConfig {
                 gesture: policy.clipboard.mode == ClipboardMode::Gesture,
+                auto: policy.clipboard.mode == ClipboardMode::Auto,
                 // validate() keeps it at 64 MiB at most.
                 max_bytes: usize::try_from(policy.clipboard.max_bytes).unwrap_or(usize::MAX),
             },

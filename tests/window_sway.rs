@@ -551,7 +551,8 @@ fn typing_into_another_host_window_stays_outside() {
 
 /// A sandbox in `sway` whose app is a shell script that, on request (a file
 /// in the bound `dir`), runs wl-paste into `<dir>/pasted` or wl-copy of
-/// `inside-x` inside; returns once the host window has the focus.
+/// the request's text (default `inside-x`) inside; returns once the host
+/// window has the focus.
 fn start_clipboard_shell(sway: &Sway, name: &str, dir: &Path, policy: Option<&Path>) -> Running {
     let bind = format!("{}:{}", dir.display(), dir.display());
     let d = dir.display();
@@ -559,7 +560,8 @@ fn start_clipboard_shell(sway: &Sway, name: &str, dir: &Path, policy: Option<&Pa
         "while :; do \
            if [ -e {d}/do-paste ]; then rm -f {d}/do-paste; \
              wl-paste -n > {d}/p.tmp 2>&1; echo \" rc=$?\" >> {d}/p.tmp; mv {d}/p.tmp {d}/pasted; fi; \
-           if [ -e {d}/do-copy ]; then rm -f {d}/do-copy; wl-copy inside-x; touch {d}/copied; fi; \
+           if [ -e {d}/do-copy ]; then t=$(cat {d}/do-copy); rm -f {d}/do-copy; \
+             wl-copy \"${{t:-inside-x}}\"; touch {d}/copied; fi; \
            sleep 0.1; \
          done"
     );
@@ -591,7 +593,13 @@ fn paste_inside(dir: &Path) -> String {
 }
 
 fn copy_inside(dir: &Path) {
-    fs::write(dir.join("do-copy"), "").unwrap();
+    copy_text_inside(dir, "");
+}
+
+/// wl-copy TEXT inside (`inside-x` when empty).
+fn copy_text_inside(dir: &Path, text: &str) {
+    let _ = fs::remove_file(dir.join("copied"));
+    fs::write(dir.join("do-copy"), text).unwrap();
     poll(Duration::from_secs(10), || {
         fs::metadata(dir.join("copied")).ok()
     })
@@ -1255,5 +1263,79 @@ fn the_host_may_draw_the_title_bar_and_the_border_stays() {
         !near(shot.at(x0 + 40, y0 + BORDER + 2), POLICY_COLOUR),
         "{}",
         shot.path.display()
+    );
+}
+
+#[test]
+fn an_auto_clipboard_follows_the_focus() {
+    let test = "an_auto_clipboard_follows_the_focus";
+    let Some(user) = ready(test, &["wl-copy", "wl-paste"]) else {
+        return;
+    };
+    let mut sway = Sway::start(test, user, "");
+    sway.wl_copy("from-host");
+    let name = unique_name(test);
+    let app_id = format!("wsbox.{name}");
+    let dir = scratch_for("clip", user);
+    let policy = dir.join("policy.toml");
+    fs::write(&policy, "[clipboard]\nmode = \"auto\"\n").unwrap();
+    let run = start_clipboard_shell(&sway, &name, &dir, Some(&policy));
+
+    // Focused: the host's clipboard is inside, and what is copied inside
+    // goes out, with no gesture.
+    let host_in = poll(Duration::from_secs(10), || {
+        let pasted = paste_inside(&dir);
+        pasted.starts_with("from-host rc=0").then_some(pasted)
+    });
+    copy_text_inside(&dir, "inside-1");
+    let inside_out = poll(Duration::from_secs(10), || {
+        let pasted = paste_on_host(&sway);
+        pasted.starts_with("inside-1").then_some(pasted)
+    });
+
+    // Another host window focused: nothing crosses either way.
+    sway.spawn(
+        "foot",
+        &["--app-id", "host-terminal", "sh", "-c", "cat > /dev/null"],
+    );
+    sway.wait_focused("host-terminal");
+    sway.wl_copy("host-later");
+    thread::sleep(Duration::from_millis(500));
+    let inside_away = paste_inside(&dir);
+    copy_text_inside(&dir, "inside-2");
+    thread::sleep(Duration::from_secs(1));
+    let host_away = paste_on_host(&sway);
+
+    // Focused again: the host's newer clipboard comes in.
+    let back = sway.swaymsg(&[&format!("[app_id=\"{app_id}\"] focus")]);
+    sway.wait_focused(&app_id);
+    let host_in_again = poll(Duration::from_secs(10), || {
+        let pasted = paste_inside(&dir);
+        pasted.starts_with("host-later rc=0").then_some(pasted)
+    });
+    let out = run.kill(RUN_LIMIT);
+    assert!(
+        host_in.is_some(),
+        "the host clipboard did not come in on focus: {}\n{out}\n--- sway ---\n{}",
+        paste_inside(&dir),
+        sway.log()
+    );
+    assert!(
+        inside_out.is_some(),
+        "the sandbox's clipboard did not go out: {}\n{out}",
+        paste_on_host(&sway)
+    );
+    assert!(
+        inside_away.starts_with("inside-1 rc=0"),
+        "the host clipboard came in while another window had the focus: {inside_away}\n{out}"
+    );
+    assert!(
+        host_away.starts_with("host-later"),
+        "the sandbox's clipboard went out while another window had the focus: {host_away}\n{out}"
+    );
+    assert!(back.status.success(), "{back}");
+    assert!(
+        host_in_again.is_some(),
+        "the host clipboard did not come in on the next focus\n{out}"
     );
 }

@@ -141,6 +141,9 @@ pub struct Core {
     /// The output is shown inside wsbox's frame in a host window (window
     /// mode): windows that fill it need no frame of their own.
     pub host_frame: bool,
+    /// Auto clipboard: an app set the selection; offer it to the host after
+    /// the batch.
+    pub export_selection: bool,
 }
 
 impl std::fmt::Debug for Core {
@@ -280,6 +283,7 @@ impl State {
                 last_client_count: 0,
                 transfers,
                 host_frame,
+                export_selection: false,
             },
         })
     }
@@ -322,6 +326,7 @@ impl State {
             self.resend_selection();
         }
         self.core.last_client_count = clients;
+        self.clipboard_after_batch();
         let _ = self.core.display_handle.flush_clients();
     }
 

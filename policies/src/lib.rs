@@ -212,7 +212,11 @@ pub enum ClipboardMode {
     Gesture,
     /// Nothing crosses, ever.
     Isolated,
-    /// The clipboard follows the focus. Not implemented yet: refused.
+    /// The convenience choice, less safe: the clipboard follows the host's
+    /// keyboard focus. While the sandbox's window has it, the host's
+    /// selection is copied in and what an app inside copies goes out (text
+    /// only, at most `max_bytes`); an app inside can read whatever the user
+    /// copied elsewhere once its window is focused.
     Auto,
 }
 
@@ -391,12 +395,6 @@ impl Policy {
                     "{:?} is not a colour of the form #rrggbb",
                     self.display.color
                 ),
-            ));
-        }
-        if self.clipboard.mode == ClipboardMode::Auto {
-            return Err(invalid(
-                "clipboard.mode".into(),
-                "\"auto\" is not implemented yet; use \"gesture\" or \"isolated\"".into(),
             ));
         }
         if !(1..=CLIPBOARD_MAX_BYTES_LIMIT).contains(&self.clipboard.max_bytes) {
@@ -693,8 +691,12 @@ mod tests {
             Policy::from_toml("[clipboard]\nmode = \"isolated\"\nmax_bytes = 4096\n", "t").unwrap();
         assert_eq!(policy.clipboard.mode, ClipboardMode::Isolated);
         assert_eq!(policy.clipboard.max_bytes, 4096);
+        let policy = Policy::from_toml("[clipboard]\nmode = \"auto\"\n", "t").unwrap();
+        assert_eq!(policy.clipboard.mode, ClipboardMode::Auto);
+        let policy = Policy::from_toml("[display]\nhost_decorations = \"server\"\n", "t").unwrap();
+        assert_eq!(policy.display.host_decorations, HostDecorations::Server);
+        assert!(Policy::from_toml("[display]\nhost_decorations = \"host\"\n", "t").is_err());
         for (text, field) in [
-            ("[clipboard]\nmode = \"auto\"\n", "clipboard.mode"),
             ("[clipboard]\nmax_bytes = 0\n", "clipboard.max_bytes"),
             (
                 "[clipboard]\nmax_bytes = 100000000000\n",

@@ -122,7 +122,9 @@ enum HostEvent {
     FrameDone,
     Released,
     ScaleChanged,
-    KeyboardEnter,
+    KeyboardEnter {
+        serial: u32,
+    },
     KeyboardLeave,
     /// The host's keymap (XKB text), which the sandbox's seat takes over.
     Keymap(String),
@@ -305,6 +307,15 @@ pub struct HostWindow {
     /// Until when the frame flashes.
     flash_until: Option<Instant>,
     keyboard_focus: bool,
+    /// The serial of the last host keyboard event (enter or key), for
+    /// setting the host's selection in auto mode.
+    key_serial: u32,
+    /// Auto clipboard: the host selection last copied in (or skipped), so
+    /// each is copied once.
+    imported: Option<wayland_client::backend::ObjectId>,
+    /// A MIME type only wsbox's own host selections offer: the host's echo
+    /// of what wsbox copied out is not copied back in.
+    own_mime: String,
     /// The host keymap last taken over, to skip identical ones.
     keymap: Option<String>,
     /// The host's last modifiers: depressed, latched, locked, group.
@@ -359,8 +370,9 @@ impl HostWindow {
             globals.bind(&qh, 1..=1, ()).ok();
         // Version 7 at most: axis_discrete, not axis_value120.
         let seat: Option<wl_seat::WlSeat> = globals.bind(&qh, 1..=7, ()).ok();
-        // The host clipboard, for the gestures only; no drag and drop.
-        let data_device = if config.clipboard.gesture {
+        // The host clipboard, for the gestures or the auto mode only; no
+        // drag and drop.
+        let data_device = if config.clipboard.crosses() {
             let manager: Option<wl_data_device_manager::WlDataDeviceManager> =
                 globals.bind(&qh, 1..=3, ()).ok();
             manager.zip(seat.as_ref()).map(|(manager, seat)| {
@@ -481,6 +493,9 @@ impl HostWindow {
             data_device,
             flash_until: None,
             keyboard_focus: false,
+            key_serial: 0,
+            imported: None,
+            own_mime: format!("application/x-wsbox-{}-{}", std::process::id(), config.name),
             keymap: None,
             host_mods: (0, 0, 0, 0),
             pointer: None,
@@ -756,11 +771,40 @@ impl HostWindow {
         for mime in clipboard::TEXT_MIMES {
             source.offer((*mime).to_owned());
         }
+        source.offer(self.own_mime.clone());
         device.set_selection(Some(&source), serial);
         if let Some(old) = self.host.source.replace(source) {
             old.destroy();
         }
         true
+    }
+
+    /// The serial of the last host keyboard event while the window has the
+    /// host's keyboard focus; None without it.
+    pub(crate) fn focus_serial(&self) -> Option<u32> {
+        self.keyboard_focus.then_some(self.key_serial)
+    }
+
+    /// Auto clipboard: whether the host's selection is new and not wsbox's
+    /// own; it then counts as copied in.
+    fn take_new_host_selection(&mut self) -> bool {
+        if !self.keyboard_focus {
+            return false;
+        }
+        let Some(selection) = &self.host.selection else {
+            return false;
+        };
+        if self.imported.as_ref() == Some(&selection.id()) {
+            return false;
+        }
+        self.imported = Some(selection.id());
+        let own = self
+            .host
+            .offers
+            .iter()
+            .find(|(o, _)| o == selection)
+            .is_some_and(|(_, mimes)| mimes.contains(&self.own_mime));
+        !own
     }
 
     /// Asks the host to write its selection, as text, into `fd`. False when
@@ -1067,6 +1111,14 @@ impl State {
         for event in events {
             self.apply_host_event(event, &mut status);
         }
+        if self.core.config.clipboard.auto
+            && self
+                .backend
+                .window()
+                .is_some_and(HostWindow::take_new_host_selection)
+        {
+            self.import_host_selection();
+        }
         self.refresh_host()?;
         Ok(status)
     }
@@ -1139,13 +1191,15 @@ impl State {
                 render::send_frames(&self.core);
             }
             HostEvent::Released => {}
-            HostEvent::KeyboardEnter => {
+            HostEvent::KeyboardEnter { serial } => {
                 tracing::debug!("host keyboard focus entered");
                 window.keyboard_focus = true;
+                window.key_serial = serial;
             }
             HostEvent::KeyboardLeave => {
                 tracing::debug!("host keyboard focus left");
                 window.keyboard_focus = false;
+                window.imported = None;
                 // Nothing stays pressed inside once the user looks away:
                 // neither keys nor modifiers the host set without keys
                 // (virtual keyboards); locks (Caps Lock) stay.
@@ -1186,11 +1240,12 @@ impl State {
                 if !window.keyboard_focus {
                     return;
                 }
+                window.key_serial = serial;
                 if pressed {
                     if window.keys.contains(&key) || window.swallowed.contains(&key) {
                         return;
                     }
-                    let detect = window.data_device.is_some();
+                    let detect = window.data_device.is_some() && self.core.config.clipboard.gesture;
                     match self.host_key_or_gesture(key, true, detect) {
                         Some(gesture) => {
                             if let Some(window) = self.backend.window() {
@@ -1608,10 +1663,10 @@ impl Dispatch<wl_keyboard::WlKeyboard, ()> for Host {
                 group,
             }),
             // Keys already down when the focus came stay outside.
-            wl_keyboard::Event::Enter { surface, .. }
-                if host.surface.as_ref() == Some(&surface) =>
-            {
-                host.events.push(HostEvent::KeyboardEnter);
+            wl_keyboard::Event::Enter {
+                surface, serial, ..
+            } if host.surface.as_ref() == Some(&surface) => {
+                host.events.push(HostEvent::KeyboardEnter { serial });
             }
             wl_keyboard::Event::Leave { .. } => host.events.push(HostEvent::KeyboardLeave),
             // evdev codes beyond KEY_MAX are not keys.
