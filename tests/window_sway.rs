@@ -1339,3 +1339,72 @@ fn an_auto_clipboard_follows_the_focus() {
         "the host clipboard did not come in on the next focus\n{out}"
     );
 }
+
+/// The size of a PNG file.
+fn png_size(path: &Path) -> Option<(i64, i64)> {
+    let decoder = png::Decoder::new(fs::File::open(path).ok()?);
+    let reader = decoder.read_info().ok()?;
+    let info = reader.info();
+    Some((info.width as i64, info.height as i64))
+}
+
+#[test]
+fn the_host_scale_becomes_the_sandbox_scale() {
+    let test = "the_host_scale_becomes_the_sandbox_scale";
+    let Some(user) = ready(test, &[]) else {
+        return;
+    };
+    let sway = Sway::start(test, user, "");
+    let name = unique_name(test);
+    let dir = scratch_for("scale", user);
+    let run = sway.wsbox_run(&["--name", &name, "--", "foot", "-e", "sh", "-c", "cat"]);
+    let app_id = format!("wsbox.{name}");
+    // (logical width of the sandbox's window, screenshot width / it), once
+    // the window is as wide as the host window less wsbox's border.
+    let observe = || -> Option<(i64, f64, String)> {
+        let (_, _, [x0, _, x1, _]) = sway.window(&app_id)?;
+        let windows = sandbox_windows(&sway, &name);
+        let (_, _, _, w, _) = windows.first()?.clone();
+        if w != x1 - x0 - 2 * BORDER {
+            return None;
+        }
+        let shot = dir.join(format!("shot-{}.png", next()));
+        let out = wsbox_cmd(&sway, &["screenshot", &name, shot.to_str()?]);
+        let (pw, _) = png_size(&shot)?;
+        Some((w, pw as f64 / w as f64, out.to_string()))
+    };
+    let at_1 = poll(SHOW_LIMIT, || {
+        observe().filter(|o| (o.1 - 1.0).abs() < 0.01)
+    });
+    let scale_2 = sway.swaymsg(&["output HEADLESS-1 scale 2"]);
+    let at_2 = poll(SHOW_LIMIT, || {
+        observe().filter(|o| o.0 < 700 && (o.1 - 2.0).abs() < 0.01)
+    });
+    // sway 1.7 offers no fractional scaling to clients: its clients (wsbox)
+    // get wl_output.scale 2 and it scales down. A host with
+    // wp_fractional_scale_v1 gives 1.5 itself.
+    let scale_15 = sway.swaymsg(&["output HEADLESS-1 scale 1.5"]);
+    let at_15 = poll(SHOW_LIMIT, || {
+        observe().filter(|o| o.0 > 800 && ((o.1 - 2.0).abs() < 0.01 || (o.1 - 1.5).abs() < 0.01))
+    });
+    let out = run.kill(RUN_LIMIT);
+    assert!(
+        scale_2.status.success() && scale_15.status.success(),
+        "{scale_2}{scale_15}"
+    );
+    assert!(
+        at_1.is_some(),
+        "not at scale 1 first: {:?}\n{out}",
+        observe()
+    );
+    assert!(
+        at_2.is_some(),
+        "the sandbox did not follow the host's scale 2: {:?}\n{out}",
+        observe()
+    );
+    assert!(
+        at_15.is_some(),
+        "the sandbox did not follow the host's scale 1.5: {:?}\n{out}",
+        observe()
+    );
+}

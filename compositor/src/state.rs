@@ -413,12 +413,13 @@ impl State {
     }
 
     /// Gives the output a new size in physical pixels and, if `scale` is
-    /// set, a new integer scale; windows that fill it follow.
+    /// set, a new scale (fractional ones too); windows that fill it follow,
+    /// and every surface is told its preferred fractional scale.
     pub fn reconfigure_output(
         &mut self,
         width: i32,
         height: i32,
-        scale: Option<i32>,
+        scale: Option<f64>,
     ) -> Result<(), Error> {
         if !(16..=16384).contains(&width) || !(16..=16384).contains(&height) {
             return Err(Error::OutputSize(width, height));
@@ -427,10 +428,17 @@ impl State {
             size: (width, height).into(),
             refresh: 60_000,
         };
+        let scale = scale.map(|s| s.clamp(0.5, 4.0));
         self.core.output.change_current_state(
             Some(mode),
             None,
-            scale.map(|s| Scale::Integer(s.clamp(1, 4))),
+            scale.map(|s| {
+                if s.fract() == 0.0 {
+                    Scale::Integer(s as i32)
+                } else {
+                    Scale::Fractional(s)
+                }
+            }),
             None,
         );
         self.core.output.set_preferred(mode);
@@ -439,7 +447,14 @@ impl State {
             .resize(&self.core.output)
             .map_err(Error::Renderer)?;
         if let Some(scale) = scale {
-            self.core.config.scale = scale as f64;
+            self.core.config.scale = scale;
+            for window in self.core.space.elements() {
+                window.with_surfaces(|_, states| {
+                    smithay::wayland::fractional_scale::with_fractional_scale(states, |f| {
+                        f.set_preferred_scale(scale)
+                    });
+                });
+            }
         }
         self.core.config.size = (width, height);
         let windows: Vec<Window> = self.core.space.elements().cloned().collect();

@@ -44,6 +44,10 @@ use wayland_client::protocol::{
 use wayland_client::{
     delegate_noop, event_created_child, Connection, Dispatch, EventQueue, Proxy, QueueHandle, WEnum,
 };
+use wayland_protocols::wp::fractional_scale::v1::client::{
+    wp_fractional_scale_manager_v1, wp_fractional_scale_v1,
+};
+use wayland_protocols::wp::viewporter::client::{wp_viewport, wp_viewporter};
 use wayland_protocols::xdg::decoration::zv1::client::{
     zxdg_decoration_manager_v1, zxdg_toplevel_decoration_v1,
 };
@@ -197,6 +201,9 @@ struct Host {
     entered: Vec<wl_output::WlOutput>,
     /// wl_surface.preferred_buffer_scale, when the host sends it.
     preferred_scale: Option<i32>,
+    /// wp_fractional_scale_v1.preferred_scale (in 120ths), when the host
+    /// offers fractional scaling (then wsbox draws through a viewport).
+    fractional: Option<u32>,
     /// Host data offers and the MIME types each offers (capped).
     offers: Vec<(wl_data_offer::WlDataOffer, Vec<String>)>,
     /// The host's current selection, one of `offers`.
@@ -207,9 +214,17 @@ struct Host {
 }
 
 impl Host {
-    /// The scale for the window's buffers: the host's preference, else the
-    /// largest scale of the outputs it is on.
-    fn scale(&self) -> i32 {
+    /// The scale for the window's buffers: the host's fractional
+    /// preference, else its integer one, else the largest scale of the
+    /// outputs it is on.
+    fn scale(&self) -> f64 {
+        if let Some(f) = self.fractional {
+            return (f64::from(f) / 120.0).clamp(0.5, 4.0);
+        }
+        f64::from(self.integer_scale())
+    }
+
+    fn integer_scale(&self) -> i32 {
         if let Some(scale) = self.preferred_scale {
             return scale.clamp(1, 4);
         }
@@ -277,8 +292,15 @@ pub struct HostWindow {
     shown: Option<usize>,
     /// The output's size in buffer pixels.
     content: (i32, i32),
-    /// The host's integer scale.
-    scale: i32,
+    /// The host's scale: integer (wl_surface.set_buffer_scale), or
+    /// fractional when `viewport` is there.
+    scale: f64,
+    /// The host window's viewport and fractional scale object, when the
+    /// host offers wp_viewporter and wp_fractional_scale_v1.
+    viewport: Option<(
+        wp_viewport::WpViewport,
+        wp_fractional_scale_v1::WpFractionalScaleV1,
+    )>,
     /// The policy lets the host draw the title bar (host_decorations).
     want_ssd: bool,
     /// The host draws the title bar: wsbox's frame is a border only.
@@ -394,6 +416,17 @@ impl HostWindow {
         });
 
         let surface = compositor.create_surface(&qh, ());
+        // Fractional scales need both: the buffer at the real size, shown
+        // at the logical size.
+        let fractional: Option<wp_fractional_scale_manager_v1::WpFractionalScaleManagerV1> =
+            globals.bind(&qh, 1..=1, ()).ok();
+        let viewporter: Option<wp_viewporter::WpViewporter> = globals.bind(&qh, 1..=1, ()).ok();
+        let viewport = fractional.zip(viewporter).map(|(manager, viewporter)| {
+            (
+                viewporter.get_viewport(&surface, &qh, ()),
+                manager.get_fractional_scale(&surface, &qh, ()),
+            )
+        });
         let xdg_surface = wm_base.get_xdg_surface(&surface, &qh, ());
         let toplevel = xdg_surface.get_toplevel(&qh, ());
         let title = host_title(&config.name, "");
@@ -445,6 +478,7 @@ impl HostWindow {
             outputs,
             entered: Vec::new(),
             preferred_scale: None,
+            fractional: None,
             offers: Vec::new(),
             selection: None,
             source: None,
@@ -478,7 +512,8 @@ impl HostWindow {
             buffers: Vec::new(),
             shown: None,
             content: size,
-            scale: 1,
+            scale: 1.0,
+            viewport,
             want_ssd: config.host_decorations,
             ssd: false,
             name: config.name.clone(),
@@ -534,7 +569,23 @@ impl HostWindow {
     }
 
     fn content_logical(&self) -> (i32, i32) {
-        (self.content.0 / self.scale, self.content.1 / self.scale)
+        (
+            (f64::from(self.content.0) / self.scale).round() as i32,
+            (f64::from(self.content.1) / self.scale).round() as i32,
+        )
+    }
+
+    /// `v` logical pixels in buffer pixels.
+    fn px(&self, v: i32) -> i32 {
+        (f64::from(v) * self.scale).round() as i32
+    }
+
+    /// The whole window's buffer size: the output plus the frame.
+    fn buffer_size(&self) -> (i32, i32) {
+        (
+            self.content.0 + 2 * self.px(BORDER),
+            self.content.1 + self.px(self.top()) + self.px(BORDER),
+        )
     }
 
     /// Follows a new size of the output: new buffers, the frame redrawn.
@@ -622,14 +673,13 @@ impl HostWindow {
         if self.buffers.len() >= MAX_BUFFERS {
             return Ok(None);
         }
-        let (w, h) = self.window_size();
-        let s = self.scale;
+        let (w, h) = self.buffer_size();
         let buffer = ShmBuffer::new(
             &self.shm,
             &self.qh,
-            w * s,
-            h * s,
-            (BORDER * s, self.top() * s),
+            w,
+            h,
+            (self.px(BORDER), self.px(self.top())),
             self.content,
         )?;
         self.buffers.push(buffer);
@@ -665,12 +715,10 @@ impl HostWindow {
         core.needs_redraw = false;
         self.dirty = false;
         let s = self.scale;
-        let (bw, bh) = {
-            let (w, h) = self.window_size();
-            (w * s, h * s)
-        };
+        let (bw, bh) = self.buffer_size();
         let title = self.title_pixels();
-        let top = self.top();
+        let offset = (self.px(BORDER), self.px(self.top()));
+        let logical = self.window_size();
         let Some(buffer) = self.buffers.get_mut(index) else {
             return;
         };
@@ -711,7 +759,6 @@ impl HostWindow {
         };
         match rendered {
             Ok(rects) => {
-                let offset = (BORDER * s, top * s);
                 damage.extend(rects.iter().map(|r| {
                     Rectangle::new(
                         (r.loc.x + offset.0, r.loc.y + offset.1).into(),
@@ -740,7 +787,13 @@ impl HostWindow {
             return;
         };
         buffer.busy.store(true, Ordering::Release);
-        self.surface.set_buffer_scale(s);
+        match &self.viewport {
+            Some((viewport, _)) => {
+                self.surface.set_buffer_scale(1);
+                viewport.set_destination(logical.0, logical.1);
+            }
+            None => self.surface.set_buffer_scale(s.round() as i32),
+        }
         self.surface.attach(Some(&buffer.buffer), 0, 0);
         for rect in &damage {
             self.surface
@@ -833,7 +886,7 @@ impl HostWindow {
     fn title_pixels(&self) -> Option<(Vec<u8>, i32, i32)> {
         let s = self.scale;
         let (w, _) = self.window_size();
-        let max = (w - 2 * BORDER - CLOSE_SIZE - 24) * s;
+        let max = self.px(w - 2 * BORDER - CLOSE_SIZE - 24);
         let [r, g, b] = self.color;
         // Dark text on light colours, white on dark ones.
         let luma = 299 * r as u32 + 587 * g as u32 + 114 * b as u32;
@@ -887,7 +940,7 @@ impl HostWindow {
         if self.ssd {
             return None;
         }
-        let (cx, cy) = close_button(w as i32, 1);
+        let (cx, cy) = close_button(w as i32, 1.0);
         let c = CLOSE_SIZE as f64;
         if x >= cx as f64 && x < cx as f64 + c && y >= cy as f64 && y < cy as f64 + c {
             return Some(Hit::Close);
@@ -909,12 +962,13 @@ impl HostWindow {
     }
 }
 
-/// Where the close button's top-left corner is, for a window `width` logical
-/// pixels wide, at `scale`, in buffer pixels.
-fn close_button(width: i32, scale: i32) -> (i32, i32) {
+/// Where the close button's top-left corner is, for a window `width` pixels
+/// wide, at `scale` (1 for logical pixels), in the same pixels.
+fn close_button(width: i32, scale: f64) -> (i32, i32) {
+    let px = |v: i32| (f64::from(v) * scale).round() as i32;
     (
-        (width - BORDER - 4 - CLOSE_SIZE) * scale,
-        ((TITLE_HEIGHT - CLOSE_SIZE) / 2) * scale,
+        width - px(BORDER + 4 + CLOSE_SIZE),
+        px((TITLE_HEIGHT - CLOSE_SIZE) / 2),
     )
 }
 
@@ -926,14 +980,15 @@ fn draw_frame(
     map: &mut [u8],
     w: i32,
     h: i32,
-    scale: i32,
+    scale: f64,
     color: [u8; 3],
     bar: Option<Option<(&[u8], i32, i32)>>,
 ) {
     let stride = (w * 4) as usize;
-    let border = BORDER * scale;
+    let px = |v: i32| (f64::from(v) * scale).round() as i32;
+    let border = px(BORDER);
     let (bar, title) = match bar {
-        Some(title) => (TITLE_HEIGHT * scale, title),
+        Some(title) => (px(TITLE_HEIGHT), title),
         None => (border, None),
     };
     let pixel = [color[2], color[1], color[0], 255];
@@ -964,14 +1019,15 @@ fn draw_frame(
     };
     let shade = |c: u8| (c as u32 * 7 / 10) as u8;
     let button = [shade(color[2]), shade(color[1]), shade(color[0]), 255];
-    let (cx, cy) = close_button(w / scale.max(1), scale);
-    let size = CLOSE_SIZE * scale;
+    let (cx, cy) = close_button(w, scale);
+    let size = px(CLOSE_SIZE);
+    let thick = px(1).max(1);
     fill(map, cx, cy, cx + size, cy + size, button);
     // The cross: two diagonals, `scale` pixels thick, inset by a quarter.
     let inset = size / 4;
     for i in 0..(size - 2 * inset) {
-        for t in 0..scale.max(1) * 2 {
-            let (x, y) = (cx + inset + i, cy + inset + i + t - scale);
+        for t in 0..thick * 2 {
+            let (x, y) = (cx + inset + i, cy + inset + i + t - thick);
             let x2 = cx + size - 1 - inset - i;
             fill(map, x, y, x + 1, y + 1, ink);
             fill(map, x2, y, x2 + 1, y + 1, ink);
@@ -979,7 +1035,7 @@ fn draw_frame(
     }
 
     if let Some((pixels, tw, th)) = title {
-        let x0 = border + 8 * scale;
+        let x0 = border + px(8);
         let y0 = ((bar - th) / 2).max(0);
         for ty in 0..th {
             let y = y0 + ty;
@@ -988,7 +1044,7 @@ fn draw_frame(
             }
             for tx in 0..tw {
                 let x = x0 + tx;
-                if x >= cx - 4 * scale {
+                if x >= cx - px(4) {
                     break;
                 }
                 let si = ((ty * tw + tx) * 4) as usize;
@@ -1148,16 +1204,18 @@ impl State {
                 window.configured = true;
                 window.dirty = true;
                 let s = window.scale;
+                let max = (16384.0 / s) as i32;
                 let want = if w > 0 && h > 0 {
                     (
-                        (w - 2 * BORDER).clamp(MIN_CONTENT, 16384 / s),
-                        (h - window.top() - BORDER).clamp(MIN_CONTENT, 16384 / s),
+                        (w - 2 * BORDER).clamp(MIN_CONTENT, max),
+                        (h - window.top() - BORDER).clamp(MIN_CONTENT, max),
                     )
                 } else {
                     window.content_logical()
                 };
                 if want != window.content_logical() {
-                    self.resize_for_host(want.0 * s, want.1 * s, s);
+                    let (pw, ph) = (window.px(want.0), window.px(want.1));
+                    self.resize_for_host(pw, ph, s);
                 }
             }
             HostEvent::ScaleChanged => {
@@ -1166,7 +1224,8 @@ impl State {
                     let (w, h) = window.content_logical();
                     window.scale = scale;
                     tracing::debug!(scale, "host scale changed");
-                    self.resize_for_host(w * scale, h * scale, scale);
+                    let (pw, ph) = (window.px(w), window.px(h));
+                    self.resize_for_host(pw, ph, scale);
                 }
             }
             HostEvent::Decoration(server) => {
@@ -1327,7 +1386,7 @@ impl State {
     }
 
     /// Resizes the output to follow the host window (physical size, scale).
-    fn resize_for_host(&mut self, width: i32, height: i32, scale: i32) {
+    fn resize_for_host(&mut self, width: i32, height: i32, scale: f64) {
         if let Err(err) = self.reconfigure_output(width, height, Some(scale)) {
             tracing::warn!(%err, "cannot follow the host window's size");
         }
@@ -1434,6 +1493,25 @@ delegate_noop!(Host: ignore wl_data_device_manager::WlDataDeviceManager);
 delegate_noop!(Host: ignore wl_shm::WlShm);
 delegate_noop!(Host: ignore wl_shm_pool::WlShmPool);
 delegate_noop!(Host: ignore zxdg_decoration_manager_v1::ZxdgDecorationManagerV1);
+delegate_noop!(Host: ignore wp_fractional_scale_manager_v1::WpFractionalScaleManagerV1);
+delegate_noop!(Host: ignore wp_viewporter::WpViewporter);
+delegate_noop!(Host: ignore wp_viewport::WpViewport);
+
+impl Dispatch<wp_fractional_scale_v1::WpFractionalScaleV1, ()> for Host {
+    fn event(
+        host: &mut Self,
+        _: &wp_fractional_scale_v1::WpFractionalScaleV1,
+        event: wp_fractional_scale_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wp_fractional_scale_v1::Event::PreferredScale { scale } = event {
+            host.fractional = Some(scale);
+            host.events.push(HostEvent::ScaleChanged);
+        }
+    }
+}
 
 impl Dispatch<zxdg_toplevel_decoration_v1::ZxdgToplevelDecorationV1, ()> for Host {
     fn event(
@@ -1953,7 +2031,7 @@ mod tests {
     fn the_frame_surrounds_the_output_and_leaves_it_alone() {
         let (w, h, s) = (100, 80, 1);
         let mut map = vec![7u8; (w * h * 4) as usize];
-        draw_frame(&mut map, w, h, s, [0x10, 0x80, 0xf0], Some(None));
+        draw_frame(&mut map, w, h, s as f64, [0x10, 0x80, 0xf0], Some(None));
         let px = |x: i32, y: i32| {
             let i = ((y * w + x) * 4) as usize;
             [map[i + 2], map[i + 1], map[i]]
