@@ -882,7 +882,7 @@ impl VirtualPointer {
         let pointer = manager.create_virtual_pointer(None, &qh, ());
         queue.roundtrip(&mut PointerState).unwrap();
         // Clients (wsbox) see the seat's new pointer capability and bind it.
-        thread::sleep(Duration::from_millis(500));
+        thread::sleep(Duration::from_secs(1));
         Self {
             queue,
             pointer,
@@ -936,6 +936,8 @@ fn the_close_button_asks_the_app_then_stops_it() {
     // Over the content first (the pointer enters the window), then onto
     // the close button's centre.
     pointer.move_to(x1 / 2, SCREEN.1 / 2);
+    thread::sleep(Duration::from_millis(300));
+    pointer.move_to(x1 / 2 + 10, SCREEN.1 / 2 + 10);
     pointer.move_to(x1 - BORDER - 4 - CLOSE_SIZE / 2, y0 + TITLE_HEIGHT / 2);
     let clicked = std::time::Instant::now();
     pointer.click();
