@@ -14,7 +14,9 @@ use wsbox_compositor::reexports::calloop::{
 use wsbox_compositor::reexports::wayland_server::{Display, ListeningSocket};
 use wsbox_compositor::state::KeyboardConfig;
 use wsbox_compositor::{Config, State};
-use wsbox_policies::{Access, Bind, ClipboardMode, Home, MachineId, NetworkMode, Policy};
+use wsbox_policies::{
+    Access, Bind, ClipboardMode, Home, HostDecorations, MachineId, NetworkMode, Policy,
+};
 use wsbox_sandbox::plan::{environment, random_boot_id, random_machine_id, SANDBOX_RUNTIME_DIR};
 use wsbox_sandbox::process::{kill_sandbox, terminate, EXIT_TIMEOUT, STOP_GRACE};
 use wsbox_sandbox::{BindSpec, HostIds, HostLayout, Outcome, Prepared, Spec};
@@ -136,9 +138,11 @@ pub fn run(args: RunArgs) -> Result<i32> {
             },
             clipboard: ClipboardConfig {
                 gesture: policy.clipboard.mode == ClipboardMode::Gesture,
+                auto: policy.clipboard.mode == ClipboardMode::Auto,
                 // validate() keeps it at 64 MiB at most.
                 max_bytes: usize::try_from(policy.clipboard.max_bytes).unwrap_or(usize::MAX),
             },
+            host_decorations: policy.display.host_decorations == HostDecorations::Server,
         };
         let compositor = if window_mode {
             let compositor = State::new_window(display.handle(), signal.clone(), config)?;

@@ -106,14 +106,33 @@ pub struct Display {
     /// The colour of wsbox's frame around the sandbox's windows, `#rrggbb`.
     #[serde(default = "default_color")]
     pub color: String,
+    /// In window mode: who draws the host window's title bar.
+    #[serde(default)]
+    pub host_decorations: HostDecorations,
 }
 
 impl Default for Display {
     fn default() -> Self {
         Self {
             color: default_color(),
+            host_decorations: HostDecorations::default(),
         }
     }
+}
+
+/// Who draws the title bar of a sandbox's host window. wsbox's coloured
+/// border is drawn either way: the marking never depends on the host.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostDecorations {
+    /// wsbox draws its own title bar with the marked title and a close
+    /// button, on every host.
+    #[default]
+    Own,
+    /// The host draws its title bar (xdg-decoration server-side) when it
+    /// offers one, showing the marked title wsbox sets; wsbox's own bar
+    /// otherwise.
+    Server,
 }
 
 fn default_color() -> String {
@@ -194,7 +213,11 @@ pub enum ClipboardMode {
     Gesture,
     /// Nothing crosses, ever.
     Isolated,
-    /// The clipboard follows the focus. Not implemented yet: refused.
+    /// The convenience choice, less safe: the clipboard follows the host's
+    /// keyboard focus. While the sandbox's window has it, the host's
+    /// selection is copied in and what an app inside copies goes out (text
+    /// only, at most `max_bytes`); an app inside can read whatever the user
+    /// copied elsewhere once its window is focused.
     Auto,
 }
 
@@ -506,12 +529,6 @@ impl Policy {
                     "{:?} is not a colour of the form #rrggbb",
                     self.display.color
                 ),
-            ));
-        }
-        if self.clipboard.mode == ClipboardMode::Auto {
-            return Err(invalid(
-                "clipboard.mode".into(),
-                "\"auto\" is not implemented yet; use \"gesture\" or \"isolated\"".into(),
             ));
         }
         if !(1..=CLIPBOARD_MAX_BYTES_LIMIT).contains(&self.clipboard.max_bytes) {
@@ -998,8 +1015,12 @@ mod tests {
             Policy::from_toml("[clipboard]\nmode = \"isolated\"\nmax_bytes = 4096\n", "t").unwrap();
         assert_eq!(policy.clipboard.mode, ClipboardMode::Isolated);
         assert_eq!(policy.clipboard.max_bytes, 4096);
+        let policy = Policy::from_toml("[clipboard]\nmode = \"auto\"\n", "t").unwrap();
+        assert_eq!(policy.clipboard.mode, ClipboardMode::Auto);
+        let policy = Policy::from_toml("[display]\nhost_decorations = \"server\"\n", "t").unwrap();
+        assert_eq!(policy.display.host_decorations, HostDecorations::Server);
+        assert!(Policy::from_toml("[display]\nhost_decorations = \"host\"\n", "t").is_err());
         for (text, field) in [
-            ("[clipboard]\nmode = \"auto\"\n", "clipboard.mode"),
             ("[clipboard]\nmax_bytes = 0\n", "clipboard.max_bytes"),
             (
                 "[clipboard]\nmax_bytes = 100000000000\n",
