@@ -236,7 +236,8 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let mut sandbox = wsbox_sandbox::process::spawn_with(&prepared, |pid| {
         if net.mode == NetworkMode::User {
             let mac = net.mac.as_deref().unwrap_or("02:00:00:00:00:01");
-            user_net = Some(usernet::start(pid, mac).map_err(|e| format!("{e:#}"))?);
+            let rules = net.firewall.as_deref().unwrap_or_default();
+            user_net = Some(usernet::start(pid, mac, rules).map_err(|e| format!("{e:#}"))?);
         }
         Ok(())
     })?;

@@ -7,8 +7,11 @@
 //! interface `eth0` with a generated MAC address and the fixed addresses
 //! below, never the host's interface names or addresses. The host's loopback
 //! is not mapped (pasta `--no-map-gw`, slirp4netns
-//! `--disable-host-loopback`); the LAN is cut off by pid 1 with prohibit
-//! routes ([`wsbox_sandbox::network::LAN_RANGES`]) unless allowed.
+//! `--disable-host-loopback`); the LAN and the host's own addresses are cut
+//! off by an nftables table in the sandbox's network namespace
+//! ([`crate::nftables`]), loaded before the helper starts, and, as a second
+//! layer, by pid 1 with prohibit routes
+//! ([`wsbox_sandbox::network::LAN_RANGES`]).
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -92,7 +95,7 @@ pub fn resolv_conf() -> String {
     format!("# wsbox --net user: DNS through the user-mode network\nnameserver {DNS}\n")
 }
 
-fn find(program: &str) -> Option<PathBuf> {
+pub fn find(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
     std::env::split_paths(&path)
         .chain(["/usr/bin".into(), "/usr/sbin".into()])
@@ -123,12 +126,15 @@ pub fn host_addresses() -> Result<Vec<IpAddr>> {
     Ok(found)
 }
 
-/// Whether a user-mode networking helper is installed.
+/// Whether a user-mode networking helper and nft are installed.
 pub fn available() -> Result<()> {
     if find("pasta").is_none() && find("slirp4netns").is_none() {
         bail!(
             "--net user needs pasta (Debian package passt) or slirp4netns, and neither is installed"
         );
+    }
+    if crate::nftables::find().is_none() {
+        bail!("--net user needs nft (Debian package nftables), and it is not installed");
     }
     Ok(())
 }
@@ -143,9 +149,12 @@ pub fn generated_mac(mut bytes: [u8; 6]) -> String {
         .join(":")
 }
 
-/// Attaches user-mode networking to the namespaces of `pid` (pid 1 of the
-/// sandbox, not yet started) and waits until its network is configured.
-pub fn start(pid: Pid, mac: &str) -> Result<UserNet> {
+/// Loads the firewall `rules` ([`crate::nftables::ruleset`]) into the
+/// network namespace of `pid` (pid 1 of the sandbox, not yet started), then
+/// attaches user-mode networking to its namespaces and waits until its
+/// network is configured.
+pub fn start(pid: Pid, mac: &str, rules: &str) -> Result<UserNet> {
+    crate::nftables::apply(pid, rules)?;
     // WSBOX_USERNET=slirp4netns (or pasta) picks the helper, e.g. to test
     // the fallback where both are installed.
     let choice = std::env::var("WSBOX_USERNET").ok();
