@@ -1208,6 +1208,23 @@ const SYS_IDENTIFIERS: &[&str] = &[
     "/sys/block/*/device/wwid",
     "/sys/block/*/wwid",
     "/sys/class/nvme/*/serial",
+    "/sys/class/nvme-subsystem/*/serial",
+    "/sys/bus/mmc/devices/*/cid",
+    "/sys/bus/mmc/devices/*/serial",
+    "/sys/bus/usb/devices/*/serial",
+    "/sys/bus/scsi/devices/*/vpd_pg80",
+    "/sys/class/input/*/uniq",
+    "/sys/class/drm/*/edid",
+    "/sys/class/power_supply/*/serial_number",
+];
+
+/// Proc files with machine-wide counters or the host's disks.
+const PROC_COUNTERS: &[&str] = &[
+    "/proc/diskstats",
+    "/proc/interrupts",
+    "/proc/softirqs",
+    "/proc/partitions",
+    "/proc/swaps",
 ];
 
 fn sysfs_serials_and_addresses_are_masked(who: Who, test: &str) {
@@ -1216,8 +1233,11 @@ fn sysfs_serials_and_addresses_are_masked(who: Who, test: &str) {
     };
     let policy = r.write("sys.toml", "[filesystem]\nsys = true\n");
     let globs = SYS_IDENTIFIERS.join(" ");
+    let procs = PROC_COUNTERS.join(" ");
+    // Each file that exists: `PATH=` and what reading it gives (`cat`
+    // fails on a masked file: the /dev/null over it is on a nodev mount).
     let script = format!(
-        "for f in {globs}; do [ -e \"$f\" ] && echo \"$f=$(cat \"$f\" 2>/dev/null)\"; done; \
+        "for f in {globs} {procs}; do [ -e \"$f\" ] && echo \"$f=$(head -c 64 \"$f\" 2>/dev/null | od -An -c | tr -d ' \\n')\"; done; \
          echo \"dmi=$(ls /sys/class/dmi/id 2>/dev/null | tr '\\n' ' ')\"; \
          echo \"lo=$(ls /sys/class/net)\""
     );
@@ -1225,39 +1245,44 @@ fn sysfs_serials_and_addresses_are_masked(who: Who, test: &str) {
     assert_eq!(out.status.code(), Some(0), "{out}");
     assert_eq!(field(&out, "lo"), "lo", "{out}");
     assert_eq!(field(&out, "dmi").trim(), "", "DMI visible\n{out}");
-    let mut checked = 0;
-    for line in out.stdout.lines() {
-        let Some((path, value)) = line.split_once('=') else {
-            continue;
-        };
-        if !path.starts_with("/sys/") {
-            continue;
-        }
-        assert_eq!(value, "", "{path} is readable inside\n{out}");
-        checked += 1;
-    }
-    // At least lo's address, and whatever serials this machine has.
-    let host_has = |glob: &str| {
-        let out = Command::new("sh")
-            .args([
-                "-c",
-                &format!("for f in {glob}; do [ -s \"$f\" ] && echo \"$f\"; done"),
-            ])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).lines().count()
-    };
-    assert!(checked >= 1, "nothing checked\n{out}");
-    let block = host_has("/sys/block/*/serial /sys/block/*/device/serial");
-    let inside_block = out
+    let inside: Vec<(&str, &str)> = out
         .stdout
         .lines()
-        .filter(|l| l.starts_with("/sys/block/"))
-        .count();
+        .filter_map(|l| l.split_once('='))
+        .filter(|(path, _)| path.starts_with("/sys/") || path.starts_with("/proc/"))
+        .collect();
+    for (path, value) in &inside {
+        assert_eq!(*value, "", "{path} is readable inside\n{out}");
+    }
+    // lo's address reads 00:00:00:00:00:00 unmasked.
     assert!(
-        inside_block >= block.min(1),
-        "block serials of the host were not looked at\n{out}"
+        inside
+            .iter()
+            .any(|(p, _)| *p == "/sys/class/net/lo/address"),
+        "{out}"
     );
+    // Every identifier the host shows (its interfaces aside: the sandbox
+    // has a sysfs of its own network namespace) is there and empty inside.
+    let host = Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "for f in {globs} {procs}; do [ -n \"$(head -c 1 \"$f\" 2>/dev/null | od -An -c)\" ] && echo \"$f\"; done"
+            ),
+        ])
+        .output()
+        .unwrap();
+    let host = String::from_utf8_lossy(&host.stdout).into_owned();
+    let mut checked = 0;
+    for path in host.lines().filter(|p| !p.starts_with("/sys/class/net/")) {
+        assert!(
+            inside.iter().any(|(p, _)| p == &path),
+            "{path} (non-empty on the host) was not looked at inside\n{out}"
+        );
+        checked += 1;
+    }
+    eprintln!("{test}: {checked} host identifiers and counters read empty inside");
+    assert!(checked >= 2, "the host has no /proc/interrupts?\n{host}");
 }
 
 fn bad_network_input_is_one_line_and_125(who: Who, test: &str) {
