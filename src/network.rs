@@ -70,6 +70,7 @@ pub fn plan(net: &Network, random: impl Fn(&mut [u8]) -> Result<()>) -> Result<S
             usernet::available()?;
             let host = usernet::host_addresses()?;
             setup.spec.routes = usernet::routes(net.allow_lan, &host);
+            setup.spec.no_ipv6_on = vec![usernet::INTERFACE.to_owned()];
             setup.firewall = Some(nftables::ruleset(net.allow_lan, &host));
             setup.resolv_conf = Some(usernet::resolv_conf());
             let mut bytes = [0u8; 6];

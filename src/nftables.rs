@@ -113,8 +113,9 @@ pub fn apply(pid: Pid, rules: &str) -> Result<()> {
         .stderr(Stdio::piped());
     // SAFETY: only async-signal-safe system calls on fds that outlive the
     // child's exec (they are closed by wsbox after `output`).
+    let parent = std::process::id();
     unsafe {
-        cmd.pre_exec(move || enter(user_fd, net_fd));
+        cmd.pre_exec(move || enter(parent, user_fd, net_fd));
     }
     let mut child = cmd.spawn().context("failed to start nft")?;
     if let Some(mut stdin) = child.stdin.take() {
@@ -137,7 +138,7 @@ pub fn apply(pid: Pid, rules: &str) -> Result<()> {
 
 /// In the child before exec: joins the sandbox's user and network
 /// namespaces and keeps CAP_NET_ADMIN (alone) across exec.
-fn enter(user: i32, net: i32) -> std::io::Result<()> {
+fn enter(parent: u32, user: i32, net: i32) -> std::io::Result<()> {
     let check = |rc: libc::c_long| {
         if rc < 0 {
             Err(std::io::Error::last_os_error())
@@ -148,6 +149,9 @@ fn enter(user: i32, net: i32) -> std::io::Result<()> {
     // SAFETY: plain system calls with valid arguments.
     unsafe {
         check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL).into())?;
+        if libc::getppid() as u32 != parent {
+            return Err(std::io::ErrorKind::BrokenPipe.into());
+        }
         check(libc::setns(user, libc::CLONE_NEWUSER).into())?;
         check(libc::setns(net, libc::CLONE_NEWNET).into())?;
         // struct __user_cap_header_struct and two __user_cap_data_struct

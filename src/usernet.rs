@@ -201,11 +201,16 @@ pub fn start(pid: Pid, mac: &str, rules: &str) -> Result<UserNet> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    // SAFETY: prctl is async-signal-safe.
+    let parent = std::process::id();
+    // SAFETY: prctl and getppid are async-signal-safe.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) < 0 {
                 return Err(std::io::Error::last_os_error());
+            }
+            // wsbox died before the signal was set: nobody would kill us.
+            if libc::getppid() as u32 != parent {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
             }
             Ok(())
         });

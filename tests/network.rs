@@ -712,6 +712,7 @@ curl -s -m 3 http://{lan0}/ >/dev/null; echo "lan0=$?"
 curl -s -m 3 http://{lan1}/ >/dev/null; echo "lan1=$?"
 echo "links=$(ip -o link | cut -d: -f2 | tr -d ' ' | tr '\n' ' ')"
 echo "mac=$(ip -br link show eth0 | tr -s ' ' | cut -d' ' -f3)"
+echo "ipv6=$(ip -6 -o addr show dev eth0 | wc -l) $(cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6)"
 "#,
         udp_ip = udp.ip(),
         udp_port = udp.port(),
@@ -793,6 +794,11 @@ fn user_mode_reaches_out_but_not_the_host_or_lan(who: Who, test: &str) {
                 links,
                 BTreeSet::from(["lo", "eth0"]),
                 "{what}: the host's interface names are visible\n{out}"
+            );
+            assert_eq!(
+                field(&out, "ipv6"),
+                "0 1",
+                "{what}: IPv6 on eth0 (a link-local address)\n{out}"
             );
             let mac = field(&out, "mac");
             let first = u8::from_str_radix(mac.get(..2).unwrap_or("zz"), 16).unwrap_or(1);
