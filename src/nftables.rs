@@ -91,28 +91,52 @@ pub fn host_update(host: &[IpAddr]) -> String {
     text
 }
 
-/// Loads `rules` into the network namespace of `pid` (pid 1 of a sandbox,
-/// a child of wsbox).
-pub fn apply(pid: Pid, rules: &str) -> Result<()> {
+/// The sandbox's user and network namespaces, opened while pid 1 could
+/// still be inspected (it makes itself non-dumpable, and then only a
+/// privileged wsbox could open them again).
+#[derive(Debug)]
+pub struct Namespaces {
+    user: OwnedFd,
+    net: OwnedFd,
+}
+
+impl Namespaces {
+    /// The namespaces of `pid` (pid 1 of a sandbox, a child of wsbox).
+    pub fn open(pid: Pid) -> Result<Self> {
+        let open = |ns: &str| -> Result<OwnedFd> {
+            let path = format!("/proc/{pid}/ns/{ns}");
+            std::fs::File::open(&path)
+                .map(OwnedFd::from)
+                .with_context(|| format!("failed to open {path}"))
+        };
+        Ok(Namespaces {
+            user: open("user")?,
+            net: open("net")?,
+        })
+    }
+
+    pub fn try_clone(&self) -> Result<Self> {
+        Ok(Namespaces {
+            user: self.user.try_clone()?,
+            net: self.net.try_clone()?,
+        })
+    }
+}
+
+/// Loads `rules` into the sandbox's network namespace.
+pub fn apply(ns: &Namespaces, rules: &str) -> Result<()> {
     let Some(nft) = find() else {
         bail!("--net user needs nft (Debian package nftables), and it is not installed");
     };
-    let open = |ns: &str| -> Result<OwnedFd> {
-        let path = format!("/proc/{pid}/ns/{ns}");
-        std::fs::File::open(&path)
-            .map(OwnedFd::from)
-            .with_context(|| format!("failed to open {path}"))
-    };
-    let (user, net) = (open("user")?, open("net")?);
-    let (user_fd, net_fd) = (user.as_raw_fd(), net.as_raw_fd());
+    let (user_fd, net_fd) = (ns.user.as_raw_fd(), ns.net.as_raw_fd());
     let mut cmd = Command::new(nft);
     cmd.args(["-f", "-"])
         .env_clear()
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    // SAFETY: only async-signal-safe system calls on fds that outlive the
-    // child's exec (they are closed by wsbox after `output`).
+    // SAFETY: only async-signal-safe system calls, on fds that `ns` keeps
+    // open until the child has exec'd.
     let parent = std::process::id();
     unsafe {
         cmd.pre_exec(move || enter(parent, user_fd, net_fd));
@@ -124,7 +148,6 @@ pub fn apply(pid: Pid, rules: &str) -> Result<()> {
             .context("failed to pass the firewall rules to nft")?;
     }
     let out = child.wait_with_output().context("failed to wait for nft")?;
-    drop((user, net));
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let stderr = stderr.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -242,6 +242,29 @@ pub fn run(args: RunArgs) -> Result<i32> {
         Ok(())
     })?;
     let sandbox_pid = sandbox.pid();
+    if let Some(user_net) = &user_net {
+        let watch =
+            usernet::HostWatch::start(user_net).inspect_err(|_| kill_sandbox(sandbox_pid))?;
+        handle
+            .insert_source(
+                Generic::new(watch, Interest::READ, Mode::Level),
+                |_, watch, run: &mut Run| {
+                    // SAFETY: the socket is not replaced or closed.
+                    let watch = unsafe { watch.get_mut() };
+                    if let Err(e) = watch.on_readable() {
+                        // Fail closed: the host may have an address the
+                        // sandbox's firewall does not know.
+                        if run.failure.is_none() && run.outcome.is_none() {
+                            run.failure = Some(format!("{e:#}; the sandbox was stopped"));
+                        }
+                        run.stop(false);
+                        return Ok(PostAction::Remove);
+                    }
+                    Ok(PostAction::Continue)
+                },
+            )
+            .map_err(|e| anyhow::anyhow!("failed to watch the host's addresses: {e}"))?;
+    }
     // Threads only now: the sandbox is forked.
     for (listener, upstream) in sandbox.take_listeners().into_iter().zip(net.upstreams) {
         forward::serve(listener, upstream).context("failed to serve the sandbox's sockets")?;

@@ -582,6 +582,7 @@ as_root_and_user!(
     user_mode_reaches_out_but_not_the_host_or_lan,
     user_mode_sockets_that_name_the_interface_are_blocked_too,
     the_user_mode_helper_dies_with_the_sandbox,
+    a_host_address_added_later_is_blocked_too,
     boot_id_is_the_sandbox_s,
     machine_id_random_or_stable,
     sysfs_serials_and_addresses_are_masked,
@@ -954,6 +955,76 @@ fn user_mode_sockets_that_name_the_interface_are_blocked_too(who: Who, test: &st
     // With --net-allow-lan, once per helper and kind of socket.
     assert_eq!(lan.hits.load(Ordering::SeqCst), 3 * helpers.len());
     assert_eq!(lan_udp_hits.load(Ordering::SeqCst), 4 * helpers.len());
+}
+
+/// An address the host gets while a sandbox runs (TEST-NET-3: no route of
+/// the sandbox covers it).
+const LATER_ADDR: &str = "203.0.113.7";
+
+fn a_host_address_added_later_is_blocked_too(who: Who, test: &str) {
+    let Some(r) = runner(test, who, &["curl", "python3", "ip", "setpriv"]) else {
+        return;
+    };
+    if find_program("pasta").is_none() {
+        skip(test, "pasta (passt) is not installed");
+        return;
+    }
+    let net = TestNet::new();
+    let all = net.host_http("0.0.0.0:0", "host-everywhere");
+    let web = net.http(&format!("{NET_ADDR}:0"), "outside");
+    let target = format!("{LATER_ADDR},{}", all.addr.port());
+    // Waits for a line on stdin (the address is there by then), then tries
+    // plainly and bound to eth0.
+    let mut script = format!(
+        "curl -s -m 5 http://{}/ >/dev/null; echo \"before=$?\"; read line; \
+         curl -s -m 3 http://{LATER_ADDR}:{}/ >/dev/null; echo \"later=$?\"\n\
+         python3 - later,tcp,{target} <<'EOF'\n",
+        web.addr,
+        all.addr.port(),
+    );
+    script.push_str(BOUND_SOCKETS);
+    script.push_str("EOF\n");
+    let mut cmd = r.wsbox_in(&net, &sandbox_args(&["--net", "user"], &script));
+    cmd.stdin(Stdio::piped());
+    let mut running = Running::start(cmd);
+    let mut stdin = running.child.stdin.take().unwrap();
+    // The sandbox runs (it reached the outside) before the host gets the
+    // address.
+    let up = poll(Duration::from_secs(20), || {
+        (web.hits.load(Ordering::SeqCst) > 0).then_some(())
+    });
+    if up.is_none() {
+        let out = running.kill(RUN_LIMIT);
+        panic!("the sandbox never reached the outside\n{out}");
+    }
+    ip(&[
+        "-n",
+        &net.name,
+        "addr",
+        "add",
+        &format!("{LATER_ADDR}/32"),
+        "dev",
+        "lo",
+    ]);
+    // wsbox hears of it at once; a second is plenty.
+    thread::sleep(Duration::from_secs(1));
+    let _ = stdin.write_all(b"go\n");
+    drop(stdin);
+    let out = running.finish(RUN_LIMIT);
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    assert_eq!(field(&out, "before"), "0", "{out}");
+    assert_ne!(field(&out, "later"), "0", "{out}");
+    for how in ["plain", "dev", "uif"] {
+        assert!(
+            field(&out, &format!("later.{how}")).starts_with("blocked"),
+            "{how}\n{out}"
+        );
+    }
+    assert_eq!(
+        all.hits.load(Ordering::SeqCst),
+        0,
+        "the host's new address reached\n{out}"
+    );
 }
 
 /// Processes whose environment carries `mark`.
