@@ -180,7 +180,9 @@ pub fn start(pid: Pid, mac: &str, rules: &str) -> Result<UserNet> {
         // SAFETY: no arguments.
         if unsafe { libc::geteuid() } == 0 {
             // Root's sandbox user namespace belongs to root: pasta must
-            // stay root to join it (it confines itself all the same).
+            // stay host uid 0 to join it. Once in, it has capabilities only
+            // there, and it moves itself into an empty mount namespace with
+            // no_new_privs and its seccomp filter (README, Network).
             cmd.args(["--runas", "0"]);
         }
         cmd.arg(pid.to_string());
@@ -191,14 +193,23 @@ pub fn start(pid: Pid, mac: &str, rules: &str) -> Result<UserNet> {
             "--configure",
             "--mtu=65520",
             "--disable-host-loopback",
-            // Confines slirp4netns itself. (--enable-sandbox would need uid 0
-            // mapped in the sandbox's user namespace; it is not.)
+            // Confines slirp4netns itself.
             "--enable-seccomp",
             "--macaddress",
             mac,
         ])
-        .arg(format!("--userns-path=/proc/{pid}/ns/user"))
-        .args([&pid.to_string(), INTERFACE]);
+        .arg(format!("--userns-path=/proc/{pid}/ns/user"));
+        // SAFETY: no arguments.
+        if unsafe { libc::geteuid() } == 0 {
+            // Run by root, slirp4netns stays in the host's user namespace
+            // (only its setup child joins the sandbox's): without this it
+            // would keep all of root's capabilities there. With it, it moves
+            // into a mount namespace of its own with an almost empty root
+            // and keeps CAP_NET_BIND_SERVICE only. (Run by a user it would
+            // need uid 0 mapped in the sandbox's user namespace; it is not.)
+            cmd.arg("--enable-sandbox");
+        }
+        cmd.args([&pid.to_string(), INTERFACE]);
         (cmd, "slirp4netns")
     } else {
         available()?;

@@ -1027,6 +1027,69 @@ fn a_host_address_added_later_is_blocked_too(who: Who, test: &str) {
     );
 }
 
+/// Run by root, the user-mode helpers keep host uid 0, but no capability
+/// in the host's user namespace and a mount namespace of their own.
+#[test]
+fn helpers_run_by_root_hold_no_host_capabilities() {
+    let test = "helpers_run_by_root_hold_no_host_capabilities";
+    let Some(r) = runner(test, Who::Root, &["ip"]) else {
+        return;
+    };
+    let helpers: Vec<&str> = ["pasta", "slirp4netns"]
+        .into_iter()
+        .filter(|h| find_program(h).is_some())
+        .collect();
+    if helpers.is_empty() {
+        skip(test, "neither pasta (passt) nor slirp4netns is installed");
+        return;
+    }
+    let net = TestNet::new();
+    let ns = |pid: u32, kind: &str| fs::read_link(format!("/proc/{pid}/ns/{kind}")).ok();
+    let me = std::process::id();
+    for helper in helpers {
+        let mark = format!("caps-{}-{}", std::process::id(), next());
+        let mut cmd = r.wsbox_in(&net, &sandbox_args(&["--net", "user"], "sleep 60"));
+        cmd.env(MARK_VAR, &mark).env("WSBOX_USERNET", helper);
+        let running = Running::start(cmd);
+        // The helper, once it has confined itself (no_new_privs is set last).
+        let found = poll(Duration::from_secs(20), || {
+            marked(&mark).into_iter().find_map(|(pid, comm)| {
+                let ours = comm.starts_with("pasta")
+                    || comm.starts_with("passt")
+                    || comm.starts_with("slirp4netns");
+                let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+                let nnp = status.lines().any(|l| l == "NoNewPrivs:\t1");
+                (ours && nnp).then_some((pid, status))
+            })
+        });
+        let Some((pid, status)) = found else {
+            let out = running.kill(RUN_LIMIT);
+            panic!(
+                "{helper}: no confined helper found: {:?}\n{out}",
+                marked(&mark)
+            );
+        };
+        let cap_eff = status
+            .lines()
+            .find_map(|l| l.strip_prefix("CapEff:\t"))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap();
+        let in_host_userns = ns(pid, "user") == ns(me, "user");
+        // CAP_NET_BIND_SERVICE (10) at most, where it stays in the host's
+        // user namespace.
+        assert!(
+            !in_host_userns || cap_eff & !(1 << 10) == 0,
+            "{helper} holds capabilities {cap_eff:#x} in the host's user namespace"
+        );
+        assert_ne!(
+            ns(pid, "mnt"),
+            ns(me, "mnt"),
+            "{helper} sees the host's mounts"
+        );
+        running.kill(RUN_LIMIT);
+    }
+}
+
 /// Processes whose environment carries `mark`.
 fn marked(mark: &str) -> Vec<(u32, String)> {
     let needle = format!("{MARK_VAR}={mark}");
