@@ -11,20 +11,56 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Connections served at once, over all listeners; more are closed at once.
 /// Each holds four fds in wsbox: the total stays well under the usual limit
 /// of 1024, so the app cannot starve wsbox's own sockets.
 pub const MAX_CONNECTIONS: usize = 128;
 
-/// Connections being served now.
-static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+/// Connections being served now, over all listeners of this wsbox.
+static ACTIVE: Slots = Slots::new(MAX_CONNECTIONS);
 /// How long the upstream may take to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the SOCKS greeting and authentication may take on each side.
+/// How long the whole SOCKS greeting and authentication may take, both
+/// sides together.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Once one direction of a relayed connection has ended, the other ends
+/// after this long without data: a half-closed connection does not keep its
+/// slot for ever.
+const HALF_CLOSED_IDLE: Duration = Duration::from_secs(60);
+/// How often a relay thread wakes up to check for that.
+const TICK: Duration = Duration::from_secs(5);
+
+/// A limit on connections served at once.
+#[derive(Debug)]
+pub struct Slots {
+    active: AtomicUsize,
+    max: usize,
+}
+
+impl Slots {
+    pub const fn new(max: usize) -> Self {
+        Slots {
+            active: AtomicUsize::new(0),
+            max,
+        }
+    }
+
+    fn take(&self) -> bool {
+        if self.active.fetch_add(1, Ordering::SeqCst) >= self.max {
+            self.active.fetch_sub(1, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    fn give_back(&self) {
+        self.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 /// Stack of the relay threads: they only copy bytes.
 const THREAD_STACK: usize = 64 * 1024;
 
@@ -72,6 +108,11 @@ impl Credentials {
 /// Serves `listener` (a listening socket inside the sandbox) on a thread of
 /// its own, relaying each connection to `upstream`.
 pub fn serve(listener: OwnedFd, upstream: Upstream) -> io::Result<()> {
+    serve_limited(listener, upstream, &ACTIVE)
+}
+
+/// [`serve`] with its own limit.
+fn serve_limited(listener: OwnedFd, upstream: Upstream, slots: &'static Slots) -> io::Result<()> {
     let listener = TcpListener::from(listener);
     listener.set_nonblocking(false)?;
     std::thread::Builder::new()
@@ -87,9 +128,11 @@ pub fn serve(listener: OwnedFd, upstream: Upstream) -> io::Result<()> {
                     continue;
                 }
             };
-            if ACTIVE.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-                ACTIVE.fetch_sub(1, Ordering::SeqCst);
-                tracing::warn!("the sandbox has {MAX_CONNECTIONS} connections open; refusing more");
+            if !slots.take() {
+                tracing::warn!(
+                    "the sandbox has {} connections open; refusing more",
+                    slots.max
+                );
                 continue;
             }
             let upstream = upstream.clone();
@@ -100,10 +143,10 @@ pub fn serve(listener: OwnedFd, upstream: Upstream) -> io::Result<()> {
                     if let Err(e) = handle(client, &upstream) {
                         tracing::debug!(%e, "connection from the sandbox ended");
                     }
-                    ACTIVE.fetch_sub(1, Ordering::SeqCst);
+                    slots.give_back();
                 });
             if let Err(e) = spawned {
-                ACTIVE.fetch_sub(1, Ordering::SeqCst);
+                slots.give_back();
                 tracing::warn!(%e, "failed to start a relay thread");
             }
         })?;
@@ -114,12 +157,12 @@ fn handle(client: TcpStream, upstream: &Upstream) -> io::Result<()> {
     let server = match upstream {
         Upstream::Plain(addr) => TcpStream::connect_timeout(addr, CONNECT_TIMEOUT)?,
         Upstream::Socks { addr, credentials } => {
-            client.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
-            let server = socks_handshake(&client, credentials, || {
+            let until = Instant::now() + HANDSHAKE_TIMEOUT;
+            let server = socks_handshake(Deadline::new(&client, until), credentials, || {
                 let server = TcpStream::connect_timeout(addr, CONNECT_TIMEOUT)?;
-                server.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
-                Ok(server)
-            })?;
+                Ok(Deadline::new(server, until))
+            })?
+            .stream;
             client.set_read_timeout(None)?;
             server.set_read_timeout(None)?;
             server
@@ -128,21 +171,100 @@ fn handle(client: TcpStream, upstream: &Upstream) -> io::Result<()> {
     relay(client, server)
 }
 
-/// Copies both ways until both sides are done.
+/// A stream whose reads all fail once `until` has passed: one deadline for
+/// a whole exchange, however slowly the peer trickles its bytes.
+struct Deadline<S> {
+    stream: S,
+    until: Instant,
+}
+
+impl<S> Deadline<S> {
+    fn new(stream: S, until: Instant) -> Self {
+        Deadline { stream, until }
+    }
+}
+
+impl<S: std::borrow::Borrow<TcpStream>> Read for Deadline<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the SOCKS handshake took too long",
+            ));
+        }
+        let mut stream: &TcpStream = self.stream.borrow();
+        stream.set_read_timeout(Some(left))?;
+        stream.read(buf)
+    }
+}
+
+impl<S: std::borrow::Borrow<TcpStream>> Write for Deadline<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut stream: &TcpStream = self.stream.borrow();
+        stream.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Copies both ways until both sides are done, or one is done and the
+/// other has been idle for [`HALF_CLOSED_IDLE`].
 fn relay(client: TcpStream, server: TcpStream) -> io::Result<()> {
-    let (mut client_r, mut server_w) = (client.try_clone()?, server.try_clone()?);
+    client.set_read_timeout(Some(TICK))?;
+    server.set_read_timeout(Some(TICK))?;
+    let up_done = Arc::new(AtomicBool::new(false));
+    let down_done = Arc::new(AtomicBool::new(false));
+    let (client_r, server_w) = (client.try_clone()?, server.try_clone()?);
+    let (done, other) = (Arc::clone(&up_done), Arc::clone(&down_done));
     let up = std::thread::Builder::new()
         .name("wsbox-relay-up".into())
         .stack_size(THREAD_STACK)
-        .spawn(move || {
-            let _ = io::copy(&mut client_r, &mut server_w);
-            let _ = server_w.shutdown(Shutdown::Write);
-        })?;
-    let (mut server_r, mut client_w) = (server, client);
-    let _ = io::copy(&mut server_r, &mut client_w);
-    let _ = client_w.shutdown(Shutdown::Write);
+        .spawn(move || pump(client_r, server_w, &done, &other, HALF_CLOSED_IDLE))?;
+    pump(server, client, &down_done, &up_done, HALF_CLOSED_IDLE);
     let _ = up.join();
     Ok(())
+}
+
+/// Copies `from` to `to` until `from` ends, or `other` (the opposite
+/// direction) has ended and `from` has sent nothing for `idle`; `from` has
+/// a read timeout (the tick at which this is checked). Marks `done`.
+fn pump(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    done: &AtomicBool,
+    other: &AtomicBool,
+    idle: Duration,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut last = Instant::now();
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+                last = Instant::now();
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                if other.load(Ordering::SeqCst) && last.elapsed() >= idle {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    let _ = to.shutdown(Shutdown::Write);
+    done.store(true, Ordering::SeqCst);
 }
 
 fn protocol(message: &str) -> io::Error {
@@ -404,6 +526,157 @@ mod tests {
         let mut back = Vec::new();
         s.read_to_end(&mut back).unwrap();
         assert_eq!(back, b"ping");
+    }
+
+    /// An upstream that refuses every username and password.
+    fn refusing_upstream() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let mut s = stream.unwrap();
+                let [_, n] = read_exact::<2>(&mut s).unwrap();
+                read_vec(&mut s, n.into()).unwrap();
+                s.write_all(&[5, 2]).unwrap();
+                let [_, ulen] = read_exact::<2>(&mut s).unwrap();
+                read_vec(&mut s, usize::from(ulen)).unwrap();
+                let [plen] = read_exact::<1>(&mut s).unwrap();
+                read_vec(&mut s, plen.into()).unwrap();
+                s.write_all(&[1, 1]).unwrap();
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn refused_credentials_are_reported_to_the_client() {
+        let fwd = forwarder(refusing_upstream());
+        let mut s = TcpStream::connect(fwd).unwrap();
+        s.write_all(&[5, 1, 0]).unwrap();
+        assert_eq!(read_exact::<2>(&mut s).unwrap(), [5, 0xff]);
+        let mut s = TcpStream::connect(fwd).unwrap();
+        s.write_all(&[5, 1, 2]).unwrap();
+        assert_eq!(read_exact::<2>(&mut s).unwrap(), [5, 2]);
+        s.write_all(&[1, 1, b'a', 1, b'b']).unwrap();
+        assert_eq!(read_exact::<2>(&mut s).unwrap(), [1, 1]);
+    }
+
+    #[test]
+    fn a_client_offering_both_methods_keeps_its_credentials() {
+        let (up, seen) = upstream();
+        let mut s = TcpStream::connect(forwarder(up)).unwrap();
+        s.write_all(&[5, 2, 2, 0]).unwrap();
+        assert_eq!(read_exact::<2>(&mut s).unwrap(), [5, 2]);
+        s.write_all(&[1, 1, b'u', 1, b'p']).unwrap();
+        assert_eq!(read_exact::<2>(&mut s).unwrap(), [1, 0]);
+        connect_request(&mut s);
+        let (user, pass, _) = seen.recv().unwrap();
+        assert_eq!(user, b"wsbox-0123:u");
+        assert_eq!(pass, b"p");
+    }
+
+    #[test]
+    fn one_deadline_for_the_whole_handshake() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (ours, _) = listener.accept().unwrap();
+        // One byte every 100 ms: each read is quick, the whole is not.
+        std::thread::spawn(move || {
+            for _ in 0..20 {
+                if peer.write_all(&[5]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let started = Instant::now();
+        let mut d = Deadline::new(&ours, started + Duration::from_millis(350));
+        let err = read_vec(&mut d, 20).unwrap_err();
+        assert!(
+            matches!(
+                err.kind(),
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+            ),
+            "{err}"
+        );
+        assert!(started.elapsed() < Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn connections_over_the_limit_are_closed() {
+        static SLOTS: Slots = Slots::new(2);
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let up = server.local_addr().unwrap();
+        // Holds every connection open until the client closes it.
+        std::thread::spawn(move || {
+            for s in server.incoming() {
+                let mut s = s.unwrap();
+                std::thread::spawn(move || {
+                    let mut rest = Vec::new();
+                    let _ = s.read_to_end(&mut rest);
+                });
+            }
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        serve_limited(OwnedFd::from(listener), Upstream::Plain(up), &SLOTS).unwrap();
+        let open = |addr| {
+            let s = TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
+            s
+        };
+        // Open: reading times out. Refused: closed at once (EOF).
+        let closed = |s: &mut TcpStream| match s.read(&mut [0u8; 1]) {
+            Ok(n) => n == 0,
+            Err(e) => !matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ),
+        };
+        let mut a = open(addr);
+        let mut b = open(addr);
+        assert!(!closed(&mut a) && !closed(&mut b));
+        let mut c = open(addr);
+        assert!(closed(&mut c), "a third connection was served");
+        drop(a);
+        // The slot comes back once the relay of the first has ended.
+        let mut back = false;
+        for _ in 0..50 {
+            let mut d = open(addr);
+            if !closed(&mut d) {
+                back = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(back, "the slot of a closed connection never came back");
+        drop(b);
+    }
+
+    #[test]
+    fn a_half_closed_connection_ends_when_idle() {
+        let pair = || {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let a = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+            (a, l.accept().unwrap().0)
+        };
+        // from_peer -> from ==pump==> to -> to_peer
+        let (from_peer, from) = pair();
+        let (to, mut to_peer) = pair();
+        from.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let done = AtomicBool::new(false);
+        // The other direction has ended already.
+        let other = AtomicBool::new(true);
+        let started = Instant::now();
+        pump(from, to, &done, &other, Duration::from_millis(300));
+        assert!(done.load(Ordering::SeqCst));
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert!(started.elapsed() < Duration::from_secs(3));
+        let mut rest = Vec::new();
+        to_peer.read_to_end(&mut rest).unwrap();
+        drop(from_peer);
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod forward;
 mod identity;
 mod instance;
 mod network;
+mod nftables;
 mod run;
 mod usernet;
 

@@ -10,7 +10,7 @@ use wsbox_policies::{parse_forward, parse_socket_addr, Network, NetworkMode, TOR
 use wsbox_sandbox::network::NetSpec;
 
 use crate::forward::{Credentials, Upstream};
-use crate::usernet;
+use crate::{nftables, usernet};
 
 /// Everything a network mode needs, decided before the sandbox exists.
 #[derive(Debug)]
@@ -25,6 +25,8 @@ pub struct Setup {
     pub host_resolv_conf: Option<PathBuf>,
     /// `--net user`: the MAC address of the sandbox's interface.
     pub mac: Option<String>,
+    /// `--net user`: the nftables ruleset of the sandbox's namespace.
+    pub firewall: Option<String>,
 }
 
 /// The resolv.conf of the modes without a resolver inside.
@@ -41,6 +43,7 @@ pub fn plan(net: &Network, random: impl Fn(&mut [u8]) -> Result<()>) -> Result<S
         resolv_conf: Some(NO_RESOLVER.to_owned()),
         host_resolv_conf: None,
         mac: None,
+        firewall: None,
     };
     match net.mode {
         NetworkMode::None => {}
@@ -65,7 +68,10 @@ pub fn plan(net: &Network, random: impl Fn(&mut [u8]) -> Result<()>) -> Result<S
         }
         NetworkMode::User => {
             usernet::available()?;
-            setup.spec.routes = usernet::routes(net.allow_lan, &usernet::host_addresses()?);
+            let host = usernet::host_addresses()?;
+            setup.spec.routes = usernet::routes(net.allow_lan, &host);
+            setup.spec.no_ipv6_on = vec![usernet::INTERFACE.to_owned()];
+            setup.firewall = Some(nftables::ruleset(net.allow_lan, &host));
             setup.resolv_conf = Some(usernet::resolv_conf());
             let mut bytes = [0u8; 6];
             random(&mut bytes)?;

@@ -236,11 +236,35 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let mut sandbox = wsbox_sandbox::process::spawn_with(&prepared, |pid| {
         if net.mode == NetworkMode::User {
             let mac = net.mac.as_deref().unwrap_or("02:00:00:00:00:01");
-            user_net = Some(usernet::start(pid, mac).map_err(|e| format!("{e:#}"))?);
+            let rules = net.firewall.as_deref().unwrap_or_default();
+            user_net = Some(usernet::start(pid, mac, rules).map_err(|e| format!("{e:#}"))?);
         }
         Ok(())
     })?;
     let sandbox_pid = sandbox.pid();
+    if let Some(user_net) = &user_net {
+        let watch =
+            usernet::HostWatch::start(user_net).inspect_err(|_| kill_sandbox(sandbox_pid))?;
+        handle
+            .insert_source(
+                Generic::new(watch, Interest::READ, Mode::Level),
+                |_, watch, run: &mut Run| {
+                    // SAFETY: the socket is not replaced or closed.
+                    let watch = unsafe { watch.get_mut() };
+                    if let Err(e) = watch.on_readable() {
+                        // Fail closed: the host may have an address the
+                        // sandbox's firewall does not know.
+                        if run.failure.is_none() && run.outcome.is_none() {
+                            run.failure = Some(format!("{e:#}; the sandbox was stopped"));
+                        }
+                        run.stop(false);
+                        return Ok(PostAction::Remove);
+                    }
+                    Ok(PostAction::Continue)
+                },
+            )
+            .map_err(|e| anyhow::anyhow!("failed to watch the host's addresses: {e}"))?;
+    }
     // Threads only now: the sandbox is forked.
     for (listener, upstream) in sandbox.take_listeners().into_iter().zip(net.upstreams) {
         forward::serve(listener, upstream).context("failed to serve the sandbox's sockets")?;

@@ -7,10 +7,14 @@
 //! interface `eth0` with a generated MAC address and the fixed addresses
 //! below, never the host's interface names or addresses. The host's loopback
 //! is not mapped (pasta `--no-map-gw`, slirp4netns
-//! `--disable-host-loopback`); the LAN is cut off by pid 1 with prohibit
-//! routes ([`wsbox_sandbox::network::LAN_RANGES`]) unless allowed.
+//! `--disable-host-loopback`); the LAN and the host's own addresses are cut
+//! off by an nftables table in the sandbox's network namespace
+//! ([`crate::nftables`]), loaded before the helper starts, and, as a second
+//! layer, by pid 1 with prohibit routes
+//! ([`wsbox_sandbox::network::LAN_RANGES`]).
 
 use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,6 +25,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use anyhow::{bail, Context, Result};
 use nix::unistd::Pid;
 use wsbox_sandbox::network::{Route, LAN_RANGES};
+
+use crate::nftables::Namespaces;
 
 /// The sandbox's address, gateway and DNS forwarder (slirp4netns's defaults,
 /// used for pasta too so that both look the same from inside).
@@ -36,6 +42,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct UserNet {
     child: Child,
+    /// The sandbox's namespaces, for later changes to its firewall.
+    pub namespaces: Namespaces,
 }
 
 impl Drop for UserNet {
@@ -92,7 +100,7 @@ pub fn resolv_conf() -> String {
     format!("# wsbox --net user: DNS through the user-mode network\nnameserver {DNS}\n")
 }
 
-fn find(program: &str) -> Option<PathBuf> {
+pub fn find(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
     std::env::split_paths(&path)
         .chain(["/usr/bin".into(), "/usr/sbin".into()])
@@ -123,12 +131,15 @@ pub fn host_addresses() -> Result<Vec<IpAddr>> {
     Ok(found)
 }
 
-/// Whether a user-mode networking helper is installed.
+/// Whether a user-mode networking helper and nft are installed.
 pub fn available() -> Result<()> {
     if find("pasta").is_none() && find("slirp4netns").is_none() {
         bail!(
             "--net user needs pasta (Debian package passt) or slirp4netns, and neither is installed"
         );
+    }
+    if crate::nftables::find().is_none() {
+        bail!("--net user needs nft (Debian package nftables), and it is not installed");
     }
     Ok(())
 }
@@ -143,9 +154,13 @@ pub fn generated_mac(mut bytes: [u8; 6]) -> String {
         .join(":")
 }
 
-/// Attaches user-mode networking to the namespaces of `pid` (pid 1 of the
-/// sandbox, not yet started) and waits until its network is configured.
-pub fn start(pid: Pid, mac: &str) -> Result<UserNet> {
+/// Loads the firewall `rules` ([`crate::nftables::ruleset`]) into the
+/// network namespace of `pid` (pid 1 of the sandbox, not yet started), then
+/// attaches user-mode networking to its namespaces and waits until its
+/// network is configured.
+pub fn start(pid: Pid, mac: &str, rules: &str) -> Result<UserNet> {
+    let namespaces = Namespaces::open(pid)?;
+    crate::nftables::apply(&namespaces, rules)?;
     // WSBOX_USERNET=slirp4netns (or pasta) picks the helper, e.g. to test
     // the fallback where both are installed.
     let choice = std::env::var("WSBOX_USERNET").ok();
@@ -165,7 +180,9 @@ pub fn start(pid: Pid, mac: &str) -> Result<UserNet> {
         // SAFETY: no arguments.
         if unsafe { libc::geteuid() } == 0 {
             // Root's sandbox user namespace belongs to root: pasta must
-            // stay root to join it (it confines itself all the same).
+            // stay host uid 0 to join it. Once in, it has capabilities only
+            // there, and it moves itself into an empty mount namespace with
+            // no_new_privs and its seccomp filter (README, Network).
             cmd.args(["--runas", "0"]);
         }
         cmd.arg(pid.to_string());
@@ -176,14 +193,23 @@ pub fn start(pid: Pid, mac: &str) -> Result<UserNet> {
             "--configure",
             "--mtu=65520",
             "--disable-host-loopback",
-            // Confines slirp4netns itself. (--enable-sandbox would need uid 0
-            // mapped in the sandbox's user namespace; it is not.)
+            // Confines slirp4netns itself.
             "--enable-seccomp",
             "--macaddress",
             mac,
         ])
-        .arg(format!("--userns-path=/proc/{pid}/ns/user"))
-        .args([&pid.to_string(), INTERFACE]);
+        .arg(format!("--userns-path=/proc/{pid}/ns/user"));
+        // SAFETY: no arguments.
+        if unsafe { libc::geteuid() } == 0 {
+            // Run by root, slirp4netns stays in the host's user namespace
+            // (only its setup child joins the sandbox's): without this it
+            // would keep all of root's capabilities there. With it, it moves
+            // into a mount namespace of its own with an almost empty root
+            // and keeps CAP_NET_BIND_SERVICE only. (Run by a user it would
+            // need uid 0 mapped in the sandbox's user namespace; it is not.)
+            cmd.arg("--enable-sandbox");
+        }
+        cmd.args([&pid.to_string(), INTERFACE]);
         (cmd, "slirp4netns")
     } else {
         available()?;
@@ -192,11 +218,16 @@ pub fn start(pid: Pid, mac: &str) -> Result<UserNet> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    // SAFETY: prctl is async-signal-safe.
+    let parent = std::process::id();
+    // SAFETY: prctl and getppid are async-signal-safe.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) < 0 {
                 return Err(std::io::Error::last_os_error());
+            }
+            // wsbox died before the signal was set: nobody would kill us.
+            if libc::getppid() as u32 != parent {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
             }
             Ok(())
         });
@@ -204,7 +235,7 @@ pub fn start(pid: Pid, mac: &str) -> Result<UserNet> {
     let child = cmd
         .spawn()
         .with_context(|| format!("failed to start {helper}"))?;
-    let mut net = UserNet { child };
+    let mut net = UserNet { child, namespaces };
     let started = Instant::now();
     let route = PathBuf::from(format!("/proc/{pid}/net/route"));
     loop {
@@ -240,6 +271,111 @@ pub fn start(pid: Pid, mac: &str) -> Result<UserNet> {
             bail!("{helper} did not set up the sandbox's network within {READY_TIMEOUT:?}");
         }
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Keeps the firewall's set of the host's addresses current: a netlink
+/// socket in wsbox's (the host's) network namespace reports every address
+/// added or removed (DHCP, VPN, another Wi-Fi), and each change reloads the
+/// set in the sandbox's namespace. The routes pid 1 added stay as they were.
+#[derive(Debug)]
+pub struct HostWatch {
+    sock: OwnedFd,
+    namespaces: Namespaces,
+    known: Vec<IpAddr>,
+}
+
+impl HostWatch {
+    /// Starts watching for the sandbox of `net` and brings the set up to
+    /// date at once (an address may have come since the plan).
+    pub fn start(net: &UserNet) -> Result<Self> {
+        // SAFETY: plain socket(2).
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                libc::NETLINK_ROUTE,
+            )
+        };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error())
+                .context("failed to watch the host's addresses (netlink socket)");
+        }
+        // SAFETY: just created, owned here.
+        let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: a sockaddr_nl of zeros is valid; the groups are set below.
+        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        addr.nl_groups = (libc::RTMGRP_IPV4_IFADDR | libc::RTMGRP_IPV6_IFADDR) as u32;
+        // SAFETY: addr is valid for the call.
+        let rc = unsafe {
+            libc::bind(
+                sock.as_raw_fd(),
+                (&addr as *const libc::sockaddr_nl).cast(),
+                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error())
+                .context("failed to watch the host's addresses (netlink bind)");
+        }
+        let mut watch = HostWatch {
+            sock,
+            namespaces: net
+                .namespaces
+                .try_clone()
+                .context("failed to keep the sandbox's namespaces")?,
+            known: Vec::new(),
+        };
+        watch.refresh()?;
+        Ok(watch)
+    }
+
+    /// Reads the pending notifications and reloads the set if the host's
+    /// addresses changed. An error means the set may be stale.
+    pub fn on_readable(&mut self) -> Result<()> {
+        let mut buf = [0u8; 8192];
+        loop {
+            // SAFETY: buf is valid for its length.
+            let n = unsafe {
+                libc::recv(
+                    self.sock.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if n >= 0 {
+                continue;
+            }
+            let err = std::io::Error::last_os_error();
+            match err.raw_os_error() {
+                // Dropped notifications (ENOBUFS) are fine: the addresses
+                // are read anew below.
+                Some(libc::EINTR) | Some(libc::ENOBUFS) => continue,
+                Some(libc::EAGAIN) => break,
+                _ => return Err(err).context("failed to read the host's address changes"),
+            }
+        }
+        self.refresh()
+    }
+
+    fn refresh(&mut self) -> Result<()> {
+        let mut now = host_addresses()?;
+        now.sort();
+        if now == self.known {
+            return Ok(());
+        }
+        crate::nftables::apply(&self.namespaces, &crate::nftables::host_update(&now))?;
+        tracing::debug!(addresses = ?now, "the sandbox's firewall has the host's addresses");
+        self.known = now;
+        Ok(())
+    }
+}
+
+impl AsFd for HostWatch {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
     }
 }
 

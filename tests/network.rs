@@ -369,6 +369,9 @@ const HOST_ADDR: &str = "198.51.100.1";
 const NET_ADDR: &str = "198.51.100.2";
 /// The "LAN" addresses, routed to the outer namespace too.
 const LAN_ADDRS: [&str; 2] = ["10.77.0.1", "192.168.77.1"];
+/// The sandbox's DNS forwarder address, which is also a "LAN" address
+/// outside: beside port 53 it must lead nowhere.
+const DNS_ADDR: &str = "10.0.2.3";
 
 /// Two network namespaces: `name` stands in for the host wsbox runs on,
 /// `name-x` for everything outside it.
@@ -405,7 +408,7 @@ impl TestNet {
         in_host(&["link", "set", "wt1", "netns", &outer]);
         in_host(&["addr", "add", &format!("{HOST_ADDR}/24"), "dev", "wt0"]);
         in_outer(&["addr", "add", &format!("{NET_ADDR}/24"), "dev", "wt1"]);
-        for lan in LAN_ADDRS {
+        for lan in LAN_ADDRS.iter().chain([&DNS_ADDR]) {
             in_outer(&["addr", "add", &format!("{lan}/24"), "dev", "wt1"]);
         }
         in_host(&["link", "set", "wt0", "up"]);
@@ -464,19 +467,22 @@ impl TestNet {
 
     /// A UDP echo server.
     fn udp_echo(&self) -> SocketAddr {
-        self.spawn(|| {
-            let sock = UdpSocket::bind(format!("{NET_ADDR}:0")).unwrap();
-            let addr = sock.local_addr().unwrap();
-            thread::spawn(move || {
-                let mut buf = [0u8; 512];
-                while let Ok((n, from)) = sock.recv_from(&mut buf) {
-                    let mut reply = b"echo:".to_vec();
-                    reply.extend_from_slice(&buf[..n]);
-                    let _ = sock.send_to(&reply, from);
-                }
-            });
-            addr
-        })
+        self.spawn(|| udp_echo(&format!("{NET_ADDR}:0"), Arc::default()))
+    }
+
+    /// A UDP echo server on `addr` in the outer namespace (`host`: in the
+    /// host's) that counts the datagrams it gets.
+    fn counted_udp_echo(&self, addr: &str, host: bool) -> (SocketAddr, Arc<AtomicUsize>) {
+        let addr = addr.to_owned();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&hits);
+        let f = move || udp_echo(&addr, counter);
+        let addr = if host {
+            Self::spawn_in(&self.name, f)
+        } else {
+            self.spawn(f)
+        };
+        (addr, hits)
     }
 
     /// A DNS server on NET_ADDR:53 that answers A queries for names under
@@ -494,6 +500,22 @@ impl TestNet {
             });
         });
     }
+}
+
+/// Echoes datagrams on `addr` with an `echo:` prefix, counting them.
+fn udp_echo(addr: &str, hits: Arc<AtomicUsize>) -> SocketAddr {
+    let sock = UdpSocket::bind(addr).unwrap();
+    let addr = sock.local_addr().unwrap();
+    thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            hits.fetch_add(1, Ordering::SeqCst);
+            let mut reply = b"echo:".to_vec();
+            reply.extend_from_slice(&buf[..n]);
+            let _ = sock.send_to(&reply, from);
+        }
+    });
+    addr
 }
 
 impl Drop for TestNet {
@@ -558,6 +580,9 @@ as_root_and_user!(
     tor_only_through_the_socks_port,
     forwards_reach_only_the_named_ports,
     user_mode_reaches_out_but_not_the_host_or_lan,
+    user_mode_sockets_that_name_the_interface_are_blocked_too,
+    the_user_mode_helper_dies_with_the_sandbox,
+    a_host_address_added_later_is_blocked_too,
     boot_id_is_the_sandbox_s,
     machine_id_random_or_stable,
     sysfs_serials_and_addresses_are_masked,
@@ -670,6 +695,8 @@ fn user_script(
 ) -> String {
     format!(
         r#"
+ip route del default 2>/dev/null; echo "delroute=$?"
+/usr/sbin/nft flush ruleset 2>/dev/null; echo "flush=$?"
 curl -s -m 10 http://{web}/; echo; echo "web=$?"
 python3 - <<'EOF'
 import socket
@@ -680,14 +707,13 @@ print("udp=" + s.recvfrom(64)[0].decode())
 EOF
 echo "resolved=$(getent hosts name.wsbox-test | cut -d' ' -f1)"
 curl -s -m 10 http://name.wsbox-test:{web_port}/; echo; echo "byname=$?"
-curl -s -m 3 http://127.0.0.1:{lo_port}/ >/dev/null; echo "loopback=$?"
 curl -s -m 3 http://10.0.2.2:{lo_port}/ >/dev/null; echo "gateway=$?"
 curl -s -m 3 http://{host_all}/ >/dev/null; echo "hostaddr=$?"
 curl -s -m 3 http://{lan0}/ >/dev/null; echo "lan0=$?"
 curl -s -m 3 http://{lan1}/ >/dev/null; echo "lan1=$?"
-ip route del 10.0.0.0/8 2>/dev/null; echo "delroute=$?"
 echo "links=$(ip -o link | cut -d: -f2 | tr -d ' ' | tr '\n' ' ')"
 echo "mac=$(ip -br link show eth0 | tr -s ' ' | cut -d' ' -f3)"
+echo "ipv6=$(ip -6 -o addr show dev eth0 | wc -l) $(cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6)"
 "#,
         udp_ip = udp.ip(),
         udp_port = udp.port(),
@@ -745,7 +771,6 @@ fn user_mode_reaches_out_but_not_the_host_or_lan(who: Who, test: &str) {
                 out.stdout.contains("hello-outside\nbyname=0"),
                 "{what}\n{out}"
             );
-            assert_ne!(field(&out, "loopback"), "0", "{what}\n{out}");
             assert_ne!(field(&out, "gateway"), "0", "{what}\n{out}");
             assert_ne!(field(&out, "hostaddr"), "0", "{what}\n{out}");
             for key in ["lan0", "lan1"] {
@@ -760,11 +785,21 @@ fn user_mode_reaches_out_but_not_the_host_or_lan(who: Who, test: &str) {
                 "0",
                 "{what}: the app removed a route\n{out}"
             );
+            assert_ne!(
+                field(&out, "flush"),
+                "0",
+                "{what}: the app flushed the firewall\n{out}"
+            );
             let links: BTreeSet<&str> = field(&out, "links").split_whitespace().collect();
             assert_eq!(
                 links,
                 BTreeSet::from(["lo", "eth0"]),
                 "{what}: the host's interface names are visible\n{out}"
+            );
+            assert_eq!(
+                field(&out, "ipv6"),
+                "0 1",
+                "{what}: IPv6 on eth0 (a link-local address)\n{out}"
             );
             let mac = field(&out, "mac");
             let first = u8::from_str_radix(mac.get(..2).unwrap_or("zz"), 16).unwrap_or(1);
@@ -788,6 +823,273 @@ fn user_mode_reaches_out_but_not_the_host_or_lan(who: Who, test: &str) {
     assert!(web.hits.load(Ordering::SeqCst) >= 4 * helpers.len());
 }
 
+/// Tries each target (`NAME,tcp|udp,IP,PORT`) plainly and with sockets that
+/// name the outgoing interface, which skips the routing table's verdict:
+/// SO_BINDTODEVICE, IP_UNICAST_IF, and for UDP the ifindex of IP_PKTINFO.
+/// Prints `NAME.HOW=open` when an answer came back.
+const BOUND_SOCKETS: &str = r#"
+import socket, struct, sys
+IF = socket.if_nametoindex("eth0")
+IP_UNICAST_IF = 50
+IP_PKTINFO = 8
+def sock(kind, how):
+    s = socket.socket(socket.AF_INET, kind)
+    s.settimeout(3)
+    if how == "dev":
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"eth0")
+    if how == "uif":
+        s.setsockopt(socket.IPPROTO_IP, IP_UNICAST_IF, struct.pack("!I", IF))
+    return s
+def tcp(ip, port, how):
+    s = sock(socket.SOCK_STREAM, how)
+    s.connect((ip, port))
+    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    return s.recv(64)
+def udp(ip, port, how):
+    s = sock(socket.SOCK_DGRAM, how)
+    if how == "pktinfo":
+        info = struct.pack("=I4s4s", IF, bytes(4), bytes(4))
+        s.sendmsg([b"ping"], [(socket.IPPROTO_IP, IP_PKTINFO, info)], 0, (ip, port))
+    else:
+        s.sendto(b"ping", (ip, port))
+    return s.recvfrom(64)[0]
+for target in sys.argv[1:]:
+    name, proto, ip, port = target.split(",")
+    hows = ["plain", "dev", "uif"] + (["pktinfo"] if proto == "udp" else [])
+    for how in hows:
+        try:
+            got = (tcp if proto == "tcp" else udp)(ip, int(port), how)
+            print(f"{name}.{how}=" + ("open" if got else "empty"))
+        except OSError as e:
+            print(f"{name}.{how}=blocked ({e})")
+"#;
+
+fn user_mode_sockets_that_name_the_interface_are_blocked_too(who: Who, test: &str) {
+    let Some(r) = runner(test, who, &["python3", "ip", "setpriv"]) else {
+        return;
+    };
+    let helpers: Vec<&str> = ["pasta", "slirp4netns"]
+        .into_iter()
+        .filter(|h| find_program(h).is_some())
+        .collect();
+    if helpers.is_empty() {
+        skip(test, "neither pasta (passt) nor slirp4netns is installed");
+        return;
+    }
+    let net = TestNet::new();
+    // Reachable: the "internet", to show that each kind of socket works.
+    let web = net.http(&format!("{NET_ADDR}:0"), "outside");
+    let (echo, _) = net.counted_udp_echo(&format!("{NET_ADDR}:0"), false);
+    // Never reachable: the host's own address, its loopback through the
+    // gateway address, the DNS forwarder's address beside port 53.
+    let all = net.host_http("0.0.0.0:0", "host-everywhere");
+    let (host_udp, host_udp_hits) = net.counted_udp_echo("0.0.0.0:0", true);
+    let lo = net.host_http("127.0.0.1:0", "host-loopback");
+    let dns_other = net.http(&format!("{DNS_ADDR}:0"), "dns-address");
+    // Reachable only with --net-allow-lan.
+    let lan = net.http(&format!("{}:0", LAN_ADDRS[1]), "lan");
+    let (lan_udp, lan_udp_hits) = net.counted_udp_echo(&format!("{}:0", LAN_ADDRS[0]), false);
+    let targets = [
+        format!("web,tcp,{NET_ADDR},{}", web.addr.port()),
+        format!("echo,udp,{NET_ADDR},{}", echo.port()),
+        format!("host,tcp,{HOST_ADDR},{}", all.addr.port()),
+        format!("hostudp,udp,{HOST_ADDR},{}", host_udp.port()),
+        format!("gateway,tcp,10.0.2.2,{}", lo.addr.port()),
+        format!("dnsother,tcp,{DNS_ADDR},{}", dns_other.addr.port()),
+        format!("lan,tcp,{}", lan.addr.to_string().replace(':', ",")),
+        format!("lanudp,udp,{}", lan_udp.to_string().replace(':', ",")),
+    ];
+    let mut script = String::from("python3 - \"$@\" <<'EOF'\n");
+    script.push_str(BOUND_SOCKETS);
+    script.push_str("EOF\n");
+    for helper in &helpers {
+        for allow_lan in [false, true] {
+            let mut options = vec!["--net", "user"];
+            if allow_lan {
+                options.push("--net-allow-lan");
+            }
+            let mut args = sandbox_args(&options, &script);
+            args.push("sh");
+            args.extend(targets.iter().map(String::as_str));
+            let mut cmd = r.wsbox_in(&net, &args);
+            cmd.env("WSBOX_USERNET", helper);
+            let out = output(cmd, RUN_LIMIT);
+            let what = format!("{helper}, allow_lan={allow_lan}");
+            assert_eq!(out.status.code(), Some(0), "{what}\n{out}");
+            let hows = |name: &str| -> Vec<&'static str> {
+                let udp = name.ends_with("udp") || name == "echo";
+                let mut hows = vec!["plain", "dev", "uif"];
+                if udp {
+                    hows.push("pktinfo");
+                }
+                hows
+            };
+            for name in [
+                "web", "echo", "host", "hostudp", "gateway", "dnsother", "lan", "lanudp",
+            ] {
+                let reachable = match name {
+                    "web" | "echo" => true,
+                    "lan" | "lanudp" => allow_lan,
+                    _ => false,
+                };
+                for how in hows(name) {
+                    let key = format!("{name}.{how}");
+                    let got = field(&out, &key);
+                    if reachable {
+                        assert_eq!(got, "open", "{what}: {key}\n{out}");
+                    } else {
+                        assert!(got.starts_with("blocked"), "{what}: {key} reached\n{out}");
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(all.hits.load(Ordering::SeqCst), 0, "host address reached");
+    assert_eq!(
+        host_udp_hits.load(Ordering::SeqCst),
+        0,
+        "host address reached"
+    );
+    assert_eq!(lo.hits.load(Ordering::SeqCst), 0, "host loopback reached");
+    assert_eq!(dns_other.hits.load(Ordering::SeqCst), 0, "10.0.2.3 reached");
+    // With --net-allow-lan, once per helper and kind of socket.
+    assert_eq!(lan.hits.load(Ordering::SeqCst), 3 * helpers.len());
+    assert_eq!(lan_udp_hits.load(Ordering::SeqCst), 4 * helpers.len());
+}
+
+/// An address the host gets while a sandbox runs (TEST-NET-3: no route of
+/// the sandbox covers it).
+const LATER_ADDR: &str = "203.0.113.7";
+
+fn a_host_address_added_later_is_blocked_too(who: Who, test: &str) {
+    let Some(r) = runner(test, who, &["curl", "python3", "ip", "setpriv"]) else {
+        return;
+    };
+    if find_program("pasta").is_none() {
+        skip(test, "pasta (passt) is not installed");
+        return;
+    }
+    let net = TestNet::new();
+    let all = net.host_http("0.0.0.0:0", "host-everywhere");
+    let web = net.http(&format!("{NET_ADDR}:0"), "outside");
+    let target = format!("{LATER_ADDR},{}", all.addr.port());
+    // Waits for a line on stdin (the address is there by then), then tries
+    // plainly and bound to eth0.
+    let mut script = format!(
+        "curl -s -m 5 http://{}/ >/dev/null; echo \"before=$?\"; read line; \
+         curl -s -m 3 http://{LATER_ADDR}:{}/ >/dev/null; echo \"later=$?\"\n\
+         python3 - later,tcp,{target} <<'EOF'\n",
+        web.addr,
+        all.addr.port(),
+    );
+    script.push_str(BOUND_SOCKETS);
+    script.push_str("EOF\n");
+    let mut cmd = r.wsbox_in(&net, &sandbox_args(&["--net", "user"], &script));
+    cmd.stdin(Stdio::piped());
+    let mut running = Running::start(cmd);
+    let mut stdin = running.child.stdin.take().unwrap();
+    // The sandbox runs (it reached the outside) before the host gets the
+    // address.
+    let up = poll(Duration::from_secs(20), || {
+        (web.hits.load(Ordering::SeqCst) > 0).then_some(())
+    });
+    if up.is_none() {
+        let out = running.kill(RUN_LIMIT);
+        panic!("the sandbox never reached the outside\n{out}");
+    }
+    ip(&[
+        "-n",
+        &net.name,
+        "addr",
+        "add",
+        &format!("{LATER_ADDR}/32"),
+        "dev",
+        "lo",
+    ]);
+    // wsbox hears of it at once; a second is plenty.
+    thread::sleep(Duration::from_secs(1));
+    let _ = stdin.write_all(b"go\n");
+    drop(stdin);
+    let out = running.finish(RUN_LIMIT);
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    assert_eq!(field(&out, "before"), "0", "{out}");
+    assert_ne!(field(&out, "later"), "0", "{out}");
+    for how in ["plain", "dev", "uif"] {
+        assert!(
+            field(&out, &format!("later.{how}")).starts_with("blocked"),
+            "{how}\n{out}"
+        );
+    }
+    assert_eq!(
+        all.hits.load(Ordering::SeqCst),
+        0,
+        "the host's new address reached\n{out}"
+    );
+}
+
+/// Run by root, the user-mode helpers keep host uid 0, but no capability
+/// in the host's user namespace and a mount namespace of their own.
+#[test]
+fn helpers_run_by_root_hold_no_host_capabilities() {
+    let test = "helpers_run_by_root_hold_no_host_capabilities";
+    let Some(r) = runner(test, Who::Root, &["ip"]) else {
+        return;
+    };
+    let helpers: Vec<&str> = ["pasta", "slirp4netns"]
+        .into_iter()
+        .filter(|h| find_program(h).is_some())
+        .collect();
+    if helpers.is_empty() {
+        skip(test, "neither pasta (passt) nor slirp4netns is installed");
+        return;
+    }
+    let net = TestNet::new();
+    let ns = |pid: u32, kind: &str| fs::read_link(format!("/proc/{pid}/ns/{kind}")).ok();
+    let me = std::process::id();
+    for helper in helpers {
+        let mark = format!("caps-{}-{}", std::process::id(), next());
+        let mut cmd = r.wsbox_in(&net, &sandbox_args(&["--net", "user"], "sleep 60"));
+        cmd.env(MARK_VAR, &mark).env("WSBOX_USERNET", helper);
+        let running = Running::start(cmd);
+        // The helper, once it has confined itself (no_new_privs is set last).
+        let found = poll(Duration::from_secs(20), || {
+            marked(&mark).into_iter().find_map(|(pid, comm)| {
+                let ours = comm.starts_with("pasta")
+                    || comm.starts_with("passt")
+                    || comm.starts_with("slirp4netns");
+                let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+                let nnp = status.lines().any(|l| l == "NoNewPrivs:\t1");
+                (ours && nnp).then_some((pid, status))
+            })
+        });
+        let Some((pid, status)) = found else {
+            let out = running.kill(RUN_LIMIT);
+            panic!(
+                "{helper}: no confined helper found: {:?}\n{out}",
+                marked(&mark)
+            );
+        };
+        let cap_eff = status
+            .lines()
+            .find_map(|l| l.strip_prefix("CapEff:\t"))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap();
+        let in_host_userns = ns(pid, "user") == ns(me, "user");
+        // CAP_NET_BIND_SERVICE (10) at most, where it stays in the host's
+        // user namespace.
+        assert!(
+            !in_host_userns || cap_eff & !(1 << 10) == 0,
+            "{helper} holds capabilities {cap_eff:#x} in the host's user namespace"
+        );
+        assert_ne!(
+            ns(pid, "mnt"),
+            ns(me, "mnt"),
+            "{helper} sees the host's mounts"
+        );
+        running.kill(RUN_LIMIT);
+    }
+}
+
 /// Processes whose environment carries `mark`.
 fn marked(mark: &str) -> Vec<(u32, String)> {
     let needle = format!("{MARK_VAR}={mark}");
@@ -807,10 +1109,8 @@ fn marked(mark: &str) -> Vec<(u32, String)> {
     found
 }
 
-#[test]
-fn the_user_mode_helper_dies_with_the_sandbox() {
-    let test = "the_user_mode_helper_dies_with_the_sandbox";
-    let Some(r) = runner(test, Who::Root, &["ip"]) else {
+fn the_user_mode_helper_dies_with_the_sandbox(who: Who, test: &str) {
+    let Some(r) = runner(test, who, &["ip", "setpriv"]) else {
         return;
     };
     if find_program("pasta").is_none() {
@@ -1048,6 +1348,23 @@ const SYS_IDENTIFIERS: &[&str] = &[
     "/sys/block/*/device/wwid",
     "/sys/block/*/wwid",
     "/sys/class/nvme/*/serial",
+    "/sys/class/nvme-subsystem/*/serial",
+    "/sys/bus/mmc/devices/*/cid",
+    "/sys/bus/mmc/devices/*/serial",
+    "/sys/bus/usb/devices/*/serial",
+    "/sys/bus/scsi/devices/*/vpd_pg80",
+    "/sys/class/input/*/uniq",
+    "/sys/class/drm/*/edid",
+    "/sys/class/power_supply/*/serial_number",
+];
+
+/// Proc files with machine-wide counters or the host's disks.
+const PROC_COUNTERS: &[&str] = &[
+    "/proc/diskstats",
+    "/proc/interrupts",
+    "/proc/softirqs",
+    "/proc/partitions",
+    "/proc/swaps",
 ];
 
 fn sysfs_serials_and_addresses_are_masked(who: Who, test: &str) {
@@ -1056,8 +1373,11 @@ fn sysfs_serials_and_addresses_are_masked(who: Who, test: &str) {
     };
     let policy = r.write("sys.toml", "[filesystem]\nsys = true\n");
     let globs = SYS_IDENTIFIERS.join(" ");
+    let procs = PROC_COUNTERS.join(" ");
+    // Each file that exists: `PATH=` and what reading it gives (`cat`
+    // fails on a masked file: the /dev/null over it is on a nodev mount).
     let script = format!(
-        "for f in {globs}; do [ -e \"$f\" ] && echo \"$f=$(cat \"$f\" 2>/dev/null)\"; done; \
+        "for f in {globs} {procs}; do [ -e \"$f\" ] && echo \"$f=$(head -c 64 \"$f\" 2>/dev/null | od -An -c | tr -d ' \\n')\"; done; \
          echo \"dmi=$(ls /sys/class/dmi/id 2>/dev/null | tr '\\n' ' ')\"; \
          echo \"lo=$(ls /sys/class/net)\""
     );
@@ -1065,39 +1385,44 @@ fn sysfs_serials_and_addresses_are_masked(who: Who, test: &str) {
     assert_eq!(out.status.code(), Some(0), "{out}");
     assert_eq!(field(&out, "lo"), "lo", "{out}");
     assert_eq!(field(&out, "dmi").trim(), "", "DMI visible\n{out}");
-    let mut checked = 0;
-    for line in out.stdout.lines() {
-        let Some((path, value)) = line.split_once('=') else {
-            continue;
-        };
-        if !path.starts_with("/sys/") {
-            continue;
-        }
-        assert_eq!(value, "", "{path} is readable inside\n{out}");
-        checked += 1;
-    }
-    // At least lo's address, and whatever serials this machine has.
-    let host_has = |glob: &str| {
-        let out = Command::new("sh")
-            .args([
-                "-c",
-                &format!("for f in {glob}; do [ -s \"$f\" ] && echo \"$f\"; done"),
-            ])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).lines().count()
-    };
-    assert!(checked >= 1, "nothing checked\n{out}");
-    let block = host_has("/sys/block/*/serial /sys/block/*/device/serial");
-    let inside_block = out
+    let inside: Vec<(&str, &str)> = out
         .stdout
         .lines()
-        .filter(|l| l.starts_with("/sys/block/"))
-        .count();
+        .filter_map(|l| l.split_once('='))
+        .filter(|(path, _)| path.starts_with("/sys/") || path.starts_with("/proc/"))
+        .collect();
+    for (path, value) in &inside {
+        assert_eq!(*value, "", "{path} is readable inside\n{out}");
+    }
+    // lo's address reads 00:00:00:00:00:00 unmasked.
     assert!(
-        inside_block >= block.min(1),
-        "block serials of the host were not looked at\n{out}"
+        inside
+            .iter()
+            .any(|(p, _)| *p == "/sys/class/net/lo/address"),
+        "{out}"
     );
+    // Every identifier the host shows (its interfaces aside: the sandbox
+    // has a sysfs of its own network namespace) is there and empty inside.
+    let host = Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "for f in {globs} {procs}; do [ -n \"$(head -c 1 \"$f\" 2>/dev/null | od -An -c)\" ] && echo \"$f\"; done"
+            ),
+        ])
+        .output()
+        .unwrap();
+    let host = String::from_utf8_lossy(&host.stdout).into_owned();
+    let mut checked = 0;
+    for path in host.lines().filter(|p| !p.starts_with("/sys/class/net/")) {
+        assert!(
+            inside.iter().any(|(p, _)| p == &path),
+            "{path} (non-empty on the host) was not looked at inside\n{out}"
+        );
+        checked += 1;
+    }
+    eprintln!("{test}: {checked} host identifiers and counters read empty inside");
+    assert!(checked >= 2, "the host has no /proc/interrupts?\n{host}");
 }
 
 fn bad_network_input_is_one_line_and_125(who: Who, test: &str) {
@@ -1136,6 +1461,10 @@ fn bad_network_input_is_one_line_and_125(who: Who, test: &str) {
             "already in use",
         ),
         (vec!["--policy", dup], "already in use"),
+        (
+            vec!["--net", "tor", "--net-forward", "tcp:127.0.0.1:9051"],
+            "Tor's own",
+        ),
         (vec!["--policy", unknown], "wifi"),
     ] {
         let out = r.sh(&options, "echo ran");

@@ -372,6 +372,15 @@ impl Default for Network {
 /// Where Tor's SOCKS port usually is, and where the sandbox finds it inside.
 pub const TOR_SOCKS_DEFAULT: &str = "127.0.0.1:9050";
 
+/// At most this many forwarded ports (pid 1 passes the listening sockets
+/// to wsbox in one message of bounded size).
+pub const MAX_FORWARDS: usize = 16;
+
+/// Ports Tor and Tor Browser's Tor listen on (SOCKS 9050/9150, control
+/// 9051/9151, TransPort 9040): forwarded raw, they would bypass the relay's
+/// per-sandbox isolation, and a control port tells the host's real address.
+pub const TOR_PORTS: &[u16] = &[9040, 9050, 9051, 9150, 9151];
+
 fn default_tor() -> String {
     TOR_SOCKS_DEFAULT.to_owned()
 }
@@ -584,6 +593,12 @@ impl Policy {
         if net.mode == NetworkMode::Tor {
             inside.push(parse_socket_addr(TOR_SOCKS_DEFAULT).unwrap_or(tor));
         }
+        if net.forward.len() > MAX_FORWARDS {
+            return Err((
+                "network.forward",
+                format!("{} forwards; at most {MAX_FORWARDS}", net.forward.len()),
+            ));
+        }
         for forward in &net.forward {
             let addr = parse_forward(forward).map_err(|m| ("network.forward", m))?;
             if net.mode == NetworkMode::Host {
@@ -599,6 +614,19 @@ impl Policy {
                 return Err((
                     "network.forward",
                     format!("{forward:?}: port {} is already in use inside", addr.port()),
+                ));
+            }
+            if net.mode == NetworkMode::Tor
+                && (TOR_PORTS.contains(&addr.port()) || addr.port() == tor.port())
+            {
+                return Err((
+                    "network.forward",
+                    format!(
+                        "{forward:?}: port {} is one of Tor's own (SOCKS, control or \
+                         transparent proxy port); in mode \"tor\" it is not forwarded, the \
+                         app gets Tor only through 127.0.0.1:9050",
+                        addr.port()
+                    ),
                 ));
             }
             inside.push(addr);
@@ -815,6 +843,14 @@ mod tests {
         );
         let p = Policy::from_toml("[network]\nmode = \"user\"\nallow_lan = true\n", "t").unwrap();
         assert!(p.network.allow_lan);
+        // Tor's ports are refused in mode tor only.
+        assert!(Policy::from_toml("[network]\nforward = [\"tcp:127.0.0.1:9051\"]\n", "t").is_ok());
+        let many: Vec<String> = (0..=MAX_FORWARDS)
+            .map(|i| format!("\"tcp:127.0.0.1:{}\"", 2000 + i))
+            .collect();
+        let text = format!("[network]\nforward = [{}]\n", many.join(", "));
+        let err = Policy::from_toml(&text, "t").unwrap_err().to_string();
+        assert!(err.contains("at most 16"), "{err}");
         assert_eq!(
             Policy::default().network.tor_addr(),
             Some("127.0.0.1:9050".parse().unwrap())
@@ -851,6 +887,21 @@ mod tests {
                 "forward = [\"tcp:127.0.0.1:631\", \"tcp:127.0.0.1:631\"]",
                 "network.forward",
                 "already in use",
+            ),
+            (
+                "mode = \"tor\"\nforward = [\"tcp:127.0.0.1:9051\"]",
+                "network.forward",
+                "Tor's own",
+            ),
+            (
+                "mode = \"tor\"\nforward = [\"tcp:[::1]:9150\"]",
+                "network.forward",
+                "Tor's own",
+            ),
+            (
+                "mode = \"tor\"\ntor = \"127.0.0.1:7000\"\nforward = [\"tcp:127.0.0.1:7000\"]",
+                "network.forward",
+                "Tor's own",
             ),
             (
                 "mode = \"host\"\nforward = [\"tcp:127.0.0.1:631\"]",

@@ -25,6 +25,11 @@ pub enum Error {
     Send(io::Error),
     #[error("failed to receive the sandbox's listening sockets: {0}")]
     Receive(io::Error),
+    #[error("failed to turn IPv6 off on {interface} inside the sandbox: {source}")]
+    Ipv6 {
+        interface: String,
+        source: io::Error,
+    },
     #[error("failed to make {addr}/{prefix} unreachable inside the sandbox: {source}")]
     Route {
         addr: IpAddr,
@@ -44,6 +49,9 @@ pub struct NetSpec {
     pub listeners: Vec<SocketAddr>,
     /// Routes pid 1 adds once the namespace's interfaces are configured.
     pub routes: Vec<Route>,
+    /// Interfaces on which pid 1 turns IPv6 off (and on the ones created
+    /// later): the kernel would otherwise give them link-local addresses.
+    pub no_ipv6_on: Vec<String>,
 }
 
 /// A route pid 1 adds to the main table.
@@ -145,6 +153,38 @@ pub fn receive_fds(channel: &OwnedFd, expected: usize) -> Result<Vec<OwnedFd>, E
         ))));
     }
     Ok(fds)
+}
+
+/// Turns IPv6 off on each interface and on those created later (not on
+/// `all`: loopback keeps ::1). Without IPv6 in the kernel there is
+/// nothing to turn off.
+pub fn disable_ipv6(interfaces: &[String]) -> Result<(), Error> {
+    if interfaces.is_empty() {
+        return Ok(());
+    }
+    for interface in std::iter::once("default").chain(interfaces.iter().map(String::as_str)) {
+        if interface.contains('/') || interface.starts_with('.') {
+            return Err(Error::Ipv6 {
+                interface: interface.into(),
+                source: io::ErrorKind::InvalidInput.into(),
+            });
+        }
+        // /proc/sys/net is the current network namespace's.
+        let path = format!("/proc/sys/net/ipv6/conf/{interface}/disable_ipv6");
+        match std::fs::write(&path, "1") {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound && interface == "default" => {
+                return Ok(());
+            }
+            Err(source) => {
+                return Err(Error::Ipv6 {
+                    interface: interface.into(),
+                    source,
+                })
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Adds the routes to the main table.

@@ -88,6 +88,14 @@ pub const PROC_MASKED_FILES: &[&str] = &[
     // The kernel command line may name the root file system's UUID.
     "/proc/cmdline",
     "/proc/config.gz",
+    // Machine-wide counters that change with every interrupt and disk
+    // access: two sandboxes reading them at once could tell they share a
+    // machine; and the host's disks and swap.
+    "/proc/diskstats",
+    "/proc/interrupts",
+    "/proc/softirqs",
+    "/proc/partitions",
+    "/proc/swaps",
     "/proc/kallsyms",
     "/proc/kcore",
     "/proc/key-users",
@@ -142,7 +150,20 @@ pub const SYS_MASKED_EACH: &[(&str, &str)] = &[
     ("/sys/block", "nguid"),
     ("/sys/block", "uuid"),
     ("/sys/class/nvme", "serial"),
-    ("/sys/class/mmc_host", "mmc0:0001/serial"),
+    ("/sys/class/nvme", "subsysnqn"),
+    ("/sys/class/nvme-subsystem", "serial"),
+    ("/sys/class/nvme-subsystem", "subsysnqn"),
+    ("/sys/bus/scsi/devices", "vpd_pg80"),
+    ("/sys/bus/scsi/devices", "vpd_pg83"),
+    ("/sys/bus/scsi/devices", "wwid"),
+    ("/sys/bus/mmc/devices", "serial"),
+    ("/sys/bus/mmc/devices", "cid"),
+    // USB devices (a boot stick) and input devices (Bluetooth addresses).
+    ("/sys/bus/usb/devices", "serial"),
+    ("/sys/class/input", "uniq"),
+    // Monitors' EDID: model, serial number and week of manufacture.
+    ("/sys/class/drm", "edid"),
+    ("/sys/class/power_supply", "serial_number"),
 ];
 
 /// The kernel's random id of this boot: covered with the sandbox's own.

@@ -529,6 +529,7 @@ fn setup(prepared: &Prepared, alive: &OwnedFd, sockets: OwnedFd) -> Result<(), S
     if !net.share_host {
         namespaces::loopback_up().map_err(|e| e.to_string())?;
         // Before the app exists, while pid 1 still has CAP_NET_ADMIN here.
+        network::disable_ipv6(&net.no_ipv6_on).map_err(|e| e.to_string())?;
         network::add_routes(&net.routes).map_err(|e| e.to_string())?;
         let listeners = network::listen(&net.listeners).map_err(|e| e.to_string())?;
         if !listeners.is_empty() {
