@@ -63,6 +63,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         .context("invalid command line")?;
 
     let mut spec = spec(&policy, args.command.clone())?;
+    files::check_read_only_shares(&spec.binds)?;
     let grants = files::grant(
         &mut spec.argv,
         &args.file,
@@ -103,8 +104,11 @@ pub fn run(args: RunArgs) -> Result<i32> {
         started,
     })?;
     let name = instance.name();
+    let mut home_created = None;
     if let Some(home) = &policy.filesystem.home {
-        spec.home = Some(files::persistent_home(&home.persist, &name, spec.host_ids)?);
+        let (path, created) = files::persistent_home(&home.persist, &name, spec.host_ids)?;
+        spec.home = Some(path);
+        home_created = Some(created);
     }
     if policy.identity.machine_id == MachineId::Stable {
         spec.machine_id = identity::stable_machine_id(&identity::key_dir()?, &name)?;
@@ -237,6 +241,10 @@ pub fn run(args: RunArgs) -> Result<i32> {
         Ok(())
     })?;
     let sandbox_pid = sandbox.pid();
+    // The sandbox runs: a home made for it stays.
+    if let Some(created) = home_created {
+        created.keep();
+    }
     // Threads only now: the sandbox is forked.
     for (listener, upstream) in sandbox.take_listeners().into_iter().zip(net.upstreams) {
         forward::serve(listener, upstream).context("failed to serve the sandbox's sockets")?;
@@ -522,7 +530,8 @@ fn apply_overrides(policy: &mut Policy, args: &RunArgs) -> Result<()> {
         }
     }
     if let Some(home) = &args.home {
-        let persist = std::path::absolute(home)
+        // `~` is expanded first: made absolute, it would name ./~ instead.
+        let persist = std::path::absolute(expand_home(home)?)
             .with_context(|| format!("invalid --home {}", home.display()))?;
         policy.filesystem.home = Some(Home { persist });
     }
