@@ -326,6 +326,9 @@ pub fn call(name: &str, request: &Request) -> Result<(Response, Option<Vec<u8>>)
     reader
         .read_line(&mut reply)
         .with_context(|| format!("no answer from sandbox {name}"))?;
+    if reply.is_empty() {
+        bail!("sandbox {name} stopped before it answered");
+    }
     let response: Response = serde_json::from_str(reply.trim())
         .with_context(|| format!("invalid answer from sandbox {name}: {reply:?}"))?;
     if !response.ok {

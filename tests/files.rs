@@ -1100,6 +1100,9 @@ with open("/tmp/huge", "w") as f:
 with open("/tmp/sparse", "w") as f:
     f.seek((1 << 30) - 4)
     f.write("end\n")
+with open("/tmp/dense", "wb") as f:
+    for _ in range(64):
+        f.write(os.urandom(4 << 20))
 # Busy openers on every CPU: the helper that attaches a tree gets
 # preempted now and then, which widens any window it leaves open.
 for _ in range(4):
@@ -1262,9 +1265,31 @@ while True:
     assert_eq!(tail, b"end\n");
     assert_eq!(fs::read_to_string(&doc).unwrap(), "added doc\n");
 
+    // A long export runs off the event loop: `stop` is answered meanwhile,
+    // and a copy cut short leaves nothing in the host directory.
+    let dense_dir = w.dir.join("dense");
+    w.mkdir_all(&dense_dir);
+    let exporting =
+        Guard::start(w.wsbox(&["export", &name, "/tmp/dense", dense_dir.to_str().unwrap()]));
+    thread::sleep(Duration::from_millis(50));
+    let started = std::time::Instant::now();
     let out = wsbox(&["stop", &name]);
     assert_eq!(out.status.code(), Some(0), "{out}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "stop waited for the export"
+    );
+    let exported = exporting.take().finish(RUN_LIMIT);
     running.take().finish(RUN_LIMIT);
+    // 256 MiB take longer to copy than the stop takes to arrive: the copy
+    // was cut short (an export on the event loop would have finished first).
+    assert_ne!(exported.status.code(), Some(0), "{exported}");
+    let left: Vec<_> = fs::read_dir(&dense_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?} left behind");
     assert!(w.instance_dirs().is_empty(), "{:?}", w.instance_dirs());
 }
 

@@ -928,15 +928,30 @@ pub fn export(
     let c_tmp =
         CString::new(tmp_name).map_err(|_| write_err(io::ErrorKind::InvalidInput.into()))?;
     let c_name = c_path(Path::new(&name))?;
+    // Unnamed (O_TMPFILE) until the copy is complete, so a copy cut short
+    // (the sandbox stopped, wsbox killed) leaves nothing behind; a named
+    // temporary file where the file system has no O_TMPFILE.
     // SAFETY: valid fd and strings; a new fd or -1.
-    let fd = unsafe {
+    let mut fd = unsafe {
         libc::openat(
             dir.fd.as_raw_fd(),
-            c_tmp.as_ptr(),
-            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            c".".as_ptr(),
+            libc::O_TMPFILE | libc::O_WRONLY | libc::O_CLOEXEC,
             0o600,
         )
     };
+    let named = fd < 0;
+    if named {
+        // SAFETY: as above.
+        fd = unsafe {
+            libc::openat(
+                dir.fd.as_raw_fd(),
+                c_tmp.as_ptr(),
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                0o600,
+            )
+        };
+    }
     if fd < 0 {
         return Err(write_err(io::Error::last_os_error()));
     }
@@ -971,9 +986,32 @@ pub fn export(
         }),
         Err(e) => Err(e),
     };
+    let copied = copied.and_then(|()| {
+        if named {
+            return Ok(());
+        }
+        let proc_fd = CString::new(format!("/proc/self/fd/{}", out.as_raw_fd()))
+            .map_err(|_| write_err(io::ErrorKind::InvalidInput.into()))?;
+        // SAFETY: valid fds and strings.
+        let rc = unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                proc_fd.as_ptr(),
+                dir.fd.as_raw_fd(),
+                c_tmp.as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        };
+        if rc < 0 {
+            return Err(write_err(io::Error::last_os_error()));
+        }
+        Ok(())
+    });
     drop(out);
     if let Err(e) = copied {
-        unlink_tmp();
+        if named {
+            unlink_tmp();
+        }
         return Err(e);
     }
     let flags = if force { 0 } else { libc::RENAME_NOREPLACE };
