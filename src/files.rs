@@ -285,6 +285,41 @@ pub fn check_read_only_shares(binds: &[BindSpec]) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a read-only share whose host tree holds something the app may
+/// write (a read-write share or grant, or the persistent home): Landlock's
+/// rule for that follows its inode, so it would be writable under Landlock
+/// through the read-only share too. Paths are compared as the kernel names
+/// them when they can be opened (the bind itself reports those that cannot).
+pub fn check_read_only_sources(binds: &[BindSpec], home: Option<&Path>) -> Result<()> {
+    use std::os::fd::AsFd;
+    let real = |path: &Path| {
+        hostpath::open(path)
+            .ok()
+            .and_then(|o| hostpath::real_path(o.fd.as_fd()).ok())
+            .unwrap_or_else(|| path.to_owned())
+    };
+    let writable: Vec<(PathBuf, &Path)> = binds
+        .iter()
+        .filter(|b| b.writable)
+        .map(|b| b.host.as_path())
+        .chain(home)
+        .map(|p| (real(p), p))
+        .collect();
+    for bind in binds.iter().filter(|b| !b.writable) {
+        let ro = real(&bind.host);
+        if let Some((_, shown)) = writable.iter().find(|(w, _)| w.starts_with(&ro)) {
+            bail!(
+                "refusing the read-only share {} at {}: it holds {}, which the app may write, \
+                 and Landlock cannot keep it read-only there; share a part that does not hold it",
+                bind.host.display(),
+                bind.target.display(),
+                shown.display(),
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Resolves the persistent home `template` (`~` and `<name>` expanded) for
 /// the sandbox `name`, creating it 0700 when missing. Run by root, the
 /// directory itself (never anything in it) is handed to the app's host id.

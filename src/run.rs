@@ -110,6 +110,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         spec.home = Some(path);
         home_created = Some(created);
     }
+    files::check_read_only_sources(&spec.binds, spec.home.as_deref())?;
     if policy.identity.machine_id == MachineId::Stable {
         spec.machine_id = identity::stable_machine_id(&identity::key_dir()?, &name)?;
     }

@@ -1336,6 +1336,46 @@ fn read_only_shares_stay_out_of_writable_places(as_: As, test: &str) {
     let out = w.run(&["--rw", &rw, "--ro", &ro], &["true"]);
     assert_one_line_error(&out, &["/data/in"]);
     assert_eq!(listing(&w.dir), files_before);
+    // Over a host tree that holds something writable: a read-write share,
+    // a read-write grant, the persistent home (Landlock's rule follows the
+    // inode, whatever path reaches it).
+    let deep = w.file("data/inner/f.txt", "f\n", 0o644);
+    let inner = w.app_dir("data/inner");
+    let ro = format!("{}:/mnt/data", data.display());
+    let rw = format!("{}:/srv/inner", inner.display());
+    for (extra, needle) in [
+        (vec!["--rw", rw.as_str()], inner.to_str().unwrap()),
+        (
+            vec!["--rw", &format!("{}:/srv/data", data.display())],
+            data.to_str().unwrap(),
+        ),
+        (
+            vec!["--file-rw", deep.to_str().unwrap()],
+            deep.to_str().unwrap(),
+        ),
+        (
+            vec!["--home", inner.to_str().unwrap()],
+            inner.to_str().unwrap(),
+        ),
+    ] {
+        let mut options = vec!["--ro", ro.as_str()];
+        options.extend(extra.iter().copied());
+        let out = w.run(&options, &["true"]);
+        assert_one_line_error(&out, &[needle, "read-only"]);
+        assert!(w.instance_dirs().is_empty(), "{:?}", w.instance_dirs());
+    }
+    // A read-only part of a read-write share is fine: its mount root stops
+    // Landlock's walk before it reaches the read-write share's inode.
+    let ro_inner = format!("{}:/mnt/inner", inner.display());
+    let rw_data = format!("{}:/srv/data", data.display());
+    let out = w.sh(
+        &["--rw", &rw_data, "--ro", &ro_inner],
+        "cat /mnt/inner/f.txt; if (echo x >> /mnt/inner/f.txt) 2>/dev/null; then echo written; fi",
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    assert_eq!(out.stdout, "f\n", "{out}");
+    let files_before = listing(&w.dir);
     // Elsewhere it works, and read-write shares may go anywhere.
     let ro = format!("{}:/mnt/data", data.display());
     let rw = format!("{}:/tmp/other", other.display());
@@ -1346,4 +1386,5 @@ fn read_only_shares_stay_out_of_writable_places(as_: As, test: &str) {
     );
     assert_eq!(out.status.code(), Some(0), "{out}");
     assert!(out.stdout.contains("fine"), "{out}");
+    assert_eq!(listing(&w.dir), files_before);
 }
