@@ -8,7 +8,8 @@
 //! is opened with openat2(RESOLVE_NO_SYMLINKS) relative to the directory before
 //! it, so a directory swapped for a symlink while wsbox walks is refused, not
 //! followed. This module must never read, create or change anything below a
-//! path it opens; it only opens the path itself.
+//! path it opens; it only opens the path itself ([`create_dirs`] also makes
+//! the missing directories of the path, each relative to the one before).
 
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::io;
