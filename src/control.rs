@@ -139,6 +139,14 @@ pub fn refuse_all(listener: &UnixListener, files: &mut Live) -> After {
         let mut line = String::new();
         let _ = BufReader::new((&stream).take(MAX_REQUEST)).read_line(&mut line);
         let response = match serde_json::from_str::<Request>(line.trim()) {
+            Ok(Request::Export {
+                sandbox_path,
+                host_dir,
+                force,
+            }) => {
+                export_in_background(stream, files, sandbox_path, host_dir, force);
+                continue;
+            }
             Ok(Request::Stop) => {
                 after = After::Stop;
                 Response::ok()
@@ -167,6 +175,14 @@ fn serve(stream: UnixStream, compositor: &mut State, files: &mut Live) -> After 
     let mut writer = &stream;
     let (response, png, after) = match read {
         Ok(_) => match serde_json::from_str::<Request>(line.trim()) {
+            Ok(Request::Export {
+                sandbox_path,
+                host_dir,
+                force,
+            }) => {
+                export_in_background(stream, files, sandbox_path, host_dir, force);
+                return After::Continue;
+            }
             Ok(request) => match handle_files(request, files) {
                 Ok(response) => (response, None, After::Continue),
                 Err(request) => handle(request, compositor),
@@ -192,26 +208,49 @@ fn serve(stream: UnixStream, compositor: &mut State, files: &mut Live) -> After 
     after
 }
 
-/// Answers the file requests; hands every other request back.
+/// Answers add-file and remove-file; hands every other request back.
 fn handle_files(request: Request, files: &mut Live) -> Result<Response, Request> {
     let result = match request {
         Request::AddFile { path, rw } => files.add(&path, rw),
         Request::RemoveFile { path } => files.remove(&path),
-        Request::Export {
-            sandbox_path,
-            host_dir,
-            force,
-        } => files.export(&sandbox_path, &host_dir, force),
         other => return Err(other),
     };
-    Ok(match result {
+    Ok(path_response(result))
+}
+
+fn path_response(result: Result<PathBuf>) -> Response {
+    match result {
         Ok(path) => Response {
             ok: true,
             path: Some(path),
             ..Response::default()
         },
         Err(e) => Response::error(format!("{e:#}").replace('\n', " ")),
-    })
+    }
+}
+
+/// Copies a file out on a thread of its own and answers from there: a large
+/// copy does not hold up the display or the other requests (`stop` too).
+fn export_in_background(
+    stream: UnixStream,
+    files: &Live,
+    sandbox_path: PathBuf,
+    host_dir: PathBuf,
+    force: bool,
+) {
+    let exporter = files.exporter();
+    let spawned = std::thread::Builder::new()
+        .name("wsbox-export".into())
+        .spawn(move || {
+            let response = path_response(exporter.export(&sandbox_path, &host_dir, force));
+            let mut text = serde_json::to_string(&response).unwrap_or_default();
+            text.push('\n');
+            let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
+            let _ = (&stream).write_all(text.as_bytes());
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(%e, "failed to start an export thread");
+    }
 }
 
 fn handle(request: Request, compositor: &mut State) -> (Response, Option<Vec<u8>>, After) {
@@ -273,7 +312,12 @@ pub fn call(name: &str, request: &Request) -> Result<(Response, Option<Vec<u8>>)
     let path = dir.join("control");
     let mut stream = UnixStream::connect(&path)
         .with_context(|| format!("failed to connect to {}", path.display()))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    // An export copies up to 4 GiB before it answers.
+    let wait = match request {
+        Request::Export { .. } => Duration::from_secs(3600),
+        _ => Duration::from_secs(10),
+    };
+    stream.set_read_timeout(Some(wait))?;
     let mut line = serde_json::to_string(request)?;
     line.push('\n');
     stream.write_all(line.as_bytes())?;
@@ -282,6 +326,9 @@ pub fn call(name: &str, request: &Request) -> Result<(Response, Option<Vec<u8>>)
     reader
         .read_line(&mut reply)
         .with_context(|| format!("no answer from sandbox {name}"))?;
+    if reply.is_empty() {
+        bail!("sandbox {name} stopped before it answered");
+    }
     let response: Response = serde_json::from_str(reply.trim())
         .with_context(|| format!("invalid answer from sandbox {name}: {reply:?}"))?;
     if !response.ok {

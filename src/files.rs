@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 use nix::unistd::Pid;
 use wsbox_sandbox::hostpath::{self, Allow, Kind};
 use wsbox_sandbox::live;
-use wsbox_sandbox::plan::{FILES_DIR, FILES_RW_DIR};
+use wsbox_sandbox::plan::{FILES_DIR, FILES_RW_DIR, WRITABLE_PLACES};
 use wsbox_sandbox::{BindSpec, HostIds};
 
 /// Names taken in the files place: read-only files in [`FILES_DIR`],
@@ -206,12 +206,11 @@ pub fn grant(
         };
         let opened = match hostpath::open(&abs) {
             Ok(opened) => opened,
-            Err(hostpath::Error::Symlink { .. })
+            Err(e @ hostpath::Error::Symlink { .. })
                 if std::fs::metadata(&abs).is_ok_and(|m| m.is_file()) =>
             {
                 // It names a file, through a link wsbox will not follow.
-                hostpath::open(&abs).map_err(|e| anyhow::anyhow!("failed to grant {e}"))?;
-                continue;
+                bail!("failed to grant {e}");
             }
             // Not a file on the host: an ordinary argument.
             Err(_) => continue,
@@ -248,10 +247,89 @@ fn shown_as_is(opened: &hostpath::Opened) -> bool {
         .is_ok_and(|real| SHOWN_AS_IS.iter().any(|p| real.starts_with(p)))
 }
 
+/// Refuses a read-only share placed in, at or over a place the app may
+/// write. Landlock cannot take a right away below a place it grants: a
+/// read-only share inside `~` or `/tmp` would be writable under Landlock for
+/// anything that gets around its read-only mount. Kept out of those places,
+/// a read-only share is read-only under Landlock too.
+pub fn check_read_only_shares(binds: &[BindSpec]) -> Result<()> {
+    let writable: Vec<&Path> = WRITABLE_PLACES
+        .iter()
+        .map(Path::new)
+        .chain(
+            binds
+                .iter()
+                .filter(|b| b.writable)
+                .map(|b| b.target.as_path()),
+        )
+        .collect();
+    for bind in binds.iter().filter(|b| !b.writable) {
+        let target = &bind.target;
+        if let Some(place) = writable
+            .iter()
+            .find(|w| target.starts_with(w) || w.starts_with(target))
+        {
+            bail!(
+                "refusing the read-only share {} at {}: it would be in or over {}, which the app \
+                 may write, and Landlock cannot keep it read-only there; put it elsewhere \
+                 (e.g. /mnt/{}) or hand over a file with --file",
+                bind.host.display(),
+                target.display(),
+                place.display(),
+                target
+                    .file_name()
+                    .map_or_else(|| "share".into(), |n| n.to_string_lossy()),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a read-only share whose host tree holds something the app may
+/// write (a read-write share or grant, or the persistent home): Landlock's
+/// rule for that follows its inode, so it would be writable under Landlock
+/// through the read-only share too. Paths are compared as the kernel names
+/// them when they can be opened (the bind itself reports those that cannot).
+pub fn check_read_only_sources(binds: &[BindSpec], home: Option<&Path>) -> Result<()> {
+    use std::os::fd::AsFd;
+    let real = |path: &Path| {
+        hostpath::open(path)
+            .ok()
+            .and_then(|o| hostpath::real_path(o.fd.as_fd()).ok())
+            .unwrap_or_else(|| path.to_owned())
+    };
+    let writable: Vec<(PathBuf, &Path)> = binds
+        .iter()
+        .filter(|b| b.writable)
+        .map(|b| b.host.as_path())
+        .chain(home)
+        .map(|p| (real(p), p))
+        .collect();
+    for bind in binds.iter().filter(|b| !b.writable) {
+        let ro = real(&bind.host);
+        if let Some((_, shown)) = writable.iter().find(|(w, _)| w.starts_with(&ro)) {
+            bail!(
+                "refusing the read-only share {} at {}: it holds {}, which the app may write, \
+                 and Landlock cannot keep it read-only there; share a part that does not hold it",
+                bind.host.display(),
+                bind.target.display(),
+                shown.display(),
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Resolves the persistent home `template` (`~` and `<name>` expanded) for
 /// the sandbox `name`, creating it 0700 when missing. Run by root, the
 /// directory itself (never anything in it) is handed to the app's host id.
-pub fn persistent_home(template: &Path, name: &str, ids: HostIds) -> Result<PathBuf> {
+/// What was created is removed again when the returned guard is dropped
+/// before [`hostpath::Created::keep`].
+pub fn persistent_home(
+    template: &Path,
+    name: &str,
+    ids: HostIds,
+) -> Result<(PathBuf, hostpath::Created)> {
     let text = template.as_os_str().as_bytes();
     let mut expanded = Vec::with_capacity(text.len());
     let mut rest = text;
@@ -272,39 +350,20 @@ pub fn persistent_home(template: &Path, name: &str, ids: HostIds) -> Result<Path
     let path =
         std::path::absolute(&path).with_context(|| format!("invalid home {}", path.display()))?;
     let shown = path.display();
+    // Made one directory at a time below what is already there, never
+    // through a symlink that is not root's; removed again when anything
+    // below fails.
+    let (opened, created) = hostpath::create_dirs(&path, 0o700)
+        .map_err(|e| anyhow::anyhow!("failed to use the home {e}"))?;
     // Only a directory wsbox made itself is handed to the app's host id: an
     // existing one (`--home ~`!) is never taken from its owner.
-    let created = {
-        use std::os::unix::fs::DirBuilderExt;
-        let create = || std::fs::DirBuilder::new().mode(0o700).create(&path);
-        match create() {
-            Ok(()) => true,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if let Some(parent) = path.parent() {
-                    std::fs::DirBuilder::new()
-                        .recursive(true)
-                        .mode(0o700)
-                        .create(parent)
-                        .with_context(|| format!("failed to create the home {shown}"))?;
-                }
-                match create() {
-                    Ok(()) => true,
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
-                    Err(e) => bail!("failed to create the home {shown}: {e}"),
-                }
-            }
-            Err(e) => bail!("failed to create the home {shown}: {e}"),
-        }
-    };
-    let opened =
-        hostpath::open(&path).map_err(|e| anyhow::anyhow!("failed to use the home {e}"))?;
+    let created_it = !created.is_empty();
     if opened.kind != Kind::Dir {
         bail!("failed to use the home {shown}: not a directory");
     }
     // SAFETY: no arguments.
     let euid = unsafe { libc::geteuid() };
-    if ids.privileged && created && opened.uid == euid {
+    if ids.privileged && created_it && opened.uid == euid {
         // SAFETY: an O_PATH fd of the directory and an empty path: the
         // directory itself is changed, nothing is resolved.
         let rc = unsafe {
@@ -330,7 +389,7 @@ pub fn persistent_home(template: &Path, name: &str, ids: HostIds) -> Result<Path
             ids.uid
         );
     }
-    Ok(path)
+    Ok((path, created))
 }
 
 /// One grant in a running sandbox, as wsbox recorded it.
@@ -341,6 +400,8 @@ struct Granted {
     name: OsString,
     rw: bool,
     dir: bool,
+    /// The id of the mount wsbox attached, when known (add-file records it).
+    mount_id: Option<u64>,
 }
 
 /// The files of a running sandbox: what `wsbox add-file`, `remove-file` and
@@ -369,6 +430,7 @@ impl Live {
                     inside: b.target.clone(),
                     rw: b.writable,
                     dir: *dir,
+                    mount_id: None,
                 })
             })
             .collect();
@@ -402,13 +464,14 @@ impl Live {
             rw,
             self.privileged,
         ) {
-            Ok(inside) => {
+            Ok((inside, id)) => {
                 self.granted.push(Granted {
                     host: path.to_owned(),
                     inside: inside.clone(),
                     name,
                     rw,
                     dir: opened.kind == Kind::Dir,
+                    mount_id: (id != 0).then_some(id),
                 });
                 Ok(inside)
             }
@@ -432,16 +495,36 @@ impl Live {
             );
         };
         let g = self.granted[i].clone();
-        live::remove(self.pid1.as_raw(), place(g.rw), &g.name, g.dir)
+        // A failure leaves the grant recorded; removing it again finishes
+        // what is left to do.
+        live::remove(self.pid1.as_raw(), place(g.rw), &g.name, g.dir, g.mount_id)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         self.granted.remove(i);
         self.names.release(&g.name, g.rw);
         Ok(g.inside)
     }
 
+    /// What copies files out of this sandbox, to be run off the event loop.
+    pub fn exporter(&self) -> Exporter {
+        Exporter {
+            pid1: self.pid1,
+            privileged: self.privileged,
+        }
+    }
+}
+
+/// Copies files out of a running sandbox; independent of [`Live`], so a
+/// long copy can run on a thread of its own.
+#[derive(Debug, Clone, Copy)]
+pub struct Exporter {
+    pid1: Pid,
+    privileged: bool,
+}
+
+impl Exporter {
     /// Copies the sandbox's file `inside` into the host directory `host_dir`.
     pub fn export(&self, inside: &Path, host_dir: &Path, force: bool) -> Result<PathBuf> {
-        live::export(self.pid1.as_raw(), inside, host_dir, force)
+        live::export(self.pid1.as_raw(), self.privileged, inside, host_dir, force)
             .map_err(|e| anyhow::anyhow!("failed to export {}: {e}", inside.display()))
     }
 }
@@ -478,16 +561,35 @@ mod tests {
         let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
         let ids = HostIds::for_caller(euid, egid);
         let template = dir.join("homes/<name>/<name>");
-        let home = persistent_home(&template, "app-2", ids).unwrap();
+        let (home, created) = persistent_home(&template, "app-2", ids).unwrap();
+        created.keep();
         assert_eq!(home, dir.join("homes/app-2/app-2"));
         let meta = std::fs::metadata(&home).unwrap();
         assert_eq!(meta.mode() & 0o777, 0o700);
         assert_eq!((meta.uid(), meta.gid()), (ids.uid, ids.gid));
         // Again: it is the app's now.
-        assert_eq!(persistent_home(&template, "app-2", ids).unwrap(), home);
+        let (again, created) = persistent_home(&template, "app-2", ids).unwrap();
+        assert!(created.is_empty());
+        assert_eq!(again, home);
+        // What a failed start made is removed again, parents too.
+        let (fresh, created) = persistent_home(&dir.join("new/a/<name>"), "b", ids).unwrap();
+        assert!(fresh.is_dir());
+        drop(created);
+        assert!(!dir.join("new").exists());
+        // Nothing is created through a symlink that is not root's.
+        let elsewhere = dir.join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, dir.join("link")).unwrap();
+        std::os::unix::fs::lchown(dir.join("link"), Some(65534), None).ok();
+        if std::fs::symlink_metadata(dir.join("link")).unwrap().uid() != 0 {
+            let err = persistent_home(&dir.join("link/h"), "x", ids).unwrap_err();
+            assert!(err.to_string().contains("symlink"), "{err}");
+            assert!(!elsewhere.join("h").exists());
+        }
         if ids.privileged {
             // An existing directory of root's is refused, not handed over.
             let err = persistent_home(&dir.join("homes"), "x", ids)
+                .map(|(p, _)| p)
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("homes") && err.contains("uid 0"), "{err}");

@@ -65,6 +65,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         .context("invalid command line")?;
 
     let mut spec = spec(&policy, args.command.clone())?;
+    files::check_read_only_shares(&spec.binds)?;
     let grants = files::grant(
         &mut spec.argv,
         &args.file,
@@ -105,9 +106,13 @@ pub fn run(args: RunArgs) -> Result<i32> {
         started,
     })?;
     let name = instance.name();
+    let mut home_created = None;
     if let Some(home) = &policy.filesystem.home {
-        spec.home = Some(files::persistent_home(&home.persist, &name, spec.host_ids)?);
+        let (path, created) = files::persistent_home(&home.persist, &name, spec.host_ids)?;
+        spec.home = Some(path);
+        home_created = Some(created);
     }
+    files::check_read_only_sources(&spec.binds, spec.home.as_deref())?;
     if policy.identity.machine_id == MachineId::Stable {
         spec.machine_id = identity::stable_machine_id(&identity::key_dir()?, &name)?;
     }
@@ -264,6 +269,10 @@ pub fn run(args: RunArgs) -> Result<i32> {
                 },
             )
             .map_err(|e| anyhow::anyhow!("failed to watch the host's addresses: {e}"))?;
+    }
+    // The sandbox runs: a home made for it stays.
+    if let Some(created) = home_created {
+        created.keep();
     }
     // Threads only now: the sandbox is forked.
     for (listener, upstream) in sandbox.take_listeners().into_iter().zip(net.upstreams) {
@@ -550,7 +559,8 @@ fn apply_overrides(policy: &mut Policy, args: &RunArgs) -> Result<()> {
         }
     }
     if let Some(home) = &args.home {
-        let persist = std::path::absolute(home)
+        // `~` is expanded first: made absolute, it would name ./~ instead.
+        let persist = std::path::absolute(expand_home(home)?)
             .with_context(|| format!("invalid --home {}", home.display()))?;
         policy.filesystem.home = Some(Home { persist });
     }

@@ -138,13 +138,13 @@ fn attach_opened(opened: &OpenedBind, writable: bool) -> Result<(), Error> {
     .map_err(err)?;
     let rel = opened.target.strip_prefix("/").unwrap_or(&opened.target);
     let point = hostpath::mount_point(newroot.as_fd(), rel, opened.dir).map_err(err)?;
-    hostpath::tree::attach(tree, point.as_fd()).map_err(err)?;
     let mut attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
     if !writable {
         attrs |= MOUNT_ATTR_RDONLY;
     }
-    // The tree's fd now names the attached mount.
-    hostpath::tree::set_attr(tree, attrs, 0, true).map_err(err)
+    // Restricted while still detached: it is never attached without.
+    hostpath::tree::set_attr(tree, attrs, 0, true).map_err(err)?;
+    hostpath::tree::attach(tree, point.as_fd()).map_err(err)
 }
 
 /// Carries out `steps` under /newroot, host paths read from /oldroot.

@@ -34,6 +34,16 @@ pub const FILES_DIR: &str = "/run/wsbox/files";
 /// Where read-write file grants appear; the only place below [`FILES_DIR`]
 /// that Landlock lets the app write.
 pub const FILES_RW_DIR: &str = "/run/wsbox/files/rw";
+/// The places the app may write under Landlock whatever the shares are;
+/// `rw` shares add their targets.
+pub const WRITABLE_PLACES: &[&str] = &[
+    "/dev/shm",
+    "/tmp",
+    "/var/tmp",
+    SANDBOX_RUNTIME_DIR,
+    SANDBOX_HOME,
+    FILES_RW_DIR,
+];
 /// PATH inside the sandbox.
 pub const SANDBOX_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
 
@@ -1017,6 +1027,16 @@ mod tests {
             .mounts
             .iter()
             .any(|s| matches!(s, MountStep::Sysfs { .. })));
+    }
+
+    #[test]
+    fn writable_places_are_the_plan_s() {
+        let plan = Plan::new(&spec(), &merged());
+        let mut listed: Vec<PathBuf> = WRITABLE_PLACES.iter().map(PathBuf::from).collect();
+        let mut planned = plan.writable.clone();
+        listed.sort();
+        planned.sort();
+        assert_eq!(listed, planned);
     }
 
     #[test]
