@@ -1342,6 +1342,251 @@ fn an_auto_clipboard_follows_the_focus() {
     );
 }
 
+/// clip-client in a sandbox with `[clipboard] mode = "auto"` in `sway`,
+/// with `args`; returns once its host window has the focus.
+fn start_clip_client(sway: &Sway, name: &str, bin: &str, dir: &Path, args: &[&str]) -> Running {
+    let policy = dir.join(format!("auto-{}.toml", next()));
+    fs::write(&policy, "[clipboard]\nmode = \"auto\"\n").unwrap();
+    fs::set_permissions(&policy, fs::Permissions::from_mode(0o644)).unwrap();
+    let bind = format!("{bin}:/opt/clip-client");
+    let mut all = vec![
+        "--name",
+        name,
+        "--policy",
+        policy.to_str().unwrap(),
+        "--ro",
+        &bind,
+        "--",
+        "/opt/clip-client",
+    ];
+    all.extend(args);
+    let run = sway.wsbox_run(&all);
+    let app_id = format!("wsbox.{name}");
+    let shown = poll(SHOW_LIMIT, || {
+        let (title, focused, _) = sway.window(&app_id)?;
+        (focused && title == format!("[wsbox:{name}] wsbox clip")).then_some(())
+    });
+    if shown.is_none() {
+        let out = run.kill(RUN_LIMIT);
+        panic!(
+            "no focused host window showing clip-client\n{out}\n--- sway ---\n{}",
+            sway.log()
+        );
+    }
+    run
+}
+
+/// `ready`, and clip-client built.
+fn ready_with_clip_client(test: &str, programs: &[&str]) -> Option<((u32, u32), String)> {
+    let user = ready(test, programs)?;
+    match example_bin("clip-client") {
+        Some(bin) => Some((user, bin)),
+        None => {
+            skip(
+                test,
+                "examples/clip-client is not built (cargo build --examples)",
+            );
+            None
+        }
+    }
+}
+
+/// What wl-paste --primary on the host prints now.
+fn paste_primary_on_host(sway: &Sway) -> String {
+    let mut cmd = sway.client("wl-paste");
+    cmd.args(["--primary", "-n"]);
+    let out = output(cmd, Duration::from_secs(10));
+    format!(
+        "{}{} rc={:?}",
+        out.stdout,
+        out.stderr.trim(),
+        out.status.code()
+    )
+}
+
+#[test]
+fn a_stalled_auto_copy_lands_nowhere_once_the_focus_left() {
+    let test = "a_stalled_auto_copy_lands_nowhere_once_the_focus_left";
+    let Some((user, bin)) = ready_with_clip_client(test, &["wl-copy", "wl-paste"]) else {
+        return;
+    };
+    let mut sway = Sway::start(test, user, "");
+    sway.wl_copy("host-before");
+    sway.spawn(
+        "foot",
+        &["--app-id", "host-terminal", "sh", "-c", "cat > /dev/null"],
+    );
+    sway.wait_focused("host-terminal");
+    let name = unique_name(test);
+    let dir = scratch_for("stall", user);
+    // The app sets its selection 2 s after it got the focus inside, while
+    // its window has the host's focus, and answers wsbox's read 4 s later
+    // (within wsbox's 5 s deadline).
+    let run = start_clip_client(
+        &sway,
+        &name,
+        &bin,
+        &dir,
+        &["--after", "2", "--delay", "4", "--text", "stalled-secret"],
+    );
+    let focused_at = std::time::Instant::now();
+    thread::sleep(Duration::from_millis(2500));
+    // The user moves to another window. (Had they copied there, wlroots
+    // would refuse wsbox's older serial anyway; another auto-mode sandbox
+    // taking the focus would import whatever lands.)
+    let away = sway.swaymsg(&["[app_id=\"host-terminal\"] focus"]);
+    sway.wait_focused("host-terminal");
+    let moved_at = focused_at.elapsed();
+    // Well after the app's data came.
+    thread::sleep(Duration::from_secs(8).saturating_sub(focused_at.elapsed()));
+    let host = paste_on_host(&sway);
+    let out = run.kill(RUN_LIMIT);
+    assert!(away.status.success(), "{away}");
+    assert!(
+        moved_at < Duration::from_secs(5),
+        "the focus moved too late ({moved_at:?}) for the test to mean anything"
+    );
+    assert!(
+        out.stdout.lines().any(|l| l == "send"),
+        "wsbox never asked the app for its selection: the test proves nothing\n{out}"
+    );
+    assert!(
+        host.starts_with("host-before"),
+        "the app's late data replaced the host clipboard after the focus left: {host}\n{out}"
+    );
+}
+
+/// The number of threads and open fds of process `pid`.
+fn threads_and_fds(pid: u32) -> Option<(usize, usize)> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let threads = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    let fds = fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
+    Some((threads, fds))
+}
+
+#[test]
+fn a_clipboard_flood_keeps_threads_and_fds_bounded() {
+    let test = "a_clipboard_flood_keeps_threads_and_fds_bounded";
+    let Some((user, bin)) = ready_with_clip_client(test, &["wl-paste"]) else {
+        return;
+    };
+    let sway = Sway::start(test, user, "");
+    let name = unique_name(test);
+    let dir = scratch_for("flood", user);
+    // 400 selections in a row, 2 s after the focus came; the app never
+    // answers a read and keeps every pipe open.
+    let run = start_clip_client(
+        &sway,
+        &name,
+        &bin,
+        &dir,
+        &["--after", "2", "--never", "--repeat", "400"],
+    );
+    let pid = run.child.id();
+    let (threads_before, fds_before) = threads_and_fds(pid).expect("wsbox's /proc entry");
+    let (mut threads_max, mut fds_max) = (threads_before, fds_before);
+    let until = std::time::Instant::now() + Duration::from_secs(9);
+    while std::time::Instant::now() < until {
+        if let Some((threads, fds)) = threads_and_fds(pid) {
+            threads_max = threads_max.max(threads);
+            fds_max = fds_max.max(fds);
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let host = paste_on_host(&sway);
+    let out = run.kill(RUN_LIMIT);
+    let sends = out.stdout.lines().filter(|l| *l == "send").count();
+    assert!(
+        out.stdout.lines().any(|l| l == "repeated 400"),
+        "the flood did not run\n{out}"
+    );
+    assert!(
+        sends >= 2,
+        "wsbox asked for the selection {sends} times: no flood reached it\n{out}"
+    );
+    // One export in flight (its thread and its data and cancel pipes),
+    // plus the host's reads, capped.
+    assert!(
+        threads_max <= threads_before + 3,
+        "threads grew from {threads_before} to {threads_max} ({sends} reads asked)\n{out}"
+    );
+    assert!(
+        fds_max <= fds_before + 6,
+        "fds grew from {fds_before} to {fds_max} ({sends} reads asked)\n{out}"
+    );
+    assert!(
+        !host.contains("xxx") && !host.starts_with("clip-client"),
+        "{host}"
+    );
+}
+
+#[test]
+fn an_auto_clipboard_carries_only_capped_text_and_never_the_primary() {
+    let test = "an_auto_clipboard_carries_only_capped_text_and_never_the_primary";
+    let Some((user, bin)) = ready_with_clip_client(test, &["wl-copy", "wl-paste"]) else {
+        return;
+    };
+    let sway = Sway::start(test, user, "");
+    sway.wl_copy("host-text");
+    let mut primary = sway.client("wl-copy");
+    primary
+        .args(["--primary", "host-primary"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    assert!(primary.status().unwrap().success());
+    let dir = scratch_for("kinds", user);
+    let cases: [(&str, &[&str]); 4] = [
+        ("primary", &["--primary", "--text", "inside-primary"]),
+        ("image", &["--mime", "image/png", "--text", "inside-image"]),
+        // One byte over the default cap (1 MiB).
+        ("big", &["--bytes", "1048577"]),
+        // The control: plain text within the cap goes out.
+        ("text", &["--text", "inside-text"]),
+    ];
+    let mut seen = Vec::new();
+    for (what, args) in cases {
+        let name = unique_name(test);
+        // The selection is set 1 s after the focus came, so that wsbox has
+        // the host's focus by then.
+        let mut all = vec!["--after", "1"];
+        all.extend(args);
+        let run = start_clip_client(&sway, &name, &bin, &dir, &all);
+        let host = if what == "text" {
+            poll(Duration::from_secs(10), || {
+                let host = paste_on_host(&sway);
+                host.starts_with("inside-text").then_some(host)
+            })
+            .unwrap_or_else(|| paste_on_host(&sway))
+        } else {
+            thread::sleep(Duration::from_secs(4));
+            paste_on_host(&sway)
+        };
+        let primary = paste_primary_on_host(&sway);
+        let out = run.kill(RUN_LIMIT);
+        seen.push((what, host, primary, out));
+    }
+    for (what, host, primary, out) in &seen {
+        assert!(
+            primary.starts_with("host-primary"),
+            "{what}: the host's primary selection changed: {primary}\n{out}"
+        );
+        let want = if *what == "text" {
+            "inside-text"
+        } else {
+            "host-text"
+        };
+        assert!(
+            host.starts_with(want),
+            "{what}: the host clipboard is {host}, not {want}\n{out}"
+        );
+    }
+}
+
 /// The size of a PNG file.
 fn png_size(path: &Path) -> Option<(i64, i64)> {
     let decoder = png::Decoder::new(fs::File::open(path).ok()?);

@@ -114,6 +114,19 @@ pub fn host_title(name: &str, title: &str) -> String {
         .collect()
 }
 
+/// 128 random bits in hex, from the OS's randomness (std seeds its hash
+/// keys with getrandom; no extra dependency, and nothing to open).
+fn random_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut token = String::new();
+    for _ in 0..2 {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u8(0);
+        token.push_str(&format!("{:016x}", hasher.finish()));
+    }
+    token
+}
+
 /// A host event, queued during dispatch and applied afterwards.
 #[derive(Debug)]
 enum HostEvent {
@@ -329,6 +342,9 @@ pub struct HostWindow {
     /// Until when the frame flashes.
     flash_until: Option<Instant>,
     keyboard_focus: bool,
+    /// Bumped at every host keyboard focus enter and leave: a clipboard
+    /// transfer lands only in the focus period it started in.
+    focus_epoch: u64,
     /// The serial of the last host keyboard event (enter or key), for
     /// setting the host's selection in auto mode.
     key_serial: u32,
@@ -336,7 +352,8 @@ pub struct HostWindow {
     /// each is copied once.
     imported: Option<wayland_client::backend::ObjectId>,
     /// A MIME type only wsbox's own host selections offer: the host's echo
-    /// of what wsbox copied out is not copied back in.
+    /// of what wsbox copied out is not copied back in. Random, so that it
+    /// tells other host clients neither the pid nor the sandbox's name.
     own_mime: String,
     /// The host keymap last taken over, to skip identical ones.
     keymap: Option<String>,
@@ -528,9 +545,10 @@ impl HostWindow {
             data_device,
             flash_until: None,
             keyboard_focus: false,
+            focus_epoch: 0,
             key_serial: 0,
             imported: None,
-            own_mime: format!("application/x-wsbox-{}-{}", std::process::id(), config.name),
+            own_mime: format!("application/x-wsbox-{}", random_token()),
             keymap: None,
             host_mods: (0, 0, 0, 0),
             pointer: None,
@@ -836,6 +854,12 @@ impl HostWindow {
     /// host's keyboard focus; None without it.
     pub(crate) fn focus_serial(&self) -> Option<u32> {
         self.keyboard_focus.then_some(self.key_serial)
+    }
+
+    /// The current focus period while the window has the host's keyboard
+    /// focus; None without it.
+    pub(crate) fn focus_epoch(&self) -> Option<u64> {
+        self.keyboard_focus.then_some(self.focus_epoch)
     }
 
     /// Auto clipboard: whether the host's selection is new and not wsbox's
@@ -1222,10 +1246,26 @@ impl State {
                 let scale = window.host.scale();
                 if scale != window.scale {
                     let (w, h) = window.content_logical();
-                    window.scale = scale;
+                    let px = |v: i32| (f64::from(v) * scale).round() as i32;
+                    let (pw, ph) = (px(w), px(h));
                     tracing::debug!(scale, "host scale changed");
-                    let (pw, ph) = (window.px(w), window.px(h));
-                    self.resize_for_host(pw, ph, scale);
+                    // The window takes the new scale only with buffers of
+                    // the new size: were the output to refuse it, the old
+                    // buffers would be shown at a scale they do not fit.
+                    match self.reconfigure_output(pw, ph, Some(scale)) {
+                        Ok(()) => {
+                            if let Some(window) = self.backend.window() {
+                                window.scale = scale;
+                                window.buffers.clear();
+                                window.shown = None;
+                                window.marking_version += 1;
+                                window.dirty = true;
+                            }
+                        }
+                        Err(err) => {
+                            tracing::warn!(%err, scale, "cannot follow the host's scale");
+                        }
+                    }
                 }
             }
             HostEvent::Decoration(server) => {
@@ -1253,12 +1293,16 @@ impl State {
             HostEvent::KeyboardEnter { serial } => {
                 tracing::debug!("host keyboard focus entered");
                 window.keyboard_focus = true;
+                window.focus_epoch += 1;
                 window.key_serial = serial;
             }
             HostEvent::KeyboardLeave => {
                 tracing::debug!("host keyboard focus left");
                 window.keyboard_focus = false;
+                window.focus_epoch += 1;
                 window.imported = None;
+                // Nothing in flight lands after the user looked away.
+                self.core.transfers.cancel_all();
                 // Nothing stays pressed inside once the user looks away:
                 // neither keys nor modifiers the host set without keys
                 // (virtual keyboards); locks (Caps Lock) stay.
@@ -1310,7 +1354,7 @@ impl State {
                             if let Some(window) = self.backend.window() {
                                 window.swallowed.push(key);
                             }
-                            self.clipboard_gesture(gesture, serial);
+                            self.clipboard_gesture(gesture);
                         }
                         None => {
                             if let Some(window) = self.backend.window() {
@@ -1995,6 +2039,13 @@ impl Dispatch<wl_pointer::WlPointer, ()> for Host {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_own_mime_type_is_random() {
+        let (a, b) = (random_token(), random_token());
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+    }
 
     #[test]
     fn host_titles_are_marked_and_capped() {
