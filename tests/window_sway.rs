@@ -1193,14 +1193,17 @@ fn rect_of(node: &serde_json::Value, key: &str) -> [i64; 4] {
     [n("x"), n("y"), n("width"), n("height")]
 }
 
-#[test]
-fn the_host_may_draw_the_title_bar_and_the_border_stays() {
-    let test = "the_host_may_draw_the_title_bar_and_the_border_stays";
-    let Some(user) = ready(test, &[]) else {
-        return;
-    };
-    // sway draws title bars for windows that ask for server-side ones.
-    let sway = Sway::start(test, user, "default_border normal\n");
+/// Height of wsbox's strip (backend/window.rs) above the output when the
+/// host draws the title bar.
+const STRIP_HEIGHT: i64 = 16;
+
+/// A sandbox with `host_decorations = "server"` in a sway with
+/// `extra_config`: wsbox's frame is its border plus a thin strip with the
+/// marked title, whether or not the host shows a title bar. Returns what
+/// sway calls the window, and its title bar's height.
+fn server_decorations_keep_the_marking(test: &str, extra_config: &str) -> Option<(String, i64)> {
+    let user = ready(test, &[])?;
+    let sway = Sway::start(test, user, extra_config);
     let name = unique_name(test);
     let dir = scratch_for("ssd", user);
     let policy = dir.join("policy.toml");
@@ -1219,53 +1222,97 @@ fn the_host_may_draw_the_title_bar_and_the_border_stays() {
         "cat > /dev/null",
     ]);
     let app_id = format!("wsbox.{name}");
-    // The content is the host window less wsbox's border on all four
-    // sides: no title bar of wsbox's own.
+    // The content is the host window less wsbox's border and strip.
     let mut last = String::new();
     let found = poll(SHOW_LIMIT, || {
         let node = node_json(&sway, &app_id)?;
         let window = rect_of(&node, "window_rect");
         let deco = rect_of(&node, "deco_rect");
+        let title = node.get("name")?.as_str()?.to_owned();
         let inside = sandbox_windows(&sway, &name);
-        last = format!("window_rect {window:?} deco_rect {deco:?} sandbox {inside:?}");
+        last = format!("window_rect {window:?} deco_rect {deco:?} sandbox {inside:?} {title}");
         let (_, x, y, w, h) = inside.first()?.clone();
-        ((x, y, w, h) == (0, 0, window[2] - 2 * BORDER, window[3] - 2 * BORDER) && deco[3] > 0)
-            .then(|| (rect_of(&node, "rect"), window))
+        ((x, y, w, h)
+            == (
+                0,
+                0,
+                window[2] - 2 * BORDER,
+                window[3] - STRIP_HEIGHT - BORDER,
+            )
+            && title.contains("foot"))
+        .then(|| (rect_of(&node, "rect"), window, deco, title))
     });
+    // Let the strip's redraw with the app's title reach the screen.
+    thread::sleep(Duration::from_millis(500));
     let shots = scratch_for("shots", user);
     let shot = sway.screenshot(&shots);
     let out = run.kill(RUN_LIMIT);
-    let Some((rect, window)) = found else {
-        panic!("no host title bar over a border-only frame: {last}\n{out}");
+    let Some((rect, window, deco, title)) = found else {
+        panic!("no border-and-strip frame: {last}\n{out}");
     };
-    // wsbox's border in the policy colour all around the content, the top
-    // edge included, right below sway's title bar.
+    assert!(
+        title.starts_with(&format!("[wsbox:{name}] ")),
+        "the host's title is not marked: {title}"
+    );
+    // wsbox's strip and border in the policy colour all around the
+    // content.
     let (x0, y0) = (rect[0] + window[0], rect[1] + window[1]);
     let (x1, y1) = (x0 + window[2], y0 + window[3]);
+    // content (the strip's right end, past the title text).
+    let mut edge: Vec<(i64, i64)> = Vec::new();
     for x in (x0..x1).step_by(11) {
-        for d in 0..BORDER {
-            for (px, py) in [(x, y0 + d), (x, y1 - 1 - d)] {
-                assert!(
-                    near(shot.at(px, py), POLICY_COLOUR),
-                    "{px},{py} is {:?} in {}",
-                    shot.at(px, py),
-                    shot.path.display()
-                );
-            }
-        }
+        edge.extend((0..BORDER).map(|d| (x, y1 - 1 - d)));
+    }
+    for x in x1 - 40..x1 {
+        edge.extend((0..STRIP_HEIGHT).map(|d| (x, y0 + d)));
     }
     for y in (y0..y1).step_by(11) {
-        for d in 0..BORDER {
-            assert!(near(shot.at(x0 + d, y), POLICY_COLOUR));
-            assert!(near(shot.at(x1 - 1 - d, y), POLICY_COLOUR));
-        }
+        edge.extend((0..BORDER).flat_map(|d| [(x0 + d, y), (x1 - 1 - d, y)]));
     }
-    // Below the top border is the app, not a bar of wsbox's.
+    for (px, py) in edge {
+        assert!(
+            near(shot.at(px, py), POLICY_COLOUR),
+            "{px},{py} is {:?} in {}",
+            shot.at(px, py),
+            shot.path.display()
+        );
+    }
+    // The strip carries text (white on the policy colour): the name.
+    let text = (x0 + BORDER..x0 + 200)
+        .flat_map(|x| (y0 + 2..y0 + STRIP_HEIGHT - 2).map(move |y| (x, y)))
+        .filter(|&(x, y)| shot.at(x, y).iter().all(|c| *c > 0xc0))
+        .count();
     assert!(
-        !near(shot.at(x0 + 40, y0 + BORDER + 2), POLICY_COLOUR),
+        text > 20,
+        "no text in wsbox's strip ({text} light pixels) in {}",
+        shot.path.display()
+    );
+    // Below the strip is the app, not more of wsbox's frame.
+    assert!(
+        !near(shot.at(x0 + 40, y0 + STRIP_HEIGHT + 2), POLICY_COLOUR),
         "{}",
         shot.path.display()
     );
+    Some((title, deco[3]))
+}
+
+#[test]
+fn the_host_may_draw_the_title_bar_and_the_marking_stays() {
+    // sway draws title bars for windows that ask for server-side ones.
+    let test = "the_host_may_draw_the_title_bar_and_the_marking_stays";
+    if let Some((_, deco)) = server_decorations_keep_the_marking(test, "default_border normal\n") {
+        assert!(deco > 0, "sway drew no title bar");
+    }
+}
+
+#[test]
+fn a_host_that_shows_no_title_bar_leaves_the_marking_to_wsbox() {
+    // Borderless (as sway with default_border none or pixel, fullscreen, a
+    // maximised window on KDE): the host shows no title; wsbox's strip does.
+    let test = "a_host_that_shows_no_title_bar_leaves_the_marking_to_wsbox";
+    if let Some((_, deco)) = server_decorations_keep_the_marking(test, "") {
+        assert_eq!(deco, 0, "sway drew a title bar");
+    }
 }
 
 #[test]

@@ -4,9 +4,10 @@
 //! app's surfaces are placed inside it.
 //!
 //! In window mode the host window already carries the marking (wsbox's
-//! border and title, see [`crate::backend::window`]), so windows that fill
-//! the output get no second frame inside it; dialogs, which float over
-//! them, keep theirs.
+//! border and title bar, or its strip with the marked title when the host
+//! draws the title bar, see [`crate::backend::window`]; never the host's
+//! title alone), so windows that fill the output get no second frame inside
+//! it; dialogs, which float over them, keep theirs.
 
 use std::cell::RefCell;
 

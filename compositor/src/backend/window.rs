@@ -63,6 +63,10 @@ use crate::state::{Config, Core, State};
 pub const BORDER: i32 = 4;
 /// Height of wsbox's title bar above the output, in logical pixels.
 pub const TITLE_HEIGHT: i32 = 28;
+/// Height of wsbox's strip above the output when the host draws the title
+/// bar (host_decorations = "server"): the marking stays wsbox's own even
+/// where the host shows no title bar (borderless, fullscreen, tiled).
+pub const STRIP_HEIGHT: i32 = 16;
 /// Side of the close button in the title bar, in logical pixels.
 pub const CLOSE_SIZE: i32 = 20;
 /// The smallest output a host window may shrink the sandbox to.
@@ -73,6 +77,8 @@ const MAX_BUFFERS: usize = 3;
 const FLASH: Duration = Duration::from_millis(300);
 /// Title text size at scale 1.
 const TITLE_PX: f32 = 16.0;
+/// Strip text size at scale 1.
+const STRIP_PX: f32 = 12.0;
 /// The longest host title, in characters.
 pub const HOST_TITLE_MAX: usize = 128;
 /// How often the compositor's clock ticks in window mode: housekeeping, and
@@ -577,10 +583,11 @@ impl HostWindow {
     }
 
     /// The height of wsbox's frame above the output: its title bar, or
-    /// only the border when the host draws the title bar.
+    /// its thinner strip (the marked title, no buttons) when the host draws
+    /// the title bar.
     fn top(&self) -> i32 {
         if self.ssd {
-            BORDER
+            STRIP_HEIGHT
         } else {
             TITLE_HEIGHT
         }
@@ -736,6 +743,7 @@ impl HostWindow {
         let (bw, bh) = self.buffer_size();
         let title = self.title_pixels();
         let offset = (self.px(BORDER), self.px(self.top()));
+        let top = self.top();
         let logical = self.window_size();
         let Some(buffer) = self.buffers.get_mut(index) else {
             return;
@@ -750,11 +758,12 @@ impl HostWindow {
             };
             draw_frame(
                 &mut buffer.map,
-                bw,
-                bh,
+                (bw, bh),
                 s,
                 color,
-                (!self.ssd).then(|| title.as_ref().map(|(p, w, h)| (p.as_slice(), *w, *h))),
+                top,
+                title.as_ref().map(|(p, w, h)| (p.as_slice(), *w, *h)),
+                !self.ssd,
             );
             buffer.marking = self.marking_version;
             damage.push(Rectangle::from_size((bw, bh).into()));
@@ -906,11 +915,16 @@ impl HostWindow {
         true
     }
 
-    /// The title bar's text, rendered for the current scale.
+    /// The title bar's (or the strip's) text, rendered for the current
+    /// scale.
     fn title_pixels(&self) -> Option<(Vec<u8>, i32, i32)> {
         let s = self.scale;
         let (w, _) = self.window_size();
-        let max = self.px(w - 2 * BORDER - CLOSE_SIZE - 24);
+        let (max, size) = if self.ssd {
+            (self.px(w - 2 * BORDER - 12), STRIP_PX)
+        } else {
+            (self.px(w - 2 * BORDER - CLOSE_SIZE - 24), TITLE_PX)
+        };
         let [r, g, b] = self.color;
         // Dark text on light colours, white on dark ones.
         let luma = 299 * r as u32 + 587 * g as u32 + 114 * b as u32;
@@ -919,7 +933,7 @@ impl HostWindow {
         } else {
             [255, 255, 255]
         };
-        crate::text::render(&self.title, TITLE_PX * s as f32, ink, max)
+        crate::text::render(&self.title, size * s as f32, ink, max)
     }
 
     /// Sets the host title if the app's changed.
@@ -962,7 +976,8 @@ impl HostWindow {
             return Some(Hit::Edge(edge));
         }
         if self.ssd {
-            return None;
+            // The strip: no buttons; it moves the window.
+            return Some(Hit::Title);
         }
         let (cx, cy) = close_button(w as i32, 1.0);
         let c = CLOSE_SIZE as f64;
@@ -997,24 +1012,23 @@ fn close_button(width: i32, scale: f64) -> (i32, i32) {
 }
 
 /// Draws wsbox's frame into a whole-window buffer (XRGB8888, `w`×`h`
-/// buffer pixels): border and title bar in `color`, the title text, the
-/// close button. `bar` is None when the host draws the title bar: then the
-/// frame is the border alone. The output's area is left alone.
+/// buffer pixels): the border and a bar `bar` logical pixels high in
+/// `color`, the title text in the bar, and the close button when `close`
+/// (not in the strip drawn while the host draws the title bar). The
+/// output's area is left alone.
 fn draw_frame(
     map: &mut [u8],
-    w: i32,
-    h: i32,
+    (w, h): (i32, i32),
     scale: f64,
     color: [u8; 3],
-    bar: Option<Option<(&[u8], i32, i32)>>,
+    bar: i32,
+    title: Option<(&[u8], i32, i32)>,
+    close: bool,
 ) {
     let stride = (w * 4) as usize;
     let px = |v: i32| (f64::from(v) * scale).round() as i32;
     let border = px(BORDER);
-    let (bar, title) = match bar {
-        Some(title) => (px(TITLE_HEIGHT), title),
-        None => (border, None),
-    };
+    let bar = px(bar);
     let pixel = [color[2], color[1], color[0], 255];
     let fill = |map: &mut [u8], x0: i32, y0: i32, x1: i32, y1: i32, px: [u8; 4]| {
         let (x0, x1) = (x0.clamp(0, w) as usize, x1.clamp(0, w) as usize);
@@ -1031,7 +1045,7 @@ fn draw_frame(
     fill(map, 0, bar, border, h, pixel);
     fill(map, w - border, bar, w, h, pixel);
     fill(map, border, h - border, w - border, h, pixel);
-    if bar == border {
+    if bar <= border {
         return;
     }
 
@@ -1041,22 +1055,28 @@ fn draw_frame(
     } else {
         [255, 255, 255, 255]
     };
-    let shade = |c: u8| (c as u32 * 7 / 10) as u8;
-    let button = [shade(color[2]), shade(color[1]), shade(color[0]), 255];
-    let (cx, cy) = close_button(w, scale);
-    let size = px(CLOSE_SIZE);
-    let thick = px(1).max(1);
-    fill(map, cx, cy, cx + size, cy + size, button);
-    // The cross: two diagonals, `scale` pixels thick, inset by a quarter.
-    let inset = size / 4;
-    for i in 0..(size - 2 * inset) {
-        for t in 0..thick * 2 {
-            let (x, y) = (cx + inset + i, cy + inset + i + t - thick);
-            let x2 = cx + size - 1 - inset - i;
-            fill(map, x, y, x + 1, y + 1, ink);
-            fill(map, x2, y, x2 + 1, y + 1, ink);
+    // Where the title text must end: before the close button, or the border.
+    let text_end = if close {
+        let shade = |c: u8| (c as u32 * 7 / 10) as u8;
+        let button = [shade(color[2]), shade(color[1]), shade(color[0]), 255];
+        let (cx, cy) = close_button(w, scale);
+        let size = px(CLOSE_SIZE);
+        let thick = px(1).max(1);
+        fill(map, cx, cy, cx + size, cy + size, button);
+        // The cross: two diagonals, `scale` pixels thick, inset by a quarter.
+        let inset = size / 4;
+        for i in 0..(size - 2 * inset) {
+            for t in 0..thick * 2 {
+                let (x, y) = (cx + inset + i, cy + inset + i + t - thick);
+                let x2 = cx + size - 1 - inset - i;
+                fill(map, x, y, x + 1, y + 1, ink);
+                fill(map, x2, y, x2 + 1, y + 1, ink);
+            }
         }
-    }
+        cx - px(4)
+    } else {
+        w - border - px(4)
+    };
 
     if let Some((pixels, tw, th)) = title {
         let x0 = border + px(8);
@@ -1068,7 +1088,7 @@ fn draw_frame(
             }
             for tx in 0..tw {
                 let x = x0 + tx;
-                if x >= cx - px(4) {
+                if x >= text_end {
                     break;
                 }
                 let si = ((ty * tw + tx) * 4) as usize;
@@ -2082,7 +2102,15 @@ mod tests {
     fn the_frame_surrounds_the_output_and_leaves_it_alone() {
         let (w, h, s) = (100, 80, 1);
         let mut map = vec![7u8; (w * h * 4) as usize];
-        draw_frame(&mut map, w, h, s as f64, [0x10, 0x80, 0xf0], Some(None));
+        draw_frame(
+            &mut map,
+            (w, h),
+            s as f64,
+            [0x10, 0x80, 0xf0],
+            TITLE_HEIGHT,
+            None,
+            true,
+        );
         let px = |x: i32, y: i32| {
             let i = ((y * w + x) * 4) as usize;
             [map[i + 2], map[i + 1], map[i]]
@@ -2094,5 +2122,29 @@ mod tests {
         // The output's area is untouched.
         assert_eq!(px(BORDER, TITLE_HEIGHT), [7, 7, 7]);
         assert_eq!(px(w - BORDER - 1, h - BORDER - 1), [7, 7, 7]);
+
+        // The strip, when the host draws the title bar: thinner, in the
+        // colour, and no close button where it would be.
+        let mut map = vec![7u8; (w * h * 4) as usize];
+        draw_frame(
+            &mut map,
+            (w, h),
+            s as f64,
+            [0x10, 0x80, 0xf0],
+            STRIP_HEIGHT,
+            None,
+            false,
+        );
+        let px = |x: i32, y: i32| {
+            let i = ((y * w + x) * 4) as usize;
+            [map[i + 2], map[i + 1], map[i]]
+        };
+        let (cx, cy) = close_button(w, 1.0);
+        assert_eq!(
+            px(cx + CLOSE_SIZE / 2, cy.min(STRIP_HEIGHT - 1)),
+            [0x10, 0x80, 0xf0]
+        );
+        assert_eq!(px(w / 2, STRIP_HEIGHT - 1), [0x10, 0x80, 0xf0]);
+        assert_eq!(px(BORDER, STRIP_HEIGHT), [7, 7, 7]);
     }
 }
