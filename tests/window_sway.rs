@@ -1645,7 +1645,7 @@ fn png_size(path: &Path) -> Option<(i64, i64)> {
 #[test]
 fn the_host_scale_becomes_the_sandbox_scale() {
     let test = "the_host_scale_becomes_the_sandbox_scale";
-    let Some(user) = ready(test, &[]) else {
+    let Some(user) = ready(test, &["wayland-info"]) else {
         return;
     };
     let sway = Sway::start(test, user, "");
@@ -1676,10 +1676,23 @@ fn the_host_scale_becomes_the_sandbox_scale() {
     });
     // sway 1.7 offers no fractional scaling to clients: its clients (wsbox)
     // get wl_output.scale 2 and it scales down. A host with
-    // wp_fractional_scale_v1 gives 1.5 itself.
+    // wp_fractional_scale_v1 gives 1.5 itself. Which one this sway does
+    // decides the one scale that passes.
+    let globals = sway.run("wayland-info", &[]).stdout;
+    let want_15 = if globals.contains("wp_fractional_scale_manager_v1") {
+        1.5
+    } else {
+        2.0
+    };
     let scale_15 = sway.swaymsg(&["output HEADLESS-1 scale 1.5"]);
+    let outputs = sway.swaymsg(&["-t", "get_outputs", "--raw"]);
+    let host_scale = serde_json::from_str::<serde_json::Value>(&outputs.stdout)
+        .ok()
+        .and_then(|o| o.get(0)?.get("scale")?.as_f64());
+    // The logical size must change too (1280 / 1.5 wide, not 1280 / 2):
+    // the window followed the new scale, not just kept the old one.
     let at_15 = poll(SHOW_LIMIT, || {
-        observe().filter(|o| o.0 > 800 && ((o.1 - 2.0).abs() < 0.01 || (o.1 - 1.5).abs() < 0.01))
+        observe().filter(|o| o.0 > 800 && (o.1 - want_15).abs() < 0.01)
     });
     let out = run.kill(RUN_LIMIT);
     assert!(
@@ -1696,9 +1709,10 @@ fn the_host_scale_becomes_the_sandbox_scale() {
         "the sandbox did not follow the host's scale 2: {:?}\n{out}",
         observe()
     );
+    assert_eq!(host_scale, Some(1.5), "{outputs}");
     assert!(
         at_15.is_some(),
-        "the sandbox did not follow the host's scale 1.5: {:?}\n{out}",
+        "the sandbox did not follow the host's scale 1.5 (as {want_15} for this host): {:?}\n{out}",
         observe()
     );
 }
