@@ -622,7 +622,9 @@ fn a_fractional_host_scale_becomes_the_sandbox_scale() {
         "the inner output is not at the host's scale 1.5: {last}\n{out}"
     );
     // Clients inside: wl_output.scale rounded up, fractional scaling
-    // offered (the preferred 1.5 itself is checked in-process).
+    // offered (wayland-info shows no preferred scale; that the app's
+    // windows are told 1.5 is checked in-process, compositor
+    // tests/frames.rs).
     let info = info.unwrap_or_default();
     assert!(
         info.contains(" scale: 2,"),

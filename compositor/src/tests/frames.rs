@@ -1,6 +1,13 @@
-//! Window mode's inner frames (decorations::frame_size): with the output
-//! shown inside wsbox's frame in a host window, windows that fill it get no
-//! second frame, while dialogs floating over them keep theirs.
+//! Window mode inside the compositor: the inner frames
+//! (decorations::frame_size) — with the output shown inside wsbox's frame in
+//! a host window, windows that fill it get no second frame, while dialogs
+//! floating over them keep theirs — and a fractional host scale reaching
+//! the app's windows.
+
+use wayland_protocols::wp::fractional_scale::v1::client::{
+    wp_fractional_scale_manager_v1::WpFractionalScaleManagerV1,
+    wp_fractional_scale_v1::{self, WpFractionalScaleV1},
+};
 
 use super::fixture::*;
 use crate::decorations::{BORDER, TITLE_HEIGHT};
@@ -56,4 +63,55 @@ fn in_a_host_window_only_dialogs_keep_their_frame() {
         );
         assert!(close(shot.rgb(dialog.x + 10, dialog.y + 10), rgb_of(GREEN)));
     }
+}
+
+/// The preferred scale the compositor last sent for a surface, in 120ths
+/// (0 before any).
+type Preferred = std::sync::Arc<std::sync::atomic::AtomicU32>;
+
+impl wayland_client::Dispatch<WpFractionalScaleManagerV1, ()> for super::client::App {
+    fn event(
+        _: &mut Self,
+        _: &WpFractionalScaleManagerV1,
+        _: <WpFractionalScaleManagerV1 as wayland_client::Proxy>::Event,
+        _: &(),
+        _: &wayland_client::Connection,
+        _: &wayland_client::QueueHandle<Self>,
+    ) {
+    }
+}
+
+impl wayland_client::Dispatch<WpFractionalScaleV1, Preferred> for super::client::App {
+    fn event(
+        _: &mut Self,
+        _: &WpFractionalScaleV1,
+        event: wp_fractional_scale_v1::Event,
+        preferred: &Preferred,
+        _: &wayland_client::Connection,
+        _: &wayland_client::QueueHandle<Self>,
+    ) {
+        if let wp_fractional_scale_v1::Event::PreferredScale { scale } = event {
+            preferred.store(scale, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// What window mode does when the host's scale becomes 1.5 (reconfigure
+/// the output, backend/window.rs): the app's windows are told 1.5.
+#[test]
+fn a_fractional_output_scale_reaches_the_windows() {
+    let mut f = Fixture::new();
+    let id = f.add_client();
+    let main = f.map_window(id, "main", true, None, RED);
+    let client = &f.clients[id];
+    let manager: WpFractionalScaleManagerV1 = client.bind();
+    let preferred = Preferred::default();
+    let _fractional = manager.get_fractional_scale(&main.surface, &client.qh, preferred.clone());
+    f.roundtrip(id);
+    assert_eq!(preferred.load(std::sync::atomic::Ordering::Relaxed), 120);
+    f.state
+        .reconfigure_output(480, 360, Some(1.5))
+        .expect("reconfigure");
+    f.roundtrip(id);
+    assert_eq!(preferred.load(std::sync::atomic::Ordering::Relaxed), 180);
 }
