@@ -1,7 +1,9 @@
 //! The window backend: wsbox as a Wayland client of the user's session. One
 //! host xdg_toplevel shows the sandbox's output inside wsbox's own frame —
 //! the trusted marking: a border and a title bar in the policy's colour with
-//! `[wsbox:<name>] <title>` and a close button. wsbox draws the frame into
+//! `[wsbox:<name>] <title>` and a close button (when the policy lets the host
+//! draw the title bar, a thinner strip with the same title instead, so the
+//! marking never depends on the host showing one). wsbox draws the frame into
 //! the same host buffers, outside the area the output is rendered into, so
 //! nothing an app draws can cover it, on any host (GNOME included).
 //!
@@ -322,7 +324,8 @@ pub struct HostWindow {
     )>,
     /// The policy lets the host draw the title bar (host_decorations).
     want_ssd: bool,
-    /// The host draws the title bar: wsbox's frame is a border only.
+    /// The host draws the title bar: wsbox's frame is its border and a strip
+    /// with the marked title.
     ssd: bool,
 
     name: String,
