@@ -15,7 +15,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -548,7 +548,7 @@ fn sandbox_windows(name: &str) -> Vec<(String, String, i64, i64)> {
 #[test]
 fn a_fractional_host_scale_becomes_the_sandbox_scale() {
     let test = "a_fractional_host_scale_becomes_the_sandbox_scale";
-    if !ready(test, &["weston-simple-shm"]) {
+    if !ready(test, &["weston-simple-shm", "wayland-info", "sh"]) {
         return;
     }
     let outer = unique_name("outer");
@@ -568,18 +568,26 @@ fn a_fractional_host_scale_becomes_the_sandbox_scale() {
         std::os::unix::net::UnixStream::connect(&socket).ok()
     });
     let inner = unique_name("inner");
+    let dir = scratch(test);
+    // The sandbox's user is not the owner.
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    // What the inner sandbox's clients are told, once its window is up.
+    let bind = format!("{}:/out", dir.display());
     let mut cmd = wsbox(&[
         "run",
         "--display",
         "window",
         "--name",
         &inner,
+        "--rw",
+        &bind,
         "--",
-        "weston-simple-shm",
+        "sh",
+        "-c",
+        "weston-simple-shm & sleep 2; wayland-info > /out/i.tmp; mv /out/i.tmp /out/info; wait",
     ]);
     cmd.env("WAYLAND_DISPLAY", &socket);
     let run = Running::start(cmd);
-    let dir = scratch(test);
     // The host window fills the outer output: 1280x800 at 1.5 is 853x533
     // logical (rounded up by smithay); the inner output is that less wsbox's frame, in logical
     // pixels, and 1.5 times that in its own pixels.
@@ -605,11 +613,25 @@ fn a_fractional_host_scale_becomes_the_sandbox_scale() {
             && (pw, ph) == (at(content.0), at(content.1)))
             .then_some(())
     });
+    let info = poll(SHOW_LIMIT, || fs::read_to_string(dir.join("info")).ok());
     let out = run.kill(RUN_LIMIT);
     let _ = host.kill(RUN_LIMIT);
     assert!(up.is_some(), "the outer wsbox never listened");
     assert!(
         found.is_some(),
         "the inner output is not at the host's scale 1.5: {last}\n{out}"
+    );
+    // Clients inside: wl_output.scale rounded up, fractional scaling
+    // offered (wayland-info shows no preferred scale; that the app's
+    // windows are told 1.5 is checked in-process, compositor
+    // tests/frames.rs).
+    let info = info.unwrap_or_default();
+    assert!(
+        info.contains(" scale: 2,"),
+        "wl_output.scale inside is not 2:\n{info}\n{out}"
+    );
+    assert!(
+        info.contains("wp_fractional_scale_manager_v1"),
+        "{info}\n{out}"
     );
 }

@@ -1193,14 +1193,17 @@ fn rect_of(node: &serde_json::Value, key: &str) -> [i64; 4] {
     [n("x"), n("y"), n("width"), n("height")]
 }
 
-#[test]
-fn the_host_may_draw_the_title_bar_and_the_border_stays() {
-    let test = "the_host_may_draw_the_title_bar_and_the_border_stays";
-    let Some(user) = ready(test, &[]) else {
-        return;
-    };
-    // sway draws title bars for windows that ask for server-side ones.
-    let sway = Sway::start(test, user, "default_border normal\n");
+/// Height of wsbox's strip (backend/window.rs) above the output when the
+/// host draws the title bar.
+const STRIP_HEIGHT: i64 = 16;
+
+/// A sandbox with `host_decorations = "server"` in a sway with
+/// `extra_config`: wsbox's frame is its border plus a thin strip with the
+/// marked title, whether or not the host shows a title bar. Returns what
+/// sway calls the window, and its title bar's height.
+fn server_decorations_keep_the_marking(test: &str, extra_config: &str) -> Option<(String, i64)> {
+    let user = ready(test, &[])?;
+    let sway = Sway::start(test, user, extra_config);
     let name = unique_name(test);
     let dir = scratch_for("ssd", user);
     let policy = dir.join("policy.toml");
@@ -1219,53 +1222,97 @@ fn the_host_may_draw_the_title_bar_and_the_border_stays() {
         "cat > /dev/null",
     ]);
     let app_id = format!("wsbox.{name}");
-    // The content is the host window less wsbox's border on all four
-    // sides: no title bar of wsbox's own.
+    // The content is the host window less wsbox's border and strip.
     let mut last = String::new();
     let found = poll(SHOW_LIMIT, || {
         let node = node_json(&sway, &app_id)?;
         let window = rect_of(&node, "window_rect");
         let deco = rect_of(&node, "deco_rect");
+        let title = node.get("name")?.as_str()?.to_owned();
         let inside = sandbox_windows(&sway, &name);
-        last = format!("window_rect {window:?} deco_rect {deco:?} sandbox {inside:?}");
+        last = format!("window_rect {window:?} deco_rect {deco:?} sandbox {inside:?} {title}");
         let (_, x, y, w, h) = inside.first()?.clone();
-        ((x, y, w, h) == (0, 0, window[2] - 2 * BORDER, window[3] - 2 * BORDER) && deco[3] > 0)
-            .then(|| (rect_of(&node, "rect"), window))
+        ((x, y, w, h)
+            == (
+                0,
+                0,
+                window[2] - 2 * BORDER,
+                window[3] - STRIP_HEIGHT - BORDER,
+            )
+            && title.contains("foot"))
+        .then(|| (rect_of(&node, "rect"), window, deco, title))
     });
+    // Let the strip's redraw with the app's title reach the screen.
+    thread::sleep(Duration::from_millis(500));
     let shots = scratch_for("shots", user);
     let shot = sway.screenshot(&shots);
     let out = run.kill(RUN_LIMIT);
-    let Some((rect, window)) = found else {
-        panic!("no host title bar over a border-only frame: {last}\n{out}");
+    let Some((rect, window, deco, title)) = found else {
+        panic!("no border-and-strip frame: {last}\n{out}");
     };
-    // wsbox's border in the policy colour all around the content, the top
-    // edge included, right below sway's title bar.
+    assert!(
+        title.starts_with(&format!("[wsbox:{name}] ")),
+        "the host's title is not marked: {title}"
+    );
+    // wsbox's strip and border in the policy colour all around the
+    // content.
     let (x0, y0) = (rect[0] + window[0], rect[1] + window[1]);
     let (x1, y1) = (x0 + window[2], y0 + window[3]);
+    // content (the strip's right end, past the title text).
+    let mut edge: Vec<(i64, i64)> = Vec::new();
     for x in (x0..x1).step_by(11) {
-        for d in 0..BORDER {
-            for (px, py) in [(x, y0 + d), (x, y1 - 1 - d)] {
-                assert!(
-                    near(shot.at(px, py), POLICY_COLOUR),
-                    "{px},{py} is {:?} in {}",
-                    shot.at(px, py),
-                    shot.path.display()
-                );
-            }
-        }
+        edge.extend((0..BORDER).map(|d| (x, y1 - 1 - d)));
+    }
+    for x in x1 - 40..x1 {
+        edge.extend((0..STRIP_HEIGHT).map(|d| (x, y0 + d)));
     }
     for y in (y0..y1).step_by(11) {
-        for d in 0..BORDER {
-            assert!(near(shot.at(x0 + d, y), POLICY_COLOUR));
-            assert!(near(shot.at(x1 - 1 - d, y), POLICY_COLOUR));
-        }
+        edge.extend((0..BORDER).flat_map(|d| [(x0 + d, y), (x1 - 1 - d, y)]));
     }
-    // Below the top border is the app, not a bar of wsbox's.
+    for (px, py) in edge {
+        assert!(
+            near(shot.at(px, py), POLICY_COLOUR),
+            "{px},{py} is {:?} in {}",
+            shot.at(px, py),
+            shot.path.display()
+        );
+    }
+    // The strip carries text (white on the policy colour): the name.
+    let text = (x0 + BORDER..x0 + 200)
+        .flat_map(|x| (y0 + 2..y0 + STRIP_HEIGHT - 2).map(move |y| (x, y)))
+        .filter(|&(x, y)| shot.at(x, y).iter().all(|c| *c > 0xc0))
+        .count();
     assert!(
-        !near(shot.at(x0 + 40, y0 + BORDER + 2), POLICY_COLOUR),
+        text > 20,
+        "no text in wsbox's strip ({text} light pixels) in {}",
+        shot.path.display()
+    );
+    // Below the strip is the app, not more of wsbox's frame.
+    assert!(
+        !near(shot.at(x0 + 40, y0 + STRIP_HEIGHT + 2), POLICY_COLOUR),
         "{}",
         shot.path.display()
     );
+    Some((title, deco[3]))
+}
+
+#[test]
+fn the_host_may_draw_the_title_bar_and_the_marking_stays() {
+    // sway draws title bars for windows that ask for server-side ones.
+    let test = "the_host_may_draw_the_title_bar_and_the_marking_stays";
+    if let Some((_, deco)) = server_decorations_keep_the_marking(test, "default_border normal\n") {
+        assert!(deco > 0, "sway drew no title bar");
+    }
+}
+
+#[test]
+fn a_host_that_shows_no_title_bar_leaves_the_marking_to_wsbox() {
+    // Borderless (as sway with default_border none or pixel, fullscreen, a
+    // maximised window on KDE): the host shows no title; wsbox's strip does.
+    let test = "a_host_that_shows_no_title_bar_leaves_the_marking_to_wsbox";
+    if let Some((_, deco)) = server_decorations_keep_the_marking(test, "") {
+        assert_eq!(deco, 0, "sway drew a title bar");
+    }
 }
 
 #[test]
@@ -1342,6 +1389,251 @@ fn an_auto_clipboard_follows_the_focus() {
     );
 }
 
+/// clip-client in a sandbox with `[clipboard] mode = "auto"` in `sway`,
+/// with `args`; returns once its host window has the focus.
+fn start_clip_client(sway: &Sway, name: &str, bin: &str, dir: &Path, args: &[&str]) -> Running {
+    let policy = dir.join(format!("auto-{}.toml", next()));
+    fs::write(&policy, "[clipboard]\nmode = \"auto\"\n").unwrap();
+    fs::set_permissions(&policy, fs::Permissions::from_mode(0o644)).unwrap();
+    let bind = format!("{bin}:/opt/clip-client");
+    let mut all = vec![
+        "--name",
+        name,
+        "--policy",
+        policy.to_str().unwrap(),
+        "--ro",
+        &bind,
+        "--",
+        "/opt/clip-client",
+    ];
+    all.extend(args);
+    let run = sway.wsbox_run(&all);
+    let app_id = format!("wsbox.{name}");
+    let shown = poll(SHOW_LIMIT, || {
+        let (title, focused, _) = sway.window(&app_id)?;
+        (focused && title == format!("[wsbox:{name}] wsbox clip")).then_some(())
+    });
+    if shown.is_none() {
+        let out = run.kill(RUN_LIMIT);
+        panic!(
+            "no focused host window showing clip-client\n{out}\n--- sway ---\n{}",
+            sway.log()
+        );
+    }
+    run
+}
+
+/// `ready`, and clip-client built.
+fn ready_with_clip_client(test: &str, programs: &[&str]) -> Option<((u32, u32), String)> {
+    let user = ready(test, programs)?;
+    match example_bin("clip-client") {
+        Some(bin) => Some((user, bin)),
+        None => {
+            skip(
+                test,
+                "examples/clip-client is not built (cargo build --examples)",
+            );
+            None
+        }
+    }
+}
+
+/// What wl-paste --primary on the host prints now.
+fn paste_primary_on_host(sway: &Sway) -> String {
+    let mut cmd = sway.client("wl-paste");
+    cmd.args(["--primary", "-n"]);
+    let out = output(cmd, Duration::from_secs(10));
+    format!(
+        "{}{} rc={:?}",
+        out.stdout,
+        out.stderr.trim(),
+        out.status.code()
+    )
+}
+
+#[test]
+fn a_stalled_auto_copy_lands_nowhere_once_the_focus_left() {
+    let test = "a_stalled_auto_copy_lands_nowhere_once_the_focus_left";
+    let Some((user, bin)) = ready_with_clip_client(test, &["wl-copy", "wl-paste"]) else {
+        return;
+    };
+    let mut sway = Sway::start(test, user, "");
+    sway.wl_copy("host-before");
+    sway.spawn(
+        "foot",
+        &["--app-id", "host-terminal", "sh", "-c", "cat > /dev/null"],
+    );
+    sway.wait_focused("host-terminal");
+    let name = unique_name(test);
+    let dir = scratch_for("stall", user);
+    // The app sets its selection 2 s after it got the focus inside, while
+    // its window has the host's focus, and answers wsbox's read 4 s later
+    // (within wsbox's 5 s deadline).
+    let run = start_clip_client(
+        &sway,
+        &name,
+        &bin,
+        &dir,
+        &["--after", "2", "--delay", "4", "--text", "stalled-secret"],
+    );
+    let focused_at = std::time::Instant::now();
+    thread::sleep(Duration::from_millis(2500));
+    // The user moves to another window. (Had they copied there, wlroots
+    // would refuse wsbox's older serial anyway; another auto-mode sandbox
+    // taking the focus would import whatever lands.)
+    let away = sway.swaymsg(&["[app_id=\"host-terminal\"] focus"]);
+    sway.wait_focused("host-terminal");
+    let moved_at = focused_at.elapsed();
+    // Well after the app's data came.
+    thread::sleep(Duration::from_secs(8).saturating_sub(focused_at.elapsed()));
+    let host = paste_on_host(&sway);
+    let out = run.kill(RUN_LIMIT);
+    assert!(away.status.success(), "{away}");
+    assert!(
+        moved_at < Duration::from_secs(5),
+        "the focus moved too late ({moved_at:?}) for the test to mean anything"
+    );
+    assert!(
+        out.stdout.lines().any(|l| l == "send"),
+        "wsbox never asked the app for its selection: the test proves nothing\n{out}"
+    );
+    assert!(
+        host.starts_with("host-before"),
+        "the app's late data replaced the host clipboard after the focus left: {host}\n{out}"
+    );
+}
+
+/// The number of threads and open fds of process `pid`.
+fn threads_and_fds(pid: u32) -> Option<(usize, usize)> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let threads = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    let fds = fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
+    Some((threads, fds))
+}
+
+#[test]
+fn a_clipboard_flood_keeps_threads_and_fds_bounded() {
+    let test = "a_clipboard_flood_keeps_threads_and_fds_bounded";
+    let Some((user, bin)) = ready_with_clip_client(test, &["wl-paste"]) else {
+        return;
+    };
+    let sway = Sway::start(test, user, "");
+    let name = unique_name(test);
+    let dir = scratch_for("flood", user);
+    // 400 selections in a row, 2 s after the focus came; the app never
+    // answers a read and keeps every pipe open.
+    let run = start_clip_client(
+        &sway,
+        &name,
+        &bin,
+        &dir,
+        &["--after", "2", "--never", "--repeat", "400"],
+    );
+    let pid = run.child.id();
+    let (threads_before, fds_before) = threads_and_fds(pid).expect("wsbox's /proc entry");
+    let (mut threads_max, mut fds_max) = (threads_before, fds_before);
+    let until = std::time::Instant::now() + Duration::from_secs(9);
+    while std::time::Instant::now() < until {
+        if let Some((threads, fds)) = threads_and_fds(pid) {
+            threads_max = threads_max.max(threads);
+            fds_max = fds_max.max(fds);
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let host = paste_on_host(&sway);
+    let out = run.kill(RUN_LIMIT);
+    let sends = out.stdout.lines().filter(|l| *l == "send").count();
+    assert!(
+        out.stdout.lines().any(|l| l == "repeated 400"),
+        "the flood did not run\n{out}"
+    );
+    assert!(
+        sends >= 2,
+        "wsbox asked for the selection {sends} times: no flood reached it\n{out}"
+    );
+    // One export in flight (its thread and its data and cancel pipes),
+    // plus the host's reads, capped.
+    assert!(
+        threads_max <= threads_before + 3,
+        "threads grew from {threads_before} to {threads_max} ({sends} reads asked)\n{out}"
+    );
+    assert!(
+        fds_max <= fds_before + 6,
+        "fds grew from {fds_before} to {fds_max} ({sends} reads asked)\n{out}"
+    );
+    assert!(
+        !host.contains("xxx") && !host.starts_with("clip-client"),
+        "{host}"
+    );
+}
+
+#[test]
+fn an_auto_clipboard_carries_only_capped_text_and_never_the_primary() {
+    let test = "an_auto_clipboard_carries_only_capped_text_and_never_the_primary";
+    let Some((user, bin)) = ready_with_clip_client(test, &["wl-copy", "wl-paste"]) else {
+        return;
+    };
+    let sway = Sway::start(test, user, "");
+    sway.wl_copy("host-text");
+    let mut primary = sway.client("wl-copy");
+    primary
+        .args(["--primary", "host-primary"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    assert!(primary.status().unwrap().success());
+    let dir = scratch_for("kinds", user);
+    let cases: [(&str, &[&str]); 4] = [
+        ("primary", &["--primary", "--text", "inside-primary"]),
+        ("image", &["--mime", "image/png", "--text", "inside-image"]),
+        // One byte over the default cap (1 MiB).
+        ("big", &["--bytes", "1048577"]),
+        // The control: plain text within the cap goes out.
+        ("text", &["--text", "inside-text"]),
+    ];
+    let mut seen = Vec::new();
+    for (what, args) in cases {
+        let name = unique_name(test);
+        // The selection is set 1 s after the focus came, so that wsbox has
+        // the host's focus by then.
+        let mut all = vec!["--after", "1"];
+        all.extend(args);
+        let run = start_clip_client(&sway, &name, &bin, &dir, &all);
+        let host = if what == "text" {
+            poll(Duration::from_secs(10), || {
+                let host = paste_on_host(&sway);
+                host.starts_with("inside-text").then_some(host)
+            })
+            .unwrap_or_else(|| paste_on_host(&sway))
+        } else {
+            thread::sleep(Duration::from_secs(4));
+            paste_on_host(&sway)
+        };
+        let primary = paste_primary_on_host(&sway);
+        let out = run.kill(RUN_LIMIT);
+        seen.push((what, host, primary, out));
+    }
+    for (what, host, primary, out) in &seen {
+        assert!(
+            primary.starts_with("host-primary"),
+            "{what}: the host's primary selection changed: {primary}\n{out}"
+        );
+        let want = if *what == "text" {
+            "inside-text"
+        } else {
+            "host-text"
+        };
+        assert!(
+            host.starts_with(want),
+            "{what}: the host clipboard is {host}, not {want}\n{out}"
+        );
+    }
+}
+
 /// The size of a PNG file.
 fn png_size(path: &Path) -> Option<(i64, i64)> {
     let decoder = png::Decoder::new(fs::File::open(path).ok()?);
@@ -1353,7 +1645,7 @@ fn png_size(path: &Path) -> Option<(i64, i64)> {
 #[test]
 fn the_host_scale_becomes_the_sandbox_scale() {
     let test = "the_host_scale_becomes_the_sandbox_scale";
-    let Some(user) = ready(test, &[]) else {
+    let Some(user) = ready(test, &["wayland-info"]) else {
         return;
     };
     let sway = Sway::start(test, user, "");
@@ -1384,10 +1676,23 @@ fn the_host_scale_becomes_the_sandbox_scale() {
     });
     // sway 1.7 offers no fractional scaling to clients: its clients (wsbox)
     // get wl_output.scale 2 and it scales down. A host with
-    // wp_fractional_scale_v1 gives 1.5 itself.
+    // wp_fractional_scale_v1 gives 1.5 itself. Which one this sway does
+    // decides the one scale that passes.
+    let globals = sway.run("wayland-info", &[]).stdout;
+    let want_15 = if globals.contains("wp_fractional_scale_manager_v1") {
+        1.5
+    } else {
+        2.0
+    };
     let scale_15 = sway.swaymsg(&["output HEADLESS-1 scale 1.5"]);
+    let outputs = sway.swaymsg(&["-t", "get_outputs", "--raw"]);
+    let host_scale = serde_json::from_str::<serde_json::Value>(&outputs.stdout)
+        .ok()
+        .and_then(|o| o.get(0)?.get("scale")?.as_f64());
+    // The logical size must change too (1280 / 1.5 wide, not 1280 / 2):
+    // the window followed the new scale, not just kept the old one.
     let at_15 = poll(SHOW_LIMIT, || {
-        observe().filter(|o| o.0 > 800 && ((o.1 - 2.0).abs() < 0.01 || (o.1 - 1.5).abs() < 0.01))
+        observe().filter(|o| o.0 > 800 && (o.1 - want_15).abs() < 0.01)
     });
     let out = run.kill(RUN_LIMIT);
     assert!(
@@ -1404,9 +1709,10 @@ fn the_host_scale_becomes_the_sandbox_scale() {
         "the sandbox did not follow the host's scale 2: {:?}\n{out}",
         observe()
     );
+    assert_eq!(host_scale, Some(1.5), "{outputs}");
     assert!(
         at_15.is_some(),
-        "the sandbox did not follow the host's scale 1.5: {:?}\n{out}",
+        "the sandbox did not follow the host's scale 1.5 (as {want_15} for this host): {:?}\n{out}",
         observe()
     );
 }

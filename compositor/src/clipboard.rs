@@ -14,6 +14,17 @@
 //! comes back through a channel plus a wake-up socket that the event loop
 //! polls ([`State::clipboard_fd`], [`State::clipboard_ready`]). The
 //! compositor never blocks on a client or the host.
+//!
+//! A result lands only where and when it was meant to: each transfer
+//! records the host focus epoch it started in (bumped at every focus enter
+//! and leave) and is applied only if the window still has the focus of
+//! that same epoch, with the current serial; results older than the newest
+//! transfer the same way are dropped. At most one transfer is in flight
+//! each way: a newer one, or the focus leaving, cancels the older one
+//! (its thread ends at once and closes its pipe), so an app that sets its
+//! selection again and again costs at most one thread and two pipes. Auto
+//! exports start at most every [`EXPORT_INTERVAL`]; a selection set sooner
+//! goes out at the next batch or tick.
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
@@ -41,6 +52,9 @@ pub const TEXT_MIMES: &[&str] = &[
 
 /// How long one transfer may take, either way.
 const DEADLINE: Duration = Duration::from_secs(5);
+
+/// The least time between two auto exports of the sandbox's selection.
+pub const EXPORT_INTERVAL: Duration = Duration::from_millis(200);
 
 /// What the policy allows across.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,23 +96,41 @@ pub enum Gesture {
 }
 
 /// Which way a finished transfer goes.
-#[derive(Debug)]
-enum Direction {
-    /// Read from the sandbox; becomes the host selection, set with the
-    /// serial of the key press (or the last input event, in auto mode).
-    /// `flash`: confirm it (a gesture).
-    ToHost { serial: u32, flash: bool },
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Way {
+    /// Read from the sandbox; becomes the host selection.
+    ToHost,
     /// Read from the host; becomes the sandbox's selection.
-    ToSandbox { flash: bool },
+    ToSandbox,
 }
+
+/// One transfer: its way, its number, the host focus epoch it started in,
+/// and whether to confirm it with a flash (a gesture).
+#[derive(Debug, Clone, Copy)]
+struct Ticket {
+    way: Way,
+    number: u64,
+    epoch: u64,
+    flash: bool,
+}
+
+type Finished = (Ticket, Result<Vec<u8>, String>);
 
 /// The transfers in flight and the channel their results come back on.
 #[derive(Debug)]
 pub struct Transfers {
-    tx: mpsc::Sender<(Direction, Result<Vec<u8>, String>)>,
-    rx: mpsc::Receiver<(Direction, Result<Vec<u8>, String>)>,
+    tx: mpsc::Sender<Finished>,
+    rx: mpsc::Receiver<Finished>,
     wake_rx: UnixStream,
     wake_tx: UnixStream,
+    /// Numbers the transfers.
+    next: u64,
+    /// The newest transfer to the host and into the sandbox: its number
+    /// and the write end of its cancel pipe (dropping it ends the thread).
+    to_host: Option<(u64, OwnedFd)>,
+    to_sandbox: Option<(u64, OwnedFd)>,
+    /// When the last auto export started.
+    last_export: Option<Instant>,
 }
 
 impl Transfers {
@@ -112,27 +144,85 @@ impl Transfers {
             rx,
             wake_rx,
             wake_tx,
+            next: 0,
+            to_host: None,
+            to_sandbox: None,
+            last_export: None,
         })
     }
 
     /// Reads `fd` to its end in a thread, at most `max` bytes within the
-    /// deadline; the result comes back through the channel.
-    fn read(&self, fd: OwnedFd, max: usize, direction: Direction) -> std::io::Result<()> {
+    /// deadline; the result comes back through the channel. The transfer
+    /// becomes the newest of its way: an older one still running is
+    /// cancelled.
+    fn read(
+        &mut self,
+        fd: OwnedFd,
+        max: usize,
+        way: Way,
+        epoch: u64,
+        flash: bool,
+    ) -> std::io::Result<()> {
+        let slot = match way {
+            Way::ToHost => &mut self.to_host,
+            Way::ToSandbox => &mut self.to_sandbox,
+        };
+        // Cancel the older one first, so two never run the same way.
+        *slot = None;
+        self.next += 1;
+        let ticket = Ticket {
+            way,
+            number: self.next,
+            epoch,
+            flash,
+        };
+        let (cancel, cancel_tx) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
         let tx = self.tx.clone();
         let wake = self.wake_tx.try_clone()?;
         std::thread::Builder::new()
             .name("wsbox-clipboard".into())
             .spawn(move || {
-                let result = read_capped(fd, max);
-                let _ = tx.send((direction, result));
+                let result = read_capped(fd, max, Some(&cancel));
+                let _ = tx.send((ticket, result));
                 let _ = (&wake).write(&[1]);
-            })
-            .map(|_| ())
+            })?;
+        *slot = Some((ticket.number, cancel_tx));
+        Ok(())
+    }
+
+    /// Takes the finished transfer `ticket` off the books: true when it is
+    /// the newest of its way (it may be applied), false when a newer one
+    /// started or it was cancelled meanwhile (drop it).
+    fn finish(&mut self, ticket: &Ticket) -> bool {
+        let slot = match ticket.way {
+            Way::ToHost => &mut self.to_host,
+            Way::ToSandbox => &mut self.to_sandbox,
+        };
+        if slot.as_ref().is_some_and(|(n, _)| *n == ticket.number) {
+            *slot = None;
+            return true;
+        }
+        false
+    }
+
+    /// Cancels every transfer in flight (the focus left): their threads end
+    /// now and their results, if already sent, are dropped.
+    pub(crate) fn cancel_all(&mut self) {
+        self.to_host = None;
+        self.to_sandbox = None;
+    }
+
+    /// Transfers in flight, for tests.
+    #[cfg(test)]
+    fn in_flight(&self) -> usize {
+        usize::from(self.to_host.is_some()) + usize::from(self.to_sandbox.is_some())
     }
 }
 
-/// Reads a pipe to its end: at most `max` bytes, within [`DEADLINE`].
-fn read_capped(fd: OwnedFd, max: usize) -> Result<Vec<u8>, String> {
+/// Reads a pipe to its end: at most `max` bytes, within [`DEADLINE`]; gives
+/// up as soon as `cancel` (the read end of a pipe) reports its write end
+/// closed.
+fn read_capped(fd: OwnedFd, max: usize, cancel: Option<&OwnedFd>) -> Result<Vec<u8>, String> {
     use rustix::event::{poll, PollFd, PollFlags, Timespec};
     let deadline = Instant::now() + DEADLINE;
     let mut file = std::fs::File::from(fd);
@@ -147,12 +237,18 @@ fn read_capped(fd: OwnedFd, max: usize) -> Result<Vec<u8>, String> {
             tv_sec: left.as_secs() as _,
             tv_nsec: left.subsec_nanos() as _,
         };
-        let mut fds = [PollFd::new(&file, PollFlags::IN)];
+        let mut fds = vec![PollFd::new(&file, PollFlags::IN)];
+        if let Some(cancel) = cancel {
+            fds.push(PollFd::new(cancel, PollFlags::IN));
+        }
         match poll(&mut fds, Some(&timeout)) {
             Ok(0) => continue,
             Ok(_) => {}
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(e.to_string()),
+        }
+        if fds.get(1).is_some_and(|c| !c.revents().is_empty()) {
+            return Err("cancelled by a newer transfer or the focus leaving".into());
         }
         match file.read(&mut chunk) {
             Ok(0) => return Ok(bytes),
@@ -246,23 +342,36 @@ impl State {
         self.core.transfers.wake_rx.as_fd().try_clone_to_owned()
     }
 
-    /// Applies the transfers that finished.
+    /// Applies the transfers that finished, if they are still the newest
+    /// of their way and the window still has the focus they started in.
     pub fn clipboard_ready(&mut self) {
         let mut buf = [0u8; 64];
         while matches!((&self.core.transfers.wake_rx).read(&mut buf), Ok(n) if n > 0) {}
-        while let Ok((direction, result)) = self.core.transfers.rx.try_recv() {
+        while let Ok((ticket, result)) = self.core.transfers.rx.try_recv() {
+            if !self.core.transfers.finish(&ticket) {
+                tracing::debug!(?ticket, "an older clipboard transfer dropped");
+                continue;
+            }
             let bytes = match result {
                 Ok(bytes) => bytes,
                 Err(err) => {
-                    tracing::warn!(%err, ?direction, "clipboard transfer refused");
+                    tracing::warn!(%err, ?ticket, "clipboard transfer refused");
                     continue;
                 }
             };
-            match direction {
-                Direction::ToHost { serial, flash } => {
-                    self.copy_to_host(Arc::new(bytes), serial, flash)
-                }
-                Direction::ToSandbox { flash } => {
+            // The focus left (or left and came back) since it started: the
+            // user has moved on, and the data goes nowhere.
+            let focus = self
+                .backend
+                .window()
+                .and_then(|w| w.focus_serial().zip(w.focus_epoch()));
+            let Some((serial, _)) = focus.filter(|(_, epoch)| *epoch == ticket.epoch) else {
+                tracing::info!(?ticket, "clipboard transfer dropped: the focus moved");
+                continue;
+            };
+            match ticket.way {
+                Way::ToHost => self.copy_to_host(Arc::new(bytes), serial, ticket.flash),
+                Way::ToSandbox => {
                     tracing::info!(
                         bytes = bytes.len(),
                         "host clipboard pasted into the sandbox"
@@ -274,7 +383,7 @@ impl State {
                         mimes,
                         Arc::new(bytes),
                     );
-                    if let Some(window) = self.backend.window().filter(|_| flash) {
+                    if let Some(window) = self.backend.window().filter(|_| ticket.flash) {
                         window.flash();
                     }
                 }
@@ -306,23 +415,46 @@ impl State {
         }
     }
 
-    /// After a batch of client requests: the auto mode's pending export.
+    /// After a batch of client requests, and at each tick: the auto mode's
+    /// pending export, unless the last one started less than
+    /// [`EXPORT_INTERVAL`] ago (then it waits for the next call).
     pub(crate) fn clipboard_after_batch(&mut self) {
-        if !std::mem::take(&mut self.core.export_selection) {
+        if !self.core.export_selection {
             return;
         }
-        let Some(serial) = self.backend.window().and_then(|w| w.focus_serial()) else {
-            tracing::debug!("the sandbox set its clipboard while not focused: it stays inside");
+        if self
+            .core
+            .transfers
+            .last_export
+            .is_some_and(|t| t.elapsed() < EXPORT_INTERVAL)
+        {
+            return;
+        }
+        self.core.export_selection = false;
+        let Some(window) = self.backend.window() else {
             return;
         };
-        self.copy_sandbox_selection(serial, false);
+        if window.focus_serial().is_none() {
+            tracing::debug!("the sandbox set its clipboard while not focused: it stays inside");
+            return;
+        }
+        self.core.transfers.last_export = Some(Instant::now());
+        self.copy_sandbox_selection(false);
     }
 
     /// Auto mode: the window has the host's keyboard focus and the host's
     /// selection is new to it: copy it in.
     pub(crate) fn import_host_selection(&mut self) {
+        self.read_host_selection(false);
+    }
+
+    /// Asks the host for its selection, as text, to become the sandbox's.
+    fn read_host_selection(&mut self, flash: bool) {
         let max = self.core.config.clipboard.max_bytes;
         let Some(window) = self.backend.window() else {
+            return;
+        };
+        let Some(epoch) = window.focus_epoch() else {
             return;
         };
         let (read, write) = match pipe() {
@@ -339,21 +471,30 @@ impl State {
         if let Err(err) = self
             .core
             .transfers
-            .read(read, max, Direction::ToSandbox { flash: false })
+            .read(read, max, Way::ToSandbox, epoch, flash)
         {
             tracing::warn!(%err, "cannot copy the host selection in");
         }
     }
 
     /// Reads the sandbox's clipboard selection (as text) and makes it the
-    /// host's, with `serial`.
-    fn copy_sandbox_selection(&mut self, serial: u32, flash: bool) {
+    /// host's, if the window still has the focus when it arrives.
+    fn copy_sandbox_selection(&mut self, flash: bool) {
         let max = self.core.config.clipboard.max_bytes;
+        let Some((serial, epoch)) = self
+            .backend
+            .window()
+            .and_then(|w| w.focus_serial().zip(w.focus_epoch()))
+        else {
+            return;
+        };
         // A selection wsbox set itself (pasted from the host) is
         // served from memory.
         let own = current_data_device_selection_userdata::<State>(&self.core.seat)
             .map(|data| data.clone());
         if let Some(bytes) = own {
+            // Whatever was still being read from the app is stale now.
+            self.core.transfers.to_host = None;
             self.copy_to_host(bytes, serial, flash);
             return;
         }
@@ -371,10 +512,10 @@ impl State {
                 write,
             ) {
                 Ok(()) => {
-                    if let Err(err) =
-                        self.core
-                            .transfers
-                            .read(read, max, Direction::ToHost { serial, flash })
+                    if let Err(err) = self
+                        .core
+                        .transfers
+                        .read(read, max, Way::ToHost, epoch, flash)
                     {
                         tracing::warn!(%err, "cannot copy the sandbox selection");
                     }
@@ -391,33 +532,10 @@ impl State {
     }
 
     /// The user asked for a clipboard transfer in the sandbox's window.
-    pub(crate) fn clipboard_gesture(&mut self, gesture: Gesture, serial: u32) {
-        let max = self.core.config.clipboard.max_bytes;
+    pub(crate) fn clipboard_gesture(&mut self, gesture: Gesture) {
         match gesture {
-            Gesture::Copy => self.copy_sandbox_selection(serial, true),
-            Gesture::Paste => {
-                let Some(window) = self.backend.window() else {
-                    return;
-                };
-                let (read, write) = match pipe() {
-                    Ok(ends) => ends,
-                    Err(err) => {
-                        tracing::warn!(%err, "cannot paste the host selection");
-                        return;
-                    }
-                };
-                if !window.receive_host_selection(write) {
-                    tracing::info!("the host clipboard has no text to paste");
-                    return;
-                }
-                if let Err(err) =
-                    self.core
-                        .transfers
-                        .read(read, max, Direction::ToSandbox { flash: true })
-                {
-                    tracing::warn!(%err, "cannot paste the host selection");
-                }
-            }
+            Gesture::Copy => self.copy_sandbox_selection(true),
+            Gesture::Paste => self.read_host_selection(true),
         }
     }
 }
@@ -432,19 +550,89 @@ mod tests {
         let mut w = std::fs::File::from(write);
         w.write_all(b"hello").unwrap();
         drop(w);
-        assert_eq!(read_capped(read, 5).unwrap(), b"hello");
+        assert_eq!(read_capped(read, 5, None).unwrap(), b"hello");
 
         let (read, write) = pipe().unwrap();
         let mut w = std::fs::File::from(write);
         w.write_all(b"hello!").unwrap();
         drop(w);
-        assert!(read_capped(read, 5).is_err());
+        assert!(read_capped(read, 5, None).is_err());
+    }
+
+    /// The next finished transfer, within `limit`.
+    fn next(t: &Transfers, limit: Duration) -> Finished {
+        t.rx.recv_timeout(limit).expect("no transfer finished")
+    }
+
+    #[test]
+    fn a_newer_transfer_cancels_a_stalled_one_at_once() {
+        let mut t = Transfers::new().unwrap();
+        let (r1, _stalled) = pipe().unwrap();
+        t.read(r1, 100, Way::ToHost, 7, false).unwrap();
+        let (r2, w2) = pipe().unwrap();
+        let started = Instant::now();
+        t.read(r2, 100, Way::ToHost, 7, false).unwrap();
+        // The stalled one ends now, not at the deadline, and is dropped.
+        let (first, result) = next(&t, Duration::from_secs(2));
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(first.number, 1);
+        assert!(result.is_err());
+        assert!(!t.finish(&first));
+        assert_eq!(t.in_flight(), 1);
+        let mut w = std::fs::File::from(w2);
+        w.write_all(b"two").unwrap();
+        drop(w);
+        let (second, result) = next(&t, Duration::from_secs(2));
+        assert_eq!((second.number, second.epoch), (2, 7));
+        assert!(t.finish(&second));
+        assert_eq!(result.unwrap(), b"two");
+        assert_eq!(t.in_flight(), 0);
+    }
+
+    #[test]
+    fn results_older_than_the_newest_are_dropped() {
+        let mut t = Transfers::new().unwrap();
+        // The first finishes, but only after a second one started.
+        let (r1, w1) = pipe().unwrap();
+        drop(w1);
+        t.read(r1, 100, Way::ToSandbox, 1, false).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let (r2, w2) = pipe().unwrap();
+        t.read(r2, 100, Way::ToSandbox, 1, false).unwrap();
+        let (first, _) = next(&t, Duration::from_secs(2));
+        assert_eq!(first.number, 1);
+        assert!(!t.finish(&first), "an older result was taken");
+        // Another way has its own newest.
+        let (r3, w3) = pipe().unwrap();
+        drop(w3);
+        t.read(r3, 100, Way::ToHost, 1, false).unwrap();
+        let (third, _) = next(&t, Duration::from_secs(2));
+        assert!(t.finish(&third));
+        drop(w2);
+        let (second, _) = next(&t, Duration::from_secs(2));
+        assert!(t.finish(&second));
+    }
+
+    #[test]
+    fn the_focus_leaving_cancels_everything() {
+        let mut t = Transfers::new().unwrap();
+        let (r1, _w1) = pipe().unwrap();
+        let (r2, _w2) = pipe().unwrap();
+        t.read(r1, 100, Way::ToHost, 1, false).unwrap();
+        t.read(r2, 100, Way::ToSandbox, 1, true).unwrap();
+        t.cancel_all();
+        for _ in 0..2 {
+            let (ticket, result) = next(&t, Duration::from_secs(2));
+            assert!(result.is_err());
+            assert!(!t.finish(&ticket));
+        }
+        assert_eq!(t.in_flight(), 0);
     }
 
     #[test]
     fn served_bytes_arrive() {
         let (read, write) = pipe().unwrap();
         serve(write, Arc::new(b"served".to_vec()));
-        assert_eq!(read_capped(read, 100).unwrap(), b"served");
+        assert_eq!(read_capped(read, 100, None).unwrap(), b"served");
     }
 }

@@ -4,9 +4,10 @@
 //! app's surfaces are placed inside it.
 //!
 //! In window mode the host window already carries the marking (wsbox's
-//! border and title, see [`crate::backend::window`]), so windows that fill
-//! the output get no second frame inside it; dialogs, which float over
-//! them, keep theirs.
+//! border and title bar, or its strip with the marked title when the host
+//! draws the title bar, see [`crate::backend::window`]; never the host's
+//! title alone), so windows that fill the output get no second frame inside
+//! it; dialogs, which float over them, keep theirs.
 
 use std::cell::RefCell;
 
@@ -45,11 +46,47 @@ pub fn frame_size(toplevel: &ToplevelSurface, host_frame: bool) -> Option<(i32, 
     Some((TITLE_HEIGHT, BORDER))
 }
 
-/// `[wsbox:<name>] <title>`, printable characters only, capped.
+/// Whether `c` is invisible or moves other text: controls, format
+/// characters (Unicode category Cf: bidi overrides and isolates, zero-width
+/// characters, the BOM, tags…), line and paragraph separators, and the
+/// blank Hangul fillers. An app's title could use them to hide or reorder
+/// what the marking says.
+fn is_sneaky(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c as u32,
+            0x00AD
+                | 0x034F
+                | 0x0600..=0x0605
+                | 0x061C
+                | 0x06DD
+                | 0x070F
+                | 0x0890..=0x0891
+                | 0x08E2
+                | 0x115F..=0x1160
+                | 0x17B4..=0x17B5
+                | 0x180B..=0x180F
+                | 0x200B..=0x200F
+                | 0x2028..=0x202E
+                | 0x2060..=0x206F
+                | 0x3164
+                | 0xFEFF
+                | 0xFFA0
+                | 0xFFF9..=0xFFFB
+                | 0x110BD
+                | 0x110CD
+                | 0x13430..=0x1343F
+                | 0x1BCA0..=0x1BCA3
+                | 0x1D173..=0x1D17A
+                | 0xE0000..=0xE0FFF
+        )
+}
+
+/// `[wsbox:<name>] <title>`, visible characters only, capped.
 pub fn marked_title(name: &str, title: &str) -> String {
     let clean: String = title
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|c| !is_sneaky(*c))
         .take(TITLE_MAX_CHARS)
         .collect();
     format!("[wsbox:{name}] {clean}")
@@ -105,6 +142,16 @@ mod tests {
     fn titles_are_marked_printable_and_capped() {
         assert_eq!(marked_title("ff", "Hello"), "[wsbox:ff] Hello");
         assert_eq!(marked_title("ff", "a\u{1b}[31mb\nc"), "[wsbox:ff] a[31mbc");
+        // Bidi overrides and isolates, zero-width and other format
+        // characters, separators: gone; ordinary non-ASCII text stays.
+        assert_eq!(
+            marked_title(
+                "ff",
+                "a\u{202E}b\u{2066}c\u{2069}d\u{200B}e\u{200D}f\u{FEFF}g\u{2028}h\u{2029}i\u{AD}j\u{E0041}k\u{3164}l"
+            ),
+            "[wsbox:ff] abcdefghijkl"
+        );
+        assert_eq!(marked_title("ff", "Grüße, 世界"), "[wsbox:ff] Grüße, 世界");
         let long = "x".repeat(1000);
         assert_eq!(
             marked_title("n", &long).len(),

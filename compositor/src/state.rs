@@ -300,6 +300,8 @@ impl State {
     /// Renders if needed and sends frame callbacks and presentation feedback:
     /// one tick of the 60 Hz clock.
     pub fn tick(&mut self) {
+        // An auto export held back by its rate limit.
+        self.clipboard_after_batch();
         let State { backend, core } = self;
         match backend {
             Backend::Headless(headless) => headless.render_frame(core),

@@ -131,7 +131,8 @@ pub enum HostDecorations {
     Own,
     /// The host draws its title bar (xdg-decoration server-side) when it
     /// offers one, showing the marked title wsbox sets; wsbox's own bar
-    /// otherwise.
+    /// otherwise. wsbox's border and a thin strip with the marked title
+    /// stay either way.
     Server,
 }
 

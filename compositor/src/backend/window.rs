@@ -1,7 +1,9 @@
 //! The window backend: wsbox as a Wayland client of the user's session. One
 //! host xdg_toplevel shows the sandbox's output inside wsbox's own frame —
 //! the trusted marking: a border and a title bar in the policy's colour with
-//! `[wsbox:<name>] <title>` and a close button. wsbox draws the frame into
+//! `[wsbox:<name>] <title>` and a close button (when the policy lets the host
+//! draw the title bar, a thinner strip with the same title instead, so the
+//! marking never depends on the host showing one). wsbox draws the frame into
 //! the same host buffers, outside the area the output is rendered into, so
 //! nothing an app draws can cover it, on any host (GNOME included).
 //!
@@ -63,6 +65,10 @@ use crate::state::{Config, Core, State};
 pub const BORDER: i32 = 4;
 /// Height of wsbox's title bar above the output, in logical pixels.
 pub const TITLE_HEIGHT: i32 = 28;
+/// Height of wsbox's strip above the output when the host draws the title
+/// bar (host_decorations = "server"): the marking stays wsbox's own even
+/// where the host shows no title bar (borderless, fullscreen, tiled).
+pub const STRIP_HEIGHT: i32 = 16;
 /// Side of the close button in the title bar, in logical pixels.
 pub const CLOSE_SIZE: i32 = 20;
 /// The smallest output a host window may shrink the sandbox to.
@@ -73,6 +79,8 @@ const MAX_BUFFERS: usize = 3;
 const FLASH: Duration = Duration::from_millis(300);
 /// Title text size at scale 1.
 const TITLE_PX: f32 = 16.0;
+/// Strip text size at scale 1.
+const STRIP_PX: f32 = 12.0;
 /// The longest host title, in characters.
 pub const HOST_TITLE_MAX: usize = 128;
 /// How often the compositor's clock ticks in window mode: housekeeping, and
@@ -112,6 +120,19 @@ pub fn host_title(name: &str, title: &str) -> String {
         .chars()
         .take(HOST_TITLE_MAX)
         .collect()
+}
+
+/// 128 random bits in hex, from the OS's randomness (std seeds its hash
+/// keys with getrandom; no extra dependency, and nothing to open).
+fn random_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut token = String::new();
+    for _ in 0..2 {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u8(0);
+        token.push_str(&format!("{:016x}", hasher.finish()));
+    }
+    token
 }
 
 /// A host event, queued during dispatch and applied afterwards.
@@ -303,7 +324,8 @@ pub struct HostWindow {
     )>,
     /// The policy lets the host draw the title bar (host_decorations).
     want_ssd: bool,
-    /// The host draws the title bar: wsbox's frame is a border only.
+    /// The host draws the title bar: wsbox's frame is its border and a strip
+    /// with the marked title.
     ssd: bool,
 
     name: String,
@@ -329,6 +351,9 @@ pub struct HostWindow {
     /// Until when the frame flashes.
     flash_until: Option<Instant>,
     keyboard_focus: bool,
+    /// Bumped at every host keyboard focus enter and leave: a clipboard
+    /// transfer lands only in the focus period it started in.
+    focus_epoch: u64,
     /// The serial of the last host keyboard event (enter or key), for
     /// setting the host's selection in auto mode.
     key_serial: u32,
@@ -336,7 +361,8 @@ pub struct HostWindow {
     /// each is copied once.
     imported: Option<wayland_client::backend::ObjectId>,
     /// A MIME type only wsbox's own host selections offer: the host's echo
-    /// of what wsbox copied out is not copied back in.
+    /// of what wsbox copied out is not copied back in. Random, so that it
+    /// tells other host clients neither the pid nor the sandbox's name.
     own_mime: String,
     /// The host keymap last taken over, to skip identical ones.
     keymap: Option<String>,
@@ -528,9 +554,10 @@ impl HostWindow {
             data_device,
             flash_until: None,
             keyboard_focus: false,
+            focus_epoch: 0,
             key_serial: 0,
             imported: None,
-            own_mime: format!("application/x-wsbox-{}-{}", std::process::id(), config.name),
+            own_mime: format!("application/x-wsbox-{}", random_token()),
             keymap: None,
             host_mods: (0, 0, 0, 0),
             pointer: None,
@@ -559,10 +586,11 @@ impl HostWindow {
     }
 
     /// The height of wsbox's frame above the output: its title bar, or
-    /// only the border when the host draws the title bar.
+    /// its thinner strip (the marked title, no buttons) when the host draws
+    /// the title bar.
     fn top(&self) -> i32 {
         if self.ssd {
-            BORDER
+            STRIP_HEIGHT
         } else {
             TITLE_HEIGHT
         }
@@ -718,6 +746,7 @@ impl HostWindow {
         let (bw, bh) = self.buffer_size();
         let title = self.title_pixels();
         let offset = (self.px(BORDER), self.px(self.top()));
+        let top = self.top();
         let logical = self.window_size();
         let Some(buffer) = self.buffers.get_mut(index) else {
             return;
@@ -732,11 +761,12 @@ impl HostWindow {
             };
             draw_frame(
                 &mut buffer.map,
-                bw,
-                bh,
+                (bw, bh),
                 s,
                 color,
-                (!self.ssd).then(|| title.as_ref().map(|(p, w, h)| (p.as_slice(), *w, *h))),
+                top,
+                title.as_ref().map(|(p, w, h)| (p.as_slice(), *w, *h)),
+                !self.ssd,
             );
             buffer.marking = self.marking_version;
             damage.push(Rectangle::from_size((bw, bh).into()));
@@ -838,6 +868,12 @@ impl HostWindow {
         self.keyboard_focus.then_some(self.key_serial)
     }
 
+    /// The current focus period while the window has the host's keyboard
+    /// focus; None without it.
+    pub(crate) fn focus_epoch(&self) -> Option<u64> {
+        self.keyboard_focus.then_some(self.focus_epoch)
+    }
+
     /// Auto clipboard: whether the host's selection is new and not wsbox's
     /// own; it then counts as copied in.
     fn take_new_host_selection(&mut self) -> bool {
@@ -882,11 +918,16 @@ impl HostWindow {
         true
     }
 
-    /// The title bar's text, rendered for the current scale.
+    /// The title bar's (or the strip's) text, rendered for the current
+    /// scale.
     fn title_pixels(&self) -> Option<(Vec<u8>, i32, i32)> {
         let s = self.scale;
         let (w, _) = self.window_size();
-        let max = self.px(w - 2 * BORDER - CLOSE_SIZE - 24);
+        let (max, size) = if self.ssd {
+            (self.px(w - 2 * BORDER - 12), STRIP_PX)
+        } else {
+            (self.px(w - 2 * BORDER - CLOSE_SIZE - 24), TITLE_PX)
+        };
         let [r, g, b] = self.color;
         // Dark text on light colours, white on dark ones.
         let luma = 299 * r as u32 + 587 * g as u32 + 114 * b as u32;
@@ -895,7 +936,7 @@ impl HostWindow {
         } else {
             [255, 255, 255]
         };
-        crate::text::render(&self.title, TITLE_PX * s as f32, ink, max)
+        crate::text::render(&self.title, size * s as f32, ink, max)
     }
 
     /// Sets the host title if the app's changed.
@@ -938,7 +979,8 @@ impl HostWindow {
             return Some(Hit::Edge(edge));
         }
         if self.ssd {
-            return None;
+            // The strip: no buttons; it moves the window.
+            return Some(Hit::Title);
         }
         let (cx, cy) = close_button(w as i32, 1.0);
         let c = CLOSE_SIZE as f64;
@@ -973,24 +1015,23 @@ fn close_button(width: i32, scale: f64) -> (i32, i32) {
 }
 
 /// Draws wsbox's frame into a whole-window buffer (XRGB8888, `w`×`h`
-/// buffer pixels): border and title bar in `color`, the title text, the
-/// close button. `bar` is None when the host draws the title bar: then the
-/// frame is the border alone. The output's area is left alone.
+/// buffer pixels): the border and a bar `bar` logical pixels high in
+/// `color`, the title text in the bar, and the close button when `close`
+/// (not in the strip drawn while the host draws the title bar). The
+/// output's area is left alone.
 fn draw_frame(
     map: &mut [u8],
-    w: i32,
-    h: i32,
+    (w, h): (i32, i32),
     scale: f64,
     color: [u8; 3],
-    bar: Option<Option<(&[u8], i32, i32)>>,
+    bar: i32,
+    title: Option<(&[u8], i32, i32)>,
+    close: bool,
 ) {
     let stride = (w * 4) as usize;
     let px = |v: i32| (f64::from(v) * scale).round() as i32;
     let border = px(BORDER);
-    let (bar, title) = match bar {
-        Some(title) => (px(TITLE_HEIGHT), title),
-        None => (border, None),
-    };
+    let bar = px(bar);
     let pixel = [color[2], color[1], color[0], 255];
     let fill = |map: &mut [u8], x0: i32, y0: i32, x1: i32, y1: i32, px: [u8; 4]| {
         let (x0, x1) = (x0.clamp(0, w) as usize, x1.clamp(0, w) as usize);
@@ -1007,7 +1048,7 @@ fn draw_frame(
     fill(map, 0, bar, border, h, pixel);
     fill(map, w - border, bar, w, h, pixel);
     fill(map, border, h - border, w - border, h, pixel);
-    if bar == border {
+    if bar <= border {
         return;
     }
 
@@ -1017,22 +1058,28 @@ fn draw_frame(
     } else {
         [255, 255, 255, 255]
     };
-    let shade = |c: u8| (c as u32 * 7 / 10) as u8;
-    let button = [shade(color[2]), shade(color[1]), shade(color[0]), 255];
-    let (cx, cy) = close_button(w, scale);
-    let size = px(CLOSE_SIZE);
-    let thick = px(1).max(1);
-    fill(map, cx, cy, cx + size, cy + size, button);
-    // The cross: two diagonals, `scale` pixels thick, inset by a quarter.
-    let inset = size / 4;
-    for i in 0..(size - 2 * inset) {
-        for t in 0..thick * 2 {
-            let (x, y) = (cx + inset + i, cy + inset + i + t - thick);
-            let x2 = cx + size - 1 - inset - i;
-            fill(map, x, y, x + 1, y + 1, ink);
-            fill(map, x2, y, x2 + 1, y + 1, ink);
+    // Where the title text must end: before the close button, or the border.
+    let text_end = if close {
+        let shade = |c: u8| (c as u32 * 7 / 10) as u8;
+        let button = [shade(color[2]), shade(color[1]), shade(color[0]), 255];
+        let (cx, cy) = close_button(w, scale);
+        let size = px(CLOSE_SIZE);
+        let thick = px(1).max(1);
+        fill(map, cx, cy, cx + size, cy + size, button);
+        // The cross: two diagonals, `scale` pixels thick, inset by a quarter.
+        let inset = size / 4;
+        for i in 0..(size - 2 * inset) {
+            for t in 0..thick * 2 {
+                let (x, y) = (cx + inset + i, cy + inset + i + t - thick);
+                let x2 = cx + size - 1 - inset - i;
+                fill(map, x, y, x + 1, y + 1, ink);
+                fill(map, x2, y, x2 + 1, y + 1, ink);
+            }
         }
-    }
+        cx - px(4)
+    } else {
+        w - border - px(4)
+    };
 
     if let Some((pixels, tw, th)) = title {
         let x0 = border + px(8);
@@ -1044,7 +1091,7 @@ fn draw_frame(
             }
             for tx in 0..tw {
                 let x = x0 + tx;
-                if x >= cx - px(4) {
+                if x >= text_end {
                     break;
                 }
                 let si = ((ty * tw + tx) * 4) as usize;
@@ -1222,10 +1269,26 @@ impl State {
                 let scale = window.host.scale();
                 if scale != window.scale {
                     let (w, h) = window.content_logical();
-                    window.scale = scale;
+                    let px = |v: i32| (f64::from(v) * scale).round() as i32;
+                    let (pw, ph) = (px(w), px(h));
                     tracing::debug!(scale, "host scale changed");
-                    let (pw, ph) = (window.px(w), window.px(h));
-                    self.resize_for_host(pw, ph, scale);
+                    // The window takes the new scale only with buffers of
+                    // the new size: were the output to refuse it, the old
+                    // buffers would be shown at a scale they do not fit.
+                    match self.reconfigure_output(pw, ph, Some(scale)) {
+                        Ok(()) => {
+                            if let Some(window) = self.backend.window() {
+                                window.scale = scale;
+                                window.buffers.clear();
+                                window.shown = None;
+                                window.marking_version += 1;
+                                window.dirty = true;
+                            }
+                        }
+                        Err(err) => {
+                            tracing::warn!(%err, scale, "cannot follow the host's scale");
+                        }
+                    }
                 }
             }
             HostEvent::Decoration(server) => {
@@ -1253,12 +1316,16 @@ impl State {
             HostEvent::KeyboardEnter { serial } => {
                 tracing::debug!("host keyboard focus entered");
                 window.keyboard_focus = true;
+                window.focus_epoch += 1;
                 window.key_serial = serial;
             }
             HostEvent::KeyboardLeave => {
                 tracing::debug!("host keyboard focus left");
                 window.keyboard_focus = false;
+                window.focus_epoch += 1;
                 window.imported = None;
+                // Nothing in flight lands after the user looked away.
+                self.core.transfers.cancel_all();
                 // Nothing stays pressed inside once the user looks away:
                 // neither keys nor modifiers the host set without keys
                 // (virtual keyboards); locks (Caps Lock) stay.
@@ -1310,7 +1377,7 @@ impl State {
                             if let Some(window) = self.backend.window() {
                                 window.swallowed.push(key);
                             }
-                            self.clipboard_gesture(gesture, serial);
+                            self.clipboard_gesture(gesture);
                         }
                         None => {
                             if let Some(window) = self.backend.window() {
@@ -1997,6 +2064,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_own_mime_type_is_random() {
+        let (a, b) = (random_token(), random_token());
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+    }
+
+    #[test]
     fn host_titles_are_marked_and_capped() {
         assert_eq!(host_title("ff", "Hello"), "[wsbox:ff] Hello");
         assert_eq!(host_title("ff", "a\nb"), "[wsbox:ff] ab");
@@ -2031,7 +2105,15 @@ mod tests {
     fn the_frame_surrounds_the_output_and_leaves_it_alone() {
         let (w, h, s) = (100, 80, 1);
         let mut map = vec![7u8; (w * h * 4) as usize];
-        draw_frame(&mut map, w, h, s as f64, [0x10, 0x80, 0xf0], Some(None));
+        draw_frame(
+            &mut map,
+            (w, h),
+            s as f64,
+            [0x10, 0x80, 0xf0],
+            TITLE_HEIGHT,
+            None,
+            true,
+        );
         let px = |x: i32, y: i32| {
             let i = ((y * w + x) * 4) as usize;
             [map[i + 2], map[i + 1], map[i]]
@@ -2043,5 +2125,29 @@ mod tests {
         // The output's area is untouched.
         assert_eq!(px(BORDER, TITLE_HEIGHT), [7, 7, 7]);
         assert_eq!(px(w - BORDER - 1, h - BORDER - 1), [7, 7, 7]);
+
+        // The strip, when the host draws the title bar: thinner, in the
+        // colour, and no close button where it would be.
+        let mut map = vec![7u8; (w * h * 4) as usize];
+        draw_frame(
+            &mut map,
+            (w, h),
+            s as f64,
+            [0x10, 0x80, 0xf0],
+            STRIP_HEIGHT,
+            None,
+            false,
+        );
+        let px = |x: i32, y: i32| {
+            let i = ((y * w + x) * 4) as usize;
+            [map[i + 2], map[i + 1], map[i]]
+        };
+        let (cx, cy) = close_button(w, 1.0);
+        assert_eq!(
+            px(cx + CLOSE_SIZE / 2, cy.min(STRIP_HEIGHT - 1)),
+            [0x10, 0x80, 0xf0]
+        );
+        assert_eq!(px(w / 2, STRIP_HEIGHT - 1), [0x10, 0x80, 0xf0]);
+        assert_eq!(px(BORDER, STRIP_HEIGHT), [7, 7, 7]);
     }
 }

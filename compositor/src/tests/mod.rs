@@ -10,6 +10,7 @@ mod fixture;
 mod clipboard;
 mod commits;
 mod focus;
+mod frames;
 mod globals;
 mod hostile;
 mod protocol_errors;
