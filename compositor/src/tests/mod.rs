@@ -13,3 +13,4 @@ mod focus;
 mod globals;
 mod hostile;
 mod protocol_errors;
+mod fuzz;
