@@ -1,10 +1,12 @@
 //! wl_compositor, wl_subcompositor, wl_shm and buffers.
 
 use smithay::backend::renderer::utils::on_commit_buffer_handler;
-use smithay::delegate_compositor;
 use smithay::reexports::wayland_server::backend::ClientId;
 use smithay::reexports::wayland_server::protocol::{
     wl_buffer, wl_shm, wl_shm_pool, wl_surface::WlSurface,
+};
+use smithay::reexports::wayland_server::protocol::{
+    wl_callback::WlCallback, wl_compositor::WlCompositor, wl_subcompositor::WlSubcompositor,
 };
 use smithay::reexports::wayland_server::{
     delegate_dispatch, delegate_global_dispatch, Client, DataInit, Dispatch, DisplayHandle,
@@ -89,7 +91,13 @@ impl CompositorHandler for State {
         self.core.needs_redraw = true;
     }
 }
-delegate_compositor!(State);
+// delegate_compositor! without wl_surface, wl_region and wl_subsurface, which go through
+// the checks of super::guards first.
+delegate_global_dispatch!(State: [WlCompositor: ()] => CompositorState);
+delegate_global_dispatch!(State: [WlSubcompositor: ()] => CompositorState);
+delegate_dispatch!(State: [WlCompositor: ()] => CompositorState);
+delegate_dispatch!(State: [WlCallback: ()] => CompositorState);
+delegate_dispatch!(State: [WlSubcompositor: ()] => CompositorState);
 
 impl BufferHandler for State {
     fn buffer_destroyed(&mut self, _buffer: &wl_buffer::WlBuffer) {}
@@ -102,7 +110,7 @@ impl ShmHandler for State {
 }
 
 /// Disconnects a client that went over a limit, saying which.
-fn cut_off(dh: &DisplayHandle, client: &Client, why: &str) {
+pub(super) fn cut_off(dh: &DisplayHandle, client: &Client, why: &str) {
     tracing::warn!(client = ?client.id(), limit = %why, "client cut off: over a per-client limit");
     client.kill(
         dh,
@@ -155,6 +163,15 @@ impl Dispatch<wl_shm_pool::WlShmPool, ShmPoolUserData> for State {
         data_init: &mut DataInit<'_, Self>,
     ) {
         if let wl_shm_pool::Request::Resize { size } = &request {
+            // smithay 0.7 posts an error for a size of 0 or less but goes on
+            // and unwraps it into a NonZeroUsize: a panic. Found by the fuzzer.
+            if *size <= 0 {
+                pool.post_error(
+                    wl_shm::Error::InvalidFd,
+                    format!("wl_shm_pool resized to {size} bytes"),
+                );
+                return;
+            }
             if let Err(why) = crate::limits::check_pool_size(*size) {
                 cut_off(dh, client, &why);
                 return;

@@ -23,7 +23,13 @@ use smithay::wayland::shell::xdg::{
     PopupSurface, PositionerState, ToplevelSurface, XdgShellHandler, XdgShellState,
     XdgToplevelSurfaceData,
 };
-use smithay::{delegate_xdg_decoration, delegate_xdg_shell};
+use smithay::delegate_xdg_decoration;
+use smithay::reexports::wayland_protocols::xdg::shell::server::{
+    xdg_popup::XdgPopup,
+    xdg_wm_base::XdgWmBase,
+};
+use smithay::reexports::wayland_server::{delegate_dispatch, delegate_global_dispatch};
+use smithay::wayland::shell::xdg::{XdgShellSurfaceUserData, XdgWmBaseUserData};
 
 use crate::state::State;
 
@@ -155,7 +161,11 @@ impl XdgShellHandler for State {
         self.core.needs_redraw = true;
     }
 }
-delegate_xdg_shell!(State);
+// delegate_xdg_shell! without xdg_surface, xdg_toplevel and xdg_positioner, which goes through the checks
+// of super::guards first.
+delegate_global_dispatch!(State: [XdgWmBase: ()] => XdgShellState);
+delegate_dispatch!(State: [XdgWmBase: XdgWmBaseUserData] => XdgShellState);
+delegate_dispatch!(State: [XdgPopup: XdgShellSurfaceUserData] => XdgShellState);
 
 impl XdgDecorationHandler for State {
     fn new_decoration(&mut self, toplevel: ToplevelSurface) {

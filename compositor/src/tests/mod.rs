@@ -10,7 +10,7 @@ mod fixture;
 mod clipboard;
 mod commits;
 mod focus;
+mod fuzz;
 mod globals;
 mod hostile;
 mod protocol_errors;
-mod fuzz;

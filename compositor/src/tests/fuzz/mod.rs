@@ -116,6 +116,9 @@ struct Exec<'p> {
     stats: Stats,
     /// Files and pipes kept open while the compositor may read them.
     keep: Vec<OwnedFd>,
+    /// Per mille of choices that bend a value out of what the protocol
+    /// allows: 0 for a polite execution that goes deep, up to 100.
+    hostility: usize,
 }
 
 impl<'p> Exec<'p> {
@@ -123,9 +126,12 @@ impl<'p> Exec<'p> {
         let mut f = Fixture::new();
         let witness = f.add_client();
         f.map_window(witness, "witness", true, Some((40, 30)), BLUE);
+        let mut rng = Rng(seed);
+        let hostility = *rng.pick(&[0, 0, 3, 10, 30, 100]).unwrap_or(&0);
         Self {
             p,
-            rng: Rng(seed),
+            hostility,
+            rng,
             f,
             witness,
             raw: Vec::new(),
@@ -134,6 +140,11 @@ impl<'p> Exec<'p> {
             stats: Stats::default(),
             keep: Vec::new(),
         }
+    }
+
+    /// Whether this choice bends the rules.
+    fn bend(&mut self) -> bool {
+        self.rng.below(1000) < self.hostility
     }
 
     fn note(&self, line: String) {
@@ -203,7 +214,7 @@ impl<'p> Exec<'p> {
                 0..=3 => self.pump(),
                 4..=6 => self.compositor_event(),
                 7..=10 => self.map_window(c),
-                11 => self.malformed(c),
+                11 if self.hostility > 0 => self.malformed(c),
                 12 if self.rng.chance(10) => self.connect(),
                 _ => self.request(c),
             }
@@ -214,6 +225,21 @@ impl<'p> Exec<'p> {
         self.pump();
         self.pump();
         self.stats.killed = self.raw.iter().filter(|c| c.dead).count() as u64;
+        if std::env::var_os("WSBOX_FUZZ_ERRORS").is_some() {
+            for c in &self.raw {
+                // The message without the numbers, to group them.
+                let e = c
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "(alive or closed)".into());
+                eprintln!(
+                    "fuzz-error: {}",
+                    e.split(|ch: char| ch.is_ascii_digit())
+                        .collect::<Vec<_>>()
+                        .join("#")
+                );
+            }
+        }
         // Every raw client leaves; what they left behind must go with them.
         self.raw.clear();
         self.keep.clear();
@@ -225,15 +251,25 @@ impl<'p> Exec<'p> {
             windows.len() == 1 && windows[0].title == "witness",
             "windows outlived their clients: {windows:?}"
         );
-        assert_eq!(self.f.state.client_count(), 1, "clients outlived their sockets");
+        assert_eq!(
+            self.f.state.client_count(),
+            1,
+            "clients outlived their sockets"
+        );
         self.stats
     }
 
     fn compositor_event(&mut self) {
-        let (x, y) = (self.rng.below(400) as i32 - 40, self.rng.below(300) as i32 - 30);
+        let (x, y) = (
+            self.rng.below(400) as i32 - 40,
+            self.rng.below(300) as i32 - 30,
+        );
         let what = self.rng.below(8);
         self.note(format!("compositor event {what} at ({x}, {y})"));
-        let (w, h) = (1 + self.rng.below(500) as i32, 1 + self.rng.below(500) as i32);
+        let (w, h) = (
+            1 + self.rng.below(500) as i32,
+            1 + self.rng.below(500) as i32,
+        );
         let s = &mut self.f.state;
         match what {
             0 => drop(s.type_text("aZ\n")),
@@ -250,7 +286,8 @@ impl<'p> Exec<'p> {
         }
     }
 
-    /// Live objects of `interface`, or any live object.
+    /// A live object of `interface` (any live object when `None`); when
+    /// bending or when there is none, something else.
     fn object_of(&mut self, c: usize, interface: Option<&str>) -> u32 {
         let want = interface.and_then(|n| self.p.index(n));
         let client = &self.raw[c];
@@ -261,9 +298,13 @@ impl<'p> Exec<'p> {
             .map(|(id, _)| *id)
             .collect();
         matching.sort_unstable();
-        if matching.is_empty() || self.rng.chance(5) {
+        let mut any: Vec<u32> = client.objects.keys().copied().collect();
+        if matching.is_empty() && self.hostility == 0 {
+            // A polite client would create one first: make do with null.
+            return 0;
+        }
+        if matching.is_empty() || self.bend() {
             // Something else: another live object, a dead or made-up id.
-            let mut any: Vec<u32> = client.objects.keys().copied().collect();
             any.sort_unstable();
             return match self.rng.below(3) {
                 0 => *self.rng.pick(&any).unwrap_or(&1),
@@ -275,17 +316,17 @@ impl<'p> Exec<'p> {
     }
 
     fn uint(&mut self, c: usize, interface: usize, arg: &protocol::Arg) -> u32 {
-        if arg.name == "serial" && self.rng.chance(85) {
+        if arg.name == "serial" && !self.bend() {
             if let Some(&s) = self.rng.pick(&self.raw[c].serials) {
                 return s;
             }
         }
         if let Some(e) = &arg.enumeration {
-            if self.rng.chance(90) {
+            if !self.bend() {
                 if let Some(values) = self.p.enum_values(interface, e) {
                     let values = values.to_vec();
                     let mut v = *self.rng.pick(&values).unwrap_or(&0);
-                    if self.rng.chance(30) {
+                    if self.hostility > 0 && self.rng.chance(30) {
                         v |= *self.rng.pick(&values).unwrap_or(&0);
                     }
                     return v;
@@ -296,6 +337,13 @@ impl<'p> Exec<'p> {
     }
 
     fn number(&mut self, name: &str) -> u32 {
+        if !self.bend() && self.rng.chance(90) {
+            return match name {
+                "scale" => 1 + self.rng.below(3) as u32,
+                "x" | "y" | "dx" | "dy" => self.rng.below(300) as u32,
+                _ => 1 + self.rng.below(300) as u32,
+            };
+        }
         let small = matches!(
             name,
             "x" | "y" | "width" | "height" | "w" | "h" | "offset" | "stride" | "size" | "scale"
@@ -312,7 +360,7 @@ impl<'p> Exec<'p> {
         if nullable && self.rng.chance(15) {
             return None;
         }
-        let len = match self.rng.below(10) {
+        let len = match if self.bend() { self.rng.below(10) } else { 5 } {
             0 => 0,
             1 => 200 + self.rng.below(2000),
             _ => self.rng.below(24),
@@ -326,6 +374,17 @@ impl<'p> Exec<'p> {
             })
             .collect();
         Some(bytes)
+    }
+
+    /// A file to pass: in a polite execution a memfd of at least `min` bytes.
+    fn fd_of(&mut self, min: u64) -> OwnedFd {
+        if !self.bend() {
+            let fd = memfd_create(c"fuzz", MFdFlags::MFD_CLOEXEC).expect("memfd");
+            let file = std::fs::File::from(fd);
+            file.set_len(min.max(4096)).expect("set_len");
+            return file.into();
+        }
+        self.fd()
     }
 
     fn fd(&mut self) -> OwnedFd {
@@ -370,7 +429,7 @@ impl<'p> Exec<'p> {
         };
         let interface = &self.p.interfaces[obj.interface];
         let requests: Vec<usize> = (0..interface.requests.len())
-            .filter(|&i| interface.requests[i].since <= obj.version || self.rng.chance(3))
+            .filter(|&i| interface.requests[i].since <= obj.version || self.hostility > 50)
             .collect();
         let Some(&opcode) = self.rng.pick(&requests) else {
             return;
@@ -391,14 +450,14 @@ impl<'p> Exec<'p> {
                 Kind::Uint => Val::U32(self.uint(c, obj.interface, arg)),
                 Kind::String => Val::Str(self.string(arg.nullable)),
                 Kind::Array => {
-                    let len = if self.rng.chance(5) {
+                    let len = if self.bend() {
                         1000
                     } else {
                         self.rng.below(40)
                     };
                     Val::Array((0..len).map(|_| self.rng.next() as u8).collect())
                 }
-                Kind::Fd => Val::Fd(self.fd()),
+                Kind::Fd => Val::Fd(self.fd_of(1 << 20)),
                 Kind::Object => {
                     if arg.nullable && self.rng.chance(20) {
                         Val::U32(0)
@@ -407,7 +466,7 @@ impl<'p> Exec<'p> {
                     }
                 }
                 Kind::NewId => {
-                    let id = if self.rng.chance(3) {
+                    let id = if self.bend() {
                         // Taken, zero, or out of sequence.
                         *self
                             .rng
@@ -426,7 +485,7 @@ impl<'p> Exec<'p> {
                             // wl_registry.bind: name, interface, version, id.
                             let globals = self.raw[c].globals.clone();
                             let (name, iface_name, version) = match self.rng.pick(&globals) {
-                                Some(g) if self.rng.chance(95) => g.clone(),
+                                Some(g) if !self.bend() => g.clone(),
                                 _ => {
                                     let i = self.rng.below(self.p.interfaces.len());
                                     (
@@ -436,9 +495,10 @@ impl<'p> Exec<'p> {
                                     )
                                 }
                             };
+                            let bent = self.bend();
                             let version = match self.rng.below(20) {
-                                0 => 0,
-                                1 => version + 1,
+                                0 if bent => 0,
+                                1 if bent => version + 1,
                                 _ => 1 + self.rng.below(version.max(1) as usize) as u32,
                             };
                             // The XML's `name` argument came just before.
@@ -502,7 +562,14 @@ impl<'p> Exec<'p> {
 
     /// A new object of `interface` made by `request` on `parent`, with the
     /// new id first and `rest` after it.
-    fn make(&mut self, c: usize, parent: u32, request: &str, interface: &str, rest: Vec<Val>) -> u32 {
+    fn make(
+        &mut self,
+        c: usize,
+        parent: u32,
+        request: &str,
+        interface: &str,
+        rest: Vec<Val>,
+    ) -> u32 {
         let id = self.raw[c].new_id(true);
         let version = self.raw[c].objects.get(&parent).map_or(1, |o| o.version);
         if let Some(iface) = self.p.index(interface) {
@@ -522,7 +589,11 @@ impl<'p> Exec<'p> {
 
     fn bound(&mut self, c: usize, interface: &str) -> Option<u32> {
         let iface = self.p.index(interface)?;
-        if let Some((id, _)) = self.raw[c].objects.iter().find(|(_, o)| o.interface == iface) {
+        if let Some((id, _)) = self.raw[c]
+            .objects
+            .iter()
+            .find(|(_, o)| o.interface == iface)
+        {
             return Some(*id);
         }
         let (name, _, version) = self.raw[c]
@@ -532,7 +603,13 @@ impl<'p> Exec<'p> {
             .cloned()?;
         let registry = self.bound_registry(c)?;
         let id = self.raw[c].new_id(true);
-        self.raw[c].created(id, Obj { interface: iface, version });
+        self.raw[c].created(
+            id,
+            Obj {
+                interface: iface,
+                version,
+            },
+        );
         self.call(
             c,
             registry,
@@ -568,7 +645,13 @@ impl<'p> Exec<'p> {
             return;
         };
         let surface = self.make(c, compositor, "create_surface", "wl_surface", vec![]);
-        let xdg = self.make(c, wm, "get_xdg_surface", "xdg_surface", vec![Val::U32(surface)]);
+        let xdg = self.make(
+            c,
+            wm,
+            "get_xdg_surface",
+            "xdg_surface",
+            vec![Val::U32(surface)],
+        );
         let toplevels: Vec<u32> = {
             let t = self.p.index("xdg_toplevel");
             self.raw[c]
@@ -659,22 +742,25 @@ impl<'p> Exec<'p> {
     }
 
     fn attach_buffer(&mut self, c: usize, shm: u32, surface: u32) {
-        let (w, h) = if self.rng.chance(85) {
-            (1 + self.rng.below(300) as u32, 1 + self.rng.below(200) as u32)
+        let (w, h) = if !self.bend() {
+            (
+                1 + self.rng.below(300) as u32,
+                1 + self.rng.below(200) as u32,
+            )
         } else {
             (self.number("width"), self.number("height"))
         };
-        let stride = if self.rng.chance(90) {
+        let stride = if !self.bend() {
             w.wrapping_mul(4)
         } else {
             self.number("stride")
         };
-        let size = if self.rng.chance(90) {
+        let size = if !self.bend() {
             stride.wrapping_mul(h)
         } else {
             self.number("size")
         };
-        let file = self.fd();
+        let file = self.fd_of(u64::from(size));
         let pool = self.make(
             c,
             shm,
@@ -722,7 +808,9 @@ impl<'p> Exec<'p> {
         objects.sort_unstable();
         let object = *self.rng.pick(&objects).unwrap_or(&1);
         let kind = self.rng.below(13);
-        self.note(format!("client {c}: malformed message, kind {kind}, on {object}"));
+        self.note(format!(
+            "client {c}: malformed message, kind {kind}, on {object}"
+        ));
         let registry = self.bound_registry(c).unwrap_or(2);
         let (bytes, fds) = match kind {
             // A header whose size is smaller than a header.
@@ -733,11 +821,12 @@ impl<'p> Exec<'p> {
             2 => (header(1, 0, 64, 3u32.to_ne_bytes().to_vec()), vec![]),
             // wl_registry.bind with an interface string without its NUL.
             3 => {
-                let (name, iface, version) = self.raw[c]
-                    .globals
-                    .first()
-                    .cloned()
-                    .unwrap_or((1, "wl_compositor".into(), 1));
+                let (name, iface, version) =
+                    self.raw[c]
+                        .globals
+                        .first()
+                        .cloned()
+                        .unwrap_or((1, "wl_compositor".into(), 1));
                 let id = self.raw[c].new_id(false);
                 encode(
                     registry,
@@ -780,7 +869,10 @@ impl<'p> Exec<'p> {
             6 => encode(object, 0xfff0, vec![Val::U32(0)]),
             // An object that does not exist, in both id ranges.
             7 => encode(
-                *self.rng.pick(&[0, 0xdead, wire::SERVER_ID_START + 77, u32::MAX]).unwrap_or(&0),
+                *self
+                    .rng
+                    .pick(&[0, 0xdead, wire::SERVER_ID_START + 77, u32::MAX])
+                    .unwrap_or(&0),
                 0,
                 vec![],
             ),
@@ -873,7 +965,11 @@ fn fuzz() {
         total.killed += s.killed;
     };
     let kept = corpus();
-    assert!(!kept.is_empty(), "the corpus {} is empty", corpus_path().display());
+    assert!(
+        !kept.is_empty(),
+        "the corpus {} is empty",
+        corpus_path().display()
+    );
     for &seed in &kept {
         add(execute(&p, seed, false), &mut total);
         executions += 1;
@@ -883,7 +979,10 @@ fn fuzz() {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64)
     });
-    eprintln!("fuzz: {} corpus seeds passed; new seeds from {base}", kept.len());
+    eprintln!(
+        "fuzz: {} corpus seeds passed; new seeds from {base}",
+        kept.len()
+    );
     let mut seed = base;
     while start.elapsed() < budget {
         add(execute(&p, seed, false), &mut total);
@@ -901,5 +1000,8 @@ fn fuzz() {
         total.malformed,
         total.killed,
     );
-    assert!(total.messages > executions * 10, "the fuzzer sent almost nothing");
+    assert!(
+        total.messages > executions * 10,
+        "the fuzzer sent almost nothing"
+    );
 }

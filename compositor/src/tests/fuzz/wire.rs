@@ -11,8 +11,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
 use rustix::net::{
-    recvmsg, sendmsg, RecvAncillaryBuffer, RecvFlags, SendAncillaryBuffer,
-    SendAncillaryMessage, SendFlags,
+    recvmsg, sendmsg, RecvAncillaryBuffer, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage,
+    SendFlags,
 };
 
 use super::protocol::{Kind, Protocols};
@@ -27,7 +27,10 @@ pub enum Val {
     /// A string with its NUL; `None` is the null string.
     Str(Option<Vec<u8>>),
     /// A string or array whose length field says `len` whatever `bytes` holds.
-    Raw { len: u32, bytes: Vec<u8> },
+    Raw {
+        len: u32,
+        bytes: Vec<u8>,
+    },
     Array(Vec<u8>),
     Fd(OwnedFd),
 }
@@ -93,6 +96,8 @@ pub struct RawClient {
     inbuf: Vec<u8>,
     /// Set once the server closed the connection or sent wl_display.error.
     pub dead: bool,
+    /// The wl_display.error that ended the connection: "code: message".
+    pub error: Option<String>,
     pub messages_sent: u64,
 }
 
@@ -118,6 +123,7 @@ impl RawClient {
             serials: Vec::new(),
             inbuf: Vec::new(),
             dead: false,
+            error: None,
             messages_sent: 0,
         }
     }
@@ -257,7 +263,9 @@ impl RawClient {
                 Kind::String | Kind::Array => {
                     let len = words.get(i).copied().unwrap_or(0) as usize;
                     let start = (i + 1) * 4;
-                    let s = bytes.get(start..start + len.saturating_sub(1)).unwrap_or(&[]);
+                    let s = bytes
+                        .get(start..start + len.saturating_sub(1))
+                        .unwrap_or(&[]);
                     strings.push(String::from_utf8_lossy(s).into_owned());
                     i += 1 + len.div_ceil(4);
                 }
@@ -288,7 +296,14 @@ impl RawClient {
             }
         }
         match (interface.name.as_str(), message.name.as_str()) {
-            ("wl_display", "error") => self.dead = true,
+            ("wl_display", "error") => {
+                self.dead = true;
+                self.error = Some(format!(
+                    "{}: {}",
+                    uints.get(1).copied().unwrap_or(0),
+                    strings.first().cloned().unwrap_or_default()
+                ));
+            }
             ("wl_display", "delete_id") => {
                 if let Some(&id) = uints.first() {
                     self.destroyed(id);

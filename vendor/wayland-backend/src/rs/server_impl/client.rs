@@ -362,6 +362,11 @@ impl<D> Client<D> {
     }
 
     pub(crate) fn kill(&mut self, reason: DisconnectReason) {
+        // wsbox: a client killed twice (a protocol error, then a failed
+        // write of the error) was reported disconnected twice.
+        if self.killed {
+            return;
+        }
         self.killed = true;
         self.data.disconnected(ClientId { id: self.id.clone() }, reason);
     }
