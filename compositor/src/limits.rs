@@ -6,7 +6,11 @@
 //! bound; surfaces cost wsbox memory per object, which the surface cap
 //! bounds.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use smithay::reexports::wayland_server::backend::ObjectId;
 
 /// Largest wl_shm pool, in bytes. Pools are address space, not memory, and
 /// some clients reserve big ones (foot maps 512 MiB to scroll by offset).
@@ -15,12 +19,29 @@ pub const MAX_POOL_BYTES: i64 = 1 << 30;
 pub const MAX_POOLS: usize = 64;
 /// Live wl_surfaces per client.
 pub const MAX_SURFACES: usize = 4096;
+/// Bytes of all of a client's live wl_shm pools together: what it may make
+/// the compositor map (foot alone maps 512 MiB).
+pub const MAX_SHM_BYTES: u64 = 2 << 30;
+
+// Enforced in the vendored wayland-backend (vendor/wayland-backend), which
+// owns the buffers; repeated here so that one file lists every limit.
+/// Objects per client (highest object id).
+pub const MAX_OBJECTS: u32 = 65536;
+/// fds a client sent that no message has used yet.
+pub const MAX_PENDING_FDS: usize = 128;
+/// The compositor's buffer of events not yet written to a client; behind it
+/// the kernel's socket buffer. A client that does not read is cut off when
+/// both are full.
+pub const MAX_OUTGOING_BYTES: usize = 4096;
 
 /// A client's counters.
 #[derive(Debug, Default)]
 pub struct ClientLimits {
     pools: AtomicUsize,
     surfaces: AtomicUsize,
+    shm_bytes: AtomicU64,
+    /// The size of each live pool object, to account resizes and releases.
+    pool_sizes: Mutex<HashMap<ObjectId, i32>>,
 }
 
 impl ClientLimits {
@@ -32,13 +53,79 @@ impl ClientLimits {
             self.pools.fetch_sub(1, Ordering::Relaxed);
             return Err(format!("more than {MAX_POOLS} wl_shm pools"));
         }
+        if let Err(why) = self.grow_shm(0, size) {
+            self.pools.fetch_sub(1, Ordering::Relaxed);
+            return Err(why);
+        }
         Ok(())
     }
 
-    pub fn remove_pool(&self) {
+    /// Accounts a pool growing from `old` to `new` bytes, or says why not.
+    pub fn grow_shm(&self, old: i32, new: i32) -> Result<(), String> {
+        let old = u64::try_from(old).unwrap_or(0);
+        let new = u64::try_from(new).unwrap_or(0);
+        let extra = new.saturating_sub(old);
+        let total = self.shm_bytes.fetch_add(extra, Ordering::Relaxed) + extra;
+        if total > MAX_SHM_BYTES {
+            self.shm_bytes.fetch_sub(extra, Ordering::Relaxed);
+            return Err(format!(
+                "more than {MAX_SHM_BYTES} bytes in wl_shm pools ({total} asked)"
+            ));
+        }
+        Ok(())
+    }
+
+    /// A pool of `size` bytes is gone.
+    pub fn remove_pool(&self, size: i32) {
         let _ = self
             .pools
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        let size = u64::try_from(size).unwrap_or(0);
+        let _ = self
+            .shm_bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_sub(size))
+            });
+    }
+
+    /// Remembers the size of a pool object that [`Self::add_pool`] accounted.
+    pub fn pool_created(&self, pool: ObjectId, size: i32) {
+        if let Ok(mut sizes) = self.pool_sizes.lock() {
+            sizes.insert(pool, size);
+        }
+    }
+
+    /// Whether `pool` is a pool object this client's accounting knows.
+    pub fn knows_pool(&self, pool: &ObjectId) -> bool {
+        self.pool_sizes
+            .lock()
+            .map(|s| s.contains_key(pool))
+            .unwrap_or(false)
+    }
+
+    /// Accounts `pool` being resized to `new` bytes, or says why not.
+    pub fn resize_pool(&self, pool: &ObjectId, new: i32) -> Result<(), String> {
+        check_pool_size(new)?;
+        let Ok(mut sizes) = self.pool_sizes.lock() else {
+            return Ok(());
+        };
+        let old = sizes.get(pool).copied().unwrap_or(0);
+        self.grow_shm(old, new)?;
+        sizes.insert(pool.clone(), new.max(old));
+        Ok(())
+    }
+
+    /// `pool` is destroyed: its bytes are released.
+    pub fn pool_destroyed(&self, pool: &ObjectId) {
+        let size = self.pool_sizes.lock().ok().and_then(|mut s| s.remove(pool));
+        if let Some(size) = size {
+            self.remove_pool(size);
+        }
+    }
+
+    /// Bytes in the client's live pools.
+    pub fn shm_bytes(&self) -> u64 {
+        self.shm_bytes.load(Ordering::Relaxed)
     }
 
     /// Accounts a new surface, or says why it is refused.
@@ -79,8 +166,25 @@ mod tests {
             limits.add_pool(4096).unwrap();
         }
         assert!(limits.add_pool(4096).is_err());
-        limits.remove_pool();
+        limits.remove_pool(4096);
         limits.add_pool(4096).unwrap();
+    }
+
+    #[test]
+    fn shm_bytes_are_capped_across_pools_and_resizes() {
+        let limits = ClientLimits::default();
+        limits.add_pool(1 << 30).unwrap();
+        limits.add_pool(1 << 30).unwrap();
+        assert_eq!(limits.shm_bytes(), 2 << 30);
+        assert!(limits
+            .add_pool(4096)
+            .unwrap_err()
+            .contains("bytes in wl_shm pools"));
+        limits.remove_pool(1 << 30);
+        limits.add_pool(4096).unwrap();
+        assert!(limits.grow_shm(4096, (1 << 30) + 8192).is_err());
+        limits.grow_shm(4096, 8192).unwrap();
+        assert_eq!(limits.shm_bytes(), (1 << 30) + 8192);
     }
 
     #[test]

@@ -46,7 +46,7 @@ impl CompositorHandler for State {
             return;
         };
         if let Err(why) = data.limits.add_surface() {
-            cut_off(&self.core.display_handle, &client, &why);
+            cut_off(surface, &why);
             return;
         }
         add_destruction_hook(surface, |_: &mut State, surface| {
@@ -109,18 +109,12 @@ impl ShmHandler for State {
     }
 }
 
-/// Disconnects a client that went over a limit, saying which.
-pub(super) fn cut_off(dh: &DisplayHandle, client: &Client, why: &str) {
-    tracing::warn!(client = ?client.id(), limit = %why, "client cut off: over a per-client limit");
-    client.kill(
-        dh,
-        smithay::reexports::wayland_server::backend::protocol::ProtocolError {
-            code: 0,
-            object_id: 1,
-            object_interface: "wl_display".into(),
-            message: format!("wsbox: {why}"),
-        },
-    );
+/// Disconnects a client that went over a limit, saying which: in the log,
+/// and to the client as a protocol error on `resource`, the object of the
+/// request that went over (the code is 0: the message names the limit).
+pub(super) fn cut_off(resource: &impl Resource, why: &str) {
+    tracing::warn!(object = %resource.id(), limit = %why, "client cut off: over a per-client limit");
+    resource.post_error(0u32, format!("wsbox: per-client limit: {why}"));
 }
 
 // wl_shm and wl_shm_pool go through smithay's ShmState after the limits of
@@ -138,17 +132,34 @@ impl Dispatch<wl_shm::WlShm, ()> for State {
         dh: &DisplayHandle,
         data_init: &mut DataInit<'_, Self>,
     ) {
-        if let wl_shm::Request::CreatePool { size, .. } = &request {
-            if let Some(limits) = client.get_data::<ClientState>().map(|d| &d.limits) {
-                if let Err(why) = limits.add_pool(*size) {
-                    cut_off(dh, client, &why);
-                    return;
-                }
-            }
+        let wl_shm::Request::CreatePool { size, .. } = &request else {
+            return <ShmState as Dispatch<wl_shm::WlShm, (), Self>>::request(
+                state, client, shm, request, data, dh, data_init,
+            );
+        };
+        let size = *size;
+        let Some(limits) = client.get_data::<ClientState>().map(|d| &d.limits) else {
+            return;
+        };
+        if let Err(why) = limits.add_pool(size) {
+            cut_off(shm, &why);
+            return;
         }
         <ShmState as Dispatch<wl_shm::WlShm, (), Self>>::request(
             state, client, shm, request, data, dh, data_init,
-        )
+        );
+        // Which object is the new pool: the one wl_shm_pool of this client
+        // the accounting does not know yet (none if smithay refused it).
+        let mut pools = Vec::new();
+        let _ = dh.backend_handle().with_all_objects_for(client.id(), |id| {
+            if id.interface().name == "wl_shm_pool" {
+                pools.push(id);
+            }
+        });
+        match pools.into_iter().find(|id| !limits.knows_pool(id)) {
+            Some(pool) => limits.pool_created(pool, size),
+            None => limits.remove_pool(size),
+        }
     }
 }
 
@@ -172,9 +183,11 @@ impl Dispatch<wl_shm_pool::WlShmPool, ShmPoolUserData> for State {
                 );
                 return;
             }
-            if let Err(why) = crate::limits::check_pool_size(*size) {
-                cut_off(dh, client, &why);
-                return;
+            if let Some(limits) = client.get_data::<ClientState>().map(|d| &d.limits) {
+                if let Err(why) = limits.resize_pool(&pool.id(), *size) {
+                    cut_off(pool, &why);
+                    return;
+                }
             }
         }
         <ShmState as Dispatch<wl_shm_pool::WlShmPool, ShmPoolUserData, Self>>::request(
@@ -188,9 +201,14 @@ impl Dispatch<wl_shm_pool::WlShmPool, ShmPoolUserData> for State {
         pool: &wl_shm_pool::WlShmPool,
         data: &ShmPoolUserData,
     ) {
-        if let Ok(c) = state.core.display_handle.get_client(pool.id()) {
-            if let Some(d) = c.get_data::<ClientState>() {
-                d.limits.remove_pool();
+        if let Ok(data) = state
+            .core
+            .display_handle
+            .backend_handle()
+            .get_client_data(client.clone())
+        {
+            if let Some(d) = data.downcast_ref::<ClientState>() {
+                d.limits.pool_destroyed(&pool.id());
             }
         }
         <ShmState as Dispatch<wl_shm_pool::WlShmPool, ShmPoolUserData, Self>>::destroyed(

@@ -85,8 +85,7 @@ impl Dispatch<WlRegion, RegionUserData> for State {
             }
             if get_region_attributes(resource).rects.len() >= MAX_REGION_RECTS {
                 super::compositor::cut_off(
-                    dh,
-                    client,
+                    resource,
                     &format!("more than {MAX_REGION_RECTS} rectangles in one wl_region"),
                 );
                 return;

@@ -9,6 +9,7 @@ mod fixture;
 
 mod clipboard;
 mod commits;
+mod exhaustion;
 mod focus;
 mod fuzz;
 mod globals;

@@ -16,8 +16,8 @@
 //! - `WSBOX_FUZZ_SEED`: replay this one seed, printing every message;
 //! - `WSBOX_FUZZ_BASE`: the first new seed (default: from the clock).
 
-mod protocol;
-mod wire;
+pub mod protocol;
+pub mod wire;
 
 use std::cell::RefCell;
 use std::os::fd::OwnedFd;
