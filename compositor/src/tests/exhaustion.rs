@@ -449,3 +449,27 @@ fn a_grab_owner_dying_mid_grab() {
         assert_eq!(f.state.windows().len(), 1);
     });
 }
+
+#[test]
+fn popups_whose_parents_loop() {
+    // Found by the fuzzer: a loop of popup parents hung the compositor in
+    // smithay's walk to the root popup.
+    bounded("popup parent loop", |f, _| {
+        let c = f.add_client();
+        let client = &f.clients[c];
+        let positioner = client.positioner(20, 20);
+        let (a, b) = (client.surface(), client.surface());
+        let xa = client.wm_base().get_xdg_surface(&a, &client.qh, ());
+        let xb = client.wm_base().get_xdg_surface(&b, &client.qh, ());
+        let _pa = xa.get_popup(Some(&xb), &positioner, &client.qh, ());
+        let _pb = xb.get_popup(Some(&xa), &positioner, &client.qh, ());
+        a.commit();
+        b.commit();
+        let err = f.expect_protocol_error(c);
+        assert_eq!(
+            err.code,
+            wayland_protocols::xdg::shell::client::xdg_wm_base::Error::InvalidPopupParent as u32,
+            "{err:?}"
+        );
+    });
+}

@@ -24,6 +24,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
@@ -907,6 +908,15 @@ impl<'p> Exec<'p> {
     }
 }
 
+/// Clears the watchdog's clock when an execution ends, however it ends.
+struct Done;
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        RUNNING.1.store(0, Ordering::SeqCst);
+    }
+}
+
 /// The seeds kept in the corpus file.
 fn corpus() -> Vec<u64> {
     let text = std::fs::read_to_string(corpus_path()).unwrap_or_default();
@@ -920,8 +930,45 @@ fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }
 
+/// The seed running now and since when (ms since the epoch), for the
+/// watchdog.
+static RUNNING: (AtomicU64, AtomicU64) = (AtomicU64::new(0), AtomicU64::new(0));
+/// An execution taking longer than this is a hang: a bug like a panic.
+const HANG: Duration = Duration::from_secs(60);
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Aborts the process, naming the seed, when one execution hangs (a loop in
+/// the compositor never returns to the fuzzer to fail the test).
+fn start_watchdog() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        std::thread::spawn(|| loop {
+            std::thread::sleep(Duration::from_secs(1));
+            let since = RUNNING.1.load(Ordering::SeqCst);
+            if since != 0 && now_ms().saturating_sub(since) > HANG.as_millis() as u64 {
+                eprintln!(
+                    "fuzz: seed {} HUNG for {} s; replay with WSBOX_FUZZ_SEED={}",
+                    RUNNING.0.load(Ordering::SeqCst),
+                    HANG.as_secs(),
+                    RUNNING.0.load(Ordering::SeqCst)
+                );
+                std::process::abort();
+            }
+        });
+    });
+}
+
 /// Runs one seed; on a panic, prints the seed and the last messages sent.
 fn execute(p: &Protocols, seed: u64, verbose: bool) -> Stats {
+    start_watchdog();
+    RUNNING.0.store(seed, Ordering::SeqCst);
+    RUNNING.1.store(now_ms(), Ordering::SeqCst);
+    let _done = Done;
     let log = Rc::new(RefCell::new(Vec::new()));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         Exec::new(p, seed, log.clone(), verbose).run()
