@@ -2,6 +2,7 @@
 //! dispatch, and the mapping of errors to exit statuses.
 
 mod cli;
+mod confine;
 mod control;
 mod instance;
 mod run;

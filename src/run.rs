@@ -244,6 +244,11 @@ pub fn run(args: RunArgs) -> Result<i32> {
             .map_err(|e| anyhow::anyhow!("failed to set the timeout: {e}"))?;
     }
 
+    // Everything is open and the app is running: from here on a bug in a
+    // protocol handler reaches only what src/confine.rs keeps.
+    crate::confine::confine(&instance.dir, args.screenshot.as_deref())
+        .context("failed to confine wsbox itself")?;
+
     let mut run = Run {
         compositor,
         sandbox: sandbox_pid,

@@ -88,3 +88,133 @@ pub const PTRACE_SEIZE: u64 = 0x4206;
 /// compares only the low 32 bits of the request, so the filter does too.
 pub const TIOCSTI: u64 = 0x5412;
 pub const TIOCLINUX: u64 = 0x541c;
+
+/// What the wsbox process itself may still call once it has started the
+/// sandbox and confined itself (`crate::self_confine`): an allowlist, every
+/// other syscall fails with EPERM (and the kernel logs it). Found with
+/// `strace -f` on wsbox's event loop, compositor, rendering, screenshots,
+/// clipboard threads and control socket in every display mode (none,
+/// headless, window under weston), then widened to what Rust's std, glibc,
+/// calloop, wayland-rs and pixman may call on the same paths.
+pub const WSBOX_ALLOWED: &[&str] = &[
+    // Event loop: epoll, timers, signals, eventfds, the sandbox's signalfd.
+    "epoll_wait",
+    "epoll_pwait",
+    "epoll_pwait2",
+    "epoll_ctl",
+    "epoll_create1",
+    "poll",
+    "ppoll",
+    "timerfd_create",
+    "timerfd_settime",
+    "timerfd_gettime",
+    "eventfd2",
+    "signalfd4",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "rt_sigreturn",
+    "rt_sigtimedwait",
+    "sigaltstack",
+    "restart_syscall",
+    "clock_gettime",
+    "clock_nanosleep",
+    "nanosleep",
+    "gettimeofday",
+    // Sockets that are already open: Wayland clients, the control socket,
+    // the host connection in window mode. No new sockets are created.
+    "accept",
+    "accept4",
+    "recvfrom",
+    "recvmsg",
+    "sendto",
+    "sendmsg",
+    "shutdown",
+    "setsockopt",
+    "getsockopt",
+    "getsockname",
+    "getpeername",
+    // Files: keymaps, clipboard pipes, screenshots, the runtime directory
+    // (where Landlock says so).
+    "read",
+    "readv",
+    "pread64",
+    "write",
+    "writev",
+    "pwrite64",
+    "openat",
+    "close",
+    "close_range",
+    "lseek",
+    "fstat",
+    "newfstatat",
+    "statx",
+    "fcntl",
+    "ioctl",
+    "dup",
+    "dup3",
+    "pipe2",
+    "memfd_create",
+    "ftruncate",
+    "fallocate",
+    "getdents64",
+    "unlink",
+    "unlinkat",
+    "rmdir",
+    "flock",
+    "fsync",
+    "fdatasync",
+    "readlink",
+    "readlinkat",
+    "access",
+    "faccessat",
+    "faccessat2",
+    "getcwd",
+    // Memory: shm pools (mmap, mremap on resize), pixman, the allocator.
+    "mmap",
+    "munmap",
+    "mremap",
+    "mprotect",
+    "madvise",
+    "brk",
+    "msync",
+    // Threads (clipboard transfers, smithay's pool dropper) and futexes.
+    "clone3",
+    "clone",
+    "futex",
+    "set_robust_list",
+    "get_robust_list",
+    "rseq",
+    "membarrier",
+    "sched_yield",
+    "sched_getaffinity",
+    "prctl",
+    "gettid",
+    "getpid",
+    "getppid",
+    "getuid",
+    "geteuid",
+    "getgid",
+    "getegid",
+    "getrandom",
+    "uname",
+    "exit",
+    "exit_group",
+    // The sandbox: signals to its pid 1, reaping it.
+    "kill",
+    "tgkill",
+    "tkill",
+    "wait4",
+    "waitid",
+    "pidfd_open",
+    "pidfd_send_signal",
+];
+
+/// What other parts of wsbox will add to [`WSBOX_ALLOWED`], in this one place:
+/// files added or exported at run time through a forked helper that joins
+/// the sandbox (`setns`, `mount`, `open_tree`, `move_mount`, `fsopen`,
+/// `fsmount`, `unshare`, `execve` if the helper is a program), the SOCKS
+/// forwarder of the Tor mode (`socket`, `connect`, `bind`, `listen` — its
+/// TCP connections to 127.0.0.1:9050 are also limited by Landlock's network
+/// rules in `crate::self_confine`), and pasta if it is started after the
+/// confinement (better: before). Empty until those exist.
+pub const WSBOX_FOR_HELPERS: &[&str] = &[];
