@@ -57,7 +57,8 @@ fn compile_wsbox() -> Result<Vec<u8>, String> {
         let Ok(syscall) = ScmpSyscall::from_name(name) else {
             continue;
         };
-        ctx.add_rule(ScmpAction::Allow, syscall).map_err(build(name))?;
+        ctx.add_rule(ScmpAction::Allow, syscall)
+            .map_err(build(name))?;
     }
     export(&ctx)
 }

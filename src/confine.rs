@@ -19,7 +19,11 @@ pub fn confine(runtime_dir: &Path, screenshot: Option<&Path>) -> Result<Report, 
     std::env::set_var("XDG_RUNTIME_DIR", runtime_dir);
     let mut confinement = Confinement {
         write: vec![runtime_dir.to_owned()],
-        remove_children: runtime_dir.parent().map(Path::to_owned).into_iter().collect(),
+        remove_children: runtime_dir
+            .parent()
+            .map(Path::to_owned)
+            .into_iter()
+            .collect(),
         // A keymap that names include files (a host's, in window mode).
         read: vec![PathBuf::from("/usr/share/X11/xkb")],
         ..Confinement::default()

@@ -177,7 +177,9 @@ mod tests {
             if std::env::var_os("WSBOX_MUST_WORK").is_some() {
                 panic!("Landlock is unavailable but WSBOX_MUST_WORK is set");
             }
-            eprintln!("SKIPPED: confined_wsbox_keeps_its_directory_and_loses_the_rest: no Landlock");
+            eprintln!(
+                "SKIPPED: confined_wsbox_keeps_its_directory_and_loses_the_rest: no Landlock"
+            );
             return;
         }
         let base = std::env::temp_dir().join(format!("wsbox-self-confine-{}", std::process::id()));
@@ -195,7 +197,8 @@ mod tests {
                 eprintln!("{e}");
                 return 50;
             }
-            let errno = |r: std::io::Result<()>| r.err().and_then(|e| e.raw_os_error()).unwrap_or(0);
+            let errno =
+                |r: std::io::Result<()>| r.err().and_then(|e| e.raw_os_error()).unwrap_or(0);
             let inside = errno(std::fs::write(d.join("state.json"), "{}"));
             let outside = errno(std::fs::read(b.join("outside")).map(drop));
             // Not in the allowlist: EPERM, not death.

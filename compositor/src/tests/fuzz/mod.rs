@@ -209,6 +209,12 @@ impl<'p> Exec<'p> {
         for step in 0..steps {
             let live: Vec<usize> = (0..self.raw.len()).filter(|&i| !self.raw[i].dead).collect();
             let Some(&c) = self.rng.pick(&live) else {
+                // Every client was cut off: the next one meets the state
+                // they left behind, up to 8 connections an execution.
+                if self.raw.len() < 8 {
+                    self.connect();
+                    continue;
+                }
                 break;
             };
             match self.rng.below(100) {
