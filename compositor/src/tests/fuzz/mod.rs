@@ -207,7 +207,9 @@ impl<'p> Exec<'p> {
         }
         let steps = 20 + self.rng.below(400);
         for step in 0..steps {
-            let live: Vec<usize> = (0..self.raw.len()).filter(|&i| !self.raw[i].dead).collect();
+            let live: Vec<usize> = (0..self.raw.len())
+                .filter(|&i| !self.raw[i].dead && !self.raw[i].write_closed)
+                .collect();
             let Some(&c) = self.rng.pick(&live) else {
                 // Every client was cut off: the next one meets the state
                 // they left behind, up to 8 connections an execution.
@@ -231,7 +233,7 @@ impl<'p> Exec<'p> {
         }
         self.pump();
         self.pump();
-        self.stats.killed = self.raw.iter().filter(|c| c.dead).count() as u64;
+        self.stats.killed = self.raw.iter().filter(|c| c.dead || c.write_closed).count() as u64;
         if std::env::var_os("WSBOX_FUZZ_ERRORS").is_some() {
             for c in &self.raw {
                 // The message without the numbers, to group them.

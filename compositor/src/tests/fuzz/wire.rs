@@ -96,6 +96,8 @@ pub struct RawClient {
     inbuf: Vec<u8>,
     /// Set once the server closed the connection or sent wl_display.error.
     pub dead: bool,
+    /// Set when a send failed: the server is gone, reading may still work.
+    pub write_closed: bool,
     /// The wl_display.error that ended the connection: "code: message".
     pub error: Option<String>,
     pub messages_sent: u64,
@@ -123,6 +125,7 @@ impl RawClient {
             serials: Vec::new(),
             inbuf: Vec::new(),
             dead: false,
+            write_closed: false,
             error: None,
             messages_sent: 0,
         }
@@ -157,7 +160,7 @@ impl RawClient {
     /// (pump the server and try again) and marks the client dead when the
     /// server is gone.
     pub fn send(&mut self, bytes: &[u8], fds: &[OwnedFd]) -> bool {
-        if self.dead {
+        if self.dead || self.write_closed {
             return true;
         }
         let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(AsFd::as_fd).collect();
@@ -186,7 +189,9 @@ impl RawClient {
                 // A half-sent message: the rest must follow, whatever it costs.
                 Err(rustix::io::Errno::AGAIN) => std::thread::yield_now(),
                 Err(_) => {
-                    self.dead = true;
+                    // The server closed the connection; what it said last
+                    // (an error event) may still be waiting to be read.
+                    self.write_closed = true;
                     return true;
                 }
             }

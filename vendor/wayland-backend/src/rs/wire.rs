@@ -159,7 +159,11 @@ pub fn parse_message<'a>(
     ) -> Result<(&[u8], &[u8]), MessageParseError> {
         let len = next_multiple_of(array_len, 4);
         if len > payload.len() {
-            return Err(MessageParseError::MissingData);
+            // wsbox: `payload` is the whole message (its size is in the
+            // header), so more data cannot help: a string or array longer
+            // than its message is malformed. MissingData stalled the
+            // connection until the client had sent 4 KiB more.
+            return Err(MessageParseError::Malformed);
         }
         Ok((&payload[..array_len], &payload[len..]))
     }
