@@ -15,12 +15,14 @@ use smithay::reexports::wayland_server::backend::ObjectId;
 /// Largest wl_shm pool, in bytes. Pools are address space, not memory, and
 /// some clients reserve big ones (foot maps 512 MiB to scroll by offset).
 pub const MAX_POOL_BYTES: i64 = 1 << 30;
-/// Live wl_shm pools per client.
+/// wl_shm pools per client whose mappings live (the pool object, or a
+/// buffer made from it).
 pub const MAX_POOLS: usize = 64;
 /// Live wl_surfaces per client.
 pub const MAX_SURFACES: usize = 4096;
-/// Bytes of all of a client's live wl_shm pools together: what it may make
-/// the compositor map (foot alone maps 512 MiB).
+/// Bytes of all of a client's wl_shm pools together, as long as their
+/// mappings live: what it may make the compositor map (foot alone maps
+/// 512 MiB).
 pub const MAX_SHM_BYTES: u64 = 2 << 30;
 
 // Enforced in the vendored wayland-backend (vendor/wayland-backend), which
@@ -40,8 +42,22 @@ pub struct ClientLimits {
     pools: AtomicUsize,
     surfaces: AtomicUsize,
     shm_bytes: AtomicU64,
-    /// The size of each live pool object, to account resizes and releases.
-    pool_sizes: Mutex<HashMap<ObjectId, i32>>,
+    /// The pools whose mappings live (their object, or a buffer made from
+    /// them), and which pool each live shm buffer came from.
+    pool_accounts: Mutex<PoolAccounts>,
+}
+
+#[derive(Debug, Default)]
+struct PoolAccounts {
+    pools: HashMap<ObjectId, PoolAccount>,
+    buffers: HashMap<ObjectId, ObjectId>,
+}
+
+#[derive(Debug)]
+struct PoolAccount {
+    size: i32,
+    buffers: usize,
+    destroyed: bool,
 }
 
 impl ClientLimits {
@@ -90,36 +106,70 @@ impl ClientLimits {
 
     /// Remembers the size of a pool object that [`Self::add_pool`] accounted.
     pub fn pool_created(&self, pool: ObjectId, size: i32) {
-        if let Ok(mut sizes) = self.pool_sizes.lock() {
-            sizes.insert(pool, size);
+        if let Ok(mut pools) = self.pool_accounts.lock() {
+            pools.pools.insert(
+                pool,
+                PoolAccount {
+                    size,
+                    buffers: 0,
+                    destroyed: false,
+                },
+            );
         }
     }
 
-    /// Whether `pool` is a pool object this client's accounting knows.
-    pub fn knows_pool(&self, pool: &ObjectId) -> bool {
-        self.pool_sizes
-            .lock()
-            .map(|s| s.contains_key(pool))
-            .unwrap_or(false)
+    /// A wl_buffer was made from `pool`: the pool's mapping lives as long as
+    /// the buffer does.
+    pub fn buffer_created(&self, buffer: ObjectId, pool: &ObjectId) {
+        if let Ok(mut accounts) = self.pool_accounts.lock() {
+            if let Some(account) = accounts.pools.get_mut(pool) {
+                account.buffers += 1;
+                accounts.buffers.insert(buffer, pool.clone());
+            }
+        }
     }
 
     /// Accounts `pool` being resized to `new` bytes, or says why not.
     pub fn resize_pool(&self, pool: &ObjectId, new: i32) -> Result<(), String> {
         check_pool_size(new)?;
-        let Ok(mut sizes) = self.pool_sizes.lock() else {
+        let Ok(mut accounts) = self.pool_accounts.lock() else {
             return Ok(());
         };
-        let old = sizes.get(pool).copied().unwrap_or(0);
-        self.grow_shm(old, new)?;
-        sizes.insert(pool.clone(), new.max(old));
+        let Some(account) = accounts.pools.get_mut(pool) else {
+            return Ok(());
+        };
+        self.grow_shm(account.size, new)?;
+        account.size = new.max(account.size);
         Ok(())
     }
 
-    /// `pool` is destroyed: its bytes are released.
+    /// The wl_shm_pool object is destroyed; its bytes are released once its
+    /// buffers are gone too.
     pub fn pool_destroyed(&self, pool: &ObjectId) {
-        let size = self.pool_sizes.lock().ok().and_then(|mut s| s.remove(pool));
-        if let Some(size) = size {
-            self.remove_pool(size);
+        let released = self.pool_accounts.lock().ok().and_then(|mut accounts| {
+            let account = accounts.pools.get_mut(pool)?;
+            account.destroyed = true;
+            (account.buffers == 0)
+                .then(|| accounts.pools.remove(pool))
+                .flatten()
+        });
+        if let Some(account) = released {
+            self.remove_pool(account.size);
+        }
+    }
+
+    /// A wl_buffer is destroyed; the last one of a destroyed pool releases it.
+    pub fn buffer_destroyed(&self, buffer: &ObjectId) {
+        let released = self.pool_accounts.lock().ok().and_then(|mut accounts| {
+            let pool = accounts.buffers.remove(buffer)?;
+            let account = accounts.pools.get_mut(&pool)?;
+            account.buffers = account.buffers.saturating_sub(1);
+            (account.destroyed && account.buffers == 0)
+                .then(|| accounts.pools.remove(&pool))
+                .flatten()
+        });
+        if let Some(account) = released {
+            self.remove_pool(account.size);
         }
     }
 

@@ -1,7 +1,7 @@
 //! wl_compositor, wl_subcompositor, wl_shm and buffers.
 
 use smithay::backend::renderer::utils::on_commit_buffer_handler;
-use smithay::reexports::wayland_server::backend::ClientId;
+use smithay::reexports::wayland_server::backend::{ClientId, ObjectId};
 use smithay::reexports::wayland_server::protocol::{
     wl_buffer, wl_shm, wl_shm_pool, wl_surface::WlSurface,
 };
@@ -120,7 +120,54 @@ pub(super) fn cut_off(resource: &impl Resource, why: &str) {
 // wl_shm and wl_shm_pool go through smithay's ShmState after the limits of
 // crate::limits are checked; wl_buffer and the global are smithay's.
 delegate_global_dispatch!(State: [wl_shm::WlShm: ()] => ShmState);
-delegate_dispatch!(State: [wl_buffer::WlBuffer: ShmBufferUserData] => ShmState);
+
+/// The object of `interface` that the client's current request created.
+fn created(dh: &DisplayHandle, client: &Client, interface: &str) -> Option<ObjectId> {
+    dh.backend_handle()
+        .last_created_object(client.id())
+        .ok()
+        .flatten()
+        .filter(|id| id.interface().name == interface)
+}
+
+// Shm buffers go to smithay; their destruction also releases the pool they
+// keep mapped (crate::limits).
+impl Dispatch<wl_buffer::WlBuffer, ShmBufferUserData> for State {
+    fn request(
+        state: &mut Self,
+        client: &Client,
+        buffer: &wl_buffer::WlBuffer,
+        request: wl_buffer::Request,
+        data: &ShmBufferUserData,
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, Self>,
+    ) {
+        <ShmState as Dispatch<wl_buffer::WlBuffer, ShmBufferUserData, Self>>::request(
+            state, client, buffer, request, data, dh, data_init,
+        )
+    }
+
+    fn destroyed(
+        state: &mut Self,
+        client: ClientId,
+        buffer: &wl_buffer::WlBuffer,
+        data: &ShmBufferUserData,
+    ) {
+        if let Ok(d) = state
+            .core
+            .display_handle
+            .backend_handle()
+            .get_client_data(client.clone())
+        {
+            if let Some(d) = d.downcast_ref::<ClientState>() {
+                d.limits.buffer_destroyed(&buffer.id());
+            }
+        }
+        <ShmState as Dispatch<wl_buffer::WlBuffer, ShmBufferUserData, Self>>::destroyed(
+            state, client, buffer, data,
+        )
+    }
+}
 
 impl Dispatch<wl_shm::WlShm, ()> for State {
     fn request(
@@ -148,15 +195,8 @@ impl Dispatch<wl_shm::WlShm, ()> for State {
         <ShmState as Dispatch<wl_shm::WlShm, (), Self>>::request(
             state, client, shm, request, data, dh, data_init,
         );
-        // Which object is the new pool: the one wl_shm_pool of this client
-        // the accounting does not know yet (none if smithay refused it).
-        let mut pools = Vec::new();
-        let _ = dh.backend_handle().with_all_objects_for(client.id(), |id| {
-            if id.interface().name == "wl_shm_pool" {
-                pools.push(id);
-            }
-        });
-        match pools.into_iter().find(|id| !limits.knows_pool(id)) {
+        // The pool this request made (none if smithay refused it).
+        match created(dh, client, "wl_shm_pool") {
             Some(pool) => limits.pool_created(pool, size),
             None => limits.remove_pool(size),
         }
@@ -190,9 +230,18 @@ impl Dispatch<wl_shm_pool::WlShmPool, ShmPoolUserData> for State {
                 }
             }
         }
+        let creates_buffer = matches!(request, wl_shm_pool::Request::CreateBuffer { .. });
         <ShmState as Dispatch<wl_shm_pool::WlShmPool, ShmPoolUserData, Self>>::request(
             state, client, pool, request, data, dh, data_init,
-        )
+        );
+        if creates_buffer {
+            if let (Some(buffer), Some(d)) = (
+                created(dh, client, "wl_buffer"),
+                client.get_data::<ClientState>(),
+            ) {
+                d.limits.buffer_created(buffer, &pool.id());
+            }
+        }
     }
 
     fn destroyed(

@@ -525,3 +525,51 @@ fn a_string_running_past_the_end_of_its_message() {
         until_cut_off(f, &mut c, &p);
     });
 }
+
+#[test]
+fn a_destroyed_pool_counts_while_its_buffers_live() {
+    bounded("pools kept mapped by buffers", |f, _| {
+        let gib = 1 << 30;
+        // Pool, buffer, pool destroyed: the buffer keeps the mapping, so
+        // the bytes stay counted...
+        let c = f.add_client();
+        let mut buffers = Vec::new();
+        for _ in 0..2 {
+            let file = sparse_memfd(gib as u64);
+            let client = &f.clients[c];
+            let pool = client.shm().create_pool(file.as_fd(), gib, &client.qh, ());
+            buffers.push(pool.create_buffer(
+                0,
+                64,
+                64,
+                256,
+                wl_shm::Format::Argb8888,
+                &client.qh,
+                (),
+            ));
+            pool.destroy();
+            f.roundtrip(c);
+        }
+        // ... and released with the last buffer.
+        for buffer in buffers.drain(..) {
+            buffer.destroy();
+        }
+        f.roundtrip(c);
+        let file = sparse_memfd(gib as u64);
+        let client = &f.clients[c];
+        let pool = client.shm().create_pool(file.as_fd(), gib, &client.qh, ());
+        let _kept = pool.create_buffer(0, 64, 64, 256, wl_shm::Format::Argb8888, &client.qh, ());
+        pool.destroy();
+        f.roundtrip(c);
+        let file = sparse_memfd(gib as u64);
+        let client = &f.clients[c];
+        let _pool = client.shm().create_pool(file.as_fd(), gib, &client.qh, ());
+        f.roundtrip(c);
+        // A third GiB while two are mapped: over the limit.
+        let file = sparse_memfd(gib as u64);
+        let client = &f.clients[c];
+        let _pool = client.shm().create_pool(file.as_fd(), gib, &client.qh, ());
+        let err = outcome_error(f.outcome(c));
+        assert!(err.contains("bytes in wl_shm pools"), "{err}");
+    });
+}

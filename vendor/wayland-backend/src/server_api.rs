@@ -328,6 +328,13 @@ impl Handle {
         self.handle.with_all_objects_for(client_id.id, f)
     }
 
+    /// wsbox: the object the client's last request created, if any. In a
+    /// request handler: the object that very request created.
+    #[inline]
+    pub fn last_created_object(&self, client_id: ClientId) -> Result<Option<ObjectId>, InvalidId> {
+        self.handle.last_created_object(client_id.id)
+    }
+
     /// Retrieve the `ObjectId` for a wayland object given its protocol numerical ID
     #[inline]
     pub fn object_for_protocol_id(

@@ -82,6 +82,9 @@ pub(crate) struct Client<D: 'static> {
     last_serial: u32,
     pub(crate) id: InnerClientId,
     pub(crate) killed: bool,
+    /// wsbox: the object the last request created, for the compositor's
+    /// per-client accounting (`Handle::last_created_object`).
+    pub(crate) last_created: Option<InnerObjectId>,
     pub(crate) data: Arc<dyn ClientData>,
 }
 
@@ -114,7 +117,7 @@ impl<D> Client<D> {
 
         data.initialized(ClientId { id: id.clone() });
 
-        Self { socket, map, debug, id, killed: false, last_serial: 0, data }
+        Self { socket, map, debug, id, killed: false, last_created: None, last_serial: 0, data }
     }
 
     pub(crate) fn create_object(
@@ -730,6 +733,7 @@ impl<D> Client<D> {
 
                     let child_id = InnerObjectId { id: new_id, client_id: self.id.clone(), serial: child_obj.data.serial, interface: child_obj.interface };
                     created_id = Some(child_id.clone());
+                    self.last_created = Some(child_id.clone());
 
                     if let Err(()) = self.map.insert_at(new_id, child_obj) {
                         // abort parsing, this is an unrecoverable error

@@ -154,6 +154,10 @@ impl InnerHandle {
         self.state.lock().unwrap().with_all_objects_for(client_id, &mut f)
     }
 
+    pub fn last_created_object(&self, client_id: InnerClientId) -> Result<Option<ObjectId>, InvalidId> {
+        self.state.lock().unwrap().last_created_object(client_id)
+    }
+
     pub fn object_for_protocol_id(
         &self,
         client_id: InnerClientId,
@@ -325,6 +329,7 @@ pub(crate) trait ErasedState: downcast_rs::Downcast {
         client_id: InnerClientId,
         f: &mut dyn FnMut(ObjectId),
     ) -> Result<(), InvalidId>;
+    fn last_created_object(&self, client_id: InnerClientId) -> Result<Option<ObjectId>, InvalidId>;
     fn object_for_protocol_id(
         &self,
         client_id: InnerClientId,
@@ -436,6 +441,11 @@ impl<D> ErasedState for State<D> {
             f(object)
         }
         Ok(())
+    }
+
+    fn last_created_object(&self, client_id: InnerClientId) -> Result<Option<ObjectId>, InvalidId> {
+        let client = self.clients.get_client(client_id)?;
+        Ok(client.last_created.clone().map(|id| ObjectId { id }))
     }
 
     fn object_for_protocol_id(
