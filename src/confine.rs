@@ -35,6 +35,16 @@ pub fn confine(runtime_dir: &Path, screenshot: Option<&Path>) -> Result<Report, 
         };
         confinement.create.push(dir);
     }
+    // Landlock binds the calling thread and the threads it starts later;
+    // wsbox has started none yet (its threads come with clipboard
+    // transfers and smithay's pool dropper, later).
+    let threads = std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count());
+    if threads > 1 {
+        tracing::warn!(
+            threads,
+            "threads started before the confinement keep their file access"
+        );
+    }
     let report = confinement.apply()?;
     tracing::info!(
         landlock = report.landlock,

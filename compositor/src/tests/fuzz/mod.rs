@@ -105,6 +105,13 @@ struct Stats {
     killed: u64,
 }
 
+thread_local! {
+    /// (interface, opcode) of every well-formed request sent, for the
+    /// coverage line of the summary.
+    static COVERED: RefCell<std::collections::HashSet<(usize, usize)>> =
+        RefCell::new(std::collections::HashSet::new());
+}
+
 /// One execution, and its log of what was sent.
 struct Exec<'p> {
     p: &'p Protocols,
@@ -223,8 +230,9 @@ impl<'p> Exec<'p> {
                 0..=3 => self.pump(),
                 4..=6 => self.compositor_event(),
                 7..=10 => self.map_window(c),
-                11 if self.hostility > 0 => self.malformed(c),
-                12 if self.rng.chance(10) => self.connect(),
+                11 | 12 => self.clipboard(c),
+                13 if self.hostility > 0 => self.malformed(c),
+                14 if self.rng.chance(10) => self.connect(),
                 _ => self.request(c),
             }
             if step % 8 == 7 {
@@ -539,6 +547,7 @@ impl<'p> Exec<'p> {
                 })
                 .collect::<Vec<_>>()
         ));
+        COVERED.with(|c| c.borrow_mut().insert((obj.interface, opcode)));
         let (bytes, fds) = encode(object, opcode as u16, args);
         for (id, iface, version) in created {
             self.raw[c].created(
@@ -565,6 +574,10 @@ impl<'p> Exec<'p> {
             return;
         };
         self.note(format!("client {c}: {}@{object}.{request}", interface.name));
+        COVERED.with(|c| c.borrow_mut().insert((obj.interface, opcode)));
+        if interface.requests[opcode].destructor {
+            self.raw[c].destroyed(object);
+        }
         let (bytes, fds) = encode(object, opcode as u16, args);
         self.send(c, bytes, fds);
     }
@@ -750,6 +763,100 @@ impl<'p> Exec<'p> {
         self.attach_buffer(c, shm, surface);
     }
 
+    /// The clipboard: a source set as the selection (and the primary
+    /// selection), then whatever offers reached this client read into a
+    /// pipe, accepted, finished or destroyed.
+    fn clipboard(&mut self, c: usize) {
+        let (Some(manager), Some(seat)) = (
+            self.bound(c, "wl_data_device_manager"),
+            self.bound(c, "wl_seat"),
+        ) else {
+            return;
+        };
+        let mime = b"text/plain;charset=utf-8".to_vec();
+        let device = self.make(
+            c,
+            manager,
+            "get_data_device",
+            "wl_data_device",
+            vec![Val::U32(seat)],
+        );
+        let source = self.make(c, manager, "create_data_source", "wl_data_source", vec![]);
+        self.call(c, source, "offer", vec![Val::Str(Some(mime.clone()))]);
+        let serial = self.raw[c].serials.last().copied().unwrap_or(0);
+        self.call(
+            c,
+            device,
+            "set_selection",
+            vec![Val::U32(source), Val::U32(serial)],
+        );
+        if let Some(primary) = self.bound(c, "zwp_primary_selection_device_manager_v1") {
+            let device = self.make(
+                c,
+                primary,
+                "get_device",
+                "zwp_primary_selection_device_v1",
+                vec![Val::U32(seat)],
+            );
+            let source = self.make(
+                c,
+                primary,
+                "create_source",
+                "zwp_primary_selection_source_v1",
+                vec![],
+            );
+            self.call(c, source, "offer", vec![Val::Str(Some(mime.clone()))]);
+            self.call(
+                c,
+                device,
+                "set_selection",
+                vec![Val::U32(source), Val::U32(serial)],
+            );
+        }
+        self.pump();
+        for interface in ["wl_data_offer", "zwp_primary_selection_offer_v1"] {
+            let Some(iface) = self.p.index(interface) else {
+                continue;
+            };
+            let mut offers: Vec<u32> = self.raw[c]
+                .objects
+                .iter()
+                .filter(|(_, o)| o.interface == iface)
+                .map(|(id, _)| *id)
+                .collect();
+            offers.sort_unstable();
+            for offer in offers {
+                let (r, w) = pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).expect("pipe");
+                self.keep.push(r);
+                self.call(
+                    c,
+                    offer,
+                    "receive",
+                    vec![Val::Str(Some(mime.clone())), Val::Fd(w)],
+                );
+                if interface == "wl_data_offer" {
+                    let serial = self.raw[c].serials.last().copied().unwrap_or(0);
+                    self.call(
+                        c,
+                        offer,
+                        "accept",
+                        vec![Val::U32(serial), Val::Str(Some(mime.clone()))],
+                    );
+                    let request = *self
+                        .rng
+                        .pick(&["finish", "destroy", "set_actions"])
+                        .unwrap_or(&"destroy");
+                    let args = if request == "set_actions" {
+                        vec![Val::U32(1), Val::U32(1)]
+                    } else {
+                        vec![]
+                    };
+                    self.call(c, offer, request, args);
+                }
+            }
+        }
+    }
+
     fn attach_buffer(&mut self, c: usize, shm: u32, surface: u32) {
         let (w, h) = if !self.bend() {
             (
@@ -925,6 +1032,36 @@ impl Drop for Done {
     }
 }
 
+/// The interfaces a client can reach from the offered globals (and
+/// wl_display), following new_id arguments of requests.
+fn reachable_interfaces(p: &Protocols) -> Vec<usize> {
+    let mut todo: Vec<usize> = crate::globals::OFFERED
+        .iter()
+        .filter_map(|(name, _)| p.index(name))
+        .chain(p.index("wl_display"))
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(i) = todo.pop() {
+        if !seen.insert(i) {
+            continue;
+        }
+        for m in p.interfaces[i]
+            .requests
+            .iter()
+            .chain(&p.interfaces[i].events)
+        {
+            for a in &m.args {
+                if a.kind == Kind::NewId {
+                    if let Some(child) = a.interface.as_deref().and_then(|n| p.index(n)) {
+                        todo.push(child);
+                    }
+                }
+            }
+        }
+    }
+    seen.into_iter().collect()
+}
+
 /// The seeds kept in the corpus file.
 fn corpus() -> Vec<u64> {
     let text = std::fs::read_to_string(corpus_path()).unwrap_or_default();
@@ -1054,6 +1191,31 @@ fn fuzz() {
         total.messages as f64 / secs,
         total.malformed,
         total.killed,
+    );
+    // Coverage: requests of every interface the offered globals lead to.
+    let reachable = reachable_interfaces(&p);
+    let all: Vec<(usize, usize)> = reachable
+        .iter()
+        .flat_map(|&i| (0..p.interfaces[i].requests.len()).map(move |r| (i, r)))
+        .collect();
+    let missing: Vec<String> = COVERED.with(|c| {
+        let covered = c.borrow();
+        all.iter()
+            .filter(|k| !covered.contains(k))
+            .map(|&(i, r)| {
+                format!(
+                    "{}.{}",
+                    p.interfaces[i].name, p.interfaces[i].requests[r].name
+                )
+            })
+            .collect()
+    });
+    eprintln!(
+        "fuzz: {} of {} requests of {} interfaces sent well-formed at least once; never: {:?}",
+        all.len() - missing.len(),
+        all.len(),
+        reachable.len(),
+        missing
     );
     assert!(
         total.messages > executions * 10,
