@@ -30,6 +30,7 @@ fn status_kib(field: &str) -> u64 {
 
 /// Runs `case`, then checks the witness and the memory the case cost.
 fn bounded(name: &str, case: impl FnOnce(&mut Fixture, ClientId)) {
+    let _alone = super::HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     let mut f = Fixture::new();
     let witness = f.add_client();
     f.map_window(witness, "witness", true, Some((40, 30)), BLUE);

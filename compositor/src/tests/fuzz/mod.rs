@@ -1136,6 +1136,7 @@ fn execute(p: &Protocols, seed: u64, verbose: bool) -> Stats {
 
 #[test]
 fn fuzz() {
+    let _alone = super::HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     let p = Protocols::load(&protocols_dir());
     if let Some(seed) = env_u64("WSBOX_FUZZ_SEED") {
         let stats = execute(&p, seed, true);
