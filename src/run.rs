@@ -222,17 +222,23 @@ pub fn run(args: RunArgs) -> Result<i32> {
         .map_err(|e| anyhow::anyhow!("failed to watch the sandbox: {e}"))?;
 
     if let Some(timeout) = timeout {
-        let screenshot = args.screenshot.clone();
+        // Written by a helper started now: confined, wsbox cannot write
+        // where the file goes.
+        let mut screenshot = args
+            .screenshot
+            .as_deref()
+            .map(crate::confine::ScreenshotWriter::spawn)
+            .transpose()
+            .context("failed to start the screenshot writer")?;
         handle
             .insert_source(Timer::from_duration(timeout), move |_, _, run: &mut Run| {
-                if let (Some(file), Some(compositor)) = (&screenshot, run.compositor.as_mut()) {
+                if let (Some(writer), Some(compositor)) =
+                    (screenshot.take(), run.compositor.as_mut())
+                {
                     match compositor.screenshot_png() {
                         Ok(png) => {
-                            if let Err(e) = std::fs::write(file, png) {
-                                run.failure = Some(format!(
-                                    "failed to write the screenshot {}: {e}",
-                                    file.display()
-                                ));
+                            if let Err(e) = writer.write(&png) {
+                                run.failure = Some(e);
                             }
                         }
                         Err(e) => run.failure = Some(e.to_string()),
@@ -246,8 +252,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
 
     // Everything is open and the app is running: from here on a bug in a
     // protocol handler reaches only what src/confine.rs keeps.
-    crate::confine::confine(&instance.dir, args.screenshot.as_deref())
-        .context("failed to confine wsbox itself")?;
+    crate::confine::confine(&instance.dir).context("failed to confine wsbox itself")?;
 
     let mut run = Run {
         compositor,
