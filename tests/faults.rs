@@ -209,6 +209,28 @@ fn wsbox_confines_itself_and_still_works() {
     }
     // Its runtime directory is gone with it, removed from inside Landlock.
     assert!(!runtime_base().join("wsbox").join(&name).exists());
+    // Nothing it did was refused: the kernel logs every syscall wsbox's
+    // filter answers with EPERM (SECCOMP_FILTER_FLAG_LOG, audit type 1326,
+    // code 0x50000). The log may be rate-limited, so this can miss a
+    // refusal, never invent one.
+    match Command::new("dmesg").output() {
+        Ok(log) if log.status.success() => {
+            let log = String::from_utf8_lossy(&log.stdout);
+            let refused: Vec<&str> = log
+                .lines()
+                .filter(|l| {
+                    l.contains("type=1326")
+                        && l.contains(&format!(" pid={pid} "))
+                        && l.contains("code=0x50000")
+                })
+                .collect();
+            assert!(
+                refused.is_empty(),
+                "wsbox was refused syscalls: {refused:#?}"
+            );
+        }
+        _ => eprintln!("NOTE: dmesg unreadable here; wsbox's refused syscalls not checked"),
+    }
 }
 
 /// `text` without terminal colour sequences.

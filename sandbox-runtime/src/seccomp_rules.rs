@@ -96,6 +96,7 @@ pub const TIOCLINUX: u64 = 0x541c;
 /// clipboard threads and control socket in every display mode (none,
 /// headless, window under weston), then widened to what Rust's std, glibc,
 /// calloop, wayland-rs and pixman may call on the same paths.
+/// `scripts/wsbox-syscalls.sh` repeats the measurement.
 pub const WSBOX_ALLOWED: &[&str] = &[
     // Event loop: epoll, timers, signals, eventfds, the sandbox's signalfd.
     "epoll_wait",
