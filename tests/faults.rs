@@ -436,3 +436,85 @@ fn twenty_sandboxes_one_crashing() {
         assert!(!runtime_base().join("wsbox").join(&name).exists());
     }
 }
+
+/// examples/hostile-client, which `cargo test` builds with the tests.
+fn hostile_client() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join("examples/hostile-client");
+    path.exists().then_some(path)
+}
+
+#[test]
+fn hostile_clients_against_a_real_wsbox() {
+    if !ready("hostile_clients_against_a_real_wsbox", &[]) {
+        return;
+    }
+    let Some(client) = hostile_client() else {
+        skip(
+            "hostile_clients_against_a_real_wsbox",
+            "target/debug/examples/hostile-client not built (cargo test builds it)",
+        );
+        return;
+    };
+    let name = unique_name("hostile");
+    let bind = format!("{}:/opt/hostile-client", client.display());
+    let mut running = Running::start(wsbox(&[
+        "run",
+        "--headless",
+        "--name",
+        &name,
+        "--ro",
+        &bind,
+        "--",
+        "/opt/hostile-client",
+    ]));
+    // wsbox's peak RSS while its compositor takes every case.
+    let mut pid = None;
+    let mut peak_kib = 0u64;
+    let started = std::time::Instant::now();
+    while matches!(running.child.try_wait(), Ok(None)) && started.elapsed() < LIMIT {
+        if pid.is_none() {
+            pid = wsbox_pid(&name);
+        }
+        if let Some(kib) = pid
+            .and_then(|p| status_field(p, "VmHWM:"))
+            .and_then(|v| v.trim_end_matches("kB").trim().parse().ok())
+        {
+            peak_kib = peak_kib.max(kib);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = running.finish(LIMIT);
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    for case in [
+        "sync-flood-unread",
+        "surfaces-10k",
+        "objects-70k",
+        "region-rects-2000",
+        "string-without-nul",
+        "string-past-the-end",
+        "garbage",
+    ] {
+        assert!(
+            out.stdout.contains(&format!("{case} cut-off")),
+            "{case} was not cut off\n{out}"
+        );
+    }
+    assert!(out.stdout.contains("polite alive"), "{out}");
+    // Every limit names itself in wsbox's log.
+    let log = strip_ansi(&out.stderr);
+    for limit in [
+        "outgoing buffer full",
+        "more than 4096 wl_surfaces",
+        "more than 65536 objects",
+        "rectangles in one wl_region",
+    ] {
+        assert!(log.contains(limit), "no log line for {limit:?}\n{out}");
+    }
+    eprintln!("hostile clients: wsbox's peak RSS {peak_kib} KiB");
+    assert!(pid.is_some(), "wsbox ps never listed {name}");
+    assert!(
+        peak_kib > 0 && peak_kib < 64 * 1024,
+        "wsbox's peak RSS was {peak_kib} KiB"
+    );
+}
