@@ -16,9 +16,16 @@
 //! `frames <n> seconds <s> fps <f>`: the frame callbacks received, the time
 //! from the first to the last of them, and the rate in between.
 //!
+//! With `--keys` it also prints `key <evdev code> <1 pressed|0 released>
+//! <CLOCK_MONOTONIC ns>` for each wl_keyboard.key and `leave <ns>` when it
+//! loses the keyboard focus (input latency, stuck-key tests). With
+//! `--ignore-close` it prints `close` at xdg_toplevel.close and goes on
+//! (a client that does not close when asked).
+//!
 //! ```text
 //! bench-client [--size WxH] [--damage full|small] [--frames N]
 //!              [--seconds S] [--first-frame] [--idle] [--opaque]
+//!              [--keys] [--ignore-close]
 //! ```
 
 use std::error::Error;
@@ -36,8 +43,10 @@ use wayland_client::protocol::{
     wl_buffer::{self, WlBuffer},
     wl_callback::{self, WlCallback},
     wl_compositor::WlCompositor,
+    wl_keyboard::{self, WlKeyboard},
     wl_region::WlRegion,
     wl_registry::WlRegistry,
+    wl_seat::{self, WlSeat},
     wl_shm::{self, WlShm},
     wl_shm_pool::WlShmPool,
     wl_surface::WlSurface,
@@ -63,6 +72,8 @@ Opens one Wayland window and redraws it at every frame callback.
   --first-frame         exit at the first frame callback
   --idle                draw one frame, then stop redrawing (for memory figures)
   --opaque              mark the whole surface opaque (wl_surface.set_opaque_region)
+  --keys                print `key <code> <1|0> <ns>` per key event, `leave <ns>` at focus loss
+  --ignore-close        print `close` at xdg_toplevel.close instead of exiting
   --help                show this help
 
 Prints `first_frame_ns <CLOCK_MONOTONIC ns>` at the first frame callback and
@@ -94,6 +105,8 @@ struct Options {
     first_frame: bool,
     idle: bool,
     opaque: bool,
+    keys: bool,
+    ignore_close: bool,
 }
 
 fn main() -> ExitCode {
@@ -127,6 +140,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
         first_frame: false,
         idle: false,
         opaque: false,
+        keys: false,
+        ignore_close: false,
     };
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -167,12 +182,16 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
                     .ok_or_else(|| format!("--seconds: '{v}' is not a number of seconds"))?;
                 options.seconds = Some(s);
             }
-            "--first-frame" | "--idle" | "--opaque" if inline.is_some() => {
+            "--first-frame" | "--idle" | "--opaque" | "--keys" | "--ignore-close"
+                if inline.is_some() =>
+            {
                 return Err(format!("{name} takes no value"));
             }
             "--first-frame" => options.first_frame = true,
             "--idle" => options.idle = true,
             "--opaque" => options.opaque = true,
+            "--keys" => options.keys = true,
+            "--ignore-close" => options.ignore_close = true,
             other => return Err(format!("unknown argument '{other}'")),
         }
     }
@@ -233,6 +252,16 @@ fn run(options: Options) -> Result<ExitCode> {
         .bind(&qh, 1..=6, ())
         .map_err(|e| format!("xdg_wm_base: {e}"))?;
 
+    let seat: Option<WlSeat> = if options.keys {
+        Some(
+            globals
+                .bind(&qh, 1..=5, ())
+                .map_err(|e| format!("wl_seat: {e}"))?,
+        )
+    } else {
+        None
+    };
+
     let surface = compositor.create_surface(&qh, ());
     let xdg_surface = wm_base.get_xdg_surface(&surface, &qh, ());
     let toplevel = xdg_surface.get_toplevel(&qh, ());
@@ -248,6 +277,8 @@ fn run(options: Options) -> Result<ExitCode> {
         surface,
         _xdg_surface: xdg_surface,
         _toplevel: toplevel,
+        _seat: seat,
+        keyboard: None,
         requested: (0, 0),
         configure_pending: false,
         size: None,
@@ -367,6 +398,8 @@ struct App {
     // Held so the window lives as long as the app.
     _xdg_surface: XdgSurface,
     _toplevel: XdgToplevel,
+    _seat: Option<WlSeat>,
+    keyboard: Option<WlKeyboard>,
     /// The size of the latest xdg_toplevel.configure; 0 means "you choose".
     requested: (i32, i32),
     /// An xdg_surface.configure was acked and wants a commit.
@@ -786,7 +819,50 @@ impl Dispatch<XdgToplevel, ()> for App {
             xdg_toplevel::Event::Configure { width, height, .. } => {
                 app.requested = (width, height);
             }
+            xdg_toplevel::Event::Close if app.options.ignore_close => say("close"),
             xdg_toplevel::Event::Close => app.exit = Some(ExitCode::SUCCESS),
+            _ => {}
+        }
+    }
+}
+
+impl Dispatch<WlSeat, ()> for App {
+    fn event(
+        app: &mut Self,
+        seat: &WlSeat,
+        event: wl_seat::Event,
+        _: &(),
+        _: &Connection,
+        qh: &QueueHandle<Self>,
+    ) {
+        if let wl_seat::Event::Capabilities {
+            capabilities: wayland_client::WEnum::Value(caps),
+        } = event
+        {
+            if caps.contains(wl_seat::Capability::Keyboard) && app.keyboard.is_none() {
+                app.keyboard = Some(seat.get_keyboard(qh, ()));
+            }
+        }
+    }
+}
+
+impl Dispatch<WlKeyboard, ()> for App {
+    fn event(
+        _: &mut Self,
+        _: &WlKeyboard,
+        event: wl_keyboard::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        // The time is taken first: the event has just been read.
+        let now = monotonic_ns();
+        match event {
+            wl_keyboard::Event::Key { key, state, .. } => {
+                let pressed = state == wayland_client::WEnum::Value(wl_keyboard::KeyState::Pressed);
+                say(format_args!("key {key} {} {now}", u8::from(pressed)));
+            }
+            wl_keyboard::Event::Leave { .. } => say(format_args!("leave {now}")),
             _ => {}
         }
     }

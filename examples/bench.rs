@@ -18,12 +18,22 @@
 //! - window: the client's frames per second over 3 s in a host (one weston
 //!   headless 1280x800 for the whole table), directly, through
 //!   `wsbox run --display window` and through a waypipe client/server pair,
-//!   with the host's CPU time per frame.
+//!   with the host's CPU time per frame;
+//! - latency: p50 and p99 of 100 key presses per run, from `wsbox input`
+//!   (the CLI, and a bare control-socket request) and from a virtual
+//!   keyboard on a sway headless host (bench-client directly on it, and in
+//!   `wsbox run --display window`) to the key's arrival in bench-client
+//!   (`--keys`).
+//!
+//! sway headless (pixman) is a third reference in the first-frame,
+//! throughput and memory tables; it refuses root, so it runs as the test
+//! user (WSBOX_TEST_USER, default `wsbox-test`) and the clients, as root,
+//! connect to its socket by path.
 //!
 //! Usage: bench [--runs N] [--quick] [--only TABLE,...] [--json FILE]
 //! where `--runs` sets the start-up table's runs (default 30), `--quick`
 //! halves every run count and TABLE is startup, first-frame, throughput,
-//! memory or window.
+//! memory, window or latency.
 
 // A developer tool: a failed set-up should stop it loudly.
 #![allow(clippy::expect_used)]
@@ -48,7 +58,14 @@ struct Case {
     samples: Vec<Duration>,
 }
 
-const TABLES: &[&str] = &["startup", "first-frame", "throughput", "memory", "window"];
+const TABLES: &[&str] = &[
+    "startup",
+    "first-frame",
+    "throughput",
+    "memory",
+    "window",
+    "latency",
+];
 
 fn main() {
     let mut runs = 30usize;
@@ -121,6 +138,7 @@ fn main() {
                     "throughput" => throughput_group(&env, scale(3)),
                     "memory" => memory_group(&env, scale(3)),
                     "window" => window_group(&env, scale(3)),
+                    "latency" => latency_group(&env, scale(3)),
                     _ => continue,
                 };
                 let group = group.run(&env);
@@ -605,6 +623,8 @@ struct Env {
     wsbox: String,
     client: String,
     weston: bool,
+    /// The user sway runs as, when sway and the user are there.
+    sway: Option<(u32, u32)>,
     scratch: Scratch,
     seq: std::cell::Cell<u32>,
     skipped: std::cell::RefCell<Vec<String>>,
@@ -623,16 +643,28 @@ impl Env {
                 std::io::Error::last_os_error()
             );
         }
+        let sway = if available(&["sway".to_owned(), "--version".to_owned()]) {
+            sway_user()
+        } else {
+            None
+        };
         let env = Env {
             wsbox,
             client,
             weston,
+            sway,
             scratch: Scratch::new().expect("a scratch directory under /tmp"),
             seq: std::cell::Cell::new(0),
             skipped: std::cell::RefCell::new(Vec::new()),
         };
         if !weston {
             env.skip("every weston case: `weston --version` does not run here");
+        }
+        if env.sway.is_none() {
+            env.skip(
+                "every sway case: `sway --version` does not run here or there is no user \
+                 wsbox-test (WSBOX_TEST_USER) to run it as",
+            );
         }
         env
     }
@@ -714,6 +746,32 @@ fn first_frame_group(env: &Env, runs: usize) -> Group {
             },
         );
     }
+    let sway_name = "sway + bench-client";
+    if env.sway.is_some() {
+        g.add(
+            sway_name.into(),
+            None,
+            "sway (headless, pixman, as the test user) 1280x720, then bench-client \
+             --first-frame once the socket exists"
+                .into(),
+            |env| {
+                let t0 = monotonic_ns();
+                let sway = Sway::start(env, 1280, 720)?;
+                let mut out = Lines::new();
+                let mut client = out.spawn(
+                    sway.client_command(env, &["--first-frame"]),
+                    "bench-client",
+                    env,
+                )?;
+                let ns = out.first_frame(Duration::from_secs(20), &mut [&mut client])?;
+                client.finish(Duration::from_secs(10))?;
+                drop(sway);
+                Ok(vec![ms_since(t0, ns)])
+            },
+        );
+        g.extra_ratios
+            .push(("wsbox --headless + bench-client".into(), sway_name.into()));
+    }
     g.add(
         "wsbox --headless + bench-client".into(),
         env.weston.then(|| weston_name.into()),
@@ -738,8 +796,8 @@ fn first_frame_group(env: &Env, runs: usize) -> Group {
          first frame is shown, so there is nothing to time; bench-client covers it",
     );
     g.notes.push(
-        "weston is started fresh for each run and timed from its spawn (its start-up counts, \
-         as wsbox's does)."
+        "weston and sway are started fresh for each run and timed from their spawn (their \
+         start-up counts, as wsbox's does)."
             .into(),
     );
     g
@@ -808,6 +866,35 @@ fn throughput_group(env: &Env, runs: usize) -> Group {
                         Ok(figures)
                     },
                 );
+            }
+            if env.sway.is_some() {
+                let size = size.clone();
+                let sway_name = format!("sway {w}x{h} {damage}");
+                g.add(
+                    sway_name.clone(),
+                    None,
+                    format!(
+                        "sway headless {w}x{h}; bench-client --seconds 3 --damage {damage} \
+                         (maximised: the output's size)"
+                    ),
+                    move |env| {
+                        let sway = Sway::start(env, w, h)?;
+                        let mut out = Lines::new();
+                        let client = out.spawn(
+                            sway.client_command(
+                                env,
+                                &["--seconds", "3", "--damage", damage, "--size", &size],
+                            ),
+                            "bench-client",
+                            env,
+                        )?;
+                        let figures = out.throughput(sway.proc.pid(), client)?;
+                        drop(sway);
+                        Ok(figures)
+                    },
+                );
+                g.extra_ratios
+                    .push((format!("wsbox {w}x{h} {damage}"), sway_name));
             }
             let output = (w, h) != (1280, 720);
             g.add(
@@ -922,6 +1009,35 @@ fn memory_group(env: &Env, runs: usize) -> Group {
                     Ok(rss)
                 },
             );
+        }
+        if env.sway.is_some() {
+            let sway_name = format!("sway, {clients} {plural}");
+            g.add(
+                sway_name.clone(),
+                None,
+                format!("sway headless 1280x720; {clients} x bench-client --idle --seconds 30"),
+                move |env| {
+                    let sway = Sway::start(env, 1280, 720)?;
+                    let mut out = Lines::new();
+                    let mut procs = Vec::new();
+                    for _ in 0..clients {
+                        procs.push(out.spawn(
+                            sway.client_command(env, &["--idle", "--seconds", "30"]),
+                            "bench-client",
+                            env,
+                        )?);
+                    }
+                    let mut refs: Vec<&mut Proc> = procs.iter_mut().collect();
+                    out.first_frames(clients, Duration::from_secs(30), &mut refs)?;
+                    idle(Duration::from_secs(2), &mut refs)?;
+                    let rss = memory_mib(sway.proc.pid())?;
+                    drop(procs);
+                    drop(sway);
+                    Ok(rss)
+                },
+            );
+            g.extra_ratios
+                .push((format!("wsbox, {clients} {plural}"), sway_name));
         }
         g.add(
             format!("wsbox, {clients} {plural}"),
@@ -1729,5 +1845,400 @@ impl Drop for Weston {
     fn drop(&mut self) {
         self.proc.stop();
         let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// sway headless, as the unprivileged test user (sway refuses root).
+
+/// The user sway runs as: WSBOX_TEST_USER, default `wsbox-test` (made by
+/// `make test`); None when there is no such user.
+fn sway_user() -> Option<(u32, u32)> {
+    let name = std::env::var("WSBOX_TEST_USER").unwrap_or_else(|_| "wsbox-test".into());
+    let name = std::ffi::CString::new(name).ok()?;
+    // SAFETY: getpwnam returns a pointer to static storage or null; the
+    // fields are read at once, on the main thread.
+    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
+    if pw.is_null() {
+        return None;
+    }
+    // SAFETY: non-null, see above.
+    let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+    (uid != 0).then_some((uid, gid))
+}
+
+/// A sway headless (pixman) started for one run or one table, as the test
+/// user, in a directory of its own; its clients connect by the absolute
+/// socket path (the bench runs as root). Stopped and removed on drop.
+struct Sway {
+    proc: Proc,
+    dir: PathBuf,
+    socket: PathBuf,
+}
+
+impl Sway {
+    fn start(env: &Env, width: u32, height: u32) -> Result<Sway, String> {
+        let (uid, gid) = env.sway.ok_or("no sway user")?;
+        // Not under the scratch directory: that is root's, 0700.
+        let dir = std::env::temp_dir().join(env.unique("wsbox-bench-sway"));
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| format!("create {}: {e}", dir.display()))?;
+        let cleanup = |e: String| {
+            let _ = fs::remove_dir_all(&dir);
+            e
+        };
+        std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
+            .map_err(|e| cleanup(format!("chown {}: {e}", dir.display())))?;
+        let config = dir.join("config");
+        fs::write(
+            &config,
+            format!(
+                "output HEADLESS-1 resolution {width}x{height}\ndefault_border none\n\
+                 focus_follows_mouse no\n"
+            ),
+        )
+        .map_err(|e| cleanup(format!("write {}: {e}", config.display())))?;
+        let mut cmd = Command::new("sway");
+        cmd.arg("-c")
+            .arg(&config)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", &dir)
+            .env("XDG_RUNTIME_DIR", &dir)
+            .env("WLR_BACKENDS", "headless")
+            .env("WLR_RENDERER", "pixman")
+            .env("WLR_LIBINPUT_NO_DEVICES", "1")
+            .current_dir(&dir)
+            .uid(uid)
+            .gid(gid)
+            .stdout(Stdio::null());
+        let log = env.scratch.path.join(format!("{}.log", env.unique("sway")));
+        let proc = Proc::spawn(cmd, "sway", true, log).map_err(cleanup)?;
+        let mut sway = Sway {
+            proc,
+            dir,
+            socket: PathBuf::new(),
+        };
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            let socket = fs::read_dir(&sway.dir).ok().and_then(|entries| {
+                entries.flatten().map(|e| e.path()).find(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("wayland-"))
+                        && fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_socket())
+                })
+            });
+            if let Some(socket) = socket.filter(|s| UnixStream::connect(s).is_ok()) {
+                sway.socket = socket;
+                return Ok(sway);
+            }
+            if let Some(status) = sway.proc.try_wait() {
+                return Err(format!(
+                    "sway ended with {status} before its socket appeared{}",
+                    sway.proc.stderr_tail()
+                ));
+            }
+            if Instant::now() >= end {
+                return Err(format!(
+                    "sway's socket did not appear within 10 s{}",
+                    sway.proc.stderr_tail()
+                ));
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        }
+    }
+
+    /// bench-client (as root) in this sway.
+    fn client_command(&self, env: &Env, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&env.client);
+        cmd.args(args)
+            .env("XDG_RUNTIME_DIR", &self.dir)
+            .env("WAYLAND_DISPLAY", &self.socket);
+        cmd
+    }
+}
+
+impl Drop for Sway {
+    fn drop(&mut self) {
+        self.proc.stop();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Input latency.
+
+/// Key presses per run of a latency case.
+const PRESSES: usize = 100;
+
+/// Presses a key `PRESSES` times with `press` (which returns the
+/// CLOCK_MONOTONIC ns just before the key left), each time waiting for the
+/// client's `key <code> 1 <ns>` line; returns p50 and p99 in ms.
+fn key_latency(
+    out: &mut Lines,
+    procs: &mut [&mut Proc],
+    mut press: impl FnMut() -> Result<u128, String>,
+) -> Result<Vec<f64>, String> {
+    let mut samples = Vec::with_capacity(PRESSES);
+    for _ in 0..PRESSES {
+        let t0 = press()?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let ns = loop {
+            let line = out.next(deadline, procs)?;
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if let ["key", _, "1", ns] = words.as_slice() {
+                break ns
+                    .parse::<u128>()
+                    .map_err(|_| format!("odd line from the client: {line}"))?;
+            }
+        };
+        samples.push(ms_since(t0, ns));
+        // Let the release go through before the next press.
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    samples.sort_by(f64::total_cmp);
+    let at =
+        |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
+    Ok(vec![at(0.50), at(0.99)])
+}
+
+/// Waits for the client's first frame, then a moment for the keyboard
+/// focus to settle.
+fn wait_focused(out: &mut Lines, procs: &mut [&mut Proc]) -> Result<(), String> {
+    out.first_frame(Duration::from_secs(20), procs)?;
+    std::thread::sleep(Duration::from_millis(300));
+    Ok(())
+}
+
+fn latency_group(env: &Env, runs: usize) -> Group {
+    let metric = |q: &str, key, print| {
+        Metric {
+        title: format!("Input latency, {q} of {PRESSES} key presses per run (to the key event's arrival in bench-client)"),
+        unit: "ms",
+        key,
+        suffix: "ms",
+        digits: 3,
+        print,
+    }
+    };
+    let mut g = Group::new(
+        runs,
+        vec![
+            metric("p50", "latency_p50", true),
+            metric("p99", "latency_p99", true),
+        ],
+    );
+    let control_case = |env: &Env, cli: bool| -> Outcome {
+        let runtime = TempDir::new(env.scratch.path.join(env.unique("latency")))?;
+        let name = env.unique("lat");
+        let mut cmd = Command::new(&env.wsbox);
+        cmd.args(["run", "--headless", "--name", &name, "--ro"])
+            .arg(format!("{}:/opt/bench-client", env.client))
+            .args(["--", "/opt/bench-client", "--idle", "--keys"])
+            .env("XDG_RUNTIME_DIR", &runtime.path);
+        let mut out = Lines::new();
+        let mut wsbox = out.spawn(cmd, "wsbox", env)?;
+        wait_focused(&mut out, &mut [&mut wsbox])?;
+        let control = runtime.path.join("wsbox").join(&name).join("control");
+        let figures = key_latency(&mut out, &mut [&mut wsbox], || {
+            if cli {
+                let t0 = monotonic_ns();
+                let status = Command::new(&env.wsbox)
+                    .args(["input", &name, "key", "a"])
+                    .env("XDG_RUNTIME_DIR", &runtime.path)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .status()
+                    .map_err(|e| format!("wsbox input: {e}"))?;
+                return if status.success() {
+                    Ok(t0)
+                } else {
+                    Err(format!("wsbox input ended with {status}"))
+                };
+            }
+            use std::io::Write;
+            let mut stream = UnixStream::connect(&control)
+                .map_err(|e| format!("connect {}: {e}", control.display()))?;
+            let t0 = monotonic_ns();
+            stream
+                .write_all(b"{\"cmd\":\"input\",\"action\":{\"key\":{\"combo\":\"a\"}}}\n")
+                .map_err(|e| format!("write to the control socket: {e}"))?;
+            let mut reply = String::new();
+            BufReader::new(stream)
+                .read_line(&mut reply)
+                .map_err(|e| format!("read from the control socket: {e}"))?;
+            if !reply.contains("\"ok\":true") {
+                return Err(format!("control socket: {}", reply.trim()));
+            }
+            Ok(t0)
+        });
+        wsbox.stop();
+        figures
+    };
+    g.add(
+        "wsbox input (the CLI)".into(),
+        None,
+        "wsbox run --headless -- /opt/bench-client --idle --keys; wsbox input NAME key a, \
+         timed from spawning it"
+            .into(),
+        move |env| control_case(env, true),
+    );
+    g.add(
+        "control socket request".into(),
+        None,
+        "the same, one {\"cmd\":\"input\"} request on the control socket, timed from its write"
+            .into(),
+        move |env| control_case(env, false),
+    );
+
+    if env.sway.is_none() {
+        env.skip("the host input cases of the latency table: sway or its user is missing");
+        return g;
+    }
+    let sway = match Sway::start(env, 1280, 800) {
+        Ok(sway) => std::rc::Rc::new(sway),
+        Err(e) => {
+            eprintln!("bench: FAILED the latency table's host: {e}");
+            return g;
+        }
+    };
+    let keyboard = match VirtualKeyboard::new(&sway.socket) {
+        Ok(k) => std::rc::Rc::new(std::cell::RefCell::new(k)),
+        Err(e) => {
+            eprintln!("bench: FAILED the latency table's virtual keyboard: {e}");
+            return g;
+        }
+    };
+    let direct = "host key, bench-client on sway";
+    let (host, kb) = (sway.clone(), keyboard.clone());
+    g.add(
+        direct.into(),
+        None,
+        "zwp_virtual_keyboard_v1 key on a sway headless host, bench-client --keys directly on it"
+            .into(),
+        move |env| {
+            let mut out = Lines::new();
+            let mut client = out.spawn(
+                host.client_command(env, &["--idle", "--keys"]),
+                "bench-client",
+                env,
+            )?;
+            wait_focused(&mut out, &mut [&mut client])?;
+            key_latency(&mut out, &mut [&mut client], || kb.borrow_mut().tap())
+        },
+    );
+    let (host, kb) = (sway.clone(), keyboard.clone());
+    g.add(
+        "host key, through wsbox --display window".into(),
+        Some(direct.into()),
+        "the same key, bench-client --keys in wsbox run --display window on that host".into(),
+        move |env| {
+            let mut cmd = Command::new(&env.wsbox);
+            cmd.args(["run", "--display", "window", "--name", &env.unique("bench")])
+                .arg("--ro")
+                .arg(format!("{}:/opt/bench-client", env.client))
+                .args(["--", "/opt/bench-client", "--idle", "--keys"])
+                .env("XDG_RUNTIME_DIR", &host.dir)
+                .env("WAYLAND_DISPLAY", &host.socket);
+            let mut out = Lines::new();
+            let mut wsbox = out.spawn(cmd, "wsbox", env)?;
+            wait_focused(&mut out, &mut [&mut wsbox])?;
+            key_latency(&mut out, &mut [&mut wsbox], || kb.borrow_mut().tap())
+        },
+    );
+    g.notes.push(
+        "Each run starts the client, waits for its first frame, then presses and releases a key \
+         100 times; the client stamps each wl_keyboard.key with CLOCK_MONOTONIC. The host cases \
+         share one sway headless (as the test user) and one virtual keyboard of the bench's; \
+         the difference between them is what wsbox's window mode adds."
+            .into(),
+    );
+    g
+}
+
+/// A virtual keyboard (zwp_virtual_keyboard_v1) on a host compositor,
+/// with a one-key keymap (evdev code 1 is `a`), as wtype makes them.
+struct VirtualKeyboard {
+    queue: wayland_client::EventQueue<VkState>,
+    keyboard: wayland_protocols_misc::zwp_virtual_keyboard_v1::client::zwp_virtual_keyboard_v1::ZwpVirtualKeyboardV1,
+    started: Instant,
+}
+
+struct VkState;
+
+impl
+    wayland_client::Dispatch<
+        wayland_client::protocol::wl_registry::WlRegistry,
+        wayland_client::globals::GlobalListContents,
+    > for VkState
+{
+    fn event(
+        _: &mut Self,
+        _: &wayland_client::protocol::wl_registry::WlRegistry,
+        _: wayland_client::protocol::wl_registry::Event,
+        _: &wayland_client::globals::GlobalListContents,
+        _: &wayland_client::Connection,
+        _: &wayland_client::QueueHandle<Self>,
+    ) {
+    }
+}
+
+wayland_client::delegate_noop!(VkState: ignore wayland_client::protocol::wl_seat::WlSeat);
+wayland_client::delegate_noop!(VkState: ignore wayland_protocols_misc::zwp_virtual_keyboard_v1::client::zwp_virtual_keyboard_manager_v1::ZwpVirtualKeyboardManagerV1);
+wayland_client::delegate_noop!(VkState: ignore wayland_protocols_misc::zwp_virtual_keyboard_v1::client::zwp_virtual_keyboard_v1::ZwpVirtualKeyboardV1);
+
+impl VirtualKeyboard {
+    fn new(socket: &Path) -> Result<Self, String> {
+        use std::io::Write;
+        use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+        use wayland_protocols_misc::zwp_virtual_keyboard_v1::client::zwp_virtual_keyboard_manager_v1::ZwpVirtualKeyboardManagerV1;
+        let stream = UnixStream::connect(socket).map_err(|e| format!("connect: {e}"))?;
+        let conn =
+            wayland_client::Connection::from_socket(stream).map_err(|e| format!("connect: {e}"))?;
+        let (globals, mut queue) = wayland_client::globals::registry_queue_init::<VkState>(&conn)
+            .map_err(|e| format!("registry: {e}"))?;
+        let qh = queue.handle();
+        let seat: wayland_client::protocol::wl_seat::WlSeat = globals
+            .bind(&qh, 1..=1, ())
+            .map_err(|e| format!("wl_seat: {e}"))?;
+        let manager: ZwpVirtualKeyboardManagerV1 = globals
+            .bind(&qh, 1..=1, ())
+            .map_err(|e| format!("zwp_virtual_keyboard_manager_v1: {e}"))?;
+        let keyboard = manager.create_virtual_keyboard(&seat, &qh, ());
+        let keymap = "xkb_keymap {\nxkb_keycodes \"(unnamed)\" {\nminimum = 8;\nmaximum = 10;\n\
+                      <K1> = 9;\n};\nxkb_types \"(unnamed)\" { include \"complete\" };\n\
+                      xkb_compatibility \"(unnamed)\" { include \"complete\" };\n\
+                      xkb_symbols \"(unnamed)\" {\nkey <K1> {[a]};\n};\n};\n\0";
+        // SAFETY: a plain syscall; the name is a NUL-terminated literal.
+        let fd = unsafe { libc::memfd_create(c"bench-keymap".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(format!("memfd: {}", std::io::Error::last_os_error()));
+        }
+        // SAFETY: a fresh fd that nothing else owns.
+        let mut file = fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        file.write_all(keymap.as_bytes())
+            .map_err(|e| format!("keymap: {e}"))?;
+        keyboard.keymap(1, file.as_fd(), keymap.len() as u32);
+        queue
+            .roundtrip(&mut VkState)
+            .map_err(|e| format!("roundtrip: {e}"))?;
+        Ok(Self {
+            queue,
+            keyboard,
+            started: Instant::now(),
+        })
+    }
+
+    /// Presses and releases the key; the time just before it left.
+    fn tap(&mut self) -> Result<u128, String> {
+        let time = self.started.elapsed().as_millis() as u32;
+        let t0 = monotonic_ns();
+        self.keyboard.key(time, 1, 1);
+        self.queue.flush().map_err(|e| format!("flush: {e}"))?;
+        self.keyboard.key(time, 1, 0);
+        self.queue.flush().map_err(|e| format!("flush: {e}"))?;
+        Ok(t0)
     }
 }

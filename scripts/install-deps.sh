@@ -11,9 +11,9 @@ for group in "$@"; do
   case "$group" in
     build) pkgs="$pkgs $build" ;;
     # Real clients the end-to-end tests run inside sandboxes.
-    test)  pkgs="$pkgs $build python3 procps util-linux iproute2 weston sway foot wayland-utils grim wtype wl-clipboard gtk-3-examples fonts-dejavu-core xkb-data" ;;
+    test)  pkgs="$pkgs $build python3 procps util-linux iproute2 curl passt slirp4netns nftables weston sway foot wayland-utils grim wtype wl-clipboard gtk-3-examples fonts-dejavu-core xkb-data" ;;
     demo)  pkgs="$pkgs $build iproute2 fonts-dejavu-core xkb-data" ;;
-    bench) pkgs="$pkgs $build bubblewrap firejail weston fonts-dejavu-core xkb-data" ;;
+    bench) pkgs="$pkgs $build bubblewrap firejail weston sway waypipe fonts-dejavu-core xkb-data" ;;
     *) echo "install-deps: unknown group $group" >&2; exit 2 ;;
   esac
 done
@@ -33,10 +33,11 @@ if [ -n "$missing" ]; then
   apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
-# The tests run sandboxes as root and as this unprivileged user.
+# The tests run sandboxes as root and as this unprivileged user; the
+# benchmarks run sway (which refuses root) as it.
 user="${WSBOX_TEST_USER:-wsbox-test}"
 case " $* " in
-  *" test "*)
+  *" test "*|*" bench "*)
     if [ "$(id -u)" -eq 0 ] && ! id -u "$user" >/dev/null 2>&1; then
       useradd --system --no-create-home --shell /usr/sbin/nologin "$user"
       echo "install-deps: created test user $user"

@@ -12,10 +12,12 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size of `Run` does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run PROGRAM in a new sandbox; exits with the program's status.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List the running sandboxes.
     Ps {
         /// One JSON object per sandbox, as a JSON array.
@@ -44,6 +46,27 @@ pub enum Command {
     },
     /// Stop a running sandbox (the app gets SIGTERM, then SIGKILL).
     Stop { name: String },
+    /// Make a host file or directory appear in a running sandbox under
+    /// /run/wsbox/files (read-write ones under /run/wsbox/files/rw).
+    AddFile {
+        name: String,
+        path: PathBuf,
+        /// Read-write instead of read-only.
+        #[arg(long)]
+        rw: bool,
+    },
+    /// Take a file granted to a running sandbox away again (its host path or
+    /// its path inside).
+    RemoveFile { name: String, path: PathBuf },
+    /// Copy a regular file out of a running sandbox into HOST_DIR.
+    Export {
+        name: String,
+        sandbox_path: PathBuf,
+        host_dir: PathBuf,
+        /// Replace a file of the same name in HOST_DIR.
+        #[arg(long)]
+        force: bool,
+    },
     /// Show or check policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -102,9 +125,39 @@ pub struct RunArgs {
     /// Bind a host path read-write, at SANDBOX_PATH or at the same path. Repeatable.
     #[arg(long = "rw", value_name = "HOST[:SANDBOX_PATH]")]
     pub rw: Vec<String>,
+    /// Let --ro/--rw/--file/--file-rw bind devices, sockets and FIFOs
+    /// (refused otherwise).
+    #[arg(long)]
+    pub allow_special: bool,
+    /// Grant a file or directory read-only at /run/wsbox/files/NAME. Repeatable.
+    #[arg(long = "file", value_name = "PATH")]
+    pub file: Vec<PathBuf>,
+    /// Grant a file or directory read-write at /run/wsbox/files/rw/NAME. Repeatable.
+    #[arg(long = "file-rw", value_name = "PATH")]
+    pub file_rw: Vec<PathBuf>,
+    /// Do not grant and rewrite the program's arguments that name files.
+    #[arg(long)]
+    pub no_file_args: bool,
+    /// Keep the app's $HOME in DIR across runs (`<name>` is the sandbox's
+    /// name); default: an empty tmpfs.
+    #[arg(long, value_name = "DIR")]
+    pub home: Option<PathBuf>,
     /// Set an environment variable inside the sandbox. Repeatable.
     #[arg(long = "env", value_name = "NAME=VALUE")]
     pub env: Vec<String>,
+    /// The network: `none` (own loopback only), `host` (the host's network),
+    /// `user` (user-mode networking, no LAN) or `tor[=HOST:PORT]` (only the
+    /// host's Tor SOCKS port, default 127.0.0.1:9050, at 127.0.0.1:9050
+    /// inside). Overrides the policy's `[network] mode`.
+    #[arg(long = "net", value_name = "MODE")]
+    pub net: Option<String>,
+    /// With --net user: the LAN (RFC 1918, link-local, ULA) is reachable too.
+    #[arg(long = "net-allow-lan")]
+    pub net_allow_lan: bool,
+    /// Make a loopback TCP port of the host reachable at the same address
+    /// inside: tcp:127.0.0.1:PORT. Repeatable; added to the policy's.
+    #[arg(long = "net-forward", value_name = "tcp:ADDR:PORT")]
+    pub net_forward: Vec<String>,
     /// The program to run and its arguments, after `--`.
     #[arg(required = true, last = true, value_name = "PROGRAM")]
     pub command: Vec<std::ffi::OsString>,

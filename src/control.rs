@@ -8,12 +8,14 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use wsbox_compositor::State;
+
+use crate::files::Live;
 
 /// A request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,9 +23,29 @@ use wsbox_compositor::State;
 pub enum Request {
     Windows,
     Screenshot,
-    Input { action: InputAction },
-    Resize { width: i32, height: i32 },
+    Input {
+        action: InputAction,
+    },
+    Resize {
+        width: i32,
+        height: i32,
+    },
     Stop,
+    /// Attach a host file or directory (absolute path) under /run/wsbox/files.
+    AddFile {
+        path: PathBuf,
+        rw: bool,
+    },
+    /// Take a granted file away (its inside path or its host path).
+    RemoveFile {
+        path: PathBuf,
+    },
+    /// Copy a regular file out of the sandbox into a host directory.
+    Export {
+        sandbox_path: PathBuf,
+        host_dir: PathBuf,
+        force: bool,
+    },
 }
 
 /// What `wsbox input` sends.
@@ -47,6 +69,9 @@ pub struct Response {
     /// Length of the PNG that follows the line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub png_bytes: Option<usize>,
+    /// The path a file request made: inside for add/remove, on the host for export.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
 }
 
 impl Response {
@@ -86,12 +111,12 @@ pub enum After {
 }
 
 /// Serves every pending connection on `listener`.
-pub fn accept_all(listener: &UnixListener, compositor: &mut State) -> After {
+pub fn accept_all(listener: &UnixListener, compositor: &mut State, files: &mut Live) -> After {
     let mut after = After::Continue;
     loop {
         match listener.accept() {
             Ok((stream, _)) => {
-                if serve(stream, compositor) == After::Stop {
+                if serve(stream, compositor, files) == After::Stop {
                     after = After::Stop;
                 }
             }
@@ -105,8 +130,8 @@ pub fn accept_all(listener: &UnixListener, compositor: &mut State) -> After {
 }
 
 /// Answers every pending connection of a sandbox without a display: only
-/// `stop` works there.
-pub fn refuse_all(listener: &UnixListener) -> After {
+/// `stop` and the file requests work there.
+pub fn refuse_all(listener: &UnixListener, files: &mut Live) -> After {
     let mut after = After::Continue;
     while let Ok((stream, _)) = listener.accept() {
         let _ = stream.set_nonblocking(false);
@@ -114,11 +139,22 @@ pub fn refuse_all(listener: &UnixListener) -> After {
         let mut line = String::new();
         let _ = BufReader::new((&stream).take(MAX_REQUEST)).read_line(&mut line);
         let response = match serde_json::from_str::<Request>(line.trim()) {
+            Ok(Request::Export {
+                sandbox_path,
+                host_dir,
+                force,
+            }) => {
+                export_in_background(stream, files, sandbox_path, host_dir, force);
+                continue;
+            }
             Ok(Request::Stop) => {
                 after = After::Stop;
                 Response::ok()
             }
-            Ok(_) => Response::error("this sandbox has no display (--display none)"),
+            Ok(request) => match handle_files(request, files) {
+                Ok(response) => response,
+                Err(_) => Response::error("this sandbox has no display (--display none)"),
+            },
             Err(e) => Response::error(format!("invalid request: {e}")),
         };
         let mut text = serde_json::to_string(&response).unwrap_or_default();
@@ -128,7 +164,7 @@ pub fn refuse_all(listener: &UnixListener) -> After {
     after
 }
 
-fn serve(stream: UnixStream, compositor: &mut State) -> After {
+fn serve(stream: UnixStream, compositor: &mut State, files: &mut Live) -> After {
     // The peer is the host user; still, a stuck peer must not stall the
     // compositor for long.
     let _ = stream.set_nonblocking(false);
@@ -139,7 +175,18 @@ fn serve(stream: UnixStream, compositor: &mut State) -> After {
     let mut writer = &stream;
     let (response, png, after) = match read {
         Ok(_) => match serde_json::from_str::<Request>(line.trim()) {
-            Ok(request) => handle(request, compositor),
+            Ok(Request::Export {
+                sandbox_path,
+                host_dir,
+                force,
+            }) => {
+                export_in_background(stream, files, sandbox_path, host_dir, force);
+                return After::Continue;
+            }
+            Ok(request) => match handle_files(request, files) {
+                Ok(response) => (response, None, After::Continue),
+                Err(request) => handle(request, compositor),
+            },
             Err(e) => (
                 Response::error(format!("invalid request: {e}")),
                 None,
@@ -159,6 +206,51 @@ fn serve(stream: UnixStream, compositor: &mut State) -> After {
         let _ = writer.write_all(&png);
     }
     after
+}
+
+/// Answers add-file and remove-file; hands every other request back.
+fn handle_files(request: Request, files: &mut Live) -> Result<Response, Request> {
+    let result = match request {
+        Request::AddFile { path, rw } => files.add(&path, rw),
+        Request::RemoveFile { path } => files.remove(&path),
+        other => return Err(other),
+    };
+    Ok(path_response(result))
+}
+
+fn path_response(result: Result<PathBuf>) -> Response {
+    match result {
+        Ok(path) => Response {
+            ok: true,
+            path: Some(path),
+            ..Response::default()
+        },
+        Err(e) => Response::error(format!("{e:#}").replace('\n', " ")),
+    }
+}
+
+/// Copies a file out on a thread of its own and answers from there: a large
+/// copy does not hold up the display or the other requests (`stop` too).
+fn export_in_background(
+    stream: UnixStream,
+    files: &Live,
+    sandbox_path: PathBuf,
+    host_dir: PathBuf,
+    force: bool,
+) {
+    let exporter = files.exporter();
+    let spawned = std::thread::Builder::new()
+        .name("wsbox-export".into())
+        .spawn(move || {
+            let response = path_response(exporter.export(&sandbox_path, &host_dir, force));
+            let mut text = serde_json::to_string(&response).unwrap_or_default();
+            text.push('\n');
+            let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
+            let _ = (&stream).write_all(text.as_bytes());
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(%e, "failed to start an export thread");
+    }
 }
 
 fn handle(request: Request, compositor: &mut State) -> (Response, Option<Vec<u8>>, After) {
@@ -205,6 +297,11 @@ fn handle(request: Request, compositor: &mut State) -> (Response, Option<Vec<u8>
             Err(e) => (Response::error(e), None, After::Continue),
         },
         Request::Stop => (Response::ok(), None, After::Stop),
+        Request::AddFile { .. } | Request::RemoveFile { .. } | Request::Export { .. } => (
+            Response::error("file requests are answered by handle_files"),
+            None,
+            After::Continue,
+        ),
     }
 }
 
@@ -215,7 +312,12 @@ pub fn call(name: &str, request: &Request) -> Result<(Response, Option<Vec<u8>>)
     let path = dir.join("control");
     let mut stream = UnixStream::connect(&path)
         .with_context(|| format!("failed to connect to {}", path.display()))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    // An export copies up to 4 GiB before it answers.
+    let wait = match request {
+        Request::Export { .. } => Duration::from_secs(3600),
+        _ => Duration::from_secs(10),
+    };
+    stream.set_read_timeout(Some(wait))?;
     let mut line = serde_json::to_string(request)?;
     line.push('\n');
     stream.write_all(line.as_bytes())?;
@@ -224,6 +326,9 @@ pub fn call(name: &str, request: &Request) -> Result<(Response, Option<Vec<u8>>)
     reader
         .read_line(&mut reply)
         .with_context(|| format!("no answer from sandbox {name}"))?;
+    if reply.is_empty() {
+        bail!("sandbox {name} stopped before it answered");
+    }
     let response: Response = serde_json::from_str(reply.trim())
         .with_context(|| format!("invalid answer from sandbox {name}: {reply:?}"))?;
     if !response.ok {
@@ -271,5 +376,25 @@ mod tests {
             Request::Stop
         );
         assert!(serde_json::from_str::<Request>(r#"{"cmd":"format-disk"}"#).is_err());
+        assert_eq!(
+            serde_json::to_string(&Request::AddFile {
+                path: "/home/u/doc.pdf".into(),
+                rw: false
+            })
+            .unwrap(),
+            r#"{"cmd":"addfile","path":"/home/u/doc.pdf","rw":false}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Request>(
+                r#"{"cmd":"export","sandbox_path":"/tmp/a","host_dir":"/srv","force":true}"#
+            )
+            .unwrap(),
+            Request::Export {
+                sandbox_path: "/tmp/a".into(),
+                host_dir: "/srv".into(),
+                force: true
+            }
+        );
+        assert!(serde_json::from_str::<Request>(r#"{"cmd":"removefile"}"#).is_err());
     }
 }

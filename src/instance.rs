@@ -26,6 +26,16 @@ pub struct Info {
     pub started: u64,
 }
 
+impl Info {
+    /// What `wsbox ps` warns about this sandbox.
+    pub fn warning(&self) -> Option<&'static str> {
+        (self.network == "host").then_some(
+            "shares the host's network (--net host): it reaches everything the host reaches, \
+             its loopback services and LAN included",
+        )
+    }
+}
+
 /// A created runtime directory; removed on drop.
 #[derive(Debug)]
 pub struct Instance {

@@ -4,8 +4,14 @@
 mod cli;
 mod confine;
 mod control;
+mod files;
+mod forward;
+mod identity;
 mod instance;
+mod network;
+mod nftables;
 mod run;
+mod usernet;
 
 use std::process::ExitCode;
 
@@ -58,7 +64,7 @@ fn main() -> ExitCode {
     };
 
     let result = match cli.command {
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Ps { json } => ps(json),
         Command::Windows { name, json } => windows(&name, json),
         Command::Screenshot { name, file } => {
@@ -92,6 +98,25 @@ fn main() -> ExitCode {
             }
         }
         Command::Stop { name } => control::call(&name, &Request::Stop).map(|_| 0),
+        Command::AddFile { name, path, rw } => absolute(&path)
+            .and_then(|path| print_path(control::call(&name, &Request::AddFile { path, rw }))),
+        Command::RemoveFile { name, path } => absolute(&path)
+            .and_then(|path| print_path(control::call(&name, &Request::RemoveFile { path }))),
+        Command::Export {
+            name,
+            sandbox_path,
+            host_dir,
+            force,
+        } => absolute(&host_dir).and_then(|host_dir| {
+            print_path(control::call(
+                &name,
+                &Request::Export {
+                    sandbox_path,
+                    host_dir,
+                    force,
+                },
+            ))
+        }),
         Command::Policy(PolicyCommand::Show { name }) => Policy::builtin(&name)
             .map(|p| {
                 print!("{}", p.to_toml());
@@ -115,10 +140,34 @@ fn main() -> ExitCode {
     }
 }
 
+/// A path from the command line, relative to wsbox's directory when not
+/// absolute.
+fn absolute(path: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    std::path::absolute(path).map_err(|e| anyhow::anyhow!("invalid path {}: {e}", path.display()))
+}
+
+/// Prints the path a file request answered with.
+fn print_path(answer: anyhow::Result<(control::Response, Option<Vec<u8>>)>) -> anyhow::Result<i32> {
+    let (response, _) = answer?;
+    if let Some(path) = response.path {
+        println!("{}", path.display());
+    }
+    Ok(0)
+}
+
 fn ps(json: bool) -> anyhow::Result<i32> {
     let list = instance::list()?;
     if json {
-        let infos: Vec<_> = list.iter().map(|(_, info)| info).collect();
+        let infos: Vec<_> = list
+            .iter()
+            .map(|(_, info)| {
+                let mut value = serde_json::to_value(info).unwrap_or_default();
+                if let (Some(warning), Some(map)) = (info.warning(), value.as_object_mut()) {
+                    map.insert("warning".into(), warning.into());
+                }
+                value
+            })
+            .collect();
         println!("{}", serde_json::to_string_pretty(&infos)?);
         return Ok(0);
     }
@@ -126,11 +175,22 @@ fn ps(json: bool) -> anyhow::Result<i32> {
         "{:<24} {:>8} {:<10} {:<8} PROGRAM",
         "NAME", "PID", "DISPLAY", "NETWORK"
     );
+    let mut warnings = Vec::new();
     for (_, info) in list {
+        let network = match info.warning() {
+            Some(warning) => {
+                warnings.push(format!("warning: {}: {warning}", info.name));
+                format!("{}!", info.network)
+            }
+            None => info.network.clone(),
+        };
         println!(
             "{:<24} {:>8} {:<10} {:<8} {}",
-            info.name, info.pid, info.display, info.network, info.program
+            info.name, info.pid, info.display, network, info.program
         );
+    }
+    for warning in warnings {
+        println!("{warning}");
     }
     Ok(0)
 }

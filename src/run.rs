@@ -14,14 +14,18 @@ use wsbox_compositor::reexports::calloop::{
 use wsbox_compositor::reexports::wayland_server::{Display, ListeningSocket};
 use wsbox_compositor::state::KeyboardConfig;
 use wsbox_compositor::{Config, State};
-use wsbox_policies::{Access, Bind, ClipboardMode, Policy};
-use wsbox_sandbox::plan::{environment, random_machine_id, SANDBOX_RUNTIME_DIR};
+use wsbox_policies::{
+    Access, Bind, ClipboardMode, Home, HostDecorations, MachineId, NetworkMode, Policy,
+};
+use wsbox_sandbox::plan::{environment, random_boot_id, random_machine_id, SANDBOX_RUNTIME_DIR};
 use wsbox_sandbox::process::{kill_sandbox, terminate, EXIT_TIMEOUT, STOP_GRACE};
 use wsbox_sandbox::{BindSpec, HostIds, HostLayout, Outcome, Prepared, Spec};
 
 use crate::cli::{DisplayMode, RunArgs};
 use crate::control;
+use crate::files;
 use crate::instance::{Info, Instance};
+use crate::{forward, identity, network, usernet};
 
 /// Runs the sandbox and returns the exit status for wsbox.
 pub fn run(args: RunArgs) -> Result<i32> {
@@ -61,6 +65,26 @@ pub fn run(args: RunArgs) -> Result<i32> {
         .context("invalid command line")?;
 
     let mut spec = spec(&policy, args.command.clone())?;
+    files::check_read_only_shares(&spec.binds)?;
+    let grants = files::grant(
+        &mut spec.argv,
+        &args.file,
+        &args.file_rw,
+        !args.no_file_args,
+        args.allow_special,
+    )?;
+    spec.binds.extend(grants.binds.iter().cloned());
+    let net = network::plan(&policy.network, getrandom)?;
+    spec.net = net.spec.clone();
+    spec.resolv_conf = net.resolv_conf.clone();
+    if let Some(resolv) = &net.host_resolv_conf {
+        spec.binds.push(BindSpec {
+            host: resolv.clone(),
+            target: "/etc/resolv.conf".into(),
+            writable: false,
+            special: false,
+        });
+    }
     let program = Path::new(&spec.argv[0])
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -78,10 +102,20 @@ pub fn run(args: RunArgs) -> Result<i32> {
         pid: std::process::id(),
         program: program.clone(),
         display: display_name.to_owned(),
-        network: "none".to_owned(),
+        network: net.mode.name().to_owned(),
         started,
     })?;
     let name = instance.name();
+    let mut home_created = None;
+    if let Some(home) = &policy.filesystem.home {
+        let (path, created) = files::persistent_home(&home.persist, &name, spec.host_ids)?;
+        spec.home = Some(path);
+        home_created = Some(created);
+    }
+    files::check_read_only_sources(&spec.binds, spec.home.as_deref())?;
+    if policy.identity.machine_id == MachineId::Stable {
+        spec.machine_id = identity::stable_machine_id(&identity::key_dir()?, &name)?;
+    }
 
     let mut event_loop: EventLoop<Run> =
         EventLoop::try_new().context("failed to create the event loop")?;
@@ -109,9 +143,11 @@ pub fn run(args: RunArgs) -> Result<i32> {
             },
             clipboard: ClipboardConfig {
                 gesture: policy.clipboard.mode == ClipboardMode::Gesture,
+                auto: policy.clipboard.mode == ClipboardMode::Auto,
                 // validate() keeps it at 64 MiB at most.
                 max_bytes: usize::try_from(policy.clipboard.max_bytes).unwrap_or(usize::MAX),
             },
+            host_decorations: policy.display.host_decorations == HostDecorations::Server,
         };
         let compositor = if window_mode {
             let compositor = State::new_window(display.handle(), signal.clone(), config)?;
@@ -172,6 +208,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
             host: socket_path,
             target: Path::new(SANDBOX_RUNTIME_DIR).join("wayland-0"),
             writable: false,
+            special: true,
         });
         spec.env
             .push(("WAYLAND_DISPLAY".into(), "wayland-0".into()));
@@ -186,8 +223,8 @@ pub fn run(args: RunArgs) -> Result<i32> {
             Generic::new(control, Interest::READ, Mode::Level),
             |_, listener, run: &mut Run| {
                 let after = match run.compositor.as_mut() {
-                    Some(compositor) => control::accept_all(listener, compositor),
-                    None => control::refuse_all(listener),
+                    Some(compositor) => control::accept_all(listener, compositor, &mut run.files),
+                    None => control::refuse_all(listener, &mut run.files),
                 };
                 if after == control::After::Stop {
                     run.stop(false);
@@ -197,10 +234,50 @@ pub fn run(args: RunArgs) -> Result<i32> {
         )
         .map_err(|e| anyhow::anyhow!("failed to watch the control socket: {e}"))?;
 
+    let spec_privileged = spec.host_ids.privileged;
     let prepared = Prepared::new(spec, &HostLayout::probe(Path::new("/")))?;
     tracing::debug!(%name, landlock_abi = ?prepared.landlock_abi(), steps = prepared.plan().mounts.len(), "sandbox prepared");
-    let sandbox = wsbox_sandbox::spawn(&prepared)?;
+    let mut user_net = None;
+    let mut sandbox = wsbox_sandbox::process::spawn_with(&prepared, |pid| {
+        if net.mode == NetworkMode::User {
+            let mac = net.mac.as_deref().unwrap_or("02:00:00:00:00:01");
+            let rules = net.firewall.as_deref().unwrap_or_default();
+            user_net = Some(usernet::start(pid, mac, rules).map_err(|e| format!("{e:#}"))?);
+        }
+        Ok(())
+    })?;
     let sandbox_pid = sandbox.pid();
+    if let Some(user_net) = &user_net {
+        let watch =
+            usernet::HostWatch::start(user_net).inspect_err(|_| kill_sandbox(sandbox_pid))?;
+        handle
+            .insert_source(
+                Generic::new(watch, Interest::READ, Mode::Level),
+                |_, watch, run: &mut Run| {
+                    // SAFETY: the socket is not replaced or closed.
+                    let watch = unsafe { watch.get_mut() };
+                    if let Err(e) = watch.on_readable() {
+                        // Fail closed: the host may have an address the
+                        // sandbox's firewall does not know.
+                        if run.failure.is_none() && run.outcome.is_none() {
+                            run.failure = Some(format!("{e:#}; the sandbox was stopped"));
+                        }
+                        run.stop(false);
+                        return Ok(PostAction::Remove);
+                    }
+                    Ok(PostAction::Continue)
+                },
+            )
+            .map_err(|e| anyhow::anyhow!("failed to watch the host's addresses: {e}"))?;
+    }
+    // The sandbox runs: a home made for it stays.
+    if let Some(created) = home_created {
+        created.keep();
+    }
+    // Threads only now: the sandbox is forked.
+    for (listener, upstream) in sandbox.take_listeners().into_iter().zip(net.upstreams) {
+        forward::serve(listener, upstream).context("failed to serve the sandbox's sockets")?;
+    }
     handle
         .insert_source(
             Generic::new(sandbox, Interest::READ, Mode::Level),
@@ -256,6 +333,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
 
     let mut run = Run {
         compositor,
+        files: files::Live::new(sandbox_pid, spec_privileged, grants),
         sandbox: sandbox_pid,
         outcome: None,
         timed_out: false,
@@ -278,6 +356,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         })
         .context("the event loop failed")?;
     drop(prepared);
+    drop(user_net);
     let outcome = run.outcome.take();
     let (timed_out, failure) = (run.timed_out, run.failure.take());
     drop(run);
@@ -300,6 +379,8 @@ pub fn run(args: RunArgs) -> Result<i32> {
 /// The state of `wsbox run`'s event loop.
 struct Run {
     compositor: Option<State>,
+    /// Files granted to the running sandbox (`wsbox add-file` and friends).
+    files: files::Live,
     /// pid 1 of the sandbox.
     sandbox: Pid,
     outcome: Option<Outcome>,
@@ -483,9 +564,22 @@ fn apply_overrides(policy: &mut Policy, args: &RunArgs) -> Result<()> {
                 host,
                 sandbox,
                 mode,
+                special: args.allow_special,
             });
         }
     }
+    if let Some(home) = &args.home {
+        // `~` is expanded first: made absolute, it would name ./~ instead.
+        let persist = std::path::absolute(expand_home(home)?)
+            .with_context(|| format!("invalid --home {}", home.display()))?;
+        policy.filesystem.home = Some(Home { persist });
+    }
+    network::apply_overrides(
+        &mut policy.network,
+        args.net.as_deref(),
+        args.net_allow_lan,
+        &args.net_forward,
+    )?;
     for pair in &args.env {
         let Some((name, value)) = pair.split_once('=') else {
             bail!("invalid --env {pair:?}: expected NAME=VALUE");
@@ -509,17 +603,8 @@ fn expand_home(path: &Path) -> Result<PathBuf> {
 fn spec(policy: &Policy, argv: Vec<std::ffi::OsString>) -> Result<Spec> {
     let mut binds = Vec::with_capacity(policy.filesystem.bind.len());
     for bind in &policy.filesystem.bind {
+        // Opened and checked (kind, symlinks) when the sandbox is prepared.
         let host = expand_home(&bind.host)?;
-        let resolved = std::fs::canonicalize(&host)
-            .with_context(|| format!("failed to bind {} into the sandbox", host.display()))?;
-        let meta = std::fs::metadata(&resolved)
-            .with_context(|| format!("failed to bind {} into the sandbox", host.display()))?;
-        if !(meta.is_dir() || meta.is_file()) {
-            bail!(
-                "failed to bind {} into the sandbox: not a regular file or directory",
-                host.display()
-            );
-        }
         let target = match &bind.sandbox {
             Some(target) if target.starts_with("~") => {
                 let rest = target.strip_prefix("~").unwrap_or(target);
@@ -529,9 +614,10 @@ fn spec(policy: &Policy, argv: Vec<std::ffi::OsString>) -> Result<Spec> {
             None => host.clone(),
         };
         binds.push(BindSpec {
-            host: resolved,
+            host,
             target,
             writable: bind.mode == Access::Rw,
+            special: bind.special,
         });
     }
     let mut id = [0u8; 16];
@@ -551,10 +637,18 @@ fn spec(policy: &Policy, argv: Vec<std::ffi::OsString>) -> Result<Spec> {
         ),
         landlock: policy.security.landlock,
         host_ids: HostIds::for_caller(euid, egid),
+        home: None,
+        net: Default::default(),
+        boot_id: {
+            let mut bytes = [0u8; 16];
+            getrandom(&mut bytes)?;
+            random_boot_id(bytes)
+        },
+        resolv_conf: None,
     })
 }
 
-fn getrandom(buf: &mut [u8]) -> Result<()> {
+pub(crate) fn getrandom(buf: &mut [u8]) -> Result<()> {
     // SAFETY: the kernel writes at most buf.len() bytes into buf.
     let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
     if n != buf.len() as isize {

@@ -1238,6 +1238,8 @@ fn mounts(who: Who, test: &str) {
             "/var/tmp",
             "/run",
             "/run/user/1000",
+            // The files place: an empty read-only tmpfs until files are granted.
+            "/run/wsbox/files",
             "/home/user",
             PROBE_INSIDE,
             // Split-/usr hosts get these bound instead of symlinked.
@@ -1396,8 +1398,10 @@ if cat "$1"; then echo "READ $1"; fi
 echo "home: $(ls -A /home)"
 echo done
 "#;
-    let args: Vec<&str> = paths.iter().map(String::as_str).collect();
-    let out = r.sh(script, &args);
+    // The paths are probes, not files handed to the app: no file arguments.
+    let mut argv = vec!["sh", "-c", script, "sh"];
+    argv.extend(paths.iter().map(String::as_str));
+    let out = r.run(&["--no-file-args"], &argv);
     let _ = fs::remove_file(&tmp_marker);
     let _ = fs::remove_file(&var_tmp_marker);
     assert!(out.stdout.contains("done"), "{out}");
@@ -1489,7 +1493,9 @@ echo "written in the sandbox" > /data/rw/out && echo "rw written"
 cat "$1/hello"
 "#;
     let out = output(r.sandbox(
-        &["--ro", &ro_opt, "--rw", &rw_opt, "--ro", &same_opt],
+        // A read-only share may not sit in /tmp (writable under Landlock):
+        // the same-path bind is read-write.
+        &["--ro", &ro_opt, "--rw", &rw_opt, "--rw", &same_opt],
         &["sh", "-c", script, "sh", &same_opt],
     ));
     assert!(

@@ -277,6 +277,15 @@ struct Image {
 }
 
 impl Image {
+    /// The size of a PNG file, if there is one.
+    fn load_size(path: &Path) -> Option<(i64, i64)> {
+        let reader = png::Decoder::new(fs::File::open(path).ok()?)
+            .read_info()
+            .ok()?;
+        let info = reader.info();
+        Some((info.width as i64, info.height as i64))
+    }
+
     fn load(path: &Path) -> Self {
         let decoder = png::Decoder::new(fs::File::open(path).unwrap());
         let mut reader = decoder.read_info().unwrap();
@@ -513,5 +522,94 @@ fn scene_graph_lines_are_read() {
             app_id: "wsbox.dbg".into(),
             rect: [326, 41, 974, 473],
         }]
+    );
+}
+
+/// `wsbox windows NAME --json`: (title, app_id, width, height) each.
+fn sandbox_windows(name: &str) -> Vec<(String, String, i64, i64)> {
+    let out = output(wsbox(&["windows", name, "--json"]), RUN_LIMIT);
+    let Ok(list) = serde_json::from_str::<serde_json::Value>(&out.stdout) else {
+        return Vec::new();
+    };
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .map(|w| {
+            let s = |k: &str| w.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+            let n = |k: &str| w.get(k).and_then(|v| v.as_i64()).unwrap_or(-1);
+            (s("title"), s("app_id"), n("width"), n("height"))
+        })
+        .collect()
+}
+
+/// weston 10 and sway 1.7 offer no fractional scaling to clients; wsbox's
+/// own headless compositor does (wp_fractional_scale_v1 and wp_viewporter),
+/// so one wsbox at `--output 1280x800@1.5` is the host of another's window.
+#[test]
+fn a_fractional_host_scale_becomes_the_sandbox_scale() {
+    let test = "a_fractional_host_scale_becomes_the_sandbox_scale";
+    if !ready(test, &["weston-simple-shm"]) {
+        return;
+    }
+    let outer = unique_name("outer");
+    let host = Running::start(wsbox(&[
+        "run",
+        "--headless",
+        "--name",
+        &outer,
+        "--output",
+        "1280x800@1.5",
+        "--",
+        "sleep",
+        "60",
+    ]));
+    let socket = root_dir().join("run/wsbox").join(&outer).join("wayland-0");
+    let up = poll(SHOW_LIMIT, || {
+        std::os::unix::net::UnixStream::connect(&socket).ok()
+    });
+    let inner = unique_name("inner");
+    let mut cmd = wsbox(&[
+        "run",
+        "--display",
+        "window",
+        "--name",
+        &inner,
+        "--",
+        "weston-simple-shm",
+    ]);
+    cmd.env("WAYLAND_DISPLAY", &socket);
+    let run = Running::start(cmd);
+    let dir = scratch(test);
+    // The host window fills the outer output: 1280x800 at 1.5 is 853x533
+    // logical (rounded up by smithay); the inner output is that less wsbox's frame, in logical
+    // pixels, and 1.5 times that in its own pixels.
+    let mut last = String::new();
+    let found = poll(SHOW_LIMIT, || {
+        let host_windows = sandbox_windows(&outer);
+        let inner_windows = sandbox_windows(&inner);
+        let shot = dir.join(format!("inner-{}.png", next()));
+        let out = output(
+            wsbox(&["screenshot", &inner, shot.to_str().unwrap()]),
+            RUN_LIMIT,
+        );
+        let size = Image::load_size(&shot);
+        last = format!("outer {host_windows:?} inner output {size:?} {out}");
+        let (_, app_id, w, h) = host_windows.first()?.clone();
+        let (pw, ph) = size?;
+        let content = (w - 2 * BORDER, h - TITLE_HEIGHT - BORDER);
+        let at = |v: i64| (v as f64 * 1.5).round() as i64;
+        (app_id == format!("wsbox.{inner}")
+            && (853..=854).contains(&w)
+            && (533..=534).contains(&h)
+            && inner_windows.len() == 1
+            && (pw, ph) == (at(content.0), at(content.1)))
+            .then_some(())
+    });
+    let out = run.kill(RUN_LIMIT);
+    let _ = host.kill(RUN_LIMIT);
+    assert!(up.is_some(), "the outer wsbox never listened");
+    assert!(
+        found.is_some(),
+        "the inner output is not at the host's scale 1.5: {last}\n{out}"
     );
 }

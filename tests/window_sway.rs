@@ -551,7 +551,8 @@ fn typing_into_another_host_window_stays_outside() {
 
 /// A sandbox in `sway` whose app is a shell script that, on request (a file
 /// in the bound `dir`), runs wl-paste into `<dir>/pasted` or wl-copy of
-/// `inside-x` inside; returns once the host window has the focus.
+/// the request's text (default `inside-x`) inside; returns once the host
+/// window has the focus.
 fn start_clipboard_shell(sway: &Sway, name: &str, dir: &Path, policy: Option<&Path>) -> Running {
     let bind = format!("{}:{}", dir.display(), dir.display());
     let d = dir.display();
@@ -559,7 +560,8 @@ fn start_clipboard_shell(sway: &Sway, name: &str, dir: &Path, policy: Option<&Pa
         "while :; do \
            if [ -e {d}/do-paste ]; then rm -f {d}/do-paste; \
              wl-paste -n > {d}/p.tmp 2>&1; echo \" rc=$?\" >> {d}/p.tmp; mv {d}/p.tmp {d}/pasted; fi; \
-           if [ -e {d}/do-copy ]; then rm -f {d}/do-copy; wl-copy inside-x; touch {d}/copied; fi; \
+           if [ -e {d}/do-copy ]; then t=$(cat {d}/do-copy); rm -f {d}/do-copy; \
+             wl-copy \"${{t:-inside-x}}\"; touch {d}/copied; fi; \
            sleep 0.1; \
          done"
     );
@@ -591,7 +593,13 @@ fn paste_inside(dir: &Path) -> String {
 }
 
 fn copy_inside(dir: &Path) {
-    fs::write(dir.join("do-copy"), "").unwrap();
+    copy_text_inside(dir, "");
+}
+
+/// wl-copy TEXT inside (`inside-x` when empty).
+fn copy_text_inside(dir: &Path, text: &str) {
+    let _ = fs::remove_file(dir.join("copied"));
+    fs::write(dir.join("do-copy"), text).unwrap();
     poll(Duration::from_secs(10), || {
         fs::metadata(dir.join("copied")).ok()
     })
@@ -737,4 +745,668 @@ fn the_clipboard_shortcuts_never_reach_the_app() {
     let got = poll(Duration::from_secs(10), || typed(&dir));
     let out = run.kill(RUN_LIMIT);
     assert_eq!(got.as_deref(), Some("typed"), "{out}");
+}
+
+// ---------------------------------------------------------------------------
+// Closing, resizing, focus loss, host loss
+// ---------------------------------------------------------------------------
+
+/// wsbox's close button in the host window (backend/window.rs): 20 px,
+/// 4 px left of the right border, centred in the title bar.
+const CLOSE_SIZE: i64 = 20;
+
+/// An example binary (built by `cargo test`, or `cargo build --examples`),
+/// copied where the test user can read it; None when it was not built.
+fn example_bin(name: &str) -> Option<String> {
+    let built = Path::new(env!("CARGO_BIN_EXE_wsbox"))
+        .parent()?
+        .join("examples")
+        .join(name);
+    if !built.exists() {
+        return None;
+    }
+    let dir = Path::new(wsbox_bin()).parent()?.to_owned();
+    let to = dir.join(name);
+    if !to.exists() {
+        let tmp = dir.join(format!("{name}.{}", next()));
+        fs::copy(&built, &tmp).ok()?;
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755)).ok()?;
+        fs::rename(&tmp, &to).ok()?;
+    }
+    Some(to.to_string_lossy().into_owned())
+}
+
+/// `ready`, and bench-client built.
+fn ready_with_client(test: &str, programs: &[&str]) -> Option<((u32, u32), String)> {
+    let user = ready(test, programs)?;
+    match example_bin("bench-client") {
+        Some(bin) => Some((user, bin)),
+        None => {
+            skip(
+                test,
+                "examples/bench-client is not built (cargo build --examples)",
+            );
+            None
+        }
+    }
+}
+
+/// `wsbox ARGS` (not run) as the test user, in `sway`'s session.
+fn wsbox_cmd(sway: &Sway, args: &[&str]) -> Out {
+    let mut cmd = sway.client(wsbox_bin());
+    cmd.args(args);
+    output(cmd, RUN_LIMIT)
+}
+
+/// The sandbox's windows as `wsbox windows NAME --json` reports them:
+/// (app_id, x, y, width, height) each.
+fn sandbox_windows(sway: &Sway, name: &str) -> Vec<(String, i64, i64, i64, i64)> {
+    let out = wsbox_cmd(sway, &["windows", name, "--json"]);
+    let Ok(list) = serde_json::from_str::<serde_json::Value>(&out.stdout) else {
+        return Vec::new();
+    };
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .map(|w| {
+            let n = |k: &str| w.get(k).and_then(|v| v.as_i64()).unwrap_or(-1);
+            let app_id = w.get("app_id").and_then(|v| v.as_str()).unwrap_or("");
+            (app_id.to_owned(), n("x"), n("y"), n("width"), n("height"))
+        })
+        .collect()
+}
+
+/// bench-client in a sandbox in `sway` with `args`; returns once its host
+/// window has the focus.
+fn start_client(sway: &Sway, name: &str, bin: &str, args: &[&str]) -> Running {
+    let bind = format!("{bin}:/opt/bench-client");
+    let mut all = vec!["--name", name, "--ro", &bind, "--", "/opt/bench-client"];
+    all.extend(args);
+    let run = sway.wsbox_run(&all);
+    let app_id = format!("wsbox.{name}");
+    let shown = poll(SHOW_LIMIT, || {
+        let (title, focused, _) = sway.window(&app_id)?;
+        (focused && title == format!("[wsbox:{name}] wsbox bench")).then_some(())
+    });
+    if shown.is_none() {
+        let out = run.kill(RUN_LIMIT);
+        panic!(
+            "no focused host window showing bench-client\n{out}\n--- sway ---\n{}",
+            sway.log()
+        );
+    }
+    run
+}
+
+/// A virtual pointer on the host (zwlr_virtual_pointer_v1, which sway
+/// offers): the seat gains a pointer, as a session with a mouse has.
+struct VirtualPointer {
+    queue: wayland_client::EventQueue<PointerState>,
+    pointer: wayland_protocols_wlr::virtual_pointer::v1::client::zwlr_virtual_pointer_v1::ZwlrVirtualPointerV1,
+    started: std::time::Instant,
+}
+
+struct PointerState;
+
+impl
+    wayland_client::Dispatch<
+        wayland_client::protocol::wl_registry::WlRegistry,
+        wayland_client::globals::GlobalListContents,
+    > for PointerState
+{
+    fn event(
+        _: &mut Self,
+        _: &wayland_client::protocol::wl_registry::WlRegistry,
+        _: wayland_client::protocol::wl_registry::Event,
+        _: &wayland_client::globals::GlobalListContents,
+        _: &wayland_client::Connection,
+        _: &wayland_client::QueueHandle<Self>,
+    ) {
+    }
+}
+
+wayland_client::delegate_noop!(PointerState: ignore wayland_protocols_wlr::virtual_pointer::v1::client::zwlr_virtual_pointer_manager_v1::ZwlrVirtualPointerManagerV1);
+wayland_client::delegate_noop!(PointerState: ignore wayland_protocols_wlr::virtual_pointer::v1::client::zwlr_virtual_pointer_v1::ZwlrVirtualPointerV1);
+
+impl VirtualPointer {
+    fn new(sway: &Sway) -> Self {
+        use wayland_protocols_wlr::virtual_pointer::v1::client::zwlr_virtual_pointer_manager_v1::ZwlrVirtualPointerManagerV1;
+        let stream = std::os::unix::net::UnixStream::connect(&sway.socket).unwrap();
+        let conn = wayland_client::Connection::from_socket(stream).unwrap();
+        let (globals, mut queue) =
+            wayland_client::globals::registry_queue_init::<PointerState>(&conn).unwrap();
+        let qh = queue.handle();
+        let manager: ZwlrVirtualPointerManagerV1 = globals
+            .bind(&qh, 1..=2, ())
+            .expect("sway offers zwlr_virtual_pointer_manager_v1");
+        let pointer = manager.create_virtual_pointer(None, &qh, ());
+        queue.roundtrip(&mut PointerState).unwrap();
+        // Clients (wsbox) see the seat's new pointer capability and bind it.
+        thread::sleep(Duration::from_secs(1));
+        Self {
+            queue,
+            pointer,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    fn time(&self) -> u32 {
+        self.started.elapsed().as_millis() as u32
+    }
+
+    /// Moves the host pointer to (x, y) of the screen.
+    fn move_to(&mut self, x: i64, y: i64) {
+        self.pointer.motion_absolute(
+            self.time(),
+            x as u32,
+            y as u32,
+            SCREEN.0 as u32,
+            SCREEN.1 as u32,
+        );
+        self.pointer.frame();
+        self.queue.roundtrip(&mut PointerState).unwrap();
+        thread::sleep(Duration::from_millis(100));
+    }
+
+    /// A left click where the pointer is.
+    fn click(&mut self) {
+        use wayland_client::protocol::wl_pointer::ButtonState;
+        const BTN_LEFT: u32 = 0x110;
+        for state in [ButtonState::Pressed, ButtonState::Released] {
+            self.pointer.button(self.time(), BTN_LEFT, state);
+            self.pointer.frame();
+            self.queue.roundtrip(&mut PointerState).unwrap();
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn the_close_button_asks_the_app_then_stops_it() {
+    let test = "the_close_button_asks_the_app_then_stops_it";
+    let Some((user, bin)) = ready_with_client(test, &[]) else {
+        return;
+    };
+    let sway = Sway::start(test, user, "");
+    let name = unique_name(test);
+    // A client that says "close" when asked and goes on running.
+    let run = start_client(&sway, &name, &bin, &["--idle", "--ignore-close"]);
+    let (_, _, [_, y0, x1, _]) = sway.window(&format!("wsbox.{name}")).unwrap();
+    let mut pointer = VirtualPointer::new(&sway);
+    // Over the content first (the pointer enters the window), then onto
+    // the close button's centre.
+    pointer.move_to(x1 / 2, SCREEN.1 / 2);
+    thread::sleep(Duration::from_millis(300));
+    pointer.move_to(x1 / 2 + 10, SCREEN.1 / 2 + 10);
+    pointer.move_to(x1 - BORDER - 4 - CLOSE_SIZE / 2, y0 + TITLE_HEIGHT / 2);
+    let clicked = std::time::Instant::now();
+    pointer.click();
+    let out = run.finish(RUN_LIMIT);
+    let took = clicked.elapsed();
+    assert!(
+        out.stdout.lines().any(|l| l == "close"),
+        "the app was not asked to close\n{out}\n--- sway ---\n{}",
+        sway.log()
+    );
+    // It ignored the request: SIGTERM after the 2 s grace period.
+    assert_eq!(out.status.code(), Some(128 + 15), "{out}");
+    assert!(
+        took >= Duration::from_millis(1800) && took < Duration::from_secs(10),
+        "stopped {took:?} after the click\n{out}"
+    );
+}
+
+#[test]
+fn closing_from_the_host_closes_the_app() {
+    let test = "closing_from_the_host_closes_the_app";
+    let Some((user, bin)) = ready_with_client(test, &[]) else {
+        return;
+    };
+    let sway = Sway::start(test, user, "");
+    let name = unique_name(test);
+    let run = start_client(&sway, &name, &bin, &["--idle"]);
+    // swaymsg kill: xdg_toplevel.close on the host window, as a window
+    // manager's close does.
+    let kill = sway.swaymsg(&[&format!("[app_id=\"wsbox.{name}\"] kill")]);
+    let out = run.finish(RUN_LIMIT);
+    assert!(kill.status.success(), "{kill}");
+    // The app closes its window when asked and exits 0, before the grace
+    // period ends.
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    assert!(out.elapsed < Duration::from_secs(15), "{out}");
+}
+
+#[test]
+fn the_sandbox_follows_the_host_window_size() {
+    let test = "the_sandbox_follows_the_host_window_size";
+    let Some(user) = ready(test, &[]) else {
+        return;
+    };
+    let mut sway = Sway::start(test, user, "");
+    let name = unique_name(test);
+    let dir = scratch_for("size", user);
+    // foot's shell writes its terminal size (rows cols) to a bound file.
+    let bind = format!("{}:{}", dir.display(), dir.display());
+    let script = format!(
+        "while :; do stty size > {d}/s.tmp; mv {d}/s.tmp {d}/size; sleep 0.2; done",
+        d = dir.display()
+    );
+    let run = sway.wsbox_run(&[
+        "--name", &name, "--rw", &bind, "--", "foot", "-e", "sh", "-c", &script,
+    ]);
+    let app_id = format!("wsbox.{name}");
+    let size = || -> Option<(i64, i64)> {
+        let text = fs::read_to_string(dir.join("size")).ok()?;
+        let mut it = text.split_whitespace().map(|n| n.parse::<i64>().ok());
+        Some((it.next()??, it.next()??))
+    };
+    // The host window fills the screen; the sandbox's foot fills the
+    // output inside wsbox's frame, with no second frame of its own.
+    let full = (SCREEN.0 - 2 * BORDER, SCREEN.1 - TITLE_HEIGHT - BORDER);
+    let first = poll(SHOW_LIMIT, || {
+        let windows = sandbox_windows(&sway, &name);
+        let terminal = size()?;
+        // foot starts at 80 columns until its first configure.
+        (windows.len() == 1 && windows[0].3 == full.0 && terminal.1 > 100)
+            .then(|| (windows[0].clone(), terminal))
+    });
+    // A second host window: sway tiles them side by side.
+    sway.spawn(
+        "foot",
+        &["--app-id", "host-terminal", "sh", "-c", "cat > /dev/null"],
+    );
+    sway.wait_focused("host-terminal");
+    let host_rect = sway.window(&app_id).map(|w| w.2);
+    let half = host_rect.map(|[x0, _, x1, _]| x1 - x0 - 2 * BORDER);
+    let mut last = Vec::new();
+    let second = poll(SHOW_LIMIT, || {
+        let windows = sandbox_windows(&sway, &name);
+        last = windows.clone();
+        let terminal = size()?;
+        let (_, (_, cols)) = first.as_ref()?;
+        (windows.len() == 1 && Some(windows[0].3) == half && terminal.1 < *cols)
+            .then(|| (windows[0].clone(), terminal))
+    });
+    let out = run.kill(RUN_LIMIT);
+    let Some(((_, x, y, w, h), (_, cols))) = first else {
+        panic!(
+            "the sandbox's window never filled the output ({full:?}): {:?}\n{out}",
+            sandbox_windows(&sway, &name)
+        );
+    };
+    assert_eq!((x, y, w, h), (0, 0, full.0, full.1), "{out}");
+    let Some(((_, x2, y2, w2, h2), (_, cols2))) = second else {
+        panic!(
+            "the sandbox did not follow the host window ({host_rect:?}): {last:?}, terminal {:?} (first {first:?})\n{out}",
+            size()
+        );
+    };
+    assert_eq!((x2, y2, h2), (0, 0, full.1), "{out}");
+    assert!(
+        w2 < w / 2 + 8 && cols2 < cols * 2 / 3,
+        "{w2} {cols2}\n{out}"
+    );
+}
+
+#[test]
+fn keys_held_when_the_focus_leaves_are_released_inside() {
+    let test = "keys_held_when_the_focus_leaves_are_released_inside";
+    let Some((user, bin)) = ready_with_client(test, &[]) else {
+        return;
+    };
+    let mut sway = Sway::start(test, user, "");
+    let name = unique_name(test);
+    let run = start_client(&sway, &name, &bin, &["--idle", "--keys"]);
+    let app_id = format!("wsbox.{name}");
+    sway.spawn(
+        "foot",
+        &["--app-id", "host-terminal", "sh", "-c", "cat > /dev/null"],
+    );
+    sway.wait_focused("host-terminal");
+    let back = sway.swaymsg(&[&format!("[app_id=\"{app_id}\"] focus")]);
+    assert!(back.status.success(), "{back}");
+    sway.wait_focused(&app_id);
+    // Press a key, hold it 3 s, release it; meanwhile the focus moves to
+    // the host terminal, which gets the release.
+    let mut hold = sway.client("wtype");
+    hold.args(["-P", "a", "-s", "3000", "-p", "a"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut hold = hold.spawn().unwrap();
+    thread::sleep(Duration::from_millis(800));
+    let away = sway.swaymsg(&["[app_id=\"host-terminal\"] focus"]);
+    sway.wait_focused("host-terminal");
+    let held = hold.wait().unwrap();
+    thread::sleep(Duration::from_millis(500));
+    let out = run.kill(RUN_LIMIT);
+    assert!(away.status.success(), "{away}");
+    assert!(held.success(), "wtype failed: {held}");
+    // key <code> <1|0> <ns>
+    let keys: Vec<(u32, bool, u128)> = out
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.strip_prefix("key ")?.split(' ');
+            Some((
+                it.next()?.parse().ok()?,
+                it.next()? == "1",
+                it.next()?.parse().ok()?,
+            ))
+        })
+        .collect();
+    let pressed: Vec<_> = keys.iter().filter(|k| k.1).collect();
+    let released: Vec<_> = keys.iter().filter(|k| !k.1).collect();
+    assert_eq!(pressed.len(), 1, "one key pressed inside: {keys:?}\n{out}");
+    assert_eq!(
+        released.len(),
+        1,
+        "one key released inside: {keys:?}\n{out}"
+    );
+    let (p, r) = (pressed[0], released[0]);
+    assert_eq!(p.0, r.0, "{keys:?}");
+    // Released when the focus left (~0.8 s), not when wtype let go (3 s).
+    let held_for = Duration::from_nanos((r.2 - p.2) as u64);
+    assert!(
+        held_for < Duration::from_millis(2500),
+        "the key stayed pressed inside for {held_for:?}\n{out}"
+    );
+}
+
+#[test]
+fn killing_the_host_stops_the_sandbox_cleanly() {
+    let test = "killing_the_host_stops_the_sandbox_cleanly";
+    let Some(user) = ready(test, &[]) else {
+        return;
+    };
+    let mut sway = Sway::start(test, user, "");
+    let name = unique_name(test);
+    // A marker in the app's command line, to look for in /proc afterwards.
+    let marker = format!("wsbox-host-loss-{}", next());
+    let script = format!("cat; : {marker}");
+    let run = sway.wsbox_run(&["--name", &name, "--", "foot", "-e", "sh", "-c", &script]);
+    let app_id = format!("wsbox.{name}");
+    let shown = poll(SHOW_LIMIT, || sway.window(&app_id).map(|_| ()));
+    let with_marker = || -> Vec<String> {
+        fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let cmdline = fs::read(e.path().join("cmdline")).ok()?;
+                let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                text.contains(&marker)
+                    .then(|| format!("{}: {text}", e.path().display()))
+            })
+            .collect()
+    };
+    let running = poll(SHOW_LIMIT, || (!with_marker().is_empty()).then_some(()));
+    let _ = sway.child.kill();
+    let _ = sway.child.wait();
+    let out = run.finish(RUN_LIMIT);
+    assert!(
+        shown.is_some() && running.is_some(),
+        "the app never ran\n{out}"
+    );
+    assert_eq!(out.status.code(), Some(125), "{out}");
+    let own: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("wsbox"))
+        .collect();
+    assert!(
+        own.len() == 1 && own[0].starts_with("wsbox: lost the connection to the host"),
+        "{out}"
+    );
+    assert!(out.elapsed < Duration::from_secs(15), "{out}");
+    // Nothing left behind: no process of the sandbox, no runtime directory.
+    let left = poll(Duration::from_secs(5), || {
+        with_marker().is_empty().then_some(())
+    });
+    assert!(left.is_some(), "left running: {:?}", with_marker());
+    let dir = sway.runtime.join("wsbox").join(&name);
+    assert!(!dir.exists(), "{} was left behind", dir.display());
+}
+
+/// The sway tree node of the window with `app_id`.
+fn node_json(sway: &Sway, app_id: &str) -> Option<serde_json::Value> {
+    fn find(node: &serde_json::Value, app_id: &str) -> Option<serde_json::Value> {
+        if node.get("app_id").and_then(|a| a.as_str()) == Some(app_id) {
+            return Some(node.clone());
+        }
+        ["nodes", "floating_nodes"]
+            .iter()
+            .filter_map(|k| node.get(k)?.as_array())
+            .flatten()
+            .find_map(|child| find(child, app_id))
+    }
+    let out = sway.swaymsg(&["-t", "get_tree", "--raw"]);
+    find(&serde_json::from_str(&out.stdout).ok()?, app_id)
+}
+
+fn rect_of(node: &serde_json::Value, key: &str) -> [i64; 4] {
+    let n = |k: &str| {
+        node.get(key)
+            .and_then(|r| r.get(k))
+            .and_then(|v| v.as_i64())
+            .unwrap_or(-1)
+    };
+    [n("x"), n("y"), n("width"), n("height")]
+}
+
+#[test]
+fn the_host_may_draw_the_title_bar_and_the_border_stays() {
+    let test = "the_host_may_draw_the_title_bar_and_the_border_stays";
+    let Some(user) = ready(test, &[]) else {
+        return;
+    };
+    // sway draws title bars for windows that ask for server-side ones.
+    let sway = Sway::start(test, user, "default_border normal\n");
+    let name = unique_name(test);
+    let dir = scratch_for("ssd", user);
+    let policy = dir.join("policy.toml");
+    fs::write(&policy, "[display]\nhost_decorations = \"server\"\n").unwrap();
+    fs::set_permissions(&policy, fs::Permissions::from_mode(0o644)).unwrap();
+    let run = sway.wsbox_run(&[
+        "--name",
+        &name,
+        "--policy",
+        policy.to_str().unwrap(),
+        "--",
+        "foot",
+        "-e",
+        "sh",
+        "-c",
+        "cat > /dev/null",
+    ]);
+    let app_id = format!("wsbox.{name}");
+    // The content is the host window less wsbox's border on all four
+    // sides: no title bar of wsbox's own.
+    let mut last = String::new();
+    let found = poll(SHOW_LIMIT, || {
+        let node = node_json(&sway, &app_id)?;
+        let window = rect_of(&node, "window_rect");
+        let deco = rect_of(&node, "deco_rect");
+        let inside = sandbox_windows(&sway, &name);
+        last = format!("window_rect {window:?} deco_rect {deco:?} sandbox {inside:?}");
+        let (_, x, y, w, h) = inside.first()?.clone();
+        ((x, y, w, h) == (0, 0, window[2] - 2 * BORDER, window[3] - 2 * BORDER) && deco[3] > 0)
+            .then(|| (rect_of(&node, "rect"), window))
+    });
+    let shots = scratch_for("shots", user);
+    let shot = sway.screenshot(&shots);
+    let out = run.kill(RUN_LIMIT);
+    let Some((rect, window)) = found else {
+        panic!("no host title bar over a border-only frame: {last}\n{out}");
+    };
+    // wsbox's border in the policy colour all around the content, the top
+    // edge included, right below sway's title bar.
+    let (x0, y0) = (rect[0] + window[0], rect[1] + window[1]);
+    let (x1, y1) = (x0 + window[2], y0 + window[3]);
+    for x in (x0..x1).step_by(11) {
+        for d in 0..BORDER {
+            for (px, py) in [(x, y0 + d), (x, y1 - 1 - d)] {
+                assert!(
+                    near(shot.at(px, py), POLICY_COLOUR),
+                    "{px},{py} is {:?} in {}",
+                    shot.at(px, py),
+                    shot.path.display()
+                );
+            }
+        }
+    }
+    for y in (y0..y1).step_by(11) {
+        for d in 0..BORDER {
+            assert!(near(shot.at(x0 + d, y), POLICY_COLOUR));
+            assert!(near(shot.at(x1 - 1 - d, y), POLICY_COLOUR));
+        }
+    }
+    // Below the top border is the app, not a bar of wsbox's.
+    assert!(
+        !near(shot.at(x0 + 40, y0 + BORDER + 2), POLICY_COLOUR),
+        "{}",
+        shot.path.display()
+    );
+}
+
+#[test]
+fn an_auto_clipboard_follows_the_focus() {
+    let test = "an_auto_clipboard_follows_the_focus";
+    let Some(user) = ready(test, &["wl-copy", "wl-paste"]) else {
+        return;
+    };
+    let mut sway = Sway::start(test, user, "");
+    sway.wl_copy("from-host");
+    let name = unique_name(test);
+    let app_id = format!("wsbox.{name}");
+    let dir = scratch_for("clip", user);
+    let policy = dir.join("policy.toml");
+    fs::write(&policy, "[clipboard]\nmode = \"auto\"\n").unwrap();
+    let run = start_clipboard_shell(&sway, &name, &dir, Some(&policy));
+
+    // Focused: the host's clipboard is inside, and what is copied inside
+    // goes out, with no gesture.
+    let host_in = poll(Duration::from_secs(10), || {
+        let pasted = paste_inside(&dir);
+        pasted.starts_with("from-host rc=0").then_some(pasted)
+    });
+    copy_text_inside(&dir, "inside-1");
+    let inside_out = poll(Duration::from_secs(10), || {
+        let pasted = paste_on_host(&sway);
+        pasted.starts_with("inside-1").then_some(pasted)
+    });
+
+    // Another host window focused: nothing crosses either way.
+    sway.spawn(
+        "foot",
+        &["--app-id", "host-terminal", "sh", "-c", "cat > /dev/null"],
+    );
+    sway.wait_focused("host-terminal");
+    sway.wl_copy("host-later");
+    thread::sleep(Duration::from_millis(500));
+    let inside_away = paste_inside(&dir);
+    copy_text_inside(&dir, "inside-2");
+    thread::sleep(Duration::from_secs(1));
+    let host_away = paste_on_host(&sway);
+
+    // Focused again: the host's newer clipboard comes in.
+    let back = sway.swaymsg(&[&format!("[app_id=\"{app_id}\"] focus")]);
+    sway.wait_focused(&app_id);
+    let host_in_again = poll(Duration::from_secs(10), || {
+        let pasted = paste_inside(&dir);
+        pasted.starts_with("host-later rc=0").then_some(pasted)
+    });
+    let out = run.kill(RUN_LIMIT);
+    assert!(
+        host_in.is_some(),
+        "the host clipboard did not come in on focus: {}\n{out}\n--- sway ---\n{}",
+        paste_inside(&dir),
+        sway.log()
+    );
+    assert!(
+        inside_out.is_some(),
+        "the sandbox's clipboard did not go out: {}\n{out}",
+        paste_on_host(&sway)
+    );
+    assert!(
+        inside_away.starts_with("inside-1 rc=0"),
+        "the host clipboard came in while another window had the focus: {inside_away}\n{out}"
+    );
+    assert!(
+        host_away.starts_with("host-later"),
+        "the sandbox's clipboard went out while another window had the focus: {host_away}\n{out}"
+    );
+    assert!(back.status.success(), "{back}");
+    assert!(
+        host_in_again.is_some(),
+        "the host clipboard did not come in on the next focus\n{out}"
+    );
+}
+
+/// The size of a PNG file.
+fn png_size(path: &Path) -> Option<(i64, i64)> {
+    let decoder = png::Decoder::new(fs::File::open(path).ok()?);
+    let reader = decoder.read_info().ok()?;
+    let info = reader.info();
+    Some((info.width as i64, info.height as i64))
+}
+
+#[test]
+fn the_host_scale_becomes_the_sandbox_scale() {
+    let test = "the_host_scale_becomes_the_sandbox_scale";
+    let Some(user) = ready(test, &[]) else {
+        return;
+    };
+    let sway = Sway::start(test, user, "");
+    let name = unique_name(test);
+    let dir = scratch_for("scale", user);
+    let run = sway.wsbox_run(&["--name", &name, "--", "foot", "-e", "sh", "-c", "cat"]);
+    let app_id = format!("wsbox.{name}");
+    // (logical width of the sandbox's window, screenshot width / it), once
+    // the window is as wide as the host window less wsbox's border.
+    let observe = || -> Option<(i64, f64, String)> {
+        let (_, _, [x0, _, x1, _]) = sway.window(&app_id)?;
+        let windows = sandbox_windows(&sway, &name);
+        let (_, _, _, w, _) = windows.first()?.clone();
+        if w != x1 - x0 - 2 * BORDER {
+            return None;
+        }
+        let shot = dir.join(format!("shot-{}.png", next()));
+        let out = wsbox_cmd(&sway, &["screenshot", &name, shot.to_str()?]);
+        let (pw, _) = png_size(&shot)?;
+        Some((w, pw as f64 / w as f64, out.to_string()))
+    };
+    let at_1 = poll(SHOW_LIMIT, || {
+        observe().filter(|o| (o.1 - 1.0).abs() < 0.01)
+    });
+    let scale_2 = sway.swaymsg(&["output HEADLESS-1 scale 2"]);
+    let at_2 = poll(SHOW_LIMIT, || {
+        observe().filter(|o| o.0 < 700 && (o.1 - 2.0).abs() < 0.01)
+    });
+    // sway 1.7 offers no fractional scaling to clients: its clients (wsbox)
+    // get wl_output.scale 2 and it scales down. A host with
+    // wp_fractional_scale_v1 gives 1.5 itself.
+    let scale_15 = sway.swaymsg(&["output HEADLESS-1 scale 1.5"]);
+    let at_15 = poll(SHOW_LIMIT, || {
+        observe().filter(|o| o.0 > 800 && ((o.1 - 2.0).abs() < 0.01 || (o.1 - 1.5).abs() < 0.01))
+    });
+    let out = run.kill(RUN_LIMIT);
+    assert!(
+        scale_2.status.success() && scale_15.status.success(),
+        "{scale_2}{scale_15}"
+    );
+    assert!(
+        at_1.is_some(),
+        "not at scale 1 first: {:?}\n{out}",
+        observe()
+    );
+    assert!(
+        at_2.is_some(),
+        "the sandbox did not follow the host's scale 2: {:?}\n{out}",
+        observe()
+    );
+    assert!(
+        at_15.is_some(),
+        "the sandbox did not follow the host's scale 1.5: {:?}\n{out}",
+        observe()
+    );
 }

@@ -1,9 +1,13 @@
-//! The clipboard between a sandbox and the host session, by gesture only
-//! (DESIGN.md, "Marking and clipboard"): Ctrl+Shift+C in the sandbox's
-//! window copies the sandbox's selection to the host clipboard,
-//! Ctrl+Shift+V the host's into the sandbox. Text MIME types only, at most
-//! `max_bytes` (larger transfers are refused whole); the primary selection
-//! never crosses; nothing crosses on its own.
+//! The clipboard between a sandbox and the host session (DESIGN.md,
+//! "Marking and clipboard"). By gesture (the default): Ctrl+Shift+C in the
+//! sandbox's window copies the sandbox's selection to the host clipboard,
+//! Ctrl+Shift+V the host's into the sandbox, and nothing crosses on its own.
+//! Auto (the convenience choice, less safe): the clipboard follows the
+//! host's keyboard focus — while the sandbox's window has it, the host's
+//! selection is copied in, and a selection an app inside sets is offered to
+//! the host; while it does not, nothing crosses. Either way text MIME types
+//! only, at most `max_bytes` (larger transfers are refused whole); the
+//! primary selection never crosses.
 //!
 //! Data moves through pipes that the other side may stall or flood: each
 //! transfer runs in a thread of its own with a deadline, and the result
@@ -41,17 +45,28 @@ const DEADLINE: Duration = Duration::from_secs(5);
 /// What the policy allows across.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClipboardConfig {
-    /// Ctrl+Shift+C / Ctrl+Shift+V cross; false: nothing ever does (and
-    /// the shortcuts reach the app).
+    /// Ctrl+Shift+C / Ctrl+Shift+V cross; false: the shortcuts reach the
+    /// app.
     pub gesture: bool,
+    /// The clipboard follows the host's keyboard focus (mode "auto").
+    pub auto: bool,
     /// The most bytes one transfer carries.
     pub max_bytes: usize,
+}
+
+impl ClipboardConfig {
+    /// Whether anything may ever cross (wsbox then uses the host's
+    /// clipboard).
+    pub fn crosses(&self) -> bool {
+        self.gesture || self.auto
+    }
 }
 
 impl Default for ClipboardConfig {
     fn default() -> Self {
         Self {
             gesture: true,
+            auto: false,
             max_bytes: 1 << 20,
         }
     }
@@ -70,10 +85,11 @@ pub enum Gesture {
 #[derive(Debug)]
 enum Direction {
     /// Read from the sandbox; becomes the host selection, set with the
-    /// serial of the key press.
-    ToHost { serial: u32 },
+    /// serial of the key press (or the last input event, in auto mode).
+    /// `flash`: confirm it (a gesture).
+    ToHost { serial: u32, flash: bool },
     /// Read from the host; becomes the sandbox's selection.
-    ToSandbox,
+    ToSandbox { flash: bool },
 }
 
 /// The transfers in flight and the channel their results come back on.
@@ -243,8 +259,10 @@ impl State {
                 }
             };
             match direction {
-                Direction::ToHost { serial } => self.copy_to_host(Arc::new(bytes), serial),
-                Direction::ToSandbox => {
+                Direction::ToHost { serial, flash } => {
+                    self.copy_to_host(Arc::new(bytes), serial, flash)
+                }
+                Direction::ToSandbox { flash } => {
                     tracing::info!(
                         bytes = bytes.len(),
                         "host clipboard pasted into the sandbox"
@@ -256,7 +274,7 @@ impl State {
                         mimes,
                         Arc::new(bytes),
                     );
-                    if let Some(window) = self.backend.window() {
+                    if let Some(window) = self.backend.window().filter(|_| flash) {
                         window.flash();
                     }
                 }
@@ -264,7 +282,7 @@ impl State {
         }
     }
 
-    fn copy_to_host(&mut self, bytes: Arc<Vec<u8>>, serial: u32) {
+    fn copy_to_host(&mut self, bytes: Arc<Vec<u8>>, serial: u32, flash: bool) {
         let len = bytes.len();
         if let Some(window) = self.backend.window() {
             if window.set_host_selection(bytes, serial) {
@@ -272,56 +290,111 @@ impl State {
                     bytes = len,
                     "sandbox selection copied to the host clipboard"
                 );
-                window.flash();
+                if flash {
+                    window.flash();
+                }
             }
         }
+    }
+
+    /// Auto mode: an app inside set the clipboard selection. Offered to the
+    /// host once the request is handled, if the window has the host's
+    /// keyboard focus then.
+    pub(crate) fn sandbox_selection_changed(&mut self) {
+        if self.core.config.clipboard.auto {
+            self.core.export_selection = true;
+        }
+    }
+
+    /// After a batch of client requests: the auto mode's pending export.
+    pub(crate) fn clipboard_after_batch(&mut self) {
+        if !std::mem::take(&mut self.core.export_selection) {
+            return;
+        }
+        let Some(serial) = self.backend.window().and_then(|w| w.focus_serial()) else {
+            tracing::debug!("the sandbox set its clipboard while not focused: it stays inside");
+            return;
+        };
+        self.copy_sandbox_selection(serial, false);
+    }
+
+    /// Auto mode: the window has the host's keyboard focus and the host's
+    /// selection is new to it: copy it in.
+    pub(crate) fn import_host_selection(&mut self) {
+        let max = self.core.config.clipboard.max_bytes;
+        let Some(window) = self.backend.window() else {
+            return;
+        };
+        let (read, write) = match pipe() {
+            Ok(ends) => ends,
+            Err(err) => {
+                tracing::warn!(%err, "cannot copy the host selection in");
+                return;
+            }
+        };
+        if !window.receive_host_selection(write) {
+            tracing::debug!("the host clipboard has no text to copy in");
+            return;
+        }
+        if let Err(err) = self
+            .core
+            .transfers
+            .read(read, max, Direction::ToSandbox { flash: false })
+        {
+            tracing::warn!(%err, "cannot copy the host selection in");
+        }
+    }
+
+    /// Reads the sandbox's clipboard selection (as text) and makes it the
+    /// host's, with `serial`.
+    fn copy_sandbox_selection(&mut self, serial: u32, flash: bool) {
+        let max = self.core.config.clipboard.max_bytes;
+        // A selection wsbox set itself (pasted from the host) is
+        // served from memory.
+        let own = current_data_device_selection_userdata::<State>(&self.core.seat)
+            .map(|data| data.clone());
+        if let Some(bytes) = own {
+            self.copy_to_host(bytes, serial, flash);
+            return;
+        }
+        for mime in TEXT_MIMES {
+            let (read, write) = match pipe() {
+                Ok(ends) => ends,
+                Err(err) => {
+                    tracing::warn!(%err, "cannot copy the sandbox selection");
+                    return;
+                }
+            };
+            match request_data_device_client_selection::<State>(
+                &self.core.seat,
+                (*mime).to_owned(),
+                write,
+            ) {
+                Ok(()) => {
+                    if let Err(err) =
+                        self.core
+                            .transfers
+                            .read(read, max, Direction::ToHost { serial, flash })
+                    {
+                        tracing::warn!(%err, "cannot copy the sandbox selection");
+                    }
+                    return;
+                }
+                Err(SelectionRequestError::InvalidMimetype) => continue,
+                Err(err) => {
+                    tracing::info!(%err, "nothing to copy from the sandbox");
+                    return;
+                }
+            }
+        }
+        tracing::info!("the sandbox selection has no text to copy");
     }
 
     /// The user asked for a clipboard transfer in the sandbox's window.
     pub(crate) fn clipboard_gesture(&mut self, gesture: Gesture, serial: u32) {
         let max = self.core.config.clipboard.max_bytes;
         match gesture {
-            Gesture::Copy => {
-                // A selection wsbox set itself (pasted from the host) is
-                // served from memory.
-                let own = current_data_device_selection_userdata::<State>(&self.core.seat)
-                    .map(|data| data.clone());
-                if let Some(bytes) = own {
-                    self.copy_to_host(bytes, serial);
-                    return;
-                }
-                for mime in TEXT_MIMES {
-                    let (read, write) = match pipe() {
-                        Ok(ends) => ends,
-                        Err(err) => {
-                            tracing::warn!(%err, "cannot copy the sandbox selection");
-                            return;
-                        }
-                    };
-                    match request_data_device_client_selection::<State>(
-                        &self.core.seat,
-                        (*mime).to_owned(),
-                        write,
-                    ) {
-                        Ok(()) => {
-                            if let Err(err) =
-                                self.core
-                                    .transfers
-                                    .read(read, max, Direction::ToHost { serial })
-                            {
-                                tracing::warn!(%err, "cannot copy the sandbox selection");
-                            }
-                            return;
-                        }
-                        Err(SelectionRequestError::InvalidMimetype) => continue,
-                        Err(err) => {
-                            tracing::info!(%err, "nothing to copy from the sandbox");
-                            return;
-                        }
-                    }
-                }
-                tracing::info!("the sandbox selection has no text to copy");
-            }
+            Gesture::Copy => self.copy_sandbox_selection(serial, true),
             Gesture::Paste => {
                 let Some(window) = self.backend.window() else {
                     return;
@@ -337,7 +410,11 @@ impl State {
                     tracing::info!("the host clipboard has no text to paste");
                     return;
                 }
-                if let Err(err) = self.core.transfers.read(read, max, Direction::ToSandbox) {
+                if let Err(err) =
+                    self.core
+                        .transfers
+                        .read(read, max, Direction::ToSandbox { flash: true })
+                {
                     tracing::warn!(%err, "cannot paste the host selection");
                 }
             }

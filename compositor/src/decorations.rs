@@ -2,6 +2,11 @@
 //! decorations: a title bar in the policy's colour with the title, and a
 //! border. It is wsbox's marking: the app cannot draw over it, because the
 //! app's surfaces are placed inside it.
+//!
+//! In window mode the host window already carries the marking (wsbox's
+//! border and title, see [`crate::backend::window`]), so windows that fill
+//! the output get no second frame inside it; dialogs, which float over
+//! them, keep theirs.
 
 use std::cell::RefCell;
 
@@ -25,6 +30,19 @@ pub const TITLE_MAX_CHARS: usize = 128;
 /// Whether the toplevel uses wsbox's frame.
 pub fn wants_server_side(toplevel: &ToplevelSurface) -> bool {
     toplevel.with_pending_state(|s| s.decoration_mode) == Some(Mode::ServerSide)
+}
+
+/// The frame wsbox draws around `toplevel` inside the output, as (title bar
+/// height, border width), or None. `host_frame`: the output is shown in a
+/// host window with wsbox's frame around it.
+pub fn frame_size(toplevel: &ToplevelSurface, host_frame: bool) -> Option<(i32, i32)> {
+    if !wants_server_side(toplevel) {
+        return None;
+    }
+    if host_frame && toplevel.parent().is_none() {
+        return None;
+    }
+    Some((TITLE_HEIGHT, BORDER))
 }
 
 /// `[wsbox:<name>] <title>`, printable characters only, capped.

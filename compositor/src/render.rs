@@ -107,7 +107,7 @@ pub fn elements(
         let Some(toplevel) = window.toplevel() else {
             continue;
         };
-        if !decorations::wants_server_side(toplevel) {
+        if decorations::frame_size(toplevel, core.host_frame).is_none() {
             continue;
         }
         let frame = window.user_data().get_or_insert(Frame::default);

@@ -64,6 +64,9 @@ pub struct Config {
     pub keyboard: KeyboardConfig,
     /// What may cross between the sandbox's clipboard and the host's.
     pub clipboard: crate::clipboard::ClipboardConfig,
+    /// Window mode: let the host draw the title bar when it offers
+    /// server-side decorations (wsbox's border stays).
+    pub host_decorations: bool,
 }
 
 /// The xkb keymap names; empty means "from XKB_DEFAULT_*, else the xkb default".
@@ -135,6 +138,12 @@ pub struct Core {
     pub last_client_count: usize,
     /// Clipboard transfers between the sandbox and the host.
     pub transfers: crate::clipboard::Transfers,
+    /// The output is shown inside wsbox's frame in a host window (window
+    /// mode): windows that fill it need no frame of their own.
+    pub host_frame: bool,
+    /// Auto clipboard: an app set the selection; offer it to the host after
+    /// the batch.
+    pub export_selection: bool,
 }
 
 impl std::fmt::Debug for Core {
@@ -238,6 +247,7 @@ impl State {
 
         let transfers = crate::clipboard::Transfers::new().map_err(Error::Clipboard)?;
         let backend = backend(&output, &config)?;
+        let host_frame = matches!(backend, Backend::Window(_));
         let clock = Clock::new();
         Ok(State {
             backend,
@@ -272,6 +282,8 @@ impl State {
                 refocus: false,
                 last_client_count: 0,
                 transfers,
+                host_frame,
+                export_selection: false,
             },
         })
     }
@@ -314,6 +326,7 @@ impl State {
             self.resend_selection();
         }
         self.core.last_client_count = clients;
+        self.clipboard_after_batch();
         let _ = self.core.display_handle.flush_clients();
     }
 
@@ -400,12 +413,13 @@ impl State {
     }
 
     /// Gives the output a new size in physical pixels and, if `scale` is
-    /// set, a new integer scale; windows that fill it follow.
+    /// set, a new scale (fractional ones too); windows that fill it follow,
+    /// and every surface is told its preferred fractional scale.
     pub fn reconfigure_output(
         &mut self,
         width: i32,
         height: i32,
-        scale: Option<i32>,
+        scale: Option<f64>,
     ) -> Result<(), Error> {
         if !(16..=16384).contains(&width) || !(16..=16384).contains(&height) {
             return Err(Error::OutputSize(width, height));
@@ -414,10 +428,17 @@ impl State {
             size: (width, height).into(),
             refresh: 60_000,
         };
+        let scale = scale.map(|s| s.clamp(0.5, 4.0));
         self.core.output.change_current_state(
             Some(mode),
             None,
-            scale.map(|s| Scale::Integer(s.clamp(1, 4))),
+            scale.map(|s| {
+                if s.fract() == 0.0 {
+                    Scale::Integer(s as i32)
+                } else {
+                    Scale::Fractional(s)
+                }
+            }),
             None,
         );
         self.core.output.set_preferred(mode);
@@ -426,7 +447,14 @@ impl State {
             .resize(&self.core.output)
             .map_err(Error::Renderer)?;
         if let Some(scale) = scale {
-            self.core.config.scale = scale as f64;
+            self.core.config.scale = scale;
+            for window in self.core.space.elements() {
+                window.with_surfaces(|_, states| {
+                    smithay::wayland::fractional_scale::with_fractional_scale(states, |f| {
+                        f.set_preferred_scale(scale)
+                    });
+                });
+            }
         }
         self.core.config.size = (width, height);
         let windows: Vec<Window> = self.core.space.elements().cloned().collect();
@@ -511,11 +539,10 @@ impl Core {
     /// centred over their parent at the size they ask for.
     pub fn placement(&self, window: &Window) -> (Rectangle<i32, Logical>, bool) {
         let output = self.output_area();
-        let ssd = window
+        let (title, border) = window
             .toplevel()
-            .is_some_and(decorations::wants_server_side);
-        let title = if ssd { decorations::TITLE_HEIGHT } else { 0 };
-        let border = if ssd { decorations::BORDER } else { 0 };
+            .and_then(|t| decorations::frame_size(t, self.host_frame))
+            .unwrap_or((0, 0));
         let parent = window.toplevel().and_then(|t| t.parent());
         match parent.and_then(|p| self.window_for(&p)) {
             Some(parent) => {
@@ -567,6 +594,9 @@ impl Core {
     /// wsbox's marking.
     pub fn content_area(&self) -> Rectangle<i32, Logical> {
         let output = self.output_area();
+        if self.host_frame {
+            return output;
+        }
         let (title, border) = (decorations::TITLE_HEIGHT, decorations::BORDER);
         Rectangle::new(
             (output.loc.x + border, output.loc.y + title).into(),

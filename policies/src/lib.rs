@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -44,7 +45,7 @@ pub const HOST_SESSION_VARIABLES: &[&str] = &[
 const RESERVED_SANDBOX_DIRS: &[&str] = &["/", "/etc", "/usr", "/run", "/tmp", "/var", "/home"];
 
 /// Kernel interfaces wsbox mounts itself; nothing may be bound into them.
-const RESERVED_SANDBOX_TREES: &[&str] = &["/proc", "/dev", "/sys"];
+const RESERVED_SANDBOX_TREES: &[&str] = &["/proc", "/dev", "/sys", "/run/wsbox"];
 
 /// Errors from loading or validating a policy. Messages name the file, the line
 /// and the field involved.
@@ -105,14 +106,33 @@ pub struct Display {
     /// The colour of wsbox's frame around the sandbox's windows, `#rrggbb`.
     #[serde(default = "default_color")]
     pub color: String,
+    /// In window mode: who draws the host window's title bar.
+    #[serde(default)]
+    pub host_decorations: HostDecorations,
 }
 
 impl Default for Display {
     fn default() -> Self {
         Self {
             color: default_color(),
+            host_decorations: HostDecorations::default(),
         }
     }
+}
+
+/// Who draws the title bar of a sandbox's host window. wsbox's coloured
+/// border is drawn either way: the marking never depends on the host.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostDecorations {
+    /// wsbox draws its own title bar with the marked title and a close
+    /// button, on every host.
+    #[default]
+    Own,
+    /// The host draws its title bar (xdg-decoration server-side) when it
+    /// offers one, showing the marked title wsbox sets; wsbox's own bar
+    /// otherwise.
+    Server,
 }
 
 fn default_color() -> String {
@@ -193,7 +213,11 @@ pub enum ClipboardMode {
     Gesture,
     /// Nothing crosses, ever.
     Isolated,
-    /// The clipboard follows the focus. Not implemented yet: refused.
+    /// The convenience choice, less safe: the clipboard follows the host's
+    /// keyboard focus. While the sandbox's window has it, the host's
+    /// selection is copied in and what an app inside copies goes out (text
+    /// only, at most `max_bytes`); an app inside can read whatever the user
+    /// copied elsewhere once its window is focused.
     Auto,
 }
 
@@ -204,14 +228,32 @@ pub struct Identity {
     /// The host name inside the sandbox (UTS namespace and /etc/hostname).
     #[serde(default = "default_hostname")]
     pub hostname: String,
+    /// /etc/machine-id: new for every run, or the same for every run of a
+    /// sandbox with the same name.
+    #[serde(default)]
+    pub machine_id: MachineId,
 }
 
 impl Default for Identity {
     fn default() -> Self {
         Self {
             hostname: default_hostname(),
+            machine_id: MachineId::default(),
         }
     }
+}
+
+/// How the sandbox's /etc/machine-id is made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MachineId {
+    /// Random for every run.
+    #[default]
+    Random,
+    /// Derived from the sandbox's name and a secret key of the invoking
+    /// user: stable across runs of one app, unrelated to the host's and to
+    /// other apps'.
+    Stable,
 }
 
 fn default_hostname() -> String {
@@ -228,6 +270,19 @@ pub struct Filesystem {
     /// Mount a read-only sysfs at /sys. It shows hardware details and serials.
     #[serde(default)]
     pub sys: bool,
+    /// The app's home: an empty tmpfs when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home: Option<Home>,
+}
+
+/// A persistent home: a host directory that keeps the app's $HOME across
+/// runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Home {
+    /// The host directory (absolute or `~/…`); `<name>` stands for the
+    /// sandbox's name. Created 0700 when missing.
+    pub persist: PathBuf,
 }
 
 /// One host path made visible inside the sandbox.
@@ -241,6 +296,9 @@ pub struct Bind {
     pub sandbox: Option<PathBuf>,
     #[serde(default)]
     pub mode: Access,
+    /// A device, socket or FIFO may be bound here; refused otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub special: bool,
 }
 
 impl Bind {
@@ -282,20 +340,128 @@ pub struct Environment {
 }
 
 /// Network access.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Network {
     #[serde(default)]
     pub mode: NetworkMode,
+    /// Mode `tor`: the host's Tor SOCKS port, `HOST:PORT`.
+    #[serde(default = "default_tor")]
+    pub tor: String,
+    /// Mode `user`: whether the host's LAN (RFC 1918, link-local, ULA) is
+    /// reachable. The host's loopback never is.
+    #[serde(default)]
+    pub allow_lan: bool,
+    /// Loopback ports of the host made reachable at the same address inside,
+    /// each one explicitly: `tcp:127.0.0.1:631`.
+    #[serde(default)]
+    pub forward: Vec<String>,
 }
 
-/// The network modes implemented so far.
+impl Default for Network {
+    fn default() -> Self {
+        Self {
+            mode: NetworkMode::default(),
+            tor: default_tor(),
+            allow_lan: false,
+            forward: Vec::new(),
+        }
+    }
+}
+
+/// Where Tor's SOCKS port usually is, and where the sandbox finds it inside.
+pub const TOR_SOCKS_DEFAULT: &str = "127.0.0.1:9050";
+
+/// At most this many forwarded ports (pid 1 passes the listening sockets
+/// to wsbox in one message of bounded size).
+pub const MAX_FORWARDS: usize = 16;
+
+/// Ports Tor and Tor Browser's Tor listen on (SOCKS 9050/9150, control
+/// 9051/9151, TransPort 9040): forwarded raw, they would bypass the relay's
+/// per-sandbox isolation, and a control port tells the host's real address.
+pub const TOR_PORTS: &[u16] = &[9040, 9050, 9051, 9150, 9151];
+
+fn default_tor() -> String {
+    TOR_SOCKS_DEFAULT.to_owned()
+}
+
+impl Network {
+    /// The host's Tor SOCKS address; `validate` has checked it.
+    pub fn tor_addr(&self) -> Option<SocketAddr> {
+        parse_socket_addr(&self.tor).ok()
+    }
+
+    /// The forwarded loopback addresses; `validate` has checked them.
+    pub fn forward_addrs(&self) -> Vec<SocketAddr> {
+        self.forward
+            .iter()
+            .filter_map(|f| parse_forward(f).ok())
+            .collect()
+    }
+}
+
+/// The network modes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NetworkMode {
     /// Only the sandbox's own loopback interface.
     #[default]
     None,
+    /// The host's network namespace: everything the host reaches.
+    Host,
+    /// User-mode networking (pasta, else slirp4netns): outbound TCP, UDP and
+    /// DNS; not the host's loopback, not the LAN unless `allow_lan`.
+    User,
+    /// No route anywhere; 127.0.0.1:9050 inside leads to the host's Tor
+    /// SOCKS port, with per-sandbox stream isolation.
+    Tor,
+}
+
+impl NetworkMode {
+    /// The mode's name as the policy and `--net` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            NetworkMode::None => "none",
+            NetworkMode::Host => "host",
+            NetworkMode::User => "user",
+            NetworkMode::Tor => "tor",
+        }
+    }
+
+    /// A mode by name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::None, Self::Host, Self::User, Self::Tor]
+            .into_iter()
+            .find(|m| m.name() == name)
+    }
+}
+
+/// `HOST:PORT` with a numeric IPv4 or IPv6 (`[::1]:9050`) address and a
+/// port other than 0.
+pub fn parse_socket_addr(text: &str) -> Result<SocketAddr, String> {
+    match text.parse::<SocketAddr>() {
+        Ok(addr) if addr.port() != 0 => Ok(addr),
+        Ok(_) => Err(format!("{text:?}: port 0 is not a port")),
+        Err(_) => Err(format!(
+            "{text:?} is not an address of the form HOST:PORT (numeric, e.g. 127.0.0.1:9050)"
+        )),
+    }
+}
+
+/// A `forward` entry: `tcp:ADDR:PORT` with a loopback ADDR.
+pub fn parse_forward(text: &str) -> Result<SocketAddr, String> {
+    let Some(rest) = text.strip_prefix("tcp:") else {
+        return Err(format!(
+            "{text:?} is not a forward of the form tcp:127.0.0.1:PORT (only tcp is supported)"
+        ));
+    };
+    let addr = parse_socket_addr(rest)?;
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "{text:?}: only the host's loopback ports can be forwarded"
+        ));
+    }
+    Ok(addr)
 }
 
 /// How hard the kernel's security features are required.
@@ -374,12 +540,6 @@ impl Policy {
                 ),
             ));
         }
-        if self.clipboard.mode == ClipboardMode::Auto {
-            return Err(invalid(
-                "clipboard.mode".into(),
-                "\"auto\" is not implemented yet; use \"gesture\" or \"isolated\"".into(),
-            ));
-        }
         if !(1..=CLIPBOARD_MAX_BYTES_LIMIT).contains(&self.clipboard.max_bytes) {
             return Err(invalid(
                 "clipboard.max_bytes".into(),
@@ -389,11 +549,17 @@ impl Policy {
                 ),
             ));
         }
+        self.validate_network()
+            .map_err(|(field, m)| invalid(field.into(), m))?;
         for (i, bind) in self.filesystem.bind.iter().enumerate() {
             let field = format!("filesystem.bind[{i}]");
             validate_host_path(&bind.host).map_err(|m| invalid(format!("{field}.host"), m))?;
             validate_sandbox_path(bind.target())
                 .map_err(|m| invalid(format!("{field}.sandbox"), m))?;
+        }
+        if let Some(home) = &self.filesystem.home {
+            validate_host_path(&home.persist)
+                .map_err(|m| invalid("filesystem.home.persist".into(), m))?;
         }
         for name in &self.environment.pass {
             validate_env_name(name).map_err(|m| invalid("environment.pass".into(), m))?;
@@ -414,6 +580,73 @@ impl Policy {
                     "value contains a NUL byte".into(),
                 ));
             }
+        }
+        Ok(())
+    }
+}
+
+impl Policy {
+    fn validate_network(&self) -> Result<(), (&'static str, String)> {
+        let net = &self.network;
+        let tor = parse_socket_addr(&net.tor).map_err(|m| ("network.tor", m))?;
+        let mut inside = Vec::new();
+        if net.mode == NetworkMode::Tor {
+            inside.push(parse_socket_addr(TOR_SOCKS_DEFAULT).unwrap_or(tor));
+        }
+        if net.forward.len() > MAX_FORWARDS {
+            return Err((
+                "network.forward",
+                format!("{} forwards; at most {MAX_FORWARDS}", net.forward.len()),
+            ));
+        }
+        for forward in &net.forward {
+            let addr = parse_forward(forward).map_err(|m| ("network.forward", m))?;
+            if net.mode == NetworkMode::Host {
+                return Err((
+                    "network.forward",
+                    format!(
+                        "{forward:?}: mode \"host\" shares the host's loopback already; \
+                         forwards need mode none, user or tor"
+                    ),
+                ));
+            }
+            if inside.contains(&addr) {
+                return Err((
+                    "network.forward",
+                    format!("{forward:?}: port {} is already in use inside", addr.port()),
+                ));
+            }
+            if net.mode == NetworkMode::Tor
+                && (TOR_PORTS.contains(&addr.port()) || addr.port() == tor.port())
+            {
+                return Err((
+                    "network.forward",
+                    format!(
+                        "{forward:?}: port {} is one of Tor's own (SOCKS, control or \
+                         transparent proxy port); in mode \"tor\" it is not forwarded, the \
+                         app gets Tor only through 127.0.0.1:9050",
+                        addr.port()
+                    ),
+                ));
+            }
+            inside.push(addr);
+        }
+        if self.filesystem.sys && net.mode == NetworkMode::Host {
+            return Err((
+                "filesystem.sys",
+                "a sysfs cannot be mounted in the host's network namespace (mode \"host\"); \
+                 use another network mode or no /sys"
+                    .into(),
+            ));
+        }
+        if net.allow_lan && net.mode != NetworkMode::User {
+            return Err((
+                "network.allow_lan",
+                format!(
+                    "only mode \"user\" reaches a LAN, not mode {:?}",
+                    net.mode.name()
+                ),
+            ));
         }
         Ok(())
     }
@@ -580,11 +813,121 @@ mod tests {
 
     #[test]
     fn unknown_network_mode_is_refused() {
-        let err = Policy::from_toml("[network]\nmode = \"host\"\n", "p.toml")
+        let err = Policy::from_toml("[network]\nmode = \"wifi\"\n", "p.toml")
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 2"), "{err}");
-        assert!(err.contains("host"), "{err}");
+        assert!(err.contains("wifi"), "{err}");
+    }
+
+    #[test]
+    fn network_modes_parse_with_their_options() {
+        for mode in ["none", "host", "user", "tor"] {
+            let p = Policy::from_toml(&format!("[network]\nmode = \"{mode}\"\n"), "t").unwrap();
+            assert_eq!(p.network.mode.name(), mode);
+            assert_eq!(NetworkMode::from_name(mode), Some(p.network.mode));
+        }
+        assert_eq!(NetworkMode::from_name("wifi"), None);
+        let p = Policy::from_toml(
+            "[network]\nmode = \"tor\"\ntor = \"[::1]:9150\"\nforward = [\"tcp:127.0.0.1:631\", \"tcp:[::1]:8080\"]\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(p.network.tor_addr(), Some("[::1]:9150".parse().unwrap()));
+        assert_eq!(
+            p.network.forward_addrs(),
+            vec![
+                "127.0.0.1:631".parse::<SocketAddr>().unwrap(),
+                "[::1]:8080".parse().unwrap()
+            ]
+        );
+        let p = Policy::from_toml("[network]\nmode = \"user\"\nallow_lan = true\n", "t").unwrap();
+        assert!(p.network.allow_lan);
+        // Tor's ports are refused in mode tor only.
+        assert!(Policy::from_toml("[network]\nforward = [\"tcp:127.0.0.1:9051\"]\n", "t").is_ok());
+        let many: Vec<String> = (0..=MAX_FORWARDS)
+            .map(|i| format!("\"tcp:127.0.0.1:{}\"", 2000 + i))
+            .collect();
+        let text = format!("[network]\nforward = [{}]\n", many.join(", "));
+        let err = Policy::from_toml(&text, "t").unwrap_err().to_string();
+        assert!(err.contains("at most 16"), "{err}");
+        assert_eq!(
+            Policy::default().network.tor_addr(),
+            Some("127.0.0.1:9050".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn bad_network_options_are_refused_with_their_field() {
+        for (text, field, says) in [
+            ("tor = \"localhost:9050\"", "network.tor", "HOST:PORT"),
+            ("tor = \"127.0.0.1\"", "network.tor", "HOST:PORT"),
+            ("tor = \"127.0.0.1:0\"", "network.tor", "port 0"),
+            (
+                "forward = [\"udp:127.0.0.1:53\"]",
+                "network.forward",
+                "only tcp",
+            ),
+            (
+                "forward = [\"tcp:192.168.1.1:80\"]",
+                "network.forward",
+                "loopback",
+            ),
+            (
+                "forward = [\"tcp:127.0.0.1:99999\"]",
+                "network.forward",
+                "HOST:PORT",
+            ),
+            (
+                "mode = \"tor\"\nforward = [\"tcp:127.0.0.1:9050\"]",
+                "network.forward",
+                "already in use",
+            ),
+            (
+                "forward = [\"tcp:127.0.0.1:631\", \"tcp:127.0.0.1:631\"]",
+                "network.forward",
+                "already in use",
+            ),
+            (
+                "mode = \"tor\"\nforward = [\"tcp:127.0.0.1:9051\"]",
+                "network.forward",
+                "Tor's own",
+            ),
+            (
+                "mode = \"tor\"\nforward = [\"tcp:[::1]:9150\"]",
+                "network.forward",
+                "Tor's own",
+            ),
+            (
+                "mode = \"tor\"\ntor = \"127.0.0.1:7000\"\nforward = [\"tcp:127.0.0.1:7000\"]",
+                "network.forward",
+                "Tor's own",
+            ),
+            (
+                "mode = \"host\"\nforward = [\"tcp:127.0.0.1:631\"]",
+                "network.forward",
+                "host",
+            ),
+            (
+                "mode = \"tor\"\nallow_lan = true",
+                "network.allow_lan",
+                "user",
+            ),
+        ] {
+            let err = Policy::from_toml(&format!("[network]\n{text}\n"), "t")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(field) && err.contains(says), "{text}: {err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+    }
+
+    #[test]
+    fn machine_id_is_random_unless_stable_is_asked() {
+        assert_eq!(Policy::default().identity.machine_id, MachineId::Random);
+        let p = Policy::from_toml("[identity]\nmachine_id = \"stable\"\n", "t").unwrap();
+        assert_eq!(p.identity.machine_id, MachineId::Stable);
+        assert!(Policy::from_toml("[identity]\nmachine_id = \"host\"\n", "t").is_err());
     }
 
     #[test]
@@ -631,6 +974,55 @@ mod tests {
     }
 
     #[test]
+    fn persistent_home_parses_and_is_checked() {
+        let p = Policy::from_toml(
+            "[filesystem]\nhome = { persist = \"~/.local/share/wsbox/<name>\" }\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            p.filesystem.home.as_ref().map(|h| h.persist.clone()),
+            Some(PathBuf::from("~/.local/share/wsbox/<name>"))
+        );
+        assert_eq!(Policy::from_toml(&p.to_toml(), "round").unwrap(), p);
+        for text in [
+            "[filesystem]\nhome = { persist = \"rel\" }\n",
+            "[filesystem]\nhome = { persist = \"/a/../b\" }\n",
+        ] {
+            let err = Policy::from_toml(text, "t").unwrap_err().to_string();
+            assert!(err.contains("filesystem.home.persist"), "{err}");
+        }
+        let err = Policy::from_toml("[filesystem]\nhome = { keep = \"/a\" }\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("keep"), "{err}");
+    }
+
+    #[test]
+    fn special_files_need_the_bind_s_grant() {
+        let p = Policy::from_toml(
+            "[[filesystem.bind]]\nhost = \"/run/x.sock\"\nsandbox = \"/tmp/x.sock\"\nspecial = true\n",
+            "t",
+        )
+        .unwrap();
+        assert!(p.filesystem.bind[0].special);
+        assert!(
+            !Policy::from_toml("[[filesystem.bind]]\nhost = \"/a\"\n", "t")
+                .unwrap()
+                .filesystem
+                .bind[0]
+                .special
+        );
+        let err = Policy::from_toml(
+            "[[filesystem.bind]]\nhost = \"/a\"\nsandbox = \"/run/wsbox/files/a\"\n",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("/run/wsbox"), "{err}");
+    }
+
+    #[test]
     fn host_session_variables_cannot_be_passed() {
         for name in [
             "DBUS_SESSION_BUS_ADDRESS",
@@ -674,8 +1066,12 @@ mod tests {
             Policy::from_toml("[clipboard]\nmode = \"isolated\"\nmax_bytes = 4096\n", "t").unwrap();
         assert_eq!(policy.clipboard.mode, ClipboardMode::Isolated);
         assert_eq!(policy.clipboard.max_bytes, 4096);
+        let policy = Policy::from_toml("[clipboard]\nmode = \"auto\"\n", "t").unwrap();
+        assert_eq!(policy.clipboard.mode, ClipboardMode::Auto);
+        let policy = Policy::from_toml("[display]\nhost_decorations = \"server\"\n", "t").unwrap();
+        assert_eq!(policy.display.host_decorations, HostDecorations::Server);
+        assert!(Policy::from_toml("[display]\nhost_decorations = \"host\"\n", "t").is_err());
         for (text, field) in [
-            ("[clipboard]\nmode = \"auto\"\n", "clipboard.mode"),
             ("[clipboard]\nmax_bytes = 0\n", "clipboard.max_bytes"),
             (
                 "[clipboard]\nmax_bytes = 100000000000\n",

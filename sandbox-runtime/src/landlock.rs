@@ -132,7 +132,14 @@ pub fn restrict(
         created = created.add_rule(PathBeneath::new(open(path)?, access))?;
     }
     for path in writable {
-        created = created.add_rule(PathBeneath::new(open(path)?, all))?;
+        // A writable file (a read-write file grant) takes only the rights
+        // that apply to files.
+        let access = if path.is_dir() {
+            all
+        } else {
+            all & AccessFs::from_file(abi)
+        };
+        created = created.add_rule(PathBeneath::new(open(path)?, access))?;
     }
     let status = created.restrict_self()?;
     match (status.ruleset, requirement) {

@@ -4,9 +4,12 @@
 //! pure part that decides, the others only execute. This crate never links the
 //! compositor: the two meet in the `wsbox` binary.
 
+pub mod hostpath;
 pub mod landlock;
+pub mod live;
 pub mod mount;
 pub mod namespaces;
+pub mod network;
 pub mod plan;
 pub mod privileges;
 pub mod process;

@@ -8,12 +8,14 @@
 
 use std::ffi::CString;
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
+use crate::hostpath;
 use crate::plan::MountStep;
 
 /// Errors of the mount setup; each names the path involved.
@@ -82,57 +84,67 @@ pub fn prepare() -> Result<(), Error> {
     mount_tmpfs(Path::new(NEWROOT), 0o755, false)
 }
 
-/// Detached mount trees (open_tree(OPEN_TREE_CLONE)) that wsbox made of bind
-/// sources before the sandbox existed, by host path. Binds of these paths
-/// attach the tree instead of resolving the path again, so directories the
-/// sandbox's uid cannot search (wsbox's own 0700 runtime directory when run
-/// by root) still bind exactly what wsbox opened. Needs CAP_SYS_ADMIN in the
-/// caller's namespace, so it is used when wsbox runs as root.
-pub type OpenedSources = [(PathBuf, std::os::fd::OwnedFd)];
-
-/// Clones the mount tree at `path` into a detached tree (see [`OpenedSources`]).
-pub fn detached_tree(path: &Path) -> io::Result<std::os::fd::OwnedFd> {
-    use std::os::fd::FromRawFd;
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
-    let c_path = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: a path string that outlives the call; the kernel returns a new fd.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            libc::AT_FDCWD,
-            c_path.as_ptr(),
-            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_RECURSIVE as libc::c_uint,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the fd was just returned to us and is owned by nothing else.
-    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+/// A user bind's source as wsbox opened it before the sandbox existed.
+#[derive(Debug)]
+pub enum Source {
+    /// A detached mount tree (open_tree(OPEN_TREE_CLONE)) of the opened
+    /// path, made by wsbox when it runs as root: directories the sandbox's
+    /// uid cannot search (root's 0700 ones) still bind exactly what wsbox
+    /// opened.
+    Tree(OwnedFd),
+    /// An unprivileged wsbox cannot clone mounts of the host namespace: pid
+    /// 1 opens the real path again below /oldroot without following any
+    /// symlink and checks that it is the same inode.
+    Reopen { real: PathBuf, dev: u64, ino: u64 },
 }
 
-fn attach_tree(tree: &std::os::fd::OwnedFd, target: &Path) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
-    let c_target = CString::new(target.as_os_str().as_bytes())
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: valid fd and strings that outlive the call.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_FDCWD,
-            c_target.as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH,
-        )
+/// One user bind, opened by wsbox.
+#[derive(Debug)]
+pub struct OpenedBind {
+    pub host: PathBuf,
+    pub target: PathBuf,
+    pub dir: bool,
+    pub source: Source,
+}
+
+/// The user binds of a plan, opened.
+pub type OpenedSources = [OpenedBind];
+
+/// Attaches an opened user bind: the tree is cloned from the opened inode and
+/// put on a mount point made without following symlinks, so neither the
+/// host path nor the sandbox path is resolved by name again.
+fn attach_opened(opened: &OpenedBind, writable: bool) -> Result<(), Error> {
+    let err = |source: io::Error| Error::Bind {
+        source_path: opened.host.clone(),
+        target: opened.target.clone(),
+        source,
     };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
+    let reopened;
+    let tree = match &opened.source {
+        Source::Tree(fd) => fd.as_fd(),
+        Source::Reopen { real, dev, ino } => {
+            let fd = hostpath::reopen(Path::new(OLDROOT), real, *dev, *ino)
+                .map_err(|e| err(io::Error::other(e.to_string())))?;
+            reopened = hostpath::tree::clone(fd.as_fd()).map_err(err)?;
+            reopened.as_fd()
+        }
+    };
+    let newroot = hostpath::openat2(
+        libc::AT_FDCWD,
+        c"/newroot",
+        libc::O_PATH | libc::O_DIRECTORY,
+        0,
+    )
+    .map_err(err)?;
+    let rel = opened.target.strip_prefix("/").unwrap_or(&opened.target);
+    let point = hostpath::mount_point(newroot.as_fd(), rel, opened.dir).map_err(err)?;
+    let mut attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+    if !writable {
+        attrs |= MOUNT_ATTR_RDONLY;
     }
+    // Restricted while still detached: it is never attached without.
+    hostpath::tree::set_attr(tree, attrs, 0, true).map_err(err)?;
+    hostpath::tree::attach(tree, point.as_fd()).map_err(err)
 }
 
 /// Carries out `steps` under /newroot, host paths read from /oldroot.
@@ -180,11 +192,13 @@ fn execute_one(step: &MountStep, opened: &OpenedSources) -> Result<(), Error> {
             writable,
             device,
         } => {
-            let tree = opened
+            match opened
                 .iter()
-                .find(|(path, _)| path == source)
-                .map(|(_, fd)| fd);
-            bind(&host(source), tree, source, target, *writable, *device)
+                .find(|o| o.host == *source && o.target == *target)
+            {
+                Some(o) => attach_opened(o, *writable),
+                None => bind(&host(source), source, target, *writable, *device),
+            }
         }
         MountStep::Tmpfs {
             target,
@@ -253,20 +267,35 @@ fn execute_one(step: &MountStep, opened: &OpenedSources) -> Result<(), Error> {
             if std::fs::symlink_metadata(&path).is_err() {
                 return Ok(());
             }
-            let null = host(Path::new("/dev/null"));
-            mount(
-                Some(&null),
-                &path,
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )
-            .map_err(nix_err("mask", &path))?;
-            set_attributes(
-                &path,
-                MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
-                false,
-            )
+            cover_with(&host(Path::new("/dev/null")), &path)
+        }
+        MountStep::MaskEach { dir, file } => {
+            let dir = inside(dir);
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                return Ok(());
+            };
+            for entry in entries.flatten() {
+                let path = entry.path().join(file);
+                if std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+                    cover_with(&host(Path::new("/dev/null")), &path)?;
+                }
+            }
+            Ok(())
+        }
+        MountStep::Cover { path, contents } => {
+            let path = inside(path);
+            if std::fs::symlink_metadata(&path).is_err() {
+                return Ok(());
+            }
+            // A file on the root tmpfs, bound over the target and unlinked:
+            // the mount keeps it alive, and nothing else names it.
+            let staged = inside(Path::new("/.wsbox-cover"));
+            std::fs::write(&staged, contents).map_err(path_err("write", &staged))?;
+            std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o444))
+                .map_err(path_err("set the mode of", &staged))?;
+            let covered = cover_with(&staged, &path);
+            std::fs::remove_file(&staged).map_err(path_err("remove", &staged))?;
+            covered
         }
         MountStep::MaskDir { path } => {
             let path = inside(path);
@@ -309,9 +338,25 @@ fn execute_one(step: &MountStep, opened: &OpenedSources) -> Result<(), Error> {
     }
 }
 
+/// Binds the file `source` over `path`, read-only.
+fn cover_with(source: &Path, path: &Path) -> Result<(), Error> {
+    mount(
+        Some(source),
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(nix_err("mask", path))?;
+    set_attributes(
+        path,
+        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+        false,
+    )
+}
+
 fn bind(
     source: &Path,
-    tree: Option<&std::os::fd::OwnedFd>,
     shown_source: &Path,
     target: &Path,
     writable: bool,
@@ -322,12 +367,7 @@ fn bind(
         target: target.to_owned(),
         source,
     };
-    let meta = match tree {
-        Some(fd) => std::fs::File::from(fd.try_clone().map_err(err)?)
-            .metadata()
-            .map_err(err)?,
-        None => std::fs::metadata(source).map_err(err)?,
-    };
+    let meta = std::fs::metadata(source).map_err(err)?;
     let path = inside(target);
     if meta.is_dir() {
         create_dir_all(&path)?;
@@ -339,17 +379,14 @@ fn bind(
             std::fs::File::create(&path).map_err(path_err("create the mount point", &path))?;
         }
     }
-    match tree {
-        Some(tree) => attach_tree(tree, &path).map_err(err)?,
-        None => mount(
-            Some(source),
-            &path,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .map_err(|e| err(e.into()))?,
-    }
+    mount(
+        Some(source),
+        &path,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| err(e.into()))?;
     let mut attrs = MOUNT_ATTR_NOSUID;
     if !device {
         attrs |= MOUNT_ATTR_NODEV;

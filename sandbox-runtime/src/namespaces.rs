@@ -65,19 +65,25 @@ pub fn check_user_namespaces() -> Result<(), Error> {
     Ok(())
 }
 
-/// Forks into new namespaces. Returns `Pid(0)` in the child, which is pid 1 of
-/// the new PID namespace, and the child's pid in the parent.
+/// Forks into new namespaces ([`SANDBOX_NAMESPACES`], without a network
+/// namespace of its own when `share_net`). Returns `Pid(0)` in the child,
+/// which is pid 1 of the new PID namespace, and the child's pid in the parent.
 ///
 /// # Safety
 /// Like fork(2): the caller must be single-threaded, or the child may only
 /// call async-signal-safe functions.
-pub unsafe fn clone_into_namespaces() -> Result<Pid, Error> {
+pub unsafe fn clone_into_namespaces(share_net: bool) -> Result<Pid, Error> {
+    let namespaces = if share_net {
+        SANDBOX_NAMESPACES & !libc::CLONE_NEWNET
+    } else {
+        SANDBOX_NAMESPACES
+    };
     // SAFETY: a fork-like clone (no CLONE_VM, no new stack): the child gets a
     // copy of the address space and returns here, as from fork(2).
     let rc = unsafe {
         libc::syscall(
             libc::SYS_clone,
-            (SANDBOX_NAMESPACES | libc::SIGCHLD) as libc::c_ulong,
+            (namespaces | libc::SIGCHLD) as libc::c_ulong,
             std::ptr::null_mut::<libc::c_void>(),
             std::ptr::null_mut::<libc::c_int>(),
             std::ptr::null_mut::<libc::c_int>(),

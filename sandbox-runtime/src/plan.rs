@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use wsbox_policies::Requirement;
 
+use crate::network::NetSpec;
+
 /// The uid and gid the app has inside every sandbox.
 pub const SANDBOX_UID: u32 = 1000;
 /// The gid the app has inside every sandbox.
@@ -25,6 +27,23 @@ pub const SANDBOX_RUNTIME_DIR: &str = "/run/user/1000";
 /// The host uid and gid a sandbox started by root runs as: the app never runs as
 /// host uid 0. 65534 is `nobody`/`nogroup` on Debian.
 pub const ROOT_MAPPED_ID: u32 = 65534;
+/// Where granted files appear inside: file arguments, `--file`, and
+/// `wsbox add-file`. A tmpfs wsbox seals read-only; nothing in it is
+/// writable under Landlock.
+pub const FILES_DIR: &str = "/run/wsbox/files";
+/// Where read-write file grants appear; the only place below [`FILES_DIR`]
+/// that Landlock lets the app write.
+pub const FILES_RW_DIR: &str = "/run/wsbox/files/rw";
+/// The places the app may write under Landlock whatever the shares are;
+/// `rw` shares add their targets.
+pub const WRITABLE_PLACES: &[&str] = &[
+    "/dev/shm",
+    "/tmp",
+    "/var/tmp",
+    SANDBOX_RUNTIME_DIR,
+    SANDBOX_HOME,
+    FILES_RW_DIR,
+];
 /// PATH inside the sandbox.
 pub const SANDBOX_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
 
@@ -76,7 +95,17 @@ pub const ETC_ALLOWLIST: &[&str] = &[
 /// Files in a fresh procfs that leak kernel or host state; each is covered
 /// with /dev/null when present.
 pub const PROC_MASKED_FILES: &[&str] = &[
+    // The kernel command line may name the root file system's UUID.
+    "/proc/cmdline",
     "/proc/config.gz",
+    // Machine-wide counters that change with every interrupt and disk
+    // access: two sandboxes reading them at once could tell they share a
+    // machine; and the host's disks and swap.
+    "/proc/diskstats",
+    "/proc/interrupts",
+    "/proc/softirqs",
+    "/proc/partitions",
+    "/proc/swaps",
     "/proc/kallsyms",
     "/proc/kcore",
     "/proc/key-users",
@@ -103,6 +132,53 @@ pub const PROC_MASKED_DIRS: &[&str] = &[
     "/proc/scsi",
 ];
 
+/// Sysfs places that identify the machine (DMI: serials, UUIDs, asset
+/// tags, raw tables), each covered with an empty read-only tmpfs when
+/// `filesystem.sys` mounts a sysfs.
+pub const SYS_MASKED_DIRS: &[&str] = &[
+    "/sys/devices/virtual/dmi/id",
+    "/sys/firmware/dmi",
+    "/sys/firmware/acpi/tables",
+];
+
+/// Per-device sysfs files that carry hardware addresses or serials:
+/// `(directory of devices, file below each device)`, each covered with
+/// /dev/null when present.
+pub const SYS_MASKED_EACH: &[(&str, &str)] = &[
+    ("/sys/class/net", "address"),
+    ("/sys/class/net", "perm_address"),
+    ("/sys/class/ieee80211", "macaddress"),
+    ("/sys/class/ieee80211", "addresses"),
+    ("/sys/class/bluetooth", "address"),
+    ("/sys/block", "serial"),
+    ("/sys/block", "device/serial"),
+    ("/sys/block", "device/wwid"),
+    ("/sys/block", "device/vpd_pg80"),
+    ("/sys/block", "device/vpd_pg83"),
+    ("/sys/block", "wwid"),
+    ("/sys/block", "eui"),
+    ("/sys/block", "nguid"),
+    ("/sys/block", "uuid"),
+    ("/sys/class/nvme", "serial"),
+    ("/sys/class/nvme", "subsysnqn"),
+    ("/sys/class/nvme-subsystem", "serial"),
+    ("/sys/class/nvme-subsystem", "subsysnqn"),
+    ("/sys/bus/scsi/devices", "vpd_pg80"),
+    ("/sys/bus/scsi/devices", "vpd_pg83"),
+    ("/sys/bus/scsi/devices", "wwid"),
+    ("/sys/bus/mmc/devices", "serial"),
+    ("/sys/bus/mmc/devices", "cid"),
+    // USB devices (a boot stick) and input devices (Bluetooth addresses).
+    ("/sys/bus/usb/devices", "serial"),
+    ("/sys/class/input", "uniq"),
+    // Monitors' EDID: model, serial number and week of manufacture.
+    ("/sys/class/drm", "edid"),
+    ("/sys/class/power_supply", "serial_number"),
+];
+
+/// The kernel's random id of this boot: covered with the sandbox's own.
+pub const BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
+
 /// The only device nodes inside; `/dev/ptmx` comes from a private devpts.
 pub const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 
@@ -120,6 +196,15 @@ pub struct Spec {
     pub env: Vec<(OsString, OsString)>,
     pub landlock: Requirement,
     pub host_ids: HostIds,
+    /// A host directory bound read-write as the app's home instead of an
+    /// empty tmpfs.
+    pub home: Option<PathBuf>,
+    /// The network namespace: own or the host's, sockets, blocked ranges.
+    pub net: NetSpec,
+    /// What /proc/sys/kernel/random/boot_id shows: a UUID and a newline.
+    pub boot_id: String,
+    /// The contents of /etc/resolv.conf, when wsbox generates it.
+    pub resolv_conf: Option<String>,
 }
 
 /// One host path bound into the sandbox.
@@ -130,6 +215,8 @@ pub struct BindSpec {
     /// Absolute path inside the sandbox.
     pub target: PathBuf,
     pub writable: bool,
+    /// A device, socket or FIFO may be bound (explicitly granted).
+    pub special: bool,
 }
 
 /// Who the sandbox is on the host.
@@ -276,6 +363,16 @@ pub enum MountStep {
     Sysfs {
         target: PathBuf,
     },
+    /// Cover a file with a read-only file holding `contents`, if it exists.
+    Cover {
+        path: PathBuf,
+        contents: Vec<u8>,
+    },
+    /// Cover `dir/*/file` with /dev/null, for each entry of `dir` that has it.
+    MaskEach {
+        dir: PathBuf,
+        file: PathBuf,
+    },
 }
 
 /// Confinement of the app process after the mount tree is in place, in the
@@ -368,6 +465,10 @@ impl Plan {
                 .iter()
                 .map(|p| MountStep::MaskDir { path: (*p).into() }),
         );
+        m.push(MountStep::Cover {
+            path: BOOT_ID.into(),
+            contents: spec.boot_id.clone().into_bytes(),
+        });
 
         m.push(tmpfs("/dev", 0o755, true));
         for name in DEVICES {
@@ -405,15 +506,45 @@ impl Plan {
             (SANDBOX_HOME, 0o700),
         ] {
             m.push(dir(path, 0o755));
-            m.push(tmpfs(path, mode, false));
-            writable.push(path.into());
+            match (&spec.home, path) {
+                (Some(home), SANDBOX_HOME) => m.push(MountStep::Bind {
+                    source: home.clone(),
+                    target: path.into(),
+                    writable: true,
+                    device: false,
+                }),
+                _ => m.push(tmpfs(path, mode, false)),
+            }
+            // /run itself stays read-only (sealed below), so that the files
+            // place inside it is not writable under Landlock.
+            if path != "/run" {
+                writable.push(path.into());
+            }
         }
+        m.push(dir("/run/wsbox", 0o755));
+        m.push(dir(FILES_DIR, 0o755));
+        m.push(tmpfs(FILES_DIR, 0o755, false));
+        m.push(dir(FILES_RW_DIR, 0o755));
+        writable.push(FILES_RW_DIR.into());
 
         if spec.sys {
             m.push(dir("/sys", 0o755));
             m.push(MountStep::Sysfs {
                 target: "/sys".into(),
             });
+            m.extend(
+                SYS_MASKED_DIRS
+                    .iter()
+                    .map(|p| MountStep::MaskDir { path: (*p).into() }),
+            );
+            m.extend(
+                SYS_MASKED_EACH
+                    .iter()
+                    .map(|(dir, file)| MountStep::MaskEach {
+                        dir: (*dir).into(),
+                        file: (*file).into(),
+                    }),
+            );
         }
 
         for bind in &spec.binds {
@@ -427,6 +558,14 @@ impl Plan {
                 writable.push(bind.target.clone());
             }
         }
+
+        // Last: every mount point below them exists now.
+        m.push(MountStep::Seal {
+            path: FILES_DIR.into(),
+        });
+        m.push(MountStep::Seal {
+            path: "/run".into(),
+        });
 
         Plan {
             mounts: m,
@@ -443,7 +582,7 @@ fn generated_etc(spec: &Spec) -> Vec<MountStep> {
         contents: contents.into_bytes(),
         mode: 0o644,
     };
-    vec![
+    let mut files = vec![
         file(
             "passwd",
             format!(
@@ -465,7 +604,11 @@ fn generated_etc(spec: &Spec) -> Vec<MountStep> {
             ),
         ),
         file("machine-id", spec.machine_id.clone()),
-    ]
+    ];
+    if let Some(resolv) = &spec.resolv_conf {
+        files.push(file("resolv.conf", resolv.clone()));
+    }
+    files
 }
 
 fn ro_bind(source: impl Into<PathBuf>, target: impl Into<PathBuf>) -> MountStep {
@@ -530,6 +673,21 @@ pub fn environment(
     env.into_iter().collect()
 }
 
+/// A boot id as the kernel shows it: a version 4 UUID and a newline.
+pub fn random_boot_id(mut bytes: [u8; 16]) -> String {
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}\n",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
 /// A random machine id: 128 bits from the kernel, as 32 hex digits.
 pub fn random_machine_id(bytes: [u8; 16]) -> String {
     let mut id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -551,6 +709,10 @@ mod tests {
             env: vec![],
             landlock: Requirement::Required,
             host_ids: HostIds::for_caller(1000, 1000),
+            home: None,
+            net: NetSpec::default(),
+            boot_id: random_boot_id([9; 16]),
+            resolv_conf: None,
         }
     }
 
@@ -736,11 +898,13 @@ mod tests {
             host: "/srv/data".into(),
             target: "/data".into(),
             writable: true,
+            special: false,
         });
         s.binds.push(BindSpec {
             host: "/srv/ro".into(),
             target: "/ro".into(),
             writable: false,
+            special: false,
         });
         let plan = Plan::new(&s, &merged());
         for step in &plan.mounts {
@@ -778,6 +942,7 @@ mod tests {
             host: "/srv/a".into(),
             target: "/home/user/a".into(),
             writable: false,
+            special: false,
         });
         let plan = Plan::new(&s, &merged());
         let home = index(
@@ -789,6 +954,63 @@ mod tests {
             |s| matches!(s, MountStep::Bind { target, .. } if target == Path::new("/home/user/a")),
         );
         assert!(home < bind);
+    }
+
+    #[test]
+    fn boot_id_is_covered_after_proc_sys_is_read_only() {
+        let plan = Plan::new(&spec(), &merged());
+        let ro = index(
+            &plan,
+            |s| matches!(s, MountStep::ReadOnly { path } if path == Path::new("/proc/sys")),
+        );
+        let cover = index(
+            &plan,
+            |s| matches!(s, MountStep::Cover { path, .. } if path == Path::new(BOOT_ID)),
+        );
+        assert!(ro < cover);
+        assert!(plan.mounts.contains(&MountStep::Cover {
+            path: BOOT_ID.into(),
+            contents: b"09090909-0909-4909-8909-090909090909\n".to_vec(),
+        }));
+    }
+
+    #[test]
+    fn sysfs_serials_and_addresses_are_masked_after_the_mount() {
+        let mut s = spec();
+        s.sys = true;
+        let plan = Plan::new(&s, &merged());
+        let sysfs = index(&plan, |s| matches!(s, MountStep::Sysfs { .. }));
+        let dmi = index(
+            &plan,
+            |s| matches!(s, MountStep::MaskDir { path } if path == Path::new("/sys/devices/virtual/dmi/id")),
+        );
+        let mac = index(
+            &plan,
+            |s| matches!(s, MountStep::MaskEach { dir, file } if dir == Path::new("/sys/class/net") && file == Path::new("address")),
+        );
+        let serial = index(
+            &plan,
+            |s| matches!(s, MountStep::MaskEach { dir, file } if dir == Path::new("/sys/block") && file == Path::new("device/serial")),
+        );
+        assert!(sysfs < dmi && sysfs < mac && sysfs < serial);
+        let without = Plan::new(&spec(), &merged());
+        assert!(!without
+            .mounts
+            .iter()
+            .any(|s| matches!(s, MountStep::MaskEach { .. })));
+    }
+
+    #[test]
+    fn resolv_conf_only_when_given() {
+        let has = |plan: &Plan| {
+            plan.mounts.iter().any(
+                |s| matches!(s, MountStep::File { path, .. } if path == Path::new("/etc/resolv.conf")),
+            )
+        };
+        assert!(!has(&Plan::new(&spec(), &merged())));
+        let mut s = spec();
+        s.resolv_conf = Some("nameserver 10.0.2.3\n".into());
+        assert!(has(&Plan::new(&s, &merged())));
     }
 
     #[test]
@@ -808,6 +1030,16 @@ mod tests {
     }
 
     #[test]
+    fn writable_places_are_the_plan_s() {
+        let plan = Plan::new(&spec(), &merged());
+        let mut listed: Vec<PathBuf> = WRITABLE_PLACES.iter().map(PathBuf::from).collect();
+        let mut planned = plan.writable.clone();
+        listed.sort();
+        planned.sort();
+        assert_eq!(listed, planned);
+    }
+
+    #[test]
     fn tmpfs_places_exist_and_home_is_private() {
         let plan = Plan::new(&spec(), &merged());
         for (path, mode) in [
@@ -818,8 +1050,75 @@ mod tests {
             (SANDBOX_RUNTIME_DIR, 0o700),
         ] {
             assert!(plan.mounts.contains(&tmpfs(path, mode, false)), "{path}");
-            assert!(plan.writable.contains(&PathBuf::from(path)));
+            assert_eq!(
+                plan.writable.contains(&PathBuf::from(path)),
+                path != "/run",
+                "{path}"
+            );
         }
+    }
+
+    #[test]
+    fn files_place_is_sealed_after_its_binds_and_read_only_under_landlock() {
+        let mut s = spec();
+        s.binds.push(BindSpec {
+            host: "/srv/doc.pdf".into(),
+            target: Path::new(FILES_DIR).join("doc.pdf"),
+            writable: false,
+            special: false,
+        });
+        let plan = Plan::new(&s, &merged());
+        let place = index(
+            &plan,
+            |s| matches!(s, MountStep::Tmpfs { target, .. } if target == Path::new(FILES_DIR)),
+        );
+        let bind = index(
+            &plan,
+            |s| matches!(s, MountStep::Bind { target, .. } if target.starts_with(FILES_DIR)),
+        );
+        let sealed = index(
+            &plan,
+            |s| matches!(s, MountStep::Seal { path } if path == Path::new(FILES_DIR)),
+        );
+        let run_sealed = index(
+            &plan,
+            |s| matches!(s, MountStep::Seal { path } if path == Path::new("/run")),
+        );
+        assert!(place < bind && bind < sealed && bind < run_sealed);
+        // Landlock grants are inherited by everything below: no writable
+        // place may contain a read-only file grant.
+        for w in &plan.writable {
+            assert!(
+                !Path::new(FILES_DIR).join("doc.pdf").starts_with(w),
+                "{} is writable and holds the files place",
+                w.display()
+            );
+        }
+        assert!(plan.writable.contains(&PathBuf::from(FILES_RW_DIR)));
+    }
+
+    #[test]
+    fn persistent_home_is_a_writable_bind_instead_of_a_tmpfs() {
+        let mut s = spec();
+        s.home = Some("/home/alice/.local/share/wsbox/app".into());
+        s.binds.push(BindSpec {
+            host: "/srv/a".into(),
+            target: "/home/user/a".into(),
+            writable: false,
+            special: false,
+        });
+        let plan = Plan::new(&s, &merged());
+        assert!(!plan.mounts.contains(&tmpfs(SANDBOX_HOME, 0o700, false)));
+        let home = index(
+            &plan,
+            |s| matches!(s, MountStep::Bind { target, writable: true, .. } if target == Path::new(SANDBOX_HOME)),
+        );
+        let inside = index(
+            &plan,
+            |s| matches!(s, MountStep::Bind { target, .. } if target == Path::new("/home/user/a")),
+        );
+        assert!(home < inside);
+        assert!(plan.writable.contains(&PathBuf::from(SANDBOX_HOME)));
     }
 
     #[test]

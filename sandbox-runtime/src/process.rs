@@ -24,9 +24,11 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 
+use crate::mount::{OpenedBind, Source};
+use crate::plan::BindSpec;
 use crate::plan::{ConfineStep, HostLayout, Plan, Spec, SANDBOX_HOME};
 use crate::seccomp::Filter;
-use crate::{landlock, mount, namespaces, privileges, seccomp};
+use crate::{hostpath, landlock, mount, namespaces, network, privileges, seccomp};
 
 /// Exit status for wsbox's own errors.
 pub const EXIT_WSBOX_ERROR: i32 = 125;
@@ -48,6 +50,12 @@ pub enum Error {
     Seccomp(#[from] seccomp::Error),
     #[error(transparent)]
     Landlock(#[from] landlock::Error),
+    #[error(transparent)]
+    Network(#[from] network::Error),
+    /// What wsbox had to do between creating the namespaces and starting
+    /// the sandbox failed (e.g. user-mode networking).
+    #[error("{0}")]
+    BeforeStart(String),
     #[error("failed to {what}: {source}")]
     Sys {
         what: &'static str,
@@ -55,6 +63,8 @@ pub enum Error {
     },
     #[error("failed to open {path} to bind it into the sandbox: {source}")]
     Open { path: PathBuf, source: io::Error },
+    #[error("failed to bind {0}")]
+    Bind(hostpath::Error),
     #[error("{0:?} contains a NUL byte")]
     Nul(OsString),
     #[error("no program given")]
@@ -79,8 +89,8 @@ pub struct Prepared {
     argv: Vec<CString>,
     envp: Vec<CString>,
     path_dirs: Vec<PathBuf>,
-    /// The user binds' sources, opened (O_PATH) by wsbox itself.
-    opened: Vec<(PathBuf, OwnedFd)>,
+    /// The user binds' sources, opened by wsbox itself.
+    opened: Vec<mount::OpenedBind>,
 }
 
 impl Prepared {
@@ -111,19 +121,7 @@ impl Prepared {
                 path_dirs = std::env::split_paths(value).collect();
             }
         }
-        // Run by root, the sandbox's uid cannot search root's directories:
-        // wsbox clones the sources' mounts itself. A user's sandbox has the
-        // user's own uid and binds by path.
-        let mut opened = Vec::new();
-        if spec.host_ids.privileged {
-            for bind in &spec.binds {
-                let tree = mount::detached_tree(&bind.host).map_err(|source| Error::Open {
-                    path: bind.host.clone(),
-                    source,
-                })?;
-                opened.push((bind.host.clone(), tree));
-            }
-        }
+        let opened = open_binds(&spec)?;
         let plan = Plan::new(&spec, host);
         Ok(Prepared {
             opened,
@@ -148,6 +146,48 @@ impl Prepared {
     }
 }
 
+/// Opens every user bind's source (and the persistent home) the symlink-safe
+/// way and checks what it is; see [`hostpath`].
+fn open_binds(spec: &Spec) -> Result<Vec<OpenedBind>, Error> {
+    let home = spec.home.as_ref().map(|home| BindSpec {
+        host: home.clone(),
+        target: SANDBOX_HOME.into(),
+        writable: true,
+        special: false,
+    });
+    let mut opened = Vec::new();
+    for bind in home.iter().chain(&spec.binds) {
+        let allow = hostpath::Allow {
+            special: bind.special,
+            dir: true,
+            write: bind.writable,
+        };
+        let o = hostpath::open_for_bind(&bind.host, allow).map_err(Error::Bind)?;
+        let open_err = |source| Error::Open {
+            path: bind.host.clone(),
+            source,
+        };
+        // Run by root, the sandbox's uid cannot search root's directories:
+        // wsbox clones the sources' mounts itself.
+        let source = if spec.host_ids.privileged {
+            Source::Tree(hostpath::tree::clone(o.fd.as_fd()).map_err(open_err)?)
+        } else {
+            Source::Reopen {
+                real: hostpath::real_path(o.fd.as_fd()).map_err(open_err)?,
+                dev: o.dev,
+                ino: o.ino,
+            }
+        };
+        opened.push(OpenedBind {
+            host: bind.host.clone(),
+            target: bind.target.clone(),
+            dir: o.kind == hostpath::Kind::Dir,
+            source,
+        });
+    }
+    Ok(opened)
+}
+
 /// A running sandbox, seen from wsbox.
 #[derive(Debug)]
 pub struct Sandbox {
@@ -157,6 +197,9 @@ pub struct Sandbox {
     _alive: OwnedFd,
     signals: SignalFd,
     old_mask: SigSet,
+    /// The listening sockets pid 1 created inside, in the order of
+    /// [`network::NetSpec::listeners`].
+    listeners: Vec<OwnedFd>,
 }
 
 /// How a sandbox ended.
@@ -190,7 +233,25 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), Error> {
 
 /// Starts the sandbox. The calling process must be single-threaded.
 pub fn spawn(prepared: &Prepared) -> Result<Sandbox, Error> {
+    spawn_with(prepared, |_| Ok(()))
+}
+
+/// Starts the sandbox, calling `before_start` with pid 1's pid once the
+/// namespaces exist and the id maps are written, before pid 1 sets anything
+/// up (e.g. to attach user-mode networking to its network namespace). The
+/// calling process must be single-threaded.
+pub fn spawn_with(
+    prepared: &Prepared,
+    before_start: impl FnOnce(Pid) -> Result<(), String>,
+) -> Result<Sandbox, Error> {
     let (sync_read, sync_write) = pipe()?;
+    let (sockets_here, sockets_there) = nix::sys::socket::socketpair(
+        nix::sys::socket::AddressFamily::Unix,
+        nix::sys::socket::SockType::Stream,
+        None,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(sys("create a socket pair"))?;
     let (err_read, err_write) = pipe()?;
     let signals = supervised_signals();
     let mut old_mask = SigSet::empty();
@@ -201,24 +262,28 @@ pub fn spawn(prepared: &Prepared) -> Result<Sandbox, Error> {
 
     // SAFETY: wsbox is single-threaded here (the compositor and control socket
     // run on the same thread and are not started yet).
-    let pid = unsafe { namespaces::clone_into_namespaces() }?;
+    let pid = unsafe { namespaces::clone_into_namespaces(prepared.spec.net.share_host) }?;
     if pid.as_raw() == 0 {
         drop(sync_write);
         drop(err_read);
         drop(signal_fd);
-        pid1(prepared, sync_read, err_write);
+        drop(sockets_here);
+        pid1(prepared, sync_read, err_write, sockets_there);
     }
     drop(sync_read);
     drop(err_write);
-    let sandbox = Sandbox {
+    drop(sockets_there);
+    let mut sandbox = Sandbox {
         pid,
         errors: std::fs::File::from(err_read),
         _alive: sync_write,
         signals: signal_fd,
         old_mask,
+        listeners: Vec::new(),
     };
     let go = namespaces::write_id_maps(pid, prepared.spec.host_ids)
         .map_err(Error::from)
+        .and_then(|()| before_start(pid).map_err(Error::BeforeStart))
         .and_then(|()| {
             nix::unistd::write(sandbox._alive.as_fd(), b"1").map_err(sys("start the sandbox"))
         });
@@ -226,6 +291,22 @@ pub fn spawn(prepared: &Prepared) -> Result<Sandbox, Error> {
         let _ = kill(pid, Signal::SIGKILL);
         let _ = waitpid(pid, None);
         return Err(err);
+    }
+    let wanted = prepared.spec.net.listeners.len();
+    if wanted > 0 {
+        match network::receive_fds(&sockets_here, wanted) {
+            Ok(fds) => sandbox.listeners = fds,
+            Err(err) => {
+                // pid 1 failed first: its own report says why.
+                let _ = kill(pid, Signal::SIGKILL);
+                let status = waitpid(pid, None).map_err(sys("wait for the sandbox"))?;
+                let outcome = sandbox.finish(status);
+                return Err(match outcome.failure {
+                    Some(reason) => Error::BeforeStart(reason),
+                    None => err.into(),
+                });
+            }
+        }
     }
     tracing::debug!(pid = pid.as_raw(), "sandbox started");
     Ok(sandbox)
@@ -242,6 +323,13 @@ impl Sandbox {
     /// pid 1 of the sandbox, as seen from wsbox.
     pub fn pid(&self) -> Pid {
         self.pid
+    }
+
+    /// The listening sockets pid 1 created inside the sandbox's network
+    /// namespace, in the order of [`network::NetSpec::listeners`]; wsbox
+    /// accepts on them and connects out from the host's side.
+    pub fn take_listeners(&mut self) -> Vec<OwnedFd> {
+        std::mem::take(&mut self.listeners)
     }
 
     /// Handles the pending signals: forwards SIGINT, SIGTERM, SIGHUP and
@@ -380,7 +468,7 @@ fn fail(err: &OwnedFd, code: i32, message: impl std::fmt::Display) -> ! {
 }
 
 /// pid 1 of the sandbox. Never returns.
-fn pid1(prepared: &Prepared, alive: OwnedFd, err: OwnedFd) -> ! {
+fn pid1(prepared: &Prepared, alive: OwnedFd, err: OwnedFd, sockets: OwnedFd) -> ! {
     // Until the parent has written the id maps this process has no usable
     // identity; wait for its go. EOF means wsbox died first.
     let go = (|| -> Result<(), String> {
@@ -394,7 +482,7 @@ fn pid1(prepared: &Prepared, alive: OwnedFd, err: OwnedFd) -> ! {
     if let Err(message) = go {
         fail(&err, EXIT_WSBOX_ERROR, message);
     }
-    if let Err(message) = setup(prepared, &alive) {
+    if let Err(message) = setup(prepared, &alive, sockets) {
         fail(&err, EXIT_WSBOX_ERROR, message);
     }
     // SAFETY: pid 1 is single-threaded (a fork of single-threaded wsbox).
@@ -420,7 +508,7 @@ fn pid1(prepared: &Prepared, alive: OwnedFd, err: OwnedFd) -> ! {
 }
 
 /// Everything pid 1 does before the app exists.
-fn setup(prepared: &Prepared, alive: &OwnedFd) -> Result<(), String> {
+fn setup(prepared: &Prepared, alive: &OwnedFd, sockets: OwnedFd) -> Result<(), String> {
     let spec = &prepared.spec;
     privileges::become_sandbox_user(spec.host_ids.privileged).map_err(|e| e.to_string())?;
     // A credential change clears the parent-death signal: set it again, then
@@ -437,7 +525,18 @@ fn setup(prepared: &Prepared, alive: &OwnedFd) -> Result<(), String> {
     // Its own session: terminal signals reach wsbox only, which forwards them once.
     privileges::new_session().map_err(|e| e.to_string())?;
     namespaces::set_hostname(&spec.hostname).map_err(|e| e.to_string())?;
-    namespaces::loopback_up().map_err(|e| e.to_string())?;
+    let net = &spec.net;
+    if !net.share_host {
+        namespaces::loopback_up().map_err(|e| e.to_string())?;
+        // Before the app exists, while pid 1 still has CAP_NET_ADMIN here.
+        network::disable_ipv6(&net.no_ipv6_on).map_err(|e| e.to_string())?;
+        network::add_routes(&net.routes).map_err(|e| e.to_string())?;
+        let listeners = network::listen(&net.listeners).map_err(|e| e.to_string())?;
+        if !listeners.is_empty() {
+            network::send_fds(&sockets, &listeners).map_err(|e| e.to_string())?;
+        }
+    }
+    drop(sockets);
     mount::prepare().map_err(|e| e.to_string())?;
     mount::execute(&prepared.plan.mounts, &prepared.opened).map_err(|e| e.to_string())?;
     mount::enter_new_root().map_err(|e| e.to_string())?;

@@ -44,6 +44,10 @@ use wayland_client::protocol::{
 use wayland_client::{
     delegate_noop, event_created_child, Connection, Dispatch, EventQueue, Proxy, QueueHandle, WEnum,
 };
+use wayland_protocols::wp::fractional_scale::v1::client::{
+    wp_fractional_scale_manager_v1, wp_fractional_scale_v1,
+};
+use wayland_protocols::wp::viewporter::client::{wp_viewport, wp_viewporter};
 use wayland_protocols::xdg::decoration::zv1::client::{
     zxdg_decoration_manager_v1, zxdg_toplevel_decoration_v1,
 };
@@ -116,11 +120,15 @@ enum HostEvent {
     /// xdg_surface.configure, acked; the size of the toplevel's last
     /// configure (0 means "choose").
     Configure(i32, i32),
+    /// xdg-decoration's configure: true when the host draws the title bar.
+    Decoration(bool),
     Close,
     FrameDone,
     Released,
     ScaleChanged,
-    KeyboardEnter,
+    KeyboardEnter {
+        serial: u32,
+    },
     KeyboardLeave,
     /// The host's keymap (XKB text), which the sandbox's seat takes over.
     Keymap(String),
@@ -193,6 +201,9 @@ struct Host {
     entered: Vec<wl_output::WlOutput>,
     /// wl_surface.preferred_buffer_scale, when the host sends it.
     preferred_scale: Option<i32>,
+    /// wp_fractional_scale_v1.preferred_scale (in 120ths), when the host
+    /// offers fractional scaling (then wsbox draws through a viewport).
+    fractional: Option<u32>,
     /// Host data offers and the MIME types each offers (capped).
     offers: Vec<(wl_data_offer::WlDataOffer, Vec<String>)>,
     /// The host's current selection, one of `offers`.
@@ -203,9 +214,17 @@ struct Host {
 }
 
 impl Host {
-    /// The scale for the window's buffers: the host's preference, else the
-    /// largest scale of the outputs it is on.
-    fn scale(&self) -> i32 {
+    /// The scale for the window's buffers: the host's fractional
+    /// preference, else its integer one, else the largest scale of the
+    /// outputs it is on.
+    fn scale(&self) -> f64 {
+        if let Some(f) = self.fractional {
+            return (f64::from(f) / 120.0).clamp(0.5, 4.0);
+        }
+        f64::from(self.integer_scale())
+    }
+
+    fn integer_scale(&self) -> i32 {
         if let Some(scale) = self.preferred_scale {
             return scale.clamp(1, 4);
         }
@@ -273,8 +292,19 @@ pub struct HostWindow {
     shown: Option<usize>,
     /// The output's size in buffer pixels.
     content: (i32, i32),
-    /// The host's integer scale.
-    scale: i32,
+    /// The host's scale: integer (wl_surface.set_buffer_scale), or
+    /// fractional when `viewport` is there.
+    scale: f64,
+    /// The host window's viewport and fractional scale object, when the
+    /// host offers wp_viewporter and wp_fractional_scale_v1.
+    viewport: Option<(
+        wp_viewport::WpViewport,
+        wp_fractional_scale_v1::WpFractionalScaleV1,
+    )>,
+    /// The policy lets the host draw the title bar (host_decorations).
+    want_ssd: bool,
+    /// The host draws the title bar: wsbox's frame is a border only.
+    ssd: bool,
 
     name: String,
     color: [u8; 3],
@@ -299,6 +329,15 @@ pub struct HostWindow {
     /// Until when the frame flashes.
     flash_until: Option<Instant>,
     keyboard_focus: bool,
+    /// The serial of the last host keyboard event (enter or key), for
+    /// setting the host's selection in auto mode.
+    key_serial: u32,
+    /// Auto clipboard: the host selection last copied in (or skipped), so
+    /// each is copied once.
+    imported: Option<wayland_client::backend::ObjectId>,
+    /// A MIME type only wsbox's own host selections offer: the host's echo
+    /// of what wsbox copied out is not copied back in.
+    own_mime: String,
     /// The host keymap last taken over, to skip identical ones.
     keymap: Option<String>,
     /// The host's last modifiers: depressed, latched, locked, group.
@@ -353,8 +392,9 @@ impl HostWindow {
             globals.bind(&qh, 1..=1, ()).ok();
         // Version 7 at most: axis_discrete, not axis_value120.
         let seat: Option<wl_seat::WlSeat> = globals.bind(&qh, 1..=7, ()).ok();
-        // The host clipboard, for the gestures only; no drag and drop.
-        let data_device = if config.clipboard.gesture {
+        // The host clipboard, for the gestures or the auto mode only; no
+        // drag and drop.
+        let data_device = if config.clipboard.crosses() {
             let manager: Option<wl_data_device_manager::WlDataDeviceManager> =
                 globals.bind(&qh, 1..=3, ()).ok();
             manager.zip(seat.as_ref()).map(|(manager, seat)| {
@@ -376,6 +416,17 @@ impl HostWindow {
         });
 
         let surface = compositor.create_surface(&qh, ());
+        // Fractional scales need both: the buffer at the real size, shown
+        // at the logical size.
+        let fractional: Option<wp_fractional_scale_manager_v1::WpFractionalScaleManagerV1> =
+            globals.bind(&qh, 1..=1, ()).ok();
+        let viewporter: Option<wp_viewporter::WpViewporter> = globals.bind(&qh, 1..=1, ()).ok();
+        let viewport = fractional.zip(viewporter).map(|(manager, viewporter)| {
+            (
+                viewporter.get_viewport(&surface, &qh, ()),
+                manager.get_fractional_scale(&surface, &qh, ()),
+            )
+        });
         let xdg_surface = wm_base.get_xdg_surface(&surface, &qh, ());
         let toplevel = xdg_surface.get_toplevel(&qh, ());
         let title = host_title(&config.name, "");
@@ -385,12 +436,17 @@ impl HostWindow {
             2 * BORDER + MIN_CONTENT.max(CLOSE_SIZE + 16),
             TITLE_HEIGHT + BORDER + MIN_CONTENT,
         );
-        // wsbox always draws its own frame (the marking must look the same
-        // everywhere); a host that offers decorations is asked not to add a
-        // second one.
+        // wsbox always draws its own border (the marking must not depend
+        // on the host). The title bar is wsbox's too unless the policy lets
+        // a host that offers server-side decorations draw it; otherwise the
+        // host is asked not to add a second one.
         let decoration = decorations.map(|manager| {
             let decoration = manager.get_toplevel_decoration(&toplevel, &qh, ());
-            decoration.set_mode(zxdg_toplevel_decoration_v1::Mode::ClientSide);
+            decoration.set_mode(if config.host_decorations {
+                zxdg_toplevel_decoration_v1::Mode::ServerSide
+            } else {
+                zxdg_toplevel_decoration_v1::Mode::ClientSide
+            });
             decoration
         });
         surface.commit();
@@ -422,6 +478,7 @@ impl HostWindow {
             outputs,
             entered: Vec::new(),
             preferred_scale: None,
+            fractional: None,
             offers: Vec::new(),
             selection: None,
             source: None,
@@ -455,7 +512,10 @@ impl HostWindow {
             buffers: Vec::new(),
             shown: None,
             content: size,
-            scale: 1,
+            scale: 1.0,
+            viewport,
+            want_ssd: config.host_decorations,
+            ssd: false,
             name: config.name.clone(),
             color: config.color,
             title,
@@ -468,6 +528,9 @@ impl HostWindow {
             data_device,
             flash_until: None,
             keyboard_focus: false,
+            key_serial: 0,
+            imported: None,
+            own_mime: format!("application/x-wsbox-{}-{}", std::process::id(), config.name),
             keymap: None,
             host_mods: (0, 0, 0, 0),
             pointer: None,
@@ -492,11 +555,37 @@ impl HostWindow {
     /// The window's size in logical pixels, frame included.
     fn window_size(&self) -> (i32, i32) {
         let (w, h) = self.content_logical();
-        (w + 2 * BORDER, h + TITLE_HEIGHT + BORDER)
+        (w + 2 * BORDER, h + self.top() + BORDER)
+    }
+
+    /// The height of wsbox's frame above the output: its title bar, or
+    /// only the border when the host draws the title bar.
+    fn top(&self) -> i32 {
+        if self.ssd {
+            BORDER
+        } else {
+            TITLE_HEIGHT
+        }
     }
 
     fn content_logical(&self) -> (i32, i32) {
-        (self.content.0 / self.scale, self.content.1 / self.scale)
+        (
+            (f64::from(self.content.0) / self.scale).round() as i32,
+            (f64::from(self.content.1) / self.scale).round() as i32,
+        )
+    }
+
+    /// `v` logical pixels in buffer pixels.
+    fn px(&self, v: i32) -> i32 {
+        (f64::from(v) * self.scale).round() as i32
+    }
+
+    /// The whole window's buffer size: the output plus the frame.
+    fn buffer_size(&self) -> (i32, i32) {
+        (
+            self.content.0 + 2 * self.px(BORDER),
+            self.content.1 + self.px(self.top()) + self.px(BORDER),
+        )
     }
 
     /// Follows a new size of the output: new buffers, the frame redrawn.
@@ -584,14 +673,13 @@ impl HostWindow {
         if self.buffers.len() >= MAX_BUFFERS {
             return Ok(None);
         }
-        let (w, h) = self.window_size();
-        let s = self.scale;
+        let (w, h) = self.buffer_size();
         let buffer = ShmBuffer::new(
             &self.shm,
             &self.qh,
-            w * s,
-            h * s,
-            (BORDER * s, TITLE_HEIGHT * s),
+            w,
+            h,
+            (self.px(BORDER), self.px(self.top())),
             self.content,
         )?;
         self.buffers.push(buffer);
@@ -627,11 +715,10 @@ impl HostWindow {
         core.needs_redraw = false;
         self.dirty = false;
         let s = self.scale;
-        let (bw, bh) = {
-            let (w, h) = self.window_size();
-            (w * s, h * s)
-        };
+        let (bw, bh) = self.buffer_size();
         let title = self.title_pixels();
+        let offset = (self.px(BORDER), self.px(self.top()));
+        let logical = self.window_size();
         let Some(buffer) = self.buffers.get_mut(index) else {
             return;
         };
@@ -649,7 +736,7 @@ impl HostWindow {
                 bh,
                 s,
                 color,
-                title.as_ref().map(|(p, w, h)| (p.as_slice(), *w, *h)),
+                (!self.ssd).then(|| title.as_ref().map(|(p, w, h)| (p.as_slice(), *w, *h))),
             );
             buffer.marking = self.marking_version;
             damage.push(Rectangle::from_size((bw, bh).into()));
@@ -672,7 +759,6 @@ impl HostWindow {
         };
         match rendered {
             Ok(rects) => {
-                let offset = (BORDER * s, TITLE_HEIGHT * s);
                 damage.extend(rects.iter().map(|r| {
                     Rectangle::new(
                         (r.loc.x + offset.0, r.loc.y + offset.1).into(),
@@ -701,7 +787,13 @@ impl HostWindow {
             return;
         };
         buffer.busy.store(true, Ordering::Release);
-        self.surface.set_buffer_scale(s);
+        match &self.viewport {
+            Some((viewport, _)) => {
+                self.surface.set_buffer_scale(1);
+                viewport.set_destination(logical.0, logical.1);
+            }
+            None => self.surface.set_buffer_scale(s.round() as i32),
+        }
         self.surface.attach(Some(&buffer.buffer), 0, 0);
         for rect in &damage {
             self.surface
@@ -732,11 +824,40 @@ impl HostWindow {
         for mime in clipboard::TEXT_MIMES {
             source.offer((*mime).to_owned());
         }
+        source.offer(self.own_mime.clone());
         device.set_selection(Some(&source), serial);
         if let Some(old) = self.host.source.replace(source) {
             old.destroy();
         }
         true
+    }
+
+    /// The serial of the last host keyboard event while the window has the
+    /// host's keyboard focus; None without it.
+    pub(crate) fn focus_serial(&self) -> Option<u32> {
+        self.keyboard_focus.then_some(self.key_serial)
+    }
+
+    /// Auto clipboard: whether the host's selection is new and not wsbox's
+    /// own; it then counts as copied in.
+    fn take_new_host_selection(&mut self) -> bool {
+        if !self.keyboard_focus {
+            return false;
+        }
+        let Some(selection) = &self.host.selection else {
+            return false;
+        };
+        if self.imported.as_ref() == Some(&selection.id()) {
+            return false;
+        }
+        self.imported = Some(selection.id());
+        let own = self
+            .host
+            .offers
+            .iter()
+            .find(|(o, _)| o == selection)
+            .is_some_and(|(_, mimes)| mimes.contains(&self.own_mime));
+        !own
     }
 
     /// Asks the host to write its selection, as text, into `fd`. False when
@@ -765,7 +886,7 @@ impl HostWindow {
     fn title_pixels(&self) -> Option<(Vec<u8>, i32, i32)> {
         let s = self.scale;
         let (w, _) = self.window_size();
-        let max = (w - 2 * BORDER - CLOSE_SIZE - 24) * s;
+        let max = self.px(w - 2 * BORDER - CLOSE_SIZE - 24);
         let [r, g, b] = self.color;
         // Dark text on light colours, white on dark ones.
         let luma = 299 * r as u32 + 587 * g as u32 + 114 * b as u32;
@@ -796,7 +917,7 @@ impl HostWindow {
         if x < 0.0 || y < 0.0 || x >= w || y >= h {
             return None;
         }
-        let (b, t) = (BORDER as f64, TITLE_HEIGHT as f64);
+        let (b, t) = (BORDER as f64, self.top() as f64);
         if x >= b && x < w - b && y >= t && y < h - b {
             return Some(Hit::Content((x - b, y - t).into()));
         }
@@ -816,7 +937,10 @@ impl HostWindow {
         if let Some(edge) = edge {
             return Some(Hit::Edge(edge));
         }
-        let (cx, cy) = close_button(w as i32, 1);
+        if self.ssd {
+            return None;
+        }
+        let (cx, cy) = close_button(w as i32, 1.0);
         let c = CLOSE_SIZE as f64;
         if x >= cx as f64 && x < cx as f64 + c && y >= cy as f64 && y < cy as f64 + c {
             return Some(Hit::Close);
@@ -838,28 +962,35 @@ impl HostWindow {
     }
 }
 
-/// Where the close button's top-left corner is, for a window `width` logical
-/// pixels wide, at `scale`, in buffer pixels.
-fn close_button(width: i32, scale: i32) -> (i32, i32) {
+/// Where the close button's top-left corner is, for a window `width` pixels
+/// wide, at `scale` (1 for logical pixels), in the same pixels.
+fn close_button(width: i32, scale: f64) -> (i32, i32) {
+    let px = |v: i32| (f64::from(v) * scale).round() as i32;
     (
-        (width - BORDER - 4 - CLOSE_SIZE) * scale,
-        ((TITLE_HEIGHT - CLOSE_SIZE) / 2) * scale,
+        width - px(BORDER + 4 + CLOSE_SIZE),
+        px((TITLE_HEIGHT - CLOSE_SIZE) / 2),
     )
 }
 
 /// Draws wsbox's frame into a whole-window buffer (XRGB8888, `w`×`h`
 /// buffer pixels): border and title bar in `color`, the title text, the
-/// close button. The output's area is left alone.
+/// close button. `bar` is None when the host draws the title bar: then the
+/// frame is the border alone. The output's area is left alone.
 fn draw_frame(
     map: &mut [u8],
     w: i32,
     h: i32,
-    scale: i32,
+    scale: f64,
     color: [u8; 3],
-    title: Option<(&[u8], i32, i32)>,
+    bar: Option<Option<(&[u8], i32, i32)>>,
 ) {
     let stride = (w * 4) as usize;
-    let (border, bar) = (BORDER * scale, TITLE_HEIGHT * scale);
+    let px = |v: i32| (f64::from(v) * scale).round() as i32;
+    let border = px(BORDER);
+    let (bar, title) = match bar {
+        Some(title) => (px(TITLE_HEIGHT), title),
+        None => (border, None),
+    };
     let pixel = [color[2], color[1], color[0], 255];
     let fill = |map: &mut [u8], x0: i32, y0: i32, x1: i32, y1: i32, px: [u8; 4]| {
         let (x0, x1) = (x0.clamp(0, w) as usize, x1.clamp(0, w) as usize);
@@ -876,6 +1007,9 @@ fn draw_frame(
     fill(map, 0, bar, border, h, pixel);
     fill(map, w - border, bar, w, h, pixel);
     fill(map, border, h - border, w - border, h, pixel);
+    if bar == border {
+        return;
+    }
 
     let luma = 299 * color[0] as u32 + 587 * color[1] as u32 + 114 * color[2] as u32;
     let ink: [u8; 4] = if luma > 150_000 {
@@ -885,14 +1019,15 @@ fn draw_frame(
     };
     let shade = |c: u8| (c as u32 * 7 / 10) as u8;
     let button = [shade(color[2]), shade(color[1]), shade(color[0]), 255];
-    let (cx, cy) = close_button(w / scale.max(1), scale);
-    let size = CLOSE_SIZE * scale;
+    let (cx, cy) = close_button(w, scale);
+    let size = px(CLOSE_SIZE);
+    let thick = px(1).max(1);
     fill(map, cx, cy, cx + size, cy + size, button);
     // The cross: two diagonals, `scale` pixels thick, inset by a quarter.
     let inset = size / 4;
     for i in 0..(size - 2 * inset) {
-        for t in 0..scale.max(1) * 2 {
-            let (x, y) = (cx + inset + i, cy + inset + i + t - scale);
+        for t in 0..thick * 2 {
+            let (x, y) = (cx + inset + i, cy + inset + i + t - thick);
             let x2 = cx + size - 1 - inset - i;
             fill(map, x, y, x + 1, y + 1, ink);
             fill(map, x2, y, x2 + 1, y + 1, ink);
@@ -900,7 +1035,7 @@ fn draw_frame(
     }
 
     if let Some((pixels, tw, th)) = title {
-        let x0 = border + 8 * scale;
+        let x0 = border + px(8);
         let y0 = ((bar - th) / 2).max(0);
         for ty in 0..th {
             let y = y0 + ty;
@@ -909,7 +1044,7 @@ fn draw_frame(
             }
             for tx in 0..tw {
                 let x = x0 + tx;
-                if x >= cx - 4 * scale {
+                if x >= cx - px(4) {
                     break;
                 }
                 let si = ((ty * tw + tx) * 4) as usize;
@@ -1032,6 +1167,14 @@ impl State {
         for event in events {
             self.apply_host_event(event, &mut status);
         }
+        if self.core.config.clipboard.auto
+            && self
+                .backend
+                .window()
+                .is_some_and(HostWindow::take_new_host_selection)
+        {
+            self.import_host_selection();
+        }
         self.refresh_host()?;
         Ok(status)
     }
@@ -1061,16 +1204,18 @@ impl State {
                 window.configured = true;
                 window.dirty = true;
                 let s = window.scale;
+                let max = (16384.0 / s) as i32;
                 let want = if w > 0 && h > 0 {
                     (
-                        (w - 2 * BORDER).clamp(MIN_CONTENT, 16384 / s),
-                        (h - TITLE_HEIGHT - BORDER).clamp(MIN_CONTENT, 16384 / s),
+                        (w - 2 * BORDER).clamp(MIN_CONTENT, max),
+                        (h - window.top() - BORDER).clamp(MIN_CONTENT, max),
                     )
                 } else {
                     window.content_logical()
                 };
                 if want != window.content_logical() {
-                    self.resize_for_host(want.0 * s, want.1 * s, s);
+                    let (pw, ph) = (window.px(want.0), window.px(want.1));
+                    self.resize_for_host(pw, ph, s);
                 }
             }
             HostEvent::ScaleChanged => {
@@ -1079,7 +1224,20 @@ impl State {
                     let (w, h) = window.content_logical();
                     window.scale = scale;
                     tracing::debug!(scale, "host scale changed");
-                    self.resize_for_host(w * scale, h * scale, scale);
+                    let (pw, ph) = (window.px(w), window.px(h));
+                    self.resize_for_host(pw, ph, scale);
+                }
+            }
+            HostEvent::Decoration(server) => {
+                let ssd = server && window.want_ssd;
+                if ssd != window.ssd {
+                    tracing::debug!(ssd, "host decorations changed");
+                    // The output's place in the buffers moves: new ones.
+                    window.ssd = ssd;
+                    window.buffers.clear();
+                    window.shown = None;
+                    window.marking_version += 1;
+                    window.dirty = true;
                 }
             }
             HostEvent::Close => {
@@ -1092,13 +1250,15 @@ impl State {
                 render::send_frames(&self.core);
             }
             HostEvent::Released => {}
-            HostEvent::KeyboardEnter => {
+            HostEvent::KeyboardEnter { serial } => {
                 tracing::debug!("host keyboard focus entered");
                 window.keyboard_focus = true;
+                window.key_serial = serial;
             }
             HostEvent::KeyboardLeave => {
                 tracing::debug!("host keyboard focus left");
                 window.keyboard_focus = false;
+                window.imported = None;
                 // Nothing stays pressed inside once the user looks away:
                 // neither keys nor modifiers the host set without keys
                 // (virtual keyboards); locks (Caps Lock) stay.
@@ -1139,11 +1299,12 @@ impl State {
                 if !window.keyboard_focus {
                     return;
                 }
+                window.key_serial = serial;
                 if pressed {
                     if window.keys.contains(&key) || window.swallowed.contains(&key) {
                         return;
                     }
-                    let detect = window.data_device.is_some();
+                    let detect = window.data_device.is_some() && self.core.config.clipboard.gesture;
                     match self.host_key_or_gesture(key, true, detect) {
                         Some(gesture) => {
                             if let Some(window) = self.backend.window() {
@@ -1225,7 +1386,7 @@ impl State {
     }
 
     /// Resizes the output to follow the host window (physical size, scale).
-    fn resize_for_host(&mut self, width: i32, height: i32, scale: i32) {
+    fn resize_for_host(&mut self, width: i32, height: i32, scale: f64) {
         if let Err(err) = self.reconfigure_output(width, height, Some(scale)) {
             tracing::warn!(%err, "cannot follow the host window's size");
         }
@@ -1247,7 +1408,7 @@ impl State {
             }
             // A drag that started inside keeps going to the app (clamped).
             _ if grabbed => {
-                let p = pos - Point::from((BORDER as f64, TITLE_HEIGHT as f64));
+                let p = pos - Point::from((BORDER as f64, window.top() as f64));
                 self.host_pointer_motion(Some(p));
             }
             _ => {
@@ -1332,7 +1493,44 @@ delegate_noop!(Host: ignore wl_data_device_manager::WlDataDeviceManager);
 delegate_noop!(Host: ignore wl_shm::WlShm);
 delegate_noop!(Host: ignore wl_shm_pool::WlShmPool);
 delegate_noop!(Host: ignore zxdg_decoration_manager_v1::ZxdgDecorationManagerV1);
-delegate_noop!(Host: ignore zxdg_toplevel_decoration_v1::ZxdgToplevelDecorationV1);
+delegate_noop!(Host: ignore wp_fractional_scale_manager_v1::WpFractionalScaleManagerV1);
+delegate_noop!(Host: ignore wp_viewporter::WpViewporter);
+delegate_noop!(Host: ignore wp_viewport::WpViewport);
+
+impl Dispatch<wp_fractional_scale_v1::WpFractionalScaleV1, ()> for Host {
+    fn event(
+        host: &mut Self,
+        _: &wp_fractional_scale_v1::WpFractionalScaleV1,
+        event: wp_fractional_scale_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wp_fractional_scale_v1::Event::PreferredScale { scale } = event {
+            host.fractional = Some(scale);
+            host.events.push(HostEvent::ScaleChanged);
+        }
+    }
+}
+
+impl Dispatch<zxdg_toplevel_decoration_v1::ZxdgToplevelDecorationV1, ()> for Host {
+    fn event(
+        host: &mut Self,
+        _: &zxdg_toplevel_decoration_v1::ZxdgToplevelDecorationV1,
+        event: zxdg_toplevel_decoration_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let zxdg_toplevel_decoration_v1::Event::Configure {
+            mode: WEnum::Value(mode),
+        } = event
+        {
+            let server = mode == zxdg_toplevel_decoration_v1::Mode::ServerSide;
+            host.events.push(HostEvent::Decoration(server));
+        }
+    }
+}
 
 impl Dispatch<wl_buffer::WlBuffer, Arc<AtomicBool>> for Host {
     fn event(
@@ -1543,10 +1741,10 @@ impl Dispatch<wl_keyboard::WlKeyboard, ()> for Host {
                 group,
             }),
             // Keys already down when the focus came stay outside.
-            wl_keyboard::Event::Enter { surface, .. }
-                if host.surface.as_ref() == Some(&surface) =>
-            {
-                host.events.push(HostEvent::KeyboardEnter);
+            wl_keyboard::Event::Enter {
+                surface, serial, ..
+            } if host.surface.as_ref() == Some(&surface) => {
+                host.events.push(HostEvent::KeyboardEnter { serial });
             }
             wl_keyboard::Event::Leave { .. } => host.events.push(HostEvent::KeyboardLeave),
             // evdev codes beyond KEY_MAX are not keys.
@@ -1833,7 +2031,7 @@ mod tests {
     fn the_frame_surrounds_the_output_and_leaves_it_alone() {
         let (w, h, s) = (100, 80, 1);
         let mut map = vec![7u8; (w * h * 4) as usize];
-        draw_frame(&mut map, w, h, s, [0x10, 0x80, 0xf0], None);
+        draw_frame(&mut map, w, h, s as f64, [0x10, 0x80, 0xf0], Some(None));
         let px = |x: i32, y: i32| {
             let i = ((y * w + x) * 4) as usize;
             [map[i + 2], map[i + 1], map[i]]

@@ -68,6 +68,18 @@ impl SelectionHandler for State {
     /// The text wsbox pasted in from the host (the only selection it sets).
     type SelectionUserData = std::sync::Arc<Vec<u8>>;
 
+    fn new_selection(
+        &mut self,
+        ty: SelectionTarget,
+        source: Option<smithay::wayland::selection::SelectionSource>,
+        _seat: Seat<Self>,
+    ) {
+        // Only the clipboard may cross, and only in auto mode.
+        if ty == SelectionTarget::Clipboard && source.is_some() {
+            self.sandbox_selection_changed();
+        }
+    }
+
     fn send_selection(
         &mut self,
         ty: SelectionTarget,

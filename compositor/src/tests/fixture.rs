@@ -290,6 +290,7 @@ pub fn config() -> Config {
             ..KeyboardConfig::default()
         },
         clipboard: Default::default(),
+        host_decorations: false,
     }
 }
 

@@ -1,0 +1,1037 @@
+//! Files in a running sandbox: attach a host file or directory under
+//! /run/wsbox/files, take it away again, and copy a file out.
+//!
+//! Everything happens in a forked helper that joins the sandbox's user
+//! namespace (wsbox owns it, so the helper has every capability there) and
+//! then its mount namespace. Run by root, wsbox clones the host path's mount
+//! in the host namespace first; unprivileged, the helper unshares a mount
+//! namespace of its own (a copy of the host's, owned by the sandbox's user
+//! namespace), opens the real path there without following symlinks and
+//! checks that it is the inode wsbox checked. The helper only makes raw
+//! syscalls: wsbox may have threads, and a forked copy must not allocate.
+//!
+//! The app's view of the files place is never made writable: mount points
+//! are created through a private clone of the files mount (open_tree) whose
+//! read-only flag is cleared on the clone alone. A tree is given its final
+//! attributes (nosuid, nodev, read-only) while it is still detached, so it
+//! never appears in the sandbox without them.
+//!
+//! Copying out is done by a helper that takes the app's ids and drops every
+//! capability before it opens the file inside the sandbox's mount
+//! namespace: it reads only what the app could read itself.
+
+use std::ffi::{CString, OsStr};
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::hostpath::{self, tree, Opened};
+use crate::plan::{FILES_DIR, SANDBOX_GID, SANDBOX_UID};
+
+/// The largest file `export` copies: 4 GiB.
+pub const EXPORT_MAX: u64 = 4 << 30;
+
+/// Errors of changing files in a running sandbox.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to reach the sandbox (pid {pid}): {source}")]
+    Reach { pid: i32, source: io::Error },
+    #[error("failed to {step} {path}: {error}")]
+    Step {
+        step: &'static str,
+        path: PathBuf,
+        error: io::Error,
+    },
+    #[error("{0}")]
+    Path(hostpath::Error),
+    #[error("{path} inside the sandbox: {why}")]
+    Inside { path: PathBuf, why: String },
+    #[error("{0} exists; use --force to overwrite it")]
+    Exists(PathBuf),
+}
+
+/// The processes whose /proc entries lead into the sandbox: pid 1, then its
+/// children. pid 1 is not dumpable, so an unprivileged wsbox reaches the
+/// namespaces through the app instead.
+fn candidates(pid1: i32) -> Vec<i32> {
+    let mut pids = vec![pid1];
+    if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid1}/task/{pid1}/children")) {
+        pids.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok()),
+        );
+    }
+    pids
+}
+
+fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: plain integers; the kernel returns a new fd.
+    let rc = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh fd owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(rc as RawFd) })
+}
+
+/// Whether the process behind `pidfd` has not exited.
+fn alive(pidfd: &OwnedFd) -> bool {
+    let mut poll = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no waiting.
+    unsafe { libc::poll(&mut poll, 1, 0) == 0 }
+}
+
+/// The parent pid of `pid`, from /proc/PID/stat.
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The sandbox's user and mount namespaces. A pid is reached through a
+/// pidfd taken first: a child of pid 1 must still have pid 1 as its parent,
+/// and the process must still be alive after its entries were opened, so a
+/// pid reused in between is never entered.
+fn namespaces(pid1: i32) -> Result<(OwnedFd, OwnedFd), Error> {
+    let mut last = io::Error::from_raw_os_error(libc::ESRCH);
+    for pid in candidates(pid1) {
+        let pidfd = match pidfd_open(pid) {
+            Ok(fd) => fd,
+            Err(e) => {
+                last = e;
+                continue;
+            }
+        };
+        if pid != pid1 && parent_of(pid) != Some(pid1) {
+            continue;
+        }
+        let open = |entry: &str| {
+            let c = CString::new(format!("/proc/{pid}/{entry}"))
+                .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+            hostpath::openat2(libc::AT_FDCWD, &c, libc::O_RDONLY, 0)
+        };
+        match open("ns/user").and_then(|user| Ok((user, open("ns/mnt")?))) {
+            Ok(fds) if alive(&pidfd) => return Ok(fds),
+            Ok(_) => last = io::Error::from_raw_os_error(libc::ESRCH),
+            Err(e) => last = e,
+        }
+    }
+    Err(Error::Reach {
+        pid: pid1,
+        source: last,
+    })
+}
+
+fn c_path(path: &Path) -> Result<CString, Error> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::Step {
+        step: "use",
+        path: path.to_owned(),
+        error: io::ErrorKind::InvalidInput.into(),
+    })
+}
+
+/// A name in the files place.
+struct Place {
+    /// The files place, absolute inside the sandbox.
+    files: CString,
+    /// The directory of the name, absolute inside the sandbox.
+    dir: CString,
+    /// The same directory relative to the files place ("." or "rw").
+    sub: CString,
+    name: CString,
+    /// `dir/name`.
+    full: CString,
+}
+
+impl Place {
+    fn new(dir: &Path, name: &OsStr) -> Result<Self, Error> {
+        let sub = dir.strip_prefix(FILES_DIR).map_err(|_| Error::Step {
+            step: "use",
+            path: dir.to_owned(),
+            error: io::ErrorKind::InvalidInput.into(),
+        })?;
+        let sub = if sub.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            sub
+        };
+        Ok(Self {
+            files: c_path(Path::new(FILES_DIR))?,
+            dir: c_path(dir)?,
+            sub: c_path(sub)?,
+            name: c_path(Path::new(name))?,
+            full: c_path(&dir.join(name))?,
+        })
+    }
+}
+
+/// What the helper does, with every string prepared before the fork.
+struct Job {
+    user_ns: OwnedFd,
+    mnt_ns: OwnedFd,
+    kind: JobKind,
+}
+
+enum JobKind {
+    Add {
+        place: Place,
+        /// Run by root: the detached tree, its attributes already set.
+        tree: Option<OwnedFd>,
+        /// Unprivileged: the real path and the inode to clone.
+        real: Option<(CString, u64, u64)>,
+        is_dir: bool,
+        /// The attributes the tree gets before it is attached.
+        attrs: u64,
+    },
+    Remove {
+        place: Place,
+        is_dir: bool,
+        /// The mount id recorded when the grant was added, if known.
+        mount_id: Option<u64>,
+    },
+    Export {
+        path: CString,
+        /// The temporary file on the host, opened by wsbox.
+        out: RawFd,
+        privileged: bool,
+    },
+}
+
+/// The helper's steps, for error messages.
+const STEPS: &[&str] = &[
+    "join the sandbox's user namespace",
+    "take the sandbox's file ids",
+    "make a mount namespace for",
+    "open",
+    "check",
+    "clone the mount of",
+    "join the sandbox's mount namespace",
+    "open the files place for",
+    "make a private copy of the files place for",
+    "create the mount point of",
+    "open the mount point of",
+    "attach",
+    "set the mount attributes of",
+    "detach",
+    "remove the mount point of",
+    "take the app's ids and drop the capabilities to read",
+    "read",
+    "write",
+    "inspect the mount point of",
+];
+const S_USERNS: usize = 0;
+const S_IDS: usize = 1;
+const S_UNSHARE: usize = 2;
+const S_OPEN: usize = 3;
+const S_CHECK: usize = 4;
+const S_CLONE: usize = 5;
+const S_MNTNS: usize = 6;
+const S_FILES: usize = 7;
+const S_PRIVATE: usize = 8;
+const S_CREATE: usize = 9;
+const S_POINT: usize = 10;
+const S_ATTACH: usize = 11;
+const S_ATTRS: usize = 12;
+const S_DETACH: usize = 13;
+const S_UNLINK: usize = 14;
+const S_DROP: usize = 15;
+const S_READ: usize = 16;
+const S_WRITE: usize = 17;
+const S_INSPECT: usize = 18;
+/// Export only: not a regular file, or too large (errno is 0).
+const S_NOT_REGULAR: usize = 100;
+const S_TOO_LARGE: usize = 101;
+
+type Failed = (usize, i32);
+
+fn step(n: usize, rc: libc::c_long) -> Result<libc::c_long, Failed> {
+    if rc < 0 {
+        Err((n, errno()))
+    } else {
+        Ok(rc)
+    }
+}
+
+fn errno() -> i32 {
+    // SAFETY: reads this thread's errno.
+    unsafe { *libc::__errno_location() }
+}
+
+const RESOLVE: u64 = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+
+/// Runs in the forked helper: raw syscalls only. Returns a value for the
+/// parent (the mount id of an attached tree).
+fn helper(job: &Job) -> Result<u64, Failed> {
+    // SAFETY (whole function): raw syscalls on fds and C strings that stay
+    // valid; the process is a single-threaded fork.
+    unsafe {
+        // The helper dies with the thread that forked it, and nothing in the
+        // sandbox may ptrace it.
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+        libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong);
+        step(
+            S_USERNS,
+            libc::setns(job.user_ns.as_raw_fd(), libc::CLONE_NEWUSER) as _,
+        )?;
+        match &job.kind {
+            JobKind::Add {
+                place,
+                tree,
+                real,
+                is_dir,
+                attrs,
+            } => add_helper(job, place, tree.as_ref(), real.as_ref(), *is_dir, *attrs),
+            JobKind::Remove {
+                place,
+                is_dir,
+                mount_id,
+            } => remove_helper(job, place, *is_dir, *mount_id).map(|()| 0),
+            JobKind::Export {
+                path,
+                out,
+                privileged,
+            } => export_helper(job, path, *out, *privileged),
+        }
+    }
+}
+
+/// Mount points are created as the app's ids: the files place's tmpfs
+/// belongs to the sandbox's user namespace.
+unsafe fn take_file_ids() -> Result<(), Failed> {
+    // SAFETY: plain id changes of this process.
+    unsafe {
+        libc::setfsgid(SANDBOX_GID);
+        libc::setfsuid(SANDBOX_UID);
+        if libc::setfsuid(u32::MAX) as u32 != SANDBOX_UID {
+            return Err((S_IDS, libc::EPERM));
+        }
+    }
+    Ok(())
+}
+
+/// Opens the app's view of the place's directory, and the same directory
+/// in a private clone of the files mount whose read-only flag is cleared on
+/// the clone only: the app's own mount stays read-only throughout.
+unsafe fn open_place(place: &Place) -> Result<(RawFd, RawFd), Failed> {
+    // SAFETY: see helper.
+    unsafe {
+        let files = step(
+            S_FILES,
+            raw_openat2(
+                libc::AT_FDCWD,
+                &place.files,
+                libc::O_PATH | libc::O_DIRECTORY,
+                RESOLVE,
+            ),
+        )? as RawFd;
+        let dir = step(
+            S_FILES,
+            raw_openat2(
+                libc::AT_FDCWD,
+                &place.dir,
+                libc::O_PATH | libc::O_DIRECTORY,
+                RESOLVE,
+            ),
+        )? as RawFd;
+        // Recursive: a non-recursive clone is refused when a grant below is
+        // locked. Only the clone's root is made writable.
+        let private = step(
+            S_PRIVATE,
+            libc::syscall(
+                libc::SYS_open_tree,
+                files,
+                c"".as_ptr(),
+                OPEN_TREE_CLONE
+                    | libc::O_CLOEXEC as libc::c_uint
+                    | libc::AT_RECURSIVE as libc::c_uint
+                    | libc::AT_EMPTY_PATH as libc::c_uint,
+            ),
+        )? as RawFd;
+        step(S_PRIVATE, setattr(private, 0, tree::MOUNT_ATTR_RDONLY))?;
+        let scratch = step(
+            S_PRIVATE,
+            raw_openat2(
+                private,
+                &place.sub,
+                libc::O_PATH | libc::O_DIRECTORY,
+                RESOLVE | libc::RESOLVE_BENEATH | libc::RESOLVE_NO_XDEV,
+            ),
+        )? as RawFd;
+        Ok((dir, scratch))
+    }
+}
+
+unsafe fn add_helper(
+    job: &Job,
+    place: &Place,
+    tree: Option<&OwnedFd>,
+    real: Option<&(CString, u64, u64)>,
+    is_dir: bool,
+    attrs: u64,
+) -> Result<u64, Failed> {
+    // SAFETY: see helper.
+    unsafe {
+        take_file_ids()?;
+        let cloned = match (tree, real) {
+            (Some(tree), _) => tree.as_raw_fd(),
+            (None, Some((real, dev, ino))) => {
+                step(S_UNSHARE, libc::unshare(libc::CLONE_NEWNS) as _)?;
+                let fd = raw_openat2(
+                    libc::AT_FDCWD,
+                    real,
+                    libc::O_PATH | libc::O_NOFOLLOW,
+                    RESOLVE,
+                );
+                let fd = step(S_OPEN, fd)? as RawFd;
+                let mut st: libc::stat = std::mem::zeroed();
+                step(S_CHECK, libc::fstat(fd, &mut st) as _)?;
+                if st.st_dev != *dev || st.st_ino != *ino {
+                    return Err((S_CHECK, libc::ESTALE));
+                }
+                let cloned = step(
+                    S_CLONE,
+                    libc::syscall(
+                        libc::SYS_open_tree,
+                        fd,
+                        c"".as_ptr(),
+                        OPEN_TREE_CLONE
+                            | libc::O_CLOEXEC as libc::c_uint
+                            | libc::AT_RECURSIVE as libc::c_uint
+                            | libc::AT_EMPTY_PATH as libc::c_uint,
+                    ),
+                )? as RawFd;
+                // Restricted while detached: it never appears without.
+                step(S_ATTRS, setattr_rec(cloned, attrs))?;
+                cloned
+            }
+            (None, None) => return Err((S_CLONE, libc::EINVAL)),
+        };
+        step(
+            S_MNTNS,
+            libc::setns(job.mnt_ns.as_raw_fd(), libc::CLONE_NEWNS) as _,
+        )?;
+        let (dir, scratch) = open_place(place)?;
+        let made = if is_dir {
+            libc::mkdirat(scratch, place.name.as_ptr(), 0o755) as libc::c_long
+        } else {
+            let fd = libc::openat(
+                scratch,
+                place.name.as_ptr(),
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                0o644,
+            );
+            if fd >= 0 {
+                libc::close(fd);
+            }
+            fd as libc::c_long
+        };
+        step(S_CREATE, made)?;
+        let undo = |failed: Failed| {
+            let flags = if is_dir { libc::AT_REMOVEDIR } else { 0 };
+            libc::unlinkat(scratch, place.name.as_ptr(), flags);
+            failed
+        };
+        let point = step(
+            S_POINT,
+            raw_openat2(
+                dir,
+                &place.name,
+                libc::O_PATH | libc::O_NOFOLLOW,
+                RESOLVE | libc::RESOLVE_BENEATH,
+            ),
+        )
+        .map_err(undo)? as RawFd;
+        step(
+            S_ATTACH,
+            libc::syscall(
+                libc::SYS_move_mount,
+                cloned,
+                c"".as_ptr(),
+                point,
+                c"".as_ptr(),
+                0x4u32 | 0x40u32,
+            ),
+        )
+        .map_err(undo)?;
+        // The tree's fd names the attached mount now: its id is what
+        // remove-file checks before it detaches anything.
+        Ok(mount_id(cloned).map_or(0, |(id, _)| id))
+    }
+}
+
+/// statx's mount id of `fd`, and whether it is the root of a mount.
+unsafe fn mount_id(fd: RawFd) -> Option<(u64, bool)> {
+    // SAFETY: statx is plain data; valid fd and empty path.
+    unsafe {
+        let mut stx: libc::statx = std::mem::zeroed();
+        let rc = libc::statx(
+            fd,
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
+            libc::STATX_MNT_ID,
+            &mut stx,
+        );
+        if rc < 0 || stx.stx_mask & libc::STATX_MNT_ID == 0 {
+            return None;
+        }
+        let root = stx.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0;
+        Some((stx.stx_mnt_id, root))
+    }
+}
+
+unsafe fn remove_helper(
+    job: &Job,
+    place: &Place,
+    is_dir: bool,
+    recorded: Option<u64>,
+) -> Result<(), Failed> {
+    // SAFETY: see helper.
+    unsafe {
+        take_file_ids()?;
+        step(
+            S_MNTNS,
+            libc::setns(job.mnt_ns.as_raw_fd(), libc::CLONE_NEWNS) as _,
+        )?;
+        let (dir, scratch) = open_place(place)?;
+        // Every step below may have been done by an earlier attempt that
+        // failed later: each is skipped when there is nothing to do.
+        let point = raw_openat2(
+            dir,
+            &place.name,
+            libc::O_PATH | libc::O_NOFOLLOW,
+            RESOLVE | libc::RESOLVE_BENEATH,
+        );
+        if point < 0 {
+            return match errno() {
+                libc::ENOENT => Ok(()),
+                e => Err((S_POINT, e)),
+            };
+        }
+        let point = point as RawFd;
+        let (place_id, _) = mount_id(dir).ok_or((S_INSPECT, libc::ENOTSUP))?;
+        let (id, root) = mount_id(point).ok_or((S_INSPECT, libc::ENOTSUP))?;
+        if root && id != place_id {
+            if recorded.is_some_and(|r| r != id) {
+                // Not the mount wsbox attached: leave it alone.
+                return Err((S_INSPECT, libc::EBUSY));
+            }
+            // By name, after the check: the files place is read-only for the
+            // app and nothing but wsbox mounts there. Detached lazily: the
+            // app's open fds and working directories inside keep working.
+            step(
+                S_DETACH,
+                libc::umount2(
+                    place.full.as_ptr(),
+                    libc::MNT_DETACH | libc::UMOUNT_NOFOLLOW,
+                ) as _,
+            )?;
+        }
+        let flags = if is_dir { libc::AT_REMOVEDIR } else { 0 };
+        if libc::unlinkat(scratch, place.name.as_ptr(), flags) < 0 && errno() != libc::ENOENT {
+            return Err((S_UNLINK, errno()));
+        }
+    }
+    Ok(())
+}
+
+/// Opens `path` inside the sandbox with the app's ids and no capabilities,
+/// and copies it into `out`: at most its size when opened, holes skipped.
+unsafe fn export_helper(
+    job: &Job,
+    path: &CString,
+    out: RawFd,
+    privileged: bool,
+) -> Result<u64, Failed> {
+    // SAFETY: see helper.
+    unsafe {
+        step(
+            S_MNTNS,
+            libc::setns(job.mnt_ns.as_raw_fd(), libc::CLONE_NEWNS) as _,
+        )?;
+        // As the app: its uid and gid, no supplementary groups when wsbox is
+        // root (an unprivileged wsbox's are the app's too), no capabilities.
+        if privileged {
+            step(S_DROP, libc::setgroups(0, std::ptr::null()) as _)?;
+        }
+        step(
+            S_DROP,
+            libc::setresgid(SANDBOX_GID, SANDBOX_GID, SANDBOX_GID) as _,
+        )?;
+        step(
+            S_DROP,
+            libc::setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) as _,
+        )?;
+        #[repr(C)]
+        struct CapHeader {
+            version: u32,
+            pid: i32,
+        }
+        #[repr(C)]
+        struct CapData {
+            effective: u32,
+            permitted: u32,
+            inheritable: u32,
+        }
+        let header = CapHeader {
+            version: 0x2008_0522,
+            pid: 0,
+        };
+        let data = [
+            CapData {
+                effective: 0,
+                permitted: 0,
+                inheritable: 0,
+            },
+            CapData {
+                effective: 0,
+                permitted: 0,
+                inheritable: 0,
+            },
+        ];
+        step(
+            S_DROP,
+            libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()),
+        )?;
+        // O_NOCTTY: a terminal is never taken as controlling terminal;
+        // O_NONBLOCK: a FIFO does not hang the helper. Both are refused below.
+        let src = step(
+            S_OPEN,
+            raw_openat2(
+                libc::AT_FDCWD,
+                path,
+                libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK,
+                libc::RESOLVE_NO_MAGICLINKS,
+            ),
+        )? as RawFd;
+        let mut st: libc::stat = std::mem::zeroed();
+        step(S_CHECK, libc::fstat(src, &mut st) as _)?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err((S_NOT_REGULAR, 0));
+        }
+        let size = st.st_size.max(0) as u64;
+        if size > EXPORT_MAX {
+            return Err((S_TOO_LARGE, 0));
+        }
+        let mut buf = [0u8; 64 * 1024];
+        let mut offset = 0u64;
+        'data: while offset < size {
+            let data = libc::lseek(src, offset as libc::off_t, libc::SEEK_DATA);
+            if data < 0 {
+                match errno() {
+                    libc::ENXIO => break,
+                    e => return Err((S_READ, e)),
+                }
+            }
+            let data = data as u64;
+            if data >= size {
+                break;
+            }
+            let hole = libc::lseek(src, data as libc::off_t, libc::SEEK_HOLE);
+            let hole = if hole < 0 {
+                size
+            } else {
+                (hole as u64).min(size)
+            };
+            let mut at = data;
+            while at < hole {
+                let want = (hole - at).min(buf.len() as u64) as usize;
+                let n = libc::pread(src, buf.as_mut_ptr().cast(), want, at as libc::off_t);
+                if n < 0 {
+                    if errno() == libc::EINTR {
+                        continue;
+                    }
+                    return Err((S_READ, errno()));
+                }
+                if n == 0 {
+                    // The file shrank while it was copied.
+                    break 'data;
+                }
+                let mut written = 0usize;
+                while written < n as usize {
+                    let w = libc::pwrite(
+                        out,
+                        buf.as_ptr().add(written).cast(),
+                        n as usize - written,
+                        (at + written as u64) as libc::off_t,
+                    );
+                    if w < 0 {
+                        if errno() == libc::EINTR {
+                            continue;
+                        }
+                        return Err((S_WRITE, errno()));
+                    }
+                    written += w as usize;
+                }
+                at += n as u64;
+            }
+            offset = hole;
+        }
+        step(S_WRITE, libc::ftruncate(out, size as libc::off_t) as _)?;
+        step(S_WRITE, libc::fsync(out) as _)?;
+        Ok(size)
+    }
+}
+
+unsafe fn raw_openat2(dir: RawFd, path: &CString, flags: i32, resolve: u64) -> libc::c_long {
+    // SAFETY: open_how is plain data.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    how.resolve = resolve;
+    // SAFETY: valid pointers for the call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir,
+            path.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    }
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+unsafe fn mount_setattr(fd: RawFd, flags: u32, set: u64, clear: u64) -> libc::c_long {
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: valid fd, empty path, attr outlives the call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd,
+            c"".as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    }
+}
+
+unsafe fn setattr(fd: RawFd, set: u64, clear: u64) -> libc::c_long {
+    // SAFETY: see mount_setattr.
+    unsafe { mount_setattr(fd, libc::AT_EMPTY_PATH as u32, set, clear) }
+}
+
+unsafe fn setattr_rec(fd: RawFd, set: u64) -> libc::c_long {
+    // SAFETY: see mount_setattr.
+    unsafe {
+        mount_setattr(
+            fd,
+            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as u32,
+            set,
+            0,
+        )
+    }
+}
+
+/// Forks the helper for `job` and waits for it: what it returned, or the
+/// step that failed and its errno.
+fn run(job: &Job, shown: &Path) -> Result<Result<u64, Failed>, Error> {
+    let (read, write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::Step {
+            step: "create a pipe for",
+            path: shown.to_owned(),
+            error: e.into(),
+        })?;
+    // SAFETY: the child makes raw syscalls only, then _exits.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(Error::Step {
+            step: "fork a helper for",
+            path: shown.to_owned(),
+            error: io::Error::last_os_error(),
+        });
+    }
+    if pid == 0 {
+        drop(read);
+        let report: [i64; 3] = match helper(job) {
+            Ok(value) => [-1, 0, value as i64],
+            Err((n, errno)) => [n as i64, errno as i64, 0],
+        };
+        // SAFETY: write and _exit are async-signal-safe; report outlives it.
+        unsafe {
+            libc::write(
+                write.as_raw_fd(),
+                report.as_ptr().cast(),
+                std::mem::size_of_val(&report),
+            );
+            libc::_exit(0);
+        }
+    }
+    drop(write);
+    let mut bytes = [0u8; 24];
+    let mut file = std::fs::File::from(read);
+    let got = file.read_exact(&mut bytes);
+    let mut status = 0;
+    // SAFETY: waits for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    if got.is_err() {
+        return Err(Error::Step {
+            step: "run the helper for",
+            path: shown.to_owned(),
+            error: io::Error::other("it died"),
+        });
+    }
+    let word = |i: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
+        i64::from_ne_bytes(b)
+    };
+    let (n, errno, value) = (word(0), word(1), word(2));
+    if n < 0 {
+        return Ok(Ok(value as u64));
+    }
+    Ok(Err((n as usize, errno as i32)))
+}
+
+fn step_error(failed: Failed, shown: &Path) -> Error {
+    let (n, errno) = failed;
+    Error::Step {
+        step: STEPS.get(n).copied().unwrap_or("change"),
+        path: shown.to_owned(),
+        error: io::Error::from_raw_os_error(errno),
+    }
+}
+
+/// Attaches `opened` (the host path `host`) at `dir/name` inside the
+/// sandbox whose pid 1 is `pid1`; returns the inside path and the id of the
+/// mount (0 when the kernel does not tell).
+pub fn add(
+    pid1: i32,
+    host: &Path,
+    opened: &Opened,
+    dir: &Path,
+    name: &OsStr,
+    rw: bool,
+    privileged: bool,
+) -> Result<(PathBuf, u64), Error> {
+    let (user_ns, mnt_ns) = namespaces(pid1)?;
+    let inside = dir.join(name);
+    let step_err = |step, error| Error::Step {
+        step,
+        path: host.to_owned(),
+        error,
+    };
+    let mut attrs = tree::MOUNT_ATTR_NOSUID | tree::MOUNT_ATTR_NODEV;
+    if !rw {
+        attrs |= tree::MOUNT_ATTR_RDONLY;
+    }
+    let (tree, real) = if privileged {
+        let tree = tree::clone(opened.fd.as_fd()).map_err(|e| step_err("clone the mount of", e))?;
+        // Restricted while detached, in the host namespace wsbox may change.
+        tree::set_attr(tree.as_fd(), attrs, 0, true)
+            .map_err(|e| step_err("set the mount attributes of", e))?;
+        (Some(tree), None)
+    } else {
+        let real = hostpath::real_path(opened.fd.as_fd()).map_err(|e| step_err("open", e))?;
+        (None, Some((c_path(&real)?, opened.dev, opened.ino)))
+    };
+    let job = Job {
+        user_ns,
+        mnt_ns,
+        kind: JobKind::Add {
+            place: Place::new(dir, name)?,
+            tree,
+            real,
+            is_dir: opened.kind == hostpath::Kind::Dir,
+            attrs,
+        },
+    };
+    let id = run(&job, host)?.map_err(|f| step_error(f, host))?;
+    Ok((inside, id))
+}
+
+/// Detaches what wsbox mounted at `dir/name` (the mount `mount_id` when it
+/// is known) and removes its mount point. Safe to repeat after a failure:
+/// what is already done is skipped.
+pub fn remove(
+    pid1: i32,
+    dir: &Path,
+    name: &OsStr,
+    is_dir: bool,
+    mount_id: Option<u64>,
+) -> Result<(), Error> {
+    let (user_ns, mnt_ns) = namespaces(pid1)?;
+    let inside = dir.join(name);
+    let job = Job {
+        user_ns,
+        mnt_ns,
+        kind: JobKind::Remove {
+            place: Place::new(dir, name)?,
+            is_dir,
+            mount_id,
+        },
+    };
+    run(&job, &inside)?.map_err(|f| step_error(f, &inside))?;
+    Ok(())
+}
+
+/// Copies the regular file `inside` (a path in the sandbox, opened with the
+/// app's rights) into the host directory `host_dir`, under its own name; an
+/// existing file is replaced only with `force`, and then by rename, never
+/// written through. The copy is mode 0600 and at most [`EXPORT_MAX`] bytes.
+pub fn export(
+    pid1: i32,
+    privileged: bool,
+    inside: &Path,
+    host_dir: &Path,
+    force: bool,
+) -> Result<PathBuf, Error> {
+    let inside_err = |why: String| Error::Inside {
+        path: inside.to_owned(),
+        why,
+    };
+    let name = match inside.file_name() {
+        Some(name) if inside.is_absolute() => name.to_owned(),
+        _ => return Err(inside_err("not an absolute path to a file".into())),
+    };
+    let c_inside = c_path(inside)?;
+    let (user_ns, mnt_ns) = namespaces(pid1)?;
+    let dir = hostpath::open(host_dir).map_err(Error::Path)?;
+    if dir.kind != hostpath::Kind::Dir {
+        return Err(Error::Step {
+            step: "export into",
+            path: host_dir.to_owned(),
+            error: io::Error::from_raw_os_error(libc::ENOTDIR),
+        });
+    }
+    let target = host_dir.join(&name);
+    let write_err = |error| Error::Step {
+        step: "write",
+        path: target.clone(),
+        error,
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let tmp_name = format!(
+        ".{}.wsbox-export-{}-{nanos}",
+        name.to_string_lossy().chars().take(64).collect::<String>(),
+        std::process::id()
+    );
+    let c_tmp =
+        CString::new(tmp_name).map_err(|_| write_err(io::ErrorKind::InvalidInput.into()))?;
+    let c_name = c_path(Path::new(&name))?;
+    // Unnamed (O_TMPFILE) until the copy is complete, so a copy cut short
+    // (the sandbox stopped, wsbox killed) leaves nothing behind; a named
+    // temporary file where the file system has no O_TMPFILE.
+    // SAFETY: valid fd and strings; a new fd or -1.
+    let mut fd = unsafe {
+        libc::openat(
+            dir.fd.as_raw_fd(),
+            c".".as_ptr(),
+            libc::O_TMPFILE | libc::O_WRONLY | libc::O_CLOEXEC,
+            0o600,
+        )
+    };
+    let named = fd < 0;
+    if named {
+        // SAFETY: as above.
+        fd = unsafe {
+            libc::openat(
+                dir.fd.as_raw_fd(),
+                c_tmp.as_ptr(),
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                0o600,
+            )
+        };
+    }
+    if fd < 0 {
+        return Err(write_err(io::Error::last_os_error()));
+    }
+    // SAFETY: a fresh fd owned by nothing else.
+    let out = unsafe { OwnedFd::from_raw_fd(fd) };
+    let unlink_tmp = || {
+        // SAFETY: valid fd and string.
+        unsafe { libc::unlinkat(dir.fd.as_raw_fd(), c_tmp.as_ptr(), 0) };
+    };
+    let job = Job {
+        user_ns,
+        mnt_ns,
+        kind: JobKind::Export {
+            path: c_inside,
+            out: out.as_raw_fd(),
+            privileged,
+        },
+    };
+    let copied = match run(&job, inside) {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err((n, errno))) => Err(match n {
+            S_NOT_REGULAR => inside_err("not a regular file".into()),
+            S_TOO_LARGE => inside_err(format!(
+                "larger than {} GiB, the most wsbox exports",
+                EXPORT_MAX >> 30
+            )),
+            S_OPEN | S_CHECK | S_READ => {
+                inside_err(io::Error::from_raw_os_error(errno).to_string())
+            }
+            S_WRITE => write_err(io::Error::from_raw_os_error(errno)),
+            _ => step_error((n, errno), inside),
+        }),
+        Err(e) => Err(e),
+    };
+    let copied = copied.and_then(|()| {
+        if named {
+            return Ok(());
+        }
+        let proc_fd = CString::new(format!("/proc/self/fd/{}", out.as_raw_fd()))
+            .map_err(|_| write_err(io::ErrorKind::InvalidInput.into()))?;
+        // SAFETY: valid fds and strings.
+        let rc = unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                proc_fd.as_ptr(),
+                dir.fd.as_raw_fd(),
+                c_tmp.as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        };
+        if rc < 0 {
+            return Err(write_err(io::Error::last_os_error()));
+        }
+        Ok(())
+    });
+    drop(out);
+    if let Err(e) = copied {
+        if named {
+            unlink_tmp();
+        }
+        return Err(e);
+    }
+    let flags = if force { 0 } else { libc::RENAME_NOREPLACE };
+    // SAFETY: valid fds and strings.
+    let rc = unsafe {
+        libc::renameat2(
+            dir.fd.as_raw_fd(),
+            c_tmp.as_ptr(),
+            dir.fd.as_raw_fd(),
+            c_name.as_ptr(),
+            flags,
+        )
+    };
+    if rc < 0 {
+        let err = io::Error::last_os_error();
+        unlink_tmp();
+        if err.raw_os_error() == Some(libc::EEXIST) {
+            return Err(Error::Exists(target));
+        }
+        return Err(write_err(err));
+    }
+    Ok(target)
+}

@@ -1,0 +1,682 @@
+//! Files the user hands to a sandbox: file arguments after `--` (paths and
+//! `file://` URIs), `--file`/`--file-rw`, the names they get under
+//! /run/wsbox/files, and the persistent home.
+//!
+//! Host paths are only opened through `wsbox_sandbox::hostpath`, which follows
+//! no symlink but root's; nothing here reads what is inside a granted file or
+//! directory, and nothing the app can write is read back as configuration.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ffi::{OsStr, OsString};
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use nix::unistd::Pid;
+use wsbox_sandbox::hostpath::{self, Allow, Kind};
+use wsbox_sandbox::live;
+use wsbox_sandbox::plan::{FILES_DIR, FILES_RW_DIR, WRITABLE_PLACES};
+use wsbox_sandbox::{BindSpec, HostIds};
+
+/// Names taken in the files place: read-only files in [`FILES_DIR`],
+/// read-write ones in [`FILES_RW_DIR`]. A taken name gets `-2`, `-3`, …
+/// before its extension: `doc.pdf`, `doc-2.pdf`.
+#[derive(Debug, Default)]
+pub struct Names {
+    ro: BTreeSet<OsString>,
+    rw: BTreeSet<OsString>,
+}
+
+impl Names {
+    /// A free name for `base` and takes it.
+    pub fn take(&mut self, base: &OsStr, rw: bool) -> OsString {
+        let set = if rw { &mut self.rw } else { &mut self.ro };
+        let base = if base.is_empty() || base == "." || base == ".." {
+            OsStr::new("file")
+        } else {
+            base
+        };
+        let (stem, ext) = split_ext(base.as_bytes());
+        let mut n = 1;
+        loop {
+            let mut name = stem.to_vec();
+            if n > 1 {
+                name.extend_from_slice(format!("-{n}").as_bytes());
+            }
+            name.extend_from_slice(ext);
+            let name = OsString::from_vec(name);
+            // "rw" is the read-write place inside the read-only one.
+            if !(set.contains(&name) || (!rw && name == "rw")) {
+                set.insert(name.clone());
+                return name;
+            }
+            n += 1;
+        }
+    }
+
+    /// Frees a name again.
+    pub fn release(&mut self, name: &OsStr, rw: bool) {
+        let set = if rw { &mut self.rw } else { &mut self.ro };
+        set.remove(name);
+    }
+}
+
+/// `doc.pdf` → (`doc`, `.pdf`); `.bashrc` and `Makefile` have no extension.
+fn split_ext(name: &[u8]) -> (&[u8], &[u8]) {
+    match name.iter().rposition(|b| *b == b'.') {
+        Some(0) | None => (name, &[]),
+        Some(i) => name.split_at(i),
+    }
+}
+
+/// The inside directory of a grant.
+pub fn place(rw: bool) -> &'static Path {
+    Path::new(if rw { FILES_RW_DIR } else { FILES_DIR })
+}
+
+/// The path of a `file://` URI (empty host or `localhost`), percent-decoded.
+pub fn parse_file_uri(arg: &[u8]) -> Option<PathBuf> {
+    let rest = arg.strip_prefix(b"file://")?;
+    let rest = rest.strip_prefix(b"localhost").unwrap_or(rest);
+    if rest.first() != Some(&b'/') {
+        return None;
+    }
+    // A query or fragment is not part of a file name.
+    if rest.iter().any(|b| *b == b'?' || *b == b'#') {
+        return None;
+    }
+    let mut out = Vec::with_capacity(rest.len());
+    let mut i = 0;
+    while i < rest.len() {
+        if rest[i] == b'%' {
+            let hex = rest.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(rest[i]);
+            i += 1;
+        }
+    }
+    if out.contains(&0) {
+        return None;
+    }
+    Some(PathBuf::from(OsString::from_vec(out)))
+}
+
+/// A `file://` URI for an absolute path.
+pub fn file_uri(path: &Path) -> OsString {
+    let mut out = b"file://".to_vec();
+    for b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(b) {
+            out.push(*b);
+        } else {
+            out.extend_from_slice(format!("%{b:02X}").as_bytes());
+        }
+    }
+    OsString::from_vec(out)
+}
+
+/// What `--file`, `--file-rw` and the program's arguments grant.
+#[derive(Debug, Default)]
+pub struct Grants {
+    pub binds: Vec<BindSpec>,
+    /// Whether each of `binds` is a directory.
+    dirs: Vec<bool>,
+    pub names: Names,
+    /// The grants by file identity, so one file given twice is bound once.
+    seen: HashMap<(u64, u64, bool), PathBuf>,
+}
+
+impl Grants {
+    /// Grants `path` (opened as `opened`), returning its inside path.
+    fn grant(
+        &mut self,
+        path: &Path,
+        opened: &hostpath::Opened,
+        rw: bool,
+        special: bool,
+    ) -> PathBuf {
+        if let Some(inside) = self.seen.get(&(opened.dev, opened.ino, rw)) {
+            return inside.clone();
+        }
+        let base = path.file_name().unwrap_or(OsStr::new("file"));
+        let name = self.names.take(base, rw);
+        let inside = place(rw).join(name);
+        self.binds.push(BindSpec {
+            host: path.to_owned(),
+            target: inside.clone(),
+            writable: rw,
+            special,
+        });
+        self.dirs.push(opened.kind == Kind::Dir);
+        self.seen
+            .insert((opened.dev, opened.ino, rw), inside.clone());
+        inside
+    }
+
+    /// The inside path of a file already granted read-write, if any.
+    fn granted_rw(&self, opened: &hostpath::Opened) -> Option<PathBuf> {
+        self.seen.get(&(opened.dev, opened.ino, true)).cloned()
+    }
+}
+
+/// Opens a file or directory the user grants explicitly; errors name it.
+pub fn open_grant(path: &Path, rw: bool, special: bool) -> Result<hostpath::Opened> {
+    let allow = Allow {
+        special,
+        dir: true,
+        write: rw,
+    };
+    hostpath::open_for_bind(path, allow).map_err(|e| anyhow::anyhow!("failed to grant {}", e))
+}
+
+/// Grants the explicit `--file`/`--file-rw` paths and every argument of
+/// `argv` (but argv\[0\]) that names an existing regular file or is a
+/// `file://` URI of one, rewriting those arguments to their inside paths.
+pub fn grant(
+    argv: &mut [OsString],
+    ro: &[PathBuf],
+    rw: &[PathBuf],
+    detect: bool,
+    special: bool,
+) -> Result<Grants> {
+    let mut grants = Grants::default();
+    for (paths, writable) in [(rw, true), (ro, false)] {
+        for path in paths {
+            let abs = std::path::absolute(path)
+                .with_context(|| format!("failed to grant {}", path.display()))?;
+            let opened = open_grant(&abs, writable, special)?;
+            grants.grant(&abs, &opened, writable, special);
+        }
+    }
+    if !detect {
+        return Ok(grants);
+    }
+    for arg in argv.iter_mut().skip(1) {
+        let bytes = arg.as_bytes();
+        let (path, uri) = match parse_file_uri(bytes) {
+            Some(path) => (path, true),
+            None if bytes.is_empty() || bytes.starts_with(b"file:") => continue,
+            None => (PathBuf::from(&*arg), false),
+        };
+        let Ok(abs) = std::path::absolute(&path) else {
+            continue;
+        };
+        let opened = match hostpath::open(&abs) {
+            Ok(opened) => opened,
+            Err(e @ hostpath::Error::Symlink { .. })
+                if std::fs::metadata(&abs).is_ok_and(|m| m.is_file()) =>
+            {
+                // It names a file, through a link wsbox will not follow.
+                bail!("failed to grant {e}");
+            }
+            // Not a file on the host: an ordinary argument.
+            Err(_) => continue,
+        };
+        // Directories, devices, sockets and FIFOs are passed unchanged; grant
+        // a directory with --file or --file-rw.
+        if opened.kind != Kind::File || shown_as_is(&opened) {
+            continue;
+        }
+        let inside = match grants.granted_rw(&opened) {
+            Some(inside) => inside,
+            None => {
+                let opened = open_grant(&abs, false, false)?;
+                grants.grant(&abs, &opened, false, false)
+            }
+        };
+        *arg = if uri {
+            file_uri(&inside)
+        } else {
+            inside.into_os_string()
+        };
+    }
+    Ok(grants)
+}
+
+/// Places whose files the sandbox shows at the same path already (/usr) or
+/// that mean the sandbox's own kernel objects (/proc/self/status is the
+/// app's, not wsbox's): arguments there are left alone.
+const SHOWN_AS_IS: &[&str] = &["/usr", "/proc", "/sys", "/dev"];
+
+fn shown_as_is(opened: &hostpath::Opened) -> bool {
+    use std::os::fd::AsFd;
+    hostpath::real_path(opened.fd.as_fd())
+        .is_ok_and(|real| SHOWN_AS_IS.iter().any(|p| real.starts_with(p)))
+}
+
+/// Refuses a read-only share placed in, at or over a place the app may
+/// write. Landlock cannot take a right away below a place it grants: a
+/// read-only share inside `~` or `/tmp` would be writable under Landlock for
+/// anything that gets around its read-only mount. Kept out of those places,
+/// a read-only share is read-only under Landlock too.
+pub fn check_read_only_shares(binds: &[BindSpec]) -> Result<()> {
+    let writable: Vec<&Path> = WRITABLE_PLACES
+        .iter()
+        .map(Path::new)
+        .chain(
+            binds
+                .iter()
+                .filter(|b| b.writable)
+                .map(|b| b.target.as_path()),
+        )
+        .collect();
+    for bind in binds.iter().filter(|b| !b.writable) {
+        let target = &bind.target;
+        if let Some(place) = writable
+            .iter()
+            .find(|w| target.starts_with(w) || w.starts_with(target))
+        {
+            bail!(
+                "refusing the read-only share {} at {}: it would be in or over {}, which the app \
+                 may write, and Landlock cannot keep it read-only there; put it elsewhere \
+                 (e.g. /mnt/{}) or hand over a file with --file",
+                bind.host.display(),
+                target.display(),
+                place.display(),
+                target
+                    .file_name()
+                    .map_or_else(|| "share".into(), |n| n.to_string_lossy()),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a read-only share whose host tree holds something the app may
+/// write (a read-write share or grant, or the persistent home): Landlock's
+/// rule for that follows its inode, so it would be writable under Landlock
+/// through the read-only share too. Paths are compared as the kernel names
+/// them when they can be opened (the bind itself reports those that cannot).
+pub fn check_read_only_sources(binds: &[BindSpec], home: Option<&Path>) -> Result<()> {
+    use std::os::fd::AsFd;
+    let real = |path: &Path| {
+        hostpath::open(path)
+            .ok()
+            .and_then(|o| hostpath::real_path(o.fd.as_fd()).ok())
+            .unwrap_or_else(|| path.to_owned())
+    };
+    let writable: Vec<(PathBuf, &Path)> = binds
+        .iter()
+        .filter(|b| b.writable)
+        .map(|b| b.host.as_path())
+        .chain(home)
+        .map(|p| (real(p), p))
+        .collect();
+    for bind in binds.iter().filter(|b| !b.writable) {
+        let ro = real(&bind.host);
+        if let Some((_, shown)) = writable.iter().find(|(w, _)| w.starts_with(&ro)) {
+            bail!(
+                "refusing the read-only share {} at {}: it holds {}, which the app may write, \
+                 and Landlock cannot keep it read-only there; share a part that does not hold it",
+                bind.host.display(),
+                bind.target.display(),
+                shown.display(),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Resolves the persistent home `template` (`~` and `<name>` expanded) for
+/// the sandbox `name`, creating it 0700 when missing. Run by root, the
+/// directory itself (never anything in it) is handed to the app's host id.
+/// What was created is removed again when the returned guard is dropped
+/// before [`hostpath::Created::keep`].
+pub fn persistent_home(
+    template: &Path,
+    name: &str,
+    ids: HostIds,
+) -> Result<(PathBuf, hostpath::Created)> {
+    let text = template.as_os_str().as_bytes();
+    let mut expanded = Vec::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.windows(6).position(|w| w == b"<name>") {
+        expanded.extend_from_slice(&rest[..i]);
+        expanded.extend_from_slice(name.as_bytes());
+        rest = &rest[i + 6..];
+    }
+    expanded.extend_from_slice(rest);
+    let path = PathBuf::from(OsString::from_vec(expanded));
+    let path = match path.strip_prefix("~") {
+        Ok(rest) => {
+            let home = std::env::var_os("HOME").context("failed to expand ~: HOME is not set")?;
+            PathBuf::from(home).join(rest)
+        }
+        Err(_) => path,
+    };
+    let path =
+        std::path::absolute(&path).with_context(|| format!("invalid home {}", path.display()))?;
+    let shown = path.display();
+    // Made one directory at a time below what is already there, never
+    // through a symlink that is not root's; removed again when anything
+    // below fails.
+    let (opened, created) = hostpath::create_dirs(&path, 0o700)
+        .map_err(|e| anyhow::anyhow!("failed to use the home {e}"))?;
+    // Only a directory wsbox made itself is handed to the app's host id: an
+    // existing one (`--home ~`!) is never taken from its owner.
+    let created_it = !created.is_empty();
+    if opened.kind != Kind::Dir {
+        bail!("failed to use the home {shown}: not a directory");
+    }
+    // SAFETY: no arguments.
+    let euid = unsafe { libc::geteuid() };
+    if ids.privileged && created_it && opened.uid == euid {
+        // SAFETY: an O_PATH fd of the directory and an empty path: the
+        // directory itself is changed, nothing is resolved.
+        let rc = unsafe {
+            libc::fchownat(
+                opened.fd.as_raw_fd(),
+                c"".as_ptr(),
+                ids.uid,
+                ids.gid,
+                libc::AT_EMPTY_PATH,
+            )
+        };
+        if rc < 0 {
+            bail!(
+                "failed to hand the home {shown} to the sandbox: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    } else if opened.uid != ids.uid {
+        bail!(
+            "refusing the home {shown}: it belongs to uid {}, not to the app's host uid {} \
+             (give a directory wsbox may create, or chown it)",
+            opened.uid,
+            ids.uid
+        );
+    }
+    Ok((path, created))
+}
+
+/// One grant in a running sandbox, as wsbox recorded it.
+#[derive(Debug, Clone)]
+struct Granted {
+    host: PathBuf,
+    inside: PathBuf,
+    name: OsString,
+    rw: bool,
+    dir: bool,
+    /// The id of the mount wsbox attached, when known (add-file records it).
+    mount_id: Option<u64>,
+}
+
+/// The files of a running sandbox: what `wsbox add-file`, `remove-file` and
+/// `export` change. Its state is wsbox's own; nothing is read back from the
+/// sandbox.
+#[derive(Debug)]
+pub struct Live {
+    pid1: Pid,
+    privileged: bool,
+    names: Names,
+    granted: Vec<Granted>,
+}
+
+impl Live {
+    /// The files of the sandbox whose pid 1 is `pid1`, starting with the
+    /// grants it was started with.
+    pub fn new(pid1: Pid, privileged: bool, grants: Grants) -> Self {
+        let granted = grants
+            .binds
+            .iter()
+            .zip(&grants.dirs)
+            .filter_map(|(b, dir)| {
+                Some(Granted {
+                    host: b.host.clone(),
+                    name: b.target.file_name()?.to_owned(),
+                    inside: b.target.clone(),
+                    rw: b.writable,
+                    dir: *dir,
+                    mount_id: None,
+                })
+            })
+            .collect();
+        Self {
+            pid1,
+            privileged,
+            names: grants.names,
+            granted,
+        }
+    }
+
+    /// Makes the host file or directory `path` appear under the files
+    /// place; returns its inside path.
+    pub fn add(&mut self, path: &Path, rw: bool) -> Result<PathBuf> {
+        if !path.is_absolute() {
+            bail!("failed to add {}: not an absolute path", path.display());
+        }
+        if let Some(g) = self.granted.iter().find(|g| g.host == path && g.rw == rw) {
+            return Ok(g.inside.clone());
+        }
+        let opened = open_grant(path, rw, false)?;
+        let base = path.file_name().unwrap_or(OsStr::new("file"));
+        let name = self.names.take(base, rw);
+        let dir = place(rw);
+        match live::add(
+            self.pid1.as_raw(),
+            path,
+            &opened,
+            dir,
+            &name,
+            rw,
+            self.privileged,
+        ) {
+            Ok((inside, id)) => {
+                self.granted.push(Granted {
+                    host: path.to_owned(),
+                    inside: inside.clone(),
+                    name,
+                    rw,
+                    dir: opened.kind == Kind::Dir,
+                    mount_id: (id != 0).then_some(id),
+                });
+                Ok(inside)
+            }
+            Err(e) => {
+                self.names.release(&name, rw);
+                Err(anyhow::anyhow!("{e}"))
+            }
+        }
+    }
+
+    /// Takes away a grant, named by its inside path or its host path.
+    pub fn remove(&mut self, path: &Path) -> Result<PathBuf> {
+        let Some(i) = self
+            .granted
+            .iter()
+            .position(|g| g.inside == path || g.host == path)
+        else {
+            bail!(
+                "{} is not a file granted to this sandbox (give its host path or its path under {FILES_DIR})",
+                path.display()
+            );
+        };
+        let g = self.granted[i].clone();
+        // A failure leaves the grant recorded; removing it again finishes
+        // what is left to do.
+        live::remove(self.pid1.as_raw(), place(g.rw), &g.name, g.dir, g.mount_id)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        self.granted.remove(i);
+        self.names.release(&g.name, g.rw);
+        Ok(g.inside)
+    }
+
+    /// What copies files out of this sandbox, to be run off the event loop.
+    pub fn exporter(&self) -> Exporter {
+        Exporter {
+            pid1: self.pid1,
+            privileged: self.privileged,
+        }
+    }
+}
+
+/// Copies files out of a running sandbox; independent of [`Live`], so a
+/// long copy can run on a thread of its own.
+#[derive(Debug, Clone, Copy)]
+pub struct Exporter {
+    pid1: Pid,
+    privileged: bool,
+}
+
+impl Exporter {
+    /// Copies the sandbox's file `inside` into the host directory `host_dir`.
+    pub fn export(&self, inside: &Path, host_dir: &Path, force: bool) -> Result<PathBuf> {
+        live::export(self.pid1.as_raw(), self.privileged, inside, host_dir, force)
+            .map_err(|e| anyhow::anyhow!("failed to export {}: {e}", inside.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_collide_into_numbered_stems() {
+        let mut names = Names::default();
+        assert_eq!(names.take(OsStr::new("doc.pdf"), false), "doc.pdf");
+        assert_eq!(names.take(OsStr::new("doc.pdf"), false), "doc-2.pdf");
+        assert_eq!(names.take(OsStr::new("doc.pdf"), false), "doc-3.pdf");
+        assert_eq!(names.take(OsStr::new("doc.pdf"), true), "doc.pdf");
+        assert_eq!(names.take(OsStr::new("Makefile"), false), "Makefile");
+        assert_eq!(names.take(OsStr::new("Makefile"), false), "Makefile-2");
+        assert_eq!(names.take(OsStr::new(".bashrc"), false), ".bashrc");
+        assert_eq!(names.take(OsStr::new(".bashrc"), false), ".bashrc-2");
+        assert_eq!(names.take(OsStr::new("a.tar.gz"), false), "a.tar.gz");
+        assert_eq!(names.take(OsStr::new("a.tar.gz"), false), "a.tar-2.gz");
+        assert_eq!(names.take(OsStr::new("rw"), false), "rw-2");
+        assert_eq!(names.take(OsStr::new("rw"), true), "rw");
+        names.release(OsStr::new("doc-2.pdf"), false);
+        assert_eq!(names.take(OsStr::new("doc.pdf"), false), "doc-2.pdf");
+    }
+
+    #[test]
+    fn persistent_home_is_made_private_and_never_taken_over() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("wsbox-home-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // SAFETY: no arguments.
+        let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        let ids = HostIds::for_caller(euid, egid);
+        let template = dir.join("homes/<name>/<name>");
+        let (home, created) = persistent_home(&template, "app-2", ids).unwrap();
+        created.keep();
+        assert_eq!(home, dir.join("homes/app-2/app-2"));
+        let meta = std::fs::metadata(&home).unwrap();
+        assert_eq!(meta.mode() & 0o777, 0o700);
+        assert_eq!((meta.uid(), meta.gid()), (ids.uid, ids.gid));
+        // Again: it is the app's now.
+        let (again, created) = persistent_home(&template, "app-2", ids).unwrap();
+        assert!(created.is_empty());
+        assert_eq!(again, home);
+        // What a failed start made is removed again, parents too.
+        let (fresh, created) = persistent_home(&dir.join("new/a/<name>"), "b", ids).unwrap();
+        assert!(fresh.is_dir());
+        drop(created);
+        assert!(!dir.join("new").exists());
+        // Nothing is created through a symlink that is not root's.
+        let elsewhere = dir.join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, dir.join("link")).unwrap();
+        std::os::unix::fs::lchown(dir.join("link"), Some(65534), None).ok();
+        if std::fs::symlink_metadata(dir.join("link")).unwrap().uid() != 0 {
+            let err = persistent_home(&dir.join("link/h"), "x", ids).unwrap_err();
+            assert!(err.to_string().contains("symlink"), "{err}");
+            assert!(!elsewhere.join("h").exists());
+        }
+        if ids.privileged {
+            // An existing directory of root's is refused, not handed over.
+            let err = persistent_home(&dir.join("homes"), "x", ids)
+                .map(|(p, _)| p)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("homes") && err.contains("uid 0"), "{err}");
+            assert_eq!(std::fs::metadata(dir.join("homes")).unwrap().uid(), 0);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn file_uris_decode_and_encode() {
+        assert_eq!(
+            parse_file_uri(b"file:///home/u/My%20Doc.pdf"),
+            Some(PathBuf::from("/home/u/My Doc.pdf"))
+        );
+        assert_eq!(
+            parse_file_uri(b"file://localhost/a/b"),
+            Some(PathBuf::from("/a/b"))
+        );
+        assert_eq!(parse_file_uri(b"file:///%C3%A4"), Some(PathBuf::from("/ä")));
+        assert_eq!(parse_file_uri(b"file://host/a"), None);
+        assert_eq!(parse_file_uri(b"file:///a%2"), None);
+        assert_eq!(parse_file_uri(b"file:///a%00b"), None);
+        assert_eq!(parse_file_uri(b"file:///a?x=1"), None);
+        assert_eq!(parse_file_uri(b"/a"), None);
+        assert_eq!(
+            file_uri(Path::new("/run/wsbox/files/My Doc ä.pdf")),
+            "file:///run/wsbox/files/My%20Doc%20%C3%A4.pdf"
+        );
+        let round = parse_file_uri(file_uri(Path::new("/a b/%c#?")).as_bytes()).unwrap();
+        assert_eq!(round, PathBuf::from("/a b/%c#?"));
+    }
+
+    #[test]
+    fn arguments_naming_files_are_granted_and_rewritten() {
+        let dir = std::env::temp_dir().join(format!("wsbox-files-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("a")).unwrap();
+        std::fs::create_dir_all(dir.join("b")).unwrap();
+        std::fs::write(dir.join("a/doc.txt"), "a").unwrap();
+        std::fs::write(dir.join("b/doc.txt"), "b").unwrap();
+        let a = dir.join("a/doc.txt");
+        let mut argv: Vec<OsString> = vec![
+            "cat".into(),
+            a.clone().into(),
+            dir.join("b/doc.txt").into(),
+            file_uri(&a),
+            "-n".into(),
+            dir.join("missing").into(),
+            dir.join("a").into(),
+        ];
+        let grants = grant(&mut argv, &[], &[], true, false).unwrap();
+        assert_eq!(argv[0], "cat");
+        assert_eq!(argv[1], "/run/wsbox/files/doc.txt");
+        assert_eq!(argv[2], "/run/wsbox/files/doc-2.txt");
+        assert_eq!(argv[3], "file:///run/wsbox/files/doc.txt");
+        assert_eq!(argv[4], "-n");
+        assert_eq!(argv[5], dir.join("missing").into_os_string());
+        assert_eq!(argv[6], dir.join("a").into_os_string());
+        assert_eq!(grants.binds.len(), 2);
+        assert!(grants.binds.iter().all(|b| !b.writable));
+
+        let mut argv: Vec<OsString> = vec!["cat".into(), a.clone().into()];
+        let grants = grant(&mut argv, &[], std::slice::from_ref(&a), true, false).unwrap();
+        assert_eq!(argv[1], "/run/wsbox/files/rw/doc.txt");
+        assert_eq!(grants.binds.len(), 1);
+        assert!(grants.binds[0].writable);
+
+        let mut argv: Vec<OsString> = vec!["cat".into(), a.clone().into()];
+        grant(&mut argv, &[], &[], false, false).unwrap();
+        assert_eq!(argv[1], a.clone().into_os_string());
+
+        // The sandbox's own /proc and the host's /usr are left alone.
+        let mut argv: Vec<OsString> = vec![
+            "cat".into(),
+            "/proc/self/status".into(),
+            "/proc/cpuinfo".into(),
+            "/usr/bin/env".into(),
+        ];
+        let before = argv.clone();
+        let grants = grant(&mut argv, &[], &[], true, false).unwrap();
+        assert_eq!(argv, before);
+        assert!(grants.binds.is_empty());
+
+        let err = grant(&mut [], &[dir.join("missing")], &[], true, false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
