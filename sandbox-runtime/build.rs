@@ -60,6 +60,19 @@ fn compile_wsbox() -> Result<Vec<u8>, String> {
         ctx.add_rule(ScmpAction::Allow, syscall)
             .map_err(build(name))?;
     }
+    let socket = ScmpSyscall::from_name("socket").map_err(build("socket"))?;
+    for (family, kind) in WSBOX_SOCKETS {
+        // The type's low bits; SOCK_CLOEXEC and SOCK_NONBLOCK may be set.
+        ctx.add_rule_conditional(
+            ScmpAction::Allow,
+            socket,
+            &[
+                ScmpArgCompare::new(0, ScmpCompareOp::Equal, *family),
+                ScmpArgCompare::new(1, ScmpCompareOp::MaskedEqual(0xf), *kind),
+            ],
+        )
+        .map_err(build("socket"))?;
+    }
     export(&ctx)
 }
 

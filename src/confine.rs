@@ -16,8 +16,11 @@ use nix::sys::wait::waitpid;
 use nix::unistd::{fork, ForkResult, Pid};
 use wsbox_sandbox::self_confine::{Confinement, Error, Report};
 
+/// xkb data, the one thing outside its runtime directory wsbox still reads.
+pub const XKB: &str = "/usr/share/X11/xkb";
+
 /// Confines this process for the rest of `wsbox run`.
-pub fn confine(runtime_dir: &Path) -> Result<Report, Error> {
+pub fn confine(runtime_dir: &Path, tcp_connect: Vec<u16>) -> Result<Report, Error> {
     wsbox_compositor::preload_assets();
     // smithay writes keymaps for older wl_keyboard clients to a temporary
     // file in XDG_RUNTIME_DIR: make that the one directory wsbox keeps.
@@ -32,7 +35,9 @@ pub fn confine(runtime_dir: &Path) -> Result<Report, Error> {
             .into_iter()
             .collect(),
         // A keymap that names include files (a host's, in window mode).
-        read: vec![PathBuf::from("/usr/share/X11/xkb")],
+        read: vec![PathBuf::from(XKB)],
+        // The relays' upstreams (`--net tor`, `--net-forward`).
+        tcp_connect,
         ..Confinement::default()
     };
     // Landlock binds the calling thread and the threads it starts later;

@@ -248,24 +248,27 @@ pub fn run(args: RunArgs) -> Result<i32> {
     })?;
     let sandbox_pid = sandbox.pid();
     if let Some(user_net) = &user_net {
-        let watch =
-            usernet::HostWatch::start(user_net).inspect_err(|_| kill_sandbox(sandbox_pid))?;
+        // Run by a helper started before the confinement: the confined
+        // wsbox can neither open netlink sockets nor start nft.
+        let watch = usernet::HostWatch::start(user_net)
+            .and_then(|watch| {
+                crate::broker::HostWatcher::spawn(watch, sandbox_pid)
+                    .context("failed to start the watch of the host's addresses")
+            })
+            .inspect_err(|_| kill_sandbox(sandbox_pid))?;
         handle
             .insert_source(
                 Generic::new(watch, Interest::READ, Mode::Level),
                 |_, watch, run: &mut Run| {
-                    // SAFETY: the socket is not replaced or closed.
-                    let watch = unsafe { watch.get_mut() };
-                    if let Err(e) = watch.on_readable() {
-                        // Fail closed: the host may have an address the
-                        // sandbox's firewall does not know.
+                    // Fail closed: the host may have an address the
+                    // sandbox's firewall does not know.
+                    if let Some(e) = watch.error() {
                         if run.failure.is_none() && run.outcome.is_none() {
-                            run.failure = Some(format!("{e:#}; the sandbox was stopped"));
+                            run.failure = Some(e);
                         }
                         run.stop(false);
-                        return Ok(PostAction::Remove);
                     }
-                    Ok(PostAction::Continue)
+                    Ok(PostAction::Remove)
                 },
             )
             .map_err(|e| anyhow::anyhow!("failed to watch the host's addresses: {e}"))?;
@@ -274,10 +277,18 @@ pub fn run(args: RunArgs) -> Result<i32> {
     if let Some(created) = home_created {
         created.keep();
     }
-    // Threads only now: the sandbox is forked.
-    for (listener, upstream) in sandbox.take_listeners().into_iter().zip(net.upstreams) {
-        forward::serve(listener, upstream).context("failed to serve the sandbox's sockets")?;
-    }
+    // Served by threads started after the confinement (below).
+    let relays: Vec<_> = sandbox
+        .take_listeners()
+        .into_iter()
+        .zip(net.upstreams)
+        .collect();
+    let upstream_ports = relays
+        .iter()
+        .map(|(_, upstream)| match upstream {
+            forward::Upstream::Plain(addr) | forward::Upstream::Socks { addr, .. } => addr.port(),
+        })
+        .collect();
     handle
         .insert_source(
             Generic::new(sandbox, Interest::READ, Mode::Level),
@@ -329,11 +340,23 @@ pub fn run(args: RunArgs) -> Result<i32> {
 
     // Everything is open and the app is running: from here on a bug in a
     // protocol handler reaches only what src/confine.rs keeps.
-    crate::confine::confine(&instance.dir).context("failed to confine wsbox itself")?;
+    // The file broker first: it mounts and joins the sandbox, which the
+    // confined wsbox cannot (src/broker.rs). Without it, wsbox still runs.
+    let own = vec![instance.dir.clone(), PathBuf::from(crate::confine::XKB)];
+    let broker = crate::broker::Broker::spawn(sandbox_pid, spec_privileged, own)
+        .inspect_err(|e| tracing::warn!(%e, "failed to start the file helper"))
+        .ok();
+    crate::confine::confine(&instance.dir, upstream_ports)
+        .context("failed to confine wsbox itself")?;
+    // Threads only now: the sandbox and the helpers are forked, and the
+    // relays are confined too (Landlock binds the threads started later).
+    for (listener, upstream) in relays {
+        forward::serve(listener, upstream).context("failed to serve the sandbox's sockets")?;
+    }
 
     let mut run = Run {
         compositor,
-        files: files::Live::new(sandbox_pid, spec_privileged, grants),
+        files: files::Live::new(broker, grants),
         sandbox: sandbox_pid,
         outcome: None,
         timed_out: false,

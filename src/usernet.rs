@@ -373,6 +373,16 @@ impl HostWatch {
     }
 }
 
+impl HostWatch {
+    /// Every fd the watch uses, for the process it runs in
+    /// ([`crate::broker::HostWatcher`]).
+    pub fn raw_fds(&self) -> Vec<std::os::fd::RawFd> {
+        let mut fds = vec![self.sock.as_raw_fd()];
+        fds.extend(self.namespaces.raw_fds());
+        fds
+    }
+}
+
 impl AsFd for HostWatch {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.sock.as_fd()

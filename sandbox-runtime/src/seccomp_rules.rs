@@ -210,12 +210,26 @@ pub const WSBOX_ALLOWED: &[&str] = &[
     "pidfd_send_signal",
 ];
 
-/// What other parts of wsbox will add to [`WSBOX_ALLOWED`], in this one place:
-/// files added or exported at run time through a forked helper that joins
-/// the sandbox (`setns`, `mount`, `open_tree`, `move_mount`, `fsopen`,
-/// `fsmount`, `unshare`, `execve` if the helper is a program), the SOCKS
-/// forwarder of the Tor mode (`socket`, `connect`, `bind`, `listen` — its
-/// TCP connections to 127.0.0.1:9050 are also limited by Landlock's network
-/// rules in `crate::self_confine`), and pasta if it is started after the
-/// confinement (better: before). Empty until those exist.
-pub const WSBOX_FOR_HELPERS: &[&str] = &[];
+/// What the features that run inside the confined wsbox add to
+/// [`WSBOX_ALLOWED`], in this one place. Only the relays of `--net tor` and
+/// `--net-forward` (`src/forward.rs`, threads of wsbox) need more: `connect`
+/// for their upstream connections, whose TCP ports Landlock limits to the
+/// configured upstreams (`crate::self_confine::Confinement::tcp_connect`),
+/// and `socket`, allowed only as in [`WSBOX_SOCKETS`]. Everything that joins
+/// the sandbox or mounts (add-file, remove-file, export, the nftables
+/// updates of `--net user`) runs in helper processes started before the
+/// confinement (`src/broker.rs`), and pasta/slirp4netns start with the
+/// sandbox, before it too. The only addition for them is `socketpair`: each
+/// request to the file broker gets its own answer channel (a connected pair
+/// of unix sockets reaches nothing outside wsbox and its helpers).
+pub const WSBOX_FOR_HELPERS: &[&str] = &["connect", "socketpair"];
+
+/// The only sockets the confined wsbox may create (family, type without its
+/// flags): TCP over IPv4 and IPv6, for the relays' upstream connections. No
+/// unix sockets (Landlock cannot limit connecting to a named one: the
+/// session bus would be in reach), no UDP (Landlock limits TCP only), no
+/// netlink, no raw sockets.
+pub const WSBOX_SOCKETS: &[(u64, u64)] = &[
+    (libc::AF_INET as u64, libc::SOCK_STREAM as u64),
+    (libc::AF_INET6 as u64, libc::SOCK_STREAM as u64),
+];

@@ -52,7 +52,8 @@ pub struct Confinement {
     pub remove_children: Vec<PathBuf>,
     /// Paths wsbox may still read (beneath).
     pub read: Vec<PathBuf>,
-    /// TCP ports wsbox may connect to (the Tor mode's SOCKS port).
+    /// TCP ports wsbox may connect to: the upstreams of the Tor mode's
+    /// relay and of `--net-forward`.
     pub tcp_connect: Vec<u16>,
 }
 
@@ -205,8 +206,14 @@ mod tests {
             // SAFETY: plain syscalls with no pointers.
             let setuid = unsafe { libc::syscall(libc::SYS_setuid, 0) };
             let setuid_errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            // Only TCP sockets may be made (WSBOX_SOCKETS), and no port
+            // is open to them here: a unix socket could reach the session
+            // bus, UDP is beyond Landlock's network rules.
             // SAFETY: as above.
-            let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+            let unix = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0) };
+            // SAFETY: as above.
+            let udp = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0) };
+            let sock = unix.max(udp);
             let removed = errno(std::fs::remove_dir_all(&d));
             match (inside, outside, setuid, setuid_errno, sock, removed) {
                 (0, libc::EACCES, -1, libc::EPERM, -1, 0) => 0,
