@@ -342,7 +342,11 @@ pub fn run(args: RunArgs) -> Result<i32> {
     // protocol handler reaches only what src/confine.rs keeps.
     // The file broker first: it mounts and joins the sandbox, which the
     // confined wsbox cannot (src/broker.rs). Without it, wsbox still runs.
-    let own = vec![instance.dir.clone(), PathBuf::from(crate::confine::XKB)];
+    // Its runtime directory and the other sandboxes' beside it.
+    let own = vec![
+        instance.dir.parent().unwrap_or(&instance.dir).to_owned(),
+        PathBuf::from(crate::confine::XKB),
+    ];
     let broker = crate::broker::Broker::spawn(sandbox_pid, spec_privileged, own)
         .inspect_err(|e| tracing::warn!(%e, "failed to start the file helper"))
         .ok();
@@ -352,6 +356,9 @@ pub fn run(args: RunArgs) -> Result<i32> {
     // relays are confined too (Landlock binds the threads started later).
     for (listener, upstream) in relays {
         forward::serve(listener, upstream).context("failed to serve the sandbox's sockets")?;
+    }
+    if let Some(user_net) = user_net.as_mut() {
+        user_net.drain_log();
     }
 
     let mut run = Run {
