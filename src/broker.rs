@@ -141,7 +141,10 @@ pub fn recv(sock: BorrowedFd<'_>, max_fds: usize) -> io::Result<(Vec<u8>, Vec<Ow
         for cmsg in msg.cmsgs().map_err(io::Error::from)? {
             if let ControlMessageOwned::ScmRights(raw) = cmsg {
                 // SAFETY: the kernel just gave these fds to this process.
-                fds.extend(raw.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+                fds.extend(
+                    raw.into_iter()
+                        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                );
             }
         }
         let truncated = msg
@@ -354,7 +357,8 @@ fn work(request: Request, fds: Vec<OwnedFd>, context: &Context) -> Result<(PathB
         Request::Add { shown, name, rw } => {
             let name = plain_name(&name)?;
             let fd = passed()?;
-            let st = hostpath::fstat(fd).map_err(|e| format!("failed to add {}: {e}", shown.display()))?;
+            let st = hostpath::fstat(fd)
+                .map_err(|e| format!("failed to add {}: {e}", shown.display()))?;
             let dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
             // Directories cannot be opened for writing: their write access
             // is checked as the user's below, like the command line did.
@@ -385,9 +389,15 @@ fn work(request: Request, fds: Vec<OwnedFd>, context: &Context) -> Result<(PathB
             mount_id,
         } => {
             let name = plain_name(&name)?;
-            live::remove(context.pid1, files::place(rw), name.as_os_str(), dir, mount_id)
-                .map(|()| (files::place(rw).join(name), 0))
-                .map_err(|e| e.to_string())
+            live::remove(
+                context.pid1,
+                files::place(rw),
+                name.as_os_str(),
+                dir,
+                mount_id,
+            )
+            .map(|()| (files::place(rw).join(name), 0))
+            .map_err(|e| e.to_string())
         }
         Request::Export {
             inside,

@@ -9,9 +9,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::sync::Arc;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use wsbox_sandbox::hostpath::{self, Allow, Kind};
@@ -417,7 +417,8 @@ pub struct Live {
 }
 
 /// Why file requests fail when the broker could not be started.
-const NO_BROKER: &str = "wsbox's file helper did not start: files of this sandbox cannot be changed";
+const NO_BROKER: &str =
+    "wsbox's file helper did not start: files of this sandbox cannot be changed";
 
 impl Live {
     /// The files of the sandbox the `broker` works on, starting with the
@@ -446,7 +447,9 @@ impl Live {
     }
 
     fn broker(&self) -> Result<&Broker> {
-        self.broker.as_deref().ok_or_else(|| anyhow::anyhow!(NO_BROKER))
+        self.broker
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!(NO_BROKER))
     }
 
     /// Makes the host file or directory `path`, opened by the command line
@@ -467,7 +470,10 @@ impl Live {
         let dir = hostpath::fstat(fd.as_fd())
             .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
             .with_context(|| format!("failed to add {}", path.display()))?;
-        let broker = self.broker.clone().ok_or_else(|| anyhow::anyhow!(NO_BROKER))?;
+        let broker = self
+            .broker
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!(NO_BROKER))?;
         let base = path.file_name().unwrap_or(OsStr::new("file"));
         let name = self.names.take(base, rw);
         match broker.add(fd.as_fd(), path, &name, rw) {
@@ -543,7 +549,10 @@ impl Exporter {
                 inside.display()
             );
         };
-        let broker = self.broker.as_deref().ok_or_else(|| anyhow::anyhow!(NO_BROKER))?;
+        let broker = self
+            .broker
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!(NO_BROKER))?;
         broker
             .export(inside, dir.as_fd(), host_dir, force)
             .map_err(|e| anyhow::anyhow!("{e}"))
@@ -561,7 +570,8 @@ pub fn open_for_add(path: &Path, rw: bool) -> Result<OwnedFd> {
 
 /// Opens the host directory `host_dir` for `wsbox export`.
 pub fn open_for_export(inside: &Path, host_dir: &Path) -> Result<OwnedFd> {
-    let fail = |e: &dyn std::fmt::Display| anyhow::anyhow!("failed to export {}: {e}", inside.display());
+    let fail =
+        |e: &dyn std::fmt::Display| anyhow::anyhow!("failed to export {}: {e}", inside.display());
     let opened = hostpath::open(host_dir).map_err(|e| fail(&e))?;
     if opened.kind != Kind::Dir {
         return Err(fail(&format!(
@@ -571,7 +581,10 @@ pub fn open_for_export(inside: &Path, host_dir: &Path) -> Result<OwnedFd> {
         )));
     }
     crate::broker::reopen_for_passing(&opened, false).map_err(|e| {
-        fail(&format!("failed to export into {}: {e}", host_dir.display()))
+        fail(&format!(
+            "failed to export into {}: {e}",
+            host_dir.display()
+        ))
     })
 }
 

@@ -226,4 +226,46 @@ mod tests {
         let _ = std::fs::remove_dir_all(&base);
         assert_eq!(code, 0);
     }
+
+    #[test]
+    fn confined_wsbox_connects_only_to_its_upstream_ports() {
+        if crate::landlock::kernel_abi().map_or(true, |abi| abi < 4) {
+            if std::env::var_os("WSBOX_MUST_WORK").is_some() {
+                panic!("Landlock ABI 4 (TCP rules) is unavailable but WSBOX_MUST_WORK is set");
+            }
+            eprintln!(
+                "SKIPPED: confined_wsbox_connects_only_to_its_upstream_ports: no Landlock ABI 4"
+            );
+            return;
+        }
+        let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let up = upstream.local_addr().unwrap().port();
+        let not = other.local_addr().unwrap().port();
+        let code = in_child(move || {
+            let confinement = Confinement {
+                tcp_connect: vec![up],
+                ..Confinement::default()
+            };
+            if let Err(e) = confinement.apply() {
+                eprintln!("{e}");
+                return 50;
+            }
+            let connect = |port| {
+                std::net::TcpStream::connect(("127.0.0.1", port))
+                    .err()
+                    .and_then(|e| e.raw_os_error())
+                    .unwrap_or(0)
+            };
+            match (connect(up), connect(not)) {
+                (0, libc::EACCES) => 0,
+                (a, b) => {
+                    eprintln!("upstream {a} other {b}");
+                    1
+                }
+            }
+        });
+        drop((upstream, other));
+        assert_eq!(code, 0);
+    }
 }
