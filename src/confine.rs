@@ -1,11 +1,18 @@
 //! What the wsbox process keeps once it confines itself (after the sandbox
-//! is spawned and every socket is open): its runtime directory and xkb
-//! data. A `--screenshot` is written by a helper process started before,
-//! which only ever writes that one file: Landlock could only grant wsbox
-//! the whole directory the file goes to. The mechanism is
-//! `wsbox_sandbox::self_confine`; the syscall allowlist is
+//! is spawned and every socket is open): its runtime directory, xkb data,
+//! and TCP connections to the relays' upstream ports (`--net tor`,
+//! `--net-forward`), made by threads started after the confinement. The
+//! mechanism is `wsbox_sandbox::self_confine`; the syscall allowlist is
 //! `sandbox-runtime/src/seccomp_rules.rs` (`WSBOX_ALLOWED`, and
-//! `WSBOX_FOR_HELPERS` for what other features will add).
+//! `WSBOX_FOR_HELPERS`/`WSBOX_SOCKETS` for the relays and the broker's
+//! answer channels).
+//!
+//! What the confined wsbox cannot do is done by processes forked before,
+//! from its single thread: a `--screenshot` is written by the
+//! [`ScreenshotWriter`] (Landlock could only grant wsbox the whole
+//! directory the file goes to); files are attached, detached and exported
+//! by the file broker, and the firewall of `--net user` follows the host's
+//! addresses in the host watcher (both `src/broker.rs`).
 
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -42,7 +49,8 @@ pub fn confine(runtime_dir: &Path, tcp_connect: Vec<u16>) -> Result<Report, Erro
     };
     // Landlock binds the calling thread and the threads it starts later;
     // wsbox has started none yet (its threads come with clipboard
-    // transfers and smithay's pool dropper, later).
+    // transfers, exports, the relays, the user-mode helper's log and
+    // smithay's pool dropper, later).
     let threads = std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count());
     if threads > 1 {
         tracing::warn!(
