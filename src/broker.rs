@@ -329,9 +329,16 @@ fn plain_name(name: &Path) -> Result<&Path, String> {
 }
 
 /// An fd passed for a host object: opened for real (not `O_PATH`, so
-/// Landlock checked the open), for writing where `write`, and not one of
-/// wsbox's own directories or what is beneath them.
-fn check_passed(fd: BorrowedFd<'_>, write: bool, context: &Context) -> Result<PathBuf, String> {
+/// Landlock checked the open), for writing where `write` (a read-write
+/// file), on a writable mount where `rw` (so that an fd of a read-only share
+/// the app sent wsbox cannot come back writable), and not one of wsbox's
+/// own directories or what is beneath them.
+fn check_passed(
+    fd: BorrowedFd<'_>,
+    write: bool,
+    rw: bool,
+    context: &Context,
+) -> Result<PathBuf, String> {
     // SAFETY: F_GETFL on a valid fd.
     let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
     if flags < 0 || flags & libc::O_PATH != 0 {
@@ -339,6 +346,20 @@ fn check_passed(fd: BorrowedFd<'_>, write: bool, context: &Context) -> Result<Pa
     }
     if write && flags & libc::O_ACCMODE == libc::O_RDONLY {
         return Err("the file was not passed opened for writing".into());
+    }
+    if rw {
+        // SAFETY: an all-zero statvfs is valid; the kernel fills it.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: valid fd and buffer.
+        if unsafe { libc::fstatvfs(fd.as_raw_fd(), &mut st) } != 0 {
+            return Err(format!(
+                "failed to inspect the file: {}",
+                io::Error::last_os_error()
+            ));
+        }
+        if st.f_flag & libc::ST_RDONLY != 0 {
+            return Err("the file was passed from a read-only mount".into());
+        }
     }
     let real = hostpath::real_path(fd).map_err(|e| format!("failed to find the file: {e}"))?;
     if context.own.iter().any(|own| real.starts_with(own)) {
@@ -362,7 +383,7 @@ fn work(request: Request, fds: Vec<OwnedFd>, context: &Context) -> Result<(PathB
             let dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
             // Directories cannot be opened for writing: their write access
             // is checked as the user's below, like the command line did.
-            let real = check_passed(fd, rw && !dir, context)?;
+            let real = check_passed(fd, rw && !dir, rw, context)?;
             // The same checks as the command line's, on the same inode.
             let opened = files::open_grant(&real, rw, false).map_err(|e| format!("{e:#}"))?;
             if (opened.dev, opened.ino) != (st.st_dev, st.st_ino) {
@@ -405,7 +426,7 @@ fn work(request: Request, fds: Vec<OwnedFd>, context: &Context) -> Result<(PathB
             force,
         } => {
             let fd = passed()?;
-            check_passed(fd, false, context)?;
+            check_passed(fd, false, false, context)?;
             live::export(context.pid1, context.privileged, &inside, fd, &shown, force)
                 .map(|path| (path, 0))
                 .map_err(|e| format!("failed to export {}: {e}", inside.display()))

@@ -1409,7 +1409,7 @@ fn the_file_broker_takes_only_files_opened_for_real() {
         .expect("the control socket never appeared");
     let script = r#"
 import json, os, socket, sys
-control, doc, instance = sys.argv[1:4]
+control, doc, instance, ro_dir = sys.argv[1:5]
 def call(label, req, fd=None):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(control)
@@ -1427,15 +1427,22 @@ call("own-dir", add(doc), os.open(instance, os.O_RDONLY | os.O_DIRECTORY))
 call("rw-read-only-fd", add(doc, True), os.open(doc, os.O_RDONLY))
 call("export-o-path", {"cmd": "export", "sandbox_path": "/etc/hostname", "host_dir": "/", "force": False},
      os.open("/", os.O_PATH))
+call("rw-from-ro-mount", add(ro_dir, True), os.open(ro_dir, os.O_RDONLY | os.O_DIRECTORY))
 call("ok", add(doc), os.open(doc, os.O_RDONLY))
 "#;
+    // A directory on a read-only mount (as the app's read-only shares
+    // are), in a mount namespace of the script's own.
+    let ro_dir = w.app_dir("ro-share");
     let out = output(
         {
-            let mut cmd = Command::new("python3");
-            cmd.args(["-c", script])
+            let mut cmd = Command::new("unshare");
+            cmd.args(["-m", "--propagation", "private", "sh", "-c"])
+                .arg(r#"mount --bind "$4" "$4" && mount -o remount,bind,ro "$4" && exec python3 -c "$0" "$@""#)
+                .arg(script)
                 .arg(&control)
                 .arg(&doc)
-                .arg(&instance);
+                .arg(&instance)
+                .arg(&ro_dir);
             cmd
         },
         RUN_LIMIT,
@@ -1453,6 +1460,7 @@ call("ok", add(doc), os.open(doc, os.O_RDONLY))
         ("own-dir", "belongs to wsbox itself"),
         ("rw-read-only-fd", "not passed opened for writing"),
         ("export-o-path", "not passed opened"),
+        ("rw-from-ro-mount", "read-only mount"),
     ] {
         let text = answer(label);
         assert!(
