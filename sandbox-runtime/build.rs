@@ -26,7 +26,8 @@ fn main() {
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into()));
     for (file, compile) in [
         ("app-filter.bpf", compile as fn() -> Result<Vec<u8>, String>),
-        ("wsbox-filter.bpf", compile_wsbox),
+        ("wsbox-filter.bpf", || compile_wsbox(false)),
+        ("wsbox-relay-filter.bpf", || compile_wsbox(true)),
         ("wsbox-tty-filter.bpf", compile_wsbox_tty),
     ] {
         let bytes = match compile() {
@@ -40,8 +41,9 @@ fn main() {
 }
 
 /// wsbox's own filter: the allowlist of WSBOX_ALLOWED (and
-/// WSBOX_FOR_HELPERS); anything else fails with EPERM.
-fn compile_wsbox() -> Result<Vec<u8>, String> {
+/// WSBOX_FOR_HELPERS); anything else fails with EPERM. With `relay`, the
+/// relay process's: RELAY_ADDED and the sockets of WSBOX_SOCKETS too.
+fn compile_wsbox(relay: bool) -> Result<Vec<u8>, String> {
     let build = |what: &str| {
         let what = what.to_owned();
         move |e: libseccomp::error::SeccompError| format!("{what}: {e}")
@@ -53,12 +55,16 @@ fn compile_wsbox() -> Result<Vec<u8>, String> {
     ctx.set_ctl_nnp(false).map_err(build("nnp control"))?;
     ctx.add_arch(ScmpArch::native())
         .map_err(build("architecture"))?;
-    for name in WSBOX_ALLOWED.iter().chain(WSBOX_FOR_HELPERS) {
+    let added: &[&str] = if relay { RELAY_ADDED } else { &[] };
+    for name in WSBOX_ALLOWED.iter().chain(WSBOX_FOR_HELPERS).chain(added) {
         let Ok(syscall) = ScmpSyscall::from_name(name) else {
             continue;
         };
         ctx.add_rule(ScmpAction::Allow, syscall)
             .map_err(build(name))?;
+    }
+    if !relay {
+        return export(&ctx);
     }
     let socket = ScmpSyscall::from_name("socket").map_err(build("socket"))?;
     for (family, kind) in WSBOX_SOCKETS {

@@ -16,8 +16,14 @@
 //!   host's addresses (rtnetlink, `nft`); on an error it tells wsbox, which
 //!   stops the sandbox, and kills the sandbox itself if wsbox does not.
 //!
-//! Both are forked while wsbox has a single thread, keep only their own fds,
-//! die with wsbox (`PR_SET_PDEATHSIG`) and are not dumpable.
+//! - [`Relays`]: the relays of `--net tor` and `--net-forward`, confined
+//!   like wsbox but with TCP sockets and connections to their upstream
+//!   ports only, and no file access.
+//!
+//! All are forked while wsbox has a single thread, keep only their own fds,
+//! die with wsbox (`PR_SET_PDEATHSIG`), are not dumpable and have
+//! `no_new_privs`. The broker and the host watcher are otherwise not
+//! confined: they join the sandbox's namespaces, mount and run `nft`.
 
 use std::ffi::OsString;
 use std::io::{self, IoSlice, IoSliceMut};
@@ -35,6 +41,7 @@ use nix::unistd::{fork, ForkResult, Pid};
 use serde::{Deserialize, Serialize};
 use wsbox_sandbox::hostpath::{self, Kind};
 use wsbox_sandbox::live;
+use wsbox_sandbox::self_confine::Confinement;
 
 use crate::files;
 
@@ -83,6 +90,8 @@ fn fork_helper(keep: &[RawFd], serve: impl FnOnce() -> i32) -> io::Result<Pid> {
             unsafe {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
                 libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong);
+                // Nothing a helper runs (nft) gains privileges.
+                libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0, 0, 0);
                 let mut keep = keep.to_vec();
                 keep.sort_unstable();
                 let mut from = 3u32;
@@ -451,6 +460,62 @@ pub fn reopen_for_passing(opened: &hostpath::Opened, write: bool) -> io::Result<
         return Err(io::Error::from_raw_os_error(libc::ESTALE));
     }
     Ok(fd)
+}
+
+/// The relays of `--net tor` and `--net-forward`, in a process of their own:
+/// it alone may make TCP sockets and connect them, to the upstream ports
+/// only (Landlock), and it has no file access at all.
+#[derive(Debug)]
+pub struct Relays {
+    sock: OwnedFd,
+    pid: Pid,
+}
+
+impl Relays {
+    /// Starts the process serving each listener (a listening socket inside
+    /// the sandbox) to its upstream.
+    pub fn spawn(relays: Vec<(OwnedFd, crate::forward::Upstream)>) -> io::Result<Self> {
+        let (ours, theirs) = seqpacket_pair()?;
+        let ports = relays
+            .iter()
+            .map(|(_, upstream)| match upstream {
+                crate::forward::Upstream::Plain(addr)
+                | crate::forward::Upstream::Socks { addr, .. } => addr.port(),
+            })
+            .collect();
+        let mut keep: Vec<RawFd> = relays.iter().map(|(fd, _)| fd.as_raw_fd()).collect();
+        keep.push(theirs.as_raw_fd());
+        let pid = fork_helper(&keep, move || {
+            let confinement = Confinement {
+                tcp_connect: ports,
+                tcp_sockets: true,
+                ..Confinement::default()
+            };
+            if let Err(e) = confinement.apply() {
+                tracing::error!(%e, "the relays could not confine themselves");
+                return 1;
+            }
+            // Threads only now: they are confined too.
+            for (listener, upstream) in relays {
+                if let Err(e) = crate::forward::serve(listener, upstream) {
+                    tracing::error!(%e, "failed to serve the sandbox's sockets");
+                    return 1;
+                }
+            }
+            // Until wsbox ends (or dies: PR_SET_PDEATHSIG).
+            let _ = recv(theirs.as_fd(), 0);
+            0
+        })?;
+        Ok(Self { sock: ours, pid })
+    }
+}
+
+impl Drop for Relays {
+    fn drop(&mut self) {
+        let _ = nix::sys::socket::shutdown(self.sock.as_raw_fd(), nix::sys::socket::Shutdown::Both);
+        let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = waitpid(self.pid, None);
+    }
 }
 
 /// The host address watch of `--net user`, in a process of its own.

@@ -1,18 +1,19 @@
 //! What the wsbox process keeps once it confines itself (after the sandbox
-//! is spawned and every socket is open): its runtime directory, xkb data,
-//! and TCP connections to the relays' upstream ports (`--net tor`,
-//! `--net-forward`), made by threads started after the confinement. The
-//! mechanism is `wsbox_sandbox::self_confine`; the syscall allowlist is
-//! `sandbox-runtime/src/seccomp_rules.rs` (`WSBOX_ALLOWED`, and
-//! `WSBOX_FOR_HELPERS`/`WSBOX_SOCKETS` for the relays and the broker's
-//! answer channels).
+//! is spawned and every socket is open): its runtime directory and xkb
+//! data; no new sockets but the broker's answer channels. The mechanism is
+//! `wsbox_sandbox::self_confine`; the syscall allowlist is
+//! `sandbox-runtime/src/seccomp_rules.rs` (`WSBOX_ALLOWED` and
+//! `WSBOX_FOR_HELPERS`; `RELAY_ADDED`/`WSBOX_SOCKETS` for the relay
+//! process).
 //!
 //! What the confined wsbox cannot do is done by processes forked before,
 //! from its single thread: a `--screenshot` is written by the
 //! [`ScreenshotWriter`] (Landlock could only grant wsbox the whole
 //! directory the file goes to); files are attached, detached and exported
-//! by the file broker, and the firewall of `--net user` follows the host's
-//! addresses in the host watcher (both `src/broker.rs`).
+//! by the file broker, the firewall of `--net user` follows the host's
+//! addresses in the host watcher, and the relays of `--net tor` and
+//! `--net-forward` run in a process confined like wsbox but allowed TCP
+//! connections to their upstream ports (all `src/broker.rs`).
 
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -27,7 +28,7 @@ use wsbox_sandbox::self_confine::{Confinement, Error, Report};
 pub const XKB: &str = "/usr/share/X11/xkb";
 
 /// Confines this process for the rest of `wsbox run`.
-pub fn confine(runtime_dir: &Path, tcp_connect: Vec<u16>) -> Result<Report, Error> {
+pub fn confine(runtime_dir: &Path) -> Result<Report, Error> {
     wsbox_compositor::preload_assets();
     // smithay writes keymaps for older wl_keyboard clients to a temporary
     // file in XDG_RUNTIME_DIR: make that the one directory wsbox keeps.
@@ -43,13 +44,11 @@ pub fn confine(runtime_dir: &Path, tcp_connect: Vec<u16>) -> Result<Report, Erro
             .collect(),
         // A keymap that names include files (a host's, in window mode).
         read: vec![PathBuf::from(XKB)],
-        // The relays' upstreams (`--net tor`, `--net-forward`).
-        tcp_connect,
         ..Confinement::default()
     };
     // Landlock binds the calling thread and the threads it starts later;
     // wsbox has started none yet (its threads come with clipboard
-    // transfers, exports, the relays, the user-mode helper's log and
+    // transfers, exports, the user-mode helper's log and
     // smithay's pool dropper, later).
     let threads = std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count());
     if threads > 1 {

@@ -25,7 +25,7 @@ use crate::cli::{DisplayMode, RunArgs};
 use crate::control;
 use crate::files;
 use crate::instance::{Info, Instance};
-use crate::{forward, identity, network, usernet};
+use crate::{identity, network, usernet};
 
 /// Runs the sandbox and returns the exit status for wsbox.
 pub fn run(args: RunArgs) -> Result<i32> {
@@ -277,18 +277,22 @@ pub fn run(args: RunArgs) -> Result<i32> {
     if let Some(created) = home_created {
         created.keep();
     }
-    // Served by threads started after the confinement (below).
+    // Served by a process of their own, forked now: wsbox, confined,
+    // makes no sockets (src/broker.rs).
     let relays: Vec<_> = sandbox
         .take_listeners()
         .into_iter()
         .zip(net.upstreams)
         .collect();
-    let upstream_ports = relays
-        .iter()
-        .map(|(_, upstream)| match upstream {
-            forward::Upstream::Plain(addr) | forward::Upstream::Socks { addr, .. } => addr.port(),
-        })
-        .collect();
+    let _relays = if relays.is_empty() {
+        None
+    } else {
+        Some(
+            crate::broker::Relays::spawn(relays)
+                .inspect_err(|_| kill_sandbox(sandbox_pid))
+                .context("failed to serve the sandbox's sockets")?,
+        )
+    };
     handle
         .insert_source(
             Generic::new(sandbox, Interest::READ, Mode::Level),
@@ -350,13 +354,8 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let broker = crate::broker::Broker::spawn(sandbox_pid, spec_privileged, own)
         .inspect_err(|e| tracing::warn!(%e, "failed to start the file helper"))
         .ok();
-    crate::confine::confine(&instance.dir, upstream_ports)
-        .context("failed to confine wsbox itself")?;
-    // Threads only now: the sandbox and the helpers are forked, and the
-    // relays are confined too (Landlock binds the threads started later).
-    for (listener, upstream) in relays {
-        forward::serve(listener, upstream).context("failed to serve the sandbox's sockets")?;
-    }
+    crate::confine::confine(&instance.dir).context("failed to confine wsbox itself")?;
+    // Threads only now: the sandbox and the helpers are forked.
     if let Some(user_net) = user_net.as_mut() {
         user_net.drain_log();
     }

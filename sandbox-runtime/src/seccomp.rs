@@ -39,6 +39,8 @@ const APP_FILTER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/app-filter.b
 /// wsbox's own filters (see [`crate::self_confine`]): the allowlist, and the
 /// terminal ioctls it refuses on top.
 const WSBOX_FILTER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wsbox-filter.bpf"));
+const WSBOX_RELAY_FILTER: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/wsbox-relay-filter.bpf"));
 const WSBOX_TTY_FILTER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wsbox-tty-filter.bpf"));
 
 impl Filter {
@@ -51,6 +53,12 @@ impl Filter {
     /// wsbox's allowlist ([`crate::seccomp_rules::WSBOX_ALLOWED`]).
     pub fn wsbox() -> Result<Self, Error> {
         Self::from_bpf(WSBOX_FILTER)
+    }
+
+    /// The relay process's allowlist: wsbox's, and TCP sockets
+    /// ([`crate::seccomp_rules::RELAY_ADDED`]).
+    pub fn wsbox_relay() -> Result<Self, Error> {
+        Self::from_bpf(WSBOX_RELAY_FILTER)
     }
 
     /// The terminal ioctls wsbox refuses itself.

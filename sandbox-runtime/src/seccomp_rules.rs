@@ -211,20 +211,27 @@ pub const WSBOX_ALLOWED: &[&str] = &[
 ];
 
 /// What the features that run inside the confined wsbox add to
-/// [`WSBOX_ALLOWED`], in this one place. Only the relays of `--net tor` and
-/// `--net-forward` (`src/forward.rs`, threads of wsbox) need more: `connect`
-/// for their upstream connections, whose TCP ports Landlock limits to the
-/// configured upstreams (`crate::self_confine::Confinement::tcp_connect`),
-/// and `socket`, allowed only as in [`WSBOX_SOCKETS`]. Everything that joins
-/// the sandbox or mounts (add-file, remove-file, export, the nftables
+/// [`WSBOX_ALLOWED`], in this one place: `socketpair`, because each request
+/// to the file broker gets its own answer channel (a connected pair of unix
+/// sockets reaches nothing outside wsbox and its helpers). Everything that
+/// joins the sandbox or mounts (add-file, remove-file, export, the nftables
 /// updates of `--net user`) runs in helper processes started before the
-/// confinement (`src/broker.rs`), and pasta/slirp4netns start with the
-/// sandbox, before it too. The only addition for them is `socketpair`: each
-/// request to the file broker gets its own answer channel (a connected pair
-/// of unix sockets reaches nothing outside wsbox and its helpers).
-pub const WSBOX_FOR_HELPERS: &[&str] = &["connect", "socketpair"];
+/// confinement (`src/broker.rs`), pasta/slirp4netns start with the sandbox,
+/// before it too, and the relays of `--net tor`/`--net-forward` run in a
+/// process of their own with [`RELAY_ADDED`].
+pub const WSBOX_FOR_HELPERS: &[&str] = &["socketpair"];
 
-/// The only sockets the confined wsbox may create (family, type without its
+/// What the relay process (`src/broker.rs`, `Relays`) adds to
+/// [`WSBOX_ALLOWED`] and [`WSBOX_FOR_HELPERS`]: `connect` for its upstream
+/// connections, whose TCP ports Landlock limits to the configured upstreams
+/// (`crate::self_confine::Confinement::tcp_connect`), and `socket`, allowed
+/// only as in [`WSBOX_SOCKETS`]. Not wsbox itself: it receives fds from the
+/// app over Wayland, and an unconnected unix socket among them could be
+/// connected to a named socket on the host (the session bus), which
+/// Landlock does not limit. The relay process only ever holds TCP sockets.
+pub const RELAY_ADDED: &[&str] = &["connect"];
+
+/// The only sockets the relay process may create (family, type without its
 /// flags): TCP over IPv4 and IPv6, for the relays' upstream connections. No
 /// unix sockets (Landlock cannot limit connecting to a named one: the
 /// session bus would be in reach), no UDP (Landlock limits TCP only), no

@@ -52,9 +52,12 @@ pub struct Confinement {
     pub remove_children: Vec<PathBuf>,
     /// Paths wsbox may still read (beneath).
     pub read: Vec<PathBuf>,
-    /// TCP ports wsbox may connect to: the upstreams of the Tor mode's
-    /// relay and of `--net-forward`.
+    /// TCP ports the process may connect to: the upstreams of the Tor
+    /// mode's relay and of `--net-forward` (the relay process).
     pub tcp_connect: Vec<u16>,
+    /// Whether the process may make TCP sockets and connect them (the
+    /// relay process's seccomp filter, `Filter::wsbox_relay`).
+    pub tcp_sockets: bool,
 }
 
 /// What was applied, for the log and the tests.
@@ -98,7 +101,12 @@ impl Confinement {
         };
         // The allowlist last: it refuses seccomp(2) itself.
         Filter::wsbox_tty()?.load_all_threads()?;
-        Filter::wsbox()?.load_all_threads()?;
+        let allowlist = if self.tcp_sockets {
+            Filter::wsbox_relay()?
+        } else {
+            Filter::wsbox()?
+        };
+        allowlist.load_all_threads()?;
         Ok(Report {
             landlock,
             landlock_abi,
@@ -206,14 +214,16 @@ mod tests {
             // SAFETY: plain syscalls with no pointers.
             let setuid = unsafe { libc::syscall(libc::SYS_setuid, 0) };
             let setuid_errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-            // Only TCP sockets may be made (WSBOX_SOCKETS), and no port
-            // is open to them here: a unix socket could reach the session
-            // bus, UDP is beyond Landlock's network rules.
+            // No sockets may be made: a unix socket could reach the
+            // session bus, UDP is beyond Landlock's network rules, TCP is
+            // for the relay process only.
             // SAFETY: as above.
             let unix = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0) };
             // SAFETY: as above.
             let udp = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0) };
-            let sock = unix.max(udp);
+            // SAFETY: as above.
+            let tcp = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+            let sock = unix.max(udp).max(tcp);
             let removed = errno(std::fs::remove_dir_all(&d));
             match (inside, outside, setuid, setuid_errno, sock, removed) {
                 (0, libc::EACCES, -1, libc::EPERM, -1, 0) => 0,
@@ -245,6 +255,7 @@ mod tests {
         let code = in_child(move || {
             let confinement = Confinement {
                 tcp_connect: vec![up],
+                tcp_sockets: true,
                 ..Confinement::default()
             };
             if let Err(e) = confinement.apply() {
