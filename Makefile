@@ -6,7 +6,7 @@ CARGO ?= cargo
 PROBE := target/debug/wsbox-probe
 WSBOX := target/debug/wsbox
 
-.PHONY: all build demo test lint unit bench clean
+.PHONY: all build demo test lint unit bench clean fuzz
 
 all: build
 
@@ -59,8 +59,15 @@ test:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) build --workspace --bins
 	set -o pipefail; $(CARGO) test --workspace 2>&1 | tee target/test-output.txt
+	$(if $(filter true,$(CI)),set -o pipefail; $(MAKE) --no-print-directory fuzz 2>&1 | tee -a target/test-output.txt)
 	@awk '/^test result:/ { p += $$4; f += $$6; i += $$8 } \
 	  END { printf "%d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.txt
+
+# The compositor's fuzzer for FUZZ_SECS seconds after its corpus
+# (compositor/fuzz/corpus.txt); `make test` runs it under CI=true.
+FUZZ_SECS ?= 120
+fuzz:
+	WSBOX_FUZZ_SECS=$(FUZZ_SECS) $(CARGO) test -p wsbox-compositor --lib tests::fuzz::fuzz -- --nocapture
 
 bench:
 	./scripts/install-deps.sh bench

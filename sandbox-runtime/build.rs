@@ -23,14 +23,89 @@ fn main() {
     if target != host {
         panic!("the seccomp filter is compiled for the build machine ({host}); cross-compiling to {target} is not supported");
     }
-    let bytes = match compile() {
-        Ok(bytes) => bytes,
-        Err(e) => panic!("failed to compile the seccomp filter: {e}"),
-    };
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into()));
-    if let Err(e) = std::fs::write(out.join("app-filter.bpf"), bytes) {
-        panic!("failed to write the seccomp filter: {e}");
+    for (file, compile) in [
+        ("app-filter.bpf", compile as fn() -> Result<Vec<u8>, String>),
+        ("wsbox-filter.bpf", || compile_wsbox(false)),
+        ("wsbox-relay-filter.bpf", || compile_wsbox(true)),
+        ("wsbox-tty-filter.bpf", compile_wsbox_tty),
+    ] {
+        let bytes = match compile() {
+            Ok(bytes) => bytes,
+            Err(e) => panic!("failed to compile the seccomp filter {file}: {e}"),
+        };
+        if let Err(e) = std::fs::write(out.join(file), bytes) {
+            panic!("failed to write the seccomp filter {file}: {e}");
+        }
     }
+}
+
+/// wsbox's own filter: the allowlist of WSBOX_ALLOWED (and
+/// WSBOX_FOR_HELPERS); anything else fails with EPERM. With `relay`, the
+/// relay process's: RELAY_ADDED and the sockets of WSBOX_SOCKETS too.
+fn compile_wsbox(relay: bool) -> Result<Vec<u8>, String> {
+    let build = |what: &str| {
+        let what = what.to_owned();
+        move |e: libseccomp::error::SeccompError| format!("{what}: {e}")
+    };
+    let mut ctx =
+        ScmpFilterContext::new(ScmpAction::Errno(libc::EPERM)).map_err(build("context"))?;
+    ctx.set_act_badarch(ScmpAction::KillProcess)
+        .map_err(build("bad-architecture action"))?;
+    ctx.set_ctl_nnp(false).map_err(build("nnp control"))?;
+    ctx.add_arch(ScmpArch::native())
+        .map_err(build("architecture"))?;
+    let added: &[&str] = if relay { RELAY_ADDED } else { &[] };
+    for name in WSBOX_ALLOWED.iter().chain(WSBOX_FOR_HELPERS).chain(added) {
+        let Ok(syscall) = ScmpSyscall::from_name(name) else {
+            continue;
+        };
+        ctx.add_rule(ScmpAction::Allow, syscall)
+            .map_err(build(name))?;
+    }
+    if !relay {
+        return export(&ctx);
+    }
+    let socket = ScmpSyscall::from_name("socket").map_err(build("socket"))?;
+    for (family, kind) in WSBOX_SOCKETS {
+        // The type's low bits; SOCK_CLOEXEC and SOCK_NONBLOCK may be set.
+        ctx.add_rule_conditional(
+            ScmpAction::Allow,
+            socket,
+            &[
+                ScmpArgCompare::new(0, ScmpCompareOp::Equal, *family),
+                ScmpArgCompare::new(1, ScmpCompareOp::MaskedEqual(0xf), *kind),
+            ],
+        )
+        .map_err(build("socket"))?;
+    }
+    export(&ctx)
+}
+
+/// The terminal ioctls refused to wsbox too: its allowlist takes ioctl
+/// whole, and wsbox holds the user's terminal. A second filter, because an
+/// allowlist cannot refuse a masked argument value.
+fn compile_wsbox_tty() -> Result<Vec<u8>, String> {
+    let build = |what: &str| {
+        let what = what.to_owned();
+        move |e: libseccomp::error::SeccompError| format!("{what}: {e}")
+    };
+    let mut ctx = ScmpFilterContext::new(ScmpAction::Allow).map_err(build("context"))?;
+    ctx.set_ctl_nnp(false).map_err(build("nnp control"))?;
+    let ioctl = ScmpSyscall::from_name("ioctl").map_err(build("ioctl"))?;
+    for request in [TIOCSTI, TIOCLINUX] {
+        ctx.add_rule_conditional(
+            ScmpAction::Errno(libc::EPERM),
+            ioctl,
+            &[ScmpArgCompare::new(
+                1,
+                ScmpCompareOp::MaskedEqual(0xffff_ffff),
+                request,
+            )],
+        )
+        .map_err(build("ioctl"))?;
+    }
+    export(&ctx)
 }
 
 fn compile() -> Result<Vec<u8>, String> {

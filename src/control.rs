@@ -6,12 +6,14 @@
 //! Only the host user can reach it (the directory is 0700), and it is never
 //! bound into a sandbox.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, IoSlice, IoSliceMut, Read, Write};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use serde::{Deserialize, Serialize};
 use wsbox_compositor::State;
 
@@ -136,22 +138,21 @@ pub fn refuse_all(listener: &UnixListener, files: &mut Live) -> After {
     while let Ok((stream, _)) = listener.accept() {
         let _ = stream.set_nonblocking(false);
         let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-        let mut line = String::new();
-        let _ = BufReader::new((&stream).take(MAX_REQUEST)).read_line(&mut line);
+        let (line, fd) = read_request(&stream).unwrap_or_default();
         let response = match serde_json::from_str::<Request>(line.trim()) {
             Ok(Request::Export {
                 sandbox_path,
                 host_dir,
                 force,
             }) => {
-                export_in_background(stream, files, sandbox_path, host_dir, force);
+                export_in_background(stream, files, sandbox_path, host_dir, fd, force);
                 continue;
             }
             Ok(Request::Stop) => {
                 after = After::Stop;
                 Response::ok()
             }
-            Ok(request) => match handle_files(request, files) {
+            Ok(request) => match handle_files(request, files, fd) {
                 Ok(response) => response,
                 Err(_) => Response::error("this sandbox has no display (--display none)"),
             },
@@ -170,20 +171,19 @@ fn serve(stream: UnixStream, compositor: &mut State, files: &mut Live) -> After 
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
-    let mut line = String::new();
-    let read = BufReader::new((&stream).take(MAX_REQUEST)).read_line(&mut line);
+    let read = read_request(&stream);
     let mut writer = &stream;
     let (response, png, after) = match read {
-        Ok(_) => match serde_json::from_str::<Request>(line.trim()) {
+        Ok((line, fd)) => match serde_json::from_str::<Request>(line.trim()) {
             Ok(Request::Export {
                 sandbox_path,
                 host_dir,
                 force,
             }) => {
-                export_in_background(stream, files, sandbox_path, host_dir, force);
+                export_in_background(stream, files, sandbox_path, host_dir, fd, force);
                 return After::Continue;
             }
-            Ok(request) => match handle_files(request, files) {
+            Ok(request) => match handle_files(request, files, fd) {
                 Ok(response) => (response, None, After::Continue),
                 Err(request) => handle(request, compositor),
             },
@@ -208,10 +208,56 @@ fn serve(stream: UnixStream, compositor: &mut State, files: &mut Live) -> After 
     after
 }
 
+/// Reads one request line and the fd that may come with it (add-file and
+/// export pass the host file or directory the command line opened).
+fn read_request(stream: &UnixStream) -> std::io::Result<(String, Option<OwnedFd>)> {
+    let mut data = Vec::new();
+    let mut fd = None;
+    loop {
+        let mut buf = [0u8; 4096];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let msg = match recvmsg::<()>(
+            stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => other?,
+        };
+        for cmsg in msg.cmsgs()? {
+            if let ControlMessageOwned::ScmRights(raw) = cmsg {
+                for raw in raw {
+                    // SAFETY: the kernel just gave this fd to wsbox; the
+                    // first is kept, the others closed.
+                    let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                    fd.get_or_insert(owned);
+                }
+            }
+        }
+        let n = msg.bytes;
+        if n == 0 {
+            break;
+        }
+        data.extend_from_slice(&buf[..n]);
+        if data.contains(&b'\n') || data.len() as u64 >= MAX_REQUEST {
+            break;
+        }
+    }
+    data.truncate(MAX_REQUEST as usize);
+    let line = data.split(|b| *b == b'\n').next().unwrap_or_default();
+    Ok((String::from_utf8_lossy(line).into_owned(), fd))
+}
+
 /// Answers add-file and remove-file; hands every other request back.
-fn handle_files(request: Request, files: &mut Live) -> Result<Response, Request> {
+fn handle_files(
+    request: Request,
+    files: &mut Live,
+    fd: Option<OwnedFd>,
+) -> Result<Response, Request> {
     let result = match request {
-        Request::AddFile { path, rw } => files.add(&path, rw),
+        Request::AddFile { path, rw } => files.add(&path, rw, fd),
         Request::RemoveFile { path } => files.remove(&path),
         other => return Err(other),
     };
@@ -236,13 +282,14 @@ fn export_in_background(
     files: &Live,
     sandbox_path: PathBuf,
     host_dir: PathBuf,
+    dir: Option<OwnedFd>,
     force: bool,
 ) {
     let exporter = files.exporter();
     let spawned = std::thread::Builder::new()
         .name("wsbox-export".into())
         .spawn(move || {
-            let response = path_response(exporter.export(&sandbox_path, &host_dir, force));
+            let response = path_response(exporter.export(&sandbox_path, &host_dir, dir, force));
             let mut text = serde_json::to_string(&response).unwrap_or_default();
             text.push('\n');
             let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
@@ -308,6 +355,16 @@ fn handle(request: Request, compositor: &mut State) -> (Response, Option<Vec<u8>
 /// Sends `request` to the sandbox `name` and returns the response and any
 /// PNG that follows it.
 pub fn call(name: &str, request: &Request) -> Result<(Response, Option<Vec<u8>>)> {
+    call_with(name, request, None)
+}
+
+/// [`call`], passing `fd` with the request (SCM_RIGHTS): the host file or
+/// directory of add-file and export, opened by the command line.
+pub fn call_with(
+    name: &str,
+    request: &Request,
+    fd: Option<BorrowedFd<'_>>,
+) -> Result<(Response, Option<Vec<u8>>)> {
     let dir = crate::instance::find(name)?;
     let path = dir.join("control");
     let mut stream = UnixStream::connect(&path)
@@ -320,7 +377,20 @@ pub fn call(name: &str, request: &Request) -> Result<(Response, Option<Vec<u8>>)
     stream.set_read_timeout(Some(wait))?;
     let mut line = serde_json::to_string(request)?;
     line.push('\n');
-    stream.write_all(line.as_bytes())?;
+    let mut sent = 0;
+    if let Some(fd) = fd {
+        let raw = [fd.as_raw_fd()];
+        let rights = [ControlMessage::ScmRights(&raw)];
+        sent = sendmsg::<()>(
+            stream.as_raw_fd(),
+            &[IoSlice::new(line.as_bytes())],
+            &rights,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .with_context(|| format!("failed to send the request to sandbox {name}"))?;
+    }
+    stream.write_all(&line.as_bytes()[sent..])?;
     let mut reader = BufReader::new(stream);
     let mut reply = String::new();
     reader

@@ -8,16 +8,17 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::{OsStr, OsString};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use nix::unistd::Pid;
 use wsbox_sandbox::hostpath::{self, Allow, Kind};
-use wsbox_sandbox::live;
 use wsbox_sandbox::plan::{FILES_DIR, FILES_RW_DIR, WRITABLE_PLACES};
 use wsbox_sandbox::{BindSpec, HostIds};
+
+use crate::broker::Broker;
 
 /// Names taken in the files place: read-only files in [`FILES_DIR`],
 /// read-write ones in [`FILES_RW_DIR`]. A taken name gets `-2`, `-3`, …
@@ -406,19 +407,23 @@ struct Granted {
 
 /// The files of a running sandbox: what `wsbox add-file`, `remove-file` and
 /// `export` change. Its state is wsbox's own; nothing is read back from the
-/// sandbox.
+/// sandbox. The mounts and copies are done by the broker
+/// ([`crate::broker::Broker`]), with host files the command line opened.
 #[derive(Debug)]
 pub struct Live {
-    pid1: Pid,
-    privileged: bool,
+    broker: Option<Arc<Broker>>,
     names: Names,
     granted: Vec<Granted>,
 }
 
+/// Why file requests fail when the broker could not be started.
+const NO_BROKER: &str =
+    "wsbox's file helper did not start: files of this sandbox cannot be changed";
+
 impl Live {
-    /// The files of the sandbox whose pid 1 is `pid1`, starting with the
+    /// The files of the sandbox the `broker` works on, starting with the
     /// grants it was started with.
-    pub fn new(pid1: Pid, privileged: bool, grants: Grants) -> Self {
+    pub fn new(broker: Option<Arc<Broker>>, grants: Grants) -> Self {
         let granted = grants
             .binds
             .iter()
@@ -435,42 +440,50 @@ impl Live {
             })
             .collect();
         Self {
-            pid1,
-            privileged,
+            broker,
             names: grants.names,
             granted,
         }
     }
 
-    /// Makes the host file or directory `path` appear under the files
-    /// place; returns its inside path.
-    pub fn add(&mut self, path: &Path, rw: bool) -> Result<PathBuf> {
+    fn broker(&self) -> Result<&Broker> {
+        self.broker
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!(NO_BROKER))
+    }
+
+    /// Makes the host file or directory `path`, opened by the command line
+    /// as `fd`, appear under the files place; returns its inside path.
+    pub fn add(&mut self, path: &Path, rw: bool, fd: Option<OwnedFd>) -> Result<PathBuf> {
         if !path.is_absolute() {
             bail!("failed to add {}: not an absolute path", path.display());
         }
         if let Some(g) = self.granted.iter().find(|g| g.host == path && g.rw == rw) {
             return Ok(g.inside.clone());
         }
-        let opened = open_grant(path, rw, false)?;
+        let Some(fd) = fd else {
+            bail!(
+                "failed to add {}: the request came without the open file (use `wsbox add-file`)",
+                path.display()
+            );
+        };
+        let dir = hostpath::fstat(fd.as_fd())
+            .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+            .with_context(|| format!("failed to add {}", path.display()))?;
+        let broker = self
+            .broker
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!(NO_BROKER))?;
         let base = path.file_name().unwrap_or(OsStr::new("file"));
         let name = self.names.take(base, rw);
-        let dir = place(rw);
-        match live::add(
-            self.pid1.as_raw(),
-            path,
-            &opened,
-            dir,
-            &name,
-            rw,
-            self.privileged,
-        ) {
+        match broker.add(fd.as_fd(), path, &name, rw) {
             Ok((inside, id)) => {
                 self.granted.push(Granted {
                     host: path.to_owned(),
                     inside: inside.clone(),
                     name,
                     rw,
-                    dir: opened.kind == Kind::Dir,
+                    dir,
                     mount_id: (id != 0).then_some(id),
                 });
                 Ok(inside)
@@ -497,7 +510,8 @@ impl Live {
         let g = self.granted[i].clone();
         // A failure leaves the grant recorded; removing it again finishes
         // what is left to do.
-        live::remove(self.pid1.as_raw(), place(g.rw), &g.name, g.dir, g.mount_id)
+        self.broker()?
+            .remove(&g.name, g.rw, g.dir, g.mount_id)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         self.granted.remove(i);
         self.names.release(&g.name, g.rw);
@@ -507,26 +521,71 @@ impl Live {
     /// What copies files out of this sandbox, to be run off the event loop.
     pub fn exporter(&self) -> Exporter {
         Exporter {
-            pid1: self.pid1,
-            privileged: self.privileged,
+            broker: self.broker.clone(),
         }
     }
 }
 
 /// Copies files out of a running sandbox; independent of [`Live`], so a
 /// long copy can run on a thread of its own.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Exporter {
-    pid1: Pid,
-    privileged: bool,
+    broker: Option<Arc<Broker>>,
 }
 
 impl Exporter {
-    /// Copies the sandbox's file `inside` into the host directory `host_dir`.
-    pub fn export(&self, inside: &Path, host_dir: &Path, force: bool) -> Result<PathBuf> {
-        live::export(self.pid1.as_raw(), self.privileged, inside, host_dir, force)
-            .map_err(|e| anyhow::anyhow!("failed to export {}: {e}", inside.display()))
+    /// Copies the sandbox's file `inside` into the host directory `dir`,
+    /// opened by the command line (`host_dir` is its path).
+    pub fn export(
+        &self,
+        inside: &Path,
+        host_dir: &Path,
+        dir: Option<OwnedFd>,
+        force: bool,
+    ) -> Result<PathBuf> {
+        let Some(dir) = dir else {
+            bail!(
+                "failed to export {}: the request came without the open directory (use `wsbox export`)",
+                inside.display()
+            );
+        };
+        let broker = self
+            .broker
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!(NO_BROKER))?;
+        broker
+            .export(inside, dir.as_fd(), host_dir, force)
+            .map_err(|e| anyhow::anyhow!("{e}"))
     }
+}
+
+/// Opens the host file or directory `path` for `wsbox add-file` (the
+/// command line, as the user), with the checks of a grant, to be passed to
+/// wsbox.
+pub fn open_for_add(path: &Path, rw: bool) -> Result<OwnedFd> {
+    let opened = open_grant(path, rw, false)?;
+    crate::broker::reopen_for_passing(&opened, rw)
+        .with_context(|| format!("failed to grant {}", path.display()))
+}
+
+/// Opens the host directory `host_dir` for `wsbox export`.
+pub fn open_for_export(inside: &Path, host_dir: &Path) -> Result<OwnedFd> {
+    let fail =
+        |e: &dyn std::fmt::Display| anyhow::anyhow!("failed to export {}: {e}", inside.display());
+    let opened = hostpath::open(host_dir).map_err(|e| fail(&e))?;
+    if opened.kind != Kind::Dir {
+        return Err(fail(&format!(
+            "failed to export into {}: {}",
+            host_dir.display(),
+            std::io::Error::from_raw_os_error(libc::ENOTDIR)
+        )));
+    }
+    crate::broker::reopen_for_passing(&opened, false).map_err(|e| {
+        fail(&format!(
+            "failed to export into {}: {e}",
+            host_dir.display()
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! wsbox: run desktop applications confined. Thin: logging, argument parsing,
 //! dispatch, and the mapping of errors to exit statuses.
 
+mod broker;
 mod cli;
+mod confine;
 mod control;
 mod files;
 mod forward;
@@ -12,6 +14,7 @@ mod nftables;
 mod run;
 mod usernet;
 
+use std::os::fd::AsFd;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -97,8 +100,16 @@ fn main() -> ExitCode {
             }
         }
         Command::Stop { name } => control::call(&name, &Request::Stop).map(|_| 0),
-        Command::AddFile { name, path, rw } => absolute(&path)
-            .and_then(|path| print_path(control::call(&name, &Request::AddFile { path, rw }))),
+        // The host path is opened here, as the user: wsbox, confined,
+        // only receives the open file (src/broker.rs).
+        Command::AddFile { name, path, rw } => absolute(&path).and_then(|path| {
+            let fd = files::open_for_add(&path, rw)?;
+            print_path(control::call_with(
+                &name,
+                &Request::AddFile { path, rw },
+                Some(fd.as_fd()),
+            ))
+        }),
         Command::RemoveFile { name, path } => absolute(&path)
             .and_then(|path| print_path(control::call(&name, &Request::RemoveFile { path }))),
         Command::Export {
@@ -107,13 +118,15 @@ fn main() -> ExitCode {
             host_dir,
             force,
         } => absolute(&host_dir).and_then(|host_dir| {
-            print_path(control::call(
+            let dir = files::open_for_export(&sandbox_path, &host_dir)?;
+            print_path(control::call_with(
                 &name,
                 &Request::Export {
                     sandbox_path,
                     host_dir,
                     force,
                 },
+                Some(dir.as_fd()),
             ))
         }),
         Command::Policy(PolicyCommand::Show { name }) => Policy::builtin(&name)

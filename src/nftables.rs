@@ -115,6 +115,12 @@ impl Namespaces {
         })
     }
 
+    /// The namespaces' fds.
+    pub fn raw_fds(&self) -> [std::os::fd::RawFd; 2] {
+        use std::os::fd::AsRawFd;
+        [self.user.as_raw_fd(), self.net.as_raw_fd()]
+    }
+
     pub fn try_clone(&self) -> Result<Self> {
         Ok(Namespaces {
             user: self.user.try_clone()?,

@@ -25,7 +25,7 @@ use crate::cli::{DisplayMode, RunArgs};
 use crate::control;
 use crate::files;
 use crate::instance::{Info, Instance};
-use crate::{forward, identity, network, usernet};
+use crate::{identity, network, usernet};
 
 /// Runs the sandbox and returns the exit status for wsbox.
 pub fn run(args: RunArgs) -> Result<i32> {
@@ -248,24 +248,27 @@ pub fn run(args: RunArgs) -> Result<i32> {
     })?;
     let sandbox_pid = sandbox.pid();
     if let Some(user_net) = &user_net {
-        let watch =
-            usernet::HostWatch::start(user_net).inspect_err(|_| kill_sandbox(sandbox_pid))?;
+        // Run by a helper started before the confinement: the confined
+        // wsbox can neither open netlink sockets nor start nft.
+        let watch = usernet::HostWatch::start(user_net)
+            .and_then(|watch| {
+                crate::broker::HostWatcher::spawn(watch, sandbox_pid)
+                    .context("failed to start the watch of the host's addresses")
+            })
+            .inspect_err(|_| kill_sandbox(sandbox_pid))?;
         handle
             .insert_source(
                 Generic::new(watch, Interest::READ, Mode::Level),
                 |_, watch, run: &mut Run| {
-                    // SAFETY: the socket is not replaced or closed.
-                    let watch = unsafe { watch.get_mut() };
-                    if let Err(e) = watch.on_readable() {
-                        // Fail closed: the host may have an address the
-                        // sandbox's firewall does not know.
+                    // Fail closed: the host may have an address the
+                    // sandbox's firewall does not know.
+                    if let Some(e) = watch.error() {
                         if run.failure.is_none() && run.outcome.is_none() {
-                            run.failure = Some(format!("{e:#}; the sandbox was stopped"));
+                            run.failure = Some(e);
                         }
                         run.stop(false);
-                        return Ok(PostAction::Remove);
                     }
-                    Ok(PostAction::Continue)
+                    Ok(PostAction::Remove)
                 },
             )
             .map_err(|e| anyhow::anyhow!("failed to watch the host's addresses: {e}"))?;
@@ -274,10 +277,22 @@ pub fn run(args: RunArgs) -> Result<i32> {
     if let Some(created) = home_created {
         created.keep();
     }
-    // Threads only now: the sandbox is forked.
-    for (listener, upstream) in sandbox.take_listeners().into_iter().zip(net.upstreams) {
-        forward::serve(listener, upstream).context("failed to serve the sandbox's sockets")?;
-    }
+    // Served by a process of their own, forked now: wsbox, confined,
+    // makes no sockets (src/broker.rs).
+    let relays: Vec<_> = sandbox
+        .take_listeners()
+        .into_iter()
+        .zip(net.upstreams)
+        .collect();
+    let _relays = if relays.is_empty() {
+        None
+    } else {
+        Some(
+            crate::broker::Relays::spawn(relays)
+                .inspect_err(|_| kill_sandbox(sandbox_pid))
+                .context("failed to serve the sandbox's sockets")?,
+        )
+    };
     handle
         .insert_source(
             Generic::new(sandbox, Interest::READ, Mode::Level),
@@ -299,17 +314,23 @@ pub fn run(args: RunArgs) -> Result<i32> {
         .map_err(|e| anyhow::anyhow!("failed to watch the sandbox: {e}"))?;
 
     if let Some(timeout) = timeout {
-        let screenshot = args.screenshot.clone();
+        // Written by a helper started now: confined, wsbox cannot write
+        // where the file goes.
+        let mut screenshot = args
+            .screenshot
+            .as_deref()
+            .map(crate::confine::ScreenshotWriter::spawn)
+            .transpose()
+            .context("failed to start the screenshot writer")?;
         handle
             .insert_source(Timer::from_duration(timeout), move |_, _, run: &mut Run| {
-                if let (Some(file), Some(compositor)) = (&screenshot, run.compositor.as_mut()) {
+                if let (Some(writer), Some(compositor)) =
+                    (screenshot.take(), run.compositor.as_mut())
+                {
                     match compositor.screenshot_png() {
                         Ok(png) => {
-                            if let Err(e) = std::fs::write(file, png) {
-                                run.failure = Some(format!(
-                                    "failed to write the screenshot {}: {e}",
-                                    file.display()
-                                ));
+                            if let Err(e) = writer.write(&png) {
+                                run.failure = Some(e);
                             }
                         }
                         Err(e) => run.failure = Some(e.to_string()),
@@ -321,9 +342,27 @@ pub fn run(args: RunArgs) -> Result<i32> {
             .map_err(|e| anyhow::anyhow!("failed to set the timeout: {e}"))?;
     }
 
+    // Everything is open and the app is running: from here on a bug in a
+    // protocol handler reaches only what src/confine.rs keeps.
+    // The file broker first: it mounts and joins the sandbox, which the
+    // confined wsbox cannot (src/broker.rs). Without it, wsbox still runs.
+    // Its runtime directory and the other sandboxes' beside it.
+    let own = vec![
+        instance.dir.parent().unwrap_or(&instance.dir).to_owned(),
+        PathBuf::from(crate::confine::XKB),
+    ];
+    let broker = crate::broker::Broker::spawn(sandbox_pid, spec_privileged, own)
+        .inspect_err(|e| tracing::warn!(%e, "failed to start the file helper"))
+        .ok();
+    crate::confine::confine(&instance.dir).context("failed to confine wsbox itself")?;
+    // Threads only now: the sandbox and the helpers are forked.
+    if let Some(user_net) = user_net.as_mut() {
+        user_net.drain_log();
+    }
+
     let mut run = Run {
         compositor,
-        files: files::Live::new(sandbox_pid, spec_privileged, grants),
+        files: files::Live::new(broker, grants),
         sandbox: sandbox_pid,
         outcome: None,
         timed_out: false,

@@ -42,8 +42,32 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct UserNet {
     child: Child,
+    /// "pasta" or "slirp4netns", for the log.
+    helper: &'static str,
     /// The sandbox's namespaces, for later changes to its firewall.
     pub namespaces: Namespaces,
+}
+
+impl UserNet {
+    /// Logs what the helper writes to stderr, on a thread of its own, so
+    /// that a chatty helper never blocks on a full pipe.
+    pub fn drain_log(&mut self) {
+        let helper = self.helper;
+        if let Some(stderr) = self.child.stderr.take() {
+            let _ = std::thread::Builder::new()
+                .name("wsbox-usernet-log".into())
+                .stack_size(64 * 1024)
+                .spawn(move || {
+                    use std::io::BufRead;
+                    for line in std::io::BufReader::new(stderr)
+                        .lines()
+                        .map_while(Result::ok)
+                    {
+                        tracing::debug!(helper, "{line}");
+                    }
+                });
+        }
+    }
 }
 
 impl Drop for UserNet {
@@ -235,28 +259,20 @@ pub fn start(pid: Pid, mac: &str, rules: &str) -> Result<UserNet> {
     let child = cmd
         .spawn()
         .with_context(|| format!("failed to start {helper}"))?;
-    let mut net = UserNet { child, namespaces };
+    let mut net = UserNet {
+        child,
+        helper,
+        namespaces,
+    };
     let started = Instant::now();
     let route = PathBuf::from(format!("/proc/{pid}/net/route"));
     loop {
         if has_default_route(&route) {
             tracing::debug!(helper, elapsed = ?started.elapsed(), "user-mode network ready");
-            // Drained so that a chatty helper never blocks on a full pipe.
-            // A thread is fine here: the sandbox is already forked.
-            if let Some(stderr) = net.child.stderr.take() {
-                let _ = std::thread::Builder::new()
-                    .name("wsbox-usernet-log".into())
-                    .stack_size(64 * 1024)
-                    .spawn(move || {
-                        use std::io::BufRead;
-                        for line in std::io::BufReader::new(stderr)
-                            .lines()
-                            .map_while(Result::ok)
-                        {
-                            tracing::debug!(helper, "{line}");
-                        }
-                    });
-            }
+            // Drained by a thread ([`UserNet::drain_log`]) started after
+            // wsbox confined itself: a thread started before would keep
+            // wsbox's file access, and the helpers forked before the
+            // confinement must be forked from a single thread.
             return Ok(net);
         }
         if let Ok(Some(status)) = net.child.try_wait() {
@@ -370,6 +386,16 @@ impl HostWatch {
         tracing::debug!(addresses = ?now, "the sandbox's firewall has the host's addresses");
         self.known = now;
         Ok(())
+    }
+}
+
+impl HostWatch {
+    /// Every fd the watch uses, for the process it runs in
+    /// ([`crate::broker::HostWatcher`]).
+    pub fn raw_fds(&self) -> Vec<std::os::fd::RawFd> {
+        let mut fds = vec![self.sock.as_raw_fd()];
+        fds.extend(self.namespaces.raw_fds());
+        fds
     }
 }
 

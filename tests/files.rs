@@ -1388,3 +1388,90 @@ fn read_only_shares_stay_out_of_writable_places(as_: As, test: &str) {
     assert!(out.stdout.contains("fine"), "{out}");
     assert_eq!(listing(&w.dir), files_before);
 }
+
+/// What a compromised (confined) wsbox could hand its file broker: requests
+/// sent straight to the control socket, as wsbox would pass them on. The
+/// broker takes only files opened for real (Landlock checked those opens),
+/// never wsbox's own directories, and nothing without an fd.
+#[test]
+fn the_file_broker_takes_only_files_opened_for_real() {
+    let test = "the_file_broker_takes_only_files_opened_for_real";
+    let Some(w) = who(test, As::Root) else { return };
+    if !have_python(test) {
+        return;
+    }
+    let name = format!("broker{}-{}", std::process::id(), next());
+    let doc = w.file("doc.txt", "a doc\n", 0o644);
+    let running = Guard::start(w.sandbox(&["--name", &name], &["sleep", "60"]));
+    let instance = w.run.join("wsbox").join(&name);
+    let control = instance.join("control");
+    poll(Duration::from_secs(15), || control.exists().then_some(()))
+        .expect("the control socket never appeared");
+    let script = r#"
+import json, os, socket, sys
+control, doc, instance, ro_dir = sys.argv[1:5]
+def call(label, req, fd=None):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(control)
+    data = (json.dumps(req) + "\n").encode()
+    if fd is None:
+        s.sendall(data)
+    else:
+        socket.send_fds(s, [data], [fd])
+    print(label + "\t" + s.makefile().readline().strip())
+    s.close()
+add = lambda path, rw=False: {"cmd": "addfile", "path": path, "rw": rw}
+call("no-fd", add(doc))
+call("o-path-root", add(doc), os.open("/", os.O_PATH))
+call("own-dir", add(doc), os.open(instance, os.O_RDONLY | os.O_DIRECTORY))
+call("rw-read-only-fd", add(doc, True), os.open(doc, os.O_RDONLY))
+call("export-o-path", {"cmd": "export", "sandbox_path": "/etc/hostname", "host_dir": "/", "force": False},
+     os.open("/", os.O_PATH))
+call("rw-from-ro-mount", add(ro_dir, True), os.open(ro_dir, os.O_RDONLY | os.O_DIRECTORY))
+call("ok", add(doc), os.open(doc, os.O_RDONLY))
+"#;
+    // A directory on a read-only mount (as the app's read-only shares
+    // are), in a mount namespace of the script's own.
+    let ro_dir = w.app_dir("ro-share");
+    let out = output(
+        {
+            let mut cmd = Command::new("unshare");
+            cmd.args(["-m", "--propagation", "private", "sh", "-c"])
+                .arg(r#"mount --bind "$4" "$4" && mount -o remount,bind,ro "$4" && exec python3 -c "$0" "$@""#)
+                .arg(script)
+                .arg(&control)
+                .arg(&doc)
+                .arg(&instance)
+                .arg(&ro_dir);
+            cmd
+        },
+        RUN_LIMIT,
+    );
+    let answer = |label: &str| -> String {
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{label}\t")))
+            .unwrap_or_else(|| panic!("no answer for {label}\n{out}"))
+            .to_owned()
+    };
+    for (label, needle) in [
+        ("no-fd", "without the open file"),
+        ("o-path-root", "not passed opened"),
+        ("own-dir", "belongs to wsbox itself"),
+        ("rw-read-only-fd", "not passed opened for writing"),
+        ("export-o-path", "not passed opened"),
+        ("rw-from-ro-mount", "read-only mount"),
+    ] {
+        let text = answer(label);
+        assert!(
+            text.contains(r#""ok":false"#) && text.contains(needle),
+            "{label}: {text}\n{out}"
+        );
+    }
+    let ok = answer("ok");
+    assert!(
+        ok.contains(r#""ok":true"#) && ok.contains("/run/wsbox/files/doc.txt"),
+        "{ok}"
+    );
+    drop(running);
+}

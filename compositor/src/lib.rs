@@ -27,3 +27,10 @@ pub use state::{Config, State, WindowInfo};
 pub mod reexports {
     pub use smithay::reexports::{calloop, wayland_server};
 }
+
+/// Loads what the compositor would otherwise read from disk on first use
+/// (the title font), so that wsbox can confine itself to its runtime
+/// directory afterwards.
+pub fn preload_assets() {
+    let _ = text::font();
+}

@@ -6,21 +6,58 @@
 //! bound; surfaces cost wsbox memory per object, which the surface cap
 //! bounds.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use smithay::reexports::wayland_server::backend::ObjectId;
 
 /// Largest wl_shm pool, in bytes. Pools are address space, not memory, and
 /// some clients reserve big ones (foot maps 512 MiB to scroll by offset).
 pub const MAX_POOL_BYTES: i64 = 1 << 30;
-/// Live wl_shm pools per client.
+/// wl_shm pools per client whose mappings live (the pool object, or a
+/// buffer made from it).
 pub const MAX_POOLS: usize = 64;
 /// Live wl_surfaces per client.
 pub const MAX_SURFACES: usize = 4096;
+/// Bytes of all of a client's wl_shm pools together, as long as their
+/// mappings live: what it may make the compositor map (foot alone maps
+/// 512 MiB).
+pub const MAX_SHM_BYTES: u64 = 2 << 30;
+
+// Enforced in the vendored wayland-backend (vendor/wayland-backend), which
+// owns the buffers; repeated here so that one file lists every limit.
+/// Objects per client (highest object id).
+pub const MAX_OBJECTS: u32 = 65536;
+/// fds a client sent that no message has used yet.
+pub const MAX_PENDING_FDS: usize = 128;
+/// The compositor's buffer of events not yet written to a client; behind it
+/// the kernel's socket buffer. A client that does not read is cut off when
+/// both are full.
+pub const MAX_OUTGOING_BYTES: usize = 4096;
 
 /// A client's counters.
 #[derive(Debug, Default)]
 pub struct ClientLimits {
     pools: AtomicUsize,
     surfaces: AtomicUsize,
+    shm_bytes: AtomicU64,
+    /// The pools whose mappings live (their object, or a buffer made from
+    /// them), and which pool each live shm buffer came from.
+    pool_accounts: Mutex<PoolAccounts>,
+}
+
+#[derive(Debug, Default)]
+struct PoolAccounts {
+    pools: HashMap<ObjectId, PoolAccount>,
+    buffers: HashMap<ObjectId, ObjectId>,
+}
+
+#[derive(Debug)]
+struct PoolAccount {
+    size: i32,
+    buffers: usize,
+    destroyed: bool,
 }
 
 impl ClientLimits {
@@ -32,13 +69,113 @@ impl ClientLimits {
             self.pools.fetch_sub(1, Ordering::Relaxed);
             return Err(format!("more than {MAX_POOLS} wl_shm pools"));
         }
+        if let Err(why) = self.grow_shm(0, size) {
+            self.pools.fetch_sub(1, Ordering::Relaxed);
+            return Err(why);
+        }
         Ok(())
     }
 
-    pub fn remove_pool(&self) {
+    /// Accounts a pool growing from `old` to `new` bytes, or says why not.
+    pub fn grow_shm(&self, old: i32, new: i32) -> Result<(), String> {
+        let old = u64::try_from(old).unwrap_or(0);
+        let new = u64::try_from(new).unwrap_or(0);
+        let extra = new.saturating_sub(old);
+        let total = self.shm_bytes.fetch_add(extra, Ordering::Relaxed) + extra;
+        if total > MAX_SHM_BYTES {
+            self.shm_bytes.fetch_sub(extra, Ordering::Relaxed);
+            return Err(format!(
+                "more than {MAX_SHM_BYTES} bytes in wl_shm pools ({total} asked)"
+            ));
+        }
+        Ok(())
+    }
+
+    /// A pool of `size` bytes is gone.
+    pub fn remove_pool(&self, size: i32) {
         let _ = self
             .pools
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        let size = u64::try_from(size).unwrap_or(0);
+        let _ = self
+            .shm_bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_sub(size))
+            });
+    }
+
+    /// Remembers the size of a pool object that [`Self::add_pool`] accounted.
+    pub fn pool_created(&self, pool: ObjectId, size: i32) {
+        if let Ok(mut pools) = self.pool_accounts.lock() {
+            pools.pools.insert(
+                pool,
+                PoolAccount {
+                    size,
+                    buffers: 0,
+                    destroyed: false,
+                },
+            );
+        }
+    }
+
+    /// A wl_buffer was made from `pool`: the pool's mapping lives as long as
+    /// the buffer does.
+    pub fn buffer_created(&self, buffer: ObjectId, pool: &ObjectId) {
+        if let Ok(mut accounts) = self.pool_accounts.lock() {
+            if let Some(account) = accounts.pools.get_mut(pool) {
+                account.buffers += 1;
+                accounts.buffers.insert(buffer, pool.clone());
+            }
+        }
+    }
+
+    /// Accounts `pool` being resized to `new` bytes, or says why not.
+    pub fn resize_pool(&self, pool: &ObjectId, new: i32) -> Result<(), String> {
+        check_pool_size(new)?;
+        let Ok(mut accounts) = self.pool_accounts.lock() else {
+            return Ok(());
+        };
+        let Some(account) = accounts.pools.get_mut(pool) else {
+            return Ok(());
+        };
+        self.grow_shm(account.size, new)?;
+        account.size = new.max(account.size);
+        Ok(())
+    }
+
+    /// The wl_shm_pool object is destroyed; its bytes are released once its
+    /// buffers are gone too.
+    pub fn pool_destroyed(&self, pool: &ObjectId) {
+        let released = self.pool_accounts.lock().ok().and_then(|mut accounts| {
+            let account = accounts.pools.get_mut(pool)?;
+            account.destroyed = true;
+            (account.buffers == 0)
+                .then(|| accounts.pools.remove(pool))
+                .flatten()
+        });
+        if let Some(account) = released {
+            self.remove_pool(account.size);
+        }
+    }
+
+    /// A wl_buffer is destroyed; the last one of a destroyed pool releases it.
+    pub fn buffer_destroyed(&self, buffer: &ObjectId) {
+        let released = self.pool_accounts.lock().ok().and_then(|mut accounts| {
+            let pool = accounts.buffers.remove(buffer)?;
+            let account = accounts.pools.get_mut(&pool)?;
+            account.buffers = account.buffers.saturating_sub(1);
+            (account.destroyed && account.buffers == 0)
+                .then(|| accounts.pools.remove(&pool))
+                .flatten()
+        });
+        if let Some(account) = released {
+            self.remove_pool(account.size);
+        }
+    }
+
+    /// Bytes in the client's live pools.
+    pub fn shm_bytes(&self) -> u64 {
+        self.shm_bytes.load(Ordering::Relaxed)
     }
 
     /// Accounts a new surface, or says why it is refused.
@@ -79,8 +216,25 @@ mod tests {
             limits.add_pool(4096).unwrap();
         }
         assert!(limits.add_pool(4096).is_err());
-        limits.remove_pool();
+        limits.remove_pool(4096);
         limits.add_pool(4096).unwrap();
+    }
+
+    #[test]
+    fn shm_bytes_are_capped_across_pools_and_resizes() {
+        let limits = ClientLimits::default();
+        limits.add_pool(1 << 30).unwrap();
+        limits.add_pool(1 << 30).unwrap();
+        assert_eq!(limits.shm_bytes(), 2 << 30);
+        assert!(limits
+            .add_pool(4096)
+            .unwrap_err()
+            .contains("bytes in wl_shm pools"));
+        limits.remove_pool(1 << 30);
+        limits.add_pool(4096).unwrap();
+        assert!(limits.grow_shm(4096, (1 << 30) + 8192).is_err());
+        limits.grow_shm(4096, 8192).unwrap();
+        assert_eq!(limits.shm_bytes(), (1 << 30) + 8192);
     }
 
     #[test]

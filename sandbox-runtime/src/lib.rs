@@ -15,6 +15,7 @@ pub mod privileges;
 pub mod process;
 pub mod seccomp;
 pub mod seccomp_rules;
+pub mod self_confine;
 #[cfg(test)]
 mod testutil;
 

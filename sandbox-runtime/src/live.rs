@@ -22,7 +22,7 @@
 
 use std::ffi::{CString, OsStr};
 use std::io::{self, Read};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -883,13 +883,15 @@ pub fn remove(
 }
 
 /// Copies the regular file `inside` (a path in the sandbox, opened with the
-/// app's rights) into the host directory `host_dir`, under its own name; an
+/// app's rights) into the host directory `dir` (an fd the user's command
+/// line opened; `host_dir` is its path, for messages), under its own name; an
 /// existing file is replaced only with `force`, and then by rename, never
 /// written through. The copy is mode 0600 and at most [`EXPORT_MAX`] bytes.
 pub fn export(
     pid1: i32,
     privileged: bool,
     inside: &Path,
+    dir: BorrowedFd<'_>,
     host_dir: &Path,
     force: bool,
 ) -> Result<PathBuf, Error> {
@@ -903,8 +905,12 @@ pub fn export(
     };
     let c_inside = c_path(inside)?;
     let (user_ns, mnt_ns) = namespaces(pid1)?;
-    let dir = hostpath::open(host_dir).map_err(Error::Path)?;
-    if dir.kind != hostpath::Kind::Dir {
+    let st = hostpath::fstat(dir).map_err(|error| Error::Step {
+        step: "export into",
+        path: host_dir.to_owned(),
+        error,
+    })?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
         return Err(Error::Step {
             step: "export into",
             path: host_dir.to_owned(),
@@ -934,7 +940,7 @@ pub fn export(
     // SAFETY: valid fd and strings; a new fd or -1.
     let mut fd = unsafe {
         libc::openat(
-            dir.fd.as_raw_fd(),
+            dir.as_raw_fd(),
             c".".as_ptr(),
             libc::O_TMPFILE | libc::O_WRONLY | libc::O_CLOEXEC,
             0o600,
@@ -945,7 +951,7 @@ pub fn export(
         // SAFETY: as above.
         fd = unsafe {
             libc::openat(
-                dir.fd.as_raw_fd(),
+                dir.as_raw_fd(),
                 c_tmp.as_ptr(),
                 libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
                 0o600,
@@ -959,7 +965,7 @@ pub fn export(
     let out = unsafe { OwnedFd::from_raw_fd(fd) };
     let unlink_tmp = || {
         // SAFETY: valid fd and string.
-        unsafe { libc::unlinkat(dir.fd.as_raw_fd(), c_tmp.as_ptr(), 0) };
+        unsafe { libc::unlinkat(dir.as_raw_fd(), c_tmp.as_ptr(), 0) };
     };
     let job = Job {
         user_ns,
@@ -997,7 +1003,7 @@ pub fn export(
             libc::linkat(
                 libc::AT_FDCWD,
                 proc_fd.as_ptr(),
-                dir.fd.as_raw_fd(),
+                dir.as_raw_fd(),
                 c_tmp.as_ptr(),
                 libc::AT_SYMLINK_FOLLOW,
             )
@@ -1018,9 +1024,9 @@ pub fn export(
     // SAFETY: valid fds and strings.
     let rc = unsafe {
         libc::renameat2(
-            dir.fd.as_raw_fd(),
+            dir.as_raw_fd(),
             c_tmp.as_ptr(),
-            dir.fd.as_raw_fd(),
+            dir.as_raw_fd(),
             c_name.as_ptr(),
             flags,
         )

@@ -36,11 +36,38 @@ impl std::fmt::Debug for Filter {
 /// The app filter, compiled by build.rs for this architecture.
 const APP_FILTER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/app-filter.bpf"));
 
+/// wsbox's own filters (see [`crate::self_confine`]): the allowlist, and the
+/// terminal ioctls it refuses on top.
+const WSBOX_FILTER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wsbox-filter.bpf"));
+const WSBOX_RELAY_FILTER: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/wsbox-relay-filter.bpf"));
+const WSBOX_TTY_FILTER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wsbox-tty-filter.bpf"));
+
 impl Filter {
     /// The app filter: the rules of [`crate::seccomp_rules`], compiled at
     /// build time.
     pub fn app() -> Result<Self, Error> {
-        let program: Vec<libc::sock_filter> = APP_FILTER
+        Self::from_bpf(APP_FILTER)
+    }
+
+    /// wsbox's allowlist ([`crate::seccomp_rules::WSBOX_ALLOWED`]).
+    pub fn wsbox() -> Result<Self, Error> {
+        Self::from_bpf(WSBOX_FILTER)
+    }
+
+    /// The relay process's allowlist: wsbox's, and TCP sockets
+    /// ([`crate::seccomp_rules::RELAY_ADDED`]).
+    pub fn wsbox_relay() -> Result<Self, Error> {
+        Self::from_bpf(WSBOX_RELAY_FILTER)
+    }
+
+    /// The terminal ioctls wsbox refuses itself.
+    pub fn wsbox_tty() -> Result<Self, Error> {
+        Self::from_bpf(WSBOX_TTY_FILTER)
+    }
+
+    fn from_bpf(bytes: &[u8]) -> Result<Self, Error> {
+        let program: Vec<libc::sock_filter> = bytes
             .chunks_exact(std::mem::size_of::<libc::sock_filter>())
             .map(|c| libc::sock_filter {
                 code: u16::from_ne_bytes([c[0], c[1]]),
@@ -85,6 +112,37 @@ impl Filter {
             Ok(())
         } else {
             Err(Error::Load(std::io::Error::last_os_error()))
+        }
+    }
+}
+
+impl Filter {
+    /// Installs the filter on every thread of the process (TSYNC), with the
+    /// kernel logging what it refuses (SECCOMP_FILTER_FLAG_LOG). Requires
+    /// no_new_privs (or CAP_SYS_ADMIN).
+    pub fn load_all_threads(&self) -> Result<(), Error> {
+        let prog = libc::sock_fprog {
+            len: self.program.len() as u16,
+            filter: self.program.as_ptr() as *mut libc::sock_filter,
+        };
+        let flags = libc::SECCOMP_FILTER_FLAG_TSYNC | libc::SECCOMP_FILTER_FLAG_LOG;
+        // SAFETY: `prog` points at `self.program`, which outlives the call;
+        // the kernel copies the program.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                flags,
+                &prog as *const libc::sock_fprog,
+            )
+        };
+        match rc {
+            0 => Ok(()),
+            // With TSYNC, a positive value is a thread that could not sync.
+            rc if rc > 0 => Err(Error::Load(std::io::Error::other(format!(
+                "thread {rc} could not take the filter"
+            )))),
+            _ => Err(Error::Load(std::io::Error::last_os_error())),
         }
     }
 }

@@ -88,3 +88,155 @@ pub const PTRACE_SEIZE: u64 = 0x4206;
 /// compares only the low 32 bits of the request, so the filter does too.
 pub const TIOCSTI: u64 = 0x5412;
 pub const TIOCLINUX: u64 = 0x541c;
+
+/// What the wsbox process itself may still call once it has started the
+/// sandbox and confined itself (`crate::self_confine`): an allowlist, every
+/// other syscall fails with EPERM (and the kernel logs it). Found with
+/// `strace -f` on wsbox's event loop, compositor, rendering, screenshots,
+/// clipboard threads and control socket in every display mode (none,
+/// headless, window under weston), then widened to what Rust's std, glibc,
+/// calloop, wayland-rs and pixman may call on the same paths.
+/// `scripts/wsbox-syscalls.sh` repeats the measurement.
+pub const WSBOX_ALLOWED: &[&str] = &[
+    // Event loop: epoll, timers, signals, eventfds, the sandbox's signalfd.
+    "epoll_wait",
+    "epoll_pwait",
+    "epoll_pwait2",
+    "epoll_ctl",
+    "epoll_create1",
+    "poll",
+    "ppoll",
+    "timerfd_create",
+    "timerfd_settime",
+    "timerfd_gettime",
+    "eventfd2",
+    "signalfd4",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "rt_sigreturn",
+    "rt_sigtimedwait",
+    "sigaltstack",
+    "restart_syscall",
+    "clock_gettime",
+    "clock_nanosleep",
+    "nanosleep",
+    "gettimeofday",
+    // Sockets that are already open: Wayland clients, the control socket,
+    // the host connection in window mode. No new sockets are created.
+    "accept",
+    "accept4",
+    "recvfrom",
+    "recvmsg",
+    "sendto",
+    "sendmsg",
+    "shutdown",
+    "setsockopt",
+    "getsockopt",
+    "getsockname",
+    "getpeername",
+    // Files: keymaps, clipboard pipes, screenshots, the runtime directory
+    // (where Landlock says so).
+    "read",
+    "readv",
+    "pread64",
+    "write",
+    "writev",
+    "pwrite64",
+    "openat",
+    "close",
+    "close_range",
+    "lseek",
+    "fstat",
+    "newfstatat",
+    "statx",
+    "fcntl",
+    "ioctl",
+    "dup",
+    "dup3",
+    "pipe2",
+    "memfd_create",
+    "ftruncate",
+    "fallocate",
+    "getdents64",
+    "unlink",
+    "unlinkat",
+    "rmdir",
+    "flock",
+    "fsync",
+    "fdatasync",
+    "readlink",
+    "readlinkat",
+    "access",
+    "faccessat",
+    "faccessat2",
+    "getcwd",
+    // Memory: shm pools (mmap, mremap on resize), pixman, the allocator.
+    "mmap",
+    "munmap",
+    "mremap",
+    "mprotect",
+    "madvise",
+    "brk",
+    "msync",
+    // Threads (clipboard transfers, smithay's pool dropper) and futexes.
+    "clone3",
+    "clone",
+    "futex",
+    "set_robust_list",
+    "get_robust_list",
+    "rseq",
+    "membarrier",
+    "sched_yield",
+    "sched_getaffinity",
+    "prctl",
+    "gettid",
+    "getpid",
+    "getppid",
+    "getuid",
+    "geteuid",
+    "getgid",
+    "getegid",
+    "getrandom",
+    "uname",
+    "exit",
+    "exit_group",
+    // The sandbox: signals to its pid 1, reaping it.
+    "kill",
+    "tgkill",
+    "tkill",
+    "wait4",
+    "waitid",
+    "pidfd_open",
+    "pidfd_send_signal",
+];
+
+/// What the features that run inside the confined wsbox add to
+/// [`WSBOX_ALLOWED`], in this one place: `socketpair`, because each request
+/// to the file broker gets its own answer channel (a connected pair of unix
+/// sockets reaches nothing outside wsbox and its helpers). Everything that
+/// joins the sandbox or mounts (add-file, remove-file, export, the nftables
+/// updates of `--net user`) runs in helper processes started before the
+/// confinement (`src/broker.rs`), pasta/slirp4netns start with the sandbox,
+/// before it too, and the relays of `--net tor`/`--net-forward` run in a
+/// process of their own with [`RELAY_ADDED`].
+pub const WSBOX_FOR_HELPERS: &[&str] = &["socketpair"];
+
+/// What the relay process (`src/broker.rs`, `Relays`) adds to
+/// [`WSBOX_ALLOWED`] and [`WSBOX_FOR_HELPERS`]: `connect` for its upstream
+/// connections, whose TCP ports Landlock limits to the configured upstreams
+/// (`crate::self_confine::Confinement::tcp_connect`), and `socket`, allowed
+/// only as in [`WSBOX_SOCKETS`]. Not wsbox itself: it receives fds from the
+/// app over Wayland, and an unconnected unix socket among them could be
+/// connected to a named socket on the host (the session bus), which
+/// Landlock does not limit. The relay process only ever holds TCP sockets.
+pub const RELAY_ADDED: &[&str] = &["connect"];
+
+/// The only sockets the relay process may create (family, type without its
+/// flags): TCP over IPv4 and IPv6, for the relays' upstream connections. No
+/// unix sockets (Landlock cannot limit connecting to a named one: the
+/// session bus would be in reach), no UDP (Landlock limits TCP only), no
+/// netlink, no raw sockets.
+pub const WSBOX_SOCKETS: &[(u64, u64)] = &[
+    (libc::AF_INET as u64, libc::SOCK_STREAM as u64),
+    (libc::AF_INET6 as u64, libc::SOCK_STREAM as u64),
+];

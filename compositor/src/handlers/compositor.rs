@@ -1,10 +1,12 @@
 //! wl_compositor, wl_subcompositor, wl_shm and buffers.
 
 use smithay::backend::renderer::utils::on_commit_buffer_handler;
-use smithay::delegate_compositor;
-use smithay::reexports::wayland_server::backend::ClientId;
+use smithay::reexports::wayland_server::backend::{ClientId, ObjectId};
 use smithay::reexports::wayland_server::protocol::{
     wl_buffer, wl_shm, wl_shm_pool, wl_surface::WlSurface,
+};
+use smithay::reexports::wayland_server::protocol::{
+    wl_callback::WlCallback, wl_compositor::WlCompositor, wl_subcompositor::WlSubcompositor,
 };
 use smithay::reexports::wayland_server::{
     delegate_dispatch, delegate_global_dispatch, Client, DataInit, Dispatch, DisplayHandle,
@@ -44,7 +46,7 @@ impl CompositorHandler for State {
             return;
         };
         if let Err(why) = data.limits.add_surface() {
-            cut_off(&self.core.display_handle, &client, &why);
+            cut_off(surface, &why);
             return;
         }
         add_destruction_hook(surface, |_: &mut State, surface| {
@@ -89,7 +91,13 @@ impl CompositorHandler for State {
         self.core.needs_redraw = true;
     }
 }
-delegate_compositor!(State);
+// delegate_compositor! without wl_surface, wl_region and wl_subsurface, which go through
+// the checks of super::guards first.
+delegate_global_dispatch!(State: [WlCompositor: ()] => CompositorState);
+delegate_global_dispatch!(State: [WlSubcompositor: ()] => CompositorState);
+delegate_dispatch!(State: [WlCompositor: ()] => CompositorState);
+delegate_dispatch!(State: [WlCallback: ()] => CompositorState);
+delegate_dispatch!(State: [WlSubcompositor: ()] => CompositorState);
 
 impl BufferHandler for State {
     fn buffer_destroyed(&mut self, _buffer: &wl_buffer::WlBuffer) {}
@@ -101,24 +109,65 @@ impl ShmHandler for State {
     }
 }
 
-/// Disconnects a client that went over a limit, saying which.
-fn cut_off(dh: &DisplayHandle, client: &Client, why: &str) {
-    tracing::warn!(client = ?client.id(), limit = %why, "client cut off: over a per-client limit");
-    client.kill(
-        dh,
-        smithay::reexports::wayland_server::backend::protocol::ProtocolError {
-            code: 0,
-            object_id: 1,
-            object_interface: "wl_display".into(),
-            message: format!("wsbox: {why}"),
-        },
-    );
+/// Disconnects a client that went over a limit, saying which: in the log,
+/// and to the client as a protocol error on `resource`, the object of the
+/// request that went over (the code is 0: the message names the limit).
+pub(super) fn cut_off(resource: &impl Resource, why: &str) {
+    tracing::warn!(object = %resource.id(), limit = %why, "client cut off: over a per-client limit");
+    resource.post_error(0u32, format!("wsbox: per-client limit: {why}"));
 }
 
 // wl_shm and wl_shm_pool go through smithay's ShmState after the limits of
 // crate::limits are checked; wl_buffer and the global are smithay's.
 delegate_global_dispatch!(State: [wl_shm::WlShm: ()] => ShmState);
-delegate_dispatch!(State: [wl_buffer::WlBuffer: ShmBufferUserData] => ShmState);
+
+/// The object of `interface` that the client's current request created.
+fn created(dh: &DisplayHandle, client: &Client, interface: &str) -> Option<ObjectId> {
+    dh.backend_handle()
+        .last_created_object(client.id())
+        .ok()
+        .flatten()
+        .filter(|id| id.interface().name == interface)
+}
+
+// Shm buffers go to smithay; their destruction also releases the pool they
+// keep mapped (crate::limits).
+impl Dispatch<wl_buffer::WlBuffer, ShmBufferUserData> for State {
+    fn request(
+        state: &mut Self,
+        client: &Client,
+        buffer: &wl_buffer::WlBuffer,
+        request: wl_buffer::Request,
+        data: &ShmBufferUserData,
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, Self>,
+    ) {
+        <ShmState as Dispatch<wl_buffer::WlBuffer, ShmBufferUserData, Self>>::request(
+            state, client, buffer, request, data, dh, data_init,
+        )
+    }
+
+    fn destroyed(
+        state: &mut Self,
+        client: ClientId,
+        buffer: &wl_buffer::WlBuffer,
+        data: &ShmBufferUserData,
+    ) {
+        if let Ok(d) = state
+            .core
+            .display_handle
+            .backend_handle()
+            .get_client_data(client.clone())
+        {
+            if let Some(d) = d.downcast_ref::<ClientState>() {
+                d.limits.buffer_destroyed(&buffer.id());
+            }
+        }
+        <ShmState as Dispatch<wl_buffer::WlBuffer, ShmBufferUserData, Self>>::destroyed(
+            state, client, buffer, data,
+        )
+    }
+}
 
 impl Dispatch<wl_shm::WlShm, ()> for State {
     fn request(
@@ -130,17 +179,27 @@ impl Dispatch<wl_shm::WlShm, ()> for State {
         dh: &DisplayHandle,
         data_init: &mut DataInit<'_, Self>,
     ) {
-        if let wl_shm::Request::CreatePool { size, .. } = &request {
-            if let Some(limits) = client.get_data::<ClientState>().map(|d| &d.limits) {
-                if let Err(why) = limits.add_pool(*size) {
-                    cut_off(dh, client, &why);
-                    return;
-                }
-            }
+        let wl_shm::Request::CreatePool { size, .. } = &request else {
+            return <ShmState as Dispatch<wl_shm::WlShm, (), Self>>::request(
+                state, client, shm, request, data, dh, data_init,
+            );
+        };
+        let size = *size;
+        let Some(limits) = client.get_data::<ClientState>().map(|d| &d.limits) else {
+            return;
+        };
+        if let Err(why) = limits.add_pool(size) {
+            cut_off(shm, &why);
+            return;
         }
         <ShmState as Dispatch<wl_shm::WlShm, (), Self>>::request(
             state, client, shm, request, data, dh, data_init,
-        )
+        );
+        // The pool this request made (none if smithay refused it).
+        match created(dh, client, "wl_shm_pool") {
+            Some(pool) => limits.pool_created(pool, size),
+            None => limits.remove_pool(size),
+        }
     }
 }
 
@@ -155,14 +214,34 @@ impl Dispatch<wl_shm_pool::WlShmPool, ShmPoolUserData> for State {
         data_init: &mut DataInit<'_, Self>,
     ) {
         if let wl_shm_pool::Request::Resize { size } = &request {
-            if let Err(why) = crate::limits::check_pool_size(*size) {
-                cut_off(dh, client, &why);
+            // smithay 0.7 posts an error for a size of 0 or less but goes on
+            // and unwraps it into a NonZeroUsize: a panic. Found by the fuzzer.
+            if *size <= 0 {
+                pool.post_error(
+                    wl_shm::Error::InvalidFd,
+                    format!("wl_shm_pool resized to {size} bytes"),
+                );
                 return;
             }
+            if let Some(limits) = client.get_data::<ClientState>().map(|d| &d.limits) {
+                if let Err(why) = limits.resize_pool(&pool.id(), *size) {
+                    cut_off(pool, &why);
+                    return;
+                }
+            }
         }
+        let creates_buffer = matches!(request, wl_shm_pool::Request::CreateBuffer { .. });
         <ShmState as Dispatch<wl_shm_pool::WlShmPool, ShmPoolUserData, Self>>::request(
             state, client, pool, request, data, dh, data_init,
-        )
+        );
+        if creates_buffer {
+            if let (Some(buffer), Some(d)) = (
+                created(dh, client, "wl_buffer"),
+                client.get_data::<ClientState>(),
+            ) {
+                d.limits.buffer_created(buffer, &pool.id());
+            }
+        }
     }
 
     fn destroyed(
@@ -171,9 +250,14 @@ impl Dispatch<wl_shm_pool::WlShmPool, ShmPoolUserData> for State {
         pool: &wl_shm_pool::WlShmPool,
         data: &ShmPoolUserData,
     ) {
-        if let Ok(c) = state.core.display_handle.get_client(pool.id()) {
-            if let Some(d) = c.get_data::<ClientState>() {
-                d.limits.remove_pool();
+        if let Ok(data) = state
+            .core
+            .display_handle
+            .backend_handle()
+            .get_client_data(client.clone())
+        {
+            if let Some(d) = data.downcast_ref::<ClientState>() {
+                d.limits.pool_destroyed(&pool.id());
             }
         }
         <ShmState as Dispatch<wl_shm_pool::WlShmPool, ShmPoolUserData, Self>>::destroyed(

@@ -5,6 +5,7 @@
 //! fit; they never unwrap on client data.
 
 mod compositor;
+mod guards;
 mod xdg_shell;
 
 pub(crate) use xdg_shell::{is_mapped, place};

@@ -20,10 +20,17 @@ use smithay::backend::renderer::utils::with_renderer_surface_state;
 use smithay::wayland::compositor::with_states;
 use smithay::wayland::shell::xdg::decoration::XdgDecorationHandler;
 use smithay::wayland::shell::xdg::{
-    PopupSurface, PositionerState, ToplevelSurface, XdgShellHandler, XdgShellState,
+    PopupSurface, PositionerState, ToplevelSurface, XdgPopupSurfaceData, XdgShellHandler,
+    XdgShellState,
     XdgToplevelSurfaceData,
 };
-use smithay::{delegate_xdg_decoration, delegate_xdg_shell};
+use smithay::delegate_xdg_decoration;
+use smithay::reexports::wayland_protocols::xdg::shell::server::{
+    xdg_popup::XdgPopup,
+    xdg_wm_base::XdgWmBase,
+};
+use smithay::reexports::wayland_server::{delegate_dispatch, delegate_global_dispatch};
+use smithay::wayland::shell::xdg::{XdgShellSurfaceUserData, XdgWmBaseUserData};
 
 use crate::state::State;
 
@@ -80,6 +87,16 @@ impl XdgShellHandler for State {
             surface.xdg_popup().post_error(
                 xdg_wm_base::Error::InvalidPositioner as u32,
                 "the positioner has no size or no anchor rectangle",
+            );
+            return;
+        }
+        // A chain of popups that loops back (A's parent is B, then B gets
+        // A as its parent) made smithay's walks to the root loop forever:
+        // the compositor hung. Found by the fuzzer.
+        if !popup_chain_is_sound(&surface) {
+            surface.xdg_popup().post_error(
+                xdg_wm_base::Error::InvalidPopupParent as u32,
+                "the popup's parents loop back to it or nest too deep",
             );
             return;
         }
@@ -155,7 +172,11 @@ impl XdgShellHandler for State {
         self.core.needs_redraw = true;
     }
 }
-delegate_xdg_shell!(State);
+// delegate_xdg_shell! without xdg_surface, xdg_toplevel and xdg_positioner, which goes through the checks
+// of super::guards first.
+delegate_global_dispatch!(State: [XdgWmBase: ()] => XdgShellState);
+delegate_dispatch!(State: [XdgWmBase: XdgWmBaseUserData] => XdgShellState);
+delegate_dispatch!(State: [XdgPopup: XdgShellSurfaceUserData] => XdgShellState);
 
 impl XdgDecorationHandler for State {
     fn new_decoration(&mut self, toplevel: ToplevelSurface) {
@@ -275,6 +296,30 @@ fn centre_dialog(state: &mut State, window: &Window) {
     centred.0.set(true);
     let (rect, _) = state.core.placement(window);
     state.core.space.map_element(window.clone(), rect.loc, true);
+}
+
+/// How deep popups may nest (menus of menus).
+const MAX_POPUP_DEPTH: usize = 32;
+
+/// Whether walking from `popup` to its root ends, within the depth limit.
+fn popup_chain_is_sound(popup: &PopupSurface) -> bool {
+    let start = popup.wl_surface().clone();
+    let mut current = popup.get_parent_surface();
+    for _ in 0..MAX_POPUP_DEPTH {
+        match current {
+            None => return true,
+            Some(s) if s == start => return false,
+            Some(s) => {
+                current = with_states(&s, |states| {
+                    states
+                        .data_map
+                        .get::<XdgPopupSurfaceData>()
+                        .and_then(|d| d.lock().ok().and_then(|d| d.parent.clone()))
+                })
+            }
+        }
+    }
+    false
 }
 
 fn unconstrain_popup(state: &State, popup: &PopupSurface) {

@@ -627,6 +627,7 @@ impl Dispatch<WlDataSource, SourceData> for App {
 }
 
 delegate_noop!(App: WlCompositor);
+delegate_noop!(App: wayland_client::protocol::wl_region::WlRegion);
 delegate_noop!(App: WlSubcompositor);
 delegate_noop!(App: WlSubsurface);
 delegate_noop!(App: WlShmPool);

@@ -9,8 +9,14 @@ mod fixture;
 
 mod clipboard;
 mod commits;
+mod exhaustion;
 mod focus;
 mod frames;
+mod fuzz;
 mod globals;
 mod hostile;
 mod protocol_errors;
+
+/// Held by the tests that measure this process's memory and by the fuzzer,
+/// so that one does not count the other's allocations.
+pub static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());

@@ -1,0 +1,244 @@
+//! Requests refused before smithay sees them: values smithay 0.7 would
+//! `debug_assert!` on (a panic in the debug builds the tests run) or pass on
+//! unchecked. Each wrapper checks, posts the protocol's error, and otherwise
+//! hands the request to smithay unchanged. Found by the fuzzer
+//! (`crate::tests::fuzz`); each case has a regression test there.
+
+use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_positioner::{
+    self, XdgPositioner,
+};
+use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_surface::{self, XdgSurface};
+use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel::{self, XdgToplevel};
+use smithay::reexports::wayland_server::protocol::wl_region::{self, WlRegion};
+use smithay::reexports::wayland_server::protocol::wl_subsurface::{self, WlSubsurface};
+use smithay::reexports::wayland_server::protocol::wl_surface::{self, WlSurface};
+use smithay::reexports::wayland_server::{Client, DataInit, Dispatch, DisplayHandle, Resource};
+use smithay::wayland::compositor::{
+    get_region_attributes, CompositorState, RegionUserData, SubsurfaceUserData, SurfaceUserData,
+};
+use smithay::wayland::shell::xdg::{
+    XdgPositionerUserData, XdgShellState, XdgShellSurfaceUserData, XdgSurfaceUserData,
+};
+
+use crate::state::State;
+
+impl Dispatch<XdgSurface, XdgSurfaceUserData> for State {
+    fn request(
+        state: &mut Self,
+        client: &Client,
+        resource: &XdgSurface,
+        request: xdg_surface::Request,
+        data: &XdgSurfaceUserData,
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, Self>,
+    ) {
+        // xdg-shell: "the width and height must be greater than zero";
+        // smithay would build a negative Size from them.
+        if let xdg_surface::Request::SetWindowGeometry { width, height, .. } = &request {
+            if *width <= 0 || *height <= 0 {
+                resource.post_error(
+                    xdg_surface::Error::InvalidSize,
+                    format!("window geometry {width}x{height} is not positive"),
+                );
+                return;
+            }
+        }
+        <XdgShellState as Dispatch<XdgSurface, XdgSurfaceUserData, Self>>::request(
+            state, client, resource, request, data, dh, data_init,
+        )
+    }
+
+    fn destroyed(
+        state: &mut Self,
+        client: smithay::reexports::wayland_server::backend::ClientId,
+        resource: &XdgSurface,
+        data: &XdgSurfaceUserData,
+    ) {
+        <XdgShellState as Dispatch<XdgSurface, XdgSurfaceUserData, Self>>::destroyed(
+            state, client, resource, data,
+        )
+    }
+}
+
+/// Rectangles one wl_region may hold: each `add`/`subtract` is kept, so
+/// without a cap a client grows the compositor's memory for as long as it
+/// sends them.
+pub const MAX_REGION_RECTS: usize = 1024;
+
+impl Dispatch<WlRegion, RegionUserData> for State {
+    fn request(
+        state: &mut Self,
+        client: &Client,
+        resource: &WlRegion,
+        request: wl_region::Request,
+        data: &RegionUserData,
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, Self>,
+    ) {
+        if let wl_region::Request::Add { width, height, .. }
+        | wl_region::Request::Subtract { width, height, .. } = &request
+        {
+            // An empty rectangle adds or removes nothing (and smithay would
+            // build a negative Size from it).
+            if *width <= 0 || *height <= 0 {
+                return;
+            }
+            if get_region_attributes(resource).rects.len() >= MAX_REGION_RECTS {
+                super::compositor::cut_off(
+                    resource,
+                    &format!("more than {MAX_REGION_RECTS} rectangles in one wl_region"),
+                );
+                return;
+            }
+        }
+        <CompositorState as Dispatch<WlRegion, RegionUserData, Self>>::request(
+            state, client, resource, request, data, dh, data_init,
+        )
+    }
+}
+
+impl Dispatch<WlSurface, SurfaceUserData> for State {
+    fn request(
+        state: &mut Self,
+        client: &Client,
+        resource: &WlSurface,
+        request: wl_surface::Request,
+        data: &SurfaceUserData,
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, Self>,
+    ) {
+        // Damage of no area is no damage (smithay would build a negative
+        // Size from it).
+        if let wl_surface::Request::Damage { width, height, .. }
+        | wl_surface::Request::DamageBuffer { width, height, .. } = &request
+        {
+            if *width <= 0 || *height <= 0 {
+                return;
+            }
+        }
+        <CompositorState as Dispatch<WlSurface, SurfaceUserData, Self>>::request(
+            state, client, resource, request, data, dh, data_init,
+        )
+    }
+
+    fn destroyed(
+        state: &mut Self,
+        client: smithay::reexports::wayland_server::backend::ClientId,
+        resource: &WlSurface,
+        data: &SurfaceUserData,
+    ) {
+        <CompositorState as Dispatch<WlSurface, SurfaceUserData, Self>>::destroyed(
+            state, client, resource, data,
+        )
+    }
+}
+
+impl Dispatch<XdgToplevel, XdgShellSurfaceUserData> for State {
+    fn request(
+        state: &mut Self,
+        client: &Client,
+        resource: &XdgToplevel,
+        request: xdg_toplevel::Request,
+        data: &XdgShellSurfaceUserData,
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, Self>,
+    ) {
+        // xdg-shell: negative min/max sizes are an invalid_size error.
+        if let xdg_toplevel::Request::SetMaxSize { width, height }
+        | xdg_toplevel::Request::SetMinSize { width, height } = &request
+        {
+            if *width < 0 || *height < 0 {
+                resource.post_error(
+                    xdg_toplevel::Error::InvalidSize,
+                    format!("negative size {width}x{height}"),
+                );
+                return;
+            }
+        }
+        <XdgShellState as Dispatch<XdgToplevel, XdgShellSurfaceUserData, Self>>::request(
+            state, client, resource, request, data, dh, data_init,
+        )
+    }
+
+    fn destroyed(
+        state: &mut Self,
+        client: smithay::reexports::wayland_server::backend::ClientId,
+        resource: &XdgToplevel,
+        data: &XdgShellSurfaceUserData,
+    ) {
+        <XdgShellState as Dispatch<XdgToplevel, XdgShellSurfaceUserData, Self>>::destroyed(
+            state, client, resource, data,
+        )
+    }
+}
+
+impl Dispatch<WlSubsurface, SubsurfaceUserData> for State {
+    fn request(
+        state: &mut Self,
+        client: &Client,
+        resource: &WlSubsurface,
+        request: wl_subsurface::Request,
+        data: &SubsurfaceUserData,
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, Self>,
+    ) {
+        // Placing a subsurface above or below itself: smithay's reorder
+        // inserts past the end of the children (a panic). The protocol asks
+        // for a sibling or the parent; the surface itself is neither.
+        if let wl_subsurface::Request::PlaceAbove { sibling }
+        | wl_subsurface::Request::PlaceBelow { sibling } = &request
+        {
+            if sibling == data.surface() {
+                resource.post_error(
+                    wl_subsurface::Error::BadSurface,
+                    "a subsurface cannot be placed relative to itself",
+                );
+                return;
+            }
+        }
+        <CompositorState as Dispatch<WlSubsurface, SubsurfaceUserData, Self>>::request(
+            state, client, resource, request, data, dh, data_init,
+        )
+    }
+
+    fn destroyed(
+        state: &mut Self,
+        client: smithay::reexports::wayland_server::backend::ClientId,
+        resource: &WlSubsurface,
+        data: &SubsurfaceUserData,
+    ) {
+        <CompositorState as Dispatch<WlSubsurface, SubsurfaceUserData, Self>>::destroyed(
+            state, client, resource, data,
+        )
+    }
+}
+
+impl Dispatch<XdgPositioner, XdgPositionerUserData> for State {
+    fn request(
+        state: &mut Self,
+        client: &Client,
+        resource: &XdgPositioner,
+        request: xdg_positioner::Request,
+        data: &XdgPositionerUserData,
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, Self>,
+    ) {
+        // smithay builds a Size from the parent size unchecked.
+        if let xdg_positioner::Request::SetParentSize {
+            parent_width,
+            parent_height,
+        } = &request
+        {
+            if *parent_width < 0 || *parent_height < 0 {
+                resource.post_error(
+                    xdg_positioner::Error::InvalidInput,
+                    format!("negative parent size {parent_width}x{parent_height}"),
+                );
+                return;
+            }
+        }
+        <XdgShellState as Dispatch<XdgPositioner, XdgPositionerUserData, Self>>::request(
+            state, client, resource, request, data, dh, data_init,
+        )
+    }
+}

@@ -1,0 +1,168 @@
+//! What the wsbox process keeps once it confines itself (after the sandbox
+//! is spawned and every socket is open): its runtime directory and xkb
+//! data; no new sockets but the broker's answer channels. The mechanism is
+//! `wsbox_sandbox::self_confine`; the syscall allowlist is
+//! `sandbox-runtime/src/seccomp_rules.rs` (`WSBOX_ALLOWED` and
+//! `WSBOX_FOR_HELPERS`; `RELAY_ADDED`/`WSBOX_SOCKETS` for the relay
+//! process).
+//!
+//! What the confined wsbox cannot do is done by processes forked before,
+//! from its single thread: a `--screenshot` is written by the
+//! [`ScreenshotWriter`] (Landlock could only grant wsbox the whole
+//! directory the file goes to); files are attached, detached and exported
+//! by the file broker, the firewall of `--net user` follows the host's
+//! addresses in the host watcher, and the relays of `--net tor` and
+//! `--net-forward` run in a process confined like wsbox but allowed TCP
+//! connections to their upstream ports (all `src/broker.rs`).
+
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use nix::sys::wait::waitpid;
+use nix::unistd::{fork, ForkResult, Pid};
+use wsbox_sandbox::self_confine::{Confinement, Error, Report};
+
+/// xkb data, the one thing outside its runtime directory wsbox still reads.
+pub const XKB: &str = "/usr/share/X11/xkb";
+
+/// Confines this process for the rest of `wsbox run`.
+pub fn confine(runtime_dir: &Path) -> Result<Report, Error> {
+    wsbox_compositor::preload_assets();
+    // smithay writes keymaps for older wl_keyboard clients to a temporary
+    // file in XDG_RUNTIME_DIR: make that the one directory wsbox keeps.
+    // SAFETY: called on the main thread before the event loop, with no
+    // other thread of wsbox reading the environment.
+    std::env::set_var("XDG_RUNTIME_DIR", runtime_dir);
+    let confinement = Confinement {
+        write: vec![runtime_dir.to_owned()],
+        remove_children: runtime_dir
+            .parent()
+            .map(Path::to_owned)
+            .into_iter()
+            .collect(),
+        // A keymap that names include files (a host's, in window mode).
+        read: vec![PathBuf::from(XKB)],
+        ..Confinement::default()
+    };
+    // Landlock binds the calling thread and the threads it starts later;
+    // wsbox has started none yet (its threads come with clipboard
+    // transfers, exports, the user-mode helper's log and
+    // smithay's pool dropper, later).
+    let threads = std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count());
+    if threads > 1 {
+        tracing::warn!(
+            threads,
+            "threads started before the confinement keep their file access"
+        );
+    }
+    let report = confinement.apply()?;
+    tracing::info!(
+        landlock = report.landlock,
+        landlock_abi = report.landlock_abi,
+        seccomp_filters = report.seccomp_filters,
+        runtime_dir = %runtime_dir.display(),
+        "wsbox confined itself"
+    );
+    Ok(report)
+}
+
+/// A helper process that writes one PNG to the `--screenshot` path: wsbox
+/// sends it the bytes (length first) over a socket pair, it writes the file
+/// only when they all arrived, and answers "ok" or the error.
+#[derive(Debug)]
+pub struct ScreenshotWriter {
+    stream: UnixStream,
+    pid: Pid,
+    path: PathBuf,
+}
+
+impl ScreenshotWriter {
+    /// Starts the helper. Call before [`confine`], while wsbox has no other
+    /// thread (it forks).
+    pub fn spawn(path: &Path) -> std::io::Result<Self> {
+        let (ours, theirs) = UnixStream::pair()?;
+        // SAFETY: wsbox has no other thread yet (confine() warns
+        // otherwise); the child only reads, writes one file and exits.
+        match unsafe { fork() }.map_err(std::io::Error::from)? {
+            ForkResult::Child => {
+                drop(ours);
+                // Nothing of wsbox's stays open in the helper but its
+                // socket and stdio.
+                let keep = theirs.as_raw_fd();
+                for fd in 3..keep {
+                    // SAFETY: closing fds this process inherited and no
+                    // longer uses.
+                    unsafe { libc::close(fd) };
+                }
+                // SAFETY: as above, above the socket.
+                unsafe { libc::close_range(keep as u32 + 1, u32::MAX, 0) };
+                let code = serve_screenshot(theirs, path);
+                // SAFETY: leave without running wsbox's destructors.
+                unsafe { libc::_exit(code) }
+            }
+            ForkResult::Parent { child } => Ok(Self {
+                stream: ours,
+                pid: child,
+                path: path.to_owned(),
+            }),
+        }
+    }
+
+    /// Sends `png` and waits for the helper; the error is one line for the
+    /// user.
+    pub fn write(mut self, png: &[u8]) -> Result<(), String> {
+        let sent = self
+            .stream
+            .write_all(&(png.len() as u64).to_le_bytes())
+            .and_then(|()| self.stream.write_all(png))
+            .and_then(|()| self.stream.shutdown(std::net::Shutdown::Write));
+        let mut answer = String::new();
+        let read = self.stream.read_to_string(&mut answer);
+        let _ = waitpid(self.pid, None);
+        match (sent, read, answer.as_str()) {
+            (Ok(()), Ok(_), "ok") => Ok(()),
+            (_, _, "") => Err(format!(
+                "failed to write the screenshot {}: the writer ended early",
+                self.path.display()
+            )),
+            (_, _, why) => Err(format!(
+                "failed to write the screenshot {}: {why}",
+                self.path.display()
+            )),
+        }
+    }
+}
+
+impl Drop for ScreenshotWriter {
+    fn drop(&mut self) {
+        // Unused (the app ended first): the helper sees the end of its
+        // input, writes nothing and exits; reap it.
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        let _ = waitpid(self.pid, None);
+    }
+}
+
+/// The helper's side: length, bytes, then the file; "ok" or the error back.
+fn serve_screenshot(mut stream: UnixStream, path: &Path) -> i32 {
+    let mut len = [0u8; 8];
+    if stream.read_exact(&mut len).is_err() {
+        return 0;
+    }
+    let len = u64::from_le_bytes(len);
+    let mut png = Vec::new();
+    let complete = (&mut stream)
+        .take(len)
+        .read_to_end(&mut png)
+        .is_ok_and(|n| n as u64 == len);
+    if !complete {
+        return 1;
+    }
+    let answer = match std::fs::write(path, &png) {
+        Ok(()) => "ok".to_owned(),
+        Err(e) => e.to_string(),
+    };
+    let _ = stream.write_all(answer.as_bytes());
+    0
+}
