@@ -28,7 +28,14 @@ use wsbox_sandbox::self_confine::{Confinement, Error, Report};
 pub const XKB: &str = "/usr/share/X11/xkb";
 
 /// Confines this process for the rest of `wsbox run`.
-pub fn confine(runtime_dir: &Path) -> Result<Report, Error> {
+/// `landlock_optional`: the policy's `security.landlock = "best-effort"`;
+/// `signal_pids`: the processes wsbox may still signal (the sandbox's pid
+/// 1, its helpers).
+pub fn confine(
+    runtime_dir: &Path,
+    landlock_optional: bool,
+    signal_pids: Vec<i32>,
+) -> Result<Report, Error> {
     wsbox_compositor::preload_assets();
     // smithay writes keymaps for older wl_keyboard clients to a temporary
     // file in XDG_RUNTIME_DIR: make that the one directory wsbox keeps.
@@ -44,19 +51,14 @@ pub fn confine(runtime_dir: &Path) -> Result<Report, Error> {
             .collect(),
         // A keymap that names include files (a host's, in window mode).
         read: vec![PathBuf::from(XKB)],
+        landlock_optional,
+        signal_pids,
         ..Confinement::default()
     };
-    // Landlock binds the calling thread and the threads it starts later;
-    // wsbox has started none yet (its threads come with clipboard
-    // transfers, exports, the user-mode helper's log and
-    // smithay's pool dropper, later).
-    let threads = std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count());
-    if threads > 1 {
-        tracing::warn!(
-            threads,
-            "threads started before the confinement keep their file access"
-        );
-    }
+    // Landlock and capabilities bind the calling thread and the threads it
+    // starts later; wsbox has started none yet (its threads come with
+    // clipboard transfers, exports, the user-mode helper's log and
+    // smithay's pool dropper, later): apply() refuses otherwise.
     let report = confinement.apply()?;
     tracing::info!(
         landlock = report.landlock,
@@ -144,13 +146,37 @@ impl Drop for ScreenshotWriter {
     }
 }
 
+/// The largest PNG the writer takes: an uncompressed 8192×8192 RGBA image
+/// and some room for the PNG's chunks (wsbox's outputs are far smaller).
+pub const MAX_SCREENSHOT: u64 = 8192 * 8192 * 4 + (1 << 20);
+
+/// The start of every PNG file.
+const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+
 /// The helper's side: length, bytes, then the file; "ok" or the error back.
+/// The helper confines itself first: no capabilities, no signals, files
+/// only created or written in the PNG's directory (Landlock), wsbox's
+/// syscall allowlist.
 fn serve_screenshot(mut stream: UnixStream, path: &Path) -> i32 {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let confinement = Confinement {
+        create: vec![dir],
+        landlock_optional: true,
+        ..Confinement::default()
+    };
+    let confined = confinement.apply().map_err(|e| e.to_string());
     let mut len = [0u8; 8];
     if stream.read_exact(&mut len).is_err() {
         return 0;
     }
     let len = u64::from_le_bytes(len);
+    if len > MAX_SCREENSHOT {
+        let _ = stream.write_all(format!("the image is too large ({len} bytes)").as_bytes());
+        return 1;
+    }
     let mut png = Vec::new();
     let complete = (&mut stream)
         .take(len)
@@ -159,10 +185,37 @@ fn serve_screenshot(mut stream: UnixStream, path: &Path) -> i32 {
     if !complete {
         return 1;
     }
-    let answer = match std::fs::write(path, &png) {
+    let answer = match confined.and_then(|_| write_png(path, &png)) {
         Ok(()) => "ok".to_owned(),
-        Err(e) => e.to_string(),
+        Err(e) => e,
     };
     let _ = stream.write_all(answer.as_bytes());
     0
+}
+
+/// Writes `png` to `path`: a new file, or an existing regular file replaced
+/// (a symlink, a FIFO or a device is refused).
+fn write_png(path: &Path, png: &[u8]) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if !png.starts_with(PNG_SIGNATURE) {
+        return Err("the image is not a PNG".into());
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => "it is a symbolic link".to_owned(),
+            _ => e.to_string(),
+        })?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("it is not a regular file".into());
+    }
+    file.set_len(0)
+        .and_then(|()| file.write_all(png))
+        .map_err(|e| e.to_string())
 }
