@@ -81,6 +81,19 @@ fn compile_wsbox(relay: bool) -> Result<Vec<u8>, String> {
     let clone3 = ScmpSyscall::from_name("clone3").map_err(build("clone3"))?;
     ctx.add_rule(ScmpAction::Errno(libc::ENOSYS), clone3)
         .map_err(build("clone3"))?;
+    let ioctl = ScmpSyscall::from_name("ioctl").map_err(build("ioctl"))?;
+    for request in WSBOX_IOCTLS {
+        ctx.add_rule_conditional(
+            ScmpAction::Allow,
+            ioctl,
+            &[ScmpArgCompare::new(
+                1,
+                ScmpCompareOp::MaskedEqual(0xffff_ffff),
+                *request,
+            )],
+        )
+        .map_err(build("ioctl"))?;
+    }
     let prctl = ScmpSyscall::from_name("prctl").map_err(build("prctl"))?;
     for option in WSBOX_PRCTL {
         ctx.add_rule_conditional(

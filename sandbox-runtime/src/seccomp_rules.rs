@@ -150,7 +150,7 @@ pub const WSBOX_ALLOWED: &[&str] = &[
     "newfstatat",
     "statx",
     "fcntl",
-    "ioctl",
+    // ioctl only with WSBOX_IOCTLS (build.rs).
     "dup",
     "dup3",
     "pipe2",
@@ -218,6 +218,20 @@ pub const WSBOX_PRCTL: &[u64] = &[
     libc::PR_SET_NAME as u64,
     libc::PR_GET_NAME as u64,
     0x5356_4d41, // PR_SET_VMA
+    // rustix (calloop, wayland-rs) finds the vDSO through its own auxv.
+    0x4155_5856, // PR_GET_AUXV
+];
+
+/// The ioctls the confined wsbox still makes (measured with strace in
+/// headless and window mode: only FIONBIO on sockets and pipes), and the
+/// other fd-flag and size queries std and rustix may use on the same paths.
+/// Compared on the low 32 bits, as the kernel does.
+pub const WSBOX_IOCTLS: &[u64] = &[
+    0x5421, // FIONBIO
+    0x5451, // FIOCLEX
+    0x5450, // FIONCLEX
+    0x541b, // FIONREAD
+    0x5401, // TCGETS (isatty)
 ];
 
 /// What the features that run inside the confined wsbox add to

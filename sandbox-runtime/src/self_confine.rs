@@ -397,6 +397,14 @@ mod tests {
                     libc::PR_SET_PTRACER_ANY,
                 )
             });
+            let mut pipe = [0; 2];
+            // SAFETY: pipe2 writes two fds into `pipe`.
+            unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) };
+            let on = 1;
+            // SAFETY: FIONBIO reads one int.
+            let fionbio = errno(unsafe { libc::ioctl(pipe[0], libc::FIONBIO, &on) } as _);
+            // SAFETY: FIOASYNC reads one int.
+            let fioasync = errno(unsafe { libc::ioctl(pipe[0], libc::FIOASYNC, &on) } as _);
             // Threads still start (clone3 ENOSYS, then clone) and are named.
             let thread = std::thread::Builder::new()
                 .name("confined".into())
@@ -415,8 +423,10 @@ mod tests {
             );
             let eperm = libc::EPERM;
             let want = (eperm, eperm, eperm, 0, 0, eperm, eperm, eperm);
-            let more = (clone_user, clone3, dumpable, ptracer, thread);
-            let want_more = (eperm, libc::ENOSYS, eperm, eperm, Some(7));
+            let more = (
+                clone_user, clone3, dumpable, ptracer, thread, fionbio, fioasync,
+            );
+            let want_more = (eperm, libc::ENOSYS, eperm, eperm, Some(7), 0, eperm);
             if got == want && more == want_more {
                 0
             } else {
