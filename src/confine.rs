@@ -219,3 +219,77 @@ fn write_png(path: &Path, png: &[u8]) -> Result<(), String> {
         .and_then(|()| file.write_all(png))
         .map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\nrest of the image";
+
+    fn scratch(test: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("wsbox-confine-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn the_screenshot_replaces_a_regular_file_and_refuses_the_rest() {
+        let dir = scratch("png");
+        let new = dir.join("new.png");
+        assert_eq!(write_png(&new, PNG), Ok(()));
+        assert_eq!(std::fs::read(&new).unwrap(), PNG);
+        // An existing, longer file is replaced whole.
+        let old = dir.join("old.png");
+        std::fs::write(&old, vec![b'x'; 1000]).unwrap();
+        assert_eq!(write_png(&old, PNG), Ok(()));
+        assert_eq!(std::fs::read(&old).unwrap(), PNG);
+        // Not through a symbolic link: the target stays untouched.
+        let target = dir.join("target");
+        std::fs::write(&target, "precious").unwrap();
+        let link = dir.join("link.png");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(write_png(&link, PNG).is_err());
+        assert_eq!(std::fs::read(&target).unwrap(), b"precious");
+        // Not into a FIFO (nor blocking on one).
+        let fifo = dir.join("fifo.png");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(write_png(&fifo, PNG).is_err());
+        // Only a PNG.
+        let text = dir.join("text.png");
+        assert!(write_png(&text, b"not a png").is_err());
+        assert!(!text.exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_screenshot_writer_refuses_a_huge_length() {
+        let dir = scratch("huge");
+        let path = dir.join("huge.png");
+        let (mut ours, theirs) = UnixStream::pair().unwrap();
+        ours.write_all(&(MAX_SCREENSHOT + 1).to_le_bytes()).unwrap();
+        // In a child: serve_screenshot confines the calling process.
+        // SAFETY: the child only makes syscalls and exits.
+        let code = match unsafe { libc::fork() } {
+            0 => {
+                drop(ours);
+                let code = serve_screenshot(theirs, &path);
+                // SAFETY: leave without running the harness's destructors.
+                unsafe { libc::_exit(code) }
+            }
+            pid => {
+                drop(theirs);
+                let mut status = 0;
+                // SAFETY: waiting for our own child.
+                unsafe { libc::waitpid(pid, &mut status, 0) };
+                libc::WEXITSTATUS(status)
+            }
+        };
+        let mut answer = String::new();
+        ours.read_to_string(&mut answer).unwrap();
+        assert_eq!(code, 1);
+        assert!(answer.contains("too large"), "{answer}");
+        assert!(!path.exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
