@@ -368,6 +368,8 @@ pub fn run(args: RunArgs) -> Result<i32> {
         ])
         .flatten()
         .collect();
+    let dir_remover = crate::confine::DirRemover::spawn(&instance.dir)
+        .context("failed to start the runtime directory's remover")?;
     crate::confine::confine(&instance.dir, landlock_optional, signal_pids)
         .context("failed to confine wsbox itself")?;
     // Threads only now: the sandbox and the helpers are forked.
@@ -405,6 +407,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let (timed_out, failure) = (run.timed_out, run.failure.take());
     drop(run);
     drop(instance);
+    drop(dir_remover);
 
     if let Some(failure) = outcome.as_ref().and_then(|o| o.failure.as_ref()) {
         eprintln!("wsbox: {failure}");

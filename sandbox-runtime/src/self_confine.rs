@@ -514,4 +514,50 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn confined_wsbox_cannot_touch_the_other_sandboxes_directories() {
+        if crate::landlock::kernel_abi().is_err() {
+            if std::env::var_os("WSBOX_MUST_WORK").is_some() {
+                panic!("Landlock is unavailable but WSBOX_MUST_WORK is set");
+            }
+            eprintln!(
+                "SKIPPED: confined_wsbox_cannot_touch_the_other_sandboxes_directories: no Landlock"
+            );
+            return;
+        }
+        let base = std::env::temp_dir().join(format!("wsbox-siblings-{}", std::process::id()));
+        let (own, other) = (base.join("own"), base.join("other"));
+        std::fs::create_dir_all(&own).unwrap();
+        std::fs::create_dir_all(&other).unwrap();
+        let (b, o, d) = (base.clone(), other.clone(), own.clone());
+        let code = in_child(move || {
+            // As src/confine.rs confines wsbox: its own directory only.
+            let confinement = Confinement {
+                write: vec![d.clone()],
+                ..Confinement::default()
+            };
+            if confinement.apply().is_err() {
+                return 50;
+            }
+            let errno =
+                |r: std::io::Result<()>| r.err().and_then(|e| e.raw_os_error()).unwrap_or(0);
+            let list = errno(std::fs::read_dir(&b).map(drop));
+            let remove_other = errno(std::fs::remove_dir(&o));
+            let make = errno(std::fs::create_dir(b.join("new")));
+            let inside = errno(std::fs::write(d.join("x"), "x"));
+            // mkdir: refused by the allowlist (EPERM) before Landlock.
+            match (list, remove_other, make, inside) {
+                (libc::EACCES, libc::EACCES, libc::EPERM | libc::EACCES, 0) => 0,
+                got => {
+                    eprintln!("{got:?}");
+                    1
+                }
+            }
+        });
+        let other_left = other.exists();
+        let _ = std::fs::remove_dir_all(&base);
+        assert_eq!(code, 0);
+        assert!(other_left);
+    }
 }
