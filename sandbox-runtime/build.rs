@@ -63,6 +63,46 @@ fn compile_wsbox(relay: bool) -> Result<Vec<u8>, String> {
         ctx.add_rule(ScmpAction::Allow, syscall)
             .map_err(build(name))?;
     }
+    // Threads, never namespaces: clone without any namespace flag; clone3
+    // (whose flags are behind a pointer) fails with ENOSYS, so glibc falls
+    // back to clone.
+    let ns_mask = NAMESPACE_FLAGS.iter().fold(0, |all, flag| all | flag);
+    let clone = ScmpSyscall::from_name("clone").map_err(build("clone"))?;
+    ctx.add_rule_conditional(
+        ScmpAction::Allow,
+        clone,
+        &[ScmpArgCompare::new(
+            0,
+            ScmpCompareOp::MaskedEqual(ns_mask),
+            0,
+        )],
+    )
+    .map_err(build("clone"))?;
+    let clone3 = ScmpSyscall::from_name("clone3").map_err(build("clone3"))?;
+    ctx.add_rule(ScmpAction::Errno(libc::ENOSYS), clone3)
+        .map_err(build("clone3"))?;
+    let ioctl = ScmpSyscall::from_name("ioctl").map_err(build("ioctl"))?;
+    for request in WSBOX_IOCTLS {
+        ctx.add_rule_conditional(
+            ScmpAction::Allow,
+            ioctl,
+            &[ScmpArgCompare::new(
+                1,
+                ScmpCompareOp::MaskedEqual(0xffff_ffff),
+                *request,
+            )],
+        )
+        .map_err(build("ioctl"))?;
+    }
+    let prctl = ScmpSyscall::from_name("prctl").map_err(build("prctl"))?;
+    for option in WSBOX_PRCTL {
+        ctx.add_rule_conditional(
+            ScmpAction::Allow,
+            prctl,
+            &[ScmpArgCompare::new(0, ScmpCompareOp::Equal, *option)],
+        )
+        .map_err(build("prctl"))?;
+    }
     if !relay {
         return export(&ctx);
     }

@@ -510,6 +510,13 @@ impl Relays {
     }
 }
 
+impl Relays {
+    /// The process's pid (the confined wsbox may signal it).
+    pub fn pid(&self) -> i32 {
+        self.pid.as_raw()
+    }
+}
+
 impl Drop for Relays {
     fn drop(&mut self) {
         let _ = nix::sys::socket::shutdown(self.sock.as_raw_fd(), nix::sys::socket::Shutdown::Both);
@@ -585,6 +592,13 @@ impl HostWatcher {
 impl AsFd for HostWatcher {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.sock.as_fd()
+    }
+}
+
+impl HostWatcher {
+    /// The process's pid (the confined wsbox may signal it).
+    pub fn pid(&self) -> i32 {
+        self.pid.as_raw()
     }
 }
 

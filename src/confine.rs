@@ -28,35 +28,35 @@ use wsbox_sandbox::self_confine::{Confinement, Error, Report};
 pub const XKB: &str = "/usr/share/X11/xkb";
 
 /// Confines this process for the rest of `wsbox run`.
-pub fn confine(runtime_dir: &Path) -> Result<Report, Error> {
+/// `landlock_optional`: the policy's `security.landlock = "best-effort"`;
+/// `signal_pids`: the processes wsbox may still signal (the sandbox's pid
+/// 1, its helpers).
+pub fn confine(
+    runtime_dir: &Path,
+    landlock_optional: bool,
+    signal_pids: Vec<i32>,
+) -> Result<Report, Error> {
     wsbox_compositor::preload_assets();
     // smithay writes keymaps for older wl_keyboard clients to a temporary
     // file in XDG_RUNTIME_DIR: make that the one directory wsbox keeps.
     // SAFETY: called on the main thread before the event loop, with no
     // other thread of wsbox reading the environment.
     std::env::set_var("XDG_RUNTIME_DIR", runtime_dir);
+    // Not the directory itself: removing it needs a rule on the directory
+    // beside the other sandboxes' (Landlock cannot name one child), so the
+    // [`DirRemover`] does that.
     let confinement = Confinement {
         write: vec![runtime_dir.to_owned()],
-        remove_children: runtime_dir
-            .parent()
-            .map(Path::to_owned)
-            .into_iter()
-            .collect(),
         // A keymap that names include files (a host's, in window mode).
         read: vec![PathBuf::from(XKB)],
+        landlock_optional,
+        signal_pids,
         ..Confinement::default()
     };
-    // Landlock binds the calling thread and the threads it starts later;
-    // wsbox has started none yet (its threads come with clipboard
-    // transfers, exports, the user-mode helper's log and
-    // smithay's pool dropper, later).
-    let threads = std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count());
-    if threads > 1 {
-        tracing::warn!(
-            threads,
-            "threads started before the confinement keep their file access"
-        );
-    }
+    // Landlock and capabilities bind the calling thread and the threads it
+    // starts later; wsbox has started none yet (its threads come with
+    // clipboard transfers, exports, the user-mode helper's log and
+    // smithay's pool dropper, later): apply() refuses otherwise.
     let report = confinement.apply()?;
     tracing::info!(
         landlock = report.landlock,
@@ -144,13 +144,97 @@ impl Drop for ScreenshotWriter {
     }
 }
 
+/// A helper that removes wsbox's (emptied) runtime directory when wsbox
+/// drops it: the confined wsbox may remove everything in the directory
+/// but not the directory itself. It may only remove empty directories
+/// beside it (Landlock), and only ever tries the one.
+#[derive(Debug)]
+pub struct DirRemover {
+    stream: UnixStream,
+    pid: Pid,
+}
+
+impl DirRemover {
+    /// Starts the helper. Call before [`confine`], while wsbox has no other
+    /// thread (it forks).
+    pub fn spawn(dir: &Path) -> std::io::Result<Self> {
+        let (ours, mut theirs) = UnixStream::pair()?;
+        // SAFETY: wsbox has no other thread yet (confine() refuses
+        // otherwise); the child only reads, removes one directory and exits.
+        match unsafe { fork() }.map_err(std::io::Error::from)? {
+            ForkResult::Child => {
+                drop(ours);
+                let keep = theirs.as_raw_fd();
+                // SAFETY: closing fds this process inherited and no longer
+                // uses; dying with wsbox, whose `wsbox ps` collects the
+                // directory then.
+                unsafe {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+                    libc::close_range(3, keep as u32 - 1, 0);
+                    libc::close_range(keep as u32 + 1, u32::MAX, 0);
+                }
+                let confinement = Confinement {
+                    remove_children: dir.parent().map(Path::to_owned).into_iter().collect(),
+                    landlock_optional: true,
+                    ..Confinement::default()
+                };
+                let mut code = 0;
+                if confinement.apply().is_ok() {
+                    let mut rest = Vec::new();
+                    let _ = theirs.read_to_end(&mut rest);
+                    if std::fs::remove_dir(dir).is_err() {
+                        code = 1;
+                    }
+                }
+                // SAFETY: leave without running wsbox's destructors.
+                unsafe { libc::_exit(code) }
+            }
+            ForkResult::Parent { child } => Ok(Self {
+                stream: ours,
+                pid: child,
+            }),
+        }
+    }
+}
+
+impl Drop for DirRemover {
+    fn drop(&mut self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        let _ = waitpid(self.pid, None);
+    }
+}
+
+/// The largest PNG the writer takes: an uncompressed 8192×8192 RGBA image
+/// and some room for the PNG's chunks (wsbox's outputs are far smaller).
+pub const MAX_SCREENSHOT: u64 = 8192 * 8192 * 4 + (1 << 20);
+
+/// The start of every PNG file.
+const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+
 /// The helper's side: length, bytes, then the file; "ok" or the error back.
+/// The helper confines itself first: no capabilities, no signals, files
+/// only created or written in the PNG's directory (Landlock), wsbox's
+/// syscall allowlist.
 fn serve_screenshot(mut stream: UnixStream, path: &Path) -> i32 {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let confinement = Confinement {
+        create: vec![dir],
+        landlock_optional: true,
+        ..Confinement::default()
+    };
+    let confined = confinement.apply().map_err(|e| e.to_string());
     let mut len = [0u8; 8];
     if stream.read_exact(&mut len).is_err() {
         return 0;
     }
     let len = u64::from_le_bytes(len);
+    if len > MAX_SCREENSHOT {
+        let _ = stream.write_all(format!("the image is too large ({len} bytes)").as_bytes());
+        return 1;
+    }
     let mut png = Vec::new();
     let complete = (&mut stream)
         .take(len)
@@ -159,10 +243,111 @@ fn serve_screenshot(mut stream: UnixStream, path: &Path) -> i32 {
     if !complete {
         return 1;
     }
-    let answer = match std::fs::write(path, &png) {
+    let answer = match confined.and_then(|_| write_png(path, &png)) {
         Ok(()) => "ok".to_owned(),
-        Err(e) => e.to_string(),
+        Err(e) => e,
     };
     let _ = stream.write_all(answer.as_bytes());
     0
+}
+
+/// Writes `png` to `path`: a new file, or an existing regular file replaced
+/// (a symlink, a FIFO or a device is refused).
+fn write_png(path: &Path, png: &[u8]) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if !png.starts_with(PNG_SIGNATURE) {
+        return Err("the image is not a PNG".into());
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => "it is a symbolic link".to_owned(),
+            _ => e.to_string(),
+        })?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("it is not a regular file".into());
+    }
+    file.set_len(0)
+        .and_then(|()| file.write_all(png))
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\nrest of the image";
+
+    fn scratch(test: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("wsbox-confine-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn the_screenshot_replaces_a_regular_file_and_refuses_the_rest() {
+        let dir = scratch("png");
+        let new = dir.join("new.png");
+        assert_eq!(write_png(&new, PNG), Ok(()));
+        assert_eq!(std::fs::read(&new).unwrap(), PNG);
+        // An existing, longer file is replaced whole.
+        let old = dir.join("old.png");
+        std::fs::write(&old, vec![b'x'; 1000]).unwrap();
+        assert_eq!(write_png(&old, PNG), Ok(()));
+        assert_eq!(std::fs::read(&old).unwrap(), PNG);
+        // Not through a symbolic link: the target stays untouched.
+        let target = dir.join("target");
+        std::fs::write(&target, "precious").unwrap();
+        let link = dir.join("link.png");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(write_png(&link, PNG).is_err());
+        assert_eq!(std::fs::read(&target).unwrap(), b"precious");
+        // Not into a FIFO (nor blocking on one).
+        let fifo = dir.join("fifo.png");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(write_png(&fifo, PNG).is_err());
+        // Only a PNG.
+        let text = dir.join("text.png");
+        assert!(write_png(&text, b"not a png").is_err());
+        assert!(!text.exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_screenshot_writer_refuses_a_huge_length() {
+        let dir = scratch("huge");
+        let path = dir.join("huge.png");
+        let (mut ours, theirs) = UnixStream::pair().unwrap();
+        ours.write_all(&(MAX_SCREENSHOT + 1).to_le_bytes()).unwrap();
+        // In a child: serve_screenshot confines the calling process.
+        // SAFETY: the child only makes syscalls and exits.
+        let code = match unsafe { libc::fork() } {
+            0 => {
+                drop(ours);
+                let code = serve_screenshot(theirs, &path);
+                // SAFETY: leave without running the harness's destructors.
+                unsafe { libc::_exit(code) }
+            }
+            pid => {
+                drop(theirs);
+                let mut status = 0;
+                // SAFETY: waiting for our own child.
+                unsafe { libc::waitpid(pid, &mut status, 0) };
+                libc::WEXITSTATUS(status)
+            }
+        };
+        let mut answer = String::new();
+        ours.read_to_string(&mut answer).unwrap();
+        assert_eq!(code, 1);
+        assert!(answer.contains("too large"), "{answer}");
+        assert!(!path.exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -235,9 +235,11 @@ pub fn run(args: RunArgs) -> Result<i32> {
         .map_err(|e| anyhow::anyhow!("failed to watch the control socket: {e}"))?;
 
     let spec_privileged = spec.host_ids.privileged;
+    let landlock_optional = spec.landlock == wsbox_policies::Requirement::BestEffort;
     let prepared = Prepared::new(spec, &HostLayout::probe(Path::new("/")))?;
     tracing::debug!(%name, landlock_abi = ?prepared.landlock_abi(), steps = prepared.plan().mounts.len(), "sandbox prepared");
     let mut user_net = None;
+    let mut watcher_pid = None;
     let mut sandbox = wsbox_sandbox::process::spawn_with(&prepared, |pid| {
         if net.mode == NetworkMode::User {
             let mac = net.mac.as_deref().unwrap_or("02:00:00:00:00:01");
@@ -256,6 +258,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
                     .context("failed to start the watch of the host's addresses")
             })
             .inspect_err(|_| kill_sandbox(sandbox_pid))?;
+        watcher_pid = Some(watch.pid());
         handle
             .insert_source(
                 Generic::new(watch, Interest::READ, Mode::Level),
@@ -354,7 +357,21 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let broker = crate::broker::Broker::spawn(sandbox_pid, spec_privileged, own)
         .inspect_err(|e| tracing::warn!(%e, "failed to start the file helper"))
         .ok();
-    crate::confine::confine(&instance.dir).context("failed to confine wsbox itself")?;
+    // The only processes the confined wsbox signals: the sandbox's pid 1
+    // and its own helpers (stopped when it ends).
+    let signal_pids = [Some(sandbox_pid.as_raw())]
+        .into_iter()
+        .chain([
+            user_net.as_ref().map(usernet::UserNet::pid),
+            _relays.as_ref().map(crate::broker::Relays::pid),
+            watcher_pid,
+        ])
+        .flatten()
+        .collect();
+    let dir_remover = crate::confine::DirRemover::spawn(&instance.dir)
+        .context("failed to start the runtime directory's remover")?;
+    crate::confine::confine(&instance.dir, landlock_optional, signal_pids)
+        .context("failed to confine wsbox itself")?;
     // Threads only now: the sandbox and the helpers are forked.
     if let Some(user_net) = user_net.as_mut() {
         user_net.drain_log();
@@ -390,6 +407,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let (timed_out, failure) = (run.timed_out, run.failure.take());
     drop(run);
     drop(instance);
+    drop(dir_remover);
 
     if let Some(failure) = outcome.as_ref().and_then(|o| o.failure.as_ref()) {
         eprintln!("wsbox: {failure}");

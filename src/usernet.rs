@@ -70,6 +70,13 @@ impl UserNet {
     }
 }
 
+impl UserNet {
+    /// pasta's or slirp4netns's pid (the confined wsbox may signal it).
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+}
+
 impl Drop for UserNet {
     fn drop(&mut self) {
         let _ = self.child.kill();

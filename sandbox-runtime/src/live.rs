@@ -417,14 +417,17 @@ unsafe fn add_helper(
             libc::setns(job.mnt_ns.as_raw_fd(), libc::CLONE_NEWNS) as _,
         )?;
         let (dir, scratch) = open_place(place)?;
+        // Mode 0: until the tree is attached, the app (no capabilities)
+        // can neither open the empty mount point nor list it, so it never
+        // holds a half-made grant; the attached tree shows its own mode.
         let made = if is_dir {
-            libc::mkdirat(scratch, place.name.as_ptr(), 0o755) as libc::c_long
+            libc::mkdirat(scratch, place.name.as_ptr(), 0) as libc::c_long
         } else {
             let fd = libc::openat(
                 scratch,
                 place.name.as_ptr(),
                 libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                0o644,
+                0,
             );
             if fd >= 0 {
                 libc::close(fd);

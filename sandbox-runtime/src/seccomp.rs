@@ -66,6 +66,16 @@ impl Filter {
         Self::from_bpf(WSBOX_TTY_FILTER)
     }
 
+    /// Built at run time for the confined wsbox, on top of its allowlist:
+    /// kill(2) reaches only `pids` (the sandbox's pid 1, wsbox's helpers),
+    /// tgkill(2) only threads of `own` (this process), and tkill,
+    /// pidfd_open, pidfd_send_signal and the sigqueueinfo calls fail with
+    /// EPERM. Other syscalls pass to the allowlist; so does another
+    /// architecture's, which the allowlist kills.
+    pub fn signals_only_to(pids: &[i32], own: i32) -> Self {
+        SignalFilter::build(pids, own)
+    }
+
     fn from_bpf(bytes: &[u8]) -> Result<Self, Error> {
         let program: Vec<libc::sock_filter> = bytes
             .chunks_exact(std::mem::size_of::<libc::sock_filter>())
@@ -144,6 +154,134 @@ impl Filter {
             )))),
             _ => Err(Error::Load(std::io::Error::last_os_error())),
         }
+    }
+}
+
+/// The audit architecture of the syscalls the signal filter checks.
+#[cfg(target_arch = "x86_64")]
+const AUDIT_ARCH: u32 = 0xc000_003e;
+#[cfg(target_arch = "aarch64")]
+const AUDIT_ARCH: u32 = 0xc000_00b7;
+
+/// Offset of the low 32 bits of the first argument in `seccomp_data`
+/// (nr, arch, instruction pointer, then the 64-bit arguments). pid_t is an
+/// int: the kernel uses only those bits.
+#[cfg(target_endian = "little")]
+const ARG0_LOW: u32 = 16;
+#[cfg(target_endian = "big")]
+const ARG0_LOW: u32 = 20;
+
+/// A small assembler for [`Filter::signals_only_to`]: jumps name labels,
+/// resolved once the program is laid out (classic BPF jumps forward only).
+struct SignalFilter;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Label {
+    Next,
+    Allow,
+    Deny,
+    Kill,
+    Tgkill,
+}
+
+enum Insn {
+    LoadWord(u32),
+    JumpIfEqual(u32, Label),
+    Jump(Label),
+    Return(u32),
+    Mark(Label),
+}
+
+impl SignalFilter {
+    fn build(pids: &[i32], own: i32) -> Filter {
+        use Insn::*;
+        let allow = libc::SECCOMP_RET_ALLOW;
+        let deny = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+        let mut code = vec![
+            LoadWord(4),
+            // Another architecture: left to the allowlist (it kills).
+            JumpIfEqual(AUDIT_ARCH, Label::Next),
+            Jump(Label::Allow),
+            Mark(Label::Next),
+            LoadWord(0),
+            JumpIfEqual(libc::SYS_kill as u32, Label::Kill),
+            JumpIfEqual(libc::SYS_tgkill as u32, Label::Tgkill),
+        ];
+        for nr in [
+            libc::SYS_tkill,
+            libc::SYS_pidfd_open,
+            libc::SYS_pidfd_send_signal,
+            libc::SYS_rt_sigqueueinfo,
+            libc::SYS_rt_tgsigqueueinfo,
+        ] {
+            code.push(JumpIfEqual(nr as u32, Label::Deny));
+        }
+        code.extend([Jump(Label::Allow), Mark(Label::Kill), LoadWord(ARG0_LOW)]);
+        for pid in pids {
+            code.push(JumpIfEqual(*pid as u32, Label::Allow));
+        }
+        code.extend([
+            Jump(Label::Deny),
+            Mark(Label::Tgkill),
+            LoadWord(ARG0_LOW),
+            JumpIfEqual(own as u32, Label::Allow),
+            Jump(Label::Deny),
+            Mark(Label::Allow),
+            Return(allow),
+            Mark(Label::Deny),
+            Return(deny),
+        ]);
+        // Where each label lands, counting real instructions only.
+        let mut at = Vec::new();
+        let mut index = 0u32;
+        for insn in &code {
+            match insn {
+                Mark(label) => at.push((*label, index)),
+                _ => index += 1,
+            }
+        }
+        let target = |label: Label, from: u32| {
+            let to = at
+                .iter()
+                .find(|(l, _)| *l == label)
+                .map_or(from + 1, |(_, i)| *i);
+            to - from - 1
+        };
+        let stmt = |code: u32, k: u32| libc::sock_filter {
+            code: code as u16,
+            jt: 0,
+            jf: 0,
+            k,
+        };
+        let mut program = Vec::new();
+        for insn in &code {
+            let here = program.len() as u32;
+            program.push(match *insn {
+                LoadWord(offset) => stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, offset),
+                // Short conditional jumps to the next instruction or an
+                // unconditional one: every far target is reached by `Jump`
+                // when it is more than 255 away.
+                JumpIfEqual(k, label) => {
+                    let offset = target(label, here);
+                    if offset <= u8::MAX as u32 {
+                        libc::sock_filter {
+                            code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+                            jt: offset as u8,
+                            jf: 0,
+                            k,
+                        }
+                    } else {
+                        // Too many pids for a short jump: refuse them all
+                        // rather than build a wrong program.
+                        stmt(libc::BPF_RET | libc::BPF_K, deny)
+                    }
+                }
+                Jump(label) => stmt(libc::BPF_JMP | libc::BPF_JA, target(label, here)),
+                Return(k) => stmt(libc::BPF_RET | libc::BPF_K, k),
+                Mark(_) => continue,
+            });
+        }
+        Filter { program }
     }
 }
 

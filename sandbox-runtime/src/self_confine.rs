@@ -37,6 +37,12 @@ pub enum Error {
     Landlock(#[from] landlock::RulesetError),
     #[error("failed to load wsbox's seccomp filter: {0}")]
     Seccomp(#[from] seccomp::Error),
+    #[error("Landlock is unavailable ({0}); set security.landlock = \"best-effort\" in the policy to run without it")]
+    NoLandlock(String),
+    #[error("wsbox has {0} threads when it confines itself; threads started before keep their file access and capabilities")]
+    Threads(usize),
+    #[error("failed to drop wsbox's capabilities: {0}")]
+    Capabilities(String),
 }
 
 /// What wsbox keeps once confined. Other features add to it here.
@@ -58,6 +64,13 @@ pub struct Confinement {
     /// Whether the process may make TCP sockets and connect them (the
     /// relay process's seccomp filter, `Filter::wsbox_relay`).
     pub tcp_sockets: bool,
+    /// Run without Landlock when the kernel lacks it (the policy's
+    /// `security.landlock = "best-effort"`); otherwise that is an error.
+    pub landlock_optional: bool,
+    /// The only processes the confined process may signal with kill(2)
+    /// (the sandbox's pid 1, wsbox's helpers); tgkill(2) reaches only its
+    /// own threads. Empty: no kill(2) at all.
+    pub signal_pids: Vec<i32>,
 }
 
 /// What was applied, for the log and the tests.
@@ -88,19 +101,30 @@ impl Confinement {
     /// so call it from the main thread before threads that must be confined
     /// are started), then seccomp on every thread.
     pub fn apply(&self) -> Result<Report, Error> {
+        // Landlock and the capability sets bind this thread only (seccomp
+        // is synced to all): a thread started before would keep them.
+        let threads = std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count());
+        if threads != 1 {
+            return Err(Error::Threads(threads));
+        }
         // SAFETY: plain prctl.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
             return Err(Error::NoNewPrivs(std::io::Error::last_os_error()));
         }
         let (landlock, landlock_abi) = match crate::landlock::kernel_abi() {
             Ok(version) => (self.landlock(version)?, version),
-            Err(why) => {
+            Err(why) if self.landlock_optional => {
                 tracing::warn!(reason = %why, "wsbox runs without its own Landlock rules");
                 ("none", 0)
             }
+            Err(why) => return Err(Error::NoLandlock(why.to_string())),
         };
+        drop_capabilities()?;
         // The allowlist last: it refuses seccomp(2) itself.
         Filter::wsbox_tty()?.load_all_threads()?;
+        // SAFETY: no arguments.
+        let own = unsafe { libc::getpid() };
+        Filter::signals_only_to(&self.signal_pids, own).load_all_threads()?;
         let allowlist = if self.tcp_sockets {
             Filter::wsbox_relay()?
         } else {
@@ -110,7 +134,7 @@ impl Confinement {
         Ok(Report {
             landlock,
             landlock_abi,
-            seccomp_filters: 2,
+            seccomp_filters: 3,
         })
     }
 
@@ -147,10 +171,9 @@ impl Confinement {
             created = created.add_rule(PathBeneath::new(open(path)?, create))?;
         }
         for path in &self.remove_children {
-            created = created.add_rule(PathBeneath::new(
-                open(path)?,
-                AccessFs::RemoveDir | AccessFs::ReadDir,
-            ))?;
+            // RemoveDir only (rmdir of an empty directory): no listing of
+            // the other instances' directories beside wsbox's own.
+            created = created.add_rule(PathBeneath::new(open(path)?, AccessFs::RemoveDir))?;
         }
         for path in &self.read {
             // A path this machine lacks (fonts elsewhere) needs no rule.
@@ -170,6 +193,28 @@ impl Confinement {
             RulesetStatus::NotEnforced => "none",
         })
     }
+}
+
+/// Drops every capability of the calling thread (wsbox has no other when
+/// it confines itself): as root, wsbox would otherwise keep CAP_KILL,
+/// CAP_NET_ADMIN, CAP_DAC_OVERRIDE... The bounding set and securebits need
+/// CAP_SETPCAP, so they are dropped only when it is there (as root).
+pub fn drop_capabilities() -> Result<(), Error> {
+    use caps::{CapSet, Capability};
+    let fail = |what: &str| {
+        let what = what.to_owned();
+        move |e: caps::errors::CapsError| Error::Capabilities(format!("{what}: {e}"))
+    };
+    if caps::has_cap(None, CapSet::Effective, Capability::CAP_SETPCAP)
+        .map_err(fail("read capabilities"))?
+    {
+        caps::clear(None, CapSet::Bounding).map_err(fail("the bounding set"))?;
+    }
+    caps::clear(None, CapSet::Ambient).map_err(fail("the ambient set"))?;
+    caps::clear(None, CapSet::Inheritable).map_err(fail("the inheritable set"))?;
+    caps::clear(None, CapSet::Effective).map_err(fail("the effective set"))?;
+    caps::clear(None, CapSet::Permitted).map_err(fail("the permitted set"))?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -278,5 +323,241 @@ mod tests {
         });
         drop((upstream, other));
         assert_eq!(code, 0);
+    }
+
+    #[test]
+    fn confined_wsbox_signals_only_its_sandbox_and_keeps_no_capabilities() {
+        let mut victim = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let mut target = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let (v, t) = (victim.id() as i32, target.id() as i32);
+        let code = in_child(move || {
+            let confinement = Confinement {
+                signal_pids: vec![t],
+                landlock_optional: true,
+                ..Confinement::default()
+            };
+            if let Err(e) = confinement.apply() {
+                eprintln!("{e}");
+                return 50;
+            }
+            let errno = |rc: libc::c_long| {
+                if rc < 0 {
+                    std::io::Error::last_os_error()
+                        .raw_os_error()
+                        .unwrap_or(255)
+                } else {
+                    0
+                }
+            };
+            // SAFETY: plain syscalls with integer arguments.
+            let (own, tid) = unsafe { (libc::getpid(), libc::gettid()) };
+            // SAFETY: as above; signal 0 only checks permission.
+            let kill_other = errno(unsafe { libc::syscall(libc::SYS_kill, v, libc::SIGKILL) });
+            // SAFETY: as above.
+            let kill_group = errno(unsafe { libc::syscall(libc::SYS_kill, -t, 0) });
+            // SAFETY: as above.
+            let kill_all = errno(unsafe { libc::syscall(libc::SYS_kill, -1, 0) });
+            // SAFETY: as above.
+            let kill_sandbox = errno(unsafe { libc::syscall(libc::SYS_kill, t, 0) });
+            // SAFETY: as above.
+            let tgkill_own = errno(unsafe { libc::syscall(libc::SYS_tgkill, own, tid, 0) });
+            // SAFETY: as above.
+            let tgkill_other = errno(unsafe { libc::syscall(libc::SYS_tgkill, v, v, 0) });
+            // SAFETY: as above.
+            let tkill = errno(unsafe { libc::syscall(libc::SYS_tkill, v, 0) });
+            // SAFETY: as above.
+            let pidfd = errno(unsafe { libc::syscall(libc::SYS_pidfd_open, v, 0) });
+            // SAFETY: as above; a failed clone returns in this process.
+            let clone_user = errno(unsafe {
+                libc::syscall(
+                    libc::SYS_clone,
+                    (libc::CLONE_NEWUSER | libc::SIGCHLD) as libc::c_ulong,
+                    0usize,
+                    0usize,
+                    0usize,
+                    0usize,
+                )
+            });
+            // SAFETY: as above; null arguments.
+            let clone3 = errno(unsafe { libc::syscall(libc::SYS_clone3, 0usize, 0usize) });
+            // SAFETY: as above.
+            let dumpable =
+                errno(unsafe { libc::syscall(libc::SYS_prctl, libc::PR_SET_DUMPABLE, 1) });
+            // SAFETY: as above.
+            let ptracer = errno(unsafe {
+                libc::syscall(
+                    libc::SYS_prctl,
+                    libc::PR_SET_PTRACER,
+                    libc::PR_SET_PTRACER_ANY,
+                )
+            });
+            let mut pipe = [0; 2];
+            // SAFETY: pipe2 writes two fds into `pipe`.
+            unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) };
+            let on = 1;
+            // SAFETY: FIONBIO reads one int.
+            let fionbio = errno(unsafe { libc::ioctl(pipe[0], libc::FIONBIO, &on) } as _);
+            // SAFETY: FIOASYNC reads one int.
+            let fioasync = errno(unsafe { libc::ioctl(pipe[0], libc::FIOASYNC, &on) } as _);
+            // Threads still start (clone3 ENOSYS, then clone) and are named.
+            let thread = std::thread::Builder::new()
+                .name("confined".into())
+                .spawn(|| 7)
+                .ok()
+                .and_then(|h| h.join().ok());
+            let got = (
+                kill_other,
+                kill_group,
+                kill_all,
+                kill_sandbox,
+                tgkill_own,
+                tgkill_other,
+                tkill,
+                pidfd,
+            );
+            let eperm = libc::EPERM;
+            let want = (eperm, eperm, eperm, 0, 0, eperm, eperm, eperm);
+            let more = (
+                clone_user, clone3, dumpable, ptracer, thread, fionbio, fioasync,
+            );
+            let want_more = (eperm, libc::ENOSYS, eperm, eperm, Some(7), 0, eperm);
+            if got == want && more == want_more {
+                0
+            } else {
+                eprintln!("signals {got:?} want {want:?}; {more:?} want {want_more:?}");
+                1
+            }
+        });
+        // The victim was never signalled: still running.
+        let alive = victim.try_wait().unwrap().is_none();
+        let _ = victim.kill();
+        let _ = target.kill();
+        let _ = victim.wait();
+        let _ = target.wait();
+        assert_eq!(code, 0);
+        assert!(alive, "the confined process killed another process");
+    }
+
+    #[test]
+    fn confinement_refuses_extra_threads() {
+        let code = in_child(|| {
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            let thread = std::thread::spawn(move || rx.recv().is_ok());
+            let refused = matches!(
+                Confinement::default().apply(),
+                Err(Error::Threads(n)) if n == 2
+            );
+            drop(tx);
+            let _ = thread.join();
+            if refused {
+                0
+            } else {
+                1
+            }
+        });
+        assert_eq!(code, 0);
+    }
+
+    #[test]
+    fn confined_wsbox_keeps_no_capabilities() {
+        let (read, write) = nix::unistd::pipe().unwrap();
+        // SAFETY: the child makes syscalls, waits and exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            drop(read);
+            let confinement = Confinement {
+                landlock_optional: true,
+                ..Confinement::default()
+            };
+            let code = match confinement.apply() {
+                Ok(_) => 0,
+                Err(_) => 50,
+            };
+            let _ = nix::unistd::write(&write, b"x");
+            // Until the test has looked (the pipe's other end closes).
+            let _ = nix::unistd::write(&write, &[0u8; 65536 * 2]);
+            // SAFETY: leave without running the harness's destructors.
+            unsafe { libc::_exit(code) }
+        }
+        drop(write);
+        let mut byte = [0u8; 1];
+        let _ = nix::unistd::read(&read, &mut byte);
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        drop(read);
+        let mut code = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(pid, &mut code, 0) };
+        assert!(
+            libc::WIFEXITED(code) && libc::WEXITSTATUS(code) == 0,
+            "{code}"
+        );
+        for set in ["CapEff:", "CapPrm:", "CapInh:", "CapAmb:"] {
+            let line = status.lines().find(|l| l.starts_with(set)).unwrap();
+            assert_eq!(
+                line.trim_start_matches(set).trim(),
+                "0000000000000000",
+                "{set}"
+            );
+        }
+        // SAFETY: no arguments.
+        if unsafe { libc::geteuid() } == 0 {
+            let line = status.lines().find(|l| l.starts_with("CapBnd:")).unwrap();
+            assert_eq!(
+                line.trim_start_matches("CapBnd:").trim(),
+                "0000000000000000"
+            );
+        }
+    }
+
+    #[test]
+    fn confined_wsbox_cannot_touch_the_other_sandboxes_directories() {
+        if crate::landlock::kernel_abi().is_err() {
+            if std::env::var_os("WSBOX_MUST_WORK").is_some() {
+                panic!("Landlock is unavailable but WSBOX_MUST_WORK is set");
+            }
+            eprintln!(
+                "SKIPPED: confined_wsbox_cannot_touch_the_other_sandboxes_directories: no Landlock"
+            );
+            return;
+        }
+        let base = std::env::temp_dir().join(format!("wsbox-siblings-{}", std::process::id()));
+        let (own, other) = (base.join("own"), base.join("other"));
+        std::fs::create_dir_all(&own).unwrap();
+        std::fs::create_dir_all(&other).unwrap();
+        let (b, o, d) = (base.clone(), other.clone(), own.clone());
+        let code = in_child(move || {
+            // As src/confine.rs confines wsbox: its own directory only.
+            let confinement = Confinement {
+                write: vec![d.clone()],
+                ..Confinement::default()
+            };
+            if confinement.apply().is_err() {
+                return 50;
+            }
+            let errno =
+                |r: std::io::Result<()>| r.err().and_then(|e| e.raw_os_error()).unwrap_or(0);
+            let list = errno(std::fs::read_dir(&b).map(drop));
+            let remove_other = errno(std::fs::remove_dir(&o));
+            let make = errno(std::fs::create_dir(b.join("new")));
+            let inside = errno(std::fs::write(d.join("x"), "x"));
+            // mkdir: refused by the allowlist (EPERM) before Landlock.
+            match (list, remove_other, make, inside) {
+                (libc::EACCES, libc::EACCES, libc::EPERM | libc::EACCES, 0) => 0,
+                got => {
+                    eprintln!("{got:?}");
+                    1
+                }
+            }
+        });
+        let other_left = other.exists();
+        let _ = std::fs::remove_dir_all(&base);
+        assert_eq!(code, 0);
+        assert!(other_left);
     }
 }
