@@ -13,7 +13,7 @@ use wayland_protocols::xdg::shell::client::{xdg_positioner, xdg_surface, xdg_top
 use super::client::Client;
 use super::fixture::{ClientId, Fixture, Outcome, BLUE, BTN_LEFT, GREEN, RED};
 use super::fuzz::protocol::Protocols;
-use super::fuzz::wire::{encode, RawClient, Val};
+use super::fuzz::wire::{encode, header, RawClient, Val};
 use crate::limits;
 
 /// The most one case may grow this process's RSS.
@@ -337,7 +337,7 @@ fn a_null_interface_in_bind_is_a_protocol_error() {
         send(f, &mut c, &bytes, &[]);
         let err = until_cut_off(f, &mut c, &p);
         assert!(
-            err.contains("invalid arguments for wl_registry.bind"),
+            err.contains("null string as argument 1 of wl_registry.bind"),
             "{err}"
         );
     });
@@ -572,5 +572,91 @@ fn a_destroyed_pool_counts_while_its_buffers_live() {
         let _pool = client.shm().create_pool(file.as_fd(), gib, &client.qh, ());
         let err = outcome_error(f.outcome(c));
         assert!(err.contains("bytes in wl_shm pools"), "{err}");
+    });
+}
+
+/// Binds the global `interface` of `c` as `id` (the registry is 2).
+fn bind(f: &mut Fixture, c: &mut RawClient, p: &Protocols, interface: &str, id: u32) {
+    if c.globals.is_empty() {
+        f.dispatch();
+        c.recv(p);
+    }
+    let (name, _, version) = c
+        .globals
+        .iter()
+        .find(|g| g.1 == interface)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {interface}"));
+    let (bytes, _) = encode(
+        2,
+        0,
+        vec![
+            Val::U32(name),
+            Val::Str(Some(interface.as_bytes().to_vec())),
+            Val::U32(version),
+            Val::U32(id),
+        ],
+    );
+    send(f, c, &bytes, &[]);
+}
+
+#[test]
+fn a_null_string_where_the_protocol_forbids_it() {
+    // wl_data_source.offer(null) and xdg_toplevel.set_title/set_app_id(null):
+    // wayland-server's generated code unwrapped these and panicked the
+    // compositor. Each is a protocol error now.
+    let p = protocols();
+    for (what, requests) in [
+        ("wl_data_source.offer", vec![(4u32, 0u16)]),
+        ("xdg_toplevel.set_title", vec![(7, 2)]),
+        ("xdg_toplevel.set_app_id", vec![(7, 3)]),
+    ] {
+        bounded(what, |f, _| {
+            let mut c = raw(f, &p);
+            send(f, &mut c, &encode(1, 1, vec![Val::U32(2)]).0, &[]);
+            if what.starts_with("wl_data_source") {
+                bind(f, &mut c, &p, "wl_data_device_manager", 3);
+                // create_data_source(4)
+                send(f, &mut c, &encode(3, 0, vec![Val::U32(4)]).0, &[]);
+            } else {
+                bind(f, &mut c, &p, "wl_compositor", 3);
+                bind(f, &mut c, &p, "xdg_wm_base", 4);
+                // surface 5, xdg_surface 6, toplevel 7
+                send(f, &mut c, &encode(3, 0, vec![Val::U32(5)]).0, &[]);
+                send(
+                    f,
+                    &mut c,
+                    &encode(4, 2, vec![Val::U32(6), Val::U32(5)]).0,
+                    &[],
+                );
+                send(f, &mut c, &encode(6, 1, vec![Val::U32(7)]).0, &[]);
+            }
+            for (object, opcode) in requests {
+                send(
+                    f,
+                    &mut c,
+                    &encode(object, opcode, vec![Val::Str(None)]).0,
+                    &[],
+                );
+            }
+            let err = until_cut_off(f, &mut c, &p);
+            assert!(
+                err.contains(&format!("null string as argument 0 of {what}")),
+                "{what}: {err}"
+            );
+        });
+    }
+}
+
+#[test]
+fn a_fixed_size_argument_past_the_end_of_its_message() {
+    // wl_display.sync whose header counts no new_id: wayland-backend waited
+    // for more data that the header says is not coming, and the connection
+    // stalled for good.
+    let p = protocols();
+    bounded("argument past the end", |f, _| {
+        let mut c = raw(f, &p);
+        send(f, &mut c, &header(1, 0, 8, vec![]), &[]);
+        until_cut_off(f, &mut c, &p);
     });
 }
