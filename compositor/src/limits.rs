@@ -25,6 +25,10 @@ pub const MAX_SURFACES: usize = 4096;
 /// 512 MiB).
 pub const MAX_SHM_BYTES: u64 = 2 << 30;
 
+/// Wayland connections of one sandbox at a time (enforced where a client
+/// is inserted, `State::insert_client`): each has the limits above.
+pub const MAX_CLIENTS: usize = 64;
+
 // Enforced in the vendored wayland-backend (vendor/wayland-backend), which
 // owns the buffers; repeated here so that one file lists every limit.
 /// Objects per client (highest object id).

@@ -293,6 +293,15 @@ impl State {
         &mut self,
         stream: std::os::unix::net::UnixStream,
     ) -> std::io::Result<Client> {
+        // Every connection has limits of its own: without a cap on them, a
+        // sandbox multiplies its per-client limits by reconnecting. The
+        // stream is dropped, so the client sees the connection closed.
+        if self.client_count() >= crate::limits::MAX_CLIENTS {
+            return Err(std::io::Error::other(format!(
+                "wsbox: per-sandbox limit: more than {} Wayland connections",
+                crate::limits::MAX_CLIENTS
+            )));
+        }
         let data = Arc::new(ClientState::new(self.core.clients.clone()));
         self.core.display_handle.insert_client(stream, data)
     }
