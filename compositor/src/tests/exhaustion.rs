@@ -686,7 +686,9 @@ fn connections_per_sandbox_are_capped() {
     // The fixture's clients count: fill up to the cap.
     while f.state.client_count() < limits::MAX_CLIENTS {
         let (server, client) = UnixStream::pair().expect("socketpair");
-        f.state.insert_client(server).expect("a connection under the cap");
+        f.state
+            .insert_client(server)
+            .expect("a connection under the cap");
         held.push(client);
     }
     let (server, client) = UnixStream::pair().expect("socketpair");
@@ -710,6 +712,8 @@ fn connections_per_sandbox_are_capped() {
     f.dispatch();
     assert!(f.state.client_count() < limits::MAX_CLIENTS);
     let (server, _client) = UnixStream::pair().expect("socketpair");
-    f.state.insert_client(server).expect("a connection after one left");
+    f.state
+        .insert_client(server)
+        .expect("a connection after one left");
     f.assert_alive(witness);
 }
