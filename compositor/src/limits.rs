@@ -25,6 +25,13 @@ pub const MAX_SURFACES: usize = 4096;
 /// 512 MiB).
 pub const MAX_SHM_BYTES: u64 = 2 << 30;
 
+/// Rectangles of all of a client's live wl_regions together (one region
+/// holds at most `handlers::guards::MAX_REGION_RECTS`).
+pub const MAX_REGION_RECTS_PER_CLIENT: usize = 16384;
+/// Damage rectangles a surface keeps until its commit; past them its
+/// damage is the whole surface.
+pub const MAX_DAMAGE_RECTS: usize = 64;
+
 /// Wayland connections of one sandbox at a time (enforced where a client
 /// is inserted, `State::insert_client`): each has the limits above.
 pub const MAX_CLIENTS: usize = 64;
@@ -46,6 +53,7 @@ pub struct ClientLimits {
     pools: AtomicUsize,
     surfaces: AtomicUsize,
     shm_bytes: AtomicU64,
+    region_rects: AtomicUsize,
     /// The pools whose mappings live (their object, or a buffer made from
     /// them), and which pool each live shm buffer came from.
     pool_accounts: Mutex<PoolAccounts>,
@@ -189,6 +197,27 @@ impl ClientLimits {
             return Err(format!("more than {MAX_SURFACES} wl_surfaces"));
         }
         Ok(())
+    }
+
+    /// Accounts one more rectangle in one of the client's regions.
+    pub fn add_region_rect(&self) -> Result<(), String> {
+        let n = self.region_rects.fetch_add(1, Ordering::Relaxed) + 1;
+        if n > MAX_REGION_RECTS_PER_CLIENT {
+            self.region_rects.fetch_sub(1, Ordering::Relaxed);
+            return Err(format!(
+                "more than {MAX_REGION_RECTS_PER_CLIENT} rectangles in its wl_regions"
+            ));
+        }
+        Ok(())
+    }
+
+    /// A region of `n` rectangles is destroyed.
+    pub fn remove_region_rects(&self, n: usize) {
+        let _ = self
+            .region_rects
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| {
+                Some(r.saturating_sub(n))
+            });
     }
 
     pub fn remove_surface(&self) {

@@ -13,14 +13,17 @@ use smithay::reexports::wayland_server::protocol::wl_region::{self, WlRegion};
 use smithay::reexports::wayland_server::protocol::wl_subsurface::{self, WlSubsurface};
 use smithay::reexports::wayland_server::protocol::wl_surface::{self, WlSurface};
 use smithay::reexports::wayland_server::{Client, DataInit, Dispatch, DisplayHandle, Resource};
+use smithay::utils::Rectangle;
 use smithay::wayland::compositor::{
-    get_region_attributes, CompositorState, RegionUserData, SubsurfaceUserData, SurfaceUserData,
+    get_region_attributes, with_states, CompositorState, Damage, RegionUserData,
+    SubsurfaceUserData, SurfaceAttributes, SurfaceUserData,
 };
 use smithay::wayland::shell::xdg::{
     XdgPositionerUserData, XdgShellState, XdgShellSurfaceUserData, XdgSurfaceUserData,
 };
 
-use crate::state::State;
+use crate::limits::MAX_DAMAGE_RECTS;
+use crate::state::{ClientState, State};
 
 impl Dispatch<XdgSurface, XdgSurfaceUserData> for State {
     fn request(
@@ -90,6 +93,20 @@ impl Dispatch<WlRegion, RegionUserData> for State {
                 );
                 return;
             }
+            // And all its regions together: 65536 regions of 1024
+            // rectangles would be over a GiB.
+            if let Some(d) = client.get_data::<ClientState>() {
+                if let Err(why) = d.limits.add_region_rect() {
+                    super::compositor::cut_off(resource, &why);
+                    return;
+                }
+            }
+        }
+        if let wl_region::Request::Destroy = &request {
+            if let Some(d) = client.get_data::<ClientState>() {
+                d.limits
+                    .remove_region_rects(get_region_attributes(resource).rects.len());
+            }
         }
         <CompositorState as Dispatch<WlRegion, RegionUserData, Self>>::request(
             state, client, resource, request, data, dh, data_init,
@@ -113,6 +130,24 @@ impl Dispatch<WlSurface, SurfaceUserData> for State {
         | wl_surface::Request::DamageBuffer { width, height, .. } = &request
         {
             if *width <= 0 || *height <= 0 {
+                return;
+            }
+            // Damage piles up until a commit, which a client need never
+            // send: past MAX_DAMAGE_RECTS it becomes one rectangle over
+            // the whole buffer (what a compositor may always assume).
+            let collapsed = with_states(resource, |states| {
+                let mut attributes = states.cached_state.get::<SurfaceAttributes>();
+                let pending = attributes.pending();
+                if pending.damage.len() < MAX_DAMAGE_RECTS {
+                    return false;
+                }
+                pending.damage.clear();
+                pending.damage.push(Damage::Buffer(Rectangle::from_size(
+                    (1 << 16, 1 << 16).into(),
+                )));
+                true
+            });
+            if collapsed {
                 return;
             }
         }

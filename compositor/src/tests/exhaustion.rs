@@ -413,6 +413,83 @@ fn a_region_holds_a_bounded_number_of_rectangles() {
         let err = outcome_error(f.outcome(c));
         assert!(err.contains("rectangles in one wl_region"), "{err}");
     });
+    // Many regions, each under its own cap, against the client's budget.
+    bounded("wl_region rectangles of many regions", |f, _| {
+        let c = f.add_client();
+        let client = &f.clients[c];
+        let per_region = 1000;
+        let regions = limits::MAX_REGION_RECTS_PER_CLIENT / per_region + 2;
+        for r in 0..regions {
+            let region = client.compositor().create_region(&client.qh, ());
+            for i in 0..per_region {
+                region.add(i as i32, r as i32, 1, 1);
+            }
+        }
+        let err = outcome_error(f.outcome(c));
+        assert!(
+            err.contains(&format!(
+                "more than {} rectangles in its wl_regions",
+                limits::MAX_REGION_RECTS_PER_CLIENT
+            )),
+            "{err}"
+        );
+    });
+    // Destroyed regions give their rectangles back.
+    bounded("wl_region rectangles given back", |f, witness| {
+        let c = f.add_client();
+        for r in 0..(2 * limits::MAX_REGION_RECTS_PER_CLIENT / 1000) {
+            let client = &f.clients[c];
+            let region = client.compositor().create_region(&client.qh, ());
+            for i in 0..1000 {
+                region.add(i, r as i32, 1, 1);
+            }
+            region.destroy();
+            f.roundtrip(c);
+        }
+        f.assert_alive(c);
+        f.assert_alive(witness);
+    });
+}
+
+#[test]
+fn damage_never_committed_is_collapsed() {
+    use smithay::wayland::compositor::{with_states, SurfaceAttributes};
+    bounded("damage never committed", |f, _| {
+        let c = f.add_client();
+        let window = f.map_window(c, "damaged", true, Some((40, 30)), RED);
+        for i in 0..20_000 {
+            window.surface.damage_buffer(i % 97, i % 89, 1, 1);
+            if i % 1000 == 999 {
+                f.roundtrip(c);
+            }
+        }
+        f.roundtrip(c);
+        let pending: Vec<usize> = f
+            .state
+            .core
+            .space
+            .elements()
+            .filter_map(|w| w.toplevel())
+            .map(|t| {
+                with_states(t.wl_surface(), |s| {
+                    s.cached_state
+                        .get::<SurfaceAttributes>()
+                        .pending()
+                        .damage
+                        .len()
+                })
+            })
+            .collect();
+        assert!(
+            pending.iter().all(|&n| n <= limits::MAX_DAMAGE_RECTS)
+                && pending.iter().any(|&n| n > 0),
+            "pending damage of the windows: {pending:?}"
+        );
+        // The commit that finally comes shows the buffer.
+        window.surface.commit();
+        f.roundtrip(c);
+        f.assert_alive(c);
+    });
 }
 
 #[test]
