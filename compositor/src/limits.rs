@@ -32,6 +32,11 @@ pub const MAX_REGION_RECTS_PER_CLIENT: usize = 16384;
 /// damage is the whole surface.
 pub const MAX_DAMAGE_RECTS: usize = 64;
 
+/// xdg_activation tokens kept at a time (all clients), and how long one
+/// is valid.
+pub const MAX_ACTIVATION_TOKENS: usize = 64;
+pub const ACTIVATION_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Wayland connections of one sandbox at a time (enforced where a client
 /// is inserted, `State::insert_client`): each has the limits above.
 pub const MAX_CLIENTS: usize = 64;

@@ -139,6 +139,15 @@ impl XdgActivationHandler for State {
     /// Only a token minted during a recent key press of the focused client is
     /// valid: an app cannot steal focus with a token it made up.
     fn token_created(&mut self, _token: XdgActivationToken, data: XdgActivationTokenData) -> bool {
+        // Tokens are kept until used, and the focused client may mint any
+        // number with one serial: expired ones go, and at most
+        // MAX_ACTIVATION_TOKENS live.
+        let state = &mut self.core.xdg_activation_state;
+        state
+            .retain_tokens(|_, d| d.timestamp.elapsed() < crate::limits::ACTIVATION_TOKEN_LIFETIME);
+        if state.tokens().count() >= crate::limits::MAX_ACTIVATION_TOKENS {
+            return false;
+        }
         let Some((serial, seat)) = data.serial else {
             return false;
         };
@@ -157,7 +166,7 @@ impl XdgActivationHandler for State {
         data: XdgActivationTokenData,
         surface: WlSurface,
     ) {
-        if data.timestamp.elapsed().as_secs() >= 10 {
+        if data.timestamp.elapsed() >= crate::limits::ACTIVATION_TOKEN_LIFETIME {
             return;
         }
         if let Some(window) = self.core.window_for(&surface) {

@@ -794,3 +794,33 @@ fn connections_per_sandbox_are_capped() {
         .expect("a connection after one left");
     f.assert_alive(witness);
 }
+
+#[test]
+fn activation_tokens_are_pruned_and_capped() {
+    use wayland_protocols::xdg::activation::v1::client::xdg_activation_v1::XdgActivationV1;
+    // The focused client may mint any number of valid tokens with one
+    // serial; smithay keeps each until it is used.
+    bounded("activation tokens", |f, _| {
+        let c = f.add_client();
+        let window = f.map_window(c, "tokens", true, Some((40, 30)), RED);
+        f.roundtrip(c);
+        let client = &f.clients[c];
+        let serial = client.app.last_enter_serial().expect("keyboard focus");
+        let seat = client.seat.clone().expect("seat");
+        let activation: XdgActivationV1 = client.bind();
+        for _ in 0..1000 {
+            let token = activation.get_activation_token(&client.qh, ());
+            token.set_serial(serial, &seat);
+            token.set_surface(&window.surface);
+            token.commit();
+            token.destroy();
+        }
+        f.roundtrip(c);
+        let kept = f.state.core.xdg_activation_state.tokens().count();
+        assert!(
+            kept > 0 && kept <= limits::MAX_ACTIVATION_TOKENS,
+            "{kept} tokens kept"
+        );
+        f.assert_alive(c);
+    });
+}
