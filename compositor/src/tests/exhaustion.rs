@@ -157,6 +157,33 @@ fn shm_bytes_per_client_are_capped_and_released() {
 }
 
 #[test]
+fn shm_bytes_per_sandbox_are_capped() {
+    bounded("shm bytes per sandbox", |f, _| {
+        // A MiB under each client's limit (the witness has a pool too).
+        let max = (limits::MAX_SHM_BYTES - (1 << 20)) as i32;
+        let clients = (limits::MAX_SANDBOX_SHM_BYTES / limits::MAX_SHM_BYTES) as usize;
+        // Every client at its own limit, together at the sandbox's.
+        let mut held = Vec::new();
+        for _ in 0..clients {
+            let c = f.add_client();
+            let file = sparse_memfd(max as u64);
+            let client = &f.clients[c];
+            let pool = client.shm().create_pool(file.as_fd(), max, &client.qh, ());
+            held.push((file, pool));
+            f.roundtrip(c);
+        }
+        let c = f.add_client();
+        let file = sparse_memfd(4 << 20);
+        let client = &f.clients[c];
+        let _pool = client
+            .shm()
+            .create_pool(file.as_fd(), 4 << 20, &client.qh, ());
+        let err = outcome_error(f.outcome(c));
+        assert!(err.contains("all the sandbox's clients"), "{err}");
+    });
+}
+
+#[test]
 fn pool_resized_to_zero_negative_larger_or_shrunk() {
     bounded("pool resizes", |f, _| {
         for size in [0, -1, i32::MIN, 1024, i32::MAX] {
@@ -623,7 +650,8 @@ fn a_string_running_past_the_end_of_its_message() {
 #[test]
 fn a_destroyed_pool_counts_while_its_buffers_live() {
     bounded("pools kept mapped by buffers", |f, _| {
-        let gib = 1 << 30;
+        // Half the limit each.
+        let gib = (limits::MAX_SHM_BYTES / 2) as i32;
         // Pool, buffer, pool destroyed: the buffer keeps the mapping, so
         // the bytes stay counted...
         let c = f.add_client();
@@ -659,7 +687,7 @@ fn a_destroyed_pool_counts_while_its_buffers_live() {
         let client = &f.clients[c];
         let _pool = client.shm().create_pool(file.as_fd(), gib, &client.qh, ());
         f.roundtrip(c);
-        // A third GiB while two are mapped: over the limit.
+        // A third half while two are mapped: over the limit.
         let file = sparse_memfd(gib as u64);
         let client = &f.clients[c];
         let _pool = client.shm().create_pool(file.as_fd(), gib, &client.qh, ());
