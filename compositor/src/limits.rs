@@ -42,6 +42,11 @@ pub const MAX_DAMAGE_RECTS: usize = 64;
 pub const MAX_ACTIVATION_TOKENS: usize = 64;
 pub const ACTIVATION_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// MIME types one data source (clipboard, primary selection) may offer,
+/// and the longest one; past them an offer is ignored.
+pub const MAX_MIME_TYPES: usize = 64;
+pub const MAX_MIME_BYTES: usize = 256;
+
 /// Wayland connections of one sandbox at a time (enforced where a client
 /// is inserted, `State::insert_client`): each has the limits above.
 pub const MAX_CLIENTS: usize = 64;
@@ -66,6 +71,8 @@ pub struct ClientLimits {
     /// The pool bytes of every client of the sandbox (shared).
     sandbox_shm_bytes: Arc<AtomicU64>,
     region_rects: AtomicUsize,
+    /// MIME types offered per live data source.
+    mime_types: Mutex<HashMap<ObjectId, usize>>,
     /// The pools whose mappings live (their object, or a buffer made from
     /// them), and which pool each live shm buffer came from.
     pool_accounts: Mutex<PoolAccounts>,
@@ -94,6 +101,7 @@ impl ClientLimits {
             shm_bytes: AtomicU64::default(),
             sandbox_shm_bytes,
             region_rects: AtomicUsize::default(),
+            mime_types: Mutex::default(),
             pool_accounts: Mutex::default(),
         }
     }
@@ -246,6 +254,26 @@ impl ClientLimits {
             ));
         }
         Ok(())
+    }
+
+    /// Whether `source` may offer one more MIME type (and counts it).
+    pub fn add_mime_type(&self, source: ObjectId) -> bool {
+        let Ok(mut counts) = self.mime_types.lock() else {
+            return false;
+        };
+        let n = counts.entry(source).or_insert(0);
+        if *n >= MAX_MIME_TYPES {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    /// A data source is destroyed.
+    pub fn source_gone(&self, source: &ObjectId) {
+        if let Ok(mut counts) = self.mime_types.lock() {
+            counts.remove(source);
+        }
     }
 
     /// A region of `n` rectangles is destroyed.

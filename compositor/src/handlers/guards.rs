@@ -22,7 +22,14 @@ use smithay::wayland::shell::xdg::{
     XdgPositionerUserData, XdgShellState, XdgShellSurfaceUserData, XdgSurfaceUserData,
 };
 
-use crate::limits::MAX_DAMAGE_RECTS;
+use smithay::reexports::wayland_protocols::wp::primary_selection::zv1::server::zwp_primary_selection_source_v1::{
+    self as primary_source, ZwpPrimarySelectionSourceV1 as PrimarySource,
+};
+use smithay::reexports::wayland_server::protocol::wl_data_source::{self, WlDataSource};
+use smithay::wayland::selection::data_device::{DataDeviceState, DataSourceUserData};
+use smithay::wayland::selection::primary_selection::{PrimarySelectionState, PrimarySourceUserData};
+
+use crate::limits::{MAX_DAMAGE_RECTS, MAX_MIME_BYTES};
 use crate::state::{ClientState, State};
 
 impl Dispatch<XdgSurface, XdgSurfaceUserData> for State {
@@ -274,6 +281,101 @@ impl Dispatch<XdgPositioner, XdgPositionerUserData> for State {
         }
         <XdgShellState as Dispatch<XdgPositioner, XdgPositionerUserData, Self>>::request(
             state, client, resource, request, data, dh, data_init,
+        )
+    }
+}
+
+/// Whether one more MIME type `mime` may be offered by `source` of
+/// `client`: at most MAX_MIME_TYPES per source, of at most MAX_MIME_BYTES
+/// (smithay keeps every one, and a selection offers them all to the
+/// focused client). Past them an offer is ignored.
+fn mime_allowed(client: &Client, source: &impl Resource, mime: &str) -> bool {
+    let Some(d) = client.get_data::<ClientState>() else {
+        return true;
+    };
+    let allowed = mime.len() <= MAX_MIME_BYTES && d.limits.add_mime_type(source.id());
+    if !allowed {
+        tracing::debug!(source = %source.id(), "MIME type ignored: over the per-source limit");
+    }
+    allowed
+}
+
+impl Dispatch<WlDataSource, DataSourceUserData> for State {
+    fn request(
+        state: &mut Self,
+        client: &Client,
+        resource: &WlDataSource,
+        request: wl_data_source::Request,
+        data: &DataSourceUserData,
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, Self>,
+    ) {
+        match &request {
+            wl_data_source::Request::Offer { mime_type }
+                if !mime_allowed(client, resource, mime_type) =>
+            {
+                return;
+            }
+            wl_data_source::Request::Destroy => {
+                if let Some(d) = client.get_data::<ClientState>() {
+                    d.limits.source_gone(&resource.id());
+                }
+            }
+            _ => {}
+        }
+        <DataDeviceState as Dispatch<WlDataSource, DataSourceUserData, Self>>::request(
+            state, client, resource, request, data, dh, data_init,
+        )
+    }
+
+    fn destroyed(
+        state: &mut Self,
+        client: smithay::reexports::wayland_server::backend::ClientId,
+        resource: &WlDataSource,
+        data: &DataSourceUserData,
+    ) {
+        <DataDeviceState as Dispatch<WlDataSource, DataSourceUserData, Self>>::destroyed(
+            state, client, resource, data,
+        )
+    }
+}
+
+impl Dispatch<PrimarySource, PrimarySourceUserData> for State {
+    fn request(
+        state: &mut Self,
+        client: &Client,
+        resource: &PrimarySource,
+        request: primary_source::Request,
+        data: &PrimarySourceUserData,
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, Self>,
+    ) {
+        match &request {
+            primary_source::Request::Offer { mime_type }
+                if !mime_allowed(client, resource, mime_type) =>
+            {
+                return;
+            }
+            primary_source::Request::Destroy => {
+                if let Some(d) = client.get_data::<ClientState>() {
+                    d.limits.source_gone(&resource.id());
+                }
+            }
+            _ => {}
+        }
+        <PrimarySelectionState as Dispatch<PrimarySource, PrimarySourceUserData, Self>>::request(
+            state, client, resource, request, data, dh, data_init,
+        )
+    }
+
+    fn destroyed(
+        state: &mut Self,
+        client: smithay::reexports::wayland_server::backend::ClientId,
+        resource: &PrimarySource,
+        data: &PrimarySourceUserData,
+    ) {
+        <PrimarySelectionState as Dispatch<PrimarySource, PrimarySourceUserData, Self>>::destroyed(
+            state, client, resource, data,
         )
     }
 }

@@ -30,9 +30,8 @@ use smithay::wayland::xdg_activation::{
     XdgActivationHandler, XdgActivationState, XdgActivationToken, XdgActivationTokenData,
 };
 use smithay::{
-    delegate_cursor_shape, delegate_data_device, delegate_fractional_scale, delegate_output,
-    delegate_presentation, delegate_primary_selection, delegate_seat, delegate_single_pixel_buffer,
-    delegate_viewporter, delegate_xdg_activation,
+    delegate_cursor_shape, delegate_fractional_scale, delegate_output, delegate_presentation,
+    delegate_seat, delegate_single_pixel_buffer, delegate_viewporter, delegate_xdg_activation,
 };
 
 use crate::state::State;
@@ -103,14 +102,33 @@ impl DataDeviceHandler for State {
 }
 impl ClientDndGrabHandler for State {}
 impl ServerDndGrabHandler for State {}
-delegate_data_device!(State);
+// wl_data_source goes through the mime-type cap of guards.rs first.
+smithay::reexports::wayland_server::delegate_global_dispatch!(State: [
+    smithay::reexports::wayland_server::protocol::wl_data_device_manager::WlDataDeviceManager: ()
+] => smithay::wayland::selection::data_device::DataDeviceState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [
+    smithay::reexports::wayland_server::protocol::wl_data_device_manager::WlDataDeviceManager: ()
+] => smithay::wayland::selection::data_device::DataDeviceState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [
+    smithay::reexports::wayland_server::protocol::wl_data_device::WlDataDevice: smithay::wayland::selection::data_device::DataDeviceUserData
+] => smithay::wayland::selection::data_device::DataDeviceState);
 
 impl PrimarySelectionHandler for State {
     fn primary_selection_state(&self) -> &PrimarySelectionState {
         &self.core.primary_selection_state
     }
 }
-delegate_primary_selection!(State);
+// zwp_primary_selection_source_v1 goes through the mime-type cap of
+// guards.rs first.
+smithay::reexports::wayland_server::delegate_global_dispatch!(State: [
+    smithay::reexports::wayland_protocols::wp::primary_selection::zv1::server::zwp_primary_selection_device_manager_v1::ZwpPrimarySelectionDeviceManagerV1: smithay::wayland::selection::primary_selection::PrimaryDeviceManagerGlobalData
+] => smithay::wayland::selection::primary_selection::PrimarySelectionState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [
+    smithay::reexports::wayland_protocols::wp::primary_selection::zv1::server::zwp_primary_selection_device_manager_v1::ZwpPrimarySelectionDeviceManagerV1: ()
+] => smithay::wayland::selection::primary_selection::PrimarySelectionState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [
+    smithay::reexports::wayland_protocols::wp::primary_selection::zv1::server::zwp_primary_selection_device_v1::ZwpPrimarySelectionDeviceV1: smithay::wayland::selection::primary_selection::PrimaryDeviceUserData
+] => smithay::wayland::selection::primary_selection::PrimarySelectionState);
 
 impl OutputHandler for State {}
 delegate_output!(State);
