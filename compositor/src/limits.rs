@@ -55,6 +55,9 @@ pub const MAX_CLIENTS: usize = 64;
 // owns the buffers; repeated here so that one file lists every limit.
 /// Objects per client (highest object id).
 pub const MAX_OBJECTS: u32 = 65536;
+/// Objects the compositor created for a client (wl_data_offer...) that it
+/// has not destroyed.
+pub const MAX_SERVER_OBJECTS: u32 = 16384;
 /// fds a client sent that no message has used yet.
 pub const MAX_PENDING_FDS: usize = 128;
 /// The compositor's buffer of events not yet written to a client; behind it

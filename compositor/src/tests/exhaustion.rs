@@ -852,3 +852,34 @@ fn activation_tokens_are_pruned_and_capped() {
         f.assert_alive(c);
     });
 }
+
+#[test]
+fn server_created_objects_are_capped() {
+    // Every selection set while a client is focused makes a wl_data_offer
+    // for it; one that never destroys them grew its object map for good.
+    let max = limits::MAX_SERVER_OBJECTS;
+    bounded("selection offers never destroyed", |f, _| {
+        let c = f.add_client();
+        f.map_window(c, "offers", true, Some((40, 30)), RED);
+        f.click_window("offers");
+        f.roundtrip(c);
+        let serial = f.clients[c].app.last_enter_serial().expect("focus");
+        let mut previous = None;
+        for i in 0..max + 1000 {
+            let client = &f.clients[c];
+            let source = client.data_source("text/plain", None);
+            client.data_device().set_selection(Some(&source), serial);
+            if let Some(p) = previous.replace(source) {
+                p.destroy();
+            }
+            if i % 1000 == 999 && i < max - 1000 {
+                f.roundtrip(c);
+            }
+        }
+        let err = outcome_error(f.outcome(c));
+        assert!(
+            err.contains(&format!("more than {max} server-created objects")),
+            "{err}"
+        );
+    });
+}

@@ -132,6 +132,19 @@ impl<D> Client<D> {
             version,
             data: Data { serial, user_data },
         });
+        // wsbox: ids are allocated densely, so an id past the cap means the
+        // client holds that many server-created objects.
+        if id - SERVER_ID_LIMIT >= crate::rs::map::MAX_SERVER_OBJECTS && !self.killed {
+            self.post_display_error(
+                DisplayError::NoMemory,
+                CString::new(format!(
+                    "wsbox: per-client limit: more than {} server-created objects \
+                     (the client does not destroy them)",
+                    crate::rs::map::MAX_SERVER_OBJECTS
+                ))
+                .unwrap_or_default(),
+            );
+        }
         InnerObjectId { id, serial, client_id: self.id.clone(), interface }
     }
 
