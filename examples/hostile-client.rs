@@ -4,7 +4,8 @@
 //! socket (no client library would send these): 100k wl_display.sync
 //! without reading a reply, 10k surfaces, 70k objects, 2000 rectangles in
 //! one region, a string without its NUL, a string past the end of its
-//! message, garbage. It prints one line per case: `CASE cut-off` when the
+//! message, a null string where none is allowed, a message shorter than its
+//! arguments, garbage. It prints one line per case: `CASE cut-off` when the
 //! compositor ended that connection, `CASE alive` when it did not; then it
 //! checks that a polite connection still gets its sync answered and exits 0.
 
@@ -231,6 +232,18 @@ fn main() {
     });
     case("string-past-the-end", |c| {
         c.send(&message(2, 0, &[1, 4000, 0x6c77]))
+    });
+    case("null-string", |c| {
+        // wl_data_source.offer(null): the mime type may not be null, and
+        // wayland-server's generated code panicked on it.
+        c.bind("wl_data_device_manager", 4)?;
+        c.send(&message(4, 0, &[5]))?;
+        c.next_id = 6;
+        c.send(&message(5, 0, &[0]))
+    });
+    case("argument-past-the-end", |c| {
+        // wl_display.sync whose header counts no new_id.
+        c.send(&message(1, 0, &[]))
     });
     case("garbage", |c| c.send(&[0xff; 64]));
     // After all that, a polite connection is answered.

@@ -1,14 +1,17 @@
 //! Per-client limits: they trip long before anything global, and cut off
 //! only the client that trips them, with a log line naming the limit.
 //!
-//! A shm pool is the client's own memory mapped into the compositor, so its
-//! cost to wsbox is address space, which the pool-size and pool-count caps
-//! bound; surfaces cost wsbox memory per object, which the surface cap
-//! bounds.
+//! A shm pool is the client's memfd mapped into the compositor. Mapping it
+//! costs only address space, but the compositor reads the buffers it
+//! shows (rendering, screenshots), and reading a hole of a sparse memfd
+//! allocates the page, charged to wsbox: a pool counts as memory wsbox may
+//! come to hold, so its bytes are capped per client and per sandbox.
+//! Surfaces, regions and the like cost wsbox memory per object, which the
+//! other caps bound.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use smithay::reexports::wayland_server::backend::ObjectId;
 
@@ -23,12 +26,38 @@ pub const MAX_SURFACES: usize = 4096;
 /// Bytes of all of a client's wl_shm pools together, as long as their
 /// mappings live: what it may make the compositor map (foot alone maps
 /// 512 MiB).
-pub const MAX_SHM_BYTES: u64 = 2 << 30;
+pub const MAX_SHM_BYTES: u64 = 1 << 30;
+/// Bytes of the wl_shm pools of all the clients of one sandbox together.
+pub const MAX_SANDBOX_SHM_BYTES: u64 = 2 << 30;
+
+/// Rectangles of all of a client's live wl_regions together (one region
+/// holds at most `handlers::guards::MAX_REGION_RECTS`).
+pub const MAX_REGION_RECTS_PER_CLIENT: usize = 16384;
+/// Damage rectangles a surface keeps until its commit; past them its
+/// damage is the whole surface.
+pub const MAX_DAMAGE_RECTS: usize = 64;
+
+/// xdg_activation tokens kept at a time (all clients), and how long one
+/// is valid.
+pub const MAX_ACTIVATION_TOKENS: usize = 64;
+pub const ACTIVATION_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// MIME types one data source (clipboard, primary selection) may offer,
+/// and the longest one; past them an offer is ignored.
+pub const MAX_MIME_TYPES: usize = 64;
+pub const MAX_MIME_BYTES: usize = 256;
+
+/// Wayland connections of one sandbox at a time (enforced where a client
+/// is inserted, `State::insert_client`): each has the limits above.
+pub const MAX_CLIENTS: usize = 64;
 
 // Enforced in the vendored wayland-backend (vendor/wayland-backend), which
 // owns the buffers; repeated here so that one file lists every limit.
 /// Objects per client (highest object id).
 pub const MAX_OBJECTS: u32 = 65536;
+/// Objects the compositor created for a client (wl_data_offer...) that it
+/// has not destroyed.
+pub const MAX_SERVER_OBJECTS: u32 = 16384;
 /// fds a client sent that no message has used yet.
 pub const MAX_PENDING_FDS: usize = 128;
 /// The compositor's buffer of events not yet written to a client; behind it
@@ -42,6 +71,11 @@ pub struct ClientLimits {
     pools: AtomicUsize,
     surfaces: AtomicUsize,
     shm_bytes: AtomicU64,
+    /// The pool bytes of every client of the sandbox (shared).
+    sandbox_shm_bytes: Arc<AtomicU64>,
+    region_rects: AtomicUsize,
+    /// MIME types offered per live data source.
+    mime_types: Mutex<HashMap<ObjectId, usize>>,
     /// The pools whose mappings live (their object, or a buffer made from
     /// them), and which pool each live shm buffer came from.
     pool_accounts: Mutex<PoolAccounts>,
@@ -61,6 +95,20 @@ struct PoolAccount {
 }
 
 impl ClientLimits {
+    /// The counters of a new client; `sandbox_shm_bytes` is shared by all
+    /// the clients of the sandbox.
+    pub fn new(sandbox_shm_bytes: Arc<AtomicU64>) -> Self {
+        Self {
+            pools: AtomicUsize::default(),
+            surfaces: AtomicUsize::default(),
+            shm_bytes: AtomicU64::default(),
+            sandbox_shm_bytes,
+            region_rects: AtomicUsize::default(),
+            mime_types: Mutex::default(),
+            pool_accounts: Mutex::default(),
+        }
+    }
+
     /// Accounts a new pool of `size` bytes, or says why it is refused.
     pub fn add_pool(&self, size: i32) -> Result<(), String> {
         check_pool_size(size)?;
@@ -88,6 +136,15 @@ impl ClientLimits {
                 "more than {MAX_SHM_BYTES} bytes in wl_shm pools ({total} asked)"
             ));
         }
+        let sandbox = self.sandbox_shm_bytes.fetch_add(extra, Ordering::Relaxed) + extra;
+        if sandbox > MAX_SANDBOX_SHM_BYTES {
+            self.sandbox_shm_bytes.fetch_sub(extra, Ordering::Relaxed);
+            self.shm_bytes.fetch_sub(extra, Ordering::Relaxed);
+            return Err(format!(
+                "more than {MAX_SANDBOX_SHM_BYTES} bytes in the wl_shm pools of all the \
+                 sandbox's clients ({sandbox} asked)"
+            ));
+        }
         Ok(())
     }
 
@@ -97,11 +154,14 @@ impl ClientLimits {
             .pools
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
         let size = u64::try_from(size).unwrap_or(0);
+        let mut released = 0;
         let _ = self
             .shm_bytes
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                Some(n.saturating_sub(size))
+                released = n.min(size);
+                Some(n - released)
             });
+        release(&self.sandbox_shm_bytes, released);
     }
 
     /// Remembers the size of a pool object that [`Self::add_pool`] accounted.
@@ -187,11 +247,68 @@ impl ClientLimits {
         Ok(())
     }
 
+    /// Accounts one more rectangle in one of the client's regions.
+    pub fn add_region_rect(&self) -> Result<(), String> {
+        let n = self.region_rects.fetch_add(1, Ordering::Relaxed) + 1;
+        if n > MAX_REGION_RECTS_PER_CLIENT {
+            self.region_rects.fetch_sub(1, Ordering::Relaxed);
+            return Err(format!(
+                "more than {MAX_REGION_RECTS_PER_CLIENT} rectangles in its wl_regions"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether `source` may offer one more MIME type (and counts it).
+    pub fn add_mime_type(&self, source: ObjectId) -> bool {
+        let Ok(mut counts) = self.mime_types.lock() else {
+            return false;
+        };
+        let n = counts.entry(source).or_insert(0);
+        if *n >= MAX_MIME_TYPES {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    /// A data source is destroyed.
+    pub fn source_gone(&self, source: &ObjectId) {
+        if let Ok(mut counts) = self.mime_types.lock() {
+            counts.remove(source);
+        }
+    }
+
+    /// A region of `n` rectangles is destroyed.
+    pub fn remove_region_rects(&self, n: usize) {
+        let _ = self
+            .region_rects
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| {
+                Some(r.saturating_sub(n))
+            });
+    }
+
     pub fn remove_surface(&self) {
         let _ = self
             .surfaces
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
     }
+}
+
+impl Drop for ClientLimits {
+    /// The client is gone, and with it the mappings of its pools.
+    fn drop(&mut self) {
+        release(
+            &self.sandbox_shm_bytes,
+            self.shm_bytes.load(Ordering::Relaxed),
+        );
+    }
+}
+
+fn release(counter: &AtomicU64, bytes: u64) {
+    let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+        Some(n.saturating_sub(bytes))
+    });
 }
 
 /// A pool size the compositor accepts.
@@ -223,18 +340,39 @@ mod tests {
     #[test]
     fn shm_bytes_are_capped_across_pools_and_resizes() {
         let limits = ClientLimits::default();
-        limits.add_pool(1 << 30).unwrap();
-        limits.add_pool(1 << 30).unwrap();
-        assert_eq!(limits.shm_bytes(), 2 << 30);
+        limits.add_pool(1 << 29).unwrap();
+        limits.add_pool(1 << 29).unwrap();
+        assert_eq!(limits.shm_bytes(), 1 << 30);
         assert!(limits
             .add_pool(4096)
             .unwrap_err()
             .contains("bytes in wl_shm pools"));
-        limits.remove_pool(1 << 30);
+        limits.remove_pool(1 << 29);
         limits.add_pool(4096).unwrap();
-        assert!(limits.grow_shm(4096, (1 << 30) + 8192).is_err());
+        assert!(limits.grow_shm(4096, (1 << 29) + 8192).is_err());
         limits.grow_shm(4096, 8192).unwrap();
-        assert_eq!(limits.shm_bytes(), (1 << 30) + 8192);
+        assert_eq!(limits.shm_bytes(), (1 << 29) + 8192);
+    }
+
+    #[test]
+    fn shm_bytes_are_capped_per_sandbox_and_released_with_the_client() {
+        let sandbox = Arc::new(AtomicU64::new(0));
+        let clients: Vec<_> = (0..3).map(|_| ClientLimits::new(sandbox.clone())).collect();
+        clients[0].add_pool(1 << 30).unwrap();
+        clients[1].add_pool(1 << 30).unwrap();
+        assert_eq!(sandbox.load(Ordering::Relaxed), MAX_SANDBOX_SHM_BYTES);
+        let err = clients[2].add_pool(4096).unwrap_err();
+        assert!(err.contains("all the sandbox's clients"), "{err}");
+        // Refused, so not counted for the client either.
+        assert_eq!(clients[2].shm_bytes(), 0);
+        // A pool destroyed, or a client gone, gives its bytes back.
+        clients[0].remove_pool(1 << 30);
+        clients[2].add_pool(1 << 29).unwrap();
+        let mut clients = clients;
+        clients.remove(1);
+        assert_eq!(sandbox.load(Ordering::Relaxed), 1 << 29);
+        drop(clients);
+        assert_eq!(sandbox.load(Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -129,6 +129,8 @@ pub struct Core {
     pub pointer_location: Point<f64, Logical>,
     /// Clients currently connected, for `wsbox ps` and the log.
     pub clients: Arc<AtomicUsize>,
+    /// Bytes of the wl_shm pools of all clients (crate::limits).
+    pub shm_bytes: Arc<std::sync::atomic::AtomicU64>,
     /// Set when something changed that needs a new frame.
     pub needs_redraw: bool,
     /// Set when the keyboard focus must move once the current batch of
@@ -278,6 +280,7 @@ impl State {
                 cursor_status: CursorImageStatus::default_named(),
                 pointer_location: (width as f64 / 2.0, height as f64 / 2.0).into(),
                 clients: Arc::new(AtomicUsize::new(0)),
+                shm_bytes: Arc::default(),
                 needs_redraw: true,
                 refocus: false,
                 last_client_count: 0,
@@ -293,7 +296,19 @@ impl State {
         &mut self,
         stream: std::os::unix::net::UnixStream,
     ) -> std::io::Result<Client> {
-        let data = Arc::new(ClientState::new(self.core.clients.clone()));
+        // Every connection has limits of its own: without a cap on them, a
+        // sandbox multiplies its per-client limits by reconnecting. The
+        // stream is dropped, so the client sees the connection closed.
+        if self.client_count() >= crate::limits::MAX_CLIENTS {
+            return Err(std::io::Error::other(format!(
+                "wsbox: per-sandbox limit: more than {} Wayland connections",
+                crate::limits::MAX_CLIENTS
+            )));
+        }
+        let data = Arc::new(ClientState::new(
+            self.core.clients.clone(),
+            self.core.shm_bytes.clone(),
+        ));
         self.core.display_handle.insert_client(stream, data)
     }
 
@@ -620,10 +635,10 @@ pub struct ClientState {
 }
 
 impl ClientState {
-    fn new(clients: Arc<AtomicUsize>) -> Self {
+    fn new(clients: Arc<AtomicUsize>, shm_bytes: Arc<std::sync::atomic::AtomicU64>) -> Self {
         Self {
             compositor_state: CompositorClientState::default(),
-            limits: crate::limits::ClientLimits::default(),
+            limits: crate::limits::ClientLimits::new(shm_bytes),
             clients,
         }
     }

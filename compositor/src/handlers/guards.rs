@@ -13,14 +13,24 @@ use smithay::reexports::wayland_server::protocol::wl_region::{self, WlRegion};
 use smithay::reexports::wayland_server::protocol::wl_subsurface::{self, WlSubsurface};
 use smithay::reexports::wayland_server::protocol::wl_surface::{self, WlSurface};
 use smithay::reexports::wayland_server::{Client, DataInit, Dispatch, DisplayHandle, Resource};
+use smithay::utils::Rectangle;
 use smithay::wayland::compositor::{
-    get_region_attributes, CompositorState, RegionUserData, SubsurfaceUserData, SurfaceUserData,
+    get_region_attributes, with_states, CompositorState, Damage, RegionUserData,
+    SubsurfaceUserData, SurfaceAttributes, SurfaceUserData,
 };
 use smithay::wayland::shell::xdg::{
     XdgPositionerUserData, XdgShellState, XdgShellSurfaceUserData, XdgSurfaceUserData,
 };
 
-use crate::state::State;
+use smithay::reexports::wayland_protocols::wp::primary_selection::zv1::server::zwp_primary_selection_source_v1::{
+    self as primary_source, ZwpPrimarySelectionSourceV1 as PrimarySource,
+};
+use smithay::reexports::wayland_server::protocol::wl_data_source::{self, WlDataSource};
+use smithay::wayland::selection::data_device::{DataDeviceState, DataSourceUserData};
+use smithay::wayland::selection::primary_selection::{PrimarySelectionState, PrimarySourceUserData};
+
+use crate::limits::{MAX_DAMAGE_RECTS, MAX_MIME_BYTES};
+use crate::state::{ClientState, State};
 
 impl Dispatch<XdgSurface, XdgSurfaceUserData> for State {
     fn request(
@@ -90,6 +100,20 @@ impl Dispatch<WlRegion, RegionUserData> for State {
                 );
                 return;
             }
+            // And all its regions together: 65536 regions of 1024
+            // rectangles would be over a GiB.
+            if let Some(d) = client.get_data::<ClientState>() {
+                if let Err(why) = d.limits.add_region_rect() {
+                    super::compositor::cut_off(resource, &why);
+                    return;
+                }
+            }
+        }
+        if let wl_region::Request::Destroy = &request {
+            if let Some(d) = client.get_data::<ClientState>() {
+                d.limits
+                    .remove_region_rects(get_region_attributes(resource).rects.len());
+            }
         }
         <CompositorState as Dispatch<WlRegion, RegionUserData, Self>>::request(
             state, client, resource, request, data, dh, data_init,
@@ -113,6 +137,24 @@ impl Dispatch<WlSurface, SurfaceUserData> for State {
         | wl_surface::Request::DamageBuffer { width, height, .. } = &request
         {
             if *width <= 0 || *height <= 0 {
+                return;
+            }
+            // Damage piles up until a commit, which a client need never
+            // send: past MAX_DAMAGE_RECTS it becomes one rectangle over
+            // the whole buffer (what a compositor may always assume).
+            let collapsed = with_states(resource, |states| {
+                let mut attributes = states.cached_state.get::<SurfaceAttributes>();
+                let pending = attributes.pending();
+                if pending.damage.len() < MAX_DAMAGE_RECTS {
+                    return false;
+                }
+                pending.damage.clear();
+                pending.damage.push(Damage::Buffer(Rectangle::from_size(
+                    (1 << 16, 1 << 16).into(),
+                )));
+                true
+            });
+            if collapsed {
                 return;
             }
         }
@@ -239,6 +281,101 @@ impl Dispatch<XdgPositioner, XdgPositionerUserData> for State {
         }
         <XdgShellState as Dispatch<XdgPositioner, XdgPositionerUserData, Self>>::request(
             state, client, resource, request, data, dh, data_init,
+        )
+    }
+}
+
+/// Whether one more MIME type `mime` may be offered by `source` of
+/// `client`: at most MAX_MIME_TYPES per source, of at most MAX_MIME_BYTES
+/// (smithay keeps every one, and a selection offers them all to the
+/// focused client). Past them an offer is ignored.
+fn mime_allowed(client: &Client, source: &impl Resource, mime: &str) -> bool {
+    let Some(d) = client.get_data::<ClientState>() else {
+        return true;
+    };
+    let allowed = mime.len() <= MAX_MIME_BYTES && d.limits.add_mime_type(source.id());
+    if !allowed {
+        tracing::debug!(source = %source.id(), "MIME type ignored: over the per-source limit");
+    }
+    allowed
+}
+
+impl Dispatch<WlDataSource, DataSourceUserData> for State {
+    fn request(
+        state: &mut Self,
+        client: &Client,
+        resource: &WlDataSource,
+        request: wl_data_source::Request,
+        data: &DataSourceUserData,
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, Self>,
+    ) {
+        match &request {
+            wl_data_source::Request::Offer { mime_type }
+                if !mime_allowed(client, resource, mime_type) =>
+            {
+                return;
+            }
+            wl_data_source::Request::Destroy => {
+                if let Some(d) = client.get_data::<ClientState>() {
+                    d.limits.source_gone(&resource.id());
+                }
+            }
+            _ => {}
+        }
+        <DataDeviceState as Dispatch<WlDataSource, DataSourceUserData, Self>>::request(
+            state, client, resource, request, data, dh, data_init,
+        )
+    }
+
+    fn destroyed(
+        state: &mut Self,
+        client: smithay::reexports::wayland_server::backend::ClientId,
+        resource: &WlDataSource,
+        data: &DataSourceUserData,
+    ) {
+        <DataDeviceState as Dispatch<WlDataSource, DataSourceUserData, Self>>::destroyed(
+            state, client, resource, data,
+        )
+    }
+}
+
+impl Dispatch<PrimarySource, PrimarySourceUserData> for State {
+    fn request(
+        state: &mut Self,
+        client: &Client,
+        resource: &PrimarySource,
+        request: primary_source::Request,
+        data: &PrimarySourceUserData,
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, Self>,
+    ) {
+        match &request {
+            primary_source::Request::Offer { mime_type }
+                if !mime_allowed(client, resource, mime_type) =>
+            {
+                return;
+            }
+            primary_source::Request::Destroy => {
+                if let Some(d) = client.get_data::<ClientState>() {
+                    d.limits.source_gone(&resource.id());
+                }
+            }
+            _ => {}
+        }
+        <PrimarySelectionState as Dispatch<PrimarySource, PrimarySourceUserData, Self>>::request(
+            state, client, resource, request, data, dh, data_init,
+        )
+    }
+
+    fn destroyed(
+        state: &mut Self,
+        client: smithay::reexports::wayland_server::backend::ClientId,
+        resource: &PrimarySource,
+        data: &PrimarySourceUserData,
+    ) {
+        <PrimarySelectionState as Dispatch<PrimarySource, PrimarySourceUserData, Self>>::destroyed(
+            state, client, resource, data,
         )
     }
 }

@@ -30,9 +30,8 @@ use smithay::wayland::xdg_activation::{
     XdgActivationHandler, XdgActivationState, XdgActivationToken, XdgActivationTokenData,
 };
 use smithay::{
-    delegate_cursor_shape, delegate_data_device, delegate_fractional_scale, delegate_output,
-    delegate_presentation, delegate_primary_selection, delegate_seat, delegate_single_pixel_buffer,
-    delegate_viewporter, delegate_xdg_activation,
+    delegate_cursor_shape, delegate_fractional_scale, delegate_output, delegate_presentation,
+    delegate_seat, delegate_single_pixel_buffer, delegate_viewporter, delegate_xdg_activation,
 };
 
 use crate::state::State;
@@ -103,14 +102,33 @@ impl DataDeviceHandler for State {
 }
 impl ClientDndGrabHandler for State {}
 impl ServerDndGrabHandler for State {}
-delegate_data_device!(State);
+// wl_data_source goes through the mime-type cap of guards.rs first.
+smithay::reexports::wayland_server::delegate_global_dispatch!(State: [
+    smithay::reexports::wayland_server::protocol::wl_data_device_manager::WlDataDeviceManager: ()
+] => smithay::wayland::selection::data_device::DataDeviceState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [
+    smithay::reexports::wayland_server::protocol::wl_data_device_manager::WlDataDeviceManager: ()
+] => smithay::wayland::selection::data_device::DataDeviceState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [
+    smithay::reexports::wayland_server::protocol::wl_data_device::WlDataDevice: smithay::wayland::selection::data_device::DataDeviceUserData
+] => smithay::wayland::selection::data_device::DataDeviceState);
 
 impl PrimarySelectionHandler for State {
     fn primary_selection_state(&self) -> &PrimarySelectionState {
         &self.core.primary_selection_state
     }
 }
-delegate_primary_selection!(State);
+// zwp_primary_selection_source_v1 goes through the mime-type cap of
+// guards.rs first.
+smithay::reexports::wayland_server::delegate_global_dispatch!(State: [
+    smithay::reexports::wayland_protocols::wp::primary_selection::zv1::server::zwp_primary_selection_device_manager_v1::ZwpPrimarySelectionDeviceManagerV1: smithay::wayland::selection::primary_selection::PrimaryDeviceManagerGlobalData
+] => smithay::wayland::selection::primary_selection::PrimarySelectionState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [
+    smithay::reexports::wayland_protocols::wp::primary_selection::zv1::server::zwp_primary_selection_device_manager_v1::ZwpPrimarySelectionDeviceManagerV1: ()
+] => smithay::wayland::selection::primary_selection::PrimarySelectionState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [
+    smithay::reexports::wayland_protocols::wp::primary_selection::zv1::server::zwp_primary_selection_device_v1::ZwpPrimarySelectionDeviceV1: smithay::wayland::selection::primary_selection::PrimaryDeviceUserData
+] => smithay::wayland::selection::primary_selection::PrimarySelectionState);
 
 impl OutputHandler for State {}
 delegate_output!(State);
@@ -139,6 +157,15 @@ impl XdgActivationHandler for State {
     /// Only a token minted during a recent key press of the focused client is
     /// valid: an app cannot steal focus with a token it made up.
     fn token_created(&mut self, _token: XdgActivationToken, data: XdgActivationTokenData) -> bool {
+        // Tokens are kept until used, and the focused client may mint any
+        // number with one serial: expired ones go, and at most
+        // MAX_ACTIVATION_TOKENS live.
+        let state = &mut self.core.xdg_activation_state;
+        state
+            .retain_tokens(|_, d| d.timestamp.elapsed() < crate::limits::ACTIVATION_TOKEN_LIFETIME);
+        if state.tokens().count() >= crate::limits::MAX_ACTIVATION_TOKENS {
+            return false;
+        }
         let Some((serial, seat)) = data.serial else {
             return false;
         };
@@ -157,7 +184,7 @@ impl XdgActivationHandler for State {
         data: XdgActivationTokenData,
         surface: WlSurface,
     ) {
-        if data.timestamp.elapsed().as_secs() >= 10 {
+        if data.timestamp.elapsed() >= crate::limits::ACTIVATION_TOKEN_LIFETIME {
             return;
         }
         if let Some(window) = self.core.window_for(&surface) {

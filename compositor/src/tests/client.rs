@@ -627,6 +627,8 @@ impl Dispatch<WlDataSource, SourceData> for App {
 }
 
 delegate_noop!(App: WlCompositor);
+delegate_noop!(App: wayland_protocols::xdg::activation::v1::client::xdg_activation_v1::XdgActivationV1);
+delegate_noop!(App: ignore wayland_protocols::xdg::activation::v1::client::xdg_activation_token_v1::XdgActivationTokenV1);
 delegate_noop!(App: wayland_client::protocol::wl_region::WlRegion);
 delegate_noop!(App: WlSubcompositor);
 delegate_noop!(App: WlSubsurface);

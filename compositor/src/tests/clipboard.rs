@@ -194,3 +194,34 @@ fn the_selection_of_a_departed_client_is_withdrawn_at_once() {
         "the departed client's selection is still offered"
     );
 }
+
+#[test]
+fn mime_types_per_source_are_capped() {
+    let (mut f, a, b) = two_windows();
+    click_on(&mut f, "a");
+    let serial = f.clients[a].app.last_enter_serial().expect("a has focus");
+    let source = f.clients[a].data_source("text/plain", Some(b"hello"));
+    // One more over the cap, and one too long: ignored, not an error.
+    source.offer("x".repeat(crate::limits::MAX_MIME_BYTES + 1));
+    for i in 0..crate::limits::MAX_MIME_TYPES + 100 {
+        source.offer(format!("application/x-{i}"));
+    }
+    f.clients[a]
+        .data_device()
+        .set_selection(Some(&source), serial);
+    f.roundtrip(a);
+    click_on(&mut f, "b");
+    let (_, mimes) = f.clients[b]
+        .app
+        .selections
+        .last()
+        .cloned()
+        .flatten()
+        .expect("b got a selection with the focus");
+    assert_eq!(mimes.len(), crate::limits::MAX_MIME_TYPES, "{mimes:?}");
+    assert_eq!(mimes[0], "text/plain");
+    assert!(mimes
+        .iter()
+        .all(|m| m.len() <= crate::limits::MAX_MIME_BYTES));
+    f.assert_alive(a);
+}

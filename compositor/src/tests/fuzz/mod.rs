@@ -14,7 +14,17 @@
 //! - `WSBOX_FUZZ_SECS`: how long to generate new seeds after the corpus
 //!   (default 3; `make fuzz` and CI use 120);
 //! - `WSBOX_FUZZ_SEED`: replay this one seed, printing every message;
-//! - `WSBOX_FUZZ_BASE`: the first new seed (default: from the clock).
+//! - `WSBOX_FUZZ_BASE`: the first new seed (default: from the clock, or a
+//!   fixed one under `CI=true`, so CI runs the same seeds every time).
+//!
+//! The run goes past its time budget (up to 4 times it) until every request
+//! of every interface the offered globals lead to was sent, and fails if one
+//! never was. A send the compositor never reads (the connection stalled) is
+//! a failure, as is an execution longer than 60 s (a watchdog on a monotonic
+//! clock aborts the process, naming the seed). Beyond the protocol's values,
+//! the fuzzer sends null strings where none is allowed, up to 253 fds in one
+//! sendmsg, sockets, directories, O_PATH files and sealed memfds as fds, and
+//! truncates pool files under the compositor while it renders.
 
 pub mod protocol;
 pub mod wire;
@@ -124,6 +134,8 @@ struct Exec<'p> {
     stats: Stats,
     /// Files and pipes kept open while the compositor may read them.
     keep: Vec<OwnedFd>,
+    /// The memfds sent as pools, to truncate under the compositor.
+    pools: Vec<std::fs::File>,
     /// Per mille of choices that bend a value out of what the protocol
     /// allows: 0 for a polite execution that goes deep, up to 100.
     hostility: usize,
@@ -147,6 +159,7 @@ impl<'p> Exec<'p> {
             verbose,
             stats: Stats::default(),
             keep: Vec::new(),
+            pools: Vec::new(),
         }
     }
 
@@ -202,9 +215,10 @@ impl<'p> Exec<'p> {
             }
             self.pump();
         }
-        // The server reads nothing more from this client (it waits for the
-        // rest of a message that claimed to be longer): give up on it.
-        self.raw[client].dead = true;
+        // The server reads nothing more from this client although its
+        // socket is full: a message it can neither parse nor refuse stalls
+        // the connection for good (a bug, like a panic).
+        panic!("the compositor stopped reading client {client}: the connection stalled");
     }
 
     fn run(&mut self) -> Stats {
@@ -260,6 +274,7 @@ impl<'p> Exec<'p> {
         // Every raw client leaves; what they left behind must go with them.
         self.raw.clear();
         self.keep.clear();
+        self.pools.clear();
         self.f.dispatch();
         self.f.dispatch();
         self.f.assert_alive(self.witness);
@@ -281,7 +296,7 @@ impl<'p> Exec<'p> {
             self.rng.below(400) as i32 - 40,
             self.rng.below(300) as i32 - 30,
         );
-        let what = self.rng.below(8);
+        let what = self.rng.below(9);
         self.note(format!("compositor event {what} at ({x}, {y})"));
         let (w, h) = (
             1 + self.rng.below(500) as i32,
@@ -299,6 +314,15 @@ impl<'p> Exec<'p> {
             }
             5 => drop(s.key_combo("ctrl+shift+c")),
             6 => s.close_all(),
+            7 => {
+                // A client truncates a pool's file under the compositor,
+                // which then renders from it.
+                if let Some(file) = self.rng.pick(&self.pools) {
+                    drop(file.set_len(self.rng.below(2) as u64 * 100));
+                }
+                s.tick();
+                s.screenshot_png().expect("screenshot");
+            }
             _ => s.tick(),
         }
     }
@@ -374,7 +398,9 @@ impl<'p> Exec<'p> {
     }
 
     fn string(&mut self, nullable: bool) -> Option<Vec<u8>> {
-        if nullable && self.rng.chance(15) {
+        // Null where the protocol allows it, and now and then where it does
+        // not (a protocol error, never a panic).
+        if (nullable && self.rng.chance(15)) || (self.hostility > 0 && self.rng.chance(4)) {
             return None;
         }
         let len = match if self.bend() { self.rng.below(10) } else { 5 } {
@@ -399,13 +425,16 @@ impl<'p> Exec<'p> {
             let fd = memfd_create(c"fuzz", MFdFlags::MFD_CLOEXEC).expect("memfd");
             let file = std::fs::File::from(fd);
             file.set_len(min.max(4096)).expect("set_len");
+            if let Ok(copy) = file.try_clone() {
+                self.pools.push(copy);
+            }
             return file.into();
         }
         self.fd()
     }
 
     fn fd(&mut self) -> OwnedFd {
-        match self.rng.below(6) {
+        match self.rng.below(10) {
             0 => {
                 let (r, w) = pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).expect("pipe");
                 if self.rng.chance(50) {
@@ -417,6 +446,35 @@ impl<'p> Exec<'p> {
                 }
             }
             1 => std::fs::File::open("/dev/null").expect("/dev/null").into(),
+            // A socket, a directory, an O_PATH file: no memory to map.
+            2 => {
+                let (a, b) = UnixStream::pair().expect("socketpair");
+                self.keep.push(b.into());
+                a.into()
+            }
+            3 => std::fs::File::open("/").expect("/").into(),
+            4 => nix::fcntl::open(
+                "/dev/null",
+                OFlag::O_PATH | OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .expect("O_PATH"),
+            // A sealed memfd: it cannot grow, shrink or be written.
+            5 => {
+                let fd = memfd_create(
+                    c"fuzz-sealed",
+                    MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+                )
+                .expect("memfd");
+                let file = std::fs::File::from(fd);
+                file.set_len(4096).expect("set_len");
+                let seals = nix::fcntl::SealFlag::F_SEAL_SHRINK
+                    | nix::fcntl::SealFlag::F_SEAL_GROW
+                    | nix::fcntl::SealFlag::F_SEAL_WRITE
+                    | nix::fcntl::SealFlag::F_SEAL_SEAL;
+                nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_ADD_SEALS(seals)).expect("seal");
+                file.into()
+            }
             _ => {
                 let fd = memfd_create(c"fuzz", MFdFlags::MFD_CLOEXEC).expect("memfd");
                 let file = std::fs::File::from(fd);
@@ -923,7 +981,7 @@ impl<'p> Exec<'p> {
         let mut objects: Vec<u32> = self.raw[c].objects.keys().copied().collect();
         objects.sort_unstable();
         let object = *self.rng.pick(&objects).unwrap_or(&1);
-        let kind = self.rng.below(13);
+        let kind = self.rng.below(14);
         self.note(format!(
             "client {c}: malformed message, kind {kind}, on {object}"
         ));
@@ -1016,7 +1074,16 @@ impl<'p> Exec<'p> {
             // The largest size a header can claim.
             11 => (header(object, 0, 0xffff, vec![0; 64]), vec![]),
             // A request cut short: create_surface without its new_id.
-            _ => (header(object, 0, 8, vec![]), vec![]),
+            12 => (header(object, 0, 8, vec![]), vec![]),
+            // More fds in one sendmsg than a message can carry (28; the
+            // kernel takes up to 253): the rest are cut off in transit.
+            _ => {
+                let id = self.raw[c].new_id(false);
+                let n = 29 + self.rng.below(225);
+                let fds = (0..n).map(|_| self.fd()).collect();
+                let (bytes, _) = encode(1, 0, vec![Val::U32(id)]);
+                (bytes, fds)
+            }
         };
         self.send(c, bytes, fds);
         self.pump();
@@ -1075,16 +1142,19 @@ fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }
 
-/// The seed running now and since when (ms since the epoch), for the
-/// watchdog.
+/// The seed running now and since when (see [`now_ms`]), for the watchdog.
 static RUNNING: (AtomicU64, AtomicU64) = (AtomicU64::new(0), AtomicU64::new(0));
+/// The first new seed under CI=true.
+const CI_BASE: u64 = 0x5753_4258_0000_0000;
+
 /// An execution taking longer than this is a hang: a bug like a panic.
 const HANG: Duration = Duration::from_secs(60);
 
+/// Milliseconds on a monotonic clock (a wall clock set back or forward
+/// would fake or hide a hang), never 0 (0 means "not running").
 fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    ORIGIN.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
 }
 
 /// Aborts the process, naming the seed, when one execution hangs (a loop in
@@ -1167,17 +1237,27 @@ fn fuzz() {
         add(execute(&p, seed, false), &mut total);
         executions += 1;
     }
+    // CI runs the same seeds every time (a seed from the clock could fail
+    // it for a change that has nothing to do with the compositor); a run by
+    // hand explores new ones.
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     let base = env_u64("WSBOX_FUZZ_BASE").unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64)
+        if ci {
+            CI_BASE
+        } else {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        }
     });
     eprintln!(
         "fuzz: {} corpus seeds passed; new seeds from {base}",
         kept.len()
     );
     let mut seed = base;
-    while start.elapsed() < budget {
+    // The budget, and past it (up to 4 times it) until every request was
+    // sent at least once.
+    while start.elapsed() < budget || (!covered_all(&p) && start.elapsed() < budget * 4) {
         add(execute(&p, seed, false), &mut total);
         executions += 1;
         seed = seed.wrapping_add(1);
@@ -1193,13 +1273,30 @@ fn fuzz() {
         total.malformed,
         total.killed,
     );
-    // Coverage: requests of every interface the offered globals lead to.
-    let reachable = reachable_interfaces(&p);
-    let all: Vec<(usize, usize)> = reachable
+    let (all, missing) = coverage(&p);
+    eprintln!(
+        "fuzz: {} of {all} requests of the interfaces the offered globals lead to \
+         sent at least once; never: {missing:?}",
+        all - missing.len(),
+    );
+    assert!(
+        total.messages > executions * 10,
+        "the fuzzer sent almost nothing"
+    );
+    assert!(
+        missing.is_empty(),
+        "the fuzzer never sent {missing:?}: a generator change lost them"
+    );
+}
+
+/// Requests of every interface the offered globals lead to: how many, and
+/// which were never sent.
+fn coverage(p: &Protocols) -> (usize, Vec<String>) {
+    let all: Vec<(usize, usize)> = reachable_interfaces(p)
         .iter()
         .flat_map(|&i| (0..p.interfaces[i].requests.len()).map(move |r| (i, r)))
         .collect();
-    let missing: Vec<String> = COVERED.with(|c| {
+    let missing = COVERED.with(|c| {
         let covered = c.borrow();
         all.iter()
             .filter(|k| !covered.contains(k))
@@ -1211,15 +1308,9 @@ fn fuzz() {
             })
             .collect()
     });
-    eprintln!(
-        "fuzz: {} of {} requests of {} interfaces sent well-formed at least once; never: {:?}",
-        all.len() - missing.len(),
-        all.len(),
-        reachable.len(),
-        missing
-    );
-    assert!(
-        total.messages > executions * 10,
-        "the fuzzer sent almost nothing"
-    );
+    (all.len(), missing)
+}
+
+fn covered_all(p: &Protocols) -> bool {
+    coverage(p).1.is_empty()
 }

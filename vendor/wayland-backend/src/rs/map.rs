@@ -12,6 +12,11 @@ pub const SERVER_ID_LIMIT: u32 = 0xFF00_0000;
 /// objects a client holds and the size of its map.
 pub const MAX_CLIENT_OBJECTS: u32 = 65536;
 
+/// wsbox: objects the server may create for one client (wl_data_offer and
+/// the like) that the client has not destroyed. A client that never
+/// destroys them would otherwise grow this map with every selection.
+pub const MAX_SERVER_OBJECTS: u32 = 16384;
+
 /// The representation of a protocol object
 #[derive(Debug, Clone)]
 pub struct Object<Data> {

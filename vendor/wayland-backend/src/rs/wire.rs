@@ -234,7 +234,10 @@ pub fn parse_message<'a>(
                 payload = tail;
                 arg
             } else {
-                Err(MessageParseError::MissingData)
+                // wsbox: a fixed-size argument past the end of its message
+                // (its size is in the header): malformed, like a string.
+                // MissingData stalled the connection for good.
+                Err(MessageParseError::Malformed)
             }
         })
         .collect::<Result<SmallVec<_>, MessageParseError>>()?;

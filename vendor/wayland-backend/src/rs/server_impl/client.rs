@@ -132,6 +132,19 @@ impl<D> Client<D> {
             version,
             data: Data { serial, user_data },
         });
+        // wsbox: ids are allocated densely, so an id past the cap means the
+        // client holds that many server-created objects.
+        if id - SERVER_ID_LIMIT >= crate::rs::map::MAX_SERVER_OBJECTS && !self.killed {
+            self.post_display_error(
+                DisplayError::NoMemory,
+                CString::new(format!(
+                    "wsbox: per-client limit: more than {} server-created objects \
+                     (the client does not destroy them)",
+                    crate::rs::map::MAX_SERVER_OBJECTS
+                ))
+                .unwrap_or_default(),
+            );
+        }
         InnerObjectId { id, serial, client_id: self.id.clone(), interface }
     }
 
@@ -432,6 +445,27 @@ impl<D> Client<D> {
             };
 
             let obj = self.map.find(msg.sender_id).unwrap();
+
+            // wsbox: the wire parser does not check nullability, and
+            // wayland-server's generated code unwraps a non-nullable string:
+            // a null one from the client panicked the server. Refused here,
+            // for every request, before anything dispatches it.
+            if let Some(desc) = obj.interface.requests.get(msg.opcode as usize) {
+                let null_at = msg.args.iter().zip(desc.signature).position(|(arg, kind)| {
+                    matches!((arg, kind), (Argument::Str(None), ArgumentType::Str(AllowNull::No)))
+                });
+                if let Some(i) = null_at {
+                    self.post_display_error(
+                        DisplayError::InvalidMethod,
+                        CString::new(format!(
+                            "null string as argument {i} of {}.{}, which does not allow null",
+                            obj.interface.name, desc.name
+                        ))
+                        .unwrap_or_default(),
+                    );
+                    return Err(rustix::io::Errno::PROTO.into());
+                }
+            }
 
             if self.debug {
                 debug::print_dispatched_message(
