@@ -156,14 +156,29 @@ pub fn run(args: RunArgs) -> Result<i32> {
         } else {
             State::new(display.handle(), signal.clone(), config)?
         };
+        // One fd kept in reserve: out of fds, a pending connection could be
+        // neither accepted nor refused, and the level-triggered socket would
+        // keep the loop spinning.
+        let mut spare = Some(std::os::fd::OwnedFd::from(
+            std::fs::File::open("/dev/null").context("failed to open /dev/null")?,
+        ));
         handle
             .insert_source(
                 Generic::new(socket, Interest::READ, Mode::Level),
-                |_, socket, run: &mut Run| {
-                    while let Ok(Some(stream)) = socket.accept() {
-                        if let Some(compositor) = run.compositor.as_mut() {
-                            if let Err(e) = compositor.insert_client(stream) {
-                                tracing::warn!(%e, "failed to accept a client");
+                move |_, socket, run: &mut Run| {
+                    loop {
+                        match socket.accept() {
+                            Ok(Some(stream)) => {
+                                if let Some(compositor) = run.compositor.as_mut() {
+                                    if let Err(e) = compositor.insert_client(stream) {
+                                        tracing::warn!(%e, "failed to accept a client");
+                                    }
+                                }
+                            }
+                            Ok(None) => break,
+                            Err(e) => {
+                                refuse_without_fds(socket, &mut spare, &e);
+                                break;
                             }
                         }
                     }
@@ -370,6 +385,9 @@ pub fn run(args: RunArgs) -> Result<i32> {
         .collect();
     let dir_remover = crate::confine::DirRemover::spawn(&instance.dir)
         .context("failed to start the runtime directory's remover")?;
+    // The app started with the usual limit; wsbox itself may hold a
+    // connection's worth of fds for each of its clients.
+    raise_fd_limit();
     crate::confine::confine(&instance.dir, landlock_optional, signal_pids)
         .context("failed to confine wsbox itself")?;
     // Threads only now: the sandbox and the helpers are forked.
@@ -705,4 +723,49 @@ pub(crate) fn getrandom(buf: &mut [u8]) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Raises the soft limit on open files to the hard one.
+fn raise_fd_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                tracing::warn!(%e, soft, hard, "failed to raise the limit on open files");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(%e, "failed to read the limit on open files"),
+    }
+}
+
+/// Out of fds: frees the spare one to accept the pending connection and
+/// close it at once, then keeps a duplicate of the listening socket as the
+/// new spare (opening files is no longer possible once wsbox is confined).
+fn refuse_without_fds(
+    socket: &ListeningSocket,
+    spare: &mut Option<std::os::fd::OwnedFd>,
+    error: &std::io::Error,
+) {
+    use std::os::fd::AsFd;
+    let out_of_fds = matches!(
+        error.raw_os_error(),
+        Some(code) if code == nix::errno::Errno::EMFILE as i32 || code == nix::errno::Errno::ENFILE as i32
+    );
+    if !out_of_fds {
+        tracing::warn!(%error, "failed to accept a client");
+        return;
+    }
+    if spare.take().is_none() {
+        tracing::warn!(%error, "failed to accept a client; no spare fd left");
+        return;
+    }
+    if let Ok(Some(stream)) = socket.accept() {
+        drop(stream);
+    }
+    *spare = socket.as_fd().try_clone_to_owned().ok();
+    tracing::warn!(
+        limit = "open files",
+        "refused a client: wsbox has no file descriptor left"
+    );
 }

@@ -509,6 +509,8 @@ fn hostile_clients_against_a_real_wsbox() {
         "region-rects-2000",
         "string-without-nul",
         "string-past-the-end",
+        "null-string",
+        "argument-past-the-end",
         "garbage",
     ] {
         assert!(
