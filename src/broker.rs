@@ -26,19 +26,17 @@
 //! confined: they join the sandbox's namespaces, mount and run `nft`.
 
 use std::ffi::OsString;
-use std::io::{self, IoSlice, IoSliceMut};
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use nix::sys::socket::{
-    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
-    SockFlag, SockType,
-};
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::sys::wait::waitpid;
 use nix::unistd::{fork, ForkResult, Pid};
 use serde::{Deserialize, Serialize};
+use wsbox_sandbox::fdpass;
 use wsbox_sandbox::hostpath::{self, Kind};
 use wsbox_sandbox::live;
 use wsbox_sandbox::self_confine::Confinement;
@@ -123,52 +121,21 @@ fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 fn send(sock: BorrowedFd<'_>, bytes: &[u8], fds: &[RawFd]) -> io::Result<()> {
-    let iov = [IoSlice::new(bytes)];
-    let rights = [ControlMessage::ScmRights(fds)];
-    let cmsgs: &[ControlMessage<'_>] = if fds.is_empty() { &[] } else { &rights };
-    sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None)
-        .map_err(io::Error::from)?;
-    Ok(())
+    fdpass::send(sock, bytes, fds).map(drop)
 }
 
 /// One message and the fds that came with it; an empty message is the end.
 pub fn recv(sock: BorrowedFd<'_>, max_fds: usize) -> io::Result<(Vec<u8>, Vec<OwnedFd>)> {
     let mut buf = vec![0u8; MAX_MESSAGE];
-    let mut space = nix::cmsg_space!([RawFd; 4]);
-    let (n, fds, truncated) = loop {
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let msg = match recvmsg::<()>(
-            sock.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            other => other.map_err(io::Error::from)?,
-        };
-        let mut fds = Vec::new();
-        for cmsg in msg.cmsgs().map_err(io::Error::from)? {
-            if let ControlMessageOwned::ScmRights(raw) = cmsg {
-                // SAFETY: the kernel just gave these fds to this process.
-                fds.extend(
-                    raw.into_iter()
-                        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
-                );
-            }
-        }
-        let truncated = msg
-            .flags
-            .intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC);
-        break (msg.bytes, fds, truncated);
-    };
-    if truncated || fds.len() > max_fds {
+    let got = fdpass::recv(sock, &mut buf)?;
+    if got.truncated || got.fds.len() > max_fds {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "a message too long or with too many fds",
         ));
     }
-    buf.truncate(n);
-    Ok((buf, fds))
+    buf.truncate(got.bytes);
+    Ok((buf, got.fds))
 }
 
 /// The file broker of one sandbox, as wsbox sees it.

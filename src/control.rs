@@ -6,16 +6,16 @@
 //! Only the host user can reach it (the directory is 0700), and it is never
 //! bound into a sandbox.
 
-use std::io::{BufRead, BufReader, IoSlice, IoSliceMut, Read, Write};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use serde::{Deserialize, Serialize};
 use wsbox_compositor::State;
+use wsbox_sandbox::fdpass;
 
 use crate::files::Live;
 
@@ -215,28 +215,12 @@ fn read_request(stream: &UnixStream) -> std::io::Result<(String, Option<OwnedFd>
     let mut fd = None;
     loop {
         let mut buf = [0u8; 4096];
-        let mut space = nix::cmsg_space!([RawFd; 1]);
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let msg = match recvmsg::<()>(
-            stream.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            other => other?,
-        };
-        for cmsg in msg.cmsgs()? {
-            if let ControlMessageOwned::ScmRights(raw) = cmsg {
-                for raw in raw {
-                    // SAFETY: the kernel just gave this fd to wsbox; the
-                    // first is kept, the others closed.
-                    let owned = unsafe { OwnedFd::from_raw_fd(raw) };
-                    fd.get_or_insert(owned);
-                }
-            }
+        let got = fdpass::recv(stream.as_fd(), &mut buf)?;
+        // The first fd is kept, any others closed.
+        if let Some(first) = got.fds.into_iter().next() {
+            fd.get_or_insert(first);
         }
-        let n = msg.bytes;
+        let n = got.bytes;
         if n == 0 {
             break;
         }
@@ -379,16 +363,8 @@ pub fn call_with(
     line.push('\n');
     let mut sent = 0;
     if let Some(fd) = fd {
-        let raw = [fd.as_raw_fd()];
-        let rights = [ControlMessage::ScmRights(&raw)];
-        sent = sendmsg::<()>(
-            stream.as_raw_fd(),
-            &[IoSlice::new(line.as_bytes())],
-            &rights,
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        )
-        .with_context(|| format!("failed to send the request to sandbox {name}"))?;
+        sent = fdpass::send(stream.as_fd(), line.as_bytes(), &[fd.as_raw_fd()])
+            .with_context(|| format!("failed to send the request to sandbox {name}"))?;
     }
     stream.write_all(&line.as_bytes()[sent..])?;
     let mut reader = BufReader::new(stream);

@@ -4,6 +4,7 @@
 //! pure part that decides, the others only execute. This crate never links the
 //! compositor: the two meet in the `wsbox` binary.
 
+pub mod fdpass;
 pub mod hostpath;
 pub mod landlock;
 pub mod live;

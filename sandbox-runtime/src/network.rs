@@ -10,11 +10,11 @@
 //! wsbox lacks. This module never decides what to listen on or block: the
 //! [`NetSpec`] does.
 
-use std::io::{self, IoSlice, IoSliceMut};
+use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use crate::fdpass;
 
 /// Errors setting up the network from inside, or passing sockets out.
 #[derive(Debug, thiserror::Error)]
@@ -105,11 +105,7 @@ pub fn listen(addrs: &[SocketAddr]) -> Result<Vec<OwnedFd>, Error> {
 pub fn send_fds(channel: &OwnedFd, fds: &[OwnedFd]) -> Result<(), Error> {
     let raw: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
     let count = [u8::try_from(raw.len()).unwrap_or(u8::MAX)];
-    let iov = [IoSlice::new(&count)];
-    let cmsg = [ControlMessage::ScmRights(&raw)];
-    let cmsgs: &[ControlMessage] = if raw.is_empty() { &[] } else { &cmsg };
-    sendmsg::<()>(channel.as_raw_fd(), &iov, cmsgs, MsgFlags::empty(), None)
-        .map_err(|e| Error::Send(e.into()))?;
+    fdpass::send(channel.as_fd(), &count, &raw).map_err(Error::Send)?;
     Ok(())
 }
 
@@ -117,42 +113,20 @@ pub fn send_fds(channel: &OwnedFd, fds: &[OwnedFd]) -> Result<(), Error> {
 /// (also when the other side closed without sending).
 pub fn receive_fds(channel: &OwnedFd, expected: usize) -> Result<Vec<OwnedFd>, Error> {
     let mut count = [0u8; 1];
-    let mut iov = [IoSliceMut::new(&mut count)];
-    let mut space = nix::cmsg_space!([RawFd; 32]);
-    let msg = loop {
-        match recvmsg::<()>(
-            channel.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            other => break other.map_err(|e| Error::Receive(e.into()))?,
-        }
-    };
-    let mut fds = Vec::new();
-    for cmsg in msg.cmsgs().map_err(|e| Error::Receive(e.into()))? {
-        if let ControlMessageOwned::ScmRights(raw) = cmsg {
-            // SAFETY: the kernel just installed these fds in this process.
-            fds.extend(
-                raw.into_iter()
-                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
-            );
-        }
-    }
-    if msg.bytes == 0 {
+    let got = fdpass::recv(channel.as_fd(), &mut count).map_err(Error::Receive)?;
+    if got.bytes == 0 {
         return Err(Error::Receive(io::Error::new(
             io::ErrorKind::UnexpectedEof,
             "the sandbox ended before sending them",
         )));
     }
-    if fds.len() != expected {
+    if got.fds.len() != expected {
         return Err(Error::Receive(io::Error::other(format!(
             "expected {expected} sockets, got {}",
-            fds.len()
+            got.fds.len()
         ))));
     }
-    Ok(fds)
+    Ok(got.fds)
 }
 
 /// Turns IPv6 off on each interface and on those created later (not on
