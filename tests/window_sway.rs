@@ -441,7 +441,12 @@ fn check_frame(shot: &Image, rect: [i64; 4]) -> Result<(), String> {
 /// it to `<dir>/typed`; returns once the host window shows foot, focused.
 fn start_foot(sway: &Sway, name: &str, dir: &Path) -> Running {
     let bind = format!("{}:{}", dir.display(), dir.display());
-    let script = format!("read line; printf '%s' \"$line\" > {}/typed", dir.display());
+    // Written under another name and renamed, so that the test never reads
+    // the file between its creation and the write.
+    let script = format!(
+        "read line; printf '%s' \"$line\" > {d}/typed.tmp && mv {d}/typed.tmp {d}/typed",
+        d = dir.display()
+    );
     let run = sway.wsbox_run(&[
         "--name", name, "--rw", &bind, "--", "foot", "-e", "sh", "-c", &script,
     ]);
