@@ -142,30 +142,67 @@ pub fn recv(sock: BorrowedFd<'_>, max_fds: usize) -> io::Result<(Vec<u8>, Vec<Ow
 #[derive(Debug)]
 pub struct Broker {
     sock: OwnedFd,
-    pid: Pid,
 }
 
 impl Broker {
     /// Starts the broker for the sandbox whose pid 1 is `pid1`. `own` are
     /// the directories of wsbox itself (its runtime directory and what its
-    /// confinement keeps): never granted, whatever fd names them.
-    pub fn spawn(pid1: Pid, privileged: bool, own: Vec<PathBuf>) -> io::Result<Arc<Self>> {
+    /// confinement keeps): never granted, whatever fd names them. When
+    /// wsbox ends ([`BrokerEnd`]), the broker also removes `runtime_dir`,
+    /// which wsbox has emptied: the confined wsbox may not remove the
+    /// directory itself (that needs a Landlock rule on the directory beside
+    /// the other sandboxes').
+    pub fn spawn(
+        pid1: Pid,
+        privileged: bool,
+        own: Vec<PathBuf>,
+        runtime_dir: &Path,
+    ) -> io::Result<(Arc<Self>, BrokerEnd)> {
+        let (Some(parent), Some(dir_name)) = (runtime_dir.parent(), runtime_dir.file_name()) else {
+            return Err(io::Error::other(format!(
+                "invalid runtime directory {}",
+                runtime_dir.display()
+            )));
+        };
+        // Opened now, and the directory removed relative to it later: no
+        // path is looked up again when wsbox ends.
+        let parent = nix::fcntl::open(
+            parent,
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_NOFOLLOW
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(io::Error::from)?;
         let (ours, theirs) = seqpacket_pair()?;
+        let end = ours.try_clone()?;
         let context = Context {
             pid1: pid1.as_raw(),
             privileged,
             own,
         };
-        let keep = theirs.as_raw_fd();
-        let pid = fork_helper(&[keep], move || {
+        let keep = [theirs.as_raw_fd(), parent.as_raw_fd()];
+        let dir_name = dir_name.to_owned();
+        let pid = fork_helper(&keep, move || {
             // SAFETY: plain signal disposition: the per-request children
             // are reaped by the kernel.
             unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
             serve_broker(theirs, &context);
-            0
+            // wsbox has ended (or dropped its end): its directory is empty
+            // now, unless something failed; then `wsbox ps` collects it.
+            match nix::unistd::unlinkat(
+                &parent,
+                dir_name.as_os_str(),
+                nix::unistd::UnlinkatFlags::RemoveDir,
+            ) {
+                Ok(()) => 0,
+                Err(_) => 1,
+            }
         })?;
-        // `theirs` was moved into the closure, dropped here unused.
-        Ok(Arc::new(Self { sock: ours, pid }))
+        // `theirs` and `parent` were moved into the closure, dropped here
+        // unused.
+        Ok((Arc::new(Self { sock: ours }), BrokerEnd { sock: end, pid }))
     }
 
     /// Sends `request` with `fds` and waits for the answer (on a socket of
@@ -241,9 +278,20 @@ impl Broker {
     }
 }
 
-impl Drop for Broker {
+/// The end of the broker, kept by `wsbox run` until it has emptied its
+/// runtime directory: dropping it ends the broker, which removes the
+/// directory, and waits for that. Requests still in flight (an export) end
+/// with it.
+#[derive(Debug)]
+pub struct BrokerEnd {
+    sock: OwnedFd,
+    pid: Pid,
+}
+
+impl Drop for BrokerEnd {
     fn drop(&mut self) {
-        // The broker sees the end of its socket and exits.
+        // The broker sees the end of its socket (whoever else still holds
+        // the Broker), removes the directory and exits.
         let _ = nix::sys::socket::shutdown(self.sock.as_raw_fd(), nix::sys::socket::Shutdown::Both);
         let _ = waitpid(self.pid, None);
     }

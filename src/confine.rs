@@ -30,13 +30,17 @@ pub const XKB: &str = "/usr/share/X11/xkb";
 /// Confines this process for the rest of `wsbox run`.
 /// `landlock_optional`: the policy's `security.landlock = "best-effort"`;
 /// `signal_pids`: the processes wsbox may still signal (the sandbox's pid
-/// 1, its helpers).
+/// 1, its helpers); `display`: whether wsbox runs a compositor, whose font
+/// is read now (`--display none` needs none).
 pub fn confine(
     runtime_dir: &Path,
     landlock_optional: bool,
     signal_pids: Vec<i32>,
+    display: bool,
 ) -> Result<Report, Error> {
-    wsbox_compositor::preload_assets();
+    if display {
+        wsbox_compositor::preload_assets();
+    }
     // smithay writes keymaps for older wl_keyboard clients to a temporary
     // file in XDG_RUNTIME_DIR: make that the one directory wsbox keeps.
     // SAFETY: called on the main thread before the event loop, with no
@@ -44,7 +48,7 @@ pub fn confine(
     std::env::set_var("XDG_RUNTIME_DIR", runtime_dir);
     // Not the directory itself: removing it needs a rule on the directory
     // beside the other sandboxes' (Landlock cannot name one child), so the
-    // [`DirRemover`] does that.
+    // broker does that when wsbox ends (src/broker.rs).
     let confinement = Confinement {
         write: vec![runtime_dir.to_owned()],
         // A keymap that names include files (a host's, in window mode).
@@ -139,66 +143,6 @@ impl Drop for ScreenshotWriter {
     fn drop(&mut self) {
         // Unused (the app ended first): the helper sees the end of its
         // input, writes nothing and exits; reap it.
-        let _ = self.stream.shutdown(std::net::Shutdown::Both);
-        let _ = waitpid(self.pid, None);
-    }
-}
-
-/// A helper that removes wsbox's (emptied) runtime directory when wsbox
-/// drops it: the confined wsbox may remove everything in the directory
-/// but not the directory itself. It may only remove empty directories
-/// beside it (Landlock), and only ever tries the one.
-#[derive(Debug)]
-pub struct DirRemover {
-    stream: UnixStream,
-    pid: Pid,
-}
-
-impl DirRemover {
-    /// Starts the helper. Call before [`confine`], while wsbox has no other
-    /// thread (it forks).
-    pub fn spawn(dir: &Path) -> std::io::Result<Self> {
-        let (ours, mut theirs) = UnixStream::pair()?;
-        // SAFETY: wsbox has no other thread yet (confine() refuses
-        // otherwise); the child only reads, removes one directory and exits.
-        match unsafe { fork() }.map_err(std::io::Error::from)? {
-            ForkResult::Child => {
-                drop(ours);
-                let keep = theirs.as_raw_fd();
-                // SAFETY: closing fds this process inherited and no longer
-                // uses; dying with wsbox, whose `wsbox ps` collects the
-                // directory then.
-                unsafe {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
-                    libc::close_range(3, keep as u32 - 1, 0);
-                    libc::close_range(keep as u32 + 1, u32::MAX, 0);
-                }
-                let confinement = Confinement {
-                    remove_children: dir.parent().map(Path::to_owned).into_iter().collect(),
-                    landlock_optional: true,
-                    ..Confinement::default()
-                };
-                let mut code = 0;
-                if confinement.apply().is_ok() {
-                    let mut rest = Vec::new();
-                    let _ = theirs.read_to_end(&mut rest);
-                    if std::fs::remove_dir(dir).is_err() {
-                        code = 1;
-                    }
-                }
-                // SAFETY: leave without running wsbox's destructors.
-                unsafe { libc::_exit(code) }
-            }
-            ForkResult::Parent { child } => Ok(Self {
-                stream: ours,
-                pid: child,
-            }),
-        }
-    }
-}
-
-impl Drop for DirRemover {
-    fn drop(&mut self) {
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
         let _ = waitpid(self.pid, None);
     }

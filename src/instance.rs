@@ -189,8 +189,11 @@ impl Instance {
         let mut file =
             File::create(&path).with_context(|| format!("failed to create {}", path.display()))?;
         file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        serde_json::to_writer(&mut file, info)?;
-        file.write_all(b"\n")?;
+        // One write: `wsbox ps` never reads half of it, and no syscall per
+        // token.
+        let mut text = serde_json::to_vec(info)?;
+        text.push(b'\n');
+        file.write_all(&text)?;
         Ok(())
     }
 }

@@ -363,15 +363,17 @@ pub fn run(args: RunArgs) -> Result<i32> {
     // Everything is open and the app is running: from here on a bug in a
     // protocol handler reaches only what src/confine.rs keeps.
     // The file broker first: it mounts and joins the sandbox, which the
-    // confined wsbox cannot (src/broker.rs). Without it, wsbox still runs.
+    // confined wsbox cannot (src/broker.rs), and removes wsbox's runtime
+    // directory at the end, which the confined wsbox may only empty.
     // Its runtime directory and the other sandboxes' beside it.
     let own = vec![
         instance.dir.parent().unwrap_or(&instance.dir).to_owned(),
         PathBuf::from(crate::confine::XKB),
     ];
-    let broker = crate::broker::Broker::spawn(sandbox_pid, spec_privileged, own)
-        .inspect_err(|e| tracing::warn!(%e, "failed to start the file helper"))
-        .ok();
+    let (broker, broker_end) =
+        crate::broker::Broker::spawn(sandbox_pid, spec_privileged, own, &instance.dir)
+            .inspect_err(|_| kill_sandbox(sandbox_pid))
+            .context("failed to start the file helper")?;
     // The only processes the confined wsbox signals: the sandbox's pid 1
     // and its own helpers (stopped when it ends).
     let signal_pids = [Some(sandbox_pid.as_raw())]
@@ -383,13 +385,16 @@ pub fn run(args: RunArgs) -> Result<i32> {
         ])
         .flatten()
         .collect();
-    let dir_remover = crate::confine::DirRemover::spawn(&instance.dir)
-        .context("failed to start the runtime directory's remover")?;
     // The app started with the usual limit; wsbox itself may hold a
     // connection's worth of fds for each of its clients.
     raise_fd_limit();
-    crate::confine::confine(&instance.dir, landlock_optional, signal_pids)
-        .context("failed to confine wsbox itself")?;
+    crate::confine::confine(
+        &instance.dir,
+        landlock_optional,
+        signal_pids,
+        compositor.is_some(),
+    )
+    .context("failed to confine wsbox itself")?;
     // Threads only now: the sandbox and the helpers are forked.
     if let Some(user_net) = user_net.as_mut() {
         user_net.drain_log();
@@ -397,7 +402,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
 
     let mut run = Run {
         compositor,
-        files: files::Live::new(broker, grants),
+        files: files::Live::new(Some(broker), grants),
         sandbox: sandbox_pid,
         outcome: None,
         timed_out: false,
@@ -425,7 +430,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let (timed_out, failure) = (run.timed_out, run.failure.take());
     drop(run);
     drop(instance);
-    drop(dir_remover);
+    drop(broker_end);
 
     if let Some(failure) = outcome.as_ref().and_then(|o| o.failure.as_ref()) {
         eprintln!("wsbox: {failure}");

@@ -53,9 +53,6 @@ pub struct Confinement {
     /// Directories wsbox may create and write new files in, but not read or
     /// remove anything (the screenshot's directory).
     pub create: Vec<PathBuf>,
-    /// Directories whose direct children wsbox may remove (the parent of
-    /// its runtime directory, which it removes when it ends).
-    pub remove_children: Vec<PathBuf>,
     /// Paths wsbox may still read (beneath).
     pub read: Vec<PathBuf>,
     /// TCP ports the process may connect to: the upstreams of the Tor
@@ -170,11 +167,6 @@ impl Confinement {
         for path in &self.create {
             created = created.add_rule(PathBeneath::new(open(path)?, create))?;
         }
-        for path in &self.remove_children {
-            // RemoveDir only (rmdir of an empty directory): no listing of
-            // the other instances' directories beside wsbox's own.
-            created = created.add_rule(PathBeneath::new(open(path)?, AccessFs::RemoveDir))?;
-        }
         for path in &self.read {
             // A path this machine lacks (fonts elsewhere) needs no rule.
             if path.exists() {
@@ -244,7 +236,6 @@ mod tests {
         let code = in_child(move || {
             let confinement = Confinement {
                 write: vec![d.clone()],
-                remove_children: vec![b.clone()],
                 ..Confinement::default()
             };
             if let Err(e) = confinement.apply() {
@@ -269,11 +260,24 @@ mod tests {
             // SAFETY: as above.
             let tcp = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
             let sock = unix.max(udp).max(tcp);
-            let removed = errno(std::fs::remove_dir_all(&d));
-            match (inside, outside, setuid, setuid_errno, sock, removed) {
-                (0, libc::EACCES, -1, libc::EPERM, -1, 0) => 0,
-                (a, b, c, e, f, g) => {
-                    eprintln!("inside {a} outside {b} setuid {c}/{e} socket {f} removed {g}");
+            // It may empty its directory, but not remove it: that needs a
+            // rule on the directory beside the other instances' (the broker
+            // removes it).
+            let emptied = errno(std::fs::remove_file(d.join("state.json")));
+            let removed = errno(std::fs::remove_dir(&d));
+            match (
+                inside,
+                outside,
+                setuid,
+                setuid_errno,
+                sock,
+                (emptied, removed),
+            ) {
+                (0, libc::EACCES, -1, libc::EPERM, -1, (0, libc::EACCES)) => 0,
+                (a, b, c, e, f, (g, h)) => {
+                    eprintln!(
+                        "inside {a} outside {b} setuid {c}/{e} socket {f} emptied {g} removed {h}"
+                    );
                     1
                 }
             }
