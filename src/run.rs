@@ -1,5 +1,6 @@
 //! `wsbox run`: policy → spec → sandbox → exit status.
 
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use wsbox_policies::{
     Access, Bind, ClipboardMode, Home, HostDecorations, MachineId, NetworkMode, Policy,
 };
 use wsbox_sandbox::plan::{environment, random_boot_id, random_machine_id, SANDBOX_RUNTIME_DIR};
-use wsbox_sandbox::process::{kill_sandbox, terminate, EXIT_TIMEOUT, STOP_GRACE};
+use wsbox_sandbox::process::{kill_sandbox, terminate, Sandbox, EXIT_TIMEOUT, STOP_GRACE};
 use wsbox_sandbox::{BindSpec, HostIds, HostLayout, Outcome, Prepared, Spec};
 
 use crate::cli::{DisplayMode, RunArgs};
@@ -311,12 +312,17 @@ pub fn run(args: RunArgs) -> Result<i32> {
                 .context("failed to serve the sandbox's sockets")?,
         )
     };
+    let signals = sandbox
+        .as_fd()
+        .try_clone_to_owned()
+        .context("failed to watch the sandbox")?;
     handle
         .insert_source(
-            Generic::new(sandbox, Interest::READ, Mode::Level),
-            |_, sandbox, run: &mut Run| {
-                // SAFETY: the sandbox's signalfd is not replaced or closed.
-                let sandbox = unsafe { sandbox.get_mut() };
+            Generic::new(signals, Interest::READ, Mode::Level),
+            |_, _, run: &mut Run| {
+                let Some(sandbox) = run.process.as_mut() else {
+                    return Ok(PostAction::Remove);
+                };
                 match sandbox.on_signal() {
                     Ok(Some(status)) => {
                         run.outcome = Some(sandbox.finish(status));
@@ -327,6 +333,22 @@ pub fn run(args: RunArgs) -> Result<i32> {
                     Err(e) => tracing::warn!(%e, "lost track of the sandbox"),
                 }
                 Ok(PostAction::Continue)
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("failed to watch the sandbox: {e}"))?;
+    // pid 1 is ending (or failed): wsbox cleans up while the kernel takes
+    // the sandbox apart, and waits for pid 1 last.
+    let ending = sandbox
+        .ending()
+        .try_clone_to_owned()
+        .context("failed to watch the sandbox")?;
+    handle
+        .insert_source(
+            Generic::new(ending, Interest::READ, Mode::Level),
+            |_, _, run: &mut Run| {
+                run.ending = true;
+                run.signal.stop();
+                Ok(PostAction::Remove)
             },
         )
         .map_err(|e| anyhow::anyhow!("failed to watch the sandbox: {e}"))?;
@@ -404,6 +426,8 @@ pub fn run(args: RunArgs) -> Result<i32> {
         compositor,
         files: files::Live::new(Some(broker), grants),
         sandbox: sandbox_pid,
+        process: Some(sandbox),
+        ending: false,
         outcome: None,
         timed_out: false,
         stopping: false,
@@ -428,9 +452,21 @@ pub fn run(args: RunArgs) -> Result<i32> {
     drop(user_net);
     let outcome = run.outcome.take();
     let (timed_out, failure) = (run.timed_out, run.failure.take());
+    let (process, ending) = (run.process.take(), run.ending);
     drop(run);
     drop(instance);
     drop(broker_end);
+    // Last: pid 1 exits right after the app, but the kernel's teardown of
+    // the sandbox ran beside the cleanup above.
+    let outcome = match (outcome, process) {
+        (Some(outcome), _) => Some(outcome),
+        (None, Some(mut process)) if ending => Some(
+            process
+                .wait_ended()
+                .context("failed to wait for the sandbox")?,
+        ),
+        (None, _) => None,
+    };
 
     if let Some(failure) = outcome.as_ref().and_then(|o| o.failure.as_ref()) {
         eprintln!("wsbox: {failure}");
@@ -453,6 +489,9 @@ struct Run {
     files: files::Live,
     /// pid 1 of the sandbox.
     sandbox: Pid,
+    process: Option<Sandbox>,
+    /// pid 1 is ending: its outcome is collected after wsbox's cleanup.
+    ending: bool,
     outcome: Option<Outcome>,
     timed_out: bool,
     stopping: bool,

@@ -1793,6 +1793,9 @@ fn exit_status_is_the_app_s(who: Who, test: &str) {
         ("exit 7", 7),
         ("kill -TERM $$", 143),
         ("kill -KILL $$", 137),
+        // A child left running: the sandbox ends with the app, and wsbox
+        // returns only once it is gone.
+        ("sleep 987654 & exit 3", 3),
     ] {
         let before = host_mountinfo();
         let out = r.sh(script, &[]);
@@ -1802,6 +1805,19 @@ fn exit_status_is_the_app_s(who: Who, test: &str) {
             "sh -c '{script}' wrote to stderr\n{out}"
         );
         assert_nothing_left_behind(&out, &before);
+        let sleepers: Vec<_> = fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                fs::read(e.path().join("cmdline"))
+                    .is_ok_and(|c| c.windows(6).any(|w| w == b"987654"))
+            })
+            .map(|e| e.file_name())
+            .collect();
+        assert!(
+            sleepers.is_empty(),
+            "the app's child outlived wsbox: {sleepers:?}\n{out}"
+        );
     }
 }
 

@@ -156,8 +156,8 @@ pub fn execute(steps: &[MountStep], opened: &OpenedSources) -> Result<(), Error>
     Ok(())
 }
 
-/// Makes the root tmpfs read-only, detaches the host's root and makes /newroot
-/// the root of the mount namespace.
+/// Makes the root tmpfs read-only, makes /newroot the root of the mount
+/// namespace and detaches the staging root with the host's root beneath it.
 pub fn enter_new_root() -> Result<(), Error> {
     let newroot = Path::new(NEWROOT);
     set_attributes(
@@ -165,11 +165,11 @@ pub fn enter_new_root() -> Result<(), Error> {
         MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
         false,
     )?;
-    let oldroot = Path::new(OLDROOT);
-    umount2(oldroot, MntFlags::MNT_DETACH).map_err(nix_err("detach the host root at", oldroot))?;
     nix::unistd::chdir(newroot).map_err(nix_err("change directory to", newroot))?;
     nix::unistd::pivot_root(".", ".").map_err(nix_err("pivot_root into", newroot))?;
-    // The staging root now sits on top of the new one; detach it.
+    // The staging root now sits on top of the new one; detach it, and the
+    // host's root at its /oldroot with it (one detach: each one waits for
+    // an RCU grace period).
     umount2(".", MntFlags::MNT_DETACH).map_err(nix_err("detach the staging root at", newroot))?;
     let root = Path::new("/");
     nix::unistd::chdir(root).map_err(nix_err("change directory to", root))?;

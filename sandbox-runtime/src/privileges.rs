@@ -1,6 +1,8 @@
 //! Credentials and capabilities: taking the app's ids inside the user
 //! namespace, and giving up every privilege before exec.
 
+use std::os::fd::RawFd;
+
 use caps::CapSet;
 use nix::unistd::{Gid, Uid};
 
@@ -123,6 +125,30 @@ pub fn close_fds() {
     let rc = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
     if rc != 0 {
         for fd in 3..1024 {
+            // SAFETY: closing an fd number; a stale one fails harmlessly.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+/// Closes every fd above stderr but `keep`.
+pub fn close_fds_except(keep: RawFd) {
+    let keep = u32::try_from(keep).unwrap_or(u32::MAX);
+    if keep < 3 || keep == u32::MAX {
+        return close_fds();
+    }
+    // SAFETY: close_range closes fds only; pid 1 uses none of them but
+    // `keep` after this.
+    let rc = unsafe {
+        let below = if keep > 3 {
+            libc::syscall(libc::SYS_close_range, 3u32, keep - 1, 0u32)
+        } else {
+            0
+        };
+        below | libc::syscall(libc::SYS_close_range, keep + 1, u32::MAX, 0u32)
+    };
+    if rc != 0 {
+        for fd in (3..1024).filter(|&fd| fd != keep as i32) {
             // SAFETY: closing an fd number; a stale one fails harmlessly.
             unsafe { libc::close(fd) };
         }

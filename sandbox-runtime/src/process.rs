@@ -354,6 +354,29 @@ impl Sandbox {
         Ok(None)
     }
 
+    /// Readable once pid 1 reports a failure or ends. pid 1 keeps the write
+    /// end of its report pipe until it exits, and an exiting process closes
+    /// its files before the kernel takes its namespaces apart (a mount
+    /// namespace, the processes left in the PID namespace) and tells the
+    /// parent. So wsbox can do its own cleanup meanwhile, and then
+    /// [`Sandbox::wait_ended`].
+    pub fn ending(&self) -> BorrowedFd<'_> {
+        self.errors.as_fd()
+    }
+
+    /// Waits for pid 1 to exit, after [`Sandbox::ending`] became readable
+    /// (it exits right after the app), and returns the outcome.
+    pub fn wait_ended(&mut self) -> Result<Outcome, Error> {
+        let status = loop {
+            match waitpid(self.pid, None) {
+                Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => break status,
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(sys("wait for the sandbox")(e)),
+            }
+        };
+        Ok(self.finish(status))
+    }
+
     /// Asks the app to stop (SIGTERM through pid 1).
     pub fn terminate(&self) {
         terminate(self.pid);
@@ -489,9 +512,12 @@ fn pid1(prepared: &Prepared, alive: OwnedFd, err: OwnedFd, sockets: OwnedFd) -> 
     match unsafe { nix::unistd::fork() } {
         Ok(ForkResult::Child) => app(prepared, &err),
         Ok(ForkResult::Parent { child }) => {
-            drop(err);
             drop(alive);
-            privileges::close_fds();
+            // The report pipe stays open until pid 1 exits: a process
+            // closes its files before its namespaces are taken apart and
+            // before its parent hears of it, so its end tells wsbox early
+            // ([`Sandbox::ending`]).
+            privileges::close_fds_except(err.as_raw_fd());
             // pid 1 keeps nothing it does not need: the app cannot ptrace it
             // (Landlock puts the app in a nested domain) nor gain from it.
             let _ = privileges::drop_capabilities();
