@@ -327,10 +327,25 @@ pub fn socks_handshake<S: Read + Write>(
         return Err(protocol("the client offers no usable SOCKS authentication"));
     };
 
-    let status = connect().and_then(|mut server| {
-        authenticate(&mut server, &username, &password)?;
-        Ok(server)
-    });
+    let mut server = match connect() {
+        Ok(server) => server,
+        Err(e) => {
+            // The upstream (the host's Tor) cannot be reached: tell the
+            // client in the reply to its request, which says why ("connection
+            // refused"), not as a refused authentication.
+            tracing::warn!(%e, "the upstream SOCKS server cannot be reached (is Tor running?)");
+            let accepted = if client_auth {
+                [AUTH_VERSION, 0]
+            } else {
+                [SOCKS5, NO_AUTH]
+            };
+            client.write_all(&accepted)?;
+            skip_request(&mut client)?;
+            client.write_all(&[SOCKS5, reply_code(&e), 0, 1, 0, 0, 0, 0, 0, 0])?;
+            return Err(e);
+        }
+    };
+    let status = authenticate(&mut server, &username, &password).map(|()| server);
     let ok = status.is_ok();
     if client_auth {
         client.write_all(&[AUTH_VERSION, if ok { 0 } else { 1 }])?;
@@ -338,6 +353,32 @@ pub fn socks_handshake<S: Read + Write>(
         client.write_all(&[SOCKS5, if ok { NO_AUTH } else { NO_ACCEPTABLE }])?;
     }
     status
+}
+
+/// Reads a client's SOCKS5 request (RFC 1928, section 4) without acting on it.
+fn skip_request(client: &mut impl Read) -> io::Result<()> {
+    let [version, _command, _reserved, kind] = read_exact::<4>(client)?;
+    if version != SOCKS5 {
+        return Err(protocol("not a SOCKS5 request"));
+    }
+    let len = match kind {
+        1 => 4,
+        3 => usize::from(read_exact::<1>(client)?[0]),
+        4 => 16,
+        _ => return Err(protocol("unknown SOCKS5 address type")),
+    };
+    read_vec(client, len + 2).map(drop)
+}
+
+/// The SOCKS5 reply (RFC 1928, section 6) for a failed upstream connection.
+fn reply_code(e: &io::Error) -> u8 {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => 5,
+        io::ErrorKind::TimedOut
+        | io::ErrorKind::HostUnreachable
+        | io::ErrorKind::NetworkUnreachable => 4,
+        _ => 1,
+    }
 }
 
 /// Username/password authentication towards the upstream SOCKS server.
@@ -505,7 +546,28 @@ mod tests {
         drop(dead);
         let mut s = TcpStream::connect(forwarder(addr)).unwrap();
         s.write_all(&[5, 1, 0]).unwrap();
-        assert_eq!(read_exact::<2>(&mut s).unwrap(), [5, 0xff]);
+        // Accepted, then the request fails with "connection refused" (not
+        // a refused authentication, which curl reports as such).
+        assert_eq!(read_exact::<2>(&mut s).unwrap(), [5, 0]);
+        let mut req = vec![5, 1, 0, 3, 11];
+        req.extend_from_slice(b"example.org");
+        req.extend_from_slice(&80u16.to_be_bytes());
+        s.write_all(&req).unwrap();
+        assert_eq!(
+            read_exact::<10>(&mut s).unwrap(),
+            [5, 5, 0, 1, 0, 0, 0, 0, 0, 0]
+        );
+        // The same for a client with its own credentials.
+        let mut s = TcpStream::connect(forwarder(addr)).unwrap();
+        s.write_all(&[5, 1, 2]).unwrap();
+        assert_eq!(read_exact::<2>(&mut s).unwrap(), [5, 2]);
+        s.write_all(&[1, 1, b'u', 1, b'p']).unwrap();
+        assert_eq!(read_exact::<2>(&mut s).unwrap(), [1, 0]);
+        s.write_all(&[5, 1, 0, 1, 10, 0, 0, 1, 0, 80]).unwrap();
+        assert_eq!(
+            read_exact::<10>(&mut s).unwrap(),
+            [5, 5, 0, 1, 0, 0, 0, 0, 0, 0]
+        );
     }
 
     #[test]
