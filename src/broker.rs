@@ -288,11 +288,18 @@ pub struct BrokerEnd {
     pid: Pid,
 }
 
+impl BrokerEnd {
+    /// Ends the broker without waiting: it sees the end of its socket
+    /// (whoever else still holds the Broker), removes the directory and
+    /// exits. Dropping waits for that.
+    pub fn finish(&self) {
+        let _ = nix::sys::socket::shutdown(self.sock.as_raw_fd(), nix::sys::socket::Shutdown::Both);
+    }
+}
+
 impl Drop for BrokerEnd {
     fn drop(&mut self) {
-        // The broker sees the end of its socket (whoever else still holds
-        // the Broker), removes the directory and exits.
-        let _ = nix::sys::socket::shutdown(self.sock.as_raw_fd(), nix::sys::socket::Shutdown::Both);
+        self.finish();
         let _ = waitpid(self.pid, None);
     }
 }

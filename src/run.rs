@@ -448,13 +448,16 @@ pub fn run(args: RunArgs) -> Result<i32> {
             }
         })
         .context("the event loop failed")?;
+    // The runtime directory emptied first, so that the broker can remove
+    // it while wsbox ends the rest.
+    drop(instance);
+    broker_end.finish();
     drop(prepared);
     drop(user_net);
     let outcome = run.outcome.take();
     let (timed_out, failure) = (run.timed_out, run.failure.take());
     let (process, ending) = (run.process.take(), run.ending);
     drop(run);
-    drop(instance);
     drop(broker_end);
     // Last: pid 1 exits right after the app, but the kernel's teardown of
     // the sandbox ran beside the cleanup above.

@@ -599,6 +599,9 @@ fn reap(app: Pid) -> ! {
 }
 
 fn exit(code: i32) -> ! {
+    // The report pipe first: wsbox hears of the end (Sandbox::ending) before
+    // the kernel frees this process's memory and namespaces.
+    privileges::close_fds();
     // SAFETY: pid 1 holds nothing that needs flushing.
     unsafe { libc::_exit(code) }
 }
