@@ -48,10 +48,14 @@ pub struct Instance {
 pub fn base_dir() -> Result<PathBuf> {
     // SAFETY: no arguments.
     let uid = unsafe { libc::geteuid() };
+    // Only a directory of wsbox's own user: root given another user's
+    // XDG_RUNTIME_DIR (0700) could no longer enter it once it has given up
+    // its capabilities (src/confine.rs).
+    let own = |p: &PathBuf| std::fs::metadata(p).is_ok_and(|m| m.is_dir() && m.uid() == uid);
     let runtime = std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
-        .filter(|p| p.is_absolute() && p.is_dir())
-        .or_else(|| Some(PathBuf::from(format!("/run/user/{uid}"))).filter(|p| p.is_dir()));
+        .filter(|p| p.is_absolute() && own(p))
+        .or_else(|| Some(PathBuf::from(format!("/run/user/{uid}"))).filter(own));
     let base = match runtime {
         Some(dir) => dir.join("wsbox"),
         None => PathBuf::from(format!("/tmp/wsbox-{uid}")),
