@@ -1788,6 +1788,13 @@ fn environment(who: Who, test: &str) {
 
 fn exit_status_is_the_app_s(who: Who, test: &str) {
     let Some(r) = runner(test, who) else { return };
+    // Unique to this run and user: the tests run in parallel.
+    let sleeper = format!(
+        "{}{}",
+        std::process::id(),
+        if matches!(who, Who::Root) { 1 } else { 2 }
+    );
+    let leave_child = format!("sleep {sleeper} & exit 3");
     for (script, code) in [
         ("exit 0", 0),
         ("exit 7", 7),
@@ -1795,7 +1802,7 @@ fn exit_status_is_the_app_s(who: Who, test: &str) {
         ("kill -KILL $$", 137),
         // A child left running: the sandbox ends with the app, and wsbox
         // returns only once it is gone.
-        ("sleep 987654 & exit 3", 3),
+        (leave_child.as_str(), 3),
     ] {
         let before = host_mountinfo();
         let out = r.sh(script, &[]);
@@ -1810,7 +1817,7 @@ fn exit_status_is_the_app_s(who: Who, test: &str) {
             .flatten()
             .filter(|e| {
                 fs::read(e.path().join("cmdline"))
-                    .is_ok_and(|c| c.windows(6).any(|w| w == b"987654"))
+                    .is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == sleeper.as_bytes()))
             })
             .map(|e| e.file_name())
             .collect();
