@@ -333,7 +333,13 @@ pub fn socks_handshake<S: Read + Write>(
             // The upstream (the host's Tor) cannot be reached: tell the
             // client in the reply to its request, which says why ("connection
             // refused"), not as a refused authentication.
-            tracing::warn!(%e, "the upstream SOCKS server cannot be reached (is Tor running?)");
+            // Once: the app may retry in a loop.
+            static WARNED: AtomicBool = AtomicBool::new(false);
+            if !WARNED.swap(true, Ordering::Relaxed) {
+                tracing::warn!(%e, "the upstream SOCKS server cannot be reached (is Tor running?)");
+            } else {
+                tracing::debug!(%e, "the upstream SOCKS server cannot be reached");
+            }
             let accepted = if client_auth {
                 [AUTH_VERSION, 0]
             } else {
@@ -374,9 +380,8 @@ fn skip_request(client: &mut impl Read) -> io::Result<()> {
 fn reply_code(e: &io::Error) -> u8 {
     match e.kind() {
         io::ErrorKind::ConnectionRefused => 5,
-        io::ErrorKind::TimedOut
-        | io::ErrorKind::HostUnreachable
-        | io::ErrorKind::NetworkUnreachable => 4,
+        io::ErrorKind::NetworkUnreachable => 3,
+        io::ErrorKind::TimedOut | io::ErrorKind::HostUnreachable => 4,
         _ => 1,
     }
 }

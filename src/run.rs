@@ -325,7 +325,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
                 };
                 match sandbox.on_signal() {
                     Ok(Some(status)) => {
-                        run.outcome = Some(sandbox.finish(status));
+                        run.outcome = Some(sandbox.collect(status));
                         run.signal.stop();
                         return Ok(PostAction::Remove);
                     }
@@ -388,14 +388,23 @@ pub fn run(args: RunArgs) -> Result<i32> {
     // confined wsbox cannot (src/broker.rs), and removes wsbox's runtime
     // directory at the end, which the confined wsbox may only empty.
     // Its runtime directory and the other sandboxes' beside it.
-    let own = vec![
-        instance.dir.parent().unwrap_or(&instance.dir).to_owned(),
-        PathBuf::from(crate::confine::XKB),
-    ];
+    // Canonical: the broker compares them with the real paths of fds.
+    let own = [
+        instance.dir.parent().unwrap_or(&instance.dir),
+        Path::new(crate::confine::XKB),
+    ]
+    .iter()
+    .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()))
+    .collect();
     let (broker, broker_end) =
         crate::broker::Broker::spawn(sandbox_pid, spec_privileged, own, &instance.dir)
             .inspect_err(|_| kill_sandbox(sandbox_pid))
             .context("failed to start the file helper")?;
+    let runtime = RuntimeDir {
+        instance,
+        broker: broker_end,
+    };
+    let instance = &runtime.instance;
     // The only processes the confined wsbox signals: the sandbox's pid 1
     // and its own helpers (stopped when it ends).
     let signal_pids = [Some(sandbox_pid.as_raw())]
@@ -448,17 +457,21 @@ pub fn run(args: RunArgs) -> Result<i32> {
             }
         })
         .context("the event loop failed")?;
-    // The runtime directory emptied first, so that the broker can remove
-    // it while wsbox ends the rest.
-    drop(instance);
-    broker_end.finish();
-    drop(prepared);
-    drop(user_net);
     let outcome = run.outcome.take();
     let (timed_out, failure) = (run.timed_out, run.failure.take());
     let (process, ending) = (run.process.take(), run.ending);
+    // The loop's sources first: the Wayland socket unlinks its path while
+    // the directory is still this sandbox's.
     drop(run);
-    drop(broker_end);
+    drop(event_loop);
+    // Then the runtime directory emptied, so that the broker can remove it
+    // while wsbox ends the rest.
+    let RuntimeDir { instance, broker } = runtime;
+    drop(instance);
+    broker.finish();
+    drop(prepared);
+    drop(user_net);
+    drop(broker);
     // Last: pid 1 exits right after the app, but the kernel's teardown of
     // the sandbox ran beside the cleanup above.
     let outcome = match (outcome, process) {
@@ -483,6 +496,14 @@ pub fn run(args: RunArgs) -> Result<i32> {
         Some(outcome) => outcome.code,
         None => 125,
     })
+}
+
+/// wsbox's runtime directory and the broker that removes it: however `run`
+/// returns, wsbox empties the directory, then the broker removes it (the
+/// confined wsbox may not). Fields drop in this order.
+struct RuntimeDir {
+    instance: Instance,
+    broker: crate::broker::BrokerEnd,
 }
 
 /// The state of `wsbox run`'s event loop.

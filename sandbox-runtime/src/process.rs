@@ -365,7 +365,8 @@ impl Sandbox {
     }
 
     /// Waits for pid 1 to exit, after [`Sandbox::ending`] became readable
-    /// (it exits right after the app), and returns the outcome.
+    /// (it exits right after the app), and returns the outcome; the signal
+    /// mask stays as it is ([`Sandbox::collect`]).
     pub fn wait_ended(&mut self) -> Result<Outcome, Error> {
         let status = loop {
             match waitpid(self.pid, None) {
@@ -374,7 +375,7 @@ impl Sandbox {
                 Err(e) => return Err(sys("wait for the sandbox")(e)),
             }
         };
-        Ok(self.finish(status))
+        Ok(self.collect(status))
     }
 
     /// Asks the app to stop (SIGTERM through pid 1).
@@ -390,11 +391,20 @@ impl Sandbox {
     /// The outcome once [`Sandbox::on_signal`] returned `status`; collects a
     /// failure reported from inside and restores wsbox's signal mask.
     pub fn finish(&mut self, status: WaitStatus) -> Outcome {
+        let outcome = self.collect(status);
+        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.old_mask), None);
+        outcome
+    }
+
+    /// [`Sandbox::finish`] without restoring the signal mask: for a caller
+    /// that still cleans up and exits afterwards, whose status a signal
+    /// arriving meanwhile must not replace (it stays blocked, and pending
+    /// until the process exits).
+    pub fn collect(&mut self, status: WaitStatus) -> Outcome {
         // pid 1 is gone, so every writer of the error pipe is too: this read
         // ends.
         let mut report = Vec::new();
         let _ = self.errors.read_to_end(&mut report);
-        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.old_mask), None);
         outcome(status, &report)
     }
 
