@@ -13,8 +13,12 @@
 //!
 //! It prints, one line each, `first_frame_ns <ns>` with CLOCK_MONOTONIC at the
 //! first frame callback (the first buffer was presented), and at exit
-//! `frames <n> seconds <s> fps <f>`: the frame callbacks received, the time
-//! from the first to the last of them, and the rate in between.
+//! `frames <n> seconds <s> fps <f> cpu <c>`: the frame callbacks received,
+//! the time from the first to the last of them, the rate in between, and the
+//! client's own CPU time (CLOCK_PROCESS_CPUTIME_ID) in between, in seconds.
+//! `--linger S` keeps the client (and its connection) S seconds longer after
+//! that line, so that the bench can still read the CPU time of the processes
+//! that end with it (the compositor of `wsbox run`, a waypipe server).
 //!
 //! With `--keys` it also prints `key <evdev code> <1 pressed|0 released>
 //! <CLOCK_MONOTONIC ns>` for each wl_keyboard.key and `leave <ns>` when it
@@ -25,7 +29,7 @@
 //! ```text
 //! bench-client [--size WxH] [--damage full|small] [--frames N]
 //!              [--seconds S] [--first-frame] [--idle] [--opaque]
-//!              [--keys] [--ignore-close]
+//!              [--keys] [--ignore-close] [--linger S]
 //! ```
 
 use std::error::Error;
@@ -74,10 +78,12 @@ Opens one Wayland window and redraws it at every frame callback.
   --opaque              mark the whole surface opaque (wl_surface.set_opaque_region)
   --keys                print `key <code> <1|0> <ns>` per key event, `leave <ns>` at focus loss
   --ignore-close        print `close` at xdg_toplevel.close instead of exiting
+  --linger S            wait S seconds after the summary line before exiting
   --help                show this help
 
 Prints `first_frame_ns <CLOCK_MONOTONIC ns>` at the first frame callback and
-`frames <n> seconds <first to last callback> fps <rate>` at exit.";
+`frames <n> seconds <first to last callback> fps <rate> cpu <own CPU seconds
+in between>` at exit.";
 
 /// The longest wait for the first frame callback before giving up.
 const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
@@ -107,6 +113,7 @@ struct Options {
     opaque: bool,
     keys: bool,
     ignore_close: bool,
+    linger: Option<Duration>,
 }
 
 fn main() -> ExitCode {
@@ -142,6 +149,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
         opaque: false,
         keys: false,
         ignore_close: false,
+        linger: None,
     };
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -181,6 +189,15 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
                     .and_then(|s| Duration::try_from_secs_f64(s).ok())
                     .ok_or_else(|| format!("--seconds: '{v}' is not a number of seconds"))?;
                 options.seconds = Some(s);
+            }
+            "--linger" => {
+                let v = value("a number of seconds")?;
+                let s = v
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                    .ok_or_else(|| format!("--linger: '{v}' is not a number of seconds"))?;
+                options.linger = Some(s);
             }
             "--first-frame" | "--idle" | "--opaque" | "--keys" | "--ignore-close"
                 if inline.is_some() =>
@@ -232,6 +249,17 @@ fn monotonic_ns() -> u128 {
     // SAFETY: `ts` is a valid timespec to write to; CLOCK_MONOTONIC always exists.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     u128::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u128::try_from(ts.tv_nsec).unwrap_or(0)
+}
+
+/// CPU time of this process, all threads, in seconds.
+fn cpu_seconds() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write to; the clock always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }
 
 fn run(options: Options) -> Result<ExitCode> {
@@ -290,6 +318,8 @@ fn run(options: Options) -> Result<ExitCode> {
         frames: 0,
         first: None,
         last: None,
+        first_cpu: None,
+        last_cpu: None,
         exit: None,
     };
     let code = event_loop(&mut queue, &mut app, start)?;
@@ -302,10 +332,17 @@ fn run(options: Options) -> Result<ExitCode> {
     } else {
         0.0
     };
+    let cpu = match (app.first_cpu, app.last_cpu) {
+        (Some(first), Some(last)) => last - first,
+        _ => 0.0,
+    };
     say(format_args!(
-        "frames {} seconds {seconds:.6} fps {fps:.3}",
+        "frames {} seconds {seconds:.6} fps {fps:.3} cpu {cpu:.6}",
         app.frames
     ));
+    if let Some(linger) = app.options.linger {
+        std::thread::sleep(linger);
+    }
     Ok(code)
 }
 
@@ -417,6 +454,9 @@ struct App {
     frames: u64,
     first: Option<Instant>,
     last: Option<Instant>,
+    /// The process's CPU time at the first and the last frame callback.
+    first_cpu: Option<f64>,
+    last_cpu: Option<f64>,
     exit: Option<ExitCode>,
 }
 
@@ -600,10 +640,13 @@ impl App {
 
     fn frame_done(&mut self) {
         let now = Instant::now();
+        let cpu = cpu_seconds();
         self.frames += 1;
         self.last = Some(now);
+        self.last_cpu = Some(cpu);
         if self.first.is_none() {
             self.first = Some(now);
+            self.first_cpu = Some(cpu);
             say(format_args!("first_frame_ns {}", monotonic_ns()));
             if self.options.first_frame {
                 self.exit = Some(ExitCode::SUCCESS);

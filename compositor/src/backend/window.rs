@@ -309,8 +309,14 @@ pub struct HostWindow {
     damage_tracker: OutputDamageTracker,
     cursor: MemoryRenderBuffer,
     buffers: Vec<ShmBuffer>,
-    /// The last buffer attached, for screenshots.
+    /// The last buffer attached.
     shown: Option<usize>,
+    /// A buffer rendered and not yet committed: the host is busy with the
+    /// last one.
+    prepared: Option<usize>,
+    /// What the prepared buffer's renders changed, in buffer pixels: the
+    /// damage of its commit.
+    damage: Vec<Rectangle<i32, smithay::utils::Buffer>>,
     /// The output's size in buffer pixels.
     content: (i32, i32),
     /// The host's scale: integer (wl_surface.set_buffer_scale), or
@@ -337,6 +343,9 @@ pub struct HostWindow {
     dirty: bool,
     configured: bool,
     frame_pending: Option<Instant>,
+    /// The clients' frame callbacks wait for the host's: the last commit
+    /// to the host had no new pixels, so nothing of theirs was drawn.
+    frames_owed: bool,
 
     /// evdev keycodes pressed inside, released when the focus leaves.
     keys: Vec<u32>,
@@ -537,6 +546,8 @@ impl HostWindow {
             cursor: render::arrow_cursor(),
             buffers: Vec::new(),
             shown: None,
+            prepared: None,
+            damage: Vec::new(),
             content: size,
             scale: 1.0,
             viewport,
@@ -549,6 +560,7 @@ impl HostWindow {
             dirty: true,
             configured: false,
             frame_pending: None,
+            frames_owed: false,
             keys: Vec::new(),
             swallowed: Vec::new(),
             data_device,
@@ -622,8 +634,7 @@ impl HostWindow {
             .current_mode()
             .ok_or_else(|| "the output has no mode".to_owned())?;
         self.content = (mode.size.w, mode.size.h);
-        self.buffers.clear();
-        self.shown = None;
+        self.drop_buffers();
         self.damage_tracker = OutputDamageTracker::from_output(output);
         self.marking_version += 1;
         self.dirty = true;
@@ -714,31 +725,60 @@ impl HostWindow {
         Ok(Some(self.buffers.len() - 1))
     }
 
-    /// Renders and commits a frame if something changed and the host is
-    /// ready for one; otherwise does nothing.
+    /// Renders what changed into a buffer the host does not hold, at once,
+    /// and commits it when the host is ready for a frame; otherwise does
+    /// nothing.
+    ///
+    /// Rendering does not wait for the host: while the host composites one
+    /// frame, the next is copied into another buffer, so that the host's
+    /// frame callback is answered with a bare commit. The clients' frame
+    /// callbacks go out with that commit (as weston does nested: when it
+    /// repaints, not when the host shows the result), so a client draws
+    /// while the host composites, and each of its frames reaches the host,
+    /// at the host's pace.
     pub fn render_frame(&mut self, core: &mut Core) {
-        if !self.configured || self.frame_pending.is_some() || self.lost.is_some() {
+        if !self.configured || self.lost.is_some() {
             return;
         }
         if let Some(until) = self.flash_until {
             // Keep committing while the flash lasts, then redraw the frame.
-            if Instant::now() >= until {
-                self.flash_until = None;
-                self.marking_version += 1;
+            if self.frame_pending.is_none() {
+                if Instant::now() >= until {
+                    self.flash_until = None;
+                    self.marking_version += 1;
+                }
+                self.dirty = true;
             }
-            self.dirty = true;
         }
-        if !(core.needs_redraw || self.dirty) {
+        if core.needs_redraw || self.dirty {
+            self.render_ahead(core);
+        }
+        if self.frame_pending.is_some() {
             return;
         }
-        let index = match self.free_buffer() {
-            Ok(Some(index)) => index,
-            // All buffers are with the host: a release will bring us back.
-            Ok(None) => return,
-            Err(err) => {
-                tracing::warn!(%err, "cannot render into the host window");
-                return;
+        match self.prepared.take() {
+            Some(index) => self.commit(core, index),
+            None => {
+                if std::mem::take(&mut self.frames_owed) {
+                    render::send_frames(core);
+                }
             }
+        }
+    }
+
+    /// Renders what changed into the prepared buffer, or a free one.
+    fn render_ahead(&mut self, core: &mut Core) {
+        let index = match self.prepared {
+            Some(index) => index,
+            None => match self.free_buffer() {
+                Ok(Some(index)) => index,
+                // All buffers are with the host: a release will bring us back.
+                Ok(None) => return,
+                Err(err) => {
+                    tracing::warn!(%err, "cannot render into the host window");
+                    return;
+                }
+            },
         };
         core.needs_redraw = false;
         self.dirty = false;
@@ -747,11 +787,9 @@ impl HostWindow {
         let title = self.title_pixels();
         let offset = (self.px(BORDER), self.px(self.top()));
         let top = self.top();
-        let logical = self.window_size();
         let Some(buffer) = self.buffers.get_mut(index) else {
             return;
         };
-        let mut damage: Vec<Rectangle<i32, smithay::utils::Buffer>> = Vec::new();
         if buffer.marking != self.marking_version {
             let color = if self.flash_until.is_some() {
                 // Halfway to white.
@@ -769,7 +807,7 @@ impl HostWindow {
                 !self.ssd,
             );
             buffer.marking = self.marking_version;
-            damage.push(Rectangle::from_size((bw, bh).into()));
+            self.damage.push(Rectangle::from_size((bw, bh).into()));
         }
 
         let elements = render::elements(&mut self.renderer, core, &self.cursor, false);
@@ -788,8 +826,11 @@ impl HostWindow {
             Err(e) => Err(format!("{e:?}")),
         };
         match rendered {
+            // Damage since the buffer's last render: with what earlier
+            // renders into it since the last commit added, it covers all
+            // that differs from the buffer the host shows now.
             Ok(rects) => {
-                damage.extend(rects.iter().map(|r| {
+                self.damage.extend(rects.iter().map(|r| {
                     Rectangle::new(
                         (r.loc.x + offset.0, r.loc.y + offset.1).into(),
                         (r.size.w, r.size.h).into(),
@@ -805,14 +846,22 @@ impl HostWindow {
                 b.age += 1;
             }
         }
+        self.prepared = Some(index);
+    }
 
+    /// Commits the prepared buffer `index` to the host with a frame
+    /// callback, then lets the clients draw their next frame.
+    fn commit(&mut self, core: &mut Core, index: usize) {
         self.surface.frame(&self.qh, ());
         self.frame_pending = Some(Instant::now());
-        if damage.is_empty() {
-            // Nothing new to show: only ask when the clients may draw again.
+        if self.damage.is_empty() {
+            // Nothing new to show: the clients may draw again when the host
+            // is ready for another frame.
             self.surface.commit();
+            self.frames_owed = true;
             return;
         }
+        let logical = self.window_size();
         let Some(buffer) = self.buffers.get(index) else {
             return;
         };
@@ -822,10 +871,10 @@ impl HostWindow {
                 self.surface.set_buffer_scale(1);
                 viewport.set_destination(logical.0, logical.1);
             }
-            None => self.surface.set_buffer_scale(s.round() as i32),
+            None => self.surface.set_buffer_scale(self.scale.round() as i32),
         }
         self.surface.attach(Some(&buffer.buffer), 0, 0);
-        for rect in &damage {
+        for rect in self.damage.drain(..) {
             self.surface
                 .damage_buffer(rect.loc.x, rect.loc.y, rect.size.w, rect.size.h);
         }
@@ -834,6 +883,17 @@ impl HostWindow {
         self.frames_rendered += 1;
         self.frame_seq += 1;
         render::presented(core, self.frame_seq);
+        self.frames_owed = false;
+        render::send_frames(core);
+    }
+
+    /// Drops every buffer (new size, scale or layout): the next frame is
+    /// drawn whole into new ones.
+    fn drop_buffers(&mut self) {
+        self.buffers.clear();
+        self.shown = None;
+        self.prepared = None;
+        self.damage.clear();
     }
 
     /// Flashes the frame: the confirmation of a clipboard transfer.
@@ -990,10 +1050,11 @@ impl HostWindow {
         Some(Hit::Title)
     }
 
-    /// The output's contents as last sent to the host, as PNG.
+    /// The output's contents as last rendered for the host, as PNG.
     pub fn screenshot_png(&mut self) -> Result<Vec<u8>, screenshot::Error> {
         let index = self
-            .shown
+            .prepared
+            .or(self.shown)
             .ok_or_else(|| screenshot::Error::Read("the window has not been shown yet".into()))?;
         let (w, h) = self.content;
         let buffer = self
@@ -1239,6 +1300,8 @@ impl State {
         };
         window.update_title(&title);
         window.render_frame(core);
+        // The frame callbacks it sent go out now, not with the next event.
+        let _ = core.display_handle.flush_clients();
         window.flush()
     }
 
@@ -1279,8 +1342,7 @@ impl State {
                         Ok(()) => {
                             if let Some(window) = self.backend.window() {
                                 window.scale = scale;
-                                window.buffers.clear();
-                                window.shown = None;
+                                window.drop_buffers();
                                 window.marking_version += 1;
                                 window.dirty = true;
                             }
@@ -1297,8 +1359,7 @@ impl State {
                     tracing::debug!(ssd, "host decorations changed");
                     // The output's place in the buffers moves: new ones.
                     window.ssd = ssd;
-                    window.buffers.clear();
-                    window.shown = None;
+                    window.drop_buffers();
                     window.marking_version += 1;
                     window.dirty = true;
                 }
@@ -1309,8 +1370,9 @@ impl State {
                 status.close_requested = true;
             }
             HostEvent::FrameDone => {
+                // The clients' frame callbacks follow in `render_frame`: at
+                // once when nothing waits to be drawn, else after drawing it.
                 window.frame_pending = None;
-                render::send_frames(&self.core);
             }
             HostEvent::Released => {}
             HostEvent::KeyboardEnter { serial } => {
