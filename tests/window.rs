@@ -635,3 +635,82 @@ fn a_fractional_host_scale_becomes_the_sandbox_scale() {
         "{info}\n{out}"
     );
 }
+
+/// examples/bench-client, which `cargo test` builds with the tests.
+fn bench_client() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join("examples/bench-client");
+    path.exists().then_some(path)
+}
+
+/// wsbox copies an app's frame into a host buffer as soon as the app
+/// commits it, and lets the app draw the next one only when that buffer
+/// goes to the host (backend/window.rs, `render_frame`). So every app frame
+/// reaches the host once: no frame callback without a host commit of the
+/// frame (frames drawn and never shown), no host commits the app did not
+/// draw. Counted on wsbox's side of the host connection with WAYLAND_DEBUG
+/// (which the sandbox's environment does not pass on to the app).
+#[test]
+fn every_app_frame_reaches_the_host_once() {
+    let test = "every_app_frame_reaches_the_host_once";
+    if !ready(test, &["weston"]) {
+        return;
+    }
+    let Some(client) = bench_client() else {
+        skip(
+            test,
+            "target/debug/examples/bench-client not built (cargo test builds it)",
+        );
+        return;
+    };
+    const FRAMES: usize = 90;
+    let weston = Weston::start(test);
+    let name = unique_name(test);
+    let bind = format!("{}:/opt/bench-client", client.display());
+    let frames = FRAMES.to_string();
+    let mut cmd = wsbox(&[
+        "run",
+        "--display",
+        "window",
+        "--name",
+        &name,
+        "--ro",
+        &bind,
+        "--",
+        "/opt/bench-client",
+        "--damage",
+        "full",
+        "--frames",
+        &frames,
+    ]);
+    cmd.env("WAYLAND_DISPLAY", &weston.socket)
+        .env("WAYLAND_DEBUG", "client");
+    let out = Running::start(cmd).finish(RUN_LIMIT);
+    assert!(out.status.success(), "{out}");
+    let drawn: usize = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("frames "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no summary from bench-client\n{out}"));
+    assert_eq!(drawn, FRAMES, "{out}");
+    // Buffers attached to each host surface; the window's is the busiest
+    // (the cursor's gets one).
+    let mut attaches = std::collections::HashMap::<&str, usize>::new();
+    for line in out.stderr.lines() {
+        if let Some(rest) = line.split("-> wl_surface@").nth(1) {
+            if let Some((id, _)) = rest.split_once(".attach(wl_buffer@") {
+                *attaches.entry(id).or_default() += 1;
+            }
+        }
+    }
+    let shown = attaches.values().copied().max().unwrap_or(0);
+    // The app's frames, and at most a few of wsbox's own: the frame and
+    // background before the app's first buffer, the background after it left.
+    assert!(
+        (FRAMES..=FRAMES + 4).contains(&shown),
+        "{FRAMES} app frames, {shown} buffers sent to the host ({attaches:?})\n{}",
+        out.stdout
+    );
+}
