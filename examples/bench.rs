@@ -1331,8 +1331,8 @@ fn window_group(env: &Env, runs: usize, hz: u32) -> Group {
     ));
     if fast {
         g.notes.push(
-            "At 1000 Hz the host is no longer the pace: client, intermediary and host take \
-             turns on 2 cores and the fps is how fast the whole path is."
+            "At 1000 Hz the host no longer sets the pace: the fps is how fast the whole path \
+             is, client, intermediary and host sharing 2 cores."
                 .into(),
         );
     }
@@ -2190,15 +2190,24 @@ impl Sway {
 
     /// The refresh rate of its output, as `swaymsg -t get_outputs` says.
     fn refresh_hz(&self) -> Result<f64, String> {
-        let ipc = fs::read_dir(&self.dir)
-            .map_err(|e| format!("read {}: {e}", self.dir.display()))?
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("sway-ipc."))
-            })
-            .ok_or("no sway-ipc socket")?;
+        // The IPC socket comes a little after the Wayland one.
+        let end = Instant::now() + Duration::from_secs(5);
+        let ipc = loop {
+            let ipc = fs::read_dir(&self.dir)
+                .map_err(|e| format!("read {}: {e}", self.dir.display()))?
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("sway-ipc."))
+                        && UnixStream::connect(p).is_ok()
+                });
+            match ipc {
+                Some(ipc) => break ipc,
+                None if Instant::now() >= end => return Err("no sway-ipc socket".into()),
+                None => std::thread::sleep(Duration::from_millis(10)),
+            }
+        };
         let out = Command::new("swaymsg")
             .arg("-s")
             .arg(&ipc)

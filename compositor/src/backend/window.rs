@@ -10,9 +10,11 @@
 //! Rendering is the headless path pointed at host memory: [`render::elements`]
 //! and a damage tracker render with pixman straight into wl_shm buffers (at
 //! most three, reused once the host releases them), only the damaged regions
-//! are sent (wl_surface.damage_buffer), and a new frame is committed only
-//! when the host's frame callback says the last one was used, so an idle app
-//! costs nothing.
+//! are sent (wl_surface.damage_buffer). A client's new frame is rendered as
+//! soon as it is committed, and committed to the host only when the host's
+//! frame callback says the last one was used; the clients' frame callbacks
+//! go with that commit. So clients draw while the host composites, at the
+//! host's pace, and an idle app costs nothing.
 //!
 //! Host events are queued while the connection is dispatched and applied to
 //! the compositor afterwards ([`State::dispatch_host`]): the host side never
