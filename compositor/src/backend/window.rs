@@ -786,7 +786,13 @@ impl HostWindow {
         self.dirty = false;
         let s = self.scale;
         let (bw, bh) = self.buffer_size();
-        let title = self.title_pixels();
+        // Rasterised only when the frame is redrawn, not for every frame.
+        let title = self
+            .buffers
+            .get(index)
+            .is_some_and(|b| b.marking != self.marking_version)
+            .then(|| self.title_pixels())
+            .flatten();
         let offset = (self.px(BORDER), self.px(self.top()));
         let top = self.top();
         let Some(buffer) = self.buffers.get_mut(index) else {
