@@ -1240,7 +1240,8 @@ fn window_group(env: &Env, runs: usize, hz: u32) -> Group {
                 .arg("--")
                 .arg("/opt/bench-client")
                 .args(WINDOW_CLIENT)
-                .env("XDG_RUNTIME_DIR", &host.dir)
+                // Its own runtime directory: see the latency table.
+                .env("XDG_RUNTIME_DIR", &env.scratch.path)
                 .env("WAYLAND_DISPLAY", &host.socket);
             let mut out = Lines::new();
             let wsbox = out.spawn(cmd, "wsbox", env)?;
@@ -2413,7 +2414,13 @@ fn latency_group(env: &Env, runs: usize) -> Group {
                 .arg("--ro")
                 .arg(format!("{}:/opt/bench-client", env.client))
                 .args(["--", "/opt/bench-client", "--idle", "--keys"])
-                .env("XDG_RUNTIME_DIR", &host.dir)
+                // root's own runtime directory, not the test user's sway
+                // runs in (0700): once confined, wsbox has no capability
+                // to enter that one, and it writes the keymap for
+                // bench-client's wl_keyboard (version < 7) to a temporary
+                // file in its runtime directory. The host by its socket's
+                // absolute path.
+                .env("XDG_RUNTIME_DIR", &env.scratch.path)
                 .env("WAYLAND_DISPLAY", &host.socket);
             let mut out = Lines::new();
             let mut wsbox = out.spawn(cmd, "wsbox", env)?;
