@@ -733,7 +733,8 @@ impl HostWindow {
     ///
     /// Rendering does not wait for the host: while the host composites one
     /// frame, the next is copied into another buffer, so that the host's
-    /// frame callback is answered with a bare commit. The clients' frame
+    /// frame callback is answered with a bare commit. Only one frame is
+    /// rendered ahead: later commits wait for the host. The clients' frame
     /// callbacks go out with that commit (as weston does nested: when it
     /// repaints, not when the host shows the result), so a client draws
     /// while the host composites, and each of its frames reaches the host,
@@ -752,7 +753,11 @@ impl HostWindow {
                 self.dirty = true;
             }
         }
-        if core.needs_redraw || self.dirty {
+        // One frame ahead at most: an app that commits without waiting for
+        // its frame callbacks gets its newest commit rendered once the host
+        // is ready, not a copy per commit.
+        let ahead = self.prepared.is_some() && self.frame_pending.is_some();
+        if (core.needs_redraw || self.dirty) && !ahead {
             self.render_ahead(core);
         }
         if self.frame_pending.is_some() {
