@@ -706,10 +706,12 @@ fn every_app_frame_reaches_the_host_once() {
         }
     }
     let shown = attaches.values().copied().max().unwrap_or(0);
-    // The app's frames, and at most a few of wsbox's own: the frame and
-    // background before the app's first buffer, the background after it left.
+    eprintln!("{FRAMES} app frames, {shown} buffers sent to the host");
+    // The app's frames, and a few of wsbox's own (91 or 92 in all here): the
+    // frame and background before the app's first buffer, a redraw for the
+    // app's title, the background after the app left.
     assert!(
-        (FRAMES..=FRAMES + 4).contains(&shown),
+        (FRAMES..=FRAMES + 8).contains(&shown),
         "{FRAMES} app frames, {shown} buffers sent to the host ({attaches:?})\n{}",
         out.stdout
     );
