@@ -26,10 +26,17 @@
 //! `--ignore-close` it prints `close` at xdg_toplevel.close and goes on
 //! (a client that does not close when asked).
 //!
+//! For the frame-callback tests: `--no-draw` answers every frame callback
+//! after the first with a commit that asks for the next one and carries no
+//! new buffer; `--commit-every MS` commits a second wl_surface, one
+//! without a role (never shown), every MS milliseconds once the first frame
+//! is shown: commits that change nothing.
+//!
 //! ```text
 //! bench-client [--size WxH] [--damage full|small] [--frames N]
 //!              [--seconds S] [--first-frame] [--idle] [--opaque]
-//!              [--keys] [--ignore-close] [--linger S]
+//!              [--keys] [--ignore-close] [--linger S] [--no-draw]
+//!              [--commit-every MS]
 //! ```
 
 use std::error::Error;
@@ -79,6 +86,8 @@ Opens one Wayland window and redraws it at every frame callback.
   --keys                print `key <code> <1|0> <ns>` per key event, `leave <ns>` at focus loss
   --ignore-close        print `close` at xdg_toplevel.close instead of exiting
   --linger S            wait S seconds after the summary line before exiting
+  --no-draw             after the first frame, only ask for frame callbacks (no new buffers)
+  --commit-every MS     after the first frame, commit a surface without a role every MS ms
   --help                show this help
 
 Prints `first_frame_ns <CLOCK_MONOTONIC ns>` at the first frame callback and
@@ -114,6 +123,8 @@ struct Options {
     keys: bool,
     ignore_close: bool,
     linger: Option<Duration>,
+    no_draw: bool,
+    commit_every: Option<Duration>,
 }
 
 fn main() -> ExitCode {
@@ -150,6 +161,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
         keys: false,
         ignore_close: false,
         linger: None,
+        no_draw: false,
+        commit_every: None,
     };
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -199,7 +212,16 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
                     .ok_or_else(|| format!("--linger: '{v}' is not a number of seconds"))?;
                 options.linger = Some(s);
             }
-            "--first-frame" | "--idle" | "--opaque" | "--keys" | "--ignore-close"
+            "--commit-every" => {
+                let v = value("a number of milliseconds")?;
+                let ms = v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|&ms| ms > 0)
+                    .ok_or_else(|| format!("--commit-every: '{v}' is not a positive number"))?;
+                options.commit_every = Some(Duration::from_millis(ms));
+            }
+            "--first-frame" | "--idle" | "--opaque" | "--keys" | "--ignore-close" | "--no-draw"
                 if inline.is_some() =>
             {
                 return Err(format!("{name} takes no value"));
@@ -209,6 +231,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
             "--opaque" => options.opaque = true,
             "--keys" => options.keys = true,
             "--ignore-close" => options.ignore_close = true,
+            "--no-draw" => options.no_draw = true,
             other => return Err(format!("unknown argument '{other}'")),
         }
     }
@@ -291,6 +314,10 @@ fn run(options: Options) -> Result<ExitCode> {
     };
 
     let surface = compositor.create_surface(&qh, ());
+    let bare = options
+        .commit_every
+        .is_some()
+        .then(|| compositor.create_surface(&qh, ()));
     let xdg_surface = wm_base.get_xdg_surface(&surface, &qh, ());
     let toplevel = xdg_surface.get_toplevel(&qh, ());
     toplevel.set_title("wsbox bench".to_string());
@@ -303,6 +330,7 @@ fn run(options: Options) -> Result<ExitCode> {
         compositor,
         shm,
         surface,
+        bare,
         _xdg_surface: xdg_surface,
         _toplevel: toplevel,
         _seat: seat,
@@ -313,6 +341,8 @@ fn run(options: Options) -> Result<ExitCode> {
         buffers: Vec::new(),
         next_buffer_id: 0,
         redraw: false,
+        ask: false,
+        next_commit: None,
         drawn: 0,
         shown_square: None,
         frames: 0,
@@ -376,7 +406,8 @@ fn event_loop(queue: &mut EventQueue<App>, app: &mut App, start: Instant) -> Res
                 None => first + Duration::from_secs(365 * 24 * 3600),
             },
         };
-        let left = deadline.saturating_duration_since(Instant::now());
+        let now = Instant::now();
+        let left = deadline.saturating_duration_since(now);
         if left.is_zero() {
             if app.first.is_none() {
                 return Err(format!(
@@ -387,6 +418,11 @@ fn event_loop(queue: &mut EventQueue<App>, app: &mut App, start: Instant) -> Res
             }
             return Ok(ExitCode::SUCCESS);
         }
+        // Up to the next bare commit, if one is due sooner.
+        let left = match app.next_commit {
+            Some(at) => left.min(at.saturating_duration_since(now)),
+            None => left,
+        };
         // Rounded up so the wake-up is never a busy loop just short of it.
         let timeout_ms = i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
         let mut pollfd = libc::pollfd {
@@ -432,6 +468,8 @@ struct App {
     compositor: WlCompositor,
     shm: WlShm,
     surface: WlSurface,
+    /// `--commit-every`: the surface without a role it commits.
+    bare: Option<WlSurface>,
     // Held so the window lives as long as the app.
     _xdg_surface: XdgSurface,
     _toplevel: XdgToplevel,
@@ -447,6 +485,10 @@ struct App {
     next_buffer_id: u64,
     /// A frame callback came (or the size changed): draw when a buffer is free.
     redraw: bool,
+    /// `--no-draw`: a frame callback came; ask for the next one.
+    ask: bool,
+    /// `--commit-every`: when the next bare commit is due.
+    next_commit: Option<Instant>,
     /// Frames drawn so far; drives the animation.
     drawn: u64,
     /// Where the square is in the buffer the compositor shows now.
@@ -498,6 +540,20 @@ impl App {
         }
         if self.redraw && self.draw(qh)? {
             self.redraw = false;
+        }
+        if std::mem::take(&mut self.ask) {
+            self.surface.frame(qh, ());
+            self.surface.commit();
+        }
+        if let (Some(every), Some(at), Some(bare)) =
+            (self.options.commit_every, self.next_commit, &self.bare)
+        {
+            let now = Instant::now();
+            if now >= at {
+                bare.commit();
+                // No catching up after a stall: the next one an interval on.
+                self.next_commit = Some((at + every).max(now));
+            }
         }
         Ok(())
     }
@@ -647,6 +703,7 @@ impl App {
         if self.first.is_none() {
             self.first = Some(now);
             self.first_cpu = Some(cpu);
+            self.next_commit = self.options.commit_every.map(|every| now + every);
             say(format_args!("first_frame_ns {}", monotonic_ns()));
             if self.options.first_frame {
                 self.exit = Some(ExitCode::SUCCESS);
@@ -657,7 +714,9 @@ impl App {
             self.exit = Some(ExitCode::SUCCESS);
             return;
         }
-        if !self.options.idle {
+        if self.options.no_draw && self.drawn > 0 {
+            self.ask = true;
+        } else if !self.options.idle {
             self.redraw = true;
         }
     }

@@ -1721,3 +1721,59 @@ fn the_host_scale_becomes_the_sandbox_scale() {
         observe()
     );
 }
+
+/// A client that only asks for frame callbacks (commits with no new
+/// buffer) gets them at the host's pace, also while something in the
+/// sandbox commits without changing anything about once per host frame:
+/// wsbox answers those commits with bare host commits and
+/// holds the callbacks back until the host's next frame callback, and must
+/// then send them even though something (the other client's commit) waits
+/// to be drawn again (backend/window.rs, `render_frame`).
+#[test]
+fn frame_callbacks_keep_the_host_pace_among_empty_commits() {
+    let test = "frame_callbacks_keep_the_host_pace_among_empty_commits";
+    let Some((user, bin)) = ready_with_client(test, &[]) else {
+        return;
+    };
+    const HZ: f64 = 60.0;
+    const SECONDS: f64 = 3.0;
+    let sway = Sway::start(
+        test,
+        user,
+        &format!("output HEADLESS-1 mode --custom 1280x800@{HZ}Hz\n"),
+    );
+    let name = unique_name(test);
+    let bind = format!("{bin}:/opt/bench-client");
+    // One frame, then frame requests only on the window, and a commit that
+    // changes nothing (a surface without a role) every 20 ms. At 12 ms the
+    // old code's starvation was often hidden by full-damage redraws; at
+    // 20 ms it got 46-50 callbacks in 3 s, every time.
+    let seconds = SECONDS.to_string();
+    let run = sway.wsbox_run(&[
+        "--name",
+        &name,
+        "--ro",
+        &bind,
+        "--",
+        "/opt/bench-client",
+        "--no-draw",
+        "--commit-every",
+        "20",
+        "--seconds",
+        &seconds,
+    ]);
+    let out = run.finish(RUN_LIMIT);
+    assert!(out.status.success(), "{out}\n--- sway ---\n{}", sway.log());
+    let frames: f64 = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("frames "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no summary from bench-client\n{out}"));
+    eprintln!("{frames} frame callbacks in {SECONDS} s on a {HZ} Hz host");
+    assert!(
+        frames >= HZ * SECONDS / 2.0,
+        "{frames} frame callbacks in {SECONDS} s on a {HZ} Hz host, among empty commits\n{out}"
+    );
+}

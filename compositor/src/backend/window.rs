@@ -763,13 +763,15 @@ impl HostWindow {
         if self.frame_pending.is_some() {
             return;
         }
-        match self.prepared.take() {
-            Some(index) => self.commit(core, index),
-            None => {
-                if std::mem::take(&mut self.frames_owed) {
-                    render::send_frames(core);
-                }
-            }
+        // The host is ready for a frame: what the clients drew for the last
+        // one is on screen, so the callbacks held back go out now, whether
+        // or not something new is committed with this one (commits that
+        // change nothing, the cursor or the flash must not starve them).
+        if std::mem::take(&mut self.frames_owed) {
+            render::send_frames(core);
+        }
+        if let Some(index) = self.prepared.take() {
+            self.commit(core, index);
         }
     }
 
