@@ -15,7 +15,8 @@
 //! first frame callback (the first buffer was presented), and at exit
 //! `frames <n> seconds <s> fps <f> cpu <c>`: the frame callbacks received,
 //! the time from the first to the last of them, the rate in between, and the
-//! client's own CPU time (CLOCK_PROCESS_CPUTIME_ID) in between, in seconds.
+//! client's own CPU time (CLOCK_PROCESS_CPUTIME_ID) in between, in seconds,
+//! after a line `commits <n>`: the commits that carried a new buffer.
 //! `--linger S` keeps the client (and its connection) S seconds longer after
 //! that line, so that the bench can still read the CPU time of the processes
 //! that end with it (the compositor of `wsbox run`, a waypipe server).
@@ -90,8 +91,8 @@ Opens one Wayland window and redraws it at every frame callback.
   --commit-every MS     after the first frame, commit a surface without a role every MS ms
   --help                show this help
 
-Prints `first_frame_ns <CLOCK_MONOTONIC ns>` at the first frame callback and
-`frames <n> seconds <first to last callback> fps <rate> cpu <own CPU seconds
+Prints `first_frame_ns <CLOCK_MONOTONIC ns>` at the first frame callback, and
+at exit `commits <commits with a new buffer>` and `frames <n> seconds <first to last callback> fps <rate> cpu <own CPU seconds
 in between>` at exit.";
 
 /// The longest wait for the first frame callback before giving up.
@@ -366,6 +367,7 @@ fn run(options: Options) -> Result<ExitCode> {
         (Some(first), Some(last)) => last - first,
         _ => 0.0,
     };
+    say(format_args!("commits {}", app.drawn));
     say(format_args!(
         "frames {} seconds {seconds:.6} fps {fps:.3} cpu {cpu:.6}",
         app.frames
