@@ -775,6 +775,16 @@ impl HostWindow {
         }
     }
 
+    /// For a screenshot: renders what changed even while a frame is
+    /// already prepared ahead of the host (the host never holds the
+    /// prepared buffer), so that the screenshot shows the newest state, also
+    /// while the host sends no frame callbacks (a hidden window).
+    pub fn render_latest(&mut self, core: &mut Core) {
+        if self.configured && self.lost.is_none() && (core.needs_redraw || self.dirty) {
+            self.render_ahead(core);
+        }
+    }
+
     /// Renders what changed into the prepared buffer, or a free one.
     fn render_ahead(&mut self, core: &mut Core) {
         let index = match self.prepared {
