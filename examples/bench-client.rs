@@ -31,13 +31,15 @@
 //! after the first with a commit that asks for the next one and carries no
 //! new buffer; `--commit-every MS` commits a second wl_surface, one
 //! without a role (never shown), every MS milliseconds once the first frame
-//! is shown: commits that change nothing.
+//! is shown: commits that change nothing. `--retitle-every MS` switches
+//! the title between `wsbox bench` and `wsbox bench.` every MS milliseconds
+//! once the first frame is shown.
 //!
 //! ```text
 //! bench-client [--size WxH] [--damage full|small] [--frames N]
 //!              [--seconds S] [--first-frame] [--idle] [--opaque]
 //!              [--keys] [--ignore-close] [--linger S] [--no-draw]
-//!              [--commit-every MS]
+//!              [--commit-every MS] [--retitle-every MS]
 //! ```
 
 use std::error::Error;
@@ -89,6 +91,7 @@ Opens one Wayland window and redraws it at every frame callback.
   --linger S            wait S seconds after the summary line before exiting
   --no-draw             after the first frame, only ask for frame callbacks (no new buffers)
   --commit-every MS     after the first frame, commit a surface without a role every MS ms
+  --retitle-every MS    after the first frame, switch the title every MS ms
   --help                show this help
 
 Prints `first_frame_ns <CLOCK_MONOTONIC ns>` at the first frame callback, and
@@ -126,6 +129,7 @@ struct Options {
     linger: Option<Duration>,
     no_draw: bool,
     commit_every: Option<Duration>,
+    retitle_every: Option<Duration>,
 }
 
 fn main() -> ExitCode {
@@ -164,6 +168,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
         linger: None,
         no_draw: false,
         commit_every: None,
+        retitle_every: None,
     };
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -213,14 +218,19 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
                     .ok_or_else(|| format!("--linger: '{v}' is not a number of seconds"))?;
                 options.linger = Some(s);
             }
-            "--commit-every" => {
+            "--commit-every" | "--retitle-every" => {
                 let v = value("a number of milliseconds")?;
                 let ms = v
                     .parse::<u64>()
                     .ok()
                     .filter(|&ms| ms > 0)
-                    .ok_or_else(|| format!("--commit-every: '{v}' is not a positive number"))?;
-                options.commit_every = Some(Duration::from_millis(ms));
+                    .ok_or_else(|| format!("{name}: '{v}' is not a positive number"))?;
+                let every = Some(Duration::from_millis(ms));
+                if name == "--commit-every" {
+                    options.commit_every = every;
+                } else {
+                    options.retitle_every = every;
+                }
             }
             "--first-frame" | "--idle" | "--opaque" | "--keys" | "--ignore-close" | "--no-draw"
                 if inline.is_some() =>
@@ -333,7 +343,7 @@ fn run(options: Options) -> Result<ExitCode> {
         surface,
         bare,
         _xdg_surface: xdg_surface,
-        _toplevel: toplevel,
+        toplevel,
         _seat: seat,
         keyboard: None,
         requested: (0, 0),
@@ -344,6 +354,8 @@ fn run(options: Options) -> Result<ExitCode> {
         redraw: false,
         ask: false,
         next_commit: None,
+        next_retitle: None,
+        retitles: 0,
         drawn: 0,
         shown_square: None,
         frames: 0,
@@ -421,10 +433,10 @@ fn event_loop(queue: &mut EventQueue<App>, app: &mut App, start: Instant) -> Res
             return Ok(ExitCode::SUCCESS);
         }
         // Up to the next bare commit, if one is due sooner.
-        let left = match app.next_commit {
-            Some(at) => left.min(at.saturating_duration_since(now)),
-            None => left,
-        };
+        let left = [app.next_commit, app.next_retitle]
+            .into_iter()
+            .flatten()
+            .fold(left, |left, at| left.min(at.saturating_duration_since(now)));
         // Rounded up so the wake-up is never a busy loop just short of it.
         let timeout_ms = i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
         let mut pollfd = libc::pollfd {
@@ -474,7 +486,7 @@ struct App {
     bare: Option<WlSurface>,
     // Held so the window lives as long as the app.
     _xdg_surface: XdgSurface,
-    _toplevel: XdgToplevel,
+    toplevel: XdgToplevel,
     _seat: Option<WlSeat>,
     keyboard: Option<WlKeyboard>,
     /// The size of the latest xdg_toplevel.configure; 0 means "you choose".
@@ -491,6 +503,9 @@ struct App {
     ask: bool,
     /// `--commit-every`: when the next bare commit is due.
     next_commit: Option<Instant>,
+    /// `--retitle-every`: when the next title is due, and how many so far.
+    next_retitle: Option<Instant>,
+    retitles: u64,
     /// Frames drawn so far; drives the animation.
     drawn: u64,
     /// Where the square is in the buffer the compositor shows now.
@@ -555,6 +570,15 @@ impl App {
                 bare.commit();
                 // No catching up after a stall: the next one an interval on.
                 self.next_commit = Some((at + every).max(now));
+            }
+        }
+        if let (Some(every), Some(at)) = (self.options.retitle_every, self.next_retitle) {
+            let now = Instant::now();
+            if now >= at {
+                self.retitles += 1;
+                let dot = if self.retitles % 2 == 1 { "." } else { "" };
+                self.toplevel.set_title(format!("wsbox bench{dot}"));
+                self.next_retitle = Some((at + every).max(now));
             }
         }
         Ok(())
@@ -706,6 +730,7 @@ impl App {
             self.first = Some(now);
             self.first_cpu = Some(cpu);
             self.next_commit = self.options.commit_every.map(|every| now + every);
+            self.next_retitle = self.options.retitle_every.map(|every| now + every);
             say(format_args!("first_frame_ns {}", monotonic_ns()));
             if self.options.first_frame {
                 self.exit = Some(ExitCode::SUCCESS);

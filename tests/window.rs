@@ -750,3 +750,67 @@ fn every_app_frame_reaches_the_host_once() {
     // after it left: no more of wsbox's own.
     assert!(own <= 3, "{own} frames of wsbox's own\n{}", out.stdout);
 }
+
+/// An app that changes its title faster than the host shows frames does
+/// not flood the host with titles: wsbox sends the host title with a frame
+/// (backend/window.rs, `send_title`), so at most one per commit to the
+/// host. Counted in wsbox's WAYLAND_DEBUG log of its host connection.
+#[test]
+fn a_title_changing_fast_reaches_the_host_once_per_frame() {
+    let test = "a_title_changing_fast_reaches_the_host_once_per_frame";
+    if !ready(test, &["weston"]) {
+        return;
+    }
+    let Some(client) = bench_client() else {
+        skip(
+            test,
+            "target/debug/examples/bench-client is not built (cargo build --examples)",
+        );
+        return;
+    };
+    let weston = Weston::start(test);
+    let name = unique_name(test);
+    let bind = format!("{}:/opt/bench-client", client.display());
+    // A new title every 2 ms for 2 s: about 1000.
+    let mut cmd = wsbox(&[
+        "run",
+        "--display",
+        "window",
+        "--name",
+        &name,
+        "--ro",
+        &bind,
+        "--",
+        "/opt/bench-client",
+        "--idle",
+        "--retitle-every",
+        "2",
+        "--seconds",
+        "2",
+    ]);
+    cmd.env("WAYLAND_DISPLAY", &weston.socket)
+        .env("WAYLAND_DEBUG", "client");
+    let out = Running::start(cmd).finish(RUN_LIMIT);
+    assert!(out.status.success(), "{out}");
+    let titles = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("-> xdg_toplevel@") && l.contains(".set_title("))
+        .count();
+    // Commits per host surface: the window's is the busiest.
+    let mut commits = std::collections::HashMap::<&str, usize>::new();
+    for line in out.stderr.lines() {
+        if let Some(rest) = line.split("-> wl_surface@").nth(1) {
+            if let Some((id, _)) = rest.split_once(".commit(") {
+                *commits.entry(id).or_default() += 1;
+            }
+        }
+    }
+    let frames = commits.values().copied().max().unwrap_or(0);
+    eprintln!("{titles} titles sent to the host with {frames} commits");
+    // The title before the first commit, then one per commit at most.
+    assert!(
+        titles >= 2 && titles <= frames + 1,
+        "{titles} titles sent to the host with {frames} commits"
+    );
+}

@@ -339,6 +339,9 @@ pub struct HostWindow {
     name: String,
     color: [u8; 3],
     title: String,
+    /// The title the host was last sent: `title` goes with the next frame
+    /// (or tick), so an app changing its title fast does not flood the host.
+    title_sent: String,
     /// Bumped when the frame must be redrawn (title, size, scale).
     marking_version: u64,
     /// The frame or the ack of a configure needs a commit.
@@ -557,6 +560,7 @@ impl HostWindow {
             ssd: false,
             name: config.name.clone(),
             color: config.color,
+            title_sent: title.clone(),
             title,
             marking_version: 1,
             dirty: true,
@@ -698,6 +702,7 @@ impl HostWindow {
             .is_none_or(|since| since.elapsed() >= TICK);
         if stalled {
             render::send_frames(core);
+            self.send_title();
         }
     }
 
@@ -874,9 +879,20 @@ impl HostWindow {
         self.prepared = Some(index);
     }
 
+    /// Sends the host the current title if it has an older one: at most
+    /// once per frame committed, or per tick while the host sends no frame
+    /// callbacks.
+    fn send_title(&mut self) {
+        if self.title != self.title_sent {
+            self.toplevel.set_title(self.title.clone());
+            self.title_sent.clone_from(&self.title);
+        }
+    }
+
     /// Commits the prepared buffer `index` to the host with a frame
     /// callback, then lets the clients draw their next frame.
     fn commit(&mut self, core: &mut Core, index: usize) {
+        self.send_title();
         self.surface.frame(&self.qh, ());
         self.frame_pending = Some(Instant::now());
         if self.damage.is_empty() {
@@ -1024,11 +1040,11 @@ impl HostWindow {
         crate::text::render(&self.title, size * s as f32, ink, max)
     }
 
-    /// Sets the host title if the app's changed.
+    /// Follows the app's title: the frame is redrawn with it, and the host
+    /// gets it with the next frame ([`Self::send_title`]).
     fn update_title(&mut self, app_title: &str) {
         let title = host_title(&self.name, app_title);
         if title != self.title {
-            self.toplevel.set_title(title.clone());
             self.title = title;
             self.marking_version += 1;
             self.dirty = true;
