@@ -1427,12 +1427,16 @@ fn cpu_seconds(pid: i32) -> Result<f64, String> {
     Ok((field(14)? + field(15)?) / clock_ticks())
 }
 
-/// Time on CPU of all the process's threads, from schedstat (ns).
+/// Time on CPU of all the process's threads, from schedstat (ns). A thread
+/// that ends during the walk is left out (so is, in a later sample, the
+/// time of one that ended since: short-lived threads count too little).
 fn schedstat_seconds(pid: i32) -> Option<f64> {
     let mut total = 0u64;
-    for task in fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let path = task.ok()?.path().join("schedstat");
-        let text = fs::read_to_string(path).ok()?;
+    for task in fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        // A thread that ended during the walk is skipped, not the sample.
+        let Ok(text) = fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
         total += text.split_whitespace().next()?.parse::<u64>().ok()?;
     }
     Some(total as f64 / 1e9)
@@ -2520,5 +2524,37 @@ impl VirtualKeyboard {
         self.keyboard.key(time, 1, 0);
         self.queue.flush().map_err(|e| format!("flush: {e}"))?;
         Ok(t0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// Threads starting and ending all the time (as a compositor's helper
+    /// threads may) do not make a sample fail.
+    #[test]
+    fn schedstat_survives_threads_ending_during_the_walk() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let churn = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let short: Vec<_> = (0..4).map(|_| std::thread::spawn(|| {})).collect();
+                    for t in short {
+                        let _ = t.join();
+                    }
+                }
+            })
+        };
+        let pid = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
+        let misses = (0..3000)
+            .filter(|_| schedstat_seconds(pid).is_none())
+            .count();
+        stop.store(true, Ordering::Relaxed);
+        let _ = churn.join();
+        assert_eq!(misses, 0, "{misses} of 3000 samples failed");
     }
 }
