@@ -814,3 +814,108 @@ fn a_title_changing_fast_reaches_the_host_once_per_frame() {
         "{titles} titles sent to the host with {frames} commits"
     );
 }
+
+/// An app that commits more often than the host shows frames (here bare
+/// commits of a second surface every 5 ms beside a small moving square)
+/// costs the host only what changed: wsbox renders into each buffer with
+/// its own damage tracker and tracks the host's damage apart
+/// (backend/window.rs, `render_ahead`), so re-rendering the buffer it
+/// prepared does not cut the damage history and turn every later frame
+/// into a full one. And no pixel goes stale: the host shows one square,
+/// not a trail of them.
+#[test]
+fn extra_commits_do_not_make_every_frame_a_full_one() {
+    let test = "extra_commits_do_not_make_every_frame_a_full_one";
+    if !ready(test, &["weston", "weston-screenshooter"]) {
+        return;
+    }
+    let Some(client) = bench_client() else {
+        skip(
+            test,
+            "target/debug/examples/bench-client is not built (cargo build --examples)",
+        );
+        return;
+    };
+    let weston = Weston::start(test);
+    let name = unique_name(test);
+    let bind = format!("{}:/opt/bench-client", client.display());
+    let size = format!("{}x{}", CONTENT.0, CONTENT.1);
+    let mut cmd = wsbox(&[
+        "run",
+        "--display",
+        "window",
+        "--name",
+        &name,
+        "--output",
+        &size,
+        "--ro",
+        &bind,
+        "--",
+        "/opt/bench-client",
+        "--damage",
+        "small",
+        "--commit-every",
+        "5",
+        "--seconds",
+        "2",
+        "--linger",
+        "30",
+    ]);
+    cmd.env("WAYLAND_DISPLAY", &weston.socket)
+        .env("WAYLAND_DEBUG", "client");
+    let run = Running::start(cmd);
+    let window = poll(SHOW_LIMIT, || {
+        weston
+            .windows()
+            .into_iter()
+            .find(|w| w.app_id == format!("wsbox.{name}"))
+    });
+    // Two seconds of frames, then the last one stays.
+    std::thread::sleep(Duration::from_secs(4));
+    let shot = weston.screenshot(&scratch("shots"));
+    let out = run.kill(RUN_LIMIT);
+    let window = window.unwrap_or_else(|| panic!("no host window\n{out}"));
+    assert!(out.stdout.contains("frames "), "{out}");
+    // Damage on the window's surface (the busiest) that covers the whole
+    // content: the first frames only.
+    let mut damage = std::collections::HashMap::<&str, (usize, usize)>::new();
+    for line in out.stderr.lines() {
+        let Some(rest) = line.split("-> wl_surface@").nth(1) else {
+            continue;
+        };
+        let Some((id, args)) = rest.split_once(".damage_buffer(") else {
+            continue;
+        };
+        let numbers: Vec<i64> = args
+            .trim_end_matches(')')
+            .split(',')
+            .filter_map(|n| n.trim().parse().ok())
+            .collect();
+        let entry = damage.entry(id).or_default();
+        entry.0 += 1;
+        if let [_, _, w, h] = numbers[..] {
+            if w >= CONTENT.0 && h >= CONTENT.1 {
+                entry.1 += 1;
+            }
+        }
+    }
+    let (rects, full) = damage.values().copied().max().unwrap_or((0, 0));
+    eprintln!("{rects} damage rectangles sent to the host, {full} of them the whole content");
+    assert!(rects > 60, "too few frames to tell: {damage:?}\n{out}");
+    assert!(
+        full <= 8,
+        "{full} of {rects} damage rectangles sent to the host cover the whole content\n{out}"
+    );
+    // The square's row: one square's width of its colour, no trail.
+    let [x0, y0, _, _] = window.rect;
+    let y = y0 + TITLE_HEIGHT + (CONTENT.1 - 64) / 2 + 32;
+    let square = (0..CONTENT.0)
+        .filter(|&x| near(shot.at(x0 + BORDER + x, y), [0xff, 0x8c, 0x1a]))
+        .count();
+    assert_eq!(
+        square,
+        64,
+        "{square} pixels of the square's colour in its row of the host's screenshot {}",
+        shot.path.display()
+    );
+}

@@ -270,8 +270,11 @@ struct ShmBuffer {
     buffer: wl_buffer::WlBuffer,
     /// Set while the host holds the buffer (from attach to release).
     busy: Arc<AtomicBool>,
-    /// Frames since the buffer was last rendered (0: never).
-    age: usize,
+    /// Renders into this buffer only, so always at age 1: what it returns
+    /// is what changed since this buffer's last render, however many
+    /// renders into other buffers (or re-renders of this one) came between.
+    /// None for the cursor's buffer, which is drawn once.
+    tracker: Option<OutputDamageTracker>,
     /// The marking version drawn into it (0: none).
     marking: u64,
 }
@@ -308,6 +311,8 @@ pub struct HostWindow {
     _cursor: (wl_surface::WlSurface, Option<ShmBuffer>),
 
     renderer: PixmanRenderer,
+    /// Not for rendering: what changed at each render, whichever buffer it
+    /// went to, for the host's damage (see `damage`).
     damage_tracker: OutputDamageTracker,
     cursor: MemoryRenderBuffer,
     buffers: Vec<ShmBuffer>,
@@ -708,7 +713,7 @@ impl HostWindow {
 
     /// A buffer the host does not hold, of the current size; made when
     /// there are fewer than [`MAX_BUFFERS`].
-    fn free_buffer(&mut self) -> Result<Option<usize>, Error> {
+    fn free_buffer(&mut self, output: &Output) -> Result<Option<usize>, Error> {
         if let Some(i) = self
             .buffers
             .iter()
@@ -720,7 +725,7 @@ impl HostWindow {
             return Ok(None);
         }
         let (w, h) = self.buffer_size();
-        let buffer = ShmBuffer::new(
+        let mut buffer = ShmBuffer::new(
             &self.shm,
             &self.qh,
             w,
@@ -728,6 +733,7 @@ impl HostWindow {
             (self.px(BORDER), self.px(self.top())),
             self.content,
         )?;
+        buffer.tracker = Some(OutputDamageTracker::from_output(output));
         self.buffers.push(buffer);
         Ok(Some(self.buffers.len() - 1))
     }
@@ -794,7 +800,7 @@ impl HostWindow {
     fn render_ahead(&mut self, core: &mut Core) {
         let index = match self.prepared {
             Some(index) => index,
-            None => match self.free_buffer() {
+            None => match self.free_buffer(&core.output) {
                 Ok(Some(index)) => index,
                 // All buffers are with the host: a release will bring us back.
                 Ok(None) => return,
@@ -841,40 +847,43 @@ impl HostWindow {
         }
 
         let elements = render::elements(&mut self.renderer, core, &self.cursor, false);
-        let rendered = match self.renderer.bind(&mut buffer.content) {
-            Ok(mut fb) => self
-                .damage_tracker
-                .render_output(
-                    &mut self.renderer,
-                    &mut fb,
-                    buffer.age,
-                    &elements,
-                    render::BACKGROUND,
-                )
-                .map(|r| r.damage.cloned().unwrap_or_default())
-                .map_err(|e| format!("{e:?}")),
-            Err(e) => Err(format!("{e:?}")),
-        };
-        match rendered {
-            // Damage since the buffer's last render: with what earlier
-            // renders into it since the last commit added, it covers all
-            // that differs from the buffer the host shows now.
-            Ok(rects) => {
-                self.damage.extend(rects.iter().map(|r| {
+        // The host's damage: what changed since the last render, whichever
+        // buffer it went to. With what the renders since the last commit
+        // added, it covers all that differs from the buffer the host shows.
+        match self.damage_tracker.damage_output(1, &elements) {
+            Ok((rects, _)) => {
+                self.damage.extend(rects.into_iter().flatten().map(|r| {
                     Rectangle::new(
                         (r.loc.x + offset.0, r.loc.y + offset.1).into(),
                         (r.size.w, r.size.h).into(),
                     )
                 }));
             }
-            Err(err) => tracing::warn!(%err, "rendering failed"),
-        }
-        for (i, b) in self.buffers.iter_mut().enumerate() {
-            if i == index {
-                b.age = 1;
-            } else if b.age > 0 {
-                b.age += 1;
+            Err(err) => {
+                tracing::warn!(?err, "cannot track the damage");
+                self.damage.push(Rectangle::from_size((bw, bh).into()));
             }
+        }
+        // The buffer's own tracker redraws what changed since its last
+        // render.
+        let Some(tracker) = buffer.tracker.as_mut() else {
+            return;
+        };
+        let rendered = match self.renderer.bind(&mut buffer.content) {
+            Ok(mut fb) => tracker
+                .render_output(
+                    &mut self.renderer,
+                    &mut fb,
+                    1,
+                    &elements,
+                    render::BACKGROUND,
+                )
+                .map(|_| ())
+                .map_err(|e| format!("{e:?}")),
+            Err(e) => Err(format!("{e:?}")),
+        };
+        if let Err(err) = rendered {
+            tracing::warn!(%err, "rendering failed");
         }
         self.prepared = Some(index);
     }
@@ -1286,7 +1295,7 @@ impl ShmBuffer {
             map,
             buffer,
             busy,
-            age: 0,
+            tracker: None,
             marking: 0,
         })
     }
