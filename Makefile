@@ -59,6 +59,7 @@ test:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) build --workspace --bins
 	set -o pipefail; $(CARGO) test --workspace 2>&1 | tee target/test-output.txt
+	set -o pipefail; $(CARGO) test --example bench 2>&1 | tee -a target/test-output.txt
 	$(if $(filter true,$(CI)),set -o pipefail; $(MAKE) --no-print-directory fuzz 2>&1 | tee -a target/test-output.txt)
 	@awk '/^test result:/ { p += $$4; f += $$6; i += $$8 } \
 	  END { printf "%d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.txt

@@ -13,8 +13,13 @@
 //!
 //! It prints, one line each, `first_frame_ns <ns>` with CLOCK_MONOTONIC at the
 //! first frame callback (the first buffer was presented), and at exit
-//! `frames <n> seconds <s> fps <f>`: the frame callbacks received, the time
-//! from the first to the last of them, and the rate in between.
+//! `frames <n> seconds <s> fps <f> cpu <c>`: the frame callbacks received,
+//! the time from the first to the last of them, the rate in between, and the
+//! client's own CPU time (CLOCK_PROCESS_CPUTIME_ID) in between, in seconds,
+//! after a line `commits <n>`: the commits that carried a new buffer.
+//! `--linger S` keeps the client (and its connection) S seconds longer after
+//! that line, so that the bench can still read the CPU time of the processes
+//! that end with it (the compositor of `wsbox run`, a waypipe server).
 //!
 //! With `--keys` it also prints `key <evdev code> <1 pressed|0 released>
 //! <CLOCK_MONOTONIC ns>` for each wl_keyboard.key and `leave <ns>` when it
@@ -22,10 +27,19 @@
 //! `--ignore-close` it prints `close` at xdg_toplevel.close and goes on
 //! (a client that does not close when asked).
 //!
+//! For the frame-callback tests: `--no-draw` answers every frame callback
+//! after the first with a commit that asks for the next one and carries no
+//! new buffer; `--commit-every MS` commits a second wl_surface, one
+//! without a role (never shown), every MS milliseconds once the first frame
+//! is shown: commits that change nothing. `--retitle-every MS` switches
+//! the title between `wsbox bench` and `wsbox bench.` every MS milliseconds
+//! once the first frame is shown.
+//!
 //! ```text
 //! bench-client [--size WxH] [--damage full|small] [--frames N]
 //!              [--seconds S] [--first-frame] [--idle] [--opaque]
-//!              [--keys] [--ignore-close]
+//!              [--keys] [--ignore-close] [--linger S] [--no-draw]
+//!              [--commit-every MS] [--retitle-every MS]
 //! ```
 
 use std::error::Error;
@@ -74,10 +88,15 @@ Opens one Wayland window and redraws it at every frame callback.
   --opaque              mark the whole surface opaque (wl_surface.set_opaque_region)
   --keys                print `key <code> <1|0> <ns>` per key event, `leave <ns>` at focus loss
   --ignore-close        print `close` at xdg_toplevel.close instead of exiting
+  --linger S            wait S seconds after the summary line before exiting
+  --no-draw             after the first frame, only ask for frame callbacks (no new buffers)
+  --commit-every MS     after the first frame, commit a surface without a role every MS ms
+  --retitle-every MS    after the first frame, switch the title every MS ms
   --help                show this help
 
-Prints `first_frame_ns <CLOCK_MONOTONIC ns>` at the first frame callback and
-`frames <n> seconds <first to last callback> fps <rate>` at exit.";
+Prints `first_frame_ns <CLOCK_MONOTONIC ns>` at the first frame callback, and
+at exit `commits <commits with a new buffer>` and `frames <n> seconds <first to last callback> fps <rate> cpu <own CPU seconds
+in between>` at exit.";
 
 /// The longest wait for the first frame callback before giving up.
 const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
@@ -107,6 +126,10 @@ struct Options {
     opaque: bool,
     keys: bool,
     ignore_close: bool,
+    linger: Option<Duration>,
+    no_draw: bool,
+    commit_every: Option<Duration>,
+    retitle_every: Option<Duration>,
 }
 
 fn main() -> ExitCode {
@@ -142,6 +165,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
         opaque: false,
         keys: false,
         ignore_close: false,
+        linger: None,
+        no_draw: false,
+        commit_every: None,
+        retitle_every: None,
     };
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -182,7 +209,30 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
                     .ok_or_else(|| format!("--seconds: '{v}' is not a number of seconds"))?;
                 options.seconds = Some(s);
             }
-            "--first-frame" | "--idle" | "--opaque" | "--keys" | "--ignore-close"
+            "--linger" => {
+                let v = value("a number of seconds")?;
+                let s = v
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                    .ok_or_else(|| format!("--linger: '{v}' is not a number of seconds"))?;
+                options.linger = Some(s);
+            }
+            "--commit-every" | "--retitle-every" => {
+                let v = value("a number of milliseconds")?;
+                let ms = v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|&ms| ms > 0)
+                    .ok_or_else(|| format!("{name}: '{v}' is not a positive number"))?;
+                let every = Some(Duration::from_millis(ms));
+                if name == "--commit-every" {
+                    options.commit_every = every;
+                } else {
+                    options.retitle_every = every;
+                }
+            }
+            "--first-frame" | "--idle" | "--opaque" | "--keys" | "--ignore-close" | "--no-draw"
                 if inline.is_some() =>
             {
                 return Err(format!("{name} takes no value"));
@@ -192,6 +242,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
             "--opaque" => options.opaque = true,
             "--keys" => options.keys = true,
             "--ignore-close" => options.ignore_close = true,
+            "--no-draw" => options.no_draw = true,
             other => return Err(format!("unknown argument '{other}'")),
         }
     }
@@ -234,6 +285,17 @@ fn monotonic_ns() -> u128 {
     u128::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u128::try_from(ts.tv_nsec).unwrap_or(0)
 }
 
+/// CPU time of this process, all threads, in seconds.
+fn cpu_seconds() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write to; the clock always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
 fn run(options: Options) -> Result<ExitCode> {
     let start = Instant::now();
     let conn = Connection::connect_to_env()
@@ -263,6 +325,10 @@ fn run(options: Options) -> Result<ExitCode> {
     };
 
     let surface = compositor.create_surface(&qh, ());
+    let bare = options
+        .commit_every
+        .is_some()
+        .then(|| compositor.create_surface(&qh, ()));
     let xdg_surface = wm_base.get_xdg_surface(&surface, &qh, ());
     let toplevel = xdg_surface.get_toplevel(&qh, ());
     toplevel.set_title("wsbox bench".to_string());
@@ -275,8 +341,9 @@ fn run(options: Options) -> Result<ExitCode> {
         compositor,
         shm,
         surface,
+        bare,
         _xdg_surface: xdg_surface,
-        _toplevel: toplevel,
+        toplevel,
         _seat: seat,
         keyboard: None,
         requested: (0, 0),
@@ -285,11 +352,17 @@ fn run(options: Options) -> Result<ExitCode> {
         buffers: Vec::new(),
         next_buffer_id: 0,
         redraw: false,
+        ask: false,
+        next_commit: None,
+        next_retitle: None,
+        retitles: 0,
         drawn: 0,
         shown_square: None,
         frames: 0,
         first: None,
         last: None,
+        first_cpu: None,
+        last_cpu: None,
         exit: None,
     };
     let code = event_loop(&mut queue, &mut app, start)?;
@@ -302,10 +375,18 @@ fn run(options: Options) -> Result<ExitCode> {
     } else {
         0.0
     };
+    let cpu = match (app.first_cpu, app.last_cpu) {
+        (Some(first), Some(last)) => last - first,
+        _ => 0.0,
+    };
+    say(format_args!("commits {}", app.drawn));
     say(format_args!(
-        "frames {} seconds {seconds:.6} fps {fps:.3}",
+        "frames {} seconds {seconds:.6} fps {fps:.3} cpu {cpu:.6}",
         app.frames
     ));
+    if let Some(linger) = app.options.linger {
+        std::thread::sleep(linger);
+    }
     Ok(code)
 }
 
@@ -339,7 +420,8 @@ fn event_loop(queue: &mut EventQueue<App>, app: &mut App, start: Instant) -> Res
                 None => first + Duration::from_secs(365 * 24 * 3600),
             },
         };
-        let left = deadline.saturating_duration_since(Instant::now());
+        let now = Instant::now();
+        let left = deadline.saturating_duration_since(now);
         if left.is_zero() {
             if app.first.is_none() {
                 return Err(format!(
@@ -350,6 +432,11 @@ fn event_loop(queue: &mut EventQueue<App>, app: &mut App, start: Instant) -> Res
             }
             return Ok(ExitCode::SUCCESS);
         }
+        // Up to the next bare commit, if one is due sooner.
+        let left = [app.next_commit, app.next_retitle]
+            .into_iter()
+            .flatten()
+            .fold(left, |left, at| left.min(at.saturating_duration_since(now)));
         // Rounded up so the wake-up is never a busy loop just short of it.
         let timeout_ms = i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
         let mut pollfd = libc::pollfd {
@@ -395,9 +482,11 @@ struct App {
     compositor: WlCompositor,
     shm: WlShm,
     surface: WlSurface,
+    /// `--commit-every`: the surface without a role it commits.
+    bare: Option<WlSurface>,
     // Held so the window lives as long as the app.
     _xdg_surface: XdgSurface,
-    _toplevel: XdgToplevel,
+    toplevel: XdgToplevel,
     _seat: Option<WlSeat>,
     keyboard: Option<WlKeyboard>,
     /// The size of the latest xdg_toplevel.configure; 0 means "you choose".
@@ -410,6 +499,13 @@ struct App {
     next_buffer_id: u64,
     /// A frame callback came (or the size changed): draw when a buffer is free.
     redraw: bool,
+    /// `--no-draw`: a frame callback came; ask for the next one.
+    ask: bool,
+    /// `--commit-every`: when the next bare commit is due.
+    next_commit: Option<Instant>,
+    /// `--retitle-every`: when the next title is due, and how many so far.
+    next_retitle: Option<Instant>,
+    retitles: u64,
     /// Frames drawn so far; drives the animation.
     drawn: u64,
     /// Where the square is in the buffer the compositor shows now.
@@ -417,6 +513,9 @@ struct App {
     frames: u64,
     first: Option<Instant>,
     last: Option<Instant>,
+    /// The process's CPU time at the first and the last frame callback.
+    first_cpu: Option<f64>,
+    last_cpu: Option<f64>,
     exit: Option<ExitCode>,
 }
 
@@ -458,6 +557,29 @@ impl App {
         }
         if self.redraw && self.draw(qh)? {
             self.redraw = false;
+        }
+        if std::mem::take(&mut self.ask) {
+            self.surface.frame(qh, ());
+            self.surface.commit();
+        }
+        if let (Some(every), Some(at), Some(bare)) =
+            (self.options.commit_every, self.next_commit, &self.bare)
+        {
+            let now = Instant::now();
+            if now >= at {
+                bare.commit();
+                // No catching up after a stall: the next one an interval on.
+                self.next_commit = Some((at + every).max(now));
+            }
+        }
+        if let (Some(every), Some(at)) = (self.options.retitle_every, self.next_retitle) {
+            let now = Instant::now();
+            if now >= at {
+                self.retitles += 1;
+                let dot = if self.retitles % 2 == 1 { "." } else { "" };
+                self.toplevel.set_title(format!("wsbox bench{dot}"));
+                self.next_retitle = Some((at + every).max(now));
+            }
         }
         Ok(())
     }
@@ -600,10 +722,15 @@ impl App {
 
     fn frame_done(&mut self) {
         let now = Instant::now();
+        let cpu = cpu_seconds();
         self.frames += 1;
         self.last = Some(now);
+        self.last_cpu = Some(cpu);
         if self.first.is_none() {
             self.first = Some(now);
+            self.first_cpu = Some(cpu);
+            self.next_commit = self.options.commit_every.map(|every| now + every);
+            self.next_retitle = self.options.retitle_every.map(|every| now + every);
             say(format_args!("first_frame_ns {}", monotonic_ns()));
             if self.options.first_frame {
                 self.exit = Some(ExitCode::SUCCESS);
@@ -614,7 +741,9 @@ impl App {
             self.exit = Some(ExitCode::SUCCESS);
             return;
         }
-        if !self.options.idle {
+        if self.options.no_draw && self.drawn > 0 {
+            self.ask = true;
+        } else if !self.options.idle {
             self.redraw = true;
         }
     }

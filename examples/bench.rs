@@ -15,10 +15,12 @@
 //!   frame (utime+stime of the compositor process alone, not its children);
 //! - memory: the compositor's VmRSS 2 s after 1 or 10 idle clients showed
 //!   their first frame;
-//! - window: the client's frames per second over 3 s in a host (one weston
-//!   headless 1280x800 for the whole table), directly, through
+//! - window: the client's frames per second over 3 s in a host (one sway
+//!   headless 1280x800 for the whole table, at 1000 Hz so that the host's
+//!   clock does not set the pace, then at 60 Hz), directly, through
 //!   `wsbox run --display window` and through a waypipe client/server pair,
-//!   with the host's CPU time per frame;
+//!   with the CPU time per frame (schedstat, ns) of the host, of wsbox or
+//!   the two waypipes, of both together and of the client;
 //! - latency: p50 and p99 of 100 key presses per run, from `wsbox input`
 //!   (the CLI, and a bare control-socket request) and from a virtual
 //!   keyboard on a sway headless host (bench-client directly on it, and in
@@ -133,19 +135,28 @@ fn main() {
         } else {
             let env = Env::new(wsbox.clone(), client.to_string_lossy().into_owned());
             for table in display_tables {
-                let group = match table {
-                    "first-frame" => first_frame_group(&env, scale(10)),
-                    "throughput" => throughput_group(&env, scale(3)),
-                    "memory" => memory_group(&env, scale(3)),
-                    "window" => window_group(&env, scale(3)),
-                    "latency" => latency_group(&env, scale(3)),
+                // Built one at a time: a group's hosts live as long as it.
+                let groups: Vec<Box<dyn Fn() -> Group>> = match table {
+                    "first-frame" => vec![Box::new(|| first_frame_group(&env, scale(10)))],
+                    "throughput" => vec![Box::new(|| throughput_group(&env, scale(3)))],
+                    "memory" => vec![Box::new(|| memory_group(&env, scale(3)))],
+                    "window" => WINDOW_HOSTS
+                        .iter()
+                        .map(|&hz| -> Box<dyn Fn() -> Group> {
+                            let env = &env;
+                            Box::new(move || window_group(env, scale(3), hz))
+                        })
+                        .collect(),
+                    "latency" => vec![Box::new(|| latency_group(&env, scale(3)))],
                     _ => continue,
                 };
-                let group = group.run(&env);
-                failed |= group.failed();
-                group.print();
-                for (key, value) in group.to_json() {
-                    doc.insert(key, value);
+                for make in groups {
+                    let group = make().run(&env);
+                    failed |= group.failed();
+                    group.print();
+                    for (key, value) in group.to_json() {
+                        doc.insert(key, value);
+                    }
                 }
             }
             if !env.skipped.borrow().is_empty() {
@@ -1077,83 +1088,150 @@ fn memory_group(env: &Env, runs: usize) -> Group {
     g
 }
 
-/// One weston headless 1280x800 for the whole table, as the host of the
-/// client directly, of `wsbox run --display window`, and of a waypipe
-/// client/server pair; fps and weston's CPU time per frame.
-fn window_group(env: &Env, runs: usize) -> Group {
+/// The refresh rates of the window tables' hosts: one fast enough that the
+/// pipeline, not the host's clock, sets the pace (1 ms is the shortest frame
+/// wlroots 0.15's headless backend can time: it counts in whole ms), and a
+/// desktop's.
+const WINDOW_HOSTS: [u32; 2] = [1000, 60];
+
+/// bench-client's run in the window tables: full damage for 3 s, then 0.3 s
+/// more with its connection open, so that what ends with it (wsbox, a
+/// waypipe server) can still be measured.
+const WINDOW_CLIENT: [&str; 6] = ["--damage", "full", "--seconds", "3", "--linger", "0.3"];
+
+/// One sway headless 1280x800 at `hz` for the whole table, as the host of
+/// the client directly, of `wsbox run --display window`, and of a waypipe
+/// client/server pair: the client's fps, and CPU time per frame of the
+/// host, of what sits between client and host, and of the client.
+fn window_group(env: &Env, runs: usize, hz: u32) -> Group {
+    let fast = hz != 60;
+    let key =
+        |fast_key: &'static str, slow_key: &'static str| if fast { fast_key } else { slow_key };
+    let cpu = |what: &str, key: &'static str, print: bool| Metric {
+        title: format!("Window mode, sway at {hz} Hz: {what}, CPU per client frame"),
+        unit: "ms/frame",
+        key,
+        suffix: "ms_per_frame",
+        digits: 3,
+        print,
+    };
     let mut g = Group::new(
         runs,
         vec![
             Metric {
-                title: "Window mode: bench-client frames/s over 3 s, full damage, in a weston \
-                        headless 1280x800 host"
-                    .into(),
+                title: format!(
+                    "Window mode, sway headless 1280x800 at {hz} Hz as the host: bench-client \
+                     frames/s, full damage, over 3 s"
+                ),
                 unit: "fps",
-                key: "window",
+                key: key("window", "window_60hz"),
                 suffix: "fps",
                 digits: 1,
                 print: true,
             },
-            Metric {
-                title: "Window mode: host CPU per frame (utime+stime of the host weston \
-                        process, not its children)"
-                    .into(),
-                unit: "ms/frame",
-                key: "window_host_cpu",
-                suffix: "ms_per_frame",
-                digits: 3,
-                print: true,
-            },
-            Metric {
-                title: "Window mode: host CPU per frame, cross-check (sum of the host \
-                        weston's threads' /proc/PID/task/*/schedstat run time)"
-                    .into(),
-                unit: "ms/frame",
-                key: "window_host_cpu_schedstat",
-                suffix: "ms_per_frame",
-                digits: 3,
-                print: false,
-            },
+            cpu(
+                "the host sway",
+                key("window_host_cpu", "window_60hz_host_cpu"),
+                true,
+            ),
+            cpu(
+                "between client and host (wsbox; both waypipes)",
+                key("window_intermediary_cpu", "window_60hz_intermediary_cpu"),
+                true,
+            ),
+            cpu(
+                "host side in all (everything but the client)",
+                key("window_host_side_cpu", "window_60hz_host_side_cpu"),
+                true,
+            ),
+            cpu(
+                "the client itself",
+                key("window_client_cpu", "window_60hz_client_cpu"),
+                true,
+            ),
+            cpu(
+                "waypipe client (the host's side)",
+                key(
+                    "window_waypipe_client_cpu",
+                    "window_60hz_waypipe_client_cpu",
+                ),
+                false,
+            ),
+            cpu(
+                "waypipe server (the app's side)",
+                key(
+                    "window_waypipe_server_cpu",
+                    "window_60hz_waypipe_server_cpu",
+                ),
+                false,
+            ),
         ],
     );
-    if !env.weston {
-        env.skip("the window table: it needs weston as the host");
+    if env.sway.is_none() {
+        env.skip(&format!(
+            "the window table at {hz} Hz: it needs sway (and its user) as the host"
+        ));
         return g;
     }
-    let weston = match Weston::start(env, 1280, 800) {
-        Ok(weston) => std::rc::Rc::new(weston),
+    let config = format!(
+        "output HEADLESS-1 mode --custom 1280x800@{hz}Hz\n\
+         for_window [title=\".*\"] floating enable\n"
+    );
+    let sway = match Sway::start_with(env, 1280, 800, &config) {
+        Ok(sway) => std::rc::Rc::new(sway),
         Err(e) => {
             eprintln!("bench: FAILED the window table's host: {e}");
             g.add(
-                "host weston".into(),
+                format!("host sway at {hz} Hz"),
                 None,
-                "weston headless 1280x800".into(),
+                format!("sway headless 1280x800@{hz}Hz"),
                 move |_| Err(e.clone()),
             );
             return g;
         }
     };
-    let client_args = ["--damage", "full", "--seconds", "3"];
+    match sway.refresh_hz() {
+        Ok(got) => {
+            g.notes.push(format!(
+                "The host's output, as sway reports it: 1280x800 at {got:.3} Hz."
+            ));
+            if (got - f64::from(hz)).abs() > 1.0 {
+                eprintln!("bench: the host runs at {got:.3} Hz, not {hz} Hz");
+            }
+        }
+        Err(e) => eprintln!("bench: cannot read the host's refresh rate: {e}"),
+    }
+
     let direct = "bench-client on the host";
+    let wsbox_name = "wsbox --display window";
     let waypipe_name = "bench-client via waypipe";
-    let host = weston.clone();
+    let host = sway.clone();
     g.add(
         direct.into(),
         None,
-        "WAYLAND_DISPLAY=<weston> bench-client --damage full --seconds 3".into(),
+        format!(
+            "WAYLAND_DISPLAY=<sway> bench-client {}",
+            WINDOW_CLIENT.join(" ")
+        ),
         move |env| {
             let mut out = Lines::new();
-            let client = out.spawn(env.client_command(&host, &client_args), "bench-client", env)?;
-            out.throughput(host.proc.pid(), client)
+            let client = out.spawn(
+                host.client_command(env, &WINDOW_CLIENT),
+                "bench-client",
+                env,
+            )?;
+            out.window_figures(host.proc.pid(), &[], client)
         },
     );
-    let host = weston.clone();
+    let host = sway.clone();
     g.add(
-        "wsbox --display window".into(),
+        wsbox_name.into(),
         Some(direct.into()),
-        "WAYLAND_DISPLAY=<weston> wsbox run --display window --ro \
-         bench-client:/opt/bench-client -- /opt/bench-client --damage full --seconds 3"
-            .into(),
+        format!(
+            "WAYLAND_DISPLAY=<sway> wsbox run --display window --ro \
+             bench-client:/opt/bench-client -- /opt/bench-client {}",
+            WINDOW_CLIENT.join(" ")
+        ),
         move |env| {
             let mut cmd = Command::new(&env.wsbox);
             cmd.args(["run", "--display", "window", "--name", &env.unique("bench")])
@@ -1161,28 +1239,31 @@ fn window_group(env: &Env, runs: usize) -> Group {
                 .arg(format!("{}:/opt/bench-client", env.client))
                 .arg("--")
                 .arg("/opt/bench-client")
-                .args(client_args)
-                .env("XDG_RUNTIME_DIR", &host.dir)
+                .args(WINDOW_CLIENT)
+                // Its own runtime directory: see the latency table.
+                .env("XDG_RUNTIME_DIR", &env.scratch.path)
                 .env("WAYLAND_DISPLAY", &host.socket);
             let mut out = Lines::new();
             let wsbox = out.spawn(cmd, "wsbox", env)?;
-            out.throughput(host.proc.pid(), wsbox)
+            let pid = wsbox.pid();
+            out.window_figures(host.proc.pid(), &[pid], wsbox)
         },
     );
     g.extra_ratios
-        .push(("wsbox --display window".into(), waypipe_name.into()));
+        .push((wsbox_name.into(), waypipe_name.into()));
     let waypipe = available(&["waypipe".to_owned(), "--version".to_owned()]);
     if !waypipe {
         env.skip("the waypipe case of the window table: `waypipe --version` does not run here");
     } else {
-        let host = weston.clone();
+        let host = sway.clone();
         g.add(
             waypipe_name.into(),
             Some(direct.into()),
-            "waypipe --compress none --no-gpu --socket S client (WAYLAND_DISPLAY=<weston>); \
-             waypipe --compress none --no-gpu --socket S server -- bench-client --damage full \
-             --seconds 3"
-                .into(),
+            format!(
+                "waypipe --compress none --no-gpu --socket S client (WAYLAND_DISPLAY=<sway>); \
+                 waypipe --compress none --no-gpu --socket S server -- bench-client {}",
+                WINDOW_CLIENT.join(" ")
+            ),
             move |env| {
                 let dir = TempDir::new(env.scratch.path.join(env.unique("waypipe")))?;
                 let socket = dir.path.join("waypipe.sock");
@@ -1226,25 +1307,36 @@ fn window_group(env: &Env, runs: usize) -> Group {
                     .arg("server")
                     .arg("--")
                     .arg(&env.client)
-                    .args(client_args)
+                    .args(WINDOW_CLIENT)
                     .env("XDG_RUNTIME_DIR", &runtime)
                     .env_remove("WAYLAND_DISPLAY");
                 let mut out = Lines::new();
                 let server = out.spawn(cmd, "waypipe server", env)?;
-                let figures = out.throughput(host.proc.pid(), server);
+                let roots = [client.pid(), server.pid()];
+                let figures = out.window_figures(host.proc.pid(), &roots, server);
                 drop(client);
                 figures
             },
         );
     }
-    drop(weston);
-    g.notes.push(
-        "One weston headless (--use-pixman, 1280x800) hosts every run of this table. The \
-         client draws 1280x720 in each case (its default, and the content size of wsbox's \
-         window, which adds a 4 px border and a 28 px title bar). Host CPU counts the host \
-         weston alone: not wsbox's own compositor, waypipe or the client."
-            .into(),
-    );
+    g.notes.push(format!(
+        "One sway headless (pixman, as the test user; 1280x800 at {hz} Hz, every window \
+         floating, so each client draws its own 1280x720) hosts every run of this table. \
+         wsbox's host window adds its 4 px border and 28 px title bar around those 1280x720. \
+         CPU is each process's run time from /proc/PID/task/*/schedstat (ns), all threads, \
+         between the client's first frame and its summary, per frame the client drew: the \
+         host is sway alone; between client and host is the wsbox process with everything it \
+         started except the client (its sandbox's init, its helpers), or both waypipe \
+         processes with what they forked; host side is the two together; the client's own is \
+         its CLOCK_PROCESS_CPUTIME_ID over the same frames."
+    ));
+    if fast {
+        g.notes.push(
+            "At 1000 Hz the host no longer sets the pace: the fps is how fast the whole path \
+             is, client, intermediary and host sharing 2 cores."
+                .into(),
+        );
+    }
     g
 }
 
@@ -1335,12 +1427,16 @@ fn cpu_seconds(pid: i32) -> Result<f64, String> {
     Ok((field(14)? + field(15)?) / clock_ticks())
 }
 
-/// Time on CPU of all the process's threads, from schedstat (ns).
+/// Time on CPU of all the process's threads, from schedstat (ns). A thread
+/// that ends during the walk is left out (so is, in a later sample, the
+/// time of one that ended since: short-lived threads count too little).
 fn schedstat_seconds(pid: i32) -> Option<f64> {
     let mut total = 0u64;
-    for task in fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let path = task.ok()?.path().join("schedstat");
-        let text = fs::read_to_string(path).ok()?;
+    for task in fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        // A thread that ended during the walk is skipped, not the sample.
+        let Ok(text) = fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
         total += text.split_whitespace().next()?.parse::<u64>().ok()?;
     }
     Some(total as f64 / 1e9)
@@ -1714,6 +1810,148 @@ impl Lines {
     }
 }
 
+impl Lines {
+    /// Reads one run of the window tables: the client's fps and, per frame,
+    /// the CPU time of the host `host`, of the processes `between` with all
+    /// they started but the client (`[]` when the client talks to the host
+    /// directly), of both together, of the client, and of each of `between`
+    /// on its own (NaN unless there are two: waypipe's client and server).
+    /// `proc` is the client, or what holds it; it must end successfully.
+    fn window_figures(
+        &mut self,
+        host: i32,
+        between: &[i32],
+        mut proc: Proc,
+    ) -> Result<Vec<f64>, String> {
+        self.first_frame(Duration::from_secs(20), &mut [&mut proc])?;
+        // What runs between client and host, per root, as it is now that
+        // the client draws: the processes each root started count with it.
+        let table = processes()?;
+        let parts: Vec<Vec<i32>> = between
+            .iter()
+            .map(|&root| {
+                descendants(&table, root)
+                    .into_iter()
+                    .filter(|pid| {
+                        table
+                            .get(pid)
+                            .is_none_or(|(_, comm)| comm != "bench-client")
+                    })
+                    .collect()
+            })
+            .collect();
+        let sample = |pids: &[i32]| -> Result<f64, String> {
+            pids.iter()
+                .map(|&pid| {
+                    schedstat_seconds(pid).ok_or_else(|| {
+                        format!("process {pid} ended before the client's last frame")
+                    })
+                })
+                .sum()
+        };
+        let host0 = sample(&[host])?;
+        let parts0 = parts
+            .iter()
+            .map(|p| sample(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let (words, host1, parts1) = loop {
+            let line = self.next(deadline, &mut [&mut proc])?;
+            let Some(summary) = line.strip_prefix("frames ") else {
+                continue;
+            };
+            // The client lingers: everything is still there.
+            let host1 = sample(&[host])?;
+            let parts1 = parts
+                .iter()
+                .map(|p| sample(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let words: Vec<f64> = summary
+                .split_whitespace()
+                .filter_map(|w| w.parse::<f64>().ok())
+                .collect();
+            break (words, host1, parts1);
+        };
+        proc.finish(Duration::from_secs(10))?;
+        // frames <n> seconds <s> fps <f> cpu <c>
+        let [frames, _, fps, client_cpu] = words[..] else {
+            return Err(format!("odd summary from the client: {words:?}"));
+        };
+        let intervals = frames - 1.0;
+        if intervals < 1.0 {
+            return Err(format!("only {frames} frames"));
+        }
+        let per_frame = |seconds: f64| seconds * 1000.0 / intervals;
+        let host = per_frame(host1 - host0);
+        let each: Vec<f64> = parts0
+            .iter()
+            .zip(&parts1)
+            .map(|(a, b)| per_frame(b - a))
+            .collect();
+        // Folded from +0: an empty sum of f64 is -0.
+        let between = each.iter().fold(0.0, |a, b| a + b);
+        let (first, second) = match each[..] {
+            [a, b] => (a, b),
+            _ => (f64::NAN, f64::NAN),
+        };
+        Ok(vec![
+            fps,
+            host,
+            between,
+            host + between,
+            per_frame(client_cpu),
+            first,
+            second,
+        ])
+    }
+}
+
+/// Every process: pid → (parent pid, command name).
+fn processes() -> Result<std::collections::HashMap<i32, (i32, String)>, String> {
+    let mut table = std::collections::HashMap::new();
+    for entry in fs::read_dir("/proc").map_err(|e| format!("read /proc: {e}"))? {
+        let Some(pid) = entry
+            .ok()
+            .and_then(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        else {
+            continue;
+        };
+        // Gone meanwhile: not ours to count.
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = stat[open + 1..close].to_owned();
+        // After the name: state, then the parent's pid.
+        let ppid = stat[close + 1..]
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<i32>().ok());
+        if let Some(ppid) = ppid {
+            table.insert(pid, (ppid, comm));
+        }
+    }
+    Ok(table)
+}
+
+/// `root` and every process below it.
+fn descendants(table: &std::collections::HashMap<i32, (i32, String)>, root: i32) -> Vec<i32> {
+    let mut found = vec![root];
+    let mut i = 0;
+    while let Some(&parent) = found.get(i) {
+        found.extend(
+            table
+                .iter()
+                .filter(|(_, (ppid, _))| *ppid == parent)
+                .map(|(&pid, _)| pid),
+        );
+        i += 1;
+    }
+    found
+}
+
 /// A private 0700 directory under /tmp, removed on drop.
 struct Scratch {
     path: PathBuf,
@@ -1878,6 +2116,11 @@ struct Sway {
 
 impl Sway {
     fn start(env: &Env, width: u32, height: u32) -> Result<Sway, String> {
+        Sway::start_with(env, width, height, "")
+    }
+
+    /// With `extra` lines at the end of its config.
+    fn start_with(env: &Env, width: u32, height: u32, extra: &str) -> Result<Sway, String> {
         let (uid, gid) = env.sway.ok_or("no sway user")?;
         // Not under the scratch directory: that is root's, 0700.
         let dir = std::env::temp_dir().join(env.unique("wsbox-bench-sway"));
@@ -1896,7 +2139,7 @@ impl Sway {
             &config,
             format!(
                 "output HEADLESS-1 resolution {width}x{height}\ndefault_border none\n\
-                 focus_follows_mouse no\n"
+                 focus_follows_mouse no\n{extra}"
             ),
         )
         .map_err(|e| cleanup(format!("write {}: {e}", config.display())))?;
@@ -1948,6 +2191,41 @@ impl Sway {
             }
             std::thread::sleep(Duration::from_micros(500));
         }
+    }
+
+    /// The refresh rate of its output, as `swaymsg -t get_outputs` says.
+    fn refresh_hz(&self) -> Result<f64, String> {
+        // The IPC socket comes a little after the Wayland one.
+        let end = Instant::now() + Duration::from_secs(5);
+        let ipc = loop {
+            let ipc = fs::read_dir(&self.dir)
+                .map_err(|e| format!("read {}: {e}", self.dir.display()))?
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("sway-ipc."))
+                        && UnixStream::connect(p).is_ok()
+                });
+            match ipc {
+                Some(ipc) => break ipc,
+                None if Instant::now() >= end => return Err("no sway-ipc socket".into()),
+                None => std::thread::sleep(Duration::from_millis(10)),
+            }
+        };
+        let out = Command::new("swaymsg")
+            .arg("-s")
+            .arg(&ipc)
+            .args(["-t", "get_outputs", "-r"])
+            .stderr(Stdio::null())
+            .output()
+            .map_err(|e| format!("swaymsg: {e}"))?;
+        let outputs: Value =
+            serde_json::from_slice(&out.stdout).map_err(|e| format!("swaymsg's answer: {e}"))?;
+        outputs[0]["current_mode"]["refresh"]
+            .as_f64()
+            .map(|mhz| mhz / 1000.0)
+            .ok_or_else(|| format!("no refresh rate in {outputs}"))
     }
 
     /// bench-client (as root) in this sway.
@@ -2140,7 +2418,13 @@ fn latency_group(env: &Env, runs: usize) -> Group {
                 .arg("--ro")
                 .arg(format!("{}:/opt/bench-client", env.client))
                 .args(["--", "/opt/bench-client", "--idle", "--keys"])
-                .env("XDG_RUNTIME_DIR", &host.dir)
+                // root's own runtime directory, not the test user's sway
+                // runs in (0700): once confined, wsbox has no capability
+                // to enter that one, and it writes the keymap for
+                // bench-client's wl_keyboard (version < 7) to a temporary
+                // file in its runtime directory. The host by its socket's
+                // absolute path.
+                .env("XDG_RUNTIME_DIR", &env.scratch.path)
                 .env("WAYLAND_DISPLAY", &host.socket);
             let mut out = Lines::new();
             let mut wsbox = out.spawn(cmd, "wsbox", env)?;
@@ -2240,5 +2524,37 @@ impl VirtualKeyboard {
         self.keyboard.key(time, 1, 0);
         self.queue.flush().map_err(|e| format!("flush: {e}"))?;
         Ok(t0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// Threads starting and ending all the time (as a compositor's helper
+    /// threads may) do not make a sample fail.
+    #[test]
+    fn schedstat_survives_threads_ending_during_the_walk() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let churn = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let short: Vec<_> = (0..4).map(|_| std::thread::spawn(|| {})).collect();
+                    for t in short {
+                        let _ = t.join();
+                    }
+                }
+            })
+        };
+        let pid = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
+        let misses = (0..3000)
+            .filter(|_| schedstat_seconds(pid).is_none())
+            .count();
+        stop.store(true, Ordering::Relaxed);
+        let _ = churn.join();
+        assert_eq!(misses, 0, "{misses} of 3000 samples failed");
     }
 }

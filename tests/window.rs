@@ -635,3 +635,287 @@ fn a_fractional_host_scale_becomes_the_sandbox_scale() {
         "{info}\n{out}"
     );
 }
+
+/// examples/bench-client, which `cargo test` builds with the tests.
+fn bench_client() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join("examples/bench-client");
+    path.exists().then_some(path)
+}
+
+/// wsbox copies an app's frame into a host buffer as soon as the app
+/// commits it, and lets the app draw the next one only when that buffer
+/// goes to the host (backend/window.rs, `render_frame`). So every app frame
+/// reaches the host once: no frame callback without a host commit of the
+/// frame (frames drawn and never shown), no host commits the app did not
+/// draw. Counted in wsbox's WAYLAND_DEBUG log (which the sandbox's
+/// environment does not pass on to the app), where the app's requests
+/// (`<- wl_surface@N.attach`) and wsbox's own to the host
+/// (`-> wl_surface@N.attach(`) are interleaved in the order they happen.
+#[test]
+fn every_app_frame_reaches_the_host_once() {
+    let test = "every_app_frame_reaches_the_host_once";
+    if !ready(test, &["weston"]) {
+        return;
+    }
+    let Some(client) = bench_client() else {
+        skip(
+            test,
+            "target/debug/examples/bench-client is not built (cargo build --examples)",
+        );
+        return;
+    };
+    const FRAMES: usize = 90;
+    let weston = Weston::start(test);
+    let name = unique_name(test);
+    let bind = format!("{}:/opt/bench-client", client.display());
+    let frames = FRAMES.to_string();
+    let mut cmd = wsbox(&[
+        "run",
+        "--display",
+        "window",
+        "--name",
+        &name,
+        "--ro",
+        &bind,
+        "--",
+        "/opt/bench-client",
+        "--damage",
+        "full",
+        "--frames",
+        &frames,
+    ]);
+    cmd.env("WAYLAND_DISPLAY", &weston.socket)
+        .env("WAYLAND_DEBUG", "1");
+    let out = Running::start(cmd).finish(RUN_LIMIT);
+    assert!(out.status.success(), "{out}");
+    let field = |name: &str| -> usize {
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {name:?} line from bench-client\n{out}"))
+    };
+    assert_eq!(field("frames "), FRAMES, "{out}");
+    let commits = field("commits ");
+    // The host surface that got the most buffers is the window's (the
+    // cursor's gets one).
+    let host_attach = |line: &str| -> Option<String> {
+        let rest = line.split("-> wl_surface@").nth(1)?;
+        let (id, _) = rest.split_once(".attach(wl_buffer@")?;
+        Some(id.to_owned())
+    };
+    let mut per_surface = std::collections::HashMap::<String, usize>::new();
+    for id in out.stderr.lines().filter_map(host_attach) {
+        *per_surface.entry(id).or_default() += 1;
+    }
+    let window = per_surface
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(id, _)| id.clone())
+        .unwrap_or_else(|| panic!("no buffer sent to the host\n{out}"));
+    // Buffers sent for the window, and those that carry an app frame: an
+    // app attach came since the last one. The others are wsbox's own
+    // frames (its frame and background before the app's first buffer, the
+    // background after the app left).
+    let (mut app_attaches, mut since_last, mut sent, mut own) = (0, 0, 0, 0);
+    for line in out.stderr.lines() {
+        if line.contains("<- wl_surface@") && line.contains(".attach, (") {
+            app_attaches += 1;
+            since_last += 1;
+        } else if host_attach(line).as_deref() == Some(window.as_str()) {
+            sent += 1;
+            match since_last {
+                0 => own += 1,
+                1 => {}
+                n => panic!("{n} app frames went to the host as one: some never shown\n{out}"),
+            }
+            since_last = 0;
+        }
+    }
+    eprintln!(
+        "{commits} app commits with a buffer, {app_attaches} seen by wsbox, \
+         {sent} buffers sent to the host, {own} of them wsbox's own"
+    );
+    assert_eq!(app_attaches, commits, "{per_surface:?}\n{}", out.stdout);
+    assert_eq!(since_last, 0, "the app's last frame never reached the host");
+    assert_eq!(
+        sent - own,
+        commits,
+        "{commits} app commits, {sent} buffers sent to the host, {own} of them wsbox's own\n{}",
+        out.stdout
+    );
+    // The frame before the app's first buffer, its title, the background
+    // after it left: no more of wsbox's own.
+    assert!(own <= 3, "{own} frames of wsbox's own\n{}", out.stdout);
+}
+
+/// An app that changes its title faster than the host shows frames does
+/// not flood the host with titles: wsbox sends the host title with a frame
+/// (backend/window.rs, `send_title`), so at most one per commit to the
+/// host. Counted in wsbox's WAYLAND_DEBUG log of its host connection.
+#[test]
+fn a_title_changing_fast_reaches_the_host_once_per_frame() {
+    let test = "a_title_changing_fast_reaches_the_host_once_per_frame";
+    if !ready(test, &["weston"]) {
+        return;
+    }
+    let Some(client) = bench_client() else {
+        skip(
+            test,
+            "target/debug/examples/bench-client is not built (cargo build --examples)",
+        );
+        return;
+    };
+    let weston = Weston::start(test);
+    let name = unique_name(test);
+    let bind = format!("{}:/opt/bench-client", client.display());
+    // A new title every 2 ms for 2 s: about 1000.
+    let mut cmd = wsbox(&[
+        "run",
+        "--display",
+        "window",
+        "--name",
+        &name,
+        "--ro",
+        &bind,
+        "--",
+        "/opt/bench-client",
+        "--idle",
+        "--retitle-every",
+        "2",
+        "--seconds",
+        "2",
+    ]);
+    cmd.env("WAYLAND_DISPLAY", &weston.socket)
+        .env("WAYLAND_DEBUG", "client");
+    let out = Running::start(cmd).finish(RUN_LIMIT);
+    assert!(out.status.success(), "{out}");
+    let titles = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("-> xdg_toplevel@") && l.contains(".set_title("))
+        .count();
+    // Commits per host surface: the window's is the busiest.
+    let mut commits = std::collections::HashMap::<&str, usize>::new();
+    for line in out.stderr.lines() {
+        if let Some(rest) = line.split("-> wl_surface@").nth(1) {
+            if let Some((id, _)) = rest.split_once(".commit(") {
+                *commits.entry(id).or_default() += 1;
+            }
+        }
+    }
+    let frames = commits.values().copied().max().unwrap_or(0);
+    eprintln!("{titles} titles sent to the host with {frames} commits");
+    // The title before the first commit, then one per commit at most.
+    assert!(
+        titles >= 2 && titles <= frames + 1,
+        "{titles} titles sent to the host with {frames} commits"
+    );
+}
+
+/// An app that commits more often than the host shows frames (here bare
+/// commits of a second surface every 5 ms beside a small moving square)
+/// costs the host only what changed: wsbox renders into each buffer with
+/// its own damage tracker and tracks the host's damage apart
+/// (backend/window.rs, `render_ahead`), so re-rendering the buffer it
+/// prepared does not cut the damage history and turn every later frame
+/// into a full one. And no pixel goes stale: the host shows one square,
+/// not a trail of them.
+#[test]
+fn extra_commits_do_not_make_every_frame_a_full_one() {
+    let test = "extra_commits_do_not_make_every_frame_a_full_one";
+    if !ready(test, &["weston", "weston-screenshooter"]) {
+        return;
+    }
+    let Some(client) = bench_client() else {
+        skip(
+            test,
+            "target/debug/examples/bench-client is not built (cargo build --examples)",
+        );
+        return;
+    };
+    let weston = Weston::start(test);
+    let name = unique_name(test);
+    let bind = format!("{}:/opt/bench-client", client.display());
+    let size = format!("{}x{}", CONTENT.0, CONTENT.1);
+    let mut cmd = wsbox(&[
+        "run",
+        "--display",
+        "window",
+        "--name",
+        &name,
+        "--output",
+        &size,
+        "--ro",
+        &bind,
+        "--",
+        "/opt/bench-client",
+        "--damage",
+        "small",
+        "--commit-every",
+        "5",
+        "--seconds",
+        "2",
+        "--linger",
+        "30",
+    ]);
+    cmd.env("WAYLAND_DISPLAY", &weston.socket)
+        .env("WAYLAND_DEBUG", "client");
+    let run = Running::start(cmd);
+    let window = poll(SHOW_LIMIT, || {
+        weston
+            .windows()
+            .into_iter()
+            .find(|w| w.app_id == format!("wsbox.{name}"))
+    });
+    // Two seconds of frames, then the last one stays.
+    std::thread::sleep(Duration::from_secs(4));
+    let shot = weston.screenshot(&scratch("shots"));
+    let out = run.kill(RUN_LIMIT);
+    let window = window.unwrap_or_else(|| panic!("no host window\n{out}"));
+    assert!(out.stdout.contains("frames "), "{out}");
+    // Damage on the window's surface (the busiest) that covers the whole
+    // content: the first frames only.
+    let mut damage = std::collections::HashMap::<&str, (usize, usize)>::new();
+    for line in out.stderr.lines() {
+        let Some(rest) = line.split("-> wl_surface@").nth(1) else {
+            continue;
+        };
+        let Some((id, args)) = rest.split_once(".damage_buffer(") else {
+            continue;
+        };
+        let numbers: Vec<i64> = args
+            .trim_end_matches(')')
+            .split(',')
+            .filter_map(|n| n.trim().parse().ok())
+            .collect();
+        let entry = damage.entry(id).or_default();
+        entry.0 += 1;
+        if let [_, _, w, h] = numbers[..] {
+            if w >= CONTENT.0 && h >= CONTENT.1 {
+                entry.1 += 1;
+            }
+        }
+    }
+    let (rects, full) = damage.values().copied().max().unwrap_or((0, 0));
+    eprintln!("{rects} damage rectangles sent to the host, {full} of them the whole content");
+    assert!(rects > 60, "too few frames to tell: {damage:?}\n{out}");
+    assert!(
+        full <= 8,
+        "{full} of {rects} damage rectangles sent to the host cover the whole content\n{out}"
+    );
+    // The square's row: one square's width of its colour, no trail.
+    let [x0, y0, _, _] = window.rect;
+    let y = y0 + TITLE_HEIGHT + (CONTENT.1 - 64) / 2 + 32;
+    let square = (0..CONTENT.0)
+        .filter(|&x| near(shot.at(x0 + BORDER + x, y), [0xff, 0x8c, 0x1a]))
+        .count();
+    assert_eq!(
+        square,
+        64,
+        "{square} pixels of the square's colour in its row of the host's screenshot {}",
+        shot.path.display()
+    );
+}

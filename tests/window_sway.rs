@@ -1721,3 +1721,126 @@ fn the_host_scale_becomes_the_sandbox_scale() {
         observe()
     );
 }
+
+/// A client that only asks for frame callbacks (commits with no new
+/// buffer) gets them at the host's pace, also while something in the
+/// sandbox commits without changing anything about once per host frame:
+/// wsbox answers those commits with bare host commits and
+/// holds the callbacks back until the host's next frame callback, and must
+/// then send them even though something (the other client's commit) waits
+/// to be drawn again (backend/window.rs, `render_frame`).
+#[test]
+fn frame_callbacks_keep_the_host_pace_among_empty_commits() {
+    let test = "frame_callbacks_keep_the_host_pace_among_empty_commits";
+    let Some((user, bin)) = ready_with_client(test, &[]) else {
+        return;
+    };
+    const HZ: f64 = 60.0;
+    const SECONDS: f64 = 3.0;
+    let sway = Sway::start(
+        test,
+        user,
+        &format!("output HEADLESS-1 mode --custom 1280x800@{HZ}Hz\n"),
+    );
+    let name = unique_name(test);
+    let bind = format!("{bin}:/opt/bench-client");
+    // One frame, then frame requests only on the window, and a commit that
+    // changes nothing (a surface without a role) every 20 ms. At 12 ms the
+    // old code's starvation was often hidden by full-damage redraws; at
+    // 20 ms it got 46-50 callbacks in 3 s, every time.
+    let seconds = SECONDS.to_string();
+    let run = sway.wsbox_run(&[
+        "--name",
+        &name,
+        "--ro",
+        &bind,
+        "--",
+        "/opt/bench-client",
+        "--no-draw",
+        "--commit-every",
+        "20",
+        "--seconds",
+        &seconds,
+    ]);
+    let out = run.finish(RUN_LIMIT);
+    assert!(out.status.success(), "{out}\n--- sway ---\n{}", sway.log());
+    let frames: f64 = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("frames "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no summary from bench-client\n{out}"));
+    eprintln!("{frames} frame callbacks in {SECONDS} s on a {HZ} Hz host");
+    assert!(
+        frames >= HZ * SECONDS / 2.0,
+        "{frames} frame callbacks in {SECONDS} s on a {HZ} Hz host, among empty commits\n{out}"
+    );
+}
+
+/// `wsbox screenshot` shows what the app drew last, also while the host
+/// sends no frame callbacks (the window is in sway's scratchpad, hidden):
+/// wsbox renders one frame ahead of the host and leaves later commits for
+/// the host's next frame, but a screenshot renders them regardless.
+/// bench-client's full-damage frame `f` is (5f, 3f, 0x40) at the top-left
+/// pixel; with `--frames 3` it draws frames 0, 1 and 2 (the hidden host
+/// lets wsbox pay a frame callback a second), then keeps its window open.
+#[test]
+fn a_screenshot_shows_the_newest_frame_while_the_host_is_hidden() {
+    let test = "a_screenshot_shows_the_newest_frame_while_the_host_is_hidden";
+    let Some((user, bin)) = ready_with_client(test, &[]) else {
+        return;
+    };
+    let sway = Sway::start(
+        test,
+        user,
+        "for_window [app_id=\"^wsbox\\.\"] move scratchpad\n",
+    );
+    let name = unique_name(test);
+    let dir = scratch_for("hidden", user);
+    let bind = format!("{bin}:/opt/bench-client");
+    let run = sway.wsbox_run(&[
+        "--name",
+        &name,
+        "--ro",
+        &bind,
+        "--",
+        "/opt/bench-client",
+        "--damage",
+        "full",
+        "--frames",
+        "3",
+        "--linger",
+        "60",
+    ]);
+    const LAST: [u8; 3] = [10, 6, 0x40];
+    let mut seen = Vec::new();
+    let shown = poll(Duration::from_secs(15), || {
+        let shot = dir.join(format!("shot-{}.png", next()));
+        let out = wsbox_cmd(&sway, &["screenshot", &name, shot.to_str()?]);
+        if !out.status.success() {
+            return None;
+        }
+        let pixel = Image::load(&shot).at(0, 0);
+        if seen.last() != Some(&pixel) {
+            seen.push(pixel);
+        }
+        (pixel == LAST).then_some(())
+    });
+    let visible = sway
+        .window(&format!("wsbox.{name}"))
+        .map(|(_, _, rect)| rect);
+    // Its third frame callback, a second after the third frame.
+    thread::sleep(Duration::from_secs(2));
+    let out = run.kill(RUN_LIMIT);
+    eprintln!("screenshots showed {seen:?}; host window {visible:?}");
+    assert!(
+        out.stdout.contains("frames 3 "),
+        "bench-client did not draw its frames\n{out}"
+    );
+    assert!(
+        shown.is_some(),
+        "the screenshots showed {seen:?}, never bench-client's last frame {LAST:?} \
+         (host window: {visible:?})\n{out}"
+    );
+}

@@ -367,6 +367,7 @@ impl State {
     pub fn screenshot_png(&mut self) -> Result<Vec<u8>, crate::screenshot::Error> {
         let State { backend, core } = self;
         backend.render_frame(core);
+        backend.render_latest(core);
         backend.screenshot_png()
     }
 

@@ -40,6 +40,14 @@ impl Backend {
         }
     }
 
+    /// Renders the newest state for a screenshot, in window mode also
+    /// while the host is not ready for a frame.
+    pub fn render_latest(&mut self, core: &mut Core) {
+        if let Backend::Window(window) = self {
+            window.render_latest(core);
+        }
+    }
+
     /// The output contents as PNG.
     pub fn screenshot_png(&mut self) -> Result<Vec<u8>, screenshot::Error> {
         match self {

@@ -10,9 +10,11 @@
 //! Rendering is the headless path pointed at host memory: [`render::elements`]
 //! and a damage tracker render with pixman straight into wl_shm buffers (at
 //! most three, reused once the host releases them), only the damaged regions
-//! are sent (wl_surface.damage_buffer), and a new frame is committed only
-//! when the host's frame callback says the last one was used, so an idle app
-//! costs nothing.
+//! are sent (wl_surface.damage_buffer). A client's new frame is rendered as
+//! soon as it is committed, and committed to the host only when the host's
+//! frame callback says the last one was used; the clients' frame callbacks
+//! go with that commit. So clients draw while the host composites, at the
+//! host's pace, and an idle app costs nothing.
 //!
 //! Host events are queued while the connection is dispatched and applied to
 //! the compositor afterwards ([`State::dispatch_host`]): the host side never
@@ -268,8 +270,11 @@ struct ShmBuffer {
     buffer: wl_buffer::WlBuffer,
     /// Set while the host holds the buffer (from attach to release).
     busy: Arc<AtomicBool>,
-    /// Frames since the buffer was last rendered (0: never).
-    age: usize,
+    /// Renders into this buffer only, so always at age 1: what it returns
+    /// is what changed since this buffer's last render, however many
+    /// renders into other buffers (or re-renders of this one) came between.
+    /// None for the cursor's buffer, which is drawn once.
+    tracker: Option<OutputDamageTracker>,
     /// The marking version drawn into it (0: none).
     marking: u64,
 }
@@ -306,11 +311,19 @@ pub struct HostWindow {
     _cursor: (wl_surface::WlSurface, Option<ShmBuffer>),
 
     renderer: PixmanRenderer,
+    /// Not for rendering: what changed at each render, whichever buffer it
+    /// went to, for the host's damage (see `damage`).
     damage_tracker: OutputDamageTracker,
     cursor: MemoryRenderBuffer,
     buffers: Vec<ShmBuffer>,
-    /// The last buffer attached, for screenshots.
+    /// The last buffer attached.
     shown: Option<usize>,
+    /// A buffer rendered and not yet committed: the host is busy with the
+    /// last one.
+    prepared: Option<usize>,
+    /// What the prepared buffer's renders changed, in buffer pixels: the
+    /// damage of its commit.
+    damage: Vec<Rectangle<i32, smithay::utils::Buffer>>,
     /// The output's size in buffer pixels.
     content: (i32, i32),
     /// The host's scale: integer (wl_surface.set_buffer_scale), or
@@ -331,12 +344,18 @@ pub struct HostWindow {
     name: String,
     color: [u8; 3],
     title: String,
+    /// The title the host was last sent: `title` goes with the next frame
+    /// (or tick), so an app changing its title fast does not flood the host.
+    title_sent: String,
     /// Bumped when the frame must be redrawn (title, size, scale).
     marking_version: u64,
     /// The frame or the ack of a configure needs a commit.
     dirty: bool,
     configured: bool,
     frame_pending: Option<Instant>,
+    /// The clients' frame callbacks wait for the host's: the last commit
+    /// to the host had no new pixels, so nothing of theirs was drawn.
+    frames_owed: bool,
 
     /// evdev keycodes pressed inside, released when the focus leaves.
     keys: Vec<u32>,
@@ -537,6 +556,8 @@ impl HostWindow {
             cursor: render::arrow_cursor(),
             buffers: Vec::new(),
             shown: None,
+            prepared: None,
+            damage: Vec::new(),
             content: size,
             scale: 1.0,
             viewport,
@@ -544,11 +565,13 @@ impl HostWindow {
             ssd: false,
             name: config.name.clone(),
             color: config.color,
+            title_sent: title.clone(),
             title,
             marking_version: 1,
             dirty: true,
             configured: false,
             frame_pending: None,
+            frames_owed: false,
             keys: Vec::new(),
             swallowed: Vec::new(),
             data_device,
@@ -622,8 +645,7 @@ impl HostWindow {
             .current_mode()
             .ok_or_else(|| "the output has no mode".to_owned())?;
         self.content = (mode.size.w, mode.size.h);
-        self.buffers.clear();
-        self.shown = None;
+        self.drop_buffers();
         self.damage_tracker = OutputDamageTracker::from_output(output);
         self.marking_version += 1;
         self.dirty = true;
@@ -685,12 +707,13 @@ impl HostWindow {
             .is_none_or(|since| since.elapsed() >= TICK);
         if stalled {
             render::send_frames(core);
+            self.send_title();
         }
     }
 
     /// A buffer the host does not hold, of the current size; made when
     /// there are fewer than [`MAX_BUFFERS`].
-    fn free_buffer(&mut self) -> Result<Option<usize>, Error> {
+    fn free_buffer(&mut self, output: &Output) -> Result<Option<usize>, Error> {
         if let Some(i) = self
             .buffers
             .iter()
@@ -702,7 +725,7 @@ impl HostWindow {
             return Ok(None);
         }
         let (w, h) = self.buffer_size();
-        let buffer = ShmBuffer::new(
+        let mut buffer = ShmBuffer::new(
             &self.shm,
             &self.qh,
             w,
@@ -710,48 +733,99 @@ impl HostWindow {
             (self.px(BORDER), self.px(self.top())),
             self.content,
         )?;
+        buffer.tracker = Some(OutputDamageTracker::from_output(output));
         self.buffers.push(buffer);
         Ok(Some(self.buffers.len() - 1))
     }
 
-    /// Renders and commits a frame if something changed and the host is
-    /// ready for one; otherwise does nothing.
+    /// Renders what changed into a buffer the host does not hold, at once,
+    /// and commits it when the host is ready for a frame; otherwise does
+    /// nothing.
+    ///
+    /// Rendering does not wait for the host: while the host composites one
+    /// frame, the next is copied into another buffer, so that the host's
+    /// frame callback is answered with a bare commit. Only one frame is
+    /// rendered ahead: later commits wait for the host. The clients' frame
+    /// callbacks go out with that commit (as weston does nested: when it
+    /// repaints, not when the host shows the result), so a client draws
+    /// while the host composites, and each of its frames reaches the host,
+    /// at the host's pace.
     pub fn render_frame(&mut self, core: &mut Core) {
-        if !self.configured || self.frame_pending.is_some() || self.lost.is_some() {
+        if !self.configured || self.lost.is_some() {
             return;
         }
         if let Some(until) = self.flash_until {
             // Keep committing while the flash lasts, then redraw the frame.
-            if Instant::now() >= until {
-                self.flash_until = None;
-                self.marking_version += 1;
+            if self.frame_pending.is_none() {
+                if Instant::now() >= until {
+                    self.flash_until = None;
+                    self.marking_version += 1;
+                }
+                self.dirty = true;
             }
-            self.dirty = true;
         }
-        if !(core.needs_redraw || self.dirty) {
+        // One frame ahead at most: an app that commits without waiting for
+        // its frame callbacks gets its newest commit rendered once the host
+        // is ready, not a copy per commit.
+        let ahead = self.prepared.is_some() && self.frame_pending.is_some();
+        if (core.needs_redraw || self.dirty) && !ahead {
+            self.render_ahead(core);
+        }
+        if self.frame_pending.is_some() {
             return;
         }
-        let index = match self.free_buffer() {
-            Ok(Some(index)) => index,
-            // All buffers are with the host: a release will bring us back.
-            Ok(None) => return,
-            Err(err) => {
-                tracing::warn!(%err, "cannot render into the host window");
-                return;
-            }
+        // The host is ready for a frame: what the clients drew for the last
+        // one is on screen, so the callbacks held back go out now, whether
+        // or not something new is committed with this one (commits that
+        // change nothing, the cursor or the flash must not starve them).
+        if std::mem::take(&mut self.frames_owed) {
+            render::send_frames(core);
+        }
+        if let Some(index) = self.prepared.take() {
+            self.commit(core, index);
+        }
+    }
+
+    /// For a screenshot: renders what changed even while a frame is
+    /// already prepared ahead of the host (the host never holds the
+    /// prepared buffer), so that the screenshot shows the newest state, also
+    /// while the host sends no frame callbacks (a hidden window).
+    pub fn render_latest(&mut self, core: &mut Core) {
+        if self.configured && self.lost.is_none() && (core.needs_redraw || self.dirty) {
+            self.render_ahead(core);
+        }
+    }
+
+    /// Renders what changed into the prepared buffer, or a free one.
+    fn render_ahead(&mut self, core: &mut Core) {
+        let index = match self.prepared {
+            Some(index) => index,
+            None => match self.free_buffer(&core.output) {
+                Ok(Some(index)) => index,
+                // All buffers are with the host: a release will bring us back.
+                Ok(None) => return,
+                Err(err) => {
+                    tracing::warn!(%err, "cannot render into the host window");
+                    return;
+                }
+            },
         };
         core.needs_redraw = false;
         self.dirty = false;
         let s = self.scale;
         let (bw, bh) = self.buffer_size();
-        let title = self.title_pixels();
+        // Rasterised only when the frame is redrawn, not for every frame.
+        let title = self
+            .buffers
+            .get(index)
+            .is_some_and(|b| b.marking != self.marking_version)
+            .then(|| self.title_pixels())
+            .flatten();
         let offset = (self.px(BORDER), self.px(self.top()));
         let top = self.top();
-        let logical = self.window_size();
         let Some(buffer) = self.buffers.get_mut(index) else {
             return;
         };
-        let mut damage: Vec<Rectangle<i32, smithay::utils::Buffer>> = Vec::new();
         if buffer.marking != self.marking_version {
             let color = if self.flash_until.is_some() {
                 // Halfway to white.
@@ -769,50 +843,75 @@ impl HostWindow {
                 !self.ssd,
             );
             buffer.marking = self.marking_version;
-            damage.push(Rectangle::from_size((bw, bh).into()));
+            self.damage.push(Rectangle::from_size((bw, bh).into()));
         }
 
         let elements = render::elements(&mut self.renderer, core, &self.cursor, false);
-        let rendered = match self.renderer.bind(&mut buffer.content) {
-            Ok(mut fb) => self
-                .damage_tracker
-                .render_output(
-                    &mut self.renderer,
-                    &mut fb,
-                    buffer.age,
-                    &elements,
-                    render::BACKGROUND,
-                )
-                .map(|r| r.damage.cloned().unwrap_or_default())
-                .map_err(|e| format!("{e:?}")),
-            Err(e) => Err(format!("{e:?}")),
-        };
-        match rendered {
-            Ok(rects) => {
-                damage.extend(rects.iter().map(|r| {
+        // The host's damage: what changed since the last render, whichever
+        // buffer it went to. With what the renders since the last commit
+        // added, it covers all that differs from the buffer the host shows.
+        match self.damage_tracker.damage_output(1, &elements) {
+            Ok((rects, _)) => {
+                self.damage.extend(rects.into_iter().flatten().map(|r| {
                     Rectangle::new(
                         (r.loc.x + offset.0, r.loc.y + offset.1).into(),
                         (r.size.w, r.size.h).into(),
                     )
                 }));
             }
-            Err(err) => tracing::warn!(%err, "rendering failed"),
-        }
-        for (i, b) in self.buffers.iter_mut().enumerate() {
-            if i == index {
-                b.age = 1;
-            } else if b.age > 0 {
-                b.age += 1;
+            Err(err) => {
+                tracing::warn!(?err, "cannot track the damage");
+                self.damage.push(Rectangle::from_size((bw, bh).into()));
             }
         }
+        // The buffer's own tracker redraws what changed since its last
+        // render.
+        let Some(tracker) = buffer.tracker.as_mut() else {
+            return;
+        };
+        let rendered = match self.renderer.bind(&mut buffer.content) {
+            Ok(mut fb) => tracker
+                .render_output(
+                    &mut self.renderer,
+                    &mut fb,
+                    1,
+                    &elements,
+                    render::BACKGROUND,
+                )
+                .map(|_| ())
+                .map_err(|e| format!("{e:?}")),
+            Err(e) => Err(format!("{e:?}")),
+        };
+        if let Err(err) = rendered {
+            tracing::warn!(%err, "rendering failed");
+        }
+        self.prepared = Some(index);
+    }
 
+    /// Sends the host the current title if it has an older one: at most
+    /// once per frame committed, or per tick while the host sends no frame
+    /// callbacks.
+    fn send_title(&mut self) {
+        if self.title != self.title_sent {
+            self.toplevel.set_title(self.title.clone());
+            self.title_sent.clone_from(&self.title);
+        }
+    }
+
+    /// Commits the prepared buffer `index` to the host with a frame
+    /// callback, then lets the clients draw their next frame.
+    fn commit(&mut self, core: &mut Core, index: usize) {
+        self.send_title();
         self.surface.frame(&self.qh, ());
         self.frame_pending = Some(Instant::now());
-        if damage.is_empty() {
-            // Nothing new to show: only ask when the clients may draw again.
+        if self.damage.is_empty() {
+            // Nothing new to show: the clients may draw again when the host
+            // is ready for another frame.
             self.surface.commit();
+            self.frames_owed = true;
             return;
         }
+        let logical = self.window_size();
         let Some(buffer) = self.buffers.get(index) else {
             return;
         };
@@ -822,10 +921,10 @@ impl HostWindow {
                 self.surface.set_buffer_scale(1);
                 viewport.set_destination(logical.0, logical.1);
             }
-            None => self.surface.set_buffer_scale(s.round() as i32),
+            None => self.surface.set_buffer_scale(self.scale.round() as i32),
         }
         self.surface.attach(Some(&buffer.buffer), 0, 0);
-        for rect in &damage {
+        for rect in self.damage.drain(..) {
             self.surface
                 .damage_buffer(rect.loc.x, rect.loc.y, rect.size.w, rect.size.h);
         }
@@ -834,6 +933,17 @@ impl HostWindow {
         self.frames_rendered += 1;
         self.frame_seq += 1;
         render::presented(core, self.frame_seq);
+        self.frames_owed = false;
+        render::send_frames(core);
+    }
+
+    /// Drops every buffer (new size, scale or layout): the next frame is
+    /// drawn whole into new ones.
+    fn drop_buffers(&mut self) {
+        self.buffers.clear();
+        self.shown = None;
+        self.prepared = None;
+        self.damage.clear();
     }
 
     /// Flashes the frame: the confirmation of a clipboard transfer.
@@ -939,11 +1049,11 @@ impl HostWindow {
         crate::text::render(&self.title, size * s as f32, ink, max)
     }
 
-    /// Sets the host title if the app's changed.
+    /// Follows the app's title: the frame is redrawn with it, and the host
+    /// gets it with the next frame ([`Self::send_title`]).
     fn update_title(&mut self, app_title: &str) {
         let title = host_title(&self.name, app_title);
         if title != self.title {
-            self.toplevel.set_title(title.clone());
             self.title = title;
             self.marking_version += 1;
             self.dirty = true;
@@ -990,10 +1100,11 @@ impl HostWindow {
         Some(Hit::Title)
     }
 
-    /// The output's contents as last sent to the host, as PNG.
+    /// The output's contents as last rendered for the host, as PNG.
     pub fn screenshot_png(&mut self) -> Result<Vec<u8>, screenshot::Error> {
         let index = self
-            .shown
+            .prepared
+            .or(self.shown)
             .ok_or_else(|| screenshot::Error::Read("the window has not been shown yet".into()))?;
         let (w, h) = self.content;
         let buffer = self
@@ -1184,7 +1295,7 @@ impl ShmBuffer {
             map,
             buffer,
             busy,
-            age: 0,
+            tracker: None,
             marking: 0,
         })
     }
@@ -1239,6 +1350,8 @@ impl State {
         };
         window.update_title(&title);
         window.render_frame(core);
+        // The frame callbacks it sent go out now, not with the next event.
+        let _ = core.display_handle.flush_clients();
         window.flush()
     }
 
@@ -1279,8 +1392,7 @@ impl State {
                         Ok(()) => {
                             if let Some(window) = self.backend.window() {
                                 window.scale = scale;
-                                window.buffers.clear();
-                                window.shown = None;
+                                window.drop_buffers();
                                 window.marking_version += 1;
                                 window.dirty = true;
                             }
@@ -1297,8 +1409,7 @@ impl State {
                     tracing::debug!(ssd, "host decorations changed");
                     // The output's place in the buffers moves: new ones.
                     window.ssd = ssd;
-                    window.buffers.clear();
-                    window.shown = None;
+                    window.drop_buffers();
                     window.marking_version += 1;
                     window.dirty = true;
                 }
@@ -1309,8 +1420,9 @@ impl State {
                 status.close_requested = true;
             }
             HostEvent::FrameDone => {
+                // The clients' frame callbacks follow in `render_frame`: at
+                // once when nothing waits to be drawn, else after drawing it.
                 window.frame_pending = None;
-                render::send_frames(&self.core);
             }
             HostEvent::Released => {}
             HostEvent::KeyboardEnter { serial } => {
