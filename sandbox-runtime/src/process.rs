@@ -518,10 +518,46 @@ fn pid1(prepared: &Prepared, alive: OwnedFd, err: OwnedFd, sockets: OwnedFd) -> 
     if let Err(message) = setup(prepared, &alive, sockets) {
         fail(&err, EXIT_WSBOX_ERROR, message);
     }
+    // The app is forked before the mounts: it takes its first confinement
+    // steps (which need no file system) while pid 1 builds the tree, and
+    // waits for the tree before Landlock, seccomp and exec.
+    let (root_read, root_write) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+        Ok(pair) => pair,
+        Err(e) => fail(
+            &err,
+            EXIT_WSBOX_ERROR,
+            format!("failed to create a pipe: {e}"),
+        ),
+    };
     // SAFETY: pid 1 is single-threaded (a fork of single-threaded wsbox).
     match unsafe { nix::unistd::fork() } {
-        Ok(ForkResult::Child) => app(prepared, &err),
+        Ok(ForkResult::Child) => {
+            drop(root_write);
+            app(prepared, &err, root_read)
+        }
         Ok(ForkResult::Parent { child }) => {
+            drop(root_read);
+            // On failure the app sees the pipe's end and exits; pid 1's
+            // exit would end it anyway.
+            if let Err(message) = build_root(prepared) {
+                fail(&err, EXIT_WSBOX_ERROR, message);
+            }
+            // The app checks that its root is this one before it goes on:
+            // pivot_root moved the roots of the namespace's processes.
+            match nix::sys::stat::stat("/") {
+                Ok(st) => {
+                    let mut id = [0u8; 16];
+                    id[..8].copy_from_slice(&st.st_dev.to_ne_bytes());
+                    id[8..].copy_from_slice(&st.st_ino.to_ne_bytes());
+                    let _ = nix::unistd::write(&root_write, &id);
+                }
+                Err(e) => fail(
+                    &err,
+                    EXIT_WSBOX_ERROR,
+                    format!("failed to inspect the new root: {e}"),
+                ),
+            }
+            drop(root_write);
             drop(alive);
             // The report pipe stays open until pid 1 exits: a process
             // closes its files before its namespaces are taken apart and
@@ -573,11 +609,50 @@ fn setup(prepared: &Prepared, alive: &OwnedFd, sockets: OwnedFd) -> Result<(), S
         }
     }
     drop(sockets);
+    Ok(())
+}
+
+/// pid 1 builds the sandbox's file system and enters it (the app, forked
+/// before, is moved along by pivot_root).
+fn build_root(prepared: &Prepared) -> Result<(), String> {
     mount::prepare().map_err(|e| e.to_string())?;
     mount::execute(&prepared.plan.mounts, &prepared.opened).map_err(|e| e.to_string())?;
     mount::enter_new_root().map_err(|e| e.to_string())?;
-    nix::unistd::chdir(SANDBOX_HOME).map_err(|e| format!("failed to enter {SANDBOX_HOME}: {e}"))?;
-    Ok(())
+    nix::unistd::chdir(SANDBOX_HOME).map_err(|e| format!("failed to enter {SANDBOX_HOME}: {e}"))
+}
+
+/// The app, before anything that needs the sandbox's file system: waits
+/// until pid 1 has built it, checks that its own root is the new one (the
+/// dev and inode pid 1 sent) and enters the home directory. A pipe that
+/// ends without them means pid 1 failed; it reports why.
+fn enter_built_root(root: &OwnedFd, err: &OwnedFd) {
+    let mut id = [0u8; 16];
+    let mut got = 0;
+    while got < id.len() {
+        match nix::unistd::read(root, &mut id[got..]) {
+            Ok(0) => exit(EXIT_WSBOX_ERROR),
+            Ok(n) => got += n,
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => exit(EXIT_WSBOX_ERROR),
+        }
+    }
+    let dev = u64::from_ne_bytes(id[..8].try_into().unwrap_or_default());
+    let ino = u64::from_ne_bytes(id[8..].try_into().unwrap_or_default());
+    match nix::sys::stat::stat("/") {
+        Ok(st) if st.st_dev == dev && st.st_ino == ino => {}
+        _ => fail(
+            err,
+            EXIT_WSBOX_ERROR,
+            "the app's root is not the sandbox's: refusing to run it",
+        ),
+    }
+    if let Err(e) = nix::unistd::chdir(SANDBOX_HOME) {
+        fail(
+            err,
+            EXIT_WSBOX_ERROR,
+            format!("failed to enter {SANDBOX_HOME}: {e}"),
+        );
+    }
 }
 
 /// pid 1's life after the fork: reap every child, forward signals to the app,
@@ -617,11 +692,21 @@ fn exit(code: i32) -> ! {
 }
 
 /// The app process: confine, then exec. Never returns.
-fn app(prepared: &Prepared, err: &OwnedFd) -> ! {
+fn app(prepared: &Prepared, err: &OwnedFd, root: OwnedFd) -> ! {
     // exec keeps the signal mask; the app starts with none blocked.
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     let plan = &prepared.plan;
+    let mut root = Some(root);
     for step in plan.confine {
+        // Landlock names paths of the new tree; seccomp and exec come after.
+        if matches!(
+            step,
+            ConfineStep::Landlock | ConfineStep::Seccomp | ConfineStep::Exec
+        ) {
+            if let Some(root) = root.take() {
+                enter_built_root(&root, err);
+            }
+        }
         let result = match step {
             ConfineStep::Setsid => privileges::new_session().map_err(|e| e.to_string()),
             ConfineStep::CloseFds => privileges::close_fds_on_exec().map_err(|e| e.to_string()),
