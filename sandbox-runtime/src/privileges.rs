@@ -131,26 +131,31 @@ pub fn close_fds() {
     }
 }
 
-/// Closes every fd above stderr but `keep`.
-pub fn close_fds_except(keep: RawFd) {
-    let keep = u32::try_from(keep).unwrap_or(u32::MAX);
-    if keep < 3 || keep == u32::MAX {
-        return close_fds();
+/// Closes every fd above stderr but those in `keep`.
+pub fn close_fds_except(keep: &[RawFd]) {
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter_map(|&fd| u32::try_from(fd).ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    keep.sort_unstable();
+    let mut from = 3u32;
+    let mut failed = false;
+    for &fd in &keep {
+        if fd > from {
+            // SAFETY: close_range closes fds only; pid 1 uses none of them
+            // but those in `keep` after this.
+            failed |= unsafe { libc::syscall(libc::SYS_close_range, from, fd - 1, 0u32) } != 0;
+        }
+        from = from.max(fd + 1);
     }
-    // SAFETY: close_range closes fds only; pid 1 uses none of them but
-    // `keep` after this.
-    let rc = unsafe {
-        let below = if keep > 3 {
-            libc::syscall(libc::SYS_close_range, 3u32, keep - 1, 0u32)
-        } else {
-            0
-        };
-        below | libc::syscall(libc::SYS_close_range, keep + 1, u32::MAX, 0u32)
-    };
-    if rc != 0 {
-        for fd in (3..1024).filter(|&fd| fd != keep as i32) {
+    // SAFETY: as above.
+    failed |= unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, 0u32) } != 0;
+    if failed {
+        // A kernel without close_range.
+        for fd in (3..1024u32).filter(|fd| !keep.contains(fd)) {
             // SAFETY: closing an fd number; a stale one fails harmlessly.
-            unsafe { libc::close(fd) };
+            unsafe { libc::close(fd as i32) };
         }
     }
 }

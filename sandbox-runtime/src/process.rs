@@ -3,9 +3,12 @@
 //! that confines itself and execs).
 //!
 //! ```text
-//! wsbox ──clone(NEWUSER|NEWNS|NEWPID|…)──▶ pid 1: mounts, hostname, lo, pivot
-//!                                            └─fork─▶ app: setsid, caps, nnp,
-//!                                                      Landlock, seccomp, exec
+//! wsbox ──clone(NEWUSER|NEWNS|NEWPID|…)──▶ pid 1: ids, hostname, lo
+//!                                            └─fork─▶ app: setsid, caps, nnp, waits
+//!                                          pid 1: mounts, pivot, drops its
+//!                                          privileges, sends the root's dev/ino
+//!                                                   app: checks its root, close-on-exec,
+//!                                                        Landlock, seccomp, exec
 //! ```
 //! Errors inside the sandbox travel back over a close-on-exec pipe as
 //! `CODE\tmessage`; a successful exec closes it. pid 1 dies with wsbox
@@ -469,6 +472,8 @@ pub fn kill_sandbox(pid: Pid) {
 
 fn outcome(status: WaitStatus, report: &[u8]) -> Outcome {
     let text = String::from_utf8_lossy(report);
+    // The first report only: pid 1 and the app may both fail.
+    let text = text.lines().next().unwrap_or_default();
     if let Some((code, message)) = text.split_once('\t') {
         if let Ok(code) = code.trim().parse::<i32>() {
             return Outcome {
@@ -544,31 +549,36 @@ fn pid1(prepared: &Prepared, alive: OwnedFd, err: OwnedFd, sockets: OwnedFd) -> 
             }
             // The app checks that its root is this one before it goes on:
             // pivot_root moved the roots of the namespace's processes.
-            match nix::sys::stat::stat("/") {
+            let id = match nix::sys::stat::stat("/") {
                 Ok(st) => {
                     let mut id = [0u8; 16];
                     id[..8].copy_from_slice(&st.st_dev.to_ne_bytes());
                     id[8..].copy_from_slice(&st.st_ino.to_ne_bytes());
-                    let _ = nix::unistd::write(&root_write, &id);
+                    id
                 }
                 Err(e) => fail(
                     &err,
                     EXIT_WSBOX_ERROR,
                     format!("failed to inspect the new root: {e}"),
                 ),
-            }
-            drop(root_write);
+            };
             drop(alive);
-            // The report pipe stays open until pid 1 exits: a process
-            // closes its files before its namespaces are taken apart and
-            // before its parent hears of it, so its end tells wsbox early
+            // pid 1 keeps nothing it does not need, and gives it up before
+            // the app may go on: the app cannot ptrace it (Landlock puts the
+            // app in a nested domain) nor gain from it. The report pipe
+            // stays open until pid 1 exits: a process closes its files
+            // before its namespaces are taken apart and before its parent
+            // hears of it, so its end tells wsbox early
             // ([`Sandbox::ending`]).
-            privileges::close_fds_except(err.as_raw_fd());
-            // pid 1 keeps nothing it does not need: the app cannot ptrace it
-            // (Landlock puts the app in a nested domain) nor gain from it.
+            let _ = privileges::not_dumpable();
+            privileges::close_fds_except(&[err.as_raw_fd(), root_write.as_raw_fd()]);
             let _ = privileges::drop_capabilities();
             let _ = privileges::no_new_privs();
-            let _ = privileges::not_dumpable();
+            match nix::unistd::write(&root_write, &id) {
+                Ok(n) if n == id.len() => {}
+                _ => fail(&err, EXIT_WSBOX_ERROR, "failed to start the app"),
+            }
+            drop(root_write);
             reap(child)
         }
         Err(e) => fail(
@@ -698,16 +708,13 @@ fn app(prepared: &Prepared, err: &OwnedFd, root: OwnedFd) -> ! {
     let plan = &prepared.plan;
     let mut root = Some(root);
     for step in plan.confine {
-        // Landlock names paths of the new tree; seccomp and exec come after.
-        if matches!(
-            step,
-            ConfineStep::Landlock | ConfineStep::Seccomp | ConfineStep::Exec
-        ) {
-            if let Some(root) = root.take() {
-                enter_built_root(&root, err);
-            }
-        }
         let result = match step {
+            ConfineStep::EnterRoot => {
+                if let Some(root) = root.take() {
+                    enter_built_root(&root, err);
+                }
+                Ok(())
+            }
             ConfineStep::Setsid => privileges::new_session().map_err(|e| e.to_string()),
             ConfineStep::CloseFds => privileges::close_fds_on_exec().map_err(|e| e.to_string()),
             ConfineStep::DropCapabilities => {
