@@ -1032,22 +1032,9 @@ fn memory_group(env: &Env, runs: usize) -> Group {
                 format!("weston headless 1280x720; {clients} x bench-client --idle --seconds 30"),
                 move |env| {
                     let weston = Weston::start(env, 1280, 720)?;
-                    let mut out = Lines::new();
-                    let mut procs = Vec::new();
-                    for _ in 0..clients {
-                        procs.push(out.spawn(
-                            env.client_command(&weston, &["--idle", "--seconds", "30"]),
-                            "bench-client",
-                            env,
-                        )?);
-                    }
-                    let mut refs: Vec<&mut Proc> = procs.iter_mut().collect();
-                    out.first_frames(clients, Duration::from_secs(30), &mut refs)?;
-                    idle(Duration::from_secs(2), &mut refs)?;
-                    let rss = memory_mib(weston.proc.pid())?;
-                    drop(procs);
-                    drop(weston);
-                    Ok(rss)
+                    rss_with_idle_clients(env, weston.proc.pid(), clients, || {
+                        env.client_command(&weston, &["--idle", "--seconds", "30"])
+                    })
                 },
             );
         }
@@ -1059,22 +1046,9 @@ fn memory_group(env: &Env, runs: usize) -> Group {
                 format!("sway headless 1280x720; {clients} x bench-client --idle --seconds 30"),
                 move |env| {
                     let sway = Sway::start(env, 1280, 720)?;
-                    let mut out = Lines::new();
-                    let mut procs = Vec::new();
-                    for _ in 0..clients {
-                        procs.push(out.spawn(
-                            sway.client_command(env, &["--idle", "--seconds", "30"]),
-                            "bench-client",
-                            env,
-                        )?);
-                    }
-                    let mut refs: Vec<&mut Proc> = procs.iter_mut().collect();
-                    out.first_frames(clients, Duration::from_secs(30), &mut refs)?;
-                    idle(Duration::from_secs(2), &mut refs)?;
-                    let rss = memory_mib(sway.proc.pid())?;
-                    drop(procs);
-                    drop(sway);
-                    Ok(rss)
+                    rss_with_idle_clients(env, sway.proc.pid(), clients, || {
+                        sway.client_command(env, &["--idle", "--seconds", "30"])
+                    })
                 },
             );
             g.extra_ratios
@@ -1389,6 +1363,26 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.path);
     }
+}
+
+/// The memory figures of the compositor `host` once `clients` idle
+/// bench-clients started by `command` have drawn their first frame and idled
+/// for 2 s; the clients end before the caller's compositor does.
+fn rss_with_idle_clients(
+    env: &Env,
+    host: i32,
+    clients: usize,
+    command: impl Fn() -> Command,
+) -> Result<Vec<f64>, String> {
+    let mut out = Lines::new();
+    let mut procs = Vec::new();
+    for _ in 0..clients {
+        procs.push(out.spawn(command(), "bench-client", env)?);
+    }
+    let mut refs: Vec<&mut Proc> = procs.iter_mut().collect();
+    out.first_frames(clients, Duration::from_secs(30), &mut refs)?;
+    idle(Duration::from_secs(2), &mut refs)?;
+    memory_mib(host)
 }
 
 fn ms_since(t0_ns: u128, ns: u128) -> f64 {

@@ -78,7 +78,7 @@ struct Reply(Result<(PathBuf, u64), String>);
 
 /// Forks a helper: `serve` runs in the child with `keep` (and stdio) as its
 /// only fds, then the child exits. Call while wsbox has a single thread.
-fn fork_helper(keep: &[RawFd], serve: impl FnOnce() -> i32) -> io::Result<Pid> {
+pub(crate) fn fork_helper(keep: &[RawFd], serve: impl FnOnce() -> i32) -> io::Result<Pid> {
     // SAFETY: wsbox has a single thread when helpers are started (run.rs
     // starts its threads after the confinement); the child closes what it
     // does not keep and leaves with _exit.

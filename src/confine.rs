@@ -21,7 +21,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use nix::sys::wait::waitpid;
-use nix::unistd::{fork, ForkResult, Pid};
+use nix::unistd::Pid;
 use wsbox_sandbox::self_confine::{Confinement, Error, Report};
 
 /// xkb data, the one thing outside its runtime directory wsbox still reads.
@@ -87,31 +87,14 @@ impl ScreenshotWriter {
     /// thread (it forks).
     pub fn spawn(path: &Path) -> std::io::Result<Self> {
         let (ours, theirs) = UnixStream::pair()?;
-        // SAFETY: wsbox has no other thread yet (confine() warns
-        // otherwise); the child only reads, writes one file and exits.
-        match unsafe { fork() }.map_err(std::io::Error::from)? {
-            ForkResult::Child => {
-                drop(ours);
-                // Nothing of wsbox's stays open in the helper but its
-                // socket and stdio.
-                let keep = theirs.as_raw_fd();
-                for fd in 3..keep {
-                    // SAFETY: closing fds this process inherited and no
-                    // longer uses.
-                    unsafe { libc::close(fd) };
-                }
-                // SAFETY: as above, above the socket.
-                unsafe { libc::close_range(keep as u32 + 1, u32::MAX, 0) };
-                let code = serve_screenshot(theirs, path);
-                // SAFETY: leave without running wsbox's destructors.
-                unsafe { libc::_exit(code) }
-            }
-            ForkResult::Parent { child } => Ok(Self {
-                stream: ours,
-                pid: child,
-                path: path.to_owned(),
-            }),
-        }
+        // The child only reads, writes one file and exits.
+        let keep = [theirs.as_raw_fd()];
+        let child = crate::broker::fork_helper(&keep, move || serve_screenshot(theirs, path))?;
+        Ok(Self {
+            stream: ours,
+            pid: child,
+            path: path.to_owned(),
+        })
     }
 
     /// Sends `png` and waits for the helper; the error is one line for the

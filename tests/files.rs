@@ -27,7 +27,7 @@ use std::time::Duration;
 
 mod common;
 
-use common::{next, output, poll, skip, Out, Running};
+use common::{lookup_user, next, output, poll, skip, Out, Running};
 
 const RUN_LIMIT: Duration = Duration::from_secs(30);
 
@@ -52,25 +52,6 @@ fn wsbox_bin() -> &'static Path {
 fn euid() -> u32 {
     // SAFETY: no arguments.
     unsafe { libc::geteuid() }
-}
-
-fn lookup_user(name: &str) -> Option<(u32, u32)> {
-    let name = CString::new(name).ok()?;
-    // SAFETY: passwd is plain data; zero is a valid value.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut buf = vec![0 as libc::c_char; 1 << 16];
-    let mut result = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the call; buf's length is passed.
-    let rc = unsafe {
-        libc::getpwnam_r(
-            name.as_ptr(),
-            &mut pwd,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    (rc == 0 && !result.is_null()).then_some((pwd.pw_uid, pwd.pw_gid))
 }
 
 /// Who runs wsbox in a test.

@@ -21,7 +21,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
-use std::ffi::CString;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -37,7 +36,7 @@ use std::time::Duration;
 
 mod common;
 
-use common::{find_program, next, output, poll, skip, Out, Running};
+use common::{find_program, lookup_user, next, output, poll, skip, Out, Running};
 
 const RUN_LIMIT: Duration = Duration::from_secs(60);
 /// Set on every wsbox this test starts: helpers it runs (pasta) inherit it,
@@ -75,25 +74,6 @@ enum Who {
 struct Runner {
     user: Option<(u32, u32)>,
     dir: PathBuf,
-}
-
-fn lookup_user(name: &str) -> Option<(u32, u32)> {
-    let name = CString::new(name).ok()?;
-    // SAFETY: passwd is plain data; zero is a valid value.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut buf = vec![0 as libc::c_char; 1 << 16];
-    let mut result = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the call; buf's length is passed.
-    let rc = unsafe {
-        libc::getpwnam_r(
-            name.as_ptr(),
-            &mut pwd,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    (rc == 0 && !result.is_null()).then_some((pwd.pw_uid, pwd.pw_gid))
 }
 
 /// The runner for `who`, or None after saying why it cannot run.

@@ -643,6 +643,40 @@ fn bench_client() -> Option<PathBuf> {
     path.exists().then_some(path)
 }
 
+/// bench-client with `client_args` in `wsbox run --display window
+/// [wsbox_args]` on a new weston host, with wsbox's own Wayland traffic
+/// logged (`WAYLAND_DEBUG=debug`, which the sandbox's environment does not
+/// pass on to the app). None after saying why it cannot run.
+fn bench_client_in_window(
+    test: &str,
+    tools: &[&str],
+    wsbox_args: &[&str],
+    client_args: &[&str],
+    debug: &str,
+) -> Option<(Weston, String, Command)> {
+    if !ready(test, tools) {
+        return None;
+    }
+    let Some(client) = bench_client() else {
+        skip(
+            test,
+            "target/debug/examples/bench-client is not built (cargo build --examples)",
+        );
+        return None;
+    };
+    let weston = Weston::start(test);
+    let name = unique_name(test);
+    let bind = format!("{}:/opt/bench-client", client.display());
+    let mut args = vec!["run", "--display", "window", "--name", &name];
+    args.extend_from_slice(wsbox_args);
+    args.extend_from_slice(&["--ro", &bind, "--", "/opt/bench-client"]);
+    args.extend_from_slice(client_args);
+    let mut cmd = wsbox(&args);
+    cmd.env("WAYLAND_DISPLAY", &weston.socket)
+        .env("WAYLAND_DEBUG", debug);
+    Some((weston, name, cmd))
+}
+
 /// wsbox copies an app's frame into a host buffer as soon as the app
 /// commits it, and lets the app draw the next one only when that buffer
 /// goes to the host (backend/window.rs, `render_frame`). So every app frame
@@ -655,38 +689,17 @@ fn bench_client() -> Option<PathBuf> {
 #[test]
 fn every_app_frame_reaches_the_host_once() {
     let test = "every_app_frame_reaches_the_host_once";
-    if !ready(test, &["weston"]) {
-        return;
-    }
-    let Some(client) = bench_client() else {
-        skip(
-            test,
-            "target/debug/examples/bench-client is not built (cargo build --examples)",
-        );
+    const FRAMES: usize = 90;
+    let frames = FRAMES.to_string();
+    let Some((_weston, _name, cmd)) = bench_client_in_window(
+        test,
+        &["weston"],
+        &[],
+        &["--damage", "full", "--frames", &frames],
+        "1",
+    ) else {
         return;
     };
-    const FRAMES: usize = 90;
-    let weston = Weston::start(test);
-    let name = unique_name(test);
-    let bind = format!("{}:/opt/bench-client", client.display());
-    let frames = FRAMES.to_string();
-    let mut cmd = wsbox(&[
-        "run",
-        "--display",
-        "window",
-        "--name",
-        &name,
-        "--ro",
-        &bind,
-        "--",
-        "/opt/bench-client",
-        "--damage",
-        "full",
-        "--frames",
-        &frames,
-    ]);
-    cmd.env("WAYLAND_DISPLAY", &weston.socket)
-        .env("WAYLAND_DEBUG", "1");
     let out = Running::start(cmd).finish(RUN_LIMIT);
     assert!(out.status.success(), "{out}");
     let field = |name: &str| -> usize {
@@ -758,38 +771,16 @@ fn every_app_frame_reaches_the_host_once() {
 #[test]
 fn a_title_changing_fast_reaches_the_host_once_per_frame() {
     let test = "a_title_changing_fast_reaches_the_host_once_per_frame";
-    if !ready(test, &["weston"]) {
-        return;
-    }
-    let Some(client) = bench_client() else {
-        skip(
-            test,
-            "target/debug/examples/bench-client is not built (cargo build --examples)",
-        );
+    // A new title every 2 ms for 2 s: about 1000.
+    let Some((_weston, _name, cmd)) = bench_client_in_window(
+        test,
+        &["weston"],
+        &[],
+        &["--idle", "--retitle-every", "2", "--seconds", "2"],
+        "client",
+    ) else {
         return;
     };
-    let weston = Weston::start(test);
-    let name = unique_name(test);
-    let bind = format!("{}:/opt/bench-client", client.display());
-    // A new title every 2 ms for 2 s: about 1000.
-    let mut cmd = wsbox(&[
-        "run",
-        "--display",
-        "window",
-        "--name",
-        &name,
-        "--ro",
-        &bind,
-        "--",
-        "/opt/bench-client",
-        "--idle",
-        "--retitle-every",
-        "2",
-        "--seconds",
-        "2",
-    ]);
-    cmd.env("WAYLAND_DISPLAY", &weston.socket)
-        .env("WAYLAND_DEBUG", "client");
     let out = Running::start(cmd).finish(RUN_LIMIT);
     assert!(out.status.success(), "{out}");
     let titles = out
@@ -826,43 +817,25 @@ fn a_title_changing_fast_reaches_the_host_once_per_frame() {
 #[test]
 fn extra_commits_do_not_make_every_frame_a_full_one() {
     let test = "extra_commits_do_not_make_every_frame_a_full_one";
-    if !ready(test, &["weston", "weston-screenshooter"]) {
-        return;
-    }
-    let Some(client) = bench_client() else {
-        skip(
-            test,
-            "target/debug/examples/bench-client is not built (cargo build --examples)",
-        );
+    let size = format!("{}x{}", CONTENT.0, CONTENT.1);
+    let Some((weston, name, cmd)) = bench_client_in_window(
+        test,
+        &["weston", "weston-screenshooter"],
+        &["--output", &size],
+        &[
+            "--damage",
+            "small",
+            "--commit-every",
+            "5",
+            "--seconds",
+            "2",
+            "--linger",
+            "30",
+        ],
+        "client",
+    ) else {
         return;
     };
-    let weston = Weston::start(test);
-    let name = unique_name(test);
-    let bind = format!("{}:/opt/bench-client", client.display());
-    let size = format!("{}x{}", CONTENT.0, CONTENT.1);
-    let mut cmd = wsbox(&[
-        "run",
-        "--display",
-        "window",
-        "--name",
-        &name,
-        "--output",
-        &size,
-        "--ro",
-        &bind,
-        "--",
-        "/opt/bench-client",
-        "--damage",
-        "small",
-        "--commit-every",
-        "5",
-        "--seconds",
-        "2",
-        "--linger",
-        "30",
-    ]);
-    cmd.env("WAYLAND_DISPLAY", &weston.socket)
-        .env("WAYLAND_DEBUG", "client");
     let run = Running::start(cmd);
     let window = poll(SHOW_LIMIT, || {
         weston

@@ -22,7 +22,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::ffi::CString;
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
@@ -34,7 +33,7 @@ use std::time::Duration;
 
 mod common;
 
-use common::{find_program, next, output, poll, skip, Out, Running};
+use common::{find_program, lookup_user, next, output, poll, skip, Out, Running};
 
 /// This test process's directory under /tmp.
 fn root_dir() -> &'static Path {
@@ -127,25 +126,6 @@ fn preflight() -> Result<(u32, u32), &'static str> {
         .as_ref()
         .copied()
         .map_err(String::as_str)
-}
-
-fn lookup_user(name: &str) -> Option<(u32, u32)> {
-    let name = CString::new(name).ok()?;
-    // SAFETY: passwd is plain data; zero is a valid value.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut buf = vec![0 as libc::c_char; 1 << 16];
-    let mut result = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the call; buf's length is passed.
-    let rc = unsafe {
-        libc::getpwnam_r(
-            name.as_ptr(),
-            &mut pwd,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    (rc == 0 && !result.is_null()).then_some((pwd.pw_uid, pwd.pw_gid))
 }
 
 /// A fresh directory owned by `user`, private to it.
@@ -781,19 +761,28 @@ fn example_bin(name: &str) -> Option<String> {
     Some(to.to_string_lossy().into_owned())
 }
 
-/// `ready`, and bench-client built.
-fn ready_with_client(test: &str, programs: &[&str]) -> Option<((u32, u32), String)> {
+/// `ready`, and the example `example` built.
+fn ready_with_example(
+    test: &str,
+    programs: &[&str],
+    example: &str,
+) -> Option<((u32, u32), String)> {
     let user = ready(test, programs)?;
-    match example_bin("bench-client") {
+    match example_bin(example) {
         Some(bin) => Some((user, bin)),
         None => {
             skip(
                 test,
-                "examples/bench-client is not built (cargo build --examples)",
+                &format!("examples/{example} is not built (cargo build --examples)"),
             );
             None
         }
     }
+}
+
+/// `ready`, and bench-client built.
+fn ready_with_client(test: &str, programs: &[&str]) -> Option<((u32, u32), String)> {
+    ready_with_example(test, programs, "bench-client")
 }
 
 /// `wsbox ARGS` (not run) as the test user, in `sway`'s session.
@@ -827,16 +816,24 @@ fn start_client(sway: &Sway, name: &str, bin: &str, args: &[&str]) -> Running {
     let bind = format!("{bin}:/opt/bench-client");
     let mut all = vec!["--name", name, "--ro", &bind, "--", "/opt/bench-client"];
     all.extend(args);
-    let run = sway.wsbox_run(&all);
+    run_until_focused(sway, name, &all, "wsbox bench")
+}
+
+/// `wsbox run ARGS` (which names the sandbox `name`) in `sway`, returned
+/// once its host window has the focus and shows `[wsbox:NAME] TITLE`; the
+/// run is stopped and the test fails otherwise.
+fn run_until_focused(sway: &Sway, name: &str, args: &[&str], title: &str) -> Running {
+    let run = sway.wsbox_run(args);
     let app_id = format!("wsbox.{name}");
+    let want = format!("[wsbox:{name}] {title}");
     let shown = poll(SHOW_LIMIT, || {
-        let (title, focused, _) = sway.window(&app_id)?;
-        (focused && title == format!("[wsbox:{name}] wsbox bench")).then_some(())
+        let (shown, focused, _) = sway.window(&app_id)?;
+        (focused && shown == want).then_some(())
     });
     if shown.is_none() {
         let out = run.kill(RUN_LIMIT);
         panic!(
-            "no focused host window showing bench-client\n{out}\n--- sway ---\n{}",
+            "no focused host window titled {want:?}\n{out}\n--- sway ---\n{}",
             sway.log()
         );
     }
@@ -1412,35 +1409,12 @@ fn start_clip_client(sway: &Sway, name: &str, bin: &str, dir: &Path, args: &[&st
         "/opt/clip-client",
     ];
     all.extend(args);
-    let run = sway.wsbox_run(&all);
-    let app_id = format!("wsbox.{name}");
-    let shown = poll(SHOW_LIMIT, || {
-        let (title, focused, _) = sway.window(&app_id)?;
-        (focused && title == format!("[wsbox:{name}] wsbox clip")).then_some(())
-    });
-    if shown.is_none() {
-        let out = run.kill(RUN_LIMIT);
-        panic!(
-            "no focused host window showing clip-client\n{out}\n--- sway ---\n{}",
-            sway.log()
-        );
-    }
-    run
+    run_until_focused(sway, name, &all, "wsbox clip")
 }
 
 /// `ready`, and clip-client built.
 fn ready_with_clip_client(test: &str, programs: &[&str]) -> Option<((u32, u32), String)> {
-    let user = ready(test, programs)?;
-    match example_bin("clip-client") {
-        Some(bin) => Some((user, bin)),
-        None => {
-            skip(
-                test,
-                "examples/clip-client is not built (cargo build --examples)",
-            );
-            None
-        }
-    }
+    ready_with_example(test, programs, "clip-client")
 }
 
 /// What wl-paste --primary on the host prints now.

@@ -121,14 +121,7 @@ pub fn new_session() -> Result<(), Error> {
 /// Closes every fd above stderr: pid 1 keeps none of wsbox's (its sockets,
 /// its lock, its event loop).
 pub fn close_fds() {
-    // SAFETY: close_range closes fds only; pid 1 uses none of them after this.
-    let rc = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
-    if rc != 0 {
-        for fd in 3..1024 {
-            // SAFETY: closing an fd number; a stale one fails harmlessly.
-            unsafe { libc::close(fd) };
-        }
-    }
+    close_fds_except(&[]);
 }
 
 /// Closes every fd above stderr but those in `keep`.

@@ -199,3 +199,23 @@ pub fn poll<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
         thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The uid and gid of the user `name`, if there is one.
+pub fn lookup_user(name: &str) -> Option<(u32, u32)> {
+    let name = std::ffi::CString::new(name).ok()?;
+    // SAFETY: passwd is plain data; zero is a valid value.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 1 << 16];
+    let mut result = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call; buf's length is passed.
+    let rc = unsafe {
+        libc::getpwnam_r(
+            name.as_ptr(),
+            &mut pwd,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+        )
+    };
+    (rc == 0 && !result.is_null()).then_some((pwd.pw_uid, pwd.pw_gid))
+}
