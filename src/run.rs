@@ -264,6 +264,9 @@ pub fn run(args: RunArgs) -> Result<i32> {
         }
         Ok(())
     })?;
+    // wsbox's own setup from here on runs beside the app's start, not
+    // against pid 1's.
+    sandbox.wait_started();
     let sandbox_pid = sandbox.pid();
     if let Some(user_net) = &user_net {
         // Run by a helper started before the confinement: the confined

@@ -387,10 +387,6 @@ pub enum ConfineStep {
     /// securebits locked so exec can never regain them.
     DropCapabilities,
     NoNewPrivs,
-    /// Waits until pid 1 has built the sandbox's tree and entered it, checks
-    /// that the app's root is that tree (pivot_root moved it) and enters the
-    /// home directory. Every step that touches the file system comes after.
-    EnterRoot,
     Landlock,
     /// The last thing before exec.
     Seccomp,
@@ -403,12 +399,9 @@ pub enum ConfineStep {
 /// last so the filter does not have to allow the setup syscalls.
 pub const CONFINE_ORDER: &[ConfineStep] = &[
     ConfineStep::Setsid,
+    ConfineStep::CloseFds,
     ConfineStep::DropCapabilities,
     ConfineStep::NoNewPrivs,
-    ConfineStep::EnterRoot,
-    // After EnterRoot: on kernels without CLOSE_RANGE_CLOEXEC it lists
-    // /proc/self/fd, which the staging root lacks.
-    ConfineStep::CloseFds,
     ConfineStep::Landlock,
     ConfineStep::Seccomp,
     ConfineStep::Exec,
@@ -1132,13 +1125,11 @@ mod tests {
     fn confinement_order_ends_with_seccomp_then_exec() {
         let order = CONFINE_ORDER;
         let pos = |step| order.iter().position(|s| *s == step).unwrap();
+        // Capabilities go once the fds and the terminal are gone.
+        assert!(pos(ConfineStep::CloseFds) < pos(ConfineStep::DropCapabilities));
         assert!(pos(ConfineStep::Setsid) < pos(ConfineStep::DropCapabilities));
         assert!(pos(ConfineStep::DropCapabilities) < pos(ConfineStep::NoNewPrivs));
         assert!(pos(ConfineStep::NoNewPrivs) < pos(ConfineStep::Landlock));
-        // The app is forked before the mounts: nothing that touches the file
-        // system before it has entered the sandbox's tree.
-        assert!(pos(ConfineStep::EnterRoot) < pos(ConfineStep::CloseFds));
-        assert!(pos(ConfineStep::EnterRoot) < pos(ConfineStep::Landlock));
         assert!(pos(ConfineStep::Landlock) < pos(ConfineStep::Seccomp));
         assert_eq!(order[order.len() - 2], ConfineStep::Seccomp);
         assert_eq!(order[order.len() - 1], ConfineStep::Exec);

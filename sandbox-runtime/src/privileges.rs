@@ -82,7 +82,13 @@ const SECUREBITS: libc::c_ulong = 0b1110_1111;
 pub fn drop_capabilities() -> Result<(), Error> {
     // The bounding set and securebits need CAP_SETPCAP, so they go first.
     caps::clear(None, CapSet::Bounding).map_err(caps_err("drop the bounding set"))?;
-    prctl("lock the securebits", libc::PR_SET_SECUREBITS, SECUREBITS)?;
+    // pid 1 locks them before the app starts, and setting them again needs
+    // the CAP_SETPCAP the app then no longer has.
+    // SAFETY: PR_GET_SECUREBITS takes no pointer.
+    let bits = unsafe { libc::prctl(libc::PR_GET_SECUREBITS, 0, 0, 0, 0) };
+    if bits < 0 || bits as libc::c_ulong != SECUREBITS {
+        prctl("lock the securebits", libc::PR_SET_SECUREBITS, SECUREBITS)?;
+    }
     caps::clear(None, CapSet::Ambient).map_err(caps_err("drop the ambient set"))?;
     caps::clear(None, CapSet::Inheritable).map_err(caps_err("drop the inheritable set"))?;
     caps::clear(None, CapSet::Effective).map_err(caps_err("drop the effective set"))?;

@@ -3,12 +3,11 @@
 //! that confines itself and execs).
 //!
 //! ```text
-//! wsbox ──clone(NEWUSER|NEWNS|NEWPID|…)──▶ pid 1: ids, hostname, lo
-//!                                            └─fork─▶ app: setsid, caps, nnp, waits
-//!                                          pid 1: mounts, pivot, drops its
-//!                                          privileges, sends the root's dev/ino
-//!                                                   app: checks its root, close-on-exec,
-//!                                                        Landlock, seccomp, exec
+//! wsbox ──clone(NEWUSER|NEWNS|NEWPID|…)──▶ pid 1: ids, hostname, lo, mounts,
+//!   (waits)                                pivot, drops its privileges
+//!                                            └─vfork─▶ app: setsid, close-on-exec,
+//!                                                      caps, nnp, Landlock, seccomp, exec
+//! wsbox: helpers, confines itself ◀── pid 1: the app has started
 //! ```
 //! Errors inside the sandbox travel back over a close-on-exec pipe as
 //! `CODE\tmessage`; a successful exec closes it. pid 1 dies with wsbox
@@ -16,7 +15,7 @@
 
 use std::ffi::{CString, OsString};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -25,7 +24,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{ForkResult, Pid};
+use nix::unistd::Pid;
 
 use crate::mount::{OpenedBind, Source};
 use crate::plan::BindSpec;
@@ -203,6 +202,9 @@ pub struct Sandbox {
     /// The listening sockets pid 1 created inside, in the order of
     /// [`network::NetSpec::listeners`].
     listeners: Vec<OwnedFd>,
+    /// Ends (EOF) once the app has exec'd or pid 1 has failed
+    /// ([`Sandbox::wait_started`]).
+    started: Option<OwnedFd>,
 }
 
 /// How a sandbox ended.
@@ -256,6 +258,7 @@ pub fn spawn_with(
     )
     .map_err(sys("create a socket pair"))?;
     let (err_read, err_write) = pipe()?;
+    let (started_read, started_write) = pipe()?;
     let signals = supervised_signals();
     let mut old_mask = SigSet::empty();
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&signals), Some(&mut old_mask))
@@ -271,11 +274,13 @@ pub fn spawn_with(
         drop(err_read);
         drop(signal_fd);
         drop(sockets_here);
-        pid1(prepared, sync_read, err_write, sockets_there);
+        drop(started_read);
+        pid1(prepared, sync_read, err_write, sockets_there, started_write);
     }
     drop(sync_read);
     drop(err_write);
     drop(sockets_there);
+    drop(started_write);
     let mut sandbox = Sandbox {
         pid,
         errors: std::fs::File::from(err_read),
@@ -283,6 +288,7 @@ pub fn spawn_with(
         signals: signal_fd,
         old_mask,
         listeners: Vec::new(),
+        started: Some(started_read),
     };
     let go = namespaces::write_id_maps(pid, prepared.spec.host_ids)
         .map_err(Error::from)
@@ -333,6 +339,37 @@ impl Sandbox {
     /// accepts on them and connects out from the host's side.
     pub fn take_listeners(&mut self) -> Vec<OwnedFd> {
         std::mem::take(&mut self.listeners)
+    }
+
+    /// Waits until the app has exec'd (or pid 1 has failed, or a signal is
+    /// pending for [`Sandbox::on_signal`]). wsbox starts its helpers and
+    /// confines itself after this, beside the app's own start rather than
+    /// competing with pid 1 for the CPUs while it builds the sandbox; the
+    /// event loop, the first thing to serve the app, runs after both.
+    pub fn wait_started(&mut self) {
+        let Some(started) = self.started.take() else {
+            return;
+        };
+        loop {
+            let mut fds = [
+                PollFd::new(started.as_fd(), PollFlags::POLLIN),
+                PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
+            ];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return,
+                Ok(_) => {}
+            }
+            if fds[1].any().unwrap_or(false) {
+                return;
+            }
+            let mut byte = [0u8; 1];
+            match nix::unistd::read(&started, &mut byte) {
+                Err(nix::errno::Errno::EINTR) => {}
+                // EOF (nothing else is ever written) or an error.
+                _ => return,
+            }
+        }
     }
 
     /// Handles the pending signals: forwards SIGINT, SIGTERM, SIGHUP and
@@ -506,7 +543,13 @@ fn fail(err: &OwnedFd, code: i32, message: impl std::fmt::Display) -> ! {
 }
 
 /// pid 1 of the sandbox. Never returns.
-fn pid1(prepared: &Prepared, alive: OwnedFd, err: OwnedFd, sockets: OwnedFd) -> ! {
+fn pid1(
+    prepared: &Prepared,
+    alive: OwnedFd,
+    err: OwnedFd,
+    sockets: OwnedFd,
+    started: OwnedFd,
+) -> ! {
     // Until the parent has written the id maps this process has no usable
     // identity; wait for its go. EOF means wsbox died first.
     let go = (|| -> Result<(), String> {
@@ -520,73 +563,24 @@ fn pid1(prepared: &Prepared, alive: OwnedFd, err: OwnedFd, sockets: OwnedFd) -> 
     if let Err(message) = go {
         fail(&err, EXIT_WSBOX_ERROR, message);
     }
-    if let Err(message) = setup(prepared, &alive, sockets) {
+    if let Err(message) = setup(prepared, &alive, sockets).and_then(|()| build_root(prepared)) {
         fail(&err, EXIT_WSBOX_ERROR, message);
     }
-    // The app is forked before the mounts: it takes its first confinement
-    // steps (which need no file system) while pid 1 builds the tree, and
-    // waits for the tree before Landlock, seccomp and exec.
-    let (root_read, root_write) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
-        Ok(pair) => pair,
-        Err(e) => fail(
-            &err,
-            EXIT_WSBOX_ERROR,
-            format!("failed to create a pipe: {e}"),
-        ),
-    };
-    // SAFETY: pid 1 is single-threaded (a fork of single-threaded wsbox).
-    match unsafe { nix::unistd::fork() } {
-        Ok(ForkResult::Child) => {
-            drop(root_write);
-            app(prepared, &err, root_read)
-        }
-        Ok(ForkResult::Parent { child }) => {
-            drop(root_read);
-            // On failure the app sees the pipe's end and exits; pid 1's
-            // exit would end it anyway.
-            if let Err(message) = build_root(prepared) {
-                fail(&err, EXIT_WSBOX_ERROR, message);
-            }
-            // The app checks that its root is this one before it goes on:
-            // pivot_root moved the roots of the namespace's processes.
-            let id = match nix::sys::stat::stat("/") {
-                Ok(st) => {
-                    let mut id = [0u8; 16];
-                    id[..8].copy_from_slice(&st.st_dev.to_ne_bytes());
-                    id[8..].copy_from_slice(&st.st_ino.to_ne_bytes());
-                    id
-                }
-                Err(e) => fail(
-                    &err,
-                    EXIT_WSBOX_ERROR,
-                    format!("failed to inspect the new root: {e}"),
-                ),
-            };
-            drop(alive);
-            // pid 1 keeps nothing it does not need, and gives it up before
-            // the app may go on: the app cannot ptrace it (Landlock puts the
-            // app in a nested domain) nor gain from it. The report pipe
-            // stays open until pid 1 exits: a process closes its files
-            // before its namespaces are taken apart and before its parent
-            // hears of it, so its end tells wsbox early
-            // ([`Sandbox::ending`]).
-            let _ = privileges::not_dumpable();
-            privileges::close_fds_except(&[err.as_raw_fd(), root_write.as_raw_fd()]);
-            let _ = privileges::drop_capabilities();
-            let _ = privileges::no_new_privs();
-            match nix::unistd::write(&root_write, &id) {
-                Ok(n) if n == id.len() => {}
-                _ => fail(&err, EXIT_WSBOX_ERROR, "failed to start the app"),
-            }
-            drop(root_write);
-            reap(child)
-        }
-        Err(e) => fail(
-            &err,
-            EXIT_WSBOX_ERROR,
-            format!("failed to fork the app: {e}"),
-        ),
-    }
+    drop(alive);
+    // pid 1 keeps nothing it does not need, and gives it up before the app
+    // exists: the app cannot ptrace it (Landlock puts the app in a nested
+    // domain) nor gain from it. The report pipe stays open until pid 1
+    // exits: a process closes its files before its namespaces are taken
+    // apart and before its parent hears of it, so its end tells wsbox early
+    // ([`Sandbox::ending`]).
+    let _ = privileges::not_dumpable();
+    privileges::close_fds_except(&[err.as_raw_fd(), started.as_raw_fd()]);
+    let _ = privileges::drop_capabilities();
+    let _ = privileges::no_new_privs();
+    let app = spawn_app(prepared, &err);
+    // The app has exec'd (or failed, and said why): wsbox goes on.
+    drop(started);
+    reap(app)
 }
 
 /// Everything pid 1 does before the app exists.
@@ -622,8 +616,7 @@ fn setup(prepared: &Prepared, alive: &OwnedFd, sockets: OwnedFd) -> Result<(), S
     Ok(())
 }
 
-/// pid 1 builds the sandbox's file system and enters it (the app, forked
-/// before, is moved along by pivot_root).
+/// pid 1 builds the sandbox's file system and enters it.
 fn build_root(prepared: &Prepared) -> Result<(), String> {
     mount::prepare().map_err(|e| e.to_string())?;
     mount::execute(&prepared.plan.mounts, &prepared.opened).map_err(|e| e.to_string())?;
@@ -631,41 +624,97 @@ fn build_root(prepared: &Prepared) -> Result<(), String> {
     nix::unistd::chdir(SANDBOX_HOME).map_err(|e| format!("failed to enter {SANDBOX_HOME}: {e}"))
 }
 
-/// The app, before anything that needs the sandbox's file system: waits
-/// until pid 1 has built it, checks that its own root is the new one (the
-/// dev and inode pid 1 sent) and enters the home directory. A pipe that
-/// ends without them means pid 1 failed; it reports why.
-fn enter_built_root(root: &OwnedFd, err: &OwnedFd) {
-    let mut id = [0u8; 16];
-    let mut got = 0;
-    while got < id.len() {
-        match nix::unistd::read(root, &mut id[got..]) {
-            Ok(0) => exit(EXIT_WSBOX_ERROR),
-            Ok(n) => got += n,
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(_) => exit(EXIT_WSBOX_ERROR),
-        }
-    }
-    let dev = u64::from_ne_bytes(id[..8].try_into().unwrap_or_default());
-    let ino = u64::from_ne_bytes(id[8..].try_into().unwrap_or_default());
-    match nix::sys::stat::stat("/") {
-        Ok(st) if st.st_dev == dev && st.st_ino == ino => {}
-        _ => fail(
-            err,
-            EXIT_WSBOX_ERROR,
-            "the app's root is not the sandbox's: refusing to run it",
-        ),
-    }
-    if let Err(e) = nix::unistd::chdir(SANDBOX_HOME) {
+/// What the app process starts from: the prepared sandbox and pid 1's
+/// report fd.
+struct AppStart<'a> {
+    prepared: &'a Prepared,
+    err: RawFd,
+}
+
+/// The app's stack while it shares pid 1's memory, above a guard page.
+const APP_STACK: usize = 1 << 20;
+const GUARD: usize = 1 << 12;
+
+/// Starts the app as vfork(2) would: the child shares pid 1's memory, on a
+/// stack of its own, and pid 1 sleeps until the child has exec'd or exited
+/// (CLONE_VFORK). Nothing of pid 1's address space is copied, and the
+/// exec has none to take apart. The child has its own fd table, working
+/// directory, credentials and signal handlers (no CLONE_FILES, CLONE_FS,
+/// CLONE_SIGHAND), so its confinement is its own.
+fn spawn_app(prepared: &Prepared, err: &OwnedFd) -> Pid {
+    // SAFETY: a fresh private anonymous mapping, unmapped below.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            APP_STACK + GUARD,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
         fail(
             err,
             EXIT_WSBOX_ERROR,
-            format!("failed to enter {SANDBOX_HOME}: {e}"),
+            format!(
+                "failed to map the app's stack: {}",
+                io::Error::last_os_error()
+            ),
         );
     }
+    // SAFETY: the lowest page of the mapping above: a stack that overflows
+    // faults there instead of writing below it.
+    if unsafe { libc::mprotect(base, GUARD, libc::PROT_NONE) } != 0 {
+        fail(
+            err,
+            EXIT_WSBOX_ERROR,
+            format!(
+                "failed to guard the app's stack: {}",
+                io::Error::last_os_error()
+            ),
+        );
+    }
+    let start = AppStart {
+        prepared,
+        err: err.as_raw_fd(),
+    };
+    // SAFETY: `app_entry` runs on the new stack, whose top is the end of the
+    // mapping (page-aligned). With CLONE_VM|CLONE_VFORK this process sleeps
+    // until the child has exec'd or exited, so `start`, the stack and all
+    // the memory the child uses stay valid and nothing else touches them
+    // meanwhile; the child leaves only through exec or _exit.
+    let pid = unsafe {
+        libc::clone(
+            app_entry,
+            base.cast::<u8>().add(APP_STACK + GUARD).cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            std::ptr::from_ref(&start).cast_mut().cast(),
+        )
+    };
+    let error = io::Error::last_os_error();
+    // SAFETY: the child no longer runs on this memory (it exec'd or exited).
+    unsafe { libc::munmap(base, APP_STACK + GUARD) };
+    if pid < 0 {
+        fail(
+            err,
+            EXIT_WSBOX_ERROR,
+            format!("failed to start the app: {error}"),
+        );
+    }
+    Pid::from_raw(pid)
 }
 
-/// pid 1's life after the fork: reap every child, forward signals to the app,
+extern "C" fn app_entry(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is spawn_app's AppStart, valid while pid 1 sleeps.
+    let start = unsafe { &*arg.cast::<AppStart<'_>>() };
+    // SAFETY: pid 1's report fd, open in this process's own fd table; this
+    // handle never closes it (ManuallyDrop).
+    let err = std::mem::ManuallyDrop::new(unsafe { OwnedFd::from_raw_fd(start.err) });
+    app(start.prepared, &err)
+}
+
+/// pid 1's life once the app runs: reap every child, forward signals to the app,
 /// exit with the app's status when it ends.
 fn reap(app: Pid) -> ! {
     let mut signals = supervised_signals();
@@ -701,20 +750,14 @@ fn exit(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// The app process: confine, then exec. Never returns.
-fn app(prepared: &Prepared, err: &OwnedFd, root: OwnedFd) -> ! {
+/// The app process: confine, then exec. Never returns, and leaves only
+/// through exec or _exit: it runs on pid 1's memory ([`spawn_app`]).
+fn app(prepared: &Prepared, err: &OwnedFd) -> ! {
     // exec keeps the signal mask; the app starts with none blocked.
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     let plan = &prepared.plan;
-    let mut root = Some(root);
     for step in plan.confine {
         let result = match step {
-            ConfineStep::EnterRoot => {
-                if let Some(root) = root.take() {
-                    enter_built_root(&root, err);
-                }
-                Ok(())
-            }
             ConfineStep::Setsid => privileges::new_session().map_err(|e| e.to_string()),
             ConfineStep::CloseFds => privileges::close_fds_on_exec().map_err(|e| e.to_string()),
             ConfineStep::DropCapabilities => {
