@@ -38,6 +38,9 @@ pub enum Error {
 const STAGING: &str = "/tmp";
 const NEWROOT: &str = "/newroot";
 const OLDROOT: &str = "/oldroot";
+/// The host's /dev/null, bound once in the staging root with the flags of
+/// a mask (read-only, nosuid, nodev, noexec): each bind of it keeps them.
+const MASK: &str = "/mask";
 
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
 const MOUNT_ATTR_NOSUID: u64 = 0x2;
@@ -81,6 +84,9 @@ pub fn prepare() -> Result<(), Error> {
     nix::unistd::chdir(staging).map_err(nix_err("change directory to", staging))?;
     nix::unistd::pivot_root(".", "oldroot").map_err(nix_err("pivot_root into", staging))?;
     nix::unistd::chdir(root).map_err(nix_err("change directory to", root))?;
+    let mask = Path::new(MASK);
+    std::fs::File::create(mask).map_err(path_err("create", mask))?;
+    cover_with(&host(Path::new("/dev/null")), mask)?;
     mount_tmpfs(Path::new(NEWROOT), 0o755, false)
 }
 
@@ -262,13 +268,7 @@ fn execute_one(step: &MountStep, opened: &OpenedSources) -> Result<(), Error> {
             MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
             false,
         ),
-        MountStep::MaskFile { path } => {
-            let path = inside(path);
-            if std::fs::symlink_metadata(&path).is_err() {
-                return Ok(());
-            }
-            cover_with(&host(Path::new("/dev/null")), &path)
-        }
+        MountStep::MaskFile { path } => mask(&inside(path)),
         MountStep::MaskEach { dir, file } => {
             let dir = inside(dir);
             let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -277,7 +277,7 @@ fn execute_one(step: &MountStep, opened: &OpenedSources) -> Result<(), Error> {
             for entry in entries.flatten() {
                 let path = entry.path().join(file);
                 if std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
-                    cover_with(&host(Path::new("/dev/null")), &path)?;
+                    mask(&path)?;
                 }
             }
             Ok(())
@@ -299,17 +299,17 @@ fn execute_one(step: &MountStep, opened: &OpenedSources) -> Result<(), Error> {
         }
         MountStep::MaskDir { path } => {
             let path = inside(path);
-            if !path.is_dir() {
-                return Ok(());
-            }
-            mount(
+            // What is not there, or is no directory, needs no mask.
+            match mount(
                 Some("tmpfs"),
                 &path,
                 Some("tmpfs"),
                 MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
                 Some("mode=0555,size=4k"),
-            )
-            .map_err(nix_err("mask", &path))
+            ) {
+                Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => Ok(()),
+                other => other.map_err(nix_err("mask", &path)),
+            }
         }
         MountStep::Devpts { target } => {
             let path = inside(target);
@@ -335,6 +335,21 @@ fn execute_one(step: &MountStep, opened: &OpenedSources) -> Result<(), Error> {
             )
             .map_err(nix_err("mount sysfs at", &path))
         }
+    }
+}
+
+/// Binds [`MASK`] over `path`, a file; nothing to do when `path` is not
+/// there.
+fn mask(path: &Path) -> Result<(), Error> {
+    match mount(
+        Some(MASK),
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    ) {
+        Err(nix::errno::Errno::ENOENT) => Ok(()),
+        other => other.map_err(nix_err("mask", path)),
     }
 }
 
@@ -369,16 +384,7 @@ fn bind(
     };
     let meta = std::fs::metadata(source).map_err(err)?;
     let path = inside(target);
-    if meta.is_dir() {
-        create_dir_all(&path)?;
-    } else {
-        if let Some(parent) = path.parent() {
-            create_dir_all(parent)?;
-        }
-        if std::fs::symlink_metadata(&path).is_err() {
-            std::fs::File::create(&path).map_err(path_err("create the mount point", &path))?;
-        }
-    }
+    mount_point(&path, meta.is_dir())?;
     mount(
         Some(source),
         &path,
@@ -397,6 +403,37 @@ fn bind(
         attrs |= MOUNT_ATTR_RDONLY;
     }
     set_attributes(&path, attrs, true)
+}
+
+/// Makes `path` a directory or an empty file to mount on, and its parents
+/// when missing; one that exists already is left as it is (a mount on the
+/// wrong kind fails).
+fn mount_point(path: &Path, dir: bool) -> Result<(), Error> {
+    let make = || {
+        if dir {
+            nix::unistd::mkdir(path, nix::sys::stat::Mode::from_bits_truncate(0o755))
+        } else {
+            nix::sys::stat::mknod(
+                path,
+                nix::sys::stat::SFlag::S_IFREG,
+                nix::sys::stat::Mode::from_bits_truncate(0o644),
+                0,
+            )
+        }
+    };
+    let made = match make() {
+        Err(nix::errno::Errno::ENOENT) => {
+            if let Some(parent) = path.parent() {
+                create_dir_all(parent)?;
+            }
+            make()
+        }
+        other => other,
+    };
+    match made {
+        Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(()),
+        Err(e) => Err(nix_err("create the mount point", path)(e)),
+    }
 }
 
 fn create_dir_all(path: &Path) -> Result<(), Error> {
