@@ -474,9 +474,9 @@ pub fn run(args: RunArgs) -> Result<i32> {
     broker.finish();
     drop(prepared);
     drop(user_net);
-    drop(broker);
-    // Last: pid 1 exits right after the app, but the kernel's teardown of
-    // the sandbox ran beside the cleanup above.
+    // pid 1 exits right after the app, and the kernel's teardown of the
+    // sandbox ran beside the cleanup above; the broker's removal of the
+    // directory and its exit run beside this wait.
     let outcome = match (outcome, process) {
         (Some(outcome), _) => Some(outcome),
         (None, Some(mut process)) if ending => Some(
@@ -486,6 +486,8 @@ pub fn run(args: RunArgs) -> Result<i32> {
         ),
         (None, _) => None,
     };
+    // Last: the broker has removed the directory and exited.
+    drop(broker);
 
     if let Some(failure) = outcome.as_ref().and_then(|o| o.failure.as_ref()) {
         eprintln!("wsbox: {failure}");

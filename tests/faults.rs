@@ -136,6 +136,48 @@ fn in_namespace(kind: &str, link: &str) -> Vec<i32> {
         .unwrap_or_default()
 }
 
+/// A start that hangs (here pid 1's setsid, held 4 s by strace) does not
+/// hold up `--timeout`: wsbox waits for the app's start a moment only, then
+/// serves its event loop, whose timer stops the sandbox with status 124.
+#[test]
+fn a_hanging_start_still_times_out() {
+    if !ready("a_hanging_start_still_times_out", &["strace"]) {
+        return;
+    }
+    let Some(strace) = find_program("strace") else {
+        return;
+    };
+    let mut cmd = Command::new(strace);
+    cmd.args([
+        "-f",
+        "-qq",
+        "-o",
+        "/dev/null",
+        "-e",
+        "trace=setsid",
+        "-e",
+        "inject=setsid:delay_enter=4000000",
+        env!("CARGO_BIN_EXE_wsbox"),
+        "run",
+        "--display",
+        "none",
+        "--timeout",
+        "1",
+        "--",
+        "true",
+    ])
+    .env("XDG_RUNTIME_DIR", runtime_base())
+    .env_remove("WAYLAND_DISPLAY")
+    .env_remove("WSBOX_LOG")
+    .stdin(Stdio::null());
+    let out = output(cmd, LIMIT);
+    assert_eq!(
+        out.status.code(),
+        Some(124),
+        "--timeout must apply while the sandbox is still starting\n{out}"
+    );
+}
+
 #[test]
 fn wsbox_confines_itself_and_still_works() {
     if !ready(

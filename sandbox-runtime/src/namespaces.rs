@@ -33,7 +33,8 @@ pub const SANDBOX_NAMESPACES: libc::c_int = libc::CLONE_NEWUSER
     | libc::CLONE_NEWCGROUP;
 
 /// Fails with a reason when the kernel does not let this user create user
-/// namespaces. The clone itself is the final word; this gives a better message.
+/// namespaces. The clone itself is the final word; this gives a better
+/// message once it has failed.
 pub fn check_user_namespaces() -> Result<(), Error> {
     let read = |p: &str| std::fs::read_to_string(p).ok().map(|s| s.trim().to_owned());
     if !Path::new("/proc/self/ns/user").exists() {
@@ -94,7 +95,9 @@ pub unsafe fn clone_into_namespaces(share_net: bool) -> Result<Pid, Error> {
         let err = io::Error::last_os_error();
         return Err(match err.raw_os_error() {
             Some(libc::EPERM) | Some(libc::ENOSPC) | Some(libc::EUSERS) => {
-                Error::UserNamespaces(format!("clone(CLONE_NEWUSER) failed: {err}"))
+                check_user_namespaces().err().unwrap_or_else(|| {
+                    Error::UserNamespaces(format!("clone(CLONE_NEWUSER) failed: {err}"))
+                })
             }
             _ => Error::Clone(err),
         });

@@ -101,7 +101,6 @@ impl Prepared {
         if spec.argv.is_empty() {
             return Err(Error::NoProgram);
         }
-        namespaces::check_user_namespaces()?;
         seccomp::check_support()?;
         let landlock_abi = landlock::check(spec.landlock)?;
         let filter = Filter::app()?;
@@ -216,6 +215,10 @@ pub struct Outcome {
     /// A one-line reason when the sandbox failed before the program ran.
     pub failure: Option<String>,
 }
+
+/// How long [`Sandbox::wait_started`] waits for the app's start at most: a
+/// start takes about a millisecond.
+pub const START_WAIT: Duration = Duration::from_millis(100);
 
 /// Signals wsbox forwards to the sandbox, plus SIGCHLD.
 fn supervised_signals() -> SigSet {
@@ -342,22 +345,33 @@ impl Sandbox {
     }
 
     /// Waits until the app has exec'd (or pid 1 has failed, or a signal is
-    /// pending for [`Sandbox::on_signal`]). wsbox starts its helpers and
-    /// confines itself after this, beside the app's own start rather than
-    /// competing with pid 1 for the CPUs while it builds the sandbox; the
-    /// event loop, the first thing to serve the app, runs after both.
+    /// pending for [`Sandbox::on_signal`]), for [`START_WAIT`] at most.
+    /// wsbox starts its helpers and confines itself after this, beside the
+    /// app's own start rather than competing with pid 1 for the CPUs while
+    /// it builds the sandbox; the event loop, the first thing to serve the
+    /// app, runs after both. The bound keeps a start that hangs (a mount or
+    /// an exec on a stuck file system) from holding up `--timeout`, `wsbox
+    /// stop` and the signals, which the event loop serves.
     pub fn wait_started(&mut self) {
         let Some(started) = self.started.take() else {
             return;
         };
+        let deadline = Instant::now() + START_WAIT;
         loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(left) = PollTimeout::try_from(left) else {
+                return;
+            };
+            if left == PollTimeout::ZERO {
+                return;
+            }
             let mut fds = [
                 PollFd::new(started.as_fd(), PollFlags::POLLIN),
                 PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
             ];
-            match poll(&mut fds, PollTimeout::NONE) {
+            match poll(&mut fds, left) {
                 Err(nix::errno::Errno::EINTR) => continue,
-                Err(_) => return,
+                Ok(0) | Err(_) => return,
                 Ok(_) => {}
             }
             if fds[1].any().unwrap_or(false) {
@@ -580,6 +594,9 @@ fn pid1(
     let app = spawn_app(prepared, &err);
     // The app has exec'd (or failed, and said why): wsbox goes on.
     drop(started);
+    // From here on pid 1 allocates nothing: the app ran on its heap and may
+    // have been killed inside malloc, leaving a lock or a half-updated list
+    // behind (reap and exit make syscalls only).
     reap(app)
 }
 
@@ -711,7 +728,24 @@ extern "C" fn app_entry(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: pid 1's report fd, open in this process's own fd table; this
     // handle never closes it (ManuallyDrop).
     let err = std::mem::ManuallyDrop::new(unsafe { OwnedFd::from_raw_fd(start.err) });
-    app(start.prepared, &err)
+    // A panic must not cross this extern "C" boundary (it would abort with
+    // no reason given): it becomes a report line like any other failure.
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+        || -> std::convert::Infallible { app(start.prepared, &err) },
+    ));
+    let reason = match panicked {
+        Ok(never) => match never {},
+        Err(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown reason".into()),
+    };
+    fail(
+        &err,
+        EXIT_WSBOX_ERROR,
+        format!("failed to start the app: a panic ({reason})"),
+    )
 }
 
 /// pid 1's life once the app runs: reap every child, forward signals to the app,
