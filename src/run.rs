@@ -464,9 +464,11 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let (timed_out, failure) = (run.timed_out, run.failure.take());
     let (process, ending) = (run.process.take(), run.ending);
     // The loop's sources first: the Wayland socket unlinks its path while
-    // the directory is still this sandbox's.
+    // the directory is still this sandbox's. They live as long as any
+    // handle of the loop does.
     drop(run);
     drop(event_loop);
+    drop(handle);
     // Then the runtime directory emptied, so that the broker can remove it
     // while wsbox ends the rest.
     let RuntimeDir { instance, broker } = runtime;

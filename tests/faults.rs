@@ -136,6 +136,70 @@ fn in_namespace(kind: &str, link: &str) -> Vec<i32> {
         .unwrap_or_default()
 }
 
+/// The Wayland socket unlinks its own path while the runtime directory is
+/// still this sandbox's: the broker removes the directory only after. A
+/// path unlinked later could name another sandbox's socket, made under the
+/// same name meanwhile.
+#[test]
+fn the_wayland_socket_goes_before_its_directory() {
+    if !ready("the_wayland_socket_goes_before_its_directory", &["strace"]) {
+        return;
+    }
+    let Some(strace) = find_program("strace") else {
+        return;
+    };
+    let name = unique_name("socket-order");
+    let log = root_dir().join(format!("{name}.strace"));
+    let mut cmd = Command::new(strace);
+    cmd.arg("-f")
+        .arg("-qq")
+        .arg("-e")
+        .arg("trace=unlink,unlinkat")
+        .arg("-o")
+        .arg(&log)
+        .arg(env!("CARGO_BIN_EXE_wsbox"))
+        .args([
+            "run",
+            "--headless",
+            "--name",
+            &name,
+            "--timeout",
+            "0.5",
+            "--",
+            "true",
+        ])
+        .env("XDG_RUNTIME_DIR", runtime_base())
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("WSBOX_LOG")
+        .stdin(Stdio::null());
+    let out = output(cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    let trace = fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = trace.lines().collect();
+    let socket = format!("/{name}/wayland-0\")");
+    let by_path: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].contains("unlink(\"") && lines[i].contains(&socket))
+        .collect();
+    // The broker's rmdir, relative to the parent it opened at the start.
+    let removed = lines
+        .iter()
+        .position(|l| l.contains(&format!("\"{name}\", AT_REMOVEDIR")))
+        .unwrap_or_else(|| panic!("the broker did not remove the directory\n{trace}"));
+    assert!(
+        !runtime_base().join("wsbox").join(&name).exists(),
+        "the runtime directory is left\n{trace}"
+    );
+    assert!(
+        !by_path.is_empty(),
+        "the Wayland socket did not unlink its path\n{trace}"
+    );
+    assert!(
+        by_path.iter().all(|&i| i < removed),
+        "the Wayland socket unlinked its path after the directory was gone\n{trace}"
+    );
+    let _ = fs::remove_file(&log);
+}
+
 /// A start that hangs (here pid 1's setsid, held 4 s by strace) does not
 /// hold up `--timeout`: wsbox waits for the app's start a moment only, then
 /// serves its event loop, whose timer stops the sandbox with status 124.
