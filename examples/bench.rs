@@ -33,7 +33,7 @@
 //! connect to its socket by path.
 //!
 //! Usage: bench [--runs N] [--quick] [--only TABLE,...] [--json FILE]
-//! where `--runs` sets the start-up table's runs (default 30), `--quick`
+//! where `--runs` sets the start-up table's runs (default 100), `--quick`
 //! halves every run count and TABLE is startup, first-frame, throughput,
 //! memory, window or latency.
 
@@ -70,7 +70,7 @@ const TABLES: &[&str] = &[
 ];
 
 fn main() {
-    let mut runs = 30usize;
+    let mut runs = 100usize;
     let mut quick = false;
     let mut only: Vec<String> = TABLES.iter().map(|s| s.to_string()).collect();
     let mut json: Option<PathBuf> = None;
