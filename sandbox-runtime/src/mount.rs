@@ -10,7 +10,7 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::fs::{symlink, DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -41,6 +41,9 @@ const OLDROOT: &str = "/oldroot";
 /// The host's /dev/null, bound once in the staging root with the flags of
 /// a mask (read-only, nosuid, nodev, noexec): each bind of it keeps them.
 const MASK: &str = "/mask";
+/// An empty read-only tmpfs mounted once in the staging root, with the same
+/// flags: each masked directory is a bind of it.
+const MASK_DIR: &str = "/maskdir";
 
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
 const MOUNT_ATTR_NOSUID: u64 = 0x2;
@@ -87,6 +90,16 @@ pub fn prepare() -> Result<(), Error> {
     let mask = Path::new(MASK);
     std::fs::File::create(mask).map_err(path_err("create", mask))?;
     cover_with(&host(Path::new("/dev/null")), mask)?;
+    let mask_dir = Path::new(MASK_DIR);
+    std::fs::create_dir(mask_dir).map_err(path_err("create", mask_dir))?;
+    mount(
+        Some("tmpfs"),
+        mask_dir,
+        Some("tmpfs"),
+        MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=0555,size=4k"),
+    )
+    .map_err(nix_err("mount a tmpfs at", mask_dir))?;
     mount_tmpfs(Path::new(NEWROOT), 0o755, false)
 }
 
@@ -153,13 +166,18 @@ fn attach_opened(opened: &OpenedBind, writable: bool) -> Result<(), Error> {
     hostpath::tree::attach(tree, point.as_fd()).map_err(err)
 }
 
-/// Carries out `steps` under /newroot, host paths read from /oldroot.
+/// Carries out `steps` under /newroot, host paths read from /oldroot. The
+/// umask is 0 meanwhile, so that what is created has the step's mode at
+/// once (no chmod after); it is set back after.
 pub fn execute(steps: &[MountStep], opened: &OpenedSources) -> Result<(), Error> {
-    for step in steps {
+    let umask = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    let done = steps.iter().try_for_each(|step| {
         execute_one(step, opened)?;
         tracing::trace!(?step, "mount step done");
-    }
-    Ok(())
+        Ok(())
+    });
+    nix::sys::stat::umask(umask);
+    done
 }
 
 /// Makes the root tmpfs read-only, makes /newroot the root of the mount
@@ -217,9 +235,25 @@ fn execute_one(step: &MountStep, opened: &OpenedSources) -> Result<(), Error> {
         }
         MountStep::Dir { path, mode } => {
             let path = inside(path);
-            create_dir_all(&path)?;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(*mode))
-                .map_err(path_err("set the mode of", &path))
+            let dir_mode = nix::sys::stat::Mode::from_bits_truncate(*mode);
+            let made = match nix::unistd::mkdir(&path, dir_mode) {
+                Err(nix::errno::Errno::ENOENT) => {
+                    if let Some(parent) = path.parent() {
+                        create_dir_all(parent)?;
+                    }
+                    nix::unistd::mkdir(&path, dir_mode)
+                }
+                other => other,
+            };
+            match made {
+                Ok(()) => Ok(()),
+                // There already (a parent of an earlier step): the step's mode.
+                Err(nix::errno::Errno::EEXIST) => {
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(*mode))
+                        .map_err(path_err("set the mode of", &path))
+                }
+                Err(e) => Err(nix_err("create the directory", &path)(e)),
+            }
         }
         MountStep::Symlink { target, link } => {
             let path = inside(link);
@@ -231,9 +265,7 @@ fn execute_one(step: &MountStep, opened: &OpenedSources) -> Result<(), Error> {
             mode,
         } => {
             let path = inside(path);
-            std::fs::write(&path, contents).map_err(path_err("write", &path))?;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(*mode))
-                .map_err(path_err("set the mode of", &path))
+            write_new(&path, contents, *mode)
         }
         MountStep::Proc { target } => {
             let path = inside(target);
@@ -290,9 +322,7 @@ fn execute_one(step: &MountStep, opened: &OpenedSources) -> Result<(), Error> {
             // A file on the root tmpfs, bound over the target and unlinked:
             // the mount keeps it alive, and nothing else names it.
             let staged = inside(Path::new("/.wsbox-cover"));
-            std::fs::write(&staged, contents).map_err(path_err("write", &staged))?;
-            std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o444))
-                .map_err(path_err("set the mode of", &staged))?;
+            write_new(&staged, contents, 0o444)?;
             let covered = cover_with(&staged, &path);
             std::fs::remove_file(&staged).map_err(path_err("remove", &staged))?;
             covered
@@ -301,11 +331,11 @@ fn execute_one(step: &MountStep, opened: &OpenedSources) -> Result<(), Error> {
             let path = inside(path);
             // What is not there, or is no directory, needs no mask.
             match mount(
-                Some("tmpfs"),
+                Some(MASK_DIR),
                 &path,
-                Some("tmpfs"),
-                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-                Some("mode=0555,size=4k"),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
             ) {
                 Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => Ok(()),
                 other => other.map_err(nix_err("mask", &path)),
@@ -436,8 +466,34 @@ fn mount_point(path: &Path, dir: bool) -> Result<(), Error> {
     }
 }
 
+/// Makes `path` and its missing parents, mode 0755 whatever the umask.
 fn create_dir_all(path: &Path) -> Result<(), Error> {
-    std::fs::create_dir_all(path).map_err(path_err("create the directory", path))
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(path)
+        .map_err(path_err("create the directory", path))
+}
+
+/// Writes a new file with `mode` (a file there already is rewritten and
+/// given the mode).
+fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), Error> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+    {
+        Ok(mut file) => file.write_all(contents).map_err(path_err("write", path)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            std::fs::write(path, contents).map_err(path_err("write", path))?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                .map_err(path_err("set the mode of", path))
+        }
+        Err(e) => Err(path_err("write", path)(e)),
+    }
 }
 
 fn mount_tmpfs(path: &Path, mode: u32, noexec: bool) -> Result<(), Error> {
