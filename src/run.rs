@@ -118,7 +118,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         spec.machine_id = identity::stable_machine_id(&identity::key_dir()?, &name)?;
     }
 
-    let mut event_loop: EventLoop<Run> =
+    let event_loop: EventLoop<Run> =
         EventLoop::try_new().context("failed to create the event loop")?;
     let handle = event_loop.handle();
     let signal = event_loop.get_signal();
@@ -403,7 +403,9 @@ pub fn run(args: RunArgs) -> Result<i32> {
         crate::broker::Broker::spawn(sandbox_pid, spec_privileged, own, &instance.dir)
             .inspect_err(|_| kill_sandbox(sandbox_pid))
             .context("failed to start the file helper")?;
-    let runtime = RuntimeDir {
+    let mut runtime = RuntimeDir {
+        event_loop,
+        handle,
         instance,
         broker: broker_end,
     };
@@ -447,9 +449,10 @@ pub fn run(args: RunArgs) -> Result<i32> {
         host_gone: false,
         failure: None,
         signal,
-        handle: handle.clone(),
+        handle: runtime.handle.clone(),
     };
-    event_loop
+    runtime
+        .event_loop
         .run(None, &mut run, |run| {
             // Answers go out at once, not with the next frame.
             if let Some(compositor) = run.compositor.as_mut() {
@@ -467,11 +470,16 @@ pub fn run(args: RunArgs) -> Result<i32> {
     // the directory is still this sandbox's. They live as long as any
     // handle of the loop does.
     drop(run);
+    let RuntimeDir {
+        event_loop,
+        handle,
+        instance,
+        broker,
+    } = runtime;
     drop(event_loop);
     drop(handle);
     // Then the runtime directory emptied, so that the broker can remove it
     // while wsbox ends the rest.
-    let RuntimeDir { instance, broker } = runtime;
     drop(instance);
     broker.finish();
     drop(prepared);
@@ -491,8 +499,19 @@ pub fn run(args: RunArgs) -> Result<i32> {
     // Last: the broker has removed the directory and exited.
     drop(broker);
 
-    if let Some(failure) = outcome.as_ref().and_then(|o| o.failure.as_ref()) {
-        eprintln!("wsbox: {failure}");
+    if let Some(outcome) = &outcome {
+        if let Some(failure) = &outcome.failure {
+            // The sandbox could not be set up: when the kernel's settings
+            // restrict user namespaces (AppArmor's, say, lets the clone
+            // through and refuses what comes after), they are the reason.
+            let restricted = (outcome.code == i32::from(crate::EXIT_WSBOX_ERROR))
+                .then(wsbox_sandbox::namespaces::check_user_namespaces)
+                .and_then(Result::err);
+            match restricted {
+                Some(reason) => eprintln!("wsbox: {failure} ({reason})"),
+                None => eprintln!("wsbox: {failure}"),
+            }
+        }
     }
     if let Some(failure) = failure {
         eprintln!("wsbox: {failure}");
@@ -505,10 +524,15 @@ pub fn run(args: RunArgs) -> Result<i32> {
     })
 }
 
-/// wsbox's runtime directory and the broker that removes it: however `run`
-/// returns, wsbox empties the directory, then the broker removes it (the
+/// wsbox's runtime directory and the broker that removes it, with the event
+/// loop whose sources live in it: however `run` returns, the sources go
+/// first (the Wayland socket unlinks its own path while the directory is
+/// still this sandbox's; they live as long as any handle of the loop),
+/// then wsbox empties the directory, then the broker removes it (the
 /// confined wsbox may not). Fields drop in this order.
 struct RuntimeDir {
+    event_loop: EventLoop<'static, Run>,
+    handle: LoopHandle<'static, Run>,
     instance: Instance,
     broker: crate::broker::BrokerEnd,
 }

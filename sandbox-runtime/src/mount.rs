@@ -247,8 +247,11 @@ fn execute_one(step: &MountStep, opened: &OpenedSources) -> Result<(), Error> {
             };
             match made {
                 Ok(()) => Ok(()),
-                // There already (a parent of an earlier step): the step's mode.
-                Err(nix::errno::Errno::EEXIST) => {
+                // A directory there already (a parent of an earlier step):
+                // the step's mode. Anything else there is an error.
+                Err(nix::errno::Errno::EEXIST)
+                    if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) =>
+                {
                     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(*mode))
                         .map_err(path_err("set the mode of", &path))
                 }
@@ -330,16 +333,11 @@ fn execute_one(step: &MountStep, opened: &OpenedSources) -> Result<(), Error> {
         MountStep::MaskDir { path } => {
             let path = inside(path);
             // What is not there, or is no directory, needs no mask.
-            match mount(
-                Some(MASK_DIR),
+            bind_mask(
+                MASK_DIR,
                 &path,
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            ) {
-                Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => Ok(()),
-                other => other.map_err(nix_err("mask", &path)),
-            }
+                &[nix::errno::Errno::ENOENT, nix::errno::Errno::ENOTDIR],
+            )
         }
         MountStep::Devpts { target } => {
             let path = inside(target);
@@ -371,14 +369,21 @@ fn execute_one(step: &MountStep, opened: &OpenedSources) -> Result<(), Error> {
 /// Binds [`MASK`] over `path`, a file; nothing to do when `path` is not
 /// there.
 fn mask(path: &Path) -> Result<(), Error> {
+    bind_mask(MASK, path, &[nix::errno::Errno::ENOENT])
+}
+
+/// Binds `source` ([`MASK`] or [`MASK_DIR`]) over `path`. The errors in
+/// `absent` mean that `path` needs no mask, as long as `source` is there
+/// ([`prepare`] made it).
+fn bind_mask(source: &str, path: &Path, absent: &[nix::errno::Errno]) -> Result<(), Error> {
     match mount(
-        Some(MASK),
+        Some(source),
         path,
         None::<&str>,
         MsFlags::MS_BIND,
         None::<&str>,
     ) {
-        Err(nix::errno::Errno::ENOENT) => Ok(()),
+        Err(e) if absent.contains(&e) && Path::new(source).exists() => Ok(()),
         other => other.map_err(nix_err("mask", path)),
     }
 }
@@ -466,7 +471,8 @@ fn mount_point(path: &Path, dir: bool) -> Result<(), Error> {
     }
 }
 
-/// Makes `path` and its missing parents, mode 0755 whatever the umask.
+/// Makes `path` and its missing parents, mode 0755 (exactly: [`execute`]
+/// sets the umask to 0).
 fn create_dir_all(path: &Path) -> Result<(), Error> {
     std::fs::DirBuilder::new()
         .recursive(true)

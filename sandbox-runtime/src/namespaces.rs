@@ -99,6 +99,10 @@ pub unsafe fn clone_into_namespaces(share_net: bool) -> Result<Pid, Error> {
                     Error::UserNamespaces(format!("clone(CLONE_NEWUSER) failed: {err}"))
                 })
             }
+            // EINVAL without CONFIG_USER_NS, EACCES from a security module.
+            Some(libc::EINVAL) | Some(libc::EACCES) => {
+                check_user_namespaces().err().unwrap_or(Error::Clone(err))
+            }
             _ => Error::Clone(err),
         });
     }

@@ -124,23 +124,32 @@ pub fn new_session() -> Result<(), Error> {
         .map_err(sys("start a new session (setsid)"))
 }
 
+/// How many fds [`close_fds_except`] keeps at most.
+pub const KEEP_MAX: usize = 8;
+
 /// Closes every fd above stderr: pid 1 keeps none of wsbox's (its sockets,
 /// its lock, its event loop).
 pub fn close_fds() {
     close_fds_except(&[]);
 }
 
-/// Closes every fd above stderr but those in `keep`.
+/// Closes every fd above stderr but those in `keep` (at most
+/// [`KEEP_MAX`]; any beyond are closed too). Allocates nothing: pid 1 calls
+/// it when it exits, after the app ran on its heap.
 pub fn close_fds_except(keep: &[RawFd]) {
-    let mut keep: Vec<u32> = keep
-        .iter()
-        .filter_map(|&fd| u32::try_from(fd).ok())
-        .filter(|&fd| fd > 2)
-        .collect();
+    let mut kept = [0u32; KEEP_MAX];
+    let mut n = 0;
+    for fd in keep.iter().filter_map(|&fd| u32::try_from(fd).ok()) {
+        if fd > 2 && n < KEEP_MAX {
+            kept[n] = fd;
+            n += 1;
+        }
+    }
+    let keep = &mut kept[..n];
     keep.sort_unstable();
     let mut from = 3u32;
     let mut failed = false;
-    for &fd in &keep {
+    for &fd in keep.iter() {
         if fd > from {
             // SAFETY: close_range closes fds only; pid 1 uses none of them
             // but those in `keep` after this.

@@ -7,7 +7,8 @@
 //!   (waits)                                pivot, drops its privileges
 //!                                            └─vfork─▶ app: setsid, close-on-exec,
 //!                                                      caps, nnp, Landlock, seccomp, exec
-//! wsbox: helpers, confines itself ◀── pid 1: the app has started
+//! wsbox (waits 100 ms at most) ◀──────── pid 1: the app has started
+//! wsbox: helpers, confines itself
 //! ```
 //! Errors inside the sandbox travel back over a close-on-exec pipe as
 //! `CODE\tmessage`; a successful exec closes it. pid 1 dies with wsbox
@@ -596,7 +597,8 @@ fn pid1(
     drop(started);
     // From here on pid 1 allocates nothing: the app ran on its heap and may
     // have been killed inside malloc, leaving a lock or a half-updated list
-    // behind (reap and exit make syscalls only).
+    // behind. reap and exit make syscalls only (close_fds_except allocates
+    // nothing either).
     reap(app)
 }
 
@@ -729,7 +731,9 @@ extern "C" fn app_entry(arg: *mut libc::c_void) -> libc::c_int {
     // handle never closes it (ManuallyDrop).
     let err = std::mem::ManuallyDrop::new(unsafe { OwnedFd::from_raw_fd(start.err) });
     // A panic must not cross this extern "C" boundary (it would abort with
-    // no reason given): it becomes a report line like any other failure.
+    // no reason given): it becomes a report line like any other failure,
+    // and the default hook's lines on the app's stderr are left out.
+    std::panic::set_hook(Box::new(|_| {}));
     let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
         || -> std::convert::Infallible { app(start.prepared, &err) },
     ));
