@@ -6,10 +6,12 @@
 //! reference case. The tables:
 //!
 //! - sandbox start-up: `/bin/true` bare, in bwrap, firejail and wsbox;
-//! - time to first frame: from spawning until `bench-client` (a minimal
-//!   Wayland client, examples/bench-client.rs) reports its first frame
+//! - time to first frame: from spawning until a client's first frame
 //!   callback, through `wsbox run --headless` and through a weston headless
-//!   started fresh for the run;
+//!   started fresh for the run: `bench-client` (a minimal Wayland client,
+//!   examples/bench-client.rs) and `demo-client` (make demo's) report it
+//!   with `--first-frame`, weston-simple-shm's `WAYLAND_DEBUG=client` lines
+//!   show it;
 //! - frame throughput: the client's frames per second over 3 s, at two sizes,
 //!   with whole-buffer and small damage, and the compositor's CPU time per
 //!   frame (utime+stime of the compositor process alone, not its children);
@@ -347,6 +349,16 @@ fn case(name: &'static str, reference: Option<&'static str>, argv: &[&str]) -> C
         argv: argv.iter().map(|s| s.to_string()).collect(),
         samples: Vec::new(),
     }
+}
+
+/// `program`'s path in PATH, if it is there and executable.
+fn find_in_path(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| Path::new(dir).join(program))
+        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }
 
 fn available(argv: &[String]) -> bool {
@@ -832,10 +844,121 @@ fn first_frame_group(env: &Env, runs: usize) -> Group {
             Ok(vec![ms_since(t0, ns)])
         },
     );
-    env.skip(
-        "weston-simple-shm in the time-to-first-frame table: it prints nothing when its \
-         first frame is shown, so there is nothing to time; bench-client covers it",
-    );
+    // weston-simple-shm prints nothing of its own when a frame is shown:
+    // its WAYLAND_DEBUG lines tell when its first frame callback came.
+    let simple_shm = find_in_path("weston-simple-shm");
+    let weston_shm = "weston + weston-simple-shm";
+    match &simple_shm {
+        Some(program) => {
+            if env.weston {
+                let program = program.clone();
+                g.add(
+                    weston_shm.into(),
+                    None,
+                    "weston headless as above, then WAYLAND_DEBUG=client weston-simple-shm; \
+                     its first frame callback's done event"
+                        .into(),
+                    move |env| {
+                        let t0 = monotonic_ns();
+                        let weston = Weston::start(env, 1280, 720)?;
+                        let mut out = Lines::new();
+                        let mut cmd = Command::new(&program);
+                        cmd.env("XDG_RUNTIME_DIR", &weston.dir)
+                            .env("WAYLAND_DISPLAY", &weston.socket)
+                            .env("WAYLAND_DEBUG", "client");
+                        let mut client = out.spawn_debug(cmd, "weston-simple-shm", env)?;
+                        let ns =
+                            out.first_frame_debug(Duration::from_secs(20), &mut [&mut client])?;
+                        drop(client);
+                        drop(weston);
+                        Ok(vec![ms_since(t0, ns)])
+                    },
+                );
+            }
+            g.add(
+                "wsbox --headless + weston-simple-shm".into(),
+                env.weston.then(|| weston_shm.into()),
+                "wsbox run --headless --env WAYLAND_DEBUG=client -- weston-simple-shm; its \
+                 first frame callback's done event"
+                    .into(),
+                |env| {
+                    let mut out = Lines::new();
+                    let t0 = monotonic_ns();
+                    let mut cmd = Command::new(&env.wsbox);
+                    cmd.args([
+                        "run",
+                        "--headless",
+                        "--name",
+                        &env.unique("bench"),
+                        "--env",
+                        "WAYLAND_DEBUG=client",
+                        "--",
+                        "weston-simple-shm",
+                    ]);
+                    let mut wsbox = out.spawn_debug(cmd, "wsbox", env)?;
+                    let ns = out.first_frame_debug(Duration::from_secs(20), &mut [&mut wsbox])?;
+                    drop(wsbox);
+                    Ok(vec![ms_since(t0, ns)])
+                },
+            );
+        }
+        None => env.skip(
+            "weston-simple-shm in the time-to-first-frame table: it is not installed \
+             (Debian package weston)",
+        ),
+    }
+    // The demo client (make demo's), beside bench-client: `--first-frame`
+    // prints the time of its first frame callback.
+    let demo = Path::new(&env.client).with_file_name("demo-client");
+    let weston_demo = "weston + demo-client";
+    if demo.is_file() {
+        if env.weston {
+            let demo = demo.clone();
+            g.add(
+                weston_demo.into(),
+                None,
+                "weston headless as above, then demo-client --first-frame".into(),
+                move |env| {
+                    let t0 = monotonic_ns();
+                    let weston = Weston::start(env, 1280, 720)?;
+                    let mut out = Lines::new();
+                    let mut cmd = Command::new(&demo);
+                    cmd.arg("--first-frame")
+                        .env("XDG_RUNTIME_DIR", &weston.dir)
+                        .env("WAYLAND_DISPLAY", &weston.socket);
+                    let mut client = out.spawn(cmd, "demo-client", env)?;
+                    let ns = out.first_frame(Duration::from_secs(20), &mut [&mut client])?;
+                    client.finish(Duration::from_secs(10))?;
+                    drop(weston);
+                    Ok(vec![ms_since(t0, ns)])
+                },
+            );
+        }
+        g.add(
+            "wsbox --headless + demo-client".into(),
+            env.weston.then(|| weston_demo.into()),
+            "wsbox run --headless --ro demo-client:/opt/demo-client -- /opt/demo-client \
+             --first-frame"
+                .into(),
+            move |env| {
+                let mut out = Lines::new();
+                let t0 = monotonic_ns();
+                let mut cmd = Command::new(&env.wsbox);
+                cmd.args(["run", "--headless", "--name", &env.unique("bench"), "--ro"])
+                    .arg(format!("{}:/opt/demo-client", demo.display()))
+                    .args(["--", "/opt/demo-client", "--first-frame"]);
+                let mut wsbox = out.spawn(cmd, "wsbox", env)?;
+                let ns = out.first_frame(Duration::from_secs(20), &mut [&mut wsbox])?;
+                wsbox.finish(Duration::from_secs(10))?;
+                Ok(vec![ms_since(t0, ns)])
+            },
+        );
+    } else {
+        env.skip(&format!(
+            "demo-client in the time-to-first-frame table: {} is not built",
+            demo.display()
+        ));
+    }
     g.notes.push(
         "weston and sway are started fresh for each run and timed from their spawn (their \
          start-up counts, as wsbox's does)."
@@ -1581,6 +1704,33 @@ impl Proc {
         })
     }
 
+    /// Like [`Proc::spawn`], but with stderr piped and stdout kept in the
+    /// log file: for reading a client's WAYLAND_DEBUG output.
+    fn spawn_stderr_piped(mut cmd: Command, name: &str, stdout: PathBuf) -> Result<Proc, String> {
+        let log =
+            fs::File::create(&stdout).map_err(|e| format!("create {}: {e}", stdout.display()))?;
+        cmd.stdin(Stdio::null()).stdout(log).stderr(Stdio::piped());
+        // SAFETY: as in `spawn`.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("spawn {name} ({:?}): {e}", cmd.get_program()))?;
+        Ok(Proc {
+            child,
+            name: name.to_owned(),
+            group: false,
+            stderr: stdout,
+            status: None,
+        })
+    }
+
     fn pid(&self) -> i32 {
         i32::try_from(self.child.id()).unwrap_or(i32::MAX)
     }
@@ -1671,6 +1821,23 @@ enum Msg {
     Eof,
 }
 
+/// The callback id of a `WAYLAND_DEBUG` line `-> wl_surface@3.frame(new id
+/// wl_callback@11)` (libwayland's format).
+fn frame_callback(line: &str) -> Option<u32> {
+    let rest = line.split_once("-> wl_surface@")?.1;
+    let id = rest.split_once(".frame(new id wl_callback@")?.1;
+    id.split_once(')')?.0.parse().ok()
+}
+
+/// The callback id of a `WAYLAND_DEBUG` event line `wl_callback@11.done(37)`.
+fn callback_done(line: &str) -> Option<u32> {
+    if line.contains("-> ") {
+        return None;
+    }
+    let rest = line.split_once("wl_callback@")?.1;
+    rest.split_once(".done(")?.0.parse().ok()
+}
+
 /// The stdout lines of several processes, in arrival order.
 struct Lines {
     tx: Sender<Msg>,
@@ -1699,6 +1866,23 @@ impl Lines {
             .take()
             .ok_or_else(|| format!("{name}: no stdout pipe"))?;
         self.read(stdout);
+        Ok(proc)
+    }
+
+    /// Spawns a Wayland client (or the wsbox running it) whose
+    /// `WAYLAND_DEBUG=client` lines, on stderr, are read here.
+    fn spawn_debug(&mut self, cmd: Command, name: &str, env: &Env) -> Result<Proc, String> {
+        let stdout = env
+            .scratch
+            .path
+            .join(format!("{}.stdout", env.unique(name)));
+        let mut proc = Proc::spawn_stderr_piped(cmd, name, stdout)?;
+        let stderr = proc
+            .child
+            .stderr
+            .take()
+            .ok_or_else(|| format!("{name}: no stderr pipe"))?;
+        self.read(stderr);
         Ok(proc)
     }
 
@@ -1767,6 +1951,29 @@ impl Lines {
     }
 
     /// CLOCK_MONOTONIC ns of the next `first_frame_ns` line.
+    /// The CLOCK_MONOTONIC time at which a client's first frame callback
+    /// arrived, from its `WAYLAND_DEBUG=client` lines: the callback a
+    /// `wl_surface.frame` request made, and then its `done` event.
+    fn first_frame_debug(
+        &mut self,
+        wait: Duration,
+        procs: &mut [&mut Proc],
+    ) -> Result<u128, String> {
+        let deadline = Instant::now() + wait;
+        let mut frames = Vec::new();
+        loop {
+            let line = self.next(deadline, procs)?;
+            let now = monotonic_ns();
+            if let Some(id) = frame_callback(&line) {
+                frames.push(id);
+            } else if let Some(id) = callback_done(&line) {
+                if frames.contains(&id) {
+                    return Ok(now);
+                }
+            }
+        }
+    }
+
     fn first_frame(&mut self, wait: Duration, procs: &mut [&mut Proc]) -> Result<u128, String> {
         let deadline = Instant::now() + wait;
         loop {

@@ -43,6 +43,7 @@ use wayland_client::backend::WaylandError;
 use wayland_client::globals::{registry_queue_init, GlobalListContents};
 use wayland_client::protocol::{
     wl_buffer::{self, WlBuffer},
+    wl_callback::{self, WlCallback},
     wl_compositor::WlCompositor,
     wl_registry::WlRegistry,
     wl_shm::{self, WlShm},
@@ -59,13 +60,16 @@ use wayland_protocols::xdg::shell::client::{
 type Result<T, E = Box<dyn Error>> = std::result::Result<T, E>;
 
 const USAGE: &str = "\
-usage: demo-client [--exit-after SECS]
+usage: demo-client [--exit-after SECS] [--first-frame]
 
 Opens a Wayland window showing what this process can see of its sandbox
 (user, host, network, processes, files, Wayland sockets) and prints the
 same lines to stdout.
 
   --exit-after SECS  exit 0 after SECS seconds (fractions allowed)
+  --first-frame      print `first_frame_ns <CLOCK_MONOTONIC ns>` when the
+                     compositor has shown the first frame (its frame
+                     callback), then exit 0 (for make bench)
   --help             show this help";
 
 /// Debian's path first; the others are where Fedora and Arch put the same
@@ -104,18 +108,21 @@ const MARGIN: i32 = 20;
 const MAX_NAMED_PROCESSES: usize = 16;
 
 fn main() -> ExitCode {
-    let exit_after = match parse_args(std::env::args().skip(1)) {
+    let (exit_after, first_frame) = match parse_args(std::env::args().skip(1)) {
         Ok(Args::Help) => {
             say(USAGE);
             return ExitCode::SUCCESS;
         }
-        Ok(Args::Run { exit_after }) => exit_after,
+        Ok(Args::Run {
+            exit_after,
+            first_frame,
+        }) => (exit_after, first_frame),
         Err(message) => {
             complain(format_args!("demo-client: {message} (try --help)"));
             return ExitCode::from(2);
         }
     };
-    match run(exit_after) {
+    match run(exit_after, first_frame) {
         Ok(code) => code,
         Err(e) => {
             complain(format_args!("demo-client: {e}"));
@@ -126,14 +133,22 @@ fn main() -> ExitCode {
 
 enum Args {
     Help,
-    Run { exit_after: Option<Duration> },
+    Run {
+        exit_after: Option<Duration>,
+        first_frame: bool,
+    },
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut exit_after = None;
+    let mut first_frame = false;
     while let Some(arg) = args.next() {
         let value = match arg.as_str() {
             "--help" | "-h" => return Ok(Args::Help),
+            "--first-frame" => {
+                first_frame = true;
+                continue;
+            }
             "--exit-after" => args
                 .next()
                 .ok_or_else(|| "--exit-after needs a number of seconds".to_string())?,
@@ -149,7 +164,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             .ok_or_else(|| format!("--exit-after: '{value}' is not a number of seconds"))?;
         exit_after = Some(seconds);
     }
-    Ok(Args::Run { exit_after })
+    Ok(Args::Run {
+        exit_after,
+        first_frame,
+    })
 }
 
 /// stdout may be closed or a broken pipe; that must not kill the window.
@@ -161,7 +179,7 @@ fn complain(line: impl Display) {
     let _ = writeln!(io::stderr().lock(), "{line}");
 }
 
-fn run(exit_after: Option<Duration>) -> Result<ExitCode> {
+fn run(exit_after: Option<Duration>, first_frame: bool) -> Result<ExitCode> {
     // Measured from the start, so `--exit-after` bounds the whole run even
     // when the compositor is slow to configure.
     let deadline = exit_after.map(|d| Instant::now() + d);
@@ -215,6 +233,7 @@ fn run(exit_after: Option<Duration>) -> Result<ExitCode> {
         size: None,
         buffers: Vec::new(),
         next_buffer_id: 0,
+        first_frame,
         exit: None,
     };
     event_loop(&mut queue, &mut app, deadline)
@@ -332,6 +351,8 @@ struct App {
     size: Option<(u32, u32)>,
     buffers: Vec<ShmBuffer>,
     next_buffer_id: u64,
+    /// `--first-frame`: the next frame drawn asks for a frame callback.
+    first_frame: bool,
     exit: Option<ExitCode>,
 }
 
@@ -401,6 +422,9 @@ impl App {
             self.surface.damage_buffer(0, 0, w, h);
         } else {
             self.surface.damage(0, 0, w, h);
+        }
+        if std::mem::take(&mut self.first_frame) {
+            self.surface.frame(qh, ());
         }
         self.surface.commit();
         self.size = Some(size);
@@ -541,6 +565,30 @@ delegate_noop!(App: ignore WlCompositor);
 delegate_noop!(App: ignore WlSurface);
 delegate_noop!(App: ignore WlShm);
 delegate_noop!(App: ignore WlShmPool);
+
+/// The first frame's callback (`--first-frame`): shown, so done.
+impl Dispatch<WlCallback, ()> for App {
+    fn event(
+        app: &mut Self,
+        _: &WlCallback,
+        event: wl_callback::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wl_callback::Event::Done { .. } = event {
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: `ts` is a valid timespec to fill.
+            unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+            let ns = i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec);
+            say(format_args!("first_frame_ns {ns}"));
+            app.exit = Some(ExitCode::SUCCESS);
+        }
+    }
+}
 
 impl Dispatch<WlBuffer, u64> for App {
     fn event(
