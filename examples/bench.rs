@@ -1674,10 +1674,26 @@ struct Proc {
 }
 
 impl Proc {
-    fn spawn(mut cmd: Command, name: &str, group: bool, stderr: PathBuf) -> Result<Proc, String> {
-        let log =
-            fs::File::create(&stderr).map_err(|e| format!("create {}: {e}", stderr.display()))?;
-        cmd.stdin(Stdio::null()).stderr(log);
+    fn spawn(cmd: Command, name: &str, group: bool, stderr: PathBuf) -> Result<Proc, String> {
+        Proc::start(cmd, name, group, stderr, false)
+    }
+
+    /// Spawns `cmd` with its stderr, or with `pipe_stderr` its stdout, in
+    /// the file `log`.
+    fn start(
+        mut cmd: Command,
+        name: &str,
+        group: bool,
+        log: PathBuf,
+        pipe_stderr: bool,
+    ) -> Result<Proc, String> {
+        let file = fs::File::create(&log).map_err(|e| format!("create {}: {e}", log.display()))?;
+        cmd.stdin(Stdio::null());
+        if pipe_stderr {
+            cmd.stdout(file).stderr(Stdio::piped());
+        } else {
+            cmd.stderr(file);
+        }
         if group {
             cmd.process_group(0);
         }
@@ -1699,36 +1715,15 @@ impl Proc {
             child,
             name: name.to_owned(),
             group,
-            stderr,
+            stderr: log,
             status: None,
         })
     }
 
     /// Like [`Proc::spawn`], but with stderr piped and stdout kept in the
     /// log file: for reading a client's WAYLAND_DEBUG output.
-    fn spawn_stderr_piped(mut cmd: Command, name: &str, stdout: PathBuf) -> Result<Proc, String> {
-        let log =
-            fs::File::create(&stdout).map_err(|e| format!("create {}: {e}", stdout.display()))?;
-        cmd.stdin(Stdio::null()).stdout(log).stderr(Stdio::piped());
-        // SAFETY: as in `spawn`.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = cmd
-            .spawn()
-            .map_err(|e| format!("spawn {name} ({:?}): {e}", cmd.get_program()))?;
-        Ok(Proc {
-            child,
-            name: name.to_owned(),
-            group: false,
-            stderr: stdout,
-            status: None,
-        })
+    fn spawn_stderr_piped(cmd: Command, name: &str, stdout: PathBuf) -> Result<Proc, String> {
+        Proc::start(cmd, name, false, stdout, true)
     }
 
     fn pid(&self) -> i32 {

@@ -32,12 +32,32 @@ fn runtime_base() -> PathBuf {
 
 fn wsbox(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wsbox"));
-    cmd.args(args)
-        .env("XDG_RUNTIME_DIR", runtime_base())
+    cmd.args(args);
+    with_test_env(&mut cmd);
+    cmd
+}
+
+/// The environment every wsbox of these tests runs in.
+fn with_test_env(cmd: &mut Command) {
+    cmd.env("XDG_RUNTIME_DIR", runtime_base())
         .env_remove("WAYLAND_DISPLAY")
         .env_remove("WSBOX_LOG")
         .stdin(Stdio::null());
-    cmd
+}
+
+/// `wsbox ARGS` as `wsbox` makes it, run under `strace -f -qq STRACE`;
+/// None (the test is skipped, loudly) without root, sandboxes or strace.
+fn wsbox_under_strace(test: &str, strace: &[&str], args: &[&str]) -> Option<Command> {
+    if !ready(test, &["strace"]) {
+        return None;
+    }
+    let mut cmd = Command::new(find_program("strace")?);
+    cmd.args(["-f", "-qq"])
+        .args(strace)
+        .arg(env!("CARGO_BIN_EXE_wsbox"))
+        .args(args);
+    with_test_env(&mut cmd);
+    Some(cmd)
 }
 
 fn unique_name(test: &str) -> String {
@@ -142,23 +162,12 @@ fn in_namespace(kind: &str, link: &str) -> Vec<i32> {
 /// same name meanwhile.
 #[test]
 fn the_wayland_socket_goes_before_its_directory() {
-    if !ready("the_wayland_socket_goes_before_its_directory", &["strace"]) {
-        return;
-    }
-    let Some(strace) = find_program("strace") else {
-        return;
-    };
     let name = unique_name("socket-order");
     let log = root_dir().join(format!("{name}.strace"));
-    let mut cmd = Command::new(strace);
-    cmd.arg("-f")
-        .arg("-qq")
-        .arg("-e")
-        .arg("trace=unlink,unlinkat")
-        .arg("-o")
-        .arg(&log)
-        .arg(env!("CARGO_BIN_EXE_wsbox"))
-        .args([
+    let Some(cmd) = wsbox_under_strace(
+        "the_wayland_socket_goes_before_its_directory",
+        &["-e", "trace=unlink,unlinkat", "-o", log.to_str().unwrap()],
+        &[
             "run",
             "--headless",
             "--name",
@@ -167,11 +176,10 @@ fn the_wayland_socket_goes_before_its_directory() {
             "0.5",
             "--",
             "true",
-        ])
-        .env("XDG_RUNTIME_DIR", runtime_base())
-        .env_remove("WAYLAND_DISPLAY")
-        .env_remove("WSBOX_LOG")
-        .stdin(Stdio::null());
+        ],
+    ) else {
+        return;
+    };
     let out = output(cmd, LIMIT);
     assert_eq!(out.status.code(), Some(0), "{out}");
     let trace = fs::read_to_string(&log).unwrap();
@@ -211,35 +219,20 @@ fn the_wayland_socket_goes_before_its_directory() {
 /// serves its event loop, whose timer stops the sandbox with status 124.
 #[test]
 fn a_hanging_start_still_times_out() {
-    if !ready("a_hanging_start_still_times_out", &["strace"]) {
-        return;
-    }
-    let Some(strace) = find_program("strace") else {
+    let Some(cmd) = wsbox_under_strace(
+        "a_hanging_start_still_times_out",
+        &[
+            "-o",
+            "/dev/null",
+            "-e",
+            "trace=setsid",
+            "-e",
+            "inject=setsid:delay_enter=4000000",
+        ],
+        &["run", "--display", "none", "--timeout", "1", "--", "true"],
+    ) else {
         return;
     };
-    let mut cmd = Command::new(strace);
-    cmd.args([
-        "-f",
-        "-qq",
-        "-o",
-        "/dev/null",
-        "-e",
-        "trace=setsid",
-        "-e",
-        "inject=setsid:delay_enter=4000000",
-        env!("CARGO_BIN_EXE_wsbox"),
-        "run",
-        "--display",
-        "none",
-        "--timeout",
-        "1",
-        "--",
-        "true",
-    ])
-    .env("XDG_RUNTIME_DIR", runtime_base())
-    .env_remove("WAYLAND_DISPLAY")
-    .env_remove("WSBOX_LOG")
-    .stdin(Stdio::null());
     let out = output(cmd, LIMIT);
     assert_eq!(
         out.status.code(),
