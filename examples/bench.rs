@@ -762,6 +762,73 @@ impl Drop for Env {
     }
 }
 
+/// A client of the first-frame table, run on a weston headless started for
+/// the run and in `wsbox run --headless`.
+#[derive(Clone)]
+struct FirstFrameClient {
+    name: &'static str,
+    /// The program on the host, with its arguments.
+    program: PathBuf,
+    args: Vec<String>,
+    /// `wsbox run` options, then the argv inside the sandbox.
+    wsbox_options: Vec<String>,
+    argv: Vec<String>,
+    /// It prints nothing when its first frame is shown (weston-simple-shm):
+    /// its `WAYLAND_DEBUG=client` lines tell. Else it prints
+    /// `first_frame_ns` and exits (`--first-frame`).
+    debug: bool,
+}
+
+impl FirstFrameClient {
+    fn weston_case(&self) -> String {
+        format!("weston + {}", self.name)
+    }
+
+    fn on_weston(&self, env: &Env) -> Outcome {
+        let t0 = monotonic_ns();
+        let weston = Weston::start(env, 1280, 720)?;
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args)
+            .env("XDG_RUNTIME_DIR", &weston.dir)
+            .env("WAYLAND_DISPLAY", &weston.socket);
+        if self.debug {
+            cmd.env("WAYLAND_DEBUG", "client");
+        }
+        let ns = self.first_frame(cmd, self.name, env)?;
+        drop(weston);
+        Ok(vec![ms_since(t0, ns)])
+    }
+
+    fn in_wsbox(&self, env: &Env) -> Outcome {
+        let t0 = monotonic_ns();
+        let mut cmd = Command::new(&env.wsbox);
+        cmd.args(["run", "--headless", "--name", &env.unique("bench")])
+            .args(&self.wsbox_options);
+        if self.debug {
+            cmd.args(["--env", "WAYLAND_DEBUG=client"]);
+        }
+        cmd.arg("--").args(&self.argv);
+        let ns = self.first_frame(cmd, "wsbox", env)?;
+        Ok(vec![ms_since(t0, ns)])
+    }
+
+    /// Spawns `cmd` and waits for the client's first frame callback; a
+    /// client that prints it exits by itself, one that does not is stopped.
+    fn first_frame(&self, cmd: Command, name: &str, env: &Env) -> Result<u128, String> {
+        let wait = Duration::from_secs(20);
+        let mut out = Lines::new();
+        if self.debug {
+            let mut proc = out.spawn_debug(cmd, name, env)?;
+            out.first_frame_debug(wait, &mut [&mut proc])
+        } else {
+            let mut proc = out.spawn(cmd, name, env)?;
+            let ns = out.first_frame(wait, &mut [&mut proc])?;
+            proc.finish(Duration::from_secs(10))?;
+            Ok(ns)
+        }
+    }
+}
+
 fn first_frame_group(env: &Env, runs: usize) -> Group {
     let mut g = Group::new(
         runs,
@@ -775,189 +842,110 @@ fn first_frame_group(env: &Env, runs: usize) -> Group {
         }],
     );
     g.warmup = 1;
-    let weston_name = "weston + bench-client";
-    if env.weston {
-        g.add(
-            weston_name.into(),
-            None,
-            "weston --backend=headless-backend.so --use-pixman --width=1280 --height=720 \
-             --idle-time=0, then bench-client --first-frame once the socket exists"
-                .into(),
-            |env| {
-                let t0 = monotonic_ns();
-                let weston = Weston::start(env, 1280, 720)?;
-                let mut out = Lines::new();
-                let mut client = out.spawn(
-                    env.client_command(&weston, &["--first-frame"]),
-                    "bench-client",
-                    env,
-                )?;
-                let ns = out.first_frame(Duration::from_secs(20), &mut [&mut client])?;
-                client.finish(Duration::from_secs(10))?;
-                drop(weston);
-                Ok(vec![ms_since(t0, ns)])
-            },
-        );
-    }
-    let sway_name = "sway + bench-client";
-    if env.sway.is_some() {
-        g.add(
-            sway_name.into(),
-            None,
-            "sway (headless, pixman, as the test user) 1280x720, then bench-client \
-             --first-frame once the socket exists"
-                .into(),
-            |env| {
-                let t0 = monotonic_ns();
-                let sway = Sway::start(env, 1280, 720)?;
-                let mut out = Lines::new();
-                let mut client = out.spawn(
-                    sway.client_command(env, &["--first-frame"]),
-                    "bench-client",
-                    env,
-                )?;
-                let ns = out.first_frame(Duration::from_secs(20), &mut [&mut client])?;
-                client.finish(Duration::from_secs(10))?;
-                drop(sway);
-                Ok(vec![ms_since(t0, ns)])
-            },
-        );
-        g.extra_ratios
-            .push(("wsbox --headless + bench-client".into(), sway_name.into()));
-    }
-    g.add(
-        "wsbox --headless + bench-client".into(),
-        env.weston.then(|| weston_name.into()),
-        "wsbox run --headless --ro bench-client:/opt/bench-client -- /opt/bench-client \
-         --first-frame"
-            .into(),
-        |env| {
-            let mut out = Lines::new();
-            let t0 = monotonic_ns();
-            let mut wsbox = out.spawn(
-                env.wsbox_command(None, &["/opt/bench-client", "--first-frame"]),
-                "wsbox",
-                env,
-            )?;
-            let ns = out.first_frame(Duration::from_secs(20), &mut [&mut wsbox])?;
-            wsbox.finish(Duration::from_secs(10))?;
-            Ok(vec![ms_since(t0, ns)])
-        },
-    );
-    // weston-simple-shm prints nothing of its own when a frame is shown:
-    // its WAYLAND_DEBUG lines tell when its first frame callback came.
-    let simple_shm = find_in_path("weston-simple-shm");
-    let weston_shm = "weston + weston-simple-shm";
-    match &simple_shm {
-        Some(program) => {
-            if env.weston {
-                let program = program.clone();
-                g.add(
-                    weston_shm.into(),
-                    None,
-                    "weston headless as above, then WAYLAND_DEBUG=client weston-simple-shm; \
-                     its first frame callback's done event"
-                        .into(),
-                    move |env| {
-                        let t0 = monotonic_ns();
-                        let weston = Weston::start(env, 1280, 720)?;
-                        let mut out = Lines::new();
-                        let mut cmd = Command::new(&program);
-                        cmd.env("XDG_RUNTIME_DIR", &weston.dir)
-                            .env("WAYLAND_DISPLAY", &weston.socket)
-                            .env("WAYLAND_DEBUG", "client");
-                        let mut client = out.spawn_debug(cmd, "weston-simple-shm", env)?;
-                        let ns =
-                            out.first_frame_debug(Duration::from_secs(20), &mut [&mut client])?;
-                        drop(client);
-                        drop(weston);
-                        Ok(vec![ms_since(t0, ns)])
-                    },
-                );
-            }
-            g.add(
-                "wsbox --headless + weston-simple-shm".into(),
-                env.weston.then(|| weston_shm.into()),
-                "wsbox run --headless --env WAYLAND_DEBUG=client -- weston-simple-shm; its \
-                 first frame callback's done event"
-                    .into(),
-                |env| {
-                    let mut out = Lines::new();
-                    let t0 = monotonic_ns();
-                    let mut cmd = Command::new(&env.wsbox);
-                    cmd.args([
-                        "run",
-                        "--headless",
-                        "--name",
-                        &env.unique("bench"),
-                        "--env",
-                        "WAYLAND_DEBUG=client",
-                        "--",
-                        "weston-simple-shm",
-                    ]);
-                    let mut wsbox = out.spawn_debug(cmd, "wsbox", env)?;
-                    let ns = out.first_frame_debug(Duration::from_secs(20), &mut [&mut wsbox])?;
-                    drop(wsbox);
-                    Ok(vec![ms_since(t0, ns)])
-                },
-            );
-        }
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let mut clients = vec![FirstFrameClient {
+        name: "bench-client",
+        program: PathBuf::from(&env.client),
+        args: strings(&["--first-frame"]),
+        wsbox_options: vec!["--ro".into(), format!("{}:/opt/bench-client", env.client)],
+        argv: strings(&["/opt/bench-client", "--first-frame"]),
+        debug: false,
+    }];
+    match find_in_path("weston-simple-shm") {
+        Some(program) => clients.push(FirstFrameClient {
+            name: "weston-simple-shm",
+            program,
+            args: Vec::new(),
+            wsbox_options: Vec::new(),
+            argv: strings(&["weston-simple-shm"]),
+            debug: true,
+        }),
         None => env.skip(
             "weston-simple-shm in the time-to-first-frame table: it is not installed \
              (Debian package weston)",
         ),
     }
-    // The demo client (make demo's), beside bench-client: `--first-frame`
-    // prints the time of its first frame callback.
+    // The demo client (make demo's), beside bench-client.
     let demo = Path::new(&env.client).with_file_name("demo-client");
-    let weston_demo = "weston + demo-client";
     if demo.is_file() {
-        if env.weston {
-            let demo = demo.clone();
-            g.add(
-                weston_demo.into(),
-                None,
-                "weston headless as above, then demo-client --first-frame".into(),
-                move |env| {
-                    let t0 = monotonic_ns();
-                    let weston = Weston::start(env, 1280, 720)?;
-                    let mut out = Lines::new();
-                    let mut cmd = Command::new(&demo);
-                    cmd.arg("--first-frame")
-                        .env("XDG_RUNTIME_DIR", &weston.dir)
-                        .env("WAYLAND_DISPLAY", &weston.socket);
-                    let mut client = out.spawn(cmd, "demo-client", env)?;
-                    let ns = out.first_frame(Duration::from_secs(20), &mut [&mut client])?;
-                    client.finish(Duration::from_secs(10))?;
-                    drop(weston);
-                    Ok(vec![ms_since(t0, ns)])
-                },
-            );
-        }
-        g.add(
-            "wsbox --headless + demo-client".into(),
-            env.weston.then(|| weston_demo.into()),
-            "wsbox run --headless --ro demo-client:/opt/demo-client -- /opt/demo-client \
-             --first-frame"
-                .into(),
-            move |env| {
-                let mut out = Lines::new();
-                let t0 = monotonic_ns();
-                let mut cmd = Command::new(&env.wsbox);
-                cmd.args(["run", "--headless", "--name", &env.unique("bench"), "--ro"])
-                    .arg(format!("{}:/opt/demo-client", demo.display()))
-                    .args(["--", "/opt/demo-client", "--first-frame"]);
-                let mut wsbox = out.spawn(cmd, "wsbox", env)?;
-                let ns = out.first_frame(Duration::from_secs(20), &mut [&mut wsbox])?;
-                wsbox.finish(Duration::from_secs(10))?;
-                Ok(vec![ms_since(t0, ns)])
-            },
-        );
+        clients.push(FirstFrameClient {
+            name: "demo-client",
+            wsbox_options: vec![
+                "--ro".into(),
+                format!("{}:/opt/demo-client", demo.display()),
+            ],
+            program: demo,
+            args: strings(&["--first-frame"]),
+            argv: strings(&["/opt/demo-client", "--first-frame"]),
+            debug: false,
+        });
     } else {
         env.skip(&format!(
             "demo-client in the time-to-first-frame table: {} is not built",
             demo.display()
         ));
+    }
+    for client in clients {
+        let wsbox_case = format!("wsbox --headless + {}", client.name);
+        let debug = if client.debug {
+            " with WAYLAND_DEBUG=client (its first frame callback's done event)"
+        } else {
+            ""
+        };
+        if env.weston {
+            let c = client.clone();
+            g.add(
+                client.weston_case(),
+                None,
+                format!(
+                    "weston --backend=headless-backend.so --use-pixman --width=1280 \
+                     --height=720 --idle-time=0, then {} {} once the socket exists{debug}",
+                    client.program.display(),
+                    client.args.join(" ")
+                ),
+                move |env| c.on_weston(env),
+            );
+        }
+        if client.name == "bench-client" && env.sway.is_some() {
+            let sway_name = "sway + bench-client";
+            g.add(
+                sway_name.into(),
+                None,
+                "sway (headless, pixman, as the test user) 1280x720, then bench-client \
+                 --first-frame once the socket exists"
+                    .into(),
+                |env| {
+                    let t0 = monotonic_ns();
+                    let sway = Sway::start(env, 1280, 720)?;
+                    let mut out = Lines::new();
+                    let mut client = out.spawn(
+                        sway.client_command(env, &["--first-frame"]),
+                        "bench-client",
+                        env,
+                    )?;
+                    let ns = out.first_frame(Duration::from_secs(20), &mut [&mut client])?;
+                    client.finish(Duration::from_secs(10))?;
+                    drop(sway);
+                    Ok(vec![ms_since(t0, ns)])
+                },
+            );
+            g.extra_ratios.push((wsbox_case.clone(), sway_name.into()));
+        }
+        let c = client.clone();
+        g.add(
+            wsbox_case,
+            env.weston.then(|| client.weston_case()),
+            format!(
+                "wsbox run --headless {}-- {}{debug}",
+                client
+                    .wsbox_options
+                    .iter()
+                    .map(|o| format!("{o} "))
+                    .collect::<String>(),
+                client.argv.join(" ")
+            ),
+            move |env| c.in_wsbox(env),
+        );
     }
     g.notes.push(
         "weston and sway are started fresh for each run and timed from their spawn (their \

@@ -17,7 +17,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ffi::{CStr, CString};
+use std::ffi::CStr;
 use std::fmt;
 use std::fs;
 use std::io::{self, Read};
@@ -35,6 +35,10 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
+
+mod common;
+
+use common::lookup_user;
 
 /// Where the probe is bound inside every probed sandbox.
 const PROBE_INSIDE: &str = "/opt/wsbox-probe";
@@ -257,25 +261,6 @@ fn test_user() -> Result<(u32, u32), &'static str> {
     .as_ref()
     .map(|ids| *ids)
     .map_err(String::as_str)
-}
-
-fn lookup_user(name: &str) -> Option<(u32, u32)> {
-    let name = CString::new(name).ok()?;
-    // SAFETY: passwd is plain data; zero is a valid value.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut buf = vec![0 as libc::c_char; 1 << 16];
-    let mut result = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the call; buf's length is passed.
-    let rc = unsafe {
-        libc::getpwnam_r(
-            name.as_ptr(),
-            &mut pwd,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    (rc == 0 && !result.is_null()).then_some((pwd.pw_uid, pwd.pw_gid))
 }
 
 /// Whether the kernel lets `runner` start sandboxes at all. Only a missing

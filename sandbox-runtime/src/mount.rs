@@ -66,9 +66,14 @@ fn nix_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(nix::Error) 
     }
 }
 
+/// The staging root [`prepare`] made, with the masks' sources ([`MASK`],
+/// [`MASK_DIR`]) in it: [`execute`] takes it, so it cannot run first.
+#[derive(Debug)]
+pub struct Staging(());
+
 /// Makes every mount private, mounts a staging tmpfs, pivots into it with the
 /// host root at /oldroot, and mounts the sandbox's root tmpfs at /newroot.
-pub fn prepare() -> Result<(), Error> {
+pub fn prepare() -> Result<Staging, Error> {
     let root = Path::new("/");
     mount(
         None::<&str>,
@@ -100,7 +105,8 @@ pub fn prepare() -> Result<(), Error> {
         Some("mode=0555,size=4k"),
     )
     .map_err(nix_err("mount a tmpfs at", mask_dir))?;
-    mount_tmpfs(Path::new(NEWROOT), 0o755, false)
+    mount_tmpfs(Path::new(NEWROOT), 0o755, false)?;
+    Ok(Staging(()))
 }
 
 /// A user bind's source as wsbox opened it before the sandbox existed.
@@ -169,7 +175,11 @@ fn attach_opened(opened: &OpenedBind, writable: bool) -> Result<(), Error> {
 /// Carries out `steps` under /newroot, host paths read from /oldroot. The
 /// umask is 0 meanwhile, so that what is created has the step's mode at
 /// once (no chmod after); it is set back after.
-pub fn execute(steps: &[MountStep], opened: &OpenedSources) -> Result<(), Error> {
+pub fn execute(
+    _staging: &Staging,
+    steps: &[MountStep],
+    opened: &OpenedSources,
+) -> Result<(), Error> {
     let umask = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     let done = steps.iter().try_for_each(|step| {
         execute_one(step, opened)?;
@@ -373,8 +383,8 @@ fn mask(path: &Path) -> Result<(), Error> {
 }
 
 /// Binds `source` ([`MASK`] or [`MASK_DIR`]) over `path`. The errors in
-/// `absent` mean that `path` needs no mask, as long as `source` is there
-/// ([`prepare`] made it).
+/// `absent` mean that `path` needs no mask: `source` is there, since
+/// [`execute`] runs only with the [`Staging`] that made it.
 fn bind_mask(source: &str, path: &Path, absent: &[nix::errno::Errno]) -> Result<(), Error> {
     match mount(
         Some(source),
@@ -383,7 +393,7 @@ fn bind_mask(source: &str, path: &Path, absent: &[nix::errno::Errno]) -> Result<
         MsFlags::MS_BIND,
         None::<&str>,
     ) {
-        Err(e) if absent.contains(&e) && Path::new(source).exists() => Ok(()),
+        Err(e) if absent.contains(&e) => Ok(()),
         other => other.map_err(nix_err("mask", path)),
     }
 }

@@ -637,8 +637,8 @@ fn setup(prepared: &Prepared, alive: &OwnedFd, sockets: OwnedFd) -> Result<(), S
 
 /// pid 1 builds the sandbox's file system and enters it.
 fn build_root(prepared: &Prepared) -> Result<(), String> {
-    mount::prepare().map_err(|e| e.to_string())?;
-    mount::execute(&prepared.plan.mounts, &prepared.opened).map_err(|e| e.to_string())?;
+    let staging = mount::prepare().map_err(|e| e.to_string())?;
+    mount::execute(&staging, &prepared.plan.mounts, &prepared.opened).map_err(|e| e.to_string())?;
     mount::enter_new_root().map_err(|e| e.to_string())?;
     nix::unistd::chdir(SANDBOX_HOME).map_err(|e| format!("failed to enter {SANDBOX_HOME}: {e}"))
 }
