@@ -58,11 +58,14 @@ test:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) build --workspace --bins
-	set -o pipefail; $(CARGO) test --workspace 2>&1 | tee target/test-output.txt
-	set -o pipefail; $(CARGO) test --example bench 2>&1 | tee -a target/test-output.txt
-	$(if $(filter true,$(CI)),set -o pipefail; $(MAKE) --no-print-directory fuzz 2>&1 | tee -a target/test-output.txt)
-	@awk '/^test result:/ { p += $$4; f += $$6; i += $$8 } \
-	  END { printf "%d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.txt
+	@# Every test binary runs even when one fails; the summary comes either way.
+	@set -o pipefail; status=0; \
+	  $(CARGO) test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt || status=1; \
+	  $(CARGO) test --example bench 2>&1 | tee -a target/test-output.txt || status=1; \
+	  $(if $(filter true,$(CI)),$(MAKE) --no-print-directory fuzz 2>&1 | tee -a target/test-output.txt || status=1;) \
+	  awk '/^test result:/ { p += $$4; f += $$6; i += $$8 } \
+	    END { printf "%d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.txt; \
+	  exit $$status
 
 # The compositor's fuzzer for FUZZ_SECS seconds after its corpus
 # (compositor/fuzz/corpus.txt); `make test` runs it under CI=true.

@@ -43,3 +43,20 @@ case " $* " in
       echo "install-deps: created test user $user"
     fi ;;
 esac
+
+# Make the test host match a desktop Debian where a bare machine differs.
+# A desktop's udev rule makes /dev/net/tun 0666, so that user-mode
+# networking (pasta, slirp4netns) works for every user; a bare machine or
+# container may leave it 0600, and then `--net user` run by a user fails
+# (wsbox says so, naming the device).
+case " $* " in
+  *" test "*)
+    tun=/dev/net/tun
+    if [ "$(id -u)" -eq 0 ] && [ -c "$tun" ]; then
+      mode=$(stat -c %a "$tun")
+      if [ "$mode" != 666 ]; then
+        chmod 0666 "$tun"
+        echo "install-deps: made $tun 0666 (was 0$mode), as a desktop Debian's udev does"
+      fi
+    fi ;;
+esac

@@ -162,7 +162,8 @@ pub fn host_addresses() -> Result<Vec<IpAddr>> {
     Ok(found)
 }
 
-/// Whether a user-mode networking helper and nft are installed.
+/// Whether a user-mode networking helper and nft are installed, and the
+/// helper will be able to open the tun device.
 pub fn available() -> Result<()> {
     if find("pasta").is_none() && find("slirp4netns").is_none() {
         bail!(
@@ -172,7 +173,71 @@ pub fn available() -> Result<()> {
     if crate::nftables::find().is_none() {
         bail!("--net user needs nft (Debian package nftables), and it is not installed");
     }
-    Ok(())
+    tun_usable(Path::new(TUN))
+}
+
+/// The device both helpers open inside the sandbox's network namespace.
+const TUN: &str = "/dev/net/tun";
+
+/// Checks that the invoking user can open `tun` for reading and writing,
+/// as the helper will. The helper runs with the user's host id (in a user
+/// namespace that has no say over a device owned by host root), so where
+/// wsbox cannot open it, neither can the helper, and its own message
+/// ("Failed to open tun socket in namespace") names no cause. Opening the
+/// clone device without TUNSETIFF creates nothing.
+fn tun_usable(tun: &Path) -> Result<()> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open(tun);
+    let err = match opened {
+        Ok(_) => return Ok(()),
+        Err(err) => err,
+    };
+    let shown = tun.display();
+    let Ok(meta) = std::fs::metadata(tun) else {
+        bail!(
+            "--net user needs {shown}, and it does not exist ({err}; load the tun module: modprobe tun)"
+        );
+    };
+    // SAFETY: no arguments.
+    let uid = unsafe { libc::geteuid() };
+    let kind = if meta.file_type().is_char_device() {
+        'c'
+    } else {
+        '?'
+    };
+    let mode = file_mode_string(kind, meta.mode());
+    let owner = nix::unistd::User::from_uid(meta.uid().into())
+        .ok()
+        .flatten()
+        .map_or_else(|| meta.uid().to_string(), |u| u.name);
+    let group = nix::unistd::Group::from_gid(meta.gid().into())
+        .ok()
+        .flatten()
+        .map_or_else(|| meta.gid().to_string(), |g| g.name);
+    if matches!(err.raw_os_error(), Some(libc::EACCES | libc::EPERM)) {
+        bail!(
+            "--net user needs {shown} to be usable by uid {uid} (it is {mode} {owner}:{group}; \
+             desktop Debian makes it 0666)"
+        );
+    }
+    bail!("--net user needs {shown}, and uid {uid} cannot open it ({err}; it is {mode} {owner}:{group})");
+}
+
+/// `ls -l`'s first column: `kind` then rwx for owner, group and others.
+fn file_mode_string(kind: char, mode: u32) -> String {
+    let mut out = String::with_capacity(10);
+    out.push(kind);
+    for shift in [6, 3, 0] {
+        let bits = (mode >> shift) & 7;
+        out.push(if bits & 4 != 0 { 'r' } else { '-' });
+        out.push(if bits & 2 != 0 { 'w' } else { '-' });
+        out.push(if bits & 1 != 0 { 'x' } else { '-' });
+    }
+    out
 }
 
 /// A locally administered unicast MAC address from random bytes.
@@ -482,5 +547,23 @@ mod tests {
         .unwrap();
         assert!(has_default_route(&dir));
         std::fs::remove_file(&dir).unwrap();
+    }
+
+    #[test]
+    fn modes_read_as_ls_shows_them() {
+        assert_eq!(file_mode_string('c', 0o20600), "crw-------");
+        assert_eq!(file_mode_string('c', 0o666), "crw-rw-rw-");
+        assert_eq!(file_mode_string('?', 0o751), "?rwxr-x--x");
+    }
+
+    #[test]
+    fn a_missing_tun_device_is_named() {
+        let err = tun_usable(Path::new("/nonexistent/net/tun")).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("/nonexistent/net/tun, and it does not exist"),
+            "{text}"
+        );
+        assert!(text.contains("modprobe tun"), "{text}");
     }
 }

@@ -569,6 +569,57 @@ as_root_and_user!(
     bad_network_input_is_one_line_and_125,
 );
 
+/// A host whose `/dev/net/tun` only root may open (as a bare Debian has it,
+/// without a desktop's udev rule): `--net user` run by a user fails at once
+/// with one line naming the device, its mode and owner, whichever helper
+/// would have run. The host is left as it is: a private mount namespace
+/// covers the device with a root-only node of its own.
+#[test]
+fn user_mode_names_a_tun_device_the_user_cannot_open() {
+    let test = "user_mode_names_a_tun_device_the_user_cannot_open";
+    let Some(r) = runner(test, Who::User, &["unshare", "setpriv", "mknod"]) else {
+        return;
+    };
+    if !Path::new("/dev/net/tun").exists() {
+        skip(test, "this host has no /dev/net/tun to cover");
+        return;
+    }
+    let (uid, gid) = r.user.unwrap();
+    let node = r.dir.join("tun");
+    let mut cmd = Command::new("mknod");
+    cmd.args(["-m", "0600"]).arg(&node).args(["c", "10", "200"]);
+    let out = output(cmd, RUN_LIMIT);
+    assert!(out.status.success(), "mknod\n{out}");
+    let helpers: Vec<&str> = ["pasta", "slirp4netns"]
+        .into_iter()
+        .filter(|h| find_program(h).is_some())
+        .collect();
+    if helpers.is_empty() {
+        skip(test, "neither pasta (passt) nor slirp4netns is installed");
+        return;
+    }
+    for helper in helpers {
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg(r#"mount --bind "$0" /dev/net/tun && exec setpriv --reuid="$1" --regid="$2" --clear-groups -- "$3" run --display none --net user -- true"#)
+            .arg(&node)
+            .args([uid.to_string(), gid.to_string()])
+            .arg(wsbox_bin());
+        r.env(&mut cmd);
+        cmd.env("WSBOX_USERNET", helper);
+        let out = output(cmd, RUN_LIMIT);
+        assert_eq!(out.status.code(), Some(125), "{helper}\n{out}");
+        let want = format!(
+            "wsbox: --net user needs /dev/net/tun to be usable by uid {uid} \
+             (it is crw------- root:root; desktop Debian makes it 0666)"
+        );
+        assert_eq!(out.stderr.trim(), want, "{helper}\n{out}");
+    }
+    // The host's own device is untouched, and as usable as before.
+    let out = r.sh(&["--net", "user"], "true");
+    assert_eq!(out.status.code(), Some(0), "{out}");
+}
+
 const TOR_SCRIPT: &str = r#"
 curl -s -m 10 --socks5-hostname 127.0.0.1:9050 http://target.wsbox-test/; echo; echo "socks=$?"
 curl -s -m 10 --socks5-hostname 127.0.0.1:9050 --proxy-user app:pw http://target.wsbox-test/; echo; echo "own=$?"
