@@ -6,7 +6,7 @@ CARGO ?= cargo
 PROBE := target/debug/wsbox-probe
 WSBOX := target/debug/wsbox
 
-.PHONY: all build demo test lint unit bench clean fuzz
+.PHONY: all build demo test lint unit bench clean fuzz install
 
 all: build
 
@@ -77,6 +77,27 @@ bench:
 	./scripts/install-deps.sh bench
 	$(CARGO) build --release --workspace --bins --examples
 	$(CARGO) run --release --example bench -- --json target/bench.json
+
+# Installs wsbox, its man pages and its bash, zsh and fish completions under
+# $(DESTDIR)$(PREFIX); the pages and scripts come from the binary itself
+# (`wsbox man`, `wsbox completions`), so they name every option it has.
+PREFIX ?= /usr/local
+BINDIR := $(DESTDIR)$(PREFIX)/bin
+MANDIR := $(DESTDIR)$(PREFIX)/share/man/man1
+SHAREDIR := $(DESTDIR)$(PREFIX)/share
+RELEASE := target/release/wsbox
+
+install:
+	./scripts/install-deps.sh build
+	$(CARGO) build --release --bin wsbox
+	install -d $(BINDIR) $(MANDIR) $(SHAREDIR)/bash-completion/completions \
+	  $(SHAREDIR)/zsh/site-functions $(SHAREDIR)/fish/vendor_completions.d
+	install -m 0755 $(RELEASE) $(BINDIR)/wsbox
+	$(RELEASE) man $(MANDIR) >/dev/null
+	chmod 0644 $(MANDIR)/wsbox*.1
+	$(RELEASE) completions bash > $(SHAREDIR)/bash-completion/completions/wsbox
+	$(RELEASE) completions zsh > $(SHAREDIR)/zsh/site-functions/_wsbox
+	$(RELEASE) completions fish > $(SHAREDIR)/fish/vendor_completions.d/wsbox.fish
 
 clean:
 	$(CARGO) clean

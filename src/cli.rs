@@ -12,11 +12,19 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// What `wsbox run --help` and its man page say after the options.
+const RUN_EXIT_STATUS: &str = "\
+Exit status: the program's; 128+N when it was killed by signal N; 124 after --timeout; \
+125 for wsbox's own errors (bad option, bad policy, missing kernel feature), with one line \
+on stderr starting with `wsbox:`; 126 when the program cannot be executed; 127 when it is \
+not found.";
+
 // Parsed once per process: the size of `Run` does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run PROGRAM in a new sandbox; exits with the program's status.
+    #[command(after_long_help = RUN_EXIT_STATUS)]
     Run(Box<RunArgs>),
     /// List the running sandboxes.
     Ps {
@@ -26,30 +34,45 @@ pub enum Command {
     },
     /// List the windows of a running sandbox.
     Windows {
+        /// The sandbox's name (see `wsbox ps`).
         name: String,
+        /// A JSON array of the windows.
         #[arg(long)]
         json: bool,
     },
     /// Write a running sandbox's output to a PNG file.
-    Screenshot { name: String, file: PathBuf },
+    Screenshot {
+        /// The sandbox's name.
+        name: String,
+        /// The PNG file to write.
+        file: PathBuf,
+    },
     /// Send input to the focused window of a running sandbox.
     Input {
+        /// The sandbox's name.
         name: String,
         #[command(subcommand)]
         action: InputCommand,
     },
     /// Resize a running sandbox's headless output; windows that fill it follow.
     Resize {
+        /// The sandbox's name.
         name: String,
         /// The new size, WxH.
         size: String,
     },
-    /// Stop a running sandbox (the app gets SIGTERM, then SIGKILL).
-    Stop { name: String },
+    /// Stop a running sandbox (its windows are asked to close, the app gets
+    /// SIGTERM, then SIGKILL 2 s later).
+    Stop {
+        /// The sandbox's name.
+        name: String,
+    },
     /// Make a host file or directory appear in a running sandbox under
     /// /run/wsbox/files (read-write ones under /run/wsbox/files/rw).
     AddFile {
+        /// The sandbox's name.
         name: String,
+        /// The host file or directory.
         path: PathBuf,
         /// Read-write instead of read-only.
         #[arg(long)]
@@ -57,11 +80,19 @@ pub enum Command {
     },
     /// Take a file granted to a running sandbox away again (its host path or
     /// its path inside).
-    RemoveFile { name: String, path: PathBuf },
+    RemoveFile {
+        /// The sandbox's name.
+        name: String,
+        /// The granted file's host path or its path inside.
+        path: PathBuf,
+    },
     /// Copy a regular file out of a running sandbox into HOST_DIR.
     Export {
+        /// The sandbox's name.
         name: String,
+        /// The regular file inside the sandbox.
         sandbox_path: PathBuf,
+        /// The host directory to copy it into, under its own name.
         host_dir: PathBuf,
         /// Replace a file of the same name in HOST_DIR.
         #[arg(long)]
@@ -70,20 +101,54 @@ pub enum Command {
     /// Show or check policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Write the man pages (wsbox.1 and one page per command, e.g.
+    /// wsbox-run.1) into DIR, which must exist.
+    Man {
+        /// The directory for the pages, e.g. /usr/local/share/man/man1.
+        dir: PathBuf,
+    },
+    /// Print a completion script for SHELL to stdout.
+    Completions {
+        /// The shell the script is for.
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+}
+
+/// The shells `wsbox completions` writes scripts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum InputCommand {
     /// Type TEXT (any character the keymap can produce).
-    Type { text: String },
+    Type {
+        /// The text; a newline is Return.
+        text: String,
+    },
     /// Press a key combination, e.g. `ctrl+shift+t` or `Return`.
-    Key { combo: String },
+    Key {
+        /// Modifiers (ctrl shift alt super altgr) and an xkb key name, joined by `+`.
+        combo: String,
+    },
     /// Move the pointer to X,Y (output coordinates).
-    Move { x: i32, y: i32 },
+    Move {
+        /// Output x, in logical pixels.
+        x: i32,
+        /// Output y, in logical pixels.
+        y: i32,
+    },
     /// Click at X,Y with BUTTON (left, right, middle; default left).
     Click {
+        /// Output x, in logical pixels.
         x: i32,
+        /// Output y, in logical pixels.
         y: i32,
+        /// left, right or middle.
         #[arg(default_value = "left")]
         button: String,
     },
@@ -91,9 +156,10 @@ pub enum InputCommand {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// How the app is shown: `headless` (a virtual output of wsbox's own
-    /// compositor), `none` (no display server at all) or `window` (not
-    /// available yet). Default: window if WAYLAND_DISPLAY is set, else headless.
+    /// How the app is shown: `window` (wsbox's own compositor, shown as one
+    /// marked window of your Wayland session), `headless` (a virtual output of
+    /// wsbox's own compositor) or `none` (no display server at all).
+    /// Default: window if WAYLAND_DISPLAY is set, else headless.
     #[arg(long, value_enum, value_name = "MODE")]
     pub display: Option<DisplayMode>,
     /// Same as --display headless.
@@ -116,7 +182,7 @@ pub struct RunArgs {
     /// A built-in profile (see `wsbox policy show NAME`).
     #[arg(long, value_name = "NAME", conflicts_with = "policy")]
     pub profile: Option<String>,
-    /// A policy file (TOML); see README.md for the format.
+    /// A policy file (TOML); its format is in docs/policy.md.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
     /// Bind a host path read-only, at SANDBOX_PATH or at the same path. Repeatable.
@@ -182,4 +248,130 @@ pub enum PolicyCommand {
         /// The TOML file.
         file: PathBuf,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    //! Docs that cannot rot: every `wsbox` command line in a shell block of
+    //! README.md or docs/*.md is one these definitions accept.
+    use super::*;
+
+    /// The `wsbox …` lines of the ```sh blocks in `text`, continuation
+    /// lines joined.
+    fn command_lines(text: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut in_sh = false;
+        let mut pending: Option<String> = None;
+        for line in text.lines() {
+            let trimmed = line.trim();
+            if !in_sh {
+                in_sh = trimmed == "```sh";
+                continue;
+            }
+            if trimmed == "```" {
+                in_sh = false;
+                continue;
+            }
+            let joined = match pending.take() {
+                Some(mut before) => {
+                    before.push(' ');
+                    before.push_str(trimmed);
+                    before
+                }
+                None if trimmed.starts_with("wsbox ") => trimmed.to_owned(),
+                None => continue,
+            };
+            match joined.strip_suffix('\\') {
+                Some(head) => pending = Some(head.trim_end().to_owned()),
+                None => found.push(joined),
+            }
+        }
+        found
+    }
+
+    /// Splits a command line as sh would for plain words, quotes and
+    /// backslashes; stops at an unquoted `#` comment or `&`.
+    fn words(line: &str) -> Result<Vec<String>, String> {
+        let mut out = Vec::new();
+        let mut word: Option<String> = None;
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                ' ' | '\t' => out.extend(word.take()),
+                '#' if word.is_none() => break,
+                '&' | ';' | '|' if word.is_none() => break,
+                '\'' => {
+                    let w = word.get_or_insert_with(String::new);
+                    loop {
+                        match chars.next() {
+                            Some('\'') => break,
+                            Some(c) => w.push(c),
+                            None => return Err(format!("unclosed ' in {line}")),
+                        }
+                    }
+                }
+                '"' => {
+                    let w = word.get_or_insert_with(String::new);
+                    loop {
+                        match chars.next() {
+                            Some('"') => break,
+                            Some('\\') => w.extend(chars.next()),
+                            Some(c) => w.push(c),
+                            None => return Err(format!("unclosed \" in {line}")),
+                        }
+                    }
+                }
+                '\\' => word.get_or_insert_with(String::new).extend(chars.next()),
+                c => word.get_or_insert_with(String::new).push(c),
+            }
+        }
+        out.extend(word);
+        Ok(out)
+    }
+
+    #[test]
+    fn words_split_as_sh_does() {
+        assert_eq!(
+            words(r#"wsbox run --env 'A=b c' -- sh -c "echo \"hi\"" # note"#).unwrap(),
+            [
+                "wsbox",
+                "run",
+                "--env",
+                "A=b c",
+                "--",
+                "sh",
+                "-c",
+                "echo \"hi\""
+            ]
+        );
+        assert_eq!(words("wsbox ps &").unwrap(), ["wsbox", "ps"]);
+    }
+
+    #[test]
+    fn command_lines_in_the_docs_parse() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = vec![root.join("README.md")];
+        let docs = std::fs::read_dir(root.join("docs")).expect("docs/ next to README.md");
+        files.extend(
+            docs.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "md")),
+        );
+        files.sort();
+        let mut checked = 0;
+        for file in &files {
+            let text = std::fs::read_to_string(file).expect("readable docs");
+            for line in command_lines(&text) {
+                let words = words(&line).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+                if let Err(err) = Cli::try_parse_from(&words) {
+                    panic!("{}: `{line}` does not parse:\n{err}", file.display());
+                }
+                checked += 1;
+            }
+        }
+        assert!(
+            checked >= 10,
+            "only {checked} wsbox command lines in {files:?}"
+        );
+    }
 }

@@ -9,6 +9,7 @@ mod files;
 mod forward;
 mod identity;
 mod instance;
+mod manual;
 mod network;
 mod nftables;
 mod run;
@@ -135,6 +136,16 @@ fn main() -> ExitCode {
                 0
             })
             .map_err(anyhow::Error::from),
+        Command::Man { dir } => manual::write_man_pages(&dir).map(|pages| {
+            for page in pages {
+                println!("{}", page.display());
+            }
+            0
+        }),
+        Command::Completions { shell } => {
+            manual::write_completions(shell, &mut std::io::stdout());
+            Ok(0)
+        }
         Command::Policy(PolicyCommand::Check { file }) => Policy::from_file(&file)
             .map(|_| {
                 println!("ok: {}", file.display());

@@ -52,7 +52,7 @@ const POLICY_COLOUR: [u8; 3] = [0xe6, 0x61, 0x00];
 /// wsbox's title bar and border, in pixels at scale 1.
 const TITLE_HEIGHT: i64 = 24;
 const BORDER: i64 = 2;
-/// The only globals a sandboxed client may see (DESIGN.md).
+/// The only globals a sandboxed client may see (docs/security.md, "The Wayland surface").
 const ALLOWED_GLOBALS: &[&str] = &[
     "wl_compositor",
     "wl_subcompositor",

@@ -1,5 +1,5 @@
-//! The clipboard between a sandbox and the host session (DESIGN.md,
-//! "Marking and clipboard"). By gesture (the default): Ctrl+Shift+C in the
+//! The clipboard between a sandbox and the host session (docs/window-mode.md,
+//! "Clipboard"). By gesture (the default): Ctrl+Shift+C in the
 //! sandbox's window copies the sandbox's selection to the host clipboard,
 //! Ctrl+Shift+V the host's into the sandbox, and nothing crosses on its own.
 //! Auto (the convenience choice, less safe): the clipboard follows the

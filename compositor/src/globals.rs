@@ -42,7 +42,7 @@ pub const OFFERED: &[(&str, u32)] = &[
     ("zxdg_output_manager_v1", 3),
 ];
 
-/// Globals that must never be offered (../shared/DESIGN.md, "Never offered").
+/// Globals that must never be offered (docs/security.md, "The Wayland surface").
 pub const NEVER_OFFERED: &[&str] = &[
     "zwlr_screencopy_manager_v1",
     "ext_image_copy_capture_manager_v1",

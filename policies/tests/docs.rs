@@ -1,14 +1,15 @@
-//! Docs that cannot rot: every TOML block in README.md is a valid policy.
+//! Docs that cannot rot: every TOML block in README.md and docs/*.md is a
+//! valid policy, and docs/ has at least one.
+
+use std::path::{Path, PathBuf};
 
 use wsbox_policies::Policy;
 
-#[test]
-fn readme_policy_examples_parse() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
-        .expect("README.md next to the workspace root");
+/// The ```toml blocks of `text`.
+fn toml_blocks(text: &str) -> Vec<String> {
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
-    for line in readme.lines() {
+    for line in text.lines() {
         match (&mut current, line.trim_end()) {
             (None, "```toml") => current = Some(String::new()),
             (Some(block), "```") => {
@@ -22,13 +23,55 @@ fn readme_policy_examples_parse() {
             (None, _) => {}
         }
     }
-    assert!(
-        !blocks.is_empty(),
-        "README.md has no ```toml policy example"
-    );
+    assert!(current.is_none(), "a ```toml block is not closed");
+    blocks
+}
+
+/// Parses every block of `file`; returns how many there were.
+fn check(file: &Path) -> usize {
+    let text = std::fs::read_to_string(file)
+        .unwrap_or_else(|e| panic!("failed to read {}: {e}", file.display()));
+    let blocks = toml_blocks(&text);
     for (i, block) in blocks.iter().enumerate() {
-        if let Err(err) = Policy::from_toml(block, &format!("README.md toml block {i}")) {
+        let origin = format!("{} toml block {i}", file.display());
+        if let Err(err) = Policy::from_toml(block, &origin) {
             panic!("{err}\n{block}");
         }
     }
+    blocks.len()
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+#[test]
+fn readme_policy_examples_parse() {
+    check(&root().join("README.md"));
+}
+
+#[test]
+fn docs_policy_examples_parse() {
+    let dir = root().join("docs");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("failed to read {}: {e}", dir.display()))
+        .map(|entry| entry.expect("a readable docs/ entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "docs/ holds no .md file");
+    let blocks: usize = files.iter().map(|file| check(file)).sum();
+    assert!(
+        blocks > 0,
+        "no ```toml policy example in docs/*.md: {files:?}"
+    );
+}
+
+#[test]
+fn toml_blocks_are_found() {
+    let text = "a\n```toml\n[network]\nmode = \"tor\"\n```\n```sh\nwsbox ps\n```\n```toml\n```\n";
+    assert_eq!(
+        toml_blocks(text),
+        ["[network]\nmode = \"tor\"\n".to_owned(), String::new()]
+    );
 }
