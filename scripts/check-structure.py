@@ -76,15 +76,15 @@ def strip_comments_and_strings(text):
     return "".join(out)
 
 
-def drop_test_items(code):
-    """Removes `#[cfg(test)]` items (a module block or one item)."""
-    while True:
-        m = re.search(r"#\[cfg\(test\)\]", code)
-        if not m:
-            return code
-        start, j = m.start(), m.end()
+def test_items(code):
+    """The spans of `#[cfg(test)]` items (a module block or one item)."""
+    spans = []
+    for m in re.finditer(r"#\[cfg\(test\)\]", code):
+        start, k = m.start(), m.end()
+        if spans and start < spans[-1][1]:
+            continue
         # The item ends at its closing brace, or at a `;` before any brace.
-        depth, k = 0, j
+        depth = 0
         while k < len(code):
             if code[k] == "{":
                 depth += 1
@@ -97,7 +97,24 @@ def drop_test_items(code):
                 k += 1
                 break
             k += 1
-        code = code[:start] + "\n" * code.count("\n", start, k) + code[k:]
+        spans.append((start, k))
+    return spans
+
+
+def drop_test_items(code):
+    """Blanks out `#[cfg(test)]` items, keeping line breaks."""
+    out, at = [], 0
+    for start, end in test_items(code):
+        out.append(code[at:start])
+        out.append("\n" * code.count("\n", start, end))
+        at = end
+    out.append(code[at:])
+    return "".join(out)
+
+
+def test_lines(code):
+    """How many lines `#[cfg(test)]` items take."""
+    return sum(code.count("\n", start, end) for start, end in test_items(code))
 
 
 def expand_use_tree(tree):
@@ -296,8 +313,7 @@ def main():
             with open(path, encoding="utf-8") as f:
                 text = f.read()
             lines = text.count("\n")
-            tests = strip_comments_and_strings(text)
-            tests = tests.count("\n") - drop_test_items(tests).count("\n")
+            tests = test_lines(strip_comments_and_strings(text))
             if lines - tests > args.max_lines:
                 failed = True
                 print(f"{os.path.relpath(path, ROOT)}: {lines - tests} lines of code "
