@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 use crate::hostpath::{self, tree, Opened};
 use crate::plan::{FILES_DIR, SANDBOX_GID, SANDBOX_UID};
+use crate::sys::{self, MountAttrs, OFlags, PidfdFlags, ResolveFlags};
 
 /// The largest file `export` copies: 4 GiB.
 pub const EXPORT_MAX: u64 = 4 << 30;
@@ -65,16 +66,6 @@ fn candidates(pid1: i32) -> Vec<i32> {
     pids
 }
 
-fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
-    // SAFETY: plain integers; the kernel returns a new fd.
-    let rc = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh fd owned by nothing else.
-    Ok(unsafe { OwnedFd::from_raw_fd(rc as RawFd) })
-}
-
 /// Whether the process behind `pidfd` has not exited.
 fn alive(pidfd: &OwnedFd) -> bool {
     let mut poll = libc::pollfd {
@@ -100,7 +91,7 @@ fn parent_of(pid: i32) -> Option<i32> {
 fn namespaces(pid1: i32) -> Result<(OwnedFd, OwnedFd), Error> {
     let mut last = io::Error::from_raw_os_error(libc::ESRCH);
     for pid in candidates(pid1) {
-        let pidfd = match pidfd_open(pid) {
+        let pidfd = match sys::pidfd_open(pid, PidfdFlags::empty()) {
             Ok(fd) => fd,
             Err(e) => {
                 last = e;
@@ -113,7 +104,7 @@ fn namespaces(pid1: i32) -> Result<(OwnedFd, OwnedFd), Error> {
         let open = |entry: &str| {
             let c = CString::new(format!("/proc/{pid}/{entry}"))
                 .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-            hostpath::openat2(libc::AT_FDCWD, &c, libc::O_RDONLY, 0)
+            sys::openat2(sys::CWD, &c, OFlags::RDONLY, ResolveFlags::empty())
         };
         match open("ns/user").and_then(|user| Ok((user, open("ns/mnt")?))) {
             Ok(fds) if alive(&pidfd) => return Ok(fds),
@@ -186,7 +177,7 @@ enum JobKind {
         real: Option<(CString, u64, u64)>,
         is_dir: bool,
         /// The attributes the tree gets before it is attached.
-        attrs: u64,
+        attrs: MountAttrs,
     },
     Remove {
         place: Place,
@@ -262,8 +253,13 @@ fn errno() -> i32 {
     unsafe { *libc::__errno_location() }
 }
 
-const RESOLVE: u64 = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
-const OPEN_TREE_CLONE: libc::c_uint = 1;
+/// The outcome of a call through [`sys`], as [`step`] gives it for a raw one.
+fn sys_step<T>(n: usize, result: io::Result<T>) -> Result<T, Failed> {
+    result.map_err(|e| (n, e.raw_os_error().unwrap_or(libc::EIO)))
+}
+
+/// Neither a symlink nor a magic link is followed inside the sandbox.
+const RESOLVE: ResolveFlags = ResolveFlags::NO_SYMLINKS.union(ResolveFlags::NO_MAGICLINKS);
 
 /// Runs in the forked helper: raw syscalls only. Returns a value for the
 /// parent (the mount id of an attached tree).
@@ -315,56 +311,56 @@ unsafe fn take_file_ids() -> Result<(), Failed> {
     Ok(())
 }
 
+/// The fds of a place, open in the helper.
+struct PlaceFds {
+    /// The app's view of the place's directory.
+    dir: OwnedFd,
+    /// The private clone of the files mount: the clone stays mounted while
+    /// its fd is open, so this is held as long as `scratch`.
+    _private: OwnedFd,
+    /// The place's directory in the private clone, writable.
+    scratch: OwnedFd,
+}
+
 /// Opens the app's view of the place's directory, and the same directory
 /// in a private clone of the files mount whose read-only flag is cleared on
 /// the clone only: the app's own mount stays read-only throughout.
-unsafe fn open_place(place: &Place) -> Result<(RawFd, RawFd), Failed> {
-    // SAFETY: see helper.
-    unsafe {
-        let files = step(
-            S_FILES,
-            raw_openat2(
-                libc::AT_FDCWD,
-                &place.files,
-                libc::O_PATH | libc::O_DIRECTORY,
-                RESOLVE,
-            ),
-        )? as RawFd;
-        let dir = step(
-            S_FILES,
-            raw_openat2(
-                libc::AT_FDCWD,
-                &place.dir,
-                libc::O_PATH | libc::O_DIRECTORY,
-                RESOLVE,
-            ),
-        )? as RawFd;
-        // Recursive: a non-recursive clone is refused when a grant below is
-        // locked. Only the clone's root is made writable.
-        let private = step(
-            S_PRIVATE,
-            libc::syscall(
-                libc::SYS_open_tree,
-                files,
-                c"".as_ptr(),
-                OPEN_TREE_CLONE
-                    | libc::O_CLOEXEC as libc::c_uint
-                    | libc::AT_RECURSIVE as libc::c_uint
-                    | libc::AT_EMPTY_PATH as libc::c_uint,
-            ),
-        )? as RawFd;
-        step(S_PRIVATE, setattr(private, 0, tree::MOUNT_ATTR_RDONLY))?;
-        let scratch = step(
-            S_PRIVATE,
-            raw_openat2(
-                private,
-                &place.sub,
-                libc::O_PATH | libc::O_DIRECTORY,
-                RESOLVE | libc::RESOLVE_BENEATH | libc::RESOLVE_NO_XDEV,
-            ),
-        )? as RawFd;
-        Ok((dir, scratch))
-    }
+fn open_place(place: &Place) -> Result<PlaceFds, Failed> {
+    let dir_path = OFlags::PATH | OFlags::DIRECTORY;
+    let files = sys_step(
+        S_FILES,
+        sys::openat2(sys::CWD, &place.files, dir_path, RESOLVE),
+    )?;
+    let dir = sys_step(
+        S_FILES,
+        sys::openat2(sys::CWD, &place.dir, dir_path, RESOLVE),
+    )?;
+    // Recursive: a non-recursive clone is refused when a grant below is
+    // locked. Only the clone's root is made writable.
+    let private = sys_step(S_PRIVATE, tree::clone(files.as_fd()))?;
+    sys_step(
+        S_PRIVATE,
+        tree::set_attr(
+            private.as_fd(),
+            MountAttrs::empty(),
+            MountAttrs::RDONLY,
+            false,
+        ),
+    )?;
+    let scratch = sys_step(
+        S_PRIVATE,
+        sys::openat2(
+            &private,
+            &place.sub,
+            dir_path,
+            RESOLVE | ResolveFlags::BENEATH | ResolveFlags::NO_XDEV,
+        ),
+    )?;
+    Ok(PlaceFds {
+        dir,
+        _private: private,
+        scratch,
+    })
 }
 
 unsafe fn add_helper(
@@ -373,42 +369,30 @@ unsafe fn add_helper(
     tree: Option<&OwnedFd>,
     real: Option<&(CString, u64, u64)>,
     is_dir: bool,
-    attrs: u64,
+    attrs: MountAttrs,
 ) -> Result<u64, Failed> {
     // SAFETY: see helper.
     unsafe {
         take_file_ids()?;
+        let reopened;
         let cloned = match (tree, real) {
-            (Some(tree), _) => tree.as_raw_fd(),
+            (Some(tree), _) => tree.as_fd(),
             (None, Some((real, dev, ino))) => {
                 step(S_UNSHARE, libc::unshare(libc::CLONE_NEWNS) as _)?;
-                let fd = raw_openat2(
-                    libc::AT_FDCWD,
-                    real,
-                    libc::O_PATH | libc::O_NOFOLLOW,
-                    RESOLVE,
-                );
-                let fd = step(S_OPEN, fd)? as RawFd;
+                let fd = sys::openat2(sys::CWD, real, OFlags::PATH | OFlags::NOFOLLOW, RESOLVE);
+                let fd = sys_step(S_OPEN, fd)?;
                 let mut st: libc::stat = std::mem::zeroed();
-                step(S_CHECK, libc::fstat(fd, &mut st) as _)?;
+                step(S_CHECK, libc::fstat(fd.as_raw_fd(), &mut st) as _)?;
                 if st.st_dev != *dev || st.st_ino != *ino {
                     return Err((S_CHECK, libc::ESTALE));
                 }
-                let cloned = step(
-                    S_CLONE,
-                    libc::syscall(
-                        libc::SYS_open_tree,
-                        fd,
-                        c"".as_ptr(),
-                        OPEN_TREE_CLONE
-                            | libc::O_CLOEXEC as libc::c_uint
-                            | libc::AT_RECURSIVE as libc::c_uint
-                            | libc::AT_EMPTY_PATH as libc::c_uint,
-                    ),
-                )? as RawFd;
+                reopened = sys_step(S_CLONE, tree::clone(fd.as_fd()))?;
                 // Restricted while detached: it never appears without.
-                step(S_ATTRS, setattr_rec(cloned, attrs))?;
-                cloned
+                sys_step(
+                    S_ATTRS,
+                    tree::set_attr(reopened.as_fd(), attrs, MountAttrs::empty(), true),
+                )?;
+                reopened.as_fd()
             }
             (None, None) => return Err((S_CLONE, libc::EINVAL)),
         };
@@ -416,7 +400,8 @@ unsafe fn add_helper(
             S_MNTNS,
             libc::setns(job.mnt_ns.as_raw_fd(), libc::CLONE_NEWNS) as _,
         )?;
-        let (dir, scratch) = open_place(place)?;
+        let place_fds = open_place(place)?;
+        let scratch = place_fds.scratch.as_raw_fd();
         // Mode 0: until the tree is attached, the app (no capabilities)
         // can neither open the empty mount point nor list it, so it never
         // holds a half-made grant; the attached tree shows its own mode.
@@ -440,31 +425,20 @@ unsafe fn add_helper(
             libc::unlinkat(scratch, place.name.as_ptr(), flags);
             failed
         };
-        let point = step(
+        let point = sys_step(
             S_POINT,
-            raw_openat2(
-                dir,
+            sys::openat2(
+                &place_fds.dir,
                 &place.name,
-                libc::O_PATH | libc::O_NOFOLLOW,
-                RESOLVE | libc::RESOLVE_BENEATH,
-            ),
-        )
-        .map_err(undo)? as RawFd;
-        step(
-            S_ATTACH,
-            libc::syscall(
-                libc::SYS_move_mount,
-                cloned,
-                c"".as_ptr(),
-                point,
-                c"".as_ptr(),
-                0x4u32 | 0x40u32,
+                OFlags::PATH | OFlags::NOFOLLOW,
+                RESOLVE | ResolveFlags::BENEATH,
             ),
         )
         .map_err(undo)?;
+        sys_step(S_ATTACH, tree::attach(cloned, point.as_fd())).map_err(undo)?;
         // The tree's fd names the attached mount now: its id is what
         // remove-file checks before it detaches anything.
-        Ok(mount_id(cloned).map_or(0, |(id, _)| id))
+        Ok(mount_id(cloned.as_raw_fd()).map_or(0, |(id, _)| id))
     }
 }
 
@@ -501,24 +475,23 @@ unsafe fn remove_helper(
             S_MNTNS,
             libc::setns(job.mnt_ns.as_raw_fd(), libc::CLONE_NEWNS) as _,
         )?;
-        let (dir, scratch) = open_place(place)?;
+        let place_fds = open_place(place)?;
+        let (dir, scratch) = (place_fds.dir.as_raw_fd(), place_fds.scratch.as_raw_fd());
         // Every step below may have been done by an earlier attempt that
         // failed later: each is skipped when there is nothing to do.
-        let point = raw_openat2(
-            dir,
+        let point = sys::openat2(
+            &place_fds.dir,
             &place.name,
-            libc::O_PATH | libc::O_NOFOLLOW,
-            RESOLVE | libc::RESOLVE_BENEATH,
+            OFlags::PATH | OFlags::NOFOLLOW,
+            RESOLVE | ResolveFlags::BENEATH,
         );
-        if point < 0 {
-            return match errno() {
-                libc::ENOENT => Ok(()),
-                e => Err((S_POINT, e)),
-            };
-        }
-        let point = point as RawFd;
+        let point = match point {
+            Ok(point) => point,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+            Err(e) => return sys_step(S_POINT, Err(e)),
+        };
         let (place_id, _) = mount_id(dir).ok_or((S_INSPECT, libc::ENOTSUP))?;
-        let (id, root) = mount_id(point).ok_or((S_INSPECT, libc::ENOTSUP))?;
+        let (id, root) = mount_id(point.as_raw_fd()).ok_or((S_INSPECT, libc::ENOTSUP))?;
         if root && id != place_id {
             if recorded.is_some_and(|r| r != id) {
                 // Not the mount wsbox attached: leave it alone.
@@ -603,15 +576,16 @@ unsafe fn export_helper(
         )?;
         // O_NOCTTY: a terminal is never taken as controlling terminal;
         // O_NONBLOCK: a FIFO does not hang the helper. Both are refused below.
-        let src = step(
+        let src = sys_step(
             S_OPEN,
-            raw_openat2(
-                libc::AT_FDCWD,
+            sys::openat2(
+                sys::CWD,
                 path,
-                libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK,
-                libc::RESOLVE_NO_MAGICLINKS,
+                OFlags::RDONLY | OFlags::NOCTTY | OFlags::NONBLOCK,
+                ResolveFlags::NO_MAGICLINKS,
             ),
-        )? as RawFd;
+        )?;
+        let src = src.as_raw_fd();
         let mut st: libc::stat = std::mem::zeroed();
         step(S_CHECK, libc::fstat(src, &mut st) as _)?;
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
@@ -678,68 +652,6 @@ unsafe fn export_helper(
         step(S_WRITE, libc::ftruncate(out, size as libc::off_t) as _)?;
         step(S_WRITE, libc::fsync(out) as _)?;
         Ok(size)
-    }
-}
-
-unsafe fn raw_openat2(dir: RawFd, path: &CString, flags: i32, resolve: u64) -> libc::c_long {
-    // SAFETY: open_how is plain data.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (flags | libc::O_CLOEXEC) as u64;
-    how.resolve = resolve;
-    // SAFETY: valid pointers for the call.
-    unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir,
-            path.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    }
-}
-
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
-
-unsafe fn mount_setattr(fd: RawFd, flags: u32, set: u64, clear: u64) -> libc::c_long {
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: clear,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    // SAFETY: valid fd, empty path, attr outlives the call.
-    unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd,
-            c"".as_ptr(),
-            flags,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    }
-}
-
-unsafe fn setattr(fd: RawFd, set: u64, clear: u64) -> libc::c_long {
-    // SAFETY: see mount_setattr.
-    unsafe { mount_setattr(fd, libc::AT_EMPTY_PATH as u32, set, clear) }
-}
-
-unsafe fn setattr_rec(fd: RawFd, set: u64) -> libc::c_long {
-    // SAFETY: see mount_setattr.
-    unsafe {
-        mount_setattr(
-            fd,
-            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as u32,
-            set,
-            0,
-        )
     }
 }
 
@@ -831,14 +743,14 @@ pub fn add(
         path: host.to_owned(),
         error,
     };
-    let mut attrs = tree::MOUNT_ATTR_NOSUID | tree::MOUNT_ATTR_NODEV;
+    let mut attrs = MountAttrs::NOSUID | MountAttrs::NODEV;
     if !rw {
-        attrs |= tree::MOUNT_ATTR_RDONLY;
+        attrs |= MountAttrs::RDONLY;
     }
     let (tree, real) = if privileged {
         let tree = tree::clone(opened.fd.as_fd()).map_err(|e| step_err("clone the mount of", e))?;
         // Restricted while detached, in the host namespace wsbox may change.
-        tree::set_attr(tree.as_fd(), attrs, 0, true)
+        tree::set_attr(tree.as_fd(), attrs, MountAttrs::empty(), true)
             .map_err(|e| step_err("set the mount attributes of", e))?;
         (Some(tree), None)
     } else {
