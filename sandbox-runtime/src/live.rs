@@ -193,54 +193,102 @@ enum JobKind {
     },
 }
 
-/// The helper's steps, for error messages.
-const STEPS: &[&str] = &[
-    "join the sandbox's user namespace",
-    "take the sandbox's file ids",
-    "make a mount namespace for",
-    "open",
-    "check",
-    "clone the mount of",
-    "join the sandbox's mount namespace",
-    "open the files place for",
-    "make a private copy of the files place for",
-    "create the mount point of",
-    "open the mount point of",
-    "attach",
-    "set the mount attributes of",
-    "detach",
-    "remove the mount point of",
-    "take the app's ids and drop the capabilities to read",
-    "read",
-    "write",
-    "inspect the mount point of",
-];
-const S_USERNS: usize = 0;
-const S_IDS: usize = 1;
-const S_UNSHARE: usize = 2;
-const S_OPEN: usize = 3;
-const S_CHECK: usize = 4;
-const S_CLONE: usize = 5;
-const S_MNTNS: usize = 6;
-const S_FILES: usize = 7;
-const S_PRIVATE: usize = 8;
-const S_CREATE: usize = 9;
-const S_POINT: usize = 10;
-const S_ATTACH: usize = 11;
-const S_ATTRS: usize = 12;
-const S_DETACH: usize = 13;
-const S_UNLINK: usize = 14;
-const S_DROP: usize = 15;
-const S_READ: usize = 16;
-const S_WRITE: usize = 17;
-const S_INSPECT: usize = 18;
-/// Export only: not a regular file, or too large (errno is 0).
-const S_NOT_REGULAR: usize = 100;
-const S_TOO_LARGE: usize = 101;
+/// A step of a helper, reported when it fails: its errno (none for the last
+/// two) and the words that complete "failed to … PATH".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    JoinUserNs,
+    TakeFileIds,
+    Unshare,
+    Open,
+    Check,
+    Clone,
+    JoinMountNs,
+    OpenFiles,
+    PrivateCopy,
+    CreatePoint,
+    OpenPoint,
+    Attach,
+    SetAttrs,
+    Detach,
+    Unlink,
+    DropToApp,
+    Read,
+    Write,
+    Inspect,
+    /// Export only: not a regular file (errno 0).
+    NotRegular,
+    /// Export only: larger than [`EXPORT_MAX`] (errno 0).
+    TooLarge,
+}
 
-type Failed = (usize, i32);
+impl Step {
+    /// Every step, in the order of their codes in a helper's report.
+    const ALL: [Step; 21] = [
+        Step::JoinUserNs,
+        Step::TakeFileIds,
+        Step::Unshare,
+        Step::Open,
+        Step::Check,
+        Step::Clone,
+        Step::JoinMountNs,
+        Step::OpenFiles,
+        Step::PrivateCopy,
+        Step::CreatePoint,
+        Step::OpenPoint,
+        Step::Attach,
+        Step::SetAttrs,
+        Step::Detach,
+        Step::Unlink,
+        Step::DropToApp,
+        Step::Read,
+        Step::Write,
+        Step::Inspect,
+        Step::NotRegular,
+        Step::TooLarge,
+    ];
 
-fn step(n: usize, rc: libc::c_long) -> Result<libc::c_long, Failed> {
+    /// What the step does, for "failed to {action} PATH". The two export
+    /// checks are told apart before this is asked ([`export`]).
+    fn action(self) -> &'static str {
+        match self {
+            Step::JoinUserNs => "join the sandbox's user namespace",
+            Step::TakeFileIds => "take the sandbox's file ids",
+            Step::Unshare => "make a mount namespace for",
+            Step::Open => "open",
+            Step::Check => "check",
+            Step::Clone => "clone the mount of",
+            Step::JoinMountNs => "join the sandbox's mount namespace",
+            Step::OpenFiles => "open the files place for",
+            Step::PrivateCopy => "make a private copy of the files place for",
+            Step::CreatePoint => "create the mount point of",
+            Step::OpenPoint => "open the mount point of",
+            Step::Attach => "attach",
+            Step::SetAttrs => "set the mount attributes of",
+            Step::Detach => "detach",
+            Step::Unlink => "remove the mount point of",
+            Step::DropToApp => "take the app's ids and drop the capabilities to read",
+            Step::Read => "read",
+            Step::Write => "write",
+            Step::Inspect => "inspect the mount point of",
+            Step::NotRegular | Step::TooLarge => "change",
+        }
+    }
+
+    /// The step's number in a helper's report.
+    fn code(self) -> i64 {
+        self as i64
+    }
+
+    /// The step a report names; None for a number no step has.
+    fn from_code(code: i64) -> Option<Step> {
+        Step::ALL.get(usize::try_from(code).ok()?).copied()
+    }
+}
+
+type Failed = (Step, i32);
+
+fn step(n: Step, rc: libc::c_long) -> Result<libc::c_long, Failed> {
     if rc < 0 {
         Err((n, errno()))
     } else {
@@ -254,7 +302,7 @@ fn errno() -> i32 {
 }
 
 /// The outcome of a call through [`sys`], as [`step`] gives it for a raw one.
-fn sys_step<T>(n: usize, result: io::Result<T>) -> Result<T, Failed> {
+fn sys_step<T>(n: Step, result: io::Result<T>) -> Result<T, Failed> {
     result.map_err(|e| (n, e.raw_os_error().unwrap_or(libc::EIO)))
 }
 
@@ -272,7 +320,7 @@ fn helper(job: &Job) -> Result<u64, Failed> {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
         libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong);
         step(
-            S_USERNS,
+            Step::JoinUserNs,
             libc::setns(job.user_ns.as_raw_fd(), libc::CLONE_NEWUSER) as _,
         )?;
         match &job.kind {
@@ -305,7 +353,7 @@ unsafe fn take_file_ids() -> Result<(), Failed> {
         libc::setfsgid(SANDBOX_GID);
         libc::setfsuid(SANDBOX_UID);
         if libc::setfsuid(u32::MAX) as u32 != SANDBOX_UID {
-            return Err((S_IDS, libc::EPERM));
+            return Err((Step::TakeFileIds, libc::EPERM));
         }
     }
     Ok(())
@@ -328,18 +376,18 @@ struct PlaceFds {
 fn open_place(place: &Place) -> Result<PlaceFds, Failed> {
     let dir_path = OFlags::PATH | OFlags::DIRECTORY;
     let files = sys_step(
-        S_FILES,
+        Step::OpenFiles,
         sys::openat2(sys::CWD, &place.files, dir_path, RESOLVE),
     )?;
     let dir = sys_step(
-        S_FILES,
+        Step::OpenFiles,
         sys::openat2(sys::CWD, &place.dir, dir_path, RESOLVE),
     )?;
     // Recursive: a non-recursive clone is refused when a grant below is
     // locked. Only the clone's root is made writable.
-    let private = sys_step(S_PRIVATE, tree::clone(files.as_fd()))?;
+    let private = sys_step(Step::PrivateCopy, tree::clone(files.as_fd()))?;
     sys_step(
-        S_PRIVATE,
+        Step::PrivateCopy,
         tree::set_attr(
             private.as_fd(),
             MountAttrs::empty(),
@@ -348,7 +396,7 @@ fn open_place(place: &Place) -> Result<PlaceFds, Failed> {
         ),
     )?;
     let scratch = sys_step(
-        S_PRIVATE,
+        Step::PrivateCopy,
         sys::openat2(
             &private,
             &place.sub,
@@ -378,26 +426,26 @@ unsafe fn add_helper(
         let cloned = match (tree, real) {
             (Some(tree), _) => tree.as_fd(),
             (None, Some((real, dev, ino))) => {
-                step(S_UNSHARE, libc::unshare(libc::CLONE_NEWNS) as _)?;
+                step(Step::Unshare, libc::unshare(libc::CLONE_NEWNS) as _)?;
                 let fd = sys::openat2(sys::CWD, real, OFlags::PATH | OFlags::NOFOLLOW, RESOLVE);
-                let fd = sys_step(S_OPEN, fd)?;
+                let fd = sys_step(Step::Open, fd)?;
                 let mut st: libc::stat = std::mem::zeroed();
-                step(S_CHECK, libc::fstat(fd.as_raw_fd(), &mut st) as _)?;
+                step(Step::Check, libc::fstat(fd.as_raw_fd(), &mut st) as _)?;
                 if st.st_dev != *dev || st.st_ino != *ino {
-                    return Err((S_CHECK, libc::ESTALE));
+                    return Err((Step::Check, libc::ESTALE));
                 }
-                reopened = sys_step(S_CLONE, tree::clone(fd.as_fd()))?;
+                reopened = sys_step(Step::Clone, tree::clone(fd.as_fd()))?;
                 // Restricted while detached: it never appears without.
                 sys_step(
-                    S_ATTRS,
+                    Step::SetAttrs,
                     tree::set_attr(reopened.as_fd(), attrs, MountAttrs::empty(), true),
                 )?;
                 reopened.as_fd()
             }
-            (None, None) => return Err((S_CLONE, libc::EINVAL)),
+            (None, None) => return Err((Step::Clone, libc::EINVAL)),
         };
         step(
-            S_MNTNS,
+            Step::JoinMountNs,
             libc::setns(job.mnt_ns.as_raw_fd(), libc::CLONE_NEWNS) as _,
         )?;
         let place_fds = open_place(place)?;
@@ -419,14 +467,14 @@ unsafe fn add_helper(
             }
             fd as libc::c_long
         };
-        step(S_CREATE, made)?;
+        step(Step::CreatePoint, made)?;
         let undo = |failed: Failed| {
             let flags = if is_dir { libc::AT_REMOVEDIR } else { 0 };
             libc::unlinkat(scratch, place.name.as_ptr(), flags);
             failed
         };
         let point = sys_step(
-            S_POINT,
+            Step::OpenPoint,
             sys::openat2(
                 &place_fds.dir,
                 &place.name,
@@ -435,7 +483,7 @@ unsafe fn add_helper(
             ),
         )
         .map_err(undo)?;
-        sys_step(S_ATTACH, tree::attach(cloned, point.as_fd())).map_err(undo)?;
+        sys_step(Step::Attach, tree::attach(cloned, point.as_fd())).map_err(undo)?;
         // The tree's fd names the attached mount now: its id is what
         // remove-file checks before it detaches anything.
         Ok(mount_id(cloned.as_raw_fd()).map_or(0, |(id, _)| id))
@@ -472,7 +520,7 @@ unsafe fn remove_helper(
     unsafe {
         take_file_ids()?;
         step(
-            S_MNTNS,
+            Step::JoinMountNs,
             libc::setns(job.mnt_ns.as_raw_fd(), libc::CLONE_NEWNS) as _,
         )?;
         let place_fds = open_place(place)?;
@@ -488,20 +536,20 @@ unsafe fn remove_helper(
         let point = match point {
             Ok(point) => point,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
-            Err(e) => return sys_step(S_POINT, Err(e)),
+            Err(e) => return sys_step(Step::OpenPoint, Err(e)),
         };
-        let (place_id, _) = mount_id(dir).ok_or((S_INSPECT, libc::ENOTSUP))?;
-        let (id, root) = mount_id(point.as_raw_fd()).ok_or((S_INSPECT, libc::ENOTSUP))?;
+        let (place_id, _) = mount_id(dir).ok_or((Step::Inspect, libc::ENOTSUP))?;
+        let (id, root) = mount_id(point.as_raw_fd()).ok_or((Step::Inspect, libc::ENOTSUP))?;
         if root && id != place_id {
             if recorded.is_some_and(|r| r != id) {
                 // Not the mount wsbox attached: leave it alone.
-                return Err((S_INSPECT, libc::EBUSY));
+                return Err((Step::Inspect, libc::EBUSY));
             }
             // By name, after the check: the files place is read-only for the
             // app and nothing but wsbox mounts there. Detached lazily: the
             // app's open fds and working directories inside keep working.
             step(
-                S_DETACH,
+                Step::Detach,
                 libc::umount2(
                     place.full.as_ptr(),
                     libc::MNT_DETACH | libc::UMOUNT_NOFOLLOW,
@@ -510,7 +558,7 @@ unsafe fn remove_helper(
         }
         let flags = if is_dir { libc::AT_REMOVEDIR } else { 0 };
         if libc::unlinkat(scratch, place.name.as_ptr(), flags) < 0 && errno() != libc::ENOENT {
-            return Err((S_UNLINK, errno()));
+            return Err((Step::Unlink, errno()));
         }
     }
     Ok(())
@@ -527,20 +575,20 @@ unsafe fn export_helper(
     // SAFETY: see helper.
     unsafe {
         step(
-            S_MNTNS,
+            Step::JoinMountNs,
             libc::setns(job.mnt_ns.as_raw_fd(), libc::CLONE_NEWNS) as _,
         )?;
         // As the app: its uid and gid, no supplementary groups when wsbox is
         // root (an unprivileged wsbox's are the app's too), no capabilities.
         if privileged {
-            step(S_DROP, libc::setgroups(0, std::ptr::null()) as _)?;
+            step(Step::DropToApp, libc::setgroups(0, std::ptr::null()) as _)?;
         }
         step(
-            S_DROP,
+            Step::DropToApp,
             libc::setresgid(SANDBOX_GID, SANDBOX_GID, SANDBOX_GID) as _,
         )?;
         step(
-            S_DROP,
+            Step::DropToApp,
             libc::setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) as _,
         )?;
         #[repr(C)]
@@ -571,13 +619,13 @@ unsafe fn export_helper(
             },
         ];
         step(
-            S_DROP,
+            Step::DropToApp,
             libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()),
         )?;
         // O_NOCTTY: a terminal is never taken as controlling terminal;
         // O_NONBLOCK: a FIFO does not hang the helper. Both are refused below.
         let src = sys_step(
-            S_OPEN,
+            Step::Open,
             sys::openat2(
                 sys::CWD,
                 path,
@@ -587,13 +635,13 @@ unsafe fn export_helper(
         )?;
         let src = src.as_raw_fd();
         let mut st: libc::stat = std::mem::zeroed();
-        step(S_CHECK, libc::fstat(src, &mut st) as _)?;
+        step(Step::Check, libc::fstat(src, &mut st) as _)?;
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-            return Err((S_NOT_REGULAR, 0));
+            return Err((Step::NotRegular, 0));
         }
         let size = st.st_size.max(0) as u64;
         if size > EXPORT_MAX {
-            return Err((S_TOO_LARGE, 0));
+            return Err((Step::TooLarge, 0));
         }
         let mut buf = [0u8; 64 * 1024];
         let mut offset = 0u64;
@@ -602,7 +650,7 @@ unsafe fn export_helper(
             if data < 0 {
                 match errno() {
                     libc::ENXIO => break,
-                    e => return Err((S_READ, e)),
+                    e => return Err((Step::Read, e)),
                 }
             }
             let data = data as u64;
@@ -623,7 +671,7 @@ unsafe fn export_helper(
                     if errno() == libc::EINTR {
                         continue;
                     }
-                    return Err((S_READ, errno()));
+                    return Err((Step::Read, errno()));
                 }
                 if n == 0 {
                     // The file shrank while it was copied.
@@ -641,7 +689,7 @@ unsafe fn export_helper(
                         if errno() == libc::EINTR {
                             continue;
                         }
-                        return Err((S_WRITE, errno()));
+                        return Err((Step::Write, errno()));
                     }
                     written += w as usize;
                 }
@@ -649,8 +697,8 @@ unsafe fn export_helper(
             }
             offset = hole;
         }
-        step(S_WRITE, libc::ftruncate(out, size as libc::off_t) as _)?;
-        step(S_WRITE, libc::fsync(out) as _)?;
+        step(Step::Write, libc::ftruncate(out, size as libc::off_t) as _)?;
+        step(Step::Write, libc::fsync(out) as _)?;
         Ok(size)
     }
 }
@@ -677,7 +725,7 @@ fn run(job: &Job, shown: &Path) -> Result<Result<u64, Failed>, Error> {
         drop(read);
         let report: [i64; 3] = match helper(job) {
             Ok(value) => [-1, 0, value as i64],
-            Err((n, errno)) => [n as i64, errno as i64, 0],
+            Err((step, errno)) => [step.code(), errno as i64, 0],
         };
         // SAFETY: write and _exit are async-signal-safe; report outlives it.
         unsafe {
@@ -708,17 +756,24 @@ fn run(job: &Job, shown: &Path) -> Result<Result<u64, Failed>, Error> {
         b.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
         i64::from_ne_bytes(b)
     };
-    let (n, errno, value) = (word(0), word(1), word(2));
-    if n < 0 {
+    let (code, errno, value) = (word(0), word(1), word(2));
+    if code < 0 {
         return Ok(Ok(value as u64));
     }
-    Ok(Err((n as usize, errno as i32)))
+    match Step::from_code(code) {
+        Some(step) => Ok(Err((step, errno as i32))),
+        None => Err(Error::Step {
+            step: "change",
+            path: shown.to_owned(),
+            error: io::Error::from_raw_os_error(errno as i32),
+        }),
+    }
 }
 
 fn step_error(failed: Failed, shown: &Path) -> Error {
-    let (n, errno) = failed;
+    let (step, errno) = failed;
     Error::Step {
-        step: STEPS.get(n).copied().unwrap_or("change"),
+        step: step.action(),
         path: shown.to_owned(),
         error: io::Error::from_raw_os_error(errno),
     }
@@ -893,17 +948,17 @@ pub fn export(
     };
     let copied = match run(&job, inside) {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err((n, errno))) => Err(match n {
-            S_NOT_REGULAR => inside_err("not a regular file".into()),
-            S_TOO_LARGE => inside_err(format!(
+        Ok(Err((step, errno))) => Err(match step {
+            Step::NotRegular => inside_err("not a regular file".into()),
+            Step::TooLarge => inside_err(format!(
                 "larger than {} GiB, the most wsbox exports",
                 EXPORT_MAX >> 30
             )),
-            S_OPEN | S_CHECK | S_READ => {
+            Step::Open | Step::Check | Step::Read => {
                 inside_err(io::Error::from_raw_os_error(errno).to_string())
             }
-            S_WRITE => write_err(io::Error::from_raw_os_error(errno)),
-            _ => step_error((n, errno), inside),
+            Step::Write => write_err(io::Error::from_raw_os_error(errno)),
+            _ => step_error((step, errno), inside),
         }),
         Err(e) => Err(e),
     };
@@ -955,4 +1010,27 @@ pub fn export(
         return Err(write_err(err));
     }
     Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_step_comes_back_from_its_code_in_a_report() {
+        for (i, step) in Step::ALL.iter().enumerate() {
+            assert_eq!(
+                step.code(),
+                i as i64,
+                "{step:?} is out of order in Step::ALL"
+            );
+            assert_eq!(Step::from_code(step.code()), Some(*step));
+        }
+        assert_eq!(Step::from_code(-1), None);
+        assert_eq!(Step::from_code(Step::ALL.len() as i64), None);
+        assert_eq!(
+            Step::JoinMountNs.action(),
+            "join the sandbox's mount namespace"
+        );
+    }
 }
