@@ -70,9 +70,9 @@ fn cstr(bytes: &[u8]) -> io::Result<CString> {
     CString::new(bytes).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
 }
 
-/// [`sys::openat2`] of one path relative to `dir`, a raw fd or
-/// `AT_FDCWD`, with the flags as libc's bits: for the `wsbox` binary, which
-/// passes those. The crate itself calls [`sys::openat2`].
+/// [`sys::openat2`] of one path relative to `dir` (an fd open for the call,
+/// or `AT_FDCWD`), with the flags as libc's bits: for the `wsbox` binary,
+/// which passes those. The crate itself calls [`sys::openat2`].
 pub fn openat2(dir: RawFd, path: &CStr, flags: i32, resolve: u64) -> io::Result<OwnedFd> {
     let flags = OFlags::from_bits_retain(flags as libc::c_uint);
     let resolve = ResolveFlags::from_bits_retain(resolve);
@@ -83,8 +83,9 @@ pub fn openat2(dir: RawFd, path: &CStr, flags: i32, resolve: u64) -> io::Result<
         // What the kernel says of it; -1 may not be borrowed as an fd.
         return Err(io::Error::from_raw_os_error(libc::EBADF));
     }
-    // SAFETY: the borrow lasts for this one call and is only handed to the
-    // kernel, which answers EBADF for an fd that is not open.
+    // SAFETY: the caller keeps `dir` open for the call, as the contract
+    // above says; the borrow ends with it and only the kernel sees the
+    // number (a closed one gets EBADF, as it did when this was a raw call).
     let dir = unsafe { BorrowedFd::borrow_raw(dir) };
     sys::openat2(dir, path, flags, resolve)
 }

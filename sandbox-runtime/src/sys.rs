@@ -1,6 +1,8 @@
 //! The raw syscalls of the new mount API and of opening by fd — open_tree,
 //! move_mount, mount_setattr, openat2 and pidfd_open — each behind one safe
-//! wrapper whose flags have names. Nothing else in wsbox makes these calls.
+//! wrapper whose flags have names. Nothing else in this crate makes these
+//! calls (seccomp's tests and wsbox-probe make them by number, to see the
+//! filter refuse them).
 //!
 //! rustix makes four of them; mount_setattr, which rustix does not have,
 //! is made here with the kernel's `struct mount_attr` as libc defines it.
