@@ -2,8 +2,8 @@
 //!
 //! Everything here is pure: the facts about the host that the plan depends on
 //! are gathered once into a [`HostLayout`], so the plan can be unit-tested for
-//! merged-/usr and split layouts alike. The executors in `mount.rs` and
-//! `process.rs` carry the steps out and must never decide anything themselves.
+//! merged-/usr and split layouts alike. The executors in `mount` and
+//! `process` carry the steps out and must never decide anything themselves.
 //!
 //! This module builds the [`Plan`] and holds what it masks; `spec` holds the
 //! input ([`Spec`] and its parts), `host` the [`HostLayout`], and `inside`
