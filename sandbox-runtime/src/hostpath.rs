@@ -13,9 +13,11 @@
 
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
+
+use crate::sys::{self, OFlags, ResolveFlags};
 
 /// Errors of opening a host path; each names the path.
 #[derive(Debug, thiserror::Error)]
@@ -68,30 +70,31 @@ fn cstr(bytes: &[u8]) -> io::Result<CString> {
     CString::new(bytes).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
 }
 
-/// openat2(2) of one path relative to `dir`.
+/// [`sys::openat2`] of one path relative to `dir` (an fd open for the call,
+/// or `AT_FDCWD`), with the flags as libc's bits: for the `wsbox` binary,
+/// which passes those. The crate itself calls [`sys::openat2`].
 pub fn openat2(dir: RawFd, path: &CStr, flags: i32, resolve: u64) -> io::Result<OwnedFd> {
-    let mut how: libc::open_how = unsafe {
-        // SAFETY: open_how is plain data; zero is valid.
-        std::mem::zeroed()
-    };
-    how.flags = (flags | libc::O_CLOEXEC) as u64;
-    how.resolve = resolve;
-    // SAFETY: valid pointers for the call; the kernel returns a new fd.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir,
-            path.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
+    let flags = OFlags::from_bits_retain(flags as libc::c_uint);
+    let resolve = ResolveFlags::from_bits_retain(resolve);
+    if dir == libc::AT_FDCWD {
+        return sys::openat2(sys::CWD, path, flags, resolve);
     }
-    // SAFETY: a fresh fd owned by nothing else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    if dir == -1 {
+        // What the kernel says of it; -1 may not be borrowed as an fd.
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    // SAFETY: the caller keeps `dir` open for the call, as the contract
+    // above says; the borrow ends with it and only the kernel sees the
+    // number (a closed one gets EBADF, as it did when this was a raw call).
+    let dir = unsafe { BorrowedFd::borrow_raw(dir) };
+    sys::openat2(dir, path, flags, resolve)
 }
+
+/// An O_PATH fd of a directory, as the start of a walk.
+const DIR_PATH: OFlags = OFlags::PATH.union(OFlags::DIRECTORY);
+/// How each component of a host path is opened: neither a symlink nor a
+/// magic link (/proc/PID/fd/N) is followed by the kernel.
+const NO_LINKS: ResolveFlags = ResolveFlags::NO_SYMLINKS.union(ResolveFlags::NO_MAGICLINKS);
 
 /// fstat(2).
 pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
@@ -149,7 +152,7 @@ pub fn open(path: &Path) -> Result<Opened, Error> {
 fn open_or_create(path: &Path, create: Option<(u32, &mut Created)>) -> Result<Opened, Error> {
     let abs = std::path::absolute(path).map_err(io_err(path))?;
     let root =
-        openat2(libc::AT_FDCWD, c"/", libc::O_PATH | libc::O_DIRECTORY, 0).map_err(io_err(path))?;
+        sys::openat2(sys::CWD, c"/", DIR_PATH, ResolveFlags::empty()).map_err(io_err(path))?;
     let fd = walk(root, &abs, path, create)?;
     let st = fstat(fd.as_fd()).map_err(io_err(path))?;
     Ok(Opened {
@@ -206,14 +209,12 @@ fn walk(
     shown: &Path,
     mut create: Option<(u32, &mut Created)>,
 ) -> Result<OwnedFd, Error> {
-    const RESOLVE: u64 = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
     let mut todo: Vec<OsString> = Vec::new();
     push_components(&mut todo, abs);
     // Directories walked so far; the last is the current one. Symlinks are
     // spliced in, so this is the physical path and ".." pops it.
     let mut stack: Vec<OwnedFd> = Vec::new();
     let mut links = 0;
-    let current = |stack: &Vec<OwnedFd>| stack.last().map_or(root.as_raw_fd(), |f| f.as_raw_fd());
     let mut last: Option<OwnedFd> = None;
     while let Some(name) = todo.pop() {
         if let Some(fd) = last.take() {
@@ -229,23 +230,20 @@ fn walk(
         }
         let c_name = cstr(name.as_bytes()).map_err(io_err(shown))?;
         let open_it = || {
-            openat2(
-                current(&stack),
+            sys::openat2(
+                current(&root, &stack),
                 &c_name,
-                libc::O_PATH | libc::O_NOFOLLOW,
-                RESOLVE,
+                OFlags::PATH | OFlags::NOFOLLOW,
+                NO_LINKS,
             )
         };
         let fd = match (open_it(), create.as_mut()) {
             (Ok(fd), _) => fd,
             (Err(e), Some((mode, created))) if e.raw_os_error() == Some(libc::ENOENT) => {
-                let dir = current(&stack);
+                let dir = current(&root, &stack);
                 // SAFETY: a valid fd and string.
-                if unsafe { libc::mkdirat(dir, c_name.as_ptr(), *mode) } == 0 {
-                    // SAFETY: `dir` stays open while this runs.
-                    let parent = unsafe { BorrowedFd::borrow_raw(dir) }
-                        .try_clone_to_owned()
-                        .map_err(io_err(shown))?;
+                if unsafe { libc::mkdirat(dir.as_raw_fd(), c_name.as_ptr(), *mode) } == 0 {
+                    let parent = dir.try_clone_to_owned().map_err(io_err(shown))?;
                     created.made.push((parent, c_name.clone()));
                 }
                 open_it().map_err(io_err(shown))?
@@ -282,11 +280,19 @@ fn walk(
     match last {
         Some(fd) => Ok(fd),
         // The path named a directory already walked ("/", "a/..").
-        None => {
-            let dir = current(&stack);
-            openat2(dir, c".", libc::O_PATH | libc::O_DIRECTORY, 0).map_err(io_err(shown))
-        }
+        None => sys::openat2(
+            current(&root, &stack),
+            c".",
+            DIR_PATH,
+            ResolveFlags::empty(),
+        )
+        .map_err(io_err(shown)),
     }
+}
+
+/// The directory a walk is in: the last one walked, or the root.
+fn current<'a>(root: &'a OwnedFd, stack: &'a [OwnedFd]) -> BorrowedFd<'a> {
+    stack.last().unwrap_or(root).as_fd()
 }
 
 /// Pushes `path`'s components so that popping yields them in order.
@@ -374,13 +380,8 @@ pub fn reopen(prefix: &Path, real: &Path, dev: u64, ino: u64) -> Result<OwnedFd,
     let rel = real.strip_prefix("/").unwrap_or(real);
     let full = prefix.join(rel);
     let c = cstr(full.as_os_str().as_bytes()).map_err(io_err(real))?;
-    let fd = openat2(
-        libc::AT_FDCWD,
-        &c,
-        libc::O_PATH | libc::O_NOFOLLOW,
-        libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
-    )
-    .map_err(io_err(real))?;
+    let fd = sys::openat2(sys::CWD, &c, OFlags::PATH | OFlags::NOFOLLOW, NO_LINKS)
+        .map_err(io_err(real))?;
     let st = fstat(fd.as_fd()).map_err(io_err(real))?;
     if st.st_dev != dev || st.st_ino != ino {
         return Err(Error::Changed {
@@ -390,95 +391,50 @@ pub fn reopen(prefix: &Path, real: &Path, dev: u64, ino: u64) -> Result<OwnedFd,
     Ok(fd)
 }
 
-/// Detached mount trees and attaching them.
+/// Detached mount trees and attaching them, by fd only: nothing is
+/// resolved by name.
 pub mod tree {
     use super::*;
+    use crate::sys::{MountAttrs, MoveMountFlags, OpenTreeFlags, SetattrFlags};
 
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
-    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
-    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
-    pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
-    pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
-    pub const MOUNT_ATTR_NODEV: u64 = 0x4;
-
-    /// open_tree(fd, "", OPEN_TREE_CLONE|AT_RECURSIVE|AT_EMPTY_PATH): a
-    /// detached copy of the mount at the opened path. Needs CAP_SYS_ADMIN
-    /// over the mount namespace the fd's mount belongs to.
+    /// A detached copy of the mount at the opened path, with every mount
+    /// below it. Needs CAP_SYS_ADMIN over the mount namespace the fd's
+    /// mount belongs to.
     pub fn clone(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-        // SAFETY: a valid fd and an empty path; the kernel returns a new fd.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_open_tree,
-                fd.as_raw_fd(),
-                c"".as_ptr(),
-                OPEN_TREE_CLONE
-                    | libc::O_CLOEXEC as libc::c_uint
-                    | libc::AT_RECURSIVE as libc::c_uint
-                    | libc::AT_EMPTY_PATH as libc::c_uint,
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: a fresh fd owned by nothing else.
-        Ok(unsafe { OwnedFd::from_raw_fd(rc as RawFd) })
+        sys::open_tree(
+            fd,
+            c"",
+            OpenTreeFlags::OPEN_TREE_CLONE
+                | OpenTreeFlags::AT_RECURSIVE
+                | OpenTreeFlags::AT_EMPTY_PATH,
+        )
     }
 
     /// Sets (and clears) mount attributes on the mount `fd` refers to, or on
     /// its whole subtree.
-    pub fn set_attr(fd: BorrowedFd<'_>, set: u64, clear: u64, recursive: bool) -> io::Result<()> {
-        #[repr(C)]
-        struct MountAttr {
-            attr_set: u64,
-            attr_clr: u64,
-            propagation: u64,
-            userns_fd: u64,
-        }
-        let attr = MountAttr {
-            attr_set: set,
-            attr_clr: clear,
-            propagation: 0,
-            userns_fd: 0,
-        };
-        let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
+    pub fn set_attr(
+        fd: BorrowedFd<'_>,
+        set: MountAttrs,
+        clear: MountAttrs,
+        recursive: bool,
+    ) -> io::Result<()> {
+        let mut flags = SetattrFlags::EMPTY_PATH;
         if recursive {
-            flags |= libc::AT_RECURSIVE as libc::c_uint;
+            flags = flags | SetattrFlags::RECURSIVE;
         }
-        // SAFETY: valid fd, empty path, attr outlives the call.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_mount_setattr,
-                fd.as_raw_fd(),
-                c"".as_ptr(),
-                flags,
-                &attr as *const MountAttr,
-                std::mem::size_of::<MountAttr>(),
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        sys::mount_setattr(fd, c"", flags, set, clear)
     }
 
     /// Attaches the detached tree `tree` on the mount point `target` (an
-    /// O_PATH fd): nothing is resolved by name.
+    /// O_PATH fd).
     pub fn attach(tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> io::Result<()> {
-        // SAFETY: valid fds and empty paths.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_move_mount,
-                tree.as_raw_fd(),
-                c"".as_ptr(),
-                target.as_raw_fd(),
-                c"".as_ptr(),
-                MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        sys::move_mount(
+            tree,
+            c"",
+            target,
+            c"",
+            MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+        )
     }
 }
 
@@ -487,8 +443,7 @@ pub mod tree {
 /// with O_PATH. A symlink on the way is an error (ELOOP); so is a `..`
 /// (EINVAL): a target is never silently moved elsewhere.
 pub fn mount_point(root: BorrowedFd<'_>, rel: &Path, dir: bool) -> io::Result<OwnedFd> {
-    const RESOLVE: u64 =
-        libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_BENEATH;
+    const RESOLVE: ResolveFlags = NO_LINKS.union(ResolveFlags::BENEATH);
     let mut parts: Vec<&OsStr> = Vec::new();
     for c in rel.components() {
         match c {
@@ -500,8 +455,7 @@ pub fn mount_point(root: BorrowedFd<'_>, rel: &Path, dir: bool) -> io::Result<Ow
             }
         }
     }
-    let mut current: OwnedFd =
-        openat2(root.as_raw_fd(), c".", libc::O_PATH | libc::O_DIRECTORY, 0)?;
+    let mut current: OwnedFd = sys::openat2(root, c".", DIR_PATH, ResolveFlags::empty())?;
     for (i, name) in parts.iter().enumerate() {
         let last = i + 1 == parts.len();
         let c_name = cstr(name.as_bytes())?;
@@ -514,12 +468,7 @@ pub fn mount_point(root: BorrowedFd<'_>, rel: &Path, dir: bool) -> io::Result<Ow
                     return Err(err);
                 }
             }
-            let fd = openat2(
-                current.as_raw_fd(),
-                &c_name,
-                libc::O_PATH | libc::O_NOFOLLOW,
-                RESOLVE,
-            )?;
+            let fd = sys::openat2(&current, &c_name, OFlags::PATH | OFlags::NOFOLLOW, RESOLVE)?;
             match fstat(fd.as_fd())?.st_mode & libc::S_IFMT {
                 libc::S_IFDIR => {}
                 libc::S_IFLNK => return Err(io::Error::from_raw_os_error(libc::ELOOP)),
@@ -527,22 +476,17 @@ pub fn mount_point(root: BorrowedFd<'_>, rel: &Path, dir: bool) -> io::Result<Ow
             }
             current = fd;
         } else {
-            match openat2(
-                current.as_raw_fd(),
+            match sys::openat2(
+                &current,
                 &c_name,
-                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW,
                 RESOLVE,
             ) {
                 Ok(_) => {}
                 Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
                 Err(e) => return Err(e),
             }
-            let fd = openat2(
-                current.as_raw_fd(),
-                &c_name,
-                libc::O_PATH | libc::O_NOFOLLOW,
-                RESOLVE,
-            )?;
+            let fd = sys::openat2(&current, &c_name, OFlags::PATH | OFlags::NOFOLLOW, RESOLVE)?;
             let st = fstat(fd.as_fd())?;
             if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
                 return Err(io::Error::from_raw_os_error(libc::ELOOP));

@@ -229,12 +229,14 @@ mod tests {
             no_new_privs();
             // SAFETY: plain getppid and kill.
             let parent = unsafe { libc::getppid() };
+            // SAFETY: signal 0 only checks permission.
             if unsafe { libc::kill(parent, 0) } != 0 {
                 return 3; // control: must work before Landlock
             }
             if restrict(kernel_abi().ok(), &[], &[], Requirement::Required).is_err() {
                 return 50;
             }
+            // SAFETY: as above.
             let rc = unsafe { libc::kill(parent, 0) };
             let err = std::io::Error::last_os_error().raw_os_error();
             if rc != 0 && err == Some(libc::EPERM) {

@@ -17,6 +17,7 @@ pub mod process;
 pub mod seccomp;
 pub mod seccomp_rules;
 pub mod self_confine;
+pub mod sys;
 #[cfg(test)]
 mod testutil;
 

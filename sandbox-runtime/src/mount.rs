@@ -17,6 +17,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 use crate::hostpath;
 use crate::plan::MountStep;
+use crate::sys::{self, MountAttrs, OFlags, ResolveFlags, SetattrFlags};
 
 /// Errors of the mount setup; each names the path involved.
 #[derive(Debug, thiserror::Error)]
@@ -45,10 +46,10 @@ const MASK: &str = "/mask";
 /// flags: each masked directory is a bind of it.
 const MASK_DIR: &str = "/maskdir";
 
-const MOUNT_ATTR_RDONLY: u64 = 0x1;
-const MOUNT_ATTR_NOSUID: u64 = 0x2;
-const MOUNT_ATTR_NODEV: u64 = 0x4;
-const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+/// What every mount of the system tree gets once wsbox filled it.
+const SEALED: MountAttrs = MountAttrs::RDONLY
+    .union(MountAttrs::NOSUID)
+    .union(MountAttrs::NODEV);
 
 fn path_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
     move |source| Error::Path {
@@ -154,21 +155,21 @@ fn attach_opened(opened: &OpenedBind, writable: bool) -> Result<(), Error> {
             reopened.as_fd()
         }
     };
-    let newroot = hostpath::openat2(
-        libc::AT_FDCWD,
+    let newroot = sys::openat2(
+        sys::CWD,
         c"/newroot",
-        libc::O_PATH | libc::O_DIRECTORY,
-        0,
+        OFlags::PATH | OFlags::DIRECTORY,
+        ResolveFlags::empty(),
     )
     .map_err(err)?;
     let rel = opened.target.strip_prefix("/").unwrap_or(&opened.target);
     let point = hostpath::mount_point(newroot.as_fd(), rel, opened.dir).map_err(err)?;
-    let mut attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+    let mut attrs = MountAttrs::NOSUID | MountAttrs::NODEV;
     if !writable {
-        attrs |= MOUNT_ATTR_RDONLY;
+        attrs |= MountAttrs::RDONLY;
     }
     // Restricted while still detached: it is never attached without.
-    hostpath::tree::set_attr(tree, attrs, 0, true).map_err(err)?;
+    hostpath::tree::set_attr(tree, attrs, MountAttrs::empty(), true).map_err(err)?;
     hostpath::tree::attach(tree, point.as_fd()).map_err(err)
 }
 
@@ -194,11 +195,7 @@ pub fn execute(
 /// namespace and detaches the staging root with the host's root beneath it.
 pub fn enter_new_root() -> Result<(), Error> {
     let newroot = Path::new(NEWROOT);
-    set_attributes(
-        newroot,
-        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-        false,
-    )?;
+    set_attributes(newroot, SEALED, false)?;
     nix::unistd::chdir(newroot).map_err(nix_err("change directory to", newroot))?;
     nix::unistd::pivot_root(".", ".").map_err(nix_err("pivot_root into", newroot))?;
     // The staging root now sits on top of the new one; detach it, and the
@@ -302,17 +299,9 @@ fn execute_one(step: &MountStep, opened: &OpenedSources) -> Result<(), Error> {
                 None::<&str>,
             )
             .map_err(nix_err("bind onto itself", &path))?;
-            set_attributes(
-                &path,
-                MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-                true,
-            )
+            set_attributes(&path, SEALED, true)
         }
-        MountStep::Seal { path } => set_attributes(
-            &inside(path),
-            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-            false,
-        ),
+        MountStep::Seal { path } => set_attributes(&inside(path), SEALED, false),
         MountStep::MaskFile { path } => mask(&inside(path)),
         MountStep::MaskEach { dir, file } => {
             let dir = inside(dir);
@@ -408,11 +397,7 @@ fn cover_with(source: &Path, path: &Path) -> Result<(), Error> {
         None::<&str>,
     )
     .map_err(nix_err("mask", path))?;
-    set_attributes(
-        path,
-        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
-        false,
-    )
+    set_attributes(path, SEALED | MountAttrs::NOEXEC, false)
 }
 
 fn bind(
@@ -438,14 +423,14 @@ fn bind(
         None::<&str>,
     )
     .map_err(|e| err(e.into()))?;
-    let mut attrs = MOUNT_ATTR_NOSUID;
+    let mut attrs = MountAttrs::NOSUID;
     if !device {
-        attrs |= MOUNT_ATTR_NODEV;
+        attrs |= MountAttrs::NODEV;
     } else {
-        attrs |= MOUNT_ATTR_NOEXEC;
+        attrs |= MountAttrs::NOEXEC;
     }
     if !writable {
-        attrs |= MOUNT_ATTR_RDONLY;
+        attrs |= MountAttrs::RDONLY;
     }
     set_attributes(&path, attrs, true)
 }
@@ -528,48 +513,25 @@ fn mount_tmpfs(path: &Path, mode: u32, noexec: bool) -> Result<(), Error> {
     .map_err(nix_err("mount a tmpfs at", path))
 }
 
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
-
 /// Sets mount attributes with mount_setattr(2), which, unlike a remount, keeps
 /// the flags the kernel locked on mounts from a more privileged namespace and
 /// can apply to a whole subtree at once.
-fn set_attributes(path: &Path, set: u64, recursive: bool) -> Result<(), Error> {
+fn set_attributes(path: &Path, set: MountAttrs, recursive: bool) -> Result<(), Error> {
     let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::Path {
         action: "set attributes of",
         path: path.to_owned(),
         source: io::ErrorKind::InvalidInput.into(),
     })?;
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    let flags = if recursive { libc::AT_RECURSIVE } else { 0 };
-    // SAFETY: `c_path` and `attr` outlive the call; the size is the struct's.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            libc::AT_FDCWD,
-            c_path.as_ptr(),
-            flags as libc::c_uint,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if rc == 0 {
-        Ok(())
+    let flags = if recursive {
+        SetattrFlags::RECURSIVE
     } else {
-        Err(Error::Path {
+        SetattrFlags::empty()
+    };
+    sys::mount_setattr(sys::CWD, &c_path, flags, set, MountAttrs::empty()).map_err(|source| {
+        Error::Path {
             action: "set mount attributes (mount_setattr) of",
             path: path.to_owned(),
-            source: io::Error::last_os_error(),
-        })
-    }
+            source,
+        }
+    })
 }

@@ -359,6 +359,7 @@ mod tests {
 
     #[test]
     fn user_namespaces_are_refused_but_plain_unshare_works() {
+        // SAFETY: in a forked child (in_child); unshare changes only it.
         let unshare_user = || errno_of(unsafe { libc::unshare(libc::CLONE_NEWUSER) } as _);
         if is_root() {
             assert_eq!(
@@ -368,15 +369,19 @@ mod tests {
             );
         }
         assert_eq!(in_child(true, unshare_user), libc::EPERM);
+        // SAFETY: as above.
         let unshare_files = || errno_of(unsafe { libc::unshare(libc::CLONE_FILES) } as _);
         assert_eq!(in_child(true, unshare_files), 0);
     }
 
     #[test]
     fn clone3_is_enosys_and_clone_with_newuser_eperm() {
+        // SAFETY: null arguments; the filter (or the kernel) refuses it.
         let clone3 = || errno_of(unsafe { libc::syscall(libc::SYS_clone3, 0usize, 0usize) });
         assert_eq!(in_child(true, clone3), libc::ENOSYS);
         let clone_user = || {
+            // SAFETY: clone without a new stack is a fork; the child only
+            // _exits below.
             let rc = unsafe {
                 libc::syscall(
                     libc::SYS_clone,
@@ -388,6 +393,7 @@ mod tests {
                 )
             };
             if rc == 0 {
+                // SAFETY: the clone's child leaves at once.
                 unsafe { libc::_exit(0) };
             }
             errno_of(rc)
@@ -395,6 +401,7 @@ mod tests {
         assert_eq!(in_child(true, clone_user), libc::EPERM);
         // A plain fork still works: the filter looks at the flags, not the call.
         let fork = || {
+            // SAFETY: as above.
             let rc = unsafe {
                 libc::syscall(
                     libc::SYS_clone,
@@ -406,6 +413,7 @@ mod tests {
                 )
             };
             if rc == 0 {
+                // SAFETY: the clone's child leaves at once.
                 unsafe { libc::_exit(0) };
             }
             errno_of(rc)
@@ -416,9 +424,12 @@ mod tests {
     #[test]
     fn mount_api_is_refused_even_for_root() {
         let mount_tmpfs = || {
+            // SAFETY: in a forked child (in_child); unshare changes only it.
             if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
                 return 201;
             }
+            // SAFETY: C strings and a null data pointer, in the child's own
+            // mount namespace.
             errno_of(unsafe {
                 libc::mount(
                     c"none".as_ptr(),
@@ -459,6 +470,8 @@ mod tests {
             libc::SYS_setns,
         ] {
             let call = move || {
+                // SAFETY: null arguments: the filter refuses the call before
+                // the kernel reads any.
                 errno_of(unsafe { libc::syscall(nr, 0usize, 0usize, 0usize, 0usize, 0usize) })
             };
             assert_eq!(in_child(true, call), libc::EPERM, "syscall {nr}");
@@ -469,6 +482,8 @@ mod tests {
     fn tiocsti_is_refused_on_the_low_32_bits() {
         // A pty that becomes our controlling terminal, so TIOCSTI would work.
         let sti = |request: u64| {
+            // SAFETY: in a forked child (in_child): a pty of its own, the
+            // name libc returns for it, and one byte for TIOCSTI to read.
             move || unsafe {
                 let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
                 if master < 0 || libc::grantpt(master) != 0 || libc::unlockpt(master) != 0 {
@@ -515,6 +530,7 @@ mod tests {
     #[test]
     fn only_needed_socket_families_are_allowed() {
         let socket = |family: i32| {
+            // SAFETY: integer arguments; the socket is left to the child's exit.
             move || errno_of(unsafe { libc::socket(family, libc::SOCK_DGRAM, 0) } as _)
         };
         for family in [libc::AF_UNIX, libc::AF_INET, libc::AF_INET6] {
@@ -540,9 +556,11 @@ mod tests {
 
     #[test]
     fn ptrace_attach_is_refused() {
+        // SAFETY: integer arguments; the filter refuses it.
         let attach =
             || errno_of(unsafe { libc::ptrace(libc::PTRACE_ATTACH, libc::getppid(), 0, 0) });
         assert_eq!(in_child(true, attach), libc::EPERM);
+        // SAFETY: as above.
         let seize = || errno_of(unsafe { libc::ptrace(libc::PTRACE_SEIZE, libc::getppid(), 0, 0) });
         assert_eq!(in_child(true, seize), libc::EPERM);
     }
@@ -552,6 +570,7 @@ mod tests {
         // int 0x80 with eax = 20 (getpid on i386).
         let int80 = || {
             let ret: i64;
+            // SAFETY: the i386 getpid takes no argument and touches no memory.
             unsafe {
                 std::arch::asm!("int 0x80", inlateout("rax") 20i64 => ret, options(nostack));
             }
@@ -564,6 +583,7 @@ mod tests {
         assert_eq!(in_child(false, int80), 0, "control: int 0x80 getpid works");
         assert_eq!(in_child(true, int80), 1000 + libc::SIGSYS);
         // x32: getpid with the x32 bit set.
+        // SAFETY: getpid takes no argument.
         let x32 = || errno_of(unsafe { libc::syscall(0x4000_0000 | libc::SYS_getpid) });
         assert_eq!(in_child(true, x32), 1000 + libc::SIGSYS);
     }

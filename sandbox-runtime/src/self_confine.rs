@@ -375,8 +375,8 @@ mod tests {
             let tgkill_other = errno(unsafe { libc::syscall(libc::SYS_tgkill, v, v, 0) });
             // SAFETY: as above.
             let tkill = errno(unsafe { libc::syscall(libc::SYS_tkill, v, 0) });
-            // SAFETY: as above.
-            let pidfd = errno(unsafe { libc::syscall(libc::SYS_pidfd_open, v, 0) });
+            let pidfd = crate::sys::pidfd_open(v, crate::sys::PidfdFlags::empty())
+                .map_or_else(|e| e.raw_os_error().unwrap_or(255), |_| 0);
             // SAFETY: as above; a failed clone returns in this process.
             let clone_user = errno(unsafe {
                 libc::syscall(

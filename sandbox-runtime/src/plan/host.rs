@@ -1,0 +1,106 @@
+//! What the plan depends on in the host's file system, gathered once into
+//! a [`HostLayout`] by [`HostLayout::probe`] so that the plan stays pure and
+//! can be tested for merged-/usr and split layouts alike. The only part of
+//! `plan` that reads the host: it looks only at the names listed here, and
+//! never decides what is mounted.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Top-level directories that are either symlinks into /usr (merged /usr) or
+/// real directories to bind read-only.
+const SYSTEM_DIRS: &[&str] = &["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
+
+/// The part of the host's /etc that ordinary programs need, bound read-only.
+/// Anything not listed stays invisible: shadow, ssh keys, NetworkManager
+/// connections, the host's machine-id and hostname, sudoers, crontabs, …
+pub const ETC_ALLOWLIST: &[&str] = &[
+    "alternatives",
+    "bash.bashrc",
+    "ca-certificates",
+    "debian_version",
+    "dconf",
+    "fonts",
+    "gai.conf",
+    "glvnd",
+    "gtk-2.0",
+    "gtk-3.0",
+    "host.conf",
+    "inputrc",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "locale.alias",
+    "locale.conf",
+    "localtime",
+    "magic",
+    "magic.mime",
+    "mailcap",
+    "mime.types",
+    "nsswitch.conf",
+    "os-release",
+    "pki",
+    "profile",
+    "protocols",
+    "services",
+    "shells",
+    "ssl",
+    "terminfo",
+    "timezone",
+    "vulkan",
+    "X11",
+    "xdg",
+];
+
+/// What the plan needs to know about the host's file system.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostLayout {
+    /// Top-level system directories: name → `Some(link target)` for a symlink,
+    /// `None` for a real directory. Absent names do not exist.
+    pub system_dirs: BTreeMap<String, Option<PathBuf>>,
+    /// Allowlisted /etc entries that exist: name → what they are.
+    pub etc: BTreeMap<String, EtcEntry>,
+}
+
+/// The kind of an /etc entry on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EtcEntry {
+    File,
+    Dir,
+    Symlink(PathBuf),
+}
+
+impl HostLayout {
+    /// Reads the layout of the host root `root` (normally `/`).
+    pub fn probe(root: &Path) -> Self {
+        let mut layout = HostLayout::default();
+        for name in SYSTEM_DIRS {
+            let path = root.join(name);
+            match std::fs::symlink_metadata(&path) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    if let Ok(target) = std::fs::read_link(&path) {
+                        layout.system_dirs.insert((*name).to_owned(), Some(target));
+                    }
+                }
+                Ok(meta) if meta.is_dir() => {
+                    layout.system_dirs.insert((*name).to_owned(), None);
+                }
+                _ => {}
+            }
+        }
+        for name in ETC_ALLOWLIST {
+            let path = root.join("etc").join(name);
+            let entry = match std::fs::symlink_metadata(&path) {
+                Ok(meta) if meta.file_type().is_symlink() => match std::fs::read_link(&path) {
+                    Ok(target) => EtcEntry::Symlink(target),
+                    Err(_) => continue,
+                },
+                Ok(meta) if meta.is_dir() => EtcEntry::Dir,
+                Ok(meta) if meta.is_file() => EtcEntry::File,
+                _ => continue,
+            };
+            layout.etc.insert((*name).to_owned(), entry);
+        }
+        layout
+    }
+}

@@ -1,0 +1,34 @@
+//! The names every sandbox has inside: the app's ids, user, home and
+//! runtime directory, PATH, the places granted files appear and the places
+//! the app may write. Fixed, the same in every sandbox: nothing here comes
+//! from the host or the policy, and this module holds constants only.
+
+/// The uid and gid the app has inside every sandbox.
+pub const SANDBOX_UID: u32 = 1000;
+/// The gid the app has inside every sandbox.
+pub const SANDBOX_GID: u32 = 1000;
+/// The app's user name inside; never the host user's name.
+pub const SANDBOX_USER: &str = "user";
+/// The app's home inside.
+pub const SANDBOX_HOME: &str = "/home/user";
+/// The app's private XDG_RUNTIME_DIR inside.
+pub const SANDBOX_RUNTIME_DIR: &str = "/run/user/1000";
+/// Where granted files appear inside: file arguments, `--file`, and
+/// `wsbox add-file`. A tmpfs wsbox seals read-only; nothing in it is
+/// writable under Landlock.
+pub const FILES_DIR: &str = "/run/wsbox/files";
+/// Where read-write file grants appear; the only place below [`FILES_DIR`]
+/// that Landlock lets the app write.
+pub const FILES_RW_DIR: &str = "/run/wsbox/files/rw";
+/// The places the app may write under Landlock whatever the shares are;
+/// `rw` shares add their targets.
+pub const WRITABLE_PLACES: &[&str] = &[
+    "/dev/shm",
+    "/tmp",
+    "/var/tmp",
+    SANDBOX_RUNTIME_DIR,
+    SANDBOX_HOME,
+    FILES_RW_DIR,
+];
+/// PATH inside the sandbox.
+pub const SANDBOX_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";

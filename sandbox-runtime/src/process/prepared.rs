@@ -1,0 +1,124 @@
+//! Everything a sandbox needs, computed and checked before any process
+//! exists: the plan, the compiled seccomp filter, the Landlock ABI, argv and
+//! envp as C strings, and the user binds' sources opened by wsbox. A missing
+//! kernel feature fails here, with nothing started. Once made, it is only
+//! read: by wsbox to start the sandbox, by pid 1 and by the app.
+
+use std::ffi::{CString, OsStr};
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use super::Error;
+use crate::mount::{self, OpenedBind, Source};
+use crate::plan::{BindSpec, HostLayout, Plan, Spec, SANDBOX_HOME};
+use crate::seccomp::{self, Filter};
+use crate::{hostpath, landlock};
+
+/// Everything the sandbox needs, computed and checked before any process
+/// exists, so that a missing kernel feature fails closed with nothing started.
+#[derive(Debug)]
+pub struct Prepared {
+    pub(super) plan: Plan,
+    pub(super) spec: Spec,
+    pub(super) filter: Filter,
+    pub(super) landlock_abi: Option<i32>,
+    pub(super) argv: Vec<CString>,
+    pub(super) envp: Vec<CString>,
+    pub(super) path_dirs: Vec<PathBuf>,
+    /// The user binds' sources, opened by wsbox itself.
+    pub(super) opened: Vec<mount::OpenedBind>,
+}
+
+impl Prepared {
+    /// Checks the kernel and compiles everything for `spec`.
+    pub fn new(spec: Spec, host: &HostLayout) -> Result<Self, Error> {
+        if spec.argv.is_empty() {
+            return Err(Error::NoProgram);
+        }
+        seccomp::check_support()?;
+        let landlock_abi = landlock::check(spec.landlock)?;
+        let filter = Filter::app()?;
+        let cstring = |s: &OsStr| CString::new(s.as_bytes()).map_err(|_| Error::Nul(s.to_owned()));
+        let argv = spec
+            .argv
+            .iter()
+            .map(|a| cstring(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut envp = Vec::with_capacity(spec.env.len());
+        let mut path_dirs = Vec::new();
+        for (name, value) in &spec.env {
+            let mut pair = name.clone();
+            pair.push("=");
+            pair.push(value);
+            envp.push(cstring(&pair)?);
+            if name == "PATH" {
+                path_dirs = std::env::split_paths(value).collect();
+            }
+        }
+        let opened = open_binds(&spec)?;
+        let plan = Plan::new(&spec, host);
+        Ok(Prepared {
+            opened,
+            plan,
+            spec,
+            filter,
+            landlock_abi,
+            argv,
+            envp,
+            path_dirs,
+        })
+    }
+
+    /// The setup plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The Landlock ABI the app will be confined with, if any.
+    pub fn landlock_abi(&self) -> Option<i32> {
+        self.landlock_abi
+    }
+}
+
+/// Opens every user bind's source (and the persistent home) the symlink-safe
+/// way and checks what it is; see [`hostpath`].
+fn open_binds(spec: &Spec) -> Result<Vec<OpenedBind>, Error> {
+    let home = spec.home.as_ref().map(|home| BindSpec {
+        host: home.clone(),
+        target: SANDBOX_HOME.into(),
+        writable: true,
+        special: false,
+    });
+    let mut opened = Vec::new();
+    for bind in home.iter().chain(&spec.binds) {
+        let allow = hostpath::Allow {
+            special: bind.special,
+            dir: true,
+            write: bind.writable,
+        };
+        let o = hostpath::open_for_bind(&bind.host, allow).map_err(Error::Bind)?;
+        let open_err = |source| Error::Open {
+            path: bind.host.clone(),
+            source,
+        };
+        // Run by root, the sandbox's uid cannot search root's directories:
+        // wsbox clones the sources' mounts itself.
+        let source = if spec.host_ids.privileged {
+            Source::Tree(hostpath::tree::clone(o.fd.as_fd()).map_err(open_err)?)
+        } else {
+            Source::Reopen {
+                real: hostpath::real_path(o.fd.as_fd()).map_err(open_err)?,
+                dev: o.dev,
+                ino: o.ino,
+            }
+        };
+        opened.push(OpenedBind {
+            host: bind.host.clone(),
+            target: bind.target.clone(),
+            dir: o.kind == hostpath::Kind::Dir,
+            source,
+        });
+    }
+    Ok(opened)
+}
