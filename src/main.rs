@@ -5,6 +5,7 @@ mod broker;
 mod cli;
 mod confine;
 mod control;
+mod exit;
 mod files;
 mod forward;
 mod identity;
@@ -14,6 +15,7 @@ mod network;
 mod nftables;
 mod run;
 mod usernet;
+mod util;
 
 use std::os::fd::AsFd;
 use std::process::ExitCode;
@@ -23,9 +25,6 @@ use wsbox_policies::Policy;
 
 use crate::cli::{Cli, Command, InputCommand, PolicyCommand};
 use crate::control::{InputAction, Request};
-
-/// Exit status for wsbox's own errors.
-const EXIT_WSBOX_ERROR: u8 = 125;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -62,7 +61,7 @@ fn main() -> ExitCode {
             let message = message.join(" ");
             let message = message.strip_prefix("error: ").unwrap_or(&message);
             eprintln!("wsbox: {message} (see wsbox --help)");
-            return ExitCode::from(EXIT_WSBOX_ERROR);
+            return exit::wsbox_error();
         }
     };
 
@@ -154,11 +153,11 @@ fn main() -> ExitCode {
             .map_err(anyhow::Error::from),
     };
     match result {
-        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(EXIT_WSBOX_ERROR)),
+        Ok(code) => exit::code(code),
         Err(err) => {
             let message = format!("{err:#}").replace('\n', " ");
             eprintln!("wsbox: {message}");
-            ExitCode::from(EXIT_WSBOX_ERROR)
+            exit::wsbox_error()
         }
     }
 }

@@ -35,7 +35,7 @@ const CAP_NET_ADMIN: u32 = 12;
 
 /// Where `nft` is, or None.
 pub fn find() -> Option<PathBuf> {
-    crate::usernet::find("nft")
+    crate::util::find_program("nft")
 }
 
 /// The ruleset for a sandbox: the host's own addresses are refused always,

@@ -19,13 +19,15 @@ use wsbox_policies::{
     Access, Bind, ClipboardMode, Home, HostDecorations, MachineId, NetworkMode, Policy,
 };
 use wsbox_sandbox::plan::{environment, random_boot_id, random_machine_id, SANDBOX_RUNTIME_DIR};
-use wsbox_sandbox::process::{kill_sandbox, terminate, Sandbox, EXIT_TIMEOUT, STOP_GRACE};
+use wsbox_sandbox::process::{kill_sandbox, terminate, Sandbox, STOP_GRACE};
 use wsbox_sandbox::{BindSpec, HostIds, HostLayout, Outcome, Prepared, Spec};
 
 use crate::cli::{DisplayMode, RunArgs};
 use crate::control;
+use crate::exit::{EXIT_TIMEOUT, EXIT_WSBOX_ERROR};
 use crate::files;
 use crate::instance::{Info, Instance};
+use crate::util::getrandom;
 use crate::{identity, network, usernet};
 
 /// Runs the sandbox and returns the exit status for wsbox.
@@ -504,7 +506,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
             // The sandbox could not be set up: when the kernel's settings
             // restrict user namespaces (AppArmor's, say, lets the clone
             // through and refuses what comes after), they are the reason.
-            let restricted = (outcome.code == i32::from(crate::EXIT_WSBOX_ERROR))
+            let restricted = (outcome.code == EXIT_WSBOX_ERROR)
                 .then(wsbox_sandbox::namespaces::check_user_namespaces)
                 .and_then(Result::err);
             match restricted {
@@ -515,12 +517,12 @@ pub fn run(args: RunArgs) -> Result<i32> {
     }
     if let Some(failure) = failure {
         eprintln!("wsbox: {failure}");
-        return Ok(125);
+        return Ok(EXIT_WSBOX_ERROR);
     }
     Ok(match outcome {
         Some(_) if timed_out => EXIT_TIMEOUT,
         Some(outcome) => outcome.code,
-        None => 125,
+        None => EXIT_WSBOX_ERROR,
     })
 }
 
@@ -623,7 +625,8 @@ impl Run {
         }
     }
 
-    /// The host compositor is gone: the sandbox stops, wsbox exits with 125.
+    /// The host compositor is gone: the sandbox stops, wsbox exits with
+    /// [`EXIT_WSBOX_ERROR`].
     fn host_lost(&mut self, error: wsbox_compositor::backend::window::Error) {
         if self.failure.is_none() {
             self.failure = Some(error.to_string());
@@ -810,18 +813,6 @@ fn spec(policy: &Policy, argv: Vec<std::ffi::OsString>) -> Result<Spec> {
         },
         resolv_conf: None,
     })
-}
-
-pub(crate) fn getrandom(buf: &mut [u8]) -> Result<()> {
-    // SAFETY: the kernel writes at most buf.len() bytes into buf.
-    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if n != buf.len() as isize {
-        bail!(
-            "failed to read random bytes: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-    Ok(())
 }
 
 /// Raises the soft limit on open files to the hard one.

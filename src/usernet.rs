@@ -27,6 +27,7 @@ use nix::unistd::Pid;
 use wsbox_sandbox::network::{Route, LAN_RANGES};
 
 use crate::nftables::Namespaces;
+use crate::util::find_program;
 
 /// The sandbox's address, gateway and DNS forwarder (slirp4netns's defaults,
 /// used for pasta too so that both look the same from inside).
@@ -131,14 +132,6 @@ pub fn resolv_conf() -> String {
     format!("# wsbox --net user: DNS through the user-mode network\nnameserver {DNS}\n")
 }
 
-pub fn find(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    std::env::split_paths(&path)
-        .chain(["/usr/bin".into(), "/usr/sbin".into()])
-        .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
-}
-
 /// The host's own addresses, loopback excluded.
 pub fn host_addresses() -> Result<Vec<IpAddr>> {
     let mut found = Vec::new();
@@ -165,7 +158,7 @@ pub fn host_addresses() -> Result<Vec<IpAddr>> {
 /// Whether a user-mode networking helper and nft are installed, and the
 /// helper will be able to open the tun device.
 pub fn available() -> Result<()> {
-    if find("pasta").is_none() && find("slirp4netns").is_none() {
+    if find_program("pasta").is_none() && find_program("slirp4netns").is_none() {
         bail!(
             "--net user needs pasta (Debian package passt) or slirp4netns, and neither is installed"
         );
@@ -261,8 +254,8 @@ pub fn start(pid: Pid, mac: &str, rules: &str) -> Result<UserNet> {
     // the fallback where both are installed.
     let choice = std::env::var("WSBOX_USERNET").ok();
     let wants = |name: &str| choice.as_deref().is_none_or(|c| c == name);
-    let pasta = find("pasta").filter(|_| wants("pasta"));
-    let slirp = find("slirp4netns").filter(|_| wants("slirp4netns"));
+    let pasta = find_program("pasta").filter(|_| wants("pasta"));
+    let slirp = find_program("slirp4netns").filter(|_| wants("slirp4netns"));
     let (mut cmd, helper) = if let Some(pasta) = pasta {
         let mut cmd = Command::new(pasta);
         cmd.args(["--quiet", "--foreground", "--config-net", "--ipv4-only"])
