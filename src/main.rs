@@ -1,20 +1,18 @@
 //! wsbox: run desktop applications confined. Thin: logging, argument parsing,
 //! dispatch, and the mapping of errors to exit statuses.
 
-mod broker;
 mod cli;
 mod confine;
 mod control;
 mod exit;
 mod files;
-mod forward;
+mod helper;
 mod identity;
 mod instance;
 mod manual;
-mod network;
-mod nftables;
+mod net;
 mod run;
-mod usernet;
+mod screenshot;
 mod util;
 
 use std::os::fd::AsFd;
@@ -101,7 +99,7 @@ fn main() -> ExitCode {
         }
         Command::Stop { name } => control::call(&name, &Request::Stop).map(|_| 0),
         // The host path is opened here, as the user: wsbox, confined,
-        // only receives the open file (src/broker.rs).
+        // only receives the open file (src/files/broker.rs).
         Command::AddFile { name, path, rw } => absolute(&path).and_then(|path| {
             let fd = files::open_for_add(&path, rw)?;
             print_path(control::call_with(

@@ -26,9 +26,15 @@ use crate::cli::{DisplayMode, RunArgs};
 use crate::control;
 use crate::exit::{EXIT_TIMEOUT, EXIT_WSBOX_ERROR};
 use crate::files;
+use crate::files::broker::{Broker, BrokerEnd};
+use crate::identity;
 use crate::instance::{Info, Instance};
+use crate::net as network;
+use crate::net::hostwatch::{HostWatch, HostWatcher};
+use crate::net::relays::Relays;
+use crate::net::usernet;
+use crate::screenshot::ScreenshotWriter;
 use crate::util::getrandom;
-use crate::{identity, network, usernet};
 
 /// Runs the sandbox and returns the exit status for wsbox.
 pub fn run(args: RunArgs) -> Result<i32> {
@@ -273,9 +279,9 @@ pub fn run(args: RunArgs) -> Result<i32> {
     if let Some(user_net) = &user_net {
         // Run by a helper started before the confinement: the confined
         // wsbox can neither open netlink sockets nor start nft.
-        let watch = usernet::HostWatch::start(user_net)
+        let watch = HostWatch::start(user_net)
             .and_then(|watch| {
-                crate::broker::HostWatcher::spawn(watch, sandbox_pid)
+                HostWatcher::spawn(watch, sandbox_pid)
                     .context("failed to start the watch of the host's addresses")
             })
             .inspect_err(|_| kill_sandbox(sandbox_pid))?;
@@ -302,7 +308,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         created.keep();
     }
     // Served by a process of their own, forked now: wsbox, confined,
-    // makes no sockets (src/broker.rs).
+    // makes no sockets (src/net/relays.rs).
     let relays: Vec<_> = sandbox
         .take_listeners()
         .into_iter()
@@ -312,7 +318,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         None
     } else {
         Some(
-            crate::broker::Relays::spawn(relays)
+            Relays::spawn(relays)
                 .inspect_err(|_| kill_sandbox(sandbox_pid))
                 .context("failed to serve the sandbox's sockets")?,
         )
@@ -364,7 +370,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         let mut screenshot = args
             .screenshot
             .as_deref()
-            .map(crate::confine::ScreenshotWriter::spawn)
+            .map(ScreenshotWriter::spawn)
             .transpose()
             .context("failed to start the screenshot writer")?;
         handle
@@ -390,7 +396,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
     // Everything is open and the app is running: from here on a bug in a
     // protocol handler reaches only what src/confine.rs keeps.
     // The file broker first: it mounts and joins the sandbox, which the
-    // confined wsbox cannot (src/broker.rs), and removes wsbox's runtime
+    // confined wsbox cannot (src/files/broker.rs), and removes wsbox's runtime
     // directory at the end, which the confined wsbox may only empty.
     // Its runtime directory and the other sandboxes' beside it.
     // Canonical: the broker compares them with the real paths of fds.
@@ -401,10 +407,9 @@ pub fn run(args: RunArgs) -> Result<i32> {
     .iter()
     .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()))
     .collect();
-    let (broker, broker_end) =
-        crate::broker::Broker::spawn(sandbox_pid, spec_privileged, own, &instance.dir)
-            .inspect_err(|_| kill_sandbox(sandbox_pid))
-            .context("failed to start the file helper")?;
+    let (broker, broker_end) = Broker::spawn(sandbox_pid, spec_privileged, own, &instance.dir)
+        .inspect_err(|_| kill_sandbox(sandbox_pid))
+        .context("failed to start the file helper")?;
     let mut runtime = RuntimeDir {
         event_loop,
         handle,
@@ -418,7 +423,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         .into_iter()
         .chain([
             user_net.as_ref().map(usernet::UserNet::pid),
-            _relays.as_ref().map(crate::broker::Relays::pid),
+            _relays.as_ref().map(Relays::pid),
             watcher_pid,
         ])
         .flatten()
@@ -440,7 +445,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
 
     let mut run = Run {
         compositor,
-        files: files::Live::new(Some(broker), grants),
+        files: files::live::Live::new(Some(broker), grants),
         sandbox: sandbox_pid,
         process: Some(sandbox),
         ending: false,
@@ -536,14 +541,14 @@ struct RuntimeDir {
     event_loop: EventLoop<'static, Run>,
     handle: LoopHandle<'static, Run>,
     instance: Instance,
-    broker: crate::broker::BrokerEnd,
+    broker: BrokerEnd,
 }
 
 /// The state of `wsbox run`'s event loop.
 struct Run {
     compositor: Option<State>,
     /// Files granted to the running sandbox (`wsbox add-file` and friends).
-    files: files::Live,
+    files: files::live::Live,
     /// pid 1 of the sandbox.
     sandbox: Pid,
     process: Option<Sandbox>,
