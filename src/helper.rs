@@ -1,15 +1,16 @@
 //! Forking the helper processes wsbox starts before it confines itself
 //! (`src/confine.rs`), for the work the confined wsbox can no longer do,
 //! and the messages they exchange with wsbox. The helpers are the file
-//! broker (`files::broker`), the watch of the host's addresses
-//! (`net::hostwatch`), the relays (`net::relays`) and the screenshot
-//! writer (`screenshot`); each module says what its helper may do.
+//! broker (`crate::files::broker`), the watch of the host's addresses
+//! (`crate::net::hostwatch`), the relays (`crate::net::relays`) and the
+//! screenshot writer (`crate::screenshot`); each module says what its
+//! helper may do.
 //!
 //! All are forked while wsbox has a single thread, keep only their own fds,
 //! die with wsbox (`PR_SET_PDEATHSIG`), are not dumpable and have
 //! `no_new_privs`. Nothing here starts a thread, and [`fork_helper`] must
-//! never be called by a process that has one (wsbox before its
-//! confinement; the broker, for each request).
+//! only be called by a single-threaded process: wsbox before it confines
+//! itself, or the broker, once per request.
 
 use std::io;
 use std::os::fd::{BorrowedFd, OwnedFd, RawFd};

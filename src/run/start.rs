@@ -28,8 +28,8 @@ use crate::run::state::Run;
 use crate::screenshot::ScreenshotWriter;
 
 /// What `start` hands on. When a later phase fails, what is left of it goes
-/// in the order of its fields: the helpers, pid 1, the loop, then the
-/// runtime directory.
+/// in the order of its fields: the relays, pid 1, user-mode networking, the
+/// prepared sandbox, the loop, then the runtime directory.
 pub struct Started {
     pub relays: Option<Relays>,
     pub sandbox: Sandbox,
