@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use wsbox_compositor::State;
 use wsbox_sandbox::fdpass;
 
-use crate::files::Live;
+use crate::files::live::Live;
 
 /// A request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
+use crate::util::getrandom;
+
 /// The machine id for the sandbox `name`, from the key in `dir`.
 pub fn stable_machine_id(dir: &Path, name: &str) -> Result<String> {
     let key = key(dir)?;
@@ -61,7 +63,7 @@ fn key(dir: &Path) -> Result<[u8; 32]> {
         .open(&path)
     {
         Ok(mut file) => {
-            crate::run::getrandom(&mut key)?;
+            getrandom(&mut key)?;
             file.write_all(&key)
                 .and_then(|()| file.sync_all())
                 .with_context(|| format!("failed to write {}", path.display()))?;

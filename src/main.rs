@@ -1,19 +1,19 @@
 //! wsbox: run desktop applications confined. Thin: logging, argument parsing,
 //! dispatch, and the mapping of errors to exit statuses.
 
-mod broker;
 mod cli;
 mod confine;
 mod control;
+mod exit;
 mod files;
-mod forward;
+mod helper;
 mod identity;
 mod instance;
 mod manual;
-mod network;
-mod nftables;
+mod net;
 mod run;
-mod usernet;
+mod screenshot;
+mod util;
 
 use std::os::fd::AsFd;
 use std::process::ExitCode;
@@ -23,9 +23,6 @@ use wsbox_policies::Policy;
 
 use crate::cli::{Cli, Command, InputCommand, PolicyCommand};
 use crate::control::{InputAction, Request};
-
-/// Exit status for wsbox's own errors.
-const EXIT_WSBOX_ERROR: u8 = 125;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -62,7 +59,7 @@ fn main() -> ExitCode {
             let message = message.join(" ");
             let message = message.strip_prefix("error: ").unwrap_or(&message);
             eprintln!("wsbox: {message} (see wsbox --help)");
-            return ExitCode::from(EXIT_WSBOX_ERROR);
+            return exit::wsbox_error();
         }
     };
 
@@ -102,7 +99,7 @@ fn main() -> ExitCode {
         }
         Command::Stop { name } => control::call(&name, &Request::Stop).map(|_| 0),
         // The host path is opened here, as the user: wsbox, confined,
-        // only receives the open file (src/broker.rs).
+        // only receives the open file (src/files/broker.rs).
         Command::AddFile { name, path, rw } => absolute(&path).and_then(|path| {
             let fd = files::open_for_add(&path, rw)?;
             print_path(control::call_with(
@@ -154,11 +151,11 @@ fn main() -> ExitCode {
             .map_err(anyhow::Error::from),
     };
     match result {
-        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(EXIT_WSBOX_ERROR)),
+        Ok(code) => exit::code(code),
         Err(err) => {
             let message = format!("{err:#}").replace('\n', " ");
             eprintln!("wsbox: {message}");
-            ExitCode::from(EXIT_WSBOX_ERROR)
+            exit::wsbox_error()
         }
     }
 }

@@ -9,24 +9,23 @@
 //! is not mapped (pasta `--no-map-gw`, slirp4netns
 //! `--disable-host-loopback`); the LAN and the host's own addresses are cut
 //! off by an nftables table in the sandbox's network namespace
-//! ([`crate::nftables`]), loaded before the helper starts, and, as a second
-//! layer, by pid 1 with prohibit routes
-//! ([`wsbox_sandbox::network::LAN_RANGES`]).
+//! ([`nftables`]), loaded before the helper starts and kept current with
+//! the host's addresses by `net::hostwatch`, and, as a second layer, by
+//! pid 1 with prohibit routes ([`wsbox_sandbox::network::LAN_RANGES`]).
 
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use std::net::{IpAddr, Ipv4Addr};
-
 use anyhow::{bail, Context, Result};
 use nix::unistd::Pid;
 use wsbox_sandbox::network::{Route, LAN_RANGES};
 
-use crate::nftables::Namespaces;
+use crate::net::nftables::{self, Namespaces};
+use crate::util::find_program;
 
 /// The sandbox's address, gateway and DNS forwarder (slirp4netns's defaults,
 /// used for pasta too so that both look the same from inside).
@@ -131,14 +130,6 @@ pub fn resolv_conf() -> String {
     format!("# wsbox --net user: DNS through the user-mode network\nnameserver {DNS}\n")
 }
 
-pub fn find(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    std::env::split_paths(&path)
-        .chain(["/usr/bin".into(), "/usr/sbin".into()])
-        .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
-}
-
 /// The host's own addresses, loopback excluded.
 pub fn host_addresses() -> Result<Vec<IpAddr>> {
     let mut found = Vec::new();
@@ -165,12 +156,12 @@ pub fn host_addresses() -> Result<Vec<IpAddr>> {
 /// Whether a user-mode networking helper and nft are installed, and the
 /// helper will be able to open the tun device.
 pub fn available() -> Result<()> {
-    if find("pasta").is_none() && find("slirp4netns").is_none() {
+    if find_program("pasta").is_none() && find_program("slirp4netns").is_none() {
         bail!(
             "--net user needs pasta (Debian package passt) or slirp4netns, and neither is installed"
         );
     }
-    if crate::nftables::find().is_none() {
+    if nftables::find().is_none() {
         bail!("--net user needs nft (Debian package nftables), and it is not installed");
     }
     tun_usable(Path::new(TUN))
@@ -250,19 +241,19 @@ pub fn generated_mac(mut bytes: [u8; 6]) -> String {
         .join(":")
 }
 
-/// Loads the firewall `rules` ([`crate::nftables::ruleset`]) into the
+/// Loads the firewall `rules` ([`nftables::ruleset`]) into the
 /// network namespace of `pid` (pid 1 of the sandbox, not yet started), then
 /// attaches user-mode networking to its namespaces and waits until its
 /// network is configured.
 pub fn start(pid: Pid, mac: &str, rules: &str) -> Result<UserNet> {
     let namespaces = Namespaces::open(pid)?;
-    crate::nftables::apply(&namespaces, rules)?;
+    nftables::apply(&namespaces, rules)?;
     // WSBOX_USERNET=slirp4netns (or pasta) picks the helper, e.g. to test
     // the fallback where both are installed.
     let choice = std::env::var("WSBOX_USERNET").ok();
     let wants = |name: &str| choice.as_deref().is_none_or(|c| c == name);
-    let pasta = find("pasta").filter(|_| wants("pasta"));
-    let slirp = find("slirp4netns").filter(|_| wants("slirp4netns"));
+    let pasta = find_program("pasta").filter(|_| wants("pasta"));
+    let slirp = find_program("slirp4netns").filter(|_| wants("slirp4netns"));
     let (mut cmd, helper) = if let Some(pasta) = pasta {
         let mut cmd = Command::new(pasta);
         cmd.args(["--quiet", "--foreground", "--config-net", "--ipv4-only"])
@@ -359,121 +350,6 @@ pub fn start(pid: Pid, mac: &str, rules: &str) -> Result<UserNet> {
             bail!("{helper} did not set up the sandbox's network within {READY_TIMEOUT:?}");
         }
         std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Keeps the firewall's set of the host's addresses current: a netlink
-/// socket in wsbox's (the host's) network namespace reports every address
-/// added or removed (DHCP, VPN, another Wi-Fi), and each change reloads the
-/// set in the sandbox's namespace. The routes pid 1 added stay as they were.
-#[derive(Debug)]
-pub struct HostWatch {
-    sock: OwnedFd,
-    namespaces: Namespaces,
-    known: Vec<IpAddr>,
-}
-
-impl HostWatch {
-    /// Starts watching for the sandbox of `net` and brings the set up to
-    /// date at once (an address may have come since the plan).
-    pub fn start(net: &UserNet) -> Result<Self> {
-        // SAFETY: plain socket(2).
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                libc::NETLINK_ROUTE,
-            )
-        };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error())
-                .context("failed to watch the host's addresses (netlink socket)");
-        }
-        // SAFETY: just created, owned here.
-        let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: a sockaddr_nl of zeros is valid; the groups are set below.
-        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        addr.nl_groups = (libc::RTMGRP_IPV4_IFADDR | libc::RTMGRP_IPV6_IFADDR) as u32;
-        // SAFETY: addr is valid for the call.
-        let rc = unsafe {
-            libc::bind(
-                sock.as_raw_fd(),
-                (&addr as *const libc::sockaddr_nl).cast(),
-                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
-            return Err(std::io::Error::last_os_error())
-                .context("failed to watch the host's addresses (netlink bind)");
-        }
-        let mut watch = HostWatch {
-            sock,
-            namespaces: net
-                .namespaces
-                .try_clone()
-                .context("failed to keep the sandbox's namespaces")?,
-            known: Vec::new(),
-        };
-        watch.refresh()?;
-        Ok(watch)
-    }
-
-    /// Reads the pending notifications and reloads the set if the host's
-    /// addresses changed. An error means the set may be stale.
-    pub fn on_readable(&mut self) -> Result<()> {
-        let mut buf = [0u8; 8192];
-        loop {
-            // SAFETY: buf is valid for its length.
-            let n = unsafe {
-                libc::recv(
-                    self.sock.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if n >= 0 {
-                continue;
-            }
-            let err = std::io::Error::last_os_error();
-            match err.raw_os_error() {
-                // Dropped notifications (ENOBUFS) are fine: the addresses
-                // are read anew below.
-                Some(libc::EINTR) | Some(libc::ENOBUFS) => continue,
-                Some(libc::EAGAIN) => break,
-                _ => return Err(err).context("failed to read the host's address changes"),
-            }
-        }
-        self.refresh()
-    }
-
-    fn refresh(&mut self) -> Result<()> {
-        let mut now = host_addresses()?;
-        now.sort();
-        if now == self.known {
-            return Ok(());
-        }
-        crate::nftables::apply(&self.namespaces, &crate::nftables::host_update(&now))?;
-        tracing::debug!(addresses = ?now, "the sandbox's firewall has the host's addresses");
-        self.known = now;
-        Ok(())
-    }
-}
-
-impl HostWatch {
-    /// Every fd the watch uses, for the process it runs in
-    /// ([`crate::broker::HostWatcher`]).
-    pub fn raw_fds(&self) -> Vec<std::os::fd::RawFd> {
-        let mut fds = vec![self.sock.as_raw_fd()];
-        fds.extend(self.namespaces.raw_fds());
-        fds
-    }
-}
-
-impl AsFd for HostWatch {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.sock.as_fd()
     }
 }
 

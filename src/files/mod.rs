@@ -1,24 +1,27 @@
 //! Files the user hands to a sandbox: file arguments after `--` (paths and
 //! `file://` URIs), `--file`/`--file-rw`, the names they get under
-//! /run/wsbox/files, and the persistent home.
+//! /run/wsbox/files, the persistent home, and the host files the command
+//! line opens for `wsbox add-file` and `export`. The files of a running
+//! sandbox are [`live`]'s; the mounts in it are made by the [`broker`].
 //!
 //! Host paths are only opened through `wsbox_sandbox::hostpath`, which follows
 //! no symlink but root's; nothing here reads what is inside a granted file or
 //! directory, and nothing the app can write is read back as configuration.
 
+pub mod broker;
+pub mod live;
+
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::{OsStr, OsString};
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use wsbox_sandbox::hostpath::{self, Allow, Kind};
 use wsbox_sandbox::plan::{FILES_DIR, FILES_RW_DIR, WRITABLE_PLACES};
 use wsbox_sandbox::{BindSpec, HostIds};
-
-use crate::broker::Broker;
 
 /// Names taken in the files place: read-only files in [`FILES_DIR`],
 /// read-write ones in [`FILES_RW_DIR`]. A taken name gets `-2`, `-3`, …
@@ -393,179 +396,12 @@ pub fn persistent_home(
     Ok((path, created))
 }
 
-/// One grant in a running sandbox, as wsbox recorded it.
-#[derive(Debug, Clone)]
-struct Granted {
-    host: PathBuf,
-    inside: PathBuf,
-    name: OsString,
-    rw: bool,
-    dir: bool,
-    /// The id of the mount wsbox attached, when known (add-file records it).
-    mount_id: Option<u64>,
-}
-
-/// The files of a running sandbox: what `wsbox add-file`, `remove-file` and
-/// `export` change. Its state is wsbox's own; nothing is read back from the
-/// sandbox. The mounts and copies are done by the broker
-/// ([`crate::broker::Broker`]), with host files the command line opened.
-#[derive(Debug)]
-pub struct Live {
-    broker: Option<Arc<Broker>>,
-    names: Names,
-    granted: Vec<Granted>,
-}
-
-/// Why file requests fail when the broker could not be started.
-const NO_BROKER: &str =
-    "wsbox's file helper did not start: files of this sandbox cannot be changed";
-
-impl Live {
-    /// The files of the sandbox the `broker` works on, starting with the
-    /// grants it was started with.
-    pub fn new(broker: Option<Arc<Broker>>, grants: Grants) -> Self {
-        let granted = grants
-            .binds
-            .iter()
-            .zip(&grants.dirs)
-            .filter_map(|(b, dir)| {
-                Some(Granted {
-                    host: b.host.clone(),
-                    name: b.target.file_name()?.to_owned(),
-                    inside: b.target.clone(),
-                    rw: b.writable,
-                    dir: *dir,
-                    mount_id: None,
-                })
-            })
-            .collect();
-        Self {
-            broker,
-            names: grants.names,
-            granted,
-        }
-    }
-
-    fn broker(&self) -> Result<&Broker> {
-        self.broker
-            .as_deref()
-            .ok_or_else(|| anyhow::anyhow!(NO_BROKER))
-    }
-
-    /// Makes the host file or directory `path`, opened by the command line
-    /// as `fd`, appear under the files place; returns its inside path.
-    pub fn add(&mut self, path: &Path, rw: bool, fd: Option<OwnedFd>) -> Result<PathBuf> {
-        if !path.is_absolute() {
-            bail!("failed to add {}: not an absolute path", path.display());
-        }
-        if let Some(g) = self.granted.iter().find(|g| g.host == path && g.rw == rw) {
-            return Ok(g.inside.clone());
-        }
-        let Some(fd) = fd else {
-            bail!(
-                "failed to add {}: the request came without the open file (use `wsbox add-file`)",
-                path.display()
-            );
-        };
-        let dir = hostpath::fstat(fd.as_fd())
-            .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
-            .with_context(|| format!("failed to add {}", path.display()))?;
-        let broker = self
-            .broker
-            .clone()
-            .ok_or_else(|| anyhow::anyhow!(NO_BROKER))?;
-        let base = path.file_name().unwrap_or(OsStr::new("file"));
-        let name = self.names.take(base, rw);
-        match broker.add(fd.as_fd(), path, &name, rw) {
-            Ok((inside, id)) => {
-                self.granted.push(Granted {
-                    host: path.to_owned(),
-                    inside: inside.clone(),
-                    name,
-                    rw,
-                    dir,
-                    mount_id: (id != 0).then_some(id),
-                });
-                Ok(inside)
-            }
-            Err(e) => {
-                self.names.release(&name, rw);
-                Err(anyhow::anyhow!("{e}"))
-            }
-        }
-    }
-
-    /// Takes away a grant, named by its inside path or its host path.
-    pub fn remove(&mut self, path: &Path) -> Result<PathBuf> {
-        let Some(i) = self
-            .granted
-            .iter()
-            .position(|g| g.inside == path || g.host == path)
-        else {
-            bail!(
-                "{} is not a file granted to this sandbox (give its host path or its path under {FILES_DIR})",
-                path.display()
-            );
-        };
-        let g = self.granted[i].clone();
-        // A failure leaves the grant recorded; removing it again finishes
-        // what is left to do.
-        self.broker()?
-            .remove(&g.name, g.rw, g.dir, g.mount_id)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        self.granted.remove(i);
-        self.names.release(&g.name, g.rw);
-        Ok(g.inside)
-    }
-
-    /// What copies files out of this sandbox, to be run off the event loop.
-    pub fn exporter(&self) -> Exporter {
-        Exporter {
-            broker: self.broker.clone(),
-        }
-    }
-}
-
-/// Copies files out of a running sandbox; independent of [`Live`], so a
-/// long copy can run on a thread of its own.
-#[derive(Debug, Clone)]
-pub struct Exporter {
-    broker: Option<Arc<Broker>>,
-}
-
-impl Exporter {
-    /// Copies the sandbox's file `inside` into the host directory `dir`,
-    /// opened by the command line (`host_dir` is its path).
-    pub fn export(
-        &self,
-        inside: &Path,
-        host_dir: &Path,
-        dir: Option<OwnedFd>,
-        force: bool,
-    ) -> Result<PathBuf> {
-        let Some(dir) = dir else {
-            bail!(
-                "failed to export {}: the request came without the open directory (use `wsbox export`)",
-                inside.display()
-            );
-        };
-        let broker = self
-            .broker
-            .as_deref()
-            .ok_or_else(|| anyhow::anyhow!(NO_BROKER))?;
-        broker
-            .export(inside, dir.as_fd(), host_dir, force)
-            .map_err(|e| anyhow::anyhow!("{e}"))
-    }
-}
-
 /// Opens the host file or directory `path` for `wsbox add-file` (the
 /// command line, as the user), with the checks of a grant, to be passed to
 /// wsbox.
 pub fn open_for_add(path: &Path, rw: bool) -> Result<OwnedFd> {
     let opened = open_grant(path, rw, false)?;
-    crate::broker::reopen_for_passing(&opened, rw)
-        .with_context(|| format!("failed to grant {}", path.display()))
+    reopen_for_passing(&opened, rw).with_context(|| format!("failed to grant {}", path.display()))
 }
 
 /// Opens the host directory `host_dir` for `wsbox export`.
@@ -580,12 +416,31 @@ pub fn open_for_export(inside: &Path, host_dir: &Path) -> Result<OwnedFd> {
             std::io::Error::from_raw_os_error(libc::ENOTDIR)
         )));
     }
-    crate::broker::reopen_for_passing(&opened, false).map_err(|e| {
+    reopen_for_passing(&opened, false).map_err(|e| {
         fail(&format!(
             "failed to export into {}: {e}",
             host_dir.display()
         ))
     })
+}
+
+/// Opens `path` for passing to wsbox: `opened` (an `O_PATH` fd from
+/// `hostpath`) opened again for real, for reading, or for writing where
+/// `write` (a read-write regular file).
+pub fn reopen_for_passing(opened: &hostpath::Opened, write: bool) -> io::Result<OwnedFd> {
+    let flags = match opened.kind {
+        Kind::Dir => libc::O_RDONLY | libc::O_DIRECTORY,
+        _ if write => libc::O_RDWR | libc::O_NOCTTY | libc::O_NONBLOCK,
+        _ => libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK,
+    };
+    let path = std::ffi::CString::new(format!("/proc/self/fd/{}", opened.fd.as_raw_fd()))
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let fd = hostpath::openat2(libc::AT_FDCWD, &path, flags, 0)?;
+    let st = hostpath::fstat(fd.as_fd())?;
+    if (st.st_dev, st.st_ino) != (opened.dev, opened.ino) {
+        return Err(io::Error::from_raw_os_error(libc::ESTALE));
+    }
+    Ok(fd)
 }
 
 #[cfg(test)]

@@ -1,6 +1,16 @@
 //! The network modes of `wsbox run`: what each one puts into the sandbox's
 //! spec (own or shared namespace, listeners, blocked ranges, resolv.conf)
-//! and what wsbox runs beside it (relays, user-mode networking).
+//! and what wsbox runs beside it: the relays of `--net tor` and
+//! `--net-forward` ([`forward`], in the process of [`relays`]), and for
+//! `--net user` user-mode networking ([`usernet`]) behind a firewall
+//! ([`nftables`]) that follows the host's addresses ([`hostwatch`]).
+//! This module only plans: it starts nothing and keeps nothing open.
+
+pub mod forward;
+pub mod hostwatch;
+pub mod nftables;
+pub mod relays;
+pub mod usernet;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,8 +19,7 @@ use anyhow::{anyhow, bail, Result};
 use wsbox_policies::{parse_forward, parse_socket_addr, Network, NetworkMode, TOR_SOCKS_DEFAULT};
 use wsbox_sandbox::network::NetSpec;
 
-use crate::forward::{Credentials, Upstream};
-use crate::{nftables, usernet};
+use crate::net::forward::{Credentials, Upstream};
 
 /// Everything a network mode needs, decided before the sandbox exists.
 #[derive(Debug)]
@@ -71,7 +80,12 @@ pub fn plan(net: &Network, random: impl Fn(&mut [u8]) -> Result<()>) -> Result<S
             let host = usernet::host_addresses()?;
             setup.spec.routes = usernet::routes(net.allow_lan, &host);
             setup.spec.no_ipv6_on = vec![usernet::INTERFACE.to_owned()];
-            setup.firewall = Some(nftables::ruleset(net.allow_lan, &host));
+            setup.firewall = Some(nftables::ruleset(
+                net.allow_lan,
+                &host,
+                usernet::GATEWAY,
+                usernet::DNS,
+            ));
             setup.resolv_conf = Some(usernet::resolv_conf());
             let mut bytes = [0u8; 6];
             random(&mut bytes)?;

@@ -26,7 +26,7 @@ use anyhow::{bail, Context, Result};
 use nix::unistd::Pid;
 use wsbox_sandbox::network::LAN_RANGES;
 
-use crate::usernet::{DNS, GATEWAY};
+use crate::util::find_program;
 
 /// The table wsbox owns in the sandbox's network namespace.
 const TABLE: &str = "inet wsbox";
@@ -35,14 +35,15 @@ const CAP_NET_ADMIN: u32 = 12;
 
 /// Where `nft` is, or None.
 pub fn find() -> Option<PathBuf> {
-    crate::usernet::find("nft")
+    find_program("nft")
 }
 
-/// The ruleset for a sandbox: the host's own addresses are refused always,
-/// the gateway and the DNS forwarder but for port 53 too, the LAN ranges
-/// (and multicast and broadcast) unless `allow_lan`, and all of IPv6 but
-/// loopback (user-mode networking is IPv4-only here).
-pub fn ruleset(allow_lan: bool, host: &[IpAddr]) -> String {
+/// The ruleset for a sandbox whose user-mode network has the gateway
+/// `gateway` and the DNS forwarder `dns`: the host's own addresses are
+/// refused always, the gateway and the DNS forwarder but for port 53 too,
+/// the LAN ranges (and multicast and broadcast) unless `allow_lan`, and all
+/// of IPv6 but loopback (user-mode networking is IPv4-only here).
+pub fn ruleset(allow_lan: bool, host: &[IpAddr], gateway: &str, dns: &str) -> String {
     let reject = "reject with icmpx admin-prohibited";
     let mut text = format!(
         "table {TABLE} {{\n\
@@ -53,8 +54,8 @@ pub fn ruleset(allow_lan: bool, host: &[IpAddr]) -> String {
          \t\toifname \"lo\" accept\n\
          \t\tmeta nfproto ipv6 {reject}\n\
          \t\tip daddr @host4 {reject}\n\
-         \t\tip daddr {DNS} meta l4proto {{ tcp, udp }} th dport 53 accept\n\
-         \t\tip daddr {{ {GATEWAY}, {DNS} }} {reject}\n"
+         \t\tip daddr {dns} meta l4proto {{ tcp, udp }} th dport 53 accept\n\
+         \t\tip daddr {{ {gateway}, {dns} }} {reject}\n"
     );
     if !allow_lan {
         let mut ranges: Vec<String> = LAN_RANGES
@@ -216,6 +217,7 @@ fn enter(parent: u32, user: i32, net: i32) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::usernet::{DNS, GATEWAY};
 
     #[test]
     fn the_ruleset_refuses_the_lan_unless_allowed() {
@@ -224,7 +226,7 @@ mod tests {
             "2001:db8::1".parse().unwrap(),
             "127.0.0.1".parse().unwrap(),
         ];
-        let strict = ruleset(false, &host);
+        let strict = ruleset(false, &host, GATEWAY, DNS);
         assert!(strict.contains("add element inet wsbox host4 { 203.0.113.9 }"));
         assert!(strict.contains("add element inet wsbox host6 { 2001:db8::1 }"));
         assert!(!strict.contains("127.0.0.1"));
@@ -234,7 +236,7 @@ mod tests {
         assert!(strict.contains("ip daddr { 10.0.2.2, 10.0.2.3 } reject"));
         // The DNS exception comes before the range that holds it.
         assert!(strict.find("dport 53").unwrap() < strict.find("10.0.0.0/8").unwrap());
-        let lan = ruleset(true, &host);
+        let lan = ruleset(true, &host, GATEWAY, DNS);
         assert!(!lan.contains("192.168.0.0/16"), "{lan}");
         assert!(lan.contains("ip daddr @host4 reject"));
         assert!(lan.contains("meta nfproto ipv6 reject"));

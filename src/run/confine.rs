@@ -1,0 +1,116 @@
+//! The `confine` phase of `wsbox run`: the last helper, the file broker,
+//! is forked; then wsbox confines itself (Landlock, seccomp, no
+//! capabilities: what `src/confine.rs` keeps), and only then starts
+//! threads. Landlock and the capability drop bind the calling thread and
+//! the threads it starts later, and every helper must be forked from a
+//! single thread: nothing here may start a thread before the confinement.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use nix::unistd::Pid;
+use wsbox_compositor::reexports::calloop::LoopSignal;
+use wsbox_compositor::State;
+use wsbox_sandbox::process::{kill_sandbox, Sandbox};
+use wsbox_sandbox::Prepared;
+
+use crate::files::broker::Broker;
+use crate::files::Grants;
+use crate::net::relays::Relays;
+use crate::net::usernet::UserNet;
+use crate::run::start::Started;
+use crate::run::state::RuntimeDir;
+
+/// What `confine` hands on. When the loop fails, what is left of it goes in
+/// the order of its fields, the runtime directory first (the rest moves
+/// into [`Run`](crate::run::state::Run), which goes before it).
+pub struct Confined {
+    pub runtime: RuntimeDir,
+    pub relays: Option<Relays>,
+    pub user_net: Option<UserNet>,
+    pub prepared: Prepared,
+    pub compositor: Option<State>,
+    pub signal: LoopSignal,
+    pub broker: Arc<Broker>,
+    pub grants: Grants,
+    pub sandbox: Sandbox,
+    pub pid1: Pid,
+}
+
+/// Starts the file broker and confines wsbox.
+pub fn confine(mut started: Started) -> Result<Confined> {
+    let pid1 = started.pid1;
+    // Everything is open and the app is running: from here on a bug in a
+    // protocol handler reaches only what src/confine.rs keeps.
+    // The file broker first: it mounts and joins the sandbox, which the
+    // confined wsbox cannot (src/files/broker.rs), and removes wsbox's runtime
+    // directory at the end, which the confined wsbox may only empty.
+    // Its runtime directory and the other sandboxes' beside it.
+    // Canonical: the broker compares them with the real paths of fds.
+    let dir = &started.instance.dir;
+    let own = [dir.parent().unwrap_or(dir), Path::new(crate::confine::XKB)]
+        .iter()
+        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()))
+        .collect();
+    let (broker, broker_end) = Broker::spawn(pid1, started.privileged, own, dir)
+        .inspect_err(|_| kill_sandbox(pid1))
+        .context("failed to start the file helper")?;
+    let runtime = RuntimeDir {
+        event_loop: started.events.event_loop,
+        handle: started.events.handle,
+        instance: started.instance,
+        broker: broker_end,
+    };
+    // The only processes the confined wsbox signals: the sandbox's pid 1
+    // and its own helpers (stopped when it ends).
+    let signal_pids = [Some(pid1.as_raw())]
+        .into_iter()
+        .chain([
+            started.user_net.as_ref().map(UserNet::pid),
+            started.relays.as_ref().map(Relays::pid),
+            started.watcher_pid,
+        ])
+        .flatten()
+        .collect();
+    // The app started with the usual limit; wsbox itself may hold a
+    // connection's worth of fds for each of its clients.
+    raise_fd_limit();
+    crate::confine::confine(
+        &runtime.instance.dir,
+        started.landlock_optional,
+        signal_pids,
+        started.events.compositor.is_some(),
+    )
+    .context("failed to confine wsbox itself")?;
+    // Threads only now: the sandbox and the helpers are forked.
+    if let Some(user_net) = started.user_net.as_mut() {
+        user_net.drain_log();
+    }
+    Ok(Confined {
+        runtime,
+        relays: started.relays,
+        user_net: started.user_net,
+        prepared: started.prepared,
+        compositor: started.events.compositor,
+        signal: started.events.signal,
+        broker,
+        grants: started.grants,
+        sandbox: started.sandbox,
+        pid1,
+    })
+}
+
+/// Raises the soft limit on open files to the hard one.
+fn raise_fd_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                tracing::warn!(%e, soft, hard, "failed to raise the limit on open files");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(%e, "failed to read the limit on open files"),
+    }
+}

@@ -1,0 +1,318 @@
+//! The `prepare` phase of `wsbox run`: the command line and the policy
+//! become the sandbox's spec, the files it is granted, its network plan and
+//! the compositor's configuration; the runtime directory is made, and the
+//! persistent home if the policy has one (both removed again when a later
+//! phase fails). Nothing here may start a process or open a socket: what
+//! can be refused is refused before anything runs.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use wsbox_compositor::clipboard::ClipboardConfig;
+use wsbox_compositor::state::KeyboardConfig;
+use wsbox_compositor::Config;
+use wsbox_policies::{Access, Bind, ClipboardMode, Home, HostDecorations, MachineId, Policy};
+use wsbox_sandbox::hostpath::Created;
+use wsbox_sandbox::plan::{environment, random_boot_id, random_machine_id};
+use wsbox_sandbox::{BindSpec, HostIds, Spec};
+
+use crate::cli::{DisplayMode, RunArgs};
+use crate::files::{self, Grants};
+use crate::identity;
+use crate::instance::{Info, Instance};
+use crate::net::{self, Setup};
+use crate::util::getrandom;
+
+/// What `prepare` decided, for the phases after it.
+#[derive(Debug)]
+pub struct Plan {
+    /// The compositor's configuration; None with `--display none`.
+    pub compositor: Option<Config>,
+    /// `--display window`: the output is shown in a window of the host's
+    /// session.
+    pub window: bool,
+    pub timeout: Option<Duration>,
+    /// Where `--screenshot` writes the output when the timeout ends the run.
+    pub screenshot: Option<PathBuf>,
+    /// The sandbox to make; `display` adds the Wayland socket to it.
+    pub spec: Spec,
+    /// The files granted on the command line, as the running wsbox records
+    /// them.
+    pub grants: Grants,
+    pub network: Setup,
+    /// The sandbox's name.
+    pub name: String,
+    /// The persistent home, when this run made it: removed again unless the
+    /// sandbox starts.
+    pub home_created: Option<Created>,
+    /// The runtime directory, removed when dropped: last, so that it
+    /// outlives the rest of the plan.
+    pub instance: Instance,
+}
+
+/// Decides everything about the sandbox that can be decided before it
+/// exists.
+pub fn prepare(args: &RunArgs) -> Result<Plan> {
+    let display = if args.headless {
+        DisplayMode::Headless
+    } else {
+        args.display.unwrap_or_else(|| {
+            if std::env::var_os("WAYLAND_DISPLAY").is_some() {
+                DisplayMode::Window
+            } else {
+                DisplayMode::Headless
+            }
+        })
+    };
+    if display == DisplayMode::Window && !host_session() {
+        bail!(
+            "--display window needs a Wayland session, but WAYLAND_DISPLAY is not set; \
+             use --display headless or --display none"
+        );
+    }
+    if display == DisplayMode::None && args.screenshot.is_some() {
+        bail!("--screenshot needs a display: use --display headless");
+    }
+    let timeout = match args.timeout {
+        None => None,
+        Some(secs) if secs.is_finite() && secs > 0.0 && secs < 1e9 => {
+            Some(Duration::from_secs_f64(secs))
+        }
+        Some(secs) => bail!("invalid --timeout {secs}: expected a positive number of seconds"),
+    };
+    let output = parse_output(&args.output)?;
+
+    let mut policy = load_policy(args)?;
+    apply_overrides(&mut policy, args)?;
+    policy
+        .validate("given on the command line")
+        .context("invalid command line")?;
+
+    let mut spec = spec(&policy, args.command.clone())?;
+    files::check_read_only_shares(&spec.binds)?;
+    let grants = files::grant(
+        &mut spec.argv,
+        &args.file,
+        &args.file_rw,
+        !args.no_file_args,
+        args.allow_special,
+    )?;
+    spec.binds.extend(grants.binds.iter().cloned());
+    let network = net::plan(&policy.network, getrandom)?;
+    spec.net = network.spec.clone();
+    spec.resolv_conf = network.resolv_conf.clone();
+    if let Some(resolv) = &network.host_resolv_conf {
+        spec.binds.push(BindSpec {
+            host: resolv.clone(),
+            target: "/etc/resolv.conf".into(),
+            writable: false,
+            special: false,
+        });
+    }
+    let program = Path::new(&spec.argv[0])
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "app".into());
+    let display_name = match display {
+        DisplayMode::Headless => "headless",
+        DisplayMode::None => "none",
+        DisplayMode::Window => "window",
+    };
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let instance = Instance::create(args.name.as_deref(), &program, |name| Info {
+        name: name.to_owned(),
+        pid: std::process::id(),
+        program: program.clone(),
+        display: display_name.to_owned(),
+        network: network.mode.name().to_owned(),
+        started,
+    })?;
+    let name = instance.name();
+    let mut home_created = None;
+    if let Some(home) = &policy.filesystem.home {
+        let (path, created) = files::persistent_home(&home.persist, &name, spec.host_ids)?;
+        spec.home = Some(path);
+        home_created = Some(created);
+    }
+    files::check_read_only_sources(&spec.binds, spec.home.as_deref())?;
+    if policy.identity.machine_id == MachineId::Stable {
+        spec.machine_id = identity::stable_machine_id(&identity::key_dir()?, &name)?;
+    }
+
+    let compositor =
+        (display != DisplayMode::None).then(|| compositor_config(&policy, &name, output));
+    Ok(Plan {
+        compositor,
+        window: display == DisplayMode::Window,
+        timeout,
+        screenshot: args.screenshot.clone(),
+        spec,
+        grants,
+        network,
+        name,
+        home_created,
+        instance,
+    })
+}
+
+/// The compositor's configuration for the sandbox `name`: the policy's
+/// display, keyboard and clipboard, and `--output`.
+fn compositor_config(policy: &Policy, name: &str, output: (i32, i32, f64)) -> Config {
+    Config {
+        name: name.to_owned(),
+        size: (output.0, output.1),
+        scale: output.2,
+        color: policy.display.rgb(),
+        keyboard: KeyboardConfig {
+            rules: policy.keyboard.rules.clone(),
+            model: policy.keyboard.model.clone(),
+            layout: policy.keyboard.layout.clone(),
+            variant: policy.keyboard.variant.clone(),
+            options: Some(policy.keyboard.options.clone()).filter(|o| !o.is_empty()),
+        },
+        clipboard: ClipboardConfig {
+            gesture: policy.clipboard.mode == ClipboardMode::Gesture,
+            auto: policy.clipboard.mode == ClipboardMode::Auto,
+            // validate() keeps it at 64 MiB at most.
+            max_bytes: usize::try_from(policy.clipboard.max_bytes).unwrap_or(usize::MAX),
+        },
+        host_decorations: policy.display.host_decorations == HostDecorations::Server,
+    }
+}
+
+/// Whether wsbox itself runs in a Wayland session it can show a window in.
+fn host_session() -> bool {
+    std::env::var_os("WAYLAND_DISPLAY").is_some_and(|d| !d.is_empty())
+        || std::env::var_os("WAYLAND_SOCKET").is_some()
+}
+
+/// `WxH` or `WxH@SCALE`.
+fn parse_output(text: &str) -> Result<(i32, i32, f64)> {
+    let bad = || {
+        anyhow::anyhow!("invalid --output {text:?}: expected WxH or WxH@SCALE, e.g. 1280x720@1.5")
+    };
+    let (size, scale) = match text.split_once('@') {
+        Some((size, scale)) => (size, scale.parse::<f64>().map_err(|_| bad())?),
+        None => (text, 1.0),
+    };
+    let (w, h) = size.split_once('x').ok_or_else(bad)?;
+    let (w, h) = (
+        w.parse::<i32>().map_err(|_| bad())?,
+        h.parse::<i32>().map_err(|_| bad())?,
+    );
+    if !(16..=16384).contains(&w) || !(16..=16384).contains(&h) || !(0.5..=4.0).contains(&scale) {
+        bail!("invalid --output {text:?}: sizes go from 16 to 16384, scales from 0.5 to 4");
+    }
+    Ok((w, h, scale))
+}
+
+fn load_policy(args: &RunArgs) -> Result<Policy> {
+    Ok(match (&args.policy, &args.profile) {
+        (Some(file), _) => Policy::from_file(file)?,
+        (None, Some(name)) => Policy::builtin(name)?,
+        (None, None) => Policy::builtin("default")?,
+    })
+}
+
+fn apply_overrides(policy: &mut Policy, args: &RunArgs) -> Result<()> {
+    for (specs, mode) in [(&args.ro, Access::Ro), (&args.rw, Access::Rw)] {
+        for spec in specs {
+            let (host, sandbox) = match spec.split_once(':') {
+                Some((host, sandbox)) => (host, Some(PathBuf::from(sandbox))),
+                None => (spec.as_str(), None),
+            };
+            if host.is_empty() {
+                bail!("invalid --{mode} {spec:?}: empty host path");
+            }
+            let host =
+                std::path::absolute(host).with_context(|| format!("invalid --{mode} {spec:?}"))?;
+            policy.filesystem.bind.push(Bind {
+                host,
+                sandbox,
+                mode,
+                special: args.allow_special,
+            });
+        }
+    }
+    if let Some(home) = &args.home {
+        // `~` is expanded first: made absolute, it would name ./~ instead.
+        let persist = std::path::absolute(expand_home(home)?)
+            .with_context(|| format!("invalid --home {}", home.display()))?;
+        policy.filesystem.home = Some(Home { persist });
+    }
+    net::apply_overrides(
+        &mut policy.network,
+        args.net.as_deref(),
+        args.net_allow_lan,
+        &args.net_forward,
+    )?;
+    for pair in &args.env {
+        let Some((name, value)) = pair.split_once('=') else {
+            bail!("invalid --env {pair:?}: expected NAME=VALUE");
+        };
+        policy
+            .environment
+            .set
+            .insert(name.to_owned(), value.to_owned());
+    }
+    Ok(())
+}
+
+fn expand_home(path: &Path) -> Result<PathBuf> {
+    let Ok(rest) = path.strip_prefix("~") else {
+        return Ok(path.to_owned());
+    };
+    let home = std::env::var_os("HOME").context("failed to expand ~: HOME is not set")?;
+    Ok(PathBuf::from(home).join(rest))
+}
+
+fn spec(policy: &Policy, argv: Vec<std::ffi::OsString>) -> Result<Spec> {
+    let mut binds = Vec::with_capacity(policy.filesystem.bind.len());
+    for bind in &policy.filesystem.bind {
+        // Opened and checked (kind, symlinks) when the sandbox is prepared.
+        let host = expand_home(&bind.host)?;
+        let target = match &bind.sandbox {
+            Some(target) if target.starts_with("~") => {
+                let rest = target.strip_prefix("~").unwrap_or(target);
+                Path::new(wsbox_sandbox::plan::SANDBOX_HOME).join(rest)
+            }
+            Some(target) => target.clone(),
+            None => host.clone(),
+        };
+        binds.push(BindSpec {
+            host,
+            target,
+            writable: bind.mode == Access::Rw,
+            special: bind.special,
+        });
+    }
+    let mut id = [0u8; 16];
+    getrandom(&mut id)?;
+    // SAFETY: no arguments.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    Ok(Spec {
+        argv,
+        hostname: policy.identity.hostname.clone(),
+        machine_id: random_machine_id(id),
+        binds,
+        sys: policy.filesystem.sys,
+        env: environment(
+            std::env::vars_os(),
+            &policy.environment.pass,
+            &policy.environment.set,
+        ),
+        landlock: policy.security.landlock,
+        host_ids: HostIds::for_caller(euid, egid),
+        home: None,
+        net: Default::default(),
+        boot_id: {
+            let mut bytes = [0u8; 16];
+            getrandom(&mut bytes)?;
+            random_boot_id(bytes)
+        },
+        resolv_conf: None,
+    })
+}

@@ -1,0 +1,63 @@
+//! The `serve` phase of `wsbox run`: the event loop runs, with the sources
+//! the phases before put in it, until pid 1 ends or wsbox stops the
+//! sandbox (`wsbox stop`, the timeout, a closed window, a lost host, a
+//! failed watch of the host's addresses). wsbox is confined by now: nothing
+//! here may need more than `src/confine.rs` keeps.
+
+use anyhow::{Context, Result};
+use wsbox_sandbox::Prepared;
+
+use crate::files::live::Live;
+use crate::net::relays::Relays;
+use crate::net::usernet::UserNet;
+use crate::run::confine::Confined;
+use crate::run::state::{Run, RuntimeDir};
+
+/// What `serve` hands on: the loop's state once it ended, and what
+/// `teardown` ends.
+pub struct Ended {
+    pub run: Run,
+    pub runtime: RuntimeDir,
+    pub relays: Option<Relays>,
+    pub user_net: Option<UserNet>,
+    pub prepared: Prepared,
+}
+
+/// Runs the event loop until the sandbox ends or is stopped.
+pub fn serve(mut confined: Confined) -> Result<Ended> {
+    let mut run = Run {
+        compositor: confined.compositor,
+        files: Live::new(Some(confined.broker), confined.grants),
+        sandbox: confined.pid1,
+        process: Some(confined.sandbox),
+        ending: false,
+        outcome: None,
+        timed_out: false,
+        stopping: false,
+        closing: false,
+        host_gone: false,
+        failure: None,
+        signal: confined.signal,
+        handle: confined.runtime.handle.clone(),
+    };
+    confined
+        .runtime
+        .event_loop
+        .run(None, &mut run, |run| {
+            // Answers go out at once, not with the next frame.
+            if let Some(compositor) = run.compositor.as_mut() {
+                compositor.flush_clients();
+                // In window mode: host events queued meanwhile, then a
+                // frame for the host if one is due.
+                run.dispatch_host();
+            }
+        })
+        .context("the event loop failed")?;
+    Ok(Ended {
+        run,
+        runtime: confined.runtime,
+        relays: confined.relays,
+        user_net: confined.user_net,
+        prepared: confined.prepared,
+    })
+}

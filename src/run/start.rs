@@ -1,0 +1,206 @@
+//! The `start` phase of `wsbox run`: pid 1 and the app start, then the
+//! helpers that need the running sandbox, and the event loop watches pid 1.
+//! User-mode networking is attached to pid 1's namespaces before pid 1
+//! goes on; the watch of the host's addresses, the relays and the
+//! screenshot writer are forked once the app has started. Nothing here may
+//! start a thread: the helpers must be forked from wsbox's only one, and
+//! wsbox confines itself next.
+
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use nix::unistd::Pid;
+use wsbox_compositor::reexports::calloop::generic::Generic;
+use wsbox_compositor::reexports::calloop::timer::{TimeoutAction, Timer};
+use wsbox_compositor::reexports::calloop::{Interest, Mode, PostAction};
+use wsbox_policies::{NetworkMode, Requirement};
+use wsbox_sandbox::process::{kill_sandbox, Sandbox};
+use wsbox_sandbox::{HostLayout, Prepared};
+
+use crate::files::Grants;
+use crate::instance::Instance;
+use crate::net::hostwatch::{HostWatch, HostWatcher};
+use crate::net::relays::Relays;
+use crate::net::usernet::{self, UserNet};
+use crate::run::display::{Loop, Shown};
+use crate::run::state::Run;
+use crate::screenshot::ScreenshotWriter;
+
+/// What `start` hands on. When a later phase fails, what is left of it goes
+/// in the order of its fields: the relays, pid 1, user-mode networking, the
+/// prepared sandbox, the loop, then the runtime directory.
+pub struct Started {
+    pub relays: Option<Relays>,
+    pub sandbox: Sandbox,
+    pub pid1: Pid,
+    /// The watcher of the host's addresses (`--net user`).
+    pub watcher_pid: Option<i32>,
+    pub user_net: Option<UserNet>,
+    /// The sandbox as prepared: it holds the opened binds until `teardown`.
+    pub prepared: Prepared,
+    /// Whether wsbox runs as root (the broker's mounts follow from it).
+    pub privileged: bool,
+    /// The policy's `security.landlock = "best-effort"`.
+    pub landlock_optional: bool,
+    pub events: Loop,
+    pub grants: Grants,
+    pub instance: Instance,
+}
+
+/// Starts the sandbox and the helpers beside it.
+pub fn start(shown: Shown) -> Result<Started> {
+    // Bound in this order so that, when this phase fails, the loop's
+    // sources go before the runtime directory in the plan.
+    let Shown { plan, events } = shown;
+    let handle = &events.handle;
+    let privileged = plan.spec.host_ids.privileged;
+    let landlock_optional = plan.spec.landlock == Requirement::BestEffort;
+    let prepared = Prepared::new(plan.spec, &HostLayout::probe(Path::new("/")))?;
+    let name = &plan.name;
+    tracing::debug!(%name, landlock_abi = ?prepared.landlock_abi(), steps = prepared.plan().mounts.len(), "sandbox prepared");
+    let mut user_net = None;
+    let mut watcher_pid = None;
+    let network = plan.network;
+    let mut sandbox = wsbox_sandbox::process::spawn_with(&prepared, |pid| {
+        if network.mode == NetworkMode::User {
+            let mac = network.mac.as_deref().unwrap_or("02:00:00:00:00:01");
+            let rules = network.firewall.as_deref().unwrap_or_default();
+            user_net = Some(usernet::start(pid, mac, rules).map_err(|e| format!("{e:#}"))?);
+        }
+        Ok(())
+    })?;
+    // wsbox's own setup from here on runs beside the app's start, not
+    // against pid 1's.
+    sandbox.wait_started();
+    let sandbox_pid = sandbox.pid();
+    if let Some(user_net) = &user_net {
+        // Run by a helper started before the confinement: the confined
+        // wsbox can neither open netlink sockets nor start nft.
+        let watch = HostWatch::start(user_net)
+            .and_then(|watch| {
+                HostWatcher::spawn(watch, sandbox_pid)
+                    .context("failed to start the watch of the host's addresses")
+            })
+            .inspect_err(|_| kill_sandbox(sandbox_pid))?;
+        watcher_pid = Some(watch.pid());
+        handle
+            .insert_source(
+                Generic::new(watch, Interest::READ, Mode::Level),
+                |_, watch, run: &mut Run| {
+                    // Fail closed: the host may have an address the
+                    // sandbox's firewall does not know.
+                    if let Some(e) = watch.error() {
+                        if run.failure.is_none() && run.outcome.is_none() {
+                            run.failure = Some(e);
+                        }
+                        run.stop(false);
+                    }
+                    Ok(PostAction::Remove)
+                },
+            )
+            .map_err(|e| anyhow::anyhow!("failed to watch the host's addresses: {e}"))?;
+    }
+    // The sandbox runs: a home made for it stays.
+    if let Some(created) = plan.home_created {
+        created.keep();
+    }
+    // Served by a process of their own, forked now: wsbox, confined,
+    // makes no sockets (src/net/relays.rs).
+    let listeners: Vec<_> = sandbox
+        .take_listeners()
+        .into_iter()
+        .zip(network.upstreams)
+        .collect();
+    let relays = if listeners.is_empty() {
+        None
+    } else {
+        Some(
+            Relays::spawn(listeners)
+                .inspect_err(|_| kill_sandbox(sandbox_pid))
+                .context("failed to serve the sandbox's sockets")?,
+        )
+    };
+    let signals = sandbox
+        .as_fd()
+        .try_clone_to_owned()
+        .context("failed to watch the sandbox")?;
+    handle
+        .insert_source(
+            Generic::new(signals, Interest::READ, Mode::Level),
+            |_, _, run: &mut Run| {
+                let Some(sandbox) = run.process.as_mut() else {
+                    return Ok(PostAction::Remove);
+                };
+                match sandbox.on_signal() {
+                    Ok(Some(status)) => {
+                        run.outcome = Some(sandbox.collect(status));
+                        run.signal.stop();
+                        return Ok(PostAction::Remove);
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(%e, "lost track of the sandbox"),
+                }
+                Ok(PostAction::Continue)
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("failed to watch the sandbox: {e}"))?;
+    // pid 1 is ending (or failed): wsbox cleans up while the kernel takes
+    // the sandbox apart, and waits for pid 1 last.
+    let ending = sandbox
+        .ending()
+        .try_clone_to_owned()
+        .context("failed to watch the sandbox")?;
+    handle
+        .insert_source(
+            Generic::new(ending, Interest::READ, Mode::Level),
+            |_, _, run: &mut Run| {
+                run.ending = true;
+                run.signal.stop();
+                Ok(PostAction::Remove)
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("failed to watch the sandbox: {e}"))?;
+
+    if let Some(timeout) = plan.timeout {
+        // Written by a helper started now: confined, wsbox cannot write
+        // where the file goes.
+        let mut screenshot = plan
+            .screenshot
+            .as_deref()
+            .map(ScreenshotWriter::spawn)
+            .transpose()
+            .context("failed to start the screenshot writer")?;
+        handle
+            .insert_source(Timer::from_duration(timeout), move |_, _, run: &mut Run| {
+                if let (Some(writer), Some(compositor)) =
+                    (screenshot.take(), run.compositor.as_mut())
+                {
+                    match compositor.screenshot_png() {
+                        Ok(png) => {
+                            if let Err(e) = writer.write(&png) {
+                                run.failure = Some(e);
+                            }
+                        }
+                        Err(e) => run.failure = Some(e.to_string()),
+                    }
+                }
+                run.stop(true);
+                TimeoutAction::Drop
+            })
+            .map_err(|e| anyhow::anyhow!("failed to set the timeout: {e}"))?;
+    }
+    Ok(Started {
+        relays,
+        sandbox,
+        pid1: sandbox_pid,
+        watcher_pid,
+        user_net,
+        prepared,
+        privileged,
+        landlock_optional,
+        events,
+        grants: plan.grants,
+        instance: plan.instance,
+    })
+}

@@ -1,0 +1,84 @@
+//! The `teardown` phase of `wsbox run`, in an order that matters: the
+//! event loop's sources go first (the Wayland socket unlinks its own path
+//! while the runtime directory is still this sandbox's), then wsbox empties
+//! the directory, then the broker removes it, which the confined wsbox may
+//! not; pid 1 is waited for while the kernel takes the sandbox apart, and
+//! the exit status is decided last. Nothing here may change that order.
+
+use anyhow::{Context, Result};
+use wsbox_sandbox::Outcome;
+
+use crate::exit::{EXIT_TIMEOUT, EXIT_WSBOX_ERROR};
+use crate::run::serve::Ended;
+use crate::run::state::RuntimeDir;
+
+/// Ends everything `wsbox run` started and returns its exit status.
+pub fn teardown(ended: Ended) -> Result<i32> {
+    let mut run = ended.run;
+    let outcome = run.outcome.take();
+    let (timed_out, failure) = (run.timed_out, run.failure.take());
+    let (process, ending) = (run.process.take(), run.ending);
+    // The loop's sources first: the Wayland socket unlinks its path while
+    // the directory is still this sandbox's. They live as long as any
+    // handle of the loop does.
+    drop(run);
+    let RuntimeDir {
+        event_loop,
+        handle,
+        instance,
+        broker,
+    } = ended.runtime;
+    drop(event_loop);
+    drop(handle);
+    // Then the runtime directory emptied, so that the broker can remove it
+    // while wsbox ends the rest.
+    drop(instance);
+    broker.finish();
+    drop(ended.prepared);
+    drop(ended.user_net);
+    // pid 1 exits right after the app, and the kernel's teardown of the
+    // sandbox ran beside the cleanup above; the broker's removal of the
+    // directory and its exit run beside this wait.
+    let outcome = match (outcome, process) {
+        (Some(outcome), _) => Some(outcome),
+        (None, Some(mut process)) if ending => Some(
+            process
+                .wait_ended()
+                .context("failed to wait for the sandbox")?,
+        ),
+        (None, _) => None,
+    };
+    // Last: the broker has removed the directory and exited.
+    drop(broker);
+    let status = exit_status(outcome, timed_out, failure);
+    // Last, the relay process: nothing above needs it gone.
+    drop(ended.relays);
+    Ok(status)
+}
+
+/// The exit status for how the sandbox ended, its failure reported.
+fn exit_status(outcome: Option<Outcome>, timed_out: bool, failure: Option<String>) -> i32 {
+    if let Some(outcome) = &outcome {
+        if let Some(failure) = &outcome.failure {
+            // The sandbox could not be set up: when the kernel's settings
+            // restrict user namespaces (AppArmor's, say, lets the clone
+            // through and refuses what comes after), they are the reason.
+            let restricted = (outcome.code == EXIT_WSBOX_ERROR)
+                .then(wsbox_sandbox::namespaces::check_user_namespaces)
+                .and_then(Result::err);
+            match restricted {
+                Some(reason) => eprintln!("wsbox: {failure} ({reason})"),
+                None => eprintln!("wsbox: {failure}"),
+            }
+        }
+    }
+    if let Some(failure) = failure {
+        eprintln!("wsbox: {failure}");
+        return EXIT_WSBOX_ERROR;
+    }
+    match outcome {
+        Some(_) if timed_out => EXIT_TIMEOUT,
+        Some(outcome) => outcome.code,
+        None => EXIT_WSBOX_ERROR,
+    }
+}
