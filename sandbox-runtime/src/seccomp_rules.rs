@@ -240,12 +240,12 @@ pub const WSBOX_IOCTLS: &[u64] = &[
 /// sockets reaches nothing outside wsbox and its helpers). Everything that
 /// joins the sandbox or mounts (add-file, remove-file, export, the nftables
 /// updates of `--net user`) runs in helper processes started before the
-/// confinement (`src/broker.rs`), pasta/slirp4netns start with the sandbox,
+/// confinement (`src/helper.rs`: the file broker, the host watcher), pasta/slirp4netns start with the sandbox,
 /// before it too, and the relays of `--net tor`/`--net-forward` run in a
 /// process of their own with [`RELAY_ADDED`].
 pub const WSBOX_FOR_HELPERS: &[&str] = &["socketpair"];
 
-/// What the relay process (`src/broker.rs`, `Relays`) adds to
+/// What the relay process (`src/net/relays.rs`) adds to
 /// [`WSBOX_ALLOWED`] and [`WSBOX_FOR_HELPERS`]: `connect` for its upstream
 /// connections, whose TCP ports Landlock limits to the configured upstreams
 /// (`crate::self_confine::Confinement::tcp_connect`), and `socket`, allowed
