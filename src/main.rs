@@ -4,6 +4,7 @@
 mod cli;
 mod confine;
 mod control;
+mod etc_refs;
 mod exit;
 mod files;
 mod helper;

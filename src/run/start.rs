@@ -56,7 +56,12 @@ pub fn start(shown: Shown) -> Result<Started> {
     let handle = &events.handle;
     let privileged = plan.spec.host_ids.privileged;
     let landlock_optional = plan.spec.landlock == Requirement::BestEffort;
-    let prepared = Prepared::new(plan.spec, &HostLayout::probe(Path::new("/")))?;
+    let mut host = HostLayout::probe(Path::new("/"));
+    if let Some(program) = plan.spec.argv.first().and_then(|p| p.to_str()) {
+        let names = crate::etc_refs::for_program(program);
+        host.add_etc(Path::new("/"), names.iter().map(String::as_str));
+    }
+    let prepared = Prepared::new(plan.spec, &host)?;
     let name = &plan.name;
     tracing::debug!(%name, landlock_abi = ?prepared.landlock_abi(), steps = prepared.plan().mounts.len(), "sandbox prepared");
     let mut user_net = None;

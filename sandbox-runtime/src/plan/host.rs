@@ -7,6 +7,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::etc::ETC_NEVER;
+
 /// Top-level directories that are either symlinks into /usr (merged /usr) or
 /// real directories to bind read-only.
 const SYSTEM_DIRS: &[&str] = &["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
@@ -60,7 +62,14 @@ pub struct HostLayout {
     pub system_dirs: BTreeMap<String, Option<PathBuf>>,
     /// Allowlisted /etc entries that exist: name → what they are.
     pub etc: BTreeMap<String, EtcEntry>,
+    /// Whether the host has fontconfig's system cache
+    /// ([`FONT_CACHE`]): shown read-only, so that apps do not rebuild it
+    /// at every start.
+    pub font_cache: bool,
 }
+
+/// fontconfig's system-wide cache on Debian.
+pub const FONT_CACHE: &str = "/var/cache/fontconfig";
 
 /// The kind of an /etc entry on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,7 +97,26 @@ impl HostLayout {
                 _ => {}
             }
         }
-        for name in ETC_ALLOWLIST {
+        layout.add_etc(root, ETC_ALLOWLIST.iter().copied());
+        layout.font_cache = root
+            .join(FONT_CACHE.trim_start_matches('/'))
+            .symlink_metadata()
+            .is_ok_and(|m| m.is_dir());
+        layout
+    }
+
+    /// Shows the /etc entries `names` (top-level names, e.g. those
+    /// [`super::etc`] found) of the host root `root`, where they exist,
+    /// unless [`ETC_NEVER`] lists them. A name with a `/` or a leading `.`
+    /// is not a top-level name and is ignored.
+    pub fn add_etc<'a>(&mut self, root: &Path, names: impl IntoIterator<Item = &'a str>) {
+        for name in names {
+            if name.is_empty() || name.contains('/') || name.starts_with('.') {
+                continue;
+            }
+            if ETC_NEVER.contains(&name) || self.etc.contains_key(name) {
+                continue;
+            }
             let path = root.join("etc").join(name);
             let entry = match std::fs::symlink_metadata(&path) {
                 Ok(meta) if meta.file_type().is_symlink() => match std::fs::read_link(&path) {
@@ -99,8 +127,65 @@ impl HostLayout {
                 Ok(meta) if meta.is_file() => EtcEntry::File,
                 _ => continue,
             };
-            layout.etc.insert((*name).to_owned(), entry);
+            self.etc.insert(name.to_owned(), entry);
         }
-        layout
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_never_shown_whatever_refers_to_them() {
+        let root = std::env::temp_dir().join(format!("wsbox-etc-never-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let etc = root.join("etc");
+        std::fs::create_dir_all(&etc).unwrap();
+        let named = [
+            "shadow",
+            "gshadow",
+            "ssh",
+            "NetworkManager",
+            "wpa_supplicant",
+            "sudoers",
+            "sudoers.d",
+            "krb5.keytab",
+            "tor",
+        ];
+        for name in named
+            .iter()
+            .chain(ETC_NEVER)
+            .chain(&["libreoffice", "imv_config"])
+        {
+            std::fs::write(etc.join(name), "x").unwrap();
+        }
+        let mut layout = HostLayout::default();
+        let asked = named.iter().chain(ETC_NEVER).chain(&[
+            "libreoffice",
+            "imv_config",
+            "missing",
+            "../etc",
+            ".hidden",
+        ]);
+        layout.add_etc(&root, asked.copied());
+        assert_eq!(
+            layout.etc.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["imv_config", "libreoffice"]
+        );
+        for name in named {
+            assert!(ETC_NEVER.contains(&name), "{name} must be in ETC_NEVER");
+        }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn the_allowlist_holds_no_secret() {
+        for name in ETC_ALLOWLIST {
+            assert!(
+                !ETC_NEVER.contains(name),
+                "{name} is allowed and never shown"
+            );
+        }
     }
 }

@@ -11,11 +11,13 @@
 
 use std::path::PathBuf;
 
+pub mod etc;
 mod host;
 mod inside;
 mod spec;
 
-pub use host::{EtcEntry, HostLayout, ETC_ALLOWLIST};
+pub use etc::ETC_NEVER;
+pub use host::{EtcEntry, HostLayout, ETC_ALLOWLIST, FONT_CACHE};
 pub use inside::{
     FILES_DIR, FILES_RW_DIR, SANDBOX_GID, SANDBOX_HOME, SANDBOX_PATH, SANDBOX_RUNTIME_DIR,
     SANDBOX_UID, SANDBOX_USER, WRITABLE_PLACES,
@@ -259,6 +261,10 @@ impl Plan {
             });
         }
         m.extend(generated_etc(spec));
+        if host.font_cache {
+            m.push(dir("/var/cache", 0o755));
+            m.push(ro_bind(FONT_CACHE, FONT_CACHE));
+        }
 
         m.push(MountStep::Proc {
             target: "/proc".into(),

@@ -443,3 +443,20 @@ fn confinement_order_ends_with_seccomp_then_exec() {
     assert_eq!(order[order.len() - 2], ConfineStep::Seccomp);
     assert_eq!(order[order.len() - 1], ConfineStep::Exec);
 }
+
+#[test]
+fn the_font_cache_is_shown_read_only_where_the_host_has_one() {
+    let mut host = merged();
+    let plan = Plan::new(&spec(), &host);
+    assert!(!targets(&plan).contains(&PathBuf::from(FONT_CACHE)));
+    host.font_cache = true;
+    let plan = Plan::new(&spec(), &host);
+    let bind = MountStep::Bind {
+        source: FONT_CACHE.into(),
+        target: FONT_CACHE.into(),
+        writable: false,
+        device: false,
+    };
+    assert!(plan.mounts.contains(&bind), "{:#?}", plan.mounts);
+    assert!(!plan.writable.iter().any(|w| w.starts_with("/var/cache")));
+}
