@@ -14,7 +14,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use wsbox_sandbox::plan::{etc, SANDBOX_PATH};
+use wsbox_sandbox::plan::etc;
+
+use crate::util::sandbox_program;
 
 /// What invalidates the cache: dpkg's status file and info directory, and
 /// the format of the cache itself.
@@ -57,7 +59,7 @@ pub fn for_program(program: &str) -> BTreeSet<String> {
         changed = true;
     }
     let mut names = cache.linked.clone();
-    if let Some(program) = lookup(root, program) {
+    if let Some(program) = sandbox_program(root, program) {
         let own = match cache.programs.get(&program) {
             Some(own) => own.clone(),
             None => {
@@ -77,23 +79,6 @@ pub fn for_program(program: &str) -> BTreeSet<String> {
         }
     }
     names
-}
-
-/// `program` as the sandbox finds it: a path as given, or the first
-/// executable file of that name on the sandbox's PATH (the same
-/// directories exist on the host).
-fn lookup(root: &Path, program: &str) -> Option<PathBuf> {
-    if program.contains('/') {
-        return Some(PathBuf::from(program)).filter(|p| p.is_absolute());
-    }
-    SANDBOX_PATH
-        .split(':')
-        .map(|dir| Path::new(dir).join(program))
-        .find(|p| {
-            root.join(p.strip_prefix("/").unwrap_or(p))
-                .metadata()
-                .is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0)
-        })
 }
 
 /// dpkg's database, as a stamp: the status file's and the info
@@ -141,14 +126,6 @@ fn store(path: &Path, cache: &Cache) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn programs_are_looked_up_on_the_sandbox_path() {
-        assert_eq!(lookup(Path::new("/"), "sh"), Some("/usr/bin/sh".into()));
-        assert_eq!(lookup(Path::new("/"), "/opt/x"), Some("/opt/x".into()));
-        assert_eq!(lookup(Path::new("/"), "no-such-program-here"), None);
-        assert_eq!(lookup(Path::new("/"), "rel/x"), None);
-    }
 
     #[test]
     fn the_stamp_follows_dpkg_s_database() {

@@ -2,9 +2,11 @@
 //! programs on PATH. They live here so that no module reaches into another
 //! for them; nothing here keeps state or decides policy.
 
-use std::path::PathBuf;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
+use wsbox_sandbox::plan::SANDBOX_PATH;
 
 /// Fills `buf` from the kernel's random source.
 pub fn getrandom(buf: &mut [u8]) -> Result<()> {
@@ -27,4 +29,35 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
         .chain(["/usr/bin".into(), "/usr/sbin".into()])
         .map(|dir| dir.join(name))
         .find(|p| p.is_file())
+}
+
+/// `program` as the sandbox finds it: a path as given, or the first
+/// executable file of that name on the sandbox's PATH (the same
+/// directories exist on the host).
+pub fn sandbox_program(root: &Path, program: &str) -> Option<PathBuf> {
+    if program.contains('/') {
+        return Some(PathBuf::from(program)).filter(|p| p.is_absolute());
+    }
+    SANDBOX_PATH
+        .split(':')
+        .map(|dir| Path::new(dir).join(program))
+        .find(|p| {
+            root.join(p.strip_prefix("/").unwrap_or(p))
+                .metadata()
+                .is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn programs_are_looked_up_on_the_sandbox_path() {
+        let root = Path::new("/");
+        assert_eq!(sandbox_program(root, "sh"), Some("/usr/bin/sh".into()));
+        assert_eq!(sandbox_program(root, "/opt/x"), Some("/opt/x".into()));
+        assert_eq!(sandbox_program(root, "no-such-program-here"), None);
+        assert_eq!(sandbox_program(root, "rel/x"), None);
+    }
 }

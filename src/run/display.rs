@@ -16,7 +16,7 @@ use wsbox_compositor::reexports::calloop::{
 };
 use wsbox_compositor::reexports::wayland_server::{Display, ListeningSocket};
 use wsbox_compositor::{Config, State};
-use wsbox_sandbox::plan::SANDBOX_RUNTIME_DIR;
+use wsbox_sandbox::plan::{add_env_defaults, SANDBOX_RUNTIME_DIR, WAYLAND_TOOLKIT_ENV};
 use wsbox_sandbox::{BindSpec, HostIds};
 
 use crate::control;
@@ -173,6 +173,14 @@ fn wayland(
     plan.spec
         .env
         .push(("WAYLAND_DISPLAY".into(), "wayland-0".into()));
+    add_env_defaults(&mut plan.spec.env, WAYLAND_TOOLKIT_ENV);
+    let program = plan.spec.argv.first().and_then(|p| p.to_str());
+    if let Some(hint) = program
+        .and_then(|p| crate::util::sandbox_program(Path::new("/"), p))
+        .and_then(|p| super::hints::qt_wayland(&p))
+    {
+        eprintln!("wsbox: warning: {hint}");
+    }
     Ok(compositor)
 }
 

@@ -27,6 +27,7 @@
 
 mod confine;
 mod display;
+mod hints;
 mod prepare;
 mod serve;
 mod start;

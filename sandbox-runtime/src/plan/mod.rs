@@ -23,7 +23,8 @@ pub use inside::{
     SANDBOX_UID, SANDBOX_USER, WRITABLE_PLACES,
 };
 pub use spec::{
-    environment, random_boot_id, random_machine_id, BindSpec, HostIds, Spec, ROOT_MAPPED_ID,
+    add_env_defaults, environment, random_boot_id, random_machine_id, BindSpec, HostIds, Spec,
+    ROOT_MAPPED_ID, WAYLAND_TOOLKIT_ENV,
 };
 
 /// Files in a fresh procfs that leak kernel or host state; each is covered

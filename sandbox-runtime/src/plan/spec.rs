@@ -116,6 +116,30 @@ pub fn environment(
     env.into_iter().collect()
 }
 
+/// What each toolkit needs to choose Wayland on its own: set in the
+/// display modes unless the policy or `--env` sets them. Without them Qt 5
+/// looks for an X server and aborts, Firefox and SDL may try X11 first.
+pub const WAYLAND_TOOLKIT_ENV: &[(&str, &str)] = &[
+    ("QT_QPA_PLATFORM", "wayland"),
+    ("GDK_BACKEND", "wayland"),
+    ("MOZ_ENABLE_WAYLAND", "1"),
+    ("SDL_VIDEODRIVER", "wayland"),
+    ("CLUTTER_BACKEND", "wayland"),
+    ("ELECTRON_OZONE_PLATFORM_HINT", "wayland"),
+    // Java's AWT assumes a reparenting window manager otherwise and draws
+    // nothing.
+    ("_JAVA_AWT_WM_NONREPARENTING", "1"),
+];
+
+/// Adds each of `defaults` to `env` unless `env` already names it.
+pub fn add_env_defaults(env: &mut Vec<(OsString, OsString)>, defaults: &[(&str, &str)]) {
+    for (name, value) in defaults {
+        if !env.iter().any(|(n, _)| n.as_bytes() == name.as_bytes()) {
+            env.push(((*name).into(), (*value).into()));
+        }
+    }
+}
+
 /// A boot id as the kernel shows it: a version 4 UUID and a newline.
 pub fn random_boot_id(mut bytes: [u8; 16]) -> String {
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
@@ -141,6 +165,22 @@ pub fn random_machine_id(bytes: [u8; 16]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn toolkit_defaults_yield_to_what_is_set() {
+        let mut env: Vec<(OsString, OsString)> = vec![("GDK_BACKEND".into(), "x11".into())];
+        add_env_defaults(&mut env, WAYLAND_TOOLKIT_ENV);
+        let get = |name: &str| {
+            env.iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(get("GDK_BACKEND"), [OsString::from("x11")]);
+        assert_eq!(get("QT_QPA_PLATFORM"), [OsString::from("wayland")]);
+        assert_eq!(get("MOZ_ENABLE_WAYLAND"), [OsString::from("1")]);
+        assert_eq!(env.len(), WAYLAND_TOOLKIT_ENV.len());
+    }
 
     #[test]
     fn root_is_mapped_to_nobody_and_users_to_themselves() {
