@@ -34,6 +34,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,wayland_backend=off")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: a log file or a CI log would
+        // keep them as `^[[33m`.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
 
