@@ -324,6 +324,71 @@ pub fn check_read_only_sources(binds: &[BindSpec], home: Option<&Path>) -> Resul
     Ok(())
 }
 
+/// The read-write shares and grants the app cannot write, each as one
+/// line: run by root, the app is the host's `nobody`, and a directory or
+/// file of root's stays read-only for it whatever the grant says.
+pub fn unwritable(binds: &[BindSpec], ids: HostIds) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    if !ids.privileged {
+        return Vec::new();
+    }
+    let mut lines = Vec::new();
+    for bind in binds.iter().filter(|b| b.writable && !b.special) {
+        let Ok(meta) = std::fs::metadata(&bind.host) else {
+            continue;
+        };
+        if writable_by(
+            meta.mode(),
+            meta.uid(),
+            meta.gid(),
+            ids.uid,
+            ids.gid,
+            meta.is_dir(),
+        ) {
+            continue;
+        }
+        let name = |id: u32, user: bool| {
+            let found = if user {
+                nix::unistd::User::from_uid(id.into())
+                    .ok()
+                    .flatten()
+                    .map(|u| u.name)
+            } else {
+                nix::unistd::Group::from_gid(id.into())
+                    .ok()
+                    .flatten()
+                    .map(|g| g.name)
+            };
+            found.unwrap_or_else(|| id.to_string())
+        };
+        lines.push(format!(
+            "{} is granted read-write, but the app runs as uid {} (nobody) and cannot write it: \
+             it belongs to {}:{} with mode {:04o}",
+            bind.host.display(),
+            ids.uid,
+            name(meta.uid(), true),
+            name(meta.gid(), false),
+            meta.mode() & 0o7777,
+        ));
+    }
+    lines
+}
+
+/// Whether `uid`/`gid` may write a file of `mode` owned by `owner`/`group`
+/// (directories: create in it, which needs search too), by its mode bits;
+/// ACLs are not read.
+fn writable_by(mode: u32, owner: u32, group: u32, uid: u32, gid: u32, dir: bool) -> bool {
+    let shift = if owner == uid {
+        6
+    } else if group == gid {
+        3
+    } else {
+        0
+    };
+    let bits = (mode >> shift) & 0o7;
+    bits & 0o2 != 0 && (!dir || bits & 0o1 != 0)
+}
+
 /// Resolves the persistent home `template` (`~` and `<name>` expanded) for
 /// the sandbox `name`, creating it 0700 when missing. Run by root, the
 /// directory itself (never anything in it) is handed to the app's host id.
@@ -446,6 +511,20 @@ pub fn reopen_for_passing(opened: &hostpath::Opened, write: bool) -> io::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_access_follows_the_mode_bits_of_the_class_that_applies() {
+        // nobody (65534) and a file of root's.
+        assert!(!writable_by(0o100644, 0, 0, 65534, 65534, false));
+        assert!(writable_by(0o100666, 0, 0, 65534, 65534, false));
+        assert!(!writable_by(0o40777 & !0o001, 0, 0, 65534, 65534, true));
+        assert!(writable_by(0o40777, 0, 0, 65534, 65534, true));
+        // The owner's bits apply to the owner, not the others'.
+        assert!(!writable_by(0o100466, 65534, 0, 65534, 65534, false));
+        // The group's bits apply to a member that is not the owner.
+        assert!(writable_by(0o100460, 1, 65534, 65534, 65534, false));
+        assert!(!writable_by(0o100406, 1, 65534, 65534, 65534, false));
+    }
 
     #[test]
     fn names_collide_into_numbered_stems() {

@@ -138,6 +138,9 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
         home_created = Some(created);
     }
     files::check_read_only_sources(&spec.binds, spec.home.as_deref())?;
+    for line in files::unwritable(&spec.binds, spec.host_ids) {
+        eprintln!("wsbox: warning: {line}");
+    }
     if policy.identity.machine_id == MachineId::Stable {
         spec.machine_id = identity::stable_machine_id(&identity::key_dir()?, &name)?;
     }
