@@ -12,17 +12,24 @@ pub(crate) use xdg_shell::{is_mapped, place};
 
 use smithay::input::pointer::CursorImageStatus;
 use smithay::input::{Seat, SeatHandler, SeatState};
+use smithay::reexports::wayland_protocols::wp::primary_selection::zv1::server::{
+    zwp_primary_selection_device_manager_v1::ZwpPrimarySelectionDeviceManagerV1,
+    zwp_primary_selection_device_v1::ZwpPrimarySelectionDeviceV1,
+};
+use smithay::reexports::wayland_server::protocol::wl_data_device::WlDataDevice;
+use smithay::reexports::wayland_server::protocol::wl_data_device_manager::WlDataDeviceManager;
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
-use smithay::reexports::wayland_server::Resource;
+use smithay::reexports::wayland_server::{delegate_dispatch, delegate_global_dispatch, Resource};
 use smithay::wayland::compositor::with_states;
 use smithay::wayland::fractional_scale::{with_fractional_scale, FractionalScaleHandler};
 use smithay::wayland::output::OutputHandler;
 use smithay::wayland::selection::data_device::{
     set_data_device_focus, ClientDndGrabHandler, DataDeviceHandler, DataDeviceState,
-    ServerDndGrabHandler,
+    DataDeviceUserData, ServerDndGrabHandler,
 };
 use smithay::wayland::selection::primary_selection::{
-    set_primary_focus, PrimarySelectionHandler, PrimarySelectionState,
+    set_primary_focus, PrimaryDeviceManagerGlobalData, PrimaryDeviceUserData,
+    PrimarySelectionHandler, PrimarySelectionState,
 };
 use smithay::wayland::selection::{SelectionHandler, SelectionTarget};
 use smithay::wayland::tablet_manager::TabletSeatHandler;
@@ -103,15 +110,9 @@ impl DataDeviceHandler for State {
 impl ClientDndGrabHandler for State {}
 impl ServerDndGrabHandler for State {}
 // wl_data_source goes through the mime-type cap of guards.rs first.
-smithay::reexports::wayland_server::delegate_global_dispatch!(State: [
-    smithay::reexports::wayland_server::protocol::wl_data_device_manager::WlDataDeviceManager: ()
-] => smithay::wayland::selection::data_device::DataDeviceState);
-smithay::reexports::wayland_server::delegate_dispatch!(State: [
-    smithay::reexports::wayland_server::protocol::wl_data_device_manager::WlDataDeviceManager: ()
-] => smithay::wayland::selection::data_device::DataDeviceState);
-smithay::reexports::wayland_server::delegate_dispatch!(State: [
-    smithay::reexports::wayland_server::protocol::wl_data_device::WlDataDevice: smithay::wayland::selection::data_device::DataDeviceUserData
-] => smithay::wayland::selection::data_device::DataDeviceState);
+delegate_global_dispatch!(State: [WlDataDeviceManager: ()] => DataDeviceState);
+delegate_dispatch!(State: [WlDataDeviceManager: ()] => DataDeviceState);
+delegate_dispatch!(State: [WlDataDevice: DataDeviceUserData] => DataDeviceState);
 
 impl PrimarySelectionHandler for State {
     fn primary_selection_state(&self) -> &PrimarySelectionState {
@@ -120,15 +121,13 @@ impl PrimarySelectionHandler for State {
 }
 // zwp_primary_selection_source_v1 goes through the mime-type cap of
 // guards.rs first.
-smithay::reexports::wayland_server::delegate_global_dispatch!(State: [
-    smithay::reexports::wayland_protocols::wp::primary_selection::zv1::server::zwp_primary_selection_device_manager_v1::ZwpPrimarySelectionDeviceManagerV1: smithay::wayland::selection::primary_selection::PrimaryDeviceManagerGlobalData
-] => smithay::wayland::selection::primary_selection::PrimarySelectionState);
-smithay::reexports::wayland_server::delegate_dispatch!(State: [
-    smithay::reexports::wayland_protocols::wp::primary_selection::zv1::server::zwp_primary_selection_device_manager_v1::ZwpPrimarySelectionDeviceManagerV1: ()
-] => smithay::wayland::selection::primary_selection::PrimarySelectionState);
-smithay::reexports::wayland_server::delegate_dispatch!(State: [
-    smithay::reexports::wayland_protocols::wp::primary_selection::zv1::server::zwp_primary_selection_device_v1::ZwpPrimarySelectionDeviceV1: smithay::wayland::selection::primary_selection::PrimaryDeviceUserData
-] => smithay::wayland::selection::primary_selection::PrimarySelectionState);
+delegate_global_dispatch!(State: [
+    ZwpPrimarySelectionDeviceManagerV1: PrimaryDeviceManagerGlobalData
+] => PrimarySelectionState);
+delegate_dispatch!(State: [ZwpPrimarySelectionDeviceManagerV1: ()] => PrimarySelectionState);
+delegate_dispatch!(State: [
+    ZwpPrimarySelectionDeviceV1: PrimaryDeviceUserData
+] => PrimarySelectionState);
 
 impl OutputHandler for State {}
 delegate_output!(State);
