@@ -13,7 +13,7 @@ use wsbox_compositor::reexports::calloop::{
     EventLoop, Interest, LoopHandle, LoopSignal, Mode, PostAction,
 };
 use wsbox_compositor::reexports::wayland_server::{Display, ListeningSocket};
-use wsbox_compositor::state::KeyboardConfig;
+use wsbox_compositor::KeyboardConfig;
 use wsbox_compositor::{Config, State};
 use wsbox_policies::{
     Access, Bind, ClipboardMode, Home, HostDecorations, MachineId, NetworkMode, Policy,

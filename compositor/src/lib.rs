@@ -9,19 +9,24 @@
 
 pub mod backend;
 pub mod clipboard;
-mod decorations;
+pub mod config;
+pub mod core_state;
 pub mod globals;
 mod handlers;
 pub mod input;
+mod layout;
 pub mod limits;
+mod marking;
 mod render;
 pub mod screenshot;
+mod setup;
 pub mod state;
 #[cfg(test)]
 mod tests;
 mod text;
 
-pub use state::{Config, State, WindowInfo};
+pub use config::{Config, KeyboardConfig};
+pub use state::{State, WindowInfo};
 
 /// The crates a user of this one needs to drive it.
 pub mod reexports {

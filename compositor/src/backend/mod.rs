@@ -11,8 +11,8 @@ pub use window::HostWindow;
 
 use smithay::output::Output;
 
+use crate::core_state::Core;
 use crate::screenshot;
-use crate::state::Core;
 
 /// The backend of one compositor; there is one per process, so the size
 /// difference between the variants does not matter.

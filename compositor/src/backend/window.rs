@@ -58,10 +58,12 @@ use wayland_protocols::xdg::decoration::zv1::client::{
 use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
 
 use crate::clipboard;
-use crate::decorations;
+use crate::config::Config;
+use crate::core_state::Core;
+use crate::marking;
 use crate::render;
 use crate::screenshot;
-use crate::state::{Config, Core, State};
+use crate::state::State;
 
 /// Width of wsbox's border around the output, in logical pixels.
 pub const BORDER: i32 = 4;
@@ -118,7 +120,7 @@ pub struct HostStatus {
 /// `[wsbox:<name>] <title>` for the host: printable characters only, at most
 /// [`HOST_TITLE_MAX`] characters in all.
 pub fn host_title(name: &str, title: &str) -> String {
-    decorations::marked_title(name, title)
+    marking::marked_title(name, title)
         .chars()
         .take(HOST_TITLE_MAX)
         .collect()
@@ -1344,7 +1346,7 @@ impl State {
             return Ok(());
         }
         let title = self.focused_title();
-        let State { backend, core } = self;
+        let State { backend, core, .. } = self;
         let Some(window) = backend.window() else {
             return Ok(());
         };
@@ -1512,7 +1514,7 @@ impl State {
                 // Else a release of a key pressed before the focus came.
             }
             HostEvent::RepeatInfo { rate, delay } => {
-                if let Some(keyboard) = self.core.seat.get_keyboard() {
+                if let Some(keyboard) = self.seat.get_keyboard() {
                     keyboard.change_repeat_info(rate.clamp(0, 1000), delay.clamp(0, 10_000));
                 }
             }

@@ -8,8 +8,6 @@ mod compositor;
 mod guards;
 mod xdg_shell;
 
-pub(crate) use xdg_shell::{is_mapped, place};
-
 use smithay::input::pointer::CursorImageStatus;
 use smithay::input::{Seat, SeatHandler, SeatState};
 use smithay::reexports::wayland_protocols::wp::primary_selection::zv1::server::{
@@ -49,7 +47,7 @@ impl SeatHandler for State {
     type TouchFocus = WlSurface;
 
     fn seat_state(&mut self) -> &mut SeatState<State> {
-        &mut self.core.seat_state
+        &mut self.seat_state
     }
 
     fn cursor_image(&mut self, _seat: &Seat<Self>, image: CursorImageStatus) {
@@ -168,10 +166,10 @@ impl XdgActivationHandler for State {
         let Some((serial, seat)) = data.serial else {
             return false;
         };
-        let Some(keyboard) = self.core.seat.get_keyboard() else {
+        let Some(keyboard) = self.seat.get_keyboard() else {
             return false;
         };
-        Seat::from_resource(&seat).as_ref() == Some(&self.core.seat)
+        Seat::from_resource(&seat).as_ref() == Some(&self.seat)
             && keyboard
                 .last_enter()
                 .is_some_and(|last| serial.is_no_older_than(&last))
@@ -188,7 +186,7 @@ impl XdgActivationHandler for State {
         }
         if let Some(window) = self.core.window_for(&surface) {
             self.core.space.raise_element(&window, true);
-            crate::state::focus_top(self);
+            self.focus_top();
             self.core.needs_redraw = true;
         }
     }

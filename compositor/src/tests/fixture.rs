@@ -12,8 +12,7 @@ use smithay::reexports::wayland_server::Display;
 use wayland_client::backend::protocol::ProtocolError;
 
 use super::client::{Client, Window};
-use crate::state::KeyboardConfig;
-use crate::{Config, State, WindowInfo};
+use crate::{Config, KeyboardConfig, State, WindowInfo};
 
 /// The output of every test: small, so a frame is cheap.
 pub const OUTPUT: (i32, i32) = (320, 240);
