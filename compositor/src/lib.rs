@@ -25,6 +25,7 @@ pub mod state;
 mod tests;
 mod text;
 
+pub use backend::host::Error as HostError;
 pub use config::{Config, KeyboardConfig};
 pub use state::{State, WindowInfo};
 

@@ -1,6 +1,7 @@
 //! The compositor's state: `State { backend, core, seat }`, so handlers can
 //! borrow the renderer and the protocol state separately. Its creation is
-//! in [`crate::setup`].
+//! in [`crate::setup`]; the host window's events are applied in
+//! [`crate::input`].
 //!
 //! Every smithay `*_state` field is one allowlisted global (see
 //! [`crate::globals`]); nothing else is ever created.
@@ -18,7 +19,7 @@ use smithay::utils::{Logical, Size};
 use smithay::wayland::compositor::{with_states, CompositorClientState};
 use smithay::wayland::shell::xdg::XdgToplevelSurfaceData;
 
-use crate::backend::{window, Backend};
+use crate::backend::{host, Backend};
 use crate::core_state::Core;
 use crate::limits::{self, ClientLimits};
 use crate::screenshot;
@@ -35,7 +36,7 @@ pub enum Error {
     #[error("invalid output size {0}x{1}")]
     OutputSize(i32, i32),
     #[error(transparent)]
-    Host(#[from] window::Error),
+    Host(#[from] host::Error),
 }
 
 /// A window as the control socket reports it.
@@ -268,7 +269,7 @@ impl State {
     pub fn frame_interval(&self) -> Duration {
         match self.backend {
             Backend::Headless(_) => Duration::from_micros(16_667),
-            Backend::Window(_) => window::TICK,
+            Backend::Window(_) => host::TICK,
         }
     }
 

@@ -1,6 +1,6 @@
 //! Input into the sandbox: typed text, key combinations, pointer motion and
-//! clicks. Injected input (the control socket) and, later, host input take
-//! this same path, so both reach only the focused surface.
+//! clicks. Injected input (the control socket) and host input ([`host`])
+//! take this same path, so both reach only the focused surface.
 
 use smithay::backend::input::{ButtonState, KeyState};
 use smithay::input::keyboard::{keysyms, FilterResult, Keycode, Keysym};
@@ -9,6 +9,8 @@ use smithay::utils::{Logical, Point, SERIAL_COUNTER};
 
 use crate::clipboard::Gesture;
 use crate::state::State;
+
+mod host;
 
 /// Errors of input requests; they name the offending part.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
