@@ -56,6 +56,30 @@ impl State {
         })
     }
 
+    /// A compositor in window mode on a host that never answers (see
+    /// `HostWindow::silent`), and the far end of its host connection, to
+    /// keep open. The in-process tests play the host through
+    /// [`State::apply_host_events`].
+    #[cfg(test)]
+    pub(crate) fn with_silent_host(
+        display_handle: DisplayHandle,
+        loop_signal: LoopSignal,
+        config: Config,
+    ) -> Result<(Self, std::os::unix::net::UnixStream), Error> {
+        let mut far = None;
+        let config = Config {
+            scale: 1.0,
+            ..config
+        };
+        let state = Self::with_backend(display_handle, loop_signal, config, |output, config| {
+            let (window, theirs) = HostWindow::silent(output, config)?;
+            far = Some(theirs);
+            Ok(Backend::Window(window))
+        })?;
+        let far = far.expect("with_backend made the backend");
+        Ok((state, far))
+    }
+
     fn with_backend(
         display_handle: DisplayHandle,
         loop_signal: LoopSignal,

@@ -95,6 +95,40 @@ impl HostWindow {
         Ok(window)
     }
 
+    /// A window on a host that never answers: the far end of a socketpair,
+    /// returned for the caller to keep open. The window's requests queue up
+    /// there unread, and no event ever comes: the in-process tests play
+    /// the host by feeding [`HostEvent`]s to the compositor
+    /// ([`crate::State::apply_host_events`]).
+    #[cfg(test)]
+    pub(crate) fn silent(
+        output: &Output,
+        config: &Config,
+    ) -> Result<(Self, std::os::unix::net::UnixStream), Error> {
+        let (ours, theirs) =
+            std::os::unix::net::UnixStream::pair().map_err(|e| Error::Connect(e.to_string()))?;
+        let conn = Connection::from_socket(ours).map_err(|e| Error::Connect(e.to_string()))?;
+        let queue = conn.new_event_queue();
+        let qh = queue.handle();
+        let registry = conn.display().get_registry(&qh, ());
+        // Made-up global names: no host is there to check them.
+        let globals = Globals {
+            compositor: registry.bind(1, 6, &qh, ()),
+            shm: registry.bind(2, 1, &qh, ()),
+            wm_base: registry.bind(3, 5, &qh, ()),
+            decorations: Some(registry.bind(4, 1, &qh, ())),
+            seat: Some(registry.bind(5, 7, &qh, ())),
+            data_device_manager: config
+                .clipboard
+                .crosses()
+                .then(|| registry.bind(6, 3, &qh, ())),
+            fractional: None,
+            viewporter: None,
+            outputs: Vec::new(),
+        };
+        Ok((Self::open(conn, queue, globals, output, config)?, theirs))
+    }
+
     /// Creates the window from the host's `globals`: its surface and
     /// toplevel, the decoration request, the cursor, and the renderer.
     fn open(

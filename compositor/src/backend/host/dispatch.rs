@@ -87,6 +87,10 @@ impl Dispatch<wl_registry::WlRegistry, GlobalListContents> for Host {
     }
 }
 
+// The registry of a host that never answers (HostWindow::silent, for the
+// in-process tests): the window binds made-up globals on it.
+#[cfg(test)]
+delegate_noop!(Host: ignore wl_registry::WlRegistry);
 delegate_noop!(Host: ignore wl_compositor::WlCompositor);
 delegate_noop!(Host: ignore wl_data_device_manager::WlDataDeviceManager);
 delegate_noop!(Host: ignore wl_shm::WlShm);
