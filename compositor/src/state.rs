@@ -1,7 +1,7 @@
 //! The compositor's state: `State { backend, core, seat }`, so handlers can
 //! borrow the renderer and the protocol state separately. Its creation is
-//! in [`crate::setup`]; the host window's events are applied in
-//! [`crate::input`].
+//! in `crate::setup`; the host window's events are applied in
+//! `crate::input`.
 //!
 //! Every smithay `*_state` field is one allowlisted global (see
 //! [`crate::globals`]); nothing else is ever created.

@@ -1,7 +1,7 @@
 //! Backends: where the sandbox's output goes. Headless renders into memory;
 //! the window backend ([`host`]) mirrors the output into one window of the
 //! host's Wayland session, inside wsbox's own frame. Both build their
-//! frames with [`crate::render`]; the backends own only targets, pacing and
+//! frames with `crate::render`; the backends own only targets, pacing and
 //! the host. They take [`Core`] and [`crate::Config`], never the whole
 //! compositor.
 

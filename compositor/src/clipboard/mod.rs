@@ -26,7 +26,7 @@
 //! exports start at most every [`EXPORT_INTERVAL`]; a selection set sooner
 //! goes out at the next batch or tick.
 //!
-//! This module holds the settings and the transfers; [`crossing`] decides
+//! This module holds the settings and the transfers; `crossing` decides
 //! what crosses when, on the compositor's state.
 
 use std::io::{Read, Write};

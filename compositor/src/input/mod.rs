@@ -1,5 +1,5 @@
 //! Input into the sandbox: typed text, key combinations, pointer motion and
-//! clicks. Injected input (the control socket) and host input ([`host`])
+//! clicks. Injected input (the control socket) and host input (`host`)
 //! take this same path, so both reach only the focused surface.
 
 use smithay::backend::input::{ButtonState, KeyState};

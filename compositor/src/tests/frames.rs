@@ -100,7 +100,7 @@ impl wayland_client::Dispatch<WpFractionalScaleV1, Preferred> for super::client:
 }
 
 /// What window mode does when the host's scale becomes 1.5 (reconfigure
-/// the output, backend/window.rs): the app's windows are told 1.5.
+/// the output, input/host.rs): the app's windows are told 1.5.
 #[test]
 fn a_fractional_output_scale_reaches_the_windows() {
     let mut f = Fixture::new();

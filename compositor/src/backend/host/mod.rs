@@ -1,10 +1,10 @@
 //! The window backend: wsbox as a Wayland client of the user's session. One
 //! host xdg_toplevel shows the sandbox's output inside wsbox's host frame,
-//! the trusted marking ([`crate::marking`]), drawn into the same host
+//! the trusted marking (`crate::marking`), drawn into the same host
 //! buffers outside the area the output is rendered into.
 //!
 //! Rendering is the headless path pointed at host memory: the elements of
-//! [`crate::render`] and a damage tracker render with pixman straight into
+//! `crate::render` and a damage tracker render with pixman straight into
 //! wl_shm buffers (at most three, reused once the host releases them), only
 //! the damaged regions are sent (wl_surface.damage_buffer). A client's new
 //! frame is rendered as soon as it is committed, and committed to the host
@@ -14,14 +14,14 @@
 //!
 //! The parts, each adding to the types below:
 //! - `connect.rs`: connecting to the host and creating the window;
-//! - `dispatch.rs`: the Dispatch impls, which only queue [`HostEvent`]s;
+//! - `dispatch.rs`: the Dispatch impls, which only queue `HostEvent`s;
 //! - `present.rs`: buffers, damage and commits;
 //! - `seat.rs`: what the host's seat did to the window (focus, keys and
 //!   buttons held inside), and the moves and resizes it asks of the host;
 //! - `selection.rs`: the host's clipboard.
 //!
 //! Host events are queued while the connection is dispatched and applied to
-//! the compositor afterwards, by [`crate::input::host`]: the host side never
+//! the compositor afterwards, by `crate::input::host`: the host side never
 //! holds the compositor (it takes [`crate::core_state::Core`] only to
 //! render), and a later seamless mode (one host window per app window) can
 //! reuse the host half without this mirroring.
