@@ -1,6 +1,8 @@
 //! What one frame shows: the cursor, then each window from the top (its
 //! surfaces and popups, then wsbox's frame around it), front to back.
 
+use std::time::Duration;
+
 use smithay::backend::renderer::element::memory::{
     MemoryRenderBuffer, MemoryRenderBufferRenderElement,
 };
@@ -11,19 +13,18 @@ use smithay::backend::renderer::element::surface::{
 use smithay::backend::renderer::element::{AsRenderElements, Kind};
 use smithay::backend::renderer::pixman::PixmanRenderer;
 use smithay::backend::renderer::{Color32F, ImportAll, ImportMem};
-use std::time::Duration;
-
 use smithay::desktop::utils::OutputPresentationFeedback;
 use smithay::input::pointer::CursorImageStatus;
 use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
 use smithay::render_elements;
-use smithay::utils::{Monotonic, Physical, Point, Rectangle, Scale, Time};
+use smithay::utils::{Monotonic, Physical, Point, Scale, Time};
 use smithay::wayland::compositor::with_states;
 use smithay::wayland::presentation::Refresh;
 use smithay::wayland::shell::xdg::XdgToplevelSurfaceData;
 
-use crate::decorations::{self, Frame, BORDER, TITLE_HEIGHT};
-use crate::state::Core;
+use crate::core_state::Core;
+use crate::layout;
+use crate::marking::{self, InnerFrame};
 
 render_elements! {
     pub OutputElement<R> where R: ImportAll + ImportMem;
@@ -107,11 +108,9 @@ pub fn elements(
         let Some(toplevel) = window.toplevel() else {
             continue;
         };
-        if decorations::frame_size(toplevel, core.host_frame).is_none() {
+        if layout::frame_size(toplevel, core.host_frame).is_none() {
             continue;
         }
-        let frame = window.user_data().get_or_insert(Frame::default);
-        let size = window.geometry().size;
         let title = with_states(toplevel.wl_surface(), |states| {
             states
                 .data_map
@@ -119,53 +118,17 @@ pub fn elements(
                 .and_then(|d| d.lock().ok().and_then(|d| d.title.clone()))
                 .unwrap_or_default()
         });
-        let text = decorations::marked_title(&core.config.name, &title);
-        let bar_w = size.w + 2 * BORDER;
-        if let Some(buffer) = frame.title_buffer(&text, bar_w - 16) {
-            let text_loc: Point<f64, Physical> = Point::<i32, smithay::utils::Logical>::from((
-                loc.x - BORDER + 8,
-                loc.y - TITLE_HEIGHT + 4,
-            ))
-            .to_f64()
-            .to_physical(scale);
-            if let Ok(element) = MemoryRenderBufferRenderElement::from_buffer(
-                renderer,
-                text_loc,
-                &buffer,
-                None,
-                None,
-                None,
-                Kind::Unspecified,
-            ) {
-                out.push(OutputElement::Memory(element));
-            }
-        }
-        let rects = [
-            // title bar
-            Rectangle::new(
-                (loc.x - BORDER, loc.y - TITLE_HEIGHT).into(),
-                (bar_w, TITLE_HEIGHT).into(),
-            ),
-            // left, right, bottom
-            Rectangle::new(
-                (loc.x - BORDER, loc.y).into(),
-                (BORDER, size.h + BORDER).into(),
-            ),
-            Rectangle::new(
-                (loc.x + size.w, loc.y).into(),
-                (BORDER, size.h + BORDER).into(),
-            ),
-            Rectangle::new((loc.x, loc.y + size.h).into(), (size.w, BORDER).into()),
-        ];
-        for (id, rect) in frame.ids.iter().zip(rects) {
-            out.push(OutputElement::Solid(SolidColorRenderElement::new(
-                id.clone(),
-                rect.to_physical_precise_round(scale),
-                frame.commit,
-                frame_color,
-                Kind::Unspecified,
-            )));
-        }
+        let text = marking::marked_title(&core.config.name, &title);
+        let frame = window.user_data().get_or_insert(InnerFrame::default);
+        let (title, bars) = frame.elements(
+            renderer,
+            (loc, window.geometry().size),
+            scale,
+            &text,
+            frame_color,
+        );
+        out.extend(title.map(OutputElement::Memory));
+        out.extend(bars.map(OutputElement::Solid));
     }
     out
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use wsbox_compositor::clipboard::ClipboardConfig;
-use wsbox_compositor::state::KeyboardConfig;
+use wsbox_compositor::KeyboardConfig;
 use wsbox_compositor::Config;
 use wsbox_policies::{Access, Bind, ClipboardMode, Home, HostDecorations, MachineId, Policy};
 use wsbox_sandbox::hostpath::Created;

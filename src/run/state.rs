@@ -117,7 +117,7 @@ impl Run {
 
     /// The host compositor is gone: the sandbox stops, wsbox exits with
     /// [`EXIT_WSBOX_ERROR`](crate::exit::EXIT_WSBOX_ERROR).
-    fn host_lost(&mut self, error: wsbox_compositor::backend::window::Error) {
+    fn host_lost(&mut self, error: wsbox_compositor::HostError) {
         if self.failure.is_none() {
             self.failure = Some(error.to_string());
         }

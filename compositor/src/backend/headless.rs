@@ -10,9 +10,9 @@ use smithay::output::Output;
 use smithay::reexports::pixman;
 use smithay::utils::{Buffer, Size};
 
+use crate::core_state::Core;
 use crate::render;
 use crate::screenshot;
-use crate::state::Core;
 
 /// Renderer, target image and damage tracker of the virtual output.
 pub struct Headless {

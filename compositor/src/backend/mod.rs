@@ -1,18 +1,20 @@
 //! Backends: where the sandbox's output goes. Headless renders into memory;
-//! the window backend mirrors the output into one window of the host's
-//! Wayland session, inside wsbox's own frame. Both build their frames with
-//! [`crate::render`]; the backends own only targets, pacing and the host.
+//! the window backend ([`host`]) mirrors the output into one window of the
+//! host's Wayland session, inside wsbox's own frame. Both build their
+//! frames with `crate::render`; the backends own only targets, pacing and
+//! the host. They take [`Core`] and [`crate::Config`], never the whole
+//! compositor.
 
 mod headless;
-pub mod window;
+pub mod host;
 
 pub use headless::Headless;
-pub use window::HostWindow;
+pub use host::HostWindow;
 
 use smithay::output::Output;
 
+use crate::core_state::Core;
 use crate::screenshot;
-use crate::state::Core;
 
 /// The backend of one compositor; there is one per process, so the size
 /// difference between the variants does not matter.

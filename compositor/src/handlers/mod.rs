@@ -8,21 +8,26 @@ mod compositor;
 mod guards;
 mod xdg_shell;
 
-pub(crate) use xdg_shell::{is_mapped, place};
-
 use smithay::input::pointer::CursorImageStatus;
 use smithay::input::{Seat, SeatHandler, SeatState};
+use smithay::reexports::wayland_protocols::wp::primary_selection::zv1::server::{
+    zwp_primary_selection_device_manager_v1::ZwpPrimarySelectionDeviceManagerV1,
+    zwp_primary_selection_device_v1::ZwpPrimarySelectionDeviceV1,
+};
+use smithay::reexports::wayland_server::protocol::wl_data_device::WlDataDevice;
+use smithay::reexports::wayland_server::protocol::wl_data_device_manager::WlDataDeviceManager;
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
-use smithay::reexports::wayland_server::Resource;
+use smithay::reexports::wayland_server::{delegate_dispatch, delegate_global_dispatch, Resource};
 use smithay::wayland::compositor::with_states;
 use smithay::wayland::fractional_scale::{with_fractional_scale, FractionalScaleHandler};
 use smithay::wayland::output::OutputHandler;
 use smithay::wayland::selection::data_device::{
     set_data_device_focus, ClientDndGrabHandler, DataDeviceHandler, DataDeviceState,
-    ServerDndGrabHandler,
+    DataDeviceUserData, ServerDndGrabHandler,
 };
 use smithay::wayland::selection::primary_selection::{
-    set_primary_focus, PrimarySelectionHandler, PrimarySelectionState,
+    set_primary_focus, PrimaryDeviceManagerGlobalData, PrimaryDeviceUserData,
+    PrimarySelectionHandler, PrimarySelectionState,
 };
 use smithay::wayland::selection::{SelectionHandler, SelectionTarget};
 use smithay::wayland::tablet_manager::TabletSeatHandler;
@@ -42,7 +47,7 @@ impl SeatHandler for State {
     type TouchFocus = WlSurface;
 
     fn seat_state(&mut self) -> &mut SeatState<State> {
-        &mut self.core.seat_state
+        &mut self.seat_state
     }
 
     fn cursor_image(&mut self, _seat: &Seat<Self>, image: CursorImageStatus) {
@@ -103,15 +108,9 @@ impl DataDeviceHandler for State {
 impl ClientDndGrabHandler for State {}
 impl ServerDndGrabHandler for State {}
 // wl_data_source goes through the mime-type cap of guards.rs first.
-smithay::reexports::wayland_server::delegate_global_dispatch!(State: [
-    smithay::reexports::wayland_server::protocol::wl_data_device_manager::WlDataDeviceManager: ()
-] => smithay::wayland::selection::data_device::DataDeviceState);
-smithay::reexports::wayland_server::delegate_dispatch!(State: [
-    smithay::reexports::wayland_server::protocol::wl_data_device_manager::WlDataDeviceManager: ()
-] => smithay::wayland::selection::data_device::DataDeviceState);
-smithay::reexports::wayland_server::delegate_dispatch!(State: [
-    smithay::reexports::wayland_server::protocol::wl_data_device::WlDataDevice: smithay::wayland::selection::data_device::DataDeviceUserData
-] => smithay::wayland::selection::data_device::DataDeviceState);
+delegate_global_dispatch!(State: [WlDataDeviceManager: ()] => DataDeviceState);
+delegate_dispatch!(State: [WlDataDeviceManager: ()] => DataDeviceState);
+delegate_dispatch!(State: [WlDataDevice: DataDeviceUserData] => DataDeviceState);
 
 impl PrimarySelectionHandler for State {
     fn primary_selection_state(&self) -> &PrimarySelectionState {
@@ -120,15 +119,13 @@ impl PrimarySelectionHandler for State {
 }
 // zwp_primary_selection_source_v1 goes through the mime-type cap of
 // guards.rs first.
-smithay::reexports::wayland_server::delegate_global_dispatch!(State: [
-    smithay::reexports::wayland_protocols::wp::primary_selection::zv1::server::zwp_primary_selection_device_manager_v1::ZwpPrimarySelectionDeviceManagerV1: smithay::wayland::selection::primary_selection::PrimaryDeviceManagerGlobalData
-] => smithay::wayland::selection::primary_selection::PrimarySelectionState);
-smithay::reexports::wayland_server::delegate_dispatch!(State: [
-    smithay::reexports::wayland_protocols::wp::primary_selection::zv1::server::zwp_primary_selection_device_manager_v1::ZwpPrimarySelectionDeviceManagerV1: ()
-] => smithay::wayland::selection::primary_selection::PrimarySelectionState);
-smithay::reexports::wayland_server::delegate_dispatch!(State: [
-    smithay::reexports::wayland_protocols::wp::primary_selection::zv1::server::zwp_primary_selection_device_v1::ZwpPrimarySelectionDeviceV1: smithay::wayland::selection::primary_selection::PrimaryDeviceUserData
-] => smithay::wayland::selection::primary_selection::PrimarySelectionState);
+delegate_global_dispatch!(State: [
+    ZwpPrimarySelectionDeviceManagerV1: PrimaryDeviceManagerGlobalData
+] => PrimarySelectionState);
+delegate_dispatch!(State: [ZwpPrimarySelectionDeviceManagerV1: ()] => PrimarySelectionState);
+delegate_dispatch!(State: [
+    ZwpPrimarySelectionDeviceV1: PrimaryDeviceUserData
+] => PrimarySelectionState);
 
 impl OutputHandler for State {}
 delegate_output!(State);
@@ -169,10 +166,10 @@ impl XdgActivationHandler for State {
         let Some((serial, seat)) = data.serial else {
             return false;
         };
-        let Some(keyboard) = self.core.seat.get_keyboard() else {
+        let Some(keyboard) = self.seat.get_keyboard() else {
             return false;
         };
-        Seat::from_resource(&seat).as_ref() == Some(&self.core.seat)
+        Seat::from_resource(&seat).as_ref() == Some(&self.seat)
             && keyboard
                 .last_enter()
                 .is_some_and(|last| serial.is_no_older_than(&last))
@@ -189,7 +186,7 @@ impl XdgActivationHandler for State {
         }
         if let Some(window) = self.core.window_for(&surface) {
             self.core.space.raise_element(&window, true);
-            crate::state::focus_top(self);
+            self.focus_top();
             self.core.needs_redraw = true;
         }
     }

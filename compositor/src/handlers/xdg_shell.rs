@@ -1,56 +1,30 @@
 //! xdg_wm_base and xdg-decoration: placement, configure, popups.
 //!
-//! Windows are managed, not moved by the app: parentless toplevels fill the
-//! output, dialogs are centred over their parent. Move and resize requests
-//! are ignored, so an app cannot place a window over wsbox's marking.
+//! Windows are managed, not moved by the app: where they go is decided in
+//! [`crate::layout`]. Move and resize requests are ignored, so an app cannot
+//! place a window over wsbox's marking.
 
-use std::cell::Cell;
-
-use smithay::desktop::{
-    find_popup_root_surface, get_popup_toplevel_coords, PopupKind, Window,
-};
+use smithay::backend::renderer::utils::with_renderer_surface_state;
+use smithay::delegate_xdg_decoration;
+use smithay::desktop::{PopupKind, Window};
 use smithay::reexports::wayland_protocols::xdg::decoration::zv1::server::zxdg_toplevel_decoration_v1::Mode as DecorationMode;
+use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_popup::XdgPopup;
+use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_wm_base::XdgWmBase;
 use smithay::reexports::wayland_protocols::xdg::shell::server::{
     xdg_surface, xdg_toplevel, xdg_wm_base,
 };
 use smithay::reexports::wayland_server::protocol::{wl_output, wl_seat, wl_surface::WlSurface};
-use smithay::reexports::wayland_server::Resource;
+use smithay::reexports::wayland_server::{delegate_dispatch, delegate_global_dispatch, Resource};
 use smithay::utils::Serial;
-use smithay::backend::renderer::utils::with_renderer_surface_state;
 use smithay::wayland::compositor::with_states;
 use smithay::wayland::shell::xdg::decoration::XdgDecorationHandler;
 use smithay::wayland::shell::xdg::{
     PopupSurface, PositionerState, ToplevelSurface, XdgPopupSurfaceData, XdgShellHandler,
-    XdgShellState,
-    XdgToplevelSurfaceData,
+    XdgShellState, XdgShellSurfaceUserData, XdgToplevelSurfaceData, XdgWmBaseUserData,
 };
-use smithay::delegate_xdg_decoration;
-use smithay::reexports::wayland_protocols::xdg::shell::server::{
-    xdg_popup::XdgPopup,
-    xdg_wm_base::XdgWmBase,
-};
-use smithay::reexports::wayland_server::{delegate_dispatch, delegate_global_dispatch};
-use smithay::wayland::shell::xdg::{XdgShellSurfaceUserData, XdgWmBaseUserData};
 
+use crate::layout::Mapped;
 use crate::state::State;
-
-/// Whether a dialog has been centred once its size is known.
-#[derive(Default)]
-struct Centred(Cell<bool>);
-
-/// Whether the window has shown a buffer yet. Only then does it get the
-/// keyboard focus, as on other compositors: wl-copy (2.1) crashes when it is
-/// focused before it has attached a buffer.
-#[derive(Default)]
-pub(crate) struct Mapped(pub(crate) Cell<bool>);
-
-/// True once the window's surface has shown a buffer.
-pub(crate) fn is_mapped(window: &Window) -> bool {
-    window
-        .user_data()
-        .get::<Mapped>()
-        .is_some_and(|m| m.0.get())
-}
 
 impl XdgShellHandler for State {
     fn xdg_shell_state(&mut self) -> &mut XdgShellState {
@@ -71,7 +45,7 @@ impl XdgShellHandler for State {
         }
         let window = Window::new_wayland_window(surface);
         window.user_data().insert_if_missing(Mapped::default);
-        place(self, &window);
+        self.core.place(&window);
         self.core.needs_redraw = true;
     }
 
@@ -100,7 +74,7 @@ impl XdgShellHandler for State {
             );
             return;
         }
-        unconstrain_popup(self, &surface);
+        self.core.unconstrain_popup(&surface);
         if let Err(err) = self.core.popups.track_popup(PopupKind::Xdg(surface)) {
             tracing::debug!(%err, "popup not tracked");
         }
@@ -116,7 +90,7 @@ impl XdgShellHandler for State {
             state.geometry = positioner.get_geometry();
             state.positioner = positioner;
         });
-        unconstrain_popup(self, &surface);
+        self.core.unconstrain_popup(&surface);
         surface.send_repositioned(token);
     }
 
@@ -198,35 +172,12 @@ fn set_decoration(state: &mut State, toplevel: &ToplevelSurface, mode: Decoratio
     toplevel.with_pending_state(|s| s.decoration_mode = Some(mode));
     // The frame changes the space the app gets: place it again.
     if let Some(window) = state.core.window_for(toplevel.wl_surface()) {
-        place(state, &window);
+        state.core.place(&window);
     }
     if toplevel.is_initial_configure_sent() {
         toplevel.send_pending_configure();
     }
     state.core.needs_redraw = true;
-}
-
-/// Maps `window` where [`crate::state::Core::placement`] says, with the size
-/// and states that go with it.
-pub(crate) fn place(state: &mut State, window: &Window) {
-    let (rect, fill) = state.core.placement(window);
-    if let Some(toplevel) = window.toplevel() {
-        toplevel.with_pending_state(|s| {
-            if fill {
-                s.size = Some(rect.size);
-                s.states.set(xdg_toplevel::State::Maximized);
-                for edge in [
-                    xdg_toplevel::State::TiledLeft,
-                    xdg_toplevel::State::TiledRight,
-                    xdg_toplevel::State::TiledTop,
-                    xdg_toplevel::State::TiledBottom,
-                ] {
-                    s.states.set(edge);
-                }
-            }
-        });
-    }
-    state.core.space.map_element(window.clone(), rect.loc, true);
 }
 
 /// Called on every commit: initial configures, popups, and centring dialogs
@@ -262,7 +213,7 @@ pub(crate) fn handle_commit(state: &mut State, surface: &WlSurface) {
                 toplevel.send_configure();
             }
         } else {
-            centre_dialog(state, &window);
+            state.core.centre_dialog(&window);
             let has_buffer =
                 with_renderer_surface_state(surface, |s| s.buffer().is_some()).unwrap_or(false);
             let mapped = window.user_data().get_or_insert(Mapped::default);
@@ -282,20 +233,6 @@ pub(crate) fn handle_commit(state: &mut State, surface: &WlSurface) {
             }
         }
     }
-}
-
-fn centre_dialog(state: &mut State, window: &Window) {
-    let is_dialog = window.toplevel().and_then(|t| t.parent()).is_some();
-    if !is_dialog || window.geometry().size.w <= 0 {
-        return;
-    }
-    let centred = window.user_data().get_or_insert(Centred::default);
-    if centred.0.get() {
-        return;
-    }
-    centred.0.set(true);
-    let (rect, _) = state.core.placement(window);
-    state.core.space.map_element(window.clone(), rect.loc, true);
 }
 
 /// How deep popups may nest (menus of menus).
@@ -320,31 +257,4 @@ fn popup_chain_is_sound(popup: &PopupSurface) -> bool {
         }
     }
     false
-}
-
-fn unconstrain_popup(state: &State, popup: &PopupSurface) {
-    let Ok(root) = find_popup_root_surface(&PopupKind::Xdg(popup.clone())) else {
-        return;
-    };
-    let Some(window) = state.core.window_for(&root) else {
-        return;
-    };
-    let Some(window_geo) = state.core.space.element_geometry(&window) else {
-        return;
-    };
-    // Popups stay inside the area wsbox's frames enclose. The positioner
-    // works relative to the parent: move that area there.
-    let mut target = state.core.content_area();
-    target.loc -= get_popup_toplevel_coords(&PopupKind::Xdg(popup.clone()));
-    target.loc -= window_geo.loc;
-    popup.with_pending_state(|s| {
-        let mut geometry = s.positioner.get_unconstrained_geometry(target);
-        // The client's constraint_adjustment may forbid moving it; wsbox's
-        // marking wins over that, so slide it in regardless.
-        let max_x = target.loc.x + target.size.w - geometry.size.w;
-        let max_y = target.loc.y + target.size.h - geometry.size.h;
-        geometry.loc.x = geometry.loc.x.min(max_x).max(target.loc.x);
-        geometry.loc.y = geometry.loc.y.min(max_y).max(target.loc.y);
-        s.geometry = geometry;
-    });
 }

@@ -90,6 +90,8 @@ pub struct App {
     pub configures: HashMap<ObjectId, Vec<u32>>,
     /// xdg_toplevel → the size of its last configure.
     pub toplevel_sizes: HashMap<ObjectId, (i32, i32)>,
+    /// xdg_toplevels the compositor asked to close, in order.
+    pub closed: Vec<ObjectId>,
     /// xdg_toplevel_decoration → the last mode the compositor configured.
     pub decoration_modes: HashMap<ObjectId, WEnum<zxdg_toplevel_decoration_v1::Mode>>,
     pub popups_done: Vec<ObjectId>,
@@ -518,8 +520,12 @@ impl Dispatch<XdgToplevel, ()> for App {
         _: &Connection,
         _: &QueueHandle<Self>,
     ) {
-        if let xdg_toplevel::Event::Configure { width, height, .. } = event {
-            app.toplevel_sizes.insert(toplevel.id(), (width, height));
+        match event {
+            xdg_toplevel::Event::Configure { width, height, .. } => {
+                app.toplevel_sizes.insert(toplevel.id(), (width, height));
+            }
+            xdg_toplevel::Event::Close => app.closed.push(toplevel.id()),
+            _ => {}
         }
     }
 }

@@ -4,7 +4,7 @@ use wayland_client::{Proxy, WEnum};
 use wayland_protocols::xdg::decoration::zv1::client::zxdg_toplevel_decoration_v1::Mode;
 
 use super::fixture::{close, rgb_of, Fixture, BLUE, FRAME, GREEN, OUTPUT, RED};
-use crate::decorations::{BORDER, TITLE_HEIGHT};
+use crate::marking::{INNER_BORDER, INNER_TITLE_HEIGHT};
 use crate::render::BACKGROUND;
 
 fn background() -> [u8; 3] {
@@ -40,12 +40,15 @@ fn a_committed_buffer_is_shown_inside_the_frame() {
     let size = f.clients[id].app.toplevel_sizes[&window.toplevel.id()];
     assert_eq!(
         size,
-        (OUTPUT.0 - 2 * BORDER, OUTPUT.1 - TITLE_HEIGHT - BORDER)
+        (
+            OUTPUT.0 - 2 * INNER_BORDER,
+            OUTPUT.1 - INNER_TITLE_HEIGHT - INNER_BORDER
+        )
     );
 
     let info = f.window_info("red");
     assert_eq!((info.width, info.height), size);
-    assert_eq!((info.x, info.y), (BORDER, TITLE_HEIGHT));
+    assert_eq!((info.x, info.y), (INNER_BORDER, INNER_TITLE_HEIGHT));
     assert!(info.focused);
 
     let shot = f.screenshot();
@@ -54,9 +57,9 @@ fn a_committed_buffer_is_shown_inside_the_frame() {
     let corner = shot.rgb(info.x, info.y);
     assert_eq!(corner, rgb_of(RED), "the window's top left pixel");
     // The title bar's right end (the title text is on the left).
-    let bar = shot.rgb(info.x + info.width - 4, info.y - TITLE_HEIGHT / 2);
+    let bar = shot.rgb(info.x + info.width - 4, info.y - INNER_TITLE_HEIGHT / 2);
     assert!(close(bar, FRAME), "title bar {bar:?}, want {FRAME:?}");
-    let bar_top = shot.rgb(info.x + info.width - 4, info.y - TITLE_HEIGHT);
+    let bar_top = shot.rgb(info.x + info.width - 4, info.y - INNER_TITLE_HEIGHT);
     assert!(close(bar_top, FRAME), "title bar top {bar_top:?}");
     let left = shot.rgb(info.x - 1, info.y + info.height / 2);
     assert!(close(left, FRAME), "left border {left:?}");
@@ -100,7 +103,7 @@ fn a_smaller_buffer_gets_a_frame_of_its_own_size() {
         "bottom border"
     );
     // Right of the frame: nothing.
-    let outside = shot.rgb(info.x + 60 + BORDER + 5, info.y + 20);
+    let outside = shot.rgb(info.x + 60 + INNER_BORDER + 5, info.y + 20);
     assert!(close(outside, background()), "{outside:?}");
 }
 
@@ -125,7 +128,7 @@ fn unmapping_removes_the_window_from_the_output() {
 /// The parent's title bar: a pixel at its right end, where no text is.
 fn title_bar_pixel(f: &Fixture, title: &str) -> (i32, i32) {
     let info = f.window_info(title);
-    (info.x + info.width - 4, info.y - TITLE_HEIGHT / 2)
+    (info.x + info.width - 4, info.y - INNER_TITLE_HEIGHT / 2)
 }
 
 #[test]
@@ -163,7 +166,7 @@ fn a_popup_cannot_cover_the_marking() {
     let parent = f.map_window(id, "parent", true, None, RED);
     let client = &f.clients[id];
     let positioner = client.positioner(OUTPUT.0 - 20, 40);
-    positioner.set_offset(0, -TITLE_HEIGHT - 10);
+    positioner.set_offset(0, -INNER_TITLE_HEIGHT - 10);
     let surface = client.surface();
     let xdg_surface = client.wm_base().get_xdg_surface(&surface, &client.qh, ());
     let _popup = xdg_surface.get_popup(Some(&parent.xdg_surface), &positioner, &client.qh, ());
@@ -186,7 +189,7 @@ fn a_popup_cannot_cover_the_marking() {
         info.x + info.width / 2,
         info.x + info.width - 4,
     ] {
-        let px = shot.rgb(x, info.y - TITLE_HEIGHT / 2);
+        let px = shot.rgb(x, info.y - INNER_TITLE_HEIGHT / 2);
         assert!(close(px, FRAME), "the title bar shows {px:?} at x={x}");
     }
 }

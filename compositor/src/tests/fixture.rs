@@ -7,13 +7,13 @@ use std::io::Cursor;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
 
-use smithay::reexports::calloop::EventLoop;
-use smithay::reexports::wayland_server::Display;
+use smithay::reexports::calloop::{EventLoop, LoopSignal};
+use smithay::reexports::wayland_server::{Display, DisplayHandle};
 use wayland_client::backend::protocol::ProtocolError;
 
 use super::client::{Client, Window};
-use crate::state::KeyboardConfig;
-use crate::{Config, State, WindowInfo};
+use crate::backend::host::{HostEvent, HostStatus};
+use crate::{Config, KeyboardConfig, State, WindowInfo};
 
 /// The output of every test: small, so a frame is cheap.
 pub const OUTPUT: (i32, i32) = (320, 240);
@@ -50,6 +50,9 @@ pub struct Fixture {
     pub clients: Vec<Client>,
     // Only its signal is used: State wants one to stop the loop with.
     _event_loop: EventLoop<'static, ()>,
+    /// In window mode, the far end of the host connection: kept open and
+    /// never read (the tests play the host with [`Fixture::host`]).
+    _host: Option<UnixStream>,
 }
 
 impl Fixture {
@@ -58,16 +61,43 @@ impl Fixture {
     }
 
     pub fn with_config(config: Config) -> Self {
+        Self::with_state(|display, signal| {
+            let state = State::new(display, signal, config).expect("create the compositor");
+            (state, None)
+        })
+    }
+
+    /// A compositor in window mode whose host never answers: the test
+    /// plays the host with [`Fixture::host`].
+    pub fn in_host_window() -> Self {
+        Self::with_state(|display, signal| {
+            let (state, host) = State::with_silent_host(display, signal, config())
+                .expect("create the compositor in window mode");
+            (state, Some(host))
+        })
+    }
+
+    fn with_state(
+        make: impl FnOnce(DisplayHandle, LoopSignal) -> (State, Option<UnixStream>),
+    ) -> Self {
         let event_loop = EventLoop::<()>::try_new().expect("calloop event loop");
         let display = Display::<State>::new().expect("wayland display");
-        let state = State::new(display.handle(), event_loop.get_signal(), config)
-            .expect("create the compositor");
+        let (state, host) = make(display.handle(), event_loop.get_signal());
         Self {
             display,
             state,
             clients: Vec::new(),
             _event_loop: event_loop,
+            _host: host,
         }
+    }
+
+    /// Applies `events` as if the host had sent them, then lets every
+    /// client see the result.
+    pub fn host(&mut self, events: Vec<HostEvent>) -> HostStatus {
+        let status = self.state.apply_host_events(events);
+        self.roundtrip_all();
+        status
     }
 
     /// Connects a client that has only asked for the registry (and got it).

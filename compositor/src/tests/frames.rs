@@ -1,5 +1,5 @@
 //! Window mode inside the compositor: the inner frames
-//! (decorations::frame_size) — with the output shown inside wsbox's frame in
+//! (layout::frame_size) — with the output shown inside wsbox's frame in
 //! a host window, windows that fill it get no second frame, while dialogs
 //! floating over them keep theirs — and a fractional host scale reaching
 //! the app's windows.
@@ -10,7 +10,7 @@ use wayland_protocols::wp::fractional_scale::v1::client::{
 };
 
 use super::fixture::*;
-use crate::decorations::{BORDER, TITLE_HEIGHT};
+use crate::marking::{INNER_BORDER, INNER_TITLE_HEIGHT};
 
 /// A server-side-decorated dialog of `parent`, 100x60, mapped.
 fn map_dialog(f: &mut Fixture, id: ClientId, parent: &super::client::Window) {
@@ -46,7 +46,7 @@ fn in_a_host_window_only_dialogs_keep_their_frame() {
             );
             assert!(close(shot.rgb(1, 1), rgb_of(RED)), "{:?}", shot.rgb(1, 1));
         } else {
-            assert_eq!((info.x, info.y), (BORDER, TITLE_HEIGHT));
+            assert_eq!((info.x, info.y), (INNER_BORDER, INNER_TITLE_HEIGHT));
             assert!(close(shot.rgb(1, 1), FRAME), "{:?}", shot.rgb(1, 1));
         }
 
@@ -55,7 +55,10 @@ fn in_a_host_window_only_dialogs_keep_their_frame() {
         let shot = f.screenshot();
         // Either way the dialog's own title bar, in the frame's colour, is
         // right above it, over the main window.
-        let (x, y) = (dialog.x + dialog.width - 4, dialog.y - TITLE_HEIGHT / 2);
+        let (x, y) = (
+            dialog.x + dialog.width - 4,
+            dialog.y - INNER_TITLE_HEIGHT / 2,
+        );
         assert!(
             close(shot.rgb(x, y), FRAME),
             "host_frame {host_frame}: the dialog's title bar shows {:?}",
@@ -97,7 +100,7 @@ impl wayland_client::Dispatch<WpFractionalScaleV1, Preferred> for super::client:
 }
 
 /// What window mode does when the host's scale becomes 1.5 (reconfigure
-/// the output, backend/window.rs): the app's windows are told 1.5.
+/// the output, input/host.rs): the app's windows are told 1.5.
 #[test]
 fn a_fractional_output_scale_reaches_the_windows() {
     let mut f = Fixture::new();

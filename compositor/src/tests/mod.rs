@@ -2,7 +2,9 @@
 //! against a headless [`crate::State`] in the same thread (niri's fixture
 //! pattern). They check what a sandboxed app can see and do through the
 //! protocol alone: globals, commits to pixels, focus, the clipboard, and that
-//! misbehaviour disconnects only the offender. They never touch the host.
+//! misbehaviour disconnects only the offender. They never touch the host:
+//! window mode runs against a host that never answers, and the tests play
+//! the host by feeding its events (`host.rs`).
 
 mod client;
 mod fixture;
@@ -14,6 +16,7 @@ mod focus;
 mod frames;
 mod fuzz;
 mod globals;
+mod host;
 mod hostile;
 mod protocol_errors;
 

@@ -1,6 +1,6 @@
 //! Input into the sandbox: typed text, key combinations, pointer motion and
-//! clicks. Injected input (the control socket) and, later, host input take
-//! this same path, so both reach only the focused surface.
+//! clicks. Injected input (the control socket) and host input (`host`)
+//! take this same path, so both reach only the focused surface.
 
 use smithay::backend::input::{ButtonState, KeyState};
 use smithay::input::keyboard::{keysyms, FilterResult, Keycode, Keysym};
@@ -8,7 +8,9 @@ use smithay::input::pointer::{AxisFrame, ButtonEvent, MotionEvent};
 use smithay::utils::{Logical, Point, SERIAL_COUNTER};
 
 use crate::clipboard::Gesture;
-use crate::state::{focus_top, State};
+use crate::state::State;
+
+mod host;
 
 /// Errors of input requests; they name the offending part.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -51,7 +53,7 @@ struct KeyPosition {
 
 impl State {
     fn keyboard(&self) -> Result<smithay::input::keyboard::KeyboardHandle<State>, Error> {
-        self.core.seat.get_keyboard().ok_or(Error::NoKeyboard)
+        self.seat.get_keyboard().ok_or(Error::NoKeyboard)
     }
 
     /// Finds where `sym` is on the keymap, preferring the lowest level.
@@ -212,7 +214,7 @@ impl State {
         self.backend.show_cursor();
         self.core.needs_redraw = true;
         let under = self.core.surface_under(pos);
-        let Some(pointer) = self.core.seat.get_pointer() else {
+        let Some(pointer) = self.seat.get_pointer() else {
             return Ok(());
         };
         let serial = SERIAL_COUNTER.next_serial();
@@ -233,29 +235,41 @@ impl State {
     /// Clicks `button` at `(x, y)`: the window under it is raised and focused.
     pub fn click(&mut self, x: i32, y: i32, button: u32) -> Result<(), Error> {
         self.pointer_move(x, y)?;
-        let pos = self.core.pointer_location;
-        if let Some(window) = self.core.space.element_under(pos).map(|(w, _)| w.clone()) {
-            self.core.space.raise_element(&window, true);
-            focus_top(self);
-        }
-        let Some(pointer) = self.core.seat.get_pointer() else {
-            return Ok(());
-        };
-        for state in [ButtonState::Pressed, ButtonState::Released] {
-            let serial = SERIAL_COUNTER.next_serial();
-            let time = time_ms(self);
-            pointer.button(
-                self,
-                &ButtonEvent {
-                    button,
-                    state,
-                    serial,
-                    time,
-                },
-            );
-            pointer.frame(self);
-        }
+        self.button(button, true);
+        self.button(button, false);
         Ok(())
+    }
+
+    /// A button at the pointer: a press raises and focuses the window under
+    /// it first.
+    fn button(&mut self, button: u32, pressed: bool) {
+        if pressed {
+            let pos = self.core.pointer_location;
+            if let Some(window) = self.core.space.element_under(pos).map(|(w, _)| w.clone()) {
+                self.core.space.raise_element(&window, true);
+                self.focus_top();
+            }
+        }
+        let Some(pointer) = self.seat.get_pointer() else {
+            return;
+        };
+        let serial = SERIAL_COUNTER.next_serial();
+        let time = time_ms(self);
+        let state = if pressed {
+            ButtonState::Pressed
+        } else {
+            ButtonState::Released
+        };
+        pointer.button(
+            self,
+            &ButtonEvent {
+                button,
+                state,
+                serial,
+                time,
+            },
+        );
+        pointer.frame(self);
     }
 
     /// Milliseconds on the compositor's input clock.
@@ -356,7 +370,7 @@ impl State {
         keyboard.set_modifier_state(mods);
         let mods = keyboard.modifier_state();
         if let Some(focus) = keyboard.current_focus() {
-            let seat = self.core.seat.clone();
+            let seat = self.seat.clone();
             focus.modifiers(&seat, self, mods, SERIAL_COUNTER.next_serial());
         }
     }
@@ -364,7 +378,7 @@ impl State {
     /// The host pointer moved to `pos` of the output (clamped onto it), or
     /// left it (`None`): the surface under it gets enter/motion/leave.
     pub fn host_pointer_motion(&mut self, pos: Option<Point<f64, Logical>>) {
-        let Some(pointer) = self.core.seat.get_pointer() else {
+        let Some(pointer) = self.seat.get_pointer() else {
             return;
         };
         let under = match pos {
@@ -398,38 +412,12 @@ impl State {
     /// A host button over the output: a press raises and focuses the window
     /// under the pointer, as a click does.
     pub fn host_pointer_button(&mut self, button: u32, pressed: bool) {
-        if pressed {
-            let pos = self.core.pointer_location;
-            if let Some(window) = self.core.space.element_under(pos).map(|(w, _)| w.clone()) {
-                self.core.space.raise_element(&window, true);
-                focus_top(self);
-            }
-        }
-        let Some(pointer) = self.core.seat.get_pointer() else {
-            return;
-        };
-        let serial = SERIAL_COUNTER.next_serial();
-        let time = time_ms(self);
-        let state = if pressed {
-            ButtonState::Pressed
-        } else {
-            ButtonState::Released
-        };
-        pointer.button(
-            self,
-            &ButtonEvent {
-                button,
-                state,
-                serial,
-                time,
-            },
-        );
-        pointer.frame(self);
+        self.button(button, pressed);
     }
 
     /// Host scrolling over the output.
     pub fn host_pointer_axis(&mut self, frame: AxisFrame) {
-        let Some(pointer) = self.core.seat.get_pointer() else {
+        let Some(pointer) = self.seat.get_pointer() else {
             return;
         };
         pointer.axis(self, frame);

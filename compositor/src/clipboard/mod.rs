@@ -12,8 +12,8 @@
 //! Data moves through pipes that the other side may stall or flood: each
 //! transfer runs in a thread of its own with a deadline, and the result
 //! comes back through a channel plus a wake-up socket that the event loop
-//! polls ([`State::clipboard_fd`], [`State::clipboard_ready`]). The
-//! compositor never blocks on a client or the host.
+//! polls ([`crate::State::clipboard_fd`], [`crate::State::clipboard_ready`]).
+//! The compositor never blocks on a client or the host.
 //!
 //! A result lands only where and when it was meant to: each transfer
 //! records the host focus epoch it started in (bumped at every focus enter
@@ -25,21 +25,19 @@
 //! selection again and again costs at most one thread and two pipes. Auto
 //! exports start at most every [`EXPORT_INTERVAL`]; a selection set sooner
 //! goes out at the next batch or tick.
+//!
+//! This module holds the settings and the transfers; `crossing` decides
+//! what crosses when, on the compositor's state.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use smithay::wayland::selection::data_device::{
-    current_data_device_selection_userdata, request_data_device_client_selection,
-    set_data_device_selection, SelectionRequestError,
-};
-
-use crate::state::State;
+mod crossing;
 
 /// The text types that cross, in order of preference.
 pub const TEXT_MIMES: &[&str] = &[
@@ -333,211 +331,6 @@ pub fn serve(fd: OwnedFd, bytes: Arc<Vec<u8>>) {
 /// A pipe for one transfer: (read end, write end).
 fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
     rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| e.to_string())
-}
-
-impl State {
-    /// The fd that becomes readable when a clipboard transfer has finished,
-    /// for the event loop; then call [`State::clipboard_ready`].
-    pub fn clipboard_fd(&self) -> std::io::Result<OwnedFd> {
-        self.core.transfers.wake_rx.as_fd().try_clone_to_owned()
-    }
-
-    /// Applies the transfers that finished, if they are still the newest
-    /// of their way and the window still has the focus they started in.
-    pub fn clipboard_ready(&mut self) {
-        let mut buf = [0u8; 64];
-        while matches!((&self.core.transfers.wake_rx).read(&mut buf), Ok(n) if n > 0) {}
-        while let Ok((ticket, result)) = self.core.transfers.rx.try_recv() {
-            if !self.core.transfers.finish(&ticket) {
-                tracing::debug!(?ticket, "an older clipboard transfer dropped");
-                continue;
-            }
-            let bytes = match result {
-                Ok(bytes) => bytes,
-                Err(err) => {
-                    tracing::warn!(%err, ?ticket, "clipboard transfer refused");
-                    continue;
-                }
-            };
-            // The focus left (or left and came back) since it started: the
-            // user has moved on, and the data goes nowhere.
-            let focus = self
-                .backend
-                .window()
-                .and_then(|w| w.focus_serial().zip(w.focus_epoch()));
-            let Some((serial, _)) = focus.filter(|(_, epoch)| *epoch == ticket.epoch) else {
-                tracing::info!(?ticket, "clipboard transfer dropped: the focus moved");
-                continue;
-            };
-            match ticket.way {
-                Way::ToHost => self.copy_to_host(Arc::new(bytes), serial, ticket.flash),
-                Way::ToSandbox => {
-                    tracing::info!(
-                        bytes = bytes.len(),
-                        "host clipboard pasted into the sandbox"
-                    );
-                    let mimes = TEXT_MIMES.iter().map(|m| (*m).to_owned()).collect();
-                    set_data_device_selection(
-                        &self.core.display_handle,
-                        &self.core.seat,
-                        mimes,
-                        Arc::new(bytes),
-                    );
-                    if let Some(window) = self.backend.window().filter(|_| ticket.flash) {
-                        window.flash();
-                    }
-                }
-            }
-        }
-    }
-
-    fn copy_to_host(&mut self, bytes: Arc<Vec<u8>>, serial: u32, flash: bool) {
-        let len = bytes.len();
-        if let Some(window) = self.backend.window() {
-            if window.set_host_selection(bytes, serial) {
-                tracing::info!(
-                    bytes = len,
-                    "sandbox selection copied to the host clipboard"
-                );
-                if flash {
-                    window.flash();
-                }
-            }
-        }
-    }
-
-    /// Auto mode: an app inside set the clipboard selection. Offered to the
-    /// host once the request is handled, if the window has the host's
-    /// keyboard focus then.
-    pub(crate) fn sandbox_selection_changed(&mut self) {
-        if self.core.config.clipboard.auto {
-            self.core.export_selection = true;
-        }
-    }
-
-    /// After a batch of client requests, and at each tick: the auto mode's
-    /// pending export, unless the last one started less than
-    /// [`EXPORT_INTERVAL`] ago (then it waits for the next call).
-    pub(crate) fn clipboard_after_batch(&mut self) {
-        if !self.core.export_selection {
-            return;
-        }
-        if self
-            .core
-            .transfers
-            .last_export
-            .is_some_and(|t| t.elapsed() < EXPORT_INTERVAL)
-        {
-            return;
-        }
-        self.core.export_selection = false;
-        let Some(window) = self.backend.window() else {
-            return;
-        };
-        if window.focus_serial().is_none() {
-            tracing::debug!("the sandbox set its clipboard while not focused: it stays inside");
-            return;
-        }
-        self.core.transfers.last_export = Some(Instant::now());
-        self.copy_sandbox_selection(false);
-    }
-
-    /// Auto mode: the window has the host's keyboard focus and the host's
-    /// selection is new to it: copy it in.
-    pub(crate) fn import_host_selection(&mut self) {
-        self.read_host_selection(false);
-    }
-
-    /// Asks the host for its selection, as text, to become the sandbox's.
-    fn read_host_selection(&mut self, flash: bool) {
-        let max = self.core.config.clipboard.max_bytes;
-        let Some(window) = self.backend.window() else {
-            return;
-        };
-        let Some(epoch) = window.focus_epoch() else {
-            return;
-        };
-        let (read, write) = match pipe() {
-            Ok(ends) => ends,
-            Err(err) => {
-                tracing::warn!(%err, "cannot copy the host selection in");
-                return;
-            }
-        };
-        if !window.receive_host_selection(write) {
-            tracing::debug!("the host clipboard has no text to copy in");
-            return;
-        }
-        if let Err(err) = self
-            .core
-            .transfers
-            .read(read, max, Way::ToSandbox, epoch, flash)
-        {
-            tracing::warn!(%err, "cannot copy the host selection in");
-        }
-    }
-
-    /// Reads the sandbox's clipboard selection (as text) and makes it the
-    /// host's, if the window still has the focus when it arrives.
-    fn copy_sandbox_selection(&mut self, flash: bool) {
-        let max = self.core.config.clipboard.max_bytes;
-        let Some((serial, epoch)) = self
-            .backend
-            .window()
-            .and_then(|w| w.focus_serial().zip(w.focus_epoch()))
-        else {
-            return;
-        };
-        // A selection wsbox set itself (pasted from the host) is
-        // served from memory.
-        let own = current_data_device_selection_userdata::<State>(&self.core.seat)
-            .map(|data| data.clone());
-        if let Some(bytes) = own {
-            // Whatever was still being read from the app is stale now.
-            self.core.transfers.to_host = None;
-            self.copy_to_host(bytes, serial, flash);
-            return;
-        }
-        for mime in TEXT_MIMES {
-            let (read, write) = match pipe() {
-                Ok(ends) => ends,
-                Err(err) => {
-                    tracing::warn!(%err, "cannot copy the sandbox selection");
-                    return;
-                }
-            };
-            match request_data_device_client_selection::<State>(
-                &self.core.seat,
-                (*mime).to_owned(),
-                write,
-            ) {
-                Ok(()) => {
-                    if let Err(err) = self
-                        .core
-                        .transfers
-                        .read(read, max, Way::ToHost, epoch, flash)
-                    {
-                        tracing::warn!(%err, "cannot copy the sandbox selection");
-                    }
-                    return;
-                }
-                Err(SelectionRequestError::InvalidMimetype) => continue,
-                Err(err) => {
-                    tracing::info!(%err, "nothing to copy from the sandbox");
-                    return;
-                }
-            }
-        }
-        tracing::info!("the sandbox selection has no text to copy");
-    }
-
-    /// The user asked for a clipboard transfer in the sandbox's window.
-    pub(crate) fn clipboard_gesture(&mut self, gesture: Gesture) {
-        match gesture {
-            Gesture::Copy => self.copy_sandbox_selection(true),
-            Gesture::Paste => self.read_host_selection(true),
-        }
-    }
 }
 
 #[cfg(test)]

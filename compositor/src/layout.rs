@@ -1,0 +1,227 @@
+//! Where windows go and which one has the focus: the window management
+//! rules, in one place.
+//!
+//! Windows are managed, not moved by the app: parentless toplevels fill the
+//! output (inside their inner frame when wsbox draws one), dialogs are
+//! centred over their parent, popups slide into the content area, and the
+//! keyboard focus follows the topmost toplevel that has shown a buffer.
+//!
+//! Nothing an app draws may cover wsbox's frame: every rectangle handed to
+//! an app here ([`Core::placement`], [`Core::unconstrain_popup`]) stays
+//! inside [`Core::content_area`], the area that the frames enclose. This
+//! module must never let an app's request (move, resize, a positioner)
+//! decide a position on its own.
+
+use std::cell::Cell;
+
+use smithay::desktop::{find_popup_root_surface, get_popup_toplevel_coords, PopupKind, Window};
+use smithay::reexports::wayland_protocols::xdg::decoration::zv1::server::zxdg_toplevel_decoration_v1::Mode;
+use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel;
+use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
+use smithay::utils::{Logical, Point, Rectangle};
+use smithay::wayland::shell::xdg::{PopupSurface, ToplevelSurface};
+
+use crate::core_state::Core;
+use crate::marking::{INNER_BORDER, INNER_TITLE_HEIGHT};
+
+/// Whether a dialog has been centred once its size is known.
+#[derive(Default)]
+struct Centred(Cell<bool>);
+
+/// Whether the window has shown a buffer yet. Only then does it get the
+/// keyboard focus, as on other compositors: wl-copy (2.1) crashes when it is
+/// focused before it has attached a buffer.
+#[derive(Default)]
+pub(crate) struct Mapped(pub(crate) Cell<bool>);
+
+/// True once the window's surface has shown a buffer.
+pub(crate) fn is_mapped(window: &Window) -> bool {
+    window
+        .user_data()
+        .get::<Mapped>()
+        .is_some_and(|m| m.0.get())
+}
+
+/// Whether the toplevel uses wsbox's inner frame.
+pub fn wants_server_side(toplevel: &ToplevelSurface) -> bool {
+    toplevel.with_pending_state(|s| s.decoration_mode) == Some(Mode::ServerSide)
+}
+
+/// The inner frame wsbox draws around `toplevel` inside the output, as
+/// (title bar height, border width), or None. `host_frame`: the output is
+/// shown in a host window with wsbox's host frame around it, which already
+/// marks the windows that fill the output; dialogs keep theirs.
+pub fn frame_size(toplevel: &ToplevelSurface, host_frame: bool) -> Option<(i32, i32)> {
+    if !wants_server_side(toplevel) {
+        return None;
+    }
+    if host_frame && toplevel.parent().is_none() {
+        return None;
+    }
+    Some((INNER_TITLE_HEIGHT, INNER_BORDER))
+}
+
+impl Core {
+    /// Where a new toplevel goes and how big it is: parentless toplevels fill
+    /// the output (below the title bar when wsbox decorates them); dialogs are
+    /// centred over their parent at the size they ask for.
+    pub fn placement(&self, window: &Window) -> (Rectangle<i32, Logical>, bool) {
+        let output = self.output_area();
+        let (title, border) = window
+            .toplevel()
+            .and_then(|t| frame_size(t, self.host_frame))
+            .unwrap_or((0, 0));
+        let parent = window.toplevel().and_then(|t| t.parent());
+        match parent.and_then(|p| self.window_for(&p)) {
+            Some(parent) => {
+                let size = window.geometry().size;
+                let parent_geo = self.space.element_geometry(&parent).unwrap_or(output);
+                let offset = parent_geo.size.to_point() - size.to_point();
+                let loc = parent_geo.loc + Point::from((offset.x / 2, offset.y / 2));
+                // Never over a frame: the dialog and its own frame stay inside
+                // the area that wsbox's frames enclose.
+                let area = self.content_area();
+                let clamp =
+                    |v: i32, low: i32, high: i32| if high < low { low } else { v.clamp(low, high) };
+                let x = clamp(
+                    loc.x,
+                    area.loc.x + border,
+                    area.loc.x + area.size.w - size.w - border,
+                );
+                let y = clamp(
+                    loc.y,
+                    area.loc.y + title,
+                    area.loc.y + area.size.h - size.h - border,
+                );
+                (Rectangle::new((x, y).into(), size), false)
+            }
+            None => (
+                Rectangle::new(
+                    (output.loc.x + border, output.loc.y + title).into(),
+                    (
+                        (output.size.w - 2 * border).max(1),
+                        (output.size.h - title - border).max(1),
+                    )
+                        .into(),
+                ),
+                true,
+            ),
+        }
+    }
+
+    /// Maps `window` where [`Core::placement`] says, with the size and
+    /// states that go with it.
+    pub(crate) fn place(&mut self, window: &Window) {
+        let (rect, fill) = self.placement(window);
+        if let Some(toplevel) = window.toplevel() {
+            toplevel.with_pending_state(|s| {
+                if fill {
+                    s.size = Some(rect.size);
+                    s.states.set(xdg_toplevel::State::Maximized);
+                    for edge in [
+                        xdg_toplevel::State::TiledLeft,
+                        xdg_toplevel::State::TiledRight,
+                        xdg_toplevel::State::TiledTop,
+                        xdg_toplevel::State::TiledBottom,
+                    ] {
+                        s.states.set(edge);
+                    }
+                }
+            });
+        }
+        self.space.map_element(window.clone(), rect.loc, true);
+    }
+
+    /// Centres a dialog over its parent once, when its size is first known.
+    pub(crate) fn centre_dialog(&mut self, window: &Window) {
+        let is_dialog = window.toplevel().and_then(|t| t.parent()).is_some();
+        if !is_dialog || window.geometry().size.w <= 0 {
+            return;
+        }
+        let centred = window.user_data().get_or_insert(Centred::default);
+        if centred.0.get() {
+            return;
+        }
+        centred.0.set(true);
+        let (rect, _) = self.placement(window);
+        self.space.map_element(window.clone(), rect.loc, true);
+    }
+
+    /// Places a popup by its positioner, then slides it into the content
+    /// area whatever its constraint adjustment says.
+    pub(crate) fn unconstrain_popup(&self, popup: &PopupSurface) {
+        let Ok(root) = find_popup_root_surface(&PopupKind::Xdg(popup.clone())) else {
+            return;
+        };
+        let Some(window) = self.window_for(&root) else {
+            return;
+        };
+        let Some(window_geo) = self.space.element_geometry(&window) else {
+            return;
+        };
+        // Popups stay inside the area wsbox's frames enclose. The positioner
+        // works relative to the parent: move that area there.
+        let mut target = self.content_area();
+        target.loc -= get_popup_toplevel_coords(&PopupKind::Xdg(popup.clone()));
+        target.loc -= window_geo.loc;
+        popup.with_pending_state(|s| {
+            let mut geometry = s.positioner.get_unconstrained_geometry(target);
+            // The client's constraint_adjustment may forbid moving it; wsbox's
+            // marking wins over that, so slide it in regardless.
+            let max_x = target.loc.x + target.size.w - geometry.size.w;
+            let max_y = target.loc.y + target.size.h - geometry.size.h;
+            geometry.loc.x = geometry.loc.x.min(max_x).max(target.loc.x);
+            geometry.loc.y = geometry.loc.y.min(max_y).max(target.loc.y);
+            s.geometry = geometry;
+        });
+    }
+
+    fn output_area(&self) -> Rectangle<i32, Logical> {
+        self.space
+            .output_geometry(&self.output)
+            .unwrap_or_else(|| Rectangle::from_size((800, 600).into()))
+    }
+
+    /// The part of the output inside the frame of a window that fills it:
+    /// where dialogs and popups may go, so nothing an app draws can cover
+    /// wsbox's marking.
+    pub fn content_area(&self) -> Rectangle<i32, Logical> {
+        let output = self.output_area();
+        if self.host_frame {
+            return output;
+        }
+        let (title, border) = (INNER_TITLE_HEIGHT, INNER_BORDER);
+        Rectangle::new(
+            (output.loc.x + border, output.loc.y + title).into(),
+            (
+                (output.size.w - 2 * border).max(1),
+                (output.size.h - title - border).max(1),
+            )
+                .into(),
+        )
+    }
+
+    /// The surface that should have the keyboard focus: the topmost toplevel
+    /// that has shown a buffer.
+    pub(crate) fn focus_target(&self) -> Option<WlSurface> {
+        self.space
+            .elements()
+            .rev()
+            .find(|w| is_mapped(w))
+            .and_then(|w| w.toplevel().map(|t| t.wl_surface().clone()))
+    }
+
+    /// Marks the toplevel of `focus` activated and every other one not,
+    /// telling each.
+    pub(crate) fn activate_only(&self, focus: Option<&WlSurface>) {
+        for window in self.space.elements() {
+            let active = window
+                .toplevel()
+                .is_some_and(|t| Some(t.wl_surface()) == focus);
+            window.set_activated(active);
+            if let Some(t) = window.toplevel() {
+                t.send_pending_configure();
+            }
+        }
+    }
+}
