@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::Refusal;
+
 /// What may cross between the sandbox's clipboard and the host's (window
 /// mode). Inside one sandbox the clipboard always works; the primary
 /// selection never crosses.
@@ -23,6 +25,22 @@ impl Default for Clipboard {
             mode: ClipboardMode::default(),
             max_bytes: default_clipboard_max_bytes(),
         }
+    }
+}
+
+impl Clipboard {
+    /// Checks what serde cannot: the size limit's range.
+    pub(crate) fn check(&self) -> Result<(), Refusal> {
+        if (1..=CLIPBOARD_MAX_BYTES_LIMIT).contains(&self.max_bytes) {
+            return Ok(());
+        }
+        Err(Refusal::new(
+            "clipboard.max_bytes",
+            format!(
+                "{} is not between 1 and {CLIPBOARD_MAX_BYTES_LIMIT}",
+                self.max_bytes
+            ),
+        ))
     }
 }
 

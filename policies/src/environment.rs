@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::Refusal;
+
 /// Host environment variables that belong to the host session and must never be
 /// passed into a sandbox: each one names a socket or credential outside it.
 pub const HOST_SESSION_VARIABLES: &[&str] = &[
@@ -41,6 +43,34 @@ pub struct Environment {
     /// Variables set to fixed values (they win over `pass`).
     #[serde(default)]
     pub set: BTreeMap<String, String>,
+}
+
+impl Environment {
+    /// Checks what serde cannot: the names, the host session's variables
+    /// and NUL bytes.
+    pub(crate) fn check(&self) -> Result<(), Refusal> {
+        for name in &self.pass {
+            validate_env_name(name).map_err(|m| Refusal::new("environment.pass", m))?;
+            if HOST_SESSION_VARIABLES.contains(&name.as_str()) || name.starts_with("DBUS_") {
+                return Err(Refusal::new(
+                    "environment.pass",
+                    format!(
+                        "{name} belongs to the host session and is never passed into a sandbox"
+                    ),
+                ));
+            }
+        }
+        for (name, value) in &self.set {
+            validate_env_name(name).map_err(|m| Refusal::new("environment.set", m))?;
+            if value.contains('\0') {
+                return Err(Refusal::new(
+                    format!("environment.set.{name}"),
+                    "value contains a NUL byte",
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// An environment variable name: letters, digits and underscores, not starting with a digit.

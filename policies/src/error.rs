@@ -1,4 +1,6 @@
-//! The errors of loading a policy: what the file, the line and the field were.
+//! The errors of loading a policy: what the file, the line and the field
+//! were. Every check of a section and every value parsed at load refuses
+//! with a [`Refusal`]; the loader adds where the policy came from.
 
 use std::path::PathBuf;
 
@@ -26,4 +28,32 @@ pub enum Error {
     },
     #[error("unknown profile {name:?} (built-in profiles: {known})")]
     UnknownProfile { name: String, known: String },
+}
+
+/// A field's value refused, before anyone knows which policy it came from:
+/// `display.color: "red" is not a colour of the form #rrggbb`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct Refusal {
+    /// The field, as a policy file spells its path: `filesystem.bind[0].host`.
+    pub field: String,
+    pub message: String,
+}
+
+impl Refusal {
+    pub(crate) fn new(field: impl Into<String>, message: impl ToString) -> Self {
+        Self {
+            field: field.into(),
+            message: message.to_string(),
+        }
+    }
+
+    /// The refusal as an error of the policy from `origin`.
+    pub(crate) fn of(self, origin: &str) -> Error {
+        Error::Invalid {
+            origin: origin.to_owned(),
+            field: self.field,
+            message: self.message,
+        }
+    }
 }

@@ -6,6 +6,8 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::Refusal;
+
 /// Sandbox directories wsbox builds itself; a bind may go inside them but not
 /// replace them whole (a host /etc would bring shadow and ssh keys along).
 const RESERVED_SANDBOX_DIRS: &[&str] = &["/", "/etc", "/usr", "/run", "/tmp", "/var", "/home"];
@@ -26,6 +28,24 @@ pub struct Filesystem {
     /// The app's home: an empty tmpfs when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home: Option<Home>,
+}
+
+impl Filesystem {
+    /// Checks what serde cannot: that paths are absolute and stay out of
+    /// the places wsbox builds itself.
+    pub(crate) fn check(&self) -> Result<(), Refusal> {
+        for (i, bind) in self.bind.iter().enumerate() {
+            let field = format!("filesystem.bind[{i}]");
+            validate_host_path(&bind.host).map_err(|m| Refusal::new(format!("{field}.host"), m))?;
+            validate_sandbox_path(bind.target())
+                .map_err(|m| Refusal::new(format!("{field}.sandbox"), m))?;
+        }
+        if let Some(home) = &self.home {
+            validate_host_path(&home.persist)
+                .map_err(|m| Refusal::new("filesystem.home.persist", m))?;
+        }
+        Ok(())
+    }
 }
 
 /// A persistent home: a host directory that keeps the app's $HOME across

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::Refusal;
+
 /// What the sandbox calls itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,6 +23,13 @@ impl Default for Identity {
             hostname: default_hostname(),
             machine_id: MachineId::default(),
         }
+    }
+}
+
+impl Identity {
+    /// Checks what serde cannot: the host name's characters.
+    pub(crate) fn check(&self) -> Result<(), Refusal> {
+        validate_hostname(&self.hostname).map_err(|m| Refusal::new("identity.hostname", m))
     }
 }
 

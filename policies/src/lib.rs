@@ -4,6 +4,13 @@
 //! system: the sandbox runtime and the compositor turn a [`Policy`] into action.
 //! Every section has defaults, so a policy file names only what it changes, and
 //! unknown fields are errors so a typo never silently weakens a sandbox.
+//!
+//! A value with a syntax of its own (the frame colour, the Tor address, a
+//! forward) and the network mode's own settings are parsed into their types
+//! when a policy is loaded: code that holds a [`Policy`] never meets one
+//! that is invalid, and never parses it again. What only a whole section or
+//! policy can tell (paths, names, the rules between fields) is checked by
+//! [`Policy::validate`], at load and again after the command line's changes.
 
 mod clipboard;
 mod display;
@@ -14,20 +21,21 @@ mod identity;
 mod keyboard;
 mod network;
 mod security;
+mod value;
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 pub use clipboard::{Clipboard, ClipboardMode, CLIPBOARD_MAX_BYTES_LIMIT};
-pub use display::{parse_color, Display, HostDecorations};
+pub use display::{ColorError, Display, HostDecorations, Rgb};
 pub use environment::{validate_env_name, Environment, HOST_SESSION_VARIABLES};
-pub use error::Error;
+pub use error::{Error, Refusal};
 pub use filesystem::{validate_host_path, validate_sandbox_path, Access, Bind, Filesystem, Home};
 pub use identity::{validate_hostname, Identity, MachineId};
 pub use keyboard::Keyboard;
 pub use network::{
-    parse_forward, parse_socket_addr, Network, NetworkMode, MAX_FORWARDS, TOR_PORTS,
+    AddrError, Forward, ForwardError, Network, NetworkMode, TorAddr, MAX_FORWARDS, TOR_PORTS,
     TOR_SOCKS_DEFAULT,
 };
 pub use security::{Requirement, Security};
@@ -64,17 +72,7 @@ pub struct Policy {
 impl Policy {
     /// Parses and validates policy text. `origin` names the source in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, Error> {
-        let policy: Policy = toml::from_str(text).map_err(|err| Error::Parse {
-            origin: origin.to_owned(),
-            location: err
-                .span()
-                .map(|span| {
-                    let (line, column) = line_column(text, span.start);
-                    format!(" at line {line}, column {column}")
-                })
-                .unwrap_or_default(),
-            message: err.message().trim().replace('\n', " "),
-        })?;
+        let policy: Policy = toml::from_str(text).map_err(|err| parse_error(text, origin, &err))?;
         policy.validate(origin)?;
         Ok(policy)
     }
@@ -100,133 +98,60 @@ impl Policy {
         toml::to_string_pretty(self).unwrap_or_else(|err| format!("# cannot render: {err}\n"))
     }
 
-    /// Checks what serde cannot: paths, names and reserved places.
+    /// Checks what the types cannot: paths, names, limits and the rules
+    /// between fields. The values parsed at load (colour, addresses,
+    /// forwards, the LAN grant's mode) are right by their types already.
     pub fn validate(&self, origin: &str) -> Result<(), Error> {
-        let invalid = |field: String, message: String| Error::Invalid {
-            origin: origin.to_owned(),
-            field,
-            message,
-        };
-        validate_hostname(&self.identity.hostname)
-            .map_err(|m| invalid("identity.hostname".into(), m))?;
-        if parse_color(&self.display.color).is_none() {
-            return Err(invalid(
-                "display.color".into(),
-                format!(
-                    "{:?} is not a colour of the form #rrggbb",
-                    self.display.color
-                ),
+        self.check().map_err(|refusal| refusal.of(origin))
+    }
+
+    fn check(&self) -> Result<(), Refusal> {
+        self.identity.check()?;
+        self.clipboard.check()?;
+        self.network.check()?;
+        if self.filesystem.sys && self.network.mode == NetworkMode::Host {
+            return Err(Refusal::new(
+                "filesystem.sys",
+                "a sysfs cannot be mounted in the host's network namespace (mode \"host\"); \
+                 use another network mode or no /sys",
             ));
         }
-        if !(1..=CLIPBOARD_MAX_BYTES_LIMIT).contains(&self.clipboard.max_bytes) {
-            return Err(invalid(
-                "clipboard.max_bytes".into(),
-                format!(
-                    "{} is not between 1 and {CLIPBOARD_MAX_BYTES_LIMIT}",
-                    self.clipboard.max_bytes
-                ),
-            ));
-        }
-        self.validate_network()
-            .map_err(|(field, m)| invalid(field.into(), m))?;
-        for (i, bind) in self.filesystem.bind.iter().enumerate() {
-            let field = format!("filesystem.bind[{i}]");
-            validate_host_path(&bind.host).map_err(|m| invalid(format!("{field}.host"), m))?;
-            validate_sandbox_path(bind.target())
-                .map_err(|m| invalid(format!("{field}.sandbox"), m))?;
-        }
-        if let Some(home) = &self.filesystem.home {
-            validate_host_path(&home.persist)
-                .map_err(|m| invalid("filesystem.home.persist".into(), m))?;
-        }
-        for name in &self.environment.pass {
-            validate_env_name(name).map_err(|m| invalid("environment.pass".into(), m))?;
-            if HOST_SESSION_VARIABLES.contains(&name.as_str()) || name.starts_with("DBUS_") {
-                return Err(invalid(
-                    "environment.pass".into(),
-                    format!(
-                        "{name} belongs to the host session and is never passed into a sandbox"
-                    ),
-                ));
-            }
-        }
-        for (name, value) in &self.environment.set {
-            validate_env_name(name).map_err(|m| invalid("environment.set".into(), m))?;
-            if value.contains('\0') {
-                return Err(invalid(
-                    format!("environment.set.{name}"),
-                    "value contains a NUL byte".into(),
-                ));
-            }
-        }
-        Ok(())
+        self.filesystem.check()?;
+        self.environment.check()
     }
 }
 
-impl Policy {
-    fn validate_network(&self) -> Result<(), (&'static str, String)> {
-        let net = &self.network;
-        let tor = parse_socket_addr(&net.tor).map_err(|m| ("network.tor", m))?;
-        let mut inside = Vec::new();
-        if net.mode == NetworkMode::Tor {
-            inside.push(parse_socket_addr(TOR_SOCKS_DEFAULT).unwrap_or(tor));
-        }
-        if net.forward.len() > MAX_FORWARDS {
-            return Err((
-                "network.forward",
-                format!("{} forwards; at most {MAX_FORWARDS}", net.forward.len()),
-            ));
-        }
-        for forward in &net.forward {
-            let addr = parse_forward(forward).map_err(|m| ("network.forward", m))?;
-            if net.mode == NetworkMode::Host {
-                return Err((
-                    "network.forward",
-                    format!(
-                        "{forward:?}: mode \"host\" shares the host's loopback already; \
-                         forwards need mode none, user or tor"
-                    ),
-                ));
-            }
-            if inside.contains(&addr) {
-                return Err((
-                    "network.forward",
-                    format!("{forward:?}: port {} is already in use inside", addr.port()),
-                ));
-            }
-            if net.mode == NetworkMode::Tor
-                && (TOR_PORTS.contains(&addr.port()) || addr.port() == tor.port())
-            {
-                return Err((
-                    "network.forward",
-                    format!(
-                        "{forward:?}: port {} is one of Tor's own (SOCKS, control or \
-                         transparent proxy port); in mode \"tor\" it is not forwarded, the \
-                         app gets Tor only through 127.0.0.1:9050",
-                        addr.port()
-                    ),
-                ));
-            }
-            inside.push(addr);
-        }
-        if self.filesystem.sys && net.mode == NetworkMode::Host {
-            return Err((
-                "filesystem.sys",
-                "a sysfs cannot be mounted in the host's network namespace (mode \"host\"); \
-                 use another network mode or no /sys"
-                    .into(),
-            ));
-        }
-        if net.allow_lan && net.mode != NetworkMode::User {
-            return Err((
-                "network.allow_lan",
-                format!(
-                    "only mode \"user\" reaches a LAN, not mode {:?}",
-                    net.mode.name()
-                ),
-            ));
-        }
-        Ok(())
+/// The fields whose values serde parses. Their refusals reach the loader as
+/// text, `field: message`.
+const PARSED_FIELDS: &[&str] = &[
+    display::COLOR_FIELD,
+    network::TOR_FIELD,
+    network::ALLOW_LAN_FIELD,
+    network::FORWARD_FIELD,
+];
+
+/// A toml error as the loader reports it. A value refused while parsing is
+/// reported like one refused by `validate`, by its field, so that its
+/// message does not depend on which of the two refused it.
+fn parse_error(text: &str, origin: &str, err: &toml::de::Error) -> Error {
+    let message = err.message().trim().replace('\n', " ");
+    let refused = PARSED_FIELDS.iter().find_map(|field| {
+        let reason = message.strip_prefix(field)?.strip_prefix(": ")?;
+        Some(Refusal::new(*field, reason))
+    });
+    if let Some(refusal) = refused {
+        return refusal.of(origin);
+    }
+    Error::Parse {
+        origin: origin.to_owned(),
+        location: err
+            .span()
+            .map(|span| {
+                let (line, column) = line_column(text, span.start);
+                format!(" at line {line}, column {column}")
+            })
+            .unwrap_or_default(),
+        message,
     }
 }
 
@@ -326,6 +251,50 @@ mod tests {
         )
         .unwrap();
         assert_eq!(Policy::from_toml(&p.to_toml(), "round").unwrap(), p);
+    }
+
+    #[test]
+    fn values_refused_while_parsing_read_as_the_checks_refusals() {
+        for (text, message) in [
+            (
+                "[display]\ncolor = \"red\"\n",
+                "display.color: \"red\" is not a colour of the form #rrggbb",
+            ),
+            (
+                "[network]\ntor = \"127.0.0.1:0\"\n",
+                "network.tor: \"127.0.0.1:0\": port 0 is not a port",
+            ),
+            (
+                "[network]\nforward = [\"tcp:127.0.0.1:631\", \"udp:127.0.0.1:53\"]\n",
+                "network.forward: \"udp:127.0.0.1:53\" is not a forward of the form \
+                 tcp:127.0.0.1:PORT (only tcp is supported)",
+            ),
+            (
+                "[network]\nmode = \"tor\"\nallow_lan = true\n",
+                "network.allow_lan: only mode \"user\" reaches a LAN, not mode \"tor\"",
+            ),
+        ] {
+            let err = Policy::from_toml(text, "p.toml").unwrap_err();
+            assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+            assert_eq!(err.to_string(), format!("invalid policy p.toml: {message}"));
+        }
+        // Errors of type and shape keep their position, even when they quote
+        // a text that looks like a refusal.
+        for (text, message) in [
+            (
+                "[display]\ncolor = 5\n",
+                "at line 2, column 9: invalid type: integer `5`, expected a string",
+            ),
+            (
+                "[network]\nmode = \"network.tor: x\"\n",
+                "at line 2, column 8: unknown variant `network.tor: x`, expected one of \
+                 `none`, `host`, `user`, `tor`",
+            ),
+        ] {
+            let err = Policy::from_toml(text, "p.toml").unwrap_err();
+            assert!(matches!(err, Error::Parse { .. }), "{err:?}");
+            assert_eq!(err.to_string(), format!("invalid policy p.toml {message}"));
+        }
     }
 
     #[test]

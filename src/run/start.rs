@@ -63,7 +63,7 @@ pub fn start(shown: Shown) -> Result<Started> {
     let mut watcher_pid = None;
     let network = plan.network;
     let mut sandbox = wsbox_sandbox::process::spawn_with(&prepared, |pid| {
-        if network.mode == NetworkMode::User {
+        if matches!(network.mode, NetworkMode::User { .. }) {
             let mac = network.mac.as_deref().unwrap_or("02:00:00:00:00:01");
             let rules = network.firewall.as_deref().unwrap_or_default();
             user_net = Some(usernet::start(pid, mac, rules).map_err(|e| format!("{e:#}"))?);
