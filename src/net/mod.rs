@@ -31,10 +31,9 @@ pub struct Setup {
     pub resolv_conf: Option<String>,
     /// The host's resolv.conf (symlinks resolved) to bind at /etc/resolv.conf.
     pub host_resolv_conf: Option<PathBuf>,
-    /// `--net user`: the MAC address of the sandbox's interface.
-    pub mac: Option<String>,
-    /// `--net user`: the nftables ruleset of the sandbox's namespace.
-    pub firewall: Option<String>,
+    /// `--net user`: what user-mode networking is started with. Planned
+    /// in that mode, and only there, so `start` never lacks a part of it.
+    pub user_net: Option<usernet::Plan>,
 }
 
 /// The resolv.conf of the modes without a resolver inside.
@@ -49,8 +48,7 @@ pub fn plan(net: &Network, random: impl Fn(&mut [u8]) -> Result<()>) -> Result<S
         upstreams: Vec::new(),
         resolv_conf: Some(NO_RESOLVER.to_owned()),
         host_resolv_conf: None,
-        mac: None,
-        firewall: None,
+        user_net: None,
     };
     match net.mode {
         NetworkMode::None => {}
@@ -75,16 +73,13 @@ pub fn plan(net: &Network, random: impl Fn(&mut [u8]) -> Result<()>) -> Result<S
             let host = usernet::host_addresses()?;
             setup.spec.routes = usernet::routes(allow_lan, &host);
             setup.spec.no_ipv6_on = vec![usernet::INTERFACE.to_owned()];
-            setup.firewall = Some(nftables::ruleset(
-                allow_lan,
-                &host,
-                usernet::GATEWAY,
-                usernet::DNS,
-            ));
             setup.resolv_conf = Some(usernet::resolv_conf());
             let mut bytes = [0u8; 6];
             random(&mut bytes)?;
-            setup.mac = Some(usernet::generated_mac(bytes));
+            setup.user_net = Some(usernet::Plan {
+                mac: usernet::generated_mac(bytes),
+                firewall: nftables::ruleset(allow_lan, &host, usernet::GATEWAY, usernet::DNS),
+            });
         }
     }
     for addr in net.forward_addrs() {
@@ -167,6 +162,7 @@ mod tests {
         assert!(s.spec.routes.is_empty());
         assert!(matches!(s.upstreams[..], [Upstream::Plain(a)] if a.port() == 631));
         assert!(!s.resolv_conf.unwrap().contains("nameserver"));
+        assert!(s.user_net.is_none());
     }
 
     #[test]
@@ -192,6 +188,7 @@ mod tests {
         }
         assert!(!s.resolv_conf.unwrap().contains("nameserver"));
         assert!(s.spec.routes.is_empty());
+        assert!(s.user_net.is_none());
     }
 
     #[test]
