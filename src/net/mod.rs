@@ -12,11 +12,10 @@ pub mod nftables;
 pub mod relays;
 pub mod usernet;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Result};
-use wsbox_policies::{parse_forward, parse_socket_addr, Network, NetworkMode, TOR_SOCKS_DEFAULT};
+use wsbox_policies::{AddrError, ForwardError, Network, NetworkMode, TOR_SOCKS_DEFAULT};
 use wsbox_sandbox::network::NetSpec;
 
 use crate::net::forward::{Credentials, Upstream};
@@ -32,10 +31,9 @@ pub struct Setup {
     pub resolv_conf: Option<String>,
     /// The host's resolv.conf (symlinks resolved) to bind at /etc/resolv.conf.
     pub host_resolv_conf: Option<PathBuf>,
-    /// `--net user`: the MAC address of the sandbox's interface.
-    pub mac: Option<String>,
-    /// `--net user`: the nftables ruleset of the sandbox's namespace.
-    pub firewall: Option<String>,
+    /// `--net user`: what user-mode networking is started with. Planned
+    /// in that mode, and only there, so `start` never lacks a part of it.
+    pub user_net: Option<usernet::Plan>,
 }
 
 /// The resolv.conf of the modes without a resolver inside.
@@ -44,15 +42,13 @@ const NO_RESOLVER: &str =
 
 /// Plans the network of a sandbox from its (validated) policy.
 pub fn plan(net: &Network, random: impl Fn(&mut [u8]) -> Result<()>) -> Result<Setup> {
-    let forwards: Vec<SocketAddr> = net.forward_addrs();
     let mut setup = Setup {
         mode: net.mode,
         spec: NetSpec::default(),
         upstreams: Vec::new(),
         resolv_conf: Some(NO_RESOLVER.to_owned()),
         host_resolv_conf: None,
-        mac: None,
-        firewall: None,
+        user_net: None,
     };
     match net.mode {
         NetworkMode::None => {}
@@ -64,35 +60,29 @@ pub fn plan(net: &Network, random: impl Fn(&mut [u8]) -> Result<()>) -> Result<S
                 .filter(|p| p.is_file());
         }
         NetworkMode::Tor => {
-            let tor = net
-                .tor_addr()
-                .ok_or_else(|| anyhow::anyhow!("invalid Tor address {:?}", net.tor))?;
             let mut bytes = [0u8; 16];
             random(&mut bytes)?;
-            setup.spec.listeners.push(TOR_SOCKS_DEFAULT.parse()?);
+            setup.spec.listeners.push(TOR_SOCKS_DEFAULT);
             setup.upstreams.push(Upstream::Socks {
-                addr: tor,
+                addr: net.tor_addr(),
                 credentials: Credentials::random(bytes),
             });
         }
-        NetworkMode::User => {
+        NetworkMode::User { allow_lan } => {
             usernet::available()?;
             let host = usernet::host_addresses()?;
-            setup.spec.routes = usernet::routes(net.allow_lan, &host);
+            setup.spec.routes = usernet::routes(allow_lan, &host);
             setup.spec.no_ipv6_on = vec![usernet::INTERFACE.to_owned()];
-            setup.firewall = Some(nftables::ruleset(
-                net.allow_lan,
-                &host,
-                usernet::GATEWAY,
-                usernet::DNS,
-            ));
             setup.resolv_conf = Some(usernet::resolv_conf());
             let mut bytes = [0u8; 6];
             random(&mut bytes)?;
-            setup.mac = Some(usernet::generated_mac(bytes));
+            setup.user_net = Some(usernet::Plan {
+                mac: usernet::generated_mac(bytes),
+                firewall: nftables::ruleset(allow_lan, &host, usernet::GATEWAY, usernet::DNS),
+            });
         }
     }
-    for addr in forwards {
+    for addr in net.forward_addrs() {
         setup.spec.listeners.push(addr);
         setup.upstreams.push(Upstream::Plain(addr));
     }
@@ -117,31 +107,34 @@ pub fn apply_overrides(
         };
         match addr {
             Some(addr) if mode == NetworkMode::Tor => {
-                parse_socket_addr(addr).map_err(|m| anyhow!("invalid --net {net:?}: {m}"))?;
-                policy.tor = addr.to_owned();
+                policy.tor = addr
+                    .parse()
+                    .map_err(|e: AddrError| anyhow!("invalid --net {net:?}: {e}"))?;
             }
             Some(_) => bail!("invalid --net {net:?}: only tor takes an address (tor=HOST:PORT)"),
             None => {}
         }
-        if mode != policy.mode {
-            // The policy's LAN grant and forwards were meant for its own mode;
-            // the host's network has the host's loopback already.
-            policy.allow_lan = false;
+        if mode.name() != policy.mode.name() {
+            // The policy's LAN grant and forwards were meant for its own mode
+            // (the new one comes without a LAN); the host's network has the
+            // host's loopback already.
             if mode == NetworkMode::Host {
                 policy.forward.clear();
             }
+            policy.mode = mode;
         }
-        policy.mode = mode;
     }
     if allow_lan {
-        if policy.mode != NetworkMode::User {
+        let NetworkMode::User { allow_lan } = &mut policy.mode else {
             bail!("--net-allow-lan needs --net user");
-        }
-        policy.allow_lan = true;
+        };
+        *allow_lan = true;
     }
     for forward in forwards {
-        parse_forward(forward).map_err(|m| anyhow!("invalid --net-forward {m}"))?;
-        policy.forward.push(forward.clone());
+        let forward = forward
+            .parse()
+            .map_err(|e: ForwardError| anyhow!("invalid --net-forward {e}"))?;
+        policy.forward.push(forward);
     }
     Ok(())
 }
@@ -169,6 +162,7 @@ mod tests {
         assert!(s.spec.routes.is_empty());
         assert!(matches!(s.upstreams[..], [Upstream::Plain(a)] if a.port() == 631));
         assert!(!s.resolv_conf.unwrap().contains("nameserver"));
+        assert!(s.user_net.is_none());
     }
 
     #[test]
@@ -194,6 +188,7 @@ mod tests {
         }
         assert!(!s.resolv_conf.unwrap().contains("nameserver"));
         assert!(s.spec.routes.is_empty());
+        assert!(s.user_net.is_none());
     }
 
     #[test]
@@ -202,14 +197,14 @@ mod tests {
             network("mode = \"user\"\nallow_lan = true\nforward = [\"tcp:127.0.0.1:631\"]");
         apply_overrides(&mut net, Some("tor=127.0.0.1:9150"), false, &[]).unwrap();
         assert_eq!(net.mode, NetworkMode::Tor);
-        assert_eq!(net.tor, "127.0.0.1:9150");
-        assert!(!net.allow_lan, "the LAN grant was for mode user");
+        assert_eq!(net.tor.as_str(), "127.0.0.1:9150");
+        assert!(!net.allow_lan(), "the LAN grant was for mode user");
         assert_eq!(net.forward.len(), 1);
         apply_overrides(&mut net, Some("host"), false, &[]).unwrap();
         assert!(net.forward.is_empty());
         let mut net = network("");
         apply_overrides(&mut net, Some("user"), true, &["tcp:127.0.0.1:80".into()]).unwrap();
-        assert!(net.allow_lan);
+        assert!(net.allow_lan());
         assert_eq!(net.forward_addrs(), ["127.0.0.1:80".parse().unwrap()]);
         for (mode, lan, says) in [
             (Some("wifi"), false, "expected none"),
@@ -222,6 +217,23 @@ mod tests {
                 .to_string();
             assert!(err.contains(says), "{err}");
         }
+    }
+
+    #[test]
+    fn the_policy_s_own_mode_keeps_its_lan_grant() {
+        let mut net = network("mode = \"user\"\nallow_lan = true");
+        apply_overrides(&mut net, Some("user"), false, &[]).unwrap();
+        assert_eq!(net.mode, NetworkMode::User { allow_lan: true });
+        let mut net = network("tor = \"127.0.0.1:9150\"");
+        apply_overrides(&mut net, Some("tor"), false, &[]).unwrap();
+        assert_eq!(net.tor_addr(), "127.0.0.1:9150".parse().unwrap());
+        let err = apply_overrides(&mut net, None, false, &["tcp:10.0.0.1:80".into()])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "invalid --net-forward \"tcp:10.0.0.1:80\": only the host's loopback ports can be forwarded"
+        );
     }
 
     #[test]

@@ -231,6 +231,16 @@ fn file_mode_string(kind: char, mode: u32) -> String {
     out
 }
 
+/// What user-mode networking is started with, planned by `net::plan`.
+#[derive(Debug)]
+pub struct Plan {
+    /// The MAC address of the sandbox's interface ([`generated_mac`]).
+    pub mac: String,
+    /// The nftables ruleset of the sandbox's namespace
+    /// ([`nftables::ruleset`]).
+    pub firewall: String,
+}
+
 /// A locally administered unicast MAC address from random bytes.
 pub fn generated_mac(mut bytes: [u8; 6]) -> String {
     bytes[0] = (bytes[0] & 0xfc) | 0x02;
@@ -241,13 +251,14 @@ pub fn generated_mac(mut bytes: [u8; 6]) -> String {
         .join(":")
 }
 
-/// Loads the firewall `rules` ([`nftables::ruleset`]) into the
-/// network namespace of `pid` (pid 1 of the sandbox, not yet started), then
-/// attaches user-mode networking to its namespaces and waits until its
-/// network is configured.
-pub fn start(pid: Pid, mac: &str, rules: &str) -> Result<UserNet> {
+/// Loads the plan's firewall into the network namespace of `pid` (pid 1 of
+/// the sandbox, not yet started), then attaches user-mode networking with
+/// the plan's MAC address to its namespaces and waits until its network is
+/// configured.
+pub fn start(pid: Pid, plan: &Plan) -> Result<UserNet> {
+    let mac = plan.mac.as_str();
     let namespaces = Namespaces::open(pid)?;
-    nftables::apply(&namespaces, rules)?;
+    nftables::apply(&namespaces, &plan.firewall)?;
     // WSBOX_USERNET=slirp4netns (or pasta) picks the helper, e.g. to test
     // the fallback where both are installed.
     let choice = std::env::var("WSBOX_USERNET").ok();

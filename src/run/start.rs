@@ -14,7 +14,7 @@ use nix::unistd::Pid;
 use wsbox_compositor::reexports::calloop::generic::Generic;
 use wsbox_compositor::reexports::calloop::timer::{TimeoutAction, Timer};
 use wsbox_compositor::reexports::calloop::{Interest, Mode, PostAction};
-use wsbox_policies::{NetworkMode, Requirement};
+use wsbox_policies::Requirement;
 use wsbox_sandbox::process::{kill_sandbox, Sandbox};
 use wsbox_sandbox::{HostLayout, Prepared};
 
@@ -68,10 +68,8 @@ pub fn start(shown: Shown) -> Result<Started> {
     let mut watcher_pid = None;
     let network = plan.network;
     let mut sandbox = wsbox_sandbox::process::spawn_with(&prepared, |pid| {
-        if network.mode == NetworkMode::User {
-            let mac = network.mac.as_deref().unwrap_or("02:00:00:00:00:01");
-            let rules = network.firewall.as_deref().unwrap_or_default();
-            user_net = Some(usernet::start(pid, mac, rules).map_err(|e| format!("{e:#}"))?);
+        if let Some(planned) = &network.user_net {
+            user_net = Some(usernet::start(pid, planned).map_err(|e| format!("{e:#}"))?);
         }
         Ok(())
     })?;
