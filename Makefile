@@ -21,13 +21,13 @@ DEMO_PNG := target/demo.png
 # and wsbox-probe.
 demo:
 	./scripts/install-deps.sh demo
-	$(CARGO) build --workspace --bins --examples
+	$(CARGO) build --workspace --bins
 	@echo
 	@echo "== a Wayland client in its own compositor: what it can see =="
 	@echo "   ($(if $(WAYLAND_DISPLAY),in a marked window of your session for 10 s,headless))"
 	$(WSBOX) run $(if $(WAYLAND_DISPLAY),--display window,--headless) \
 	  --screenshot $(DEMO_PNG) --timeout $(if $(WAYLAND_DISPLAY),10,3) \
-	  --ro $(CURDIR)/target/debug/examples/demo-client:/opt/demo-client -- /opt/demo-client \
+	  --ro $(CURDIR)/target/debug/demo-client:/opt/demo-client -- /opt/demo-client \
 	  || test $$? -eq 124
 	@echo "screenshot of the sandbox's output: $(DEMO_PNG)"
 	@echo

@@ -9,7 +9,7 @@
 //! - time to first frame: from spawning until a client's first frame
 //!   callback, through `wsbox run --headless` and through a weston headless
 //!   started fresh for the run: `bench-client` (a minimal Wayland client,
-//!   examples/bench-client.rs) and `demo-client` (make demo's) report it
+//!   testkit/src/bin/bench-client.rs) and `demo-client` (make demo's) report it
 //!   with `--first-frame`, weston-simple-shm's `WAYLAND_DEBUG=client` lines
 //!   show it;
 //! - frame throughput: the client's frames per second over 3 s, at two sizes,
@@ -44,15 +44,19 @@
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+use testkit::{
+    listening, monotonic_ns, poll_every, Log, Process as Proc, Sway, TempDir, VirtualKeyboard,
+    Weston,
+};
 
 struct Case {
     name: &'static str,
@@ -101,15 +105,13 @@ fn main() {
         }
     }
     let scale = |n: usize| if quick { n.div_ceil(2).max(1) } else { n };
-    let exe = std::env::current_exe().expect("current_exe");
-    // target/release/examples/bench → target/release/wsbox
-    let wsbox = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("wsbox"))
-        .expect("wsbox next to the bench");
-    let wsbox = wsbox.to_string_lossy().into_owned();
-    let client = exe.with_file_name("bench-client");
+    // target/release/examples/bench → target/release/wsbox and the test
+    // programs beside it.
+    let wsbox = testkit::target_dir()
+        .join("wsbox")
+        .to_string_lossy()
+        .into_owned();
+    let client = testkit::built("bench-client");
 
     let mut doc = serde_json::Map::new();
     doc.insert("machine".into(), json!(machine()));
@@ -127,14 +129,10 @@ fn main() {
         .filter(|t| *t != "startup")
         .collect();
     if !display_tables.is_empty() {
-        if !client.is_file() {
-            eprintln!(
-                "bench: SKIPPED {}: {} is missing (cargo build --release --examples)",
-                display_tables.join(", "),
-                client.display()
-            );
+        if let Err(why) = &client {
+            eprintln!("bench: SKIPPED {}: {why}", display_tables.join(", "));
             failed = true;
-        } else {
+        } else if let Ok(client) = &client {
             let env = Env::new(wsbox.clone(), client.to_string_lossy().into_owned());
             for table in display_tables {
                 // Built one at a time: a group's hosts live as long as it.
@@ -697,7 +695,7 @@ impl Env {
             );
         }
         let sway = if available(&["sway".to_owned(), "--version".to_owned()]) {
-            sway_user()
+            testkit::test_user().ok()
         } else {
             None
         };
@@ -747,11 +745,13 @@ impl Env {
         cmd
     }
 
-    fn client_command(&self, weston: &Weston, args: &[&str]) -> Command {
+    /// bench-client (as root) on the host whose runtime directory is `dir`
+    /// and socket `socket`.
+    fn client_on(&self, dir: &Path, socket: &Path, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.client);
         cmd.args(args)
-            .env("XDG_RUNTIME_DIR", &weston.dir)
-            .env("WAYLAND_DISPLAY", &weston.socket);
+            .env("XDG_RUNTIME_DIR", dir)
+            .env("WAYLAND_DISPLAY", socket);
         cmd
     }
 }
@@ -786,7 +786,7 @@ impl FirstFrameClient {
 
     fn on_weston(&self, env: &Env) -> Outcome {
         let t0 = monotonic_ns();
-        let weston = Weston::start(env, 1280, 720)?;
+        let weston = start_weston(env, 1280, 720)?;
         let mut cmd = Command::new(&self.program);
         cmd.args(&self.args)
             .env("XDG_RUNTIME_DIR", &weston.dir)
@@ -916,10 +916,10 @@ fn first_frame_group(env: &Env, runs: usize) -> Group {
                     .into(),
                 |env| {
                     let t0 = monotonic_ns();
-                    let sway = Sway::start(env, 1280, 720)?;
+                    let sway = start_sway(env, 1280, 720, "")?;
                     let mut out = Lines::new();
                     let mut client = out.spawn(
-                        sway.client_command(env, &["--first-frame"]),
+                        env.client_on(&sway.dir, &sway.socket, &["--first-frame"]),
                         "bench-client",
                         env,
                     )?;
@@ -1003,17 +1003,18 @@ fn throughput_group(env: &Env, runs: usize) -> Group {
                          --damage {damage} --size {size}"
                     ),
                     move |env| {
-                        let weston = Weston::start(env, w, h)?;
+                        let weston = start_weston(env, w, h)?;
                         let mut out = Lines::new();
                         let client = out.spawn(
-                            env.client_command(
-                                &weston,
+                            env.client_on(
+                                &weston.dir,
+                                &weston.socket,
                                 &["--seconds", "3", "--damage", damage, "--size", &size],
                             ),
                             "bench-client",
                             env,
                         )?;
-                        let figures = out.throughput(weston.proc.pid(), client)?;
+                        let figures = out.throughput(weston.process.pid(), client)?;
                         drop(weston);
                         Ok(figures)
                     },
@@ -1030,17 +1031,18 @@ fn throughput_group(env: &Env, runs: usize) -> Group {
                          (maximised: the output's size)"
                     ),
                     move |env| {
-                        let sway = Sway::start(env, w, h)?;
+                        let sway = start_sway(env, w, h, "")?;
                         let mut out = Lines::new();
                         let client = out.spawn(
-                            sway.client_command(
-                                env,
+                            env.client_on(
+                                &sway.dir,
+                                &sway.socket,
                                 &["--seconds", "3", "--damage", damage, "--size", &size],
                             ),
                             "bench-client",
                             env,
                         )?;
-                        let figures = out.throughput(sway.proc.pid(), client)?;
+                        let figures = out.throughput(sway.process.pid(), client)?;
                         drop(sway);
                         Ok(figures)
                     },
@@ -1142,9 +1144,9 @@ fn memory_group(env: &Env, runs: usize) -> Group {
                 None,
                 format!("weston headless 1280x720; {clients} x bench-client --idle --seconds 30"),
                 move |env| {
-                    let weston = Weston::start(env, 1280, 720)?;
-                    rss_with_idle_clients(env, weston.proc.pid(), clients, || {
-                        env.client_command(&weston, &["--idle", "--seconds", "30"])
+                    let weston = start_weston(env, 1280, 720)?;
+                    rss_with_idle_clients(env, weston.process.pid(), clients, || {
+                        env.client_on(&weston.dir, &weston.socket, &["--idle", "--seconds", "30"])
                     })
                 },
             );
@@ -1156,9 +1158,9 @@ fn memory_group(env: &Env, runs: usize) -> Group {
                 None,
                 format!("sway headless 1280x720; {clients} x bench-client --idle --seconds 30"),
                 move |env| {
-                    let sway = Sway::start(env, 1280, 720)?;
-                    rss_with_idle_clients(env, sway.proc.pid(), clients, || {
-                        sway.client_command(env, &["--idle", "--seconds", "30"])
+                    let sway = start_sway(env, 1280, 720, "")?;
+                    rss_with_idle_clients(env, sway.process.pid(), clients, || {
+                        env.client_on(&sway.dir, &sway.socket, &["--idle", "--seconds", "30"])
                     })
                 },
             );
@@ -1292,7 +1294,7 @@ fn window_group(env: &Env, runs: usize, hz: u32) -> Group {
         "output HEADLESS-1 mode --custom 1280x800@{hz}Hz\n\
          for_window [title=\".*\"] floating enable\n"
     );
-    let sway = match Sway::start_with(env, 1280, 800, &config) {
+    let sway = match start_sway(env, 1280, 800, &config) {
         Ok(sway) => std::rc::Rc::new(sway),
         Err(e) => {
             eprintln!("bench: FAILED the window table's host: {e}");
@@ -1331,11 +1333,11 @@ fn window_group(env: &Env, runs: usize, hz: u32) -> Group {
         move |env| {
             let mut out = Lines::new();
             let client = out.spawn(
-                host.client_command(env, &WINDOW_CLIENT),
+                env.client_on(&host.dir, &host.socket, &WINDOW_CLIENT),
                 "bench-client",
                 env,
             )?;
-            out.window_figures(host.proc.pid(), &[], client)
+            out.window_figures(host.process.pid(), &[], client)
         },
     );
     let host = sway.clone();
@@ -1361,7 +1363,7 @@ fn window_group(env: &Env, runs: usize, hz: u32) -> Group {
             let mut out = Lines::new();
             let wsbox = out.spawn(cmd, "wsbox", env)?;
             let pid = wsbox.pid();
-            out.window_figures(host.proc.pid(), &[pid], wsbox)
+            out.window_figures(host.process.pid(), &[pid], wsbox)
         },
     );
     g.extra_ratios
@@ -1395,27 +1397,35 @@ fn window_group(env: &Env, runs: usize, hz: u32) -> Group {
                     .env("XDG_RUNTIME_DIR", &host.dir)
                     .env("WAYLAND_DISPLAY", &host.socket)
                     .stdout(Stdio::null());
-                let mut client =
-                    Proc::spawn(cmd, "waypipe client", true, dir.path.join("client.stderr"))?;
+                let mut client = Proc::start(
+                    cmd,
+                    "waypipe client",
+                    true,
+                    dir.path.join("client.stderr"),
+                    Log::Stderr,
+                )?;
                 // No probe connection: waypipe client would take it for an
-                // application. Its socket is listening soon after it exists.
-                let end = Instant::now() + Duration::from_secs(10);
-                while !fs::symlink_metadata(&socket).is_ok_and(|m| m.file_type().is_socket()) {
+                // application. The kernel's table of Unix sockets says when
+                // it listens.
+                let up = poll_every(Duration::from_millis(1), Duration::from_secs(10), || {
                     if let Some(status) = client.try_wait() {
-                        return Err(format!(
+                        return Some(Err(format!(
                             "waypipe client ended with {status}{}",
-                            client.stderr_tail()
-                        ));
+                            client.log_tail()
+                        )));
                     }
-                    if Instant::now() >= end {
+                    listening(&socket).then_some(Ok(()))
+                });
+                match up {
+                    Some(Ok(())) => {}
+                    Some(Err(e)) => return Err(e),
+                    None => {
                         return Err(format!(
-                            "waypipe client's socket did not appear within 10 s{}",
-                            client.stderr_tail()
-                        ));
+                            "waypipe client's socket did not listen within 10 s{}",
+                            client.log_tail()
+                        ))
                     }
-                    std::thread::sleep(Duration::from_millis(1));
                 }
-                std::thread::sleep(Duration::from_millis(20));
                 let mut cmd = Command::new("waypipe");
                 cmd.args(opts)
                     .arg(&socket)
@@ -1428,7 +1438,7 @@ fn window_group(env: &Env, runs: usize, hz: u32) -> Group {
                 let mut out = Lines::new();
                 let server = out.spawn(cmd, "waypipe server", env)?;
                 let roots = [client.pid(), server.pid()];
-                let figures = out.window_figures(host.proc.pid(), &roots, server);
+                let figures = out.window_figures(host.process.pid(), &roots, server);
                 drop(client);
                 figures
             },
@@ -1455,27 +1465,6 @@ fn window_group(env: &Env, runs: usize, hz: u32) -> Group {
     g
 }
 
-/// A directory removed with its contents on drop.
-struct TempDir {
-    path: PathBuf,
-}
-
-impl TempDir {
-    fn new(path: PathBuf) -> Result<TempDir, String> {
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&path)
-            .map_err(|e| format!("create {}: {e}", path.display()))?;
-        Ok(TempDir { path })
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.path);
-    }
-}
-
 /// The memory figures of the compositor `host` once `clients` idle
 /// bench-clients started by `command` have drawn their first frame and idled
 /// for 2 s; the clients end before the caller's compositor does.
@@ -1500,36 +1489,20 @@ fn ms_since(t0_ns: u128, ns: u128) -> f64 {
     ns.saturating_sub(t0_ns) as f64 / 1e6
 }
 
-/// Waits `time`, failing if a process ends meanwhile.
+/// Lets `time` pass, failing if a process ends meanwhile: the memory table
+/// measures what the compositor holds after its clients idled that long.
 fn idle(time: Duration, procs: &mut [&mut Proc]) -> Result<(), String> {
-    let end = Instant::now() + time;
-    while Instant::now() < end {
-        for p in procs.iter_mut() {
-            if let Some(status) = p.try_wait() {
-                return Err(format!(
-                    "{} ended while idle: {status}{}",
-                    p.name,
-                    p.stderr_tail()
-                ));
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(())
+    let ended = poll_every(Duration::from_millis(20), time, || {
+        procs.iter_mut().find_map(|p| {
+            p.try_wait()
+                .map(|status| format!("{} ended while idle: {status}{}", p.name, p.log_tail()))
+        })
+    });
+    ended.map_or(Ok(()), Err)
 }
 
 // ---------------------------------------------------------------------------
 // Processes, their output, and /proc.
-
-fn monotonic_ns() -> u128 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec to write to; CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    u128::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u128::try_from(ts.tv_nsec).unwrap_or(0)
-}
 
 fn clock_ticks() -> f64 {
     // SAFETY: sysconf reads a constant.
@@ -1611,27 +1584,22 @@ fn reap_orphans() {
 
 /// Gives the remaining orphans `wait` to end, then kills and reaps them.
 fn end_orphans(wait: Duration) {
-    let end = Instant::now() + wait;
-    loop {
+    let gone = poll_every(Duration::from_millis(10), wait, || {
         reap_orphans();
+        children().is_empty().then_some(())
+    });
+    if gone.is_none() {
         let left = children();
-        if left.is_empty() {
-            return;
+        for pid in &left {
+            // SAFETY: kill has no memory effects; `pid` is our unreaped
+            // child, so it names no other process.
+            unsafe { libc::kill(*pid, libc::SIGKILL) };
         }
-        if Instant::now() >= end {
-            for pid in &left {
-                // SAFETY: kill has no memory effects; `pid` is our unreaped
-                // child, so it names no other process.
-                unsafe { libc::kill(*pid, libc::SIGKILL) };
-            }
-            for pid in left {
-                let mut status = 0;
-                // SAFETY: waitpid writes only `status`.
-                unsafe { libc::waitpid(pid, &mut status, 0) };
-            }
-            return;
+        for pid in left {
+            let mut status = 0;
+            // SAFETY: waitpid writes only `status`.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
         }
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -1649,154 +1617,6 @@ fn children() -> Vec<i32> {
                 .collect::<Vec<i32>>()
         })
         .collect()
-}
-
-/// A spawned process, stopped (SIGTERM, then SIGKILL) and reaped on drop,
-/// with its whole process group when it has one of its own.
-struct Proc {
-    child: Child,
-    name: String,
-    group: bool,
-    stderr: PathBuf,
-    status: Option<ExitStatus>,
-}
-
-impl Proc {
-    fn spawn(cmd: Command, name: &str, group: bool, stderr: PathBuf) -> Result<Proc, String> {
-        Proc::start(cmd, name, group, stderr, false)
-    }
-
-    /// Spawns `cmd` with its stderr, or with `pipe_stderr` its stdout, in
-    /// the file `log`.
-    fn start(
-        mut cmd: Command,
-        name: &str,
-        group: bool,
-        log: PathBuf,
-        pipe_stderr: bool,
-    ) -> Result<Proc, String> {
-        let file = fs::File::create(&log).map_err(|e| format!("create {}: {e}", log.display()))?;
-        cmd.stdin(Stdio::null());
-        if pipe_stderr {
-            cmd.stdout(file).stderr(Stdio::piped());
-        } else {
-            cmd.stderr(file);
-        }
-        if group {
-            cmd.process_group(0);
-        }
-        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
-        // If the bench dies, even by SIGKILL, what it started gets SIGTERM
-        // (the bench spawns from its main thread only, which lives until exit).
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = cmd
-            .spawn()
-            .map_err(|e| format!("spawn {name} ({:?}): {e}", cmd.get_program()))?;
-        Ok(Proc {
-            child,
-            name: name.to_owned(),
-            group,
-            stderr: log,
-            status: None,
-        })
-    }
-
-    /// Like [`Proc::spawn`], but with stderr piped and stdout kept in the
-    /// log file: for reading a client's WAYLAND_DEBUG output.
-    fn spawn_stderr_piped(cmd: Command, name: &str, stdout: PathBuf) -> Result<Proc, String> {
-        Proc::start(cmd, name, false, stdout, true)
-    }
-
-    fn pid(&self) -> i32 {
-        i32::try_from(self.child.id()).unwrap_or(i32::MAX)
-    }
-
-    fn try_wait(&mut self) -> Option<ExitStatus> {
-        if self.status.is_none() {
-            self.status = self.child.try_wait().ok().flatten();
-        }
-        self.status
-    }
-
-    /// Waits up to `timeout` for the process to end, successfully.
-    fn finish(&mut self, timeout: Duration) -> Result<(), String> {
-        let end = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.try_wait() {
-                return if status.success() {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "{} ended with {status}{}",
-                        self.name,
-                        self.stderr_tail()
-                    ))
-                };
-            }
-            if Instant::now() >= end {
-                return Err(format!(
-                    "{} still runs {} s after it should have ended",
-                    self.name,
-                    timeout.as_secs()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-
-    fn signal(&self, sig: i32) {
-        let pid = self.pid();
-        let target = if self.group { -pid } else { pid };
-        // SAFETY: kill has no memory effects; the pid is our unreaped child
-        // (or its process group), so it cannot name another process.
-        unsafe { libc::kill(target, sig) };
-    }
-
-    /// SIGTERM, 3 s to end, then SIGKILL; always reaps.
-    fn stop(&mut self) {
-        if self.try_wait().is_none() {
-            self.signal(libc::SIGTERM);
-            let end = Instant::now() + Duration::from_secs(3);
-            while self.try_wait().is_none() && Instant::now() < end {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            if self.try_wait().is_none() {
-                eprintln!("bench: {} ignored SIGTERM; killing it", self.name);
-                self.signal(libc::SIGKILL);
-                self.status = self.child.wait().ok();
-            }
-        }
-        if self.group {
-            // What the leader started and left behind; the group id cannot be
-            // reused while any member lives, and ESRCH means none is left.
-            // SAFETY: as in `signal`.
-            unsafe { libc::kill(-self.pid(), libc::SIGKILL) };
-        }
-    }
-
-    fn stderr_tail(&self) -> String {
-        let text = fs::read_to_string(&self.stderr).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let tail = lines[lines.len().saturating_sub(8)..].join("\n    ");
-        if tail.is_empty() {
-            String::new()
-        } else {
-            format!("; its stderr ends:\n    {tail}")
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 enum Msg {
@@ -1821,6 +1641,9 @@ fn callback_done(line: &str) -> Option<u32> {
     rest.split_once(".done(")?.0.parse().ok()
 }
 
+/// How long a process that closed its output may take to end.
+const EOF_TO_EXIT: Duration = Duration::from_millis(500);
+
 /// The stdout lines of several processes, in arrival order.
 struct Lines {
     tx: Sender<Msg>,
@@ -1842,7 +1665,7 @@ impl Lines {
             .scratch
             .path
             .join(format!("{}.stderr", env.unique(name)));
-        let mut proc = Proc::spawn(cmd, name, false, stderr)?;
+        let mut proc = Proc::start(cmd, name, false, stderr, Log::Stderr)?;
         let stdout = proc
             .child
             .stdout
@@ -1859,7 +1682,7 @@ impl Lines {
             .scratch
             .path
             .join(format!("{}.stdout", env.unique(name)));
-        let mut proc = Proc::spawn_stderr_piped(cmd, name, stdout)?;
+        let mut proc = Proc::start(cmd, name, false, stdout, Log::StdoutWithStderrPiped)?;
         let stderr = proc
             .child
             .stderr
@@ -1892,9 +1715,9 @@ impl Lines {
             for p in procs.iter_mut() {
                 match p.try_wait() {
                     Some(status) => {
-                        ended.push(format!("{} ended with {status}{}", p.name, p.stderr_tail()))
+                        ended.push(format!("{} ended with {status}{}", p.name, p.log_tail()))
                     }
-                    None => running.push(format!("{} still runs{}", p.name, p.stderr_tail())),
+                    None => running.push(format!("{} still runs{}", p.name, p.log_tail())),
                 }
             }
             if ended.is_empty() {
@@ -1913,12 +1736,15 @@ impl Lines {
                 Ok(Msg::Line(line)) => return Ok(line),
                 Ok(Msg::Eof) => {
                     self.open = self.open.saturating_sub(1);
-                    // Give the process a moment to be reapable: one that
-                    // failed ends the wait now, not at the deadline.
-                    std::thread::sleep(Duration::from_millis(50));
-                    let failed = procs
-                        .iter_mut()
-                        .any(|p| p.try_wait().is_some_and(|s| !s.success()));
+                    // The process that closed its output is about to end:
+                    // one that failed ends the wait now, not at the deadline.
+                    let ended = poll_every(Duration::from_millis(1), EOF_TO_EXIT, || {
+                        procs.iter_mut().find_map(|p| p.try_wait())
+                    });
+                    let failed = ended.is_some_and(|s| !s.success())
+                        || procs
+                            .iter_mut()
+                            .any(|p| p.try_wait().is_some_and(|s| !s.success()));
                     if self.open == 0 || failed {
                         return Err(format!("output closed early: {}", why(procs)));
                     }
@@ -1968,6 +1794,22 @@ impl Lines {
                     .map_err(|_| format!("odd line from the client: {line}"));
             }
         }
+    }
+
+    /// Reads lines until one that starts with each of `prefixes` came.
+    fn seen(
+        &mut self,
+        prefixes: &[&str],
+        wait: Duration,
+        procs: &mut [&mut Proc],
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + wait;
+        let mut missing: Vec<&str> = prefixes.to_vec();
+        while !missing.is_empty() {
+            let line = self.next(deadline, procs)?;
+            missing.retain(|p| !line.starts_with(p));
+        }
+        Ok(())
     }
 
     /// Waits for `n` first frames.
@@ -2222,244 +2064,35 @@ impl Drop for Scratch {
     }
 }
 
-/// A weston headless started for one run, with its own XDG_RUNTIME_DIR;
-/// stopped, with its helper clients, and its directory removed on drop.
-struct Weston {
-    proc: Proc,
-    dir: PathBuf,
-    socket: String,
-}
-
-impl Weston {
-    /// Starts weston and waits until its socket exists.
-    fn start(env: &Env, width: u32, height: u32) -> Result<Weston, String> {
-        let socket = env.unique("wsbox-bench-weston");
-        let dir = env.scratch.path.join(&socket);
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|e| format!("create {}: {e}", dir.display()))?;
-        let mut cmd = Command::new("weston");
-        cmd.args([
-            "--backend=headless-backend.so".to_owned(),
-            "--use-pixman".to_owned(),
-            format!("--socket={socket}"),
-            format!("--width={width}"),
-            format!("--height={height}"),
-            "--idle-time=0".to_owned(),
-        ])
-        .env("XDG_RUNTIME_DIR", &dir)
-        .env_remove("WAYLAND_DISPLAY")
-        .env_remove("DISPLAY")
-        .stdout(Stdio::null());
-        let proc = match Proc::spawn(cmd, "weston", true, dir.join("weston.log")) {
-            Ok(proc) => proc,
-            Err(e) => {
-                let _ = fs::remove_dir_all(&dir);
-                return Err(e);
-            }
-        };
-        let mut weston = Weston {
-            proc,
-            dir,
-            socket: socket.clone(),
-        };
-        let path = weston.dir.join(&socket);
-        let end = Instant::now() + Duration::from_secs(10);
-        loop {
-            // Connectable, not merely there: the file exists from bind() on,
-            // and a client that comes before listen() is refused. The probe
-            // is an empty client that weston drops when it closes.
-            if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_socket())
-                && UnixStream::connect(&path).is_ok()
-            {
-                return Ok(weston);
-            }
-            if let Some(status) = weston.proc.try_wait() {
-                return Err(format!(
-                    "weston ended with {status} before its socket appeared{}",
-                    weston.proc.stderr_tail()
-                ));
-            }
-            if Instant::now() >= end {
-                return Err(format!(
-                    "weston's socket {} did not appear within 10 s{}",
-                    path.display(),
-                    weston.proc.stderr_tail()
-                ));
-            }
-            std::thread::sleep(Duration::from_micros(200));
-        }
-    }
-}
-
-impl Drop for Weston {
-    fn drop(&mut self) {
-        self.proc.stop();
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-// ---------------------------------------------------------------------------
-// sway headless, as the unprivileged test user (sway refuses root).
-
-/// The user sway runs as: WSBOX_TEST_USER, default `wsbox-test` (made by
-/// `make test`); None when there is no such user.
-fn sway_user() -> Option<(u32, u32)> {
-    let name = std::env::var("WSBOX_TEST_USER").unwrap_or_else(|_| "wsbox-test".into());
-    let name = std::ffi::CString::new(name).ok()?;
-    // SAFETY: getpwnam returns a pointer to static storage or null; the
-    // fields are read at once, on the main thread.
-    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
-    if pw.is_null() {
-        return None;
-    }
-    // SAFETY: non-null, see above.
-    let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
-    (uid != 0).then_some((uid, gid))
+/// A weston headless started for one run, with its own XDG_RUNTIME_DIR
+/// under the scratch directory; stopped, with its helper clients, and the
+/// directory removed when dropped. Returns once its socket takes
+/// connections.
+fn start_weston(env: &Env, width: u32, height: u32) -> Result<Weston, String> {
+    let socket = env.unique("wsbox-bench-weston");
+    let dir = TempDir::new(env.scratch.path.join(&socket))?;
+    let mut weston = Weston::start(&dir.path, &socket, (width, height), false)?;
+    weston.process.keep(dir);
+    Ok(weston)
 }
 
 /// A sway headless (pixman) started for one run or one table, as the test
-/// user, in a directory of its own; its clients connect by the absolute
-/// socket path (the bench runs as root). Stopped and removed on drop.
-struct Sway {
-    proc: Proc,
-    dir: PathBuf,
-    socket: PathBuf,
-}
-
-impl Sway {
-    fn start(env: &Env, width: u32, height: u32) -> Result<Sway, String> {
-        Sway::start_with(env, width, height, "")
-    }
-
-    /// With `extra` lines at the end of its config.
-    fn start_with(env: &Env, width: u32, height: u32, extra: &str) -> Result<Sway, String> {
-        let (uid, gid) = env.sway.ok_or("no sway user")?;
-        // Not under the scratch directory: that is root's, 0700.
-        let dir = std::env::temp_dir().join(env.unique("wsbox-bench-sway"));
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|e| format!("create {}: {e}", dir.display()))?;
-        let cleanup = |e: String| {
-            let _ = fs::remove_dir_all(&dir);
-            e
-        };
-        std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
-            .map_err(|e| cleanup(format!("chown {}: {e}", dir.display())))?;
-        let config = dir.join("config");
-        fs::write(
-            &config,
-            format!(
-                "output HEADLESS-1 resolution {width}x{height}\ndefault_border none\n\
-                 focus_follows_mouse no\n{extra}"
-            ),
-        )
-        .map_err(|e| cleanup(format!("write {}: {e}", config.display())))?;
-        let mut cmd = Command::new("sway");
-        cmd.arg("-c")
-            .arg(&config)
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("HOME", &dir)
-            .env("XDG_RUNTIME_DIR", &dir)
-            .env("WLR_BACKENDS", "headless")
-            .env("WLR_RENDERER", "pixman")
-            .env("WLR_LIBINPUT_NO_DEVICES", "1")
-            .current_dir(&dir)
-            .uid(uid)
-            .gid(gid)
-            .stdout(Stdio::null());
-        let log = env.scratch.path.join(format!("{}.log", env.unique("sway")));
-        let proc = Proc::spawn(cmd, "sway", true, log).map_err(cleanup)?;
-        let mut sway = Sway {
-            proc,
-            dir,
-            socket: PathBuf::new(),
-        };
-        let end = Instant::now() + Duration::from_secs(10);
-        loop {
-            let socket = fs::read_dir(&sway.dir).ok().and_then(|entries| {
-                entries.flatten().map(|e| e.path()).find(|p| {
-                    p.file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with("wayland-"))
-                        && fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_socket())
-                })
-            });
-            if let Some(socket) = socket.filter(|s| UnixStream::connect(s).is_ok()) {
-                sway.socket = socket;
-                return Ok(sway);
-            }
-            if let Some(status) = sway.proc.try_wait() {
-                return Err(format!(
-                    "sway ended with {status} before its socket appeared{}",
-                    sway.proc.stderr_tail()
-                ));
-            }
-            if Instant::now() >= end {
-                return Err(format!(
-                    "sway's socket did not appear within 10 s{}",
-                    sway.proc.stderr_tail()
-                ));
-            }
-            std::thread::sleep(Duration::from_micros(500));
-        }
-    }
-
-    /// The refresh rate of its output, as `swaymsg -t get_outputs` says.
-    fn refresh_hz(&self) -> Result<f64, String> {
-        // The IPC socket comes a little after the Wayland one.
-        let end = Instant::now() + Duration::from_secs(5);
-        let ipc = loop {
-            let ipc = fs::read_dir(&self.dir)
-                .map_err(|e| format!("read {}: {e}", self.dir.display()))?
-                .flatten()
-                .map(|e| e.path())
-                .find(|p| {
-                    p.file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with("sway-ipc."))
-                        && UnixStream::connect(p).is_ok()
-                });
-            match ipc {
-                Some(ipc) => break ipc,
-                None if Instant::now() >= end => return Err("no sway-ipc socket".into()),
-                None => std::thread::sleep(Duration::from_millis(10)),
-            }
-        };
-        let out = Command::new("swaymsg")
-            .arg("-s")
-            .arg(&ipc)
-            .args(["-t", "get_outputs", "-r"])
-            .stderr(Stdio::null())
-            .output()
-            .map_err(|e| format!("swaymsg: {e}"))?;
-        let outputs: Value =
-            serde_json::from_slice(&out.stdout).map_err(|e| format!("swaymsg's answer: {e}"))?;
-        outputs[0]["current_mode"]["refresh"]
-            .as_f64()
-            .map(|mhz| mhz / 1000.0)
-            .ok_or_else(|| format!("no refresh rate in {outputs}"))
-    }
-
-    /// bench-client (as root) in this sway.
-    fn client_command(&self, env: &Env, args: &[&str]) -> Command {
-        let mut cmd = Command::new(&env.client);
-        cmd.args(args)
-            .env("XDG_RUNTIME_DIR", &self.dir)
-            .env("WAYLAND_DISPLAY", &self.socket);
-        cmd
-    }
-}
-
-impl Drop for Sway {
-    fn drop(&mut self) {
-        self.proc.stop();
-        let _ = fs::remove_dir_all(&self.dir);
-    }
+/// user, in a directory of its own with `extra` lines at the end of its
+/// config; its clients connect by the absolute socket path (the bench runs
+/// as root). Stopped and its directory removed when dropped.
+fn start_sway(env: &Env, width: u32, height: u32, extra: &str) -> Result<Sway, String> {
+    let user = env.sway.ok_or("no sway user")?;
+    // Not under the scratch directory: that is root's, 0700.
+    let dir = TempDir::new(std::env::temp_dir().join(env.unique("wsbox-bench-sway")))?;
+    std::os::unix::fs::chown(&dir.path, Some(user.0), Some(user.1))
+        .map_err(|e| format!("chown {}: {e}", dir.path.display()))?;
+    let mut sway = Sway::start(user, &dir.path, (width, height), extra)?;
+    sway.process.keep(dir);
+    Ok(sway)
 }
 
 // ---------------------------------------------------------------------------
+// Input latency.// ---------------------------------------------------------------------------
 // Input latency.
 
 /// Key presses per run of a latency case.
@@ -2467,7 +2100,8 @@ const PRESSES: usize = 100;
 
 /// Presses a key `PRESSES` times with `press` (which returns the
 /// CLOCK_MONOTONIC ns just before the key left), each time waiting for the
-/// client's `key <code> 1 <ns>` line; returns p50 and p99 in ms.
+/// client's `key <code> 1 <ns>` line (and its release's, before the next
+/// press); returns p50 and p99 in ms.
 fn key_latency(
     out: &mut Lines,
     procs: &mut [&mut Proc],
@@ -2487,8 +2121,12 @@ fn key_latency(
             }
         };
         samples.push(ms_since(t0, ns));
-        // Let the release go through before the next press.
-        std::thread::sleep(Duration::from_millis(5));
+        loop {
+            let line = out.next(deadline, procs)?;
+            if let ["key", _, "0", _] = line.split_whitespace().collect::<Vec<_>>()[..] {
+                break;
+            }
+        }
     }
     samples.sort_by(f64::total_cmp);
     let at =
@@ -2496,11 +2134,25 @@ fn key_latency(
     Ok(vec![at(0.50), at(0.99)])
 }
 
-/// Waits for the client's first frame, then a moment for the keyboard
-/// focus to settle.
-fn wait_focused(out: &mut Lines, procs: &mut [&mut Proc]) -> Result<(), String> {
-    out.first_frame(Duration::from_secs(20), procs)?;
-    std::thread::sleep(Duration::from_millis(300));
+/// Waits for the client's first frame and its keyboard focus (`enter`),
+/// and with `host` for the host window `app_id` to have the focus of that
+/// sway too (the keys go to wsbox, which passes them on).
+fn wait_focused(
+    out: &mut Lines,
+    procs: &mut [&mut Proc],
+    host: Option<(&Sway, &str)>,
+) -> Result<(), String> {
+    out.seen(
+        &["first_frame_ns ", "enter "],
+        Duration::from_secs(20),
+        procs,
+    )?;
+    if let Some((sway, app_id)) = host {
+        poll_every(Duration::from_millis(10), Duration::from_secs(20), || {
+            sway.window(app_id).filter(|w| w.focused)
+        })
+        .ok_or_else(|| format!("sway never focused {app_id}"))?;
+    }
     Ok(())
 }
 
@@ -2532,7 +2184,7 @@ fn latency_group(env: &Env, runs: usize) -> Group {
             .env("XDG_RUNTIME_DIR", &runtime.path);
         let mut out = Lines::new();
         let mut wsbox = out.spawn(cmd, "wsbox", env)?;
-        wait_focused(&mut out, &mut [&mut wsbox])?;
+        wait_focused(&mut out, &mut [&mut wsbox], None)?;
         let control = runtime.path.join("wsbox").join(&name).join("control");
         let figures = key_latency(&mut out, &mut [&mut wsbox], || {
             if cli {
@@ -2589,7 +2241,7 @@ fn latency_group(env: &Env, runs: usize) -> Group {
         env.skip("the host input cases of the latency table: sway or its user is missing");
         return g;
     }
-    let sway = match Sway::start(env, 1280, 800) {
+    let sway = match start_sway(env, 1280, 800, "") {
         Ok(sway) => std::rc::Rc::new(sway),
         Err(e) => {
             eprintln!("bench: FAILED the latency table's host: {e}");
@@ -2613,11 +2265,11 @@ fn latency_group(env: &Env, runs: usize) -> Group {
         move |env| {
             let mut out = Lines::new();
             let mut client = out.spawn(
-                host.client_command(env, &["--idle", "--keys"]),
+                env.client_on(&host.dir, &host.socket, &["--idle", "--keys"]),
                 "bench-client",
                 env,
             )?;
-            wait_focused(&mut out, &mut [&mut client])?;
+            wait_focused(&mut out, &mut [&mut client], None)?;
             key_latency(&mut out, &mut [&mut client], || kb.borrow_mut().tap())
         },
     );
@@ -2627,8 +2279,9 @@ fn latency_group(env: &Env, runs: usize) -> Group {
         Some(direct.into()),
         "the same key, bench-client --keys in wsbox run --display window on that host".into(),
         move |env| {
+            let name = env.unique("bench");
             let mut cmd = Command::new(&env.wsbox);
-            cmd.args(["run", "--display", "window", "--name", &env.unique("bench")])
+            cmd.args(["run", "--display", "window", "--name", &name])
                 .arg("--ro")
                 .arg(format!("{}:/opt/bench-client", env.client))
                 .args(["--", "/opt/bench-client", "--idle", "--keys"])
@@ -2642,7 +2295,8 @@ fn latency_group(env: &Env, runs: usize) -> Group {
                 .env("WAYLAND_DISPLAY", &host.socket);
             let mut out = Lines::new();
             let mut wsbox = out.spawn(cmd, "wsbox", env)?;
-            wait_focused(&mut out, &mut [&mut wsbox])?;
+            let app_id = format!("wsbox.{name}");
+            wait_focused(&mut out, &mut [&mut wsbox], Some((&host, &app_id)))?;
             key_latency(&mut out, &mut [&mut wsbox], || kb.borrow_mut().tap())
         },
     );
@@ -2654,91 +2308,6 @@ fn latency_group(env: &Env, runs: usize) -> Group {
             .into(),
     );
     g
-}
-
-/// A virtual keyboard (zwp_virtual_keyboard_v1) on a host compositor,
-/// with a one-key keymap (evdev code 1 is `a`), as wtype makes them.
-struct VirtualKeyboard {
-    queue: wayland_client::EventQueue<VkState>,
-    keyboard: wayland_protocols_misc::zwp_virtual_keyboard_v1::client::zwp_virtual_keyboard_v1::ZwpVirtualKeyboardV1,
-    started: Instant,
-}
-
-struct VkState;
-
-impl
-    wayland_client::Dispatch<
-        wayland_client::protocol::wl_registry::WlRegistry,
-        wayland_client::globals::GlobalListContents,
-    > for VkState
-{
-    fn event(
-        _: &mut Self,
-        _: &wayland_client::protocol::wl_registry::WlRegistry,
-        _: wayland_client::protocol::wl_registry::Event,
-        _: &wayland_client::globals::GlobalListContents,
-        _: &wayland_client::Connection,
-        _: &wayland_client::QueueHandle<Self>,
-    ) {
-    }
-}
-
-wayland_client::delegate_noop!(VkState: ignore wayland_client::protocol::wl_seat::WlSeat);
-wayland_client::delegate_noop!(VkState: ignore wayland_protocols_misc::zwp_virtual_keyboard_v1::client::zwp_virtual_keyboard_manager_v1::ZwpVirtualKeyboardManagerV1);
-wayland_client::delegate_noop!(VkState: ignore wayland_protocols_misc::zwp_virtual_keyboard_v1::client::zwp_virtual_keyboard_v1::ZwpVirtualKeyboardV1);
-
-impl VirtualKeyboard {
-    fn new(socket: &Path) -> Result<Self, String> {
-        use std::io::Write;
-        use std::os::fd::{AsFd, FromRawFd, OwnedFd};
-        use wayland_protocols_misc::zwp_virtual_keyboard_v1::client::zwp_virtual_keyboard_manager_v1::ZwpVirtualKeyboardManagerV1;
-        let stream = UnixStream::connect(socket).map_err(|e| format!("connect: {e}"))?;
-        let conn =
-            wayland_client::Connection::from_socket(stream).map_err(|e| format!("connect: {e}"))?;
-        let (globals, mut queue) = wayland_client::globals::registry_queue_init::<VkState>(&conn)
-            .map_err(|e| format!("registry: {e}"))?;
-        let qh = queue.handle();
-        let seat: wayland_client::protocol::wl_seat::WlSeat = globals
-            .bind(&qh, 1..=1, ())
-            .map_err(|e| format!("wl_seat: {e}"))?;
-        let manager: ZwpVirtualKeyboardManagerV1 = globals
-            .bind(&qh, 1..=1, ())
-            .map_err(|e| format!("zwp_virtual_keyboard_manager_v1: {e}"))?;
-        let keyboard = manager.create_virtual_keyboard(&seat, &qh, ());
-        let keymap = "xkb_keymap {\nxkb_keycodes \"(unnamed)\" {\nminimum = 8;\nmaximum = 10;\n\
-                      <K1> = 9;\n};\nxkb_types \"(unnamed)\" { include \"complete\" };\n\
-                      xkb_compatibility \"(unnamed)\" { include \"complete\" };\n\
-                      xkb_symbols \"(unnamed)\" {\nkey <K1> {[a]};\n};\n};\n\0";
-        // SAFETY: a plain syscall; the name is a NUL-terminated literal.
-        let fd = unsafe { libc::memfd_create(c"bench-keymap".as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(format!("memfd: {}", std::io::Error::last_os_error()));
-        }
-        // SAFETY: a fresh fd that nothing else owns.
-        let mut file = fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-        file.write_all(keymap.as_bytes())
-            .map_err(|e| format!("keymap: {e}"))?;
-        keyboard.keymap(1, file.as_fd(), keymap.len() as u32);
-        queue
-            .roundtrip(&mut VkState)
-            .map_err(|e| format!("roundtrip: {e}"))?;
-        Ok(Self {
-            queue,
-            keyboard,
-            started: Instant::now(),
-        })
-    }
-
-    /// Presses and releases the key; the time just before it left.
-    fn tap(&mut self) -> Result<u128, String> {
-        let time = self.started.elapsed().as_millis() as u32;
-        let t0 = monotonic_ns();
-        self.keyboard.key(time, 1, 1);
-        self.queue.flush().map_err(|e| format!("flush: {e}"))?;
-        self.keyboard.key(time, 1, 0);
-        self.queue.flush().map_err(|e| format!("flush: {e}"))?;
-        Ok(t0)
-    }
 }
 
 #[cfg(test)]

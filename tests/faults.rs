@@ -13,17 +13,16 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
-mod common;
-
-use common::{find_program, must_work, next, output, poll, skip, Running};
+use testkit::{
+    comm, find_program, must_work, output, poll, ready_as_root, skip, status_field, tree, Running,
+};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
 fn root_dir() -> &'static Path {
-    common::root_dir("faults", true)
+    testkit::root_dir("faults", true)
 }
 
 fn runtime_base() -> PathBuf {
@@ -31,10 +30,7 @@ fn runtime_base() -> PathBuf {
 }
 
 fn wsbox(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wsbox"));
-    cmd.args(args);
-    with_test_env(&mut cmd);
-    cmd
+    testkit::wsbox_command(&runtime_base(), args)
 }
 
 /// The environment every wsbox of these tests runs in.
@@ -54,45 +50,21 @@ fn wsbox_under_strace(test: &str, strace: &[&str], args: &[&str]) -> Option<Comm
     let mut cmd = Command::new(find_program("strace")?);
     cmd.args(["-f", "-qq"])
         .args(strace)
-        .arg(env!("CARGO_BIN_EXE_wsbox"))
+        .arg(testkit::wsbox_exe())
         .args(args);
     with_test_env(&mut cmd);
     Some(cmd)
 }
 
 fn unique_name(test: &str) -> String {
-    format!("f-{test}-{}-{}", std::process::id(), next())
+    testkit::unique_name("f-", test)
 }
 
 /// Root, sandboxes work, and `programs` are installed; else skipped.
 fn ready(test: &str, programs: &[&str]) -> bool {
-    static CHECK: OnceLock<Result<(), String>> = OnceLock::new();
-    let check = CHECK.get_or_init(|| {
-        // SAFETY: no arguments.
-        if unsafe { libc::geteuid() } != 0 {
-            return Err("not running as root (CI runs these tests as root)".into());
-        }
-        let out = output(wsbox(&["run", "--display", "none", "--", "true"]), LIMIT);
-        match out.status.code() {
-            Some(0) => Ok(()),
-            Some(125) => Err(format!(
-                "this machine cannot run sandboxes: {}",
-                out.stderr.trim()
-            )),
-            _ => panic!("wsbox run --display none -- true failed\n{out}"),
-        }
-    });
-    if let Err(why) = check {
-        skip(test, why);
-        return false;
-    }
-    for program in programs {
-        if find_program(program).is_none() {
-            skip(test, &format!("{program} not installed"));
-            return false;
-        }
-    }
-    true
+    ready_as_root(test, programs, || {
+        wsbox(&["run", "--display", "none", "--", "true"])
+    })
 }
 
 /// The pid of the running `wsbox run --name NAME`, from `wsbox ps --json`.
@@ -105,40 +77,6 @@ fn wsbox_pid(name: &str) -> Option<i32> {
         .find(|s| s["name"] == name)
         .and_then(|s| s["pid"].as_i64())
         .map(|p| p as i32)
-}
-
-fn status_field(pid: i32, field: &str) -> Option<String> {
-    fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix(field).map(|v| v.trim().to_owned()))
-}
-
-/// Direct children of `pid`.
-fn children(pid: i32) -> Vec<i32> {
-    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect()
-}
-
-/// `pid` and every descendant.
-fn tree(pid: i32) -> Vec<i32> {
-    let mut all = vec![pid];
-    let mut i = 0;
-    while i < all.len() {
-        all.extend(children(all[i]));
-        i += 1;
-    }
-    all
-}
-
-fn comm(pid: i32) -> String {
-    fs::read_to_string(format!("/proc/{pid}/comm"))
-        .unwrap_or_default()
-        .trim()
-        .to_owned()
 }
 
 /// Processes whose namespace `kind` is `link` (e.g. "net:[4026532…]").
@@ -414,7 +352,7 @@ fn the_app_killed_while_it_commits_frames() {
         }
         tree(pid)
             .into_iter()
-            .find(|p| comm(*p) == "weston-simple-s")
+            .find(|p| comm(*p).as_deref() == Some("weston-simple-s"))
     })
     .expect("weston-simple-shm runs and shows a window");
     // SAFETY: plain kill of a process this test's wsbox started.
@@ -480,7 +418,7 @@ fn sigkill_of_wsbox_leaves_nothing_behind() {
         let alive: Vec<i32> = sandbox
             .iter()
             .copied()
-            .filter(|p| Path::new(&format!("/proc/{p}")).exists() && !comm(*p).is_empty())
+            .filter(|p| comm(*p).is_some_and(|c| !c.is_empty()))
             .collect();
         let net_left = in_namespace("net", &net.to_string_lossy());
         let mnt_left = in_namespace("mnt", &mnt.to_string_lossy());
@@ -522,14 +460,22 @@ fn twenty_sandboxes_one_crashing() {
         return;
     }
     let tag = unique_name("twenty");
+    // The sandboxes' apps (unprivileged host ids) report and wait on files
+    // in a directory they all share.
+    let dir = testkit::scratch_in(root_dir(), "twenty", 0o777);
+    let bind = format!("{}:/shared", dir.display());
     let runs: Vec<(String, Running)> = (0..20)
         .map(|i| {
             let name = format!("{tag}-{i}");
-            // Sandbox 7 crashes (SIGSEGV) while the others run.
+            // Sandbox 7 crashes (SIGSEGV) once the others run; they go on
+            // until it has.
             let script = if i == 7 {
-                "sleep 0.5; kill -SEGV $$".to_owned()
+                "until [ -e /shared/crash ]; do sleep 0.05; done; kill -SEGV $$".to_owned()
             } else {
-                format!("sleep 2; echo alive-{i}")
+                format!(
+                    "touch /shared/up-{i}; until [ -e /shared/crashed ]; do sleep 0.05; done; \
+                     echo alive-{i}"
+                )
             };
             let display = if i % 5 == 0 { "headless" } else { "none" };
             let cmd = wsbox(&[
@@ -538,6 +484,8 @@ fn twenty_sandboxes_one_crashing() {
                 display,
                 "--name",
                 &name,
+                "--rw",
+                &bind,
                 "--",
                 "sh",
                 "-c",
@@ -546,23 +494,31 @@ fn twenty_sandboxes_one_crashing() {
             (name, Running::start(cmd))
         })
         .collect();
-    for (i, (name, running)) in runs.into_iter().enumerate() {
+    let up = poll(Duration::from_secs(60), || {
+        let up = (0..20)
+            .filter(|i| *i == 7 || dir.join(format!("up-{i}")).exists())
+            .count();
+        (up == 20).then_some(())
+    });
+    let mut runs: Vec<Option<(String, Running)>> = runs.into_iter().map(Some).collect();
+    assert!(
+        up.is_some(),
+        "not all 19 sandboxes came up: {:?}",
+        fs::read_dir(&dir).map(|d| d.count())
+    );
+    fs::write(dir.join("crash"), "").unwrap();
+    let (name, crashing) = runs[7].take().unwrap();
+    let out = crashing.finish(Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(128 + 11), "{name}\n{out}");
+    assert!(!runtime_base().join("wsbox").join(&name).exists());
+    fs::write(dir.join("crashed"), "").unwrap();
+    for (i, run) in runs.into_iter().enumerate() {
+        let Some((name, running)) = run else { continue };
         let out = running.finish(Duration::from_secs(60));
-        if i == 7 {
-            assert_eq!(out.status.code(), Some(128 + 11), "{name}\n{out}");
-        } else {
-            assert_eq!(out.status.code(), Some(0), "{name}\n{out}");
-            assert!(out.stdout.contains(&format!("alive-{i}")), "{name}\n{out}");
-        }
+        assert_eq!(out.status.code(), Some(0), "{name}\n{out}");
+        assert!(out.stdout.contains(&format!("alive-{i}")), "{name}\n{out}");
         assert!(!runtime_base().join("wsbox").join(&name).exists());
     }
-}
-
-/// examples/hostile-client, which `cargo test` builds with the tests.
-fn hostile_client() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join("examples/hostile-client");
-    path.exists().then_some(path)
 }
 
 #[test]
@@ -570,12 +526,9 @@ fn hostile_clients_against_a_real_wsbox() {
     if !ready("hostile_clients_against_a_real_wsbox", &[]) {
         return;
     }
-    let Some(client) = hostile_client() else {
-        skip(
-            "hostile_clients_against_a_real_wsbox",
-            "target/debug/examples/hostile-client not built (cargo test builds it)",
-        );
-        return;
+    let client = match testkit::built("hostile-client") {
+        Ok(client) => client,
+        Err(why) => return skip("hostile_clients_against_a_real_wsbox", &why),
     };
     let name = unique_name("hostile");
     let bind = format!("{}:/opt/hostile-client", client.display());
@@ -589,11 +542,11 @@ fn hostile_clients_against_a_real_wsbox() {
         "--",
         "/opt/hostile-client",
     ]));
-    // wsbox's peak RSS while its compositor takes every case.
+    // wsbox's peak RSS while its compositor takes every case: VmHWM, read
+    // until wsbox ends (it only grows, so the last reading is the peak).
     let mut pid = None;
     let mut peak_kib = 0u64;
-    let started = std::time::Instant::now();
-    while matches!(running.child.try_wait(), Ok(None)) && started.elapsed() < LIMIT {
+    poll(LIMIT, || {
         if pid.is_none() {
             pid = wsbox_pid(&name);
         }
@@ -603,8 +556,8 @@ fn hostile_clients_against_a_real_wsbox() {
         {
             peak_kib = peak_kib.max(kib);
         }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        running.try_wait()
+    });
     let out = running.finish(LIMIT);
     assert_eq!(out.status.code(), Some(0), "{out}");
     for case in [
@@ -642,17 +595,6 @@ fn hostile_clients_against_a_real_wsbox() {
     );
 }
 
-/// uid and gid of the unprivileged test user (WSBOX_TEST_USER, default
-/// `wsbox-test`), from `id`.
-fn test_user() -> Option<(u32, u32)> {
-    let name = std::env::var("WSBOX_TEST_USER").unwrap_or_else(|_| "wsbox-test".into());
-    let id = |flag: &str| -> Option<u32> {
-        let out = Command::new("id").args([flag, &name]).output().ok()?;
-        String::from_utf8_lossy(&out.stdout).trim().parse().ok()
-    };
-    Some((id("-u")?, id("-g")?)).filter(|(uid, _)| *uid != 0)
-}
-
 /// The confined wsbox, as root and as an unprivileged user, has no
 /// capability left (as root: not even in its bounding set) and wsbox's
 /// three filters; which processes it may signal and where it may write is
@@ -665,40 +607,21 @@ fn confined_wsbox_keeps_no_capabilities_as_root_and_as_user() {
     if !ready(test, &[]) {
         return;
     }
-    let Some((uid, gid)) = test_user() else {
-        skip(
-            test,
-            "no user wsbox-test (useradd --system --no-create-home wsbox-test)",
-        );
-        return;
+    let (uid, gid) = match testkit::test_user() {
+        Ok(ids) => ids,
+        Err(why) => return skip(test, &why),
     };
-    // The user runs a copy in a world-readable directory, with a runtime
-    // directory of its own.
-    let dir = root_dir().join(format!("as-user-{}", next()));
-    fs::create_dir_all(dir.join("run")).unwrap();
-    let copy = dir.join("wsbox");
-    fs::copy(env!("CARGO_BIN_EXE_wsbox"), &copy).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    for (path, mode) in [(&dir, 0o755), (&copy, 0o755)] {
-        fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
-    }
-    std::os::unix::fs::chown(dir.join("run"), Some(uid), Some(gid)).unwrap();
-    fs::set_permissions(dir.join("run"), fs::Permissions::from_mode(0o700)).unwrap();
-    // Every directory above must be searchable by the user.
-    let mut up = dir.parent();
-    while let Some(parent) = up {
-        let mode = fs::metadata(parent).unwrap().permissions().mode();
-        if mode & 0o001 == 0 {
-            fs::set_permissions(parent, fs::Permissions::from_mode(mode | 0o011)).unwrap();
-        }
-        up = parent.parent();
-    }
+    // The user runs a copy every user can read, with a runtime directory
+    // of its own.
+    let copy = testkit::shared_copy(&testkit::wsbox_exe());
+    let dir = testkit::scratch_in(root_dir(), "as-user", 0o755);
+    let run = testkit::scratch_for(&dir, "run", (uid, gid));
     for user in [None, Some((uid, gid))] {
         let mut cmd = match user {
             None => wsbox(&[]),
             Some(_) => {
                 let mut cmd = Command::new(&copy);
-                cmd.env("XDG_RUNTIME_DIR", dir.join("run"))
+                cmd.env("XDG_RUNTIME_DIR", &run)
                     .env_remove("WAYLAND_DISPLAY")
                     .stdin(Stdio::null())
                     .current_dir(&dir);
@@ -721,7 +644,7 @@ fn confined_wsbox_keeps_no_capabilities_as_root_and_as_user() {
         ])
         .args(["sleep", "20"]);
         let running = Running::start(cmd);
-        let pid = running.child.id() as i32;
+        let pid = running.pid();
         let filters = poll(LIMIT, || {
             let filters: usize = status_field(pid, "Seccomp_filters:")?.parse().ok()?;
             (filters >= 3).then_some(filters)
@@ -751,5 +674,4 @@ fn confined_wsbox_keeps_no_capabilities_as_root_and_as_user() {
             "{who}: wrong user\n{status}"
         );
     }
-    let _ = fs::remove_dir_all(&dir);
 }

@@ -16,54 +16,31 @@
 
 use std::ffi::CString;
 use std::fs;
-use std::os::unix::fs::{symlink, DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-mod common;
-
-use common::{lookup_user, next, output, poll, skip, Out, Running};
+use testkit::{euid, next, output, poll, skip, Out, Running, Who as As};
 
 const RUN_LIMIT: Duration = Duration::from_secs(30);
 
 fn root_dir() -> &'static Path {
-    common::root_dir("files", false)
+    testkit::root_dir("files", false)
 }
 
 /// The wsbox binary, copied where the test user can run it.
-fn wsbox_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let dir = root_dir().join("bin");
-        fs::create_dir_all(&dir).unwrap();
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
-        let to = dir.join("wsbox");
-        fs::copy(env!("CARGO_BIN_EXE_wsbox"), &to).unwrap();
-        fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).unwrap();
-        to
-    })
-}
-
-fn euid() -> u32 {
-    // SAFETY: no arguments.
-    unsafe { libc::geteuid() }
-}
-
-/// Who runs wsbox in a test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum As {
-    Root,
-    User,
+fn wsbox_bin() -> PathBuf {
+    testkit::shared_copy(&testkit::wsbox_exe())
 }
 
 /// wsbox as one identity, with a directory of its own.
 #[derive(Debug)]
-struct Who {
+struct Runner {
     /// uid/gid to switch to (the test runs as root).
     switch: Option<(u32, u32)>,
     /// The owner of the test's files: wsbox's own ids.
@@ -77,7 +54,7 @@ struct Who {
     run: PathBuf,
 }
 
-fn who(test: &str, as_: As) -> Option<Who> {
+fn who(test: &str, as_: As) -> Option<Runner> {
     let (switch, owner, app, root) = match as_ {
         As::Root if euid() != 0 => {
             skip(test, "not running as root");
@@ -85,38 +62,24 @@ fn who(test: &str, as_: As) -> Option<Who> {
         }
         As::Root => (None, (0, 0), (65534, 65534), true),
         As::User if euid() != 0 => {
-            // SAFETY: no arguments.
-            let ids = (euid(), unsafe { libc::getegid() });
+            let ids = (euid(), testkit::egid());
             (None, ids, ids, false)
         }
-        As::User => {
-            let name = std::env::var("WSBOX_TEST_USER").unwrap_or_else(|_| "wsbox-test".into());
-            match lookup_user(&name) {
-                Some(ids) if ids.0 != 0 => (Some(ids), ids, ids, false),
-                _ => {
-                    skip(
-                        test,
-                        &format!("no user {name} (useradd --system --no-create-home {name})"),
-                    );
-                    return None;
-                }
+        As::User => match testkit::test_user() {
+            Ok(ids) => (Some(ids), ids, ids, false),
+            Err(why) => {
+                skip(test, &why);
+                return None;
             }
-        }
+        },
     };
-    let short: String = test
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .take(10)
-        .collect();
-    let dir = root_dir().join(format!("{short}-{}", next()));
-    fs::DirBuilder::new().mode(0o755).create(&dir).unwrap();
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = testkit::scratch_in(root_dir(), test, 0o755);
     let run = dir.join("run");
-    fs::DirBuilder::new().mode(0o700).create(&run).unwrap();
+    testkit::make_dir(&run, 0o700);
     for d in [&dir, &run] {
         std::os::unix::fs::chown(d, Some(owner.0), Some(owner.1)).unwrap();
     }
-    let who = Who {
+    let who = Runner {
         switch,
         owner,
         app,
@@ -140,7 +103,7 @@ fn who(test: &str, as_: As) -> Option<Who> {
     Some(who)
 }
 
-impl Who {
+impl Runner {
     fn wsbox(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(wsbox_bin());
         cmd.args(args)
@@ -209,28 +172,6 @@ impl Who {
     }
 }
 
-/// A started wsbox that is killed if the test fails before it ends.
-struct Guard(Option<Running>);
-
-impl Guard {
-    fn start(cmd: Command) -> Self {
-        Self(Some(Running::start(cmd)))
-    }
-
-    fn take(mut self) -> Running {
-        self.0.take().unwrap()
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some(mut running) = self.0.take() {
-            let _ = running.child.kill();
-            let _ = running.child.wait();
-        }
-    }
-}
-
 fn assert_one_line_error(out: &Out, needles: &[&str]) {
     assert_eq!(out.status.code(), Some(125), "exit status\n{out}");
     let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.is_empty()).collect();
@@ -245,31 +186,10 @@ fn assert_one_line_error(out: &Out, needles: &[&str]) {
 }
 
 fn have_python(test: &str) -> bool {
-    let ok = Path::new("/usr/bin/python3").exists();
-    if !ok {
-        skip(test, "/usr/bin/python3 is not installed");
-    }
-    ok
+    testkit::have_programs(test, &["python3"])
 }
 
-/// Generates `NAME::as_root` and `NAME::as_user` for `fn NAME(as_, test)`.
-macro_rules! as_root_and_user {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[test]
-            fn as_root() {
-                super::$name(super::As::Root, concat!(stringify!($name), "::as_root"));
-            }
-
-            #[test]
-            fn as_user() {
-                super::$name(super::As::User, concat!(stringify!($name), "::as_user"));
-            }
-        }
-    )*};
-}
-
-as_root_and_user!(
+testkit::as_root_and_user!(
     file_arguments_are_bound_and_rewritten,
     explicit_grants_and_no_file_args,
     read_only_stays_read_only,
@@ -671,7 +591,7 @@ open(os.path.expanduser("~/{file}.ready"), "w").close()
     let options = ["--home", home_opt.as_str()];
 
     // 2. wsbox is killed with SIGKILL while the app runs.
-    let running = Guard::start(w.sandbox(
+    let running = Running::start(w.sandbox(
         &options,
         &["python3", "-c", &write("killed", "time.sleep(60)")],
     ));
@@ -679,7 +599,7 @@ open(os.path.expanduser("~/{file}.ready"), "w").close()
         home.join("killed.ready").exists().then_some(())
     });
     assert!(ready.is_some(), "the app never wrote its file");
-    let out = running.take().kill(RUN_LIMIT);
+    let out = running.kill(RUN_LIMIT);
     assert_eq!(out.status.code(), None, "wsbox was killed\n{out}");
 
     // 3. A clean exit.
@@ -873,7 +793,7 @@ fn add_file_and_export_with_a_display() {
         script,
     ]);
     cmd.env_remove("WAYLAND_DISPLAY");
-    let running = Guard::start(cmd);
+    let running = Running::start(cmd);
     let wsbox = |args: &[&str]| output(w.wsbox(args), RUN_LIMIT);
     let added = poll(Duration::from_secs(15), || {
         let out = wsbox(&["add-file", &name, doc.to_str().unwrap()]);
@@ -895,7 +815,7 @@ fn add_file_and_export_with_a_display() {
     assert!(seen.is_some(), "the app never read the added file");
     let out = wsbox(&["stop", &name]);
     assert_eq!(out.status.code(), Some(0), "{out}");
-    running.take().finish(RUN_LIMIT);
+    running.finish(RUN_LIMIT);
 }
 
 fn add_remove_and_export_in_a_running_sandbox(as_: As, test: &str) {
@@ -924,7 +844,7 @@ done
     // A host file wsbox's user can read, but that the sandbox does not show:
     // a link to it resolves inside the sandbox's root, where it is missing.
     let host_only = w.file("host-only.txt", "HOST-ONLY\n", 0o644);
-    let running = Guard::start(w.sandbox(
+    let running = Running::start(w.sandbox(
         &["--name", &name, "--no-file-args"],
         &["sh", "-c", script, "sh", host_only.to_str().unwrap()],
     ));
@@ -1033,7 +953,7 @@ done
 
     let out = wsbox(&["stop", &name]);
     assert_eq!(out.status.code(), Some(0), "{out}");
-    let out = running.take().finish(RUN_LIMIT);
+    let out = running.finish(RUN_LIMIT);
     assert!(out.status.code().is_some(), "{out}");
     assert!(w.instance_dirs().is_empty(), "{:?}", w.instance_dirs());
 }
@@ -1131,7 +1051,7 @@ while True:
         os.rename("/tmp/status.new", "/tmp/status")
 "#;
     let share_opt = format!("{}:/mnt/share", share.display());
-    let running = Guard::start(w.sandbox(
+    let running = Running::start(w.sandbox(
         &["--name", &name, "--ro", &share_opt],
         &["python3", "-c", script],
     ));
@@ -1251,8 +1171,12 @@ while True:
     let dense_dir = w.dir.join("dense");
     w.mkdir_all(&dense_dir);
     let exporting =
-        Guard::start(w.wsbox(&["export", &name, "/tmp/dense", dense_dir.to_str().unwrap()]));
-    thread::sleep(Duration::from_millis(50));
+        Running::start(w.wsbox(&["export", &name, "/tmp/dense", dense_dir.to_str().unwrap()]));
+    // The export is under way once wsbox runs it on a thread of its own.
+    let exporting_thread = poll(RUN_LIMIT, || {
+        has_thread(running.pid(), "wsbox-export").then_some(())
+    });
+    assert!(exporting_thread.is_some(), "wsbox never started the export");
     let started = std::time::Instant::now();
     let out = wsbox(&["stop", &name]);
     assert_eq!(out.status.code(), Some(0), "{out}");
@@ -1260,8 +1184,8 @@ while True:
         started.elapsed() < Duration::from_secs(2),
         "stop waited for the export"
     );
-    let exported = exporting.take().finish(RUN_LIMIT);
-    running.take().finish(RUN_LIMIT);
+    let exported = exporting.finish(RUN_LIMIT);
+    running.finish(RUN_LIMIT);
     // 256 MiB take longer to copy than the stop takes to arrive: the copy
     // was cut short (an export on the event loop would have finished first).
     assert_ne!(exported.status.code(), Some(0), "{exported}");
@@ -1272,6 +1196,17 @@ while True:
         .collect();
     assert!(left.is_empty(), "{left:?} left behind");
     assert!(w.instance_dirs().is_empty(), "{:?}", w.instance_dirs());
+}
+
+/// Whether a thread of process `pid` is named `name`.
+fn has_thread(pid: i32, name: &str) -> bool {
+    fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|task| {
+            fs::read_to_string(task.path().join("comm")).is_ok_and(|comm| comm.trim() == name)
+        })
 }
 
 /// `--home '~/…'` (quoted: wsbox expands the `~`) is below $HOME, not ./~.
@@ -1383,7 +1318,7 @@ fn the_file_broker_takes_only_files_opened_for_real() {
     }
     let name = format!("broker{}-{}", std::process::id(), next());
     let doc = w.file("doc.txt", "a doc\n", 0o644);
-    let running = Guard::start(w.sandbox(&["--name", &name], &["sleep", "60"]));
+    let running = Running::start(w.sandbox(&["--name", &name], &["sleep", "60"]));
     let instance = w.run.join("wsbox").join(&name);
     let control = instance.join("control");
     poll(Duration::from_secs(15), || control.exists().then_some(()))

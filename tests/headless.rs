@@ -16,42 +16,29 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
-use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-mod common;
-
-use common::{find_program, next, output, poll, skip, Out};
+use testkit::frame::{BACKGROUND, BORDER, POLICY_COLOUR, TITLE_HEIGHT};
+use testkit::{
+    find_program, marked_processes, near_by, output, poll, unique_mark, Image, Out, MARK_VAR,
+};
 
 /// This test process's directory under /tmp.
 fn root_dir() -> &'static Path {
-    common::root_dir("headless", true)
+    testkit::root_dir("headless", true)
 }
 
 /// The longest any one `wsbox` command may take before the test gives up.
 const RUN_LIMIT: Duration = Duration::from_secs(30);
 /// How long a client may take to show its first window.
 const WINDOW_LIMIT: Duration = Duration::from_secs(15);
-/// Set on every wsbox the tests start (and passed into the sandbox with
-/// `--env`), with a unique value, so leftovers are findable in
-/// /proc/*/environ while other tests run sandboxes of their own.
-const MARK_VAR: &str = "WSBOX_HEADLESS_TEST_MARK";
-/// The compositor's background where no window is (render.rs BACKGROUND,
-/// 0.12/0.12/0.14 of 255).
-const BACKGROUND: [u8; 3] = [30, 30, 35];
-/// The default policy colour of wsbox's frame, #e66100.
-const POLICY_COLOUR: [u8; 3] = [0xe6, 0x61, 0x00];
-/// wsbox's title bar and border, in pixels at scale 1.
-const TITLE_HEIGHT: i64 = 24;
-const BORDER: i64 = 2;
 /// The only globals a sandboxed client may see (docs/security.md, "The Wayland surface").
 const ALLOWED_GLOBALS: &[&str] = &[
     "wl_compositor",
@@ -76,47 +63,11 @@ const ALLOWED_GLOBALS: &[&str] = &[
 // ---------------------------------------------------------------------------
 
 /// Whether `test` can run here: as root, on a kernel that can make sandboxes,
-/// with every one of `programs` installed. Otherwise it has [`skip`]ped.
+/// with every one of `programs` installed. Otherwise it has skipped.
 fn ready(test: &str, programs: &[&str]) -> bool {
-    if let Err(why) = preflight() {
-        skip(test, why);
-        return false;
-    }
-    for program in programs {
-        if find_program(program).is_none() {
-            skip(test, &format!("{program} not installed"));
-            return false;
-        }
-    }
-    true
-}
-
-/// Checked once: root, and `wsbox run` works at all.
-fn preflight() -> Result<(), &'static str> {
-    static CHECK: OnceLock<Result<(), String>> = OnceLock::new();
-    CHECK
-        .get_or_init(|| {
-            // SAFETY: no arguments, cannot fail.
-            if unsafe { libc::geteuid() } != 0 {
-                return Err("not running as root (CI runs these tests as root)".into());
-            }
-            let out = output(
-                wsbox(&["run", "--display", "none", "--", "true"]),
-                RUN_LIMIT,
-            );
-            match out.status.code() {
-                Some(0) => Ok(()),
-                // wsbox's own refusal: a missing kernel feature, named on stderr.
-                Some(125) => Err(format!(
-                    "this machine cannot run sandboxes: {}",
-                    out.stderr.trim()
-                )),
-                _ => panic!("wsbox run --display none -- true failed\n{out}"),
-            }
-        })
-        .as_ref()
-        .copied()
-        .map_err(String::as_str)
+    testkit::ready_as_root(test, programs, || {
+        wsbox(&["run", "--display", "none", "--", "true"])
+    })
 }
 
 /// wsbox's XDG_RUNTIME_DIR in these tests.
@@ -127,35 +78,17 @@ fn runtime_base() -> PathBuf {
 /// A fresh directory for `test`, writable by the sandboxed app (which runs as
 /// an unprivileged host id when wsbox runs as root).
 fn scratch(test: &str) -> PathBuf {
-    let dir = root_dir().join(format!("{test}-{}", next()));
-    fs::DirBuilder::new().mode(0o777).create(&dir).unwrap();
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
-    dir
+    testkit::scratch_in(root_dir(), test, 0o777)
 }
 
-/// A sandbox name unique to this test and process (at most 64 characters).
+/// A sandbox name unique to this test and process.
 fn unique_name(test: &str) -> String {
-    let short: String = test.chars().take(36).collect();
-    format!("hl-{short}-{}-{}", std::process::id(), next())
-}
-
-/// A unique value for [`MARK_VAR`].
-fn unique_mark(test: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!("{test}-{}-{}-{nanos}", std::process::id(), next())
+    testkit::unique_name("hl-", test)
 }
 
 /// `wsbox ARGS` with this process's runtime directory.
 fn wsbox(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wsbox"));
-    cmd.args(args)
-        .env("XDG_RUNTIME_DIR", runtime_base())
-        .env_remove("WAYLAND_DISPLAY")
-        .env_remove("WSBOX_LOG")
-        .stdin(Stdio::null());
-    cmd
+    testkit::wsbox_command(&runtime_base(), args)
 }
 
 /// `wsbox run --headless ARGS` to its end.
@@ -284,19 +217,14 @@ impl Sandbox {
 
     /// Waits for wsbox to end by itself.
     fn wait(&mut self, limit: Duration) -> Out {
-        let mut child = self.child.take().expect("wsbox already reaped");
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if started.elapsed() > limit {
-                self.child = Some(child);
-                panic!("wsbox did not end within {limit:?}\n{}", self.describe());
-            }
-            thread::sleep(Duration::from_millis(20));
+        let child = self.child.as_mut().expect("wsbox already reaped");
+        let Some(status) = poll(limit, || child.try_wait().unwrap()) else {
+            panic!("wsbox did not end within {limit:?}\n{}", self.describe());
         };
+        self.child = None;
         Out {
+            what: format!("wsbox run --headless --name {}", self.name),
+            mark: None,
             status,
             stdout: fs::read_to_string(&self.stdout).unwrap_or_default(),
             stderr: fs::read_to_string(&self.stderr).unwrap_or_default(),
@@ -323,38 +251,11 @@ impl Drop for Sandbox {
                 .stderr(Stdio::null())
                 .status();
             // The app gets SIGTERM and 2 s of grace before SIGKILL.
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
-                thread::sleep(Duration::from_millis(50));
-            }
+            poll(Duration::from_secs(5), || child.try_wait().ok().flatten());
             let _ = child.kill();
         }
         let _ = child.wait();
     }
-}
-
-/// Host processes whose environment carries `MARK_VAR=mark`, as
-/// `(pid, command line)`.
-fn marked_processes(mark: &str) -> Vec<(u32, String)> {
-    let needle = format!("{MARK_VAR}={mark}");
-    let mut found = Vec::new();
-    for entry in fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(environ) = fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        if environ
-            .split(|&b| b == 0)
-            .any(|var| var == needle.as_bytes())
-        {
-            let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            found.push((pid, cmdline.trim().to_owned()));
-        }
-    }
-    found
 }
 
 fn window_str<'a>(window: &'a Value, key: &str) -> &'a str {
@@ -365,69 +266,9 @@ fn window_geometry(window: &Value) -> [i64; 4] {
     ["x", "y", "width", "height"].map(|k| window[k].as_i64().unwrap_or(i64::MIN))
 }
 
-// ---------------------------------------------------------------------------
-// Screenshots.
-// ---------------------------------------------------------------------------
-
-/// A decoded screenshot, 8-bit RGBA.
-struct Image {
-    width: u32,
-    height: u32,
-    rgba: Vec<u8>,
-}
-
-impl Image {
-    /// Decodes a screenshot into 8-bit RGBA.
-    fn load(path: &Path) -> Self {
-        let file = fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let mut decoder = png::Decoder::new(file);
-        decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-        let mut reader = decoder
-            .read_info()
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let mut buf = vec![0; reader.output_buffer_size()];
-        let frame = reader
-            .next_frame(&mut buf)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        buf.truncate(frame.buffer_size());
-        let rgba = match frame.color_type {
-            png::ColorType::Rgba => buf,
-            png::ColorType::Rgb => buf
-                .chunks(3)
-                .flat_map(|p| [p[0], p[1], p[2], 255])
-                .collect(),
-            other => panic!("{}: unexpected colour type {other:?}", path.display()),
-        };
-        Self {
-            width: frame.width,
-            height: frame.height,
-            rgba,
-        }
-    }
-
-    fn rgb(&self, x: u32, y: u32) -> [u8; 3] {
-        assert!(x < self.width && y < self.height, "({x},{y}) is off screen");
-        let at = (y as usize * self.width as usize + x as usize) * 4;
-        [self.rgba[at], self.rgba[at + 1], self.rgba[at + 2]]
-    }
-
-    /// Every colour in the rectangle, with its pixel count.
-    fn colours(&self, x0: u32, y0: u32, x1: u32, y1: u32) -> HashMap<[u8; 3], usize> {
-        let mut counts = HashMap::new();
-        for y in y0..y1.min(self.height) {
-            for x in x0..x1.min(self.width) {
-                *counts.entry(self.rgb(x, y)).or_insert(0) += 1;
-            }
-        }
-        counts
-    }
-}
-
+/// Whether a screenshot's colour is `expected`, but for rounding.
 fn near(actual: [u8; 3], expected: [u8; 3]) -> bool {
-    actual
-        .iter()
-        .zip(expected)
-        .all(|(&a, e)| a.abs_diff(e) <= 1)
+    near_by(actual, expected, 1)
 }
 
 // ---------------------------------------------------------------------------
@@ -473,7 +314,7 @@ fn screenshot_shows_weston_simple_shm_on_the_background() {
     // 20 px opaque white frame around rings and bars of many colours.
     for (x, y) in [(5, 5), (244, 5), (5, 244), (244, 244), (125, 10), (10, 125)] {
         assert_eq!(
-            image.rgb(x, y),
+            image.at(x, y),
             [255, 255, 255],
             "({x},{y}) should be weston-simple-shm's white frame"
         );
@@ -481,7 +322,7 @@ fn screenshot_shows_weston_simple_shm_on_the_background() {
     let mut pattern = HashSet::new();
     for y in (20..230).step_by(5) {
         for x in (20..230).step_by(5) {
-            pattern.insert(image.rgb(x, y));
+            pattern.insert(image.at(x, y));
         }
     }
     pattern.retain(|&c| !near(c, BACKGROUND) && c != [255, 255, 255]);
@@ -494,9 +335,9 @@ fn screenshot_shows_weston_simple_shm_on_the_background() {
     // Beyond the buffer: the compositor's background, and nothing else.
     for (x, y) in [(1000, 600), (260, 10), (10, 260), (250, 250), (1279, 719)] {
         assert!(
-            near(image.rgb(x, y), BACKGROUND),
+            near(image.at(x, y), BACKGROUND),
             "({x},{y}) is {:?}, not the background {BACKGROUND:?}",
-            image.rgb(x, y)
+            image.at(x, y)
         );
     }
     let outside = image.colours(250, 0, 1280, 720);
@@ -574,19 +415,19 @@ fn typed_text_reaches_foot_intact() {
         (640, 719),
     ] {
         assert_eq!(
-            image.rgb(x, y),
+            image.at(x, y),
             POLICY_COLOUR,
             "({x},{y}) should be wsbox's frame"
         );
     }
     for (x, y) in [(2, 400), (1277, 400), (640, 24), (640, 717)] {
         assert_ne!(
-            image.rgb(x, y),
+            image.at(x, y),
             POLICY_COLOUR,
             "({x},{y}) should be foot's own content"
         );
     }
-    let title = image.colours(0, 0, 600, TITLE_HEIGHT as u32);
+    let title = image.colours(0, 0, 600, TITLE_HEIGHT);
     assert!(
         title.len() > 2,
         "no title text in the title bar: colours {:?}",
@@ -745,7 +586,7 @@ fn output_option_sizes_the_screen_and_its_windows() {
     );
     let image = sandbox.screenshot(test);
     assert_eq!((image.width, image.height), (800, 600));
-    assert_eq!(image.rgb(799, 300), POLICY_COLOUR, "right border at x=799");
+    assert_eq!(image.at(799, 300), POLICY_COLOUR, "right border at x=799");
 }
 
 // ---------------------------------------------------------------------------
@@ -932,15 +773,32 @@ fn a_crashing_client_leaves_the_compositor_serving() {
     if !ready(test, &["weston-simple-shm", "wayland-info", "sh"]) {
         return;
     }
-    let name = unique_name(test);
-    let out = run_headless(&[
-        "--name",
-        &name,
-        "--",
-        "sh",
-        "-c",
-        "weston-simple-shm & sleep 1; kill -9 $!; sleep 1; wayland-info >/dev/null && echo alive",
-    ]);
+    // The shell kills the client once the test has seen its window, and
+    // asks the compositor for its globals once the window has gone.
+    let out_dir = scratch(test);
+    let bind = format!("{}:/out", out_dir.display());
+    let mut sandbox = Sandbox::start(
+        test,
+        &["--rw", &bind],
+        &[
+            "sh",
+            "-c",
+            "weston-simple-shm & until [ -e /out/kill ]; do sleep 0.1; done; kill -9 $!; \
+             until [ -e /out/check ]; do sleep 0.1; done; wayland-info >/dev/null && echo alive",
+        ],
+    );
+    sandbox.wait_for_window("weston-simple-shm's window", |_| true);
+    fs::write(out_dir.join("kill"), "").unwrap();
+    let gone = poll(WINDOW_LIMIT, || {
+        sandbox.windows().filter(Vec::is_empty).map(drop)
+    });
+    assert!(
+        gone.is_some(),
+        "the killed client's window stayed\n{}",
+        sandbox.describe()
+    );
+    fs::write(out_dir.join("check"), "").unwrap();
+    let out = sandbox.wait(RUN_LIMIT);
     assert_eq!(out.status.code(), Some(0), "{out}");
     assert_eq!(out.stdout.trim(), "alive", "{out}");
     assert!(!out.stderr.contains("panicked"), "{out}");
@@ -971,10 +829,18 @@ fn other_clients_end_with_the_app() {
         return;
     }
     let mark = unique_mark(test);
+    // The app ends when the test says so (/out/end), leaving the other
+    // client running.
+    let out_dir = scratch(test);
+    let bind = format!("{}:/out", out_dir.display());
     let mut sandbox = Sandbox::start_marked(
         test,
-        &[],
-        &["sh", "-c", "weston-simple-shm & sleep 2; exit 0"],
+        &["--rw", &bind],
+        &[
+            "sh",
+            "-c",
+            "weston-simple-shm & until [ -e /out/end ]; do sleep 0.1; done; exit 0",
+        ],
         Some(&mark),
     );
     // First make sure the other client really runs and is connected.
@@ -986,12 +852,14 @@ fn other_clients_end_with_the_app() {
             .any(|(_, cmd)| cmd.starts_with("weston-simple-shm")),
         "weston-simple-shm is not running: {running:?}"
     );
+    fs::write(out_dir.join("end"), "").unwrap();
+    let ended = Instant::now();
     let out = sandbox.wait(Duration::from_secs(10));
     assert_eq!(out.status.code(), Some(0), "the app's status\n{out}");
     assert!(
-        out.elapsed < Duration::from_secs(7),
-        "wsbox took {:?} to end after its app (2 s)\n{out}",
-        out.elapsed
+        ended.elapsed() < Duration::from_secs(5),
+        "wsbox took {:?} to end after its app\n{out}",
+        ended.elapsed()
     );
     let left = marked_processes(&mark);
     assert!(

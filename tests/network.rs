@@ -25,48 +25,26 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-mod common;
-
-use common::{find_program, lookup_user, next, output, poll, skip, Out, Running};
+use testkit::{comm, find_program, next, output, poll, skip, Out, Running, Who, MARK_VAR};
 
 const RUN_LIMIT: Duration = Duration::from_secs(60);
-/// Set on every wsbox this test starts: helpers it runs (pasta) inherit it,
-/// so that they can be found in /proc/*/environ.
-const MARK_VAR: &str = "WSBOX_NET_TEST_MARK";
 
 fn root_dir() -> &'static Path {
-    common::root_dir("net", false)
-}
-
-fn euid() -> u32 {
-    // SAFETY: no arguments.
-    unsafe { libc::geteuid() }
+    testkit::root_dir("net", false)
 }
 
 /// The wsbox binary, in a directory every user can read.
-fn wsbox_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let to = root_dir().join("wsbox");
-        fs::copy(env!("CARGO_BIN_EXE_wsbox"), &to).unwrap();
-        fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).unwrap();
-        to
-    })
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Who {
-    Root,
-    User,
+fn wsbox_bin() -> PathBuf {
+    testkit::shared_copy(&testkit::wsbox_exe())
 }
 
 /// Runs wsbox as one identity, with its own runtime and data directories.
@@ -78,7 +56,7 @@ struct Runner {
 
 /// The runner for `who`, or None after saying why it cannot run.
 fn runner(test: &str, who: Who, programs: &[&str]) -> Option<Runner> {
-    if euid() != 0 {
+    if testkit::euid() != 0 {
         skip(
             test,
             "not running as root (the test builds namespaces and switches users)",
@@ -93,30 +71,18 @@ fn runner(test: &str, who: Who, programs: &[&str]) -> Option<Runner> {
     }
     let user = match who {
         Who::Root => None,
-        Who::User => {
-            let name = std::env::var("WSBOX_TEST_USER").unwrap_or_else(|_| "wsbox-test".into());
-            match lookup_user(&name) {
-                Some(ids) if ids.0 != 0 => Some(ids),
-                _ => {
-                    skip(
-                        test,
-                        &format!("no unprivileged user {name:?} (useradd --system {name})"),
-                    );
-                    return None;
-                }
+        Who::User => match testkit::test_user() {
+            Ok(ids) => Some(ids),
+            Err(why) => {
+                skip(test, &why);
+                return None;
             }
-        }
+        },
     };
-    let short: String = test
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .take(10)
-        .collect();
-    let dir = root_dir().join(format!("{short}-{}", next()));
-    fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
-    if let Some((uid, gid)) = user {
-        std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
-    }
+    let dir = match user {
+        Some(user) => testkit::scratch_for(root_dir(), test, user),
+        None => testkit::scratch_in(root_dir(), test, 0o700),
+    };
     let r = Runner { user, dir };
     let out = output(
         r.wsbox(&["run", "--display", "none", "--", "true"]),
@@ -141,7 +107,7 @@ impl Runner {
             .env("XDG_RUNTIME_DIR", &self.dir)
             .env("XDG_DATA_HOME", self.dir.join("data"))
             .env("LANG", "C.UTF-8")
-            .env(MARK_VAR, format!("{}-{}", std::process::id(), next()))
+            .env(MARK_VAR, testkit::unique_mark("net"))
             .current_dir(&self.dir)
             .stdin(Stdio::null());
     }
@@ -540,23 +506,7 @@ fn dns_answer(query: &[u8]) -> Option<Vec<u8>> {
 // The tests, each as root and as the test user.
 // ---------------------------------------------------------------------------
 
-macro_rules! as_root_and_user {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[test]
-            fn as_root() {
-                super::$name(super::Who::Root, concat!(stringify!($name), "::as_root"));
-            }
-
-            #[test]
-            fn as_user() {
-                super::$name(super::Who::User, concat!(stringify!($name), "::as_user"));
-            }
-        }
-    )*};
-}
-
-as_root_and_user!(
+testkit::as_root_and_user!(
     tor_only_through_the_socks_port,
     forwards_reach_only_the_named_ports,
     user_mode_reaches_out_but_not_the_host_or_lan,
@@ -988,12 +938,27 @@ fn user_mode_sockets_that_name_the_interface_are_blocked_too(who: Who, test: &st
     assert_eq!(lan_udp_hits.load(Ordering::SeqCst), 4 * helpers.len());
 }
 
+/// The host addresses in the firewall of the sandbox of the wsbox `pid`, as
+/// `nft` lists them in the sandbox's network namespace.
+fn host_set(pid: i32) -> Option<String> {
+    let own = fs::read_link(format!("/proc/{pid}/ns/net")).ok()?;
+    let inside = testkit::tree(pid)
+        .into_iter()
+        .find(|p| fs::read_link(format!("/proc/{p}/ns/net")).is_ok_and(|ns| ns != own))?;
+    let mut cmd = Command::new("nsenter");
+    cmd.arg(format!("--net=/proc/{inside}/ns/net"))
+        .args(["nft", "list", "set", "inet", "wsbox", "host4"]);
+    let out = output(cmd, RUN_LIMIT);
+    out.status.success().then_some(out.stdout)
+}
+
 /// An address the host gets while a sandbox runs (TEST-NET-3: no route of
 /// the sandbox covers it).
 const LATER_ADDR: &str = "203.0.113.7";
 
 fn a_host_address_added_later_is_blocked_too(who: Who, test: &str) {
-    let Some(r) = runner(test, who, &["curl", "python3", "ip", "setpriv"]) else {
+    let programs = ["curl", "python3", "ip", "setpriv", "nsenter", "nft"];
+    let Some(r) = runner(test, who, &programs) else {
         return;
     };
     if find_program("pasta").is_none() {
@@ -1015,10 +980,9 @@ fn a_host_address_added_later_is_blocked_too(who: Who, test: &str) {
     );
     script.push_str(BOUND_SOCKETS);
     script.push_str("EOF\n");
-    let mut cmd = r.wsbox_in(&net, &sandbox_args(&["--net", "user"], &script));
-    cmd.stdin(Stdio::piped());
-    let mut running = Running::start(cmd);
-    let mut stdin = running.child.stdin.take().unwrap();
+    let cmd = r.wsbox_in(&net, &sandbox_args(&["--net", "user"], &script));
+    let mut running = Running::start_with_stdin(cmd);
+    let mut stdin = running.stdin();
     // The sandbox runs (it reached the outside) before the host gets the
     // address.
     let up = poll(Duration::from_secs(20), || {
@@ -1037,8 +1001,17 @@ fn a_host_address_added_later_is_blocked_too(who: Who, test: &str) {
         "dev",
         "lo",
     ]);
-    // wsbox hears of it at once; a second is plenty.
-    thread::sleep(Duration::from_secs(1));
+    // wsbox hears of it and puts it into the sandbox's firewall.
+    let blocked = poll(Duration::from_secs(10), || {
+        host_set(running.pid())
+            .filter(|set| set.contains(LATER_ADDR))
+            .map(drop)
+    });
+    assert!(
+        blocked.is_some(),
+        "the sandbox's firewall never got {LATER_ADDR}: {:?}",
+        host_set(running.pid())
+    );
     let _ = stdin.write_all(b"go\n");
     drop(stdin);
     let out = running.finish(RUN_LIMIT);
@@ -1075,10 +1048,10 @@ fn helpers_run_by_root_hold_no_host_capabilities() {
         return;
     }
     let net = TestNet::new();
-    let ns = |pid: u32, kind: &str| fs::read_link(format!("/proc/{pid}/ns/{kind}")).ok();
-    let me = std::process::id();
+    let ns = |pid: i32, kind: &str| fs::read_link(format!("/proc/{pid}/ns/{kind}")).ok();
+    let me = std::process::id() as i32;
     for helper in helpers {
-        let mark = format!("caps-{}-{}", std::process::id(), next());
+        let mark = testkit::unique_mark("caps");
         let mut cmd = r.wsbox_in(&net, &sandbox_args(&["--net", "user"], "sleep 60"));
         cmd.env(MARK_VAR, &mark).env("WSBOX_USERNET", helper);
         let running = Running::start(cmd);
@@ -1121,23 +1094,12 @@ fn helpers_run_by_root_hold_no_host_capabilities() {
     }
 }
 
-/// Processes whose environment carries `mark`.
-fn marked(mark: &str) -> Vec<(u32, String)> {
-    let needle = format!("{MARK_VAR}={mark}");
-    let mut found = Vec::new();
-    for entry in fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(env) = fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        if env.split(|b| *b == 0).any(|v| v == needle.as_bytes()) {
-            let comm = fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-            found.push((pid, comm.trim().to_owned()));
-        }
-    }
-    found
+/// Processes whose environment carries `mark`, with their command names.
+fn marked(mark: &str) -> Vec<(i32, String)> {
+    testkit::marked_processes(mark)
+        .into_iter()
+        .map(|(pid, _)| (pid, comm(pid).unwrap_or_default()))
+        .collect()
 }
 
 fn the_user_mode_helper_dies_with_the_sandbox(who: Who, test: &str) {
@@ -1150,10 +1112,10 @@ fn the_user_mode_helper_dies_with_the_sandbox(who: Who, test: &str) {
     }
     let net = TestNet::new();
     for kill_wsbox in [false, true] {
-        let mark = format!("helper-{}-{}", std::process::id(), next());
+        let mark = testkit::unique_mark("helper");
         let mut cmd = r.wsbox_in(&net, &sandbox_args(&["--net", "user"], "sleep 60"));
         cmd.env(MARK_VAR, &mark);
-        let mut running = Running::start(cmd);
+        let running = Running::start(cmd);
         // pasta runs as passt.avx2 where the CPU has AVX2.
         let helper = poll(Duration::from_secs(20), || {
             marked(&mark)
@@ -1169,7 +1131,7 @@ fn the_user_mode_helper_dies_with_the_sandbox(who: Who, test: &str) {
         }
         if kill_wsbox {
             // SIGKILL: no cleanup in wsbox; the parent-death signal must do.
-            let _ = running.child.kill();
+            running.signal(libc::SIGKILL);
         } else {
             let wsbox = marked(&mark)
                 .into_iter()
@@ -1177,7 +1139,7 @@ fn the_user_mode_helper_dies_with_the_sandbox(who: Who, test: &str) {
                 .unwrap();
             // SIGTERM is forwarded: the app ends, wsbox ends and kills pasta.
             // SAFETY: plain kill(2).
-            unsafe { libc::kill(wsbox.0 as i32, libc::SIGTERM) };
+            unsafe { libc::kill(wsbox.0, libc::SIGTERM) };
         }
         let _ = running.finish(RUN_LIMIT);
         let left = poll(Duration::from_secs(10), || {

@@ -20,34 +20,26 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CStr;
 use std::fmt;
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::linux::net::SocketAddrExt;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::{SocketAddr, UnixListener};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, OnceLock};
-use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use serde_json::Value;
 
-mod common;
-
-use common::lookup_user;
+use testkit::{children, comm, egid, euid, poll, skip, wait_for, Out, Running, Who, MARK_VAR};
 
 /// Where the probe is bound inside every probed sandbox.
 const PROBE_INSIDE: &str = "/opt/wsbox-probe";
 /// How long any single wsbox run may take before the test gives up on it.
 const RUN_LIMIT: Duration = Duration::from_secs(30);
-/// Set on every wsbox the tests start, with a unique value: pid 1 of the
-/// sandbox is a fork of wsbox and inherits it, so a leftover is findable in
-/// /proc/*/environ even while other tests run sandboxes of their own.
-const MARK_VAR: &str = "WSBOX_TEST_RUN_MARK";
 /// The device nodes a sandbox binds from the host (mounted without nodev).
 const DEVICE_BINDS: &[&str] = &[
     "/dev/null",
@@ -67,17 +59,6 @@ const DEV_ENTRIES: &[&str] = &[
 // Harness: binaries, identities, skipping, running.
 // ---------------------------------------------------------------------------
 
-/// Prints why a test cannot run here and lets it pass, or fails it when the
-/// environment promises that everything works (WSBOX_MUST_WORK=1, CI=true).
-fn skip(test: &str, reason: &str) {
-    let must_work = std::env::var("WSBOX_MUST_WORK").is_ok_and(|v| v == "1")
-        || std::env::var("CI").is_ok_and(|v| v == "true");
-    if must_work {
-        panic!("{test} cannot run: {reason} (WSBOX_MUST_WORK=1 or CI=true: nothing may skip)");
-    }
-    eprintln!("SKIPPED: {test}: {reason}");
-}
-
 /// Copies of the binaries in a fresh 0755 directory every user can read.
 #[derive(Debug)]
 struct Bins {
@@ -89,80 +70,23 @@ struct Bins {
 fn bins() -> &'static Bins {
     static BINS: OnceLock<Bins> = OnceLock::new();
     BINS.get_or_init(|| {
-        let wsbox = PathBuf::from(env!("CARGO_BIN_EXE_wsbox"));
-        let probe = wsbox.with_file_name("wsbox-probe");
-        assert!(
-            probe.is_file(),
-            "{} is missing: run `cargo build --workspace --bins` first \
-             (wsbox-probe belongs to sandbox-runtime, which this test does not build)",
-            probe.display()
-        );
-        remove_stale_copies();
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir = PathBuf::from(format!("/tmp/wsbox-tests.{}.{nanos}", std::process::id()));
-        fs::DirBuilder::new().mode(0o755).create(&dir).unwrap();
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
-        let copy = |from: &Path| {
-            let to = dir.join(from.file_name().unwrap());
-            fs::copy(from, &to).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
-            fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).unwrap();
-            to
-        };
+        // wsbox-probe belongs to the test kit, which this test does not build.
+        let probe = testkit::built("wsbox-probe").unwrap_or_else(|e| panic!("{e}"));
         Bins {
-            wsbox: copy(&wsbox),
-            probe: copy(&probe),
-            dir,
+            wsbox: testkit::shared_copy(&testkit::wsbox_exe()),
+            probe: testkit::shared_copy(&probe),
+            dir: testkit::shared_dir(),
         }
     })
 }
 
-/// Removes the copies of earlier test processes that are gone.
-fn remove_stale_copies() {
-    let Ok(entries) = fs::read_dir("/tmp") else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix("wsbox-tests.")
-            .and_then(|rest| rest.split('.').next())
-        else {
-            continue;
-        };
-        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
-            let _ = fs::remove_dir_all(entry.path());
-        }
-    }
-}
-
 /// A fresh 0755 directory for one test.
 fn scratch(name: &str) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let dir = bins().dir.join(format!("{name}-{n}"));
-    fs::DirBuilder::new().mode(0o755).create(&dir).unwrap();
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
-    dir
+    testkit::scratch_in(testkit::root_dir("sandbox", false), name, 0o755)
 }
 
 fn unique(prefix: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!(
-        "{prefix}{}-{}-{nanos}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Who {
-    Root,
-    User,
+    testkit::unique_mark(prefix)
 }
 
 /// Starts wsbox as one identity and knows what that identity looks like.
@@ -175,16 +99,6 @@ struct Runner {
     /// The host ids the app's uid/gid 1000 map to.
     host_uid: u32,
     host_gid: u32,
-}
-
-fn euid() -> u32 {
-    // SAFETY: no arguments, cannot fail.
-    unsafe { libc::geteuid() }
-}
-
-fn egid() -> u32 {
-    // SAFETY: no arguments, cannot fail.
-    unsafe { libc::getegid() }
 }
 
 /// The runner for `who`, or `None` (after [`skip`]) when this machine cannot
@@ -233,13 +147,8 @@ fn runner(test: &str, who: Who) -> Option<Runner> {
 fn test_user() -> Result<(u32, u32), &'static str> {
     static USER: OnceLock<Result<(u32, u32), String>> = OnceLock::new();
     USER.get_or_init(|| {
-        let name = std::env::var("WSBOX_TEST_USER").unwrap_or_else(|_| "wsbox-test".into());
-        let (uid, gid) = lookup_user(&name).ok_or_else(|| {
-            format!("no user {name:?} (create it: useradd --system --no-create-home {name})")
-        })?;
-        if uid == 0 {
-            return Err(format!("WSBOX_TEST_USER {name:?} is root"));
-        }
+        let name = testkit::test_user_name();
+        let (uid, gid) = testkit::test_user()?;
         // std drops the supplementary groups when root switches uid without
         // an explicit list; make sure, since host group 0 must not tag along.
         let mut cmd = Runner {
@@ -360,152 +269,12 @@ impl Runner {
     }
 }
 
-/// What a finished process did.
-#[derive(Debug)]
-struct Out {
-    what: String,
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-    mark: Option<String>,
-}
-
-impl Out {
-    fn code(&self) -> Option<i32> {
-        self.status.code()
-    }
-}
-
-impl fmt::Display for Out {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}\n  ended with {} after {:?}\n--- stdout ---\n{}--- stderr ---\n{}--- end ---",
-            self.what, self.status, self.elapsed, self.stdout, self.stderr
-        )
-    }
-}
-
-/// A started process whose output is being collected. Dropped unfinished, it
-/// is killed and reaped, so a failing test leaves nothing running.
-struct Running {
-    child: Option<Child>,
-    what: String,
-    mark: Option<String>,
-    started: Instant,
-    stdout: mpsc::Receiver<Vec<u8>>,
-    stderr: mpsc::Receiver<Vec<u8>>,
-}
-
-fn collect(mut from: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = from.read_to_end(&mut bytes);
-        let _ = tx.send(bytes);
-    });
-    rx
-}
-
-/// Spawns, retrying while the binary is briefly busy: a copy written by one
-/// thread can still be open in a child another thread forked meanwhile.
-fn spawn(cmd: &mut Command) -> Child {
-    let mut attempts = 0;
-    loop {
-        match cmd.spawn() {
-            Ok(child) => return child,
-            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempts < 100 => {
-                attempts += 1;
-                thread::sleep(Duration::from_millis(10));
-            }
-            Err(e) => panic!("failed to start {cmd:?}: {e}"),
-        }
-    }
-}
-
-fn start(mut cmd: Command) -> Running {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mark = cmd
-        .get_envs()
-        .find(|(k, _)| *k == MARK_VAR)
-        .and_then(|(_, v)| v)
-        .map(|v| v.to_string_lossy().into_owned());
-    let what = format!("{cmd:?}");
-    let started = Instant::now();
-    let mut child = spawn(&mut cmd);
-    let stdout = collect(child.stdout.take().unwrap());
-    let stderr = collect(child.stderr.take().unwrap());
-    Running {
-        child: Some(child),
-        what,
-        mark,
-        started,
-        stdout,
-        stderr,
-    }
-}
-
-impl Running {
-    fn pid(&self) -> i32 {
-        self.child.as_ref().map_or(0, |c| c.id() as i32)
-    }
-
-    /// Waits up to `limit` for the process, then for its output. Output that
-    /// stays open after the process ended means something it started outlived
-    /// it; that is reported instead of waited for.
-    fn finish(mut self, limit: Duration) -> Out {
-        let mut child = self.child.take().unwrap();
-        let mut hung = false;
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if self.started.elapsed() > limit {
-                hung = true;
-                let _ = child.kill();
-                break child.wait().unwrap();
-            }
-            thread::sleep(Duration::from_millis(2));
-        };
-        let elapsed = self.started.elapsed();
-        let text = |rx: &mpsc::Receiver<Vec<u8>>, name: &str| match rx
-            .recv_timeout(Duration::from_secs(5))
-        {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            Err(_) => {
-                format!("<{name} still open 5 s after the process ended: something outlived it>\n")
-            }
-        };
-        let out = Out {
-            what: self.what.clone(),
-            status,
-            stdout: text(&self.stdout, "stdout"),
-            stderr: text(&self.stderr, "stderr"),
-            elapsed,
-            mark: self.mark.clone(),
-        };
-        assert!(
-            !hung,
-            "did not finish within {limit:?}, so it was killed\n{out}"
-        );
-        out
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 fn output(cmd: Command) -> Out {
-    start(cmd).finish(RUN_LIMIT)
+    testkit::output(cmd, RUN_LIMIT)
+}
+
+fn start(cmd: Command) -> Running {
+    Running::start(cmd)
 }
 
 // ---------------------------------------------------------------------------
@@ -652,14 +421,6 @@ fn host_mountinfo() -> String {
     fs::read_to_string("/proc/self/mountinfo").unwrap()
 }
 
-fn children(pid: i32) -> Vec<i32> {
-    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|s| s.parse().ok())
-        .collect()
-}
-
 /// Fields 3… of /proc/PID/stat: [0] is the state, [19] the start time.
 fn stat(pid: i32) -> Option<Vec<String>> {
     let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -679,12 +440,6 @@ fn still_running(pid: i32, started: &str) -> bool {
     })
 }
 
-fn comm(pid: i32) -> Option<String> {
-    fs::read_to_string(format!("/proc/{pid}/comm"))
-        .ok()
-        .map(|s| s.trim().to_owned())
-}
-
 fn signals_caught(pid: i32) -> u64 {
     fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -694,41 +449,16 @@ fn signals_caught(pid: i32) -> u64 {
         .unwrap_or(0)
 }
 
-fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(
-            started.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// Host processes still carrying `out`'s mark: pid 1 of its sandbox or
 /// anything else forked from that wsbox and not yet exec'd.
 fn marked_processes(out: &Out) -> Vec<i32> {
     let Some(mark) = &out.mark else {
         return Vec::new();
     };
-    let needle = format!("{MARK_VAR}={mark}");
-    let mut found = Vec::new();
-    for entry in fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let environ = fs::read(entry.path().join("environ")).unwrap_or_default();
-        if environ
-            .split(|b| *b == 0)
-            .any(|var| var == needle.as_bytes())
-        {
-            found.push(pid);
-        }
-    }
-    found
+    testkit::marked_processes(mark)
+        .into_iter()
+        .map(|(pid, _)| pid)
+        .collect()
 }
 
 /// After `out` ended: no process it started remains and the host's mounts are
@@ -823,31 +553,10 @@ fn with_controlling_tty(cmd: &mut Command, pty: &Pty) {
 }
 
 fn have_python(test: &str) -> bool {
-    let ok = Path::new("/usr/bin/python3").exists();
-    if !ok {
-        skip(test, "/usr/bin/python3 is not installed");
-    }
-    ok
+    testkit::have_programs(test, &["python3"])
 }
 
-/// Generates `NAME::as_root` and `NAME::as_user` for `fn NAME(who, test)`.
-macro_rules! as_root_and_user {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[test]
-            fn as_root() {
-                super::$name(super::Who::Root, concat!(stringify!($name), "::as_root"));
-            }
-
-            #[test]
-            fn as_user() {
-                super::$name(super::Who::User, concat!(stringify!($name), "::as_user"));
-            }
-        }
-    )*};
-}
-
-as_root_and_user!(
+testkit::as_root_and_user!(
     identity,
     generated_etc,
     privileges,
@@ -1987,12 +1696,11 @@ fn sigkill_of_wsbox_takes_the_sandbox_down(who: Who, test: &str) {
     let out = running.finish(Duration::from_secs(10));
     assert_eq!(out.status.code(), None, "{out}");
 
-    let deadline = Instant::now() + Duration::from_secs(5);
     let mut remaining: Vec<&(i32, String)> = started.iter().collect();
-    while !remaining.is_empty() && Instant::now() < deadline {
+    poll(Duration::from_secs(5), || {
         remaining.retain(|(pid, t)| still_running(*pid, t));
-        thread::sleep(Duration::from_millis(10));
-    }
+        remaining.is_empty().then_some(())
+    });
     if !remaining.is_empty() {
         let status: Vec<String> = remaining
             .iter()

@@ -15,32 +15,26 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::process::Command;
 use std::time::Duration;
 
-mod common;
-
-use common::{find_program, next, output, poll, skip, Running};
+use testkit::frame::{
+    check_host_frame, BACKGROUND, HOST_BORDER as BORDER, HOST_TITLE_HEIGHT as TITLE_HEIGHT,
+    POLICY_COLOUR,
+};
+use testkit::{near, next, output, poll, skip, Image, Running, Weston};
 
 /// This test process's directory under /tmp.
 fn root_dir() -> &'static Path {
-    common::root_dir("window", true)
+    testkit::root_dir("window", true)
 }
 
 /// The longest any one `wsbox` command may take before the test gives up.
 const RUN_LIMIT: Duration = Duration::from_secs(30);
 /// How long the host window may take to show the app.
 const SHOW_LIMIT: Duration = Duration::from_secs(15);
-/// The default policy colour of wsbox's frame, #e66100.
-const POLICY_COLOUR: [u8; 3] = [0xe6, 0x61, 0x00];
-/// wsbox's background where no window is (render.rs BACKGROUND).
-const BACKGROUND: [u8; 3] = [30, 30, 35];
-/// wsbox's frame in the host window, logical pixels (backend/window.rs).
-const BORDER: i64 = 4;
-const TITLE_HEIGHT: i64 = 28;
 /// The sandbox's output in the tests: the content of the host window.
 const CONTENT: (i64, i64) = (640, 400);
 /// weston-simple-shm's window size.
@@ -52,274 +46,42 @@ const SHM_SIZE: i64 = 250;
 
 /// Whether `test` can run: as root, sandboxes work, `programs` installed.
 fn ready(test: &str, programs: &[&str]) -> bool {
-    if let Err(why) = preflight() {
-        skip(test, why);
-        return false;
-    }
-    for program in programs {
-        if find_program(program).is_none() {
-            skip(test, &format!("{program} not installed"));
-            return false;
-        }
-    }
-    true
-}
-
-fn preflight() -> Result<(), &'static str> {
-    static CHECK: OnceLock<Result<(), String>> = OnceLock::new();
-    CHECK
-        .get_or_init(|| {
-            // SAFETY: no arguments, cannot fail.
-            if unsafe { libc::geteuid() } != 0 {
-                return Err("not running as root (weston headless and CI need root)".into());
-            }
-            let out = output(
-                wsbox(&["run", "--display", "none", "--", "true"]),
-                RUN_LIMIT,
-            );
-            match out.status.code() {
-                Some(0) => Ok(()),
-                Some(125) => Err(format!(
-                    "this machine cannot run sandboxes: {}",
-                    out.stderr.trim()
-                )),
-                _ => panic!("wsbox run --display none -- true failed\n{out}"),
-            }
-        })
-        .as_ref()
-        .copied()
-        .map_err(String::as_str)
+    testkit::ready_as_root(test, programs, || {
+        wsbox(&["run", "--display", "none", "--", "true"])
+    })
 }
 
 /// A fresh private directory.
 fn scratch(test: &str) -> PathBuf {
-    let dir = root_dir().join(format!("{test}-{}", next()));
-    fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
-    dir
+    testkit::scratch_in(root_dir(), test, 0o700)
 }
 
 fn unique_name(test: &str) -> String {
-    let short: String = test.chars().take(30).collect();
-    format!("win-{short}-{}-{}", std::process::id(), next())
+    testkit::unique_name("win-", test)
 }
 
 /// `wsbox ARGS` with this process's runtime directory and no host session.
 fn wsbox(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wsbox"));
-    cmd.args(args)
-        .env("XDG_RUNTIME_DIR", root_dir().join("run"))
-        .env_remove("WAYLAND_DISPLAY")
-        .env_remove("WAYLAND_SOCKET")
-        .env_remove("WSBOX_LOG")
-        .stdin(Stdio::null());
-    cmd
+    testkit::wsbox_command(&root_dir().join("run"), args)
 }
 
 // ---------------------------------------------------------------------------
 // The host: weston headless.
 // ---------------------------------------------------------------------------
 
-/// A weston headless instance, killed when dropped.
-struct Weston {
-    child: Child,
-    runtime: PathBuf,
-    socket: PathBuf,
+/// A weston headless 1280x800 of its own for `test`, with the debug and
+/// screenshooter protocols.
+fn start_weston(test: &str) -> Weston {
+    Weston::start(&scratch(test), "host-0", (1280, 800), true).unwrap_or_else(|e| panic!("{e}"))
 }
 
-impl Weston {
-    fn start(test: &str) -> Self {
-        let runtime = scratch(test);
-        let socket = runtime.join("host-0");
-        let log = fs::File::create(runtime.join("weston.log")).unwrap();
-        let child = Command::new("weston")
-            .args([
-                "--backend=headless-backend.so",
-                "--use-pixman",
-                "--socket=host-0",
-                "--width=1280",
-                "--height=800",
-                "--idle-time=0",
-                // weston-screenshooter and weston-debug need it.
-                "--debug",
-            ])
-            .env("XDG_RUNTIME_DIR", &runtime)
-            .env_remove("WAYLAND_DISPLAY")
-            .env_remove("WAYLAND_SOCKET")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("failed to start weston");
-        let weston = Self {
-            child,
-            runtime,
-            socket,
-        };
-        let up = poll(Duration::from_secs(10), || {
-            fs::metadata(&weston.socket)
-                .is_ok_and(|m| m.file_type().is_socket())
-                .then_some(())
-        });
-        assert!(
-            up.is_some(),
-            "weston did not create its socket\n{}",
-            weston.log()
-        );
-        weston
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(self.runtime.join("weston.log")).unwrap_or_default()
-    }
-
-    /// A host client command (weston-debug, weston-screenshooter).
-    fn client(&self, program: &str) -> Command {
-        let mut cmd = Command::new(program);
-        cmd.env("XDG_RUNTIME_DIR", &self.runtime)
-            .env("WAYLAND_DISPLAY", &self.socket)
-            .stdin(Stdio::null());
-        cmd
-    }
-
-    /// `wsbox run ARGS` in this host session.
-    fn wsbox_run(&self, args: &[&str]) -> Running {
-        let mut all = vec!["run"];
-        all.extend_from_slice(args);
-        let mut cmd = wsbox(&all);
-        cmd.env("WAYLAND_DISPLAY", &self.socket);
-        Running::start(cmd)
-    }
-
-    /// The host windows weston knows: (title, app_id, x0, y0, x1, y1).
-    fn windows(&self) -> Vec<HostWindow> {
-        let mut cmd = self.client("weston-debug");
-        cmd.arg("scene-graph");
-        let out = output(cmd, Duration::from_secs(10));
-        parse_scene_graph(&out.stdout)
-    }
-
-    /// A host-side screenshot, decoded.
-    fn screenshot(&self, dir: &Path) -> Image {
-        for entry in fs::read_dir(dir).unwrap().flatten() {
-            let _ = fs::remove_file(entry.path());
-        }
-        let mut cmd = self.client("weston-screenshooter");
-        cmd.current_dir(dir);
-        let out = output(cmd, Duration::from_secs(10));
-        let file = fs::read_dir(dir)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| p.extension().is_some_and(|e| e == "png"))
-            .unwrap_or_else(|| panic!("weston-screenshooter wrote no PNG\n{out}"));
-        Image::load(&file)
-    }
-}
-
-impl Drop for Weston {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-struct HostWindow {
-    title: String,
-    app_id: String,
-    rect: [i64; 4],
-}
-
-/// Reads weston-debug's scene graph: lines such as
-/// `View 0 (role xdg_toplevel, …, top-level window 'TITLE' of APP_ID, 0x…):`
-/// followed by `position: (X0, Y0) -> (X1, Y1)`.
-fn parse_scene_graph(text: &str) -> Vec<HostWindow> {
-    let mut windows = Vec::new();
-    let mut current: Option<(String, String)> = None;
-    for line in text.lines() {
-        let line = line.trim();
-        if let Some(rest) = line.split_once("top-level window '").map(|(_, r)| r) {
-            if let Some((title, rest)) = rest.rsplit_once("' of ") {
-                let app_id = rest.split(", ").next().unwrap_or("").to_owned();
-                current = Some((title.to_owned(), app_id));
-                continue;
-            }
-        }
-        if line.starts_with("View ") {
-            current = None;
-        }
-        if let (Some(pos), Some((title, app_id))) = (line.strip_prefix("position: "), &current) {
-            let numbers: Vec<i64> = pos
-                .split(|c: char| !(c.is_ascii_digit() || c == '-'))
-                .filter(|s| !s.is_empty() && *s != "-")
-                .filter_map(|s| s.parse().ok())
-                .collect();
-            if let [x0, y0, x1, y1] = numbers[..] {
-                windows.push(HostWindow {
-                    title: title.clone(),
-                    app_id: app_id.clone(),
-                    rect: [x0, y0, x1, y1],
-                });
-            }
-            current = None;
-        }
-    }
-    windows
-}
-
-/// A decoded RGB(A) PNG.
-struct Image {
-    width: i64,
-    height: i64,
-    channels: usize,
-    pixels: Vec<u8>,
-    path: PathBuf,
-}
-
-impl Image {
-    /// The size of a PNG file, if there is one.
-    fn load_size(path: &Path) -> Option<(i64, i64)> {
-        let reader = png::Decoder::new(fs::File::open(path).ok()?)
-            .read_info()
-            .ok()?;
-        let info = reader.info();
-        Some((info.width as i64, info.height as i64))
-    }
-
-    fn load(path: &Path) -> Self {
-        let decoder = png::Decoder::new(fs::File::open(path).unwrap());
-        let mut reader = decoder.read_info().unwrap();
-        let mut pixels = vec![0; reader.output_buffer_size()];
-        let info = reader.next_frame(&mut pixels).unwrap();
-        let channels = match info.color_type {
-            png::ColorType::Rgba => 4,
-            png::ColorType::Rgb => 3,
-            other => panic!("unexpected PNG colour type {other:?} in {}", path.display()),
-        };
-        pixels.truncate(info.buffer_size());
-        Self {
-            width: info.width as i64,
-            height: info.height as i64,
-            channels,
-            pixels,
-            path: path.to_owned(),
-        }
-    }
-
-    fn at(&self, x: i64, y: i64) -> [u8; 3] {
-        assert!(
-            x >= 0 && y >= 0 && x < self.width && y < self.height,
-            "{x},{y} is outside the {}x{} screenshot",
-            self.width,
-            self.height
-        );
-        let i = (y * self.width + x) as usize * self.channels;
-        [self.pixels[i], self.pixels[i + 1], self.pixels[i + 2]]
-    }
-}
-
-fn near(a: [u8; 3], b: [u8; 3]) -> bool {
-    a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= 2)
+/// `wsbox run ARGS` in `weston`'s session.
+fn wsbox_run(weston: &Weston, args: &[&str]) -> Running {
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    let mut cmd = wsbox(&all);
+    cmd.env("WAYLAND_DISPLAY", &weston.socket);
+    Running::start(cmd)
 }
 
 /// What is wrong with the host window at `rect` in `shot`, if anything: the
@@ -332,28 +94,7 @@ fn check_marked_window(shot: &Image, rect: [i64; 4]) -> Result<(), String> {
     if (w, h) != expected {
         return Err(format!("the host window is {w}x{h}, expected {expected:?}"));
     }
-    let frame = |x: i64, y: i64, what: &str| -> Result<(), String> {
-        let px = shot.at(x, y);
-        if near(px, POLICY_COLOUR) {
-            Ok(())
-        } else {
-            Err(format!(
-                "{what} at {x},{y} is {px:?}, not the policy colour"
-            ))
-        }
-    };
-    for y in (y0..y1).step_by(7) {
-        for dx in 0..BORDER {
-            frame(x0 + dx, y, "the left border")?;
-            frame(x1 - 1 - dx, y, "the right border")?;
-        }
-    }
-    for x in (x0..x1).step_by(7) {
-        for dy in 0..BORDER {
-            frame(x, y1 - 1 - dy, "the bottom border")?;
-        }
-        frame(x, y0, "the top of the title bar")?;
-    }
+    check_host_frame(shot, rect)?;
     // The title bar: policy colour with the title text in it.
     let bar: Vec<[u8; 3]> = (y0..y0 + TITLE_HEIGHT)
         .flat_map(|y| (x0..x0 + 200).map(move |x| (x, y)))
@@ -409,17 +150,20 @@ fn the_host_shows_the_app_inside_the_marking() {
     ) {
         return;
     }
-    let weston = Weston::start(test);
+    let weston = start_weston(test);
     let name = unique_name(test);
     let size = format!("{}x{}", CONTENT.0, CONTENT.1);
-    let run = weston.wsbox_run(&[
-        "--name",
-        &name,
-        "--output",
-        &size,
-        "--",
-        "weston-simple-shm",
-    ]);
+    let run = wsbox_run(
+        &weston,
+        &[
+            "--name",
+            &name,
+            "--output",
+            &size,
+            "--",
+            "weston-simple-shm",
+        ],
+    );
     let shots = scratch("shots");
     let mut last = String::from("no window yet");
     let found = poll(SHOW_LIMIT, || {
@@ -481,9 +225,9 @@ fn losing_the_host_stops_the_sandbox() {
     if !ready(test, &["weston", "weston-simple-shm", "weston-debug"]) {
         return;
     }
-    let mut weston = Weston::start(test);
+    let mut weston = start_weston(test);
     let name = unique_name(test);
-    let run = weston.wsbox_run(&["--name", &name, "--", "weston-simple-shm"]);
+    let run = wsbox_run(&weston, &["--name", &name, "--", "weston-simple-shm"]);
     let shown = poll(SHOW_LIMIT, || {
         weston
             .windows()
@@ -492,8 +236,8 @@ fn losing_the_host_stops_the_sandbox() {
             .then_some(())
     });
     assert!(shown.is_some(), "no host window\n{}", weston.log());
-    let _ = weston.child.kill();
-    let _ = weston.child.wait();
+    // As a crashing session goes.
+    weston.process.kill();
     let out = run.finish(RUN_LIMIT);
     assert_eq!(out.status.code(), Some(125), "{out}");
     // The app shares wsbox's stderr ("simple-shm exiting"); wsbox's own
@@ -508,21 +252,6 @@ fn losing_the_host_stops_the_sandbox() {
         "{out}"
     );
     assert!(out.elapsed < Duration::from_secs(10), "{out}");
-}
-
-#[test]
-fn scene_graph_lines_are_read() {
-    let text = "Layer 5 (pos 0x50000000):\n\tView 0 (role xdg_toplevel, PID 7685, surface ID 7, \
-                top-level window '[wsbox:dbg] it's' of wsbox.dbg, 0x555ef9bce970):\n\
-                \t\tposition: (326, 41) -> (974, 473)\n\t\t[fully opaque]\n";
-    assert_eq!(
-        parse_scene_graph(text),
-        vec![HostWindow {
-            title: "[wsbox:dbg] it's".into(),
-            app_id: "wsbox.dbg".into(),
-            rect: [326, 41, 974, 473],
-        }]
-    );
 }
 
 /// `wsbox windows NAME --json`: (title, app_id, width, height) each.
@@ -571,7 +300,8 @@ fn a_fractional_host_scale_becomes_the_sandbox_scale() {
     let dir = scratch(test);
     // The sandbox's user is not the owner.
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
-    // What the inner sandbox's clients are told, once its window is up.
+    // What the inner sandbox's clients are told, once its window is up at
+    // the host's scale (the test says when: /out/go).
     let bind = format!("{}:/out", dir.display());
     let mut cmd = wsbox(&[
         "run",
@@ -584,7 +314,8 @@ fn a_fractional_host_scale_becomes_the_sandbox_scale() {
         "--",
         "sh",
         "-c",
-        "weston-simple-shm & sleep 2; wayland-info > /out/i.tmp; mv /out/i.tmp /out/info; wait",
+        "weston-simple-shm & until [ -e /out/go ]; do sleep 0.1; done; \
+         wayland-info > /out/i.tmp; mv /out/i.tmp /out/info; wait",
     ]);
     cmd.env("WAYLAND_DISPLAY", &socket);
     let run = Running::start(cmd);
@@ -600,7 +331,7 @@ fn a_fractional_host_scale_becomes_the_sandbox_scale() {
             wsbox(&["screenshot", &inner, shot.to_str().unwrap()]),
             RUN_LIMIT,
         );
-        let size = Image::load_size(&shot);
+        let size = Image::size_of(&shot);
         last = format!("outer {host_windows:?} inner output {size:?} {out}");
         let (_, app_id, w, h) = host_windows.first()?.clone();
         let (pw, ph) = size?;
@@ -613,6 +344,7 @@ fn a_fractional_host_scale_becomes_the_sandbox_scale() {
             && (pw, ph) == (at(content.0), at(content.1)))
             .then_some(())
     });
+    fs::write(dir.join("go"), "").unwrap();
     let info = poll(SHOW_LIMIT, || fs::read_to_string(dir.join("info")).ok());
     let out = run.kill(RUN_LIMIT);
     let _ = host.kill(RUN_LIMIT);
@@ -636,13 +368,6 @@ fn a_fractional_host_scale_becomes_the_sandbox_scale() {
     );
 }
 
-/// examples/bench-client, which `cargo test` builds with the tests.
-fn bench_client() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join("examples/bench-client");
-    path.exists().then_some(path)
-}
-
 /// bench-client with `client_args` in `wsbox run --display window
 /// [wsbox_args]` on a new weston host, with wsbox's own Wayland traffic
 /// logged (`WAYLAND_DEBUG=debug`, which the sandbox's environment does not
@@ -657,14 +382,14 @@ fn bench_client_in_window(
     if !ready(test, tools) {
         return None;
     }
-    let Some(client) = bench_client() else {
-        skip(
-            test,
-            "target/debug/examples/bench-client is not built (cargo build --examples)",
-        );
-        return None;
+    let client = match testkit::built("bench-client") {
+        Ok(client) => client,
+        Err(why) => {
+            skip(test, &why);
+            return None;
+        }
     };
-    let weston = Weston::start(test);
+    let weston = start_weston(test);
     let name = unique_name(test);
     let bind = format!("{}:/opt/bench-client", client.display());
     let mut args = vec!["run", "--display", "window", "--name", &name];
@@ -843,8 +568,11 @@ fn extra_commits_do_not_make_every_frame_a_full_one() {
             .into_iter()
             .find(|w| w.app_id == format!("wsbox.{name}"))
     });
-    // Two seconds of frames, then the last one stays.
-    std::thread::sleep(Duration::from_secs(4));
+    // Two seconds of frames, then the last one stays: the client's summary
+    // says when.
+    poll(RUN_LIMIT, || {
+        run.stdout_so_far().contains("frames ").then_some(())
+    });
     let shot = weston.screenshot(&scratch("shots"));
     let out = run.kill(RUN_LIMIT);
     let window = window.unwrap_or_else(|| panic!("no host window\n{out}"));

@@ -22,8 +22,11 @@
 //! that end with it (the compositor of `wsbox run`, a waypipe server).
 //!
 //! With `--keys` it also prints `key <evdev code> <1 pressed|0 released>
-//! <CLOCK_MONOTONIC ns>` for each wl_keyboard.key and `leave <ns>` when it
-//! loses the keyboard focus (input latency, stuck-key tests). With
+//! <CLOCK_MONOTONIC ns>` for each wl_keyboard.key, `enter <ns>` when it
+//! gets the keyboard focus and `leave <ns>` when it loses it (input
+//! latency, stuck-key tests). With `--pointer` it prints `pointer <x> <y>`
+//! (surface coordinates) when the pointer enters or moves over its window:
+//! a test sees that the compositor passes the pointer on. With
 //! `--ignore-close` it prints `close` at xdg_toplevel.close and goes on
 //! (a client that does not close when asked).
 //!
@@ -38,26 +41,25 @@
 //! ```text
 //! bench-client [--size WxH] [--damage full|small] [--frames N]
 //!              [--seconds S] [--first-frame] [--idle] [--opaque]
-//!              [--keys] [--ignore-close] [--linger S] [--no-draw]
+//!              [--keys] [--pointer] [--ignore-close] [--linger S] [--no-draw]
 //!              [--commit-every MS] [--retitle-every MS]
 //! ```
 
 use std::error::Error;
-use std::ffi::CStr;
 use std::fmt::Display;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::process::ExitCode;
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
-use wayland_client::backend::WaylandError;
-use wayland_client::globals::{registry_queue_init, GlobalListContents};
+use wayland_client::globals::GlobalListContents;
 use wayland_client::protocol::{
     wl_buffer::{self, WlBuffer},
     wl_callback::{self, WlCallback},
     wl_compositor::WlCompositor,
     wl_keyboard::{self, WlKeyboard},
+    wl_pointer::{self, WlPointer},
     wl_region::WlRegion,
     wl_registry::WlRegistry,
     wl_seat::{self, WlSeat},
@@ -65,12 +67,17 @@ use wayland_client::protocol::{
     wl_shm_pool::WlShmPool,
     wl_surface::WlSurface,
 };
-use wayland_client::{delegate_noop, Connection, Dispatch, EventQueue, Proxy, QueueHandle};
+use wayland_client::{
+    delegate_dispatch, delegate_noop, Connection, Dispatch, EventQueue, Proxy, QueueHandle,
+};
 use wayland_protocols::xdg::shell::client::{
     xdg_surface::{self, XdgSurface},
     xdg_toplevel::{self, XdgToplevel},
-    xdg_wm_base::{self, XdgWmBase},
+    xdg_wm_base::XdgWmBase,
 };
+
+use testkit::client::{flush_and_read, memfd, Ignore, Pong, Window};
+use testkit::monotonic_ns;
 
 type Result<T, E = Box<dyn Error>> = std::result::Result<T, E>;
 
@@ -86,7 +93,9 @@ Opens one Wayland window and redraws it at every frame callback.
   --first-frame         exit at the first frame callback
   --idle                draw one frame, then stop redrawing (for memory figures)
   --opaque              mark the whole surface opaque (wl_surface.set_opaque_region)
-  --keys                print `key <code> <1|0> <ns>` per key event, `leave <ns>` at focus loss
+  --keys                print `key <code> <1|0> <ns>` per key event, `enter <ns>` and `leave <ns>`
+                        at focus changes
+  --pointer             print `pointer <x> <y>` when the pointer enters or moves over the window
   --ignore-close        print `close` at xdg_toplevel.close instead of exiting
   --linger S            wait S seconds after the summary line before exiting
   --no-draw             after the first frame, only ask for frame callbacks (no new buffers)
@@ -125,6 +134,7 @@ struct Options {
     idle: bool,
     opaque: bool,
     keys: bool,
+    pointer: bool,
     ignore_close: bool,
     linger: Option<Duration>,
     no_draw: bool,
@@ -164,6 +174,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
         idle: false,
         opaque: false,
         keys: false,
+        pointer: false,
         ignore_close: false,
         linger: None,
         no_draw: false,
@@ -232,7 +243,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
                     options.retitle_every = every;
                 }
             }
-            "--first-frame" | "--idle" | "--opaque" | "--keys" | "--ignore-close" | "--no-draw"
+            "--first-frame" | "--idle" | "--opaque" | "--keys" | "--pointer" | "--ignore-close"
+            | "--no-draw"
                 if inline.is_some() =>
             {
                 return Err(format!("{name} takes no value"));
@@ -241,6 +253,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
             "--idle" => options.idle = true,
             "--opaque" => options.opaque = true,
             "--keys" => options.keys = true,
+            "--pointer" => options.pointer = true,
             "--ignore-close" => options.ignore_close = true,
             "--no-draw" => options.no_draw = true,
             other => return Err(format!("unknown argument '{other}'")),
@@ -275,16 +288,6 @@ fn complain(line: impl Display) {
     let _ = writeln!(io::stderr().lock(), "{line}");
 }
 
-fn monotonic_ns() -> u128 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec to write to; CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    u128::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u128::try_from(ts.tv_nsec).unwrap_or(0)
-}
-
 /// CPU time of this process, all threads, in seconds.
 fn cpu_seconds() -> f64 {
     let mut ts = libc::timespec {
@@ -298,23 +301,20 @@ fn cpu_seconds() -> f64 {
 
 fn run(options: Options) -> Result<ExitCode> {
     let start = Instant::now();
-    let conn = Connection::connect_to_env()
-        .map_err(|e| format!("cannot connect to the Wayland compositor: {e}"))?;
-    let (globals, mut queue) = registry_queue_init::<App>(&conn)
-        .map_err(|e| format!("cannot read the compositor's globals: {e}"))?;
-    let qh = queue.handle();
+    let Window {
+        conn: _conn,
+        globals,
+        mut queue,
+        qh,
+        compositor,
+        shm,
+        wm_base: _wm_base,
+        surface,
+        xdg_surface,
+        toplevel,
+    } = Window::<App>::open("wsbox bench", "wsbox.bench")?;
 
-    let compositor: WlCompositor = globals
-        .bind(&qh, 1..=4, ())
-        .map_err(|e| format!("wl_compositor: {e}"))?;
-    let shm: WlShm = globals
-        .bind(&qh, 1..=1, ())
-        .map_err(|e| format!("wl_shm: {e}"))?;
-    let wm_base: XdgWmBase = globals
-        .bind(&qh, 1..=6, ())
-        .map_err(|e| format!("xdg_wm_base: {e}"))?;
-
-    let seat: Option<WlSeat> = if options.keys {
+    let seat: Option<WlSeat> = if options.keys || options.pointer {
         Some(
             globals
                 .bind(&qh, 1..=5, ())
@@ -324,17 +324,10 @@ fn run(options: Options) -> Result<ExitCode> {
         None
     };
 
-    let surface = compositor.create_surface(&qh, ());
     let bare = options
         .commit_every
         .is_some()
         .then(|| compositor.create_surface(&qh, ()));
-    let xdg_surface = wm_base.get_xdg_surface(&surface, &qh, ());
-    let toplevel = xdg_surface.get_toplevel(&qh, ());
-    toplevel.set_title("wsbox bench".to_string());
-    toplevel.set_app_id("wsbox.bench".to_string());
-    // The empty commit asks for the first configure; no buffer before it.
-    surface.commit();
 
     let mut app = App {
         options,
@@ -346,6 +339,7 @@ fn run(options: Options) -> Result<ExitCode> {
         toplevel,
         _seat: seat,
         keyboard: None,
+        pointer: None,
         requested: (0, 0),
         configure_pending: false,
         size: None,
@@ -401,18 +395,6 @@ fn event_loop(queue: &mut EventQueue<App>, app: &mut App, start: Instant) -> Res
         }
         app.step(&qh)?;
 
-        let mut events = libc::POLLIN;
-        match queue.flush() {
-            Ok(()) => {}
-            // The socket buffer is full: wait until it drains, then flush again.
-            Err(WaylandError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                events |= libc::POLLOUT;
-            }
-            Err(e) => return Err(lost(e)),
-        }
-        let Some(guard) = queue.prepare_read() else {
-            continue;
-        };
         let deadline = match app.first {
             None => start + FIRST_FRAME_TIMEOUT,
             Some(first) => match app.options.seconds {
@@ -437,36 +419,8 @@ fn event_loop(queue: &mut EventQueue<App>, app: &mut App, start: Instant) -> Res
             .into_iter()
             .flatten()
             .fold(left, |left, at| left.min(at.saturating_duration_since(now)));
-        // Rounded up so the wake-up is never a busy loop just short of it.
-        let timeout_ms = i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
-        let mut pollfd = libc::pollfd {
-            fd: guard.connection_fd().as_raw_fd(),
-            events,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd, and the fd stays open while `guard` lives.
-        let ready = unsafe { libc::poll(&mut pollfd, 1, timeout_ms) };
-        if ready < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(format!("poll: {e}").into());
-        }
-        if pollfd.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) == 0 {
-            // Timed out or only writable: dropping the guard cancels the read.
-            continue;
-        }
-        match guard.read() {
-            Ok(_) => {}
-            Err(WaylandError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(lost(e)),
-        }
+        flush_and_read(queue, Some(left))?;
     }
-}
-
-fn lost(e: WaylandError) -> Box<dyn Error> {
-    format!("lost the connection to the compositor: {e}").into()
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -489,6 +443,7 @@ struct App {
     toplevel: XdgToplevel,
     _seat: Option<WlSeat>,
     keyboard: Option<WlKeyboard>,
+    pointer: Option<WlPointer>,
     /// The size of the latest xdg_toplevel.configure; 0 means "you choose".
     requested: (i32, i32),
     /// An xdg_surface.configure was acked and wants a commit.
@@ -801,16 +756,6 @@ fn to_i32(v: u32) -> Result<i32> {
     i32::try_from(v).map_err(|_| format!("{v} is too large for the protocol").into())
 }
 
-fn memfd(name: &CStr) -> io::Result<OwnedFd> {
-    // SAFETY: `name` is NUL-terminated and the flags are valid.
-    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: memfd_create just returned this descriptor and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
 /// A shared, writable mapping of a whole memfd, unmapped on drop.
 struct Mapping {
     ptr: NonNull<u32>,
@@ -856,17 +801,8 @@ impl Drop for Mapping {
     }
 }
 
-impl Dispatch<WlRegistry, GlobalListContents> for App {
-    fn event(
-        _: &mut Self,
-        _: &WlRegistry,
-        _: <WlRegistry as Proxy>::Event,
-        _: &GlobalListContents,
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-    }
-}
+delegate_dispatch!(App: [WlRegistry: GlobalListContents] => Ignore);
+delegate_dispatch!(App: [XdgWmBase: ()] => Pong);
 
 delegate_noop!(App: ignore WlCompositor);
 delegate_noop!(App: ignore WlSurface);
@@ -900,21 +836,6 @@ impl Dispatch<WlCallback, ()> for App {
     ) {
         if let wl_callback::Event::Done { .. } = event {
             app.frame_done();
-        }
-    }
-}
-
-impl Dispatch<XdgWmBase, ()> for App {
-    fn event(
-        _: &mut Self,
-        wm_base: &XdgWmBase,
-        event: xdg_wm_base::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        if let xdg_wm_base::Event::Ping { serial } = event {
-            wm_base.pong(serial);
         }
     }
 }
@@ -968,8 +889,17 @@ impl Dispatch<WlSeat, ()> for App {
             capabilities: wayland_client::WEnum::Value(caps),
         } = event
         {
-            if caps.contains(wl_seat::Capability::Keyboard) && app.keyboard.is_none() {
+            if app.options.keys
+                && caps.contains(wl_seat::Capability::Keyboard)
+                && app.keyboard.is_none()
+            {
                 app.keyboard = Some(seat.get_keyboard(qh, ()));
+            }
+            if app.options.pointer
+                && caps.contains(wl_seat::Capability::Pointer)
+                && app.pointer.is_none()
+            {
+                app.pointer = Some(seat.get_pointer(qh, ()));
             }
         }
     }
@@ -991,7 +921,33 @@ impl Dispatch<WlKeyboard, ()> for App {
                 let pressed = state == wayland_client::WEnum::Value(wl_keyboard::KeyState::Pressed);
                 say(format_args!("key {key} {} {now}", u8::from(pressed)));
             }
+            wl_keyboard::Event::Enter { .. } => say(format_args!("enter {now}")),
             wl_keyboard::Event::Leave { .. } => say(format_args!("leave {now}")),
+            _ => {}
+        }
+    }
+}
+
+impl Dispatch<WlPointer, ()> for App {
+    fn event(
+        _: &mut Self,
+        _: &WlPointer,
+        event: wl_pointer::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match event {
+            wl_pointer::Event::Enter {
+                surface_x,
+                surface_y,
+                ..
+            }
+            | wl_pointer::Event::Motion {
+                surface_x,
+                surface_y,
+                ..
+            } => say(format_args!("pointer {surface_x:.0} {surface_y:.0}")),
             _ => {}
         }
     }

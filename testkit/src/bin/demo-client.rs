@@ -15,32 +15,30 @@
 //! shared-memory buffers on the CPU and renders text with fontdue from the
 //! system's DejaVu Sans Mono, so it runs on any compositor without a GPU.
 //!
-//! Run it in a sandbox (after `cargo build --examples`):
+//! Run it in a sandbox (after `cargo build --workspace --bins`):
 //!
 //! ```text
 //! wsbox run --headless --screenshot out.png --timeout 3 \
-//!     --ro target/debug/examples/demo-client:/opt/demo-client -- /opt/demo-client
+//!     --ro target/debug/demo-client:/opt/demo-client -- /opt/demo-client
 //! ```
 //!
-//! or on any Wayland desktop with `cargo run --example demo-client`.
+//! or on any Wayland desktop with `cargo run -p testkit --bin demo-client`.
 //! Options: `--exit-after SECS` quits on its own after SECS seconds;
 //! `--help` prints the usage.
 
 use std::collections::HashMap;
 use std::error::Error;
-use std::ffi::CStr;
 use std::fmt::Display;
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, FileTypeExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use wayland_client::backend::WaylandError;
-use wayland_client::globals::{registry_queue_init, GlobalListContents};
+use wayland_client::globals::GlobalListContents;
 use wayland_client::protocol::{
     wl_buffer::{self, WlBuffer},
     wl_callback::{self, WlCallback},
@@ -50,12 +48,17 @@ use wayland_client::protocol::{
     wl_shm_pool::WlShmPool,
     wl_surface::WlSurface,
 };
-use wayland_client::{delegate_noop, Connection, Dispatch, EventQueue, Proxy, QueueHandle};
+use wayland_client::{
+    delegate_dispatch, delegate_noop, Connection, Dispatch, EventQueue, Proxy, QueueHandle,
+};
 use wayland_protocols::xdg::shell::client::{
     xdg_surface::{self, XdgSurface},
     xdg_toplevel::{self, XdgToplevel},
-    xdg_wm_base::{self, XdgWmBase},
+    xdg_wm_base::XdgWmBase,
 };
+
+use testkit::client::{flush_and_read, memfd, Ignore, Pong, Window};
+use testkit::monotonic_ns;
 
 type Result<T, E = Box<dyn Error>> = std::result::Result<T, E>;
 
@@ -195,30 +198,16 @@ fn run(exit_after: Option<Duration>, first_frame: bool) -> Result<ExitCode> {
         say(format_args!("  {:<16} {}", fact.label, fact.value));
     }
 
-    let conn = Connection::connect_to_env()
-        .map_err(|e| format!("cannot connect to the Wayland compositor: {e}"))?;
-    let (globals, mut queue) = registry_queue_init::<App>(&conn)
-        .map_err(|e| format!("cannot read the compositor's globals: {e}"))?;
-    let qh = queue.handle();
-
-    let compositor: WlCompositor = globals
-        .bind(&qh, 1..=4, ())
-        .map_err(|e| format!("wl_compositor: {e}"))?;
-    let shm: WlShm = globals
-        .bind(&qh, 1..=1, ())
-        .map_err(|e| format!("wl_shm: {e}"))?;
-    let wm_base: XdgWmBase = globals
-        .bind(&qh, 1..=6, ())
-        .map_err(|e| format!("xdg_wm_base: {e}"))?;
-
-    let surface = compositor.create_surface(&qh, ());
-    let xdg_surface = wm_base.get_xdg_surface(&surface, &qh, ());
-    let toplevel = xdg_surface.get_toplevel(&qh, ());
-    toplevel.set_title("wsbox demo".to_string());
-    toplevel.set_app_id("wsbox.demo".to_string());
-    // No buffer yet: xdg-shell forbids one before the first configure, and
-    // this empty commit is what asks the compositor for that configure.
-    surface.commit();
+    let Window {
+        conn: _conn,
+        mut queue,
+        shm,
+        wm_base: _wm_base,
+        surface,
+        xdg_surface,
+        toplevel,
+        ..
+    } = Window::<App>::open("wsbox demo", "wsbox.demo")?;
 
     let mut app = App {
         shm,
@@ -278,59 +267,18 @@ fn event_loop(
             app.configure_pending = false;
             app.present(&qh)?;
         }
-        let mut events = libc::POLLIN;
-        match queue.flush() {
-            Ok(()) => {}
-            // The socket buffer is full: wait until it drains, then flush again.
-            Err(WaylandError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                events |= libc::POLLOUT;
-            }
-            Err(e) => return Err(lost(e)),
-        }
-
-        let Some(guard) = queue.prepare_read() else {
-            // Events are already queued; dispatch them first.
-            continue;
-        };
-        let timeout_ms = match deadline {
-            None => -1,
+        let left = match deadline {
+            None => None,
             Some(deadline) => {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     return Ok(ExitCode::SUCCESS);
                 }
-                // Rounded up so the wake-up is never a busy loop just short of it.
-                i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
+                Some(left)
             }
         };
-        let mut pollfd = libc::pollfd {
-            fd: guard.connection_fd().as_raw_fd(),
-            events,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd, and the fd stays open while `guard` lives.
-        let ready = unsafe { libc::poll(&mut pollfd, 1, timeout_ms) };
-        if ready < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(format!("poll: {e}").into());
-        }
-        if pollfd.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) == 0 {
-            // Timed out or only writable: dropping the guard cancels the read.
-            continue;
-        }
-        match guard.read() {
-            Ok(_) => {}
-            Err(WaylandError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(lost(e)),
-        }
+        flush_and_read(queue, left)?;
     }
-}
-
-fn lost(e: WaylandError) -> Box<dyn Error> {
-    format!("lost the connection to the compositor: {e}").into()
 }
 
 struct App {
@@ -538,28 +486,9 @@ fn to_i32(v: u32) -> Result<i32> {
     i32::try_from(v).map_err(|_| format!("{v} is too large for the protocol").into())
 }
 
-fn memfd(name: &CStr) -> io::Result<OwnedFd> {
-    // SAFETY: `name` is NUL-terminated and the flags are valid.
-    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: memfd_create just returned this descriptor and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-impl Dispatch<WlRegistry, GlobalListContents> for App {
-    // Globals that come and go later (outputs, seats) do not matter here.
-    fn event(
-        _: &mut Self,
-        _: &WlRegistry,
-        _: <WlRegistry as Proxy>::Event,
-        _: &GlobalListContents,
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-    }
-}
+// Globals that come and go later (outputs, seats) do not matter here.
+delegate_dispatch!(App: [WlRegistry: GlobalListContents] => Ignore);
+delegate_dispatch!(App: [XdgWmBase: ()] => Pong);
 
 delegate_noop!(App: ignore WlCompositor);
 delegate_noop!(App: ignore WlSurface);
@@ -577,14 +506,7 @@ impl Dispatch<WlCallback, ()> for App {
         _: &QueueHandle<Self>,
     ) {
         if let wl_callback::Event::Done { .. } = event {
-            let mut ts = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
-            // SAFETY: `ts` is a valid timespec to fill.
-            unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-            let ns = i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec);
-            say(format_args!("first_frame_ns {ns}"));
+            say(format_args!("first_frame_ns {}", monotonic_ns()));
             app.exit = Some(ExitCode::SUCCESS);
         }
     }
@@ -601,22 +523,6 @@ impl Dispatch<WlBuffer, u64> for App {
     ) {
         if let wl_buffer::Event::Release = event {
             app.release(*id);
-        }
-    }
-}
-
-impl Dispatch<XdgWmBase, ()> for App {
-    fn event(
-        _: &mut Self,
-        wm_base: &XdgWmBase,
-        event: xdg_wm_base::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        // A client that misses a pong is declared unresponsive.
-        if let xdg_wm_base::Event::Ping { serial } = event {
-            wm_base.pong(serial);
         }
     }
 }

@@ -4,11 +4,12 @@
 //! It opens one black xdg_toplevel ("wsbox clip") and, `--after` seconds
 //! after its first keyboard focus, sets the clipboard selection (wl_data_device), or with
 //! `--primary` the primary selection, offering `--mime` (default
-//! `text/plain;charset=utf-8`). When asked for the data it prints `send` and
-//! writes `--text` (or `--bytes N` bytes of `x`) after `--delay` seconds,
-//! then closes the pipe; with `--never` it keeps the pipe open and never
-//! writes (a stalled source). `--repeat N` sets a new selection N times,
-//! each followed by a round trip (a flood), then prints `repeated N`.
+//! `text/plain;charset=utf-8`), and prints `selection` once the compositor
+//! has it. When asked for the data it prints `send` and writes `--text` (or
+//! `--bytes N` bytes of `x`) after `--delay` seconds, then closes the pipe
+//! and prints `sent`; with `--never` it keeps the pipe open and never writes
+//! (a stalled source). `--repeat N` sets a new selection N times, each
+//! followed by a round trip (a flood), then prints `repeated N`.
 //!
 //! ```text
 //! clip-client [--text TEXT | --bytes N] [--mime TYPE] [--after SECS]
@@ -22,7 +23,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use wayland_client::globals::{registry_queue_init, GlobalListContents};
+use wayland_client::globals::GlobalListContents;
 use wayland_client::protocol::{
     wl_buffer::WlBuffer,
     wl_compositor::WlCompositor,
@@ -38,7 +39,7 @@ use wayland_client::protocol::{
     wl_surface::WlSurface,
 };
 use wayland_client::{
-    delegate_noop, event_created_child, Connection, Dispatch, Proxy, QueueHandle,
+    delegate_dispatch, delegate_noop, event_created_child, Connection, Dispatch, QueueHandle,
 };
 use wayland_protocols::wp::primary_selection::zv1::client::{
     zwp_primary_selection_device_manager_v1::ZwpPrimarySelectionDeviceManagerV1,
@@ -49,8 +50,10 @@ use wayland_protocols::wp::primary_selection::zv1::client::{
 use wayland_protocols::xdg::shell::client::{
     xdg_surface::{self, XdgSurface},
     xdg_toplevel::XdgToplevel,
-    xdg_wm_base::{self, XdgWmBase},
+    xdg_wm_base::XdgWmBase,
 };
+
+use testkit::client::{memfd, Ignore, Pong, Window};
 
 type Result<T, E = Box<dyn Error>> = std::result::Result<T, E>;
 
@@ -140,12 +143,18 @@ struct App {
 }
 
 fn run(options: Options) -> Result<()> {
-    let conn = Connection::connect_to_env()?;
-    let (globals, mut queue) = registry_queue_init::<App>(&conn)?;
-    let qh = queue.handle();
-    let compositor: WlCompositor = globals.bind(&qh, 1..=4, ())?;
-    let shm: WlShm = globals.bind(&qh, 1..=1, ())?;
-    let wm_base: XdgWmBase = globals.bind(&qh, 1..=5, ())?;
+    let Window {
+        conn: _conn,
+        globals,
+        mut queue,
+        qh,
+        shm,
+        wm_base: _wm_base,
+        surface,
+        xdg_surface: _xdg_surface,
+        toplevel: _toplevel,
+        ..
+    } = Window::<App>::open("wsbox clip", "wsbox.clip")?;
     let seat: WlSeat = globals.bind(&qh, 1..=5, ())?;
     let data_device = if options.primary {
         None
@@ -161,12 +170,6 @@ fn run(options: Options) -> Result<()> {
     } else {
         None
     };
-    let surface = compositor.create_surface(&qh, ());
-    let xdg_surface = wm_base.get_xdg_surface(&surface, &qh, ());
-    let toplevel = xdg_surface.get_toplevel(&qh, ());
-    toplevel.set_title("wsbox clip".into());
-    toplevel.set_app_id("wsbox.clip".into());
-    surface.commit();
     let mut app = App {
         options,
         qh: qh.clone(),
@@ -196,6 +199,7 @@ fn run(options: Options) -> Result<()> {
             if app.options.repeat > 1 {
                 say(format_args!("repeated {}", app.options.repeat));
             }
+            say("selection");
         }
     }
 }
@@ -210,7 +214,7 @@ impl App {
     /// A black 200×200 buffer: the window must show to get the focus.
     fn draw(&mut self) -> Result<()> {
         let (w, h) = (200, 200);
-        let fd = memfd()?;
+        let fd = memfd(c"wsbox-clip-buffer")?;
         let file = File::from(fd);
         file.set_len((w * h * 4) as u64)?;
         let pool = self.shm.create_pool(file.as_fd(), w * h * 4, &self.qh, ());
@@ -251,32 +255,13 @@ impl App {
         std::thread::spawn(move || {
             std::thread::sleep(delay);
             let _ = File::from(fd).write_all(&data);
+            say("sent");
         });
     }
 }
 
-fn memfd() -> io::Result<OwnedFd> {
-    // SAFETY: the name is NUL-terminated and the flags are valid.
-    let fd = unsafe { libc::memfd_create(c"wsbox-clip-buffer".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    use std::os::fd::FromRawFd;
-    // SAFETY: memfd_create just returned this descriptor and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-impl Dispatch<WlRegistry, GlobalListContents> for App {
-    fn event(
-        _: &mut Self,
-        _: &WlRegistry,
-        _: <WlRegistry as Proxy>::Event,
-        _: &GlobalListContents,
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-    }
-}
+delegate_dispatch!(App: [WlRegistry: GlobalListContents] => Ignore);
+delegate_dispatch!(App: [XdgWmBase: ()] => Pong);
 
 delegate_noop!(App: ignore WlCompositor);
 delegate_noop!(App: ignore WlSurface);
@@ -347,21 +332,6 @@ impl Dispatch<ZwpPrimarySelectionSourceV1, ()> for App {
     ) {
         if let zwp_primary_selection_source_v1::Event::Send { fd, .. } = event {
             app.send(fd);
-        }
-    }
-}
-
-impl Dispatch<XdgWmBase, ()> for App {
-    fn event(
-        _: &mut Self,
-        wm_base: &XdgWmBase,
-        event: xdg_wm_base::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        if let xdg_wm_base::Event::Ping { serial } = event {
-            wm_base.pong(serial);
         }
     }
 }
