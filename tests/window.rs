@@ -404,7 +404,7 @@ fn bench_client_in_window(
 
 /// wsbox copies an app's frame into a host buffer as soon as the app
 /// commits it, and lets the app draw the next one only when that buffer
-/// goes to the host (backend/window.rs, `render_frame`). So every app frame
+/// goes to the host (backend/host/present.rs, `render_frame`). So every app frame
 /// reaches the host once: no frame callback without a host commit of the
 /// frame (frames drawn and never shown), no host commits the app did not
 /// draw. Counted in wsbox's WAYLAND_DEBUG log (which the sandbox's
@@ -491,7 +491,7 @@ fn every_app_frame_reaches_the_host_once() {
 
 /// An app that changes its title faster than the host shows frames does
 /// not flood the host with titles: wsbox sends the host title with a frame
-/// (backend/window.rs, `send_title`), so at most one per commit to the
+/// (backend/host/present.rs, `send_title`), so at most one per commit to the
 /// host. Counted in wsbox's WAYLAND_DEBUG log of its host connection.
 #[test]
 fn a_title_changing_fast_reaches_the_host_once_per_frame() {
@@ -535,7 +535,7 @@ fn a_title_changing_fast_reaches_the_host_once_per_frame() {
 /// commits of a second surface every 5 ms beside a small moving square)
 /// costs the host only what changed: wsbox renders into each buffer with
 /// its own damage tracker and tracks the host's damage apart
-/// (backend/window.rs, `render_ahead`), so re-rendering the buffer it
+/// (backend/host/present.rs, `render_ahead`), so re-rendering the buffer it
 /// prepared does not cut the damage history and turn every later frame
 /// into a full one. And no pixel goes stale: the host shows one square,
 /// not a trail of them.

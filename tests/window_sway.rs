@@ -1467,7 +1467,7 @@ fn the_host_scale_becomes_the_sandbox_scale() {
 /// wsbox answers those commits with bare host commits and
 /// holds the callbacks back until the host's next frame callback, and must
 /// then send them even though something (the other client's commit) waits
-/// to be drawn again (backend/window.rs, `render_frame`).
+/// to be drawn again (backend/host/present.rs, `render_frame`).
 #[test]
 fn frame_callbacks_keep_the_host_pace_among_empty_commits() {
     let test = "frame_callbacks_keep_the_host_pace_among_empty_commits";

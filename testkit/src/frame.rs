@@ -1,6 +1,6 @@
 //! What wsbox draws, as the tests check it on screenshots: the policy
 //! colour of its frame, its background, and the frame's sizes in a host
-//! window (compositor/src/backend/window.rs) and on the headless output.
+//! window (compositor/src/marking.rs) and on the headless output.
 
 use crate::image::{near, Image};
 
