@@ -138,21 +138,21 @@ pub fn refuse_all(listener: &UnixListener, files: &mut Live) -> After {
     while let Ok((stream, _)) = listener.accept() {
         let _ = stream.set_nonblocking(false);
         let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-        let (line, fd) = read_request(&stream).unwrap_or_default();
+        let (line, fds) = read_request(&stream).unwrap_or_default();
         let response = match serde_json::from_str::<Request>(line.trim()) {
             Ok(Request::Export {
                 sandbox_path,
                 host_dir,
                 force,
             }) => {
-                export_in_background(stream, files, sandbox_path, host_dir, fd, force);
+                export_in_background(stream, files, sandbox_path, host_dir, first(fds), force);
                 continue;
             }
             Ok(Request::Stop) => {
                 after = After::Stop;
                 Response::ok()
             }
-            Ok(request) => match handle_files(request, files, fd) {
+            Ok(request) => match handle_files(request, files, fds) {
                 Ok(response) => response,
                 Err(_) => Response::error("this sandbox has no display (--display none)"),
             },
@@ -174,16 +174,16 @@ fn serve(stream: UnixStream, compositor: &mut State, files: &mut Live) -> After 
     let read = read_request(&stream);
     let mut writer = &stream;
     let (response, png, after) = match read {
-        Ok((line, fd)) => match serde_json::from_str::<Request>(line.trim()) {
+        Ok((line, fds)) => match serde_json::from_str::<Request>(line.trim()) {
             Ok(Request::Export {
                 sandbox_path,
                 host_dir,
                 force,
             }) => {
-                export_in_background(stream, files, sandbox_path, host_dir, fd, force);
+                export_in_background(stream, files, sandbox_path, host_dir, first(fds), force);
                 return After::Continue;
             }
-            Ok(request) => match handle_files(request, files, fd) {
+            Ok(request) => match handle_files(request, files, fds) {
                 Ok(response) => (response, None, After::Continue),
                 Err(request) => handle(request, compositor),
             },
@@ -208,17 +208,24 @@ fn serve(stream: UnixStream, compositor: &mut State, files: &mut Live) -> After 
     after
 }
 
-/// Reads one request line and the fd that may come with it (add-file and
-/// export pass the host file or directory the command line opened).
-fn read_request(stream: &UnixStream) -> std::io::Result<(String, Option<OwnedFd>)> {
+/// The most fds a request may pass: add-file passes a read-write file
+/// and its directory.
+const MAX_FDS: usize = 2;
+
+/// Reads one request line and the fds that may come with it (add-file and
+/// export pass the host file or directory the command line opened; a
+/// read-write file comes with its directory).
+fn read_request(stream: &UnixStream) -> std::io::Result<(String, Vec<OwnedFd>)> {
     let mut data = Vec::new();
-    let mut fd = None;
+    let mut fds = Vec::new();
     loop {
         let mut buf = [0u8; 4096];
         let got = fdpass::recv(stream.as_fd(), &mut buf)?;
-        // The first fd is kept, any others closed.
-        if let Some(first) = got.fds.into_iter().next() {
-            fd.get_or_insert(first);
+        // The first ones are kept, any others closed.
+        for fd in got.fds {
+            if fds.len() < MAX_FDS {
+                fds.push(fd);
+            }
         }
         let n = got.bytes;
         if n == 0 {
@@ -231,17 +238,21 @@ fn read_request(stream: &UnixStream) -> std::io::Result<(String, Option<OwnedFd>
     }
     data.truncate(MAX_REQUEST as usize);
     let line = data.split(|b| *b == b'\n').next().unwrap_or_default();
-    Ok((String::from_utf8_lossy(line).into_owned(), fd))
+    Ok((String::from_utf8_lossy(line).into_owned(), fds))
+}
+
+fn first(fds: Vec<OwnedFd>) -> Option<OwnedFd> {
+    fds.into_iter().next()
 }
 
 /// Answers add-file and remove-file; hands every other request back.
 fn handle_files(
     request: Request,
     files: &mut Live,
-    fd: Option<OwnedFd>,
+    fds: Vec<OwnedFd>,
 ) -> Result<Response, Request> {
     let result = match request {
-        Request::AddFile { path, rw } => files.add(&path, rw, fd),
+        Request::AddFile { path, rw } => files.add(&path, rw, fds),
         Request::RemoveFile { path } => files.remove(&path),
         other => return Err(other),
     };
@@ -339,15 +350,16 @@ fn handle(request: Request, compositor: &mut State) -> (Response, Option<Vec<u8>
 /// Sends `request` to the sandbox `name` and returns the response and any
 /// PNG that follows it.
 pub fn call(name: &str, request: &Request) -> Result<(Response, Option<Vec<u8>>)> {
-    call_with(name, request, None)
+    call_with(name, request, &[])
 }
 
-/// [`call`], passing `fd` with the request (SCM_RIGHTS): the host file or
-/// directory of add-file and export, opened by the command line.
+/// [`call`], passing `fds` with the request (SCM_RIGHTS): the host file or
+/// directory of add-file and export, opened by the command line, and a
+/// read-write file's directory.
 pub fn call_with(
     name: &str,
     request: &Request,
-    fd: Option<BorrowedFd<'_>>,
+    fds: &[BorrowedFd<'_>],
 ) -> Result<(Response, Option<Vec<u8>>)> {
     let dir = crate::instance::find(name)?;
     let path = dir.join("control");
@@ -362,8 +374,9 @@ pub fn call_with(
     let mut line = serde_json::to_string(request)?;
     line.push('\n');
     let mut sent = 0;
-    if let Some(fd) = fd {
-        sent = fdpass::send(stream.as_fd(), line.as_bytes(), &[fd.as_raw_fd()])
+    if !fds.is_empty() {
+        let raw: Vec<_> = fds.iter().map(AsRawFd::as_raw_fd).collect();
+        sent = fdpass::send(stream.as_fd(), line.as_bytes(), &raw)
             .with_context(|| format!("failed to send the request to sandbox {name}"))?;
     }
     stream.write_all(&line.as_bytes()[sent..])?;

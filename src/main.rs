@@ -103,13 +103,15 @@ fn main() -> ExitCode {
         }
         Command::Stop { name } => control::call(&name, &Request::Stop).map(|_| 0),
         // The host path is opened here, as the user: wsbox, confined,
-        // only receives the open file (src/files/broker.rs).
+        // only receives the open file (and a read-write file's directory;
+        // src/files/broker.rs, src/files/documents.rs).
         Command::AddFile { name, path, rw } => absolute(&path).and_then(|path| {
-            let fd = files::open_for_add(&path, rw)?;
+            let fds = files::open_for_add(&path, rw)?;
+            let fds: Vec<_> = fds.iter().map(AsFd::as_fd).collect();
             print_path(control::call_with(
                 &name,
                 &Request::AddFile { path, rw },
-                Some(fd.as_fd()),
+                &fds,
             ))
         }),
         Command::RemoveFile { name, path } => absolute(&path)
@@ -128,7 +130,7 @@ fn main() -> ExitCode {
                     host_dir,
                     force,
                 },
-                Some(dir.as_fd()),
+                &[dir.as_fd()],
             ))
         }),
         Command::Policy(PolicyCommand::Show { name }) => Policy::builtin(&name)

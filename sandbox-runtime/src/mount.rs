@@ -122,6 +122,9 @@ pub enum Source {
     /// 1 opens the real path again below /oldroot without following any
     /// symlink and checks that it is the same inode.
     Reopen { real: PathBuf, dev: u64, ino: u64 },
+    /// A regular file opened for reading by wsbox, whose contents are
+    /// copied (a document grant, [`MountStep::Copy`]).
+    Contents(std::fs::File),
 }
 
 /// One user bind, opened by wsbox.
@@ -147,6 +150,7 @@ fn attach_opened(opened: &OpenedBind, writable: bool) -> Result<(), Error> {
     };
     let reopened;
     let tree = match &opened.source {
+        Source::Contents(_) => return Err(err(io::ErrorKind::InvalidInput.into())),
         Source::Tree(fd) => fd.as_fd(),
         Source::Reopen { real, dev, ino } => {
             let fd = hostpath::reopen(Path::new(OLDROOT), real, *dev, *ino)
@@ -268,6 +272,20 @@ fn execute_one(step: &MountStep, opened: &OpenedSources) -> Result<(), Error> {
         MountStep::Symlink { target, link } => {
             let path = inside(link);
             symlink(target, &path).map_err(path_err("create the symlink", &path))
+        }
+        MountStep::Copy { source, target } => {
+            let contents = opened.iter().find_map(|o| match &o.source {
+                Source::Contents(file) if o.host == *source && o.target == *target => Some(file),
+                _ => None,
+            });
+            let Some(contents) = contents else {
+                return Err(path_err("copy", source)(io::ErrorKind::NotFound.into()));
+            };
+            copy_new(contents, &inside(target)).map_err(|e| Error::Bind {
+                source_path: source.clone(),
+                target: target.clone(),
+                source: e,
+            })
         }
         MountStep::File {
             path,
@@ -494,6 +512,35 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), Error> {
                 .map_err(path_err("set the mode of", path))
         }
         Err(e) => Err(path_err("write", path)(e)),
+    }
+}
+
+/// A new file at `path` (not following a symlink there) with `from`'s
+/// contents, read by offset so that the file position wsbox shares with
+/// this process stays where it was; the owner's read and write bits are
+/// set, the others come from `from`.
+fn copy_new(from: &std::fs::File, path: &Path) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{FileExt, OpenOptionsExt};
+    let st = hostpath::fstat(from.as_fd())?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(io::ErrorKind::InvalidInput.into());
+    }
+    let mut to = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode((st.st_mode & 0o666) | 0o600)
+        .open(path)?;
+    let mut buf = vec![0u8; 128 * 1024];
+    let mut at = 0u64;
+    loop {
+        let n = from.read_at(&mut buf, at)?;
+        if n == 0 {
+            return Ok(());
+        }
+        to.write_all(&buf[..n])?;
+        at += n as u64;
     }
 }
 

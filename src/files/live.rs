@@ -1,6 +1,7 @@
 //! The files of a running sandbox: what `wsbox add-file`, `remove-file`
 //! and `export` change, as wsbox records them. It asks the [`Broker`] for
-//! every mount and copy and never reads anything back from the sandbox.
+//! every mount and copy, and the [`DocumentsHelper`] for every document,
+//! and never reads anything back from the sandbox.
 
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, OwnedFd};
@@ -12,6 +13,7 @@ use wsbox_sandbox::hostpath;
 use wsbox_sandbox::plan::FILES_DIR;
 
 use crate::files::broker::Broker;
+use crate::files::documents::DocumentsHelper;
 use crate::files::{Grants, Names};
 
 /// One grant in a running sandbox, as wsbox recorded it.
@@ -24,6 +26,9 @@ struct Granted {
     dir: bool,
     /// The id of the mount wsbox attached, when known (add-file records it).
     mount_id: Option<u64>,
+    /// A document's number: it is no mount but a copy the documents
+    /// helper keeps in step.
+    document: Option<usize>,
 }
 
 /// The files of a running sandbox: what `wsbox add-file`, `remove-file` and
@@ -33,19 +38,29 @@ struct Granted {
 #[derive(Debug)]
 pub struct Live {
     broker: Option<Arc<Broker>>,
+    documents: Option<DocumentsHelper>,
     names: Names,
     granted: Vec<Granted>,
 }
+
+/// Why document requests fail when the documents helper could not be
+/// started.
+const NO_DOCUMENTS: &str =
+    "wsbox's documents helper did not start: documents cannot be granted to this sandbox";
 
 /// Why file requests fail when the broker could not be started.
 const NO_BROKER: &str =
     "wsbox's file helper did not start: files of this sandbox cannot be changed";
 
 impl Live {
-    /// The files of the sandbox the `broker` works on, starting with the
-    /// grants it was started with.
-    pub fn new(broker: Option<Arc<Broker>>, grants: Grants) -> Self {
-        let granted = grants
+    /// The files of the sandbox the `broker` and the `documents` helper
+    /// work on, starting with the grants it was started with.
+    pub fn new(
+        broker: Option<Arc<Broker>>,
+        documents: Option<DocumentsHelper>,
+        grants: Grants,
+    ) -> Self {
+        let mut granted: Vec<Granted> = grants
             .binds
             .iter()
             .zip(&grants.dirs)
@@ -57,11 +72,22 @@ impl Live {
                     rw: b.writable,
                     dir: *dir,
                     mount_id: None,
+                    document: None,
                 })
             })
             .collect();
+        granted.extend(grants.documents.iter().map(|d| Granted {
+            host: d.host.clone(),
+            inside: d.inside.clone(),
+            name: d.name.clone(),
+            rw: true,
+            dir: false,
+            mount_id: None,
+            document: Some(d.index),
+        }));
         Self {
             broker,
+            documents,
             names: grants.names,
             granted,
         }
@@ -74,23 +100,29 @@ impl Live {
     }
 
     /// Makes the host file or directory `path`, opened by the command line
-    /// as `fd`, appear under the files place; returns its inside path.
-    pub fn add(&mut self, path: &Path, rw: bool, fd: Option<OwnedFd>) -> Result<PathBuf> {
+    /// as the first of `fds`, appear under the files place, or as a
+    /// document (a regular file read-write: its directory is the second of
+    /// `fds`); returns its inside path.
+    pub fn add(&mut self, path: &Path, rw: bool, fds: Vec<OwnedFd>) -> Result<PathBuf> {
         if !path.is_absolute() {
             bail!("failed to add {}: not an absolute path", path.display());
         }
         if let Some(g) = self.granted.iter().find(|g| g.host == path && g.rw == rw) {
             return Ok(g.inside.clone());
         }
-        let Some(fd) = fd else {
+        let mut fds = fds.into_iter();
+        let Some(fd) = fds.next() else {
             bail!(
                 "failed to add {}: the request came without the open file (use `wsbox add-file`)",
                 path.display()
             );
         };
-        let dir = hostpath::fstat(fd.as_fd())
-            .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+        let st = hostpath::fstat(fd.as_fd())
             .with_context(|| format!("failed to add {}", path.display()))?;
+        let dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+        if rw && st.st_mode & libc::S_IFMT == libc::S_IFREG {
+            return self.add_document(path, fd, fds.next());
+        }
         let broker = self
             .broker
             .clone()
@@ -106,6 +138,7 @@ impl Live {
                     rw,
                     dir,
                     mount_id: (id != 0).then_some(id),
+                    document: None,
                 });
                 Ok(inside)
             }
@@ -114,6 +147,39 @@ impl Live {
                 Err(anyhow::anyhow!("{e}"))
             }
         }
+    }
+
+    /// Grants the regular file `path` read-write as a document.
+    fn add_document(
+        &mut self,
+        path: &Path,
+        file: OwnedFd,
+        dir: Option<OwnedFd>,
+    ) -> Result<PathBuf> {
+        let Some(dir) = dir else {
+            bail!(
+                "failed to add {}: the request came without the file's directory (update the wsbox command line)",
+                path.display()
+            );
+        };
+        let documents = self
+            .documents
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!(NO_DOCUMENTS))?;
+        let name = path.file_name().unwrap_or(OsStr::new("file"));
+        let (inside, index) = documents
+            .add(path, dir.as_fd(), file.as_fd(), name)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        self.granted.push(Granted {
+            host: path.to_owned(),
+            inside: inside.clone(),
+            name: name.to_owned(),
+            rw: true,
+            dir: false,
+            mount_id: None,
+            document: Some(index),
+        });
+        Ok(inside)
     }
 
     /// Takes away a grant, named by its inside path or its host path.
@@ -129,6 +195,16 @@ impl Live {
             );
         };
         let g = self.granted[i].clone();
+        if let Some(index) = g.document {
+            // Written back a last time, then gone with what was beside it.
+            self.documents
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!(NO_DOCUMENTS))?
+                .remove(index)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            self.granted.remove(i);
+            return Ok(g.inside);
+        }
         // A failure leaves the grant recorded; removing it again finishes
         // what is left to do.
         self.broker()?

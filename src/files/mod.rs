@@ -9,6 +9,8 @@
 //! directory, and nothing the app can write is read back as configuration.
 
 pub mod broker;
+pub mod document;
+pub mod documents;
 pub mod live;
 
 use std::collections::{BTreeSet, HashMap};
@@ -20,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use wsbox_sandbox::hostpath::{self, Allow, Kind};
-use wsbox_sandbox::plan::{FILES_DIR, FILES_RW_DIR, WRITABLE_PLACES};
+use wsbox_sandbox::plan::{document_dir, FILES_DIR, FILES_RW_DIR, WRITABLE_PLACES};
 use wsbox_sandbox::{BindSpec, HostIds};
 
 /// Names taken in the files place: read-only files in [`FILES_DIR`],
@@ -128,9 +130,31 @@ pub struct Grants {
     pub binds: Vec<BindSpec>,
     /// Whether each of `binds` is a directory.
     dirs: Vec<bool>,
+    /// Regular files granted read-write: documents, each copied into a
+    /// directory of its own and written back ([`document`]).
+    pub documents: Vec<GrantedDocument>,
     pub names: Names,
     /// The grants by file identity, so one file given twice is bound once.
     seen: HashMap<(u64, u64, bool), PathBuf>,
+    /// Directories granted read-write: their real host path and their
+    /// path inside, so that an argument naming a file in one is given its
+    /// read-write path.
+    rw_dirs: Vec<(PathBuf, PathBuf)>,
+}
+
+/// A document granted at start.
+#[derive(Debug)]
+pub struct GrantedDocument {
+    /// Its host path, absolute.
+    pub host: PathBuf,
+    /// The directory that holds it, opened for wsbox's documents helper
+    /// (taken when the helper starts).
+    pub host_dir: Option<OwnedFd>,
+    pub name: OsString,
+    /// Its number: it appears in [`document_dir`]`(index)`.
+    pub index: usize,
+    /// Its path inside.
+    pub inside: PathBuf,
 }
 
 impl Grants {
@@ -141,9 +165,12 @@ impl Grants {
         opened: &hostpath::Opened,
         rw: bool,
         special: bool,
-    ) -> PathBuf {
+    ) -> Result<PathBuf> {
         if let Some(inside) = self.seen.get(&(opened.dev, opened.ino, rw)) {
-            return inside.clone();
+            return Ok(inside.clone());
+        }
+        if rw && opened.kind == Kind::File {
+            return self.grant_document(path, opened);
         }
         let base = path.file_name().unwrap_or(OsStr::new("file"));
         let name = self.names.take(base, rw);
@@ -157,7 +184,53 @@ impl Grants {
         self.dirs.push(opened.kind == Kind::Dir);
         self.seen
             .insert((opened.dev, opened.ino, rw), inside.clone());
-        inside
+        if rw && opened.kind == Kind::Dir {
+            if let Ok(real) = hostpath::real_path(opened.fd.as_fd()) {
+                self.rw_dirs.push((real, inside.clone()));
+            }
+        }
+        Ok(inside)
+    }
+
+    /// Grants the regular file `path` read-write as a document: its
+    /// directory is opened now, for the helper that writes it back.
+    fn grant_document(&mut self, path: &Path, opened: &hostpath::Opened) -> Result<PathBuf> {
+        let fail =
+            |e: &dyn std::fmt::Display| anyhow::anyhow!("failed to grant {}: {e}", path.display());
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Err(fail(&"not a file in a directory"));
+        };
+        let dir = hostpath::open(parent).map_err(|e| fail(&e))?;
+        let host_dir = reopen_for_passing(&dir, false).map_err(|e| fail(&e))?;
+        // The name in the directory is the file that was checked.
+        let named =
+            nix::sys::stat::fstatat(&host_dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+                .map_err(|e| fail(&e))?;
+        if (named.st_dev, named.st_ino) != (opened.dev, opened.ino) {
+            return Err(fail(&"it changed while it was granted"));
+        }
+        let index = self.documents.len() + 1;
+        let inside = document_dir(index).join(name);
+        self.documents.push(GrantedDocument {
+            host: path.to_owned(),
+            host_dir: Some(host_dir),
+            name: name.to_owned(),
+            index,
+            inside: inside.clone(),
+        });
+        self.seen
+            .insert((opened.dev, opened.ino, true), inside.clone());
+        Ok(inside)
+    }
+
+    /// The read-write path inside of a regular file in a directory granted
+    /// read-write, if it is in one.
+    fn in_rw_dir(&self, opened: &hostpath::Opened) -> Option<PathBuf> {
+        let real = hostpath::real_path(opened.fd.as_fd()).ok()?;
+        self.rw_dirs.iter().find_map(|(dir, inside)| {
+            let rel = real.strip_prefix(dir).ok()?;
+            Some(inside.join(rel))
+        })
     }
 
     /// The inside path of a file already granted read-write, if any.
@@ -192,7 +265,7 @@ pub fn grant(
             let abs = std::path::absolute(path)
                 .with_context(|| format!("failed to grant {}", path.display()))?;
             let opened = open_grant(&abs, writable, special)?;
-            grants.grant(&abs, &opened, writable, special);
+            grants.grant(&abs, &opened, writable, special)?;
         }
     }
     if !detect {
@@ -224,11 +297,14 @@ pub fn grant(
         if opened.kind != Kind::File || shown_as_is(&opened) {
             continue;
         }
-        let inside = match grants.granted_rw(&opened) {
+        let inside = match grants
+            .granted_rw(&opened)
+            .or_else(|| grants.in_rw_dir(&opened))
+        {
             Some(inside) => inside,
             None => {
                 let opened = open_grant(&abs, false, false)?;
-                grants.grant(&abs, &opened, false, false)
+                grants.grant(&abs, &opened, false, false)?
             }
         };
         *arg = if uri {
@@ -464,9 +540,19 @@ pub fn persistent_home(
 /// Opens the host file or directory `path` for `wsbox add-file` (the
 /// command line, as the user), with the checks of a grant, to be passed to
 /// wsbox.
-pub fn open_for_add(path: &Path, rw: bool) -> Result<OwnedFd> {
+pub fn open_for_add(path: &Path, rw: bool) -> Result<Vec<OwnedFd>> {
     let opened = open_grant(path, rw, false)?;
-    reopen_for_passing(&opened, rw).with_context(|| format!("failed to grant {}", path.display()))
+    let fail = || format!("failed to grant {}", path.display());
+    let file = reopen_for_passing(&opened, rw).with_context(fail)?;
+    if !(rw && opened.kind == Kind::File) {
+        return Ok(vec![file]);
+    }
+    // A read-write file becomes a document: its directory comes with it,
+    // for writing it back whole.
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    let dir = hostpath::open(parent).with_context(fail)?;
+    let dir = reopen_for_passing(&dir, false).with_context(fail)?;
+    Ok(vec![file, dir])
 }
 
 /// Opens the host directory `host_dir` for `wsbox export`.
@@ -644,11 +730,27 @@ mod tests {
         assert_eq!(grants.binds.len(), 2);
         assert!(grants.binds.iter().all(|b| !b.writable));
 
+        // A regular file granted read-write is a document: a directory of
+        // its own, no bind.
         let mut argv: Vec<OsString> = vec!["cat".into(), a.clone().into()];
         let grants = grant(&mut argv, &[], std::slice::from_ref(&a), true, false).unwrap();
-        assert_eq!(argv[1], "/run/wsbox/files/rw/doc.txt");
+        assert_eq!(argv[1], "/run/wsbox/docs/1/doc.txt");
+        assert!(grants.binds.is_empty());
+        assert_eq!(grants.documents.len(), 1);
+        assert_eq!(grants.documents[0].host, a);
+        assert_eq!(grants.documents[0].name, "doc.txt");
+        assert_eq!(grants.documents[0].index, 1);
+        assert!(grants.documents[0].host_dir.is_some());
+
+        // A file in a directory granted read-write gets its path there,
+        // not a read-only grant of its own.
+        let b = dir.join("b");
+        let mut argv: Vec<OsString> = vec!["cat".into(), b.join("doc.txt").into()];
+        let grants = grant(&mut argv, &[], std::slice::from_ref(&b), true, false).unwrap();
+        assert_eq!(argv[1], "/run/wsbox/files/rw/b/doc.txt");
         assert_eq!(grants.binds.len(), 1);
         assert!(grants.binds[0].writable);
+        assert_eq!(grants.binds[0].host, b);
 
         let mut argv: Vec<OsString> = vec!["cat".into(), a.clone().into()];
         grant(&mut argv, &[], &[], false, false).unwrap();

@@ -16,6 +16,7 @@ use wsbox_sandbox::process::{kill_sandbox, Sandbox};
 use wsbox_sandbox::Prepared;
 
 use crate::files::broker::Broker;
+use crate::files::documents::DocumentsHelper;
 use crate::files::Grants;
 use crate::net::relays::Relays;
 use crate::net::usernet::UserNet;
@@ -34,6 +35,7 @@ pub struct Confined {
     pub signal: LoopSignal,
     pub broker: Arc<Broker>,
     pub grants: Grants,
+    pub documents: Option<DocumentsHelper>,
     pub sandbox: Sandbox,
     pub pid1: Pid,
 }
@@ -49,11 +51,7 @@ pub fn confine(mut started: Started) -> Result<Confined> {
     // Its runtime directory and the other sandboxes' beside it.
     // Canonical: the broker compares them with the real paths of fds.
     let dir = &started.instance.dir;
-    let own = [dir.parent().unwrap_or(dir), Path::new(crate::confine::XKB)]
-        .iter()
-        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()))
-        .collect();
-    let (broker, broker_end) = Broker::spawn(pid1, started.privileged, own, dir)
+    let (broker, broker_end) = Broker::spawn(pid1, started.privileged, own_dirs(dir), dir)
         .inspect_err(|_| kill_sandbox(pid1))
         .context("failed to start the file helper")?;
     let runtime = RuntimeDir {
@@ -96,9 +94,24 @@ pub fn confine(mut started: Started) -> Result<Confined> {
         signal: started.events.signal,
         broker,
         grants: started.grants,
+        documents: started.documents,
         sandbox: started.sandbox,
         pid1,
     })
+}
+
+/// wsbox's own directories, which its helpers never grant or write: its
+/// runtime directory and the other sandboxes' beside it, and what its
+/// confinement keeps. Canonical: the helpers compare them with the real
+/// paths of fds.
+pub fn own_dirs(runtime_dir: &Path) -> Vec<std::path::PathBuf> {
+    [
+        runtime_dir.parent().unwrap_or(runtime_dir),
+        Path::new(crate::confine::XKB),
+    ]
+    .iter()
+    .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()))
+    .collect()
 }
 
 /// Raises the soft limit on open files to the hard one.

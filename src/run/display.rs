@@ -179,7 +179,7 @@ fn wayland(
         .and_then(|p| crate::util::sandbox_program(Path::new("/"), p))
         .and_then(|p| super::hints::qt_wayland(&p))
     {
-        eprintln!("wsbox: warning: {hint}");
+        plan.warnings.push(hint);
     }
     Ok(compositor)
 }

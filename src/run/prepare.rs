@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use wsbox_compositor::clipboard::ClipboardConfig;
-use wsbox_compositor::KeyboardConfig;
 use wsbox_compositor::Config;
+use wsbox_compositor::KeyboardConfig;
 use wsbox_policies::{Access, Bind, ClipboardMode, Home, HostDecorations, MachineId, Policy};
 use wsbox_sandbox::hostpath::Created;
-use wsbox_sandbox::plan::{environment, random_boot_id, random_machine_id};
+use wsbox_sandbox::plan::{environment, random_boot_id, random_machine_id, DocumentSpec};
 use wsbox_sandbox::{BindSpec, HostIds, Spec};
 
 use crate::cli::{DisplayMode, RunArgs};
@@ -46,6 +46,9 @@ pub struct Plan {
     /// The persistent home, when this run made it: removed again unless the
     /// sandbox starts.
     pub home_created: Option<Created>,
+    /// Warnings for the user, printed once the sandbox is about to start
+    /// (an error before then is the only line).
+    pub warnings: Vec<String>,
     /// The runtime directory, removed when dropped: last, so that it
     /// outlives the rest of the plan.
     pub instance: Instance,
@@ -99,6 +102,14 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
         args.allow_special,
     )?;
     spec.binds.extend(grants.binds.iter().cloned());
+    spec.documents = grants
+        .documents
+        .iter()
+        .map(|d| DocumentSpec {
+            host: d.host.clone(),
+            name: d.name.clone(),
+        })
+        .collect();
     let network = net::plan(&policy.network, getrandom)?;
     spec.net = network.spec.clone();
     spec.resolv_conf = network.resolv_conf.clone();
@@ -138,9 +149,7 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
         home_created = Some(created);
     }
     files::check_read_only_sources(&spec.binds, spec.home.as_deref())?;
-    for line in files::unwritable(&spec.binds, spec.host_ids) {
-        eprintln!("wsbox: warning: {line}");
-    }
+    let warnings = files::unwritable(&spec.binds, spec.host_ids);
     if policy.identity.machine_id == MachineId::Stable {
         spec.machine_id = identity::stable_machine_id(&identity::key_dir()?, &name)?;
     }
@@ -157,6 +166,7 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
         network,
         name,
         home_created,
+        warnings,
         instance,
     })
 }
@@ -317,5 +327,6 @@ fn spec(policy: &Policy, argv: Vec<std::ffi::OsString>) -> Result<Spec> {
             random_boot_id(bytes)
         },
         resolv_conf: None,
+        documents: Vec::new(),
     })
 }

@@ -27,7 +27,7 @@ pub struct Ended {
 pub fn serve(mut confined: Confined) -> Result<Ended> {
     let mut run = Run {
         compositor: confined.compositor,
-        files: Live::new(Some(confined.broker), confined.grants),
+        files: Live::new(Some(confined.broker), confined.documents, confined.grants),
         sandbox: confined.pid1,
         process: Some(confined.sandbox),
         ending: false,

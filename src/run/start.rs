@@ -18,11 +18,13 @@ use wsbox_policies::Requirement;
 use wsbox_sandbox::process::{kill_sandbox, Sandbox};
 use wsbox_sandbox::{HostLayout, Prepared};
 
+use crate::files::documents::{DocumentsHelper, StartDocument};
 use crate::files::Grants;
 use crate::instance::Instance;
 use crate::net::hostwatch::{HostWatch, HostWatcher};
 use crate::net::relays::Relays;
 use crate::net::usernet::{self, UserNet};
+use crate::run::confine::own_dirs;
 use crate::run::display::{Loop, Shown};
 use crate::run::state::Run;
 use crate::screenshot::ScreenshotWriter;
@@ -45,6 +47,9 @@ pub struct Started {
     pub landlock_optional: bool,
     pub events: Loop,
     pub grants: Grants,
+    /// The documents helper: it writes every changed document back when
+    /// dropped, after the app has ended.
+    pub documents: Option<DocumentsHelper>,
     pub instance: Instance,
 }
 
@@ -55,6 +60,7 @@ pub fn start(shown: Shown) -> Result<Started> {
     let Shown { plan, events } = shown;
     let handle = &events.handle;
     let privileged = plan.spec.host_ids.privileged;
+    let plan_ids = plan.spec.host_ids;
     let landlock_optional = plan.spec.landlock == Requirement::BestEffort;
     let mut host = HostLayout::probe(Path::new("/"));
     if let Some(program) = plan.spec.argv.first().and_then(|p| p.to_str()) {
@@ -62,6 +68,9 @@ pub fn start(shown: Shown) -> Result<Started> {
         host.add_etc(Path::new("/"), names.iter().map(String::as_str));
     }
     let prepared = Prepared::new(plan.spec, &host)?;
+    for warning in &plan.warnings {
+        eprintln!("wsbox: warning: {warning}");
+    }
     let name = &plan.name;
     tracing::debug!(%name, landlock_abi = ?prepared.landlock_abi(), steps = prepared.plan().mounts.len(), "sandbox prepared");
     let mut user_net = None;
@@ -108,6 +117,32 @@ pub fn start(shown: Shown) -> Result<Started> {
     if let Some(created) = plan.home_created {
         created.keep();
     }
+    // Documents are written back by a helper of their own, forked now:
+    // wsbox, confined, may not write host files (src/files/documents.rs).
+    let mut grants = plan.grants;
+    let documents = match sandbox.take_documents_channel() {
+        Some(channel) => {
+            let start = grants
+                .documents
+                .iter_mut()
+                .filter_map(|d| {
+                    Some(StartDocument {
+                        index: d.index,
+                        shown: d.host.clone(),
+                        host_dir: d.host_dir.take()?,
+                        host_name: d.name.clone(),
+                    })
+                })
+                .collect();
+            let owner = privileged.then_some((plan_ids.uid, plan_ids.gid));
+            Some(
+                DocumentsHelper::spawn(channel, start, owner, own_dirs(&plan.instance.dir))
+                    .inspect_err(|_| kill_sandbox(sandbox_pid))
+                    .context("failed to start the documents helper")?,
+            )
+        }
+        None => None,
+    };
     // Served by a process of their own, forked now: wsbox, confined,
     // makes no sockets (src/net/relays.rs).
     let listeners: Vec<_> = sandbox
@@ -203,7 +238,8 @@ pub fn start(shown: Shown) -> Result<Started> {
         privileged,
         landlock_optional,
         events,
-        grants: plan.grants,
+        grants,
+        documents,
         instance: plan.instance,
     })
 }

@@ -20,6 +20,10 @@ pub const FILES_DIR: &str = "/run/wsbox/files";
 /// Where read-write file grants appear; the only place below [`FILES_DIR`]
 /// that Landlock lets the app write.
 pub const FILES_RW_DIR: &str = "/run/wsbox/files/rw";
+/// Where documents granted read-write appear, each in a directory of its
+/// own (`/run/wsbox/docs/1/report.odt`): a tmpfs the app may write, so that
+/// temporary, lock and backup files beside a document stay inside.
+pub const DOCS_DIR: &str = "/run/wsbox/docs";
 /// The places the app may write under Landlock whatever the shares are;
 /// `rw` shares add their targets.
 pub const WRITABLE_PLACES: &[&str] = &[
@@ -29,6 +33,12 @@ pub const WRITABLE_PLACES: &[&str] = &[
     SANDBOX_RUNTIME_DIR,
     SANDBOX_HOME,
     FILES_RW_DIR,
+    DOCS_DIR,
 ];
+
+/// The directory of the `index`th document grant (counted from 1).
+pub fn document_dir(index: usize) -> std::path::PathBuf {
+    std::path::Path::new(DOCS_DIR).join(index.to_string())
+}
 /// PATH inside the sandbox.
 pub const SANDBOX_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";

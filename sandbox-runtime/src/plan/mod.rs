@@ -19,12 +19,12 @@ mod spec;
 pub use etc::ETC_NEVER;
 pub use host::{EtcEntry, HostLayout, ETC_ALLOWLIST, FONT_CACHE};
 pub use inside::{
-    FILES_DIR, FILES_RW_DIR, SANDBOX_GID, SANDBOX_HOME, SANDBOX_PATH, SANDBOX_RUNTIME_DIR,
-    SANDBOX_UID, SANDBOX_USER, WRITABLE_PLACES,
+    document_dir, DOCS_DIR, FILES_DIR, FILES_RW_DIR, SANDBOX_GID, SANDBOX_HOME, SANDBOX_PATH,
+    SANDBOX_RUNTIME_DIR, SANDBOX_UID, SANDBOX_USER, WRITABLE_PLACES,
 };
 pub use spec::{
-    add_env_defaults, environment, random_boot_id, random_machine_id, BindSpec, HostIds, Spec,
-    ROOT_MAPPED_ID, WAYLAND_TOOLKIT_ENV,
+    add_env_defaults, environment, random_boot_id, random_machine_id, BindSpec, DocumentSpec,
+    HostIds, Spec, ROOT_MAPPED_ID, WAYLAND_TOOLKIT_ENV,
 };
 
 /// Files in a fresh procfs that leak kernel or host state; each is covered
@@ -187,6 +187,12 @@ pub enum MountStep {
         dir: PathBuf,
         file: PathBuf,
     },
+    /// A new file at `target` with the contents of the host file `source`
+    /// (opened by wsbox), owned by the app: a document grant's copy.
+    Copy {
+        source: PathBuf,
+        target: PathBuf,
+    },
 }
 
 /// Confinement of the app process after the mount tree is in place, in the
@@ -344,6 +350,22 @@ impl Plan {
         m.push(tmpfs(FILES_DIR, 0o755, false));
         m.push(dir(FILES_RW_DIR, 0o755));
         writable.push(FILES_RW_DIR.into());
+        // Documents: each in a directory of its own on one tmpfs the app
+        // may write; the host file is written back by wsbox, never bound.
+        m.push(dir(DOCS_DIR, 0o755));
+        m.push(tmpfs(DOCS_DIR, 0o700, false));
+        writable.push(DOCS_DIR.into());
+        for (i, doc) in spec.documents.iter().enumerate() {
+            let dir_path = document_dir(i + 1);
+            m.push(MountStep::Dir {
+                path: dir_path.clone(),
+                mode: 0o700,
+            });
+            m.push(MountStep::Copy {
+                source: doc.host.clone(),
+                target: dir_path.join(&doc.name),
+            });
+        }
 
         if spec.sys {
             m.push(dir("/sys", 0o755));

@@ -40,6 +40,18 @@ pub struct Spec {
     pub boot_id: String,
     /// The contents of /etc/resolv.conf, when wsbox generates it.
     pub resolv_conf: Option<String>,
+    /// Host files granted read-write as documents: each is copied into a
+    /// directory of its own below [`super::DOCS_DIR`] before the app starts.
+    pub documents: Vec<DocumentSpec>,
+}
+
+/// One document grant at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentSpec {
+    /// Absolute host path of the file.
+    pub host: PathBuf,
+    /// Its name inside its directory (the host file's own name).
+    pub name: OsString,
 }
 
 /// One host path bound into the sandbox.

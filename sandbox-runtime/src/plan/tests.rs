@@ -22,6 +22,7 @@ fn spec() -> Spec {
         net: NetSpec::default(),
         boot_id: random_boot_id([9; 16]),
         resolv_conf: None,
+        documents: Vec::new(),
     }
 }
 

@@ -18,7 +18,7 @@ use nix::unistd::Pid;
 use super::prepared::Prepared;
 use super::supervised_signals;
 use super::{EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_WSBOX_ERROR};
-use crate::plan::{ConfineStep, SANDBOX_HOME};
+use crate::plan::{ConfineStep, DOCS_DIR, SANDBOX_HOME};
 use crate::{landlock, mount, namespaces, network, privileges};
 
 /// Reports a failure to wsbox and exits.
@@ -54,9 +54,13 @@ pub(super) fn run(
     if let Err(message) = go {
         fail(&err, EXIT_WSBOX_ERROR, message);
     }
-    if let Err(message) = setup(prepared, &alive, sockets).and_then(|()| build_root(prepared)) {
+    if let Err(message) = setup(prepared, &alive, &sockets)
+        .and_then(|()| build_root(prepared))
+        .and_then(|()| send_documents_dir(&sockets))
+    {
         fail(&err, EXIT_WSBOX_ERROR, message);
     }
+    drop(sockets);
     drop(alive);
     // pid 1 keeps nothing it does not need, and gives it up before the app
     // exists: the app cannot ptrace it (Landlock puts the app in a nested
@@ -79,7 +83,7 @@ pub(super) fn run(
 }
 
 /// Everything pid 1 does before the app exists.
-fn setup(prepared: &Prepared, alive: &OwnedFd, sockets: OwnedFd) -> Result<(), String> {
+fn setup(prepared: &Prepared, alive: &OwnedFd, sockets: &OwnedFd) -> Result<(), String> {
     let spec = &prepared.spec;
     privileges::become_sandbox_user(spec.host_ids.privileged).map_err(|e| e.to_string())?;
     // A credential change clears the parent-death signal: set it again, then
@@ -104,11 +108,25 @@ fn setup(prepared: &Prepared, alive: &OwnedFd, sockets: OwnedFd) -> Result<(), S
         network::add_routes(&net.routes).map_err(|e| e.to_string())?;
         let listeners = network::listen(&net.listeners).map_err(|e| e.to_string())?;
         if !listeners.is_empty() {
-            network::send_fds(&sockets, &listeners).map_err(|e| e.to_string())?;
+            network::send_fds(sockets, &listeners).map_err(|e| e.to_string())?;
         }
     }
-    drop(sockets);
     Ok(())
+}
+
+/// Sends wsbox the documents' directory, where wsbox's document helper
+/// makes the grants of the running sandbox and watches them all.
+fn send_documents_dir(sockets: &OwnedFd) -> Result<(), String> {
+    let dir = nix::fcntl::open(
+        DOCS_DIR,
+        nix::fcntl::OFlag::O_RDONLY
+            | nix::fcntl::OFlag::O_DIRECTORY
+            | nix::fcntl::OFlag::O_NOFOLLOW
+            | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| format!("failed to open {DOCS_DIR}: {e}"))?;
+    network::send_fds(sockets, &[dir]).map_err(|e| e.to_string())
 }
 
 /// pid 1 builds the sandbox's file system and enters it.

@@ -5,13 +5,13 @@
 //! read: by wsbox to start the sandbox, by pid 1 and by the app.
 
 use std::ffi::{CString, OsStr};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use super::Error;
 use crate::mount::{self, OpenedBind, Source};
-use crate::plan::{BindSpec, HostLayout, Plan, Spec, SANDBOX_HOME};
+use crate::plan::{document_dir, BindSpec, HostLayout, Plan, Spec, SANDBOX_HOME};
 use crate::seccomp::{self, Filter};
 use crate::{hostpath, landlock};
 
@@ -118,6 +118,28 @@ fn open_binds(spec: &Spec) -> Result<Vec<OpenedBind>, Error> {
             target: bind.target.clone(),
             dir: o.kind == hostpath::Kind::Dir,
             source,
+        });
+    }
+    for (i, doc) in spec.documents.iter().enumerate() {
+        let allow = hostpath::Allow {
+            special: false,
+            dir: false,
+            write: true,
+        };
+        let o = hostpath::open_for_bind(&doc.host, allow).map_err(Error::Bind)?;
+        // The O_PATH fd opened again for reading: the copy is made from
+        // the inode checked above.
+        let file = std::fs::File::open(format!("/proc/self/fd/{}", o.fd.as_raw_fd())).map_err(
+            |source| Error::Open {
+                path: doc.host.clone(),
+                source,
+            },
+        )?;
+        opened.push(OpenedBind {
+            host: doc.host.clone(),
+            target: document_dir(i + 1).join(&doc.name),
+            dir: false,
+            source: Source::Contents(file),
         });
     }
     Ok(opened)

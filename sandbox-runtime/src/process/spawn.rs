@@ -38,6 +38,9 @@ pub struct Sandbox {
     /// The listening sockets pid 1 created inside, in the order of
     /// [`network::NetSpec::listeners`].
     listeners: Vec<OwnedFd>,
+    /// Where pid 1 sends the documents' directory once it has built the
+    /// sandbox ([`Sandbox::take_documents_channel`]).
+    documents: Option<OwnedFd>,
     /// Ends (EOF) once the app has exec'd or pid 1 has failed
     /// ([`Sandbox::wait_started`]).
     started: Option<OwnedFd>,
@@ -113,6 +116,7 @@ pub fn spawn_with(
         signals: signal_fd,
         old_mask,
         listeners: Vec::new(),
+        documents: None,
         started: Some(started_read),
     };
     let go = namespaces::write_id_maps(pid, prepared.spec.host_ids)
@@ -142,6 +146,7 @@ pub fn spawn_with(
             }
         }
     }
+    sandbox.documents = Some(sockets_here);
     tracing::debug!(pid = pid.as_raw(), "sandbox started");
     Ok(sandbox)
 }
@@ -164,6 +169,15 @@ impl Sandbox {
     /// accepts on them and connects out from the host's side.
     pub fn take_listeners(&mut self) -> Vec<OwnedFd> {
         std::mem::take(&mut self.listeners)
+    }
+
+    /// The channel on which pid 1 sends one fd, the documents' directory
+    /// ([`crate::plan::DOCS_DIR`]), once it has built the sandbox, before
+    /// the app starts: read it with [`network::receive_fds`] (an error, EOF,
+    /// when pid 1 failed). Not read here, so that a start that hangs holds
+    /// up nobody.
+    pub fn take_documents_channel(&mut self) -> Option<OwnedFd> {
+        self.documents.take()
     }
 
     /// Waits until the app has exec'd (or pid 1 has failed, or a signal is
