@@ -28,6 +28,12 @@ use crate::marking::{INNER_BORDER, INNER_TITLE_HEIGHT};
 #[derive(Default)]
 struct Centred(Cell<bool>);
 
+/// Whether a dialog too large for the content area has been asked once to
+/// shrink: an app whose minimum size is larger than the output is not
+/// asked again at every commit.
+#[derive(Default)]
+struct Fitted(Cell<bool>);
+
 /// Whether the window has shown a buffer yet. Only then does it get the
 /// keyboard focus, as on other compositors: wl-copy (2.1) crashes when it is
 /// focused before it has attached a buffer.
@@ -114,7 +120,11 @@ impl Core {
     pub(crate) fn place(&mut self, window: &Window) {
         let (rect, fill) = self.placement(window);
         if let Some(toplevel) = window.toplevel() {
+            let bounds = self.dialog_bounds(toplevel);
             toplevel.with_pending_state(|s| {
+                // xdg_toplevel.configure_bounds: toolkits that read it
+                // (GTK 4) size their windows within it from the start.
+                s.bounds = Some(bounds);
                 if fill {
                     s.size = Some(rect.size);
                     s.states.set(xdg_toplevel::State::Maximized);
@@ -132,7 +142,22 @@ impl Core {
         self.space.map_element(window.clone(), rect.loc, true);
     }
 
+    /// The largest size a dialog may have: the content area less its own
+    /// frame, so that it fits inside wsbox's frames whole.
+    pub fn dialog_bounds(&self, toplevel: &ToplevelSurface) -> smithay::utils::Size<i32, Logical> {
+        let area = self.content_area();
+        let (title, border) = frame_size(toplevel, self.host_frame).unwrap_or((0, 0));
+        (
+            (area.size.w - 2 * border).max(1),
+            (area.size.h - title - border).max(1),
+        )
+            .into()
+    }
+
     /// Centres a dialog over its parent once, when its size is first known.
+    /// A dialog larger than [`Core::dialog_bounds`] (GTK's file chooser
+    /// takes the whole output) is first asked to shrink to them: placed
+    /// below the frame at that size, its bottom would be cut off.
     pub(crate) fn centre_dialog(&mut self, window: &Window) {
         let is_dialog = window.toplevel().and_then(|t| t.parent()).is_some();
         if !is_dialog || window.geometry().size.w <= 0 {
@@ -141,6 +166,20 @@ impl Core {
         let centred = window.user_data().get_or_insert(Centred::default);
         if centred.0.get() {
             return;
+        }
+        if let Some(toplevel) = window.toplevel() {
+            let size = window.geometry().size;
+            let max = self.dialog_bounds(toplevel);
+            let fitted = window.user_data().get_or_insert(Fitted::default);
+            if (size.w > max.w || size.h > max.h) && !fitted.0.get() {
+                fitted.0.set(true);
+                toplevel.with_pending_state(|s| {
+                    s.size = Some((size.w.min(max.w), size.h.min(max.h)).into());
+                });
+                toplevel.send_configure();
+                // Centred when the smaller size comes.
+                return;
+            }
         }
         centred.0.set(true);
         let (rect, _) = self.placement(window);

@@ -203,3 +203,56 @@ fn client_commits_again(
     f.clients[id].attach_commit(surface, Some(buffer));
     f.roundtrip(id);
 }
+
+/// GTK's file chooser asks for the whole output: placed below the frame at
+/// that size, its bottom would be cut off. It is asked to shrink to what
+/// fits inside the frames, then centred there whole.
+#[test]
+fn a_dialog_larger_than_the_content_area_is_asked_to_fit_it() {
+    let mut f = Fixture::new();
+    let id = f.add_client();
+    let parent = f.map_window(id, "parent", true, None, RED);
+    let client = &f.clients[id];
+    let dialog = client.create_toplevel("dialog", false);
+    dialog.toplevel.set_parent(Some(&parent.toplevel));
+    f.roundtrip(id);
+    let client = &f.clients[id];
+    let serial = client
+        .last_configure(&dialog.xdg_surface)
+        .expect("configure");
+    dialog.xdg_surface.ack_configure(serial);
+    let buffer = client.buffer(OUTPUT.0, OUTPUT.1, GREEN);
+    client.attach_commit(&dialog.surface, Some(&buffer));
+    f.roundtrip(id);
+
+    let area = f.state.core.content_area();
+    let client = &f.clients[id];
+    let asked = client
+        .app
+        .toplevel_sizes
+        .get(&dialog.toplevel.id())
+        .copied();
+    assert_eq!(
+        asked,
+        Some((area.size.w, area.size.h)),
+        "the dialog was not asked to fit the content area {area:?}"
+    );
+    // It obeys: at that size it is shown whole, inside the frames.
+    let serial = client
+        .last_configure(&dialog.xdg_surface)
+        .expect("configure");
+    dialog.xdg_surface.ack_configure(serial);
+    let smaller = client.buffer(area.size.w, area.size.h, GREEN);
+    client.attach_commit(&dialog.surface, Some(&smaller));
+    f.roundtrip(id);
+    let info = f.window_info("dialog");
+    assert!(
+        info.x >= area.loc.x && info.y >= area.loc.y,
+        "{info:?} {area:?}"
+    );
+    assert!(
+        info.x + info.width <= area.loc.x + area.size.w
+            && info.y + info.height <= area.loc.y + area.size.h,
+        "the dialog {info:?} reaches past the content area {area:?}"
+    );
+}
