@@ -61,11 +61,19 @@ pub enum Command {
         /// The new size, WxH.
         size: String,
     },
-    /// Stop a running sandbox (its windows are asked to close, the app gets
-    /// SIGTERM, then SIGKILL 2 s later).
+    /// Stop a running sandbox: its windows are asked to close and the app
+    /// has the sandbox's grace period to exit (10 s by default), then it
+    /// gets SIGTERM, and SIGKILL 2 s later.
     Stop {
         /// The sandbox's name.
         name: String,
+        /// Seconds the app has to exit before SIGTERM, instead of the
+        /// sandbox's own grace period.
+        #[arg(long, value_name = "SECS", conflicts_with = "force")]
+        grace: Option<f64>,
+        /// No grace period: SIGTERM at once, SIGKILL 2 s later.
+        #[arg(long)]
+        force: bool,
     },
     /// Make a host file or directory appear in a running sandbox under
     /// /run/wsbox/files (read-write ones under /run/wsbox/files/rw).
@@ -171,10 +179,21 @@ pub struct RunArgs {
     /// With --timeout: write the output to FILE.png when the time is up.
     #[arg(long, value_name = "FILE.png", requires = "timeout")]
     pub screenshot: Option<PathBuf>,
-    /// Stop the sandbox after SECS seconds (SIGTERM, then SIGKILL after 2 s);
-    /// wsbox then exits with status 124.
+    /// Stop the sandbox after SECS seconds: its windows are asked to close,
+    /// the app has --timeout-grace seconds to exit, then gets SIGTERM and
+    /// SIGKILL 2 s later; wsbox then exits with status 124 (137 when the
+    /// app had to be killed).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
+    /// Seconds the app has to exit after `wsbox stop` asked its windows to
+    /// close, before it gets SIGTERM. Overrides the policy's
+    /// `[lifecycle] grace` (default 10).
+    #[arg(long, value_name = "SECS")]
+    pub grace: Option<f64>,
+    /// The same after --timeout. Overrides the policy's `[lifecycle]
+    /// timeout_grace` (default 2).
+    #[arg(long, value_name = "SECS")]
+    pub timeout_grace: Option<f64>,
     /// The sandbox's name for `wsbox ps/windows/screenshot/input/stop`.
     /// Default: the program's name, with -2, -3, … when taken.
     #[arg(long, value_name = "NAME")]

@@ -32,7 +32,14 @@ pub enum Request {
         width: i32,
         height: i32,
     },
-    Stop,
+    /// Ask the app's windows to close and stop the app after the grace
+    /// period (the sandbox's own unless `grace`), or at once with `force`.
+    Stop {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grace: Option<f64>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        force: bool,
+    },
     /// Attach a host file or directory (absolute path) under /run/wsbox/files.
     AddFile {
         path: PathBuf,
@@ -106,10 +113,23 @@ pub fn listen(dir: &Path) -> Result<UnixListener> {
 }
 
 /// What the event loop must do after a request.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum After {
     Continue,
-    Stop,
+    /// `wsbox stop`: the grace it gave, or none at all with `force`.
+    Stop {
+        grace: Option<f64>,
+        force: bool,
+    },
+}
+
+/// What a stop request asks for, its grace checked (the peer is the user,
+/// but a number from a socket is still checked before it becomes a timer).
+fn stop_request(grace: Option<f64>, force: bool) -> Result<After, String> {
+    if let Some(secs) = grace {
+        wsbox_policies::check_grace(secs).map_err(|e| format!("invalid grace: {e}"))?;
+    }
+    Ok(After::Stop { grace, force })
 }
 
 /// Serves every pending connection on `listener`.
@@ -118,8 +138,8 @@ pub fn accept_all(listener: &UnixListener, compositor: &mut State, files: &mut L
     loop {
         match listener.accept() {
             Ok((stream, _)) => {
-                if serve(stream, compositor, files) == After::Stop {
-                    after = After::Stop;
+                if let stop @ After::Stop { .. } = serve(stream, compositor, files) {
+                    after = stop;
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return after,
@@ -148,10 +168,13 @@ pub fn refuse_all(listener: &UnixListener, files: &mut Live) -> After {
                 export_in_background(stream, files, sandbox_path, host_dir, first(fds), force);
                 continue;
             }
-            Ok(Request::Stop) => {
-                after = After::Stop;
-                Response::ok()
-            }
+            Ok(Request::Stop { grace, force }) => match stop_request(grace, force) {
+                Ok(stop) => {
+                    after = stop;
+                    Response::ok()
+                }
+                Err(e) => Response::error(e),
+            },
             Ok(request) => match handle_files(request, files, fds) {
                 Ok(response) => response,
                 Err(_) => Response::error("this sandbox has no display (--display none)"),
@@ -338,7 +361,10 @@ fn handle(request: Request, compositor: &mut State) -> (Response, Option<Vec<u8>
             Ok(()) => (Response::ok(), None, After::Continue),
             Err(e) => (Response::error(e), None, After::Continue),
         },
-        Request::Stop => (Response::ok(), None, After::Stop),
+        Request::Stop { grace, force } => match stop_request(grace, force) {
+            Ok(stop) => (Response::ok(), None, stop),
+            Err(e) => (Response::error(e), None, After::Continue),
+        },
         Request::AddFile { .. } | Request::RemoveFile { .. } | Request::Export { .. } => (
             Response::error("file requests are answered by handle_files"),
             None,
@@ -432,7 +458,18 @@ mod tests {
         );
         assert_eq!(
             serde_json::from_str::<Request>(r#"{"cmd":"stop"}"#).unwrap(),
-            Request::Stop
+            Request::Stop {
+                grace: None,
+                force: false
+            }
+        );
+        assert_eq!(
+            serde_json::to_string(&Request::Stop {
+                grace: Some(1.5),
+                force: false
+            })
+            .unwrap(),
+            r#"{"cmd":"stop","grace":1.5}"#
         );
         assert!(serde_json::from_str::<Request>(r#"{"cmd":"format-disk"}"#).is_err());
         assert_eq!(

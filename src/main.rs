@@ -101,7 +101,12 @@ fn main() -> ExitCode {
                 )),
             }
         }
-        Command::Stop { name } => control::call(&name, &Request::Stop).map(|_| 0),
+        Command::Stop { name, grace, force } => grace
+            .map_or(Ok(()), |secs| {
+                wsbox_policies::check_grace(secs)
+                    .map_err(|e| anyhow::anyhow!("invalid --grace: {e}"))
+            })
+            .and_then(|()| control::call(&name, &Request::Stop { grace, force }).map(|_| 0)),
         // The host path is opened here, as the user: wsbox, confined,
         // only receives the open file (and a read-write file's directory;
         // src/files/broker.rs, src/files/documents.rs).

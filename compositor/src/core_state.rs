@@ -75,6 +75,9 @@ pub struct Core {
     /// The output is shown inside wsbox's frame in a host window (window
     /// mode): windows that fill it need no frame of their own.
     pub host_frame: bool,
+    /// The app has left a ping unanswered while wsbox waits for it to
+    /// close: the marking says so ([`crate::responsive`]).
+    pub not_responding: bool,
     /// Auto clipboard: an app set the selection; offer it to the host after
     /// the batch.
     pub export_selection: bool,

@@ -32,6 +32,7 @@ mod layout;
 pub mod limits;
 mod marking;
 mod render;
+pub mod responsive;
 pub mod screenshot;
 mod setup;
 pub mod state;

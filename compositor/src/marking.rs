@@ -105,6 +105,22 @@ fn is_sneaky(c: char) -> bool {
         )
 }
 
+/// What the marking adds to the title of an app that does not answer
+/// pings while wsbox waits for it to close.
+pub const NOT_RESPONDING: &str = " (not responding)";
+
+/// `title` with [`NOT_RESPONDING`] at its end when `late`, cut so that the
+/// whole stays within `max` characters and the suffix is never cut.
+pub fn responding_title(title: String, late: bool, max: usize) -> String {
+    if !late {
+        return title;
+    }
+    let room = max.saturating_sub(NOT_RESPONDING.chars().count());
+    let mut out: String = title.chars().take(room).collect();
+    out.push_str(NOT_RESPONDING);
+    out
+}
+
 /// `[wsbox:<name>] <title>`, visible characters only, capped.
 pub fn marked_title(name: &str, title: &str) -> String {
     let clean: String = title
@@ -388,8 +404,12 @@ impl HostFrame {
     }
 
     /// Follows the app's title; true when the marked title changed.
-    pub fn set_app_title(&mut self, app_title: &str) -> bool {
-        let title = host_title(&self.name, app_title);
+    pub fn set_app_title(&mut self, app_title: &str, not_responding: bool) -> bool {
+        let title = responding_title(
+            host_title(&self.name, app_title),
+            not_responding,
+            HOST_TITLE_MAX,
+        );
         if title == self.title {
             return false;
         }

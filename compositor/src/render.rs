@@ -118,7 +118,11 @@ pub fn elements(
                 .and_then(|d| d.lock().ok().and_then(|d| d.title.clone()))
                 .unwrap_or_default()
         });
-        let text = marking::marked_title(&core.config.name, &title);
+        let text = marking::responding_title(
+            marking::marked_title(&core.config.name, &title),
+            core.not_responding,
+            usize::MAX,
+        );
         let frame = window.user_data().get_or_insert(InnerFrame::default);
         let (title, bars) = frame.elements(
             renderer,

@@ -174,6 +174,7 @@ impl State {
                 last_client_count: 0,
                 transfers,
                 host_frame,
+                not_responding: false,
                 export_selection: false,
             },
             seat_state,

@@ -19,6 +19,7 @@ mod error;
 mod filesystem;
 mod identity;
 mod keyboard;
+mod lifecycle;
 mod network;
 mod security;
 mod value;
@@ -34,6 +35,7 @@ pub use error::{Error, Refusal};
 pub use filesystem::{validate_host_path, validate_sandbox_path, Access, Bind, Filesystem, Home};
 pub use identity::{validate_hostname, Identity, MachineId};
 pub use keyboard::Keyboard;
+pub use lifecycle::{check_grace, Lifecycle, GRACE_MAX_SECS};
 pub use network::{
     AddrError, Forward, ForwardError, Network, NetworkMode, TorAddr, MAX_FORWARDS, TOR_PORTS,
     TOR_SOCKS_DEFAULT,
@@ -67,6 +69,8 @@ pub struct Policy {
     pub keyboard: Keyboard,
     #[serde(default)]
     pub clipboard: Clipboard,
+    #[serde(default)]
+    pub lifecycle: Lifecycle,
 }
 
 impl Policy {
@@ -108,6 +112,7 @@ impl Policy {
     fn check(&self) -> Result<(), Refusal> {
         self.identity.check()?;
         self.clipboard.check()?;
+        self.lifecycle.check()?;
         self.network.check()?;
         if self.filesystem.sys && self.network.mode == NetworkMode::Host {
             return Err(Refusal::new(

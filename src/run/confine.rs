@@ -36,6 +36,7 @@ pub struct Confined {
     pub broker: Arc<Broker>,
     pub grants: Grants,
     pub documents: Option<DocumentsHelper>,
+    pub graces: (std::time::Duration, std::time::Duration),
     pub sandbox: Sandbox,
     pub pid1: Pid,
 }
@@ -95,6 +96,7 @@ pub fn confine(mut started: Started) -> Result<Confined> {
         broker,
         grants: started.grants,
         documents: started.documents,
+        graces: started.graces,
         sandbox: started.sandbox,
         pid1,
     })

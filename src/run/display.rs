@@ -7,6 +7,7 @@
 
 use std::os::fd::AsFd;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use wsbox_compositor::reexports::calloop::generic::Generic;
@@ -21,7 +22,7 @@ use wsbox_sandbox::{BindSpec, HostIds};
 
 use crate::control;
 use crate::run::prepare::Plan;
-use crate::run::state::Run;
+use crate::run::state::{Run, Stop};
 
 /// The event loop and what serves in it, from `display` on.
 pub struct Loop {
@@ -63,8 +64,10 @@ pub fn display(mut plan: Plan) -> Result<Shown> {
                     Some(compositor) => control::accept_all(listener, compositor, &mut run.files),
                     None => control::refuse_all(listener, &mut run.files),
                 };
-                if after == control::After::Stop {
-                    run.stop(false);
+                if let control::After::Stop { grace, force } = after {
+                    // Checked by the control socket already.
+                    let grace = grace.map(Duration::from_secs_f64);
+                    run.stop(Stop::Asked { grace, force });
                 }
                 Ok(PostAction::Continue)
             },

@@ -12,7 +12,9 @@ use anyhow::{bail, Context, Result};
 use wsbox_compositor::clipboard::ClipboardConfig;
 use wsbox_compositor::Config;
 use wsbox_compositor::KeyboardConfig;
-use wsbox_policies::{Access, Bind, ClipboardMode, Home, HostDecorations, MachineId, Policy};
+use wsbox_policies::{
+    check_grace, Access, Bind, ClipboardMode, Home, HostDecorations, MachineId, Policy,
+};
 use wsbox_sandbox::hostpath::Created;
 use wsbox_sandbox::plan::{environment, random_boot_id, random_machine_id, DocumentSpec};
 use wsbox_sandbox::{BindSpec, HostIds, Spec};
@@ -33,6 +35,10 @@ pub struct Plan {
     /// session.
     pub window: bool,
     pub timeout: Option<Duration>,
+    /// How long the app has to exit after `wsbox stop` and after the
+    /// timeout asked its windows to close.
+    pub grace: Duration,
+    pub timeout_grace: Duration,
     /// Where `--screenshot` writes the output when the timeout ends the run.
     pub screenshot: Option<PathBuf>,
     /// The sandbox to make; `display` adds the Wayland socket to it.
@@ -160,6 +166,8 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
         compositor,
         window: display == DisplayMode::Window,
         timeout,
+        grace: policy.lifecycle.grace(),
+        timeout_grace: policy.lifecycle.timeout_grace(),
         screenshot: args.screenshot.clone(),
         spec,
         grants,
@@ -249,6 +257,14 @@ fn apply_overrides(policy: &mut Policy, args: &RunArgs) -> Result<()> {
                 special: args.allow_special,
             });
         }
+    }
+    if let Some(grace) = args.grace {
+        check_grace(grace).map_err(|e| anyhow::anyhow!("invalid --grace {grace}: {e}"))?;
+        policy.lifecycle.grace = grace;
+    }
+    if let Some(grace) = args.timeout_grace {
+        check_grace(grace).map_err(|e| anyhow::anyhow!("invalid --timeout-grace {grace}: {e}"))?;
+        policy.lifecycle.timeout_grace = grace;
     }
     if let Some(home) = &args.home {
         // `~` is expanded first: made absolute, it would name ./~ instead.

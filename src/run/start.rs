@@ -8,6 +8,7 @@
 
 use std::os::fd::AsFd;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use nix::unistd::Pid;
@@ -26,7 +27,7 @@ use crate::net::relays::Relays;
 use crate::net::usernet::{self, UserNet};
 use crate::run::confine::own_dirs;
 use crate::run::display::{Loop, Shown};
-use crate::run::state::Run;
+use crate::run::state::{Run, Stop};
 use crate::screenshot::ScreenshotWriter;
 
 /// What `start` hands on. When a later phase fails, what is left of it goes
@@ -50,6 +51,8 @@ pub struct Started {
     /// The documents helper: it writes every changed document back when
     /// dropped, after the app has ended.
     pub documents: Option<DocumentsHelper>,
+    /// The graces of [`crate::run::state::Run`].
+    pub graces: (Duration, Duration),
     pub instance: Instance,
 }
 
@@ -106,7 +109,7 @@ pub fn start(shown: Shown) -> Result<Started> {
                         if run.failure.is_none() && run.outcome.is_none() {
                             run.failure = Some(e);
                         }
-                        run.stop(false);
+                        run.stop(Stop::Failure);
                     }
                     Ok(PostAction::Remove)
                 },
@@ -223,7 +226,7 @@ pub fn start(shown: Shown) -> Result<Started> {
                         Err(e) => run.failure = Some(e.to_string()),
                     }
                 }
-                run.stop(true);
+                run.stop(Stop::Timeout);
                 TimeoutAction::Drop
             })
             .map_err(|e| anyhow::anyhow!("failed to set the timeout: {e}"))?;
@@ -240,6 +243,7 @@ pub fn start(shown: Shown) -> Result<Started> {
         events,
         grants,
         documents,
+        graces: (plan.grace, plan.timeout_grace),
         instance: plan.instance,
     })
 }

@@ -5,6 +5,8 @@
 //! loop; none may exit wsbox or tear anything down: `teardown` does, in
 //! order.
 
+use std::time::{Duration, Instant};
+
 use nix::unistd::Pid;
 use wsbox_compositor::reexports::calloop::timer::{TimeoutAction, Timer};
 use wsbox_compositor::reexports::calloop::{EventLoop, LoopHandle, LoopSignal};
@@ -41,55 +43,159 @@ pub struct Run {
     pub ending: bool,
     pub outcome: Option<Outcome>,
     pub timed_out: bool,
+    /// The app was asked to stop; `terminating` once it got SIGTERM.
     pub stopping: bool,
+    pub terminating: bool,
+    /// wsbox had to kill the app (SIGKILL).
+    pub killed: bool,
     /// The user closed the window; the app was asked to close.
     pub closing: bool,
+    /// The app is being pinged while wsbox waits for it to close.
+    pub pinging: bool,
+    /// Since when the app, asked to close, has had no window left.
+    pub windowless_since: Option<Instant>,
     pub host_gone: bool,
     pub failure: Option<String>,
+    /// How long the app has to exit after `wsbox stop` and after the
+    /// timeout (the policy's `[lifecycle]`, or the command line's).
+    pub grace: Duration,
+    pub timeout_grace: Duration,
     pub signal: LoopSignal,
     pub handle: LoopHandle<'static, Run>,
 }
 
+/// Why the sandbox is stopped.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stop {
+    /// `--timeout` ran out: the app has the timeout's grace to close.
+    Timeout,
+    /// `wsbox stop`: the app has `grace` (else the sandbox's) to close, or
+    /// none with `force`.
+    Asked {
+        grace: Option<Duration>,
+        force: bool,
+    },
+    /// wsbox cannot go on (the host is gone, a watch failed): no grace.
+    Failure,
+}
+
+/// How often an app wsbox waits for is pinged.
+const PING_EVERY: Duration = Duration::from_secs(1);
+
 impl Run {
-    /// Asks the app to stop, and kills the sandbox if it has not after the
-    /// grace period.
-    pub fn stop(&mut self, timed_out: bool) {
-        self.timed_out |= timed_out;
-        if self.stopping {
+    /// Asks the app's windows to close; once the grace period is over (at
+    /// once without a window to ask), the app gets SIGTERM, and SIGKILL
+    /// [`STOP_GRACE`] later. A second stop may shorten the wait, never
+    /// lengthen it.
+    pub fn stop(&mut self, how: Stop) {
+        self.timed_out |= how == Stop::Timeout;
+        let grace = match how {
+            Stop::Timeout => self.timeout_grace,
+            Stop::Asked { force: true, .. } | Stop::Failure => Duration::ZERO,
+            Stop::Asked { grace, .. } => grace.unwrap_or(self.grace),
+        };
+        let has_windows = self
+            .compositor
+            .as_ref()
+            .is_some_and(|c| !c.windows().is_empty());
+        if !self.stopping {
+            self.stopping = true;
+            if let Some(compositor) = self.compositor.as_mut() {
+                compositor.close_all();
+            }
+        }
+        if grace.is_zero() || !has_windows {
+            self.terminate();
             return;
         }
-        self.stopping = true;
-        if let Some(compositor) = self.compositor.as_mut() {
-            compositor.close_all();
+        self.watch_responsiveness();
+        let _ =
+            self.handle
+                .insert_source(Timer::from_duration(grace), move |_, _, run: &mut Run| {
+                    if run.outcome.is_none() && !run.terminating {
+                        tracing::info!(?grace, "the app did not exit within its grace period");
+                        run.terminate();
+                    }
+                    TimeoutAction::Drop
+                });
+    }
+
+    /// SIGTERM to the app now, SIGKILL after [`STOP_GRACE`].
+    fn terminate(&mut self) {
+        if self.terminating {
+            return;
         }
+        self.terminating = true;
         terminate(self.sandbox);
         let _ =
             self.handle
                 .insert_source(Timer::from_duration(STOP_GRACE), |_, _, run: &mut Run| {
                     if run.outcome.is_none() {
+                        run.killed = true;
                         kill_sandbox(run.sandbox);
                     }
                     TimeoutAction::Drop
                 });
     }
+
+    /// While wsbox waits for the app to close: pings it every second, shows
+    /// in the marking whether it answers, and stops an app that was asked
+    /// to close from its window and has had none left for the grace period.
+    fn watch_responsiveness(&mut self) {
+        if self.pinging {
+            return;
+        }
+        self.pinging = true;
+        let _ = self
+            .handle
+            .insert_source(Timer::immediate(), |_, _, run: &mut Run| {
+                if run.outcome.is_some() || run.terminating {
+                    return TimeoutAction::Drop;
+                }
+                let Some(compositor) = run.compositor.as_mut() else {
+                    return TimeoutAction::Drop;
+                };
+                let now = Instant::now();
+                compositor.ping_clients(now);
+                if compositor.windows().is_empty() {
+                    let since = *run.windowless_since.get_or_insert(now);
+                    if run.closing && !run.stopping && now - since >= run.grace {
+                        // Its windows are gone, the app lingers.
+                        run.stop(Stop::Asked {
+                            grace: None,
+                            force: true,
+                        });
+                        return TimeoutAction::Drop;
+                    }
+                } else {
+                    run.windowless_since = None;
+                }
+                TimeoutAction::ToDuration(PING_EVERY)
+            });
+    }
 }
 
 impl Run {
-    /// The user closed the host window: the app was asked to close (by the
-    /// compositor); it is stopped if it has not exited after the grace period.
+    /// The user closed the host window: the compositor asked the app's
+    /// windows to close. wsbox waits as long as the app answers pings (a
+    /// "save changes?" dialog keeps it running); a second close of an app
+    /// that does not answer stops it (SIGTERM, then SIGKILL).
     fn close_requested(&mut self) {
-        if self.closing || self.stopping {
+        if self.stopping {
             return;
         }
-        self.closing = true;
-        let _ =
-            self.handle
-                .insert_source(Timer::from_duration(STOP_GRACE), |_, _, run: &mut Run| {
-                    if run.outcome.is_none() {
-                        run.stop(false);
-                    }
-                    TimeoutAction::Drop
-                });
+        if !self.closing {
+            self.closing = true;
+            self.watch_responsiveness();
+            return;
+        }
+        if self.compositor.as_ref().is_some_and(State::not_responding) {
+            tracing::info!("the app does not respond and was closed again: stopping it");
+            self.stop(Stop::Asked {
+                grace: None,
+                force: true,
+            });
+        }
     }
 
     /// Applies what the host sent; false once the host is gone.
@@ -121,6 +227,6 @@ impl Run {
         if self.failure.is_none() {
             self.failure = Some(error.to_string());
         }
-        self.stop(false);
+        self.stop(Stop::Failure);
     }
 }

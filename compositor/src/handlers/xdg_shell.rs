@@ -19,7 +19,7 @@ use smithay::utils::Serial;
 use smithay::wayland::compositor::with_states;
 use smithay::wayland::shell::xdg::decoration::XdgDecorationHandler;
 use smithay::wayland::shell::xdg::{
-    PopupSurface, PositionerState, ToplevelSurface, XdgPopupSurfaceData, XdgShellHandler,
+    PopupSurface, PositionerState, ShellClient, ToplevelSurface, XdgPopupSurfaceData, XdgShellHandler,
     XdgShellState, XdgShellSurfaceUserData, XdgToplevelSurfaceData, XdgWmBaseUserData,
 };
 
@@ -124,6 +124,10 @@ impl XdgShellHandler for State {
         if surface.is_initial_configure_sent() {
             surface.send_configure();
         }
+    }
+
+    fn client_pong(&mut self, client: ShellClient) {
+        self.pong(&client);
     }
 
     fn toplevel_destroyed(&mut self, surface: ToplevelSurface) {

@@ -64,7 +64,7 @@ impl State {
         let Some(window) = backend.window() else {
             return Ok(());
         };
-        window.update_title(&title);
+        window.update_title(&title, core.not_responding);
         window.render_frame(core);
         // The frame callbacks it sent go out now, not with the next event.
         let _ = core.display_handle.flush_clients();

@@ -100,6 +100,11 @@ pub struct App {
     pub sends: Vec<String>,
     pub cancelled_sources: usize,
     pub held_fds: Vec<OwnedFd>,
+    /// Pings received; answered unless `hung`.
+    pub pings: usize,
+    /// Plays a hung app: pings are kept in `unanswered`, not answered.
+    pub hung: bool,
+    pub unanswered: Vec<u32>,
 }
 
 impl App {
@@ -480,7 +485,7 @@ impl Dispatch<WlPointer, ()> for App {
 
 impl Dispatch<XdgWmBase, ()> for App {
     fn event(
-        _: &mut Self,
+        app: &mut Self,
         wm_base: &XdgWmBase,
         event: xdg_wm_base::Event,
         _: &(),
@@ -488,7 +493,12 @@ impl Dispatch<XdgWmBase, ()> for App {
         _: &QueueHandle<Self>,
     ) {
         if let xdg_wm_base::Event::Ping { serial } = event {
-            wm_base.pong(serial);
+            app.pings += 1;
+            if app.hung {
+                app.unanswered.push(serial);
+            } else {
+                wm_base.pong(serial);
+            }
         }
     }
 }

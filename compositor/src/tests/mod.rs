@@ -19,6 +19,7 @@ mod globals;
 mod host;
 mod hostile;
 mod protocol_errors;
+mod responsive;
 
 /// Held by the tests that measure this process's memory and by the fuzzer,
 /// so that one does not count the other's allocations.

@@ -120,8 +120,8 @@ impl HostWindow {
 
     /// Follows the app's title: the frame is redrawn with it, and the host
     /// gets it with the next frame ([`Self::send_title`]).
-    pub(crate) fn update_title(&mut self, app_title: &str) {
-        if self.marking.set_app_title(app_title) {
+    pub(crate) fn update_title(&mut self, app_title: &str, not_responding: bool) {
+        if self.marking.set_app_title(app_title, not_responding) {
             self.presenter.dirty = true;
         }
     }
