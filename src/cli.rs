@@ -181,8 +181,7 @@ pub struct RunArgs {
     pub screenshot: Option<PathBuf>,
     /// Stop the sandbox after SECS seconds: its windows are asked to close,
     /// the app has --timeout-grace seconds to exit, then gets SIGTERM and
-    /// SIGKILL 2 s later; wsbox then exits with status 124 (137 when the
-    /// app had to be killed).
+    /// SIGKILL 2 s later; wsbox then exits with status 124.
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
     /// Seconds the app has to exit after `wsbox stop` asked its windows to

@@ -35,7 +35,6 @@ pub fn serve(mut confined: Confined) -> Result<Ended> {
         timed_out: false,
         stopping: false,
         terminating: false,
-        killed: false,
         closing: false,
         pinging: false,
         windowless_since: None,

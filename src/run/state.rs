@@ -46,8 +46,6 @@ pub struct Run {
     /// The app was asked to stop; `terminating` once it got SIGTERM.
     pub stopping: bool,
     pub terminating: bool,
-    /// wsbox had to kill the app (SIGKILL).
-    pub killed: bool,
     /// The user closed the window; the app was asked to close.
     pub closing: bool,
     /// The app is being pinged while wsbox waits for it to close.
@@ -131,7 +129,7 @@ impl Run {
             self.handle
                 .insert_source(Timer::from_duration(STOP_GRACE), |_, _, run: &mut Run| {
                     if run.outcome.is_none() {
-                        run.killed = true;
+                        tracing::info!("the app did not exit after SIGTERM: killing it");
                         kill_sandbox(run.sandbox);
                     }
                     TimeoutAction::Drop

@@ -16,7 +16,7 @@ use crate::run::state::RuntimeDir;
 pub fn teardown(ended: Ended) -> Result<i32> {
     let mut run = ended.run;
     let outcome = run.outcome.take();
-    let (timed_out, killed, failure) = (run.timed_out, run.killed, run.failure.take());
+    let (timed_out, failure) = (run.timed_out, run.failure.take());
     let (process, ending) = (run.process.take(), run.ending);
     // The loop's sources first: the Wayland socket unlinks its path while
     // the directory is still this sandbox's. They live as long as any
@@ -50,21 +50,17 @@ pub fn teardown(ended: Ended) -> Result<i32> {
     };
     // Last: the broker has removed the directory and exited.
     drop(broker);
-    let status = exit_status(outcome, timed_out, killed, failure);
+    let status = exit_status(outcome, timed_out, failure);
     // Last, the relay process: nothing above needs it gone.
     drop(ended.relays);
     Ok(status)
 }
 
-/// The exit status for how the sandbox ended, its failure reported: after
-/// `--timeout`, 124, unless the app had to be killed (then 137, its own,
-/// as GNU timeout says).
-fn exit_status(
-    outcome: Option<Outcome>,
-    timed_out: bool,
-    killed: bool,
-    failure: Option<String>,
-) -> i32 {
+/// The exit status for how the sandbox ended, its failure reported: 124
+/// after `--timeout` however the app ended (the contract CI relies on);
+/// else the app's own, which tells a clean exit (its status) from one
+/// wsbox forced (143 after SIGTERM, 137 after SIGKILL).
+fn exit_status(outcome: Option<Outcome>, timed_out: bool, failure: Option<String>) -> i32 {
     if let Some(outcome) = &outcome {
         if let Some(failure) = &outcome.failure {
             // The sandbox could not be set up: when the kernel's settings
@@ -84,7 +80,7 @@ fn exit_status(
         return EXIT_WSBOX_ERROR;
     }
     match outcome {
-        Some(_) if timed_out && !killed => EXIT_TIMEOUT,
+        Some(_) if timed_out => EXIT_TIMEOUT,
         Some(outcome) => outcome.code,
         None => EXIT_WSBOX_ERROR,
     }
