@@ -135,6 +135,25 @@ impl State {
         smithay::wayland::selection::primary_selection::set_primary_focus(&dh, &seat, client);
     }
 
+    /// What the app showed last, as PNG, for a screenshot taken after it
+    /// ended: the output as it is while it still shows a window (the
+    /// app's end may not have been processed yet), else the last frame
+    /// that showed one (headless keeps it). None when there is no such
+    /// frame: the app never showed a window, or a host window's backend
+    /// keeps none.
+    pub fn last_frame_png(&mut self) -> Option<Vec<u8>> {
+        if !self.windows().is_empty() {
+            return self.screenshot_png().ok();
+        }
+        let State { backend, core, .. } = self;
+        // Rendering the output without the windows keeps the frame before.
+        backend.render_frame(core);
+        match backend {
+            Backend::Headless(headless) => headless.last_shown_png().map(<[u8]>::to_vec),
+            Backend::Window(_) => None,
+        }
+    }
+
     /// The output as PNG.
     pub fn screenshot_png(&mut self) -> Result<Vec<u8>, screenshot::Error> {
         let State { backend, core, .. } = self;

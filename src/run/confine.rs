@@ -37,6 +37,7 @@ pub struct Confined {
     pub grants: Grants,
     pub documents: Option<DocumentsHelper>,
     pub graces: (std::time::Duration, std::time::Duration),
+    pub screenshot: Option<(crate::screenshot::ScreenshotWriter, std::path::PathBuf)>,
     pub sandbox: Sandbox,
     pub pid1: Pid,
 }
@@ -97,6 +98,7 @@ pub fn confine(mut started: Started) -> Result<Confined> {
         grants: started.grants,
         documents: started.documents,
         graces: started.graces,
+        screenshot: started.screenshot,
         sandbox: started.sandbox,
         pid1,
     })

@@ -7,6 +7,8 @@
 use anyhow::{Context, Result};
 use wsbox_sandbox::Prepared;
 
+use wsbox_compositor::State;
+
 use crate::files::live::Live;
 use crate::net::relays::Relays;
 use crate::net::usernet::UserNet;
@@ -21,6 +23,29 @@ pub struct Ended {
     pub relays: Option<Relays>,
     pub user_net: Option<UserNet>,
     pub prepared: Prepared,
+}
+
+impl Run {
+    /// The app ended before `--timeout`: `--screenshot` gets its last frame,
+    /// and the user is told, or told why there is none.
+    fn screenshot_after_the_end(&mut self) {
+        let Some((writer, path)) = self.screenshot.take() else {
+            return;
+        };
+        let shown = path.display();
+        match self.compositor.as_mut().and_then(State::last_frame_png) {
+            Some(png) => match writer.write(&png) {
+                Ok(()) => eprintln!(
+                    "wsbox: the app ended before --timeout; {shown} holds the last frame it showed"
+                ),
+                Err(e) => self.failure = Some(e),
+            },
+            None => eprintln!(
+                "wsbox: the app ended before --timeout without a frame to show (no window, or a \
+                 host window's output, which wsbox does not keep); nothing was written to {shown}"
+            ),
+        }
+    }
 }
 
 /// Runs the event loop until the sandbox ends or is stopped.
@@ -42,6 +67,7 @@ pub fn serve(mut confined: Confined) -> Result<Ended> {
         failure: None,
         grace: confined.graces.0,
         timeout_grace: confined.graces.1,
+        screenshot: confined.screenshot,
         signal: confined.signal,
         handle: confined.runtime.handle.clone(),
     };
@@ -58,6 +84,7 @@ pub fn serve(mut confined: Confined) -> Result<Ended> {
             }
         })
         .context("the event loop failed")?;
+    run.screenshot_after_the_end();
     Ok(Ended {
         run,
         runtime: confined.runtime,

@@ -53,6 +53,8 @@ pub struct Started {
     pub documents: Option<DocumentsHelper>,
     /// The graces of [`crate::run::state::Run`].
     pub graces: (Duration, Duration),
+    /// `--screenshot`'s writer and file, until the timeout writes it.
+    pub screenshot: Option<(ScreenshotWriter, std::path::PathBuf)>,
     pub instance: Instance,
 }
 
@@ -203,19 +205,20 @@ pub fn start(shown: Shown) -> Result<Started> {
         )
         .map_err(|e| anyhow::anyhow!("failed to watch the sandbox: {e}"))?;
 
+    let mut screenshot = None;
     if let Some(timeout) = plan.timeout {
         // Written by a helper started now: confined, wsbox cannot write
         // where the file goes.
-        let mut screenshot = plan
+        screenshot = plan
             .screenshot
             .as_deref()
-            .map(ScreenshotWriter::spawn)
+            .map(|path| ScreenshotWriter::spawn(path).map(|w| (w, path.to_owned())))
             .transpose()
             .context("failed to start the screenshot writer")?;
         handle
             .insert_source(Timer::from_duration(timeout), move |_, _, run: &mut Run| {
-                if let (Some(writer), Some(compositor)) =
-                    (screenshot.take(), run.compositor.as_mut())
+                if let (Some((writer, _)), Some(compositor)) =
+                    (run.screenshot.take(), run.compositor.as_mut())
                 {
                     match compositor.screenshot_png() {
                         Ok(png) => {
@@ -244,6 +247,7 @@ pub fn start(shown: Shown) -> Result<Started> {
         grants,
         documents,
         graces: (plan.grace, plan.timeout_grace),
+        screenshot,
         instance: plan.instance,
     })
 }

@@ -5,6 +5,7 @@
 //! loop; none may exit wsbox or tear anything down: `teardown` does, in
 //! order.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
@@ -17,6 +18,7 @@ use wsbox_sandbox::Outcome;
 use crate::files::broker::BrokerEnd;
 use crate::files::live::Live;
 use crate::instance::Instance;
+use crate::screenshot::ScreenshotWriter;
 
 /// wsbox's runtime directory and the broker that removes it, with the event
 /// loop whose sources live in it: however `wsbox run` ends, the sources go
@@ -58,6 +60,9 @@ pub struct Run {
     /// timeout (the policy's `[lifecycle]`, or the command line's).
     pub grace: Duration,
     pub timeout_grace: Duration,
+    /// `--screenshot`'s writer and file, until the timeout writes it; an
+    /// app that ends first leaves its last frame there.
+    pub screenshot: Option<(ScreenshotWriter, PathBuf)>,
     pub signal: LoopSignal,
     pub handle: LoopHandle<'static, Run>,
 }

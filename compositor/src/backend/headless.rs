@@ -29,6 +29,11 @@ pub struct Headless {
     pub cursor_visible: bool,
     /// Frames actually rendered (damage was non-empty).
     pub frames_rendered: u64,
+    /// Whether the last frame rendered showed a window.
+    showed_windows: bool,
+    /// The last frame that showed a window, as PNG, kept when the windows
+    /// went: what an app that exits before `--timeout` showed last.
+    last_shown: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Headless {
@@ -61,6 +66,8 @@ impl Headless {
             cursor: render::arrow_cursor(),
             cursor_visible: false,
             frames_rendered: 0,
+            showed_windows: false,
+            last_shown: None,
         })
     }
 
@@ -85,6 +92,13 @@ impl Headless {
     pub fn render_frame(&mut self, core: &mut Core) {
         if core.needs_redraw || self.age == 0 {
             core.needs_redraw = false;
+            let has_windows = core.space.elements().next().is_some();
+            if self.showed_windows && !has_windows {
+                // The last windows went (the app ended, say): the target
+                // still holds their last frame. Encoded only now, once.
+                self.last_shown = self.screenshot_png().ok();
+            }
+            self.showed_windows = has_windows;
             let elements =
                 render::elements(&mut self.renderer, core, &self.cursor, self.cursor_visible);
             let rendered = match self.renderer.bind(&mut self.target) {
@@ -113,6 +127,11 @@ impl Headless {
             }
         }
         render::send_frames(core);
+    }
+
+    /// The last frame that showed a window, once every window is gone.
+    pub fn last_shown_png(&self) -> Option<&[u8]> {
+        self.last_shown.as_deref()
     }
 
     /// The current output contents as PNG (RGBA, 8 bits per channel).

@@ -256,3 +256,31 @@ fn a_dialog_larger_than_the_content_area_is_asked_to_fit_it() {
         "the dialog {info:?} reaches past the content area {area:?}"
     );
 }
+
+/// An app that ends before `--timeout` leaves its last frame for
+/// `--screenshot`: the output keeps the frame from before its windows went.
+#[test]
+fn the_last_frame_with_a_window_is_kept_when_the_windows_go() {
+    let mut f = Fixture::new();
+    let id = f.add_client();
+    assert!(
+        f.state.last_frame_png().is_none(),
+        "no window was ever shown"
+    );
+    let window = f.map_window(id, "gone", true, None, RED);
+    let info = f.window_info("gone");
+    let centre = (info.x + info.width / 2, info.y + info.height / 2);
+    assert_eq!(f.screenshot().rgb(centre.0, centre.1), rgb_of(RED));
+
+    window.toplevel.destroy();
+    window.xdg_surface.destroy();
+    window.surface.destroy();
+    f.roundtrip(id);
+    assert!(f.state.windows().is_empty());
+    let last = f.state.last_frame_png().expect("the last frame");
+    let last = super::fixture::Screenshot::decode(&last);
+    assert_eq!(last.rgb(centre.0, centre.1), rgb_of(RED));
+    // The output itself shows the background again.
+    let px = f.screenshot().rgb(centre.0, centre.1);
+    assert!(close(px, background()), "{px:?}");
+}
