@@ -70,6 +70,8 @@ pub struct Core {
     pub refocus: bool,
     /// Clients connected after the last batch, to notice departures.
     pub last_client_count: usize,
+    /// Toplevels that have shown a buffer since the start.
+    pub windows_shown: u64,
     /// Clipboard transfers between the sandbox and the host.
     pub transfers: Transfers,
     /// The output is shown inside wsbox's frame in a host window (window

@@ -175,6 +175,7 @@ impl State {
                 transfers,
                 host_frame,
                 not_responding: false,
+                windows_shown: 0,
                 export_selection: false,
             },
             seat_state,

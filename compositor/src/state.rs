@@ -197,6 +197,11 @@ impl State {
             .collect()
     }
 
+    /// How many toplevels have shown a buffer since the start.
+    pub fn windows_shown(&self) -> u64 {
+        self.core.windows_shown
+    }
+
     /// Number of connected clients.
     pub fn client_count(&self) -> usize {
         self.core.clients.load(Ordering::Relaxed)

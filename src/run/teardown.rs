@@ -18,6 +18,12 @@ pub fn teardown(ended: Ended) -> Result<i32> {
     let outcome = run.outcome.take();
     let (timed_out, failure) = (run.timed_out, run.failure.take());
     let (process, ending) = (run.process.take(), run.ending);
+    // Whether the app, in a display mode, ever showed a window on its own.
+    let windowless = run
+        .compositor
+        .as_ref()
+        .is_some_and(|c| c.windows_shown() == 0)
+        && !run.stopping;
     // The loop's sources first: the Wayland socket unlinks its path while
     // the directory is still this sandbox's. They live as long as any
     // handle of the loop does.
@@ -50,10 +56,29 @@ pub fn teardown(ended: Ended) -> Result<i32> {
     };
     // Last: the broker has removed the directory and exited.
     drop(broker);
+    if windowless {
+        hint_at_x11(outcome.as_ref());
+    }
     let status = exit_status(outcome, timed_out, failure);
     // Last, the relay process: nothing above needs it gone.
     drop(ended.relays);
     Ok(status)
+}
+
+/// An app that failed on its own without ever showing a window may be an
+/// X11 program looking for its display: one line says that wsbox gives it
+/// none. Factual only: DISPLAY is not set inside.
+fn hint_at_x11(outcome: Option<&Outcome>) {
+    let Some(outcome) = outcome else {
+        return;
+    };
+    if outcome.failure.is_none() && (1..EXIT_WSBOX_ERROR).contains(&outcome.code) {
+        eprintln!(
+            "wsbox: the app exited with status {} without showing a window; if it is an X11 \
+             program, it cannot run in wsbox yet (DISPLAY is not set inside)",
+            outcome.code
+        );
+    }
 }
 
 /// The exit status for how the sandbox ended, its failure reported: 124

@@ -223,6 +223,7 @@ pub(crate) fn handle_commit(state: &mut State, surface: &WlSurface) {
             let mapped = window.user_data().get_or_insert(Mapped::default);
             if has_buffer && !mapped.0.get() {
                 mapped.0.set(true);
+                state.core.windows_shown += 1;
                 state.core.space.raise_element(&window, true);
                 state.core.refocus = true;
             }
