@@ -25,7 +25,11 @@ fn main() {
     }
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into()));
     for (file, compile) in [
-        ("app-filter.bpf", compile as fn() -> Result<Vec<u8>, String>),
+        (
+            "app-filter.bpf",
+            (|| compile(false)) as fn() -> Result<Vec<u8>, String>,
+        ),
+        ("app-nested-userns-filter.bpf", || compile(true)),
         ("wsbox-filter.bpf", || compile_wsbox(false)),
         ("wsbox-relay-filter.bpf", || compile_wsbox(true)),
         ("wsbox-tty-filter.bpf", compile_wsbox_tty),
@@ -148,7 +152,9 @@ fn compile_wsbox_tty() -> Result<Vec<u8>, String> {
     export(&ctx)
 }
 
-fn compile() -> Result<Vec<u8>, String> {
+/// The app's filter; with `nested_userns`, without the refusals of
+/// NESTED_USERNS_FLAGS and NESTED_USERNS_SYSCALLS.
+fn compile(nested_userns: bool) -> Result<Vec<u8>, String> {
     let build = |what: &str| {
         let what = what.to_owned();
         move |e: libseccomp::error::SeccompError| format!("{what}: {e}")
@@ -163,6 +169,9 @@ fn compile() -> Result<Vec<u8>, String> {
         .map_err(build("architecture"))?;
 
     for name in DENIED {
+        if nested_userns && NESTED_USERNS_SYSCALLS.contains(name) {
+            continue;
+        }
         // A syscall this architecture does not have needs no rule.
         let Ok(syscall) = ScmpSyscall::from_name(name) else {
             continue;
@@ -175,9 +184,14 @@ fn compile() -> Result<Vec<u8>, String> {
     ctx.add_rule(ScmpAction::Errno(libc::ENOSYS), clone3)
         .map_err(build("clone3"))?;
 
+    let refused: Vec<u64> = NAMESPACE_FLAGS
+        .iter()
+        .copied()
+        .filter(|f| !(nested_userns && NESTED_USERNS_FLAGS.contains(f)))
+        .collect();
     for (name, flags) in [
-        ("unshare", [NAMESPACE_FLAGS, &[CLONE_NEWTIME]].concat()),
-        ("clone", NAMESPACE_FLAGS.to_vec()),
+        ("unshare", [&refused[..], &[CLONE_NEWTIME]].concat()),
+        ("clone", refused.clone()),
     ] {
         let syscall = ScmpSyscall::from_name(name).map_err(build(name))?;
         for flag in flags {

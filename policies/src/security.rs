@@ -8,6 +8,12 @@ use serde::{Deserialize, Serialize};
 pub struct Security {
     #[serde(default)]
     pub landlock: Requirement,
+    /// Let the app create user namespaces nested in its sandbox (and PID,
+    /// network, IPC and UTS ones), with chroot, so that a browser keeps its
+    /// own sandbox. Off by default: it opens kernel code (user namespaces)
+    /// to the app that is otherwise out of its reach.
+    #[serde(default)]
+    pub nested_userns: bool,
 }
 
 /// Whether a kernel feature is required or used when available.

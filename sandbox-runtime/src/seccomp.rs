@@ -35,6 +35,10 @@ impl std::fmt::Debug for Filter {
 
 /// The app filter, compiled by build.rs for this architecture.
 const APP_FILTER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/app-filter.bpf"));
+/// The same, letting the app create nested user namespaces
+/// ([`crate::seccomp_rules::NESTED_USERNS_FLAGS`]).
+const APP_NESTED_USERNS_FILTER: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/app-nested-userns-filter.bpf"));
 
 /// wsbox's own filters (see [`crate::self_confine`]): the allowlist, and the
 /// terminal ioctls it refuses on top.
@@ -48,6 +52,11 @@ impl Filter {
     /// build time.
     pub fn app() -> Result<Self, Error> {
         Self::from_bpf(APP_FILTER)
+    }
+
+    /// The app filter for a policy with `[security] nested_userns`.
+    pub fn app_nested_userns() -> Result<Self, Error> {
+        Self::from_bpf(APP_NESTED_USERNS_FILTER)
     }
 
     /// wsbox's allowlist ([`crate::seccomp_rules::WSBOX_ALLOWED`]).
@@ -372,6 +381,67 @@ mod tests {
         // SAFETY: as above.
         let unshare_files = || errno_of(unsafe { libc::unshare(libc::CLONE_FILES) } as _);
         assert_eq!(in_child(true, unshare_files), 0);
+    }
+
+    /// Runs `f` in a forked child with the nested-userns filter loaded.
+    fn in_nested_child(f: impl FnOnce() -> i32) -> i32 {
+        let filter = Filter::app_nested_userns().unwrap();
+        crate::testutil::in_child(move || {
+            crate::testutil::no_new_privs();
+            match filter.load() {
+                Ok(()) => f(),
+                Err(_) => 200,
+            }
+        })
+    }
+
+    #[test]
+    fn nested_userns_lets_user_namespaces_and_chroot_through_and_nothing_else() {
+        // SAFETY: in a forked child; unshare changes only it.
+        let unshare = |flags: i32| move || errno_of(unsafe { libc::unshare(flags) } as _);
+        assert_eq!(
+            in_nested_child(unshare(
+                libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWNET | libc::CLONE_NEWIPC
+            )),
+            0,
+            "a browser's namespaces"
+        );
+        // Not a mount namespace, nor a cgroup or time one.
+        assert_eq!(
+            in_nested_child(unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS)),
+            libc::EPERM
+        );
+        assert_eq!(in_nested_child(unshare(libc::CLONE_NEWCGROUP)), libc::EPERM);
+        // Inside its own new user namespace, chroot works (as browsers use
+        // it); mounting and joining namespaces still do not.
+        let inside = || {
+            // SAFETY: in a forked child; each call changes only it.
+            unsafe {
+                if libc::unshare(libc::CLONE_NEWUSER) != 0 {
+                    return 100;
+                }
+                if libc::chroot(c"/".as_ptr()) != 0 {
+                    return 101;
+                }
+                let mounted = libc::mount(
+                    c"none".as_ptr(),
+                    c"/tmp".as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    0,
+                    std::ptr::null(),
+                );
+                if mounted == 0 {
+                    return 102;
+                }
+                errno_of(libc::setns(0, libc::CLONE_NEWNET) as _)
+            }
+        };
+        assert_eq!(in_nested_child(inside), libc::EPERM);
+        // The default filter keeps refusing them.
+        assert_eq!(in_child(true, unshare(libc::CLONE_NEWUSER)), libc::EPERM);
+        // SAFETY: in a forked child.
+        let chroot = || errno_of(unsafe { libc::chroot(c"/".as_ptr()) } as _);
+        assert_eq!(in_child(true, chroot), libc::EPERM);
     }
 
     #[test]

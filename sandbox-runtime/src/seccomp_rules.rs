@@ -61,6 +61,24 @@ pub const NAMESPACE_FLAGS: &[u64] = &[
     libc::CLONE_NEWUTS as u64,
     libc::CLONE_NEWCGROUP as u64,
 ];
+/// With the policy's `[security] nested_userns`: the namespaces the app may
+/// create inside its sandbox, so that browsers keep their own sandbox
+/// (Firefox's content processes and Chromium's zygote start in new user,
+/// PID, network and IPC namespaces). The mount namespace stays refused,
+/// and so does every mount call: a nested namespace changes nothing the
+/// app could not see already, and holds no capability outside itself.
+pub const NESTED_USERNS_FLAGS: &[u64] = &[
+    libc::CLONE_NEWUSER as u64,
+    libc::CLONE_NEWPID as u64,
+    libc::CLONE_NEWNET as u64,
+    libc::CLONE_NEWIPC as u64,
+    libc::CLONE_NEWUTS as u64,
+];
+/// What else `nested_userns` allows: chroot, into which both browsers
+/// drop their sandboxed processes (an empty directory of /proc), with the
+/// capability their own new user namespace gives them there only.
+pub const NESTED_USERNS_SYSCALLS: &[&str] = &["chroot"];
+
 /// CLONE_NEWTIME shares its bit with the exit signal in clone(2), so it is only
 /// refused in unshare.
 pub const CLONE_NEWTIME: u64 = 0x80;

@@ -334,6 +334,7 @@ fn spec(policy: &Policy, argv: Vec<std::ffi::OsString>) -> Result<Spec> {
             &policy.environment.set,
         ),
         landlock: policy.security.landlock,
+        nested_userns: policy.security.nested_userns,
         host_ids: HostIds::for_caller(euid, egid),
         home: None,
         net: Default::default(),

@@ -30,6 +30,9 @@ pub struct Spec {
     /// The complete environment of the app.
     pub env: Vec<(OsString, OsString)>,
     pub landlock: Requirement,
+    /// The app may create user (and PID, network, IPC, UTS) namespaces
+    /// nested in its own, for browsers' own sandboxes.
+    pub nested_userns: bool,
     pub host_ids: HostIds,
     /// A host directory bound read-write as the app's home instead of an
     /// empty tmpfs.

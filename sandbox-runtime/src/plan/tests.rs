@@ -17,6 +17,7 @@ fn spec() -> Spec {
         sys: false,
         env: vec![],
         landlock: Requirement::Required,
+        nested_userns: false,
         host_ids: HostIds::for_caller(1000, 1000),
         home: None,
         net: NetSpec::default(),

@@ -38,7 +38,11 @@ impl Prepared {
         }
         seccomp::check_support()?;
         let landlock_abi = landlock::check(spec.landlock)?;
-        let filter = Filter::app()?;
+        let filter = if spec.nested_userns {
+            Filter::app_nested_userns()?
+        } else {
+            Filter::app()?
+        };
         let cstring = |s: &OsStr| CString::new(s.as_bytes()).map_err(|_| Error::Nul(s.to_owned()));
         let argv = spec
             .argv
