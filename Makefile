@@ -50,6 +50,7 @@ lint:
 	./scripts/install-deps.sh build
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	python3 scripts/check-structure.py
 
 # CI sets CI=true; then no sandbox test may skip.
 test: export WSBOX_MUST_WORK := $(if $(filter true,$(CI)),1,$(WSBOX_MUST_WORK))
@@ -57,6 +58,7 @@ test:
 	./scripts/install-deps.sh test
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	python3 scripts/check-structure.py
 	$(CARGO) build --workspace --bins
 	@# Every test binary runs even when one fails; the summary comes either way.
 	@set -o pipefail; status=0; \

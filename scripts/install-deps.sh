@@ -5,7 +5,7 @@
 # where GROUP is build, test, demo or bench.
 set -eu
 
-build="pkg-config libseccomp-dev libpixman-1-dev libxkbcommon-dev"
+build="pkg-config libseccomp-dev libpixman-1-dev libxkbcommon-dev python3"
 pkgs=""
 for group in "$@"; do
   case "$group" in

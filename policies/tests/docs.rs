@@ -75,3 +75,45 @@ fn toml_blocks_are_found() {
         ["[network]\nmode = \"tor\"\n".to_owned(), String::new()]
     );
 }
+
+/// The repository paths a text names in backticks: words with a `/` that
+/// end in `.rs`, `.toml`, `.md` or `/` (and start with no `$`, `~` or `<`).
+fn named_paths(text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|w| !w.contains(' ') && w.contains('/'))
+        .filter(|w| !w.starts_with(['$', '~', '<', '/']))
+        .filter(|w| {
+            [".rs", ".toml", ".md", "/"]
+                .iter()
+                .any(|end| w.ends_with(end))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_file_and_folder_the_architecture_names_exists() {
+    let text = std::fs::read_to_string(root().join("docs/architecture.md"))
+        .expect("docs/architecture.md");
+    let named = named_paths(&text);
+    assert!(named.len() > 30, "only {} paths named: {named:?}", named.len());
+    let missing: Vec<&String> = named.iter().filter(|p| !root().join(p).exists()).collect();
+    assert!(
+        missing.is_empty(),
+        "docs/architecture.md names what does not exist: {missing:?}"
+    );
+    // And every crate of the workspace is there.
+    for krate in ["policies/", "sandbox-runtime/", "compositor/", "src/", "testkit/"] {
+        assert!(named.iter().any(|p| p == krate), "{krate} is not named");
+    }
+}
+
+#[test]
+fn named_paths_are_found() {
+    assert_eq!(
+        named_paths("a `src/run/` b `x y/z.rs` `$XDG/x/` `compositor/src/lib.rs` `make test`"),
+        ["src/run/", "compositor/src/lib.rs"]
+    );
+}
