@@ -142,9 +142,9 @@ pub fn apply(ns: &Namespaces, rules: &str) -> Result<()> {
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    let parent = std::process::id();
     // SAFETY: only async-signal-safe system calls, on fds that `ns` keeps
     // open until the child has exec'd.
-    let parent = std::process::id();
     unsafe {
         cmd.pre_exec(move || enter(parent, user_fd, net_fd));
     }
