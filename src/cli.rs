@@ -32,6 +32,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show a running sandbox's state: the host window's focus, whether the
+    /// app responds, and counters of host keys and clipboard decisions.
+    Status {
+        /// The sandbox's name.
+        name: String,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the windows of a running sandbox.
     Windows {
         /// The sandbox's name (see `wsbox ps`).

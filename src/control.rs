@@ -24,6 +24,9 @@ use crate::files::live::Live;
 #[serde(tag = "cmd", rename_all = "lowercase")]
 pub enum Request {
     Windows,
+    /// Host focus, responsiveness and the counters of host input and
+    /// clipboard decisions.
+    Status,
     Screenshot,
     Input {
         action: InputAction,
@@ -81,6 +84,8 @@ pub struct Response {
     /// The path a file request made: inside for add/remove, on the host for export.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<wsbox_compositor::stats::Status>,
 }
 
 impl Response {
@@ -324,6 +329,15 @@ fn handle(request: Request, compositor: &mut State) -> (Response, Option<Vec<u8>
             Response {
                 ok: true,
                 windows: Some(compositor.windows()),
+                ..Response::default()
+            },
+            None,
+            After::Continue,
+        ),
+        Request::Status => (
+            Response {
+                ok: true,
+                status: Some(compositor.status()),
                 ..Response::default()
             },
             None,

@@ -71,6 +71,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(*args),
         Command::Ps { json } => ps(json),
         Command::Windows { name, json } => windows(&name, json),
+        Command::Status { name, json } => status(&name, json),
         Command::Screenshot { name, file } => {
             control::call(&name, &Request::Screenshot).and_then(|(_, png)| {
                 let png = png.ok_or_else(|| anyhow::anyhow!("sandbox {name} sent no image"))?;
@@ -223,6 +224,35 @@ fn ps(json: bool) -> anyhow::Result<i32> {
     for warning in warnings {
         println!("{warning}");
     }
+    Ok(0)
+}
+
+fn status(name: &str, json: bool) -> anyhow::Result<i32> {
+    let (response, _) = control::call(name, &Request::Status)?;
+    let status = response
+        .status
+        .ok_or_else(|| anyhow::anyhow!("sandbox {name} sent no status"))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(0);
+    }
+    let focus = match status.host_focused {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "(headless)",
+    };
+    let clip = &status.stats.clipboard;
+    println!("host focus:       {focus}");
+    println!(
+        "responding:       {}",
+        if status.not_responding { "no" } else { "yes" }
+    );
+    println!("windows shown:    {}", status.windows_shown);
+    println!("host key presses: {}", status.stats.host_key_presses);
+    println!(
+        "clipboard:        {} to the host, {} into the sandbox, {} dropped, {} refused, {} kept inside",
+        clip.to_host, clip.to_sandbox, clip.dropped, clip.refused, clip.kept_inside
+    );
     Ok(0)
 }
 

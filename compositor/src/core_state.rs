@@ -72,6 +72,8 @@ pub struct Core {
     pub last_client_count: usize,
     /// Toplevels that have shown a buffer since the start.
     pub windows_shown: u64,
+    /// What `wsbox status` counts.
+    pub stats: crate::stats::Stats,
     /// Clipboard transfers between the sandbox and the host.
     pub transfers: Transfers,
     /// The output is shown inside wsbox's frame in a host window (window

@@ -36,6 +36,7 @@ pub mod responsive;
 pub mod screenshot;
 mod setup;
 pub mod state;
+pub mod stats;
 #[cfg(test)]
 mod tests;
 mod text;

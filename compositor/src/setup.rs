@@ -176,6 +176,7 @@ impl State {
                 host_frame,
                 not_responding: false,
                 windows_shown: 0,
+                stats: Default::default(),
                 export_selection: false,
             },
             seat_state,

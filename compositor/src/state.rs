@@ -197,6 +197,17 @@ impl State {
             .collect()
     }
 
+    /// What `wsbox status` reports.
+    pub fn status(&mut self) -> crate::stats::Status {
+        let host_focused = self.backend.window().map(|w| w.focus_serial().is_some());
+        crate::stats::Status {
+            host_focused,
+            not_responding: self.core.not_responding,
+            windows_shown: self.core.windows_shown,
+            stats: self.core.stats.clone(),
+        }
+    }
+
     /// How many toplevels have shown a buffer since the start.
     pub fn windows_shown(&self) -> u64 {
         self.core.windows_shown

@@ -30,12 +30,14 @@ impl State {
         while let Ok((ticket, result)) = self.core.transfers.rx.try_recv() {
             if !self.core.transfers.finish(&ticket) {
                 tracing::debug!(?ticket, "an older clipboard transfer dropped");
+                self.core.stats.clipboard.dropped += 1;
                 continue;
             }
             let bytes = match result {
                 Ok(bytes) => bytes,
                 Err(err) => {
                     tracing::warn!(%err, ?ticket, "clipboard transfer refused");
+                    self.core.stats.clipboard.refused += 1;
                     continue;
                 }
             };
@@ -47,6 +49,7 @@ impl State {
                 .and_then(|w| w.focus_serial().zip(w.focus_epoch()));
             let Some((serial, _)) = focus.filter(|(_, epoch)| *epoch == ticket.epoch) else {
                 tracing::info!(?ticket, "clipboard transfer dropped: the focus moved");
+                self.core.stats.clipboard.dropped += 1;
                 continue;
             };
             match ticket.way {
@@ -63,6 +66,7 @@ impl State {
                         mimes,
                         Arc::new(bytes),
                     );
+                    self.core.stats.clipboard.to_sandbox += 1;
                     if let Some(window) = self.backend.window().filter(|_| ticket.flash) {
                         window.flash();
                     }
@@ -73,8 +77,12 @@ impl State {
 
     fn copy_to_host(&mut self, bytes: Arc<Vec<u8>>, serial: u32, flash: bool) {
         let len = bytes.len();
+        let stats = &mut self.core.stats.clipboard;
         if let Some(window) = self.backend.window() {
-            if window.set_host_selection(bytes, serial) {
+            if !window.set_host_selection(bytes, serial) {
+                stats.refused += 1;
+            } else {
+                stats.to_host += 1;
                 tracing::info!(
                     bytes = len,
                     "sandbox selection copied to the host clipboard"
@@ -116,6 +124,7 @@ impl State {
         };
         if window.focus_serial().is_none() {
             tracing::debug!("the sandbox set its clipboard while not focused: it stays inside");
+            self.core.stats.clipboard.kept_inside += 1;
             return;
         }
         self.core.transfers.last_export = Some(Instant::now());
@@ -141,11 +150,13 @@ impl State {
             Ok(ends) => ends,
             Err(err) => {
                 tracing::warn!(%err, "cannot copy the host selection in");
+                self.core.stats.clipboard.refused += 1;
                 return;
             }
         };
         if !window.receive_host_selection(write) {
             tracing::debug!("the host clipboard has no text to copy in");
+            self.core.stats.clipboard.refused += 1;
             return;
         }
         if let Err(err) = self
@@ -154,6 +165,7 @@ impl State {
             .read(read, max, Way::ToSandbox, epoch, flash)
         {
             tracing::warn!(%err, "cannot copy the host selection in");
+            self.core.stats.clipboard.refused += 1;
         }
     }
 
@@ -183,6 +195,7 @@ impl State {
                 Ok(ends) => ends,
                 Err(err) => {
                     tracing::warn!(%err, "cannot copy the sandbox selection");
+                    self.core.stats.clipboard.refused += 1;
                     return;
                 }
             };
@@ -198,17 +211,20 @@ impl State {
                         .read(read, max, Way::ToHost, epoch, flash)
                     {
                         tracing::warn!(%err, "cannot copy the sandbox selection");
+                        self.core.stats.clipboard.refused += 1;
                     }
                     return;
                 }
                 Err(SelectionRequestError::InvalidMimetype) => continue,
                 Err(err) => {
                     tracing::info!(%err, "nothing to copy from the sandbox");
+                    self.core.stats.clipboard.refused += 1;
                     return;
                 }
             }
         }
         tracing::info!("the sandbox selection has no text to copy");
+        self.core.stats.clipboard.refused += 1;
     }
 
     /// The user asked for a clipboard transfer in the sandbox's window.

@@ -81,6 +81,8 @@ impl SelectionHandler for State {
         // Only the clipboard may cross, and only in auto mode.
         if ty == SelectionTarget::Clipboard && source.is_some() {
             self.sandbox_selection_changed();
+        } else if ty == SelectionTarget::Primary && source.is_some() {
+            self.core.stats.clipboard.kept_inside += 1;
         }
     }
 

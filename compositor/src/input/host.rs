@@ -160,6 +160,7 @@ impl State {
             } => match window.route_key(key, pressed, serial) {
                 KeyRoute::Ignore => {}
                 KeyRoute::Press => {
+                    self.core.stats.host_key_presses += 1;
                     let detect = window.has_host_clipboard() && self.core.config.clipboard.gesture;
                     let gesture = self.host_key_or_gesture(key, true, detect);
                     if let Some(window) = self.backend.window() {

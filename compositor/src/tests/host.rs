@@ -281,3 +281,23 @@ fn the_host_pointer_reaches_the_app_on_the_output_only() {
         ]
     );
 }
+
+#[test]
+fn status_counts_the_host_keys_that_arrived_and_shows_the_host_focus() {
+    let (mut f, _) = one_window();
+    assert_eq!(f.state.status().host_focused, Some(false));
+    f.host(vec![key(KEY_A, true), key(KEY_A, false)]);
+    assert_eq!(f.state.status().stats.host_key_presses, 0, "not focused");
+    f.host(vec![
+        HostEvent::KeyboardEnter { serial: 1 },
+        key(KEY_A, true),
+        key(KEY_A, false),
+        key(KEY_A, true),
+        key(KEY_A, false),
+    ]);
+    let status = f.state.status();
+    assert_eq!(status.host_focused, Some(true));
+    assert_eq!(status.stats.host_key_presses, 2);
+    f.host(vec![HostEvent::KeyboardLeave]);
+    assert_eq!(f.state.status().host_focused, Some(false));
+}
