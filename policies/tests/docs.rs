@@ -95,17 +95,27 @@ fn named_paths(text: &str) -> Vec<String> {
 
 #[test]
 fn every_file_and_folder_the_architecture_names_exists() {
-    let text = std::fs::read_to_string(root().join("docs/architecture.md"))
-        .expect("docs/architecture.md");
+    let text =
+        std::fs::read_to_string(root().join("docs/architecture.md")).expect("docs/architecture.md");
     let named = named_paths(&text);
-    assert!(named.len() > 30, "only {} paths named: {named:?}", named.len());
+    assert!(
+        named.len() > 30,
+        "only {} paths named: {named:?}",
+        named.len()
+    );
     let missing: Vec<&String> = named.iter().filter(|p| !root().join(p).exists()).collect();
     assert!(
         missing.is_empty(),
         "docs/architecture.md names what does not exist: {missing:?}"
     );
     // And every crate of the workspace is there.
-    for krate in ["policies/", "sandbox-runtime/", "compositor/", "src/", "testkit/"] {
+    for krate in [
+        "policies/",
+        "sandbox-runtime/",
+        "compositor/",
+        "src/",
+        "testkit/",
+    ] {
         assert!(named.iter().any(|p| p == krate), "{krate} is not named");
     }
 }
