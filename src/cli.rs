@@ -85,7 +85,8 @@ pub enum Command {
         force: bool,
     },
     /// Make a host file or directory appear in a running sandbox under
-    /// /run/wsbox/files (read-write ones under /run/wsbox/files/rw).
+    /// /run/wsbox/files; read-write, a directory appears under
+    /// /run/wsbox/files/rw and a file as a document, /run/wsbox/docs/N/NAME.
     AddFile {
         /// The sandbox's name.
         name: String,
@@ -225,7 +226,9 @@ pub struct RunArgs {
     /// Grant a file or directory read-only at /run/wsbox/files/NAME. Repeatable.
     #[arg(long = "file", value_name = "PATH")]
     pub file: Vec<PathBuf>,
-    /// Grant a file or directory read-write at /run/wsbox/files/rw/NAME. Repeatable.
+    /// Grant a file read-write as a document at /run/wsbox/docs/N/NAME (a
+    /// directory of its own, written back when saved), or a directory at
+    /// /run/wsbox/files/rw/NAME. Repeatable.
     #[arg(long = "file-rw", value_name = "PATH")]
     pub file_rw: Vec<PathBuf>,
     /// Do not grant and rewrite the program's arguments that name files.

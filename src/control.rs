@@ -43,7 +43,8 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         force: bool,
     },
-    /// Attach a host file or directory (absolute path) under /run/wsbox/files.
+    /// Attach a host file or directory (absolute path) under /run/wsbox/files,
+    /// or a read-write file as a document under /run/wsbox/docs.
     AddFile {
         path: PathBuf,
         rw: bool,

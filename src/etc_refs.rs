@@ -1,7 +1,7 @@
 //! The /etc entries a program refers to beyond the sandbox's allowlist
 //! ([`wsbox_sandbox::plan::etc`] finds them), cached per user: walking /usr
-//! takes a second or two, so it is done once per change of the installed
-//! packages, not at every start.
+//! takes about half a second (more on a cold cache), so it is done once
+//! per change of the installed packages, not at every start.
 //!
 //! The cache (`$XDG_CACHE_HOME/wsbox/etc-refs.json`, else
 //! `~/.cache/wsbox/etc-refs.json`) only saves time: it is rebuilt when dpkg's

@@ -1,7 +1,8 @@
 //! Forking the helper processes wsbox starts before it confines itself
 //! (`src/confine.rs`), for the work the confined wsbox can no longer do,
 //! and the messages they exchange with wsbox. The helpers are the file
-//! broker (`crate::files::broker`), the watch of the host's addresses
+//! broker (`crate::files::broker`), the documents helper
+//! (`crate::files::documents`), the watch of the host's addresses
 //! (`crate::net::hostwatch`), the relays (`crate::net::relays`) and the
 //! screenshot writer (`crate::screenshot`); each module says what its
 //! helper may do.

@@ -258,7 +258,8 @@ pub const WSBOX_IOCTLS: &[u64] = &[
 /// sockets reaches nothing outside wsbox and its helpers). Everything that
 /// joins the sandbox or mounts (add-file, remove-file, export, the nftables
 /// updates of `--net user`) runs in helper processes started before the
-/// confinement (`src/helper.rs`: the file broker, the host watcher), pasta/slirp4netns start with the sandbox,
+/// confinement (`src/helper.rs`: the file broker, the documents helper,
+/// the host watcher), pasta/slirp4netns start with the sandbox,
 /// before it too, and the relays of `--net tor`/`--net-forward` run in a
 /// process of their own with [`RELAY_ADDED`].
 pub const WSBOX_FOR_HELPERS: &[&str] = &["socketpair"];

@@ -55,7 +55,8 @@ pub struct Stamp {
 }
 
 impl Stamp {
-    fn of(st: &libc::stat) -> Self {
+    /// The stamp of what `st` describes.
+    pub fn of(st: &libc::stat) -> Self {
         Self {
             dev: st.st_dev,
             ino: st.st_ino,
@@ -131,13 +132,16 @@ pub fn copy_in(
         let path = shown.clone();
         move |source| Error::Io { what, path, source }
     };
+    let mode = (st.st_mode & 0o666) | 0o600;
     let copy = openat(
         dir,
         name,
         libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
-        st.st_mode & 0o666,
+        mode,
     )
     .map_err(io("create"))?;
+    // The mode whatever the umask: the app must be able to write it.
+    fchmod(copy.as_fd(), mode).map_err(io("set the mode of"))?;
     let mut copy = File::from(copy);
     let mut source = host.try_clone().map_err(io("read"))?;
     // From the start, whatever the caller read before.
@@ -154,6 +158,9 @@ impl Document {
     /// user), seen by the app as `name` in `inside_dir`, where
     /// [`copy_in`] put it. The copy is compared with the host file now, so
     /// that a change the app made before this call is not missed.
+    /// `granted`: the host file as it was when it was granted, if that was
+    /// earlier; a change since is then kept as the host's (a conflict at
+    /// the first save), not taken as where the app started from.
     pub fn new(
         shown: PathBuf,
         host_dir: OwnedFd,
@@ -161,6 +168,7 @@ impl Document {
         inside_dir: OwnedFd,
         name: OsString,
         max_bytes: u64,
+        granted: Option<Stamp>,
     ) -> Result<Self> {
         let st = fstatat(host_dir.as_fd(), &host_name).map_err(|source| Error::Io {
             what: "inspect",
@@ -182,7 +190,16 @@ impl Document {
             inside: None,
             max_bytes,
         };
-        doc.inside = doc.same_contents()?;
+        match granted {
+            // Changed on the host since the copy was made: the host file is
+            // someone else's now, and the copy is where the app started
+            // (a save of it is a conflict; no save, nothing is written).
+            Some(granted) if doc.host != Some(granted) => {
+                doc.host = Some(granted);
+                doc.inside = doc.open_copy()?.map(|(stamp, _)| stamp);
+            }
+            _ => doc.inside = doc.same_contents()?,
+        }
         Ok(doc)
     }
 
@@ -315,7 +332,20 @@ impl Document {
             let path = path.clone();
             move |source| Error::Io { what, path, source }
         };
-        let (temp_name, temp) = self.create_beside(&self.host_name)?;
+        let (temp_name, temp) = match self.create_beside(&self.host_name) {
+            Ok(created) => created,
+            // The directory is not the user's to write (only the file is):
+            // the file is rewritten in place instead.
+            Err(Error::Io { source, .. })
+                if matches!(
+                    source.raw_os_error(),
+                    Some(libc::EACCES | libc::EPERM | libc::EROFS)
+                ) =>
+            {
+                return self.rewrite_in_place(copy);
+            }
+            Err(e) => return Err(e),
+        };
         let mut temp = File::from(temp);
         let written = (|| -> Result<bool> {
             io::copy(copy, &mut temp).map_err(io("write"))?;
@@ -387,6 +417,9 @@ impl Document {
             ) {
                 Ok(fd) => {
                     let path = self.shown.parent().unwrap_or(Path::new("")).join(&name);
+                    // The original's owner where wsbox may set it (run by
+                    // root); else it stays the user's.
+                    let _ = fchown(fd.as_fd(), self.owner.0, self.owner.1);
                     let mut file = File::from(fd);
                     io::copy(copy, &mut file)
                         .and_then(|_| file.sync_all())
@@ -715,6 +748,7 @@ mod tests {
             dir_fd(inside),
             name.into(),
             1 << 20,
+            None,
         )
         .unwrap()
     }
@@ -834,6 +868,7 @@ mod tests {
             dir_fd(&inside),
             "x.txt".into(),
             1 << 20,
+            None,
         )
         .unwrap();
         assert_eq!(doc.sync().unwrap(), Synced::Written);
@@ -873,5 +908,95 @@ mod tests {
         let meta = fs::metadata(host.join("o.txt")).unwrap();
         assert_eq!((meta.uid(), meta.gid()), (4242, 4243));
         assert_eq!(fs::read_to_string(host.join("o.txt")).unwrap(), "y");
+    }
+
+    #[test]
+    fn a_host_change_between_the_grant_and_the_watch_is_a_conflict_not_a_baseline() {
+        let (_s, host, inside) = scratch("granted");
+        fs::write(host.join("r.txt"), "granted").unwrap();
+        let file = File::open(host.join("r.txt")).unwrap();
+        let granted = Stamp::of(&fstat(file.as_fd()).unwrap());
+        copy_in(
+            &file,
+            dir_fd(&inside).as_fd(),
+            OsStr::new("r.txt"),
+            None,
+            1 << 20,
+        )
+        .unwrap();
+        // Someone writes the host file before the helper watches it.
+        fs::write(host.join("r.txt"), "someone else's").unwrap();
+        let mut doc = Document::new(
+            host.join("r.txt"),
+            dir_fd(&host),
+            "r.txt".into(),
+            dir_fd(&inside),
+            "r.txt".into(),
+            1 << 20,
+            Some(granted),
+        )
+        .unwrap();
+        // Nothing saved: nothing written.
+        assert_eq!(doc.sync().unwrap(), Synced::Unchanged);
+        fs::write(inside.join("r.txt"), "the app's").unwrap();
+        let expected = host.join("r (wsbox conflict 1).txt");
+        assert_eq!(doc.sync().unwrap(), Synced::Conflict(expected.clone()));
+        assert_eq!(
+            fs::read_to_string(host.join("r.txt")).unwrap(),
+            "someone else's"
+        );
+        assert_eq!(fs::read_to_string(expected).unwrap(), "the app's");
+    }
+
+    #[test]
+    fn a_file_in_a_directory_the_user_may_not_write_is_rewritten_in_place() {
+        let (_s, host, inside) = scratch("inplace-dir");
+        fs::write(host.join("d.txt"), "one").unwrap();
+        // The directory is root's, the file the user's: the user may write
+        // the file but create nothing beside it. Played by nobody in a
+        // child when the tests run as root.
+        // SAFETY: no arguments.
+        let root = unsafe { libc::geteuid() } == 0;
+        let user = if root {
+            65534
+        } else {
+            unsafe { libc::geteuid() }
+        };
+        std::os::unix::fs::chown(host.join("d.txt"), Some(user), None).unwrap();
+        std::os::unix::fs::chown(&inside, Some(user), None).unwrap();
+        fs::set_permissions(&host, fs::Permissions::from_mode(0o555)).unwrap();
+        let scenario = || -> bool {
+            let mut doc = grant(&host, &inside, "d.txt");
+            fs::write(inside.join("d.txt"), "two").unwrap();
+            doc.sync().unwrap() == Synced::Written
+                && fs::read_to_string(host.join("d.txt")).unwrap() == "two"
+        };
+        let ok = if root {
+            // SAFETY: the child only does what the scenario does, then
+            // leaves with _exit.
+            match unsafe { nix::unistd::fork() }.unwrap() {
+                nix::unistd::ForkResult::Child => {
+                    // SAFETY: plain syscalls in the child.
+                    let code = unsafe {
+                        if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
+                            2
+                        } else {
+                            i32::from(!scenario())
+                        }
+                    };
+                    // SAFETY: leave the forked child without unwinding.
+                    unsafe { libc::_exit(code) }
+                }
+                nix::unistd::ForkResult::Parent { child } => matches!(
+                    nix::sys::wait::waitpid(child, None),
+                    Ok(nix::sys::wait::WaitStatus::Exited(_, 0))
+                ),
+            }
+        } else {
+            scenario()
+        };
+        fs::set_permissions(&host, fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(ok, "the file was not rewritten in place");
+        assert_eq!(fs::read_to_string(host.join("d.txt")).unwrap(), "two");
     }
 }

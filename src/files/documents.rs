@@ -42,6 +42,8 @@ pub struct StartDocument {
     /// The host directory that holds it, opened by wsbox.
     pub host_dir: OwnedFd,
     pub host_name: OsString,
+    /// The host file as it was granted.
+    pub granted: document::Stamp,
 }
 
 /// What wsbox asks the helper; the host objects come as fds.
@@ -138,10 +140,30 @@ impl DocumentsHelper {
     }
 }
 
+/// How long wsbox waits for the last write-back when it ends: a host file
+/// system that hangs (an NFS server gone) must not keep wsbox from exiting.
+const FINISH_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl Drop for DocumentsHelper {
     fn drop(&mut self) {
+        use nix::sys::wait::{WaitPidFlag, WaitStatus};
         let _ = nix::sys::socket::shutdown(self.sock.as_raw_fd(), nix::sys::socket::Shutdown::Both);
-        let _ = waitpid(self.pid, None);
+        let started = std::time::Instant::now();
+        loop {
+            match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => {}
+                _ => return,
+            }
+            if started.elapsed() > FINISH_WAIT {
+                eprintln!(
+                    "wsbox: the documents were not all written back within {} s; giving up \
+                     (an interrupted write-back leaves the host file as it was)",
+                    FINISH_WAIT.as_secs()
+                );
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 }
 
@@ -237,6 +259,7 @@ impl Helper<'_> {
                     inside,
                     name,
                     MAX_BYTES,
+                    Some(doc.granted),
                 ),
                 doc.index,
                 &doc.shown,
@@ -384,6 +407,7 @@ impl Helper<'_> {
             inside,
             name.to_owned(),
             MAX_BYTES,
+            Some(document::Stamp::of(&opened)),
         );
         if !self.watch(doc, index, shown) {
             return Err(fail(&"it cannot be kept in step"));

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use wsbox_sandbox::hostpath;
-use wsbox_sandbox::plan::FILES_DIR;
+use wsbox_sandbox::plan::{DOCS_DIR, FILES_DIR};
 
 use crate::files::broker::Broker;
 use crate::files::documents::DocumentsHelper;
@@ -190,7 +190,7 @@ impl Live {
             .position(|g| g.inside == path || g.host == path)
         else {
             bail!(
-                "{} is not a file granted to this sandbox (give its host path or its path under {FILES_DIR})",
+                "{} is not a file granted to this sandbox (give its host path or its path under {FILES_DIR} or {DOCS_DIR})",
                 path.display()
             );
         };

@@ -150,6 +150,9 @@ pub struct GrantedDocument {
     /// The directory that holds it, opened for wsbox's documents helper
     /// (taken when the helper starts).
     pub host_dir: Option<OwnedFd>,
+    /// The host file as it was granted: a change before the helper
+    /// watches it is a conflict, not a baseline.
+    pub stamp: document::Stamp,
     pub name: OsString,
     /// Its number: it appears in [`document_dir`]`(index)`.
     pub index: usize,
@@ -209,11 +212,20 @@ impl Grants {
         if (named.st_dev, named.st_ino) != (opened.dev, opened.ino) {
             return Err(fail(&"it changed while it was granted"));
         }
+        let st = hostpath::fstat(opened.fd.as_fd()).map_err(|e| fail(&e))?;
+        if u64::try_from(st.st_size).unwrap_or(u64::MAX) > documents::MAX_BYTES {
+            return Err(fail(&format!(
+                "it is larger than {} GiB, the most a document may hold (grant its directory \
+                 with --file-rw instead)",
+                documents::MAX_BYTES >> 30
+            )));
+        }
         let index = self.documents.len() + 1;
         let inside = document_dir(index).join(name);
         self.documents.push(GrantedDocument {
             host: path.to_owned(),
             host_dir: Some(host_dir),
+            stamp: document::Stamp::of(&st),
             name: name.to_owned(),
             index,
             inside: inside.clone(),

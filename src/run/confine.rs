@@ -38,6 +38,7 @@ pub struct Confined {
     pub documents: Option<DocumentsHelper>,
     pub graces: (std::time::Duration, std::time::Duration),
     pub screenshot: Option<(crate::screenshot::ScreenshotWriter, std::path::PathBuf)>,
+    pub program_file: Option<std::fs::File>,
     pub sandbox: Sandbox,
     pub pid1: Pid,
 }
@@ -99,6 +100,7 @@ pub fn confine(mut started: Started) -> Result<Confined> {
         documents: started.documents,
         graces: started.graces,
         screenshot: started.screenshot,
+        program_file: started.program_file,
         sandbox: started.sandbox,
         pid1,
     })

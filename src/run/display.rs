@@ -177,13 +177,16 @@ fn wayland(
         .env
         .push(("WAYLAND_DISPLAY".into(), "wayland-0".into()));
     add_env_defaults(&mut plan.spec.env, WAYLAND_TOOLKIT_ENV);
-    let program = plan.spec.argv.first().and_then(|p| p.to_str());
-    if let Some(hint) = program
-        .and_then(|p| crate::util::sandbox_program(Path::new("/"), p))
-        .and_then(|p| super::hints::qt_wayland(&p))
-    {
+    let program = plan
+        .spec
+        .argv
+        .first()
+        .and_then(|p| p.to_str())
+        .and_then(|p| crate::util::sandbox_program(Path::new("/"), p));
+    if let Some(hint) = program.as_deref().and_then(super::hints::qt_wayland) {
         plan.warnings.push(hint);
     }
+    plan.program_file = program.and_then(|p| std::fs::File::open(p).ok());
     Ok(compositor)
 }
 

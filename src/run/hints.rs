@@ -1,6 +1,7 @@
 //! One-line hints for what would otherwise fail inside without a word
-//! from wsbox: a Qt program whose Wayland plugin the host lacks. Hints only
-//! read the host; they never change what the sandbox gets.
+//! from wsbox: a Qt program whose Wayland plugin the host lacks, an X11
+//! program that found no display. Hints only read the host; they never
+//! change what the sandbox gets.
 
 use std::io::Read;
 use std::path::Path;
@@ -22,6 +23,19 @@ const QT_WAYLAND: &[(&[u8], &str, &str, &str)] = &[
         "qt6-wayland",
     ),
 ];
+
+/// The libraries an X11 client links; one of them in a program's dynamic
+/// string table makes it one.
+const X11_LIBRARIES: &[&[u8]] = &[b"libX11.so.6", b"libxcb.so.1"];
+
+/// Whether the program `file` links an X11 client library.
+pub fn links_x11(file: std::fs::File) -> bool {
+    let mut bytes = Vec::new();
+    let read = file.take(256 << 20).read_to_end(&mut bytes).is_ok();
+    read && X11_LIBRARIES
+        .iter()
+        .any(|lib| bytes.windows(lib.len()).any(|w| w == *lib))
+}
 
 /// Where a Qt program cannot show a window because the host lacks Qt's
 /// Wayland plugin, the line that says which package provides it.

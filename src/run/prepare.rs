@@ -55,6 +55,10 @@ pub struct Plan {
     /// Warnings for the user, printed once the sandbox is about to start
     /// (an error before then is the only line).
     pub warnings: Vec<String>,
+    /// The program's file on the host, opened in the display modes: read
+    /// only if the app fails without a window (the X11 hint), after wsbox
+    /// has confined itself and may not open it any more.
+    pub program_file: Option<std::fs::File>,
     /// The runtime directory, removed when dropped: last, so that it
     /// outlives the rest of the plan.
     pub instance: Instance,
@@ -175,6 +179,7 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
         name,
         home_created,
         warnings,
+        program_file: None,
         instance,
     })
 }

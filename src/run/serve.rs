@@ -68,6 +68,7 @@ pub fn serve(mut confined: Confined) -> Result<Ended> {
         grace: confined.graces.0,
         timeout_grace: confined.graces.1,
         screenshot: confined.screenshot,
+        program_file: confined.program_file,
         signal: confined.signal,
         handle: confined.runtime.handle.clone(),
     };

@@ -53,6 +53,8 @@ pub struct Started {
     pub documents: Option<DocumentsHelper>,
     /// The graces of [`crate::run::state::Run`].
     pub graces: (Duration, Duration),
+    /// The program's file, for the X11 hint.
+    pub program_file: Option<std::fs::File>,
     /// `--screenshot`'s writer and file, until the timeout writes it.
     pub screenshot: Option<(ScreenshotWriter, std::path::PathBuf)>,
     pub instance: Instance,
@@ -136,6 +138,7 @@ pub fn start(shown: Shown) -> Result<Started> {
                         shown: d.host.clone(),
                         host_dir: d.host_dir.take()?,
                         host_name: d.name.clone(),
+                        granted: d.stamp,
                     })
                 })
                 .collect();
@@ -247,6 +250,7 @@ pub fn start(shown: Shown) -> Result<Started> {
         grants,
         documents,
         graces: (plan.grace, plan.timeout_grace),
+        program_file: plan.program_file,
         screenshot,
         instance: plan.instance,
     })

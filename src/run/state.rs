@@ -63,6 +63,8 @@ pub struct Run {
     /// `--screenshot`'s writer and file, until the timeout writes it; an
     /// app that ends first leaves its last frame there.
     pub screenshot: Option<(ScreenshotWriter, PathBuf)>,
+    /// The program's file on the host (display modes), for the X11 hint.
+    pub program_file: Option<std::fs::File>,
     pub signal: LoopSignal,
     pub handle: LoopHandle<'static, Run>,
 }

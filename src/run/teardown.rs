@@ -24,6 +24,7 @@ pub fn teardown(ended: Ended) -> Result<i32> {
         .as_ref()
         .is_some_and(|c| c.windows_shown() == 0)
         && !run.stopping;
+    let program_file = run.program_file.take();
     // The loop's sources first: the Wayland socket unlinks its path while
     // the directory is still this sandbox's. They live as long as any
     // handle of the loop does.
@@ -40,6 +41,9 @@ pub fn teardown(ended: Ended) -> Result<i32> {
     // while wsbox ends the rest.
     drop(instance);
     broker.finish();
+    // Read only for an app that showed nothing, from the file opened
+    // before wsbox confined itself.
+    let x11 = windowless && program_file.is_some_and(super::hints::links_x11);
     drop(ended.prepared);
     drop(ended.user_net);
     // pid 1 exits right after the app, and the kernel's teardown of the
@@ -56,7 +60,7 @@ pub fn teardown(ended: Ended) -> Result<i32> {
     };
     // Last: the broker has removed the directory and exited.
     drop(broker);
-    if windowless {
+    if windowless && x11 {
         hint_at_x11(outcome.as_ref());
     }
     let status = exit_status(outcome, timed_out, failure);
@@ -65,17 +69,18 @@ pub fn teardown(ended: Ended) -> Result<i32> {
     Ok(status)
 }
 
-/// An app that failed on its own without ever showing a window may be an
-/// X11 program looking for its display: one line says that wsbox gives it
-/// none. Factual only: DISPLAY is not set inside.
+/// An X11 program (it links libX11 or libxcb) that failed on its own
+/// without ever showing a window was most likely looking for its display:
+/// one line says that wsbox gives it none. Factual only: DISPLAY is not set
+/// inside.
 fn hint_at_x11(outcome: Option<&Outcome>) {
     let Some(outcome) = outcome else {
         return;
     };
     if outcome.failure.is_none() && (1..EXIT_WSBOX_ERROR).contains(&outcome.code) {
         eprintln!(
-            "wsbox: the app exited with status {} without showing a window; if it is an X11 \
-             program, it cannot run in wsbox yet (DISPLAY is not set inside)",
+            "wsbox: the app, an X11 program, exited with status {} without showing a window: \
+             X11 programs cannot run in wsbox yet (DISPLAY is not set inside)",
             outcome.code
         );
     }
