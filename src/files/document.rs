@@ -956,12 +956,9 @@ mod tests {
         // the file but create nothing beside it. Played by nobody in a
         // child when the tests run as root.
         // SAFETY: no arguments.
-        let root = unsafe { libc::geteuid() } == 0;
-        let user = if root {
-            65534
-        } else {
-            unsafe { libc::geteuid() }
-        };
+        let euid = unsafe { libc::geteuid() };
+        let root = euid == 0;
+        let user = if root { 65534 } else { euid };
         std::os::unix::fs::chown(host.join("d.txt"), Some(user), None).unwrap();
         std::os::unix::fs::chown(&inside, Some(user), None).unwrap();
         fs::set_permissions(&host, fs::Permissions::from_mode(0o555)).unwrap();
