@@ -75,9 +75,6 @@ pub fn start(shown: Shown) -> Result<Started> {
         host.add_etc(Path::new("/"), names.iter().map(String::as_str));
     }
     let prepared = Prepared::new(plan.spec, &host)?;
-    for warning in &plan.warnings {
-        eprintln!("wsbox: warning: {warning}");
-    }
     let name = &plan.name;
     tracing::debug!(%name, landlock_abi = ?prepared.landlock_abi(), steps = prepared.plan().mounts.len(), "sandbox prepared");
     let mut user_net = None;
@@ -92,6 +89,13 @@ pub fn start(shown: Shown) -> Result<Started> {
     // wsbox's own setup from here on runs beside the app's start, not
     // against pid 1's.
     sandbox.wait_started();
+    // The warnings once the app runs: a failed start's error stays the only
+    // line.
+    if !sandbox.start_failed() {
+        for warning in &plan.warnings {
+            eprintln!("wsbox: warning: {warning}");
+        }
+    }
     let sandbox_pid = sandbox.pid();
     if let Some(user_net) = &user_net {
         // Run by a helper started before the confinement: the confined

@@ -222,6 +222,17 @@ impl Sandbox {
         }
     }
 
+    /// Whether pid 1 has reported a failure already (its report is waiting
+    /// to be read): after [`Sandbox::wait_started`], whether the start
+    /// failed, as far as is known by then.
+    pub fn start_failed(&self) -> bool {
+        let mut fds = [PollFd::new(self.errors.as_fd(), PollFlags::POLLIN)];
+        matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+            && fds[0]
+                .revents()
+                .is_some_and(|r| r.contains(PollFlags::POLLIN))
+    }
+
     /// Handles the pending signals: forwards SIGINT, SIGTERM, SIGHUP and
     /// SIGQUIT to the sandbox, reaps it on SIGCHLD. Returns its status once
     /// it has ended.
