@@ -865,6 +865,21 @@ fn first_frame_group(env: &Env, runs: usize) -> Group {
              (Debian package weston)",
         ),
     }
+    // A real GTK 3 app: gedit, whose first frame waits for GTK, fonts
+    // (the font cache inside) and its settings.
+    match find_in_path("gedit") {
+        Some(program) => clients.push(FirstFrameClient {
+            name: "gedit",
+            program,
+            args: Vec::new(),
+            wsbox_options: Vec::new(),
+            argv: strings(&["gedit"]),
+            debug: true,
+        }),
+        None => env.skip(
+            "gedit in the time-to-first-frame table: it is not installed (Debian package gedit)",
+        ),
+    }
     // The demo client (make demo's), beside bench-client.
     let demo = Path::new(&env.client).with_file_name("demo-client");
     if demo.is_file() {

@@ -13,7 +13,7 @@ for group in "$@"; do
     # Real clients the end-to-end tests run inside sandboxes.
     test)  pkgs="$pkgs $build python3 procps strace util-linux iproute2 curl passt slirp4netns nftables weston sway foot wayland-utils grim wtype wl-clipboard gtk-3-examples fonts-dejavu-core xkb-data" ;;
     demo)  pkgs="$pkgs $build iproute2 fonts-dejavu-core xkb-data" ;;
-    bench) pkgs="$pkgs $build bubblewrap firejail weston sway waypipe fonts-dejavu-core xkb-data" ;;
+    bench) pkgs="$pkgs $build bubblewrap firejail weston sway waypipe gedit fonts-dejavu-core xkb-data" ;;
     *) echo "install-deps: unknown group $group" >&2; exit 2 ;;
   esac
 done
