@@ -3,8 +3,10 @@
 //! read-only that stays read-only, the persistent home (symlinks planted in
 //! it, data surviving a crash, SIGKILL of wsbox and a clean exit), a
 //! directory swapped for a symlink while wsbox binds it, `wsbox add-file`,
-//! `remove-file` and `export`, and one-line errors for missing, unreadable
-//! and special files that leave nothing behind.
+//! `remove-file` and `export`, documents (a read-write file is a copy in a
+//! directory of its own, written back to the host file), and one-line
+//! errors for missing, unreadable and special files that leave nothing
+//! behind. The real editors that save documents are in tests/apps.rs.
 //!
 //! Each check runs as root and as the unprivileged user `wsbox-test`
 //! (WSBOX_TEST_USER), with real programs inside: sh, cat, python3. Needs
@@ -202,6 +204,8 @@ testkit::as_root_and_user!(
     running_sandbox_races_and_export_rights,
     home_tilde_is_expanded,
     read_only_shares_stay_out_of_writable_places,
+    documents_stay_apart_and_follow_add_rename_and_remove,
+    a_host_file_changed_meanwhile_keeps_both_versions,
 );
 
 // ---------------------------------------------------------------------------
@@ -1462,4 +1466,201 @@ call("doc-ok", add(doc, True), os.open(doc, os.O_RDWR), rdir(docdir))
         "another doc\n"
     );
     drop(running);
+}
+
+// ---------------------------------------------------------------------------
+// Documents.
+// ---------------------------------------------------------------------------
+
+/// The app's side of the document tests: it reports in /ctl (a read-write
+/// share) and waits there for the test's word.
+const DOCUMENT_APP: &str = r#"
+import os, sys, time
+def wait(name):
+    while not os.path.exists("/ctl/" + name):
+        time.sleep(0.02)
+def report(name, text=""):
+    with open("/ctl/." + name, "w") as f:
+        f.write(text)
+    os.rename("/ctl/." + name, "/ctl/" + name)
+"#;
+
+/// Waits for the app's report `name` in `ctl`.
+fn report(ctl: &Path, name: &str, running: &Running) -> String {
+    poll(RUN_LIMIT, || fs::read_to_string(ctl.join(name)).ok())
+        .unwrap_or_else(|| panic!("the app never reported {name}\n{}", running.stderr_so_far()))
+}
+
+/// Gives the app the word `name` in `ctl`.
+fn word(ctl: &Path, name: &str) {
+    fs::write(ctl.join(name), "").unwrap();
+}
+
+/// Two documents granted at start each have a directory of their own: the
+/// temporary, lock and backup files made beside the first stay there, and
+/// the second sees neither them nor the first document; none reaches the
+/// host. A document added to the running sandbox (`add-file --rw`) takes a
+/// file renamed onto it to the host, owner and mode kept; a write to it the
+/// app has not closed yet reaches the host when `remove-file` takes the
+/// document away, with its directory.
+fn documents_stay_apart_and_follow_add_rename_and_remove(as_: As, test: &str) {
+    let Some(w) = who(test, as_) else { return };
+    if !have_python(test) {
+        return;
+    }
+    let a = w.file("host/a.txt", "a\n", 0o644);
+    let b = w.file("host/b.txt", "b\n", 0o644);
+    let c = w.file("host/c.txt", "c\n", 0o640);
+    let host = w.dir.join("host");
+    let ctl = w.app_dir("ctl");
+    let name = format!("docs{}-{}", std::process::id(), next());
+    let script = format!(
+        r#"{DOCUMENT_APP}
+a, b = sys.argv[1], sys.argv[2]
+for extra in (".a.txt.swp", ".~lock.a.txt#", "a.txt~", ".goutputstream-X"):
+    with open(os.path.join(os.path.dirname(a), extra), "w") as f:
+        f.write("beside a\n")
+report("seen", "\n".join([a, b] + sorted(os.listdir(os.path.dirname(b)))))
+wait("added")
+c = open("/ctl/added").read().strip()
+tmp = os.path.join(os.path.dirname(c), ".c.txt.new")
+with open(tmp, "w") as f:
+    f.write("renamed onto\n")
+os.rename(tmp, c)
+report("renamed")
+wait("saved")
+held = open(c, "a")
+held.write("held open\n")
+held.flush()
+report("held")
+wait("removed")
+report("gone", "%s %s" % (os.path.exists(c), os.path.exists(os.path.dirname(c))))
+"#
+    );
+    let ctl_bind = format!("{}:/ctl", ctl.display());
+    let (a_arg, b_arg) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let running = Running::start(w.sandbox(
+        &[
+            "--name",
+            &name,
+            "--rw",
+            &ctl_bind,
+            "--file-rw",
+            a_arg,
+            "--file-rw",
+            b_arg,
+        ],
+        &["python3", "-c", &script, a_arg, b_arg],
+    ));
+    let seen = report(&ctl, "seen", &running);
+    assert_eq!(
+        seen.lines().collect::<Vec<_>>(),
+        [
+            "/run/wsbox/docs/1/a.txt",
+            "/run/wsbox/docs/2/b.txt",
+            "b.txt"
+        ],
+        "the second document's directory holds it alone"
+    );
+    let wsbox = |args: &[&str]| output(w.wsbox(args), RUN_LIMIT);
+    let out = wsbox(&["add-file", &name, c.to_str().unwrap(), "--rw"]);
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    let inside = out.stdout.trim().to_owned();
+    assert_eq!(inside, "/run/wsbox/docs/3/c.txt", "{out}");
+    fs::write(ctl.join("added"), &inside).unwrap();
+    report(&ctl, "renamed", &running);
+    let saved = poll(RUN_LIMIT, || {
+        fs::read_to_string(&c)
+            .ok()
+            .filter(|t| t == "renamed onto\n")
+    });
+    assert!(
+        saved.is_some(),
+        "the rename never reached the host: {:?}",
+        fs::read_to_string(&c)
+    );
+    let meta = fs::metadata(&c).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o777),
+        (w.owner.0, w.owner.1, 0o640),
+        "c.txt's owner and mode"
+    );
+    word(&ctl, "saved");
+    report(&ctl, "held", &running);
+    // Written, not closed: nothing to write back yet.
+    assert_eq!(fs::read_to_string(&c).unwrap(), "renamed onto\n");
+    let out = wsbox(&["remove-file", &name, &inside]);
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    assert_eq!(
+        fs::read_to_string(&c).unwrap(),
+        "renamed onto\nheld open\n",
+        "remove-file wrote the document back"
+    );
+    word(&ctl, "removed");
+    assert_eq!(report(&ctl, "gone", &running), "False False");
+    let out = running.finish(RUN_LIMIT);
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    assert!(!out.stderr.contains("wsbox:"), "{out}");
+    assert_eq!(
+        listing(&host),
+        [a.clone(), b.clone(), c.clone()],
+        "beside the documents on the host"
+    );
+    assert_eq!(fs::read_to_string(&a).unwrap(), "a\n");
+    assert_eq!(fs::read_to_string(&b).unwrap(), "b\n");
+}
+
+/// A host file changed while the app has it: the host's version stays,
+/// the app's save goes beside it as `NAME (wsbox conflict 1).EXT`, and
+/// wsbox says so in one warning line.
+fn a_host_file_changed_meanwhile_keeps_both_versions(as_: As, test: &str) {
+    let Some(w) = who(test, as_) else { return };
+    if !have_python(test) {
+        return;
+    }
+    let doc = w.file("host/report.txt", "v1\n", 0o640);
+    let ctl = w.app_dir("ctl");
+    let script = format!(
+        r#"{DOCUMENT_APP}
+doc = sys.argv[1]
+print(open(doc).read().strip())
+report("opened")
+wait("changed")
+with open(doc, "w") as f:
+    f.write("app version\n")
+"#
+    );
+    let ctl_bind = format!("{}:/ctl", ctl.display());
+    let doc_arg = doc.to_str().unwrap();
+    let running = Running::start(w.sandbox(
+        &["--rw", &ctl_bind, "--file-rw", doc_arg],
+        &["python3", "-c", &script, doc_arg],
+    ));
+    report(&ctl, "opened", &running);
+    fs::write(&doc, "host version\n").unwrap();
+    word(&ctl, "changed");
+    let out = running.finish(RUN_LIMIT);
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    assert_eq!(out.stdout, "v1\n", "{out}");
+    let conflict = w.dir.join("host/report (wsbox conflict 1).txt");
+    assert_eq!(fs::read_to_string(&doc).unwrap(), "host version\n", "{out}");
+    assert_eq!(
+        fs::read_to_string(&conflict).unwrap(),
+        "app version\n",
+        "{out}"
+    );
+    assert_eq!(fs::metadata(&conflict).unwrap().mode() & 0o777, 0o640);
+    assert_eq!(
+        listing(&w.dir.join("host")),
+        [conflict.clone(), doc.clone()],
+        "{out}"
+    );
+    let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one warning\n{out}");
+    // It names the host file that changed, then where the app's version went.
+    let warning = format!("wsbox: warning: {doc_arg} changed on the host");
+    assert!(
+        lines[0].starts_with(&warning) && lines[0].ends_with(conflict.to_str().unwrap()),
+        "expected {warning:?}… {conflict:?}\n{out}"
+    );
 }

@@ -35,12 +35,11 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use testkit::frame::{
-    check_host_frame, FLASH_COLOUR, HOST_BORDER as BORDER, HOST_CLOSE_SIZE as CLOSE_SIZE,
+    check_host_frame, host_close_button, FLASH_COLOUR, HOST_BORDER as BORDER,
     HOST_STRIP_HEIGHT as STRIP_HEIGHT, HOST_TITLE_HEIGHT as TITLE_HEIGHT, POLICY_COLOUR,
 };
+use testkit::sandbox::{parse_windows, Window as Inside};
 use testkit::sway::rect_of;
 use testkit::{
     have_programs, near, next, output, poll, poll_every, skip, status_field, Image, Out, Running,
@@ -149,41 +148,10 @@ fn wsbox_cmd(sway: &Sway, args: &[&str]) -> Out {
     output(cmd, RUN_LIMIT)
 }
 
-/// One window of a sandbox, as `wsbox windows NAME --json` reports it.
-#[derive(Debug, Clone, PartialEq)]
-struct Inside {
-    title: String,
-    app_id: String,
-    x: i64,
-    y: i64,
-    width: i64,
-    height: i64,
-    focused: bool,
-}
-
 /// The sandbox's windows as `wsbox windows NAME --json` reports them.
 fn sandbox_windows(sway: &Sway, name: &str) -> Vec<Inside> {
     let out = wsbox_cmd(sway, &["windows", name, "--json"]);
-    let Ok(list) = serde_json::from_str::<Value>(&out.stdout) else {
-        return Vec::new();
-    };
-    list.as_array()
-        .into_iter()
-        .flatten()
-        .map(|w| {
-            let n = |k: &str| w.get(k).and_then(Value::as_i64).unwrap_or(-1);
-            let s = |k: &str| w.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-            Inside {
-                title: s("title"),
-                app_id: s("app_id"),
-                x: n("x"),
-                y: n("y"),
-                width: n("width"),
-                height: n("height"),
-                focused: w.get("focused").and_then(Value::as_bool) == Some(true),
-            }
-        })
-        .collect()
+    parse_windows(&out.stdout).unwrap_or_default()
 }
 
 /// Waits until the sandbox `name` has a window `app_id` with the keyboard
@@ -678,8 +646,8 @@ fn pointer_over_app(sway: &Sway, name: &str, run: &Running) -> VirtualPointer {
 
 /// Clicks wsbox's close button on the host window of the sandbox `name`.
 fn click_close(sway: &Sway, name: &str, pointer: &mut VirtualPointer) {
-    let [_, y0, x1, _] = sway.window(&format!("wsbox.{name}")).unwrap().rect;
-    pointer.move_to(x1 - BORDER - 4 - CLOSE_SIZE / 2, y0 + TITLE_HEIGHT / 2);
+    let (x, y) = host_close_button(sway.window(&format!("wsbox.{name}")).unwrap().rect);
+    pointer.move_to(x, y);
     pointer.click();
 }
 
