@@ -3,8 +3,10 @@
 //! read-only that stays read-only, the persistent home (symlinks planted in
 //! it, data surviving a crash, SIGKILL of wsbox and a clean exit), a
 //! directory swapped for a symlink while wsbox binds it, `wsbox add-file`,
-//! `remove-file` and `export`, and one-line errors for missing, unreadable
-//! and special files that leave nothing behind.
+//! `remove-file` and `export`, documents (a read-write file is a copy in a
+//! directory of its own, written back to the host file), and one-line
+//! errors for missing, unreadable and special files that leave nothing
+//! behind. The real editors that save documents are in tests/apps.rs.
 //!
 //! Each check runs as root and as the unprivileged user `wsbox-test`
 //! (WSBOX_TEST_USER), with real programs inside: sh, cat, python3. Needs
@@ -202,6 +204,8 @@ testkit::as_root_and_user!(
     running_sandbox_races_and_export_rights,
     home_tilde_is_expanded,
     read_only_shares_stay_out_of_writable_places,
+    documents_stay_apart_and_follow_add_rename_and_remove,
+    a_host_file_changed_meanwhile_keeps_both_versions,
 );
 
 // ---------------------------------------------------------------------------
@@ -294,27 +298,45 @@ printf 'arg %s\n' "$1"
     );
     assert!(!w.dir.join("rodir/x").exists());
 
-    // An argument naming a file granted read-write points at the rw grant.
+    // An argument naming a file granted read-write points at its
+    // document: a copy in a directory of its own, written back to the host
+    // file when the app closes it. Run by root, the app (nobody) writes the
+    // copy of root's 0644 file: wsbox writes it back.
     let out = w.sh(
         &["--file-rw", doc.to_str().unwrap()],
         r#"printf 'arg %s\n' "$1"; echo more >> "$1""#,
         &[doc.to_str().unwrap()],
     );
-    if w.root {
-        // The app (nobody) may not write root's 0644 file: the grant is
-        // refused up front only for wsbox's own identity, so it fails inside.
-        assert!(
-            out.stdout.contains("arg /run/wsbox/files/rw/doc.txt"),
-            "{out}"
-        );
-    } else {
-        assert_eq!(out.status.code(), Some(0), "{out}");
-        assert!(
-            out.stdout.contains("arg /run/wsbox/files/rw/doc.txt"),
-            "{out}"
-        );
-        assert_eq!(fs::read_to_string(&doc).unwrap(), "doc\nmore\n");
-    }
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    assert!(
+        out.stdout.contains("arg /run/wsbox/docs/1/doc.txt\n"),
+        "{out}"
+    );
+    assert_eq!(fs::read_to_string(&doc).unwrap(), "doc\nmore\n", "{out}");
+    let meta = fs::metadata(&doc).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o777),
+        (w.owner.0, w.owner.1, 0o644),
+        "the owner and mode are kept"
+    );
+
+    // An argument naming a file inside a directory granted read-write is
+    // rewritten to its path in that directory, not granted on its own.
+    let inner = w.app_dir("rwdir/sub");
+    let inner_file = inner.join("f.txt");
+    fs::write(&inner_file, "inner\n").unwrap();
+    std::os::unix::fs::chown(&inner_file, Some(w.app.0), Some(w.app.1)).unwrap();
+    let out = w.sh(
+        &["--file-rw", rw.to_str().unwrap()],
+        r#"printf 'arg %s\n' "$1"; echo more >> "$1"; ls -A /run/wsbox/files"#,
+        &[inner_file.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    assert_eq!(
+        out.stdout, "arg /run/wsbox/files/rw/rwdir/sub/f.txt\nrw\n",
+        "{out}"
+    );
+    assert_eq!(fs::read_to_string(&inner_file).unwrap(), "inner\nmore\n");
 }
 
 fn read_only_stays_read_only(as_: As, test: &str) {
@@ -1065,6 +1087,7 @@ while True:
     poll(Duration::from_secs(15), status).expect("the app never reported");
 
     for round in 0..30 {
+        let mut added = Vec::new();
         for (path, rw) in [
             (devdir.to_str().unwrap(), false),
             (doc.to_str().unwrap(), false),
@@ -1080,12 +1103,18 @@ while True:
                 Some(0),
                 "round {round}: add {path}\n{out}"
             );
+            added.push(out.stdout.trim().to_owned());
         }
-        for inside in [
-            "/run/wsbox/files/devdir",
-            "/run/wsbox/files/doc.txt",
-            "/run/wsbox/files/rw/doc.txt",
-        ] {
+        // The read-write file is a document, in a directory of its own.
+        assert_eq!(
+            added[..2],
+            ["/run/wsbox/files/devdir", "/run/wsbox/files/doc.txt"]
+        );
+        assert!(
+            added[2].starts_with("/run/wsbox/docs/") && added[2].ends_with("/doc.txt"),
+            "round {round}: {added:?}"
+        );
+        for inside in &added {
             let out = wsbox(&["remove-file", &name, inside]);
             assert_eq!(
                 out.status.code(),
@@ -1253,8 +1282,8 @@ fn read_only_shares_stay_out_of_writable_places(as_: As, test: &str) {
     assert_one_line_error(&out, &["/data/in"]);
     assert_eq!(listing(&w.dir), files_before);
     // Over a host tree that holds something writable: a read-write share,
-    // a read-write grant, the persistent home (Landlock's rule follows the
-    // inode, whatever path reaches it).
+    // a read-write directory grant, the persistent home (Landlock's rule
+    // follows the inode, whatever path reaches it).
     let deep = w.file("data/inner/f.txt", "f\n", 0o644);
     let inner = w.app_dir("data/inner");
     let ro = format!("{}:/mnt/data", data.display());
@@ -1266,8 +1295,8 @@ fn read_only_shares_stay_out_of_writable_places(as_: As, test: &str) {
             data.to_str().unwrap(),
         ),
         (
-            vec!["--file-rw", deep.to_str().unwrap()],
-            deep.to_str().unwrap(),
+            vec!["--file-rw", inner.to_str().unwrap()],
+            inner.to_str().unwrap(),
         ),
         (
             vec!["--home", inner.to_str().unwrap()],
@@ -1280,6 +1309,20 @@ fn read_only_shares_stay_out_of_writable_places(as_: As, test: &str) {
         assert_one_line_error(&out, &[needle, "read-only"]);
         assert!(w.instance_dirs().is_empty(), "{:?}", w.instance_dirs());
     }
+    // A read-write regular file is a document, a copy bound nowhere: a
+    // read-only share over the tree that holds it is allowed, and stays
+    // read-only there while the app writes its copy.
+    let out = w.sh(
+        &["--ro", &ro, "--file-rw", deep.to_str().unwrap()],
+        r#"cat /mnt/data/inner/f.txt
+if (echo x >> /mnt/data/inner/f.txt) 2>/dev/null; then echo "share written"; fi
+echo saved >> "$1""#,
+        &[deep.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    assert_eq!(out.stdout, "f\n", "{out}");
+    assert_eq!(fs::read_to_string(&deep).unwrap(), "f\nsaved\n", "{out}");
+    fs::write(&deep, "f\n").unwrap();
     // A read-only part of a read-write share is fine: its mount root stops
     // Landlock's walk before it reaches the read-write share's inode.
     let ro_inner = format!("{}:/mnt/inner", inner.display());
@@ -1305,10 +1348,14 @@ fn read_only_shares_stay_out_of_writable_places(as_: As, test: &str) {
     assert_eq!(listing(&w.dir), files_before);
 }
 
-/// What a compromised (confined) wsbox could hand its file broker: requests
-/// sent straight to the control socket, as wsbox would pass them on. The
-/// broker takes only files opened for real (Landlock checked those opens),
-/// never wsbox's own directories, and nothing without an fd.
+/// What a compromised (confined) wsbox could hand its file broker and its
+/// documents helper: requests sent straight to the control socket, as wsbox
+/// would pass them on. The broker takes only files opened for real
+/// (Landlock checked those opens), never wsbox's own directories, and
+/// nothing without an fd. A read-write regular file goes to the documents
+/// helper, with its directory as a second fd, under the same checks: not
+/// O_PATH, the file opened for writing, the directory not wsbox's own, and
+/// the file the one the directory names.
 #[test]
 fn the_file_broker_takes_only_files_opened_for_real() {
     let test = "the_file_broker_takes_only_files_opened_for_real";
@@ -1325,30 +1372,42 @@ fn the_file_broker_takes_only_files_opened_for_real() {
         .expect("the control socket never appeared");
     let script = r#"
 import json, os, socket, sys
-control, doc, instance, ro_dir = sys.argv[1:5]
-def call(label, req, fd=None):
+control, doc, instance, ro_dir, other_dir = sys.argv[1:6]
+def call(label, req, *fds):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(control)
     data = (json.dumps(req) + "\n").encode()
-    if fd is None:
+    if not fds:
         s.sendall(data)
     else:
-        socket.send_fds(s, [data], [fd])
+        socket.send_fds(s, [data], list(fds))
     print(label + "\t" + s.makefile().readline().strip())
     s.close()
 add = lambda path, rw=False: {"cmd": "addfile", "path": path, "rw": rw}
 call("no-fd", add(doc))
 call("o-path-root", add(doc), os.open("/", os.O_PATH))
 call("own-dir", add(doc), os.open(instance, os.O_RDONLY | os.O_DIRECTORY))
-call("rw-read-only-fd", add(doc, True), os.open(doc, os.O_RDONLY))
+docdir = os.path.dirname(doc)
+rdir = lambda path: os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+call("doc-no-dir", add(doc, True), os.open(doc, os.O_RDWR))
+call("doc-o-path", add(doc, True), os.open(doc, os.O_PATH), rdir(docdir))
+call("doc-read-only-fd", add(doc, True), os.open(doc, os.O_RDONLY), rdir(docdir))
+call("doc-o-path-dir", add(doc, True), os.open(doc, os.O_RDWR), os.open(docdir, os.O_PATH))
+call("doc-own-dir", add(doc, True), os.open(doc, os.O_RDWR), rdir(instance))
+call("doc-other-dir", add(doc, True), os.open(doc, os.O_RDWR), rdir(other_dir))
 call("export-o-path", {"cmd": "export", "sandbox_path": "/etc/hostname", "host_dir": "/", "force": False},
      os.open("/", os.O_PATH))
 call("rw-from-ro-mount", add(ro_dir, True), os.open(ro_dir, os.O_RDONLY | os.O_DIRECTORY))
 call("ok", add(doc), os.open(doc, os.O_RDONLY))
+call("doc-ok", add(doc, True), os.open(doc, os.O_RDWR), rdir(docdir))
 "#;
     // A directory on a read-only mount (as the app's read-only shares
     // are), in a mount namespace of the script's own.
     let ro_dir = w.app_dir("ro-share");
+    // Another directory with a file of the document's name: the directory
+    // passed must hold the very file passed.
+    let other_dir = w.app_dir("other");
+    w.file("other/doc.txt", "another doc\n", 0o644);
     let out = output(
         {
             let mut cmd = Command::new("unshare");
@@ -1358,7 +1417,8 @@ call("ok", add(doc), os.open(doc, os.O_RDONLY))
                 .arg(&control)
                 .arg(&doc)
                 .arg(&instance)
-                .arg(&ro_dir);
+                .arg(&ro_dir)
+                .arg(&other_dir);
             cmd
         },
         RUN_LIMIT,
@@ -1374,7 +1434,12 @@ call("ok", add(doc), os.open(doc, os.O_RDONLY))
         ("no-fd", "without the open file"),
         ("o-path-root", "not passed opened"),
         ("own-dir", "belongs to wsbox itself"),
-        ("rw-read-only-fd", "not passed opened for writing"),
+        ("doc-no-dir", "without the file's directory"),
+        ("doc-o-path", "not passed opened"),
+        ("doc-read-only-fd", "not passed opened for writing"),
+        ("doc-o-path-dir", "not passed opened"),
+        ("doc-own-dir", "belongs to wsbox itself"),
+        ("doc-other-dir", "changed while it was granted"),
         ("export-o-path", "not passed opened"),
         ("rw-from-ro-mount", "read-only mount"),
     ] {
@@ -1389,5 +1454,213 @@ call("ok", add(doc), os.open(doc, os.O_RDONLY))
         ok.contains(r#""ok":true"#) && ok.contains("/run/wsbox/files/doc.txt"),
         "{ok}"
     );
+    let ok = answer("doc-ok");
+    assert!(
+        ok.contains(r#""ok":true"#) && ok.contains("/run/wsbox/docs/") && ok.contains("/doc.txt"),
+        "{ok}"
+    );
+    // Nothing the refused requests named was written.
+    assert_eq!(fs::read_to_string(&doc).unwrap(), "a doc\n");
+    assert_eq!(
+        fs::read_to_string(other_dir.join("doc.txt")).unwrap(),
+        "another doc\n"
+    );
     drop(running);
+}
+
+// ---------------------------------------------------------------------------
+// Documents.
+// ---------------------------------------------------------------------------
+
+/// The app's side of the document tests: it reports in /ctl (a read-write
+/// share) and waits there for the test's word.
+const DOCUMENT_APP: &str = r#"
+import os, sys, time
+def wait(name):
+    while not os.path.exists("/ctl/" + name):
+        time.sleep(0.02)
+def report(name, text=""):
+    with open("/ctl/." + name, "w") as f:
+        f.write(text)
+    os.rename("/ctl/." + name, "/ctl/" + name)
+"#;
+
+/// Waits for the app's report `name` in `ctl`.
+fn report(ctl: &Path, name: &str, running: &Running) -> String {
+    poll(RUN_LIMIT, || fs::read_to_string(ctl.join(name)).ok())
+        .unwrap_or_else(|| panic!("the app never reported {name}\n{}", running.stderr_so_far()))
+}
+
+/// Gives the app the word `name` in `ctl`.
+fn word(ctl: &Path, name: &str) {
+    fs::write(ctl.join(name), "").unwrap();
+}
+
+/// Two documents granted at start each have a directory of their own: the
+/// temporary, lock and backup files made beside the first stay there, and
+/// the second sees neither them nor the first document; none reaches the
+/// host. A document added to the running sandbox (`add-file --rw`) takes a
+/// file renamed onto it to the host, owner and mode kept; a write to it the
+/// app has not closed yet reaches the host when `remove-file` takes the
+/// document away, with its directory.
+fn documents_stay_apart_and_follow_add_rename_and_remove(as_: As, test: &str) {
+    let Some(w) = who(test, as_) else { return };
+    if !have_python(test) {
+        return;
+    }
+    let a = w.file("host/a.txt", "a\n", 0o644);
+    let b = w.file("host/b.txt", "b\n", 0o644);
+    let c = w.file("host/c.txt", "c\n", 0o640);
+    let host = w.dir.join("host");
+    let ctl = w.app_dir("ctl");
+    let name = format!("docs{}-{}", std::process::id(), next());
+    let script = format!(
+        r#"{DOCUMENT_APP}
+a, b = sys.argv[1], sys.argv[2]
+for extra in (".a.txt.swp", ".~lock.a.txt#", "a.txt~", ".goutputstream-X"):
+    with open(os.path.join(os.path.dirname(a), extra), "w") as f:
+        f.write("beside a\n")
+report("seen", "\n".join([a, b] + sorted(os.listdir(os.path.dirname(b)))))
+wait("added")
+c = open("/ctl/added").read().strip()
+tmp = os.path.join(os.path.dirname(c), ".c.txt.new")
+with open(tmp, "w") as f:
+    f.write("renamed onto\n")
+os.rename(tmp, c)
+report("renamed")
+wait("saved")
+held = open(c, "a")
+held.write("held open\n")
+held.flush()
+report("held")
+wait("removed")
+report("gone", "%s %s" % (os.path.exists(c), os.path.exists(os.path.dirname(c))))
+"#
+    );
+    let ctl_bind = format!("{}:/ctl", ctl.display());
+    let (a_arg, b_arg) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let running = Running::start(w.sandbox(
+        &[
+            "--name",
+            &name,
+            "--rw",
+            &ctl_bind,
+            "--file-rw",
+            a_arg,
+            "--file-rw",
+            b_arg,
+        ],
+        &["python3", "-c", &script, a_arg, b_arg],
+    ));
+    let seen = report(&ctl, "seen", &running);
+    assert_eq!(
+        seen.lines().collect::<Vec<_>>(),
+        [
+            "/run/wsbox/docs/1/a.txt",
+            "/run/wsbox/docs/2/b.txt",
+            "b.txt"
+        ],
+        "the second document's directory holds it alone"
+    );
+    let wsbox = |args: &[&str]| output(w.wsbox(args), RUN_LIMIT);
+    let out = wsbox(&["add-file", &name, c.to_str().unwrap(), "--rw"]);
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    let inside = out.stdout.trim().to_owned();
+    assert_eq!(inside, "/run/wsbox/docs/3/c.txt", "{out}");
+    fs::write(ctl.join("added"), &inside).unwrap();
+    report(&ctl, "renamed", &running);
+    let saved = poll(RUN_LIMIT, || {
+        fs::read_to_string(&c)
+            .ok()
+            .filter(|t| t == "renamed onto\n")
+    });
+    assert!(
+        saved.is_some(),
+        "the rename never reached the host: {:?}",
+        fs::read_to_string(&c)
+    );
+    let meta = fs::metadata(&c).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o777),
+        (w.owner.0, w.owner.1, 0o640),
+        "c.txt's owner and mode"
+    );
+    word(&ctl, "saved");
+    report(&ctl, "held", &running);
+    // Written, not closed: nothing to write back yet.
+    assert_eq!(fs::read_to_string(&c).unwrap(), "renamed onto\n");
+    let out = wsbox(&["remove-file", &name, &inside]);
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    assert_eq!(
+        fs::read_to_string(&c).unwrap(),
+        "renamed onto\nheld open\n",
+        "remove-file wrote the document back"
+    );
+    word(&ctl, "removed");
+    assert_eq!(report(&ctl, "gone", &running), "False False");
+    let out = running.finish(RUN_LIMIT);
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    assert!(!out.stderr.contains("wsbox:"), "{out}");
+    assert_eq!(
+        listing(&host),
+        [a.clone(), b.clone(), c.clone()],
+        "beside the documents on the host"
+    );
+    assert_eq!(fs::read_to_string(&a).unwrap(), "a\n");
+    assert_eq!(fs::read_to_string(&b).unwrap(), "b\n");
+}
+
+/// A host file changed while the app has it: the host's version stays,
+/// the app's save goes beside it as `NAME (wsbox conflict 1).EXT`, and
+/// wsbox says so in one warning line.
+fn a_host_file_changed_meanwhile_keeps_both_versions(as_: As, test: &str) {
+    let Some(w) = who(test, as_) else { return };
+    if !have_python(test) {
+        return;
+    }
+    let doc = w.file("host/report.txt", "v1\n", 0o640);
+    let ctl = w.app_dir("ctl");
+    let script = format!(
+        r#"{DOCUMENT_APP}
+doc = sys.argv[1]
+print(open(doc).read().strip())
+report("opened")
+wait("changed")
+with open(doc, "w") as f:
+    f.write("app version\n")
+"#
+    );
+    let ctl_bind = format!("{}:/ctl", ctl.display());
+    let doc_arg = doc.to_str().unwrap();
+    let running = Running::start(w.sandbox(
+        &["--rw", &ctl_bind, "--file-rw", doc_arg],
+        &["python3", "-c", &script, doc_arg],
+    ));
+    report(&ctl, "opened", &running);
+    fs::write(&doc, "host version\n").unwrap();
+    word(&ctl, "changed");
+    let out = running.finish(RUN_LIMIT);
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    assert_eq!(out.stdout, "v1\n", "{out}");
+    let conflict = w.dir.join("host/report (wsbox conflict 1).txt");
+    assert_eq!(fs::read_to_string(&doc).unwrap(), "host version\n", "{out}");
+    assert_eq!(
+        fs::read_to_string(&conflict).unwrap(),
+        "app version\n",
+        "{out}"
+    );
+    assert_eq!(fs::metadata(&conflict).unwrap().mode() & 0o777, 0o640);
+    assert_eq!(
+        listing(&w.dir.join("host")),
+        [conflict.clone(), doc.clone()],
+        "{out}"
+    );
+    let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one warning\n{out}");
+    // It names the host file that changed, then where the app's version went.
+    let warning = format!("wsbox: warning: {doc_arg} changed on the host");
+    assert!(
+        lines[0].starts_with(&warning) && lines[0].ends_with(conflict.to_str().unwrap()),
+        "expected {warning:?}… {conflict:?}\n{out}"
+    );
 }

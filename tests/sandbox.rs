@@ -934,6 +934,11 @@ fn mounts(who: Who, test: &str) {
             "/run/user/1000",
             // The files place: an empty read-only tmpfs until files are granted.
             "/run/wsbox/files",
+            // The documents' place: a tmpfs the app may write, each
+            // document in a directory of its own.
+            "/run/wsbox/docs",
+            // The host's font caches, read-only.
+            "/var/cache/fontconfig",
             "/home/user",
             PROBE_INSIDE,
             // Split-/usr hosts get these bound instead of symlinked.
@@ -952,7 +957,11 @@ fn mounts(who: Who, test: &str) {
             wrong.push(format!("{point} is mounted, and nothing granted it"));
         }
     }
-    for point in ["/", "/usr", "/proc/sys", "/dev"] {
+    let mut read_only = vec!["/", "/usr", "/proc/sys", "/dev"];
+    if Path::new("/var/cache/fontconfig").is_dir() {
+        read_only.push("/var/cache/fontconfig");
+    }
+    for point in read_only {
         match mounts.iter().find(|(p, _, _)| p == point) {
             None => wrong.push(format!("{point} is not a mount")),
             Some((_, _, opts)) if !opts.iter().any(|o| o == "ro") => {
@@ -960,6 +969,10 @@ fn mounts(who: Who, test: &str) {
             }
             Some(_) => {}
         }
+    }
+    match mounts.iter().find(|(p, _, _)| p == "/run/wsbox/docs") {
+        Some((_, fs_type, _)) if fs_type == "tmpfs" => {}
+        other => wrong.push(format!("/run/wsbox/docs is not a tmpfs: {other:?}")),
     }
     if mounts.iter().any(|(p, t, _)| p == "/" && t != "tmpfs") {
         wrong.push("/ is not wsbox's tmpfs".into());

@@ -56,3 +56,13 @@ pub fn check_host_frame(shot: &Image, rect: [i64; 4]) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The centre of wsbox's close button in the host window at `rect` (x0,
+/// y0, x1, y1 on the screen): where a user clicks to close it.
+pub fn host_close_button(rect: [i64; 4]) -> (i64, i64) {
+    let [_, y0, x1, _] = rect;
+    (
+        x1 - HOST_BORDER - 4 - HOST_CLOSE_SIZE / 2,
+        y0 + HOST_TITLE_HEIGHT / 2,
+    )
+}

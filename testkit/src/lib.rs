@@ -11,6 +11,8 @@
 //!   `WSBOX_MUST_WORK=1`);
 //! - [`user`]: the test user and [`as_root_and_user!`];
 //! - [`process`]: long-lived helpers and what /proc says;
+//! - [`sandbox`]: a running sandbox driven from outside (its windows,
+//!   `wsbox input`, `wsbox stop`);
 //! - [`sway`], [`weston`], [`input`]: the host sessions for window mode
 //!   and input devices on them;
 //! - [`image`] and [`frame`]: screenshots, and what wsbox's frame looks
@@ -30,6 +32,7 @@ pub mod input;
 pub mod poll;
 pub mod process;
 pub mod run;
+pub mod sandbox;
 pub mod scratch;
 pub mod skip;
 pub mod sway;

@@ -22,6 +22,7 @@ use crate::image::Image;
 use crate::poll::poll;
 use crate::process::{socket_in, Log, Process};
 use crate::run::{output, Out};
+use crate::sandbox::Maker;
 use crate::scratch::next;
 use crate::user::as_user;
 
@@ -129,6 +130,21 @@ impl Sway {
             cmd.env("SWAYSOCK", ipc);
         }
         cmd
+    }
+
+    /// What makes `program` commands as [`Sway::client`] does, for a
+    /// [`crate::sandbox::Sandbox`] run in this session.
+    pub fn maker(&self, program: PathBuf) -> Maker {
+        let (user, dir, socket) = (self.user, self.dir.clone(), self.socket.clone());
+        let ipc = self.ipc.get().cloned();
+        Box::new(move || {
+            let mut cmd = as_user(&program, user, &dir);
+            cmd.env("WAYLAND_DISPLAY", &socket);
+            if let Some(ipc) = &ipc {
+                cmd.env("SWAYSOCK", ipc);
+            }
+            cmd
+        })
     }
 
     /// `swaymsg ARGS`, finished.

@@ -28,7 +28,9 @@
 //! (surface coordinates) when the pointer enters or moves over its window:
 //! a test sees that the compositor passes the pointer on. With
 //! `--ignore-close` it prints `close` at xdg_toplevel.close and goes on
-//! (a client that does not close when asked).
+//! (a client that does not close when asked, and keeps answering pings);
+//! with `--hang-on-close` it prints `close` and then stops reading its
+//! connection for good (a client that hangs: it answers no ping).
 //!
 //! For the frame-callback tests: `--no-draw` answers every frame callback
 //! after the first with a commit that asks for the next one and carries no
@@ -41,7 +43,8 @@
 //! ```text
 //! bench-client [--size WxH] [--damage full|small] [--frames N]
 //!              [--seconds S] [--first-frame] [--idle] [--opaque]
-//!              [--keys] [--pointer] [--ignore-close] [--linger S] [--no-draw]
+//!              [--keys] [--pointer] [--ignore-close] [--hang-on-close]
+//!              [--linger S] [--no-draw]
 //!              [--commit-every MS] [--retitle-every MS]
 //! ```
 
@@ -97,6 +100,7 @@ Opens one Wayland window and redraws it at every frame callback.
                         at focus changes
   --pointer             print `pointer <x> <y>` when the pointer enters or moves over the window
   --ignore-close        print `close` at xdg_toplevel.close instead of exiting
+  --hang-on-close       print `close` at xdg_toplevel.close, then hang: answer nothing more
   --linger S            wait S seconds after the summary line before exiting
   --no-draw             after the first frame, only ask for frame callbacks (no new buffers)
   --commit-every MS     after the first frame, commit a surface without a role every MS ms
@@ -136,6 +140,7 @@ struct Options {
     keys: bool,
     pointer: bool,
     ignore_close: bool,
+    hang_on_close: bool,
     linger: Option<Duration>,
     no_draw: bool,
     commit_every: Option<Duration>,
@@ -176,6 +181,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
         keys: false,
         pointer: false,
         ignore_close: false,
+        hang_on_close: false,
         linger: None,
         no_draw: false,
         commit_every: None,
@@ -244,7 +250,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
                 }
             }
             "--first-frame" | "--idle" | "--opaque" | "--keys" | "--pointer" | "--ignore-close"
-            | "--no-draw"
+            | "--hang-on-close" | "--no-draw"
                 if inline.is_some() =>
             {
                 return Err(format!("{name} takes no value"));
@@ -255,6 +261,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
             "--keys" => options.keys = true,
             "--pointer" => options.pointer = true,
             "--ignore-close" => options.ignore_close = true,
+            "--hang-on-close" => options.hang_on_close = true,
             "--no-draw" => options.no_draw = true,
             other => return Err(format!("unknown argument '{other}'")),
         }
@@ -868,6 +875,14 @@ impl Dispatch<XdgToplevel, ()> for App {
         match event {
             xdg_toplevel::Event::Configure { width, height, .. } => {
                 app.requested = (width, height);
+            }
+            xdg_toplevel::Event::Close if app.options.hang_on_close => {
+                say("close");
+                // Hung: nothing is read or answered from here on, until a
+                // signal ends the process.
+                loop {
+                    std::thread::park();
+                }
             }
             xdg_toplevel::Event::Close if app.options.ignore_close => say("close"),
             xdg_toplevel::Event::Close => app.exit = Some(ExitCode::SUCCESS),
