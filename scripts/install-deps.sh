@@ -12,9 +12,10 @@ for group in "$@"; do
     build) pkgs="$pkgs $build" ;;
     # Real clients the end-to-end tests run inside sandboxes.
     test)  pkgs="$pkgs $build python3 procps strace util-linux mount iproute2 curl passt slirp4netns nftables weston sway foot wayland-utils grim wtype wl-clipboard gtk-3-examples fonts-dejavu-core xkb-data"
-           # Real desktop programs (tests/apps.rs); libreoffice-gtk3 is
-           # LibreOffice's Wayland front end, qtwayland5 Qt 5's.
-           pkgs="$pkgs firefox-esr libreoffice-writer libreoffice-gtk3 keepassxc qtwayland5 gedit vim-nox unzip" ;;
+           # Real desktop programs (tests/apps.rs, tests/browsers.rs, the X11
+           # hint of tests/headless.rs); libreoffice-gtk3 is LibreOffice's
+           # Wayland front end, qtwayland5 Qt 5's.
+           pkgs="$pkgs firefox-esr chromium libreoffice-writer libreoffice-gtk3 keepassxc qtwayland5 gedit vim-nox unzip x11-apps" ;;
     demo)  pkgs="$pkgs $build iproute2 fonts-dejavu-core xkb-data" ;;
     bench) pkgs="$pkgs $build bubblewrap firejail weston sway waypipe gedit fonts-dejavu-core xkb-data" ;;
     *) echo "install-deps: unknown group $group" >&2; exit 2 ;;

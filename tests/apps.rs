@@ -733,21 +733,14 @@ fn firefox_stops_cleanly_and_starts_again_without_session_restore() {
     }
 }
 
-/// How the user answers gedit's "Save changes?" dialog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Answer {
-    /// A click on its Save button with the host's pointer.
-    ClickSave,
-    /// Return on the host's keyboard: the dialog's default, Save.
-    Return,
-}
-
 /// In window mode on a sway host, as the test user: gedit with an unsaved
 /// edit survives wsbox's close button (it asks "Save changes?", which
 /// shows as a second window inside, and runs on past the 2 s after which
-/// wsbox used to send SIGTERM); the user's `answer` saves, the host file
-/// gets the edit and gedit exits 0.
-fn gedit_save_dialog_after_the_host_close_button(test: &str, answer: Answer) {
+/// wsbox used to send SIGTERM); a click on its Save button with the host's
+/// pointer saves, the host file gets the edit and gedit exits 0. (Return
+/// is not used: GTK 3's dialogs ignore it from a virtual keyboard whose
+/// keymap holds only a few keys, directly on sway too.)
+fn gedit_save_dialog_after_the_host_close_button(test: &str) {
     if !ready(test, &["gedit", "sway", "swaymsg", "wtype"]) {
         return;
     }
@@ -805,22 +798,15 @@ fn gedit_save_dialog_after_the_host_close_button(test: &str, answer: Answer) {
         clicked.elapsed(),
         sandbox.describe()
     );
-    match answer {
-        Answer::ClickSave => {
-            // GTK's dialog: its buttons fill its bottom row, Save the
-            // rightmost third. The sandbox's output starts below wsbox's
-            // title bar, inside its border.
-            let [x0, y0, _, _] = host.rect;
-            pointer.move_to(
-                x0 + HOST_BORDER + dialog.x + dialog.width * 5 / 6,
-                y0 + HOST_TITLE_HEIGHT + dialog.y + dialog.height - 20,
-            );
-            pointer.click();
-        }
-        Answer::Return => {
-            sway.run("wtype", &["-k", "Return"]);
-        }
-    }
+    // GTK's dialog: its buttons fill its bottom row, Save the rightmost
+    // third. The sandbox's output starts below wsbox's title bar, inside
+    // its border.
+    let [x0, y0, _, _] = host.rect;
+    pointer.move_to(
+        x0 + HOST_BORDER + dialog.x + dialog.width * 5 / 6,
+        y0 + HOST_TITLE_HEIGHT + dialog.y + dialog.height - 20,
+    );
+    pointer.click();
     let saved = poll(SAVE_LIMIT, || {
         fs::read_to_string(&doc)
             .ok()
@@ -828,7 +814,7 @@ fn gedit_save_dialog_after_the_host_close_button(test: &str, answer: Answer) {
     });
     assert!(
         saved.is_some(),
-        "{answer:?} did not save: the host file holds {:?}; windows inside {:?}\n{}",
+        "the Save button did not save: the host file holds {:?}; windows inside {:?}\n{}",
         fs::read_to_string(&doc),
         sandbox.windows(),
         sandbox.describe()
@@ -844,17 +830,6 @@ fn gedit_save_dialog_after_the_host_close_button(test: &str, answer: Answer) {
 fn gedit_save_dialog_survives_the_host_close_button_and_a_click_saves() {
     gedit_save_dialog_after_the_host_close_button(
         "gedit_save_dialog_survives_the_host_close_button_and_a_click_saves",
-        Answer::ClickSave,
-    );
-}
-
-/// The same, answered with Return on the host's keyboard: the dialog is
-/// focused inside (`wsbox windows` says so), so the key must reach it.
-#[test]
-fn gedit_save_dialog_takes_return_from_the_host_keyboard() {
-    gedit_save_dialog_after_the_host_close_button(
-        "gedit_save_dialog_takes_return_from_the_host_keyboard",
-        Answer::Return,
     );
 }
 

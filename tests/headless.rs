@@ -1033,3 +1033,115 @@ fn unknown_names_are_one_line_errors() {
     }
     assert!(!file.exists());
 }
+
+/// An app that draws and ends before `--timeout`: `--screenshot` holds the
+/// last frame it showed, one line says so, and the status is the app's own
+/// (the timeout never fired). An app that never showed a window leaves no
+/// file and a line that says why.
+#[test]
+fn an_app_that_ends_before_the_timeout_leaves_its_last_frame() {
+    let test = "an_app_that_ends_before_the_timeout_leaves_its_last_frame";
+    if !ready(test, &[]) {
+        return;
+    }
+    let client = match testkit::built("bench-client") {
+        Ok(path) => path,
+        Err(e) => return testkit::skip(test, &e),
+    };
+    let dir = scratch(test);
+    let shot = dir.join("last.png");
+    let ro = format!("{}:/opt/bench-client", client.display());
+    let out = run_headless(&[
+        "--screenshot",
+        shot.to_str().unwrap(),
+        "--timeout",
+        "60",
+        "--ro",
+        &ro,
+        "--",
+        "/opt/bench-client",
+        "--frames",
+        "20",
+    ]);
+    assert_eq!(out.code(), Some(0), "{out}");
+    let said = format!(
+        "wsbox: the app ended before --timeout; {} holds the last frame it showed",
+        shot.display()
+    );
+    assert!(out.stderr.lines().any(|l| l == said), "{out}");
+    let image = Image::load(&shot);
+    let centre = image.at(image.width / 2, image.height / 2);
+    assert!(
+        !near(centre, BACKGROUND),
+        "the last frame shows only the background: {centre:?}"
+    );
+
+    let none = dir.join("none.png");
+    let out = run_headless(&[
+        "--screenshot",
+        none.to_str().unwrap(),
+        "--timeout",
+        "60",
+        "--",
+        "true",
+    ]);
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert!(
+        out.stderr.contains("without a frame to show")
+            && out.stderr.contains("nothing was written"),
+        "{out}"
+    );
+    assert!(!none.exists(), "a screenshot of nothing was written");
+}
+
+/// An X11 program (it links libX11) that fails without showing a window
+/// gets one line saying that X11 programs cannot run in wsbox yet; any
+/// other program that fails gets none.
+#[test]
+fn an_x11_program_that_finds_no_display_is_told_why() {
+    let test = "an_x11_program_that_finds_no_display_is_told_why";
+    if !ready(test, &["xeyes", "false"]) {
+        return;
+    }
+    let out = run_headless(&["--", "xeyes"]);
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert!(
+        out.stderr.lines().any(|l| l
+            == "wsbox: the app, an X11 program, exited with status 1 without showing a window: \
+                X11 programs cannot run in wsbox yet (DISPLAY is not set inside)"),
+        "{out}"
+    );
+    let out = run_headless(&["--", "false"]);
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert_eq!(out.stderr.trim(), "", "{out}");
+    // Without a display there is nothing to hint at.
+    let out = output(
+        wsbox(&["run", "--display", "none", "--", "xeyes"]),
+        RUN_LIMIT,
+    );
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert!(!out.stderr.contains("X11 programs"), "{out}");
+}
+
+/// `wsbox status`: headless, no host focus to report; the app's windows
+/// are counted as they show.
+#[test]
+fn status_reports_the_windows_shown() {
+    let test = "status_reports_the_windows_shown";
+    if !ready(test, &["weston-simple-shm"]) {
+        return;
+    }
+    let sandbox = Sandbox::start(test, &[], &["weston-simple-shm"]);
+    let name = sandbox.name.clone();
+    let status = poll(WINDOW_LIMIT, || {
+        let out = output(wsbox(&["status", &name, "--json"]), RUN_LIMIT);
+        let status: Value = serde_json::from_str(&out.stdout).ok()?;
+        (status["windows_shown"].as_u64()? >= 1).then_some(status)
+    })
+    .expect("wsbox status never counted the window");
+    assert!(status.get("host_focused").is_none(), "{status}");
+    assert_eq!(status["not_responding"], Value::Bool(false), "{status}");
+    assert_eq!(status["stats"]["host_key_presses"], 0, "{status}");
+    let out = control(&["status", &name]);
+    assert!(out.stdout.contains("host focus:       (headless)"), "{out}");
+}

@@ -678,8 +678,9 @@ impl Documents {
         due.into_iter()
             .map(|i| {
                 let doc = &mut self.docs[i].1;
-                let result = doc.sync();
-                (doc.host_path(), result)
+                // Named before the sync: a conflict retargets the document.
+                let path = doc.host_path();
+                (path, doc.sync())
             })
             .collect()
     }
@@ -688,8 +689,9 @@ impl Documents {
     pub fn remove(&mut self, at: usize) -> (PathBuf, Result<Synced>) {
         let (wd, mut doc) = self.docs.remove(at);
         let _ = self.inotify.rm_watch(wd);
-        let result = doc.sync();
-        (doc.host_path(), result)
+        // Named before the sync: a conflict retargets the document.
+        let path = doc.host_path();
+        (path, doc.sync())
     }
 
     /// Syncs every document that changed (at the end of the sandbox: a
@@ -698,8 +700,9 @@ impl Documents {
         self.docs
             .iter_mut()
             .map(|(_, doc)| {
-                let result = doc.sync();
-                (doc.host_path(), result)
+                // Named before the sync: a conflict retargets the document.
+                let path = doc.host_path();
+                (path, doc.sync())
             })
             .collect()
     }
