@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use wsbox_compositor::State;
 use wsbox_sandbox::fdpass;
 
-use crate::files::live::Live;
+use crate::files::live::{DocumentJob, Live};
 
 /// A request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,8 +164,17 @@ pub fn refuse_all(listener: &UnixListener, files: &mut Live) -> After {
     while let Ok((stream, _)) = listener.accept() {
         let _ = stream.set_nonblocking(false);
         let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-        let (line, fds) = read_request(&stream).unwrap_or_default();
-        let response = match serde_json::from_str::<Request>(line.trim()) {
+        let (line, mut fds) = read_request(&stream).unwrap_or_default();
+        let request = serde_json::from_str::<Request>(line.trim());
+        if let Some(job) = request
+            .as_ref()
+            .ok()
+            .and_then(|r| document_job(r, files, &mut fds))
+        {
+            document_in_background(stream, job);
+            continue;
+        }
+        let response = match request {
             Ok(Request::Export {
                 sandbox_path,
                 host_dir,
@@ -200,10 +209,25 @@ fn serve(stream: UnixStream, compositor: &mut State, files: &mut Live) -> After 
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
-    let read = read_request(&stream);
+    let read = read_request(&stream).map(|(line, mut fds)| {
+        let request = serde_json::from_str::<Request>(line.trim());
+        let job = request
+            .as_ref()
+            .ok()
+            .and_then(|r| document_job(r, files, &mut fds));
+        (request, fds, job)
+    });
+    let read = match read {
+        Ok((_, _, Some(job))) => {
+            document_in_background(stream, job);
+            return After::Continue;
+        }
+        Ok((request, fds, None)) => Ok((request, fds)),
+        Err(e) => Err(e),
+    };
     let mut writer = &stream;
     let (response, png, after) = match read {
-        Ok((line, fds)) => match serde_json::from_str::<Request>(line.trim()) {
+        Ok((request, fds)) => match request {
             Ok(Request::Export {
                 sandbox_path,
                 host_dir,
@@ -321,6 +345,34 @@ fn export_in_background(
         });
     if let Err(e) = spawned {
         tracing::warn!(%e, "failed to start an export thread");
+    }
+}
+
+/// The work of an add-file or remove-file of a document, taken out of
+/// `fds`: answered off the event loop, since the documents helper may be
+/// writing a large document back, and the display, `stop` and signals must
+/// not wait for it.
+fn document_job(request: &Request, files: &Live, fds: &mut Vec<OwnedFd>) -> Option<DocumentJob> {
+    match request {
+        Request::AddFile { path, rw } => files.document_job(path, Some(*rw), fds),
+        Request::RemoveFile { path } => files.document_job(path, None, fds),
+        _ => None,
+    }
+}
+
+/// Runs `job` on a thread of its own and answers from there.
+fn document_in_background(stream: UnixStream, job: DocumentJob) {
+    let spawned = std::thread::Builder::new()
+        .name("wsbox-document".into())
+        .spawn(move || {
+            let response = path_response(job());
+            let mut text = serde_json::to_string(&response).unwrap_or_default();
+            text.push('\n');
+            let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
+            let _ = (&stream).write_all(text.as_bytes());
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(%e, "failed to start a document thread");
     }
 }
 

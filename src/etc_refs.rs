@@ -3,11 +3,14 @@
 //! takes about half a second (more on a cold cache), so it is done once
 //! per change of the installed packages, not at every start.
 //!
-//! The cache (`$XDG_CACHE_HOME/wsbox/etc-refs.json`, else
-//! `~/.cache/wsbox/etc-refs.json`) only saves time: it is rebuilt when dpkg's
-//! database changes, and whatever it says, the sandbox's plan never shows
-//! an entry of [`wsbox_sandbox::plan::ETC_NEVER`]. A cache that cannot be
-//! read or written is recomputed or skipped, never an error.
+//! The cache (`.etc-refs.json` in wsbox's runtime directory,
+//! `$XDG_RUNTIME_DIR/wsbox/`, 0700 and never shown to any sandbox, so no
+//! app can write it; rebuilt once per boot) only saves time: it is rebuilt
+//! when dpkg's database changes, it is read without following a link and
+//! only when it is a small regular file, its names are checked, and
+//! whatever it says, the sandbox's plan never shows an entry of
+//! [`wsbox_sandbox::plan::ETC_NEVER`]. A cache that cannot be read or
+//! written is recomputed or skipped, never an error.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
@@ -39,12 +42,14 @@ struct Cache {
 pub fn for_program(program: &str) -> BTreeSet<String> {
     let root = Path::new("/");
     let stamp = dpkg_stamp(root);
-    let path = cache_path();
+    let path = crate::instance::base_dir()
+        .ok()
+        .map(|dir| dir.join(".etc-refs.json"));
     let mut cache = path
         .as_deref()
-        .and_then(|p| std::fs::read(p).ok())
-        .and_then(|bytes| serde_json::from_slice::<Cache>(&bytes).ok())
+        .and_then(read_cache)
         .filter(|c| c.format == FORMAT && c.stamp == stamp)
+        .filter(|c| c.names().all(|n| plain_name(n)))
         .unwrap_or_default();
     let mut changed = false;
     if cache.stamp != stamp || cache.format != FORMAT {
@@ -94,38 +99,103 @@ fn dpkg_stamp(root: &Path) -> String {
         .join(" ")
 }
 
-fn cache_path() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .filter(|p| p.is_absolute())
-                .map(|home| home.join(".cache"))
-        })?;
-    Some(base.join("wsbox").join("etc-refs.json"))
+impl Cache {
+    fn names(&self) -> impl Iterator<Item = &String> {
+        self.linked.iter().chain(self.programs.values().flatten())
+    }
 }
 
-/// Writes the cache whole or not at all: a new file renamed over the old.
+/// The largest cache read: a few hundred names.
+const CACHE_MAX: u64 = 1 << 20;
+
+/// A top-level /etc name as dpkg and the scan give them: no path, nothing
+/// to be read as anything but a name.
+fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._+-@".contains(&b))
+}
+
+/// The cache at `path`, if it is a small regular file (opened without
+/// following a link or blocking on a FIFO) holding one.
+fn read_cache(path: &Path) -> Option<Cache> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() > CACHE_MAX {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    file.take(CACHE_MAX).read_to_end(&mut bytes).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Writes the cache whole or not at all: a new file (never through a link
+/// someone planted) renamed over the old.
 fn store(path: &Path, cache: &Cache) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    let temp = dir.join(format!(".etc-refs.{}.json", std::process::id()));
+    let temp = dir.join(format!(".etc-refs.{}.tmp", std::process::id()));
     let bytes = serde_json::to_vec(cache).map_err(std::io::Error::other)?;
-    std::fs::write(&temp, bytes)?;
-    std::fs::rename(&temp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&temp);
-    })
+    let _ = std::fs::remove_file(&temp);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(0o600)
+        .open(&temp)
+        .and_then(|mut f| f.write_all(&bytes));
+    written
+        .and_then(|()| std::fs::rename(&temp, path))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&temp);
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_planted_cache_is_not_followed_and_bad_names_are_not_taken() {
+        let dir = std::env::temp_dir().join(format!("wsbox-etc-cache-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let path = dir.join(".etc-refs.json");
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        assert!(read_cache(&path).is_none(), "read through a link");
+        // A link where the temporary file goes is replaced, not written
+        // through.
+        let temp = dir.join(format!(".etc-refs.{}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &temp).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        store(&path, &Cache::default()).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        assert!(read_cache(&path).is_some());
+        for bad in ["", ".hidden", "a/b", "$(cmd)", "x y"] {
+            assert!(!plain_name(bad), "{bad:?}");
+        }
+        for good in [
+            "libreoffice",
+            "python3.11",
+            "imv_config",
+            "java-17-openjdk",
+            "c++",
+        ] {
+            assert!(plain_name(good), "{good:?}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn the_stamp_follows_dpkg_s_database() {

@@ -22,6 +22,9 @@ pub struct Config {
     /// Window mode: let the host draw the title bar when it offers
     /// server-side decorations (wsbox's border stays).
     pub host_decorations: bool,
+    /// Keep the last frame that showed a window when the windows go
+    /// (`--screenshot` of an app that ends first); off, nothing is kept.
+    pub keep_last_frame: bool,
 }
 
 /// The xkb keymap names; empty means "from XKB_DEFAULT_*, else the xkb default".

@@ -507,8 +507,16 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), Error> {
     {
         Ok(mut file) => file.write_all(contents).map_err(path_err("write", path)),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            std::fs::write(path, contents).map_err(path_err("write", path))?;
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            // Written over, never through: an entry the host made a link
+            // (an absolute link in the host's /etc) is not followed.
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                .open(path)
+                .map_err(path_err("write", path))?;
+            file.write_all(contents).map_err(path_err("write", path))?;
+            file.set_permissions(std::fs::Permissions::from_mode(mode))
                 .map_err(path_err("set the mode of", path))
         }
         Err(e) => Err(path_err("write", path)(e)),

@@ -126,6 +126,36 @@ pub fn write_id_maps(child: Pid, ids: HostIds) -> Result<(), Error> {
     Ok(())
 }
 
+/// How many namespaces of each kind the app may create nested in its
+/// sandbox with `nested_userns`: a browser makes one set per content
+/// process. The kinds its filter refuses get 0.
+pub const NESTED_LIMIT: u64 = 128;
+
+/// Sets the sandbox's user namespace's own limits on the namespaces created
+/// in it (`/proc/sys/user/max_*_namespaces`, counted per user namespace):
+/// without `nested`, none of any kind; with it, [`NESTED_LIMIT`] of the
+/// kinds a browser needs, so that an app cannot use up the user's
+/// namespaces for the rest of the host. A second layer beside the seccomp
+/// filter. Run by pid 1 while it still has its capabilities in the
+/// sandbox's user namespace; a limit the kernel lacks is skipped.
+pub fn limit_nested(nested: bool) -> Result<(), Error> {
+    let allowed = ["user", "pid", "net", "ipc", "uts"];
+    for kind in ["user", "pid", "net", "ipc", "uts", "mnt", "cgroup", "time"] {
+        let path = format!("/proc/sys/user/max_{kind}_namespaces");
+        let limit = if nested && allowed.contains(&kind) {
+            NESTED_LIMIT
+        } else {
+            0
+        };
+        match std::fs::write(&path, format!("{limit}\n")) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(Error::IdMap { path, source }),
+        }
+    }
+    Ok(())
+}
+
 /// Sets the UTS namespace's host name.
 pub fn set_hostname(name: &str) -> Result<(), Error> {
     nix::unistd::sethostname(name).map_err(|source| Error::Hostname {

@@ -39,6 +39,9 @@ pub enum Error {
     NotRegular { path: PathBuf },
     #[error("{path} is larger than {max} bytes, the most a document may hold")]
     TooLarge { path: PathBuf, max: u64 },
+    /// The copy changed while it was read: what was read is not written.
+    #[error("the copy of {path} changed while it was being written back")]
+    Changing { path: PathBuf },
 }
 
 type Result<T> = std::result::Result<T, Error>;
@@ -80,6 +83,9 @@ pub enum Synced {
     /// There is no document in the grant's directory (the app removed or
     /// renamed it away): nothing was written.
     Missing,
+    /// The copy changed while it was being read (the app writes it still):
+    /// nothing was replaced; its next close, or the end, writes it back.
+    Changing,
 }
 
 /// One granted document: its host directory and name, and the private
@@ -304,13 +310,18 @@ impl Document {
         // Someone else changed the host file since wsbox last wrote or
         // read it: both versions are kept.
         let changed = now.as_ref().map(Stamp::of) != self.host && now.is_some();
-        let outcome = if changed {
-            let name = self.write_conflict(&mut copy)?;
-            self.host_name = name;
-            Synced::Conflict(self.host_path())
+        let written = if changed {
+            self.write_conflict(&mut copy, stamp).map(|name| {
+                self.host_name = name;
+                Synced::Conflict(self.host_path())
+            })
         } else {
-            self.replace(&mut copy)?;
-            Synced::Written
+            self.replace(&mut copy, stamp).map(|()| Synced::Written)
+        };
+        let outcome = match written {
+            Ok(outcome) => outcome,
+            Err(Error::Changing { .. }) => return Ok(Synced::Changing),
+            Err(e) => return Err(e),
         };
         let st = fstatat(self.host_dir.as_fd(), &self.host_name).map_err(|source| Error::Io {
             what: "inspect",
@@ -326,7 +337,7 @@ impl Document {
     /// mode and owner, renamed over it. Where the owner cannot be kept (the
     /// file is someone else's, shared through its group), the file is
     /// rewritten in place instead.
-    fn replace(&self, copy: &mut File) -> Result<()> {
+    fn replace(&self, copy: &mut File, stamp: Stamp) -> Result<()> {
         let path = self.host_path();
         let io = |what: &'static str| {
             let path = path.clone();
@@ -342,20 +353,23 @@ impl Document {
                     Some(libc::EACCES | libc::EPERM | libc::EROFS)
                 ) =>
             {
-                return self.rewrite_in_place(copy);
+                return self.rewrite_in_place(copy, stamp);
             }
             Err(e) => return Err(e),
         };
         let mut temp = File::from(temp);
         let written = (|| -> Result<bool> {
-            io::copy(copy, &mut temp).map_err(io("write"))?;
-            fchmod(temp.as_fd(), self.mode).map_err(io("set the mode of"))?;
-            // SAFETY: no arguments.
-            let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
-            if self.owner != (uid, gid) && fchown(temp.as_fd(), self.owner.0, self.owner.1).is_err()
+            // The owner's from the start, before a byte is written: the
+            // space is the owner's (quota), and a setgid directory's group
+            // is not kept by mistake.
+            let st = fstat(temp.as_fd()).map_err(io("inspect"))?;
+            if (st.st_uid, st.st_gid) != self.owner
+                && fchown(temp.as_fd(), self.owner.0, self.owner.1).is_err()
             {
                 return Ok(false);
             }
+            self.copy_exactly(copy, stamp, &mut temp)?;
+            fchmod(temp.as_fd(), self.mode).map_err(io("set the mode of"))?;
             temp.sync_all().map_err(io("write"))?;
             renameat(self.host_dir.as_fd(), &temp_name, &self.host_name).map_err(io("replace"))?;
             Ok(true)
@@ -368,8 +382,7 @@ impl Document {
             }
             Ok(false) => {
                 let _ = unlinkat(self.host_dir.as_fd(), &temp_name);
-                seek_start(copy).map_err(io("read the copy of"))?;
-                self.rewrite_in_place(copy)
+                self.rewrite_in_place(copy, stamp)
             }
             Err(e) => {
                 let _ = unlinkat(self.host_dir.as_fd(), &temp_name);
@@ -378,7 +391,7 @@ impl Document {
         }
     }
 
-    fn rewrite_in_place(&self, copy: &mut File) -> Result<()> {
+    fn rewrite_in_place(&self, copy: &mut File, stamp: Stamp) -> Result<()> {
         let path = self.host_path();
         let io = |what: &'static str| {
             let path = path.clone();
@@ -395,15 +408,52 @@ impl Document {
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
             return Err(Error::NotRegular { path });
         }
+        // The file checked is the one written.
+        if self
+            .host
+            .is_some_and(|h| (h.dev, h.ino) != (st.st_dev, st.st_ino))
+        {
+            return Err(Error::Io {
+                what: "rewrite",
+                path,
+                source: io::Error::from_raw_os_error(libc::ESTALE),
+            });
+        }
         let mut host = File::from(fd);
         host.set_len(0).map_err(io("truncate"))?;
-        io::copy(copy, &mut host).map_err(io("write"))?;
+        self.copy_exactly(copy, stamp, &mut host)?;
         host.sync_all().map_err(io("write"))
+    }
+
+    /// Copies the copy as `stamp` describes it, and no more: exactly its
+    /// size, then checks that it did not change meanwhile (an app that
+    /// grows its file while it is read gets nothing written).
+    fn copy_exactly(&self, copy: &mut File, stamp: Stamp, to: &mut File) -> Result<()> {
+        use std::io::Read;
+        let changing = || Error::Changing {
+            path: self.host_path(),
+        };
+        seek_start(copy).map_err(|source| Error::Io {
+            what: "read the copy of",
+            path: self.host_path(),
+            source,
+        })?;
+        let size = u64::try_from(stamp.size).unwrap_or(0);
+        let copied = io::copy(&mut (&*copy).take(size), to).map_err(|source| Error::Io {
+            what: "write",
+            path: self.host_path(),
+            source,
+        })?;
+        let now = fstat(copy.as_fd()).map(|st| Stamp::of(&st));
+        if copied != size || now.ok() != Some(stamp) {
+            return Err(changing());
+        }
+        Ok(())
     }
 
     /// Writes `copy` to a new file beside the host file, named after it
     /// (`report (wsbox conflict 1).odt`), and returns that name.
-    fn write_conflict(&self, copy: &mut File) -> Result<OsString> {
+    fn write_conflict(&self, copy: &mut File, stamp: Stamp) -> Result<OsString> {
         let (stem, ext) = split_extension(&self.host_name);
         for n in 1..1000 {
             let mut name = stem.to_os_string();
@@ -421,13 +471,17 @@ impl Document {
                     // root); else it stays the user's.
                     let _ = fchown(fd.as_fd(), self.owner.0, self.owner.1);
                     let mut file = File::from(fd);
-                    io::copy(copy, &mut file)
-                        .and_then(|_| file.sync_all())
-                        .map_err(|source| Error::Io {
+                    let written = self.copy_exactly(copy, stamp, &mut file).and_then(|()| {
+                        file.sync_all().map_err(|source| Error::Io {
                             what: "write",
                             path,
                             source,
-                        })?;
+                        })
+                    });
+                    if let Err(e) = written {
+                        let _ = unlinkat(self.host_dir.as_fd(), &name);
+                        return Err(e);
+                    }
                     return Ok(name);
                 }
                 Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
@@ -624,7 +678,10 @@ fn seek_start(file: &File) -> io::Result<()> {
 #[derive(Debug)]
 pub struct Documents {
     inotify: nix::sys::inotify::Inotify,
-    docs: Vec<(nix::sys::inotify::WatchDescriptor, Document)>,
+    /// Each document, with its directory's watch (None when it could not
+    /// be watched: it is then written back only when taken away or at the
+    /// end).
+    docs: Vec<(Option<nix::sys::inotify::WatchDescriptor>, Document)>,
 }
 
 impl Documents {
@@ -642,16 +699,21 @@ impl Documents {
         self.inotify.as_fd()
     }
 
-    /// Watches `doc`'s directory from now on.
+    /// Keeps `doc` from now on and watches its directory; an error says
+    /// the watch failed (the document is kept all the same).
     pub fn add(&mut self, doc: Document) -> io::Result<()> {
         use nix::sys::inotify::AddWatchFlags as F;
         let path = format!("/proc/self/fd/{}", doc.inside_dir.as_raw_fd());
         let wd = self.inotify.add_watch(
             path.as_str(),
             F::IN_CLOSE_WRITE | F::IN_MOVED_TO | F::IN_ONLYDIR,
-        )?;
+        );
+        let (wd, result) = match wd {
+            Ok(wd) => (Some(wd), Ok(())),
+            Err(e) => (None, Err(e.into())),
+        };
         self.docs.push((wd, doc));
-        Ok(())
+        result
     }
 
     /// Syncs the documents the pending events name; the outcome of each
@@ -667,7 +729,7 @@ impl Documents {
                 if let Some(i) = self
                     .docs
                     .iter()
-                    .position(|(wd, doc)| *wd == event.wd && doc.name == name)
+                    .position(|(wd, doc)| *wd == Some(event.wd) && doc.name == name)
                 {
                     if !due.contains(&i) {
                         due.push(i);
@@ -688,7 +750,9 @@ impl Documents {
     /// Writes the `at`th document back a last time and stops watching it.
     pub fn remove(&mut self, at: usize) -> (PathBuf, Result<Synced>) {
         let (wd, mut doc) = self.docs.remove(at);
-        let _ = self.inotify.rm_watch(wd);
+        if let Some(wd) = wd {
+            let _ = self.inotify.rm_watch(wd);
+        }
         // Named before the sync: a conflict retargets the document.
         let path = doc.host_path();
         (path, doc.sync())
@@ -998,5 +1062,35 @@ mod tests {
         fs::set_permissions(&host, fs::Permissions::from_mode(0o755)).unwrap();
         assert!(ok, "the file was not rewritten in place");
         assert_eq!(fs::read_to_string(host.join("d.txt")).unwrap(), "two");
+    }
+
+    #[test]
+    fn a_copy_that_grows_while_it_is_written_back_writes_nothing() {
+        let (_s, host, inside) = scratch("growing");
+        fs::write(host.join("g.txt"), "small").unwrap();
+        let mut doc = grant(&host, &inside, "g.txt");
+        fs::write(inside.join("g.txt"), "saved").unwrap();
+        let (stamp, mut copy) = doc.open_copy().unwrap().unwrap();
+        // The app extends its file after wsbox looked at it.
+        let grower = fs::OpenOptions::new()
+            .append(true)
+            .open(inside.join("g.txt"))
+            .unwrap();
+        grower.set_len(64 << 20).unwrap();
+        assert!(matches!(
+            doc.replace(&mut copy, stamp),
+            Err(Error::Changing { .. })
+        ));
+        assert_eq!(fs::read_to_string(host.join("g.txt")).unwrap(), "small");
+        let names: Vec<_> = fs::read_dir(&host)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, ["g.txt"], "a temporary file stayed behind");
+        // Once it stands still, the next sync writes what is there.
+        grower.set_len(5).unwrap();
+        assert_eq!(doc.sync().unwrap(), Synced::Written);
+        assert_eq!(fs::read_to_string(host.join("g.txt")).unwrap(), "saved");
     }
 }

@@ -23,7 +23,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
-use wsbox_sandbox::plan::document_dir;
+use wsbox_sandbox::plan::{document_dir, DOCS_DIR, FILES_DIR};
 use wsbox_sandbox::{hostpath, network};
 
 use super::document::{self, Document, Documents, Synced};
@@ -51,8 +51,9 @@ pub struct StartDocument {
 enum Request {
     /// Grant the passed host file (with its directory) as a new document.
     Add { shown: PathBuf, name: PathBuf },
-    /// Write back and take away the document `index`.
-    Remove { index: usize },
+    /// Write back and take away the document named by its host path or
+    /// its path inside.
+    Remove { path: PathBuf },
 }
 
 /// The answer: the document's path inside and its index, or one line.
@@ -65,6 +66,8 @@ struct Reply(Result<(PathBuf, usize), String>);
 pub struct DocumentsHelper {
     sock: OwnedFd,
     pid: Pid,
+    /// Set once [`DocumentsHelper::finish`] ran.
+    finished: std::sync::atomic::AtomicBool,
 }
 
 /// What the helper knows from the start.
@@ -85,15 +88,27 @@ impl DocumentsHelper {
         owner: Option<(u32, u32)>,
         own: Vec<PathBuf>,
     ) -> io::Result<Self> {
+        // Made here, so that a user out of inotify instances learns it now
+        // (the sandbox does not start) rather than never.
+        let documents = Documents::new()
+            .map_err(|e| io::Error::new(e.kind(), format!("failed to watch documents: {e}")))?;
         let (ours, theirs) = seqpacket_pair()?;
-        let mut keep: Vec<RawFd> = vec![theirs.as_raw_fd(), channel.as_raw_fd()];
+        let mut keep: Vec<RawFd> = vec![
+            theirs.as_raw_fd(),
+            channel.as_raw_fd(),
+            documents.fd().as_raw_fd(),
+        ];
         keep.extend(start.iter().map(|d| d.host_dir.as_raw_fd()));
         let context = Context { owner, own };
         let pid = fork_helper(&keep, move || {
-            serve(theirs, channel, start, &context);
+            serve(theirs, channel, documents, start, &context);
             0
         })?;
-        Ok(Self { sock: ours, pid })
+        Ok(Self {
+            sock: ours,
+            pid,
+            finished: std::sync::atomic::AtomicBool::new(false),
+        })
     }
 
     fn call(&self, request: &Request, fds: &[BorrowedFd<'_>]) -> Result<(PathBuf, usize), String> {
@@ -134,19 +149,25 @@ impl DocumentsHelper {
         self.call(&request, &[dir, file])
     }
 
-    /// Writes the document `index` back and takes it away.
-    pub fn remove(&self, index: usize) -> Result<(), String> {
-        self.call(&Request::Remove { index }, &[]).map(drop)
+    /// Writes the document at `path` (its host path or its path inside)
+    /// back and takes it away; its path inside.
+    pub fn remove(&self, path: &Path) -> Result<PathBuf, String> {
+        let request = Request::Remove {
+            path: path.to_owned(),
+        };
+        self.call(&request, &[]).map(|(inside, _)| inside)
     }
-}
 
-/// How long wsbox waits for the last write-back when it ends: a host file
-/// system that hangs (an NFS server gone) must not keep wsbox from exiting.
-const FINISH_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
-
-impl Drop for DocumentsHelper {
-    fn drop(&mut self) {
+    /// Ends the helper: it writes back every document that changed, then
+    /// exits; waits for that, within [`FINISH_WAIT`]. Once only.
+    pub fn finish(&self) {
         use nix::sys::wait::{WaitPidFlag, WaitStatus};
+        if self
+            .finished
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return;
+        }
         let _ = nix::sys::socket::shutdown(self.sock.as_raw_fd(), nix::sys::socket::Shutdown::Both);
         let started = std::time::Instant::now();
         loop {
@@ -167,30 +188,48 @@ impl Drop for DocumentsHelper {
     }
 }
 
+/// How long wsbox waits for the last write-back when it ends: a host file
+/// system that hangs (an NFS server gone) must not keep wsbox from exiting.
+const FINISH_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Drop for DocumentsHelper {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
 /// The helper's state.
 struct Helper<'a> {
     context: &'a Context,
     /// The documents' directory inside, once pid 1 has sent it.
     root: Option<OwnedFd>,
     documents: Documents,
-    /// Index of each watched document, in the order of `documents`.
-    indexes: Vec<usize>,
+    /// Each watched document, in the order of `documents`.
+    entries: Vec<Entry>,
     next: usize,
 }
 
-fn serve(sock: OwnedFd, channel: OwnedFd, start: Vec<StartDocument>, context: &Context) {
-    let documents = match Documents::new() {
-        Ok(documents) => documents,
-        Err(e) => {
-            eprintln!("wsbox: failed to watch the sandbox's documents: {e}");
-            return;
-        }
-    };
+/// A document as requests name it.
+struct Entry {
+    index: usize,
+    /// The host path as the user gave it.
+    shown: PathBuf,
+    /// Its path inside.
+    inside: PathBuf,
+}
+
+fn serve(
+    sock: OwnedFd,
+    channel: OwnedFd,
+    documents: Documents,
+    start: Vec<StartDocument>,
+    context: &Context,
+) {
     let mut helper = Helper {
         context,
         root: None,
         documents,
-        indexes: Vec::new(),
+        entries: Vec::new(),
         next: start.iter().map(|d| d.index).max().unwrap_or(0) + 1,
     };
     let mut channel = Some(channel);
@@ -251,6 +290,7 @@ impl Helper<'_> {
                 continue;
             };
             let name = doc.host_name.clone();
+            let inside_path = document_dir(doc.index).join(&name);
             self.watch(
                 Document::new(
                     doc.shown.clone(),
@@ -261,31 +301,39 @@ impl Helper<'_> {
                     MAX_BYTES,
                     Some(doc.granted),
                 ),
-                doc.index,
-                &doc.shown,
+                Entry {
+                    index: doc.index,
+                    shown: doc.shown,
+                    inside: inside_path,
+                },
             );
         }
     }
 
-    fn watch(
-        &mut self,
-        doc: Result<Document, document::Error>,
-        index: usize,
-        shown: &Path,
-    ) -> bool {
-        let added = doc
-            .map_err(|e| e.to_string())
-            .and_then(|doc| self.documents.add(doc).map_err(|e| e.to_string()));
-        match added {
-            Ok(()) => {
-                self.indexes.push(index);
-                true
-            }
+    /// Keeps `doc` in step from now on; false when it could not be read.
+    /// A document whose directory cannot be watched (the user's inotify
+    /// watches are used up) is still written back when it is taken away
+    /// and at the end.
+    fn watch(&mut self, doc: Result<Document, document::Error>, entry: Entry) -> bool {
+        let doc = match doc {
+            Ok(doc) => doc,
             Err(e) => {
-                eprintln!("wsbox: failed to keep {} in step: {e}", shown.display());
-                false
+                eprintln!(
+                    "wsbox: failed to keep {} in step: {e}",
+                    entry.shown.display()
+                );
+                return false;
             }
+        };
+        if let Err(e) = self.documents.add(doc) {
+            eprintln!(
+                "wsbox: warning: {} is written back only when it is taken away or the sandbox \
+                 ends: its directory cannot be watched ({e})",
+                entry.shown.display()
+            );
         }
+        self.entries.push(entry);
+        true
     }
 
     fn open_inside(&self, index: usize) -> Option<OwnedFd> {
@@ -319,6 +367,9 @@ impl Helper<'_> {
                 Ok(Synced::Written) => {
                     tracing::debug!(path = %path.display(), "document written back");
                 }
+                Ok(Synced::Changing) => {
+                    tracing::debug!(path = %path.display(), "document still changing: written back later");
+                }
                 Ok(Synced::Unchanged | Synced::Missing) => {}
                 Err(e) => eprintln!("wsbox: failed to save the app's {}: {e}", path.display()),
             }
@@ -339,7 +390,7 @@ impl Helper<'_> {
         let reply = fds.remove(0);
         let answer = match serde_json::from_slice::<Request>(&bytes) {
             Ok(Request::Add { shown, name }) => self.add(&shown, name.as_os_str(), fds),
-            Ok(Request::Remove { index }) => self.remove(index).map(|()| (PathBuf::new(), index)),
+            Ok(Request::Remove { path }) => self.remove(&path),
             Err(e) => Err(format!("invalid request to wsbox's documents helper: {e}")),
         };
         let bytes = serde_json::to_vec(&Reply(answer)).unwrap_or_default();
@@ -354,6 +405,10 @@ impl Helper<'_> {
         fds: Vec<OwnedFd>,
     ) -> Result<(PathBuf, usize), String> {
         let fail = |e: &dyn std::fmt::Display| format!("failed to grant {}: {e}", shown.display());
+        // Granted already: the same document.
+        if let Some(entry) = self.entries.iter().find(|e| e.shown == shown) {
+            return Ok((entry.inside.clone(), entry.index));
+        }
         let [dir, file]: [OwnedFd; 2] = fds
             .try_into()
             .map_err(|_| fail(&"the request came without the open file and its directory"))?;
@@ -409,10 +464,16 @@ impl Helper<'_> {
             MAX_BYTES,
             Some(document::Stamp::of(&opened)),
         );
-        if !self.watch(doc, index, shown) {
+        let inside_path = document_dir(index).join(name);
+        let entry = Entry {
+            index,
+            shown: shown.to_owned(),
+            inside: inside_path.clone(),
+        };
+        if !self.watch(doc, entry) {
             return Err(fail(&"it cannot be kept in step"));
         }
-        Ok((document_dir(index).join(name), index))
+        Ok((inside_path, index))
     }
 
     /// An fd passed for a host object: opened for real, for writing where
@@ -430,22 +491,80 @@ impl Helper<'_> {
         if self.context.own.iter().any(|own| real.starts_with(own)) {
             return Err(format!("{} belongs to wsbox itself", real.display()));
         }
-        Ok(())
-    }
-
-    fn remove(&mut self, index: usize) -> Result<(), String> {
-        let Some(at) = self.indexes.iter().position(|i| *i == index) else {
-            return Err(format!("no document {index} in this sandbox"));
-        };
-        let (path, result) = self.documents.remove(at);
-        self.indexes.remove(at);
-        self.report(vec![(path, result)]);
-        if let Some(root) = &self.root {
-            remove_dir(root.as_fd(), &index.to_string())
-                .map_err(|e| format!("failed to remove document {index} inside: {e}"))?;
+        // A file of the host's own file systems, not of a sandbox's (the
+        // app may hand wsbox fds of its /proc or its tmpfs, and this helper
+        // writes with the user's, or root's, rights).
+        if !on_host_mount(fd) {
+            return Err(format!(
+                "{} is not on a file system of the host's",
+                real.display()
+            ));
         }
         Ok(())
     }
+
+    /// Takes away the document named by its host path or its path
+    /// inside: written back a last time, then gone with what was beside it.
+    fn remove(&mut self, path: &Path) -> Result<(PathBuf, usize), String> {
+        let Some(at) = self
+            .entries
+            .iter()
+            .position(|e| e.shown == path || e.inside == path)
+        else {
+            return Err(format!(
+                "{} is not a file granted to this sandbox (give its host path or its path under \
+                 {FILES_DIR} or {DOCS_DIR})",
+                path.display()
+            ));
+        };
+        let (host, result) = self.documents.remove(at);
+        let entry = self.entries.remove(at);
+        self.report(vec![(host, result)]);
+        if let Some(root) = &self.root {
+            remove_dir(root.as_fd(), &entry.index.to_string())
+                .map_err(|e| format!("failed to remove {} inside: {e}", entry.inside.display()))?;
+        }
+        Ok((entry.inside, entry.index))
+    }
+}
+
+/// Whether `fd` is on a mount of this process's (the host's) mount
+/// namespace, and not of procfs or sysfs.
+fn on_host_mount(fd: BorrowedFd<'_>) -> bool {
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    const SYSFS_MAGIC: i64 = 0x6265_6572;
+    // SAFETY: an all-zero statfs is valid; the kernel fills it.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid fd and buffer.
+    if unsafe { libc::fstatfs(fd.as_raw_fd(), &mut fs) } != 0 {
+        return false;
+    }
+    if [PROC_SUPER_MAGIC, SYSFS_MAGIC].contains(&(fs.f_type as i64)) {
+        return false;
+    }
+    // SAFETY: an all-zero statx is valid; the kernel fills it.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid fd, an empty NUL-terminated path with AT_EMPTY_PATH,
+    // and a buffer.
+    let rc = unsafe {
+        libc::statx(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            libc::STATX_MNT_ID,
+            &mut stx,
+        )
+    };
+    if rc != 0 || stx.stx_mask & libc::STATX_MNT_ID == 0 {
+        return false;
+    }
+    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').next()?.parse::<u64>().ok())
+        .any(|id| id == stx.stx_mnt_id)
 }
 
 /// The file system ids of this (single-threaded) process set to the app's

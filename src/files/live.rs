@@ -26,9 +26,6 @@ struct Granted {
     dir: bool,
     /// The id of the mount wsbox attached, when known (add-file records it).
     mount_id: Option<u64>,
-    /// A document's number: it is no mount but a copy the documents
-    /// helper keeps in step.
-    document: Option<usize>,
 }
 
 /// The files of a running sandbox: what `wsbox add-file`, `remove-file` and
@@ -38,9 +35,36 @@ struct Granted {
 #[derive(Debug)]
 pub struct Live {
     broker: Option<Arc<Broker>>,
-    documents: Option<DocumentsHelper>,
+    /// The documents helper: it keeps the documents' own record (their
+    /// host and inside paths), and its requests run off the event loop.
+    documents: Option<Arc<DocumentsHelper>>,
     names: Names,
     granted: Vec<Granted>,
+}
+
+/// A document request's work, run on a thread of its own.
+pub type DocumentJob = Box<dyn FnOnce() -> Result<PathBuf> + Send>;
+
+/// Grants the regular file `path` (opened as `file`, in `dir`) read-write
+/// as a document.
+fn add_document(
+    documents: Option<&DocumentsHelper>,
+    path: &Path,
+    file: Option<OwnedFd>,
+    dir: Option<OwnedFd>,
+) -> Result<PathBuf> {
+    let (Some(file), Some(dir)) = (file, dir) else {
+        bail!(
+            "failed to add {}: the request came without the file's directory (update the wsbox command line)",
+            path.display()
+        );
+    };
+    let documents = documents.ok_or_else(|| anyhow::anyhow!(NO_DOCUMENTS))?;
+    let name = path.file_name().unwrap_or(OsStr::new("file"));
+    documents
+        .add(path, dir.as_fd(), file.as_fd(), name)
+        .map(|(inside, _)| inside)
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Why document requests fail when the documents helper could not be
@@ -57,10 +81,10 @@ impl Live {
     /// work on, starting with the grants it was started with.
     pub fn new(
         broker: Option<Arc<Broker>>,
-        documents: Option<DocumentsHelper>,
+        documents: Option<Arc<DocumentsHelper>>,
         grants: Grants,
     ) -> Self {
-        let mut granted: Vec<Granted> = grants
+        let granted: Vec<Granted> = grants
             .binds
             .iter()
             .zip(&grants.dirs)
@@ -72,19 +96,9 @@ impl Live {
                     rw: b.writable,
                     dir: *dir,
                     mount_id: None,
-                    document: None,
                 })
             })
             .collect();
-        granted.extend(grants.documents.iter().map(|d| Granted {
-            host: d.host.clone(),
-            inside: d.inside.clone(),
-            name: d.name.clone(),
-            rw: true,
-            dir: false,
-            mount_id: None,
-            document: Some(d.index),
-        }));
         Self {
             broker,
             documents,
@@ -120,9 +134,6 @@ impl Live {
         let st = hostpath::fstat(fd.as_fd())
             .with_context(|| format!("failed to add {}", path.display()))?;
         let dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
-        if rw && st.st_mode & libc::S_IFMT == libc::S_IFREG {
-            return self.add_document(path, fd, fds.next());
-        }
         let broker = self
             .broker
             .clone()
@@ -138,7 +149,6 @@ impl Live {
                     rw,
                     dir,
                     mount_id: (id != 0).then_some(id),
-                    document: None,
                 });
                 Ok(inside)
             }
@@ -149,37 +159,58 @@ impl Live {
         }
     }
 
-    /// Grants the regular file `path` read-write as a document.
-    fn add_document(
-        &mut self,
+    /// The work of an add-file or remove-file request that is about a
+    /// document, to be done off the event loop (the documents helper may
+    /// be writing a large document back): None for the other requests,
+    /// which [`Live::add`] and [`Live::remove`] answer at once.
+    pub fn document_job(
+        &self,
         path: &Path,
-        file: OwnedFd,
-        dir: Option<OwnedFd>,
-    ) -> Result<PathBuf> {
-        let Some(dir) = dir else {
-            bail!(
-                "failed to add {}: the request came without the file's directory (update the wsbox command line)",
-                path.display()
-            );
-        };
-        let documents = self
-            .documents
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!(NO_DOCUMENTS))?;
-        let name = path.file_name().unwrap_or(OsStr::new("file"));
-        let (inside, index) = documents
-            .add(path, dir.as_fd(), file.as_fd(), name)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        self.granted.push(Granted {
-            host: path.to_owned(),
-            inside: inside.clone(),
-            name: name.to_owned(),
-            rw: true,
-            dir: false,
-            mount_id: None,
-            document: Some(index),
-        });
-        Ok(inside)
+        add: Option<bool>,
+        fds: &mut Vec<OwnedFd>,
+    ) -> Option<DocumentJob> {
+        let documents = self.documents.clone();
+        let path = path.to_owned();
+        match add {
+            Some(rw) => {
+                let regular = fds
+                    .first()
+                    .and_then(|fd| hostpath::fstat(fd.as_fd()).ok())
+                    .is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG);
+                if !(rw && regular && path.is_absolute()) {
+                    return None;
+                }
+                let mut passed = std::mem::take(fds).into_iter();
+                let (file, dir) = (passed.next(), passed.next());
+                Some(Box::new(move || {
+                    add_document(documents.as_deref(), &path, file, dir)
+                }))
+            }
+            None => {
+                if self
+                    .granted
+                    .iter()
+                    .any(|g| g.inside == path || g.host == path)
+                {
+                    return None;
+                }
+                Some(Box::new(move || {
+                    documents
+                        .as_deref()
+                        .ok_or_else(|| anyhow::anyhow!(NO_DOCUMENTS))?
+                        .remove(&path)
+                        .map_err(|e| anyhow::anyhow!("{e}"))
+                }))
+            }
+        }
+    }
+
+    /// Ends the documents helper: every changed document is written back
+    /// (waited for, within a bound), whoever still holds the helper.
+    pub fn finish_documents(&self) {
+        if let Some(documents) = &self.documents {
+            documents.finish();
+        }
     }
 
     /// Takes away a grant, named by its inside path or its host path.
@@ -195,16 +226,6 @@ impl Live {
             );
         };
         let g = self.granted[i].clone();
-        if let Some(index) = g.document {
-            // Written back a last time, then gone with what was beside it.
-            self.documents
-                .as_ref()
-                .ok_or_else(|| anyhow::anyhow!(NO_DOCUMENTS))?
-                .remove(index)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            self.granted.remove(i);
-            return Ok(g.inside);
-        }
         // A failure leaves the grant recorded; removing it again finishes
         // what is left to do.
         self.broker()?

@@ -156,8 +156,6 @@ pub struct GrantedDocument {
     pub name: OsString,
     /// Its number: it appears in [`document_dir`]`(index)`.
     pub index: usize,
-    /// Its path inside.
-    pub inside: PathBuf,
 }
 
 impl Grants {
@@ -228,7 +226,6 @@ impl Grants {
             stamp: document::Stamp::of(&st),
             name: name.to_owned(),
             index,
-            inside: inside.clone(),
         });
         self.seen
             .insert((opened.dev, opened.ino, true), inside.clone());

@@ -186,7 +186,7 @@ fn wayland(
     if let Some(hint) = program.as_deref().and_then(super::hints::qt_wayland) {
         plan.warnings.push(hint);
     }
-    plan.program_file = program.and_then(|p| std::fs::File::open(p).ok());
+    plan.program_file = program.as_deref().and_then(super::hints::open_regular);
     Ok(compositor)
 }
 

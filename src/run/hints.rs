@@ -50,8 +50,7 @@ pub fn qt_wayland(program: &Path) -> Option<String> {
     // Only now, on a host that lacks a plugin: the program's dynamic
     // string table names the Qt it links.
     let mut bytes = Vec::new();
-    std::fs::File::open(program)
-        .ok()?
+    open_regular(program)?
         .take(256 << 20)
         .read_to_end(&mut bytes)
         .ok()?;
@@ -63,6 +62,18 @@ pub fn qt_wayland(program: &Path) -> Option<String> {
         "{name} is a {qt} program, and Qt's Wayland plugin is not installed: it cannot show a \
          window in wsbox (install the Debian package {package})"
     ))
+}
+
+/// `path` opened for reading if it is a regular file (a FIFO there does
+/// not block the start).
+pub fn open_regular(path: &Path) -> Option<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .ok()?;
+    file.metadata().ok()?.is_file().then_some(file)
 }
 
 /// Whether `plugin` exists below one of the multiarch directories of `lib`.

@@ -164,8 +164,10 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
         spec.machine_id = identity::stable_machine_id(&identity::key_dir()?, &name)?;
     }
 
-    let compositor =
-        (display != DisplayMode::None).then(|| compositor_config(&policy, &name, output));
+    let compositor = (display != DisplayMode::None).then(|| Config {
+        keep_last_frame: args.screenshot.is_some(),
+        ..compositor_config(&policy, &name, output)
+    });
     Ok(Plan {
         compositor,
         window: display == DisplayMode::Window,
@@ -206,6 +208,7 @@ fn compositor_config(policy: &Policy, name: &str, output: (i32, i32, f64)) -> Co
             max_bytes: usize::try_from(policy.clipboard.max_bytes).unwrap_or(usize::MAX),
         },
         host_decorations: policy.display.host_decorations == HostDecorations::Server,
+        keep_last_frame: false,
     }
 }
 

@@ -52,7 +52,11 @@ impl Run {
 pub fn serve(mut confined: Confined) -> Result<Ended> {
     let mut run = Run {
         compositor: confined.compositor,
-        files: Live::new(Some(confined.broker), confined.documents, confined.grants),
+        files: Live::new(
+            Some(confined.broker),
+            confined.documents.map(std::sync::Arc::new),
+            confined.grants,
+        ),
         sandbox: confined.pid1,
         process: Some(confined.sandbox),
         ending: false,

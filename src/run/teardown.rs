@@ -25,6 +25,10 @@ pub fn teardown(ended: Ended) -> Result<i32> {
         .is_some_and(|c| c.windows_shown() == 0)
         && !run.stopping;
     let program_file = run.program_file.take();
+    // The documents written back now, while the rest ends: the app has
+    // ended (or is being stopped), and a request still running off the
+    // loop may hold the helper.
+    run.files.finish_documents();
     // The loop's sources first: the Wayland socket unlinks its path while
     // the directory is still this sandbox's. They live as long as any
     // handle of the loop does.

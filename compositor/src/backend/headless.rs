@@ -34,6 +34,9 @@ pub struct Headless {
     /// The last frame that showed a window, as PNG, kept when the windows
     /// went: what an app that exits before `--timeout` showed last.
     last_shown: Option<Vec<u8>>,
+    /// When it was last kept: an app that maps and unmaps a window in a
+    /// loop gets it encoded once a second at most.
+    last_kept: Option<std::time::Instant>,
 }
 
 impl std::fmt::Debug for Headless {
@@ -68,6 +71,7 @@ impl Headless {
             frames_rendered: 0,
             showed_windows: false,
             last_shown: None,
+            last_kept: None,
         })
     }
 
@@ -93,10 +97,14 @@ impl Headless {
         if core.needs_redraw || self.age == 0 {
             core.needs_redraw = false;
             let has_windows = core.space.elements().next().is_some();
-            if self.showed_windows && !has_windows {
+            let due = self
+                .last_kept
+                .is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(1));
+            if core.config.keep_last_frame && self.showed_windows && !has_windows && due {
                 // The last windows went (the app ended, say): the target
-                // still holds their last frame. Encoded only now, once.
+                // still holds their last frame. Encoded only now.
                 self.last_shown = self.screenshot_png().ok();
+                self.last_kept = Some(std::time::Instant::now());
             }
             self.showed_windows = has_windows;
             let elements =

@@ -100,6 +100,7 @@ fn setup(prepared: &Prepared, alive: &OwnedFd, sockets: &OwnedFd) -> Result<(), 
     // Its own session: terminal signals reach wsbox only, which forwards them once.
     privileges::new_session().map_err(|e| e.to_string())?;
     namespaces::set_hostname(&spec.hostname).map_err(|e| e.to_string())?;
+    namespaces::limit_nested(spec.nested_userns).map_err(|e| e.to_string())?;
     let net = &spec.net;
     if !net.share_host {
         namespaces::loopback_up().map_err(|e| e.to_string())?;
