@@ -257,6 +257,49 @@ fn compile(nested_userns: bool) -> Result<Vec<u8>, String> {
         .map_err(build(name))?;
     }
 
+    if nested_userns {
+        let socket = ScmpSyscall::from_name("socket").map_err(build("socket"))?;
+        // Netlink uses the raw type too, so only the IP families' are refused.
+        for family in [libc::AF_INET as u64, libc::AF_INET6 as u64] {
+            for kind in NESTED_USERNS_REFUSED_TYPES {
+                ctx.add_rule_conditional(
+                    eperm,
+                    socket,
+                    &[
+                        ScmpArgCompare::new(0, ScmpCompareOp::Equal, family),
+                        ScmpArgCompare::new(1, ScmpCompareOp::MaskedEqual(0xf), *kind),
+                    ],
+                )
+                .map_err(build("socket"))?;
+            }
+        }
+        let netlink = libc::AF_NETLINK as u64;
+        let no_protocol = ScmpAction::Errno(libc::EPROTONOSUPPORT);
+        let refused = (0..NETLINK_PROTOCOL_LIMIT).filter(|p| !NESTED_USERNS_NETLINK.contains(p));
+        for protocol in refused {
+            ctx.add_rule_conditional(
+                no_protocol,
+                socket,
+                &[
+                    ScmpArgCompare::new(0, ScmpCompareOp::Equal, netlink),
+                    ScmpArgCompare::new(2, ScmpCompareOp::Equal, protocol),
+                ],
+            )
+            .map_err(build("socket"))?;
+        }
+        // The kernel reads the protocol as an int: a value with high bits
+        // set is at least the limit, and refused as well.
+        ctx.add_rule_conditional(
+            no_protocol,
+            socket,
+            &[
+                ScmpArgCompare::new(0, ScmpCompareOp::Equal, netlink),
+                ScmpArgCompare::new(2, ScmpCompareOp::GreaterEqual, NETLINK_PROTOCOL_LIMIT),
+            ],
+        )
+        .map_err(build("socket"))?;
+    }
+
     export(&ctx)
 }
 

@@ -67,3 +67,14 @@ pub fn confine(
     );
     Ok(report)
 }
+
+/// wsbox's own directories, which its helpers never grant or write: its
+/// runtime directory and the other sandboxes' beside it, and what its
+/// confinement keeps. Canonical: the helpers compare them with the real
+/// paths of fds.
+pub fn own_dirs(runtime_dir: &Path) -> Vec<PathBuf> {
+    [runtime_dir.parent().unwrap_or(runtime_dir), Path::new(XKB)]
+        .iter()
+        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()))
+        .collect()
+}

@@ -561,6 +561,7 @@ testkit::as_root_and_user!(
     generated_etc,
     privileges,
     syscalls,
+    nested_namespace_limits,
     tiocsti_on_a_pty,
     landlock_signal_scoping,
     mounts,
@@ -814,6 +815,51 @@ fn syscalls(who: Who, test: &str) {
         "syscalls not answered as they must be:\n  {}\n{p}",
         wrong.join("\n  ")
     );
+}
+
+/// The sandbox's own limits on nested namespaces: none by default; with
+/// `[security] nested_userns`, some of the kinds a browser needs and still
+/// none of the others, and the app cannot raise them.
+fn nested_namespace_limits(who: Who, test: &str) {
+    let Some(r) = runner(test, who) else { return };
+    let script = "cd /proc/sys/user && for k in user pid net ipc uts mnt cgroup time; do \
+                  printf '%s=%s\\n' $k $(cat max_${k}_namespaces); done; \
+                  echo 1000 > max_user_namespaces 2>/dev/null && echo raised; true";
+    let limits = |options: &[&str]| -> BTreeMap<String, String> {
+        let out = r.run(options, &["sh", "-c", script]);
+        assert_eq!(out.code(), Some(0), "{out}");
+        assert!(
+            !out.stdout.contains("raised"),
+            "the app raised its limit\n{out}"
+        );
+        out.stdout
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    };
+    let default = limits(&[]);
+    assert_eq!(default.len(), 8, "{default:?}");
+    assert!(default.values().all(|v| v == "0"), "{default:?}");
+
+    let file = scratch("policy").join("nested.toml");
+    fs::write(&file, "[security]\nnested_userns = true\n").unwrap();
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+    let nested = limits(&["--policy", &file.display().to_string()]);
+    for kind in ["user", "pid", "net", "ipc", "uts"] {
+        assert_eq!(
+            nested.get(kind).map(String::as_str),
+            Some("128"),
+            "{kind}: {nested:?}"
+        );
+    }
+    for kind in ["mnt", "cgroup", "time"] {
+        assert_eq!(
+            nested.get(kind).map(String::as_str),
+            Some("0"),
+            "{kind}: {nested:?}"
+        );
+    }
 }
 
 const TIOCSTI_SCRIPT: &str = r#"

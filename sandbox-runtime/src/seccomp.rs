@@ -445,6 +445,61 @@ mod tests {
     }
 
     #[test]
+    fn nested_userns_refuses_raw_sockets_and_netlink_beyond_routing() {
+        let socket = |family: i32, kind: i32, protocol: i32| {
+            // SAFETY: integer arguments; the socket is left to the child's exit.
+            move || errno_of(unsafe { libc::socket(family, kind, protocol) } as _)
+        };
+        let netlink = |protocol| socket(libc::AF_NETLINK, libc::SOCK_RAW, protocol);
+        assert_eq!(in_nested_child(netlink(libc::NETLINK_ROUTE)), 0);
+        assert_eq!(in_nested_child(netlink(libc::NETLINK_KOBJECT_UEVENT)), 0);
+        for protocol in [
+            libc::NETLINK_NETFILTER,
+            libc::NETLINK_XFRM,
+            libc::NETLINK_GENERIC,
+            libc::NETLINK_AUDIT,
+            libc::NETLINK_SOCK_DIAG,
+            31,
+        ] {
+            assert_eq!(
+                in_nested_child(netlink(protocol)),
+                libc::EPROTONOSUPPORT,
+                "netlink protocol {protocol}"
+            );
+        }
+        // The raw type is refused whatever the flags around it, even where
+        // a new namespace would give the capability it needs.
+        // SOCK_PACKET is 10, deprecated in the libc crate.
+        for (family, kind) in [
+            (libc::AF_INET, libc::SOCK_RAW),
+            (libc::AF_INET6, libc::SOCK_RAW | libc::SOCK_CLOEXEC),
+            (libc::AF_INET, 10),
+        ] {
+            let inside = move || {
+                // SAFETY: in a forked child; unshare changes only it.
+                if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNET) } != 0 {
+                    return 100;
+                }
+                socket(family, kind, libc::IPPROTO_ICMP)()
+            };
+            assert_eq!(
+                in_nested_child(inside),
+                libc::EPERM,
+                "{family} type {kind:#x}"
+            );
+        }
+        // Ordinary sockets still work.
+        assert_eq!(
+            in_nested_child(socket(libc::AF_INET, libc::SOCK_STREAM, 0)),
+            0
+        );
+        assert_eq!(
+            in_nested_child(socket(libc::AF_UNIX, libc::SOCK_DGRAM, 0)),
+            0
+        );
+    }
+
+    #[test]
     fn clone3_is_enosys_and_clone_with_newuser_eperm() {
         // SAFETY: null arguments; the filter (or the kernel) refuses it.
         let clone3 = || errno_of(unsafe { libc::syscall(libc::SYS_clone3, 0usize, 0usize) });

@@ -79,6 +79,20 @@ pub const NESTED_USERNS_FLAGS: &[u64] = &[
 /// capability their own new user namespace gives them there only.
 pub const NESTED_USERNS_SYSCALLS: &[&str] = &["chroot"];
 
+/// Socket types of AF_INET and AF_INET6 refused with `nested_userns`: in its own user and network
+/// namespace the app holds CAP_NET_RAW, and raw sockets are kernel surface
+/// no browser sandbox needs. The kernel masks the type with 0xf.
+/// SOCK_PACKET is 10 (deprecated in the libc crate).
+pub const NESTED_USERNS_REFUSED_TYPES: &[u64] = &[libc::SOCK_RAW as u64, 10];
+/// Netlink protocols left with `nested_userns`: routing (read by browsers
+/// for network changes) and uevents (libudev). The others (netfilter,
+/// xfrm, generic netlink and the rest) are refused: with CAP_NET_ADMIN in a
+/// namespace of its own the app could otherwise configure them.
+pub const NESTED_USERNS_NETLINK: &[u64] = &[0, 15];
+/// One past the highest netlink protocol refused one by one; from here on
+/// one comparison refuses them all.
+pub const NETLINK_PROTOCOL_LIMIT: u64 = 16;
+
 /// CLONE_NEWTIME shares its bit with the exit signal in clone(2), so it is only
 /// refused in unshare.
 pub const CLONE_NEWTIME: u64 = 0x80;

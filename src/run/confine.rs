@@ -5,7 +5,6 @@
 //! the threads it starts later, and every helper must be forked from a
 //! single thread: nothing here may start a thread before the confinement.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -54,9 +53,10 @@ pub fn confine(mut started: Started) -> Result<Confined> {
     // Its runtime directory and the other sandboxes' beside it.
     // Canonical: the broker compares them with the real paths of fds.
     let dir = &started.instance.dir;
-    let (broker, broker_end) = Broker::spawn(pid1, started.privileged, own_dirs(dir), dir)
-        .inspect_err(|_| kill_sandbox(pid1))
-        .context("failed to start the file helper")?;
+    let (broker, broker_end) =
+        Broker::spawn(pid1, started.privileged, crate::confine::own_dirs(dir), dir)
+            .inspect_err(|_| kill_sandbox(pid1))
+            .context("failed to start the file helper")?;
     let runtime = RuntimeDir {
         event_loop: started.events.event_loop,
         handle: started.events.handle,
@@ -104,20 +104,6 @@ pub fn confine(mut started: Started) -> Result<Confined> {
         sandbox: started.sandbox,
         pid1,
     })
-}
-
-/// wsbox's own directories, which its helpers never grant or write: its
-/// runtime directory and the other sandboxes' beside it, and what its
-/// confinement keeps. Canonical: the helpers compare them with the real
-/// paths of fds.
-pub fn own_dirs(runtime_dir: &Path) -> Vec<std::path::PathBuf> {
-    [
-        runtime_dir.parent().unwrap_or(runtime_dir),
-        Path::new(crate::confine::XKB),
-    ]
-    .iter()
-    .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()))
-    .collect()
 }
 
 /// Raises the soft limit on open files to the hard one.

@@ -19,13 +19,13 @@ use wsbox_policies::Requirement;
 use wsbox_sandbox::process::{kill_sandbox, Sandbox};
 use wsbox_sandbox::{HostLayout, Prepared};
 
+use crate::confine::own_dirs;
 use crate::files::documents::{DocumentsHelper, StartDocument};
 use crate::files::Grants;
 use crate::instance::Instance;
 use crate::net::hostwatch::{HostWatch, HostWatcher};
 use crate::net::relays::Relays;
 use crate::net::usernet::{self, UserNet};
-use crate::run::confine::own_dirs;
 use crate::run::display::{Loop, Shown};
 use crate::run::state::{Run, Stop};
 use crate::screenshot::ScreenshotWriter;
