@@ -163,11 +163,14 @@ impl Runner {
         path
     }
 
+    /// What is left in wsbox's runtime directory but its cache of /etc
+    /// references, which is meant to stay.
     fn instance_dirs(&self) -> Vec<String> {
         fs::read_dir(self.run.join("wsbox"))
             .map(|d| {
                 d.flatten()
                     .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|name| name != ".etc-refs.json")
                     .collect()
             })
             .unwrap_or_default()
@@ -1365,14 +1368,34 @@ fn the_file_broker_takes_only_files_opened_for_real() {
     }
     let name = format!("broker{}-{}", std::process::id(), next());
     let doc = w.file("doc.txt", "a doc\n", 0o644);
-    let running = Running::start(w.sandbox(&["--name", &name], &["sleep", "60"]));
+    let running = Running::start(w.sandbox(
+        &["--name", &name],
+        &["sh", "-c", "echo inside > /tmp/inside.txt && exec sleep 60"],
+    ));
     let instance = w.run.join("wsbox").join(&name);
     let control = instance.join("control");
     poll(Duration::from_secs(15), || control.exists().then_some(()))
         .expect("the control socket never appeared");
+    // The sandbox's pid 1, through whose root the script opens a file of
+    // the sandbox's own tmpfs, as an fd the app handed wsbox would be.
+    let pid1 = poll(Duration::from_secs(15), || {
+        testkit::children(running.pid()).into_iter().find(|&pid| {
+            testkit::status_field(pid, "NSpid")
+                .is_some_and(|ns| ns.split_whitespace().last() == Some("1"))
+        })
+    })
+    .expect("no pid 1 below wsbox");
+    let inside_dir = format!("/proc/{pid1}/root/tmp");
+    poll(Duration::from_secs(15), || {
+        Path::new(&inside_dir)
+            .join("inside.txt")
+            .exists()
+            .then_some(())
+    })
+    .expect("the app never wrote /tmp/inside.txt");
     let script = r#"
 import json, os, socket, sys
-control, doc, instance, ro_dir, other_dir = sys.argv[1:6]
+control, doc, instance, ro_dir, other_dir, inside_dir = sys.argv[1:7]
 def call(label, req, *fds):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(control)
@@ -1395,6 +1418,8 @@ call("doc-read-only-fd", add(doc, True), os.open(doc, os.O_RDONLY), rdir(docdir)
 call("doc-o-path-dir", add(doc, True), os.open(doc, os.O_RDWR), os.open(docdir, os.O_PATH))
 call("doc-own-dir", add(doc, True), os.open(doc, os.O_RDWR), rdir(instance))
 call("doc-other-dir", add(doc, True), os.open(doc, os.O_RDWR), rdir(other_dir))
+inside = os.path.join(inside_dir, "inside.txt")
+call("doc-sandbox", add(doc, True), os.open(inside, os.O_RDWR), rdir(inside_dir))
 call("export-o-path", {"cmd": "export", "sandbox_path": "/etc/hostname", "host_dir": "/", "force": False},
      os.open("/", os.O_PATH))
 call("rw-from-ro-mount", add(ro_dir, True), os.open(ro_dir, os.O_RDONLY | os.O_DIRECTORY))
@@ -1418,7 +1443,8 @@ call("doc-ok", add(doc, True), os.open(doc, os.O_RDWR), rdir(docdir))
                 .arg(&doc)
                 .arg(&instance)
                 .arg(&ro_dir)
-                .arg(&other_dir);
+                .arg(&other_dir)
+                .arg(&inside_dir);
             cmd
         },
         RUN_LIMIT,
@@ -1440,6 +1466,7 @@ call("doc-ok", add(doc, True), os.open(doc, os.O_RDWR), rdir(docdir))
         ("doc-o-path-dir", "not passed opened"),
         ("doc-own-dir", "belongs to wsbox itself"),
         ("doc-other-dir", "changed while it was granted"),
+        ("doc-sandbox", "is a file of the sandbox's"),
         ("export-o-path", "not passed opened"),
         ("rw-from-ro-mount", "read-only mount"),
     ] {

@@ -77,6 +77,9 @@ struct Context {
     owner: Option<(u32, u32)>,
     /// wsbox's own directories: never written, whatever fd names them.
     own: Vec<PathBuf>,
+    /// The sandbox's pid 1 (as the host sees it): the fds of its mounts
+    /// are never taken for host objects.
+    sandbox: i32,
 }
 
 impl DocumentsHelper {
@@ -87,6 +90,7 @@ impl DocumentsHelper {
         start: Vec<StartDocument>,
         owner: Option<(u32, u32)>,
         own: Vec<PathBuf>,
+        sandbox: i32,
     ) -> io::Result<Self> {
         // Made here, so that a user out of inotify instances learns it now
         // (the sandbox does not start) rather than never.
@@ -99,7 +103,11 @@ impl DocumentsHelper {
             documents.fd().as_raw_fd(),
         ];
         keep.extend(start.iter().map(|d| d.host_dir.as_raw_fd()));
-        let context = Context { owner, own };
+        let context = Context {
+            owner,
+            own,
+            sandbox,
+        };
         let pid = fork_helper(&keep, move || {
             serve(theirs, channel, documents, start, &context);
             0
@@ -491,16 +499,14 @@ impl Helper<'_> {
         if self.context.own.iter().any(|own| real.starts_with(own)) {
             return Err(format!("{} belongs to wsbox itself", real.display()));
         }
-        // A file of the host's own file systems, not of a sandbox's (the
-        // app may hand wsbox fds of its /proc or its tmpfs, and this helper
-        // writes with the user's, or root's, rights).
-        if !on_host_mount(fd) {
-            return Err(format!(
-                "{} is not on a file system of the host's",
-                real.display()
-            ));
+        // A file of the host's, not of the sandbox's: the app may hand
+        // wsbox fds of its /proc or its tmpfs, and this helper writes with
+        // the user's (or root's) rights.
+        match sandbox_mount(fd, self.context.sandbox) {
+            Ok(false) => Ok(()),
+            Ok(true) => Err(format!("{} is a file of the sandbox's", real.display())),
+            Err(e) => Err(format!("{}: {e}", real.display())),
         }
-        Ok(())
     }
 
     /// Takes away the document named by its host path or its path
@@ -528,19 +534,23 @@ impl Helper<'_> {
     }
 }
 
-/// Whether `fd` is on a mount of this process's (the host's) mount
-/// namespace, and not of procfs or sysfs.
-fn on_host_mount(fd: BorrowedFd<'_>) -> bool {
+/// Whether `fd` is on a mount of the sandbox whose pid 1 is `pid1`
+/// (mount ids are unique on the machine), or on procfs or sysfs anywhere.
+/// Not knowing is an error: the fd is refused.
+fn sandbox_mount(fd: BorrowedFd<'_>, pid1: i32) -> Result<bool, String> {
     const PROC_SUPER_MAGIC: i64 = 0x9fa0;
     const SYSFS_MAGIC: i64 = 0x6265_6572;
     // SAFETY: an all-zero statfs is valid; the kernel fills it.
     let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: a valid fd and buffer.
     if unsafe { libc::fstatfs(fd.as_raw_fd(), &mut fs) } != 0 {
-        return false;
+        return Err(format!(
+            "failed to inspect it: {}",
+            io::Error::last_os_error()
+        ));
     }
     if [PROC_SUPER_MAGIC, SYSFS_MAGIC].contains(&(fs.f_type as i64)) {
-        return false;
+        return Ok(true);
     }
     // SAFETY: an all-zero statx is valid; the kernel fills it.
     let mut stx: libc::statx = unsafe { std::mem::zeroed() };
@@ -556,15 +566,15 @@ fn on_host_mount(fd: BorrowedFd<'_>) -> bool {
         )
     };
     if rc != 0 || stx.stx_mask & libc::STATX_MNT_ID == 0 {
-        return false;
+        return Err("failed to find its mount".into());
     }
-    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    mountinfo
+    // The helper may read it: it owns the sandbox's user namespace.
+    let mountinfo = std::fs::read_to_string(format!("/proc/{pid1}/mountinfo"))
+        .map_err(|e| format!("failed to read the sandbox's mounts: {e}"))?;
+    Ok(mountinfo
         .lines()
         .filter_map(|l| l.split(' ').next()?.parse::<u64>().ok())
-        .any(|id| id == stx.stx_mnt_id)
+        .any(|id| id == stx.stx_mnt_id))
 }
 
 /// The file system ids of this (single-threaded) process set to the app's

@@ -148,9 +148,15 @@ pub fn start(shown: Shown) -> Result<Started> {
                 .collect();
             let owner = privileged.then_some((plan_ids.uid, plan_ids.gid));
             Some(
-                DocumentsHelper::spawn(channel, start, owner, own_dirs(&plan.instance.dir))
-                    .inspect_err(|_| kill_sandbox(sandbox_pid))
-                    .context("failed to start the documents helper")?,
+                DocumentsHelper::spawn(
+                    channel,
+                    start,
+                    owner,
+                    own_dirs(&plan.instance.dir),
+                    sandbox_pid.as_raw(),
+                )
+                .inspect_err(|_| kill_sandbox(sandbox_pid))
+                .context("failed to start the documents helper")?,
             )
         }
         None => None,
