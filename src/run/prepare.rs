@@ -353,5 +353,8 @@ fn spec(policy: &Policy, argv: Vec<std::ffi::OsString>) -> Result<Spec> {
         },
         resolv_conf: None,
         documents: Vec::new(),
+        files: Vec::new(),
+        services: Vec::new(),
+        hold_app: false,
     })
 }
