@@ -127,7 +127,10 @@ impl PortalSettings {
             ("portal.settings.icon_theme", &self.icon_theme),
             ("portal.settings.cursor_theme", &self.cursor_theme),
             ("portal.settings.font_name", &self.font_name),
-            ("portal.settings.monospace_font_name", &self.monospace_font_name),
+            (
+                "portal.settings.monospace_font_name",
+                &self.monospace_font_name,
+            ),
         ] {
             let Some(value) = value else { continue };
             if value.is_empty() || value.len() > NAME_MAX || value.chars().any(char::is_control) {
@@ -182,9 +185,18 @@ mod tests {
         for (bad, field) in [
             ("[portal]\nnever = [\"relative\"]", "portal.never"),
             ("[portal]\nnever = [\"/a/../b\"]", "portal.never"),
-            ("[portal.settings]\ncursor_size = 0", "portal.settings.cursor_size"),
-            ("[portal.settings]\nfont_name = \"\"", "portal.settings.font_name"),
-            ("[portal.settings]\ngtk_theme = \"a\\nb\"", "portal.settings.gtk_theme"),
+            (
+                "[portal.settings]\ncursor_size = 0",
+                "portal.settings.cursor_size",
+            ),
+            (
+                "[portal.settings]\nfont_name = \"\"",
+                "portal.settings.font_name",
+            ),
+            (
+                "[portal.settings]\ngtk_theme = \"a\\nb\"",
+                "portal.settings.gtk_theme",
+            ),
             (
                 "[portal.settings]\ntext_scaling_factor = 9.0",
                 "portal.settings.text_scaling_factor",

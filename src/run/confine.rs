@@ -40,6 +40,7 @@ pub struct Confined {
     pub program_file: Option<std::fs::File>,
     pub sandbox: Sandbox,
     pub pid1: Pid,
+    pub portal: Option<crate::portal::Portal>,
 }
 
 /// Starts the file broker and confines wsbox.
@@ -88,6 +89,26 @@ pub fn confine(mut started: Started) -> Result<Confined> {
     if let Some(user_net) = started.user_net.as_mut() {
         user_net.drain_log();
     }
+    let portal = match started.portal.take() {
+        Some((bus, plan)) => {
+            let portal = start_portal(bus, plan, &runtime)
+                .inspect_err(|_| kill_sandbox(pid1))
+                .context("failed to start the portal")?;
+            // The app starts once wsbox owns the portal's name.
+            started
+                .sandbox
+                .release()
+                .inspect_err(|_| kill_sandbox(pid1))
+                .context("failed to start the app")?;
+            started.sandbox.wait_started();
+            crate::run::start::print_warnings(
+                &started.sandbox,
+                std::mem::take(&mut started.warnings),
+            );
+            Some(portal)
+        }
+        None => None,
+    };
     Ok(Confined {
         runtime,
         relays: started.relays,
@@ -103,7 +124,36 @@ pub fn confine(mut started: Started) -> Result<Confined> {
         program_file: started.program_file,
         sandbox: started.sandbox,
         pid1,
+        portal,
     })
+}
+
+/// Serves the portal on the sandbox's bus (zbus's threads) and tells the
+/// event loop of its requests.
+fn start_portal(
+    bus: crate::portal::bus::Bus,
+    plan: crate::run::prepare::PortalPlan,
+    runtime: &RuntimeDir,
+) -> Result<crate::portal::Portal> {
+    use crate::portal::server::{self, Event};
+    use wsbox_compositor::reexports::calloop::channel::{channel, Event as Received};
+    let (events, receiver) = channel::<Event>();
+    runtime
+        .handle
+        .insert_source(receiver, |received, _, run: &mut crate::run::state::Run| {
+            if let Received::Msg(event) = received {
+                run.portal_event(event);
+            }
+        })
+        .map_err(|e| anyhow::anyhow!("failed to watch the portal: {e}"))?;
+    let server = server::start(
+        bus.connection,
+        events,
+        plan.settings,
+        plan.net,
+        plan.writable,
+    )?;
+    Ok(crate::portal::Portal::new(server, plan.never))
 }
 
 /// Raises the soft limit on open files to the hard one.

@@ -55,14 +55,22 @@ pub fn display(mut plan: Plan) -> Result<Shown> {
         None => None,
     };
 
+    if let Some(portal) = &plan.portal {
+        let bus =
+            crate::portal::bus::make(&plan.instance.dir, &mut plan.spec, portal.net.available)?;
+        plan.bus = Some(bus);
+    }
     let control = control::listen(&plan.instance.dir)?;
     handle
         .insert_source(
             Generic::new(control, Interest::READ, Mode::Level),
             |_, listener, run: &mut Run| {
+                let portal = run.portal.as_ref();
                 let after = match run.compositor.as_mut() {
-                    Some(compositor) => control::accept_all(listener, compositor, &mut run.files),
-                    None => control::refuse_all(listener, &mut run.files),
+                    Some(compositor) => {
+                        control::accept_all(listener, compositor, &mut run.files, portal)
+                    }
+                    None => control::refuse_all(listener, &mut run.files, portal),
                 };
                 if let control::After::Stop { grace, force } = after {
                     // Checked by the control socket already.

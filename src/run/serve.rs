@@ -57,6 +57,7 @@ pub fn serve(mut confined: Confined) -> Result<Ended> {
             confined.documents.map(std::sync::Arc::new),
             confined.grants,
         ),
+        portal: confined.portal,
         sandbox: confined.pid1,
         process: Some(confined.sandbox),
         ending: false,

@@ -57,6 +57,11 @@ pub struct Started {
     pub program_file: Option<std::fs::File>,
     /// `--screenshot`'s writer and file, until the timeout writes it.
     pub screenshot: Option<(ScreenshotWriter, std::path::PathBuf)>,
+    /// The portal's bus and plan: the app waits for wsbox to own its name
+    /// there (`confine` starts the portal, then lets the app start).
+    pub portal: Option<(crate::portal::bus::Bus, crate::run::prepare::PortalPlan)>,
+    /// The warnings, printed once the app runs (at once without a portal).
+    pub warnings: Vec<String>,
     pub instance: Instance,
 }
 
@@ -86,16 +91,21 @@ pub fn start(shown: Shown) -> Result<Started> {
         }
         Ok(())
     })?;
-    // wsbox's own setup from here on runs beside the app's start, not
-    // against pid 1's.
-    sandbox.wait_started();
-    // The warnings once the app runs: a failed start's error stays the only
-    // line.
-    if !sandbox.start_failed() {
-        for warning in &plan.warnings {
-            eprintln!("wsbox: warning: {warning}");
+    let mut warnings = plan.warnings;
+    let portal = match (plan.bus, plan.portal) {
+        (Some(mut bus), Some(portal)) => {
+            // pid 1 has the socket now, and hands it to the daemon.
+            bus.close_listener();
+            Some((bus, portal))
         }
-    }
+        _ => {
+            // wsbox's own setup from here on runs beside the app's start,
+            // not against pid 1's.
+            sandbox.wait_started();
+            print_warnings(&sandbox, std::mem::take(&mut warnings));
+            None
+        }
+    };
     let sandbox_pid = sandbox.pid();
     if let Some(user_net) = &user_net {
         // Run by a helper started before the confinement: the confined
@@ -262,6 +272,18 @@ pub fn start(shown: Shown) -> Result<Started> {
         graces: (plan.grace, plan.timeout_grace),
         program_file: plan.program_file,
         screenshot,
+        portal,
+        warnings,
         instance: plan.instance,
     })
+}
+
+/// The warnings once the app runs: a failed start's error stays the only
+/// line.
+pub fn print_warnings(sandbox: &Sandbox, warnings: Vec<String>) {
+    if !sandbox.start_failed() {
+        for warning in warnings {
+            eprintln!("wsbox: warning: {warning}");
+        }
+    }
 }

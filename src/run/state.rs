@@ -38,6 +38,8 @@ pub struct Run {
     pub compositor: Option<State>,
     /// Files granted to the running sandbox (`wsbox add-file` and friends).
     pub files: Live,
+    /// The portal on the sandbox's bus, if it has one.
+    pub portal: Option<crate::portal::Portal>,
     /// pid 1 of the sandbox.
     pub sandbox: Pid,
     pub process: Option<Sandbox>,
@@ -181,6 +183,23 @@ impl Run {
 }
 
 impl Run {
+    /// A portal request came or went.
+    pub fn portal_event(&mut self, event: crate::portal::server::Event) {
+        use crate::portal::server::Event;
+        match event {
+            Event::Opened(id) => {
+                let shown = self
+                    .portal
+                    .as_ref()
+                    .and_then(|p| p.pending(id))
+                    .map(|p| format!("{} {:?}", p.kind.name(), p.title))
+                    .unwrap_or_default();
+                tracing::info!(id, request = %shown, "the app asks for a file (wsbox requests, wsbox choose)");
+            }
+            Event::Closed(id) => tracing::info!(id, "the app closed its file request"),
+        }
+    }
+
     /// The user closed the host window: the compositor asked the app's
     /// windows to close. wsbox waits as long as the app answers pings (a
     /// "save changes?" dialog keeps it running); a second close of an app

@@ -238,7 +238,8 @@ pub fn generated_place(path: &std::path::Path) -> bool {
     plain
         && GENERATED_PLACES.iter().any(|place| {
             path == std::path::Path::new(place)
-                || (*place != "/.flatpak-info" && path.parent() == Some(std::path::Path::new(place)))
+                || (*place != "/.flatpak-info"
+                    && path.parent() == Some(std::path::Path::new(place)))
         })
 }
 

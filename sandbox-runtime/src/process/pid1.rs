@@ -94,7 +94,11 @@ pub(super) fn run(
         // names on the bus); EOF means it died first.
         let mut byte = [0u8; 1];
         if !matches!(nix::unistd::read(&alive, &mut byte), Ok(1)) {
-            fail(&err, EXIT_WSBOX_ERROR, "wsbox went away before the app started");
+            fail(
+                &err,
+                EXIT_WSBOX_ERROR,
+                "wsbox went away before the app started",
+            );
         }
     }
     let app = spawn_app(prepared, &err);

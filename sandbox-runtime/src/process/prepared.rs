@@ -72,7 +72,11 @@ impl Prepared {
                 path_dirs = std::env::split_paths(value).collect();
             }
         }
-        if let Some(bad) = spec.files.iter().find(|f| !crate::plan::generated_place(&f.path)) {
+        if let Some(bad) = spec
+            .files
+            .iter()
+            .find(|f| !crate::plan::generated_place(&f.path))
+        {
             return Err(Error::GeneratedPlace(bad.path.clone()));
         }
         let services = spec
