@@ -300,8 +300,8 @@ fn ps(json: bool) -> anyhow::Result<i32> {
         return Ok(0);
     }
     println!(
-        "{:<24} {:>8} {:<10} {:<8} PROGRAM",
-        "NAME", "PID", "DISPLAY", "NETWORK"
+        "{:<24} {:>8} {:<10} {:<8} {:<4} PROGRAM",
+        "NAME", "PID", "DISPLAY", "NETWORK", "BUS"
     );
     let mut warnings = Vec::new();
     for (_, info) in list {
@@ -312,9 +312,10 @@ fn ps(json: bool) -> anyhow::Result<i32> {
             }
             None => info.network.clone(),
         };
+        let bus = if info.bus { "yes" } else { "no" };
         println!(
-            "{:<24} {:>8} {:<10} {:<8} {}",
-            info.name, info.pid, info.display, network, info.program
+            "{:<24} {:>8} {:<10} {:<8} {:<4} {}",
+            info.name, info.pid, info.display, network, bus, info.program
         );
     }
     for warning in warnings {

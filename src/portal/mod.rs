@@ -81,6 +81,16 @@ impl Portal {
         self.server.shared.registry.get(id).map(|e| e.pending)
     }
 
+    /// Answers request `id` with "other" (2): the dialog could not be
+    /// shown (no host portal, an error), or the user's choice could not be
+    /// granted. `why` is logged.
+    pub fn fail(&self, id: u32, why: &str) {
+        if let Some(entry) = self.server.shared.registry.take(id) {
+            tracing::warn!(id, "a file request of the app failed: {why}");
+            self.server.answers.respond(entry, Code::Other, Vec::new());
+        }
+    }
+
     /// Why `real` (a chosen path, as the kernel names it) may not be
     /// granted, if it may not.
     fn refused(&self, real: &Path) -> Option<String> {

@@ -161,6 +161,7 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    let portal = portal_plan(&policy, args, display, network.mode)?;
     let instance = Instance::create(args.name.as_deref(), &program, |name| Info {
         name: name.to_owned(),
         pid: std::process::id(),
@@ -168,6 +169,7 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
         display: display_name.to_owned(),
         network: network.mode.name().to_owned(),
         started,
+        bus: portal.is_some(),
     })?;
     let name = instance.name();
     let mut home_created = None;
@@ -182,7 +184,6 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
         spec.machine_id = identity::stable_machine_id(&identity::key_dir()?, &name)?;
     }
 
-    let portal = portal_plan(&policy, args, display, network.mode)?;
     let compositor = (display != DisplayMode::None).then(|| Config {
         keep_last_frame: args.screenshot.is_some(),
         ..compositor_config(&policy, &name, output)
