@@ -205,6 +205,34 @@ impl Live {
         }
     }
 
+    /// The work of a save grant, to be done off the event loop like
+    /// [`Live::document_job`]: the host path `path` the user chose in a
+    /// Save dialog, `name` in the host directory `dir` (opened for real by
+    /// the caller; the file need not exist). The app is given a new, empty
+    /// directory under the documents place and saves `name` there; each
+    /// save it closes replaces (or first creates) the host file. The job
+    /// returns the path inside. Taken away like any document
+    /// ([`Live::document_job`] with its host or inside path).
+    #[allow(dead_code, reason = "the file chooser portal will call it")]
+    pub fn save_job(&self, path: &Path, dir: OwnedFd, name: OsString) -> DocumentJob {
+        let documents = self.documents.clone();
+        let path = path.to_owned();
+        Box::new(move || {
+            if !path.is_absolute() {
+                bail!(
+                    "failed to grant {} for saving: not an absolute path",
+                    path.display()
+                );
+            }
+            documents
+                .as_deref()
+                .ok_or_else(|| anyhow::anyhow!(NO_DOCUMENTS))?
+                .save(&path, dir.as_fd(), &name)
+                .map(|(inside, _)| inside)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        })
+    }
+
     /// Ends the documents helper: every changed document is written back
     /// (waited for, within a bound), whoever still holds the helper.
     pub fn finish_documents(&self) {
