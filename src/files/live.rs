@@ -213,7 +213,6 @@ impl Live {
     /// save it closes replaces (or first creates) the host file. The job
     /// returns the path inside. Taken away like any document
     /// ([`Live::document_job`] with its host or inside path).
-    #[allow(dead_code, reason = "the file chooser portal will call it")]
     pub fn save_job(&self, path: &Path, dir: OwnedFd, name: OsString) -> DocumentJob {
         let documents = self.documents.clone();
         let path = path.to_owned();
@@ -302,12 +301,5 @@ impl Exporter {
         broker
             .export(inside, dir.as_fd(), host_dir, force)
             .map_err(|e| anyhow::anyhow!("{e}"))
-    }
-}
-
-impl Live {
-    /// TEMPORARY stub until the save grants land.
-    pub fn save_job(&self, _path: &Path, _dir: OwnedFd, _name: OsString) -> DocumentJob {
-        Box::new(|| anyhow::bail!("not yet"))
     }
 }
