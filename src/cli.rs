@@ -96,6 +96,15 @@ pub enum Command {
         #[arg(long)]
         rw: bool,
     },
+    /// List every file granted to a running sandbox, by any route (the
+    /// command line, add-file, the portal): host path, path inside, access.
+    Files {
+        /// The sandbox's name.
+        name: String,
+        /// One JSON array.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the app's requests for files that wait for the user (the
     /// portal's Open and Save dialogs in headless mode): id, kind, title,
     /// filters, suggested name.

@@ -64,6 +64,8 @@ pub enum Request {
     Requests,
     /// Answer one of them with host paths (passed open) or cancel it.
     Choose(crate::portal::Choice),
+    /// Every file granted to the sandbox, by any route.
+    Files,
 }
 
 /// What `wsbox input` sends.
@@ -98,6 +100,9 @@ pub struct Response {
     /// What a choice granted, inside.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paths: Option<Vec<PathBuf>>,
+    /// The files granted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<crate::files::live::GrantInfo>>,
 }
 
 impl Response {
@@ -210,6 +215,10 @@ pub fn refuse_all(listener: &UnixListener, files: &mut Live, portal: Option<&Por
                 choose_in_background(stream, portal, files, choice, fds);
                 continue;
             }
+            Ok(Request::Files) => {
+                list_in_background(stream, files);
+                continue;
+            }
             Ok(Request::Requests) => requests(portal),
             Ok(request) => match handle_files(request, files, fds) {
                 Ok(response) => response,
@@ -264,6 +273,10 @@ fn serve(
             }
             Ok(Request::Choose(choice)) => {
                 choose_in_background(stream, portal, files, choice, fds);
+                return After::Continue;
+            }
+            Ok(Request::Files) => {
+                list_in_background(stream, files);
                 return After::Continue;
             }
             Ok(Request::Requests) => (requests(portal), None, After::Continue),
@@ -443,6 +456,31 @@ fn choose_in_background(
     }
 }
 
+/// Lists the sandbox's grants on a thread of its own.
+fn list_in_background(stream: UnixStream, files: &Live) {
+    let job = files.list_job();
+    let answer = move || {
+        let response = match job() {
+            Ok(list) => Response {
+                ok: true,
+                files: Some(list),
+                ..Response::default()
+            },
+            Err(e) => Response::error(format!("{e:#}").replace('\n', " ")),
+        };
+        let mut text = serde_json::to_string(&response).unwrap_or_default();
+        text.push('\n');
+        let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
+        let _ = (&stream).write_all(text.as_bytes());
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("wsbox-files".into())
+        .spawn(answer)
+    {
+        tracing::warn!(%e, "failed to start a thread to list files");
+    }
+}
+
 /// Runs `job` on a thread of its own and answers from there.
 fn document_in_background(stream: UnixStream, job: DocumentJob) {
     let spawned = std::thread::Builder::new()
@@ -519,6 +557,7 @@ fn handle(request: Request, compositor: &mut State) -> (Response, Option<Vec<u8>
         | Request::RemoveFile { .. }
         | Request::Export { .. }
         | Request::Requests
+        | Request::Files
         | Request::Choose(_) => (
             Response::error("file requests are answered by handle_files"),
             None,

@@ -126,6 +126,7 @@ fn main() -> ExitCode {
             ))
         }),
         Command::Requests { name, json } => requests(&name, json),
+        Command::Files { name, json } => list_files(&name, json),
         Command::Choose {
             name,
             id,
@@ -196,6 +197,19 @@ fn print_path(answer: anyhow::Result<(control::Response, Option<Vec<u8>>)>) -> a
     let (response, _) = answer?;
     if let Some(path) = response.path {
         println!("{}", path.display());
+    }
+    Ok(0)
+}
+
+fn list_files(name: &str, json: bool) -> anyhow::Result<i32> {
+    let (response, _) = control::call(name, &Request::Files)?;
+    let files = response.files.unwrap_or_default();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&files)?);
+        return Ok(0);
+    }
+    for f in &files {
+        println!("{}\t{}\t{}", f.access, f.inside.display(), f.host.display());
     }
     Ok(0)
 }

@@ -60,7 +60,18 @@ enum Request {
     /// Write back and take away the document named by its host path or
     /// its path inside.
     Remove { path: PathBuf },
+    /// The documents granted: host path and path inside, at most
+    /// [`LIST_MAX`].
+    List,
 }
+
+/// The most documents one List answer names (the answer must fit in one
+/// message).
+const LIST_MAX: usize = 200;
+
+/// The answer to List.
+#[derive(Debug, Serialize, Deserialize)]
+struct ListReply(Vec<(PathBuf, PathBuf)>);
 
 /// The answer: the document's path inside and its index, or one line.
 #[derive(Debug, Serialize, Deserialize)]
@@ -138,6 +149,14 @@ impl DocumentsHelper {
     }
 
     fn call(&self, request: &Request, fds: &[BorrowedFd<'_>]) -> Result<(PathBuf, usize), String> {
+        self.call_for::<Reply>(request, fds)?.0
+    }
+
+    fn call_for<T: serde::de::DeserializeOwned>(
+        &self,
+        request: &Request,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<T, String> {
         let gone = |e: io::Error| {
             format!(
                 "wsbox's documents helper has ended ({e}): documents cannot be granted any more"
@@ -153,9 +172,14 @@ impl DocumentsHelper {
         if answer.is_empty() {
             return Err(gone(io::Error::other("no answer")));
         }
-        serde_json::from_slice::<Reply>(&answer)
-            .map_err(|e| format!("invalid answer from wsbox's documents helper: {e}"))?
-            .0
+        serde_json::from_slice::<T>(&answer)
+            .map_err(|e| format!("invalid answer from wsbox's documents helper: {e}"))
+    }
+
+    /// The documents granted to the sandbox, by any route: host path and
+    /// path inside.
+    pub fn list(&self) -> Result<Vec<(PathBuf, PathBuf)>, String> {
+        self.call_for::<ListReply>(&Request::List, &[]).map(|l| l.0)
     }
 
     /// Grants the host file `file` (named `name` in the host directory
@@ -433,6 +457,17 @@ impl Helper<'_> {
         }
         let reply = fds.remove(0);
         let answer = match serde_json::from_slice::<Request>(&bytes) {
+            Ok(Request::List) => {
+                let list = self
+                    .entries
+                    .iter()
+                    .take(LIST_MAX)
+                    .map(|e| (e.shown.clone(), e.inside.clone()))
+                    .collect();
+                let bytes = serde_json::to_vec(&ListReply(list)).unwrap_or_default();
+                let _ = send(reply.as_fd(), &bytes, &[]);
+                return true;
+            }
             Ok(Request::Add { shown, name }) => self.add(&shown, name.as_os_str(), fds),
             Ok(Request::Save { shown, name }) => self.save(&shown, name.as_os_str(), fds),
             Ok(Request::Remove { path }) => self.remove(&path),
