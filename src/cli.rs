@@ -33,7 +33,8 @@ pub enum Command {
         json: bool,
     },
     /// Show a running sandbox's state: the host window's focus, whether the
-    /// app responds, and counters of host keys and clipboard decisions.
+    /// app responds, and counters of host keys, clipboard decisions and
+    /// reads inside of what was pasted in.
     Status {
         /// The sandbox's name.
         name: String,

@@ -364,6 +364,10 @@ fn status(name: &str, json: bool) -> anyhow::Result<i32> {
         "clipboard:        {} to the host, {} into the sandbox, {} dropped, {} refused, {} kept inside",
         clip.to_host, clip.to_sandbox, clip.dropped, clip.refused, clip.kept_inside
     );
+    println!(
+        "clipboard reads:  {} by apps inside, of what was pasted in",
+        clip.reads_inside
+    );
     Ok(0)
 }
 

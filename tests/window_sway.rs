@@ -17,9 +17,13 @@
 //! wl_keyboard.enter, which wsbox deliberately does not pass on.
 //!
 //! The tests wait for what they can see (sway's tree, `wsbox windows
-//! --json`, grim's pixels, files and lines the apps write), never for a
-//! time; where a wait is what a test checks ("nothing crosses meanwhile"),
-//! it says so.
+//! --json`, `wsbox status --json`, grim's pixels, files and lines the apps
+//! write), never for a time. A check that something does not happen
+//! ("nothing crosses") waits until wsbox has counted the event that would
+//! have made it happen (the shortcut's key press, the focus leaving, its
+//! decision on a selection), then checks that the counter of what must
+//! not happen stayed; each says what it waits for. Where a wait is what a
+//! test checks (an app left running), it says so.
 //!
 //! Needs `cargo build --workspace --bins`. A test whose programs are missing
 //! prints `SKIPPED: <test>: <reason>` and passes, unless CI=true or
@@ -32,7 +36,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::OnceLock;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use testkit::frame::{
@@ -45,6 +48,7 @@ use testkit::{
     have_programs, near, next, output, poll, poll_every, skip, status_field, Image, Out, Running,
     Sway, VirtualPointer,
 };
+use wsbox_compositor::stats::Status;
 
 /// This test process's directory under /tmp.
 fn root_dir() -> &'static Path {
@@ -154,6 +158,34 @@ fn sandbox_windows(sway: &Sway, name: &str) -> Vec<Inside> {
     parse_windows(&out.stdout).unwrap_or_default()
 }
 
+/// What `wsbox status NAME --json` reports now: the host focus as wsbox
+/// saw it last, and its counts of host keys and clipboard decisions. None
+/// while wsbox does not answer.
+fn sandbox_status(sway: &Sway, name: &str) -> Option<Status> {
+    let out = wsbox_cmd(sway, &["status", name, "--json"]);
+    serde_json::from_str(&out.stdout).ok()
+}
+
+/// Waits until the sandbox `name`'s status shows `done`, i.e. that wsbox
+/// has handled the event `what` (a key counted, the focus seen leaving, a
+/// clipboard decision counted); that status, or the last one seen as the
+/// error.
+fn wait_status(
+    sway: &Sway,
+    name: &str,
+    what: &str,
+    done: impl Fn(&Status) -> bool,
+) -> Result<Status, String> {
+    let mut last = None;
+    poll(SEE_LIMIT, || {
+        let status = sandbox_status(sway, name)?;
+        let seen = done(&status);
+        last = Some(status.clone());
+        seen.then_some(status)
+    })
+    .ok_or_else(|| format!("wsbox status never showed {what}; last: {last:?}"))
+}
+
 /// Waits until the sandbox `name` has a window `app_id` with the keyboard
 /// focus inside: what the host's keys reach.
 fn wait_focused_inside(sway: &Sway, name: &str, app_id: &str) -> Result<(), String> {
@@ -203,14 +235,16 @@ fn run_until_focused(sway: &Sway, name: &str, args: &[&str], title: &str) -> Run
 }
 
 /// A sandbox in `sway` running foot, which writes the first line typed into
-/// it to `<dir>/typed`; returns once the host window shows foot, focused,
-/// and foot has the focus inside.
+/// it to `<dir>/typed` and then makes it its title (see
+/// [`foot_titled`]); returns once the host window shows foot, focused, and
+/// foot has the focus inside. foot then stays until stopped.
 fn start_foot(sway: &Sway, name: &str, dir: &Path) -> Running {
     let bind = format!("{}:{}", dir.display(), dir.display());
     // Written under another name and renamed, so that the test never reads
     // the file between its creation and the write.
     let script = format!(
-        "read line; printf '%s' \"$line\" > {d}/typed.tmp && mv {d}/typed.tmp {d}/typed",
+        "read line; printf '%s' \"$line\" > {d}/typed.tmp && mv {d}/typed.tmp {d}/typed; \
+         printf '\\033]2;%s\\007' \"$line\"; exec cat > /dev/null",
         d = dir.display()
     );
     let run = run_until_focused(
@@ -232,6 +266,27 @@ fn start_foot(sway: &Sway, name: &str, dir: &Path) -> Running {
 
 fn typed(dir: &Path) -> Option<String> {
     fs::read_to_string(dir.join("typed")).ok()
+}
+
+/// Waits until wsbox has foot's window inside titled `title`: the line
+/// typed, which the shell in foot sets as its title once it has read it.
+/// foot asks wsbox for the title after it handled the keys of that line
+/// and everything typed before, on the one connection whose requests wsbox
+/// handles in order: whatever foot asked wsbox for on those keys (a
+/// paste, say), wsbox has handled by then.
+fn foot_titled(sway: &Sway, name: &str, title: &str) -> Result<(), String> {
+    poll(SEE_LIMIT, || {
+        sandbox_windows(sway, name)
+            .iter()
+            .any(|w| w.app_id == "foot" && w.title == title)
+            .then_some(())
+    })
+    .ok_or_else(|| {
+        format!(
+            "foot's window inside never got the title {title:?}: {:?}",
+            sandbox_windows(sway, name)
+        )
+    })
 }
 
 /// A line the program behind `run` printed, once it has.
@@ -431,6 +486,11 @@ fn frame_shows(sway: &Sway, colour: [u8; 3], limit: Duration) -> Option<()> {
     })
 }
 
+/// The host key presses one [`ctrl_shift`] makes: wtype sets Ctrl and
+/// Shift as modifier state (zwp_virtual_keyboard_v1.modifiers), not as
+/// keys, so the letter is the only press.
+const SHORTCUT_PRESSES: u64 = 1;
+
 fn ctrl_shift(sway: &Sway, key: &str) {
     sway.run(
         "wtype",
@@ -472,7 +532,15 @@ fn the_clipboard_crosses_only_by_gesture() {
         let pasted = paste_on_host(&sway);
         pasted.starts_with("inside-x").then_some(pasted)
     });
+    // What the other clipboard tests wait for or count on is counted when
+    // it happens: the crossings both ways, and wl-paste inside reading
+    // what wsbox pasted in.
+    let status = sandbox_status(&sway, &name);
     let out = run.kill(RUN_LIMIT);
+    let counted = status.as_ref().is_some_and(|s| {
+        let c = &s.stats.clipboard;
+        c.to_sandbox >= 1 && c.to_host >= 1 && c.reads_inside >= 1
+    });
     assert!(
         !before.contains("secret"),
         "the host clipboard leaked in: {before}\n{out}"
@@ -498,6 +566,7 @@ fn the_clipboard_crosses_only_by_gesture() {
         host_after.is_some(),
         "Ctrl+Shift+C did not copy to the host\n{out}"
     );
+    assert!(counted, "{status:?}\n{out}");
 }
 
 #[test]
@@ -513,24 +582,41 @@ fn an_isolated_clipboard_never_crosses() {
     let policy = dir.join("policy.toml");
     fs::write(&policy, "[clipboard]\nmode = \"isolated\"\n").unwrap();
     let run = start_clipboard_shell(&sway, &name, &dir, Some(&policy));
+    let start = wait_status(&sway, &name, "an answer", |_| true);
+    let presses = start.as_ref().map_or(0, |s| s.stats.host_key_presses);
     ctrl_shift(&sway, "v");
-    // The thing under test: nothing crosses within a second of the
-    // shortcut.
-    // TODO(structure): needs `host_key_presses` (host key presses wsbox
-    // received) and `clipboard.to_sandbox` / `clipboard.to_host` (transfers
-    // done) in `wsbox ps --json`, to wait for the shortcut's arrival and
-    // see that nothing crossed, without the second.
-    thread::sleep(Duration::from_secs(1));
+    // The thing under test: nothing comes in. Waited for: wsbox counted
+    // the shortcut's key press. wsbox decides on a key as it counts it,
+    // and isolated it has no host clipboard and takes no shortcut: the
+    // key goes to the app like any other, and no clipboard counter moves,
+    // `to_sandbox` least of all. The key is the only thing that could have
+    // moved one, so once it is counted there is nothing left to wait for.
+    let pasted = wait_status(&sway, &name, "Ctrl+Shift+V's key press", |s| {
+        s.stats.host_key_presses >= presses + SHORTCUT_PRESSES
+    });
     let inside = paste_inside(&dir);
     copy_inside(&dir);
     ctrl_shift(&sway, "c");
-    // As above: nothing goes out within a second.
-    // TODO(structure): needs the same `host_key_presses` and
-    // `clipboard.to_host` in `wsbox ps --json`.
-    thread::sleep(Duration::from_secs(1));
+    // As above, the other way: once Ctrl+Shift+C's key press is counted,
+    // wsbox has decided on it, and still no clipboard counter (`to_host`
+    // least of all) may have moved.
+    let copied = wait_status(&sway, &name, "Ctrl+Shift+C's key press", |s| {
+        s.stats.host_key_presses >= presses + 2 * SHORTCUT_PRESSES
+    });
     let host = paste_on_host(&sway);
     let out = run.kill(RUN_LIMIT);
+    let start = start.unwrap_or_else(|e| panic!("{e}\n{out}"));
+    let pasted = pasted.unwrap_or_else(|e| panic!("{e}\n{out}"));
+    let copied = copied.unwrap_or_else(|e| panic!("{e}\n{out}"));
+    assert_eq!(
+        pasted.stats.clipboard, start.stats.clipboard,
+        "Ctrl+Shift+V moved the clipboard\n{out}"
+    );
     assert!(!inside.contains("secret"), "{inside}\n{out}");
+    assert_eq!(
+        copied.stats.clipboard, start.stats.clipboard,
+        "Ctrl+Shift+C moved the clipboard\n{out}"
+    );
     assert!(host.starts_with("secret"), "{host}\n{out}");
 }
 
@@ -547,26 +633,45 @@ fn the_clipboard_shortcuts_never_reach_the_app() {
     let run = start_foot(&sway, &name, &dir);
     // The first Ctrl+Shift+V fills the sandbox's clipboard (the frame
     // flashes when it has); were the second passed on, foot would paste it
-    // (Ctrl+Shift+V is foot's paste).
+    // (Ctrl+Shift+V is foot's paste), reading the text wsbox pasted in.
     ctrl_shift(&sway, "v");
     let filled = frame_shows(&sway, FLASH_COLOUR, SEE_LIMIT);
     ctrl_shift(&sway, "v");
     ctrl_shift(&sway, "c");
-    // The thing under test: a paste that foot started would land within a
-    // second, before the line typed next ends.
-    // TODO(structure): needs `clipboard.reads_inside` (selection reads
-    // wsbox served to the sandbox's clients) in `wsbox ps --json`, to see
-    // that foot asked for nothing, without the second.
-    thread::sleep(Duration::from_secs(1));
     sway.run("wtype", &["typed"]);
     sway.run("wtype", &["-k", "Return"]);
     let got = poll(SEE_LIMIT, || typed(&dir));
+    // The thing under test: foot never asked for the clipboard. Waited
+    // for: foot's title is the line typed after the shortcuts, so foot has
+    // handled every key that reached it, and wsbox whatever foot asked on
+    // them (see `foot_titled`). A paste foot started would be counted in
+    // `reads_inside` by then; nothing else inside reads the clipboard.
+    let titled = foot_titled(&sway, &name, "typed");
+    let status = sandbox_status(&sway, &name);
     let out = run.kill(RUN_LIMIT);
     assert!(
         filled.is_some(),
         "the first Ctrl+Shift+V did not fill the sandbox's clipboard (no flash)\n{out}"
     );
     assert_eq!(got.as_deref(), Some("typed"), "{out}");
+    if let Err(e) = titled {
+        panic!("{e}\n{out}");
+    }
+    let status = status.unwrap_or_else(|| panic!("wsbox status did not answer\n{out}"));
+    assert_eq!(
+        status.stats.clipboard.reads_inside, 0,
+        "foot read the clipboard: a shortcut reached it\n{status:?}\n{out}"
+    );
+    // The shortcuts did arrive, and wsbox took them: every key press
+    // counted (the three shortcuts', then the line's five letters and
+    // Return), and Ctrl+Shift+C's copy out, which wsbox counts as it takes
+    // the key.
+    assert_eq!(
+        status.stats.host_key_presses,
+        3 * SHORTCUT_PRESSES + "typed".len() as u64 + 1,
+        "{status:?}\n{out}"
+    );
+    assert_eq!(status.stats.clipboard.to_host, 1, "{status:?}\n{out}");
 }
 
 // ---------------------------------------------------------------------------
@@ -1140,20 +1245,26 @@ fn an_auto_clipboard_follows_the_focus() {
     // Another host window focused: nothing crosses either way.
     host_terminal(&mut sway);
     sway.wl_copy(&["host-later"]);
-    // The thing under test: the host's new clipboard stays out for half a
-    // second.
-    // TODO(structure): needs `host_focused` (whether wsbox's host window
-    // has the host's keyboard focus, as wsbox saw it last) and
-    // `clipboard.to_sandbox` in `wsbox ps --json`, to wait for wsbox to see
-    // the focus leave and see that nothing came in, without the half
-    // second.
-    thread::sleep(Duration::from_millis(500));
+    // The thing under test: the host's new clipboard stays out. Waited
+    // for: wsbox saw its window lose the focus (`host_focused` false).
+    // From then on nothing can come in until the focus is back: wsbox
+    // starts an import only while its window has the focus (and the host
+    // tells only the focused window of a new selection), and the focus
+    // leaving cancelled any import still being read, whose end counts as
+    // dropped. So `to_sandbox` as it is then must stay.
+    let left = wait_status(&sway, &name, "the focus leaving", |s| {
+        s.host_focused == Some(false)
+    });
     let inside_away = paste_inside(&dir);
     copy_text_inside(&dir, "inside-2");
-    // The thing under test: the sandbox's new clipboard stays in for a
-    // second.
-    // TODO(structure): needs `clipboard.to_host` in `wsbox ps --json`.
-    thread::sleep(Duration::from_secs(1));
+    // The thing under test: the sandbox's new clipboard stays in. Waited
+    // for: wsbox decided to keep it inside (`kept_inside` grew), which it
+    // does once, when the app sets it, for want of the focus; no export is
+    // left to start then, so `to_host` must not have grown.
+    let kept_at = left.as_ref().map_or(0, |s| s.stats.clipboard.kept_inside);
+    let kept = wait_status(&sway, &name, "inside-2 kept inside", |s| {
+        s.stats.clipboard.kept_inside > kept_at
+    });
     let host_away = paste_on_host(&sway);
 
     // Focused again: the host's newer clipboard comes in.
@@ -1175,9 +1286,19 @@ fn an_auto_clipboard_follows_the_focus() {
         "the sandbox's clipboard did not go out: {}\n{out}",
         paste_on_host(&sway)
     );
+    let left = left.unwrap_or_else(|e| panic!("{e}\n{out}"));
+    let kept = kept.unwrap_or_else(|e| panic!("{e}\n{out}"));
+    assert_eq!(
+        kept.stats.clipboard.to_sandbox, left.stats.clipboard.to_sandbox,
+        "the host clipboard came in while another window had the focus: {kept:?}\n{out}"
+    );
     assert!(
         inside_away.starts_with("inside-1 rc=0"),
         "the host clipboard came in while another window had the focus: {inside_away}\n{out}"
+    );
+    assert_eq!(
+        kept.stats.clipboard.to_host, left.stats.clipboard.to_host,
+        "the sandbox's clipboard went out while another window had the focus: {kept:?}\n{out}"
     );
     assert!(
         host_away.starts_with("host-later"),
@@ -1240,6 +1361,7 @@ fn a_stalled_auto_copy_lands_nowhere_once_the_focus_left() {
     let focused_at = Instant::now();
     // wsbox asks the app for the selection it set: the read is in flight.
     poll(SEE_LIMIT, || printed(&run, "send"));
+    let reading = sandbox_status(&sway, &name);
     // The user moves to another window. (Had they copied there, wlroots
     // would refuse wsbox's older serial anyway; another auto-mode sandbox
     // taking the focus would import whatever lands.)
@@ -1247,17 +1369,24 @@ fn a_stalled_auto_copy_lands_nowhere_once_the_focus_left() {
     sway.wait_focused("host-terminal");
     let moved_at = focused_at.elapsed();
     let answered_before = printed(&run, "sent").is_some();
-    // The app's data comes after all, and reaches wsbox.
+    // The thing under test: the late data does not land on the host.
+    // Waited for: wsbox saw the focus leave and dropped the read in flight
+    // (`dropped` grew). The focus leaving ends that read at once, and its
+    // end is counted as dropped; no other read to the host is left then,
+    // and none starts without the focus, so the app's data has nothing to
+    // land with whenever it comes, and `to_host` must not have grown.
+    let dropped_at = reading.as_ref().map_or(0, |s| s.stats.clipboard.dropped);
+    let dropped = wait_status(&sway, &name, "the read dropped", |s| {
+        s.host_focused == Some(false) && s.stats.clipboard.dropped > dropped_at
+    });
+    // The app's data comes after all (into a pipe wsbox closed).
     let answered = poll(SEE_LIMIT, || printed(&run, "sent"));
-    // The thing under test: the late data does not land on the host within
-    // two seconds of its arrival.
-    // TODO(structure): needs `clipboard.to_host` and `clipboard.dropped`
-    // (transfers wsbox finished, and those it dropped because the focus
-    // had left) in `wsbox ps --json`, to wait for wsbox to drop the data
-    // without the two seconds.
-    thread::sleep(Duration::from_secs(2));
+    let after = sandbox_status(&sway, &name);
     let host = paste_on_host(&sway);
     let out = run.kill(RUN_LIMIT);
+    let reading = reading.unwrap_or_else(|| panic!("wsbox status did not answer\n{out}"));
+    let dropped = dropped.unwrap_or_else(|e| panic!("{e}\n{out}"));
+    let after = after.unwrap_or_else(|| panic!("wsbox status did not answer\n{out}"));
     assert!(away.status.success(), "{away}");
     assert!(
         moved_at < Duration::from_secs(5) && !answered_before,
@@ -1272,6 +1401,12 @@ fn a_stalled_auto_copy_lands_nowhere_once_the_focus_left() {
         out.stdout.lines().any(|l| l == "send"),
         "wsbox never asked the app for its selection: the test proves nothing\n{out}"
     );
+    for status in [&dropped, &after] {
+        assert_eq!(
+            status.stats.clipboard.to_host, reading.stats.clipboard.to_host,
+            "the app's late data went to the host after the focus left: {status:?}\n{out}"
+        );
+    }
     assert!(
         host.starts_with("host-before"),
         "the app's late data replaced the host clipboard after the focus left: {host}\n{out}"
@@ -1377,32 +1512,51 @@ fn an_auto_clipboard_carries_only_capped_text_and_never_the_primary() {
         let mut all = vec!["--after", "1"];
         all.extend(args);
         let run = start_clip_client(&sway, &name, &bin, &dir, &all);
-        let host = if what == "text" {
-            poll(SEE_LIMIT, || {
+        let (host, status) = if what == "text" {
+            let host = poll(SEE_LIMIT, || {
                 let host = paste_on_host(&sway);
                 host.starts_with("inside-text").then_some(host)
             })
-            .unwrap_or_else(|| paste_on_host(&sway))
+            .unwrap_or_else(|| paste_on_host(&sway));
+            // The control went out, and was counted.
+            let status = wait_status(&sway, &name, "inside-text out", |s| {
+                s.stats.clipboard.to_host >= 1
+            });
+            (host, status)
         } else {
-            // The app has set its selection (and answered, when wsbox asks
-            // for the big one); the thing under test is that it stays out,
-            // three seconds long.
-            // TODO(structure): needs `clipboard.to_host` and
-            // `clipboard.refused` (transfers wsbox refused: not text, over
-            // the cap, the primary) in `wsbox ps --json`, to see the
-            // refusal without the three seconds.
-            let _ = poll(SEE_LIMIT, || printed(&run, "selection"));
-            if what == "big" {
-                let _ = poll(SEE_LIMIT, || printed(&run, "sent"));
-            }
-            thread::sleep(Duration::from_secs(3));
-            paste_on_host(&sway)
+            // The thing under test: the app's selection stays out. Waited
+            // for: wsbox's one decision on it, final when counted. The
+            // primary is kept inside (`kept_inside`, counted when the app
+            // sets it); the image is refused when the app sets it, no text
+            // type to ask for, and the big one when the read passes the cap
+            // (`refused`). wsbox asks the app for nothing after that, so
+            // `to_host` must still be 0. It waits for `to_sandbox` 1 too,
+            // the host's text imported on the focus: that import is the
+            // only other thing that could count a refusal, so the one
+            // counted is the app's.
+            let status = wait_status(&sway, &name, "the selection decided", |s| {
+                let c = &s.stats.clipboard;
+                c.to_sandbox >= 1
+                    && match what {
+                        "primary" => c.kept_inside >= 1,
+                        _ => c.refused >= 1,
+                    }
+            });
+            (paste_on_host(&sway), status)
         };
         let primary = paste_primary_on_host(&sway);
         let out = run.kill(RUN_LIMIT);
-        seen.push((what, host, primary, out));
+        seen.push((what, host, primary, status, out));
     }
-    for (what, host, primary, out) in &seen {
+    for (what, host, primary, status, out) in &seen {
+        let status = status
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{what}: {e}\n{out}"));
+        let to_host = if *what == "text" { 1 } else { 0 };
+        assert_eq!(
+            status.stats.clipboard.to_host, to_host,
+            "{what}: {status:?}\n{out}"
+        );
         assert!(
             primary.starts_with("host-primary"),
             "{what}: the host's primary selection changed: {primary}\n{out}"

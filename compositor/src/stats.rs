@@ -29,6 +29,10 @@ pub struct ClipboardStats {
     /// A selection set inside that stays inside: the window had no focus
     /// (auto mode), or it was the primary selection.
     pub kept_inside: u64,
+    /// Reads of the selection wsbox set inside (the host's text it pasted
+    /// in) that apps inside asked for, each answered from memory. An app
+    /// reading another app's selection goes to that app, not counted.
+    pub reads_inside: u64,
 }
 
 /// The state `wsbox status` reports.

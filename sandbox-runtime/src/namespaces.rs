@@ -128,32 +128,26 @@ pub fn write_id_maps(child: Pid, ids: HostIds) -> Result<(), Error> {
 
 /// How many namespaces of each kind the app may create nested in its
 /// sandbox with `nested_userns`: a browser makes one set per content
-/// process. The kinds its filter refuses get 0.
+/// process.
 pub const NESTED_LIMIT: u64 = 128;
 
-/// Sets the sandbox's user namespace's own limits on the namespaces created
-/// in it (`/proc/sys/user/max_*_namespaces`, counted per user namespace):
-/// without `nested`, none of any kind; with it, [`NESTED_LIMIT`] of the
-/// kinds a browser needs, so that an app cannot use up the user's
-/// namespaces for the rest of the host. A second layer beside the seccomp
-/// filter. Run by pid 1 while it still has its capabilities in the
+/// With `nested`, caps the namespaces created in the sandbox's user
+/// namespace (`/proc/sys/user/max_*_namespaces`, counted per user
+/// namespace) to [`NESTED_LIMIT`] of each kind the filter lets the app
+/// create, so that an app cannot use up the user's namespaces for the rest
+/// of the host. Without it nothing is changed: the filter refuses every
+/// kind, and wsbox's own helpers that enter the sandbox's user namespace
+/// make namespaces of their own there (pasta and slirp4netns isolate
+/// themselves, the file broker makes mount namespaces), which a limit of 0
+/// would refuse. Run by pid 1 while it still has its capabilities in the
 /// sandbox's user namespace; a limit the kernel lacks is skipped.
-///
-/// Mount namespaces are left alone: wsbox's own helpers make them in the
-/// sandbox's user namespace while it runs (the file broker's private
-/// copies, and every `open_tree` clone of a bind), and a limit counts
-/// those too. The app's filter refuses CLONE_NEWNS and open_tree at every
-/// depth.
 pub fn limit_nested(nested: bool) -> Result<(), Error> {
-    let allowed = ["user", "pid", "net", "ipc", "uts"];
-    for kind in ["user", "pid", "net", "ipc", "uts", "cgroup", "time"] {
+    if !nested {
+        return Ok(());
+    }
+    for kind in ["user", "pid", "net", "ipc", "uts"] {
         let path = format!("/proc/sys/user/max_{kind}_namespaces");
-        let limit = if nested && allowed.contains(&kind) {
-            NESTED_LIMIT
-        } else {
-            0
-        };
-        match std::fs::write(&path, format!("{limit}\n")) {
+        match std::fs::write(&path, format!("{NESTED_LIMIT}\n")) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(source) => return Err(Error::IdMap { path, source }),

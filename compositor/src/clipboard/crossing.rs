@@ -227,6 +227,14 @@ impl State {
         self.core.stats.clipboard.refused += 1;
     }
 
+    /// An app inside reads the selection wsbox set (the host's text it
+    /// pasted in): served from memory, and counted (`reads_inside`), so
+    /// that one can tell whether an app asked for it at all.
+    pub(crate) fn serve_sandbox_read(&mut self, fd: OwnedFd, bytes: Arc<Vec<u8>>) {
+        self.core.stats.clipboard.reads_inside += 1;
+        super::serve(fd, bytes);
+    }
+
     /// The user asked for a clipboard transfer in the sandbox's window.
     pub(crate) fn clipboard_gesture(&mut self, gesture: Gesture) {
         match gesture {

@@ -97,7 +97,7 @@ impl SelectionHandler for State {
         if ty == SelectionTarget::Clipboard
             && crate::clipboard::TEXT_MIMES.contains(&mime_type.as_str())
         {
-            crate::clipboard::serve(fd, user_data.clone());
+            self.serve_sandbox_read(fd, user_data.clone());
         }
     }
 }

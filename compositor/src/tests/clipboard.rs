@@ -1,12 +1,14 @@
 //! The clipboard inside one sandbox: it works between the sandbox's own
 //! clients, follows the keyboard focus, and an unfocused client can neither
-//! set nor read it.
+//! set nor read it; reads of the text wsbox pasted in are counted.
 
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
 
 use nix::fcntl::OFlag;
 use nix::unistd::pipe2;
+use smithay::wayland::selection::data_device::set_data_device_selection;
 
 use super::fixture::{ClientId, Fixture};
 
@@ -97,6 +99,49 @@ fn copy_in_one_client_paste_in_another() {
     let (bytes, eof) = drain(read_end);
     assert_eq!(bytes, b"hello");
     assert!(eof, "the pipe is still open for writing somewhere");
+    // From app to app: not a read of what wsbox pasted in.
+    assert_eq!(f.state.status().stats.clipboard.reads_inside, 0);
+}
+
+#[test]
+fn reads_of_the_text_wsbox_pasted_in_are_counted() {
+    let (mut f, a, _) = two_windows();
+    click_on(&mut f, "a");
+    // As a paste from the host sets it.
+    set_data_device_selection(
+        &f.state.core.display_handle,
+        &f.state.seat,
+        vec!["text/plain".to_owned()],
+        Arc::new(b"pasted".to_vec()),
+    );
+    f.roundtrip(a);
+    let (offer, _) = f.clients[a]
+        .app
+        .selections
+        .last()
+        .cloned()
+        .flatten()
+        .expect("a got wsbox's selection");
+    let reads = |f: &mut Fixture| f.state.status().stats.clipboard.reads_inside;
+    assert_eq!(reads(&mut f), 0, "offered, not read");
+
+    let (read_end, write_end) = pipe2(OFlag::O_CLOEXEC).expect("pipe");
+    offer.receive("text/plain".to_owned(), write_end.as_fd());
+    drop(write_end);
+    f.roundtrip(a);
+    assert_eq!(reads(&mut f), 1);
+    let mut bytes = Vec::new();
+    std::fs::File::from(read_end)
+        .read_to_end(&mut bytes)
+        .expect("read the pasted text");
+    assert_eq!(bytes, b"pasted");
+
+    // A type wsbox does not offer is refused before it reaches wsbox.
+    let (_read_end, write_end) = pipe2(OFlag::O_CLOEXEC).expect("pipe");
+    offer.receive("image/png".to_owned(), write_end.as_fd());
+    drop(write_end);
+    f.roundtrip(a);
+    assert_eq!(reads(&mut f), 1);
 }
 
 #[test]
