@@ -235,31 +235,9 @@ pub fn parse(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zbus::zvariant::{Array, StructureBuilder};
 
     fn owned(value: Value<'_>) -> OwnedValue {
         OwnedValue::try_from(value).unwrap()
-    }
-
-    fn filter_value(name: &str, rules: &[(u32, &str)]) -> Value<'static> {
-        let rules: Vec<Value<'static>> = rules
-            .iter()
-            .map(|(k, t)| {
-                StructureBuilder::new()
-                    .add_field(*k)
-                    .add_field(t.to_string())
-                    .build()
-                    .unwrap()
-                    .into()
-            })
-            .collect();
-        let rules = Array::try_from(rules).unwrap();
-        StructureBuilder::new()
-            .add_field(name.to_string())
-            .append_field(Value::Array(rules))
-            .build()
-            .unwrap()
-            .into()
     }
 
     #[test]
@@ -267,16 +245,11 @@ mod tests {
         let mut options = HashMap::new();
         options.insert("multiple".into(), owned(Value::Bool(true)));
         options.insert("modal".into(), owned(Value::Bool(false)));
-        options.insert(
-            "filters".into(),
-            owned(Value::Array(
-                Array::try_from(vec![filter_value(
-                    "Text",
-                    &[(0, "*.txt"), (1, "text/plain")],
-                )])
-                .unwrap(),
-            )),
-        );
+        let filters = vec![(
+            "Text".to_owned(),
+            vec![(0u32, "*.txt".to_owned()), (1, "text/plain".to_owned())],
+        )];
+        options.insert("filters".into(), owned(Value::from(filters)));
         options.insert("unknown".into(), owned(Value::U32(7)));
         let p = parse(3, Kind::Open, "Open\u{7}File", &options, true).unwrap();
         assert!(p.multiple && !p.modal && p.writable);

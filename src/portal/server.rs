@@ -58,7 +58,7 @@ pub enum Code {
 #[derive(Debug)]
 enum Outgoing {
     Respond {
-        entry: Entry,
+        entry: Box<Entry>,
         code: Code,
         uris: Vec<String>,
     },
@@ -76,7 +76,11 @@ impl Answers {
     /// Sends `code` and `uris` (the caller's grants) to the caller of
     /// `entry`, which was taken out of the registry.
     pub fn respond(&self, entry: Entry, code: Code, uris: Vec<String>) {
-        let _ = self.tx.send(Outgoing::Respond { entry, code, uris });
+        let _ = self.tx.send(Outgoing::Respond {
+            entry: Box::new(entry),
+            code,
+            uris,
+        });
     }
 }
 
