@@ -236,14 +236,18 @@ impl DocumentsHelper {
         {
             return;
         }
-        let _ = nix::sys::socket::shutdown(self.sock.as_raw_fd(), nix::sys::socket::Shutdown::Both);
-        let started = std::time::Instant::now();
+        // The helper reads the end of wsbox's requests, writes back, exits;
+        // its end of the socket closes then, which wakes the poll below.
+        let _ =
+            nix::sys::socket::shutdown(self.sock.as_raw_fd(), nix::sys::socket::Shutdown::Write);
+        let deadline = std::time::Instant::now() + FINISH_WAIT;
         loop {
             match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::StillAlive) => {}
                 _ => return,
             }
-            if started.elapsed() > FINISH_WAIT {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
                 eprintln!(
                     "wsbox: the documents were not all written back within {} s; giving up \
                      (an interrupted write-back leaves the host file as it was)",
@@ -251,7 +255,17 @@ impl DocumentsHelper {
                 );
                 return;
             }
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            let mut fds = [PollFd::new(self.sock.as_fd(), PollFlags::POLLIN)];
+            let timeout = PollTimeout::try_from(left.min(std::time::Duration::from_secs(1)))
+                .unwrap_or(PollTimeout::MAX);
+            match poll(&mut fds, timeout) {
+                Ok(n) if n > 0 => {
+                    // Its end closed: it is exiting.
+                    let _ = waitpid(self.pid, None);
+                    return;
+                }
+                _ => {}
+            }
         }
     }
 }
