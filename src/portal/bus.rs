@@ -55,7 +55,8 @@ impl Bus {
 /// sandbox's user namespace, with ANONYMOUS. The portal's names are the
 /// app's to call, never to own: wsbox owns org.freedesktop.portal.Desktop
 /// before the app starts, and the app's user may not queue for it nor own
-/// another portal name.
+/// another portal name. Nor may it monitor the bus (the daemon would let
+/// its own uid): the answers to one connection stay its own.
 fn config() -> String {
     format!(
         r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
@@ -75,6 +76,7 @@ fn config() -> String {
   <policy user="{user}">
     <deny own_prefix="org.freedesktop.portal"/>
     <deny own_prefix="org.freedesktop.impl.portal"/>
+    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Monitoring"/>
   </policy>
   <limit name="max_connections_per_user">64</limit>
   <limit name="max_names_per_connection">64</limit>
@@ -192,6 +194,7 @@ mod tests {
         assert!(config.contains("<listen>systemd:</listen>"));
         assert!(config.contains(r#"<policy user="user">"#));
         assert!(config.contains(r#"<deny own_prefix="org.freedesktop.portal"/>"#));
+        assert!(config.contains(r#"send_interface="org.freedesktop.DBus.Monitoring""#));
         assert!(!config.contains("servicedir"), "nothing may be activatable");
     }
 

@@ -92,14 +92,22 @@ impl Portal {
         }
     }
 
-    /// Why `real` (a chosen path, as the kernel names it) may not be
-    /// granted, if it may not.
-    fn refused(&self, real: &Path) -> Option<String> {
-        let hit = self.never.iter().find(|n| real.starts_with(n))?;
+    /// Why `real` (a chosen path, as the kernel names it; `dir` when it is
+    /// a directory to share) may not be granted, if it may not: it is in
+    /// a place never granted, or, a directory, holds one.
+    fn refused(&self, real: &Path, dir: bool) -> Option<String> {
+        if let Some(hit) = self.never.iter().find(|n| real.starts_with(n)) {
+            return Some(format!(
+                "{} is never granted through the portal (it is in {})",
+                real.display(),
+                hit.display()
+            ));
+        }
+        let held = self.never.iter().find(|n| dir && n.starts_with(real))?;
         Some(format!(
-            "{} is never granted through the portal (it is in {})",
+            "{} holds {}, which is never granted through the portal",
             real.display(),
-            hit.display()
+            held.display()
         ))
     }
 
@@ -147,11 +155,14 @@ impl Portal {
                     ))
                 }
             };
+            let shared_dir = step.save_name.is_none()
+                && hostpath::fstat(step.fd.as_fd())
+                    .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR);
             let real = match &step.save_name {
                 Some(name) => real.join(name),
                 None => real,
             };
-            if let Some(why) = self.refused(&real) {
+            if let Some(why) = self.refused(&real, shared_dir) {
                 eprintln!(
                     "wsbox: refused to grant {} to the app: {why}",
                     step.path.display()
