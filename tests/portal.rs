@@ -319,6 +319,19 @@ fn hostile_bus_clients_get_errors_and_wsbox_keeps_serving() {
         !out.status.success(),
         "a closed request was answered\n{out}"
     );
+    // A token used twice makes two requests (as the desktop portal does);
+    // GTK's FileChooser.Close closes its caller's own.
+    let twice = "('', 'twice', {'handle_token': <'twice'>})";
+    let first = c.ask_for_file("caller", "OpenFile", twice);
+    let second = c.ask_for_file("caller", "OpenFile", twice);
+    assert_eq!(first, request_path(&caller, "twice"));
+    assert!(second.starts_with(&format!("{first}/")), "{first} {second}");
+    for handle in [&first, &second] {
+        let close = format!("(objectpath '{handle}',)");
+        let answer = c.portal("caller", "FileChooser", "Close", &close);
+        assert_eq!(answer["ok"], true, "{answer}");
+    }
+    wait_for_no_request(&name);
 
     // A folder hint is shown, never granted.
     let hint = c.ask_for_file(
@@ -413,8 +426,15 @@ fn hostile_bus_clients_get_errors_and_wsbox_keeps_serving() {
     );
     let seen = c.ask(json!({"op": "seen", "conn": "spy"}));
     assert_eq!(seen["seen"], json!([]), "a Response reached the spy");
+    // The same look on the caller's connection does see its answer.
+    let seen = c.ask(json!({"op": "seen", "conn": "caller"}));
+    let reached = seen["seen"].as_array().unwrap();
+    assert!(reached.iter().any(|m| m["path"] == pick.as_str()), "{seen}");
+    // The caller heard wsbox alone, and nothing for what it closed.
     let all = c.responses("caller");
     assert!(all.iter().all(|r| r["sender"] == owner.as_str()), "{all:?}");
+    let heard: Vec<&str> = all.iter().map(|r| r["path"].as_str().unwrap()).collect();
+    assert_eq!(heard, [&hint, &long, &pick], "{all:?}");
 
     // wsbox still serves, and grew no more.
     assert_eq!(requests(&name), Some(vec![]));

@@ -26,6 +26,7 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
+use serde_json::Value;
 use testkit::sandbox::Sandbox;
 use testkit::{poll, status_field};
 
@@ -37,12 +38,22 @@ fn write_file(path: &Path, contents: &[u8], mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
-/// Waits until the sandbox has exactly one window, titled with `name`.
-fn wait_for_title(sandbox: &mut Sandbox, name: &str) {
-    sandbox.wait_for(
-        &format!("the window titled with {name}"),
-        SEE_LIMIT,
-        |windows| (windows.len() == 1 && windows[0].title.contains(name)).then_some(()),
+/// Waits until the sandbox has exactly one window, titled with `name`;
+/// fails the test with the windows, the screen and what wsbox and the app
+/// printed.
+fn wait_for_title(sandbox: &Sandbox, dir: &Path, name: &str) {
+    let mut last = None;
+    let found = poll(SEE_LIMIT, || {
+        let windows = sandbox.windows()?;
+        let found = windows.len() == 1 && windows[0].title.contains(name);
+        last = Some(windows);
+        found.then_some(())
+    });
+    assert!(
+        found.is_some(),
+        "no window titled with {name} alone; last windows: {last:?} (the screen: {})\n{}",
+        shot_for_failure(sandbox, dir),
+        sandbox.describe()
     );
 }
 
@@ -88,6 +99,18 @@ fn first_line_text(image: &testkit::Image, dark_page: bool) -> usize {
         })
         .map(|(_, n)| n)
         .sum()
+}
+
+/// Waits for the request of `sandbox` for which `want` holds; fails the
+/// test with the screen and what wsbox and the app printed.
+fn asked(sandbox: &Sandbox, dir: &Path, what: &str, want: impl Fn(&Value) -> bool) -> Value {
+    find_request(&sandbox.name, want).unwrap_or_else(|e| {
+        panic!(
+            "no {what}: {e} (the screen: {})\n{}",
+            shot_for_failure(sandbox, dir),
+            sandbox.describe()
+        )
+    })
 }
 
 /// The mode a new file gets from this process's umask.
@@ -144,7 +167,7 @@ fn gnome_text_editor_opens_a_chosen_file_and_saves_it_back() {
     );
 
     sandbox.input(&["key", "ctrl+o"]);
-    let request = wait_for_request(&sandbox.name, "the editor's Open", |r| r["kind"] == "open");
+    let request = asked(&sandbox, &dir, "the editor's Open", |r| r["kind"] == "open");
     assert_eq!(request["title"], "Open File", "{request}");
     assert_eq!(request["multiple"], true, "{request}");
     assert!(
@@ -160,7 +183,7 @@ fn gnome_text_editor_opens_a_chosen_file_and_saves_it_back() {
     );
     let chosen = choose(&sandbox, &[&id, doc.to_str().unwrap()]);
     assert_eq!(chosen.trim(), "/run/wsbox/docs/1/notes.txt");
-    wait_for_title(&mut sandbox, "notes.txt (/run/wsbox/docs/1)");
+    wait_for_title(&sandbox, &dir, "notes.txt (/run/wsbox/docs/1)");
     assert_eq!(requests(&sandbox.name), Some(vec![]));
     // The title comes before the text is loaded: typing waits for the
     // text, light on the dark page, on the first line.
@@ -192,14 +215,14 @@ fn gnome_text_editor_opens_a_chosen_file_and_saves_it_back() {
 
     // Cancelled: nothing more granted, the request gone, the editor on.
     sandbox.input(&["key", "ctrl+o"]);
-    let request = wait_for_request(&sandbox.name, "a second Open", |r| r["kind"] == "open");
+    let request = asked(&sandbox, &dir, "a second Open", |r| r["kind"] == "open");
     choose(&sandbox, &[&id_of(&request), "--cancel"]);
     wait_for_no_request(&sandbox.name);
     assert_eq!(names_in(&inside(app, "/run/wsbox/docs")), ["1"]);
     assert_eq!(names_in(&inside(app, "/run/wsbox/docs/1")), ["notes.txt"]);
-    wait_for_title(&mut sandbox, "notes.txt (/run/wsbox/docs/1)");
+    wait_for_title(&sandbox, &dir, "notes.txt (/run/wsbox/docs/1)");
     sandbox.input(&["key", "ctrl+o"]);
-    let request = wait_for_request(&sandbox.name, "a third Open", |r| r["kind"] == "open");
+    let request = asked(&sandbox, &dir, "a third Open", |r| r["kind"] == "open");
     choose(&sandbox, &[&id_of(&request), "--cancel"]);
     wait_for_no_request(&sandbox.name);
     assert_eq!(fs::read_to_string(&doc).unwrap(), "typed first line\n");
@@ -235,7 +258,7 @@ fn gnome_text_editor_saves_as_a_new_host_file() {
     });
     assert!(typed.is_some(), "the typed text never showed");
     sandbox.input(&["key", "ctrl+shift+s"]);
-    let request = wait_for_request(&sandbox.name, "the editor's Save As", |r| {
+    let request = asked(&sandbox, &dir, "the editor's Save As", |r| {
         r["kind"] == "save"
     });
     assert_eq!(request["title"], "Save As", "{request}");
@@ -274,7 +297,7 @@ fn gnome_text_editor_saves_as_a_new_host_file() {
         (0, new_file_mode()),
         "owner and mode"
     );
-    wait_for_title(&mut sandbox, "new.txt");
+    wait_for_title(&sandbox, &dir, "new.txt");
     assert_eq!(requests(&sandbox.name), Some(vec![]));
     stop(sandbox);
 }
@@ -347,7 +370,7 @@ fn evince_opens_a_chosen_pdf() {
     });
     let before = red_pixels(&screenshot(&sandbox.name, &dir, "before.png"));
     sandbox.input(&["key", "ctrl+o"]);
-    let request = wait_for_request(&sandbox.name, "evince's Open", |r| r["kind"] == "open");
+    let request = asked(&sandbox, &dir, "evince's Open", |r| r["kind"] == "open");
     assert_eq!(request["title"], "Open Document", "{request}");
     assert!(
         has_filter(&request, "PDF Documents", "application/pdf"),
@@ -356,7 +379,7 @@ fn evince_opens_a_chosen_pdf() {
     assert!(has_filter(&request, "All Files", "*"), "{request}");
     let chosen = choose(&sandbox, &[&id_of(&request), pdf.to_str().unwrap()]);
     assert_eq!(chosen.trim(), "/run/wsbox/docs/1/report.pdf");
-    wait_for_title(&mut sandbox, "report.pdf");
+    wait_for_title(&sandbox, &dir, "report.pdf");
     let shown = poll(SEE_LIMIT, || {
         let n = red_pixels(&screenshot(&sandbox.name, &dir, "after.png"));
         (n > 200).then_some(n)
@@ -441,7 +464,7 @@ fn firefox_saves_a_page_as_a_new_host_file() {
         w.title.starts_with("wsbox page") && w.focused
     });
     sandbox.input(&["key", "ctrl+s"]);
-    let request = wait_for_request(&sandbox.name, "Firefox's Save Page As", |r| {
+    let request = asked(&sandbox, &dir, "Firefox's Save Page As", |r| {
         r["kind"] == "save"
     });
     assert_eq!(request["current_name"], "wsbox page.html", "{request}");
@@ -516,7 +539,7 @@ fn keepassxc_asks_the_portal_for_a_database() {
         w.title.contains("KeePassXC") && w.focused
     });
     sandbox.input(&["key", "ctrl+o"]);
-    let request = wait_for_request(&sandbox.name, "KeePassXC's Open", |r| r["kind"] == "open");
+    let request = asked(&sandbox, &dir, "KeePassXC's Open", |r| r["kind"] == "open");
     assert_eq!(request["title"], "Open database", "{request}");
     assert_eq!(request["modal"], true, "{request}");
     assert!(
@@ -527,12 +550,12 @@ fn keepassxc_asks_the_portal_for_a_database() {
     choose(&sandbox, &[&id_of(&request), "--cancel"]);
     wait_for_no_request(&sandbox.name);
     assert!(sandbox.try_wait().is_none(), "{}", sandbox.describe());
-    wait_for_title(&mut sandbox, "KeePassXC");
+    wait_for_title(&sandbox, &dir, "KeePassXC");
 
     sandbox.input(&["key", "ctrl+o"]);
-    let request = wait_for_request(&sandbox.name, "a second Open", |r| r["kind"] == "open");
+    let request = asked(&sandbox, &dir, "a second Open", |r| r["kind"] == "open");
     let chosen = choose(&sandbox, &[&id_of(&request), db.to_str().unwrap()]);
     assert_eq!(chosen.trim(), "/run/wsbox/docs/1/vault.kdbx");
-    wait_for_title(&mut sandbox, "vault.kdbx [Locked]");
+    wait_for_title(&sandbox, &dir, "vault.kdbx [Locked]");
     stop(sandbox);
 }

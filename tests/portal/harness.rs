@@ -19,7 +19,7 @@ use testkit::{output, poll, Image, Out};
 /// new profile at its first start, on a busy machine).
 pub const START_LIMIT: Duration = Duration::from_secs(90);
 /// How long a request, a window or an answer may take to show.
-pub const SEE_LIMIT: Duration = Duration::from_secs(20);
+pub const SEE_LIMIT: Duration = Duration::from_secs(30);
 /// How long a save may take to reach the host file.
 pub const SAVE_LIMIT: Duration = Duration::from_secs(30);
 /// How long a whole sandbox may run in these tests.
@@ -174,9 +174,9 @@ pub fn requests(name: &str) -> Option<Vec<Value>> {
     Some(list.as_array().cloned().unwrap_or_default())
 }
 
-/// Waits for a request of sandbox `name` for which `want` holds; fails the
-/// test with the last list when none comes within [`SEE_LIMIT`].
-pub fn wait_for_request(name: &str, what: &str, want: impl Fn(&Value) -> bool) -> Value {
+/// Waits for a request of sandbox `name` for which `want` holds; the last
+/// list seen when none comes within [`SEE_LIMIT`].
+pub fn find_request(name: &str, want: impl Fn(&Value) -> bool) -> Result<Value, String> {
     let mut last = None;
     let found = poll(SEE_LIMIT, || {
         let list = requests(name)?;
@@ -184,7 +184,12 @@ pub fn wait_for_request(name: &str, what: &str, want: impl Fn(&Value) -> bool) -
         last = Some(list);
         found
     });
-    found.unwrap_or_else(|| panic!("no {what} within {SEE_LIMIT:?}; last requests: {last:?}"))
+    found.ok_or_else(|| format!("none within {SEE_LIMIT:?}; last requests: {last:?}"))
+}
+
+/// [`find_request`] that fails the test, saying what it waited for.
+pub fn wait_for_request(name: &str, what: &str, want: impl Fn(&Value) -> bool) -> Value {
+    find_request(name, want).unwrap_or_else(|e| panic!("no {what}: {e}"))
 }
 
 /// Waits until sandbox `name` has no request waiting.
