@@ -91,7 +91,8 @@ fn only_sandboxes_with_a_portal_get_a_bus() {
     let (enabled, disabled) = (enabled.to_str().unwrap(), disabled.to_str().unwrap());
     let with_bus = "addr=unix:path=/run/user/1000/bus\nhas /.flatpak-info\n\
         has /run/user/1000/flatpak-info\nhas /run/user/1000/bus\n";
-    let without = "addr=unset\nrequests: wsbox: this sandbox has no portal";
+    let without = "addr=unset\nrequests: wsbox: this sandbox has no portal \
+        (--no-portal, or [portal] enabled = false)";
     let cases: [(&[&str], &str, bool); 5] = [
         (&["--headless"], with_bus, true),
         (&["--headless", "--no-portal"], without, false),
@@ -101,10 +102,7 @@ fn only_sandboxes_with_a_portal_get_a_bus() {
     ];
     for (args, want, bus) in cases {
         let (seen, ps_bus, out) = bus_seen(&dir, args);
-        assert!(
-            seen.starts_with(want),
-            "{args:?}: inside saw {seen:?}, not {want:?}\n{out}"
-        );
+        assert_eq!(seen, want, "{args:?}: what the shell saw\n{out}");
         assert_eq!(ps_bus, json!(bus), "{args:?}: wsbox ps --json's bus\n{out}");
         assert_quiet(&out, &[]);
     }
