@@ -235,31 +235,15 @@ pub fn parse(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zbus::zvariant::{Array, StructureBuilder};
 
     fn owned(value: Value<'_>) -> OwnedValue {
         OwnedValue::try_from(value).unwrap()
     }
 
-    fn filter_value(name: &str, rules: &[(u32, &str)]) -> Value<'static> {
-        let rules: Vec<Value<'static>> = rules
-            .iter()
-            .map(|(k, t)| {
-                StructureBuilder::new()
-                    .add_field(*k)
-                    .add_field(t.to_string())
-                    .build()
-                    .unwrap()
-                    .into()
-            })
-            .collect();
-        let rules = Array::try_from(rules).unwrap();
-        StructureBuilder::new()
-            .add_field(name.to_string())
-            .append_field(Value::Array(rules))
-            .build()
-            .unwrap()
-            .into()
+    /// A filter as the portal's callers send it: `(sa(us))`.
+    fn filter_value(name: &str, rules: &[(u32, &str)]) -> (String, Vec<(u32, String)>) {
+        let rules = rules.iter().map(|(k, t)| (*k, t.to_string())).collect();
+        (name.to_owned(), rules)
     }
 
     #[test]
@@ -269,13 +253,10 @@ mod tests {
         options.insert("modal".into(), owned(Value::Bool(false)));
         options.insert(
             "filters".into(),
-            owned(Value::Array(
-                Array::try_from(vec![filter_value(
-                    "Text",
-                    &[(0, "*.txt"), (1, "text/plain")],
-                )])
-                .unwrap(),
-            )),
+            owned(Value::from(vec![filter_value(
+                "Text",
+                &[(0, "*.txt"), (1, "text/plain")],
+            )])),
         );
         options.insert("unknown".into(), owned(Value::U32(7)));
         let p = parse(3, Kind::Open, "Open\u{7}File", &options, true).unwrap();
