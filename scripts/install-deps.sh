@@ -15,7 +15,11 @@ for group in "$@"; do
            # Real desktop programs (tests/apps.rs, tests/browsers.rs, the X11
            # hint of tests/headless.rs); libreoffice-gtk3 is LibreOffice's
            # Wayland front end, qtwayland5 Qt 5's.
-           pkgs="$pkgs firefox-esr chromium libreoffice-writer libreoffice-gtk3 keepassxc qtwayland5 gedit vim-nox unzip x11-apps" ;;
+           pkgs="$pkgs firefox-esr chromium libreoffice-writer libreoffice-gtk3 keepassxc qtwayland5 gedit vim-nox unzip x11-apps"
+           # The portal (tests/portal_window.rs): the sandbox's bus, a host
+           # bus with the desktop portal and a python3-dbus test backend,
+           # gdbus, and a GTK 4 app whose dialogs go through the portal.
+           pkgs="$pkgs dbus-daemon xdg-desktop-portal python3-dbus python3-gi libglib2.0-bin gnome-text-editor" ;;
     demo)  pkgs="$pkgs $build iproute2 fonts-dejavu-core xkb-data" ;;
     bench) pkgs="$pkgs $build bubblewrap firejail weston sway waypipe gedit fonts-dejavu-core xkb-data" ;;
     *) echo "install-deps: unknown group $group" >&2; exit 2 ;;
