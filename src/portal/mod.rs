@@ -19,6 +19,7 @@
 //! turns a choice into grants and an answer.
 
 pub mod bus;
+pub mod host;
 pub mod registry;
 pub mod request;
 pub mod server;
@@ -86,9 +87,20 @@ impl Portal {
     /// granted. `why` is logged.
     #[allow(dead_code, reason = "window mode's host dialog answers with it")]
     pub fn fail(&self, id: u32, why: &str) {
-        if let Some(entry) = self.server.shared.registry.take(id) {
+        if self.answer_other(id) {
             tracing::warn!(id, "a file request of the app failed: {why}");
-            self.server.answers.respond(entry, Code::Other, Vec::new());
+        }
+    }
+
+    /// Answers request `id` with "other" (2) without a word, for a caller
+    /// that told the user already; whether it still waited.
+    pub fn answer_other(&self, id: u32) -> bool {
+        match self.server.shared.registry.take(id) {
+            Some(entry) => {
+                self.server.answers.respond(entry, Code::Other, Vec::new());
+                true
+            }
+            None => false,
         }
     }
 

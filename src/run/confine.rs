@@ -19,6 +19,7 @@ use crate::files::documents::DocumentsHelper;
 use crate::files::Grants;
 use crate::net::relays::Relays;
 use crate::net::usernet::UserNet;
+use crate::portal::host::HostChooser;
 use crate::run::start::Started;
 use crate::run::state::RuntimeDir;
 
@@ -41,6 +42,7 @@ pub struct Confined {
     pub sandbox: Sandbox,
     pub pid1: Pid,
     pub portal: Option<crate::portal::Portal>,
+    pub host_chooser: Option<HostChooser>,
 }
 
 /// Starts the file broker and confines wsbox.
@@ -72,6 +74,7 @@ pub fn confine(mut started: Started) -> Result<Confined> {
             started.user_net.as_ref().map(UserNet::pid),
             started.relays.as_ref().map(Relays::pid),
             started.watcher_pid,
+            started.host_chooser.as_ref().map(HostChooser::pid),
         ])
         .flatten()
         .collect();
@@ -91,7 +94,7 @@ pub fn confine(mut started: Started) -> Result<Confined> {
     }
     let portal = match started.portal.take() {
         Some((bus, plan)) => {
-            let portal = start_portal(bus, plan, &runtime)
+            let portal = start_portal(bus, plan, &runtime, started.host_chooser.as_mut())
                 .inspect_err(|_| kill_sandbox(pid1))
                 .context("failed to start the portal")?;
             // The app starts once wsbox owns the portal's name.
@@ -125,6 +128,7 @@ pub fn confine(mut started: Started) -> Result<Confined> {
         sandbox: started.sandbox,
         pid1,
         portal,
+        host_chooser: started.host_chooser,
     })
 }
 
@@ -132,8 +136,9 @@ pub fn confine(mut started: Started) -> Result<Confined> {
 /// event loop of its requests.
 fn start_portal(
     bus: crate::portal::bus::Bus,
-    plan: crate::run::prepare::PortalPlan,
+    mut plan: crate::run::prepare::PortalPlan,
     runtime: &RuntimeDir,
+    host_chooser: Option<&mut HostChooser>,
 ) -> Result<crate::portal::Portal> {
     use crate::portal::server::{self, Event};
     use wsbox_compositor::reexports::calloop::channel::{channel, Event as Received};
@@ -146,6 +151,10 @@ fn start_portal(
             }
         })
         .map_err(|e| anyhow::anyhow!("failed to watch the portal: {e}"))?;
+    if let Some(chooser) = host_chooser {
+        host_settings(chooser, &mut plan.settings);
+        watch_host_chooser(chooser, runtime)?;
+    }
     let server = server::start(
         bus.connection,
         events,
@@ -154,6 +163,44 @@ fn start_portal(
         plan.writable,
     )?;
     Ok(crate::portal::Portal::new(server, plan.never))
+}
+
+/// Window mode: the settings the portal serves are the host's, as the
+/// host's own apps see them (the allowlisted keys the host has); the
+/// policy's only when the host cannot tell within
+/// [`SETTINGS_WAIT`](crate::portal::host::SETTINGS_WAIT). Read once: later
+/// changes on the host do not reach the app.
+fn host_settings(chooser: &mut HostChooser, settings: &mut crate::portal::settings::Settings) {
+    match chooser.settings(crate::portal::host::SETTINGS_WAIT) {
+        Ok(values) => {
+            *settings = crate::portal::settings::Settings::default();
+            let mut taken = 0;
+            for (namespace, key, value) in values {
+                taken += usize::from(settings.set(&namespace, &key, value));
+            }
+            tracing::info!(taken, "the app gets the host's settings");
+        }
+        Err(why) => tracing::info!(
+            "the host's settings could not be read ({why}); the app gets the policy's"
+        ),
+    }
+}
+
+/// Puts the host chooser's answers into the event loop.
+fn watch_host_chooser(chooser: &HostChooser, runtime: &RuntimeDir) -> Result<()> {
+    use wsbox_compositor::reexports::calloop::generic::Generic;
+    use wsbox_compositor::reexports::calloop::{Interest, Mode};
+    let fd = chooser
+        .watch_fd()
+        .context("failed to watch the host chooser")?;
+    runtime
+        .handle
+        .insert_source(
+            Generic::new(fd, Interest::READ, Mode::Level),
+            |_, _, run: &mut crate::run::state::Run| Ok(run.host_answers()),
+        )
+        .map_err(|e| anyhow::anyhow!("failed to watch the host chooser: {e}"))?;
+    Ok(())
 }
 
 /// Raises the soft limit on open files to the hard one.

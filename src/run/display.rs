@@ -106,7 +106,13 @@ fn wayland(
         .with_context(|| format!("failed to create {}", socket_path.display()))?;
     allow_sandbox_to_connect(&socket_path, plan.spec.host_ids)?;
     let compositor = if plan.window {
-        let compositor = State::new_window(display.handle(), signal.clone(), config)?;
+        let mut compositor = State::new_window(display.handle(), signal.clone(), config)?;
+        if plan.portal.is_some() {
+            // The parent of the host's dialogs (src/portal/host.rs): the
+            // handle comes with the host's events, long before the app
+            // can ask for a dialog.
+            compositor.export_host_window();
+        }
         watch_host(handle, &compositor)?;
         compositor
     } else {

@@ -58,6 +58,8 @@ pub fn serve(mut confined: Confined) -> Result<Ended> {
             confined.grants,
         ),
         portal: confined.portal,
+        host_chooser: confined.host_chooser,
+        told_no_portal: false,
         sandbox: confined.pid1,
         process: Some(confined.sandbox),
         ending: false,

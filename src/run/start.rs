@@ -1,8 +1,9 @@
 //! The `start` phase of `wsbox run`: pid 1 and the app start, then the
 //! helpers that need the running sandbox, and the event loop watches pid 1.
 //! User-mode networking is attached to pid 1's namespaces before pid 1
-//! goes on; the watch of the host's addresses, the relays and the
-//! screenshot writer are forked once the app has started. Nothing here may
+//! goes on; the watch of the host's addresses, the relays, the host
+//! chooser (window mode) and the screenshot writer are forked once the app
+//! has started. Nothing here may
 //! start a thread: the helpers must be forked from wsbox's only one, and
 //! wsbox confines itself next.
 
@@ -26,6 +27,7 @@ use crate::instance::Instance;
 use crate::net::hostwatch::{HostWatch, HostWatcher};
 use crate::net::relays::Relays;
 use crate::net::usernet::{self, UserNet};
+use crate::portal::host::HostChooser;
 use crate::run::display::{Loop, Shown};
 use crate::run::state::{Run, Stop};
 use crate::screenshot::ScreenshotWriter;
@@ -51,6 +53,9 @@ pub struct Started {
     /// The documents helper: it writes every changed document back when
     /// dropped, after the app has ended.
     pub documents: Option<DocumentsHelper>,
+    /// Window mode with a portal: the helper that shows the app's file
+    /// dialogs on the host (src/portal/host.rs).
+    pub host_chooser: Option<HostChooser>,
     /// The graces of [`crate::run::state::Run`].
     pub graces: (Duration, Duration),
     /// The program's file, for the X11 hint.
@@ -187,6 +192,18 @@ pub fn start(shown: Shown) -> Result<Started> {
                 .context("failed to serve the sandbox's sockets")?,
         )
     };
+    // The host's file chooser is asked by a helper of its own, forked now:
+    // wsbox, confined, connects to no host bus and opens no host file
+    // (src/portal/host.rs).
+    let host_chooser = if plan.window && portal.is_some() {
+        Some(
+            HostChooser::spawn(name)
+                .inspect_err(|_| kill_sandbox(sandbox_pid))
+                .context("failed to start the host chooser")?,
+        )
+    } else {
+        None
+    };
     let signals = sandbox
         .as_fd()
         .try_clone_to_owned()
@@ -269,6 +286,7 @@ pub fn start(shown: Shown) -> Result<Started> {
         events,
         grants,
         documents,
+        host_chooser,
         graces: (plan.grace, plan.timeout_grace),
         program_file: plan.program_file,
         screenshot,
