@@ -85,7 +85,6 @@ impl Portal {
     /// Answers request `id` with "other" (2): the dialog could not be
     /// shown (no host portal, an error), or the user's choice could not be
     /// granted. `why` is logged.
-    #[allow(dead_code, reason = "window mode's host dialog answers with it")]
     pub fn fail(&self, id: u32, why: &str) {
         if self.answer_other(id) {
             tracing::warn!(id, "a file request of the app failed: {why}");

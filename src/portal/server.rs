@@ -54,10 +54,8 @@ pub enum Code {
     Other = 2,
 }
 
-/// What the answering thread does: a few messages per request, so the
-/// size of the larger one does not matter.
+/// What the answering thread does.
 #[derive(Debug)]
-#[allow(clippy::large_enum_variant)]
 enum Outgoing {
     Respond {
         entry: Box<Entry>,
