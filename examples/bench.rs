@@ -37,7 +37,7 @@
 //! Usage: bench [--runs N] [--quick] [--only TABLE,...] [--json FILE]
 //! where `--runs` sets the start-up table's runs (default 100), `--quick`
 //! halves every run count and TABLE is startup, first-frame, throughput,
-//! memory, window or latency.
+//! memory, window, latency or portal.
 
 // A developer tool: a failed set-up should stop it loudly.
 #![allow(clippy::expect_used)]
@@ -52,6 +52,9 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+#[path = "bench/portal.rs"]
+mod portal;
 
 use testkit::{
     listening, monotonic_ns, poll_every, Log, Process as Proc, Sway, TempDir, VirtualKeyboard,
@@ -73,6 +76,7 @@ const TABLES: &[&str] = &[
     "memory",
     "window",
     "latency",
+    "portal",
 ];
 
 fn main() {
@@ -123,10 +127,22 @@ fn main() {
         doc.insert("startup".into(), json!(startup(&wsbox, runs)));
     }
 
+    if only.iter().any(|t| t == "portal") {
+        match portal::table(&wsbox, scale(20)) {
+            Ok(rows) => {
+                doc.insert("portal".into(), json!(rows));
+            }
+            Err(why) => {
+                eprintln!("bench: portal table FAILED: {why}");
+                failed = true;
+            }
+        }
+    }
+
     let display_tables: Vec<&str> = only
         .iter()
         .map(String::as_str)
-        .filter(|t| *t != "startup")
+        .filter(|t| *t != "startup" && *t != "portal")
         .collect();
     if !display_tables.is_empty() {
         if let Err(why) = &client {
@@ -256,6 +272,45 @@ fn startup(wsbox: &str, runs: usize) -> Vec<Value> {
     ];
     if copy == wsbox {
         cases.pop();
+    }
+    // The portal's private bus: the same start, with and without it (a
+    // policy file each, so that only [portal] differs).
+    if let Some(dir) = &_dir {
+        let with = dir.path.join("bus.toml");
+        let without = dir.path.join("nobus.toml");
+        let written = fs::write(&with, "[portal]\nenabled = true\n")
+            .and_then(|()| fs::write(&without, "[portal]\nenabled = false\n"));
+        if written.is_ok() {
+            let (with, without) = (with.to_string_lossy(), without.to_string_lossy());
+            cases.push(case(
+                "wsbox, policy file",
+                None,
+                &[
+                    &copy,
+                    "run",
+                    "--display",
+                    "none",
+                    "--policy",
+                    &without,
+                    "--",
+                    "/bin/true",
+                ],
+            ));
+            cases.push(case(
+                "wsbox, with the bus",
+                Some("wsbox, policy file"),
+                &[
+                    &copy,
+                    "run",
+                    "--display",
+                    "none",
+                    "--policy",
+                    &with,
+                    "--",
+                    "/bin/true",
+                ],
+            ));
+        }
     }
     cases.retain(|c| {
         let ok = available(&c.argv);

@@ -15,9 +15,16 @@ for group in "$@"; do
            # Real desktop programs (tests/apps.rs, tests/browsers.rs, the X11
            # hint of tests/headless.rs); libreoffice-gtk3 is LibreOffice's
            # Wayland front end, qtwayland5 Qt 5's.
-           pkgs="$pkgs firefox-esr chromium libreoffice-writer libreoffice-gtk3 keepassxc qtwayland5 gedit vim-nox unzip x11-apps" ;;
-    demo)  pkgs="$pkgs $build iproute2 fonts-dejavu-core xkb-data" ;;
-    bench) pkgs="$pkgs $build bubblewrap firejail weston sway waypipe gedit fonts-dejavu-core xkb-data" ;;
+           pkgs="$pkgs firefox-esr chromium libreoffice-writer libreoffice-gtk3 keepassxc qtwayland5 gedit vim-nox unzip x11-apps"
+           # The portal (tests/portal*.rs): the sandbox's bus, the apps whose
+           # dialogs go through it (Qt's needs its portal plugin), GLib's
+           # D-Bus for the tests' own bus clients and gdbus, and a host bus
+           # with the desktop portal and a python3-dbus test backend
+           # (tests/portal_window.rs).
+           pkgs="$pkgs dbus-daemon gnome-text-editor evince qt5-xdgdesktopportal-platformtheme python3-gi gir1.2-glib-2.0 libglib2.0-bin xdg-desktop-portal python3-dbus" ;;
+    # dbus-daemon: the sandbox's bus, for the portal of every display mode.
+    demo)  pkgs="$pkgs $build iproute2 fonts-dejavu-core xkb-data dbus-daemon" ;;
+    bench) pkgs="$pkgs $build bubblewrap firejail weston sway waypipe gedit fonts-dejavu-core xkb-data dbus-daemon" ;;
     *) echo "install-deps: unknown group $group" >&2; exit 2 ;;
   esac
 done

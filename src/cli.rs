@@ -97,6 +97,43 @@ pub enum Command {
         #[arg(long)]
         rw: bool,
     },
+    /// List every file granted to a running sandbox, by any route (the
+    /// command line, add-file, the portal): host path, path inside, access.
+    Files {
+        /// The sandbox's name.
+        name: String,
+        /// One JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the app's requests for files that wait for the user (the
+    /// portal's Open and Save dialogs in headless mode): id, kind, title,
+    /// filters, suggested name.
+    Requests {
+        /// The sandbox's name.
+        name: String,
+        /// One JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Answer a request of `wsbox requests` with host paths: files to open,
+    /// the path to save to, or with --dir a directory; or --cancel it. What
+    /// is chosen is granted to the app, and nothing else.
+    Choose {
+        /// The sandbox's name.
+        name: String,
+        /// The request's id.
+        id: u32,
+        /// The host paths chosen (a request for one path takes one).
+        #[arg(required_unless_present = "cancel")]
+        paths: Vec<PathBuf>,
+        /// The path is a directory (a request for a folder, or SaveFiles).
+        #[arg(long, conflicts_with = "cancel")]
+        dir: bool,
+        /// Cancel the request: the app's dialog closes, nothing is granted.
+        #[arg(long)]
+        cancel: bool,
+    },
     /// Take a file granted to a running sandbox away again (its host path or
     /// its path inside).
     RemoveFile {
@@ -235,6 +272,11 @@ pub struct RunArgs {
     /// Do not grant and rewrite the program's arguments that name files.
     #[arg(long)]
     pub no_file_args: bool,
+    /// No private session bus and no portal: the app cannot ask for the
+    /// user's files (default: a bus with wsbox's portal in the display
+    /// modes, unless the policy's `[portal] enabled` says otherwise).
+    #[arg(long)]
+    pub no_portal: bool,
     /// Keep the app's $HOME in DIR across runs (`<name>` is the sandbox's
     /// name); default: an empty tmpfs.
     #[arg(long, value_name = "DIR")]

@@ -18,6 +18,7 @@ use wsbox_compositor::State;
 use wsbox_sandbox::fdpass;
 
 use crate::files::live::{DocumentJob, Live};
+use crate::portal::Portal;
 
 /// A request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +60,12 @@ pub enum Request {
         host_dir: PathBuf,
         force: bool,
     },
+    /// The portal's requests that wait for the user.
+    Requests,
+    /// Answer one of them with host paths (passed open) or cancel it.
+    Choose(crate::portal::Choice),
+    /// Every file granted to the sandbox, by any route.
+    Files,
 }
 
 /// What `wsbox input` sends.
@@ -87,6 +94,15 @@ pub struct Response {
     pub path: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<wsbox_compositor::stats::Status>,
+    /// The portal's waiting requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<Vec<crate::portal::request::Pending>>,
+    /// What a choice granted, inside.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths: Option<Vec<PathBuf>>,
+    /// The files granted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<crate::files::live::GrantInfo>>,
 }
 
 impl Response {
@@ -139,12 +155,17 @@ fn stop_request(grace: Option<f64>, force: bool) -> Result<After, String> {
 }
 
 /// Serves every pending connection on `listener`.
-pub fn accept_all(listener: &UnixListener, compositor: &mut State, files: &mut Live) -> After {
+pub fn accept_all(
+    listener: &UnixListener,
+    compositor: &mut State,
+    files: &mut Live,
+    portal: Option<&Portal>,
+) -> After {
     let mut after = After::Continue;
     loop {
         match listener.accept() {
             Ok((stream, _)) => {
-                if let stop @ After::Stop { .. } = serve(stream, compositor, files) {
+                if let stop @ After::Stop { .. } = serve(stream, compositor, files, portal) {
                     after = stop;
                 }
             }
@@ -159,7 +180,7 @@ pub fn accept_all(listener: &UnixListener, compositor: &mut State, files: &mut L
 
 /// Answers every pending connection of a sandbox without a display: only
 /// `stop` and the file requests work there.
-pub fn refuse_all(listener: &UnixListener, files: &mut Live) -> After {
+pub fn refuse_all(listener: &UnixListener, files: &mut Live, portal: Option<&Portal>) -> After {
     let mut after = After::Continue;
     while let Ok((stream, _)) = listener.accept() {
         let _ = stream.set_nonblocking(false);
@@ -190,6 +211,15 @@ pub fn refuse_all(listener: &UnixListener, files: &mut Live) -> After {
                 }
                 Err(e) => Response::error(e),
             },
+            Ok(Request::Choose(choice)) => {
+                choose_in_background(stream, portal, files, choice, fds);
+                continue;
+            }
+            Ok(Request::Files) => {
+                list_in_background(stream, files);
+                continue;
+            }
+            Ok(Request::Requests) => requests(portal),
             Ok(request) => match handle_files(request, files, fds) {
                 Ok(response) => response,
                 Err(_) => Response::error("this sandbox has no display (--display none)"),
@@ -203,7 +233,12 @@ pub fn refuse_all(listener: &UnixListener, files: &mut Live) -> After {
     after
 }
 
-fn serve(stream: UnixStream, compositor: &mut State, files: &mut Live) -> After {
+fn serve(
+    stream: UnixStream,
+    compositor: &mut State,
+    files: &mut Live,
+    portal: Option<&Portal>,
+) -> After {
     // The peer is the host user; still, a stuck peer must not stall the
     // compositor for long.
     let _ = stream.set_nonblocking(false);
@@ -236,6 +271,15 @@ fn serve(stream: UnixStream, compositor: &mut State, files: &mut Live) -> After 
                 export_in_background(stream, files, sandbox_path, host_dir, first(fds), force);
                 return After::Continue;
             }
+            Ok(Request::Choose(choice)) => {
+                choose_in_background(stream, portal, files, choice, fds);
+                return After::Continue;
+            }
+            Ok(Request::Files) => {
+                list_in_background(stream, files);
+                return After::Continue;
+            }
+            Ok(Request::Requests) => (requests(portal), None, After::Continue),
             Ok(request) => match handle_files(request, files, fds) {
                 Ok(response) => (response, None, After::Continue),
                 Err(request) => handle(request, compositor),
@@ -261,9 +305,11 @@ fn serve(stream: UnixStream, compositor: &mut State, files: &mut Live) -> After 
     after
 }
 
-/// The most fds a request may pass: add-file passes a read-write file
-/// and its directory.
-const MAX_FDS: usize = 2;
+/// The most fds a request may pass: add-file passes a read-write file and
+/// its directory, a choice up to [`CHOICE_MAX`] of them.
+const MAX_FDS: usize = 2 * CHOICE_MAX;
+/// The most files one choice grants.
+pub const CHOICE_MAX: usize = 16;
 
 /// Reads one request line and the fds that may come with it (add-file and
 /// export pass the host file or directory the command line opened; a
@@ -360,6 +406,81 @@ fn document_job(request: &Request, files: &Live, fds: &mut Vec<OwnedFd>) -> Opti
     }
 }
 
+/// The portal's waiting requests.
+fn requests(portal: Option<&Portal>) -> Response {
+    match portal {
+        Some(portal) => Response {
+            ok: true,
+            requests: Some(portal.requests()),
+            ..Response::default()
+        },
+        None => Response::error(NO_PORTAL),
+    }
+}
+
+const NO_PORTAL: &str = "this sandbox has no portal (--no-portal, or [portal] enabled = false)";
+
+/// Answers a portal request with the user's choice: the grants that take
+/// long (documents) run on a thread of their own, which answers the
+/// command line when the app has its answer.
+fn choose_in_background(
+    stream: UnixStream,
+    portal: Option<&Portal>,
+    files: &mut Live,
+    choice: crate::portal::Choice,
+    fds: Vec<OwnedFd>,
+) {
+    let job = match portal {
+        Some(portal) => portal.choose(files, choice, fds),
+        None => Err(anyhow::anyhow!(NO_PORTAL)),
+    };
+    let answer = move || {
+        let response = match job.and_then(|job| job()) {
+            Ok(paths) => Response {
+                ok: true,
+                paths: Some(paths),
+                ..Response::default()
+            },
+            Err(e) => Response::error(format!("{e:#}").replace('\n', " ")),
+        };
+        let mut text = serde_json::to_string(&response).unwrap_or_default();
+        text.push('\n');
+        let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
+        let _ = (&stream).write_all(text.as_bytes());
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("wsbox-choose".into())
+        .spawn(answer)
+    {
+        tracing::warn!(%e, "failed to start a thread for a choice");
+    }
+}
+
+/// Lists the sandbox's grants on a thread of its own.
+fn list_in_background(stream: UnixStream, files: &Live) {
+    let job = files.list_job();
+    let answer = move || {
+        let response = match job() {
+            Ok(list) => Response {
+                ok: true,
+                files: Some(list),
+                ..Response::default()
+            },
+            Err(e) => Response::error(format!("{e:#}").replace('\n', " ")),
+        };
+        let mut text = serde_json::to_string(&response).unwrap_or_default();
+        text.push('\n');
+        let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
+        let _ = (&stream).write_all(text.as_bytes());
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("wsbox-files".into())
+        .spawn(answer)
+    {
+        tracing::warn!(%e, "failed to start a thread to list files");
+    }
+}
+
 /// Runs `job` on a thread of its own and answers from there.
 fn document_in_background(stream: UnixStream, job: DocumentJob) {
     let spawned = std::thread::Builder::new()
@@ -432,7 +553,12 @@ fn handle(request: Request, compositor: &mut State) -> (Response, Option<Vec<u8>
             Ok(stop) => (Response::ok(), None, stop),
             Err(e) => (Response::error(e), None, After::Continue),
         },
-        Request::AddFile { .. } | Request::RemoveFile { .. } | Request::Export { .. } => (
+        Request::AddFile { .. }
+        | Request::RemoveFile { .. }
+        | Request::Export { .. }
+        | Request::Requests
+        | Request::Files
+        | Request::Choose(_) => (
             Response::error("file requests are answered by handle_files"),
             None,
             After::Continue,

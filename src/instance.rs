@@ -24,6 +24,9 @@ pub struct Info {
     pub network: String,
     /// Seconds since the epoch.
     pub started: u64,
+    /// The sandbox has a private session bus with wsbox's portal.
+    #[serde(default)]
+    pub bus: bool,
 }
 
 impl Info {

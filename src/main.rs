@@ -12,6 +12,7 @@ mod identity;
 mod instance;
 mod manual;
 mod net;
+mod portal;
 mod run;
 mod screenshot;
 mod util;
@@ -30,8 +31,12 @@ fn main() -> ExitCode {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("WSBOX_LOG")
                 // wayland-backend's messages repeat errors wsbox reports
-                // itself in one line (a lost host, a client's protocol error).
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,wayland_backend=off")),
+                // itself in one line (a lost host, a client's protocol error);
+                // zbus warns of every bus that goes away, as the sandbox's
+                // does when the app ends.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new("warn,wayland_backend=off,zbus=error")
+                }),
         )
         .with_writer(std::io::stderr)
         // Colour codes only for a terminal: a log file or a CI log would
@@ -120,6 +125,15 @@ fn main() -> ExitCode {
                 &fds,
             ))
         }),
+        Command::Requests { name, json } => requests(&name, json),
+        Command::Files { name, json } => list_files(&name, json),
+        Command::Choose {
+            name,
+            id,
+            paths,
+            dir,
+            cancel,
+        } => choose(&name, id, &paths, dir, cancel),
         Command::RemoveFile { name, path } => absolute(&path)
             .and_then(|path| print_path(control::call(&name, &Request::RemoveFile { path }))),
         Command::Export {
@@ -187,6 +201,102 @@ fn print_path(answer: anyhow::Result<(control::Response, Option<Vec<u8>>)>) -> a
     Ok(0)
 }
 
+fn list_files(name: &str, json: bool) -> anyhow::Result<i32> {
+    let (response, _) = control::call(name, &Request::Files)?;
+    let files = response.files.unwrap_or_default();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&files)?);
+        return Ok(0);
+    }
+    for f in &files {
+        println!("{}\t{}\t{}", f.access, f.inside.display(), f.host.display());
+    }
+    Ok(0)
+}
+
+fn requests(name: &str, json: bool) -> anyhow::Result<i32> {
+    let (response, _) = control::call(name, &Request::Requests)?;
+    let requests = response.requests.unwrap_or_default();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&requests)?);
+        return Ok(0);
+    }
+    for r in &requests {
+        let mut line = format!("{}\t{}\t{:?}", r.id, r.kind.name(), r.title);
+        if r.directory {
+            line.push_str("\tdirectory");
+        }
+        if r.multiple {
+            line.push_str("\tmultiple");
+        }
+        if let Some(suggested) = &r.current_name {
+            line.push_str(&format!("\tname {suggested:?}"));
+        }
+        for f in &r.filters {
+            let rules: Vec<&str> = f
+                .patterns
+                .iter()
+                .chain(&f.mime_types)
+                .map(String::as_str)
+                .collect();
+            line.push_str(&format!("\t{}: {}", f.name, rules.join(" ")));
+        }
+        println!("{line}");
+    }
+    Ok(0)
+}
+
+/// Opens what the user chose, as the user, as the request needs it, and
+/// passes it to wsbox (it never opens a host path itself).
+fn choose(
+    name: &str,
+    id: u32,
+    paths: &[std::path::PathBuf],
+    dir: bool,
+    cancel: bool,
+) -> anyhow::Result<i32> {
+    use portal::request::Kind;
+    let paths = paths
+        .iter()
+        .map(|p| absolute(p))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if paths.len() > control::CHOICE_MAX {
+        anyhow::bail!("at most {} paths at once", control::CHOICE_MAX);
+    }
+    let mut fds = Vec::new();
+    if !cancel {
+        let (response, _) = control::call(name, &Request::Requests)?;
+        let pending = response
+            .requests
+            .unwrap_or_default()
+            .into_iter()
+            .find(|r| r.id == id)
+            .ok_or_else(|| {
+                anyhow::anyhow!("no request {id} waits in sandbox {name} (see wsbox requests)")
+            })?;
+        for path in &paths {
+            match pending.kind {
+                Kind::Save => fds.push(files::open_for_save(path)?),
+                Kind::SaveFiles => fds.extend(files::open_for_add(path, false)?),
+                Kind::Open if dir => fds.extend(files::open_for_add(path, pending.writable)?),
+                Kind::Open => fds.extend(files::open_for_add(path, pending.writable)?),
+            }
+        }
+    }
+    let choice = portal::Choice {
+        id,
+        paths,
+        dir,
+        cancel,
+    };
+    let borrowed: Vec<_> = fds.iter().map(AsFd::as_fd).collect();
+    let (response, _) = control::call_with(name, &Request::Choose(choice), &borrowed)?;
+    for path in response.paths.unwrap_or_default() {
+        println!("{}", path.display());
+    }
+    Ok(0)
+}
+
 fn ps(json: bool) -> anyhow::Result<i32> {
     let list = instance::list()?;
     if json {
@@ -204,8 +314,8 @@ fn ps(json: bool) -> anyhow::Result<i32> {
         return Ok(0);
     }
     println!(
-        "{:<24} {:>8} {:<10} {:<8} PROGRAM",
-        "NAME", "PID", "DISPLAY", "NETWORK"
+        "{:<24} {:>8} {:<10} {:<8} {:<4} PROGRAM",
+        "NAME", "PID", "DISPLAY", "NETWORK", "BUS"
     );
     let mut warnings = Vec::new();
     for (_, info) in list {
@@ -216,9 +326,10 @@ fn ps(json: bool) -> anyhow::Result<i32> {
             }
             None => info.network.clone(),
         };
+        let bus = if info.bus { "yes" } else { "no" };
         println!(
-            "{:<24} {:>8} {:<10} {:<8} {}",
-            info.name, info.pid, info.display, network, info.program
+            "{:<24} {:>8} {:<10} {:<8} {:<4} {}",
+            info.name, info.pid, info.display, network, bus, info.program
         );
     }
     for warning in warnings {

@@ -915,8 +915,8 @@ fn the_runtime_dir_is_private_and_removed() {
 }
 
 #[test]
-fn the_app_sees_only_its_wayland_socket() {
-    let test = "the_app_sees_only_its_wayland_socket";
+fn the_app_sees_only_its_own_sockets() {
+    let test = "the_app_sees_only_its_own_sockets";
     if !ready(test, &["sh", "ls", "env"]) {
         return;
     }
@@ -951,7 +951,13 @@ fn the_app_sees_only_its_wayland_socket() {
         .iter()
         .filter_map(|l| l.strip_prefix("entry:"))
         .collect();
-    assert_eq!(entries, ["wayland-0"], "$XDG_RUNTIME_DIR inside\n{out}");
+    // Its Wayland socket, and its own bus with the file toolkits look for
+    // to use the portal (docs/portal.md).
+    assert_eq!(
+        entries,
+        ["bus", "flatpak-info", "wayland-0"],
+        "$XDG_RUNTIME_DIR inside\n{out}"
+    );
     assert!(
         lines.contains(&"socket:yes"),
         "wayland-0 is no socket\n{out}"
@@ -965,6 +971,7 @@ fn the_app_sees_only_its_wayland_socket() {
         .iter()
         .filter_map(|l| l.strip_prefix("env:"))
         .filter(|v| v.starts_with("DBUS_") || v.starts_with("DISPLAY=") || v.starts_with("XAUTH"))
+        .filter(|v| *v != "DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus")
         .collect();
     assert!(
         leaked.is_empty(),

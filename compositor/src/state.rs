@@ -300,6 +300,24 @@ impl State {
         }
     }
 
+    /// Window mode: exports the host window (xdg-foreign), once, so that
+    /// host dialogs can name it ([`State::parent_window`]). Nothing in
+    /// headless mode or on a host without xdg-foreign.
+    pub fn export_host_window(&mut self) {
+        if let Some(window) = self.backend.window() {
+            window.export();
+        }
+    }
+
+    /// The host window as a host dialog's `parent_window` (`wayland:…`),
+    /// once [`State::export_host_window`] got its handle; else empty.
+    pub fn parent_window(&self) -> String {
+        match &self.backend {
+            Backend::Window(window) => window.parent_window().unwrap_or_default(),
+            Backend::Headless(_) => String::new(),
+        }
+    }
+
     /// How long to wait before the next tick.
     pub fn frame_interval(&self) -> Duration {
         match self.backend {

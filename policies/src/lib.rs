@@ -21,6 +21,7 @@ mod identity;
 mod keyboard;
 mod lifecycle;
 mod network;
+mod portal;
 mod security;
 mod value;
 
@@ -40,6 +41,7 @@ pub use network::{
     AddrError, Forward, ForwardError, Network, NetworkMode, TorAddr, MAX_FORWARDS, TOR_PORTS,
     TOR_SOCKS_DEFAULT,
 };
+pub use portal::{ColorScheme, OpenAccess, Portal, PortalSettings};
 pub use security::{Requirement, Security};
 
 /// The built-in profiles, embedded in the binary.
@@ -71,6 +73,8 @@ pub struct Policy {
     pub clipboard: Clipboard,
     #[serde(default)]
     pub lifecycle: Lifecycle,
+    #[serde(default)]
+    pub portal: Portal,
 }
 
 impl Policy {
@@ -113,6 +117,7 @@ impl Policy {
         self.identity.check()?;
         self.clipboard.check()?;
         self.lifecycle.check()?;
+        self.portal.check()?;
         self.network.check()?;
         if self.filesystem.sys && self.network.mode == NetworkMode::Host {
             return Err(Refusal::new(

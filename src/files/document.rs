@@ -16,7 +16,8 @@
 //! the host file changed meanwhile, a new file beside it), and never deletes
 //! a host file: an app that removes the document removes its copy. It runs
 //! in the documents helper ([`super::documents`]), not in the confined
-//! wsbox, which may not write host files.
+//! wsbox, which may not write host files. A save grant ([`save`]) is a
+//! document whose host file may not exist yet: its first save creates it.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
@@ -25,6 +26,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+mod save;
 
 /// Errors of a document grant.
 #[derive(Debug, thiserror::Error)]
@@ -346,12 +349,14 @@ impl Document {
         let (temp_name, temp) = match self.create_beside(&self.host_name) {
             Ok(created) => created,
             // The directory is not the user's to write (only the file is):
-            // the file is rewritten in place instead.
+            // the file is rewritten in place instead. A file that is not
+            // there yet (a save grant's) cannot be.
             Err(Error::Io { source, .. })
-                if matches!(
-                    source.raw_os_error(),
-                    Some(libc::EACCES | libc::EPERM | libc::EROFS)
-                ) =>
+                if self.host.is_some()
+                    && matches!(
+                        source.raw_os_error(),
+                        Some(libc::EACCES | libc::EPERM | libc::EROFS)
+                    ) =>
             {
                 return self.rewrite_in_place(copy, stamp);
             }
@@ -408,10 +413,11 @@ impl Document {
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
             return Err(Error::NotRegular { path });
         }
-        // The file checked is the one written.
+        // The file checked is the one written: never one wsbox has not
+        // seen (a save grant's host file that someone else created).
         if self
             .host
-            .is_some_and(|h| (h.dev, h.ino) != (st.st_dev, st.st_ino))
+            .is_none_or(|h| (h.dev, h.ino) != (st.st_dev, st.st_ino))
         {
             return Err(Error::Io {
                 what: "rewrite",
@@ -1062,6 +1068,152 @@ mod tests {
         fs::set_permissions(&host, fs::Permissions::from_mode(0o755)).unwrap();
         assert!(ok, "the file was not rewritten in place");
         assert_eq!(fs::read_to_string(host.join("d.txt")).unwrap(), "two");
+    }
+
+    /// A save grant of `name` in `host`, saved as `name` in `inside`.
+    fn save_grant(host: &Path, inside: &Path, name: &str, umask: u32) -> Result<Document> {
+        Document::for_save(
+            host.join(name),
+            dir_fd(host),
+            name.into(),
+            dir_fd(inside),
+            name.into(),
+            1 << 20,
+            umask,
+        )
+    }
+
+    fn listing(dir: &Path) -> Vec<OsString> {
+        let mut names: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_save_grant_creates_the_host_file_at_the_first_save_then_replaces_it() {
+        let (_s, host, inside) = scratch("save-new");
+        let mut doc = save_grant(&host, &inside, "new.txt", 0o027).unwrap();
+        // Not saved yet: nothing on the host.
+        assert_eq!(doc.sync().unwrap(), Synced::Missing);
+        assert!(listing(&host).is_empty());
+        // What g_file_replace does with a new name: O_CREAT | O_EXCL.
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(inside.join("new.txt"))
+            .and_then(|mut f| io::Write::write_all(&mut f, b"first"))
+            .unwrap();
+        assert_eq!(doc.sync().unwrap(), Synced::Written);
+        assert_eq!(fs::read_to_string(host.join("new.txt")).unwrap(), "first");
+        let meta = fs::metadata(host.join("new.txt")).unwrap();
+        assert_eq!(meta.mode() & 0o777, 0o640, "0o666 & !umask");
+        // SAFETY: no arguments.
+        let ids = unsafe { (libc::geteuid(), libc::getegid()) };
+        assert_eq!((meta.uid(), meta.gid()), ids);
+        assert_eq!(doc.sync().unwrap(), Synced::Unchanged);
+        // The second save replaces the file again: a new inode.
+        fs::write(inside.join(".new.txt.tmp"), "second").unwrap();
+        fs::rename(inside.join(".new.txt.tmp"), inside.join("new.txt")).unwrap();
+        assert_eq!(doc.sync().unwrap(), Synced::Written);
+        let again = fs::metadata(host.join("new.txt")).unwrap();
+        assert_ne!(again.ino(), meta.ino(), "replaced, not rewritten");
+        assert_eq!(again.mode() & 0o777, 0o640);
+        assert_eq!(fs::read_to_string(host.join("new.txt")).unwrap(), "second");
+        assert_eq!(listing(&host), ["new.txt"], "no temporary file stayed");
+    }
+
+    #[test]
+    fn a_save_grant_of_an_existing_file_copies_nothing_in_and_keeps_its_mode() {
+        let (_s, host, inside) = scratch("save-existing");
+        fs::write(host.join("old.txt"), "the old contents").unwrap();
+        fs::set_permissions(host.join("old.txt"), fs::Permissions::from_mode(0o604)).unwrap();
+        let mut doc = save_grant(&host, &inside, "old.txt", 0o077).unwrap();
+        assert!(listing(&inside).is_empty(), "nothing is copied in");
+        assert_eq!(doc.sync().unwrap(), Synced::Missing);
+        fs::write(inside.join("old.txt"), "new").unwrap();
+        assert_eq!(doc.sync().unwrap(), Synced::Written);
+        assert_eq!(fs::read_to_string(host.join("old.txt")).unwrap(), "new");
+        let meta = fs::metadata(host.join("old.txt")).unwrap();
+        assert_eq!(meta.mode() & 0o777, 0o604, "its mode, not the umask's");
+    }
+
+    #[test]
+    fn a_file_created_on_the_host_after_a_save_grant_is_kept_as_a_conflict() {
+        let (_s, host, inside) = scratch("save-conflict");
+        let mut doc = save_grant(&host, &inside, "s.txt", 0o022).unwrap();
+        // Someone else creates the chosen file after the grant.
+        fs::write(host.join("s.txt"), "someone else's").unwrap();
+        fs::write(inside.join("s.txt"), "the app's").unwrap();
+        let expected = host.join("s (wsbox conflict 1).txt");
+        assert_eq!(doc.sync().unwrap(), Synced::Conflict(expected.clone()));
+        assert_eq!(
+            fs::read_to_string(host.join("s.txt")).unwrap(),
+            "someone else's"
+        );
+        assert_eq!(fs::read_to_string(&expected).unwrap(), "the app's");
+        assert_eq!(fs::metadata(&expected).unwrap().mode() & 0o777, 0o644);
+        // Later saves go to the new file.
+        fs::write(inside.join("s.txt"), "again").unwrap();
+        assert_eq!(doc.sync().unwrap(), Synced::Written);
+        assert_eq!(fs::read_to_string(&expected).unwrap(), "again");
+    }
+
+    #[test]
+    fn a_save_grant_refuses_a_symlink_a_fifo_or_a_directory_at_the_chosen_name() {
+        let (_s, host, inside) = scratch("save-special");
+        fs::write(host.join("secret"), "secret").unwrap();
+        std::os::unix::fs::symlink(host.join("secret"), host.join("link.txt")).unwrap();
+        nix::unistd::mkfifo(&host.join("fifo.txt"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        fs::create_dir(host.join("dir.txt")).unwrap();
+        for name in ["link.txt", "fifo.txt", "dir.txt"] {
+            assert!(
+                matches!(
+                    save_grant(&host, &inside, name, 0o022),
+                    Err(Error::NotRegular { .. })
+                ),
+                "{name}"
+            );
+        }
+        // Not written through when the symlink is planted after the grant.
+        let mut doc = save_grant(&host, &inside, "later.txt", 0o022).unwrap();
+        std::os::unix::fs::symlink(host.join("secret"), host.join("later.txt")).unwrap();
+        fs::write(inside.join("later.txt"), "the app's").unwrap();
+        assert!(matches!(doc.sync(), Err(Error::NotRegular { .. })));
+        assert_eq!(fs::read_to_string(host.join("secret")).unwrap(), "secret");
+    }
+
+    #[test]
+    fn a_save_grant_in_a_setgid_directory_creates_the_file_with_its_group() {
+        let (_s, host, inside) = scratch("save-setgid");
+        // A group of the user's other than its own, where there is one;
+        // as root any group does.
+        // SAFETY: no arguments.
+        let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        let group = if euid == 0 {
+            Some(4244)
+        } else {
+            nix::unistd::getgroups()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|g| g.as_raw())
+                .find(|&g| g != egid)
+        };
+        let Some(group) = group else {
+            let test = "a_save_grant_in_a_setgid_directory_creates_the_file_with_its_group";
+            return testkit::skip(test, "the user has one group");
+        };
+        std::os::unix::fs::chown(&host, None, Some(group)).unwrap();
+        fs::set_permissions(&host, fs::Permissions::from_mode(0o2775)).unwrap();
+        let mut doc = save_grant(&host, &inside, "g.txt", 0o002).unwrap();
+        fs::write(inside.join("g.txt"), "x").unwrap();
+        assert_eq!(doc.sync().unwrap(), Synced::Written);
+        let meta = fs::metadata(host.join("g.txt")).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (euid, group));
+        assert_eq!(meta.mode() & 0o777, 0o664);
     }
 
     #[test]

@@ -45,6 +45,22 @@ pub struct Live {
 /// A document request's work, run on a thread of its own.
 pub type DocumentJob = Box<dyn FnOnce() -> Result<PathBuf> + Send>;
 
+/// One file granted to a running sandbox, as `wsbox files` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GrantInfo {
+    /// The host path.
+    pub host: PathBuf,
+    /// Where the app sees it.
+    pub inside: PathBuf,
+    /// `read-only`, `read-write` (a directory or special file shared), or
+    /// `document` (a copy kept in step with the host file, saves included).
+    pub access: String,
+}
+
+/// The listing of a sandbox's grants, finished off the event loop (the
+/// documents helper may be busy writing a document back).
+pub type ListJob = Box<dyn FnOnce() -> Result<Vec<GrantInfo>> + Send>;
+
 /// Grants the regular file `path` (opened as `file`, in `dir`) read-write
 /// as a document.
 fn add_document(
@@ -205,6 +221,33 @@ impl Live {
         }
     }
 
+    /// The work of a save grant, to be done off the event loop like
+    /// [`Live::document_job`]: the host path `path` the user chose in a
+    /// Save dialog, `name` in the host directory `dir` (opened for real by
+    /// the caller; the file need not exist). The app is given a new, empty
+    /// directory under the documents place and saves `name` there; each
+    /// save it closes replaces (or first creates) the host file. The job
+    /// returns the path inside. Taken away like any document
+    /// ([`Live::document_job`] with its host or inside path).
+    pub fn save_job(&self, path: &Path, dir: OwnedFd, name: OsString) -> DocumentJob {
+        let documents = self.documents.clone();
+        let path = path.to_owned();
+        Box::new(move || {
+            if !path.is_absolute() {
+                bail!(
+                    "failed to grant {} for saving: not an absolute path",
+                    path.display()
+                );
+            }
+            documents
+                .as_deref()
+                .ok_or_else(|| anyhow::anyhow!(NO_DOCUMENTS))?
+                .save(&path, dir.as_fd(), &name)
+                .map(|(inside, _)| inside)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        })
+    }
+
     /// Ends the documents helper: every changed document is written back
     /// (waited for, within a bound), whoever still holds the helper.
     pub fn finish_documents(&self) {
@@ -234,6 +277,32 @@ impl Live {
         self.granted.remove(i);
         self.names.release(&g.name, g.rw);
         Ok(g.inside)
+    }
+
+    /// Everything granted to the sandbox, by any route: its start (file
+    /// arguments, `--file`, `--ro`/`--rw` shares), `add-file`, the portal.
+    pub fn list_job(&self) -> ListJob {
+        let mut list: Vec<GrantInfo> = self
+            .granted
+            .iter()
+            .map(|g| GrantInfo {
+                host: g.host.clone(),
+                inside: g.inside.clone(),
+                access: if g.rw { "read-write" } else { "read-only" }.into(),
+            })
+            .collect();
+        let documents = self.documents.clone();
+        Box::new(move || {
+            if let Some(documents) = documents {
+                let docs = documents.list().map_err(|e| anyhow::anyhow!("{e}"))?;
+                list.extend(docs.into_iter().map(|(host, inside)| GrantInfo {
+                    host,
+                    inside,
+                    access: "document".into(),
+                }));
+            }
+            Ok(list)
+        })
     }
 
     /// What copies files out of this sandbox, to be run off the event loop.

@@ -564,6 +564,25 @@ pub fn open_for_add(path: &Path, rw: bool) -> Result<Vec<OwnedFd>> {
     Ok(vec![file, dir])
 }
 
+/// Opens the directory of `path`, a file to save to that may not exist
+/// yet, for `wsbox choose`.
+pub fn open_for_save(path: &Path) -> Result<OwnedFd> {
+    let fail = || format!("failed to save to {}", path.display());
+    let parent = match (path.parent(), path.file_name()) {
+        (Some(parent), Some(_)) => parent,
+        _ => bail!("{} names no file to save to", path.display()),
+    };
+    let dir = hostpath::open(parent).with_context(fail)?;
+    if dir.kind != Kind::Dir {
+        bail!(
+            "failed to save to {}: {} is not a directory",
+            path.display(),
+            parent.display()
+        );
+    }
+    reopen_for_passing(&dir, false).with_context(fail)
+}
+
 /// Opens the host directory `host_dir` for `wsbox export`.
 pub fn open_for_export(inside: &Path, host_dir: &Path) -> Result<OwnedFd> {
     let fail =

@@ -19,6 +19,7 @@ use crate::files::documents::DocumentsHelper;
 use crate::files::Grants;
 use crate::net::relays::Relays;
 use crate::net::usernet::UserNet;
+use crate::portal::host::HostChooser;
 use crate::run::start::Started;
 use crate::run::state::RuntimeDir;
 
@@ -40,6 +41,8 @@ pub struct Confined {
     pub program_file: Option<std::fs::File>,
     pub sandbox: Sandbox,
     pub pid1: Pid,
+    pub portal: Option<crate::portal::Portal>,
+    pub host_chooser: Option<HostChooser>,
 }
 
 /// Starts the file broker and confines wsbox.
@@ -71,6 +74,7 @@ pub fn confine(mut started: Started) -> Result<Confined> {
             started.user_net.as_ref().map(UserNet::pid),
             started.relays.as_ref().map(Relays::pid),
             started.watcher_pid,
+            started.host_chooser.as_ref().map(HostChooser::pid),
         ])
         .flatten()
         .collect();
@@ -88,6 +92,26 @@ pub fn confine(mut started: Started) -> Result<Confined> {
     if let Some(user_net) = started.user_net.as_mut() {
         user_net.drain_log();
     }
+    let portal = match started.portal.take() {
+        Some((bus, plan)) => {
+            let portal = start_portal(bus, plan, &runtime, started.host_chooser.as_mut())
+                .inspect_err(|_| kill_sandbox(pid1))
+                .context("failed to start the portal")?;
+            // The app starts once wsbox owns the portal's name.
+            started
+                .sandbox
+                .release()
+                .inspect_err(|_| kill_sandbox(pid1))
+                .context("failed to start the app")?;
+            started.sandbox.wait_started();
+            crate::run::start::print_warnings(
+                &started.sandbox,
+                std::mem::take(&mut started.warnings),
+            );
+            Some(portal)
+        }
+        None => None,
+    };
     Ok(Confined {
         runtime,
         relays: started.relays,
@@ -103,7 +127,80 @@ pub fn confine(mut started: Started) -> Result<Confined> {
         program_file: started.program_file,
         sandbox: started.sandbox,
         pid1,
+        portal,
+        host_chooser: started.host_chooser,
     })
+}
+
+/// Serves the portal on the sandbox's bus (zbus's threads) and tells the
+/// event loop of its requests.
+fn start_portal(
+    bus: crate::portal::bus::Bus,
+    mut plan: crate::run::prepare::PortalPlan,
+    runtime: &RuntimeDir,
+    host_chooser: Option<&mut HostChooser>,
+) -> Result<crate::portal::Portal> {
+    use crate::portal::server::{self, Event};
+    use wsbox_compositor::reexports::calloop::channel::{channel, Event as Received};
+    let (events, receiver) = channel::<Event>();
+    runtime
+        .handle
+        .insert_source(receiver, |received, _, run: &mut crate::run::state::Run| {
+            if let Received::Msg(event) = received {
+                run.portal_event(event);
+            }
+        })
+        .map_err(|e| anyhow::anyhow!("failed to watch the portal: {e}"))?;
+    if let Some(chooser) = host_chooser {
+        host_settings(chooser, &mut plan.settings);
+        watch_host_chooser(chooser, runtime)?;
+    }
+    let server = server::start(
+        bus.connection,
+        events,
+        plan.settings,
+        plan.net,
+        plan.writable,
+    )?;
+    Ok(crate::portal::Portal::new(server, plan.never))
+}
+
+/// Window mode: the settings the portal serves are the host's, as the
+/// host's own apps see them (the allowlisted keys the host has); the
+/// policy's only when the host cannot tell within
+/// [`SETTINGS_WAIT`](crate::portal::host::SETTINGS_WAIT). Read once: later
+/// changes on the host do not reach the app.
+fn host_settings(chooser: &mut HostChooser, settings: &mut crate::portal::settings::Settings) {
+    match chooser.settings(crate::portal::host::SETTINGS_WAIT) {
+        Ok(values) => {
+            *settings = crate::portal::settings::Settings::default();
+            let mut taken = 0;
+            for (namespace, key, value) in values {
+                taken += usize::from(settings.set(&namespace, &key, value));
+            }
+            tracing::info!(taken, "the app gets the host's settings");
+        }
+        Err(why) => tracing::info!(
+            "the host's settings could not be read ({why}); the app gets the policy's"
+        ),
+    }
+}
+
+/// Puts the host chooser's answers into the event loop.
+fn watch_host_chooser(chooser: &HostChooser, runtime: &RuntimeDir) -> Result<()> {
+    use wsbox_compositor::reexports::calloop::generic::Generic;
+    use wsbox_compositor::reexports::calloop::{Interest, Mode};
+    let fd = chooser
+        .watch_fd()
+        .context("failed to watch the host chooser")?;
+    runtime
+        .handle
+        .insert_source(
+            Generic::new(fd, Interest::READ, Mode::Level),
+            |_, _, run: &mut crate::run::state::Run| Ok(run.host_answers()),
+        )
+        .map_err(|e| anyhow::anyhow!("failed to watch the host chooser: {e}"))?;
+    Ok(())
 }
 
 /// Raises the soft limit on open files to the hard one.

@@ -55,14 +55,22 @@ pub fn display(mut plan: Plan) -> Result<Shown> {
         None => None,
     };
 
+    if let Some(portal) = &plan.portal {
+        let bus =
+            crate::portal::bus::make(&plan.instance.dir, &mut plan.spec, portal.net.available)?;
+        plan.bus = Some(bus);
+    }
     let control = control::listen(&plan.instance.dir)?;
     handle
         .insert_source(
             Generic::new(control, Interest::READ, Mode::Level),
             |_, listener, run: &mut Run| {
+                let portal = run.portal.as_ref();
                 let after = match run.compositor.as_mut() {
-                    Some(compositor) => control::accept_all(listener, compositor, &mut run.files),
-                    None => control::refuse_all(listener, &mut run.files),
+                    Some(compositor) => {
+                        control::accept_all(listener, compositor, &mut run.files, portal)
+                    }
+                    None => control::refuse_all(listener, &mut run.files, portal),
                 };
                 if let control::After::Stop { grace, force } = after {
                     // Checked by the control socket already.
@@ -98,7 +106,13 @@ fn wayland(
         .with_context(|| format!("failed to create {}", socket_path.display()))?;
     allow_sandbox_to_connect(&socket_path, plan.spec.host_ids)?;
     let compositor = if plan.window {
-        let compositor = State::new_window(display.handle(), signal.clone(), config)?;
+        let mut compositor = State::new_window(display.handle(), signal.clone(), config)?;
+        if plan.portal.is_some() {
+            // The parent of the host's dialogs (src/portal/host.rs): the
+            // handle comes with the host's events, long before the app
+            // can ask for a dialog.
+            compositor.export_host_window();
+        }
         watch_host(handle, &compositor)?;
         compositor
     } else {

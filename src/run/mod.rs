@@ -7,8 +7,10 @@
 //! display    event loop; Wayland socket + compositor (unless --display none);
 //!   │        control socket
 //! start      pid 1 + app (user-mode network attached before pid 1 goes on);
-//!   │        helpers forked: host watcher, relays, screenshot writer
-//! confine    file broker forked; wsbox confines itself; threads from here on
+//!   │        helpers forked: host watcher, relays, host chooser (window
+//!   │        mode), screenshot writer
+//! confine    file broker forked; wsbox confines itself; threads from here on;
+//!   │        the portal (the host's settings in window mode)
 //!   │
 //! serve      event loop, until pid 1 ends or wsbox stops the sandbox
 //!   │

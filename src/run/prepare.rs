@@ -59,9 +59,27 @@ pub struct Plan {
     /// only if the app fails without a window (the X11 hint), after wsbox
     /// has confined itself and may not open it any more.
     pub program_file: Option<std::fs::File>,
+    /// The portal and its private bus, unless `--no-portal`, the policy,
+    /// or `--display none` without the policy asking for one.
+    pub portal: Option<PortalPlan>,
+    /// The portal's bus, once `display` made its socket.
+    pub bus: Option<crate::portal::bus::Bus>,
     /// The runtime directory, removed when dropped: last, so that it
     /// outlives the rest of the plan.
     pub instance: Instance,
+}
+
+/// What the portal is started with.
+#[derive(Debug)]
+pub struct PortalPlan {
+    /// Opened files become documents (read-write).
+    pub writable: bool,
+    /// Host paths never granted, `~` expanded; wsbox's own and /proc,
+    /// /sys, /dev added.
+    pub never: Vec<PathBuf>,
+    /// The headless settings (window mode asks the host's portal).
+    pub settings: crate::portal::settings::Settings,
+    pub net: crate::portal::server::NetInfo,
 }
 
 /// Decides everything about the sandbox that can be decided before it
@@ -143,6 +161,7 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    let portal = portal_plan(&policy, args, display, network.mode)?;
     let instance = Instance::create(args.name.as_deref(), &program, |name| Info {
         name: name.to_owned(),
         pid: std::process::id(),
@@ -150,6 +169,7 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
         display: display_name.to_owned(),
         network: network.mode.name().to_owned(),
         started,
+        bus: portal.is_some(),
     })?;
     let name = instance.name();
     let mut home_created = None;
@@ -182,8 +202,56 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
         home_created,
         warnings,
         program_file: None,
+        portal,
+        bus: None,
         instance,
     })
+}
+
+/// Whether the sandbox gets a portal, and what it may grant.
+fn portal_plan(
+    policy: &Policy,
+    args: &RunArgs,
+    display: DisplayMode,
+    mode: wsbox_policies::NetworkMode,
+) -> Result<Option<PortalPlan>> {
+    let wanted = policy
+        .portal
+        .enabled
+        .unwrap_or(display != DisplayMode::None);
+    if args.no_portal || !wanted {
+        return Ok(None);
+    }
+    let mut never = Vec::new();
+    for path in &policy.portal.never {
+        never.push(canonical(&expand_home(Path::new(path))?));
+    }
+    never.extend(crate::portal::ALWAYS_NEVER.iter().map(PathBuf::from));
+    // wsbox's own: every sandbox's runtime directory and the key of the
+    // stable machine ids.
+    if let Ok(base) = crate::instance::base_dir() {
+        never.push(canonical(&base));
+    }
+    if let Ok(keys) = identity::key_dir() {
+        never.push(canonical(&keys));
+    }
+    use wsbox_policies::NetworkMode;
+    let net = crate::portal::server::NetInfo {
+        available: mode != NetworkMode::None,
+        proxy: (mode == NetworkMode::Tor).then(|| "socks5://127.0.0.1:9050".to_owned()),
+    };
+    Ok(Some(PortalPlan {
+        writable: policy.portal.open == wsbox_policies::OpenAccess::ReadWrite,
+        never,
+        settings: crate::portal::settings::Settings::from_policy(&policy.portal.settings),
+        net,
+    }))
+}
+
+/// `path` as the kernel names it when it exists (so that a link to a place
+/// never granted is refused too), else as written.
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
 }
 
 /// The compositor's configuration for the sandbox `name`: the policy's
@@ -353,5 +421,8 @@ fn spec(policy: &Policy, argv: Vec<std::ffi::OsString>) -> Result<Spec> {
         },
         resolv_conf: None,
         documents: Vec::new(),
+        files: Vec::new(),
+        services: Vec::new(),
+        hold_app: false,
     })
 }

@@ -1,8 +1,9 @@
 //! The `start` phase of `wsbox run`: pid 1 and the app start, then the
 //! helpers that need the running sandbox, and the event loop watches pid 1.
 //! User-mode networking is attached to pid 1's namespaces before pid 1
-//! goes on; the watch of the host's addresses, the relays and the
-//! screenshot writer are forked once the app has started. Nothing here may
+//! goes on; the watch of the host's addresses, the relays, the host
+//! chooser (window mode) and the screenshot writer are forked once the app
+//! has started. Nothing here may
 //! start a thread: the helpers must be forked from wsbox's only one, and
 //! wsbox confines itself next.
 
@@ -26,6 +27,7 @@ use crate::instance::Instance;
 use crate::net::hostwatch::{HostWatch, HostWatcher};
 use crate::net::relays::Relays;
 use crate::net::usernet::{self, UserNet};
+use crate::portal::host::HostChooser;
 use crate::run::display::{Loop, Shown};
 use crate::run::state::{Run, Stop};
 use crate::screenshot::ScreenshotWriter;
@@ -51,12 +53,20 @@ pub struct Started {
     /// The documents helper: it writes every changed document back when
     /// dropped, after the app has ended.
     pub documents: Option<DocumentsHelper>,
+    /// Window mode with a portal: the helper that shows the app's file
+    /// dialogs on the host (src/portal/host.rs).
+    pub host_chooser: Option<HostChooser>,
     /// The graces of [`crate::run::state::Run`].
     pub graces: (Duration, Duration),
     /// The program's file, for the X11 hint.
     pub program_file: Option<std::fs::File>,
     /// `--screenshot`'s writer and file, until the timeout writes it.
     pub screenshot: Option<(ScreenshotWriter, std::path::PathBuf)>,
+    /// The portal's bus and plan: the app waits for wsbox to own its name
+    /// there (`confine` starts the portal, then lets the app start).
+    pub portal: Option<(crate::portal::bus::Bus, crate::run::prepare::PortalPlan)>,
+    /// The warnings, printed once the app runs (at once without a portal).
+    pub warnings: Vec<String>,
     pub instance: Instance,
 }
 
@@ -86,16 +96,21 @@ pub fn start(shown: Shown) -> Result<Started> {
         }
         Ok(())
     })?;
-    // wsbox's own setup from here on runs beside the app's start, not
-    // against pid 1's.
-    sandbox.wait_started();
-    // The warnings once the app runs: a failed start's error stays the only
-    // line.
-    if !sandbox.start_failed() {
-        for warning in &plan.warnings {
-            eprintln!("wsbox: warning: {warning}");
+    let mut warnings = plan.warnings;
+    let portal = match (plan.bus, plan.portal) {
+        (Some(mut bus), Some(portal)) => {
+            // pid 1 has the socket now, and hands it to the daemon.
+            bus.close_listener();
+            Some((bus, portal))
         }
-    }
+        _ => {
+            // wsbox's own setup from here on runs beside the app's start,
+            // not against pid 1's.
+            sandbox.wait_started();
+            print_warnings(&sandbox, std::mem::take(&mut warnings));
+            None
+        }
+    };
     let sandbox_pid = sandbox.pid();
     if let Some(user_net) = &user_net {
         // Run by a helper started before the confinement: the confined
@@ -176,6 +191,18 @@ pub fn start(shown: Shown) -> Result<Started> {
                 .inspect_err(|_| kill_sandbox(sandbox_pid))
                 .context("failed to serve the sandbox's sockets")?,
         )
+    };
+    // The host's file chooser is asked by a helper of its own, forked now:
+    // wsbox, confined, connects to no host bus and opens no host file
+    // (src/portal/host.rs).
+    let host_chooser = if plan.window && portal.is_some() {
+        Some(
+            HostChooser::spawn(name)
+                .inspect_err(|_| kill_sandbox(sandbox_pid))
+                .context("failed to start the host chooser")?,
+        )
+    } else {
+        None
     };
     let signals = sandbox
         .as_fd()
@@ -259,9 +286,22 @@ pub fn start(shown: Shown) -> Result<Started> {
         events,
         grants,
         documents,
+        host_chooser,
         graces: (plan.grace, plan.timeout_grace),
         program_file: plan.program_file,
         screenshot,
+        portal,
+        warnings,
         instance: plan.instance,
     })
+}
+
+/// The warnings once the app runs: a failed start's error stays the only
+/// line.
+pub fn print_warnings(sandbox: &Sandbox, warnings: Vec<String>) {
+    if !sandbox.start_failed() {
+        for warning in warnings {
+            eprintln!("wsbox: warning: {warning}");
+        }
+    }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 use wsbox_compositor::reexports::calloop::timer::{TimeoutAction, Timer};
-use wsbox_compositor::reexports::calloop::{EventLoop, LoopHandle, LoopSignal};
+use wsbox_compositor::reexports::calloop::{EventLoop, LoopHandle, LoopSignal, PostAction};
 use wsbox_compositor::State;
 use wsbox_sandbox::process::{kill_sandbox, terminate, Sandbox, STOP_GRACE};
 use wsbox_sandbox::Outcome;
@@ -18,6 +18,7 @@ use wsbox_sandbox::Outcome;
 use crate::files::broker::BrokerEnd;
 use crate::files::live::Live;
 use crate::instance::Instance;
+use crate::portal::host::{Answer, HostChooser};
 use crate::screenshot::ScreenshotWriter;
 
 /// wsbox's runtime directory and the broker that removes it, with the event
@@ -38,6 +39,13 @@ pub struct Run {
     pub compositor: Option<State>,
     /// Files granted to the running sandbox (`wsbox add-file` and friends).
     pub files: Live,
+    /// The portal on the sandbox's bus, if it has one.
+    pub portal: Option<crate::portal::Portal>,
+    /// Window mode: the helper that shows the app's file dialogs on the
+    /// host (src/portal/host.rs).
+    pub host_chooser: Option<HostChooser>,
+    /// The user was told that the host has no file chooser portal: once.
+    pub told_no_portal: bool,
     /// pid 1 of the sandbox.
     pub sandbox: Pid,
     pub process: Option<Sandbox>,
@@ -181,6 +189,131 @@ impl Run {
 }
 
 impl Run {
+    /// A portal request came or went: in window mode the host's dialog
+    /// opens or closes; in headless mode the user answers with `wsbox
+    /// choose`.
+    pub fn portal_event(&mut self, event: crate::portal::server::Event) {
+        use crate::portal::server::Event;
+        let Some(portal) = self.portal.as_ref() else {
+            return;
+        };
+        match event {
+            Event::Opened(id) => {
+                let Some(pending) = portal.pending(id) else {
+                    return;
+                };
+                let shown = format!("{} {:?}", pending.kind.name(), pending.title);
+                let Some(chooser) = self.host_chooser.as_mut() else {
+                    tracing::info!(id, request = %shown, "the app asks for a file (wsbox requests, wsbox choose)");
+                    return;
+                };
+                tracing::info!(id, request = %shown, "the app asks for a file: the host's dialog shows it");
+                let parent = self
+                    .compositor
+                    .as_ref()
+                    .map(State::parent_window)
+                    .unwrap_or_default();
+                if let Err(why) = chooser.open(&pending, &parent) {
+                    portal.fail(id, &why);
+                }
+            }
+            Event::Closed(id) => {
+                tracing::info!(id, "the app closed its file request");
+                if let Some(chooser) = self.host_chooser.as_mut() {
+                    chooser.close(id);
+                }
+            }
+        }
+    }
+
+    /// What the host chooser answered: the user's choice is granted (on a
+    /// thread of its own: documents take long) and answered, a cancel or a
+    /// failure answered at once.
+    pub fn host_answers(&mut self) -> PostAction {
+        loop {
+            let Some(chooser) = self.host_chooser.as_mut() else {
+                return PostAction::Remove;
+            };
+            match chooser.recv() {
+                Ok(None) => return PostAction::Continue,
+                Ok(Some((answer, fds))) => self.host_answer(answer, fds),
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    tracing::warn!(%e, "an unreadable answer from the host chooser");
+                }
+                Err(e) => {
+                    // Every waiting request would wait for ever.
+                    eprintln!("wsbox: the host chooser ended ({e}); the app's file dialogs fail from now on");
+                    if let Some(portal) = self.portal.as_ref() {
+                        for pending in portal.requests() {
+                            portal.answer_other(pending.id);
+                        }
+                    }
+                    return PostAction::Remove;
+                }
+            }
+        }
+    }
+
+    fn host_answer(&mut self, answer: Answer, fds: Vec<std::os::fd::OwnedFd>) {
+        let Some(portal) = self.portal.as_ref() else {
+            return;
+        };
+        let choice = match answer {
+            Answer::Settings(_) => {
+                tracing::debug!("the host's settings came too late");
+                return;
+            }
+            Answer::Chosen { id, paths, dir } => crate::portal::Choice {
+                id,
+                paths,
+                dir,
+                cancel: false,
+            },
+            Answer::Cancelled { id } => crate::portal::Choice {
+                id,
+                paths: Vec::new(),
+                dir: false,
+                cancel: true,
+            },
+            Answer::Failed { id, why, no_portal } => {
+                if no_portal && !self.told_no_portal {
+                    self.told_no_portal = true;
+                    eprintln!(
+                        "wsbox: the host has no file chooser portal ({why}); the app's dialog was \
+                         answered \"other\""
+                    );
+                    portal.answer_other(id);
+                } else if no_portal {
+                    tracing::info!(
+                        id,
+                        "no host file chooser portal ({why}): answered \"other\""
+                    );
+                    portal.answer_other(id);
+                } else {
+                    portal.fail(id, &why);
+                }
+                return;
+            }
+        };
+        let id = choice.id;
+        match portal.choose(&mut self.files, choice, fds) {
+            Ok(job) => {
+                let spawned = std::thread::Builder::new()
+                    .name("wsbox-choose".into())
+                    .spawn(move || {
+                        if let Err(e) = job() {
+                            tracing::warn!(id, "the host's choice was not granted: {e:#}");
+                        }
+                    });
+                if let Err(e) = spawned {
+                    tracing::warn!(%e, "failed to start a thread for a choice");
+                }
+            }
+            // Not answered yet when the choice does not fit the request.
+            Err(e) => portal.fail(id, &format!("{e:#}")),
+        }
+    }
+
     /// The user closed the host window: the compositor asked the app's
     /// windows to close. wsbox waits as long as the app answers pings (a
     /// "save changes?" dialog keeps it running); a second close of an app

@@ -14,7 +14,8 @@
 //! - [`sandbox`]: a running sandbox driven from outside (its windows,
 //!   `wsbox input`, `wsbox stop`);
 //! - [`sway`], [`weston`], [`input`]: the host sessions for window mode
-//!   and input devices on them;
+//!   and input devices on them; [`hostbus`]: a host session bus with the
+//!   desktop portal and a test backend;
 //! - [`image`] and [`frame`]: screenshots, and what wsbox's frame looks
 //!   like on them.
 //!
@@ -27,6 +28,7 @@
 pub mod bins;
 pub mod client;
 pub mod frame;
+pub mod hostbus;
 pub mod image;
 pub mod input;
 pub mod poll;
@@ -40,6 +42,7 @@ pub mod user;
 pub mod weston;
 
 pub use bins::{built, shared_copy, shared_dir, target_dir, wsbox_exe, BUILD};
+pub use hostbus::HostBus;
 pub use image::{near, near_by, Image};
 pub use input::{monotonic_ns, VirtualKeyboard, VirtualPointer};
 pub use poll::{poll, poll_every, wait_for};

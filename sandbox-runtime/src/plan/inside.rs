@@ -36,6 +36,14 @@ pub const WRITABLE_PLACES: &[&str] = &[
     DOCS_DIR,
 ];
 
+/// Where [`super::FileSpec`]s may go: the root's `/.flatpak-info` (which
+/// toolkits look for to choose the portal), the app's runtime directory,
+/// and wsbox's own `/run/wsbox/etc`.
+pub const GENERATED_PLACES: &[&str] = &["/.flatpak-info", SANDBOX_RUNTIME_DIR, GENERATED_DIR];
+/// Where wsbox puts files of its own that services read (the bus's
+/// configuration): read-only for the app.
+pub const GENERATED_DIR: &str = "/run/wsbox/etc";
+
 /// The directory of the `index`th document grant (counted from 1).
 pub fn document_dir(index: usize) -> std::path::PathBuf {
     std::path::Path::new(DOCS_DIR).join(index.to_string())

@@ -19,12 +19,12 @@ mod spec;
 pub use etc::ETC_NEVER;
 pub use host::{EtcEntry, HostLayout, ETC_ALLOWLIST, FONT_CACHE};
 pub use inside::{
-    document_dir, DOCS_DIR, FILES_DIR, FILES_RW_DIR, SANDBOX_GID, SANDBOX_HOME, SANDBOX_PATH,
-    SANDBOX_RUNTIME_DIR, SANDBOX_UID, SANDBOX_USER, WRITABLE_PLACES,
+    document_dir, DOCS_DIR, FILES_DIR, FILES_RW_DIR, GENERATED_DIR, GENERATED_PLACES, SANDBOX_GID,
+    SANDBOX_HOME, SANDBOX_PATH, SANDBOX_RUNTIME_DIR, SANDBOX_UID, SANDBOX_USER, WRITABLE_PLACES,
 };
 pub use spec::{
     add_env_defaults, environment, random_boot_id, random_machine_id, BindSpec, DocumentSpec,
-    HostIds, Spec, ROOT_MAPPED_ID, WAYLAND_TOOLKIT_ENV,
+    FileSpec, HostIds, ServiceSpec, Spec, ROOT_MAPPED_ID, WAYLAND_TOOLKIT_ENV,
 };
 
 /// Files in a fresh procfs that leak kernel or host state; each is covered
@@ -227,6 +227,22 @@ pub const CONFINE_ORDER: &[ConfineStep] = &[
     ConfineStep::Exec,
 ];
 
+/// Whether `path` is a place a [`FileSpec`] may go ([`GENERATED_PLACES`]):
+/// one of them, or a plain name directly in one of the directories.
+pub fn generated_place(path: &std::path::Path) -> bool {
+    use std::path::Component;
+    let plain = path.is_absolute()
+        && path
+            .components()
+            .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+    plain
+        && GENERATED_PLACES.iter().any(|place| {
+            path == std::path::Path::new(place)
+                || (*place != "/.flatpak-info"
+                    && path.parent() == Some(std::path::Path::new(place)))
+        })
+}
+
 /// The whole plan for one sandbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -346,6 +362,15 @@ impl Plan {
             }
         }
         m.push(dir("/run/wsbox", 0o755));
+        m.push(dir(GENERATED_DIR, 0o755));
+        // In places wsbox made above (Prepared checks each path); /run and
+        // the root are sealed read-only later, the runtime directory stays
+        // the app's.
+        m.extend(spec.files.iter().map(|f| MountStep::File {
+            path: f.path.clone(),
+            contents: f.contents.clone(),
+            mode: 0o644,
+        }));
         m.push(dir(FILES_DIR, 0o755));
         m.push(tmpfs(FILES_DIR, 0o755, false));
         m.push(dir(FILES_RW_DIR, 0o755));

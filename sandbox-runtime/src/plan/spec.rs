@@ -46,6 +46,39 @@ pub struct Spec {
     /// Host files granted read-write as documents: each is copied into a
     /// directory of its own below [`super::DOCS_DIR`] before the app starts.
     pub documents: Vec<DocumentSpec>,
+    /// Files wsbox writes into the sandbox before the app starts; each
+    /// path must be one of [`super::GENERATED_PLACES`] or below one.
+    pub files: Vec<FileSpec>,
+    /// Programs pid 1 starts before the app, confined as the app is (the
+    /// private D-Bus daemon).
+    pub services: Vec<ServiceSpec>,
+    /// pid 1 starts the app only once wsbox releases it
+    /// ([`crate::process::Sandbox::release`]), after the services: wsbox
+    /// owns its names on the bus before the app can ask for them.
+    pub hold_app: bool,
+}
+
+/// A file written into the sandbox before the app starts, mode 0644.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSpec {
+    pub path: PathBuf,
+    pub contents: Vec<u8>,
+}
+
+/// A program pid 1 starts before the app, in the sandbox and confined as the
+/// app is, and leaves running until the sandbox ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSpec {
+    /// What the service is, for error messages ("the session bus").
+    pub what: String,
+    /// Absolute path of the program inside, then its arguments.
+    pub argv: Vec<OsString>,
+    /// Its complete environment.
+    pub env: Vec<(OsString, OsString)>,
+    /// A listening socket of wsbox's, open in wsbox (and so in pid 1), that
+    /// the service gets as fd 3 with `LISTEN_FDS=1` and `LISTEN_PID` set to
+    /// its pid, as systemd's socket activation passes it.
+    pub listen_fd: Option<i32>,
 }
 
 /// One document grant at start.

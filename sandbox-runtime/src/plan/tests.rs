@@ -24,6 +24,9 @@ fn spec() -> Spec {
         boot_id: random_boot_id([9; 16]),
         resolv_conf: None,
         documents: Vec::new(),
+        files: Vec::new(),
+        services: Vec::new(),
+        hold_app: false,
     }
 }
 

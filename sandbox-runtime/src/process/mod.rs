@@ -73,6 +73,10 @@ pub enum Error {
     Nul(OsString),
     #[error("no program given")]
     NoProgram,
+    #[error("wsbox may not write {0} into the sandbox")]
+    GeneratedPlace(PathBuf),
+    #[error("the program of {0} must be an absolute path")]
+    ServiceProgram(String),
 }
 
 /// Signals wsbox forwards to the sandbox, plus SIGCHLD.

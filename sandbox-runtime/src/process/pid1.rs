@@ -15,7 +15,7 @@ use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use super::prepared::Prepared;
+use super::prepared::{Prepared, PreparedService};
 use super::supervised_signals;
 use super::{EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_WSBOX_ERROR};
 use crate::plan::{ConfineStep, DOCS_DIR, SANDBOX_HOME};
@@ -61,17 +61,46 @@ pub(super) fn run(
         fail(&err, EXIT_WSBOX_ERROR, message);
     }
     drop(sockets);
-    drop(alive);
     // pid 1 keeps nothing it does not need, and gives it up before the app
     // exists: the app cannot ptrace it (Landlock puts the app in a nested
     // domain) nor gain from it. The report pipe stays open until pid 1
     // exits: a process closes its files before its namespaces are taken
     // apart and before its parent hears of it, so its end tells wsbox early
-    // ([`Sandbox::ending`]).
+    // ([`Sandbox::ending`]). The services' sockets stay until they run, and
+    // wsbox's pipe while pid 1 waits for its go.
     let _ = privileges::not_dumpable();
-    privileges::close_fds_except(&[err.as_raw_fd(), started.as_raw_fd()]);
+    let alive = if prepared.spec.hold_app {
+        Some(alive)
+    } else {
+        drop(alive);
+        None
+    };
+    let mut keep = vec![err.as_raw_fd(), started.as_raw_fd()];
+    keep.extend(alive.as_ref().map(AsRawFd::as_raw_fd));
+    keep.extend(prepared.services.iter().filter_map(|s| s.listen_fd));
+    privileges::close_fds_except(&keep);
     let _ = privileges::drop_capabilities();
     let _ = privileges::no_new_privs();
+    for index in 0..prepared.services.len() {
+        start_service(prepared, index, &err);
+    }
+    for fd in prepared.services.iter().filter_map(|s| s.listen_fd) {
+        // SAFETY: the services' copies are theirs now; pid 1 uses these
+        // numbers no more.
+        unsafe { libc::close(fd) };
+    }
+    if let Some(alive) = alive {
+        // wsbox lets the app start once its side is ready (it owns its
+        // names on the bus); EOF means it died first.
+        let mut byte = [0u8; 1];
+        if !matches!(nix::unistd::read(&alive, &mut byte), Ok(1)) {
+            fail(
+                &err,
+                EXIT_WSBOX_ERROR,
+                "wsbox went away before the app started",
+            );
+        }
+    }
     let app = spawn_app(prepared, &err);
     // The app has exec'd (or failed, and said why): wsbox goes on.
     drop(started);
@@ -139,10 +168,11 @@ fn build_root(prepared: &Prepared) -> Result<(), String> {
 }
 
 /// What the app process starts from: the prepared sandbox and pid 1's
-/// report fd.
+/// report fd, and which service it is, if it is one.
 struct AppStart<'a> {
     prepared: &'a Prepared,
     err: RawFd,
+    service: Option<usize>,
 }
 
 /// The app's stack while it shares pid 1's memory, above a guard page.
@@ -156,6 +186,26 @@ const GUARD: usize = 1 << 12;
 /// directory, credentials and signal handlers (no CLONE_FILES, CLONE_FS,
 /// CLONE_SIGHAND), so its confinement is its own.
 fn spawn_app(prepared: &Prepared, err: &OwnedFd) -> Pid {
+    spawn_confined(prepared, err, None)
+}
+
+/// Starts the `index`th service as [`spawn_app`] starts the app, confined
+/// the same way, and fails the sandbox when it could not exec: the app
+/// would find its service missing.
+fn start_service(prepared: &Prepared, index: usize, err: &OwnedFd) {
+    let pid = spawn_confined(prepared, err, Some(index));
+    // With CLONE_VFORK the child has exec'd or exited by now; one that
+    // exited has written its reason on the report pipe already.
+    if let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
+        waitpid(pid, Some(WaitPidFlag::WNOHANG))
+    {
+        // SAFETY: leave without unwinding; the reason is reported.
+        unsafe { libc::_exit(EXIT_WSBOX_ERROR) }
+    }
+}
+
+/// Starts the app (`service` None) or a service, confined, as vfork would.
+fn spawn_confined(prepared: &Prepared, err: &OwnedFd, service: Option<usize>) -> Pid {
     // SAFETY: a fresh private anonymous mapping, unmapped below.
     let base = unsafe {
         libc::mmap(
@@ -192,6 +242,7 @@ fn spawn_app(prepared: &Prepared, err: &OwnedFd) -> Pid {
     let start = AppStart {
         prepared,
         err: err.as_raw_fd(),
+        service,
     };
     // SAFETY: `app_entry` runs on the new stack, whose top is the end of the
     // mapping (page-aligned). With CLONE_VM|CLONE_VFORK this process sleeps
@@ -230,7 +281,7 @@ extern "C" fn app_entry(arg: *mut libc::c_void) -> libc::c_int {
     // and the default hook's lines on the app's stderr are left out.
     std::panic::set_hook(Box::new(|_| {}));
     let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
-        || -> std::convert::Infallible { app(start.prepared, &err) },
+        || -> std::convert::Infallible { app(start.prepared, &err, start.service) },
     ));
     let reason = match panicked {
         Ok(never) => match never {},
@@ -283,9 +334,10 @@ fn exit(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// The app process: confine, then exec. Never returns, and leaves only
-/// through exec or _exit: it runs on pid 1's memory ([`spawn_app`]).
-fn app(prepared: &Prepared, err: &OwnedFd) -> ! {
+/// The app process (or a service's): confine, then exec. Never returns,
+/// and leaves only through exec or _exit: it runs on pid 1's memory
+/// ([`spawn_app`]).
+fn app(prepared: &Prepared, err: &OwnedFd, service: Option<usize>) -> ! {
     // exec keeps the signal mask; the app starts with none blocked.
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     let plan = &prepared.plan;
@@ -305,7 +357,10 @@ fn app(prepared: &Prepared, err: &OwnedFd) -> ! {
             )
             .map_err(|e| e.to_string()),
             ConfineStep::Seccomp => prepared.filter.load().map_err(|e| e.to_string()),
-            ConfineStep::Exec => exec(prepared, err),
+            ConfineStep::Exec => match service {
+                Some(index) => exec_service(&prepared.services[index], err),
+                None => exec(prepared, err),
+            },
         };
         if let Err(message) = result {
             fail(err, EXIT_WSBOX_ERROR, message);
@@ -315,6 +370,45 @@ fn app(prepared: &Prepared, err: &OwnedFd) -> ! {
         err,
         EXIT_WSBOX_ERROR,
         "the confinement plan has no exec step",
+    )
+}
+
+/// Execs a service: its socket as fd 3, `LISTEN_PID` its own pid.
+fn exec_service(service: &PreparedService, err: &OwnedFd) -> ! {
+    let what = &service.what;
+    let mut envp = service.envp.clone();
+    if let Some(fd) = service.listen_fd {
+        let moved = if fd == 3 {
+            // Already in place: only the close-on-exec flag goes.
+            // SAFETY: F_SETFD on an fd this process holds.
+            unsafe { libc::fcntl(3, libc::F_SETFD, 0) }
+        } else {
+            // SAFETY: dup2 onto fd 3, which this process does not use
+            // (every fd above stderr is close-on-exec by now).
+            unsafe { libc::dup2(fd, 3) }
+        };
+        if moved < 0 {
+            fail(
+                err,
+                EXIT_WSBOX_ERROR,
+                format!("failed to start {what}: {}", io::Error::last_os_error()),
+            );
+        }
+        let pid = std::process::id();
+        match CString::new(format!("LISTEN_PID={pid}")) {
+            Ok(pair) => envp.push(pair),
+            Err(_) => fail(err, EXIT_WSBOX_ERROR, format!("failed to start {what}")),
+        }
+    }
+    let e = match nix::unistd::execve(&service.argv[0], &service.argv, &envp) {
+        Err(e) => e,
+        Ok(never) => match never {},
+    };
+    let shown = String::from_utf8_lossy(service.argv[0].as_bytes());
+    fail(
+        err,
+        EXIT_WSBOX_ERROR,
+        format!("failed to start {what} ({shown}): {}", io::Error::from(e)),
     )
 }
 

@@ -28,6 +28,18 @@ pub struct Prepared {
     pub(super) path_dirs: Vec<PathBuf>,
     /// The user binds' sources, opened by wsbox itself.
     pub(super) opened: Vec<mount::OpenedBind>,
+    /// The services pid 1 starts before the app.
+    pub(super) services: Vec<PreparedService>,
+}
+
+/// A [`crate::plan::ServiceSpec`] as C strings.
+#[derive(Debug)]
+pub(super) struct PreparedService {
+    pub(super) what: String,
+    pub(super) argv: Vec<CString>,
+    /// Without `LISTEN_PID`, which the service's process adds (its pid).
+    pub(super) envp: Vec<CString>,
+    pub(super) listen_fd: Option<i32>,
 }
 
 impl Prepared {
@@ -60,6 +72,46 @@ impl Prepared {
                 path_dirs = std::env::split_paths(value).collect();
             }
         }
+        if let Some(bad) = spec
+            .files
+            .iter()
+            .find(|f| !crate::plan::generated_place(&f.path))
+        {
+            return Err(Error::GeneratedPlace(bad.path.clone()));
+        }
+        let services = spec
+            .services
+            .iter()
+            .map(|service| {
+                if !service
+                    .argv
+                    .first()
+                    .is_some_and(|p| std::path::Path::new(p).is_absolute())
+                {
+                    return Err(Error::ServiceProgram(service.what.clone()));
+                }
+                let mut envp = Vec::with_capacity(service.env.len() + 1);
+                for (name, value) in &service.env {
+                    let mut pair = name.clone();
+                    pair.push("=");
+                    pair.push(value);
+                    envp.push(cstring(&pair)?);
+                }
+                if service.listen_fd.is_some() {
+                    envp.push(c"LISTEN_FDS=1".to_owned());
+                }
+                Ok(PreparedService {
+                    what: service.what.clone(),
+                    argv: service
+                        .argv
+                        .iter()
+                        .map(|a| cstring(a))
+                        .collect::<Result<_, _>>()?,
+                    envp,
+                    listen_fd: service.listen_fd,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
         let opened = open_binds(&spec)?;
         let plan = Plan::new(&spec, host);
         Ok(Prepared {
@@ -71,6 +123,7 @@ impl Prepared {
             argv,
             envp,
             path_dirs,
+            services,
         })
     }
 

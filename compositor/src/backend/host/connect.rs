@@ -17,8 +17,8 @@ use wayland_protocols::xdg::decoration::zv1::client::{
 use wayland_protocols::xdg::shell::client::xdg_wm_base;
 
 use super::{
-    Error, Host, HostClipboard, HostEvent, HostSeat, HostWindow, Link, PendingAxis, Presenter,
-    ShmBuffer,
+    Error, Exporter, Foreign, Host, HostClipboard, HostEvent, HostSeat, HostWindow, Link,
+    PendingAxis, Presenter, ShmBuffer,
 };
 use crate::config::Config;
 use crate::marking::HostFrame;
@@ -34,6 +34,7 @@ struct Globals {
     data_device_manager: Option<wl_data_device_manager::WlDataDeviceManager>,
     fractional: Option<wp_fractional_scale_manager_v1::WpFractionalScaleManagerV1>,
     viewporter: Option<wp_viewporter::WpViewporter>,
+    exporter: Option<Exporter>,
     outputs: Vec<wl_output::WlOutput>,
 }
 
@@ -81,6 +82,13 @@ impl HostWindow {
             },
             fractional: list.bind(&qh, 1..=1, ()).ok(),
             viewporter: list.bind(&qh, 1..=1, ()).ok(),
+            // Only bound here: the window is exported when wsbox asks
+            // (HostWindow::export).
+            exporter: list
+                .bind(&qh, 1..=1, ())
+                .ok()
+                .map(Exporter::V2)
+                .or_else(|| list.bind(&qh, 1..=1, ()).ok().map(Exporter::V1)),
             outputs,
         };
         let mut window = Self::open(conn, queue, globals, output, config)?;
@@ -124,6 +132,7 @@ impl HostWindow {
                 .then(|| registry.bind(6, 3, &qh, ())),
             fractional: None,
             viewporter: None,
+            exporter: None,
             outputs: Vec::new(),
         };
         Ok((Self::open(conn, queue, globals, output, config)?, theirs))
@@ -215,6 +224,7 @@ impl HostWindow {
             offers: Vec::new(),
             selection: None,
             source: None,
+            exported_handle: None,
         };
         let presenter = Presenter::new(output, marking.title().to_owned())?;
         Ok(Self {
@@ -232,6 +242,7 @@ impl HostWindow {
                 _decoration: decoration,
                 _cursor: (cursor_surface, cursor_buffer),
                 viewport,
+                foreign: Foreign::new(globals.exporter),
             },
             presenter,
             marking,

@@ -18,7 +18,9 @@
 //! - `present.rs`: buffers, damage and commits;
 //! - `seat.rs`: what the host's seat did to the window (focus, keys and
 //!   buttons held inside), and the moves and resizes it asks of the host;
-//! - `selection.rs`: the host's clipboard.
+//! - `selection.rs`: the host's clipboard;
+//! - `foreign.rs`: the window's handle for the host's other clients
+//!   (xdg-foreign), the parent of the host dialogs wsbox asks for.
 //!
 //! Host events are queued while the connection is dispatched and applied to
 //! the compositor afterwards, by `crate::input::host`: the host side never
@@ -47,12 +49,15 @@ use wayland_client::{Connection, EventQueue, QueueHandle};
 use wayland_protocols::wp::fractional_scale::v1::client::wp_fractional_scale_v1;
 use wayland_protocols::wp::viewporter::client::wp_viewport;
 use wayland_protocols::xdg::decoration::zv1::client::zxdg_toplevel_decoration_v1;
+use wayland_protocols::xdg::foreign::zv1::client as foreign_v1;
+use wayland_protocols::xdg::foreign::zv2::client as foreign_v2;
 use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel};
 
 use crate::marking::HostFrame;
 
 mod connect;
 mod dispatch;
+mod foreign;
 mod present;
 mod seat;
 mod selection;
@@ -192,6 +197,8 @@ struct Host {
     /// wsbox's own host selection (what Ctrl+Shift+C copied), until the
     /// host cancels it.
     source: Option<wl_data_source::WlDataSource>,
+    /// The handle the host exported the window under (xdg-foreign).
+    exported_handle: Option<String>,
 }
 
 /// One host wl_shm buffer: the whole window, frame included.
@@ -250,6 +257,8 @@ struct Link {
         wp_viewport::WpViewport,
         wp_fractional_scale_v1::WpFractionalScaleV1,
     )>,
+    /// The host's xdg-foreign exporter, and the window once exported.
+    foreign: Foreign,
 }
 
 /// The host buffers and the pacing of frames.
@@ -338,4 +347,25 @@ impl std::fmt::Debug for HostWindow {
             .field("frames_rendered", &self.presenter.frames_rendered)
             .finish_non_exhaustive()
     }
+}
+
+/// The host's exporter, if it offers one.
+#[derive(Debug)]
+enum Exporter {
+    V2(foreign_v2::zxdg_exporter_v2::ZxdgExporterV2),
+    V1(foreign_v1::zxdg_exporter_v1::ZxdgExporterV1),
+}
+
+/// The window as exported; the handle stays valid while this lives.
+#[derive(Debug)]
+enum Exported {
+    V2(foreign_v2::zxdg_exported_v2::ZxdgExportedV2),
+    V1(foreign_v1::zxdg_exported_v1::ZxdgExportedV1),
+}
+
+/// The exporter and what it exported.
+#[derive(Debug)]
+struct Foreign {
+    exporter: Option<Exporter>,
+    exported: Option<Exported>,
 }

@@ -75,7 +75,7 @@ pub fn header(object: u32, opcode: u16, size: u32, body: Vec<u8>) -> Vec<u8> {
 fn put_bytes(body: &mut Vec<u8>, len: u32, bytes: &[u8]) {
     body.extend_from_slice(&len.to_ne_bytes());
     body.extend_from_slice(bytes);
-    while body.len() % 4 != 0 {
+    while !body.len().is_multiple_of(4) {
         body.push(0);
     }
 }

@@ -1,0 +1,547 @@
+//! wsbox's side of the private bus: `org.freedesktop.portal.Desktop` at
+//! `/org/freedesktop/portal/desktop`, with FileChooser (version 3),
+//! Settings, NetworkMonitor and ProxyResolver. It runs on zbus's threads,
+//! never on the event loop's: a method call only records a request and
+//! tells the loop, and the answers leave from a thread of their own, so a
+//! bus the app stalls (the daemon is the app's) stalls neither the display
+//! nor wsbox's other work.
+//!
+//! Everything a call brings is the app's: options are read bounded
+//! ([`super::request`]), requests are bounded ([`super::registry`]), and a
+//! request is answered (`Response`) to its caller alone, from the
+//! connection that owns the portal's name, as the desktop portal does.
+
+use std::collections::HashMap;
+use std::os::unix::net::UnixStream;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use wsbox_compositor::reexports::calloop::channel::Sender;
+use zbus::blocking::Connection;
+use zbus::message::Header;
+use zbus::object_server::SignalEmitter;
+use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
+use zbus::{interface, AuthMechanism};
+
+use super::registry::{Entry, Refused, Registry};
+use super::request::{self, Kind};
+use super::settings::Settings;
+
+/// The portal's well-known name and object path.
+pub const NAME: &str = "org.freedesktop.portal.Desktop";
+pub const PATH: &str = "/org/freedesktop/portal/desktop";
+const REQUEST_IFACE: &str = "org.freedesktop.portal.Request";
+
+/// How long wsbox waits for the bus to answer its first calls, while the
+/// app waits to start: the daemon starts in a few milliseconds.
+const CONNECT_WAIT: Duration = Duration::from_secs(10);
+
+/// What the event loop hears from the portal.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A request waits for the user.
+    Opened(u32),
+    /// The app closed it (or left the bus) before it was answered.
+    Closed(u32),
+}
+
+/// The response codes of `org.freedesktop.portal.Request.Response`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    Success = 0,
+    Cancelled = 1,
+    Other = 2,
+}
+
+/// What the answering thread does.
+#[derive(Debug)]
+enum Outgoing {
+    Respond {
+        entry: Box<Entry>,
+        code: Code,
+        uris: Vec<String>,
+    },
+    /// The request object goes (closed, or its caller left).
+    Unexport { path: String },
+}
+
+/// How the event loop answers requests: through the answering thread.
+#[derive(Debug, Clone)]
+pub struct Answers {
+    tx: mpsc::Sender<Outgoing>,
+}
+
+impl Answers {
+    /// Sends `code` and `uris` (the caller's grants) to the caller of
+    /// `entry`, which was taken out of the registry.
+    pub fn respond(&self, entry: Entry, code: Code, uris: Vec<String>) {
+        let _ = self.tx.send(Outgoing::Respond {
+            entry: Box::new(entry),
+            code,
+            uris,
+        });
+    }
+}
+
+/// What the interfaces share.
+#[derive(Debug)]
+pub struct Shared {
+    pub registry: Registry,
+    events: Mutex<Sender<Event>>,
+    out: Mutex<mpsc::Sender<Outgoing>>,
+    /// Whether an opened file becomes read-write.
+    writable: bool,
+}
+
+impl Shared {
+    fn tell(&self, event: Event) {
+        let events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = events.send(event);
+    }
+
+    fn unexport(&self, path: String) {
+        let out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = out.send(Outgoing::Unexport { path });
+    }
+}
+
+/// Network facts the NetworkMonitor and ProxyResolver portals give.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetInfo {
+    /// The sandbox has a way out.
+    pub available: bool,
+    /// What every URI should go through (Tor's SOCKS port), else direct.
+    pub proxy: Option<String>,
+}
+
+/// The running portal.
+#[derive(Debug)]
+pub struct Server {
+    pub shared: Arc<Shared>,
+    pub answers: Answers,
+    _conn: Connection,
+}
+
+/// Errors in the desktop portal's own names.
+#[derive(Debug, zbus::DBusError)]
+#[zbus(prefix = "org.freedesktop.portal.Error")]
+enum PortalError {
+    #[zbus(error)]
+    ZBus(zbus::Error),
+    NotFound(String),
+    NotAllowed(String),
+    InvalidArgument(String),
+    Failed(String),
+}
+
+/// The request path for `sender`'s `token`: `:1.45` makes `1_45`.
+pub fn request_path(sender: &str, token: &str) -> String {
+    let sender = sender.trim_start_matches(':').replace('.', "_");
+    format!("{PATH}/request/{sender}/{token}")
+}
+
+/// Whether `token` may be an element of an object path.
+fn valid_token(token: &str) -> bool {
+    !token.is_empty()
+        && token.len() <= 64
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+struct FileChooser {
+    shared: Arc<Shared>,
+}
+
+impl FileChooser {
+    async fn ask(
+        &self,
+        kind: Kind,
+        header: &Header<'_>,
+        server: &zbus::ObjectServer,
+        title: &str,
+        options: &HashMap<String, OwnedValue>,
+    ) -> Result<OwnedObjectPath, PortalError> {
+        let sender = header
+            .sender()
+            .ok_or_else(|| PortalError::NotAllowed("no sender".into()))?
+            .to_string();
+        let token = match options.get("handle_token").map(|v| &**v) {
+            None => "t".to_owned(),
+            Some(Value::Str(t)) if valid_token(t) => t.to_string(),
+            Some(_) => {
+                return Err(PortalError::InvalidArgument(
+                    "handle_token is not a valid token".into(),
+                ))
+            }
+        };
+        let mut path = request_path(&sender, &token);
+        let pending = request::parse(0, kind, title, options, self.shared.writable)
+            .map_err(|e| PortalError::InvalidArgument(e.to_string()))?;
+        let id = match self.shared.registry.add(&sender, &path, pending.clone()) {
+            Ok(id) => id,
+            Err(Refused::Taken) => {
+                // As the desktop portal does with a token used twice.
+                let mut bytes = [0u8; 4];
+                crate::util::getrandom(&mut bytes)
+                    .map_err(|e| PortalError::Failed(e.to_string()))?;
+                let suffix = u32::from_ne_bytes(bytes);
+                path = format!("{path}/{suffix}");
+                self.shared
+                    .registry
+                    .add(&sender, &path, pending)
+                    .map_err(|_| PortalError::Failed("too many requests".into()))?
+            }
+            Err(Refused::Full) => {
+                return Err(PortalError::Failed(format!(
+                    "too many requests wait for the user (at most {})",
+                    super::registry::PENDING_MAX
+                )))
+            }
+        };
+        let object = RequestObject {
+            shared: self.shared.clone(),
+        };
+        if let Err(e) = server.at(path.as_str(), object).await {
+            let _ = self.shared.registry.take(id);
+            return Err(PortalError::Failed(format!(
+                "failed to make the request: {e}"
+            )));
+        }
+        self.shared.tell(Event::Opened(id));
+        OwnedObjectPath::try_from(path).map_err(|e| PortalError::Failed(e.to_string()))
+    }
+
+    fn close_request(&self, header: &Header<'_>, handle: &str) -> Result<(), PortalError> {
+        close(&self.shared, header, handle)
+    }
+}
+
+/// Closes the request at `path` for its caller; someone else's is refused.
+fn close(shared: &Shared, header: &Header<'_>, path: &str) -> Result<(), PortalError> {
+    let sender = header.sender().map(|s| s.to_string()).unwrap_or_default();
+    match shared.registry.close(path, &sender) {
+        Ok(entry) => {
+            shared.unexport(entry.path);
+            shared.tell(Event::Closed(entry.pending.id));
+            Ok(())
+        }
+        Err(true) => Err(PortalError::NotAllowed(
+            "Portal operation not allowed: Unmatched caller".into(),
+        )),
+        // Answered already: nothing to close.
+        Err(false) => Ok(()),
+    }
+}
+
+#[interface(name = "org.freedesktop.portal.FileChooser")]
+impl FileChooser {
+    async fn open_file(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(object_server)] server: &zbus::ObjectServer,
+        _parent_window: &str,
+        title: &str,
+        options: HashMap<String, OwnedValue>,
+    ) -> Result<OwnedObjectPath, PortalError> {
+        self.ask(Kind::Open, &header, server, title, &options).await
+    }
+
+    async fn save_file(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(object_server)] server: &zbus::ObjectServer,
+        _parent_window: &str,
+        title: &str,
+        options: HashMap<String, OwnedValue>,
+    ) -> Result<OwnedObjectPath, PortalError> {
+        self.ask(Kind::Save, &header, server, title, &options).await
+    }
+
+    async fn save_files(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(object_server)] server: &zbus::ObjectServer,
+        _parent_window: &str,
+        title: &str,
+        options: HashMap<String, OwnedValue>,
+    ) -> Result<OwnedObjectPath, PortalError> {
+        self.ask(Kind::SaveFiles, &header, server, title, &options)
+            .await
+    }
+
+    /// Not in the portal's interface, but GTK 3 and GTK 4.8 call it to
+    /// dismiss a dialog they hide: it closes the caller's request.
+    fn close(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        handle: OwnedObjectPath,
+    ) -> Result<(), PortalError> {
+        self.close_request(&header, handle.as_str())
+    }
+
+    #[zbus(property(emits_changed_signal = "const"), name = "version")]
+    fn version(&self) -> u32 {
+        3
+    }
+}
+
+/// `org.freedesktop.portal.Request` of one request.
+struct RequestObject {
+    shared: Arc<Shared>,
+}
+
+#[interface(name = "org.freedesktop.portal.Request")]
+impl RequestObject {
+    fn close(&self, #[zbus(header)] header: Header<'_>) -> Result<(), PortalError> {
+        let path = header.path().map(|p| p.to_string()).unwrap_or_default();
+        close(&self.shared, &header, &path)
+    }
+}
+
+struct SettingsPortal {
+    settings: Settings,
+}
+
+#[interface(name = "org.freedesktop.portal.Settings")]
+impl SettingsPortal {
+    fn read_all(&self, namespaces: Vec<String>) -> HashMap<String, HashMap<String, OwnedValue>> {
+        self.settings.read_all(&namespaces)
+    }
+
+    /// The value inside two variants, as the desktop portal's version 1
+    /// returned it and libadwaita and Qt expect.
+    fn read(&self, namespace: &str, key: &str) -> Result<OwnedValue, PortalError> {
+        let value = self.one(namespace, key)?;
+        OwnedValue::try_from(Value::Value(Box::new(Value::from(value))))
+            .map_err(|e| PortalError::Failed(e.to_string()))
+    }
+
+    fn read_one(&self, namespace: &str, key: &str) -> Result<OwnedValue, PortalError> {
+        self.one(namespace, key)
+    }
+
+    #[zbus(signal)]
+    async fn setting_changed(
+        emitter: &SignalEmitter<'_>,
+        namespace: &str,
+        key: &str,
+        value: Value<'_>,
+    ) -> zbus::Result<()>;
+
+    #[zbus(property(emits_changed_signal = "const"), name = "version")]
+    fn version(&self) -> u32 {
+        2
+    }
+}
+
+impl SettingsPortal {
+    fn one(&self, namespace: &str, key: &str) -> Result<OwnedValue, PortalError> {
+        self.settings
+            .get(namespace, key)
+            .ok_or_else(|| PortalError::NotFound("Requested setting not found".into()))
+    }
+}
+
+struct NetworkMonitor {
+    net: NetInfo,
+}
+
+#[interface(name = "org.freedesktop.portal.NetworkMonitor")]
+impl NetworkMonitor {
+    fn get_available(&self) -> bool {
+        self.net.available
+    }
+
+    fn get_metered(&self) -> bool {
+        false
+    }
+
+    /// 1 local, 4 full.
+    fn get_connectivity(&self) -> u32 {
+        if self.net.available {
+            4
+        } else {
+            1
+        }
+    }
+
+    fn get_status(&self) -> HashMap<String, OwnedValue> {
+        HashMap::from([
+            ("available".to_owned(), OwnedValue::from(self.net.available)),
+            ("metered".to_owned(), OwnedValue::from(false)),
+            (
+                "connectivity".to_owned(),
+                OwnedValue::from(self.get_connectivity()),
+            ),
+        ])
+    }
+
+    /// wsbox cannot tell without trying; the app may try itself.
+    fn can_reach(&self, _hostname: &str, _port: u32) -> bool {
+        self.net.available
+    }
+
+    #[zbus(signal)]
+    async fn changed(emitter: &SignalEmitter<'_>) -> zbus::Result<()>;
+
+    #[zbus(property(emits_changed_signal = "const"), name = "version")]
+    fn version(&self) -> u32 {
+        3
+    }
+}
+
+struct ProxyResolver {
+    net: NetInfo,
+}
+
+#[interface(name = "org.freedesktop.portal.ProxyResolver")]
+impl ProxyResolver {
+    /// GLib asks before every connection once the portal is there: an
+    /// error would fail the connection.
+    fn lookup(&self, _uri: &str) -> Vec<String> {
+        vec![self.net.proxy.clone().unwrap_or_else(|| "direct://".into())]
+    }
+
+    #[zbus(property(emits_changed_signal = "const"), name = "version")]
+    fn version(&self) -> u32 {
+        1
+    }
+}
+
+/// Authenticates wsbox's connection on the bus, serves the portal and
+/// owns its name: all done before this returns, and before the app starts.
+pub fn start(
+    stream: UnixStream,
+    events: Sender<Event>,
+    settings: Settings,
+    net: NetInfo,
+    writable: bool,
+) -> Result<Server> {
+    let (tx, rx) = mpsc::channel();
+    let shared = Arc::new(Shared {
+        registry: Registry::default(),
+        events: Mutex::new(events),
+        out: Mutex::new(tx.clone()),
+        writable,
+    });
+    let chooser = FileChooser {
+        shared: shared.clone(),
+    };
+    let settings = SettingsPortal { settings };
+    let monitor = NetworkMonitor { net: net.clone() };
+    let resolver = ProxyResolver { net };
+    // The handshake waits for the daemon, which pid 1 starts: on a thread,
+    // so that a daemon that never answers costs a bounded wait.
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("wsbox-bus-connect".into())
+        .spawn(move || {
+            let built = (|| -> zbus::Result<Connection> {
+                zbus::blocking::connection::Builder::async_io_unix_stream(stream)
+                    .auth_mechanism(AuthMechanism::Anonymous)
+                    .max_queued(64)
+                    .serve_at(PATH, chooser)?
+                    .serve_at(PATH, settings)?
+                    .serve_at(PATH, monitor)?
+                    .serve_at(PATH, resolver)?
+                    .name(NAME)?
+                    .build()
+            })();
+            let _ = done_tx.send(built);
+        })
+        .context("failed to start the portal")?;
+    let conn = match done_rx.recv_timeout(CONNECT_WAIT) {
+        Ok(built) => built.context("failed to serve the portal on the sandbox's bus")?,
+        Err(_) => anyhow::bail!(
+            "the sandbox's session bus did not answer within {} s",
+            CONNECT_WAIT.as_secs()
+        ),
+    };
+    spawn_answers(conn.clone(), rx)?;
+    spawn_watch(conn.clone(), shared.clone())?;
+    Ok(Server {
+        shared,
+        answers: Answers { tx },
+        _conn: conn,
+    })
+}
+
+/// The thread that sends every Response and removes finished request
+/// objects: a bus that blocks blocks it alone.
+fn spawn_answers(conn: Connection, rx: mpsc::Receiver<Outgoing>) -> Result<()> {
+    std::thread::Builder::new()
+        .name("wsbox-portal".into())
+        .spawn(move || {
+            for out in rx {
+                match out {
+                    Outgoing::Respond { entry, code, uris } => {
+                        let results: HashMap<&str, Value<'_>> =
+                            HashMap::from([("uris", Value::from(uris))]);
+                        if let Err(e) = conn.emit_signal(
+                            Some(entry.sender.as_str()),
+                            entry.path.as_str(),
+                            REQUEST_IFACE,
+                            "Response",
+                            &(code as u32, results),
+                        ) {
+                            tracing::warn!(%e, "failed to answer a portal request");
+                        }
+                        let _ = conn
+                            .object_server()
+                            .remove::<RequestObject, _>(entry.path.as_str());
+                    }
+                    Outgoing::Unexport { path } => {
+                        let _ = conn
+                            .object_server()
+                            .remove::<RequestObject, _>(path.as_str());
+                    }
+                }
+            }
+        })
+        .context("failed to start the portal")?;
+    Ok(())
+}
+
+/// The thread that closes the requests of callers that left the bus.
+fn spawn_watch(conn: Connection, shared: Arc<Shared>) -> Result<()> {
+    let proxy =
+        zbus::blocking::fdo::DBusProxy::new(&conn).context("failed to watch the sandbox's bus")?;
+    let changes = proxy
+        .receive_name_owner_changed()
+        .context("failed to watch the sandbox's bus")?;
+    std::thread::Builder::new()
+        .name("wsbox-portal-watch".into())
+        .spawn(move || {
+            for signal in changes {
+                let Ok(args) = signal.args() else { continue };
+                if args.new_owner().is_some() || !args.name().starts_with(':') {
+                    continue;
+                }
+                for entry in shared.registry.drop_sender(args.name()) {
+                    shared.unexport(entry.path);
+                    shared.tell(Event::Closed(entry.pending.id));
+                }
+            }
+        })
+        .context("failed to start the portal")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_paths_follow_the_portal_spec() {
+        assert_eq!(
+            request_path(":1.45", "gtk3"),
+            "/org/freedesktop/portal/desktop/request/1_45/gtk3"
+        );
+        assert!(valid_token("firefox_esr_file_picker_0_1"));
+        for bad in ["", "a/b", "a.b", "a-b", &"x".repeat(65)] {
+            assert!(!valid_token(bad), "{bad}");
+        }
+    }
+}
