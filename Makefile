@@ -61,8 +61,11 @@ test:
 	python3 scripts/check-structure.py
 	$(CARGO) build --workspace --bins
 	@# Every test binary runs even when one fails; the summary comes either way.
+	@# The tests run in a cgroup delegated to the test user (as a desktop's
+	@# systemd delegates one), so that its sandboxes get cgroups too.
 	@set -o pipefail; status=0; \
-	  $(CARGO) test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt || status=1; \
+	  ./scripts/delegate-cgroup.py $${WSBOX_TEST_USER:-wsbox-test} -- \
+	    $(CARGO) test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt || status=1; \
 	  $(CARGO) test --example bench 2>&1 | tee -a target/test-output.txt || status=1; \
 	  $(if $(filter true,$(CI)),$(MAKE) --no-print-directory fuzz 2>&1 | tee -a target/test-output.txt || status=1;) \
 	  awk '/^test result:/ { p += $$4; f += $$6; i += $$8 } \

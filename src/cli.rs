@@ -241,6 +241,21 @@ pub struct RunArgs {
     /// timeout_grace` (default 2).
     #[arg(long, value_name = "SECS")]
     pub timeout_grace: Option<f64>,
+    /// Memory of everything in the sandbox, tmpfs pages included, with no
+    /// swap beyond it: a size (512M, 4G) or a share of the host's memory
+    /// (25%). Overrides the policy's `[limits] memory` (default 50%).
+    /// Needs a cgroup.
+    #[arg(long, value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// Processes and threads the sandbox may have at once. Overrides the
+    /// policy's `[limits] tasks` (default 1024).
+    #[arg(long, value_name = "N")]
+    pub tasks: Option<u32>,
+    /// The space of all the sandbox's writable tmpfs places together
+    /// (/tmp, /var/tmp, /dev/shm, the home, the runtime directory, the
+    /// documents). Overrides the policy's `[limits] tmpfs` (default 1G).
+    #[arg(long, value_name = "SIZE")]
+    pub tmpfs: Option<String>,
     /// The sandbox's name for `wsbox ps/windows/screenshot/input/stop`.
     /// Default: the program's name, with -2, -3, … when taken.
     #[arg(long, value_name = "NAME")]

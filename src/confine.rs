@@ -29,12 +29,14 @@ pub const XKB: &str = "/usr/share/X11/xkb";
 /// `landlock_optional`: the policy's `security.landlock = "best-effort"`;
 /// `signal_pids`: the processes wsbox may still signal (the sandbox's pid
 /// 1, its helpers); `display`: whether wsbox runs a compositor, whose font
-/// is read now (`--display none` needs none).
+/// is read now (`--display none` needs none); `cgroup_parents`: where the
+/// sandbox's cgroup was made (wsbox removes it at the end).
 pub fn confine(
     runtime_dir: &Path,
     landlock_optional: bool,
     signal_pids: Vec<i32>,
     display: bool,
+    cgroup_parents: Vec<PathBuf>,
 ) -> Result<Report, Error> {
     if display {
         wsbox_compositor::preload_assets();
@@ -53,6 +55,8 @@ pub fn confine(
         read: vec![PathBuf::from(XKB)],
         landlock_optional,
         signal_pids,
+        // The sandbox's cgroup is removed when it ends.
+        remove_dirs: cgroup_parents,
         ..Confinement::default()
     };
     // Landlock and capabilities bind the calling thread and the threads it

@@ -27,6 +27,9 @@ pub struct Info {
     /// The sandbox has a private session bus with wsbox's portal.
     #[serde(default)]
     pub bus: bool,
+    /// The limits in force and where their use is read.
+    #[serde(default)]
+    pub limits: Option<crate::limits::LimitsInfo>,
 }
 
 impl Info {
@@ -191,7 +194,9 @@ impl Instance {
             .unwrap_or_default()
     }
 
-    fn write_info(&self, info: &Info) -> Result<()> {
+    /// Writes what `wsbox ps` shows, whole (once more when the limits are
+    /// known).
+    pub fn write_info(&self, info: &Info) -> Result<()> {
         let path = self.dir.join("state.json");
         let mut file =
             File::create(&path).with_context(|| format!("failed to create {}", path.display()))?;

@@ -10,6 +10,7 @@ mod files;
 mod helper;
 mod identity;
 mod instance;
+mod limits;
 mod manual;
 mod net;
 mod portal;
@@ -297,6 +298,20 @@ fn choose(
     Ok(0)
 }
 
+/// A sandbox's memory and task use, read from its cgroup (none without).
+fn sandbox_use(info: &instance::Info) -> Option<limits::cgroup::Use> {
+    let limits = info.limits.as_ref()?;
+    Some(limits::cgroup::read_use(
+        limits.cgroup?,
+        &limits.cgroup_dirs,
+    ))
+}
+
+/// Bytes as whole MiB: `123M`.
+fn mebibytes(bytes: u64) -> String {
+    format!("{}M", bytes >> 20)
+}
+
 fn ps(json: bool) -> anyhow::Result<i32> {
     let list = instance::list()?;
     if json {
@@ -304,8 +319,16 @@ fn ps(json: bool) -> anyhow::Result<i32> {
             .iter()
             .map(|(_, info)| {
                 let mut value = serde_json::to_value(info).unwrap_or_default();
-                if let (Some(warning), Some(map)) = (info.warning(), value.as_object_mut()) {
-                    map.insert("warning".into(), warning.into());
+                if let Some(map) = value.as_object_mut() {
+                    if let Some(warning) = info.warning() {
+                        map.insert("warning".into(), warning.into());
+                    }
+                    if let Some(usage) = sandbox_use(info) {
+                        map.insert(
+                            "use".into(),
+                            serde_json::to_value(usage).unwrap_or_default(),
+                        );
+                    }
                 }
                 value
             })
@@ -314,8 +337,8 @@ fn ps(json: bool) -> anyhow::Result<i32> {
         return Ok(0);
     }
     println!(
-        "{:<24} {:>8} {:<10} {:<8} {:<4} PROGRAM",
-        "NAME", "PID", "DISPLAY", "NETWORK", "BUS"
+        "{:<24} {:>8} {:<10} {:<8} {:<4} {:>15} {:>11} PROGRAM",
+        "NAME", "PID", "DISPLAY", "NETWORK", "BUS", "MEMORY", "TASKS"
     );
     let mut warnings = Vec::new();
     for (_, info) in list {
@@ -327,9 +350,21 @@ fn ps(json: bool) -> anyhow::Result<i32> {
             None => info.network.clone(),
         };
         let bus = if info.bus { "yes" } else { "no" };
+        let usage = sandbox_use(&info).unwrap_or_default();
+        let limits = info.limits.clone().unwrap_or_default();
+        let memory = format!(
+            "{}/{}",
+            usage.memory.map_or("-".into(), mebibytes),
+            limits.memory.map_or("none".into(), mebibytes)
+        );
+        let tasks = format!(
+            "{}/{}",
+            usage.tasks.map_or("-".into(), |n| n.to_string()),
+            limits.tasks.map_or("none".into(), |n| n.to_string())
+        );
         println!(
-            "{:<24} {:>8} {:<10} {:<8} {:<4} {}",
-            info.name, info.pid, info.display, network, bus, info.program
+            "{:<24} {:>8} {:<10} {:<8} {:<4} {:>15} {:>11} {}",
+            info.name, info.pid, info.display, network, bus, memory, tasks, info.program
         );
     }
     for warning in warnings {

@@ -9,10 +9,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    #[error("failed to read policy {path}: {source}")]
+    /// The reason is part of the message, not a source of its own: a
+    /// chain of causes would say it twice.
+    #[error("failed to read policy {path}: {reason}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     #[error("invalid policy {origin}{location}: {message}")]
     Parse {

@@ -20,6 +20,7 @@ mod filesystem;
 mod identity;
 mod keyboard;
 mod lifecycle;
+mod limits;
 mod network;
 mod portal;
 mod security;
@@ -37,6 +38,10 @@ pub use filesystem::{validate_host_path, validate_sandbox_path, Access, Bind, Fi
 pub use identity::{validate_hostname, Identity, MachineId};
 pub use keyboard::Keyboard;
 pub use lifecycle::{check_grace, Lifecycle, GRACE_MAX_SECS};
+pub use limits::{
+    parse_size, Amount, Limits, MemoryLimit, TmpfsSize, FILES_MAX, FILES_MIN, MEMORY_MIN,
+    TASKS_MAX, TASKS_MIN, TMPFS_MIN,
+};
 pub use network::{
     AddrError, Forward, ForwardError, Network, NetworkMode, TorAddr, MAX_FORWARDS, TOR_PORTS,
     TOR_SOCKS_DEFAULT,
@@ -75,6 +80,8 @@ pub struct Policy {
     pub lifecycle: Lifecycle,
     #[serde(default)]
     pub portal: Portal,
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 impl Policy {
@@ -87,9 +94,9 @@ impl Policy {
 
     /// Loads a policy file.
     pub fn from_file(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        let text = std::fs::read_to_string(path).map_err(|reason| Error::Read {
             path: path.to_owned(),
-            source,
+            reason,
         })?;
         Self::from_toml(&text, &path.display().to_string())
     }
@@ -117,6 +124,7 @@ impl Policy {
         self.identity.check()?;
         self.clipboard.check()?;
         self.lifecycle.check()?;
+        self.limits.check()?;
         self.portal.check()?;
         self.network.check()?;
         if self.filesystem.sys && self.network.mode == NetworkMode::Host {
@@ -138,6 +146,8 @@ const PARSED_FIELDS: &[&str] = &[
     network::TOR_FIELD,
     network::ALLOW_LAN_FIELD,
     network::FORWARD_FIELD,
+    limits::MEMORY_FIELD,
+    limits::TMPFS_FIELD,
 ];
 
 /// A toml error as the loader reports it. A value refused while parsing is

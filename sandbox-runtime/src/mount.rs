@@ -45,6 +45,10 @@ const MASK: &str = "/mask";
 /// An empty read-only tmpfs mounted once in the staging root, with the same
 /// flags: each masked directory is a bind of it.
 const MASK_DIR: &str = "/maskdir";
+/// The sandbox's scratch space in the staging root
+/// ([`MountStep::ScratchSpace`]): detached with it, it lives on in the
+/// places bound from it.
+const SCRATCH: &str = "/scratch";
 
 /// What every mount of the system tree gets once wsbox filled it.
 const SEALED: MountAttrs = MountAttrs::RDONLY
@@ -243,6 +247,39 @@ fn execute_one(step: &MountStep, opened: &OpenedSources) -> Result<(), Error> {
             let path = inside(target);
             create_dir_all(&path)?;
             mount_tmpfs(&path, *mode, *noexec)
+        }
+        MountStep::ScratchSpace { size } => {
+            let scratch = Path::new(SCRATCH);
+            std::fs::create_dir(scratch).map_err(path_err("create", scratch))?;
+            // An inode per 4 KiB of space at most: files of nothing cannot
+            // take memory beyond the size either.
+            let inodes = (size / 4096).max(4096);
+            let options = format!("mode=0755,size={size},nr_inodes={inodes}");
+            mount(
+                Some("tmpfs"),
+                scratch,
+                Some("tmpfs"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                Some(options.as_str()),
+            )
+            .map_err(nix_err("mount the scratch tmpfs at", scratch))
+        }
+        MountStep::Scratch { target, mode } => {
+            let name = target.to_string_lossy().replace('/', "_");
+            let source = Path::new(SCRATCH).join(name);
+            let dir_mode = nix::sys::stat::Mode::from_bits_truncate(*mode);
+            nix::unistd::mkdir(&source, dir_mode).map_err(nix_err("create", &source))?;
+            let path = inside(target);
+            create_dir_all(&path)?;
+            // A bind keeps the scratch mount's nosuid and nodev.
+            mount(
+                Some(&source),
+                &path,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(nix_err("bind the scratch space at", &path))
         }
         MountStep::Dir { path, mode } => {
             let path = inside(path);

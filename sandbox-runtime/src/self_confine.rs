@@ -55,6 +55,9 @@ pub struct Confinement {
     pub create: Vec<PathBuf>,
     /// Paths wsbox may still read (beneath).
     pub read: Vec<PathBuf>,
+    /// Directories beneath which wsbox may remove directories, and do
+    /// nothing else (where the sandbox's cgroup was made).
+    pub remove_dirs: Vec<PathBuf>,
     /// TCP ports the process may connect to: the upstreams of the Tor
     /// mode's relay and of `--net-forward` (the relay process).
     pub tcp_connect: Vec<u16>,
@@ -166,6 +169,9 @@ impl Confinement {
         }
         for path in &self.create {
             created = created.add_rule(PathBeneath::new(open(path)?, create))?;
+        }
+        for path in &self.remove_dirs {
+            created = created.add_rule(PathBeneath::new(open(path)?, AccessFs::RemoveDir))?;
         }
         for path in &self.read {
             // A path this machine lacks (fonts elsewhere) needs no rule.

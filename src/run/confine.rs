@@ -65,6 +65,7 @@ pub fn confine(mut started: Started) -> Result<Confined> {
         handle: started.events.handle,
         instance: started.instance,
         broker: broker_end,
+        cgroup: started.cgroup.take(),
     };
     // The only processes the confined wsbox signals: the sandbox's pid 1
     // and its own helpers (stopped when it ends).
@@ -86,6 +87,11 @@ pub fn confine(mut started: Started) -> Result<Confined> {
         started.landlock_optional,
         signal_pids,
         started.events.compositor.is_some(),
+        runtime
+            .cgroup
+            .as_ref()
+            .map(crate::limits::cgroup::Cgroup::parents)
+            .unwrap_or_default(),
     )
     .context("failed to confine wsbox itself")?;
     // Threads only now: the sandbox and the helpers are forked.

@@ -2,8 +2,8 @@
 //! a function that hands the next what it needs:
 //!
 //! ```text
-//! prepare    policy + command line ─▶ spec, grants, network plan;
-//!   │        runtime directory (and persistent home) made
+//! prepare    policy + command line ─▶ spec, grants, network plan, limits;
+//!   │        runtime directory (and persistent home) and the cgroup made
 //! display    event loop; Wayland socket + compositor (unless --display none);
 //!   │        control socket
 //! start      pid 1 + app (user-mode network attached before pid 1 goes on);
@@ -15,7 +15,7 @@
 //! serve      event loop, until pid 1 ends or wsbox stops the sandbox
 //!   │
 //! teardown   loop sources ─▶ directory emptied ─▶ broker removes it;
-//!            pid 1 waited for; exit status
+//!            pid 1 waited for; the cgroup read (OOM) and removed; exit status
 //! ```
 //!
 //! The order is the point: every helper is forked while wsbox has a single

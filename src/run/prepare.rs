@@ -64,6 +64,9 @@ pub struct Plan {
     pub portal: Option<PortalPlan>,
     /// The portal's bus, once `display` made its socket.
     pub bus: Option<crate::portal::bus::Bus>,
+    /// The sandbox's cgroup, when it can have one: pid 1 joins it before
+    /// it starts anything; removed once the sandbox has ended.
+    pub cgroup: Option<crate::limits::cgroup::Cgroup>,
     /// The runtime directory, removed when dropped: last, so that it
     /// outlives the rest of the plan.
     pub instance: Instance,
@@ -162,7 +165,7 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let portal = portal_plan(&policy, args, display, network.mode)?;
-    let instance = Instance::create(args.name.as_deref(), &program, |name| Info {
+    let info = |name: &str, limits: Option<crate::limits::LimitsInfo>| Info {
         name: name.to_owned(),
         pid: std::process::id(),
         program: program.clone(),
@@ -170,8 +173,15 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
         network: network.mode.name().to_owned(),
         started,
         bus: portal.is_some(),
-    })?;
+        limits,
+    };
+    let instance = Instance::create(args.name.as_deref(), &program, |name| info(name, None))?;
     let name = instance.name();
+    // The cgroup is named after the sandbox; `wsbox ps` learns of it next.
+    let limits = crate::limits::apply(&name, &policy.limits)?;
+    spec.tmpfs_size = limits.tmpfs;
+    spec.rlimits = limits.rlimits;
+    instance.write_info(&info(&name, Some(limits.info.clone())))?;
     let mut home_created = None;
     if let Some(home) = &policy.filesystem.home {
         let (path, created) = files::persistent_home(&home.persist, &name, spec.host_ids)?;
@@ -179,7 +189,8 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
         home_created = Some(created);
     }
     files::check_read_only_sources(&spec.binds, spec.home.as_deref())?;
-    let warnings = files::unwritable(&spec.binds, spec.host_ids);
+    let mut warnings = files::unwritable(&spec.binds, spec.host_ids);
+    warnings.extend(limits.warning.clone());
     if policy.identity.machine_id == MachineId::Stable {
         spec.machine_id = identity::stable_machine_id(&identity::key_dir()?, &name)?;
     }
@@ -204,6 +215,7 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
         program_file: None,
         portal,
         bus: None,
+        cgroup: limits.cgroup,
         instance,
     })
 }
@@ -354,6 +366,19 @@ fn apply_overrides(policy: &mut Policy, args: &RunArgs) -> Result<()> {
         args.net_allow_lan,
         &args.net_forward,
     )?;
+    if let Some(memory) = &args.memory {
+        policy.limits.memory = memory
+            .parse()
+            .map_err(|e| anyhow::anyhow!("invalid --memory: {e}"))?;
+    }
+    if let Some(tasks) = args.tasks {
+        policy.limits.tasks = tasks;
+    }
+    if let Some(tmpfs) = &args.tmpfs {
+        policy.limits.tmpfs = tmpfs
+            .parse()
+            .map_err(|e| anyhow::anyhow!("invalid --tmpfs: {e}"))?;
+    }
     for pair in &args.env {
         let Some((name, value)) = pair.split_once('=') else {
             bail!("invalid --env {pair:?}: expected NAME=VALUE");
@@ -424,5 +449,11 @@ fn spec(policy: &Policy, argv: Vec<std::ffi::OsString>) -> Result<Spec> {
         files: Vec::new(),
         services: Vec::new(),
         hold_app: false,
+        // Set once the sandbox has a name ([`crate::limits::apply`]).
+        tmpfs_size: policy.limits.tmpfs.bytes(),
+        rlimits: wsbox_sandbox::plan::Rlimits {
+            files: policy.limits.files,
+            tasks: None,
+        },
     })
 }

@@ -1,9 +1,9 @@
 //! The `start` phase of `wsbox run`: pid 1 and the app start, then the
 //! helpers that need the running sandbox, and the event loop watches pid 1.
-//! User-mode networking is attached to pid 1's namespaces before pid 1
-//! goes on; the watch of the host's addresses, the relays, the host
-//! chooser (window mode) and the screenshot writer are forked once the app
-//! has started. Nothing here may
+//! pid 1 joins the sandbox's cgroup, then user-mode networking is attached
+//! to pid 1's namespaces, before pid 1 goes on; the watch of the host's
+//! addresses, the relays, the host chooser (window mode) and the
+//! screenshot writer are forked once the app has started. Nothing here may
 //! start a thread: the helpers must be forked from wsbox's only one, and
 //! wsbox confines itself next.
 
@@ -67,6 +67,8 @@ pub struct Started {
     pub portal: Option<(crate::portal::bus::Bus, crate::run::prepare::PortalPlan)>,
     /// The warnings, printed once the app runs (at once without a portal).
     pub warnings: Vec<String>,
+    /// The sandbox's cgroup, pid 1 in it.
+    pub cgroup: Option<crate::limits::cgroup::Cgroup>,
     pub instance: Instance,
 }
 
@@ -90,7 +92,12 @@ pub fn start(shown: Shown) -> Result<Started> {
     let mut user_net = None;
     let mut watcher_pid = None;
     let network = plan.network;
+    let cgroup = plan.cgroup;
     let mut sandbox = wsbox_sandbox::process::spawn_with(&prepared, |pid| {
+        // First: everything pid 1 starts is inside the limits.
+        if let Some(cgroup) = &cgroup {
+            cgroup.attach(pid.as_raw())?;
+        }
         if let Some(planned) = &network.user_net {
             user_net = Some(usernet::start(pid, planned).map_err(|e| format!("{e:#}"))?);
         }
@@ -292,6 +299,7 @@ pub fn start(shown: Shown) -> Result<Started> {
         screenshot,
         portal,
         warnings,
+        cgroup,
         instance: plan.instance,
     })
 }

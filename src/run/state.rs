@@ -32,6 +32,8 @@ pub struct RuntimeDir {
     pub handle: LoopHandle<'static, Run>,
     pub instance: Instance,
     pub broker: BrokerEnd,
+    /// The sandbox's cgroup: removed once pid 1 has ended.
+    pub cgroup: Option<crate::limits::cgroup::Cgroup>,
 }
 
 /// The state of `wsbox run`'s event loop.

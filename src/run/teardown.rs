@@ -38,7 +38,9 @@ pub fn teardown(ended: Ended) -> Result<i32> {
         handle,
         instance,
         broker,
+        cgroup,
     } = ended.runtime;
+    let name = instance.name();
     drop(event_loop);
     drop(handle);
     // Then the runtime directory emptied, so that the broker can remove it
@@ -64,6 +66,13 @@ pub fn teardown(ended: Ended) -> Result<i32> {
     };
     // Last: the broker has removed the directory and exited.
     drop(broker);
+    // pid 1 is gone, and everything in the sandbox with it.
+    if let Some(mut cgroup) = cgroup {
+        if outcome.is_some() && cgroup.oom_kills() > 0 {
+            eprintln!("wsbox: sandbox {name}: out of memory, app killed");
+        }
+        drop(cgroup);
+    }
     if windowless && x11 {
         hint_at_x11(outcome.as_ref());
     }

@@ -24,7 +24,7 @@ pub use inside::{
 };
 pub use spec::{
     add_env_defaults, environment, random_boot_id, random_machine_id, BindSpec, DocumentSpec,
-    FileSpec, HostIds, ServiceSpec, Spec, ROOT_MAPPED_ID, WAYLAND_TOOLKIT_ENV,
+    FileSpec, HostIds, Rlimits, ServiceSpec, Spec, ROOT_MAPPED_ID, WAYLAND_TOOLKIT_ENV,
 };
 
 /// Files in a fresh procfs that leak kernel or host state; each is covered
@@ -133,6 +133,18 @@ pub enum MountStep {
         target: PathBuf,
         mode: u32,
         noexec: bool,
+    },
+    /// The sandbox's scratch space: one tmpfs of `size` bytes (nosuid,
+    /// nodev) outside the new root, of which each [`MountStep::Scratch`]
+    /// binds a directory. Every writable tmpfs place shares it, so `size`
+    /// is their total.
+    ScratchSpace {
+        size: u64,
+    },
+    /// A new directory of the scratch space, mode `mode`, bound at `target`.
+    Scratch {
+        target: PathBuf,
+        mode: u32,
     },
     Dir {
         path: PathBuf,
@@ -257,7 +269,9 @@ pub struct Plan {
 impl Plan {
     /// Builds the plan for `spec` on a host laid out as `host`.
     pub fn new(spec: &Spec, host: &HostLayout) -> Plan {
-        let mut m = Vec::new();
+        let mut m = vec![MountStep::ScratchSpace {
+            size: spec.tmpfs_size,
+        }];
         let mut writable = Vec::new();
 
         m.push(ro_bind("/usr", "/usr"));
@@ -326,7 +340,7 @@ impl Plan {
         });
         m.push(symlink("pts/ptmx", "/dev/ptmx"));
         m.push(dir("/dev/shm", 0o755));
-        m.push(tmpfs("/dev/shm", 0o1777, false));
+        m.push(scratch("/dev/shm", 0o1777));
         m.push(symlink("/proc/self/fd", "/dev/fd"));
         m.push(symlink("/proc/self/fd/0", "/dev/stdin"));
         m.push(symlink("/proc/self/fd/1", "/dev/stdout"));
@@ -353,7 +367,8 @@ impl Plan {
                     writable: true,
                     device: false,
                 }),
-                _ => m.push(tmpfs(path, mode, false)),
+                _ if path == "/run" => m.push(tmpfs(path, mode, false)),
+                _ => m.push(scratch(path, mode)),
             }
             // /run itself stays read-only (sealed below), so that the files
             // place inside it is not writable under Landlock.
@@ -378,7 +393,7 @@ impl Plan {
         // Documents: each in a directory of its own on one tmpfs the app
         // may write; the host file is written back by wsbox, never bound.
         m.push(dir(DOCS_DIR, 0o755));
-        m.push(tmpfs(DOCS_DIR, 0o700, false));
+        m.push(scratch(DOCS_DIR, 0o700));
         writable.push(DOCS_DIR.into());
         for (i, doc) in spec.documents.iter().enumerate() {
             let dir_path = document_dir(i + 1);
@@ -482,6 +497,13 @@ fn ro_bind(source: impl Into<PathBuf>, target: impl Into<PathBuf>) -> MountStep 
         target: target.into(),
         writable: false,
         device: false,
+    }
+}
+
+fn scratch(target: &str, mode: u32) -> MountStep {
+    MountStep::Scratch {
+        target: target.into(),
+        mode,
     }
 }
 

@@ -56,6 +56,24 @@ pub struct Spec {
     /// ([`crate::process::Sandbox::release`]), after the services: wsbox
     /// owns its names on the bus before the app can ask for them.
     pub hold_app: bool,
+    /// The size of the one tmpfs every writable tmpfs place of the sandbox
+    /// is a directory of (/tmp, /var/tmp, /dev/shm, the home unless it is
+    /// the host's, the runtime directory, the documents): their total.
+    pub tmpfs_size: u64,
+    /// The resource limits pid 1 sets before it starts the services and
+    /// the app.
+    pub rlimits: Rlimits,
+}
+
+/// The resource limits of everything in a sandbox, set by its pid 1 (soft
+/// and hard alike, so the app cannot raise them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimits {
+    /// RLIMIT_NOFILE.
+    pub files: u64,
+    /// RLIMIT_NPROC, where it counts the sandbox's own tasks only (the
+    /// binary decides: see `src/limits/`).
+    pub tasks: Option<u64>,
 }
 
 /// A file written into the sandbox before the app starts, mode 0644.

@@ -27,6 +27,11 @@ fn spec() -> Spec {
         files: Vec::new(),
         services: Vec::new(),
         hold_app: false,
+        tmpfs_size: 1 << 30,
+        rlimits: Rlimits {
+            files: 8192,
+            tasks: None,
+        },
     }
 }
 
@@ -261,7 +266,7 @@ fn user_binds_come_after_the_system_tree() {
     let plan = Plan::new(&s, &merged());
     let home = index(
         &plan,
-        |s| matches!(s, MountStep::Tmpfs { target, .. } if target == Path::new(SANDBOX_HOME)),
+        |s| matches!(s, MountStep::Scratch { target, .. } if target == Path::new(SANDBOX_HOME)),
     );
     let bind = index(
         &plan,
@@ -356,6 +361,7 @@ fn writable_places_are_the_plan_s() {
 #[test]
 fn tmpfs_places_exist_and_home_is_private() {
     let plan = Plan::new(&spec(), &merged());
+    assert!(plan.mounts.contains(&tmpfs("/run", 0o755, false)));
     for (path, mode) in [
         ("/tmp", 0o1777),
         ("/var/tmp", 0o1777),
@@ -363,7 +369,9 @@ fn tmpfs_places_exist_and_home_is_private() {
         (SANDBOX_HOME, 0o700),
         (SANDBOX_RUNTIME_DIR, 0o700),
     ] {
-        assert!(plan.mounts.contains(&tmpfs(path, mode, false)), "{path}");
+        if path != "/run" {
+            assert!(plan.mounts.contains(&scratch(path, mode)), "{path}");
+        }
         assert_eq!(
             plan.writable.contains(&PathBuf::from(path)),
             path != "/run",
@@ -423,6 +431,7 @@ fn persistent_home_is_a_writable_bind_instead_of_a_tmpfs() {
     });
     let plan = Plan::new(&s, &merged());
     assert!(!plan.mounts.contains(&tmpfs(SANDBOX_HOME, 0o700, false)));
+    assert!(!plan.mounts.contains(&scratch(SANDBOX_HOME, 0o700)));
     let home = index(
         &plan,
         |s| matches!(s, MountStep::Bind { target, writable: true, .. } if target == Path::new(SANDBOX_HOME)),
@@ -464,4 +473,43 @@ fn the_font_cache_is_shown_read_only_where_the_host_has_one() {
     };
     assert!(plan.mounts.contains(&bind), "{:#?}", plan.mounts);
     assert!(!plan.writable.iter().any(|w| w.starts_with("/var/cache")));
+}
+
+#[test]
+fn writable_tmpfs_places_share_one_scratch_space_of_the_spec_size() {
+    let mut s = spec();
+    s.tmpfs_size = 256 << 20;
+    let plan = Plan::new(&s, &merged());
+    // First, before any place is bound from it.
+    assert_eq!(plan.mounts[0], MountStep::ScratchSpace { size: 256 << 20 });
+    let places: Vec<&Path> = plan
+        .mounts
+        .iter()
+        .filter_map(|step| match step {
+            MountStep::Scratch { target, .. } => Some(target.as_path()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        places,
+        [
+            Path::new("/dev/shm"),
+            Path::new("/tmp"),
+            Path::new("/var/tmp"),
+            Path::new(SANDBOX_RUNTIME_DIR),
+            Path::new(SANDBOX_HOME),
+            Path::new(DOCS_DIR),
+        ]
+    );
+    // Every place the app may write that is not a bind of the host's is
+    // on it: nothing writable is a tmpfs of its own.
+    for step in &plan.mounts {
+        if let MountStep::Tmpfs { target, .. } = step {
+            assert!(
+                !plan.writable.contains(target),
+                "{} is a writable tmpfs of its own",
+                target.display()
+            );
+        }
+    }
 }

@@ -18,7 +18,7 @@ use nix::unistd::Pid;
 use super::prepared::{Prepared, PreparedService};
 use super::supervised_signals;
 use super::{EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_WSBOX_ERROR};
-use crate::plan::{ConfineStep, DOCS_DIR, SANDBOX_HOME};
+use crate::plan::{ConfineStep, Rlimits, DOCS_DIR, SANDBOX_HOME};
 use crate::{landlock, mount, namespaces, network, privileges};
 
 /// Reports a failure to wsbox and exits.
@@ -81,6 +81,9 @@ pub(super) fn run(
     privileges::close_fds_except(&keep);
     let _ = privileges::drop_capabilities();
     let _ = privileges::no_new_privs();
+    if let Err(message) = set_rlimits(&prepared.spec.rlimits) {
+        fail(&err, EXIT_WSBOX_ERROR, message);
+    }
     for index in 0..prepared.services.len() {
         start_service(prepared, index, &err);
     }
@@ -109,6 +112,28 @@ pub(super) fn run(
     // behind. reap and exit make syscalls only (close_fds_except allocates
     // nothing either).
     reap(app)
+}
+
+/// Sets the sandbox's resource limits, soft and hard, on pid 1, whence
+/// the services and the app inherit them: no core dumps, at most
+/// `files` open files and, where wsbox asks, `tasks` tasks. A limit above
+/// what pid 1 already has stays at what it has (only root may raise one).
+fn set_rlimits(limits: &Rlimits) -> Result<(), String> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let wanted = [
+        (Resource::RLIMIT_CORE, Some(0), "core dumps"),
+        (Resource::RLIMIT_NOFILE, Some(limits.files), "open files"),
+        (Resource::RLIMIT_NPROC, limits.tasks, "tasks"),
+    ];
+    for (resource, value, what) in wanted {
+        let Some(value) = value else { continue };
+        let (_, hard) =
+            getrlimit(resource).map_err(|e| format!("failed to read the limit of {what}: {e}"))?;
+        let value = value.min(hard);
+        setrlimit(resource, value, value)
+            .map_err(|e| format!("failed to limit {what} to {value}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Everything pid 1 does before the app exists.
