@@ -297,6 +297,35 @@ fn memory_hog_is_killed_in_its_cgroup(who: Who, test: &str) {
         "no single report line\n{out}"
     );
     assert_no_cgroup_left(&name);
+
+    // A child killed, the app going on: said so, and the app's status.
+    let out = output(
+        r.wsbox(&[
+            "run",
+            "--display",
+            "none",
+            "--name",
+            &name,
+            "--memory",
+            "128M",
+            "--",
+            "sh",
+            "-c",
+            "python3 -c 'b = bytearray(256 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1'; \
+             echo after $?",
+        ]),
+        RUN_LIMIT,
+    );
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(out.stdout.trim(), "after 137", "{out}");
+    assert!(
+        out.stderr.lines().any(|l| l
+            == format!(
+                "wsbox: sandbox {name}: out of memory; the kernel killed 1 of its processes, \
+                 the app went on"
+            )),
+        "{out}"
+    );
 }
 
 fn filling_tmp_stops_at_the_tmpfs_cap(who: Who, test: &str) {

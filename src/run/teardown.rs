@@ -66,12 +66,19 @@ pub fn teardown(ended: Ended) -> Result<i32> {
     };
     // Last: the broker has removed the directory and exited.
     drop(broker);
-    // pid 1 is gone, and everything in the sandbox with it.
-    if let Some(mut cgroup) = cgroup {
-        if outcome.is_some() && cgroup.oom_kills() > 0 {
+    // pid 1 is gone, and everything in the sandbox with it: the cgroup's
+    // OOM count is final, and the cgroup is removed as it drops here.
+    if let (Some(mut cgroup), Some(outcome)) = (cgroup, outcome.as_ref()) {
+        let kills = cgroup.oom_kills();
+        // 137: the app itself ended by SIGKILL (wsbox's own stop says so
+        // otherwise, and kills no process by OOM).
+        if kills > 0 && outcome.code == 137 {
             eprintln!("wsbox: sandbox {name}: out of memory, app killed");
+        } else if kills > 0 {
+            eprintln!(
+                "wsbox: sandbox {name}: out of memory; the kernel killed {kills} of its processes, the app went on"
+            );
         }
-        drop(cgroup);
     }
     if windowless && x11 {
         hint_at_x11(outcome.as_ref());
