@@ -10,11 +10,18 @@ bare machine, a container or CI has none. Run as root, this makes
 (cgroup v2's unified one, or v1's memory, pids and cpu), gives it to USER,
 moves itself in and execs CMD, so that the tests' sandboxes, as root and
 as USER, get their cgroups. Where it cannot (not root, no such
-hierarchies), it says why in one line and runs CMD as it is.
+hierarchies), it says why in one line and runs CMD as it is. When CMD
+ends, the cgroups left below (empty ones) are removed, then the
+delegated one, and its status is this script's.
+
+For test machines only: root's test processes run inside the subtree
+given to USER, and on cgroup v2 the owner of a subtree may move the
+processes within it.
 """
 
 import os
 import pwd
+import subprocess
 import sys
 
 NAME = "wsbox-delegated"
@@ -51,6 +58,25 @@ def hierarchies():
     return out
 
 
+def clean(dirs):
+    """Removes the empty cgroups below each delegated one, then it, once
+    this process has moved back up."""
+    for d in dirs:
+        child = os.path.join(d, NAME)
+        for top, subdirs, _ in os.walk(child, topdown=False):
+            for sub in subdirs:
+                try:
+                    os.rmdir(os.path.join(top, sub))
+                except OSError:
+                    pass
+        try:
+            with open(os.path.join(d, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+            os.rmdir(child)
+        except OSError:
+            pass
+
+
 def delegate(user):
     uid, gid = user.pw_uid, user.pw_gid
     found = hierarchies()
@@ -60,8 +86,10 @@ def delegate(user):
     else:
         chosen = [h for h in found if not h[1] and set(h[2]) & {"memory", "pids", "cpu"}]
         if not {"memory", "pids"} <= {c for h in chosen for c in h[2]}:
-            return "no cgroup v2 with the memory controller, nor v1's memory and pids hierarchies"
+            raise OSError("no cgroup v2 with the memory controller, nor v1's memory and pids hierarchies")
+    made = []
     for d, is_v2, controllers in chosen:
+        made.append(d)
         child = os.path.join(d, NAME)
         os.makedirs(child, exist_ok=True)
         if is_v2:
@@ -80,7 +108,7 @@ def delegate(user):
                 os.chown(path, uid, gid)
         with open(os.path.join(child, "cgroup.procs"), "w") as f:
             f.write(str(os.getpid()))
-    return None
+    return made
 
 
 def main():
@@ -88,20 +116,25 @@ def main():
     if len(args) < 3 or args[1] != "--":
         sys.exit("usage: delegate-cgroup.py USER -- COMMAND...")
     user, command = args[0], args[2:]
-    why = None
+    why, made = None, []
     if os.geteuid() != 0:
         why = "not root"
     else:
         try:
-            why = delegate(pwd.getpwnam(user))
+            made = delegate(pwd.getpwnam(user))
         except (KeyError, OSError) as e:
             why = str(e)
     if why:
         print(f"delegate-cgroup: no cgroup delegated to {user} ({why}); "
               "the tests that need one say so", file=sys.stderr)
-    else:
-        print(f"delegate-cgroup: the tests run in a cgroup delegated to {user}", file=sys.stderr)
-    os.execvp(command[0], command)
+        os.execvp(command[0], command)
+    print(f"delegate-cgroup: the tests run in a cgroup delegated to {user}", file=sys.stderr)
+    try:
+        status = subprocess.call(command)
+    except KeyboardInterrupt:
+        status = 130
+    clean(made)
+    sys.exit(status)
 
 
 if __name__ == "__main__":

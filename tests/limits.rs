@@ -103,12 +103,17 @@ impl Runner {
         cmd
     }
 
-    /// The sandbox `name`'s entry of `wsbox ps --json`, once it is there.
+    /// The sandbox `name`'s entry of `wsbox ps --json`, once it is there
+    /// with its limits (wsbox writes them just after it names the
+    /// sandbox).
     fn ps_entry(&self, name: &str) -> serde_json::Value {
         poll(Duration::from_secs(20), || {
             let out = output(self.wsbox(&["ps", "--json"]), RUN_LIMIT);
             let list: serde_json::Value = serde_json::from_str(&out.stdout).ok()?;
-            list.as_array()?.iter().find(|e| e["name"] == name).cloned()
+            list.as_array()?
+                .iter()
+                .find(|e| e["name"] == name && e["limits"].is_object())
+                .cloned()
         })
         .unwrap_or_else(|| panic!("{name} never showed in wsbox ps"))
     }

@@ -251,9 +251,10 @@ fn execute_one(step: &MountStep, opened: &OpenedSources) -> Result<(), Error> {
         MountStep::ScratchSpace { size } => {
             let scratch = Path::new(SCRATCH);
             std::fs::create_dir(scratch).map_err(path_err("create", scratch))?;
-            // An inode per 4 KiB of space at most: files of nothing cannot
-            // take memory beyond the size either.
-            let inodes = (size / 4096).max(4096);
+            // An inode per 16 KiB of space at most: empty files take
+            // kernel memory (about 1 KiB each) that the size does not
+            // count; this bounds it to a sixteenth of the size.
+            let inodes = (size / 16384).max(4096);
             let options = format!("mode=0755,size={size},nr_inodes={inodes}");
             mount(
                 Some("tmpfs"),

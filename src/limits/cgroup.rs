@@ -17,6 +17,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -52,6 +53,8 @@ pub struct Cgroup {
     pub cpu: bool,
     /// memory.events (v2) or memory.oom_control (v1), for the OOM count.
     oom: File,
+    /// Whether swap is limited too (the kernel accounts swap).
+    pub swap: bool,
 }
 
 /// The cgroup hierarchies of this process: (mount point, path of the
@@ -111,10 +114,15 @@ fn parse_hierarchies(cgroup: &str, mountinfo: &str) -> Vec<Hierarchy> {
             continue;
         };
         // A mount of part of the hierarchy (a container's) shows the path
-        // below its root.
-        let Some(below) = path.strip_prefix(root.trim_end_matches('/')) else {
+        // below its root: whole components of it.
+        let root = unescape(root);
+        let root = root.trim_end_matches('/');
+        let Some(below) = path.strip_prefix(root) else {
             continue;
         };
+        if !below.is_empty() && !below.starts_with('/') {
+            continue;
+        }
         let point = PathBuf::from(unescape(point));
         let below = below.trim_start_matches('/');
         let dir = if below.is_empty() {
@@ -174,7 +182,20 @@ fn make_leaf(own: &Path, leaf: &str, enable: Option<&str>) -> io::Result<PathBuf
     let middle = own.join(format!("wsbox-{euid}"));
     match std::fs::create_dir(&middle) {
         Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            // Another user of a shared delegated cgroup could have made it
+            // to catch this user's sandboxes.
+            let owner = std::fs::symlink_metadata(&middle)
+                .map_err(|e| named(e, &middle))?
+                .uid();
+            if owner != euid {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!("{} belongs to uid {owner}, not {euid}", middle.display()),
+                ));
+            }
+            remove_stale(&middle);
+        }
         Err(e) => return Err(named(e, &middle)),
     }
     if let Some(enable) = enable {
@@ -185,6 +206,30 @@ fn make_leaf(own: &Path, leaf: &str, enable: Option<&str>) -> io::Result<PathBuf
     Ok(dir)
 }
 
+/// How old a sandbox's cgroup must be before another wsbox may take it for
+/// one a killed wsbox left: a new one is empty only until pid 1 joins it,
+/// milliseconds after it was made.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Removes the cgroups below `middle` that wsboxes which were killed left:
+/// empty ones (the kernel refuses to remove others) older than
+/// [`STALE_AFTER`].
+fn remove_stale(middle: &Path) {
+    let Ok(entries) = std::fs::read_dir(middle) else {
+        return;
+    };
+    let now = std::time::SystemTime::now();
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age > STALE_AFTER));
+        if old && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::remove_dir(entry.path());
+        }
+    }
+}
+
 fn write_file(dir: &Path, name: &str, value: &str) -> io::Result<()> {
     let path = dir.join(name);
     let mut file = std::fs::OpenOptions::new().write(true).open(&path)?;
@@ -192,8 +237,15 @@ fn write_file(dir: &Path, name: &str, value: &str) -> io::Result<()> {
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
 }
 
-fn writable(dir: &Path) -> bool {
-    nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok()
+/// Whether wsbox may make cgroups in `dir`, or why not.
+fn writable(dir: &Path) -> Result<(), String> {
+    match nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK) {
+        Ok(()) => Ok(()),
+        Err(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM) => {
+            Err(format!("{} is not delegated to this user", dir.display()))
+        }
+        Err(e) => Err(format!("{}: {e}", dir.display())),
+    }
 }
 
 impl Cgroup {
@@ -231,12 +283,12 @@ impl Cgroup {
                 "the memory and pids controllers are not delegated to {shown}"
             ));
         }
-        if !writable(parent) {
-            return Err(format!(
-                "{shown} is not delegated to this user (start wsbox in a delegated scope: \
-                 systemd-run --user --scope -p Delegate=yes wsbox run …)"
-            ));
-        }
+        writable(parent).map_err(|why| {
+            format!(
+                "{why} (start wsbox in a delegated scope: systemd-run --user --scope -p \
+                 Delegate=yes wsbox run …)"
+            )
+        })?;
         let cpu = has("cpu");
         let enable = if cpu {
             "+memory +pids +cpu"
@@ -265,10 +317,11 @@ impl Cgroup {
         }
         let dir = make_leaf(parent, leaf, Some(enable))
             .map_err(|e| format!("cannot make the sandbox's cgroup: {e}"))?;
+        let swap = dir.join("memory.swap.max").exists();
         let made = (|| -> io::Result<File> {
             write_file(&dir, "memory.max", &wanted.memory.to_string())?;
             // No swap beyond the memory: the limit is what the app gets.
-            if dir.join("memory.swap.max").exists() {
+            if swap {
                 write_file(&dir, "memory.swap.max", "0")?;
             }
             write_file(&dir, "pids.max", &wanted.tasks.to_string())?;
@@ -283,6 +336,7 @@ impl Cgroup {
                 dirs: vec![dir],
                 cpu,
                 oom,
+                swap,
             }),
             Err(e) => {
                 let _ = std::fs::remove_dir(&dir);
@@ -291,8 +345,8 @@ impl Cgroup {
         }
     }
 
-    /// Moves this process into `parent/wsbox-PID` when it is the only one
-    /// in `parent`.
+    /// Moves this process into `parent/wsbox-process-PID` when it is the
+    /// only one in `parent` (that cgroup stays until the scope goes).
     fn leave_for_a_leaf(parent: &Path) -> Result<(), String> {
         let shown = parent.display();
         let procs = std::fs::read_to_string(parent.join("cgroup.procs"))
@@ -305,7 +359,8 @@ impl Cgroup {
                  --scope -p Delegate=yes wsbox run …)"
             ));
         }
-        let leaf = parent.join(format!("wsbox-{own}"));
+        // Not `wsbox-UID`'s name space: a pid may equal a uid.
+        let leaf = parent.join(format!("wsbox-process-{own}"));
         match std::fs::create_dir(&leaf) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -328,13 +383,12 @@ impl Cgroup {
                     .into(),
             );
         };
-        let cpu = find("cpu").filter(|h| writable(&h.dir));
+        let cpu = find("cpu").filter(|h| writable(&h.dir).is_ok());
         for h in [memory, pids] {
-            if !writable(&h.dir) {
-                return Err(format!("{} is not delegated to this user", h.dir.display()));
-            }
+            writable(&h.dir)?;
         }
         let mut dirs: Vec<PathBuf> = Vec::new();
+        let mut swap = false;
         let made = (|| -> io::Result<File> {
             for h in [Some(memory), Some(pids), cpu].into_iter().flatten() {
                 dirs.push(make_leaf(&h.dir, leaf, None)?);
@@ -343,7 +397,8 @@ impl Cgroup {
             write_file(&dirs[0], "memory.limit_in_bytes", &limit)?;
             // Memory and swap together: no swap beyond the memory (where
             // the kernel accounts swap at all).
-            if dirs[0].join("memory.memsw.limit_in_bytes").exists() {
+            swap = dirs[0].join("memory.memsw.limit_in_bytes").exists();
+            if swap {
                 write_file(&dirs[0], "memory.memsw.limit_in_bytes", &limit)?;
             }
             write_file(&dirs[1], "pids.max", &wanted.tasks.to_string())?;
@@ -359,6 +414,7 @@ impl Cgroup {
                 cpu: dirs.len() == 3,
                 dirs,
                 oom,
+                swap,
             }),
             Err(e) => {
                 for dir in dirs.iter().rev() {

@@ -83,9 +83,18 @@ pub fn apply(name: &str, limits: &wsbox_policies::Limits) -> Result<Applied> {
             info.cpu_weight = cgroup.cpu.then_some(limits.cpu_weight);
             info.cgroup = Some(cgroup.version);
             info.cgroup_dirs = cgroup.dirs().to_vec();
-            let warning = (!cgroup.cpu).then(|| {
-                "the sandbox's CPU weight is not set (no cpu controller for its cgroup)".to_owned()
-            });
+            let mut unset = Vec::new();
+            if !cgroup.cpu {
+                unset.push("its CPU weight is not set (no cpu controller for its cgroup)");
+            }
+            if !cgroup.swap && swap_in_use() {
+                unset.push(
+                    "its swap is not limited beyond its memory (the kernel does not account \
+                     swap: boot it with swapaccount=1)",
+                );
+            }
+            let warning =
+                (!unset.is_empty()).then(|| format!("the sandbox's limits: {}", unset.join("; ")));
             Ok(Applied {
                 cgroup: Some(cgroup),
                 rlimits,
@@ -123,6 +132,12 @@ pub fn apply(name: &str, limits: &wsbox_policies::Limits) -> Result<Applied> {
             })
         }
     }
+}
+
+/// Whether the host has swap space in use (a line below /proc/swaps's
+/// header).
+fn swap_in_use() -> bool {
+    std::fs::read_to_string("/proc/swaps").is_ok_and(|text| text.lines().count() > 1)
 }
 
 /// The host's memory in bytes (0 if the kernel does not say).

@@ -47,9 +47,14 @@ pub(super) fn run(
         privileges::die_with_parent().map_err(|e| e.to_string())?;
         let mut byte = [0u8; 1];
         match nix::unistd::read(&alive, &mut byte) {
-            Ok(1) => Ok(()),
-            _ => Err("wsbox went away before the sandbox started".into()),
+            Ok(1) => {}
+            _ => return Err("wsbox went away before the sandbox started".into()),
         }
+        // wsbox has moved this process into the sandbox's own cgroup (when
+        // it could make one): a cgroup namespace rooted there shows the
+        // sandbox its cgroup as `/`, not its place on the host.
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+            .map_err(|e| format!("failed to enter a cgroup namespace: {e}"))
     })();
     if let Err(message) = go {
         fail(&err, EXIT_WSBOX_ERROR, message);
