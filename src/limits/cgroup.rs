@@ -17,6 +17,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -55,6 +56,8 @@ pub struct Cgroup {
     oom: File,
     /// Whether swap is limited too (the kernel accounts swap).
     pub swap: bool,
+    /// v1: the `tasks` files, opened for pid 1 ([`Cgroup::join_fds`]).
+    join: Vec<File>,
 }
 
 /// The cgroup hierarchies of this process: (mount point, path of the
@@ -337,6 +340,7 @@ impl Cgroup {
                 cpu,
                 oom,
                 swap,
+                join: Vec::new(),
             }),
             Err(e) => {
                 let _ = std::fs::remove_dir(&dir);
@@ -389,6 +393,7 @@ impl Cgroup {
         }
         let mut dirs: Vec<PathBuf> = Vec::new();
         let mut swap = false;
+        let mut join = Vec::new();
         let made = (|| -> io::Result<File> {
             for h in [Some(memory), Some(pids), cpu].into_iter().flatten() {
                 dirs.push(make_leaf(&h.dir, leaf, None)?);
@@ -406,7 +411,15 @@ impl Cgroup {
                 let shares = (u64::from(wanted.cpu_weight) * 1024 / 100).max(2);
                 write_file(dir, "cpu.shares", &shares.to_string())?;
             }
-            File::open(dirs[0].join("memory.oom_control"))
+            let oom = File::open(dirs[0].join("memory.oom_control"))?;
+            for dir in &dirs {
+                join.push(
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(dir.join("tasks"))?,
+                );
+            }
+            Ok(oom)
         })();
         match made {
             Ok(oom) => Ok(Cgroup {
@@ -415,6 +428,7 @@ impl Cgroup {
                 dirs,
                 oom,
                 swap,
+                join,
             }),
             Err(e) => {
                 for dir in dirs.iter().rev() {
@@ -425,8 +439,24 @@ impl Cgroup {
         }
     }
 
-    /// Moves `pid` (pid 1, before it starts anything) into the cgroup.
+    /// v1: the fds of the `tasks` files of the cgroup, for pid 1 to move
+    /// itself in ([`wsbox_sandbox::plan::Spec::cgroup_join`]), open until
+    /// [`Cgroup::joined`]. v2: none ([`Cgroup::attach`]).
+    pub fn join_fds(&self) -> Vec<i32> {
+        self.join.iter().map(AsRawFd::as_raw_fd).collect()
+    }
+
+    /// pid 1 has its own copies of the `tasks` files now: wsbox's go.
+    pub fn joined(&mut self) {
+        self.join.clear();
+    }
+
+    /// v2: moves `pid` (pid 1, before it starts anything) into the cgroup.
+    /// v1: nothing; pid 1 moves itself ([`Cgroup::join_files`]).
     pub fn attach(&self, pid: i32) -> Result<(), String> {
+        if self.version == Version::V1 {
+            return Ok(());
+        }
         for dir in &self.dirs {
             write_file(dir, "cgroup.procs", &pid.to_string())
                 .map_err(|e| format!("cannot move the sandbox into its cgroup: {e}"))?;

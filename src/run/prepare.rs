@@ -181,6 +181,11 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
     let limits = crate::limits::apply(&name, &policy.limits)?;
     spec.tmpfs_size = limits.tmpfs;
     spec.rlimits = limits.rlimits;
+    spec.cgroup_join = limits
+        .cgroup
+        .as_ref()
+        .map(crate::limits::cgroup::Cgroup::join_fds)
+        .unwrap_or_default();
     instance.write_info(&info(&name, Some(limits.info.clone())))?;
     let mut home_created = None;
     if let Some(home) = &policy.filesystem.home {
@@ -455,5 +460,6 @@ fn spec(policy: &Policy, argv: Vec<std::ffi::OsString>) -> Result<Spec> {
             files: policy.limits.files,
             tasks: None,
         },
+        cgroup_join: Vec::new(),
     })
 }

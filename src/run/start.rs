@@ -92,7 +92,7 @@ pub fn start(shown: Shown) -> Result<Started> {
     let mut user_net = None;
     let mut watcher_pid = None;
     let network = plan.network;
-    let cgroup = plan.cgroup;
+    let mut cgroup = plan.cgroup;
     let mut sandbox = wsbox_sandbox::process::spawn_with(&prepared, |pid| {
         // First: everything pid 1 starts is inside the limits.
         if let Some(cgroup) = &cgroup {
@@ -103,6 +103,9 @@ pub fn start(shown: Shown) -> Result<Started> {
         }
         Ok(())
     })?;
+    if let Some(cgroup) = cgroup.as_mut() {
+        cgroup.joined();
+    }
     let mut warnings = plan.warnings;
     let portal = match (plan.bus, plan.portal) {
         (Some(mut bus), Some(portal)) => {

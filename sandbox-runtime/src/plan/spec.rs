@@ -63,6 +63,13 @@ pub struct Spec {
     /// The resource limits pid 1 sets before it starts the services and
     /// the app.
     pub rlimits: Rlimits,
+    /// Open fds (wsbox's, inherited by pid 1) of the `tasks` files of the
+    /// sandbox's cgroup v1 hierarchies: pid 1 moves itself in by writing 0
+    /// to each, first thing after wsbox's go. A thread that moves itself
+    /// skips the lock that a move of another process takes, which waits
+    /// for an RCU grace period (about 10 ms). Empty when wsbox moves pid 1
+    /// itself (cgroup v2) or there is no cgroup.
+    pub cgroup_join: Vec<i32>,
 }
 
 /// The resource limits of everything in a sandbox, set by its pid 1 (soft

@@ -32,6 +32,7 @@ fn spec() -> Spec {
             files: 8192,
             tasks: None,
         },
+        cgroup_join: Vec::new(),
     }
 }
 

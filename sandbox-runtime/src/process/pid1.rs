@@ -50,9 +50,19 @@ pub(super) fn run(
             Ok(1) => {}
             _ => return Err("wsbox went away before the sandbox started".into()),
         }
-        // wsbox has moved this process into the sandbox's own cgroup (when
-        // it could make one): a cgroup namespace rooted there shows the
-        // sandbox its cgroup as `/`, not its place on the host.
+        // Into the sandbox's own cgroup (v1: this thread moves itself;
+        // v2: wsbox moved it), then a cgroup namespace rooted there, which
+        // shows the sandbox its cgroup as `/`, not its place on the host.
+        for &fd in &prepared.spec.cgroup_join {
+            // SAFETY: an fd wsbox opened for pid 1 and this process
+            // inherited; the buffer is valid for its length.
+            if unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) } != 1 {
+                return Err(format!(
+                    "failed to enter the sandbox's cgroup: {}",
+                    io::Error::last_os_error()
+                ));
+            }
+        }
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .map_err(|e| format!("failed to enter a cgroup namespace: {e}"))
     })();
