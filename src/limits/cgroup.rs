@@ -71,9 +71,17 @@ struct Hierarchy {
 
 /// Reads the hierarchies from /proc/self/cgroup and /proc/self/mountinfo.
 fn hierarchies() -> io::Result<Vec<Hierarchy>> {
-    let cgroup = std::fs::read_to_string("/proc/self/cgroup")?;
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
+    let cgroup = read_proc("/proc/self/cgroup")?;
+    let mountinfo = read_proc("/proc/self/mountinfo")?;
     Ok(parse_hierarchies(&cgroup, &mountinfo))
+}
+
+/// A proc file, read in a few large reads (its size says 0, so
+/// `read_to_string` would start at 32 bytes and double).
+fn read_proc(path: &str) -> io::Result<String> {
+    let mut text = String::with_capacity(8192);
+    File::open(path)?.read_to_string(&mut text)?;
+    Ok(text)
 }
 
 fn parse_hierarchies(cgroup: &str, mountinfo: &str) -> Vec<Hierarchy> {
@@ -222,12 +230,17 @@ fn remove_stale(middle: &Path) {
         return;
     };
     let now = std::time::SystemTime::now();
+    // Directories only, known from the entries' types: a v1 cgroup
+    // directory holds dozens of control files, not worth a stat each.
     for entry in entries.flatten() {
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
         let old = entry
             .metadata()
             .and_then(|m| m.modified())
             .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age > STALE_AFTER));
-        if old && entry.file_type().is_ok_and(|t| t.is_dir()) {
+        if old {
             let _ = std::fs::remove_dir(entry.path());
         }
     }
