@@ -135,7 +135,14 @@ pub fn collect_stale(base: &Path) {
 impl Instance {
     /// Creates the directory for `name` (or, when `name` is None, for
     /// `<stem>`, `<stem>-2`, … whichever is free) and locks it.
-    pub fn create(name: Option<&str>, stem: &str, info: impl Fn(&str) -> Info) -> Result<Self> {
+    /// `info` gives what `wsbox ps` shows of the sandbox once it has its
+    /// name (and may make what is named after it; an error removes the
+    /// directory again).
+    pub fn create(
+        name: Option<&str>,
+        stem: &str,
+        mut info: impl FnMut(&str) -> Result<Info>,
+    ) -> Result<Self> {
         let base = base_dir()?;
         collect_stale(&base);
         let candidates: Box<dyn Iterator<Item = String>> = match name {
@@ -180,7 +187,7 @@ impl Instance {
                 bail!("failed to lock {}/lock", dir.display());
             }
             let instance = Instance { dir, _lock: lock };
-            instance.write_info(&info(&candidate))?;
+            instance.write_info(&info(&candidate)?)?;
             return Ok(instance);
         }
         bail!("no free sandbox name for {stem}")
@@ -194,9 +201,7 @@ impl Instance {
             .unwrap_or_default()
     }
 
-    /// Writes what `wsbox ps` shows, whole (once more when the limits are
-    /// known).
-    pub fn write_info(&self, info: &Info) -> Result<()> {
+    fn write_info(&self, info: &Info) -> Result<()> {
         let path = self.dir.join("state.json");
         let mut file =
             File::create(&path).with_context(|| format!("failed to create {}", path.display()))?;

@@ -175,10 +175,16 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
         bus: portal.is_some(),
         limits,
     };
-    let instance = Instance::create(args.name.as_deref(), &program, |name| info(name, None))?;
+    // The cgroup is named after the sandbox, and `wsbox ps` shows it.
+    let mut applied = None;
+    let instance = Instance::create(args.name.as_deref(), &program, |name| {
+        let limits = crate::limits::apply(name, &policy.limits)?;
+        let shown = info(name, Some(limits.info.clone()));
+        applied = Some(limits);
+        Ok(shown)
+    })?;
     let name = instance.name();
-    // The cgroup is named after the sandbox; `wsbox ps` learns of it next.
-    let limits = crate::limits::apply(&name, &policy.limits)?;
+    let limits = applied.context("the sandbox's limits were not applied")?;
     spec.tmpfs_size = limits.tmpfs;
     spec.rlimits = limits.rlimits;
     spec.cgroup_join = limits
@@ -186,7 +192,6 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
         .as_ref()
         .map(crate::limits::cgroup::Cgroup::join_fds)
         .unwrap_or_default();
-    instance.write_info(&info(&name, Some(limits.info.clone())))?;
     let mut home_created = None;
     if let Some(home) = &policy.filesystem.home {
         let (path, created) = files::persistent_home(&home.persist, &name, spec.host_ids)?;
