@@ -41,7 +41,8 @@ demo:
 	  echo "processes:   "$$(ls /proc | grep -E "^[0-9]+$$"); \
 	  echo "network:     "$$(ip -brief link); \
 	  echo "/etc/shadow: $$(cat /etc/shadow 2>&1)"; \
-	  echo "write /usr:  $$(touch /usr/x 2>&1)"'
+	  echo "write /usr:  $$(touch /usr/x 2>&1)"; \
+	  echo "limits:      $$(df -h /tmp | awk "NR==2 {print \$$2}") of tmpfs for /tmp, ~ and the rest together; $$(ulimit -n) open files; cgroup $$(cut -d: -f3 /proc/self/cgroup | sort -u | tr "\n" " ")"'
 	@echo
 	@echo "== wsbox-probe inside the sandbox: privileges, mounts, refused syscalls =="
 	$(WSBOX) run --display none --ro $(CURDIR)/$(PROBE):/opt/wsbox-probe -- /opt/wsbox-probe
