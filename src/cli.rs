@@ -157,6 +157,9 @@ pub enum Command {
     /// Show or check policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Menu launchers that start programs confined.
+    #[command(subcommand)]
+    Desktop(DesktopCommand),
     /// Write the man pages (wsbox.1 and one page per command, e.g.
     /// wsbox-run.1) into DIR, which must exist.
     Man {
@@ -322,6 +325,37 @@ pub enum DisplayMode {
     Window,
     Headless,
     None,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DesktopCommand {
+    /// Write a launcher for PROGRAM into your applications directory
+    /// ($XDG_DATA_HOME/applications, default ~/.local/share/applications):
+    /// it runs `wsbox run --profile PROFILE -- PROGRAM` with the files it
+    /// is opened with, under the program's name with "(sandboxed)", its
+    /// icon and MIME types (from its installed .desktop file).
+    Install {
+        /// The built-in profile it runs with, e.g. `default`.
+        profile: String,
+        /// The program, as its installed .desktop file runs it, e.g.
+        /// `evince`. Required: no built-in profile names a program yet.
+        program: Option<String>,
+        /// Write it under the program's own desktop file name, so that it
+        /// takes the program's place in the menu and in "Open with".
+        #[arg(long)]
+        replace: bool,
+    },
+    /// List wsbox's launchers.
+    List {
+        /// Print JSON: an array of {profile, program, file}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove wsbox's launchers for PROFILE (only PROGRAM's, if given).
+    Remove {
+        profile: String,
+        program: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

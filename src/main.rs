@@ -4,6 +4,7 @@
 mod cli;
 mod confine;
 mod control;
+mod desktop;
 mod etc_refs;
 mod exit;
 mod files;
@@ -24,7 +25,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use wsbox_policies::Policy;
 
-use crate::cli::{Cli, Command, InputCommand, PolicyCommand};
+use crate::cli::{Cli, Command, DesktopCommand, InputCommand, PolicyCommand};
 use crate::control::{InputAction, Request};
 
 fn main() -> ExitCode {
@@ -170,6 +171,7 @@ fn main() -> ExitCode {
             manual::write_completions(shell, &mut std::io::stdout());
             Ok(0)
         }
+        Command::Desktop(command) => desktop_command(command),
         Command::Policy(PolicyCommand::Check { file }) => Policy::from_file(&file)
             .map(|_| {
                 println!("ok: {}", file.display());
@@ -185,6 +187,43 @@ fn main() -> ExitCode {
             exit::wsbox_error()
         }
     }
+}
+
+fn desktop_command(command: DesktopCommand) -> anyhow::Result<i32> {
+    match command {
+        DesktopCommand::Install {
+            profile,
+            program,
+            replace,
+        } => {
+            let Some(program) = program else {
+                anyhow::bail!(
+                    "the profile {profile} names no program: wsbox desktop install {profile} PROGRAM"
+                );
+            };
+            println!(
+                "{}",
+                desktop::install(&profile, &program, replace)?.display()
+            );
+        }
+        DesktopCommand::List { json } => {
+            let launchers = desktop::list()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&launchers)?);
+            } else {
+                println!("{:<16} {:<24} FILE", "PROFILE", "PROGRAM");
+                for l in launchers {
+                    println!("{:<16} {:<24} {}", l.profile, l.program, l.file.display());
+                }
+            }
+        }
+        DesktopCommand::Remove { profile, program } => {
+            for path in desktop::remove(&profile, program.as_deref())? {
+                println!("{}", path.display());
+            }
+        }
+    }
+    Ok(0)
 }
 
 /// A path from the command line, relative to wsbox's directory when not
