@@ -24,7 +24,9 @@ for group in "$@"; do
            pkgs="$pkgs dbus-daemon gnome-text-editor evince qt5-xdgdesktopportal-platformtheme python3-gi gir1.2-glib-2.0 libglib2.0-bin xdg-desktop-portal python3-dbus"
            # Launchers (tests/desktop.rs): desktop-file-validate; gio
            # (libglib2.0-bin, above) launches them.
-           pkgs="$pkgs desktop-file-utils" ;;
+           pkgs="$pkgs desktop-file-utils"
+           # The built-in profiles' programs (tests/profiles.rs) not named above.
+           pkgs="$pkgs imv" ;;
     # dbus-daemon: the sandbox's bus, for the portal of every display mode.
     demo)  pkgs="$pkgs $build iproute2 fonts-dejavu-core xkb-data dbus-daemon" ;;
     bench) pkgs="$pkgs $build bubblewrap firejail weston sway waypipe gedit fonts-dejavu-core xkb-data dbus-daemon" ;;

@@ -50,7 +50,13 @@ pub use portal::{ColorScheme, OpenAccess, Portal, PortalSettings};
 pub use security::{Requirement, Security};
 
 /// The built-in profiles, embedded in the binary.
-pub const PRESETS: &[(&str, &str)] = &[("default", include_str!("../presets/default.toml"))];
+pub const PRESETS: &[(&str, &str)] = &[
+    ("default", include_str!("../presets/default.toml")),
+    ("editor", include_str!("../presets/editor.toml")),
+    ("pdf", include_str!("../presets/pdf.toml")),
+    ("image-viewer", include_str!("../presets/image-viewer.toml")),
+    ("terminal", include_str!("../presets/terminal.toml")),
+];
 
 /// A whole policy. Later features add sections; each section defaults to the
 /// strictest setting.
