@@ -56,6 +56,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("pdf", include_str!("../presets/pdf.toml")),
     ("image-viewer", include_str!("../presets/image-viewer.toml")),
     ("terminal", include_str!("../presets/terminal.toml")),
+    ("passwords", include_str!("../presets/passwords.toml")),
 ];
 
 /// A whole policy. Later features add sections; each section defaults to the
