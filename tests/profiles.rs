@@ -32,6 +32,10 @@ const KNOWN: &[(&str, &str)] = &[
         "wsbox's portal has no Inhibit interface (apps go on without)",
     ),
     (
+        "org.freedesktop.portal.OpenURI",
+        "wsbox's portal has no OpenURI yet: Firefox asks which schemes it handles, and opens links itself",
+    ),
+    (
         "Error building template class 'EditorOpenPopover'",
         "gnome-text-editor 43's own: printed directly on weston too",
     ),
@@ -346,6 +350,130 @@ fn passwords_reopens_its_last_database_on_the_next_start() {
         assert_eq!(out.code(), Some(0), "{round} start\n{out}");
     }
     assert!(dir.join(".local/share/wsbox/vault").is_dir());
+}
+
+/// Starts `firefox-esr PAGE` with `profile` until its window shows the
+/// page, checks its stderr until then, stops it and waits for its exit.
+fn firefox_round(test: &str, dir: &Path, profile: &str, round: &str) {
+    let page = dir.join("page.html");
+    std::fs::write(
+        &page,
+        "<!doctype html><html><head><title>wsbox page</title></head>\
+         <body><h1>Hello from wsbox</h1></body></html>\n",
+    )
+    .unwrap();
+    let env = |cmd: &mut Command| {
+        cmd.env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", dir)
+            .env("XDG_RUNTIME_DIR", dir)
+            .env("LANG", "C.UTF-8")
+            .current_dir(dir)
+            .stdin(Stdio::null());
+    };
+    let mut cmd = Command::new(testkit::wsbox_exe());
+    cmd.args([
+        "run",
+        "--headless",
+        "--name",
+        "web",
+        "--profile",
+        profile,
+        "--",
+    ])
+    .arg("firefox-esr")
+    .arg(&page);
+    env(&mut cmd);
+    let app = Running::start(cmd);
+    let shown = poll(SHOW_LIMIT, || {
+        let mut ps = Command::new(testkit::wsbox_exe());
+        ps.args(["windows", "web", "--json"]);
+        env(&mut ps);
+        let out = output(ps, RUN_LIMIT);
+        let windows: serde_json::Value = serde_json::from_str(&out.stdout).ok()?;
+        let titles: Vec<String> = windows
+            .as_array()?
+            .iter()
+            .filter_map(|w| w["title"].as_str().map(str::to_owned))
+            .collect();
+        assert!(
+            !titles
+                .iter()
+                .any(|t| t.contains("Restore Session") || t.contains("Sorry")),
+            "{test}, {round} start: {titles:?}"
+        );
+        titles
+            .iter()
+            .any(|t| t.starts_with("wsbox page"))
+            .then_some(())
+    });
+    assert!(
+        shown.is_some(),
+        "{test}, {round} start: Firefox never showed the page\n{}",
+        app.stderr_so_far()
+    );
+    let mut stderr = app.stderr_so_far();
+    stderr.truncate(stderr.rfind('\n').map_or(0, |end| end + 1));
+    let unknown = unexplained(&stderr);
+    assert!(
+        unknown.is_empty(),
+        "firefox-esr ({profile}) printed what no reason here explains:\n{}",
+        unknown.join("\n")
+    );
+    let mut stop = Command::new(testkit::wsbox_exe());
+    stop.args(["stop", "web"]);
+    env(&mut stop);
+    let stopped = output(stop, RUN_LIMIT);
+    assert_eq!(stopped.code(), Some(0), "{stopped}");
+    let out = app.finish(RUN_LIMIT);
+    assert_eq!(
+        out.code(),
+        Some(0),
+        "{test}, {round} start: Firefox's exit\n{out}"
+    );
+}
+
+#[test]
+fn browser_keeps_its_profile_and_starts_again_without_session_restore() {
+    let test = "browser_keeps_its_profile_and_starts_again_without_session_restore";
+    if testkit::euid() != 0 {
+        return skip(test, "not running as root");
+    }
+    if testkit::find_program("firefox-esr").is_none() {
+        return skip(test, "firefox-esr is not installed");
+    }
+    let dir = testkit::scratch_in(root_dir(), test, 0o700);
+    for round in ["first", "second"] {
+        firefox_round(test, &dir, "browser", round);
+    }
+    // Its profile is in the kept home, with the session it saved.
+    let mut sessions = Vec::new();
+    let mut dirs = vec![dir.join(".local/share/wsbox/web")];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                dirs.push(path);
+            } else if entry.file_name() == "sessionstore.jsonlz4" {
+                sessions.push(path);
+            }
+        }
+    }
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+}
+
+#[test]
+fn tor_browser_keeps_nothing() {
+    let test = "tor_browser_keeps_nothing";
+    if testkit::euid() != 0 {
+        return skip(test, "not running as root");
+    }
+    if testkit::find_program("firefox-esr").is_none() {
+        return skip(test, "firefox-esr is not installed");
+    }
+    let dir = testkit::scratch_in(root_dir(), test, 0o700);
+    firefox_round(test, &dir, "tor-browser", "first");
+    assert!(!dir.join(".local/share/wsbox/web").exists());
 }
 
 /// The lines of `stderr` that look like errors or warnings and that no

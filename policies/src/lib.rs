@@ -57,6 +57,8 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("image-viewer", include_str!("../presets/image-viewer.toml")),
     ("terminal", include_str!("../presets/terminal.toml")),
     ("passwords", include_str!("../presets/passwords.toml")),
+    ("browser", include_str!("../presets/browser.toml")),
+    ("tor-browser", include_str!("../presets/tor-browser.toml")),
 ];
 
 /// A whole policy. Later features add sections; each section defaults to the
