@@ -226,9 +226,7 @@ pub fn refuse_all(listener: &UnixListener, files: &mut Live, portal: Option<&Por
             },
             Err(e) => Response::error(format!("invalid request: {e}")),
         };
-        let mut text = serde_json::to_string(&response).unwrap_or_default();
-        text.push('\n');
-        let _ = (&stream).write_all(text.as_bytes());
+        send(&stream, &response, None);
     }
     after
 }
@@ -260,7 +258,7 @@ fn serve(
         Ok((request, fds, None)) => Ok((request, fds)),
         Err(e) => Err(e),
     };
-    let mut writer = &stream;
+    let writer = &stream;
     let (response, png, after) = match read {
         Ok((request, fds)) => match request {
             Ok(Request::Export {
@@ -296,12 +294,7 @@ fn serve(
             After::Continue,
         ),
     };
-    let mut text = serde_json::to_string(&response).unwrap_or_else(|_| r#"{"ok":false}"#.into());
-    text.push('\n');
-    let _ = writer.write_all(text.as_bytes());
-    if let Some(png) = png {
-        let _ = writer.write_all(&png);
-    }
+    send(writer, &response, png.as_deref());
     after
 }
 
@@ -369,6 +362,37 @@ fn path_response(result: Result<PathBuf>) -> Response {
     }
 }
 
+/// Writes `response` as one JSON line (then `png`, when a screenshot
+/// follows it).
+fn send(mut writer: impl Write, response: &Response, png: Option<&[u8]>) {
+    let mut text = serde_json::to_string(response).unwrap_or_else(|_| r#"{"ok":false}"#.into());
+    text.push('\n');
+    let _ = writer.write_all(text.as_bytes());
+    if let Some(png) = png {
+        let _ = writer.write_all(png);
+    }
+}
+
+/// Runs `work` on a thread named `name` and answers `stream` from there:
+/// work that may take long (a copy, a write-back) holds up neither the
+/// display nor the other requests (`stop` too).
+fn answer_in_background(
+    stream: UnixStream,
+    name: &str,
+    work: impl FnOnce() -> Response + Send + 'static,
+) {
+    let spawned = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let response = work();
+            let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
+            send(&stream, &response, None);
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(%e, name, "failed to start a thread to answer a request");
+    }
+}
+
 /// Copies a file out on a thread of its own and answers from there: a large
 /// copy does not hold up the display or the other requests (`stop` too).
 fn export_in_background(
@@ -380,18 +404,9 @@ fn export_in_background(
     force: bool,
 ) {
     let exporter = files.exporter();
-    let spawned = std::thread::Builder::new()
-        .name("wsbox-export".into())
-        .spawn(move || {
-            let response = path_response(exporter.export(&sandbox_path, &host_dir, dir, force));
-            let mut text = serde_json::to_string(&response).unwrap_or_default();
-            text.push('\n');
-            let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
-            let _ = (&stream).write_all(text.as_bytes());
-        });
-    if let Err(e) = spawned {
-        tracing::warn!(%e, "failed to start an export thread");
-    }
+    answer_in_background(stream, "wsbox-export", move || {
+        path_response(exporter.export(&sandbox_path, &host_dir, dir, force))
+    });
 }
 
 /// The work of an add-file or remove-file of a document, taken out of
@@ -434,67 +449,34 @@ fn choose_in_background(
         Some(portal) => portal.choose(files, choice, fds),
         None => Err(anyhow::anyhow!(NO_PORTAL)),
     };
-    let answer = move || {
-        let response = match job.and_then(|job| job()) {
+    answer_in_background(stream, "wsbox-choose", move || {
+        match job.and_then(|job| job()) {
             Ok(paths) => Response {
                 ok: true,
                 paths: Some(paths),
                 ..Response::default()
             },
             Err(e) => Response::error(format!("{e:#}").replace('\n', " ")),
-        };
-        let mut text = serde_json::to_string(&response).unwrap_or_default();
-        text.push('\n');
-        let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
-        let _ = (&stream).write_all(text.as_bytes());
-    };
-    if let Err(e) = std::thread::Builder::new()
-        .name("wsbox-choose".into())
-        .spawn(answer)
-    {
-        tracing::warn!(%e, "failed to start a thread for a choice");
-    }
+        }
+    });
 }
 
 /// Lists the sandbox's grants on a thread of its own.
 fn list_in_background(stream: UnixStream, files: &Live) {
     let job = files.list_job();
-    let answer = move || {
-        let response = match job() {
-            Ok(list) => Response {
-                ok: true,
-                files: Some(list),
-                ..Response::default()
-            },
-            Err(e) => Response::error(format!("{e:#}").replace('\n', " ")),
-        };
-        let mut text = serde_json::to_string(&response).unwrap_or_default();
-        text.push('\n');
-        let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
-        let _ = (&stream).write_all(text.as_bytes());
-    };
-    if let Err(e) = std::thread::Builder::new()
-        .name("wsbox-files".into())
-        .spawn(answer)
-    {
-        tracing::warn!(%e, "failed to start a thread to list files");
-    }
+    answer_in_background(stream, "wsbox-files", move || match job() {
+        Ok(list) => Response {
+            ok: true,
+            files: Some(list),
+            ..Response::default()
+        },
+        Err(e) => Response::error(format!("{e:#}").replace('\n', " ")),
+    });
 }
 
 /// Runs `job` on a thread of its own and answers from there.
 fn document_in_background(stream: UnixStream, job: DocumentJob) {
-    let spawned = std::thread::Builder::new()
-        .name("wsbox-document".into())
-        .spawn(move || {
-            let response = path_response(job());
-            let mut text = serde_json::to_string(&response).unwrap_or_default();
-            text.push('\n');
-            let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
-            let _ = (&stream).write_all(text.as_bytes());
-        });
-    if let Err(e) = spawned {
-        tracing::warn!(%e, "failed to start a document thread");
-    }
+    answer_in_background(stream, "wsbox-document", move || path_response(job()));
 }
 
 fn handle(request: Request, compositor: &mut State) -> (Response, Option<Vec<u8>>, After) {

@@ -86,15 +86,7 @@ fn run_case(test: &str, case: &Case) {
         return;
     }
     let dir = testkit::scratch_in(root_dir(), test, 0o700);
-    let env = |cmd: &mut Command| {
-        cmd.env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("HOME", &dir)
-            .env("XDG_RUNTIME_DIR", &dir)
-            .env("LANG", "C.UTF-8")
-            .current_dir(&dir)
-            .stdin(Stdio::null());
-    };
+    let env = |cmd: &mut Command| in_dir(cmd, &dir);
     let wsbox = |args: &[&str]| -> Out {
         let mut cmd = Command::new(testkit::wsbox_exe());
         cmd.args(args);
@@ -175,9 +167,7 @@ fn run_case(test: &str, case: &Case) {
     // place for errors about its environment. (Closing it right after
     // that races with its own start-up: gnome-text-editor 43 then fails
     // an assertion of its session object, which is its own ordering.)
-    let mut stderr = app.stderr_so_far();
-    // Whole lines only: the last may be half written.
-    stderr.truncate(stderr.rfind('\n').map_or(0, |end| end + 1));
+    let stderr = whole_lines(app.stderr_so_far());
     let stop = wsbox(&["stop", "--grace", "2", name]);
     assert_eq!(stop.code(), Some(0), "{stop}");
     app.finish(RUN_LIMIT);
@@ -269,21 +259,14 @@ fn passwords_reopens_its_last_database_on_the_next_start() {
         }
     }
     let dir = testkit::scratch_in(root_dir(), test, 0o700);
-    let env = |cmd: &mut Command| {
-        cmd.env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("HOME", &dir)
-            .env("XDG_RUNTIME_DIR", &dir)
-            .env("LANG", "C.UTF-8")
-            .current_dir(&dir);
-    };
+    let env = |cmd: &mut Command| in_dir(cmd, &dir);
     let db = dir.join("vault.kdbx");
     let mut create = Command::new("keepassxc-cli");
+    env(&mut create);
     create
         .args(["db-create", "--set-password"])
         .arg(&db)
         .stdin(Stdio::piped());
-    env(&mut create);
     let mut child = create.spawn().unwrap();
     {
         use std::io::Write;
@@ -332,8 +315,7 @@ fn passwords_reopens_its_last_database_on_the_next_start() {
             "{round} start: KeePassXC never showed vault.kdbx locked\n{}",
             app.stderr_so_far()
         );
-        let mut stderr = app.stderr_so_far();
-        stderr.truncate(stderr.rfind('\n').map_or(0, |end| end + 1));
+        let stderr = whole_lines(app.stderr_so_far());
         let unknown = unexplained(&stderr);
         assert!(
             unknown.is_empty(),
@@ -362,15 +344,7 @@ fn firefox_round(test: &str, dir: &Path, profile: &str, round: &str) {
          <body><h1>Hello from wsbox</h1></body></html>\n",
     )
     .unwrap();
-    let env = |cmd: &mut Command| {
-        cmd.env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("HOME", dir)
-            .env("XDG_RUNTIME_DIR", dir)
-            .env("LANG", "C.UTF-8")
-            .current_dir(dir)
-            .stdin(Stdio::null());
-    };
+    let env = |cmd: &mut Command| in_dir(cmd, dir);
     let mut cmd = Command::new(testkit::wsbox_exe());
     cmd.args([
         "run",
@@ -412,8 +386,7 @@ fn firefox_round(test: &str, dir: &Path, profile: &str, round: &str) {
         "{test}, {round} start: Firefox never showed the page\n{}",
         app.stderr_so_far()
     );
-    let mut stderr = app.stderr_so_far();
-    stderr.truncate(stderr.rfind('\n').map_or(0, |end| end + 1));
+    let stderr = whole_lines(app.stderr_so_far());
     let unknown = unexplained(&stderr);
     assert!(
         unknown.is_empty(),
@@ -474,6 +447,24 @@ fn tor_browser_keeps_nothing() {
     let dir = testkit::scratch_in(root_dir(), test, 0o700);
     firefox_round(test, &dir, "tor-browser", "first");
     assert!(!dir.join(".local/share/wsbox/web").exists());
+}
+
+/// Runs `cmd` with `dir` as HOME, XDG_RUNTIME_DIR and working directory,
+/// and nothing else of the test's environment.
+fn in_dir(cmd: &mut Command, dir: &Path) {
+    cmd.env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", dir)
+        .env("XDG_RUNTIME_DIR", dir)
+        .env("LANG", "C.UTF-8")
+        .current_dir(dir)
+        .stdin(Stdio::null());
+}
+
+/// `text` up to its last newline: the last line may be half written.
+fn whole_lines(mut text: String) -> String {
+    text.truncate(text.rfind('\n').map_or(0, |end| end + 1));
+    text
 }
 
 /// The lines of `stderr` that look like errors or warnings and that no
