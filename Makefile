@@ -104,6 +104,12 @@ install:
 	$(RELEASE) completions bash > $(SHAREDIR)/bash-completion/completions/wsbox
 	$(RELEASE) completions zsh > $(SHAREDIR)/zsh/site-functions/_wsbox
 	$(RELEASE) completions fish > $(SHAREDIR)/fish/vendor_completions.d/wsbox.fish
+	@# D-Bus activation of `wsbox session` (org.wsbox.Manager1) on the
+	@# session bus.
+	install -d $(SHAREDIR)/dbus-1/services
+	sed 's|@bindir@|$(PREFIX)/bin|' data/org.wsbox.Manager1.service.in \
+	  > $(SHAREDIR)/dbus-1/services/org.wsbox.Manager1.service
+	chmod 0644 $(SHAREDIR)/dbus-1/services/org.wsbox.Manager1.service
 
 clean:
 	$(CARGO) clean

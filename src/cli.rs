@@ -166,6 +166,11 @@ pub enum Command {
         /// The directory for the pages, e.g. /usr/local/share/man/man1.
         dir: PathBuf,
     },
+    /// Serve the D-Bus API org.wsbox.Manager1 on the session bus, for the
+    /// desktop session that embeds wsbox: run, list and stop sandboxes,
+    /// grant them files passed open, and signal their changes. Started
+    /// on demand by D-Bus activation (`make install` installs the file).
+    Session,
     /// Print a completion script for SHELL to stdout.
     Completions {
         /// The shell the script is for.

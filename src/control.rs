@@ -72,10 +72,32 @@ pub enum Request {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InputAction {
-    Type { text: String },
-    Key { combo: String },
-    Move { x: i32, y: i32 },
-    Click { x: i32, y: i32, button: String },
+    /// Types text, as a keyboard would.
+    Type {
+        /// The text.
+        text: String,
+    },
+    /// Presses and releases a key with modifiers.
+    Key {
+        /// `ctrl+s`, `Return`, `alt+F4`: xkb key names joined by `+`.
+        combo: String,
+    },
+    /// Moves the pointer.
+    Move {
+        /// Output coordinates, left to right.
+        x: i32,
+        /// Output coordinates, top to bottom.
+        y: i32,
+    },
+    /// Clicks at a point.
+    Click {
+        /// Output coordinates, left to right.
+        x: i32,
+        /// Output coordinates, top to bottom.
+        y: i32,
+        /// `left`, `right` or `middle`.
+        button: String,
+    },
 }
 
 /// A response line.

@@ -16,11 +16,18 @@ use serde::{Deserialize, Serialize};
 /// What `wsbox ps` shows of a running sandbox.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Info {
+    /// The sandbox's name.
     pub name: String,
     /// wsbox's pid on the host.
     pub pid: u32,
+    /// The built-in profile it runs with, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// The program the app was started with.
     pub program: String,
+    /// The display mode: `window`, `headless` or `none`.
     pub display: String,
+    /// The network mode: `none`, `user`, `tor` or `host`.
     pub network: String,
     /// Seconds since the epoch.
     pub started: u64,

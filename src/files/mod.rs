@@ -16,7 +16,7 @@ pub mod live;
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
@@ -562,6 +562,46 @@ pub fn open_for_add(path: &Path, rw: bool) -> Result<Vec<OwnedFd>> {
     let dir = hostpath::open(parent).with_context(fail)?;
     let dir = reopen_for_passing(&dir, false).with_context(fail)?;
     Ok(vec![file, dir])
+}
+
+/// The path of the file a caller passed open (`wsbox session`'s AddFile),
+/// as the kernel names it. The descriptor must be open for reading, and
+/// with `writable` for writing too: a caller grants no more than it holds.
+pub fn path_of_open_file(file: BorrowedFd<'_>, writable: bool) -> Result<PathBuf> {
+    // SAFETY: F_GETFL on a valid fd.
+    let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
+    if flags < 0 {
+        bail!(
+            "the file descriptor cannot be read: {}",
+            io::Error::last_os_error()
+        );
+    }
+    let mode = flags & libc::O_ACCMODE;
+    if flags & libc::O_PATH != 0 || mode == libc::O_WRONLY {
+        bail!("the file descriptor is not open for reading");
+    }
+    if writable && mode != libc::O_RDWR {
+        bail!("the file descriptor is open read-only: it cannot be granted writable");
+    }
+    let link = format!("/proc/self/fd/{}", file.as_raw_fd());
+    let path = std::fs::read_link(&link)
+        .with_context(|| format!("failed to find the path of the file descriptor ({link})"))?;
+    if !path.is_absolute() || path.as_os_str().as_bytes().ends_with(b" (deleted)") {
+        bail!(
+            "the file descriptor names no file with a path ({})",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// Checks that `a` and `b` are open on the same file.
+pub fn same_file(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Result<()> {
+    let (a, b) = (hostpath::fstat(a)?, hostpath::fstat(b)?);
+    if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
+        bail!("the file was replaced while it was granted");
+    }
+    Ok(())
 }
 
 /// Opens the directory of `path`, a file to save to that may not exist

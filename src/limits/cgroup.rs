@@ -35,8 +35,10 @@ pub struct Wanted {
 /// Which cgroup version a sandbox's cgroup is of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Version {
+    /// Version 1: one hierarchy per controller.
     #[serde(rename = "v1")]
     V1,
+    /// Version 2: the unified hierarchy.
     #[serde(rename = "v2")]
     V2,
 }

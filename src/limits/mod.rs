@@ -29,9 +29,12 @@ use cgroup::{Cgroup, Version, Wanted};
 pub struct LimitsInfo {
     /// Bytes.
     pub memory: Option<u64>,
+    /// Processes and threads.
     pub tasks: Option<u64>,
     /// Bytes of all the writable tmpfs places together.
     pub tmpfs: u64,
+    /// The share of CPU time when the CPU is busy, 1–10000 (100 is
+    /// every other process's).
     pub cpu_weight: Option<u32>,
     /// RLIMIT_NOFILE.
     pub files: u64,

@@ -21,6 +21,7 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Its name in `wsbox requests`.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Open => "open",
@@ -34,9 +35,12 @@ impl Kind {
 /// types (`text/plain`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Filter {
+    /// What the dialog shows for it.
     pub name: String,
+    /// Shell patterns of file names.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub patterns: Vec<String>,
+    /// MIME types.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mime_types: Vec<String>,
 }
@@ -47,15 +51,20 @@ pub struct Filter {
 pub struct Pending {
     /// Its number in this sandbox, for `wsbox choose NAME ID`.
     pub id: u32,
+    /// Open, save, or save several.
     pub kind: Kind,
+    /// The dialog's title, as the app gave it.
     pub title: String,
+    /// OpenFile: several files may be chosen.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub multiple: bool,
     /// OpenFile asks for a directory.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub directory: bool,
+    /// The filters the app offers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub filters: Vec<Filter>,
+    /// The filter the app selects first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_filter: Option<Filter>,
     /// SaveFile: the name the app suggests.
@@ -67,8 +76,10 @@ pub struct Pending {
     /// SaveFiles: the names of the files the app will write.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<String>,
+    /// The label of the dialog's accept button.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accept_label: Option<String>,
+    /// The dialog should be modal to the app's window.
     pub modal: bool,
     /// Whether an opened file becomes read-write (the policy's
     /// `portal.open`), so that `wsbox choose` opens it for writing.

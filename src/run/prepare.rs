@@ -169,6 +169,7 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
         name: name.to_owned(),
         pid: std::process::id(),
         program: program.clone(),
+        profile: args.profile.clone(),
         display: display_name.to_owned(),
         network: network.mode.name().to_owned(),
         started,

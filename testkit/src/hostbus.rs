@@ -1,5 +1,7 @@
 //! A host session bus of a test's own, for window mode's portal
-//! (tests/portal_window.rs): Debian's dbus-daemon with nothing activatable,
+//! (tests/portal_window.rs) and `wsbox session` (tests/session.rs):
+//! Debian's dbus-daemon with nothing activatable but the services a test
+//! writes into `<dir>/services`,
 //! and with [`HostBus::with_portal`] the real xdg-desktop-portal in front
 //! of a test backend ([`BACKEND`], python3-dbus) for
 //! `org.freedesktop.impl.portal.FileChooser` and `.Settings`. The backend
@@ -147,6 +149,9 @@ impl HostBus {
     pub fn start(dir: &Path, user: Option<(u32, u32)>) -> Result<HostBus, String> {
         let socket = dir.join("bus");
         let config = dir.join("bus.conf");
+        // Empty unless a test activates a service of its own.
+        let services = dir.join("services");
+        fs::create_dir_all(&services).map_err(|e| format!("mkdir {}: {e}", services.display()))?;
         write(
             &config,
             &format!(
@@ -155,6 +160,7 @@ impl HostBus {
 <busconfig>
   <type>session</type>
   <listen>unix:path={}</listen>
+  <servicedir>{}</servicedir>
   <auth>EXTERNAL</auth>
   <policy context="default">
     <allow send_destination="*" eavesdrop="true"/>
@@ -163,7 +169,8 @@ impl HostBus {
   </policy>
 </busconfig>
 "#,
-                socket.display()
+                socket.display(),
+                services.display()
             ),
         )?;
         let mut cmd = command("dbus-daemon", dir, user);

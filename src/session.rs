@@ -1,0 +1,382 @@
+//! `wsbox session`: the D-Bus API of wsbox on the user's session bus, for
+//! the desktop session that embeds it (a panel's menu of sandboxes, "add
+//! this file to that sandbox" by drag and drop).
+//!
+//! It owns `org.wsbox.Manager1` and serves the interface of that name at
+//! `/org/wsbox/Manager1`. Every method is one call of the library: a
+//! sandbox is started as its own `wsbox run` process, and reached through
+//! its control socket. The service keeps nothing a crash would lose: the
+//! sandboxes go on without it, and the next instance finds them again.
+//!
+//! Its signals come from a watch of the user's sandboxes every
+//! [`WATCH_EVERY`]: a sandbox that appears or ends, a change of its
+//! windows, a file granted by any route (the portal, `wsbox add-file`,
+//! AddFile).
+//!
+//! Who can call it: whoever can reach the user's session bus, that is the
+//! user's own programs. Confined apps cannot; theirs is a private bus.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader};
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use zbus::object_server::SignalEmitter;
+use zbus::zvariant::{OwnedFd, OwnedValue};
+
+use crate::{RunOptions, Sandbox};
+
+/// The bus name, object path and interface.
+pub const NAME: &str = "org.wsbox.Manager1";
+const PATH: &str = "/org/wsbox/Manager1";
+/// How often the sandboxes are looked at for the signals.
+const WATCH_EVERY: Duration = Duration::from_millis(250);
+/// How long a failed Run waits for `wsbox run`'s last message.
+const MESSAGE_WAIT: Duration = Duration::from_secs(1);
+
+/// Errors in the service's own names; a wrong argument type is refused by
+/// the bus library before a method runs (org.freedesktop.DBus.Error.InvalidArgs).
+#[derive(Debug, zbus::DBusError)]
+#[zbus(prefix = "org.wsbox.Manager1.Error")]
+enum Error {
+    #[zbus(error)]
+    ZBus(zbus::Error),
+    /// No running sandbox has that name.
+    NoSuchSandbox(String),
+    /// An argument is not what the method takes.
+    InvalidArgs(String),
+    /// The request failed; the message says why.
+    Failed(String),
+}
+
+fn failed(err: anyhow::Error) -> Error {
+    Error::Failed(format!("{err:#}").replace('\n', " "))
+}
+
+/// The running sandbox `name`, or NoSuchSandbox.
+fn sandbox(name: &str) -> Result<Sandbox, Error> {
+    Sandbox::connect(name).map_err(|e| Error::NoSuchSandbox(format!("{e:#}")))
+}
+
+/// Runs `work` off the bus's executor: control calls and starts block.
+async fn off_the_bus<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    blocking::unblock(work).await
+}
+
+/// One sandbox as List gives it: name, wsbox's pid, profile ("" for the
+/// default policy), display, network, audio, and the host paths granted.
+type Listed = (String, u32, String, String, String, String, Vec<String>);
+
+struct Manager;
+
+#[zbus::interface(name = "org.wsbox.Manager1")]
+impl Manager {
+    /// Starts `argv` confined with the built-in `profile` ("" for the
+    /// default policy), and returns the sandbox's name once it answers.
+    /// Options: `name` (s), `display` (s: window, headless, none),
+    /// `output` (s: WxH), `net` (s).
+    async fn run(
+        &self,
+        profile: String,
+        argv: Vec<String>,
+        options: HashMap<String, OwnedValue>,
+    ) -> Result<String, Error> {
+        if argv.is_empty() || argv[0].is_empty() {
+            return Err(Error::InvalidArgs("argv names no program".into()));
+        }
+        let mut run = RunOptions::new(&argv);
+        if !profile.is_empty() {
+            run = run.profile(&profile);
+        }
+        for (key, value) in &options {
+            let text = || {
+                <&str>::try_from(&**value)
+                    .map(str::to_owned)
+                    .map_err(|_| Error::InvalidArgs(format!("option {key:?} must be a string")))
+            };
+            run = match key.as_str() {
+                "name" => run.name(&text()?),
+                "display" => run.display(&text()?),
+                "output" => run.option(format!("--output={}", text()?)),
+                "net" => run.option(format!("--net={}", text()?)),
+                _ => {
+                    return Err(Error::InvalidArgs(format!(
+                        "unknown option {key:?} (known: name, display, output, net)"
+                    )))
+                }
+            };
+        }
+        off_the_bus(move || start(run)).await
+    }
+
+    /// The user's running sandboxes.
+    async fn list(&self) -> Result<Vec<Listed>, Error> {
+        off_the_bus(|| {
+            let infos = crate::list().map_err(failed)?;
+            Ok(infos
+                .into_iter()
+                .map(|info| {
+                    // A sandbox that ends meanwhile lists no files.
+                    let files = Sandbox::connect(&info.name)
+                        .and_then(|s| s.files())
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|f| f.host.to_string_lossy().into_owned())
+                        .collect();
+                    (
+                        info.name,
+                        info.pid,
+                        info.profile.unwrap_or_default(),
+                        info.display,
+                        info.network,
+                        // No sound reaches a sandbox yet.
+                        "none".to_owned(),
+                        files,
+                    )
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// Grants the file `fd` is open on to the sandbox `name`, read-only or
+    /// `writable` (then `fd` must be open for writing); returns where the
+    /// app sees it. A path is never taken: the caller passes what it has
+    /// open.
+    async fn add_file(&self, name: String, fd: OwnedFd, writable: bool) -> Result<String, Error> {
+        let fd: std::os::fd::OwnedFd = fd.into();
+        off_the_bus(move || {
+            let inside = sandbox(&name)?
+                .add_open_file(fd.as_fd(), writable)
+                .map_err(failed)?;
+            Ok(inside.to_string_lossy().into_owned())
+        })
+        .await
+    }
+
+    /// Takes a granted file away (its inside or host path); returns the
+    /// inside path it had.
+    async fn remove_file(&self, name: String, path: String) -> Result<String, Error> {
+        if !path.starts_with('/') {
+            return Err(Error::InvalidArgs(format!(
+                "{path:?} is not an absolute path"
+            )));
+        }
+        off_the_bus(move || {
+            let inside = sandbox(&name)?
+                .remove_file(&PathBuf::from(path))
+                .map_err(failed)?;
+            Ok(inside.to_string_lossy().into_owned())
+        })
+        .await
+    }
+
+    /// Asks the sandbox's app to close its windows, and stops it after its
+    /// grace period.
+    async fn stop(&self, name: String) -> Result<(), Error> {
+        off_the_bus(move || sandbox(&name)?.stop(None, false).map_err(failed)).await
+    }
+
+    /// A sandbox appeared: its name, wsbox's pid, its profile.
+    #[zbus(signal)]
+    async fn started(
+        emitter: &SignalEmitter<'_>,
+        name: &str,
+        pid: u32,
+        profile: &str,
+    ) -> zbus::Result<()>;
+
+    /// A sandbox ended.
+    #[zbus(signal)]
+    async fn stopped(emitter: &SignalEmitter<'_>, name: &str) -> zbus::Result<()>;
+
+    /// A sandbox's windows changed: each window's title and app id, in
+    /// stacking order.
+    #[zbus(signal)]
+    async fn windows_changed(
+        emitter: &SignalEmitter<'_>,
+        name: &str,
+        windows: Vec<(String, String)>,
+    ) -> zbus::Result<()>;
+
+    /// A sandbox was granted a file: the host path, where the app sees it,
+    /// and how (`read-only`, `read-write` or `document`).
+    #[zbus(signal)]
+    async fn file_granted(
+        emitter: &SignalEmitter<'_>,
+        name: &str,
+        host: &str,
+        inside: &str,
+        access: &str,
+    ) -> zbus::Result<()>;
+}
+
+/// Starts the sandbox with `wsbox run`'s messages forwarded to the
+/// service's standard error, the last of them kept for a failure's reply.
+fn start(run: RunOptions) -> Result<String, Error> {
+    let (reader, writer) = std::io::pipe().map_err(|e| failed(e.into()))?;
+    let last = Arc::new(Mutex::new(None::<String>));
+    let (done_tx, done_rx) = mpsc::channel();
+    let kept = last.clone();
+    std::thread::Builder::new()
+        .name("wsbox-session-stderr".into())
+        .spawn(move || {
+            for line in BufReader::new(reader).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("{line}");
+                if let Some(message) = line.strip_prefix("wsbox: ") {
+                    if let Ok(mut slot) = kept.lock() {
+                        *slot = Some(message.to_owned());
+                    }
+                }
+            }
+            let _ = done_tx.send(());
+        })
+        .map_err(|e| failed(e.into()))?;
+    match run.stderr(writer).start() {
+        Ok(mut running) => {
+            let name = running.sandbox().name().to_owned();
+            // Reaps wsbox run when it ends; the sandbox does not depend
+            // on this process.
+            let _ = std::thread::Builder::new()
+                .name("wsbox-session-reap".into())
+                .spawn(move || running.wait());
+            Ok(name)
+        }
+        Err(err) => {
+            let _ = done_rx.recv_timeout(MESSAGE_WAIT);
+            let message = last.lock().ok().and_then(|slot| slot.clone());
+            Err(match message {
+                Some(message) => Error::Failed(format!("{err:#}: {message}")),
+                None => failed(err),
+            })
+        }
+    }
+}
+
+/// What the watch compares: per sandbox, its windows and its grants.
+#[derive(Debug, Default, PartialEq)]
+struct Seen {
+    pid: u32,
+    profile: String,
+    windows: Vec<(String, String)>,
+    files: Vec<(String, String, String)>,
+}
+
+fn look() -> BTreeMap<String, Seen> {
+    let Ok(infos) = crate::list() else {
+        return BTreeMap::new();
+    };
+    infos
+        .into_iter()
+        .map(|info| {
+            let sandbox = Sandbox::connect(&info.name).ok();
+            let windows = sandbox
+                .as_ref()
+                .and_then(|s| s.windows().ok())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|w| (w.title, w.app_id))
+                .collect();
+            let files = sandbox
+                .as_ref()
+                .and_then(|s| s.files().ok())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|f| {
+                    (
+                        f.host.to_string_lossy().into_owned(),
+                        f.inside.to_string_lossy().into_owned(),
+                        f.access,
+                    )
+                })
+                .collect();
+            let seen = Seen {
+                pid: info.pid,
+                profile: info.profile.unwrap_or_default(),
+                windows,
+                files,
+            };
+            (info.name, seen)
+        })
+        .collect()
+}
+
+/// Emits the signals that tell `before` from `now`.
+fn signal(
+    emitter: &SignalEmitter<'_>,
+    before: &BTreeMap<String, Seen>,
+    now: &BTreeMap<String, Seen>,
+) {
+    let empty = Seen::default();
+    for (name, seen) in now {
+        let old = match before.get(name) {
+            Some(old) => old,
+            None => {
+                let _ = zbus::block_on(Manager::started(emitter, name, seen.pid, &seen.profile));
+                &empty
+            }
+        };
+        if seen.windows != old.windows {
+            let _ = zbus::block_on(Manager::windows_changed(
+                emitter,
+                name,
+                seen.windows.clone(),
+            ));
+        }
+        for (host, inside, access) in &seen.files {
+            if !old.files.iter().any(|(_, i, _)| i == inside) {
+                let _ = zbus::block_on(Manager::file_granted(emitter, name, host, inside, access));
+            }
+        }
+    }
+    for name in before.keys().filter(|name| !now.contains_key(*name)) {
+        let _ = zbus::block_on(Manager::stopped(emitter, name));
+    }
+}
+
+/// Serves the API until the session bus goes away.
+pub fn serve() -> Result<i32> {
+    let conn = zbus::blocking::connection::Builder::session()
+        .context("failed to connect to the session bus")?
+        .serve_at(PATH, Manager)
+        .context("failed to serve /org/wsbox/Manager1")?
+        .build()
+        .context("failed to connect to the session bus")?;
+    let dbus = zbus::blocking::fdo::DBusProxy::new(&conn)
+        .context("failed to reach the session bus's daemon")?;
+    use zbus::fdo::{RequestNameFlags, RequestNameReply};
+    let reply = dbus
+        .request_name(
+            NAME.try_into().context("invalid bus name")?,
+            RequestNameFlags::DoNotQueue.into(),
+        )
+        .context("failed to own org.wsbox.Manager1")?;
+    if !matches!(
+        reply,
+        RequestNameReply::PrimaryOwner | RequestNameReply::AlreadyOwner
+    ) {
+        anyhow::bail!("{NAME} is already owned on the session bus: another wsbox session runs");
+    }
+    let iface = conn
+        .object_server()
+        .interface::<_, Manager>(PATH)
+        .context("failed to serve /org/wsbox/Manager1")?;
+    let emitter = iface.signal_emitter();
+    let mut before = look();
+    loop {
+        std::thread::sleep(WATCH_EVERY);
+        // The daemon answers while the session lasts.
+        if dbus.get_id().is_err() {
+            return Ok(0);
+        }
+        let now = look();
+        signal(emitter, &before, &now);
+        before = now;
+    }
+}
