@@ -6,7 +6,7 @@ wsbox gives each sandbox a cgroup of its own below the cgroup it runs in,
 where it may write there: root may anywhere, a user only in a subtree
 delegated to them. A desktop's systemd delegates one (user@UID.service); a
 bare machine, a container or CI has none. Run as root, this makes
-`<this process's cgroup>/wsbox-delegated` in each hierarchy wsbox uses
+`<this process's cgroup>/wsbox-delegated-<pid>` in each hierarchy wsbox uses
 (cgroup v2's unified one, or v1's memory, pids and cpu), gives it to USER,
 moves itself in and execs CMD, so that the tests' sandboxes, as root and
 as USER, get their cgroups. Where it cannot (not root, no such
@@ -24,7 +24,9 @@ import pwd
 import subprocess
 import sys
 
-NAME = "wsbox-delegated"
+# One per run: two runs side by side (two worktrees) must not remove each
+# other's.
+NAME = f"wsbox-delegated-{os.getpid()}"
 
 
 def hierarchies():

@@ -153,8 +153,13 @@ impl RunOptions {
             if let Some(status) = child.try_wait()? {
                 bail!("wsbox run ended ({status}) before sandbox {name} was up");
             }
-            // Files is answered in every display mode.
-            if crate::instance::find(&name).is_ok() && sandbox.files().is_ok() {
+            // Ours (not another of that name that runs already), and
+            // answering: Files is answered in every display mode.
+            let ours = crate::client::list()
+                .unwrap_or_default()
+                .iter()
+                .any(|info| info.name == name && info.pid == child.id());
+            if ours && sandbox.files().is_ok() {
                 return Ok(Running { sandbox, child });
             }
             if Instant::now() >= end {

@@ -124,7 +124,11 @@ impl Runner {
 fn undelegated_procs() -> Vec<PathBuf> {
     cgroup_dirs()
         .into_iter()
-        .filter(|d| d.ends_with("wsbox-delegated"))
+        .filter(|d| {
+            d.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("wsbox-delegated-"))
+        })
         .filter_map(|d| d.parent().map(|p| p.join("cgroup.procs")))
         .collect()
 }

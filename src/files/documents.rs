@@ -979,18 +979,28 @@ mod tests {
         for path in [&copy.root, &exe] {
             fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
         }
-        let out = Command::new(&exe)
-            .args([
-                &format!("files::documents::tests::{test}"),
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .current_dir("/")
-            .uid(uid)
-            .gid(gid)
-            .output()
-            .unwrap();
+        let run = || {
+            Command::new(&exe)
+                .args([
+                    &format!("files::documents::tests::{test}"),
+                    "--exact",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .current_dir("/")
+                .uid(uid)
+                .gid(gid)
+                .output()
+        };
+        // A process another test forks while the copy is being written
+        // holds the copy open for writing until it execs: "text file busy"
+        // until then.
+        let out = testkit::poll(Duration::from_secs(10), || match run() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => None,
+            other => Some(other),
+        })
+        .expect("the copy of the test binary stayed busy")
+        .unwrap();
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
