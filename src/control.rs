@@ -146,6 +146,8 @@ impl Response {
 
 /// Requests longer than this are refused.
 const MAX_REQUEST: u64 = 64 * 1024;
+/// Answers' lines longer than this are cut (and fail to parse).
+const MAX_ANSWER: u64 = 16 * 1024 * 1024;
 
 /// Binds the control socket in `dir`.
 pub fn listen(dir: &Path) -> Result<UnixListener> {
@@ -605,7 +607,9 @@ pub fn call_with(
     stream.write_all(&line.as_bytes()[sent..])?;
     let mut reader = BufReader::new(stream);
     let mut reply = String::new();
-    reader
+    // The answer's line is bounded: a sandbox's windows are the app's.
+    (&mut reader)
+        .take(MAX_ANSWER)
         .read_line(&mut reply)
         .with_context(|| format!("no answer from sandbox {name}"))?;
     if reply.is_empty() {

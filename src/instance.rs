@@ -89,16 +89,21 @@ pub fn base_dir() -> Result<PathBuf> {
     Ok(base)
 }
 
-/// Checks a sandbox name: 1–64 letters, digits, `.`, `_`, `-`, not starting with `.`.
+/// Checks a sandbox name: 1–64 letters, digits, `.`, `_`, `-`, not
+/// starting with `.` or `-` (never an option).
 pub fn validate_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && !name.starts_with('.')
+        && !name.starts_with('-')
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if !ok {
-        bail!("invalid sandbox name {name:?}: use 1-64 letters, digits, '.', '_' or '-'");
+        bail!(
+            "invalid sandbox name {name:?}: use 1-64 letters, digits, '.', '_' or '-', \
+             not starting with '.' or '-'"
+        );
     }
     Ok(())
 }
@@ -163,7 +168,7 @@ impl Instance {
                     .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
                     .take(48)
                     .collect();
-                let stem = if stem.is_empty() || stem.starts_with('.') {
+                let stem = if stem.is_empty() || stem.starts_with(['.', '-']) {
                     "app".to_owned()
                 } else {
                     stem

@@ -35,6 +35,8 @@ pub struct RunOptions {
     options: Vec<OsString>,
     argv: Vec<OsString>,
     stderr: Option<Stdio>,
+    stdout: Option<Stdio>,
+    file_args: bool,
 }
 
 impl RunOptions {
@@ -55,6 +57,8 @@ impl RunOptions {
             options: Vec::new(),
             argv: argv.into_iter().map(Into::into).collect(),
             stderr: None,
+            stdout: None,
+            file_args: true,
         }
     }
 
@@ -99,10 +103,24 @@ impl RunOptions {
         self
     }
 
-    /// Where `wsbox run`'s messages go (the caller's standard error
-    /// unless set).
+    /// Where `wsbox run`'s messages and the app's standard error go (the
+    /// caller's standard error unless set).
     pub fn stderr(mut self, stderr: impl Into<Stdio>) -> Self {
         self.stderr = Some(stderr.into());
+        self
+    }
+
+    /// Where the app's standard output goes (the caller's unless set).
+    pub fn stdout(mut self, stdout: impl Into<Stdio>) -> Self {
+        self.stdout = Some(stdout.into());
+        self
+    }
+
+    /// Whether arguments that name host files grant them (`wsbox run`'s
+    /// default, on). Off (`--no-file-args`) for a caller that grants only
+    /// files passed open, as `wsbox session` does.
+    pub fn file_args(mut self, grant: bool) -> Self {
+        self.file_args = grant;
         self
     }
 
@@ -110,18 +128,31 @@ impl RunOptions {
     fn command(&self, name: &str) -> Command {
         let program = self.wsbox.clone().unwrap_or_else(default_wsbox);
         let mut cmd = Command::new(program);
-        cmd.args(["run", "--name", name]);
+        // `--opt=VALUE`: a value is never taken for an option.
+        cmd.args(["run".to_owned(), format!("--name={name}")]);
         if let Some(profile) = &self.profile {
-            cmd.args(["--profile", profile]);
+            cmd.arg(format!("--profile={profile}"));
         }
         if let Some(display) = &self.display {
-            cmd.args(["--display", display]);
+            cmd.arg(format!("--display={display}"));
         }
         if let Some(output) = &self.output {
-            cmd.args(["--output", output]);
+            cmd.arg(format!("--output={output}"));
+        }
+        if !self.file_args {
+            cmd.arg("--no-file-args");
         }
         cmd.args(&self.options).arg("--").args(&self.argv);
         cmd.stdin(Stdio::null());
+        // The caller's own fds (a file it was passed, its bus connection)
+        // stay with it, whether or not it marked them close-on-exec.
+        // SAFETY: close_range is async-signal-safe and touches only fds.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                libc::close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int);
+                Ok(())
+            });
+        }
         cmd
     }
 
@@ -143,6 +174,9 @@ impl RunOptions {
         let mut cmd = self.command(&name);
         if let Some(stderr) = self.stderr.take() {
             cmd.stderr(stderr);
+        }
+        if let Some(stdout) = self.stdout.take() {
+            cmd.stdout(stdout);
         }
         let mut child = cmd
             .spawn()
@@ -241,7 +275,8 @@ fn unique_name(profile: Option<&str>, program: &OsStr) -> String {
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
         .take(40)
         .collect();
-    let stem = if stem.is_empty() { "app" } else { &stem };
+    let stem = stem.trim_start_matches('-');
+    let stem = if stem.is_empty() { "app" } else { stem };
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     format!("{stem}-{}-{n}", std::process::id())
 }
@@ -276,19 +311,20 @@ mod tests {
             args,
             [
                 "run",
-                "--name",
-                "pdf-1",
-                "--profile",
-                "pdf",
-                "--display",
-                "headless",
-                "--output",
-                "800x600",
+                "--name=pdf-1",
+                "--profile=pdf",
+                "--display=headless",
+                "--output=800x600",
                 "--net=none",
                 "--",
                 "evince",
                 "a.pdf"
             ]
+        );
+        let cmd = RunOptions::new(["x"]).file_args(false).command("x-1");
+        assert_eq!(
+            cmd.get_args().collect::<Vec<_>>(),
+            ["run", "--name=x-1", "--no-file-args", "--", "x"]
         );
     }
 }

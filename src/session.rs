@@ -17,10 +17,10 @@
 //! user's own programs. Confined apps cannot; theirs is a private bus.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
-use std::sync::{mpsc, Arc, Mutex};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -31,11 +31,18 @@ use crate::{RunOptions, Sandbox};
 
 /// The bus name, object path and interface.
 pub const NAME: &str = "org.wsbox.Manager1";
-const PATH: &str = "/org/wsbox/Manager1";
+pub const PATH: &str = "/org/wsbox/Manager1";
 /// How often the sandboxes are looked at for the signals.
 const WATCH_EVERY: Duration = Duration::from_millis(250);
-/// How long a failed Run waits for `wsbox run`'s last message.
-const MESSAGE_WAIT: Duration = Duration::from_secs(1);
+/// At most this many sandboxes start at once; more Runs are refused.
+const STARTING_MAX: usize = 4;
+/// What the watch keeps of a sandbox's windows: the first ones, their
+/// titles and app ids cut short (the app sets them).
+const WINDOWS_MAX: usize = 64;
+const TEXT_MAX: usize = 256;
+
+/// The Runs under way.
+static STARTING: AtomicUsize = AtomicUsize::new(0);
 
 /// Errors in the service's own names; a wrong argument type is refused by
 /// the bus library before a method runs (org.freedesktop.DBus.Error.InvalidArgs).
@@ -89,8 +96,14 @@ impl Manager {
         if argv.is_empty() || argv[0].is_empty() {
             return Err(Error::InvalidArgs("argv names no program".into()));
         }
-        let mut run = RunOptions::new(&argv);
+        // Files reach a sandbox passed open (AddFile), never named: an
+        // argument that names a host file stays a string.
+        let mut run = RunOptions::new(&argv)
+            .file_args(false)
+            .stdout(Stdio::null());
         if !profile.is_empty() {
+            wsbox_policies::Policy::builtin(&profile)
+                .map_err(|e| Error::InvalidArgs(e.to_string()))?;
             run = run.profile(&profile);
         }
         for (key, value) in &options {
@@ -100,7 +113,12 @@ impl Manager {
                     .map_err(|_| Error::InvalidArgs(format!("option {key:?} must be a string")))
             };
             run = match key.as_str() {
-                "name" => run.name(&text()?),
+                "name" => {
+                    let name = text()?;
+                    crate::instance::validate_name(&name)
+                        .map_err(|e| Error::InvalidArgs(e.to_string()))?;
+                    run.name(&name)
+                }
                 "display" => run.display(&text()?),
                 "output" => run.option(format!("--output={}", text()?)),
                 "net" => run.option(format!("--net={}", text()?)),
@@ -216,29 +234,19 @@ impl Manager {
     ) -> zbus::Result<()>;
 }
 
-/// Starts the sandbox with `wsbox run`'s messages forwarded to the
-/// service's standard error, the last of them kept for a failure's reply.
+/// Starts the sandbox. `wsbox run`'s messages, and the app's standard
+/// error, go where the service's go (the session's log): never through
+/// the service, which may end or restart while they run.
 fn start(run: RunOptions) -> Result<String, Error> {
-    let (reader, writer) = std::io::pipe().map_err(|e| failed(e.into()))?;
-    let last = Arc::new(Mutex::new(None::<String>));
-    let (done_tx, done_rx) = mpsc::channel();
-    let kept = last.clone();
-    std::thread::Builder::new()
-        .name("wsbox-session-stderr".into())
-        .spawn(move || {
-            for line in BufReader::new(reader).lines() {
-                let Ok(line) = line else { break };
-                eprintln!("{line}");
-                if let Some(message) = line.strip_prefix("wsbox: ") {
-                    if let Ok(mut slot) = kept.lock() {
-                        *slot = Some(message.to_owned());
-                    }
-                }
-            }
-            let _ = done_tx.send(());
-        })
-        .map_err(|e| failed(e.into()))?;
-    match run.stderr(writer).start() {
+    if STARTING.fetch_add(1, Ordering::SeqCst) >= STARTING_MAX {
+        STARTING.fetch_sub(1, Ordering::SeqCst);
+        return Err(Error::Failed(format!(
+            "{STARTING_MAX} sandboxes are starting already: try again"
+        )));
+    }
+    let started = run.start();
+    STARTING.fetch_sub(1, Ordering::SeqCst);
+    match started {
         Ok(mut running) => {
             let name = running.sandbox().name().to_owned();
             // Reaps wsbox run when it ends; the sandbox does not depend
@@ -248,15 +256,22 @@ fn start(run: RunOptions) -> Result<String, Error> {
                 .spawn(move || running.wait());
             Ok(name)
         }
-        Err(err) => {
-            let _ = done_rx.recv_timeout(MESSAGE_WAIT);
-            let message = last.lock().ok().and_then(|slot| slot.clone());
-            Err(match message {
-                Some(message) => Error::Failed(format!("{err:#}: {message}")),
-                None => failed(err),
-            })
-        }
+        Err(err) => Err(Error::Failed(format!(
+            "{err:#} (its messages are in the session's log)"
+        ))),
     }
+}
+
+/// `text` cut to [`TEXT_MAX`] bytes, on a character boundary.
+fn cut(mut text: String) -> String {
+    if text.len() > TEXT_MAX {
+        let mut end = TEXT_MAX;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
 }
 
 /// What the watch compares: per sandbox, its windows and its grants.
@@ -281,7 +296,8 @@ fn look() -> BTreeMap<String, Seen> {
                 .and_then(|s| s.windows().ok())
                 .unwrap_or_default()
                 .into_iter()
-                .map(|w| (w.title, w.app_id))
+                .take(WINDOWS_MAX)
+                .map(|w| (cut(w.title), cut(w.app_id)))
                 .collect();
             let files = sandbox
                 .as_ref()

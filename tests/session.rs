@@ -8,6 +8,9 @@
 //! a file descriptor is passed or a wrong signature is sent on purpose.
 //! Behind the service are real sandboxes: gtk3-demo headless, `sleep`.
 //!
+//! Links opened inside a sandbox (`portal.open_uri`) go through the same
+//! service: `xdg-open` in one sandbox starts firefox-esr in another.
+//!
 //! A test that cannot run prints `SKIPPED: <test>: <reason>` and passes,
 //! unless CI=true or WSBOX_MUST_WORK=1, where it fails instead.
 
@@ -69,9 +72,12 @@ impl Session {
         };
         // As a desktop session does (dbus-update-activation-environment):
         // the service finds the user's runtime directory.
+        // A home of the test's own: a profile's kept home is made there.
+        let home = testkit::scratch_in(&dir, "home", 0o700);
         let env = format!(
-            "{{'XDG_RUNTIME_DIR': '{}', 'WSBOX_LOG': 'warn'}}",
-            session.runtime.display()
+            "{{'XDG_RUNTIME_DIR': '{}', 'HOME': '{}', 'WSBOX_LOG': 'warn'}}",
+            session.runtime.display(),
+            home.display()
         );
         let out = session.call_bus("UpdateActivationEnvironment", &[&env]);
         assert!(out.status.success(), "{out:?}");
@@ -287,9 +293,10 @@ fn session_runs_lists_grants_and_stops_real_sandboxes() {
 #[test]
 fn session_answers_wrong_calls_with_clear_errors() {
     let test = "session_answers_wrong_calls_with_clear_errors";
-    let Some(session) = Session::start(test) else {
+    let Some(mut session) = Session::start(test) else {
         return;
     };
+    session.started.push("sess-w".into());
     session.ok("List", &[]);
     let conn = session.connection();
     // A path where a file descriptor belongs: the signature is refused by
@@ -350,19 +357,54 @@ fn session_answers_wrong_calls_with_clear_errors() {
     );
     refused(
         &["no-such-profile", "['true']", "{'display': <'none'>}"],
-        "org.wsbox.Manager1.Error.Failed",
-        "no-such-profile",
+        invalid,
+        "unknown profile \"no-such-profile\"",
     );
     refused(
         &["", "['true']", "{'name': <'../x'>}"],
-        "org.wsbox.Manager1.Error.Failed",
+        invalid,
+        "invalid sandbox name",
+    );
+    refused(
+        &["", "['true']", "{'name': <'--help'>}"],
+        invalid,
         "invalid sandbox name",
     );
     let out = session.call("RemoveFile", &["nope", "relative/path"]);
     assert!(out.stderr.contains(invalid), "{out:?}");
 
+    // A file named in argv stays a string: only AddFile grants.
+    let secret = testkit::scratch_in(root_dir(), "secret", 0o755).join("secret.txt");
+    fs::write(&secret, "not for the sandbox\n").unwrap();
+    let argv = format!("['sh', '-c', 'sleep 300', 'sh', '{}']", secret.display());
+    let reply = session.ok(
+        "Run",
+        &["", &argv, "{'name': <'sess-w'>, 'display': <'none'>}"],
+    );
+    assert_eq!(reply, "('sess-w',)");
+    let listed = session.ok("List", &[]);
+    assert!(
+        listed.contains("'sess-w'") && !listed.contains("secret.txt"),
+        "{listed}"
+    );
+    // The kernel's views are never granted, even passed open.
+    let environ = fs::File::open("/proc/self/environ").unwrap();
+    let (error, message) = dbus_error(conn.call_method(
+        Some(NAME),
+        PATH,
+        Some(NAME),
+        "AddFile",
+        &("sess-w", Fd::from(environ.as_fd()), false),
+    ));
+    assert_eq!(error, "org.wsbox.Manager1.Error.Failed", "{message}");
+    assert!(message.contains("is never granted"), "{message}");
+    assert_eq!(session.ok("Stop", &["sess-w"]), "()");
+
     // And the service is still there.
-    assert_eq!(session.ok("List", &[]), "(@a(sussssas) [],)");
+    poll(LIMIT, || {
+        (session.ok("List", &[]) == "(@a(sussssas) [],)").then_some(())
+    })
+    .expect("sess-w is still listed");
 }
 
 #[test]
@@ -442,4 +484,188 @@ fn embed_example_screenshots_a_real_app() {
     assert!(colours.len() > 20, "{} colours only", colours.len());
     let ps = output(wsbox_command(&runtime, &["ps", "--json"]), LIMIT);
     assert_eq!(ps.stdout.trim(), "[]", "{ps:?}");
+}
+
+#[test]
+fn a_link_opened_inside_starts_the_browser_sandbox_the_policy_names() {
+    let test = "a_link_opened_inside_starts_the_browser_sandbox_the_policy_names";
+    if !testkit::have_programs(test, &["xdg-open", "firefox-esr"]) {
+        return;
+    }
+    let Some(mut session) = Session::start(test) else {
+        return;
+    };
+    let dir = testkit::scratch_in(root_dir(), "links", 0o755);
+    let policy = dir.join("links.toml");
+    fs::write(&policy, "[portal]\nopen_uri = { sandbox = \"browser\" }\n").unwrap();
+    let link = "https://example.org/wsbox-link";
+    // xdg-open uses the portal where /.flatpak-info is, as it is inside.
+    let script =
+        format!("xdg-open {link}; echo \"xdg-open: $?\"; xdg-open file:///etc/passwd; sleep 300");
+    let mut cmd = wsbox_command(
+        &session.runtime,
+        &[
+            "run",
+            "--headless",
+            "--name",
+            "links-a",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ],
+    );
+    cmd.env("DBUS_SESSION_BUS_ADDRESS", &session.bus.address);
+    let app = Running::start(cmd);
+    session
+        .started
+        .extend(["links-a".to_owned(), "browser".to_owned()]);
+
+    // The browser sandbox, named after its profile, runs firefox-esr with
+    // the link.
+    let pid = poll(LIMIT, || {
+        let ps = session.wsbox(&["ps", "--json"]);
+        let list: serde_json::Value = serde_json::from_str(&ps.stdout).ok()?;
+        list.as_array()?
+            .iter()
+            .find(|s| s["name"] == "browser")
+            .map(|s| {
+                assert_eq!(s["profile"], "browser", "{s}");
+                assert_eq!(s["program"], "firefox-esr", "{s}");
+                s["pid"].as_i64().unwrap() as i32
+            })
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no browser sandbox started; the app said:\n{}{}",
+            app.stdout_so_far(),
+            app.stderr_so_far()
+        )
+    });
+    let given = testkit::process::tree(pid).into_iter().any(|p| {
+        fs::read(format!("/proc/{p}/cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&format!("firefox-esr\0{link}")))
+    });
+    assert!(given, "firefox-esr was not given {link}");
+    // It shows its window.
+    poll(LIMIT, || {
+        let out = session.wsbox(&["windows", "browser", "--json"]);
+        out.stdout.contains("firefox-esr").then_some(())
+    })
+    .expect("firefox-esr showed no window");
+    // The app was told it went; a file link was refused, with the reason.
+    poll(LIMIT, || {
+        (app.stdout_so_far().contains("xdg-open: 0")
+            && app
+                .stderr_so_far()
+                .contains("a link was not opened: links of scheme \"file\" are not opened"))
+        .then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the app's side:\n{}{}",
+            app.stdout_so_far(),
+            app.stderr_so_far()
+        )
+    });
+    // One browser only: the file link started nothing.
+    let ps = session.wsbox(&["ps", "--json"]);
+    assert_eq!(ps.stdout.matches("firefox-esr").count(), 1, "{ps:?}");
+    for name in ["browser", "links-a"] {
+        session.wsbox(&["stop", "--force", name]);
+    }
+    app.kill(LIMIT);
+}
+
+#[test]
+fn links_are_denied_by_default() {
+    let test = "links_are_denied_by_default";
+    let Some(session) = Session::start(test) else {
+        return;
+    };
+    let mut cmd = wsbox_command(
+        &session.runtime,
+        &[
+            "run",
+            "--headless",
+            "--",
+            "sh",
+            "-c",
+            "xdg-open https://example.org/; echo \"xdg-open: $?\"",
+        ],
+    );
+    cmd.env("DBUS_SESSION_BUS_ADDRESS", &session.bus.address);
+    let out = output(cmd, LIMIT);
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stdout.contains("xdg-open: 0"), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("a link was not opened: the policy denies it (portal.open_uri)"),
+        "{out:?}"
+    );
+    // Nothing was asked of the host: the service never started.
+    let owner = session.call_bus("NameHasOwner", &[NAME]);
+    assert_eq!(owner.stdout.trim(), "(false,)", "{owner:?}");
+}
+
+#[test]
+fn a_link_for_the_host_goes_to_the_host_portal_which_asks_the_user() {
+    use testkit::hostbus::{PYTHON, XDG_DESKTOP_PORTAL};
+    let test = "a_link_for_the_host_goes_to_the_host_portal_which_asks_the_user";
+    let ready = testkit::ready_as_root(test, &["dbus-daemon", "xdg-open"], || {
+        wsbox_command(
+            &root_dir().join("run"),
+            &["run", "--display", "none", "--", "true"],
+        )
+    });
+    if !ready {
+        return;
+    }
+    for program in [PYTHON, XDG_DESKTOP_PORTAL] {
+        if !Path::new(program).exists() {
+            return testkit::skip(test, &format!("{program} not installed"));
+        }
+    }
+    let dir = testkit::scratch_in(root_dir(), "host-link", 0o755);
+    let bus = HostBus::with_portal(&dir, None).unwrap();
+    let runtime = testkit::scratch_in(&dir, "run", 0o700);
+    let policy = dir.join("host.toml");
+    fs::write(&policy, "[portal]\nopen_uri = \"host\"\n").unwrap();
+    let link = "https://example.org/host-link";
+    let script = format!("xdg-open {link}; echo \"xdg-open: $?\"");
+    let mut cmd = wsbox_command(
+        &runtime,
+        &[
+            "run",
+            "--headless",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ],
+    );
+    cmd.env("DBUS_SESSION_BUS_ADDRESS", &bus.address);
+    let out = output(cmd, LIMIT);
+    assert!(
+        out.status.success() && out.stdout.contains("xdg-open: 0"),
+        "{out:?}"
+    );
+    // The host's portal asked its user which app opens the link (the test
+    // backend cancels), as it does for the host's own apps.
+    let asked = poll(LIMIT, || {
+        let calls = bus.calls_of("ChooseApplication");
+        (!calls.is_empty()).then_some(calls)
+    })
+    .unwrap_or_else(|| panic!("the host's portal asked nothing\n{}", bus.logs()));
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(asked[0]["options"]["uri"], link, "{asked:?}");
+    assert_eq!(
+        asked[0]["app_id"], "",
+        "the opener is a host app: {asked:?}"
+    );
+    assert!(!out.stderr.contains("a link was not opened"), "{out:?}");
 }

@@ -29,6 +29,72 @@ pub struct Portal {
     /// mode the host's portal says).
     #[serde(default)]
     pub settings: PortalSettings,
+    /// What a link the app opens (`org.freedesktop.portal.OpenURI`, and
+    /// `xdg-open` inside, which uses it) does.
+    #[serde(default)]
+    pub open_uri: OpenUri,
+}
+
+/// What a link opened inside does: `"deny"` (the app is told no),
+/// `"host"` (the host's portal opens it, asking the user which app), or
+/// `{ sandbox = "PROFILE" }` (a new sandbox of that built-in profile opens
+/// it, e.g. a link in a confined mail client opens in the confined
+/// browser).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "\"deny\", \"host\" or { sandbox = \"PROFILE\", program = \"PROGRAM\" }"
+)]
+pub enum OpenUri {
+    /// `"deny"` or `"host"`.
+    Action(UriAction),
+    /// `{ sandbox = "PROFILE", program = "PROGRAM" }`.
+    Sandbox(UriSandbox),
+}
+
+impl Default for OpenUri {
+    fn default() -> Self {
+        OpenUri::Action(UriAction::Deny)
+    }
+}
+
+/// `"deny"` or `"host"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UriAction {
+    Deny,
+    Host,
+}
+
+/// A sandbox of a built-in profile that opens the links.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UriSandbox {
+    /// The built-in profile.
+    pub sandbox: String,
+    /// The program that opens the link, given it as its argument. Unset:
+    /// the profile's usual program (`firefox-esr` for `browser` and
+    /// `tor-browser`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
+}
+
+impl UriSandbox {
+    /// The program that opens the links.
+    pub fn program(&self) -> Option<&str> {
+        self.program
+            .as_deref()
+            .or_else(|| usual_program(&self.sandbox))
+    }
+}
+
+/// The program a built-in profile is usually run with.
+fn usual_program(profile: &str) -> Option<&'static str> {
+    match profile {
+        "browser" | "tor-browser" => Some("firefox-esr"),
+        "mail" => Some("thunderbird"),
+        _ => None,
+    }
 }
 
 impl Eq for Portal {}
@@ -40,6 +106,7 @@ impl Default for Portal {
             open: OpenAccess::default(),
             never: default_never(),
             settings: PortalSettings::default(),
+            open_uri: OpenUri::default(),
         }
     }
 }
@@ -116,6 +183,44 @@ impl Portal {
             validate_host_path(Path::new(path))
                 .map_err(|message| Refusal::new("portal.never", message))?;
         }
+        if let OpenUri::Sandbox(target) = &self.open_uri {
+            if !crate::PRESETS
+                .iter()
+                .any(|(name, _)| *name == target.sandbox)
+            {
+                let names: Vec<&str> = crate::PRESETS.iter().map(|(name, _)| *name).collect();
+                return Err(Refusal::new(
+                    "portal.open_uri.sandbox",
+                    format!(
+                        "{:?} is not a built-in profile ({})",
+                        target.sandbox,
+                        names.join(", ")
+                    ),
+                ));
+            }
+            match target.program() {
+                None => {
+                    return Err(Refusal::new(
+                        "portal.open_uri.program",
+                        format!(
+                            "profile {} has no usual program: name the one that opens links",
+                            target.sandbox
+                        ),
+                    ))
+                }
+                Some(program)
+                    if program.is_empty()
+                        || program.starts_with('-')
+                        || program.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+                {
+                    return Err(Refusal::new(
+                        "portal.open_uri.program",
+                        format!("{program:?} is not a program name or path"),
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
         self.settings.check()
     }
 }
@@ -172,6 +277,32 @@ mod tests {
         assert_eq!(p.portal.open, OpenAccess::ReadWrite);
         assert_eq!(p.portal.never, ["~/.ssh", "~/.gnupg"]);
         assert_eq!(p.portal.settings.color_scheme.portal_value(), 0);
+        assert_eq!(p.portal.open_uri, OpenUri::Action(UriAction::Deny));
+        let p = Policy::from_toml("[portal]\nopen_uri = \"host\"\n", "t").unwrap();
+        assert_eq!(p.portal.open_uri, OpenUri::Action(UriAction::Host));
+        let p = Policy::from_toml("[portal]\nopen_uri = { sandbox = \"browser\" }\n", "t").unwrap();
+        let OpenUri::Sandbox(target) = &p.portal.open_uri else {
+            panic!("{:?}", p.portal.open_uri)
+        };
+        assert_eq!(target.program(), Some("firefox-esr"));
+        for bad in [
+            "open_uri = \"ask\"",
+            "open_uri = { sandbox = \"browser\", url = \"x\" }",
+        ] {
+            let err = Policy::from_toml(&format!("[portal]\n{bad}\n"), "t").unwrap_err();
+            assert!(err.to_string().contains("\"deny\", \"host\" or"), "{err}");
+        }
+        for (bad, field) in [
+            ("{ sandbox = \"nope\" }", "portal.open_uri.sandbox"),
+            ("{ sandbox = \"pdf\" }", "portal.open_uri.program"),
+            (
+                "{ sandbox = \"pdf\", program = \"--evil\" }",
+                "portal.open_uri.program",
+            ),
+        ] {
+            let err = Policy::from_toml(&format!("[portal]\nopen_uri = {bad}\n"), "t").unwrap_err();
+            assert!(err.to_string().contains(field), "{bad}: {err}");
+        }
         let p = Policy::from_toml(
             "[portal]\nenabled = false\nopen = \"read-only\"\nnever = [\"/srv/secret\"]\n\
              [portal.settings]\ncolor_scheme = \"prefer-dark\"\nfont_name = \"Cantarell 11\"\n\

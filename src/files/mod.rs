@@ -592,6 +592,27 @@ pub fn path_of_open_file(file: BorrowedFd<'_>, writable: bool) -> Result<PathBuf
             path.display()
         );
     }
+    // The kernel's views of processes and devices are never granted, as
+    // the portal never grants them.
+    // SAFETY: statfs is plain data; the kernel fills it.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid fd and pointer.
+    if unsafe { libc::fstatfs(file.as_raw_fd(), &mut fs) } < 0 {
+        bail!(
+            "the file descriptor cannot be read: {}",
+            io::Error::last_os_error()
+        );
+    }
+    let kernel = [libc::PROC_SUPER_MAGIC, libc::SYSFS_MAGIC]
+        .iter()
+        .any(|magic| fs.f_type == *magic as libc::__fsword_t);
+    if kernel
+        || ["/proc", "/sys", "/dev"]
+            .iter()
+            .any(|place| path.starts_with(place))
+    {
+        bail!("{} is never granted", path.display());
+    }
     Ok(path)
 }
 

@@ -20,7 +20,10 @@
 
 pub mod bus;
 pub mod host;
+pub mod opener;
+mod openuri;
 pub mod registry;
+mod reply;
 pub mod request;
 pub mod server;
 pub mod settings;

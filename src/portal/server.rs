@@ -1,6 +1,7 @@
 //! wsbox's side of the private bus: `org.freedesktop.portal.Desktop` at
 //! `/org/freedesktop/portal/desktop`, with FileChooser (version 3),
-//! Settings, NetworkMonitor and ProxyResolver. It runs on zbus's threads,
+//! Settings, NetworkMonitor, ProxyResolver and OpenURI
+//! (src/portal/openuri.rs). It runs on zbus's threads,
 //! never on the event loop's: a method call only records a request and
 //! tells the loop, and the answers leave from a thread of their own, so a
 //! bus the app stalls (the daemon is the app's) stalls neither the display
@@ -28,9 +29,8 @@ use super::registry::{Entry, Refused, Registry};
 use super::request::{self, Kind};
 use super::settings::Settings;
 
-/// The portal's well-known name and object path.
-pub const NAME: &str = "org.freedesktop.portal.Desktop";
-pub const PATH: &str = "/org/freedesktop/portal/desktop";
+pub use super::reply::{request_path, Code, NAME, PATH};
+use super::reply::{valid_token, PortalError};
 const REQUEST_IFACE: &str = "org.freedesktop.portal.Request";
 
 /// How long wsbox waits for the bus to answer its first calls, while the
@@ -44,14 +44,6 @@ pub enum Event {
     Opened(u32),
     /// The app closed it (or left the bus) before it was answered.
     Closed(u32),
-}
-
-/// The response codes of `org.freedesktop.portal.Request.Response`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Code {
-    Success = 0,
-    Cancelled = 1,
-    Other = 2,
 }
 
 /// What the answering thread does.
@@ -121,33 +113,6 @@ pub struct Server {
     pub shared: Arc<Shared>,
     pub answers: Answers,
     _conn: Connection,
-}
-
-/// Errors in the desktop portal's own names.
-#[derive(Debug, zbus::DBusError)]
-#[zbus(prefix = "org.freedesktop.portal.Error")]
-enum PortalError {
-    #[zbus(error)]
-    ZBus(zbus::Error),
-    NotFound(String),
-    NotAllowed(String),
-    InvalidArgument(String),
-    Failed(String),
-}
-
-/// The request path for `sender`'s `token`: `:1.45` makes `1_45`.
-pub fn request_path(sender: &str, token: &str) -> String {
-    let sender = sender.trim_start_matches(':').replace('.', "_");
-    format!("{PATH}/request/{sender}/{token}")
-}
-
-/// Whether `token` may be an element of an object path.
-fn valid_token(token: &str) -> bool {
-    !token.is_empty()
-        && token.len() <= 64
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 struct FileChooser {
@@ -418,6 +383,7 @@ pub fn start(
     settings: Settings,
     net: NetInfo,
     writable: bool,
+    opener: Option<Arc<super::opener::Opener>>,
 ) -> Result<Server> {
     let (tx, rx) = mpsc::channel();
     let shared = Arc::new(Shared {
@@ -432,6 +398,7 @@ pub fn start(
     let settings = SettingsPortal { settings };
     let monitor = NetworkMonitor { net: net.clone() };
     let resolver = ProxyResolver { net };
+    let open_uri = super::openuri::OpenUriPortal { opener };
     // The handshake waits for the daemon, which pid 1 starts: on a thread,
     // so that a daemon that never answers costs a bounded wait.
     let (done_tx, done_rx) = mpsc::channel();
@@ -446,6 +413,7 @@ pub fn start(
                     .serve_at(PATH, settings)?
                     .serve_at(PATH, monitor)?
                     .serve_at(PATH, resolver)?
+                    .serve_at(PATH, open_uri)?
                     .name(NAME)?
                     .build()
             })();

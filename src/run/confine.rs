@@ -76,6 +76,11 @@ pub fn confine(mut started: Started) -> Result<Confined> {
             started.relays.as_ref().map(Relays::pid),
             started.watcher_pid,
             started.host_chooser.as_ref().map(HostChooser::pid),
+            started
+                .portal
+                .as_ref()
+                .and_then(|(_, plan)| plan.opener.as_ref())
+                .map(|opener| opener.pid()),
         ])
         .flatten()
         .collect();
@@ -167,6 +172,7 @@ fn start_portal(
         plan.settings,
         plan.net,
         plan.writable,
+        plan.opener,
     )?;
     Ok(crate::portal::Portal::new(server, plan.never))
 }

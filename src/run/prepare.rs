@@ -83,6 +83,10 @@ pub struct PortalPlan {
     /// The headless settings (window mode asks the host's portal).
     pub settings: crate::portal::settings::Settings,
     pub net: crate::portal::server::NetInfo,
+    /// Where links the app opens go (`portal.open_uri`); None: nowhere.
+    pub open_uri: Option<crate::portal::opener::Target>,
+    /// Its helper, forked in `start`.
+    pub opener: Option<std::sync::Arc<crate::portal::opener::Opener>>,
 }
 
 /// Decides everything about the sandbox that can be decided before it
@@ -263,7 +267,28 @@ fn portal_plan(
         available: mode != NetworkMode::None,
         proxy: (mode == NetworkMode::Tor).then(|| "socks5://127.0.0.1:9050".to_owned()),
     };
+    use crate::portal::opener::Target;
+    use wsbox_policies::{OpenUri, UriAction};
+    let open_uri = match &policy.portal.open_uri {
+        OpenUri::Action(UriAction::Deny) => None,
+        OpenUri::Action(UriAction::Host) => Some(Target::Host),
+        OpenUri::Sandbox(target) => Some(Target::Sandbox {
+            profile: target.sandbox.clone(),
+            // Checked with the policy: a profile without a usual program
+            // names one.
+            program: target.program().unwrap_or_default().to_owned(),
+            // The links open where this sandbox's windows are.
+            display: if display == DisplayMode::Window {
+                "window"
+            } else {
+                "headless"
+            }
+            .to_owned(),
+        }),
+    };
     Ok(Some(PortalPlan {
+        open_uri,
+        opener: None,
         writable: policy.portal.open == wsbox_policies::OpenAccess::ReadWrite,
         never,
         settings: crate::portal::settings::Settings::from_policy(&policy.portal.settings),

@@ -205,6 +205,16 @@ pub fn start(shown: Shown) -> Result<Started> {
     // The host's file chooser is asked by a helper of its own, forked now:
     // wsbox, confined, connects to no host bus and opens no host file
     // (src/portal/host.rs).
+    // So are links the app opens (src/portal/opener.rs).
+    let mut portal = portal;
+    if let Some((_, plan)) = portal.as_mut() {
+        if let Some(target) = plan.open_uri.clone() {
+            let opener = crate::portal::opener::Opener::spawn(target)
+                .inspect_err(|_| kill_sandbox(sandbox_pid))
+                .context("failed to start the link opener")?;
+            plan.opener = Some(std::sync::Arc::new(opener));
+        }
+    }
     let host_chooser = if plan.window && portal.is_some() {
         Some(
             HostChooser::spawn(name)

@@ -40,7 +40,8 @@ const DESKTOP: &str = "wsboxtest";
 /// each call (`{"code": 0, "uris": [...]}`, `{"code": 1}`, or
 /// `{"hold": true}`: no answer until the portal closes the request, which
 /// is logged as a `Close`); Settings answers color-scheme 1, a theme, a
-/// cursor size, and a key no sandbox may see.
+/// cursor size, and a key no sandbox may see; AppChooser (which app opens
+/// a link) logs the question and cancels.
 pub const BACKEND: &str = r#"
 import json, sys
 import dbus, dbus.service
@@ -122,6 +123,20 @@ class Portal(dbus.service.Object):
                          out_signature="v")
     def Read(self, namespace, key):
         return self.SETTINGS[namespace][key]
+
+    # Which app opens a link: logged and cancelled, so that nothing starts
+    # on the test's host.
+    @dbus.service.method("org.freedesktop.impl.portal.AppChooser", in_signature="ossasa{sv}",
+                         out_signature="ua{sv}")
+    def ChooseApplication(self, handle, app_id, parent, choices, options):
+        log.write(json.dumps({"method": "ChooseApplication", "app_id": str(app_id),
+                              "choices": plain(choices), "options": plain(options)}) + "\n")
+        return dbus.UInt32(1), dbus.Dictionary({}, signature="sv")
+
+    @dbus.service.method("org.freedesktop.impl.portal.AppChooser", in_signature="oas",
+                         out_signature="")
+    def UpdateChoices(self, handle, choices):
+        pass
 
 bus = dbus.SessionBus()
 name = dbus.service.BusName(bus_name, bus)
@@ -223,7 +238,8 @@ impl HostBus {
             &portals.join("test.portal"),
             &format!(
                 "[portal]\nDBusName={BACKEND_NAME}\nInterfaces=org.freedesktop.impl.portal.\
-                 FileChooser;org.freedesktop.impl.portal.Settings;\nUseIn={DESKTOP}\n"
+                 FileChooser;org.freedesktop.impl.portal.Settings;\
+                 org.freedesktop.impl.portal.AppChooser;\nUseIn={DESKTOP}\n"
             ),
         )?;
         let mut cmd = bus.command(XDG_DESKTOP_PORTAL);
