@@ -26,7 +26,7 @@ for group in "$@"; do
            # (libglib2.0-bin, above) launches them.
            pkgs="$pkgs desktop-file-utils"
            # The built-in profiles' programs (tests/profiles.rs) not named above.
-           pkgs="$pkgs imv" ;;
+           pkgs="$pkgs imv thunderbird" ;;
     # dbus-daemon: the sandbox's bus, for the portal of every display mode.
     demo)  pkgs="$pkgs $build iproute2 fonts-dejavu-core xkb-data dbus-daemon" ;;
     bench) pkgs="$pkgs $build bubblewrap firejail weston sway waypipe gedit fonts-dejavu-core xkb-data dbus-daemon" ;;

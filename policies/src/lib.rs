@@ -59,6 +59,8 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("passwords", include_str!("../presets/passwords.toml")),
     ("browser", include_str!("../presets/browser.toml")),
     ("tor-browser", include_str!("../presets/tor-browser.toml")),
+    ("office", include_str!("../presets/office.toml")),
+    ("mail", include_str!("../presets/mail.toml")),
 ];
 
 /// A whole policy. Later features add sections; each section defaults to the
