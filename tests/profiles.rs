@@ -37,10 +37,6 @@ const KNOWN: &[(&str, &str)] = &[
         "wsbox's portal has no Inhibit interface (apps go on without)",
     ),
     (
-        "org.freedesktop.portal.OpenURI",
-        "wsbox's portal has no OpenURI yet: Firefox asks which schemes it handles, and opens links itself",
-    ),
-    (
         "Error building template class 'EditorOpenPopover'",
         "gnome-text-editor 43's own: printed directly on weston too",
     ),
