@@ -25,6 +25,8 @@ for group in "$@"; do
            # Launchers (tests/desktop.rs): desktop-file-validate; gio
            # (libglib2.0-bin, above) launches them.
            pkgs="$pkgs desktop-file-utils"
+           # Notifications from inside (tests/notifications.rs).
+           pkgs="$pkgs libnotify-bin"
            # The built-in profiles' programs (tests/profiles.rs) not named above.
            pkgs="$pkgs imv thunderbird" ;;
     # dbus-daemon: the sandbox's bus, for the portal of every display mode.

@@ -116,6 +116,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the app's notifications (the newest 32, cleaned as they were
+    /// passed on) and how many were dropped for coming too fast.
+    Notifications {
+        /// The sandbox's name.
+        name: String,
+        /// One JSON object: `kept` and `dropped`.
+        #[arg(long)]
+        json: bool,
+    },
     /// Answer a request of `wsbox requests` with host paths: files to open,
     /// the path to save to, or with --dir a directory; or --cancel it. What
     /// is chosen is granted to the app, and nothing else.

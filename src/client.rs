@@ -177,6 +177,14 @@ impl Sandbox {
         Ok(self.call(&Request::Requests)?.requests.unwrap_or_default())
     }
 
+    /// The app's notifications: the newest, as they were passed on, and
+    /// how many were dropped for coming too fast.
+    pub fn notifications(&self) -> Result<crate::Notices> {
+        self.call(&Request::Notifications)?
+            .notifications
+            .ok_or_else(|| anyhow!("sandbox {} sent no notifications", self.name))
+    }
+
     /// Answers the portal's request `id` with host `paths` (absolute),
     /// opened here as the request needs them (`dir`: the paths are
     /// directories); returns what the app was given, inside.

@@ -108,6 +108,7 @@ pub fn main() -> ExitCode {
             .and_then(|path| sandbox(&name)?.add_file(&path, rw))
             .map(print_path),
         Command::Requests { name, json } => requests(&name, json),
+        Command::Notifications { name, json } => notifications(&name, json),
         Command::Files { name, json } => list_files(&name, json),
         Command::Choose {
             name,
@@ -254,6 +255,21 @@ fn requests(name: &str, json: bool) -> anyhow::Result<i32> {
             line.push_str(&format!("\t{}: {}", f.name, rules.join(" ")));
         }
         println!("{line}");
+    }
+    Ok(0)
+}
+
+fn notifications(name: &str, json: bool) -> anyhow::Result<i32> {
+    let notices = sandbox(name)?.notifications()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&notices)?);
+        return Ok(0);
+    }
+    for n in &notices.kept {
+        println!("{}\t{:?}\t{:?}\t{:?}", n.id, n.app, n.title, n.body);
+    }
+    if notices.dropped > 0 {
+        println!("dropped: {} (too fast)", notices.dropped);
     }
     Ok(0)
 }

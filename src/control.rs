@@ -62,6 +62,8 @@ pub enum Request {
     },
     /// The portal's requests that wait for the user.
     Requests,
+    /// The app's notifications.
+    Notifications,
     /// Answer one of them with host paths (passed open) or cancel it.
     Choose(crate::portal::Choice),
     /// Every file granted to the sandbox, by any route.
@@ -125,6 +127,9 @@ pub struct Response {
     /// The files granted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files: Option<Vec<crate::files::live::GrantInfo>>,
+    /// The app's notifications.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<crate::portal::notify::Notices>,
 }
 
 impl Response {
@@ -244,6 +249,7 @@ pub fn refuse_all(listener: &UnixListener, files: &mut Live, portal: Option<&Por
                 continue;
             }
             Ok(Request::Requests) => requests(portal),
+            Ok(Request::Notifications) => notifications(portal),
             Ok(request) => match handle_files(request, files, fds) {
                 Ok(response) => response,
                 Err(_) => Response::error("this sandbox has no display (--display none)"),
@@ -302,6 +308,7 @@ fn serve(
                 return After::Continue;
             }
             Ok(Request::Requests) => (requests(portal), None, After::Continue),
+            Ok(Request::Notifications) => (notifications(portal), None, After::Continue),
             Ok(request) => match handle_files(request, files, fds) {
                 Ok(response) => (response, None, After::Continue),
                 Err(request) => handle(request, compositor),
@@ -457,6 +464,17 @@ fn requests(portal: Option<&Portal>) -> Response {
     }
 }
 
+fn notifications(portal: Option<&Portal>) -> Response {
+    match portal {
+        Some(portal) => Response {
+            ok: true,
+            notifications: Some(portal.notifications()),
+            ..Response::default()
+        },
+        None => Response::error(NO_PORTAL),
+    }
+}
+
 const NO_PORTAL: &str = "this sandbox has no portal (--no-portal, or [portal] enabled = false)";
 
 /// Answers a portal request with the user's choice: the grants that take
@@ -563,6 +581,7 @@ fn handle(request: Request, compositor: &mut State) -> (Response, Option<Vec<u8>
         | Request::RemoveFile { .. }
         | Request::Export { .. }
         | Request::Requests
+        | Request::Notifications
         | Request::Files
         | Request::Choose(_) => (
             Response::error("file requests are answered by handle_files"),

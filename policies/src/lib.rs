@@ -46,7 +46,10 @@ pub use network::{
     AddrError, Forward, ForwardError, Network, NetworkMode, TorAddr, MAX_FORWARDS, TOR_PORTS,
     TOR_SOCKS_DEFAULT,
 };
-pub use portal::{ColorScheme, OpenAccess, OpenUri, Portal, PortalSettings, UriAction, UriSandbox};
+pub use portal::{
+    ColorScheme, NotificationsTo, OpenAccess, OpenUri, Portal, PortalSettings, UriAction,
+    UriSandbox,
+};
 pub use security::{Requirement, Security};
 
 /// The built-in profiles, embedded in the binary.

@@ -33,6 +33,21 @@ pub struct Portal {
     /// `xdg-open` inside, which uses it) does.
     #[serde(default)]
     pub open_uri: OpenUri,
+    /// Where the app's notifications go.
+    #[serde(default)]
+    pub notifications: NotificationsTo,
+}
+
+/// Where the app's notifications go: `"host"` (listed by `wsbox
+/// notifications`, and in window mode shown by the host's notification
+/// service, marked) or `"drop"` (nowhere; the app is told they were
+/// shown).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotificationsTo {
+    #[default]
+    Host,
+    Drop,
 }
 
 /// What a link opened inside does: `"deny"` (the app is told no),
@@ -107,6 +122,7 @@ impl Default for Portal {
             never: default_never(),
             settings: PortalSettings::default(),
             open_uri: OpenUri::default(),
+            notifications: NotificationsTo::default(),
         }
     }
 }

@@ -76,6 +76,7 @@ fn config() -> String {
   <policy user="{user}">
     <deny own_prefix="org.freedesktop.portal"/>
     <deny own_prefix="org.freedesktop.impl.portal"/>
+    <deny own="org.freedesktop.Notifications"/>
     <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Monitoring"/>
   </policy>
   <limit name="max_connections_per_user">64</limit>

@@ -19,7 +19,9 @@
 //! turns a choice into grants and an answer.
 
 pub mod bus;
+mod clean;
 pub mod host;
+pub mod notify;
 pub mod opener;
 mod openuri;
 pub mod registry;
@@ -78,6 +80,11 @@ impl Portal {
     /// The requests waiting for the user, oldest first.
     pub fn requests(&self) -> Vec<Pending> {
         self.server.shared.registry.list()
+    }
+
+    /// The app's notifications.
+    pub fn notifications(&self) -> notify::Notices {
+        self.server.notifier.list()
     }
 
     /// The request `id`, if it waits.

@@ -1,12 +1,16 @@
-//! Links the app opens (`org.freedesktop.portal.OpenURI`), handed on as
-//! the policy's `portal.open_uri` says: to the host's portal, which asks
-//! the user which app opens it, or to `wsbox session`, which starts a
-//! sandbox of the chosen profile with the link as its argument.
+//! The calls on the host's session bus for what the app asks of the
+//! desktop: links it opens (`org.freedesktop.portal.OpenURI`), handed on
+//! as the policy's `portal.open_uri` says (to the host's portal, which
+//! asks the user which app opens it, or to `wsbox session`, which starts a
+//! sandbox of the chosen profile with the link as its argument), and, in
+//! window mode, its notifications (src/portal/notify.rs), shown by the
+//! host's notification service under the app's name marked `[wsbox:NAME]`.
 //!
-//! Both are calls on the host's session bus, which the confined wsbox
-//! cannot make: a helper forked before wsbox confines itself makes them
-//! (`crate::helper`). It takes one link per message and answers each; it
-//! checks the link again itself ([`check`]), as it is the unconfined side.
+//! The confined wsbox cannot reach the host's bus: a helper forked before
+//! wsbox confines itself makes these calls (`crate::helper`). It takes one
+//! request per message and answers each; it checks a link again itself
+//! ([`check`]), and cuts a notification's texts again, as it is the
+//! unconfined side.
 //!
 //! ```text
 //! app ─OpenURI─▶ wsbox's portal ─link─▶ opener ─▶ host bus: org.freedesktop.portal.OpenURI
@@ -21,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
 use zbus::zvariant::Value;
 
 use crate::helper::{fork_helper, recv, send, seqpacket_pair};
@@ -76,15 +81,37 @@ pub fn check(uri: &str) -> Result<(), String> {
     }
 }
 
+/// What wsbox asks of the helper.
+#[derive(Debug, Serialize, Deserialize)]
+enum Ask {
+    /// Open a link.
+    Open(String),
+    /// Show a notification (texts cleaned already).
+    Notify {
+        app: String,
+        title: String,
+        body: String,
+    },
+}
+
 /// Refills one token per [`REFILL`], up to [`BURST`].
 #[derive(Debug)]
-struct Bucket {
+pub struct Bucket {
     tokens: u32,
     since: Instant,
 }
 
 impl Bucket {
-    fn take(&mut self, now: Instant) -> bool {
+    /// A full bucket.
+    pub fn new() -> Self {
+        Self {
+            tokens: BURST,
+            since: Instant::now(),
+        }
+    }
+
+    /// Takes a token at `now`; false when none is left.
+    pub fn take(&mut self, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.since);
         let refilled = (elapsed.as_millis() / REFILL.as_millis()) as u32;
         if refilled > 0 {
@@ -99,18 +126,21 @@ impl Bucket {
     }
 }
 
-/// wsbox's side of the opener.
+/// wsbox's side of the helper.
 #[derive(Debug)]
 pub struct Opener {
-    /// One link at a time: the answer follows its question.
+    /// One request at a time: the answer follows its question.
     sock: Mutex<OwnedFd>,
+    /// For links; notifications have their own (src/portal/notify.rs).
     bucket: Mutex<Bucket>,
     pid: Pid,
 }
 
 impl Opener {
-    /// Forks the opener for `target`. Call while wsbox has a single thread.
-    pub fn spawn(target: Target) -> io::Result<Self> {
+    /// Forks the helper for the sandbox `name`: links go to `target`
+    /// (None: none are opened). Call while wsbox has a single thread.
+    pub fn spawn(target: Option<Target>, name: &str) -> io::Result<Self> {
+        let name = name.to_owned();
         let (ours, theirs) = seqpacket_pair()?;
         let keep = [theirs.as_raw_fd()];
         let pid = fork_helper(&keep, move || {
@@ -118,15 +148,12 @@ impl Opener {
             // and refuses one it cannot read.
             // SAFETY: a plain prctl.
             unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1 as libc::c_ulong) };
-            serve(&theirs, &target);
+            serve(&theirs, target.as_ref(), &name);
             0
         })?;
         Ok(Self {
             sock: Mutex::new(ours),
-            bucket: Mutex::new(Bucket {
-                tokens: BURST,
-                since: Instant::now(),
-            }),
+            bucket: Mutex::new(Bucket::new()),
             pid,
         })
     }
@@ -150,11 +177,25 @@ impl Opener {
                 "more than {BURST} links at once, or more than one a second"
             ));
         }
+        self.ask(&Ask::Open(uri.to_owned()))
+    }
+
+    /// Shows a notification on the host (blocking).
+    pub fn notify(&self, app: &str, title: &str, body: &str) -> Result<(), String> {
+        self.ask(&Ask::Notify {
+            app: app.to_owned(),
+            title: title.to_owned(),
+            body: body.to_owned(),
+        })
+    }
+
+    fn ask(&self, ask: &Ask) -> Result<(), String> {
+        let bytes = serde_json::to_vec(ask).map_err(|e| e.to_string())?;
         let sock = self
             .sock
             .lock()
-            .map_err(|_| "the opener failed".to_owned())?;
-        send(sock.as_fd(), uri.as_bytes(), &[]).map_err(|e| format!("the opener is gone: {e}"))?;
+            .map_err(|_| "the helper failed".to_owned())?;
+        send(sock.as_fd(), &bytes, &[]).map_err(|e| format!("the helper is gone: {e}"))?;
         let mut fds = [PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
         let ms = u16::try_from(ANSWER_WAIT.as_millis()).unwrap_or(u16::MAX);
         match poll(&mut fds, PollTimeout::from(ms)) {
@@ -164,15 +205,16 @@ impl Opener {
         }
         let (answer, _) = recv(sock.as_fd(), 0).map_err(|e| e.to_string())?;
         match answer.as_slice() {
-            b"" => Err("the opener is gone".into()),
+            b"" => Err("the helper is gone".into()),
             b"ok" => Ok(()),
             other => Err(String::from_utf8_lossy(other).into_owned()),
         }
     }
 }
 
-/// The opener: one link per message, one answer each, until wsbox leaves.
-fn serve(sock: &OwnedFd, target: &Target) {
+/// The helper: one request per message, one answer each, until wsbox
+/// leaves.
+fn serve(sock: &OwnedFd, target: Option<&Target>, name: &str) {
     loop {
         let (bytes, _) = match recv(sock.as_fd(), 0) {
             Ok(got) => got,
@@ -182,9 +224,13 @@ fn serve(sock: &OwnedFd, target: &Target) {
         if bytes.is_empty() {
             return;
         }
-        let answer = match std::str::from_utf8(&bytes) {
-            Ok(uri) => check(uri).and_then(|()| hand_on(target, uri)),
-            Err(_) => Err("a link that is not UTF-8".into()),
+        let answer = match serde_json::from_slice::<Ask>(&bytes) {
+            Ok(Ask::Open(uri)) => match target {
+                Some(target) => check(&uri).and_then(|()| hand_on(target, &uri)),
+                None => Err("the policy denies links (portal.open_uri)".into()),
+            },
+            Ok(Ask::Notify { app, title, body }) => notify(name, &app, &title, &body),
+            Err(_) => Err("an unreadable request".into()),
         };
         let reply = match answer {
             Ok(()) => "ok".to_owned(),
@@ -194,6 +240,39 @@ fn serve(sock: &OwnedFd, target: &Target) {
             return;
         }
     }
+}
+
+/// Shows a notification with the host's notification service, marked.
+fn notify(name: &str, app: &str, title: &str, body: &str) -> Result<(), String> {
+    use super::clean::{clean, APP_MAX, BODY_MAX, TITLE_MAX};
+    let short = |text: &str, max: usize| -> String { text.chars().take(max).collect() };
+    let app = short(&clean(app, false), APP_MAX);
+    let marked = if app.is_empty() {
+        format!("[wsbox:{name}]")
+    } else {
+        format!("[wsbox:{name}] {app}")
+    };
+    let conn =
+        zbus::blocking::Connection::session().map_err(|e| format!("no host session bus: {e}"))?;
+    let hints: HashMap<&str, Value> = HashMap::new();
+    conn.call_method(
+        Some("org.freedesktop.Notifications"),
+        "/org/freedesktop/Notifications",
+        Some("org.freedesktop.Notifications"),
+        "Notify",
+        &(
+            marked.as_str(),
+            0u32,
+            "",
+            short(&clean(title, false), TITLE_MAX).as_str(),
+            short(&clean(body, true), BODY_MAX).as_str(),
+            Vec::<&str>::new(),
+            hints,
+            -1i32,
+        ),
+    )
+    .map(drop)
+    .map_err(|e| e.to_string())
 }
 
 /// One call on the host's session bus.
@@ -283,10 +362,8 @@ mod tests {
     #[test]
     fn the_bucket_allows_a_burst_then_one_a_second() {
         let start = Instant::now();
-        let mut bucket = Bucket {
-            tokens: BURST,
-            since: start,
-        };
+        let mut bucket = Bucket::new();
+        bucket.since = start;
         for _ in 0..BURST {
             assert!(bucket.take(start));
         }

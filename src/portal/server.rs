@@ -1,7 +1,8 @@
 //! wsbox's side of the private bus: `org.freedesktop.portal.Desktop` at
 //! `/org/freedesktop/portal/desktop`, with FileChooser (version 3),
-//! Settings, NetworkMonitor, ProxyResolver and OpenURI
-//! (src/portal/openuri.rs). It runs on zbus's threads,
+//! Settings, NetworkMonitor, ProxyResolver, OpenURI (src/portal/openuri.rs)
+//! and Notification; and `org.freedesktop.Notifications`
+//! (src/portal/notify.rs). It runs on zbus's threads,
 //! never on the event loop's: a method call only records a request and
 //! tells the loop, and the answers leave from a thread of their own, so a
 //! bus the app stalls (the daemon is the app's) stalls neither the display
@@ -98,6 +99,32 @@ impl Shared {
     }
 }
 
+/// What the portal does for the app on the host's desktop: links and
+/// notifications.
+#[derive(Debug)]
+pub struct Desktop {
+    opener: Option<Arc<super::opener::Opener>>,
+    notifier: Arc<super::notify::Notifier>,
+}
+
+impl Desktop {
+    /// `opener` is the host-calls helper, if any: links go through it when
+    /// the policy allows them (it was forked with their target), and
+    /// notifications when `notify_host` and `window`. Without
+    /// `notify_host` notifications are dropped, listed nowhere.
+    pub fn new(
+        opener: Option<Arc<super::opener::Opener>>,
+        notify_host: bool,
+        window: bool,
+    ) -> Self {
+        let host = opener.clone().filter(|_| notify_host && window);
+        Self {
+            opener,
+            notifier: Arc::new(super::notify::Notifier::new(host, notify_host)),
+        }
+    }
+}
+
 /// Network facts the NetworkMonitor and ProxyResolver portals give.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NetInfo {
@@ -112,6 +139,8 @@ pub struct NetInfo {
 pub struct Server {
     pub shared: Arc<Shared>,
     pub answers: Answers,
+    /// The app's notifications.
+    pub notifier: Arc<super::notify::Notifier>,
     _conn: Connection,
 }
 
@@ -383,7 +412,7 @@ pub fn start(
     settings: Settings,
     net: NetInfo,
     writable: bool,
-    opener: Option<Arc<super::opener::Opener>>,
+    desktop: Desktop,
 ) -> Result<Server> {
     let (tx, rx) = mpsc::channel();
     let shared = Arc::new(Shared {
@@ -398,7 +427,15 @@ pub fn start(
     let settings = SettingsPortal { settings };
     let monitor = NetworkMonitor { net: net.clone() };
     let resolver = ProxyResolver { net };
-    let open_uri = super::openuri::OpenUriPortal { opener };
+    let open_uri = super::openuri::OpenUriPortal {
+        opener: desktop.opener,
+    };
+    let notifications = super::notify::NotificationPortal {
+        notifier: desktop.notifier.clone(),
+    };
+    let notification_server = super::notify::NotificationServer {
+        notifier: desktop.notifier.clone(),
+    };
     // The handshake waits for the daemon, which pid 1 starts: on a thread,
     // so that a daemon that never answers costs a bounded wait.
     let (done_tx, done_rx) = mpsc::channel();
@@ -414,7 +451,10 @@ pub fn start(
                     .serve_at(PATH, monitor)?
                     .serve_at(PATH, resolver)?
                     .serve_at(PATH, open_uri)?
+                    .serve_at(PATH, notifications)?
+                    .serve_at("/org/freedesktop/Notifications", notification_server)?
                     .name(NAME)?
+                    .name("org.freedesktop.Notifications")?
                     .build()
             })();
             let _ = done_tx.send(built);
@@ -432,6 +472,7 @@ pub fn start(
     Ok(Server {
         shared,
         answers: Answers { tx },
+        notifier: desktop.notifier,
         _conn: conn,
     })
 }

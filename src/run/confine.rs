@@ -152,6 +152,7 @@ fn start_portal(
     host_chooser: Option<&mut HostChooser>,
 ) -> Result<crate::portal::Portal> {
     use crate::portal::server::{self, Event};
+    let window = host_chooser.is_some();
     use wsbox_compositor::reexports::calloop::channel::{channel, Event as Received};
     let (events, receiver) = channel::<Event>();
     runtime
@@ -172,7 +173,7 @@ fn start_portal(
         plan.settings,
         plan.net,
         plan.writable,
-        plan.opener,
+        server::Desktop::new(plan.opener, plan.notify_host, window),
     )?;
     Ok(crate::portal::Portal::new(server, plan.never))
 }

@@ -85,7 +85,10 @@ pub struct PortalPlan {
     pub net: crate::portal::server::NetInfo,
     /// Where links the app opens go (`portal.open_uri`); None: nowhere.
     pub open_uri: Option<crate::portal::opener::Target>,
-    /// Its helper, forked in `start`.
+    /// Notifications go to the host (listed, and shown in window mode).
+    pub notify_host: bool,
+    /// The helper for links and the host's notifications, forked in
+    /// `start` when either needs it.
     pub opener: Option<std::sync::Arc<crate::portal::opener::Opener>>,
 }
 
@@ -288,6 +291,7 @@ fn portal_plan(
     };
     Ok(Some(PortalPlan {
         open_uri,
+        notify_host: policy.portal.notifications == wsbox_policies::NotificationsTo::Host,
         opener: None,
         writable: policy.portal.open == wsbox_policies::OpenAccess::ReadWrite,
         never,

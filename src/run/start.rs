@@ -207,11 +207,12 @@ pub fn start(shown: Shown) -> Result<Started> {
     // (src/portal/host.rs).
     // So are links the app opens (src/portal/opener.rs).
     let mut portal = portal;
+    let window = plan.window;
     if let Some((_, plan)) = portal.as_mut() {
-        if let Some(target) = plan.open_uri.clone() {
-            let opener = crate::portal::opener::Opener::spawn(target)
+        if plan.open_uri.is_some() || (window && plan.notify_host) {
+            let opener = crate::portal::opener::Opener::spawn(plan.open_uri.clone(), name)
                 .inspect_err(|_| kill_sandbox(sandbox_pid))
-                .context("failed to start the link opener")?;
+                .context("failed to start the host's calls helper")?;
             plan.opener = Some(std::sync::Arc::new(opener));
         }
     }

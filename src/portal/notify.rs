@@ -1,0 +1,260 @@
+//! Notifications from inside: `org.freedesktop.portal.Notification` (GLib's
+//! GNotification and libnotify 0.8 use it where `/.flatpak-info` is) and
+//! `org.freedesktop.Notifications` on the sandbox's bus, for apps that
+//! talk to a notification server directly. Both end here.
+//!
+//! What the app sends is cut down before anyone sees it: markup and links
+//! are stripped, the title and body cut short ([`TITLE_MAX`], [`BODY_MAX`]),
+//! at most 5 in a burst and then one a second (the rest are counted and
+//! dropped). What is left is kept (the last [`KEPT_MAX`], for `wsbox
+//! notifications`) and, with `portal.notifications = "host"` in window
+//! mode, shown by the host's notification service under the app's name
+//! marked `[wsbox:NAME]` (src/portal/opener.rs makes that call).
+//! Actions, icons, sounds and hints are never passed on.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use zbus::interface;
+use zbus::zvariant::{OwnedValue, Value};
+
+use super::clean::{clean, cut, APP_MAX, BODY_MAX, TITLE_MAX};
+use super::opener::{Bucket, Opener};
+
+/// How many notifications `wsbox notifications` lists: the newest.
+const KEPT_MAX: usize = 32;
+
+/// One notification, as it was passed on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    /// Its number in this sandbox.
+    pub id: u32,
+    /// The app's name for itself (the app says it: never trusted).
+    pub app: String,
+    /// The title, cleaned.
+    pub title: String,
+    /// The body, cleaned.
+    pub body: String,
+    /// Seconds since the epoch.
+    pub time: u64,
+    /// Whether the host was asked to show it.
+    pub shown_on_host: bool,
+}
+
+/// What `wsbox notifications` lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notices {
+    /// The newest ones, oldest first.
+    pub kept: Vec<Notice>,
+    /// How many were dropped for coming too fast.
+    pub dropped: u64,
+}
+
+/// The notifications of one sandbox.
+#[derive(Debug)]
+pub struct Notifier {
+    kept: Mutex<VecDeque<Notice>>,
+    bucket: Mutex<Bucket>,
+    dropped: AtomicU64,
+    next: AtomicU32,
+    /// The host's service, in window mode with `notifications = "host"`.
+    host: Option<Arc<Opener>>,
+    /// `notifications = "drop"`: nothing is kept or shown.
+    drop: bool,
+}
+
+impl Notifier {
+    /// A notifier that keeps what it is given and forwards it to the host
+    /// through `host`, if given; or, without `keep`, drops everything.
+    pub fn new(host: Option<Arc<Opener>>, keep: bool) -> Self {
+        Self {
+            kept: Mutex::new(VecDeque::new()),
+            bucket: Mutex::new(Bucket::new()),
+            dropped: AtomicU64::new(0),
+            next: AtomicU32::new(1),
+            host,
+            drop: !keep,
+        }
+    }
+
+    /// What was passed on and how many were dropped.
+    pub fn list(&self) -> Notices {
+        let kept = self
+            .kept
+            .lock()
+            .map(|k| k.iter().cloned().collect())
+            .unwrap_or_default();
+        Notices {
+            kept,
+            dropped: self.dropped.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Takes one notification from the app; its id, or None when dropped.
+    fn post(&self, app: &str, title: &str, body: &str) -> Option<u32> {
+        if self.drop {
+            return None;
+        }
+        let allowed = self
+            .bucket
+            .lock()
+            .map(|mut b| b.take(Instant::now()))
+            .unwrap_or(false);
+        if !allowed {
+            let before = self.dropped.fetch_add(1, Ordering::Relaxed);
+            if before == 0 {
+                tracing::warn!("the app sends notifications too fast: dropping some");
+            }
+            return None;
+        }
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let notice = Notice {
+            id,
+            app: cut(&clean(app, false), APP_MAX),
+            title: cut(&clean(title, false), TITLE_MAX),
+            body: cut(&clean(body, true), BODY_MAX),
+            time: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            shown_on_host: self.host.is_some(),
+        };
+        if let Some(host) = &self.host {
+            let host = host.clone();
+            let (app, title, body) = (
+                notice.app.clone(),
+                notice.title.clone(),
+                notice.body.clone(),
+            );
+            // Off the bus's threads; the app is not kept waiting.
+            std::thread::spawn(move || {
+                if let Err(why) = host.notify(&app, &title, &body) {
+                    tracing::warn!("a notification was not shown on the host: {why}");
+                }
+            });
+        }
+        if let Ok(mut kept) = self.kept.lock() {
+            if kept.len() == KEPT_MAX {
+                kept.pop_front();
+            }
+            kept.push_back(notice);
+        }
+        Some(id)
+    }
+}
+
+/// A string option of a notification, bounded.
+fn text_of(options: &HashMap<String, OwnedValue>, key: &str) -> String {
+    match options.get(key).map(|v| &**v) {
+        Some(Value::Str(s)) => s.chars().take(16 * BODY_MAX).collect(),
+        _ => String::new(),
+    }
+}
+
+/// `org.freedesktop.portal.Notification`.
+pub struct NotificationPortal {
+    pub notifier: Arc<Notifier>,
+}
+
+#[interface(name = "org.freedesktop.portal.Notification")]
+impl NotificationPortal {
+    fn add_notification(&self, id: String, notification: HashMap<String, OwnedValue>) {
+        // The portal's id is the app's; the app's name is its own
+        // (sandboxed apps have no app id here).
+        let _ = id;
+        self.notifier.post(
+            "",
+            &text_of(&notification, "title"),
+            &text_of(&notification, "body"),
+        );
+    }
+
+    fn remove_notification(&self, _id: String) {}
+
+    #[zbus(property(emits_changed_signal = "const"), name = "version")]
+    fn version(&self) -> u32 {
+        1
+    }
+}
+
+/// `org.freedesktop.Notifications`, as a notification server has it.
+pub struct NotificationServer {
+    pub notifier: Arc<Notifier>,
+}
+
+#[interface(name = "org.freedesktop.Notifications")]
+impl NotificationServer {
+    #[allow(clippy::too_many_arguments)]
+    fn notify(
+        &self,
+        app_name: String,
+        _replaces_id: u32,
+        _app_icon: String,
+        summary: String,
+        body: String,
+        _actions: Vec<String>,
+        _hints: HashMap<String, OwnedValue>,
+        _expire_timeout: i32,
+    ) -> u32 {
+        // A dropped one still gets a number: the app goes on.
+        self.notifier.post(&app_name, &summary, &body).unwrap_or(0)
+    }
+
+    fn close_notification(&self, _id: u32) {}
+
+    fn get_capabilities(&self) -> Vec<&'static str> {
+        vec!["body"]
+    }
+
+    fn get_server_information(&self) -> (&'static str, &'static str, &'static str, &'static str) {
+        ("wsbox", "wsbox", env!("CARGO_PKG_VERSION"), "1.2")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_links_and_controls_are_stripped() {
+        assert_eq!(
+            clean("<b>New</b> mail &amp; <i>more</i>", false),
+            "New mail & more"
+        );
+        assert_eq!(
+            clean(
+                "see <a href=\"https://evil.example/x\">here</a>: https://evil.example/y www.x.org",
+                true
+            ),
+            "see here: [link] [link]"
+        );
+        assert_eq!(clean("a\u{1b}[31mred\nnext", false), "a [31mred next");
+        assert_eq!(clean("line one\nline two", true), "line one\nline two");
+        assert_eq!(cut("abcdef", 4), "abc…");
+        assert_eq!(cut("abc", 4), "abc");
+    }
+
+    #[test]
+    fn a_flood_is_dropped_and_counted() {
+        let notifier = Notifier::new(None, true);
+        let posted: Vec<_> = (0..20)
+            .filter_map(|i| notifier.post("app", &format!("n{i}"), "body"))
+            .collect();
+        assert!(posted.len() <= 6, "{posted:?}");
+        let list = notifier.list();
+        assert_eq!(list.kept.len(), posted.len());
+        assert_eq!(list.dropped as usize, 20 - posted.len());
+        let long = "x".repeat(10 * BODY_MAX);
+        let notifier = Notifier::new(None, true);
+        notifier.post(&long, &long, &long);
+        let kept = &notifier.list().kept[0];
+        assert_eq!(kept.title.chars().count(), TITLE_MAX);
+        assert_eq!(kept.body.chars().count(), BODY_MAX);
+        assert_eq!(kept.app.chars().count(), APP_MAX);
+        let dropping = Notifier::new(None, false);
+        assert_eq!(dropping.post("app", "t", "b"), None);
+        assert_eq!(dropping.list(), Notices::default());
+    }
+}
