@@ -125,6 +125,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the documents the app printed: written into the policy's
+    /// `portal.print_to` directory.
+    Prints {
+        /// The sandbox's name.
+        name: String,
+        /// One JSON array.
+        #[arg(long)]
+        json: bool,
+    },
     /// Answer a request of `wsbox requests` with host paths: files to open,
     /// the path to save to, or with --dir a directory; or --cancel it. What
     /// is chosen is granted to the app, and nothing else.

@@ -185,6 +185,11 @@ impl Sandbox {
             .ok_or_else(|| anyhow!("sandbox {} sent no notifications", self.name))
     }
 
+    /// The documents the app printed (`portal.print_to`), oldest first.
+    pub fn prints(&self) -> Result<Vec<crate::Printed>> {
+        Ok(self.call(&Request::Prints)?.prints.unwrap_or_default())
+    }
+
     /// Answers the portal's request `id` with host `paths` (absolute),
     /// opened here as the request needs them (`dir`: the paths are
     /// directories); returns what the app was given, inside.

@@ -109,6 +109,7 @@ pub fn main() -> ExitCode {
             .map(print_path),
         Command::Requests { name, json } => requests(&name, json),
         Command::Notifications { name, json } => notifications(&name, json),
+        Command::Prints { name, json } => prints(&name, json),
         Command::Files { name, json } => list_files(&name, json),
         Command::Choose {
             name,
@@ -255,6 +256,18 @@ fn requests(name: &str, json: bool) -> anyhow::Result<i32> {
             line.push_str(&format!("\t{}: {}", f.name, rules.join(" ")));
         }
         println!("{line}");
+    }
+    Ok(0)
+}
+
+fn prints(name: &str, json: bool) -> anyhow::Result<i32> {
+    let printed = sandbox(name)?.prints()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&printed)?);
+        return Ok(0);
+    }
+    for p in &printed {
+        println!("{}\t{:?}\t{}\t{}", p.id, p.title, p.bytes, p.file.display());
     }
     Ok(0)
 }

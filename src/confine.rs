@@ -30,13 +30,15 @@ pub const XKB: &str = "/usr/share/X11/xkb";
 /// `signal_pids`: the processes wsbox may still signal (the sandbox's pid
 /// 1, its helpers); `display`: whether wsbox runs a compositor, whose font
 /// is read now (`--display none` needs none); `cgroup_parents`: where the
-/// sandbox's cgroup was made (wsbox removes it at the end).
+/// sandbox's cgroup was made (wsbox removes it at the end); `print_dir`:
+/// where the portal writes printed documents (`portal.print_to`).
 pub fn confine(
     runtime_dir: &Path,
     landlock_optional: bool,
     signal_pids: Vec<i32>,
     display: bool,
     cgroup_parents: Vec<PathBuf>,
+    print_dir: Option<PathBuf>,
 ) -> Result<Report, Error> {
     if display {
         wsbox_compositor::preload_assets();
@@ -50,7 +52,9 @@ pub fn confine(
     // beside the other sandboxes' (Landlock cannot name one child), so the
     // broker does that when wsbox ends (src/files/broker.rs).
     let confinement = Confinement {
-        write: vec![runtime_dir.to_owned()],
+        write: std::iter::once(runtime_dir.to_owned())
+            .chain(print_dir)
+            .collect(),
         // A keymap that names include files (a host's, in window mode).
         read: vec![PathBuf::from(XKB)],
         landlock_optional,

@@ -64,6 +64,8 @@ pub enum Request {
     Requests,
     /// The app's notifications.
     Notifications,
+    /// The documents it printed.
+    Prints,
     /// Answer one of them with host paths (passed open) or cancel it.
     Choose(crate::portal::Choice),
     /// Every file granted to the sandbox, by any route.
@@ -130,6 +132,9 @@ pub struct Response {
     /// The app's notifications.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notifications: Option<crate::portal::notify::Notices>,
+    /// The documents it printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prints: Option<Vec<crate::portal::print::Printed>>,
 }
 
 impl Response {
@@ -250,6 +255,7 @@ pub fn refuse_all(listener: &UnixListener, files: &mut Live, portal: Option<&Por
             }
             Ok(Request::Requests) => requests(portal),
             Ok(Request::Notifications) => notifications(portal),
+            Ok(Request::Prints) => prints(portal),
             Ok(request) => match handle_files(request, files, fds) {
                 Ok(response) => response,
                 Err(_) => Response::error("this sandbox has no display (--display none)"),
@@ -309,6 +315,7 @@ fn serve(
             }
             Ok(Request::Requests) => (requests(portal), None, After::Continue),
             Ok(Request::Notifications) => (notifications(portal), None, After::Continue),
+            Ok(Request::Prints) => (prints(portal), None, After::Continue),
             Ok(request) => match handle_files(request, files, fds) {
                 Ok(response) => (response, None, After::Continue),
                 Err(request) => handle(request, compositor),
@@ -475,6 +482,17 @@ fn notifications(portal: Option<&Portal>) -> Response {
     }
 }
 
+fn prints(portal: Option<&Portal>) -> Response {
+    match portal {
+        Some(portal) => Response {
+            ok: true,
+            prints: Some(portal.prints()),
+            ..Response::default()
+        },
+        None => Response::error(NO_PORTAL),
+    }
+}
+
 const NO_PORTAL: &str = "this sandbox has no portal (--no-portal, or [portal] enabled = false)";
 
 /// Answers a portal request with the user's choice: the grants that take
@@ -582,6 +600,7 @@ fn handle(request: Request, compositor: &mut State) -> (Response, Option<Vec<u8>
         | Request::Export { .. }
         | Request::Requests
         | Request::Notifications
+        | Request::Prints
         | Request::Files
         | Request::Choose(_) => (
             Response::error("file requests are answered by handle_files"),

@@ -65,6 +65,7 @@ pub use launch::{RunOptions, Running};
 pub use limits::cgroup::Version as CgroupVersion;
 pub use limits::LimitsInfo;
 pub use portal::notify::{Notice, Notices};
+pub use portal::print::Printed;
 pub use portal::request::{Filter, Kind as RequestKind, Pending as PendingRequest};
 pub use wsbox_compositor::stats::Status;
 pub use wsbox_compositor::WindowInfo as Window;

@@ -308,19 +308,36 @@ fn gnome_text_editor_saves_as_a_new_host_file() {
 
 /// A one-page PDF showing `text` in red, 24 pt.
 fn write_pdf(path: &Path, text: &str) {
-    let stream = format!("1 0 0 rg BT /F1 24 Tf 72 720 Td ({text}) Tj ET");
-    let objects = [
+    write_pdf_pages(path, &[text]);
+}
+
+/// A PDF of one page per text, each showing it in red, 24 pt.
+fn write_pdf_pages(path: &Path, texts: &[&str]) {
+    // 1: catalog, 2: pages, 3: font, then a page and its contents each.
+    let kids: Vec<String> = (0..texts.len())
+        .map(|i| format!("{} 0 R", 4 + 2 * i))
+        .collect();
+    let mut objects = vec![
         "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R \
-         /Resources << /Font << /F1 5 0 R >> >> >>"
-            .to_owned(),
         format!(
-            "<< /Length {} >>\nstream\n{stream}\nendstream",
-            stream.len()
+            "<< /Type /Pages /Kids [{}] /Count {} >>",
+            kids.join(" "),
+            texts.len()
         ),
         "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_owned(),
     ];
+    for (i, text) in texts.iter().enumerate() {
+        let stream = format!("1 0 0 rg BT /F1 24 Tf 72 720 Td ({text}) Tj ET");
+        objects.push(format!(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {} 0 R \
+             /Resources << /Font << /F1 3 0 R >> >> >>",
+            5 + 2 * i
+        ));
+        objects.push(format!(
+            "<< /Length {} >>\nstream\n{stream}\nendstream",
+            stream.len()
+        ));
+    }
     let mut pdf = String::from("%PDF-1.4\n");
     let mut offsets = Vec::new();
     for (i, body) in objects.iter().enumerate() {
@@ -390,6 +407,100 @@ fn evince_opens_a_chosen_pdf() {
     );
     assert_eq!(requests(&sandbox.name), Some(vec![]));
     stop(sandbox);
+}
+
+/// The pages of a PDF: its page objects (`/Type /Page`, not `/Pages`).
+fn pdf_pages(pdf: &[u8]) -> usize {
+    let text = String::from_utf8_lossy(pdf).replace(char::is_whitespace, "");
+    text.matches("/Type/Page").count() - text.matches("/Type/Pages").count()
+}
+
+/// evince's Ctrl+P goes through the portal's Print (GTK 3's print dialog
+/// where `/.flatpak-info` is): with `portal.print_to`, the document GTK
+/// renders is written there, with the pages of the PDF, and `wsbox prints`
+/// lists it; the app never reaches CUPS.
+#[test]
+fn evince_prints_its_pdf_into_print_to() {
+    let test = "evince_prints_its_pdf_into_print_to";
+    if !ready(test, &["evince"]) {
+        return;
+    }
+    let dir = scratch(test);
+    let pdf = dir.join("two.pdf");
+    write_pdf_pages(&pdf, &["Page one", "Page two"]);
+    assert_eq!(pdf_pages(&fs::read(&pdf).unwrap()), 2);
+    let out_dir = dir.join("printed");
+    let policy = dir.join("print.toml");
+    write_file(
+        &policy,
+        format!("[portal]\nprint_to = \"{}/<name>\"\n", out_dir.display()).as_bytes(),
+        0o644,
+    );
+    let sandbox = start(
+        test,
+        &[
+            "--headless",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--",
+            "evince",
+            pdf.to_str().unwrap(),
+        ],
+    );
+    wait_for_title(&sandbox, &dir, "two.pdf");
+    sandbox.input(&["key", "ctrl+p"]);
+    let printed = poll(SEE_LIMIT, || {
+        let out = sandbox.control(&["prints", &sandbox.name, "--json"]);
+        let list: Vec<Value> = serde_json::from_str(&out.stdout).ok()?;
+        list.into_iter().next()
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "evince printed nothing: {}",
+            shot_for_failure(&sandbox, &dir)
+        )
+    });
+    let file = Path::new(printed["file"].as_str().unwrap()).to_owned();
+    assert!(file.starts_with(out_dir.join(&sandbox.name)), "{printed}");
+    let bytes = fs::read(&file).unwrap();
+    assert!(bytes.starts_with(b"%PDF-"), "{printed}");
+    assert_eq!(pdf_pages(&bytes), 2, "{printed}");
+    assert_eq!(printed["bytes"], bytes.len() as u64, "{printed}");
+    let mode = fs::metadata(&file).unwrap().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{printed}");
+    stop(sandbox);
+}
+
+/// Without `portal.print_to` the app's print dialog is answered "other":
+/// nothing is written, the app goes on.
+#[test]
+fn without_print_to_nothing_is_printed() {
+    let test = "without_print_to_nothing_is_printed";
+    if !ready(test, &["evince"]) {
+        return;
+    }
+    let dir = scratch(test);
+    let pdf = dir.join("one.pdf");
+    write_pdf(&pdf, "Not printed");
+    let mut sandbox = start(test, &["--headless", "--", "evince", pdf.to_str().unwrap()]);
+    wait_for_title(&sandbox, &dir, "one.pdf");
+    sandbox.input(&["key", "ctrl+p"]);
+    poll(SEE_LIMIT, || {
+        sandbox
+            .stderr_so_far()
+            .contains("the app asked to print: the policy sets no portal.print_to")
+            .then_some(())
+    })
+    .unwrap_or_else(|| panic!("no line about printing: {}", sandbox.stderr_so_far()));
+    let out = sandbox.control(&["prints", &sandbox.name, "--json"]);
+    assert_eq!(out.stdout.trim(), "[]", "{out}");
+    assert!(
+        sandbox.try_wait().is_none(),
+        "evince ended: {}",
+        sandbox.describe()
+    );
+    sandbox.control(&["stop", &sandbox.name, "--force"]);
+    let _ = sandbox.finish(RUN_LIMIT);
 }
 
 /// gedit 44 never uses the portal: its Open dialog is GTK's own, hard-coded

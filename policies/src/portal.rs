@@ -36,6 +36,11 @@ pub struct Portal {
     /// Where the app's notifications go.
     #[serde(default)]
     pub notifications: NotificationsTo,
+    /// The host directory printed documents are written into (`~` and
+    /// `<name>` expanded, made 0700 when missing). Unset: the app cannot
+    /// print.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub print_to: Option<String>,
 }
 
 /// Where the app's notifications go: `"host"` (listed by `wsbox
@@ -123,6 +128,7 @@ impl Default for Portal {
             settings: PortalSettings::default(),
             open_uri: OpenUri::default(),
             notifications: NotificationsTo::default(),
+            print_to: None,
         }
     }
 }
@@ -198,6 +204,10 @@ impl Portal {
         for path in &self.never {
             validate_host_path(Path::new(path))
                 .map_err(|message| Refusal::new("portal.never", message))?;
+        }
+        if let Some(dir) = &self.print_to {
+            validate_host_path(Path::new(&dir.replace("<name>", "name")))
+                .map_err(|message| Refusal::new("portal.print_to", message))?;
         }
         if let OpenUri::Sandbox(target) = &self.open_uri {
             if !crate::PRESETS

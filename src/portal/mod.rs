@@ -24,6 +24,7 @@ pub mod host;
 pub mod notify;
 pub mod opener;
 mod openuri;
+pub mod print;
 pub mod registry;
 mod reply;
 pub mod request;
@@ -85,6 +86,15 @@ impl Portal {
     /// The app's notifications.
     pub fn notifications(&self) -> notify::Notices {
         self.server.notifier.list()
+    }
+
+    /// The documents it printed (none without `portal.print_to`).
+    pub fn prints(&self) -> Vec<print::Printed> {
+        self.server
+            .printer
+            .as_ref()
+            .map(|p| p.list())
+            .unwrap_or_default()
     }
 
     /// The request `id`, if it waits.

@@ -6,8 +6,8 @@
 //! directories (OpenFile, OpenDirectory) are never opened outside.
 //!
 //! The method answers with its request's handle and sends the outcome as
-//! that request's `Response` to the caller alone, before the handle: the
-//! caller subscribed to it before the call, as portal clients do.
+//! that request's `Response` to the caller alone, just after
+//! ([`super::reply::respond_later`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use zbus::message::Header;
 use zbus::zvariant::{OwnedFd, OwnedObjectPath, OwnedValue};
 
 use super::opener::Opener;
-use super::reply::{request_path, valid_token, Code, PortalError};
+use super::reply::{request_path, respond_later, valid_token, Code, PortalError};
 
 /// The portal interface.
 pub struct OpenUriPortal {
@@ -48,25 +48,18 @@ impl OpenUriPortal {
         Ok((sender, path))
     }
 
-    /// Sends `code` as the request's Response to its caller, and returns
-    /// the handle.
-    async fn answer(
+    /// Answers the request at `path` with `code` (its Response follows
+    /// the handle).
+    fn answer(
         conn: &zbus::Connection,
-        sender: &str,
+        sender: String,
         path: String,
         code: Code,
     ) -> Result<OwnedObjectPath, PortalError> {
-        let results: HashMap<&str, OwnedValue> = HashMap::new();
-        conn.emit_signal(
-            Some(sender),
-            path.as_str(),
-            "org.freedesktop.portal.Request",
-            "Response",
-            &(code as u32, results),
-        )
-        .await
-        .map_err(|e| PortalError::Failed(e.to_string()))?;
-        OwnedObjectPath::try_from(path).map_err(|e| PortalError::Failed(e.to_string()))
+        let handle = OwnedObjectPath::try_from(path.clone())
+            .map_err(|e| PortalError::Failed(e.to_string()))?;
+        respond_later(conn, sender, path, code, HashMap::new());
+        Ok(handle)
     }
 }
 
@@ -99,7 +92,7 @@ impl OpenUriPortal {
                 }
             }
         };
-        Self::answer(conn, &sender, path, code).await
+        Self::answer(conn, sender, path, code)
     }
 
     async fn open_file(
@@ -111,7 +104,7 @@ impl OpenUriPortal {
         options: HashMap<String, OwnedValue>,
     ) -> Result<OwnedObjectPath, PortalError> {
         let (sender, path) = Self::handle(&header, &options)?;
-        Self::answer(conn, &sender, path, Code::Other).await
+        Self::answer(conn, sender, path, Code::Other)
     }
 
     async fn open_directory(
@@ -123,7 +116,7 @@ impl OpenUriPortal {
         options: HashMap<String, OwnedValue>,
     ) -> Result<OwnedObjectPath, PortalError> {
         let (sender, path) = Self::handle(&header, &options)?;
-        Self::answer(conn, &sender, path, Code::Other).await
+        Self::answer(conn, sender, path, Code::Other)
     }
 
     /// Scheme handlers the app may ask about: none are said to exist

@@ -1,8 +1,8 @@
 //! wsbox's side of the private bus: `org.freedesktop.portal.Desktop` at
 //! `/org/freedesktop/portal/desktop`, with FileChooser (version 3),
 //! Settings, NetworkMonitor, ProxyResolver, OpenURI (src/portal/openuri.rs)
-//! and Notification; and `org.freedesktop.Notifications`
-//! (src/portal/notify.rs). It runs on zbus's threads,
+//! Notification and Print (src/portal/print.rs); and
+//! `org.freedesktop.Notifications` (src/portal/notify.rs). It runs on zbus's threads,
 //! never on the event loop's: a method call only records a request and
 //! tells the loop, and the answers leave from a thread of their own, so a
 //! bus the app stalls (the daemon is the app's) stalls neither the display
@@ -105,6 +105,7 @@ impl Shared {
 pub struct Desktop {
     opener: Option<Arc<super::opener::Opener>>,
     notifier: Arc<super::notify::Notifier>,
+    printer: Option<Arc<super::print::Printer>>,
 }
 
 impl Desktop {
@@ -112,15 +113,18 @@ impl Desktop {
     /// the policy allows them (it was forked with their target), and
     /// notifications when `notify_host` and `window`. Without
     /// `notify_host` notifications are dropped, listed nowhere.
+    /// `printer`: where printed documents go (`portal.print_to`).
     pub fn new(
         opener: Option<Arc<super::opener::Opener>>,
         notify_host: bool,
         window: bool,
+        printer: Option<Arc<super::print::Printer>>,
     ) -> Self {
         let host = opener.clone().filter(|_| notify_host && window);
         Self {
             opener,
             notifier: Arc::new(super::notify::Notifier::new(host, notify_host)),
+            printer,
         }
     }
 }
@@ -141,6 +145,8 @@ pub struct Server {
     pub answers: Answers,
     /// The app's notifications.
     pub notifier: Arc<super::notify::Notifier>,
+    /// Where its printed documents go.
+    pub printer: Option<Arc<super::print::Printer>>,
     _conn: Connection,
 }
 
@@ -436,6 +442,10 @@ pub fn start(
     let notification_server = super::notify::NotificationServer {
         notifier: desktop.notifier.clone(),
     };
+    let print = super::print::PrintPortal {
+        printer: desktop.printer.clone(),
+        next_token: std::sync::atomic::AtomicU32::new(1),
+    };
     // The handshake waits for the daemon, which pid 1 starts: on a thread,
     // so that a daemon that never answers costs a bounded wait.
     let (done_tx, done_rx) = mpsc::channel();
@@ -452,6 +462,7 @@ pub fn start(
                     .serve_at(PATH, resolver)?
                     .serve_at(PATH, open_uri)?
                     .serve_at(PATH, notifications)?
+                    .serve_at(PATH, print)?
                     .serve_at("/org/freedesktop/Notifications", notification_server)?
                     .name(NAME)?
                     .name("org.freedesktop.Notifications")?
@@ -473,6 +484,7 @@ pub fn start(
         shared,
         answers: Answers { tx },
         notifier: desktop.notifier,
+        printer: desktop.printer,
         _conn: conn,
     })
 }

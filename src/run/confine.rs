@@ -97,6 +97,11 @@ pub fn confine(mut started: Started) -> Result<Confined> {
             .as_ref()
             .map(crate::limits::cgroup::Cgroup::parents)
             .unwrap_or_default(),
+        started
+            .portal
+            .as_ref()
+            .and_then(|(_, plan)| plan.printer.as_ref())
+            .map(|printer| printer.dir().to_owned()),
     )
     .context("failed to confine wsbox itself")?;
     // Threads only now: the sandbox and the helpers are forked.
@@ -173,7 +178,7 @@ fn start_portal(
         plan.settings,
         plan.net,
         plan.writable,
-        server::Desktop::new(plan.opener, plan.notify_host, window),
+        server::Desktop::new(plan.opener, plan.notify_host, window, plan.printer),
     )?;
     Ok(crate::portal::Portal::new(server, plan.never))
 }

@@ -87,6 +87,8 @@ pub struct PortalPlan {
     pub open_uri: Option<crate::portal::opener::Target>,
     /// Notifications go to the host (listed, and shown in window mode).
     pub notify_host: bool,
+    /// `portal.print_to`, made and opened (headless and `--display none`).
+    pub printer: Option<std::sync::Arc<crate::portal::print::Printer>>,
     /// The helper for links and the host's notifications, forked in
     /// `start` when either needs it.
     pub opener: Option<std::sync::Arc<crate::portal::opener::Opener>>,
@@ -171,7 +173,7 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let portal = portal_plan(&policy, args, display, network.mode)?;
+    let mut portal = portal_plan(&policy, args, display, network.mode)?;
     let info = |name: &str, limits: Option<crate::limits::LimitsInfo>| Info {
         name: name.to_owned(),
         pid: std::process::id(),
@@ -205,6 +207,13 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
         let (path, created) = files::persistent_home(&home.persist, &name, spec.host_ids)?;
         spec.home = Some(path);
         home_created = Some(created);
+    }
+    if let (Some(portal), Some(template), false) = (
+        portal.as_mut(),
+        &policy.portal.print_to,
+        display == DisplayMode::Window,
+    ) {
+        portal.printer = Some(std::sync::Arc::new(print_dir(template, &name)?));
     }
     files::check_read_only_sources(&spec.binds, spec.home.as_deref())?;
     let mut warnings = files::unwritable(&spec.binds, spec.host_ids);
@@ -292,12 +301,33 @@ fn portal_plan(
     Ok(Some(PortalPlan {
         open_uri,
         notify_host: policy.portal.notifications == wsbox_policies::NotificationsTo::Host,
+        printer: None,
         opener: None,
         writable: policy.portal.open == wsbox_policies::OpenAccess::ReadWrite,
         never,
         settings: crate::portal::settings::Settings::from_policy(&policy.portal.settings),
         net,
     }))
+}
+
+/// The printer of `portal.print_to` for the sandbox `name`: the directory
+/// made (0700, kept) and opened.
+fn print_dir(template: &str, name: &str) -> Result<crate::portal::print::Printer> {
+    let path = expand_home(Path::new(&template.replace("<name>", name)))?;
+    let path = std::path::absolute(&path)
+        .with_context(|| format!("invalid portal.print_to {}", path.display()))?;
+    let (opened, created) = wsbox_sandbox::hostpath::create_dirs(&path, 0o700)
+        .map_err(|e| anyhow::anyhow!("failed to use portal.print_to {e}"))?;
+    created.keep();
+    if opened.kind != wsbox_sandbox::hostpath::Kind::Dir {
+        anyhow::bail!(
+            "failed to use portal.print_to {}: not a directory",
+            path.display()
+        );
+    }
+    let dir = crate::files::reopen_for_passing(&opened, false)
+        .with_context(|| format!("failed to open portal.print_to {}", path.display()))?;
+    Ok(crate::portal::print::Printer::new(path, dir))
 }
 
 /// `path` as the kernel names it when it exists (so that a link to a place

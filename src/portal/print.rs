@@ -1,0 +1,340 @@
+//! `org.freedesktop.portal.Print` on the sandbox's bus: GTK's print dialog
+//! where `/.flatpak-info` is. The app never reaches CUPS; with the
+//! policy's `portal.print_to` a printed document is written into that host
+//! directory (`wsbox prints` lists them), which is how a headless sandbox
+//! prints. Without it, and in window mode (the host's print portal is not
+//! asked yet), printing is answered "other".
+//!
+//! PreparePrint answers at once with the app's own settings and a token;
+//! Print takes the document the app rendered (a regular file it passes
+//! open, [`DOCUMENT_MAX`] at most), one at a time, 5 in a burst then one a
+//! second, and writes it under a name of wsbox's making, never replacing a
+//! file.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use zbus::interface;
+use zbus::message::Header;
+use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
+
+use super::opener::Bucket;
+use super::reply::{request_path, respond_later, valid_token, Code, PortalError};
+
+/// The largest document written.
+pub const DOCUMENT_MAX: u64 = 256 << 20;
+/// The most documents one sandbox writes.
+const DOCUMENTS_MAX: usize = 100;
+
+/// A document the app printed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Printed {
+    /// Its number in this sandbox.
+    pub id: u32,
+    /// The job's title, as the app gave it (cut short).
+    pub title: String,
+    /// Where it was written on the host.
+    pub file: PathBuf,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+/// Where printed documents go: the directory, opened before wsbox confined
+/// itself (and granted to it for writing), and what was written there.
+#[derive(Debug)]
+pub struct Printer {
+    dir: PathBuf,
+    dir_fd: OwnedFd,
+    printed: Mutex<Vec<Printed>>,
+    bucket: Mutex<Bucket>,
+    /// One document at a time.
+    busy: Mutex<()>,
+    next: AtomicU32,
+}
+
+impl Printer {
+    /// Documents go into `dir`, open as `dir_fd`.
+    pub fn new(dir: PathBuf, dir_fd: OwnedFd) -> Self {
+        Self {
+            dir,
+            dir_fd,
+            printed: Mutex::new(Vec::new()),
+            bucket: Mutex::new(Bucket::new()),
+            busy: Mutex::new(()),
+            next: AtomicU32::new(1),
+        }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// What was printed, oldest first.
+    pub fn list(&self) -> Vec<Printed> {
+        self.printed.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// Writes the document `file` (blocking: off the bus's executor).
+    fn print(&self, title: &str, file: OwnedFd) -> Result<Printed, String> {
+        let _one = self
+            .busy
+            .lock()
+            .map_err(|_| "the printer failed".to_owned())?;
+        let allowed = self
+            .bucket
+            .lock()
+            .map(|mut b| b.take(Instant::now()))
+            .unwrap_or(false);
+        if !allowed {
+            return Err("more than 5 documents at once, or more than one a second".into());
+        }
+        if self
+            .printed
+            .lock()
+            .map(|p| p.len())
+            .unwrap_or(DOCUMENTS_MAX)
+            >= DOCUMENTS_MAX
+        {
+            return Err(format!("{DOCUMENTS_MAX} documents printed already"));
+        }
+        let file = std::fs::File::from(file);
+        let meta = file.metadata().map_err(|e| e.to_string())?;
+        if !meta.is_file() {
+            return Err("the document is not a regular file".into());
+        }
+        if meta.len() > DOCUMENT_MAX {
+            return Err(format!(
+                "the document is larger than {} MiB",
+                DOCUMENT_MAX >> 20
+            ));
+        }
+        // Read at offsets: the app shares the file's position.
+        let mut bytes = vec![0u8; meta.len() as usize];
+        let mut done = 0;
+        while done < bytes.len() {
+            match file.read_at(&mut bytes[done..], done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        bytes.truncate(done);
+        let kind = if bytes.starts_with(b"%PDF-") {
+            "pdf"
+        } else if bytes.starts_with(b"%!") {
+            "ps"
+        } else {
+            "bin"
+        };
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let stem: String = title
+            .chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '.' | '_' | '-'))
+            .take(64)
+            .collect();
+        let stem = stem.trim().trim_start_matches('.');
+        let stem = if stem.is_empty() { "document" } else { stem };
+        let name = format!("{id:03}-{stem}.{kind}");
+        let c_name = std::ffi::CString::new(name.clone()).map_err(|e| e.to_string())?;
+        // SAFETY: a valid directory fd and a NUL-terminated name without a
+        // slash (filtered above); the new fd is owned below.
+        let fd = unsafe {
+            libc::openat(
+                self.dir_fd.as_raw_fd(),
+                c_name.as_ptr(),
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                0o600,
+            )
+        };
+        if fd < 0 {
+            return Err(format!(
+                "failed to write {}: {}",
+                self.dir.join(&name).display(),
+                std::io::Error::last_os_error()
+            ));
+        }
+        // SAFETY: openat returned a new fd that nothing else owns.
+        let mut out =
+            std::fs::File::from(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+        out.write_all(&bytes)
+            .and_then(|()| out.sync_all())
+            .map_err(|e| format!("failed to write {}: {e}", self.dir.join(&name).display()))?;
+        let printed = Printed {
+            id,
+            title: title.chars().take(256).collect(),
+            file: self.dir.join(&name),
+            bytes: bytes.len() as u64,
+        };
+        if let Ok(mut list) = self.printed.lock() {
+            list.push(printed.clone());
+        }
+        Ok(printed)
+    }
+}
+
+/// The portal interface.
+pub struct PrintPortal {
+    /// None: no `portal.print_to`, or window mode.
+    pub printer: Option<Arc<Printer>>,
+    pub next_token: AtomicU32,
+}
+
+impl PrintPortal {
+    fn handle(
+        header: &Header<'_>,
+        options: &HashMap<String, OwnedValue>,
+    ) -> Result<(String, String), PortalError> {
+        let sender = header
+            .sender()
+            .ok_or_else(|| PortalError::NotAllowed("no sender".into()))?
+            .to_string();
+        let token = match options.get("handle_token").map(|v| &**v) {
+            None => "t".to_owned(),
+            Some(Value::Str(t)) if valid_token(t) => t.to_string(),
+            Some(_) => {
+                return Err(PortalError::InvalidArgument(
+                    "handle_token is not a valid token".into(),
+                ))
+            }
+        };
+        Ok((sender.clone(), request_path(&sender, &token)))
+    }
+
+    fn answer(
+        conn: &zbus::Connection,
+        sender: String,
+        path: String,
+        code: Code,
+        results: HashMap<String, OwnedValue>,
+    ) -> Result<OwnedObjectPath, PortalError> {
+        let handle = OwnedObjectPath::try_from(path.clone())
+            .map_err(|e| PortalError::Failed(e.to_string()))?;
+        respond_later(conn, sender, path, code, results);
+        Ok(handle)
+    }
+}
+
+#[interface(name = "org.freedesktop.portal.Print")]
+impl PrintPortal {
+    #[allow(clippy::too_many_arguments)]
+    async fn prepare_print(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        _parent_window: String,
+        _title: String,
+        settings: HashMap<String, OwnedValue>,
+        page_setup: HashMap<String, OwnedValue>,
+        options: HashMap<String, OwnedValue>,
+    ) -> Result<OwnedObjectPath, PortalError> {
+        let (sender, path) = Self::handle(&header, &options)?;
+        if self.printer.is_none() {
+            tracing::warn!("the app asked to print: the policy sets no portal.print_to");
+            return Self::answer(conn, sender, path, Code::Other, HashMap::new());
+        }
+        // The app's own settings back: nothing of the host's printers.
+        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        let mut results: HashMap<String, OwnedValue> = HashMap::new();
+        for (key, value) in [
+            ("settings", Value::from(bounded(settings))),
+            ("page-setup", Value::from(with_paper(bounded(page_setup)))),
+            ("token", Value::from(token)),
+        ] {
+            let value =
+                OwnedValue::try_from(value).map_err(|e| PortalError::Failed(e.to_string()))?;
+            results.insert(key.to_owned(), value);
+        }
+        Self::answer(conn, sender, path, Code::Success, results)
+    }
+
+    async fn print(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        _parent_window: String,
+        title: String,
+        fd: zbus::zvariant::OwnedFd,
+        options: HashMap<String, OwnedValue>,
+    ) -> Result<OwnedObjectPath, PortalError> {
+        let (sender, path) = Self::handle(&header, &options)?;
+        let Some(printer) = self.printer.clone() else {
+            tracing::warn!("the app asked to print: the policy sets no portal.print_to");
+            return Self::answer(conn, sender, path, Code::Other, HashMap::new());
+        };
+        let fd: OwnedFd = fd.into();
+        let title: String = title.chars().take(1024).collect();
+        let code = match blocking::unblock(move || printer.print(&title, fd)).await {
+            Ok(printed) => {
+                tracing::info!(file = %printed.file.display(), "the app printed a document");
+                Code::Success
+            }
+            Err(why) => {
+                tracing::warn!("a document was not printed: {why}");
+                Code::Other
+            }
+        };
+        Self::answer(conn, sender, path, code, HashMap::new())
+    }
+
+    #[zbus(property(emits_changed_signal = "const"), name = "version")]
+    fn version(&self) -> u32 {
+        1
+    }
+}
+
+/// At most 64 of the app's settings, of plain types, strings of at most
+/// 256 bytes (GTK's are strings and numbers).
+fn bounded(settings: HashMap<String, OwnedValue>) -> HashMap<String, OwnedValue> {
+    settings
+        .into_iter()
+        .filter(|(k, v)| {
+            k.len() <= 64
+                && match &**v {
+                    Value::Str(s) => s.len() <= 256,
+                    Value::F64(_)
+                    | Value::I32(_)
+                    | Value::U32(_)
+                    | Value::I64(_)
+                    | Value::Bool(_) => true,
+                    _ => false,
+                }
+        })
+        .take(64)
+        .collect()
+}
+
+/// The app's page setup, with a paper when it named none (GTK needs one:
+/// without, it crashes reading the answer): A4, portrait, GTK's default
+/// margins, in millimetres as GTK writes them.
+fn with_paper(mut setup: HashMap<String, OwnedValue>) -> HashMap<String, OwnedValue> {
+    let named = ["PPDName", "Name"].iter().any(|k| setup.contains_key(*k))
+        || ["Width", "Height"].iter().all(|k| setup.contains_key(*k));
+    if !named {
+        let a4: [(&str, Value<'_>); 9] = [
+            ("Name", Value::from("iso_a4")),
+            ("DisplayName", Value::from("A4")),
+            ("Width", Value::from(210.0f64)),
+            ("Height", Value::from(297.0f64)),
+            ("MarginTop", Value::from(6.35f64)),
+            ("MarginBottom", Value::from(14.224f64)),
+            ("MarginLeft", Value::from(6.35f64)),
+            ("MarginRight", Value::from(6.35f64)),
+            ("Orientation", Value::from("portrait")),
+        ];
+        for (key, value) in a4 {
+            if let Ok(owned) = OwnedValue::try_from(value) {
+                setup.insert(key.to_owned(), owned);
+            }
+        }
+    }
+    setup
+}
