@@ -15,6 +15,9 @@ use crate::instance::Info;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sandbox {
     name: String,
+    /// How long a request may take; the control socket's own default
+    /// (10 s, an export an hour) unless set.
+    wait: Option<Duration>,
 }
 
 /// The user's running sandboxes, oldest first. Directories left by a wsbox
@@ -33,12 +36,22 @@ impl Sandbox {
     pub fn connect(name: &str) -> Result<Self> {
         crate::instance::validate_name(name)?;
         crate::instance::find(name)?;
-        Ok(Self { name: name.into() })
+        Ok(Self::named(name))
     }
 
     /// A handle for a sandbox that may not run yet (checked by each call).
     pub(crate) fn named(name: &str) -> Self {
-        Self { name: name.into() }
+        Self {
+            name: name.into(),
+            wait: None,
+        }
+    }
+
+    /// The same sandbox, each request waiting at most `wait` to connect
+    /// and for its answer (a watch that must not stall on one sandbox).
+    pub fn with_timeout(mut self, wait: Duration) -> Self {
+        self.wait = Some(wait);
+        self
     }
 
     /// Its name.
@@ -47,11 +60,22 @@ impl Sandbox {
     }
 
     fn call(&self, request: &Request) -> Result<Response> {
-        control::call(&self.name, request).map(|(response, _)| response)
+        self.call_with(request, &[])
     }
 
     fn call_with(&self, request: &Request, fds: &[BorrowedFd<'_>]) -> Result<Response> {
-        control::call_with(&self.name, request, fds).map(|(response, _)| response)
+        self.call_png(request, fds).map(|(response, _)| response)
+    }
+
+    fn call_png(
+        &self,
+        request: &Request,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<(Response, Option<Vec<u8>>)> {
+        match self.wait {
+            Some(wait) => control::call_within(&self.name, request, fds, wait),
+            None => control::call_with(&self.name, request, fds),
+        }
     }
 
     /// Its app's windows that are mapped, in stacking order.
@@ -92,7 +116,7 @@ impl Sandbox {
 
     /// A PNG of its output (headless) or of its windows.
     pub fn screenshot(&self) -> Result<Vec<u8>> {
-        control::call(&self.name, &Request::Screenshot)?
+        self.call_png(&Request::Screenshot, &[])?
             .1
             .ok_or_else(|| anyhow!("sandbox {} sent no image", self.name))
     }

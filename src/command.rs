@@ -420,6 +420,22 @@ fn status(name: &str, json: bool) -> anyhow::Result<i32> {
 fn windows(name: &str, json: bool) -> anyhow::Result<i32> {
     let windows = sandbox(name)?.windows()?;
     if json {
+        // Each window says whether its sandbox has a private bus (the
+        // portal), as `wsbox ps` does.
+        let bus = crate::list()?
+            .into_iter()
+            .find(|info| info.name == name)
+            .is_some_and(|info| info.bus);
+        let windows: Vec<serde_json::Value> = windows
+            .iter()
+            .map(|w| {
+                let mut value = serde_json::to_value(w).unwrap_or_default();
+                if let Some(map) = value.as_object_mut() {
+                    map.insert("bus".into(), bus.into());
+                }
+                value
+            })
+            .collect();
         println!("{}", serde_json::to_string_pretty(&windows)?);
         return Ok(0);
     }

@@ -611,28 +611,33 @@ fn handle(request: Request, compositor: &mut State) -> (Response, Option<Vec<u8>
 }
 
 /// Sends `request` to the sandbox `name` and returns the response and any
-/// PNG that follows it.
-pub fn call(name: &str, request: &Request) -> Result<(Response, Option<Vec<u8>>)> {
-    call_with(name, request, &[])
-}
-
-/// [`call`], passing `fds` with the request (SCM_RIGHTS): the host file or
-/// directory of add-file and export, opened by the command line, and a
-/// read-write file's directory.
+/// PNG that follows it, passing `fds` with the request (SCM_RIGHTS): the
+/// host file or directory of add-file and export, opened by the command
+/// line, and a read-write file's directory.
 pub fn call_with(
     name: &str,
     request: &Request,
     fds: &[BorrowedFd<'_>],
 ) -> Result<(Response, Option<Vec<u8>>)> {
-    let dir = crate::instance::find(name)?;
-    let path = dir.join("control");
-    let mut stream = UnixStream::connect(&path)
-        .with_context(|| format!("failed to connect to {}", path.display()))?;
     // An export copies up to 4 GiB before it answers.
     let wait = match request {
         Request::Export { .. } => Duration::from_secs(3600),
         _ => Duration::from_secs(10),
     };
+    call_within(name, request, fds, wait)
+}
+
+/// [`call_with`], waiting at most `wait` to connect and for the answer.
+pub fn call_within(
+    name: &str,
+    request: &Request,
+    fds: &[BorrowedFd<'_>],
+    wait: Duration,
+) -> Result<(Response, Option<Vec<u8>>)> {
+    let dir = crate::instance::find(name)?;
+    let path = dir.join("control");
+    let mut stream =
+        connect(&path, wait).with_context(|| format!("failed to connect to {}", path.display()))?;
     stream.set_read_timeout(Some(wait))?;
     let mut line = serde_json::to_string(request)?;
     line.push('\n');
@@ -675,6 +680,25 @@ pub fn call_with(
         None => None,
     };
     Ok((response, png))
+}
+
+/// Connects to the socket at `path`, waiting at most `wait` when its
+/// queue is full (a wsbox that is stopped or busy).
+fn connect(path: &Path, wait: Duration) -> std::io::Result<UnixStream> {
+    use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, UnixAddr};
+    let fd = socket::socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    let timeout = nix::sys::time::TimeVal::new(
+        wait.as_secs().try_into().unwrap_or(i64::MAX),
+        wait.subsec_micros().into(),
+    );
+    socket::setsockopt(&fd, sockopt::SendTimeout, &timeout)?;
+    socket::connect(fd.as_raw_fd(), &UnixAddr::new(path)?)?;
+    Ok(UnixStream::from(fd))
 }
 
 #[cfg(test)]

@@ -34,6 +34,8 @@ pub const NAME: &str = "org.wsbox.Manager1";
 pub const PATH: &str = "/org/wsbox/Manager1";
 /// How often the sandboxes are looked at for the signals.
 const WATCH_EVERY: Duration = Duration::from_millis(250);
+/// How long the watch waits for one sandbox's answer.
+const LOOK_WAIT: Duration = Duration::from_secs(1);
 /// At most this many sandboxes start at once; more Runs are refused.
 const STARTING_MAX: usize = 4;
 /// What the watch keeps of a sandbox's windows: the first ones, their
@@ -290,7 +292,11 @@ fn look() -> BTreeMap<String, Seen> {
     infos
         .into_iter()
         .map(|info| {
-            let sandbox = Sandbox::connect(&info.name).ok();
+            // A sandbox that does not answer within a second is looked at
+            // again next time: one stalled wsbox delays the others little.
+            let sandbox = Sandbox::connect(&info.name)
+                .ok()
+                .map(|s| s.with_timeout(LOOK_WAIT));
             let windows = sandbox
                 .as_ref()
                 .and_then(|s| s.windows().ok())

@@ -232,9 +232,12 @@ fn session_runs_lists_grants_and_stops_real_sandboxes() {
     let name = session.run("sess-a", "['gtk3-demo']", "headless");
     session.signal(&["Started", "'sess-a'"]);
     session.signal(&["WindowsChanged", "'sess-a'", "gtk3-demo"]);
-    // The command line sees the same sandbox.
+    // The command line sees the same sandbox, with its bus.
     let ps = session.wsbox(&["ps", "--json"]);
     assert!(ps.stdout.contains("\"sess-a\""), "{ps:?}");
+    let windows = session.wsbox(&["windows", &name, "--json"]);
+    let windows: serde_json::Value = serde_json::from_str(&windows.stdout).unwrap();
+    assert_eq!(windows[0]["bus"], true, "{windows}");
 
     // AddFile takes an open file, never a path.
     let dir = testkit::scratch_in(root_dir(), "files", 0o755);
