@@ -224,6 +224,18 @@ pub enum InputCommand {
         /// Output y, in logical pixels.
         y: i32,
     },
+    /// Show TEXT as an input method's composition (preedit) in the focused
+    /// window's text input (zwp_text_input_v3); an empty TEXT clears it.
+    Preedit {
+        /// The composition, e.g. にほんご.
+        text: String,
+    },
+    /// Commit TEXT into the focused window's text input as an input method
+    /// does: any characters, e.g. 日本語, none of them typed on a keymap.
+    Commit {
+        /// The text.
+        text: String,
+    },
     /// Click at X,Y with BUTTON (left, right, middle; default left).
     Click {
         /// Output x, in logical pixels.

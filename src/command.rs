@@ -77,6 +77,8 @@ pub fn main() -> ExitCode {
                 InputCommand::Key { combo } => Input::Key { combo },
                 InputCommand::Move { x, y } => Input::Move { x, y },
                 InputCommand::Click { x, y, button } => Input::Click { x, y, button },
+                InputCommand::Preedit { text } => Input::Preedit { text },
+                InputCommand::Commit { text } => Input::Commit { text },
             };
             sandbox(&name).and_then(|s| s.input(action)).map(|()| 0)
         }

@@ -93,6 +93,18 @@ pub enum InputAction {
         /// Output coordinates, top to bottom.
         y: i32,
     },
+    /// Shows text as an input method's composition (preedit) in the
+    /// focused window's text input; empty clears it.
+    Preedit {
+        /// The composition.
+        text: String,
+    },
+    /// Commits text into the focused window's text input, as an input
+    /// method does: any characters, none typed on a keymap.
+    Commit {
+        /// The text.
+        text: String,
+    },
     /// Clicks at a point.
     Click {
         /// Output coordinates, left to right.
@@ -573,12 +585,25 @@ fn handle(request: Request, compositor: &mut State) -> (Response, Option<Vec<u8>
         },
         Request::Input { action } => {
             let result = match action {
-                InputAction::Type { text } => compositor.type_text(&text),
-                InputAction::Key { combo } => compositor.key_combo(&combo),
-                InputAction::Move { x, y } => compositor.pointer_move(x, y),
+                InputAction::Type { text } => {
+                    compositor.type_text(&text).map_err(|e| e.to_string())
+                }
+                InputAction::Key { combo } => {
+                    compositor.key_combo(&combo).map_err(|e| e.to_string())
+                }
+                InputAction::Move { x, y } => {
+                    compositor.pointer_move(x, y).map_err(|e| e.to_string())
+                }
                 InputAction::Click { x, y, button } => {
                     wsbox_compositor::input::button_code(&button)
                         .and_then(|b| compositor.click(x, y, b))
+                        .map_err(|e| e.to_string())
+                }
+                InputAction::Preedit { text } => {
+                    compositor.ime_preedit(&text).map_err(|e| e.to_string())
+                }
+                InputAction::Commit { text } => {
+                    compositor.ime_commit(&text).map_err(|e| e.to_string())
                 }
             };
             let response = match result {

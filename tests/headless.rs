@@ -57,6 +57,7 @@ const ALLOWED_GLOBALS: &[&str] = &[
     "wp_cursor_shape_manager_v1",
     "wp_single_pixel_buffer_manager_v1",
     "zxdg_output_manager_v1",
+    "zwp_text_input_manager_v3",
 ];
 // ---------------------------------------------------------------------------
 // Harness: skipping, scratch space, running wsbox.

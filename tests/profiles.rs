@@ -53,10 +53,6 @@ const KNOWN: &[(&str, &str)] = &[
         "Qt 5 asks to activate its window; wsbox's compositor offers no activation protocol (no window takes the focus by itself)",
     ),
     (
-        "text input interface not implemented by compositor",
-        "foot: no input method yet (the input method issue)",
-    ),
-    (
         "Warning: failed to launch javaldx",
         "LibreOffice's launcher looks for a Java runtime, which Debian's libreoffice-writer only suggests (none is installed): printed directly on weston too",
     ),

@@ -85,6 +85,8 @@ pub struct Core {
     /// Auto clipboard: an app set the selection; offer it to the host after
     /// the batch.
     pub export_selection: bool,
+    /// The apps' text inputs, for input methods ([`crate::text_input`]).
+    pub text_inputs: crate::text_input::TextInputs,
 }
 
 impl std::fmt::Debug for Core {

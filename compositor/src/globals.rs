@@ -40,6 +40,7 @@ pub const OFFERED: &[(&str, u32)] = &[
     ("wp_cursor_shape_manager_v1", 2),
     ("wp_single_pixel_buffer_manager_v1", 1),
     ("zxdg_output_manager_v1", 3),
+    ("zwp_text_input_manager_v3", 1),
 ];
 
 /// Globals that must never be offered (docs/security.md, "The Wayland surface").
@@ -85,6 +86,8 @@ pub struct Globals {
     pub xdg_activation: XdgActivationState,
     pub cursor_shape: CursorShapeManagerState,
     pub single_pixel_buffer: SinglePixelBufferState,
+    /// zwp_text_input_manager_v3 ([`crate::text_input`]).
+    pub text_input: smithay::reexports::wayland_server::backend::GlobalId,
 }
 
 /// Creates the allowlisted globals.
@@ -105,6 +108,7 @@ pub fn create(dh: &DisplayHandle) -> Globals {
         xdg_activation: XdgActivationState::new::<State>(dh),
         cursor_shape: CursorShapeManagerState::new::<State>(dh),
         single_pixel_buffer: SinglePixelBufferState::new::<State>(dh),
+        text_input: dh.create_global::<State, smithay::reexports::wayland_protocols::wp::text_input::zv3::server::zwp_text_input_manager_v3::ZwpTextInputManagerV3, ()>(1, ()),
     }
 }
 

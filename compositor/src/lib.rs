@@ -40,6 +40,7 @@ pub mod stats;
 #[cfg(test)]
 mod tests;
 mod text;
+pub mod text_input;
 
 pub use backend::host::Error as HostError;
 pub use config::{Config, KeyboardConfig};

@@ -178,6 +178,7 @@ impl State {
                 windows_shown: 0,
                 stats: Default::default(),
                 export_selection: false,
+                text_inputs: Default::default(),
             },
             seat_state,
             seat,

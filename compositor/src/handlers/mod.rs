@@ -6,6 +6,7 @@
 
 mod compositor;
 mod guards;
+mod text_input;
 mod xdg_shell;
 
 use smithay::input::pointer::CursorImageStatus;
@@ -61,6 +62,8 @@ impl SeatHandler for State {
         let client = focused.and_then(|s| dh.get_client(s.id()).ok());
         set_data_device_focus(dh, seat, client.clone());
         set_primary_focus(dh, seat, client);
+        // Input methods compose in the focused surface only.
+        self.core.text_inputs.set_focus(focused);
     }
 }
 delegate_seat!(State);

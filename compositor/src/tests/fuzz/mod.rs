@@ -506,7 +506,21 @@ impl<'p> Exec<'p> {
         let requests: Vec<usize> = (0..interface.requests.len())
             .filter(|&i| interface.requests[i].since <= obj.version || self.hostility > 50)
             .collect();
-        let Some(&opcode) = self.rng.pick(&requests) else {
+        // Now and then one never sent yet (of a later version too, which
+        // costs the client its connection), so that every request of the
+        // growing list is sent in a short run too.
+        let unsent: Vec<usize> = COVERED.with(|c| {
+            let covered = c.borrow();
+            (0..interface.requests.len())
+                .filter(|&r| !covered.contains(&(obj.interface, r)))
+                .collect()
+        });
+        let pool = if !unsent.is_empty() && self.rng.chance(25) {
+            &unsent
+        } else {
+            &requests
+        };
+        let Some(&opcode) = self.rng.pick(pool) else {
             return;
         };
         let message = interface.requests[opcode].clone();
