@@ -52,9 +52,9 @@ pub fn confine(
     // beside the other sandboxes' (Landlock cannot name one child), so the
     // broker does that when wsbox ends (src/files/broker.rs).
     let confinement = Confinement {
-        write: std::iter::once(runtime_dir.to_owned())
-            .chain(print_dir)
-            .collect(),
+        write: vec![runtime_dir.to_owned()],
+        // New files only: printed documents (src/portal/print.rs).
+        create: print_dir.into_iter().collect(),
         // A keymap that names include files (a host's, in window mode).
         read: vec![PathBuf::from(XKB)],
         landlock_optional,

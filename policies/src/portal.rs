@@ -206,8 +206,20 @@ impl Portal {
                 .map_err(|message| Refusal::new("portal.never", message))?;
         }
         if let Some(dir) = &self.print_to {
-            validate_host_path(Path::new(&dir.replace("<name>", "name")))
+            let path = dir.replace("<name>", "name");
+            validate_host_path(Path::new(&path))
                 .map_err(|message| Refusal::new("portal.print_to", message))?;
+            // Not a place where a new file has effects (~/.config/autostart,
+            // ~/.bashrc.d), nor the home or the root itself.
+            let hidden = Path::new(&path)
+                .components()
+                .any(|c| c.as_os_str().to_string_lossy().starts_with('.'));
+            if hidden || matches!(path.trim_end_matches('/'), "" | "~") {
+                return Err(Refusal::new(
+                    "portal.print_to",
+                    format!("{dir:?} is the home, the root or a hidden place: name a directory of its own"),
+                ));
+            }
         }
         if let OpenUri::Sandbox(target) = &self.open_uri {
             if !crate::PRESETS
@@ -318,6 +330,18 @@ mod tests {
             let err = Policy::from_toml(&format!("[portal]\n{bad}\n"), "t").unwrap_err();
             assert!(err.to_string().contains("\"deny\", \"host\" or"), "{err}");
         }
+        for bad in [
+            "~",
+            "/",
+            "~/.config/autostart",
+            "/home/u/.bashrc.d",
+            "relative",
+        ] {
+            let err =
+                Policy::from_toml(&format!("[portal]\nprint_to = \"{bad}\"\n"), "t").unwrap_err();
+            assert!(err.to_string().contains("portal.print_to"), "{bad}: {err}");
+        }
+        Policy::from_toml("[portal]\nprint_to = \"~/wsbox-print/<name>\"\n", "t").unwrap();
         for (bad, field) in [
             ("{ sandbox = \"nope\" }", "portal.open_uri.sandbox"),
             ("{ sandbox = \"pdf\" }", "portal.open_uri.program"),

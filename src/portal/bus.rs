@@ -54,9 +54,12 @@ impl Bus {
 /// the app (uid 1000) reaches with EXTERNAL, and wsbox, from outside the
 /// sandbox's user namespace, with ANONYMOUS. The portal's names are the
 /// app's to call, never to own: wsbox owns org.freedesktop.portal.Desktop
-/// before the app starts, and the app's user may not queue for it nor own
-/// another portal name. Nor may it monitor the bus (the daemon would let
-/// its own uid): the answers to one connection stay its own.
+/// and org.freedesktop.Notifications before the app starts, and does not
+/// let them be replaced; the app's user may not own a portal name. (An app
+/// that connects with ANONYMOUS too escapes the per-user rules: it may
+/// queue for those names, and own another portal name, which it can only
+/// offer to itself.) Nor may the app's user monitor the bus (the daemon
+/// would let its own uid): the answers to one connection stay its own.
 fn config() -> String {
     format!(
         r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"

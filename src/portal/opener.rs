@@ -34,6 +34,11 @@ use crate::helper::{fork_helper, recv, send, seqpacket_pair};
 pub const URI_MAX: usize = 4096;
 /// How long the portal waits for the opener: a sandbox's start included.
 const ANSWER_WAIT: Duration = Duration::from_secs(60);
+/// How long a call on the host's bus may take (a sandbox's start), less
+/// than wsbox waits for the answer.
+const HOST_WAIT: Duration = Duration::from_secs(50);
+/// The most sandboxes one sandbox's links start.
+const SANDBOXES_MAX: u32 = 8;
 /// At most this many links in a burst, then one per [`REFILL`].
 const BURST: u32 = 5;
 const REFILL: Duration = Duration::from_secs(1);
@@ -53,18 +58,20 @@ pub enum Target {
 }
 
 /// Whether wsbox hands `uri` on: `http`, `https` and `mailto` links of
-/// at most [`URI_MAX`] bytes without spaces or control characters. What
-/// else a link could be (`file`, `javascript`, a scheme that starts a
-/// program on the host) is refused, with the reason.
+/// at most [`URI_MAX`] bytes of printable ASCII (a host name in Unicode
+/// comes as punycode, the rest percent-encoded), a mail link without
+/// attachments. What else a link could be (`file`, `javascript`, a scheme
+/// that starts a program on the host) is refused, with the reason.
 pub fn check(uri: &str) -> Result<(), String> {
     if uri.len() > URI_MAX {
         return Err(format!("a link longer than {URI_MAX} bytes"));
     }
-    if uri
-        .chars()
-        .any(|c| c.is_control() || c.is_whitespace() || c == '\u{7f}')
-    {
-        return Err("a link with spaces or control characters".into());
+    if !uri.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("a link with spaces, control or non-ASCII characters".into());
+    }
+    let lower = uri.to_ascii_lowercase();
+    if lower.starts_with("mailto:") && lower.contains("attach") {
+        return Err("a mail link that attaches a file".into());
     }
     let Some((scheme, rest)) = uri.split_once(':') else {
         return Err("not a link (http, https or mailto)".into());
@@ -79,6 +86,21 @@ pub fn check(uri: &str) -> Result<(), String> {
         }
         _ => Err("not a link (http, https or mailto)".into()),
     }
+}
+
+/// What wsbox asks of the helper, numbered: an answer that comes too late
+/// is told from the next one's.
+#[derive(Debug, Serialize, Deserialize)]
+struct Numbered {
+    seq: u64,
+    ask: Ask,
+}
+
+/// The helper's answer to request `seq`: empty when done, else why not.
+#[derive(Debug, Serialize, Deserialize)]
+struct Answer {
+    seq: u64,
+    error: Option<String>,
 }
 
 /// What wsbox asks of the helper.
@@ -129,8 +151,9 @@ impl Bucket {
 /// wsbox's side of the helper.
 #[derive(Debug)]
 pub struct Opener {
-    /// One request at a time: the answer follows its question.
-    sock: Mutex<OwnedFd>,
+    /// One request at a time: the answer follows its question. With it,
+    /// the last request's number.
+    sock: Mutex<(OwnedFd, u64)>,
     /// For links; notifications have their own (src/portal/notify.rs).
     bucket: Mutex<Bucket>,
     pid: Pid,
@@ -152,7 +175,7 @@ impl Opener {
             0
         })?;
         Ok(Self {
-            sock: Mutex::new(ours),
+            sock: Mutex::new((ours, 0)),
             bucket: Mutex::new(Bucket::new()),
             pid,
         })
@@ -177,37 +200,51 @@ impl Opener {
                 "more than {BURST} links at once, or more than one a second"
             ));
         }
-        self.ask(&Ask::Open(uri.to_owned()))
+        self.ask(Ask::Open(uri.to_owned()))
     }
 
     /// Shows a notification on the host (blocking).
     pub fn notify(&self, app: &str, title: &str, body: &str) -> Result<(), String> {
-        self.ask(&Ask::Notify {
+        self.ask(Ask::Notify {
             app: app.to_owned(),
             title: title.to_owned(),
             body: body.to_owned(),
         })
     }
 
-    fn ask(&self, ask: &Ask) -> Result<(), String> {
-        let bytes = serde_json::to_vec(ask).map_err(|e| e.to_string())?;
-        let sock = self
+    fn ask(&self, ask: Ask) -> Result<(), String> {
+        let mut guard = self
             .sock
             .lock()
             .map_err(|_| "the helper failed".to_owned())?;
+        guard.1 += 1;
+        let seq = guard.1;
+        let bytes = serde_json::to_vec(&Numbered { seq, ask }).map_err(|e| e.to_string())?;
+        let sock = &guard.0;
         send(sock.as_fd(), &bytes, &[]).map_err(|e| format!("the helper is gone: {e}"))?;
-        let mut fds = [PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
-        let ms = u16::try_from(ANSWER_WAIT.as_millis()).unwrap_or(u16::MAX);
-        match poll(&mut fds, PollTimeout::from(ms)) {
-            Ok(0) => return Err("the host did not answer in time".into()),
-            Ok(_) => {}
-            Err(e) => return Err(e.to_string()),
-        }
-        let (answer, _) = recv(sock.as_fd(), 0).map_err(|e| e.to_string())?;
-        match answer.as_slice() {
-            b"" => Err("the helper is gone".into()),
-            b"ok" => Ok(()),
-            other => Err(String::from_utf8_lossy(other).into_owned()),
+        let end = Instant::now() + ANSWER_WAIT;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+            let mut fds = [PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::from(ms)) {
+                Ok(0) => return Err("the host did not answer in time".into()),
+                Ok(_) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+            let (bytes, _) = recv(sock.as_fd(), 0).map_err(|e| e.to_string())?;
+            if bytes.is_empty() {
+                return Err("the helper is gone".into());
+            }
+            match serde_json::from_slice::<Answer>(&bytes) {
+                // The answer to an earlier request that timed out.
+                Ok(answer) if answer.seq != seq => continue,
+                Ok(Answer { error: None, .. }) => return Ok(()),
+                Ok(Answer {
+                    error: Some(why), ..
+                }) => return Err(why),
+                Err(e) => return Err(format!("an unreadable answer: {e}")),
+            }
         }
     }
 }
@@ -215,6 +252,11 @@ impl Opener {
 /// The helper: one request per message, one answer each, until wsbox
 /// leaves.
 fn serve(sock: &OwnedFd, target: Option<&Target>, name: &str) {
+    // Its own limits, whatever the confined wsbox asks: links and
+    // notifications as wsbox's, and at most SANDBOXES_MAX sandboxes.
+    let mut links = Bucket::new();
+    let mut notices = Bucket::new();
+    let mut sandboxes = 0;
     loop {
         let (bytes, _) = match recv(sock.as_fd(), 0) {
             Ok(got) => got,
@@ -224,19 +266,38 @@ fn serve(sock: &OwnedFd, target: Option<&Target>, name: &str) {
         if bytes.is_empty() {
             return;
         }
-        let answer = match serde_json::from_slice::<Ask>(&bytes) {
-            Ok(Ask::Open(uri)) => match target {
-                Some(target) => check(&uri).and_then(|()| hand_on(target, &uri)),
+        let Ok(Numbered { seq, ask }) = serde_json::from_slice::<Numbered>(&bytes) else {
+            continue;
+        };
+        let now = Instant::now();
+        let answer = match ask {
+            Ask::Open(_) if !links.take(now) => Err("too many links at once".into()),
+            Ask::Open(uri) => match target {
+                Some(Target::Sandbox { .. }) if sandboxes >= SANDBOXES_MAX => Err(format!(
+                    "{SANDBOXES_MAX} sandboxes were started for links already"
+                )),
+                Some(target) => check(&uri)
+                    .and_then(|()| hand_on(target, &uri))
+                    .inspect(|()| {
+                        if matches!(target, Target::Sandbox { .. }) {
+                            sandboxes += 1;
+                        }
+                    }),
                 None => Err("the policy denies links (portal.open_uri)".into()),
             },
-            Ok(Ask::Notify { app, title, body }) => notify(name, &app, &title, &body),
-            Err(_) => Err("an unreadable request".into()),
+            Ask::Notify { .. } if !notices.take(now) => {
+                Err("too many notifications at once".into())
+            }
+            Ask::Notify { app, title, body } => notify(name, &app, &title, &body),
         };
-        let reply = match answer {
-            Ok(()) => "ok".to_owned(),
-            Err(why) => why,
+        let reply = Answer {
+            seq,
+            error: answer.err(),
         };
-        if send(sock.as_fd(), reply.as_bytes(), &[]).is_err() {
+        let Ok(bytes) = serde_json::to_vec(&reply) else {
+            return;
+        };
+        if send(sock.as_fd(), &bytes, &[]).is_err() {
             return;
         }
     }
@@ -244,16 +305,20 @@ fn serve(sock: &OwnedFd, target: Option<&Target>, name: &str) {
 
 /// Shows a notification with the host's notification service, marked.
 fn notify(name: &str, app: &str, title: &str, body: &str) -> Result<(), String> {
-    use super::clean::{clean, APP_MAX, BODY_MAX, TITLE_MAX};
+    // Plain text from wsbox (cleaned there once): made neutral again, never
+    // decoded again, and the body escaped, as servers read it as markup.
+    use super::clean::{escape, neutral, APP_MAX, BODY_MAX, TITLE_MAX};
     let short = |text: &str, max: usize| -> String { text.chars().take(max).collect() };
-    let app = short(&clean(app, false), APP_MAX);
+    let app = short(&neutral(app, false), APP_MAX);
     let marked = if app.is_empty() {
         format!("[wsbox:{name}]")
     } else {
         format!("[wsbox:{name}] {app}")
     };
-    let conn =
-        zbus::blocking::Connection::session().map_err(|e| format!("no host session bus: {e}"))?;
+    // Servers that show no app name (dunst, mako) show the title.
+    let title = format!("[{name}] {}", short(&neutral(title, false), TITLE_MAX));
+    let body = escape(&short(&neutral(body, true), BODY_MAX));
+    let conn = host_bus()?;
     let hints: HashMap<&str, Value> = HashMap::new();
     conn.call_method(
         Some("org.freedesktop.Notifications"),
@@ -264,8 +329,8 @@ fn notify(name: &str, app: &str, title: &str, body: &str) -> Result<(), String> 
             marked.as_str(),
             0u32,
             "",
-            short(&clean(title, false), TITLE_MAX).as_str(),
-            short(&clean(body, true), BODY_MAX).as_str(),
+            title.as_str(),
+            body.as_str(),
             Vec::<&str>::new(),
             hints,
             -1i32,
@@ -275,10 +340,16 @@ fn notify(name: &str, app: &str, title: &str, body: &str) -> Result<(), String> 
     .map_err(|e| e.to_string())
 }
 
+/// The host's session bus, each call bounded.
+fn host_bus() -> Result<zbus::blocking::Connection, String> {
+    zbus::blocking::connection::Builder::session()
+        .and_then(|b| b.method_timeout(HOST_WAIT).build())
+        .map_err(|e| format!("no host session bus: {e}"))
+}
+
 /// One call on the host's session bus.
 fn hand_on(target: &Target, uri: &str) -> Result<(), String> {
-    let conn =
-        zbus::blocking::Connection::session().map_err(|e| format!("no host session bus: {e}"))?;
+    let conn = host_bus()?;
     let result = match target {
         Target::Host => {
             let options = HashMap::from([("ask", Value::from(true))]);

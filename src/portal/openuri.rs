@@ -7,7 +7,7 @@
 //!
 //! The method answers with its request's handle and sends the outcome as
 //! that request's `Response` to the caller alone, just after
-//! ([`super::reply::respond_later`]).
+//! ([`super::reply::Responder`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,12 +17,14 @@ use zbus::message::Header;
 use zbus::zvariant::{OwnedFd, OwnedObjectPath, OwnedValue};
 
 use super::opener::Opener;
-use super::reply::{request_path, respond_later, valid_token, Code, PortalError};
+use super::reply::{request_path, valid_token, Code, PortalError, Responder};
 
 /// The portal interface.
 pub struct OpenUriPortal {
     /// None: `portal.open_uri = "deny"`.
     pub opener: Option<Arc<Opener>>,
+    /// Sends the Responses.
+    pub responder: Responder,
 }
 
 impl OpenUriPortal {
@@ -51,14 +53,14 @@ impl OpenUriPortal {
     /// Answers the request at `path` with `code` (its Response follows
     /// the handle).
     fn answer(
-        conn: &zbus::Connection,
+        &self,
         sender: String,
         path: String,
         code: Code,
     ) -> Result<OwnedObjectPath, PortalError> {
         let handle = OwnedObjectPath::try_from(path.clone())
             .map_err(|e| PortalError::Failed(e.to_string()))?;
-        respond_later(conn, sender, path, code, HashMap::new());
+        self.responder.respond(sender, path, code, HashMap::new());
         Ok(handle)
     }
 }
@@ -69,7 +71,6 @@ impl OpenUriPortal {
     async fn open_uri(
         &self,
         #[zbus(header)] header: Header<'_>,
-        #[zbus(connection)] conn: &zbus::Connection,
         _parent_window: String,
         uri: String,
         options: HashMap<String, OwnedValue>,
@@ -92,31 +93,29 @@ impl OpenUriPortal {
                 }
             }
         };
-        Self::answer(conn, sender, path, code)
+        self.answer(sender, path, code)
     }
 
     async fn open_file(
         &self,
         #[zbus(header)] header: Header<'_>,
-        #[zbus(connection)] conn: &zbus::Connection,
         _parent_window: String,
         _fd: OwnedFd,
         options: HashMap<String, OwnedValue>,
     ) -> Result<OwnedObjectPath, PortalError> {
         let (sender, path) = Self::handle(&header, &options)?;
-        Self::answer(conn, sender, path, Code::Other)
+        self.answer(sender, path, Code::Other)
     }
 
     async fn open_directory(
         &self,
         #[zbus(header)] header: Header<'_>,
-        #[zbus(connection)] conn: &zbus::Connection,
         _parent_window: String,
         _fd: OwnedFd,
         options: HashMap<String, OwnedValue>,
     ) -> Result<OwnedObjectPath, PortalError> {
         let (sender, path) = Self::handle(&header, &options)?;
-        Self::answer(conn, sender, path, Code::Other)
+        self.answer(sender, path, Code::Other)
     }
 
     /// Scheme handlers the app may ask about: none are said to exist

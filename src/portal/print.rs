@@ -26,12 +26,15 @@ use zbus::message::Header;
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 
 use super::opener::Bucket;
-use super::reply::{request_path, respond_later, valid_token, Code, PortalError};
+use super::reply::{request_path, valid_token, Code, PortalError, Responder};
 
 /// The largest document written.
 pub const DOCUMENT_MAX: u64 = 256 << 20;
-/// The most documents one sandbox writes.
+/// The most documents one sandbox writes, and their bytes together.
 const DOCUMENTS_MAX: usize = 100;
+const BYTES_MAX: u64 = 1 << 30;
+/// The longest part of a file name taken from the title, in bytes.
+const STEM_MAX: usize = 64;
 
 /// A document the app printed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,10 +87,6 @@ impl Printer {
 
     /// Writes the document `file` (blocking: off the bus's executor).
     fn print(&self, title: &str, file: OwnedFd) -> Result<Printed, String> {
-        let _one = self
-            .busy
-            .lock()
-            .map_err(|_| "the printer failed".to_owned())?;
         let allowed = self
             .bucket
             .lock()
@@ -96,13 +95,15 @@ impl Printer {
         if !allowed {
             return Err("more than 5 documents at once, or more than one a second".into());
         }
-        if self
+        let Ok(_one) = self.busy.try_lock() else {
+            return Err("another document is being printed".into());
+        };
+        let (count, written) = self
             .printed
             .lock()
-            .map(|p| p.len())
-            .unwrap_or(DOCUMENTS_MAX)
-            >= DOCUMENTS_MAX
-        {
+            .map(|p| (p.len(), p.iter().map(|d| d.bytes).sum::<u64>()))
+            .unwrap_or((DOCUMENTS_MAX, BYTES_MAX));
+        if count >= DOCUMENTS_MAX {
             return Err(format!("{DOCUMENTS_MAX} documents printed already"));
         }
         let file = std::fs::File::from(file);
@@ -116,69 +117,127 @@ impl Printer {
                 DOCUMENT_MAX >> 20
             ));
         }
-        // Read at offsets: the app shares the file's position.
-        let mut bytes = vec![0u8; meta.len() as usize];
-        let mut done = 0;
-        while done < bytes.len() {
-            match file.read_at(&mut bytes[done..], done as u64) {
-                Ok(0) => break,
-                Ok(n) => done += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.to_string()),
-            }
+        if written + meta.len() > BYTES_MAX {
+            return Err(format!("{} MiB printed already", BYTES_MAX >> 20));
         }
-        bytes.truncate(done);
-        let kind = if bytes.starts_with(b"%PDF-") {
+        let mut head = [0u8; 8];
+        let got = read_at(&file, &mut head, 0)?;
+        let kind = if head[..got].starts_with(b"%PDF-") {
             "pdf"
-        } else if bytes.starts_with(b"%!") {
+        } else if head[..got].starts_with(b"%!") {
             "ps"
         } else {
             "bin"
         };
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let stem: String = title
-            .chars()
-            .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '.' | '_' | '-'))
-            .take(64)
-            .collect();
-        let stem = stem.trim().trim_start_matches('.');
-        let stem = if stem.is_empty() { "document" } else { stem };
-        let name = format!("{id:03}-{stem}.{kind}");
-        let c_name = std::ffi::CString::new(name.clone()).map_err(|e| e.to_string())?;
-        // SAFETY: a valid directory fd and a NUL-terminated name without a
-        // slash (filtered above); the new fd is owned below.
-        let fd = unsafe {
-            libc::openat(
-                self.dir_fd.as_raw_fd(),
-                c_name.as_ptr(),
-                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                0o600,
-            )
+        let (out, path) = self.create(title, kind)?;
+        // In pieces, at offsets (the app shares the file's position), up to
+        // the length it had: a file that grows meanwhile is cut there.
+        let result = copy(&file, meta.len(), out);
+        let bytes = match result {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(format!("failed to write {}: {e}", path.display()));
+            }
         };
-        if fd < 0 {
-            return Err(format!(
-                "failed to write {}: {}",
-                self.dir.join(&name).display(),
-                std::io::Error::last_os_error()
-            ));
-        }
-        // SAFETY: openat returned a new fd that nothing else owns.
-        let mut out =
-            std::fs::File::from(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
-        out.write_all(&bytes)
-            .and_then(|()| out.sync_all())
-            .map_err(|e| format!("failed to write {}: {e}", self.dir.join(&name).display()))?;
         let printed = Printed {
-            id,
+            id: self.next.load(Ordering::Relaxed).saturating_sub(1),
             title: title.chars().take(256).collect(),
-            file: self.dir.join(&name),
-            bytes: bytes.len() as u64,
+            file: path,
+            bytes,
         };
         if let Ok(mut list) = self.printed.lock() {
             list.push(printed.clone());
         }
         Ok(printed)
     }
+
+    /// A new file `NNN-TITLE.KIND` in the directory: the next number that
+    /// names no file there yet (an earlier run's are kept).
+    fn create(&self, title: &str, kind: &str) -> Result<(std::fs::File, PathBuf), String> {
+        let mut stem = String::new();
+        for c in title
+            .chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '.' | '_' | '-'))
+        {
+            if stem.len() + c.len_utf8() > STEM_MAX {
+                break;
+            }
+            stem.push(c);
+        }
+        let stem = stem.trim().trim_start_matches('.').to_owned();
+        let stem = if stem.is_empty() {
+            "document".to_owned()
+        } else {
+            stem
+        };
+        for _ in 0..1000 {
+            let id = self.next.fetch_add(1, Ordering::Relaxed);
+            let name = format!("{id:03}-{stem}.{kind}");
+            let c_name = std::ffi::CString::new(name.clone()).map_err(|e| e.to_string())?;
+            // SAFETY: a valid directory fd and a NUL-terminated name
+            // without a slash (filtered above); the new fd is owned below.
+            let fd = unsafe {
+                libc::openat(
+                    self.dir_fd.as_raw_fd(),
+                    c_name.as_ptr(),
+                    libc::O_WRONLY
+                        | libc::O_CREAT
+                        | libc::O_EXCL
+                        | libc::O_NOFOLLOW
+                        | libc::O_CLOEXEC,
+                    0o600,
+                )
+            };
+            if fd >= 0 {
+                // SAFETY: openat returned a new fd that nothing else owns.
+                let owned = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+                return Ok((std::fs::File::from(owned), self.dir.join(name)));
+            }
+            let err = std::io::Error::last_os_error();
+            if err.kind() != std::io::ErrorKind::AlreadyExists {
+                return Err(format!(
+                    "failed to write {}: {err}",
+                    self.dir.join(&name).display()
+                ));
+            }
+        }
+        Err(format!("no free name in {}", self.dir.display()))
+    }
+}
+
+/// Reads at `offset` until `buf` is full or the file ends.
+fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> Result<usize, String> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(done)
+}
+
+/// Copies at most `len` bytes of `from` into `to`, 1 MiB at a time; the
+/// bytes copied.
+fn copy(from: &std::fs::File, len: u64, mut to: std::fs::File) -> Result<u64, String> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut done = 0u64;
+    while done < len {
+        let want = usize::try_from(len - done)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let got = read_at(from, &mut buf[..want], done)?;
+        if got == 0 {
+            break;
+        }
+        to.write_all(&buf[..got]).map_err(|e| e.to_string())?;
+        done += got as u64;
+    }
+    to.sync_all().map_err(|e| e.to_string())?;
+    Ok(done)
 }
 
 /// The portal interface.
@@ -186,6 +245,7 @@ pub struct PrintPortal {
     /// None: no `portal.print_to`, or window mode.
     pub printer: Option<Arc<Printer>>,
     pub next_token: AtomicU32,
+    pub responder: Responder,
 }
 
 impl PrintPortal {
@@ -210,7 +270,7 @@ impl PrintPortal {
     }
 
     fn answer(
-        conn: &zbus::Connection,
+        &self,
         sender: String,
         path: String,
         code: Code,
@@ -218,7 +278,7 @@ impl PrintPortal {
     ) -> Result<OwnedObjectPath, PortalError> {
         let handle = OwnedObjectPath::try_from(path.clone())
             .map_err(|e| PortalError::Failed(e.to_string()))?;
-        respond_later(conn, sender, path, code, results);
+        self.responder.respond(sender, path, code, results);
         Ok(handle)
     }
 }
@@ -229,7 +289,6 @@ impl PrintPortal {
     async fn prepare_print(
         &self,
         #[zbus(header)] header: Header<'_>,
-        #[zbus(connection)] conn: &zbus::Connection,
         _parent_window: String,
         _title: String,
         settings: HashMap<String, OwnedValue>,
@@ -239,7 +298,7 @@ impl PrintPortal {
         let (sender, path) = Self::handle(&header, &options)?;
         if self.printer.is_none() {
             tracing::warn!("the app asked to print: the policy sets no portal.print_to");
-            return Self::answer(conn, sender, path, Code::Other, HashMap::new());
+            return self.answer(sender, path, Code::Other, HashMap::new());
         }
         // The app's own settings back: nothing of the host's printers.
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
@@ -253,13 +312,12 @@ impl PrintPortal {
                 OwnedValue::try_from(value).map_err(|e| PortalError::Failed(e.to_string()))?;
             results.insert(key.to_owned(), value);
         }
-        Self::answer(conn, sender, path, Code::Success, results)
+        self.answer(sender, path, Code::Success, results)
     }
 
     async fn print(
         &self,
         #[zbus(header)] header: Header<'_>,
-        #[zbus(connection)] conn: &zbus::Connection,
         _parent_window: String,
         title: String,
         fd: zbus::zvariant::OwnedFd,
@@ -268,7 +326,7 @@ impl PrintPortal {
         let (sender, path) = Self::handle(&header, &options)?;
         let Some(printer) = self.printer.clone() else {
             tracing::warn!("the app asked to print: the policy sets no portal.print_to");
-            return Self::answer(conn, sender, path, Code::Other, HashMap::new());
+            return self.answer(sender, path, Code::Other, HashMap::new());
         };
         let fd: OwnedFd = fd.into();
         let title: String = title.chars().take(1024).collect();
@@ -282,7 +340,7 @@ impl PrintPortal {
                 Code::Other
             }
         };
-        Self::answer(conn, sender, path, code, HashMap::new())
+        self.answer(sender, path, code, HashMap::new())
     }
 
     #[zbus(property(emits_changed_signal = "const"), name = "version")]

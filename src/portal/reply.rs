@@ -43,37 +43,79 @@ pub fn valid_token(token: &str) -> bool {
 
 /// How long after its method returned a request's Response is sent.
 const RESPONSE_AFTER: std::time::Duration = std::time::Duration::from_millis(20);
+/// The most Responses waiting to be sent; more are dropped.
+const WAITING_MAX: usize = 256;
 
-/// Sends `code` and `results` as the Response of the request at `path` to
-/// its caller alone, shortly after the method that made the request has
-/// answered with its handle. Clients (GTK's print dialog, GIO's OpenURI)
-/// free their state on the Response and crash if the method's answer
-/// comes after it.
-pub fn respond_later(
-    conn: &zbus::Connection,
-    sender: String,
-    path: String,
-    code: Code,
-    results: std::collections::HashMap<String, zbus::zvariant::OwnedValue>,
-) {
-    let emitter = conn.clone();
-    // A thread of its own, a few milliseconds: the callers are bounded
-    // (the portals rate-limit their requests, zbus queues 64 messages).
-    let sent = std::thread::Builder::new()
-        .name("wsbox-portal-response".into())
-        .spawn(move || {
-            std::thread::sleep(RESPONSE_AFTER);
-            if let Err(e) = zbus::block_on(emitter.emit_signal(
-                Some(sender.as_str()),
-                path.as_str(),
-                "org.freedesktop.portal.Request",
-                "Response",
-                &(code as u32, results),
-            )) {
-                tracing::warn!(%e, "failed to answer a portal request");
-            }
-        });
-    if let Err(e) = sent {
-        tracing::warn!(%e, "failed to answer a portal request");
+type Waiting = (
+    std::time::Instant,
+    String,
+    String,
+    Code,
+    std::collections::HashMap<String, zbus::zvariant::OwnedValue>,
+);
+
+/// Sends the Responses of requests answered at once (OpenURI, Print), each
+/// to its caller alone and shortly after the method that made the request
+/// has answered with its handle: clients (GTK's print dialog, GIO's
+/// OpenURI) free their state on the Response and crash if the method's
+/// answer comes after it. One thread and a bounded queue: a flood of
+/// requests costs no more.
+#[derive(Debug, Clone)]
+pub struct Responder {
+    tx: std::sync::mpsc::SyncSender<Waiting>,
+}
+
+/// The other end of a [`Responder`], until the connection exists.
+pub struct Sending(std::sync::mpsc::Receiver<Waiting>);
+
+impl Responder {
+    /// A responder, and what [`Sending::start`] takes once the connection
+    /// is made.
+    pub fn new() -> (Self, Sending) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(WAITING_MAX);
+        (Self { tx }, Sending(rx))
+    }
+
+    /// Sends `code` and `results` as the Response of the request at `path`
+    /// to `sender`, soon; dropped when too many wait.
+    pub fn respond(
+        &self,
+        sender: String,
+        path: String,
+        code: Code,
+        results: std::collections::HashMap<String, zbus::zvariant::OwnedValue>,
+    ) {
+        let due = std::time::Instant::now() + RESPONSE_AFTER;
+        if let Err(std::sync::mpsc::TrySendError::Full(_)) =
+            self.tx.try_send((due, sender, path, code, results))
+        {
+            tracing::warn!("too many portal requests at once: a Response was dropped");
+        }
+    }
+}
+
+impl Sending {
+    /// Sends the Responses on `conn`, from a thread of its own.
+    pub fn start(self, conn: zbus::blocking::Connection) -> std::io::Result<()> {
+        std::thread::Builder::new()
+            .name("wsbox-portal-responses".into())
+            .spawn(move || {
+                for (due, sender, path, code, results) in self.0 {
+                    let left = due.saturating_duration_since(std::time::Instant::now());
+                    if !left.is_zero() {
+                        std::thread::sleep(left);
+                    }
+                    if let Err(e) = conn.emit_signal(
+                        Some(sender.as_str()),
+                        path.as_str(),
+                        "org.freedesktop.portal.Request",
+                        "Response",
+                        &(code as u32, results),
+                    ) {
+                        tracing::warn!(%e, "failed to answer a portal request");
+                    }
+                }
+            })
+            .map(drop)
     }
 }

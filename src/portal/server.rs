@@ -433,8 +433,10 @@ pub fn start(
     let settings = SettingsPortal { settings };
     let monitor = NetworkMonitor { net: net.clone() };
     let resolver = ProxyResolver { net };
+    let (responder, responses) = super::reply::Responder::new();
     let open_uri = super::openuri::OpenUriPortal {
         opener: desktop.opener,
+        responder: responder.clone(),
     };
     let notifications = super::notify::NotificationPortal {
         notifier: desktop.notifier.clone(),
@@ -445,6 +447,7 @@ pub fn start(
     let print = super::print::PrintPortal {
         printer: desktop.printer.clone(),
         next_token: std::sync::atomic::AtomicU32::new(1),
+        responder,
     };
     // The handshake waits for the daemon, which pid 1 starts: on a thread,
     // so that a daemon that never answers costs a bounded wait.
@@ -456,6 +459,8 @@ pub fn start(
                 zbus::blocking::connection::Builder::async_io_unix_stream(stream)
                     .auth_mechanism(AuthMechanism::Anonymous)
                     .max_queued(64)
+                    // The app may not take the names over (REPLACE_EXISTING).
+                    .allow_name_replacements(false)
                     .serve_at(PATH, chooser)?
                     .serve_at(PATH, settings)?
                     .serve_at(PATH, monitor)?
@@ -479,6 +484,9 @@ pub fn start(
         ),
     };
     spawn_answers(conn.clone(), rx)?;
+    responses
+        .start(conn.clone())
+        .context("failed to start the portal's answers")?;
     spawn_watch(conn.clone(), shared.clone())?;
     Ok(Server {
         shared,

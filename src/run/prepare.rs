@@ -316,6 +316,14 @@ fn print_dir(template: &str, name: &str) -> Result<crate::portal::print::Printer
     let path = expand_home(Path::new(&template.replace("<name>", name)))?;
     let path = std::path::absolute(&path)
         .with_context(|| format!("invalid portal.print_to {}", path.display()))?;
+    if let Some(home) = std::env::var_os("HOME") {
+        if Path::new(&home).starts_with(&path) {
+            anyhow::bail!(
+                "refusing portal.print_to {}: it holds the home; name a directory of its own",
+                path.display()
+            );
+        }
+    }
     let (opened, created) = wsbox_sandbox::hostpath::create_dirs(&path, 0o700)
         .map_err(|e| anyhow::anyhow!("failed to use portal.print_to {e}"))?;
     created.keep();
