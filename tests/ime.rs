@@ -1,8 +1,9 @@
-//! End-to-end tests of input methods headless: `wsbox input NAME preedit`
+//! End-to-end tests of input methods: `wsbox input NAME preedit`
 //! and `commit` reach a real GTK 4 app (gnome-text-editor) through
 //! `zwp_text_input_v3`, with characters no keymap types, and the app saves
 //! them; a window that enabled no text input is refused with a clear
-//! error.
+//! error; and in window mode the host's input method (another wsbox,
+//! headless, as the host) reaches the app the same way.
 //!
 //! A test that cannot run prints `SKIPPED: <test>: <reason>` and passes,
 //! unless CI=true or WSBOX_MUST_WORK=1, where it fails instead.
@@ -111,4 +112,78 @@ fn a_window_without_text_input_is_refused() {
     assert_eq!(out.code(), Some(125), "{out:?}");
     sandbox.control(&["stop", "--force", &name]);
     sandbox.finish(LIMIT);
+}
+
+/// Window mode: the host's input method composes in the app. The host is
+/// another wsbox, headless (it offers zwp_text_input_v3 and `wsbox input
+/// commit` is its input method): what it commits into wsbox's window
+/// reaches gnome-text-editor inside, which saves it.
+#[test]
+fn in_window_mode_the_host_input_method_reaches_the_app() {
+    let test = "in_window_mode_the_host_input_method_reaches_the_app";
+    if !ready(test, &["gnome-text-editor", "sleep"]) {
+        return;
+    }
+    let outer = testkit::unique_name("ime-host-", test);
+    let mut host = Sandbox::start(maker(), &outer, &["--headless", "--", "sleep", "300"]);
+    let socket = root_dir().join("run/wsbox").join(&outer).join("wayland-0");
+    poll(LIMIT, || {
+        std::os::unix::net::UnixStream::connect(&socket).ok()
+    })
+    .unwrap_or_else(|| panic!("the host wsbox never listened: {}", host.describe()));
+
+    let dir = testkit::scratch_in(root_dir(), test, 0o755);
+    let note = dir.join("note.txt");
+    fs::write(&note, "").unwrap();
+    fs::set_permissions(&note, fs::Permissions::from_mode(0o666)).unwrap();
+    let note_arg = note.to_str().unwrap();
+    let inner = testkit::unique_name("ime-", test);
+    let inner_socket = socket.clone();
+    let inner_maker: Maker = Box::new(move || {
+        let mut cmd = wsbox_command(&root_dir().join("run"), &[]);
+        cmd.env("WAYLAND_DISPLAY", &inner_socket);
+        cmd
+    });
+    let mut sandbox = Sandbox::start(
+        inner_maker,
+        &inner,
+        &[
+            "--display",
+            "window",
+            "--file-rw",
+            note_arg,
+            "--",
+            "gnome-text-editor",
+            note_arg,
+        ],
+    );
+    sandbox.wait_for_window("the editor with note.txt", LIMIT, |w| {
+        w.title.contains("note.txt") && w.focused
+    });
+    host.wait_for_window("wsbox's window on the host", LIMIT, |w| {
+        w.app_id == format!("wsbox.{inner}") && w.focused
+    });
+    // Once the app has enabled its text input, wsbox enables its own on the
+    // host, and the host's input method has somewhere to commit.
+    poll(LIMIT, || {
+        let out = host.wsbox(&["input", &outer, "commit", "日本語"]);
+        out.status.success().then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "wsbox never enabled a text input on the host: {}",
+            sandbox.describe()
+        )
+    });
+    sandbox.input(&["key", "ctrl+s"]);
+    let saved = poll(LIMIT, || {
+        let text = fs::read_to_string(&note).ok()?;
+        (!text.is_empty()).then_some(text)
+    })
+    .unwrap_or_else(|| panic!("nothing was saved: {}", sandbox.describe()));
+    assert_eq!(saved.trim_end(), "日本語", "{saved:?}");
+    sandbox.control(&["stop", "--force", &inner]);
+    sandbox.finish(LIMIT);
+    host.control(&["stop", "--force", &outer]);
+    host.finish(LIMIT);
 }

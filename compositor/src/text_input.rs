@@ -83,6 +83,13 @@ impl TextInputs {
         }
     }
 
+    /// Whether the focused surface has an enabled text input.
+    pub fn app_enabled(&self) -> bool {
+        self.instances
+            .iter()
+            .any(|i| i.enabled && i.entered.is_some() && i.entered.as_ref() == self.focus.as_ref())
+    }
+
     /// The enabled text inputs on the focused surface.
     fn active(&mut self) -> impl Iterator<Item = &mut Instance> {
         let focus = self.focus.clone();

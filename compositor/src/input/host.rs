@@ -65,6 +65,7 @@ impl State {
             return Ok(());
         };
         window.update_title(&title, core.not_responding);
+        window.sync_text_input(core.text_inputs.app_enabled());
         window.render_frame(core);
         // The frame callbacks it sent go out now, not with the next event.
         let _ = core.display_handle.flush_clients();
@@ -174,6 +175,15 @@ impl State {
                 KeyRoute::ReleaseSwallowed => self.host_key_swallowed(key),
                 KeyRoute::Release => self.host_key(key, false),
             },
+            HostEvent::Ime { commit, preedit } => {
+                // Into the app's enabled text input, if it still has one.
+                if let Some(text) = commit {
+                    let _ = self.ime_commit(&text);
+                }
+                if let Some(text) = preedit {
+                    let _ = self.ime_preedit(&text);
+                }
+            }
             HostEvent::RepeatInfo { rate, delay } => {
                 if let Some(keyboard) = self.seat.get_keyboard() {
                     keyboard.change_repeat_info(rate.clamp(0, 1000), delay.clamp(0, 10_000));

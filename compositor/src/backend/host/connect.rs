@@ -36,6 +36,7 @@ struct Globals {
     viewporter: Option<wp_viewporter::WpViewporter>,
     exporter: Option<Exporter>,
     outputs: Vec<wl_output::WlOutput>,
+    text_input: Option<wayland_protocols::wp::text_input::zv3::client::zwp_text_input_manager_v3::ZwpTextInputManagerV3>,
 }
 
 impl HostWindow {
@@ -90,6 +91,8 @@ impl HostWindow {
                 .map(Exporter::V2)
                 .or_else(|| list.bind(&qh, 1..=1, ()).ok().map(Exporter::V1)),
             outputs,
+            // The host's input method, for the app inside (src/backend/host/ime.rs).
+            text_input: list.bind(&qh, 1..=1, ()).ok(),
         };
         let mut window = Self::open(conn, queue, globals, output, config)?;
         // Seat capabilities and output scales arrive now; a host that
@@ -134,6 +137,7 @@ impl HostWindow {
             viewporter: None,
             exporter: None,
             outputs: Vec::new(),
+            text_input: None,
         };
         Ok((Self::open(conn, queue, globals, output, config)?, theirs))
     }
@@ -156,6 +160,13 @@ impl HostWindow {
                     let device = manager.get_data_device(seat, &qh, ());
                     (manager, device)
                 });
+        let ime = globals
+            .text_input
+            .zip(globals.seat.as_ref())
+            .map(|(manager, seat)| super::HostIme {
+                text_input: manager.get_text_input(seat, &qh, ()),
+                enabled: false,
+            });
         let surface = globals.compositor.create_surface(&qh, ());
         // Fractional scales need both: the buffer at the real size, shown
         // at the logical size.
@@ -225,6 +236,7 @@ impl HostWindow {
             selection: None,
             source: None,
             exported_handle: None,
+            ime: Default::default(),
         };
         let presenter = Presenter::new(output, marking.title().to_owned())?;
         Ok(Self {
@@ -243,6 +255,7 @@ impl HostWindow {
                 _cursor: (cursor_surface, cursor_buffer),
                 viewport,
                 foreign: Foreign::new(globals.exporter),
+                ime,
             },
             presenter,
             marking,

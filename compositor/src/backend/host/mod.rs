@@ -58,11 +58,29 @@ use crate::marking::HostFrame;
 mod connect;
 mod dispatch;
 mod foreign;
+mod ime;
 mod present;
 mod seat;
 mod selection;
 
 pub(crate) use seat::{ButtonRoute, KeyRoute, PointerRoute};
+
+/// The host's text input and what wsbox told it.
+#[derive(Debug)]
+struct HostIme {
+    text_input: wayland_protocols::wp::text_input::zv3::client::zwp_text_input_v3::ZwpTextInputV3,
+    /// wsbox enabled it, as of its last commit.
+    enabled: bool,
+}
+
+/// What the host's text input said since its last `done`.
+#[derive(Debug, Default)]
+struct PendingIme {
+    /// The host sent `enter` for wsbox's window.
+    entered: bool,
+    preedit: Option<String>,
+    commit: Option<String>,
+}
 
 /// Host buffers in flight at most.
 const MAX_BUFFERS: usize = 3;
@@ -114,6 +132,12 @@ pub(crate) enum HostEvent {
         serial: u32,
     },
     KeyboardLeave,
+    /// What the host's input method composed: a commit, then the new
+    /// preedit (each bounded).
+    Ime {
+        commit: Option<String>,
+        preedit: Option<String>,
+    },
     /// The host's keymap (XKB text), which the sandbox's seat takes over.
     Keymap(String),
     /// The host's modifier state, in its keymap's terms.
@@ -199,6 +223,8 @@ struct Host {
     source: Option<wl_data_source::WlDataSource>,
     /// The handle the host exported the window under (xdg-foreign).
     exported_handle: Option<String>,
+    /// The host's text input's events until its `done`.
+    ime: PendingIme,
 }
 
 /// One host wl_shm buffer: the whole window, frame included.
@@ -259,6 +285,8 @@ struct Link {
     )>,
     /// The host's xdg-foreign exporter, and the window once exported.
     foreign: Foreign,
+    /// The host's text input, when the host offers one.
+    ime: Option<HostIme>,
 }
 
 /// The host buffers and the pacing of frames.
