@@ -311,6 +311,32 @@ fn startup(wsbox: &str, runs: usize) -> Vec<Value> {
                 ],
             ));
         }
+        // Accessibility, which needs a display: a headless start with and
+        // without it. Where the bench's environment has a session bus with
+        // an accessibility bus, the second asks for it and starts the
+        // proxy; elsewhere it shows what looking costs.
+        let off = dir.path.join("noa11y.toml");
+        if fs::write(&off, "[a11y]\nenabled = false\n").is_ok() {
+            let off = off.to_string_lossy();
+            cases.push(case(
+                "headless, no a11y",
+                None,
+                &[
+                    &copy,
+                    "run",
+                    "--headless",
+                    "--policy",
+                    &off,
+                    "--",
+                    "/bin/true",
+                ],
+            ));
+            cases.push(case(
+                "headless, a11y",
+                Some("headless, no a11y"),
+                &[&copy, "run", "--headless", "--", "/bin/true"],
+            ));
+        }
     }
     cases.retain(|c| {
         let ok = available(&c.argv);

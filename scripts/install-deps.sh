@@ -27,6 +27,9 @@ for group in "$@"; do
            pkgs="$pkgs desktop-file-utils"
            # Notifications from inside (tests/notifications.rs).
            pkgs="$pkgs libnotify-bin"
+           # Accessibility (tests/a11y.rs): the proxy wsbox starts, the
+           # host's accessibility bus, and a screen reader's library.
+           pkgs="$pkgs xdg-dbus-proxy at-spi2-core python3-pyatspi"
            # The built-in profiles' programs (tests/profiles.rs) not named above.
            pkgs="$pkgs imv thunderbird" ;;
     # dbus-daemon: the sandbox's bus, for the portal of every display mode.

@@ -16,7 +16,9 @@
 //! `--net-forward` run in a process confined like wsbox but allowed TCP
 //! connections to their upstream ports (`crate::net::relays`). In window
 //! mode, the app's file dialogs are the host's, asked for on the host's
-//! session bus by the host chooser (`crate::portal::host`).
+//! session bus by the host chooser (`crate::portal::host`). The host's
+//! accessibility bus is reached through the accessibility helper's relay
+//! and xdg-dbus-proxy (`crate::a11y`).
 
 use std::path::{Path, PathBuf};
 

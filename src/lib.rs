@@ -38,6 +38,7 @@ mod launch;
 #[doc(hidden)]
 pub mod command;
 
+mod a11y;
 mod cli;
 mod confine;
 mod control;

@@ -27,7 +27,10 @@ const SLOW_SHOW_LIMIT: Duration = Duration::from_secs(90);
 /// What the programs print that is not wsbox's doing, or that wsbox does
 /// not provide yet, with the reason.
 const KNOWN: &[(&str, &str)] = &[
-    ("org.a11y.Bus", "no accessibility bus inside yet (the screen reader issue)"),
+    (
+        "org.a11y.Bus",
+        "the test host has no accessibility bus, so the app gets none (docs/a11y.md)",
+    ),
     (
         "Error retrieving accessibility bus address",
         "the same, from AT-SPI",

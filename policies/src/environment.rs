@@ -12,6 +12,7 @@ use crate::error::Refusal;
 pub const HOST_SESSION_VARIABLES: &[&str] = &[
     "DBUS_SESSION_BUS_ADDRESS",
     "DBUS_SYSTEM_BUS_ADDRESS",
+    "AT_SPI_BUS_ADDRESS",
     "DISPLAY",
     "XAUTHORITY",
     "WAYLAND_DISPLAY",

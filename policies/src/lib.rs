@@ -12,6 +12,7 @@
 //! policy can tell (paths, names, the rules between fields) is checked by
 //! [`Policy::validate`], at load and again after the command line's changes.
 
+mod a11y;
 mod clipboard;
 mod display;
 mod environment;
@@ -30,6 +31,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use a11y::A11y;
 pub use clipboard::{Clipboard, ClipboardMode, CLIPBOARD_MAX_BYTES_LIMIT};
 pub use display::{ColorError, Display, HostDecorations, Rgb};
 pub use environment::{validate_env_name, Environment, HOST_SESSION_VARIABLES};
@@ -94,6 +96,8 @@ pub struct Policy {
     pub lifecycle: Lifecycle,
     #[serde(default)]
     pub portal: Portal,
+    #[serde(default)]
+    pub a11y: A11y,
     #[serde(default)]
     pub limits: Limits,
 }

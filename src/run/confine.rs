@@ -29,6 +29,7 @@ use crate::run::state::RuntimeDir;
 pub struct Confined {
     pub runtime: RuntimeDir,
     pub relays: Option<Relays>,
+    pub a11y: Option<crate::a11y::A11y>,
     pub user_net: Option<UserNet>,
     pub prepared: Prepared,
     pub compositor: Option<State>,
@@ -74,6 +75,7 @@ pub fn confine(mut started: Started) -> Result<Confined> {
         .chain([
             started.user_net.as_ref().map(UserNet::pid),
             started.relays.as_ref().map(Relays::pid),
+            started.a11y.as_ref().map(crate::a11y::A11y::pid),
             started.watcher_pid,
             started.host_chooser.as_ref().map(HostChooser::pid),
             started
@@ -131,6 +133,7 @@ pub fn confine(mut started: Started) -> Result<Confined> {
     Ok(Confined {
         runtime,
         relays: started.relays,
+        a11y: started.a11y,
         user_net: started.user_net,
         prepared: started.prepared,
         compositor: started.events.compositor,

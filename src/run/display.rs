@@ -3,7 +3,8 @@
 //! (unless `--display none`; in a window of the host's session with
 //! `--display window`), and the control socket. The Wayland socket is the
 //! only thing of the display the sandbox gets: nothing here may bind it
-//! anything else of the host's session.
+//! anything else of the host's session but, where the host has one, its
+//! accessibility bus through the filtering proxy (src/a11y/mod.rs).
 
 use std::os::fd::AsFd;
 use std::path::Path;
@@ -50,6 +51,8 @@ pub fn display(mut plan: Plan) -> Result<Shown> {
         EventLoop::try_new().context("failed to create the event loop")?;
     let handle = event_loop.handle();
     let signal = event_loop.get_signal();
+    // Asked by a helper while the compositor starts (src/a11y/mod.rs).
+    let a11y = crate::a11y::ask(plan.a11y_wanted, &plan.instance.dir);
     let compositor = match plan.compositor.take() {
         Some(config) => Some(wayland(&mut plan, config, &handle, &signal)?),
         None => None,
@@ -60,6 +63,7 @@ pub fn display(mut plan: Plan) -> Result<Shown> {
             crate::portal::bus::make(&plan.instance.dir, &mut plan.spec, portal.net.available)?;
         plan.bus = Some(bus);
     }
+    plan.a11y = crate::a11y::finish(a11y, &plan.instance.dir, &mut plan.spec, &mut plan.warnings);
     let control = control::listen(&plan.instance.dir)?;
     handle
         .insert_source(

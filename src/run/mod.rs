@@ -5,7 +5,8 @@
 //! prepare    policy + command line ─▶ spec, grants, network plan, limits;
 //!   │        runtime directory (and persistent home) and the cgroup made
 //! display    event loop; Wayland socket + compositor (unless --display none);
-//!   │        control socket
+//!   │        control socket; the a11y helper (where the host has an
+//!   │        accessibility bus)
 //! start      pid 1 + app (user-mode network attached before pid 1 goes on);
 //!   │        helpers forked: host watcher, relays, host chooser (window
 //!   │        mode), screenshot writer

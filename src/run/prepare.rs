@@ -64,6 +64,11 @@ pub struct Plan {
     pub portal: Option<PortalPlan>,
     /// The portal's bus, once `display` made its socket.
     pub bus: Option<crate::portal::bus::Bus>,
+    /// The host's accessibility bus is asked for (`a11y.enabled`, with a
+    /// display): `display` asks.
+    pub a11y_wanted: bool,
+    /// The accessibility helper, once `display` found the host's bus.
+    pub a11y: Option<crate::a11y::A11y>,
     /// The sandbox's cgroup, when it can have one: pid 1 joins it before
     /// it starts anything; removed once the sandbox has ended.
     pub cgroup: Option<crate::limits::cgroup::Cgroup>,
@@ -242,6 +247,8 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
         program_file: None,
         portal,
         bus: None,
+        a11y_wanted: policy.a11y.enabled && display != DisplayMode::None,
+        a11y: None,
         cgroup: limits.cgroup,
         instance,
     })

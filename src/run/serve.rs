@@ -21,6 +21,7 @@ pub struct Ended {
     pub run: Run,
     pub runtime: RuntimeDir,
     pub relays: Option<Relays>,
+    pub a11y: Option<crate::a11y::A11y>,
     pub user_net: Option<UserNet>,
     pub prepared: Prepared,
 }
@@ -97,6 +98,7 @@ pub fn serve(mut confined: Confined) -> Result<Ended> {
         run,
         runtime: confined.runtime,
         relays: confined.relays,
+        a11y: confined.a11y,
         user_net: confined.user_net,
         prepared: confined.prepared,
     })

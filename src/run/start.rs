@@ -33,10 +33,13 @@ use crate::run::state::{Run, Stop};
 use crate::screenshot::ScreenshotWriter;
 
 /// What `start` hands on. When a later phase fails, what is left of it goes
-/// in the order of its fields: the relays, pid 1, user-mode networking, the
-/// prepared sandbox, the loop, then the runtime directory.
+/// in the order of its fields: the relays, the accessibility helper, pid 1,
+/// user-mode networking, the prepared sandbox, the loop, then the runtime
+/// directory.
 pub struct Started {
     pub relays: Option<Relays>,
+    /// The accessibility proxy and its relay (src/a11y/mod.rs).
+    pub a11y: Option<crate::a11y::A11y>,
     pub sandbox: Sandbox,
     pub pid1: Pid,
     /// The watcher of the host's addresses (`--net user`).
@@ -297,6 +300,7 @@ pub fn start(shown: Shown) -> Result<Started> {
     }
     Ok(Started {
         relays,
+        a11y: plan.a11y,
         sandbox,
         pid1: sandbox_pid,
         watcher_pid,

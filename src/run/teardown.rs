@@ -84,8 +84,10 @@ pub fn teardown(ended: Ended) -> Result<i32> {
         hint_at_x11(outcome.as_ref());
     }
     let status = exit_status(outcome, timed_out, failure);
-    // Last, the relay process: nothing above needs it gone.
+    // Last, the relay process and the accessibility helper: nothing above
+    // needs them gone.
     drop(ended.relays);
+    drop(ended.a11y);
     Ok(status)
 }
 

@@ -6,7 +6,9 @@
 //! of a test backend ([`BACKEND`], python3-dbus) for
 //! `org.freedesktop.impl.portal.FileChooser` and `.Settings`. The backend
 //! writes every call it gets as a JSON line ([`HostBus::calls`]) and
-//! answers a dialog as the test said last ([`HostBus::answer`]).
+//! answers a dialog as the test said last ([`HostBus::answer`]). With
+//! [`HostBus::start_a11y`] it has an accessibility bus too: at-spi2-core's
+//! bus launcher owns `org.a11y.Bus` on it (tests/a11y.rs).
 //!
 //! Everything runs as root, or as the test user for a sway host; nothing
 //! here touches the machine's own session bus.
@@ -32,6 +34,8 @@ const START_LIMIT: Duration = Duration::from_secs(20);
 pub const PYTHON: &str = "/usr/bin/python3";
 /// Where Debian installs the desktop portal.
 pub const XDG_DESKTOP_PORTAL: &str = "/usr/libexec/xdg-desktop-portal";
+/// Where Debian (at-spi2-core) installs the accessibility bus's launcher.
+pub const AT_SPI_BUS_LAUNCHER: &str = "/usr/libexec/at-spi-bus-launcher";
 /// The backend's bus name, and the desktop it serves.
 const BACKEND_NAME: &str = "org.freedesktop.impl.portal.Test";
 const DESKTOP: &str = "wsboxtest";
@@ -152,7 +156,10 @@ pub struct HostBus {
     /// `DBUS_SESSION_BUS_ADDRESS` for the host's clients (wsbox).
     pub address: String,
     user: Option<(u32, u32)>,
-    /// Stopped in this order: the portal, the backend, the daemon.
+    /// Stopped in this order: the accessibility bus (its launcher, in a
+    /// process group with the bus and the registry it starts), the portal,
+    /// the backend, the daemon.
+    a11y: Option<Process>,
     portal: Option<Process>,
     backend: Option<Process>,
     _daemon: Process,
@@ -206,6 +213,7 @@ impl HostBus {
             dir: dir.to_owned(),
             address: format!("unix:path={}", socket.display()),
             user,
+            a11y: None,
             portal: None,
             backend: None,
             _daemon: daemon,
@@ -256,6 +264,58 @@ impl HostBus {
         Ok(bus)
     }
 
+    /// Starts at-spi2-core's bus launcher on this bus, as a desktop
+    /// session does, with a runtime directory of its own (where the
+    /// accessibility bus's socket goes) and settings in memory; returns
+    /// once it owns `org.a11y.Bus`.
+    pub fn start_a11y(&mut self) -> Result<(), String> {
+        let runtime = self.dir.join("a11y-runtime");
+        fs::create_dir_all(&runtime).map_err(|e| format!("mkdir {}: {e}", runtime.display()))?;
+        fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("chmod {}: {e}", runtime.display()))?;
+        if let Some((uid, gid)) = self.user {
+            std::os::unix::fs::chown(&runtime, Some(uid), Some(gid))
+                .map_err(|e| format!("chown {}: {e}", runtime.display()))?;
+        }
+        let mut cmd = self.command(AT_SPI_BUS_LAUNCHER);
+        cmd.env("XDG_RUNTIME_DIR", &runtime)
+            .env("GSETTINGS_BACKEND", "memory")
+            .env_remove("AT_SPI_BUS_ADDRESS")
+            // The registry it starts greets on stdout.
+            .stdout(std::process::Stdio::null());
+        self.a11y = Some(Process::start(
+            cmd,
+            "at-spi-bus-launcher",
+            true,
+            self.dir.join("at-spi-bus-launcher.log"),
+            Log::Stderr,
+        )?);
+        self.wait_for_name("org.a11y.Bus")
+    }
+
+    /// The accessibility bus's address, as `org.a11y.Bus` tells host apps.
+    pub fn a11y_address(&self) -> Result<String, String> {
+        let mut cmd = self.command("gdbus");
+        cmd.args([
+            "call",
+            "--session",
+            "--dest",
+            "org.a11y.Bus",
+            "--object-path",
+            "/org/a11y/bus",
+            "--method",
+            "org.a11y.Bus.GetAddress",
+        ]);
+        let out = output(cmd, START_LIMIT);
+        // ('unix:path=…,guid=…',)
+        out.stdout
+            .trim()
+            .strip_prefix("('")
+            .and_then(|s| s.strip_suffix("',)"))
+            .map(str::to_owned)
+            .ok_or_else(|| format!("org.a11y.Bus gave no address\n{out}"))
+    }
+
     /// Stops xdg-desktop-portal: a host portal that crashed.
     pub fn stop_portal(&mut self) {
         if let Some(mut portal) = self.portal.take() {
@@ -271,7 +331,7 @@ impl HostBus {
     }
 
     /// Waits until `name` has an owner on the bus.
-    fn wait_for_name(&mut self, name: &str) -> Result<(), String> {
+    pub fn wait_for_name(&mut self, name: &str) -> Result<(), String> {
         let owned = poll(START_LIMIT, || {
             let mut cmd = self.command("gdbus");
             cmd.args([
@@ -326,10 +386,12 @@ impl HostBus {
     pub fn logs(&self) -> String {
         let read = |name: &str| fs::read_to_string(self.dir.join(name)).unwrap_or_default();
         format!(
-            "--- backend calls ---\n{}--- backend ---\n{}--- xdg-desktop-portal ---\n{}",
+            "--- backend calls ---\n{}--- backend ---\n{}--- xdg-desktop-portal ---\n{}\
+             --- at-spi-bus-launcher ---\n{}",
             read("calls.log"),
             read("backend.log"),
-            read("xdg-desktop-portal.log")
+            read("xdg-desktop-portal.log"),
+            read("at-spi-bus-launcher.log")
         )
     }
 }
