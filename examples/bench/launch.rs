@@ -35,7 +35,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use testkit::{listening, poll_every, Log, Process as Proc, TempDir, Weston};
 
-use super::{find_in_path, start_weston, Env, Group, Lines, Metric, Outcome};
+use super::{
+    children, find_in_path, reap_orphans, start_weston, Env, Group, Lines, Metric, Outcome,
+};
 
 /// How long an app may take to paint its first frame (Firefox's first start
 /// on a cold page cache takes several seconds).
@@ -335,7 +337,7 @@ fn on_weston(env: &Env, app: &App, table: &Table, bus: bool) -> Outcome {
         cmd.env("DBUS_SESSION_BUS_ADDRESS", address);
     }
     // In a process group of its own: Firefox's helpers end with it.
-    measure(env, cmd, app.program, true)
+    measure(env, table, cmd, app.program, true)
 }
 
 fn in_wsbox(env: &Env, app: &App, table: &Table) -> Outcome {
@@ -350,7 +352,7 @@ fn in_wsbox(env: &Env, app: &App, table: &Table) -> Outcome {
         .args(app.options)
         .arg(&table.file);
     // SIGTERM to wsbox goes on to the app, as on weston.
-    let figures = measure(env, cmd, "wsbox", false);
+    let figures = measure(env, table, cmd, "wsbox", false);
     match fs::remove_dir_all(&home) {
         Ok(()) => figures,
         Err(e) if figures.is_ok() => Err(format!("remove {}: {e}", home.display())),
@@ -362,7 +364,7 @@ fn in_wsbox(env: &Env, app: &App, table: &Table) -> Outcome {
 /// then stops it (SIGTERM; SIGKILL 3 s later) while its output is still
 /// read. Returns the first painted frame and the toplevel's creation, in ms
 /// from the spawn.
-fn measure(env: &Env, cmd: Command, name: &str, group: bool) -> Outcome {
+fn measure(env: &Env, table: &Table, cmd: Command, name: &str, group: bool) -> Outcome {
     let stdout = env
         .scratch
         .path
@@ -389,9 +391,40 @@ fn measure(env: &Env, cmd: Command, name: &str, group: bool) -> Outcome {
         }
     };
     proc.stop();
+    // Whatever the run started must be gone before the next run, or its
+    // exit would share the CPUs with it: on weston the app's group (killed
+    // with its leader), in wsbox what outlives wsbox for a moment (its
+    // user-mode network helper, passt, ends a little after it).
+    let settled = settle(table);
     drop(out);
     let (window, paint) = found?;
+    settled?;
     Ok(vec![since(t0, paint)?, since(t0, window)?])
+}
+
+/// Waits until the bench has no process left but the table's weston and
+/// bus: it is the subreaper of what the runs leave, and reaps it.
+fn settle(table: &Table) -> Result<(), String> {
+    let mut keep = Vec::new();
+    if let Some(weston) = &table.weston {
+        keep.push(weston.process.pid());
+    }
+    if let Some((bus, _)) = &table.bus {
+        keep.push(bus.pid());
+    }
+    poll_every(Duration::from_millis(2), Duration::from_secs(10), || {
+        reap_orphans();
+        children()
+            .iter()
+            .all(|pid| keep.contains(pid))
+            .then_some(())
+    })
+    .ok_or_else(|| {
+        format!(
+            "processes of the run still there 10 s after it: {:?}",
+            children()
+        )
+    })
 }
 
 /// CLOCK_REALTIME in µs.
