@@ -369,6 +369,13 @@ fn measure(env: &Env, table: &Table, cmd: Command, name: &str, group: bool) -> O
         .scratch
         .path
         .join(format!("{}.stdout", env.unique(name)));
+    // No dirty data of earlier runs (their Firefox profiles, written and
+    // removed) or of anything else left to write back: an fsync in the run
+    // waits only for its own data. gedit's GSettings writes in wsbox are
+    // such an fsync (the keyfile backend: wsbox's /.flatpak-info makes GLib
+    // take it), and weston's side has none.
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
     let mut out = Lines::new();
     let t0 = realtime_us();
     let mut proc = Proc::start(cmd, name, group, stdout, Log::StdoutWithStderrPiped)?;
