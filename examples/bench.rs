@@ -27,7 +27,12 @@
 //!   (the CLI, and a bare control-socket request) and from a virtual
 //!   keyboard on a sway headless host (bench-client directly on it, and in
 //!   `wsbox run --display window`) to the key's arrival in bench-client
-//!   (`--keys`).
+//!   (`--keys`);
+//! - launch: from spawning firefox-esr or gedit, opening a file, to its
+//!   first painted frame (the first commit of a buffer to its toplevel, from
+//!   its `WAYLAND_DEBUG=client` lines), in `wsbox run --headless --profile
+//!   browser|editor` and directly on a weston headless that runs for the
+//!   whole table (examples/bench/launch.rs).
 //!
 //! sway headless (pixman) is a third reference in the first-frame,
 //! throughput and memory tables; it refuses root, so it runs as the test
@@ -35,9 +40,10 @@
 //! connect to its socket by path.
 //!
 //! Usage: bench [--runs N] [--quick] [--only TABLE,...] [--json FILE]
-//! where `--runs` sets the start-up table's runs (default 100), `--quick`
-//! halves every run count and TABLE is startup, first-frame, throughput,
-//! memory, window, latency or portal.
+//! where `--runs` sets the runs of the tables that time whole launches:
+//! start-up's (default 100) and launch's (default 5 for firefox-esr, 10 for
+//! gedit); `--quick` halves every run count and TABLE is startup,
+//! first-frame, throughput, memory, window, latency, portal or launch.
 
 // A developer tool: a failed set-up should stop it loudly.
 #![allow(clippy::expect_used)]
@@ -53,6 +59,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+#[path = "bench/launch.rs"]
+mod launch;
 #[path = "bench/portal.rs"]
 mod portal;
 
@@ -77,17 +85,18 @@ const TABLES: &[&str] = &[
     "window",
     "latency",
     "portal",
+    "launch",
 ];
 
 fn main() {
-    let mut runs = 100usize;
+    let mut runs: Option<usize> = None;
     let mut quick = false;
     let mut only: Vec<String> = TABLES.iter().map(|s| s.to_string()).collect();
     let mut json: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--runs" => runs = args.next().and_then(|n| n.parse().ok()).unwrap_or(runs),
+            "--runs" => runs = args.next().and_then(|n| n.parse().ok()).or(runs),
             "--quick" => quick = true,
             "--only" => {
                 only = args
@@ -122,7 +131,7 @@ fn main() {
     let mut failed = false;
 
     if only.iter().any(|t| t == "startup") {
-        let runs = scale(runs);
+        let runs = scale(runs.unwrap_or(100));
         doc.insert("runs".into(), json!(runs));
         doc.insert("startup".into(), json!(startup(&wsbox, runs)));
     }
@@ -164,6 +173,15 @@ fn main() {
                         })
                         .collect(),
                     "latency" => vec![Box::new(|| latency_group(&env, scale(3)))],
+                    "launch" => launch::APPS
+                        .iter()
+                        .map(|app| -> Box<dyn Fn() -> Group> {
+                            let env = &env;
+                            Box::new(move || {
+                                launch::group(env, app, scale(runs.unwrap_or(app.runs)))
+                            })
+                        })
+                        .collect(),
                     _ => continue,
                 };
                 for make in groups {
