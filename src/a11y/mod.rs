@@ -405,6 +405,9 @@ fn host_address() -> Result<String, String> {
     Ok(address)
 }
 
+/// The most memory (RLIMIT_DATA) xdg-dbus-proxy may use.
+const PROXY_DATA_MAX: libc::rlim_t = 256 << 20;
+
 /// Starts xdg-dbus-proxy for `address`, listening at `upstream`; returns
 /// the socket it writes to once it listens, and which it watches: it ends
 /// once the helper closes it.
@@ -423,8 +426,15 @@ fn start_proxy(program: &Path, address: &str, upstream: &Path) -> std::io::Resul
     // here) and dies with the helper, even by SIGKILL.
     unsafe {
         cmd.pre_exec(move || {
+            // It runs outside the sandbox's cgroup: its memory is bounded
+            // here (it queues what it reads for clients).
+            let data = libc::rlimit {
+                rlim_cur: PROXY_DATA_MAX,
+                rlim_max: PROXY_DATA_MAX,
+            };
             if libc::fcntl(fd, libc::F_SETFD, 0) != 0
                 || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0
+                || libc::setrlimit(libc::RLIMIT_DATA, &data) != 0
             {
                 return Err(std::io::Error::last_os_error());
             }

@@ -42,6 +42,16 @@ pub const CONNECTIONS_MAX: usize = 32;
 const CALLS_MAX: usize = 4096;
 /// How long the app may take to authenticate.
 const AUTH_WAIT: Duration = Duration::from_secs(30);
+/// The most of the app's calls waiting for their replies: past it the
+/// relay reads nothing more of the app until replies come (the proxy
+/// would queue them without end for an app that never reads).
+const PENDING_MAX: usize = 64;
+/// How long a write to the app may wait: an app that stops reading for
+/// that long is cut off.
+const APP_WRITE_WAIT: Duration = Duration::from_secs(10);
+/// The largest message the app may send (the bus's replies to it may be
+/// larger: a cache of the whole tree).
+const APP_MESSAGE_MAX: usize = 1 << 20;
 /// The method the relay answers itself.
 pub const BUS_ADDRESS_METHOD: &str = "GetApplicationBusAddress";
 
@@ -100,6 +110,11 @@ struct Shared {
     answers: Mutex<Option<usize>>,
     /// The calls the app may answer.
     calls: Mutex<Calls>,
+    /// The app's own unique name on the bus, from the reply to its Hello:
+    /// a message for another name never reaches it.
+    own_name: Mutex<Option<String>>,
+    /// Told when a reply to one of the app's calls arrives.
+    replied: std::sync::Condvar,
 }
 
 /// The proxy's side of a connection: messages numbered as written.
@@ -222,7 +237,9 @@ impl Calls {
     /// call delivered to the app, once.
     pub fn reply(&mut self, header: &Header) -> bool {
         if header.kind != wire::METHOD_RETURN && header.kind != wire::ERROR {
-            return true;
+            // libdbus completes a pending call with any message that
+            // names its serial: only replies may.
+            return header.reply_serial.is_none();
         }
         let Some(serial) = header.reply_serial else {
             return false;
@@ -251,6 +268,8 @@ fn relay(app: UnixStream, upstream: &Path, uid: u32) -> io::Result<()> {
         serials: Mutex::new(Serials::default()),
         answers: Mutex::new(None),
         calls: Mutex::new(Calls::default()),
+        own_name: Mutex::new(None),
+        replied: std::sync::Condvar::new(),
     });
     let (app2, proxy2, shared2) = (app.try_clone()?, proxy.try_clone()?, shared.clone());
     let back = std::thread::Builder::new()
@@ -300,7 +319,7 @@ fn from_app(mut app: &UnixStream, shared: &Shared, uid: u32) -> io::Result<()> {
         }
     };
     app.set_read_timeout(None)?;
-    let mut framer = Framer::default();
+    let mut framer = Framer::at_most(APP_MESSAGE_MAX);
     // Held from a message's first byte to its last.
     let mut held: Option<MutexGuard<'_, ToProxy>> = None;
     let mut data = rest;
@@ -325,6 +344,15 @@ fn from_app(mut app: &UnixStream, shared: &Shared, uid: u32) -> io::Result<()> {
                 held = None;
             }
         }
+        // Backpressure: no more of the app's calls while too many wait.
+        let mut serials = lock(&shared.serials);
+        while serials.ours.len() >= PENDING_MAX {
+            serials = match shared.replied.wait_timeout(serials, Duration::from_secs(1)) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        drop(serials);
         let got = app.read(&mut buf)?;
         if got == 0 {
             return Ok(());
@@ -336,6 +364,7 @@ fn from_app(mut app: &UnixStream, shared: &Shared, uid: u32) -> io::Result<()> {
 /// The bus's side: the answers to the authentication, then messages; the
 /// relay's own replies go to the proxy.
 fn from_bus(mut proxy: &UnixStream, mut app: &UnixStream, shared: &Shared) -> io::Result<()> {
+    app.set_write_timeout(Some(APP_WRITE_WAIT))?;
     let mut buf = vec![0u8; 64 * 1024];
     let mut answers = Answers::default();
     let rest = loop {
@@ -383,11 +412,24 @@ fn from_bus_judge(
     shared: &Shared,
     answer: &mut Vec<Header>,
 ) -> bool {
+    // Only what is for the app (the reply to its Hello names it first):
+    // never another connection's messages, an old proxy's eavesdropping.
+    {
+        let mut own = lock(&shared.own_name);
+        match (own.as_deref(), header.destination.as_deref()) {
+            (None, Some(name)) if header.kind == wire::METHOD_RETURN => {
+                *own = Some(name.to_owned());
+            }
+            (Some(own), Some(name)) if own != name => return false,
+            _ => {}
+        }
+    }
     match header.kind {
         wire::METHOD_RETURN | wire::ERROR => {
             let theirs = header
                 .reply_serial
                 .and_then(|ours| lock(&shared.serials).take(ours));
+            shared.replied.notify_all();
             match (theirs, header.reply_serial_at) {
                 (Some(theirs), Some(at)) => {
                     wire::set_u32(head, at, header.little, theirs);
@@ -455,6 +497,22 @@ mod tests {
         };
         assert!(calls.reply(&signal));
         assert!(calls.reply(&call("Embed", 4, 0)));
+        // A signal or call that names a serial to reply to is not a reply,
+        // yet libdbus would take it for one: it never passes.
+        assert_eq!(calls.call(&call("GetText", 30, 0)), Call::Deliver);
+        let forged = Header {
+            kind: 4,
+            serial: 5,
+            reply_serial: Some(30),
+            destination: Some(":1.5".into()),
+            ..Header::default()
+        };
+        assert!(!calls.reply(&forged));
+        let forged_call = Header {
+            reply_serial: Some(30),
+            ..call("Embed", 6, 0)
+        };
+        assert!(!calls.reply(&forged_call));
     }
 
     #[test]

@@ -70,9 +70,19 @@ pub struct Framer {
     body_left: usize,
     /// Whether the current message passes.
     passing: bool,
+    /// The longest message taken (0: D-Bus's own limit).
+    max: usize,
 }
 
 impl Framer {
+    /// A framer that refuses messages longer than `max` bytes.
+    pub fn at_most(max: usize) -> Self {
+        Self {
+            max,
+            ..Self::default()
+        }
+    }
+
     /// Takes the next bytes; `judge` says of each header whether its
     /// message passes, and may change the header's bytes (not their
     /// length). Returns what passes, in order.
@@ -106,7 +116,7 @@ impl Framer {
                     break;
                 }
             }
-            let want = header_len(&self.head)?;
+            let want = header_len(&self.head, self.max)?;
             data = self.take(data, want);
             if self.head.len() < want {
                 break;
@@ -213,11 +223,16 @@ impl Reader<'_> {
 
 /// The length of the header the fixed part in `fixed` announces, with the
 /// padding before the body.
-fn header_len(fixed: &[u8]) -> Result<usize, String> {
+fn header_len(fixed: &[u8], max: usize) -> Result<usize, String> {
     let (_, fields_len, body_len) = sizes(fixed)?;
     let len = (FIXED + fields_len).div_ceil(8) * 8;
-    if len + body_len > MESSAGE_MAX {
-        return Err("a message longer than D-Bus allows".into());
+    let max = if max == 0 {
+        MESSAGE_MAX
+    } else {
+        max.min(MESSAGE_MAX)
+    };
+    if len.saturating_add(body_len) > max {
+        return Err(format!("a message longer than {max} bytes"));
     }
     Ok(len)
 }
