@@ -311,52 +311,8 @@ fn write_pdf(path: &Path, text: &str) {
     write_pdf_pages(path, &[text]);
 }
 
-/// A PDF of one page per text, each showing it in red, 24 pt.
 fn write_pdf_pages(path: &Path, texts: &[&str]) {
-    // 1: catalog, 2: pages, 3: font, then a page and its contents each.
-    let kids: Vec<String> = (0..texts.len())
-        .map(|i| format!("{} 0 R", 4 + 2 * i))
-        .collect();
-    let mut objects = vec![
-        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
-        format!(
-            "<< /Type /Pages /Kids [{}] /Count {} >>",
-            kids.join(" "),
-            texts.len()
-        ),
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_owned(),
-    ];
-    for (i, text) in texts.iter().enumerate() {
-        let stream = format!("1 0 0 rg BT /F1 24 Tf 72 720 Td ({text}) Tj ET");
-        objects.push(format!(
-            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {} 0 R \
-             /Resources << /Font << /F1 3 0 R >> >> >>",
-            5 + 2 * i
-        ));
-        objects.push(format!(
-            "<< /Length {} >>\nstream\n{stream}\nendstream",
-            stream.len()
-        ));
-    }
-    let mut pdf = String::from("%PDF-1.4\n");
-    let mut offsets = Vec::new();
-    for (i, body) in objects.iter().enumerate() {
-        offsets.push(pdf.len());
-        pdf.push_str(&format!("{} 0 obj\n{body}\nendobj\n", i + 1));
-    }
-    let xref = pdf.len();
-    pdf.push_str(&format!(
-        "xref\n0 {}\n0000000000 65535 f \n",
-        objects.len() + 1
-    ));
-    for offset in offsets {
-        pdf.push_str(&format!("{offset:010} 00000 n \n"));
-    }
-    pdf.push_str(&format!(
-        "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-        objects.len() + 1
-    ));
-    write_file(path, pdf.as_bytes(), 0o644);
+    write_file(path, &testkit::pdf::pages(texts), 0o644);
 }
 
 /// Pixels of `image` that are clearly red.
@@ -409,12 +365,6 @@ fn evince_opens_a_chosen_pdf() {
     stop(sandbox);
 }
 
-/// The pages of a PDF: its page objects (`/Type /Page`, not `/Pages`).
-fn pdf_pages(pdf: &[u8]) -> usize {
-    let text = String::from_utf8_lossy(pdf).replace(char::is_whitespace, "");
-    text.matches("/Type/Page").count() - text.matches("/Type/Pages").count()
-}
-
 /// evince's Ctrl+P goes through the portal's Print (GTK 3's print dialog
 /// where `/.flatpak-info` is): with `portal.print_to`, the document GTK
 /// renders is written there, with the pages of the PDF, and `wsbox prints`
@@ -428,7 +378,7 @@ fn evince_prints_its_pdf_into_print_to() {
     let dir = scratch(test);
     let pdf = dir.join("two.pdf");
     write_pdf_pages(&pdf, &["Page one", "Page two"]);
-    assert_eq!(pdf_pages(&fs::read(&pdf).unwrap()), 2);
+    assert_eq!(testkit::pdf::count_pages(&fs::read(&pdf).unwrap()), 2);
     let out_dir = dir.join("printed");
     let policy = dir.join("print.toml");
     write_file(
@@ -477,7 +427,7 @@ fn evince_prints_its_pdf_into_print_to() {
     assert!(file.starts_with(out_dir.join(&sandbox.name)), "{printed}");
     let bytes = fs::read(&file).unwrap();
     assert!(bytes.starts_with(b"%PDF-"), "{printed}");
-    assert_eq!(pdf_pages(&bytes), 2, "{printed}");
+    assert_eq!(testkit::pdf::count_pages(&bytes), 2, "{printed}");
     assert_eq!(printed["bytes"], bytes.len() as u64, "{printed}");
     let mode = fs::metadata(&file).unwrap().mode() & 0o777;
     assert_eq!(mode, 0o600, "{printed}");

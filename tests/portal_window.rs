@@ -603,3 +603,69 @@ fn a_host_portal_that_dies_answers_other() {
     sandbox.control(&["stop", &name]);
     sandbox.finish(RUN_LIMIT);
 }
+
+/// Printing in window mode: evince's Ctrl+P shows the host's print dialog
+/// (the host's xdg-desktop-portal and its test backend), titled with the
+/// sandbox's mark, and the document evince renders reaches the host's
+/// portal, which the backend writes out: the PDF's two pages.
+#[test]
+fn printing_goes_through_the_host_print_dialog() {
+    let test = "printing_goes_through_the_host_print_dialog";
+    if !ready_as_root(test, &["evince"]) {
+        return;
+    }
+    let weston = start_weston(test);
+    let bus = HostBus::with_portal(&scratch("bus"), None).unwrap_or_else(|e| panic!("{e}"));
+    let dir = testkit::scratch_in(root_dir(), "print", 0o755);
+    let pdf = dir.join("two.pdf");
+    fs::write(&pdf, testkit::pdf::pages(&["Page one", "Page two"])).unwrap();
+    let name = unique_name(test);
+    let mut sandbox = Sandbox::start(
+        root_maker(&weston, &bus),
+        &name,
+        &["--display", "window", "--", "evince", pdf.to_str().unwrap()],
+    );
+    sandbox.wait_for_window("evince with two.pdf", SHOW_LIMIT, |w| {
+        w.title.contains("two.pdf") && w.focused
+    });
+    // Pressed again until GTK asks the portal (a key while evince still
+    // lays out its document may do nothing).
+    let printed = poll(SHOW_LIMIT, || {
+        if !sandbox
+            .stderr_so_far()
+            .contains("GtkPrintOperation::create-custom-widget not supported with portal")
+        {
+            sandbox.input(&["key", "ctrl+p"]);
+        }
+        poll(Duration::from_secs(5), || {
+            bus.calls_of("Print").into_iter().next()
+        })
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the host printed nothing\n{}\n{}",
+            sandbox.describe(),
+            bus.logs()
+        )
+    });
+    let prepared = one_call(&bus, "PreparePrint", &sandbox);
+    let title = prepared["title"].as_str().unwrap_or_default();
+    assert!(title.starts_with(&format!("[wsbox:{name}] ")), "{prepared}");
+    assert_eq!(
+        prepared["app_id"], "",
+        "wsbox asks as a host app: {prepared}"
+    );
+    assert_eq!(
+        printed["options"]["token"], 7,
+        "the host's token: {printed}"
+    );
+    let file = printed["file"].as_str().unwrap();
+    let bytes = fs::read(file).unwrap();
+    assert!(bytes.starts_with(b"%PDF-"), "{printed}");
+    assert_eq!(testkit::pdf::count_pages(&bytes), 2, "{printed}");
+    // Nothing is left for the headless listing: the host printed it.
+    let out = sandbox.control(&["prints", &name, "--json"]);
+    assert_eq!(out.stdout.trim(), "[]", "{out}");
+    sandbox.control(&["stop", &name]);
+    let _ = sandbox.finish(RUN_LIMIT);
+}

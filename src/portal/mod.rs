@@ -21,6 +21,7 @@
 pub mod bus;
 mod clean;
 pub mod host;
+pub mod hostprint;
 pub mod notify;
 pub mod opener;
 mod openuri;

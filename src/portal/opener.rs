@@ -96,11 +96,14 @@ struct Numbered {
     ask: Ask,
 }
 
-/// The helper's answer to request `seq`: empty when done, else why not.
+/// The helper's answer to request `seq`: empty when done, else why not;
+/// a print request's outcome.
 #[derive(Debug, Serialize, Deserialize)]
 struct Answer {
     seq: u64,
     error: Option<String>,
+    #[serde(default)]
+    outcome: Option<super::hostprint::Outcome>,
 }
 
 /// What wsbox asks of the helper.
@@ -114,6 +117,14 @@ enum Ask {
         title: String,
         body: String,
     },
+    /// The host's print dialog (window mode).
+    PreparePrint {
+        title: String,
+        settings: super::hostprint::Settings,
+        page_setup: super::hostprint::Settings,
+    },
+    /// Print the document passed with the request.
+    Print { title: String, token: u32 },
 }
 
 /// Refills one token per [`REFILL`], up to [`BURST`].
@@ -200,19 +211,62 @@ impl Opener {
                 "more than {BURST} links at once, or more than one a second"
             ));
         }
-        self.ask(Ask::Open(uri.to_owned()))
+        self.ask(Ask::Open(uri.to_owned()), None, ANSWER_WAIT)
+            .map(drop)
+    }
+
+    /// The host's print dialog for the app's `title`, `settings` and
+    /// `page_setup` (blocking while the user chooses).
+    pub fn prepare_print(
+        &self,
+        title: &str,
+        settings: super::hostprint::Settings,
+        page_setup: super::hostprint::Settings,
+    ) -> Result<super::hostprint::Outcome, String> {
+        let ask = Ask::PreparePrint {
+            title: title.chars().take(256).collect(),
+            settings,
+            page_setup,
+        };
+        self.ask(ask, None, super::hostprint::DIALOG_WAIT)?
+            .ok_or_else(|| "the helper gave no outcome".into())
+    }
+
+    /// Prints `file` on the host with the `token` of its PreparePrint.
+    pub fn print(
+        &self,
+        title: &str,
+        file: OwnedFd,
+        token: u32,
+    ) -> Result<super::hostprint::Outcome, String> {
+        let ask = Ask::Print {
+            title: title.chars().take(256).collect(),
+            token,
+        };
+        self.ask(ask, Some(file), super::hostprint::DIALOG_WAIT)?
+            .ok_or_else(|| "the helper gave no outcome".into())
     }
 
     /// Shows a notification on the host (blocking).
     pub fn notify(&self, app: &str, title: &str, body: &str) -> Result<(), String> {
-        self.ask(Ask::Notify {
-            app: app.to_owned(),
-            title: title.to_owned(),
-            body: body.to_owned(),
-        })
+        self.ask(
+            Ask::Notify {
+                app: app.to_owned(),
+                title: title.to_owned(),
+                body: body.to_owned(),
+            },
+            None,
+            ANSWER_WAIT,
+        )
+        .map(drop)
     }
 
-    fn ask(&self, ask: Ask) -> Result<(), String> {
+    fn ask(
+        &self,
+        ask: Ask,
+        file: Option<OwnedFd>,
+        wait: Duration,
+    ) -> Result<Option<super::hostprint::Outcome>, String> {
         let mut guard = self
             .sock
             .lock()
@@ -221,13 +275,16 @@ impl Opener {
         let seq = guard.1;
         let bytes = serde_json::to_vec(&Numbered { seq, ask }).map_err(|e| e.to_string())?;
         let sock = &guard.0;
-        send(sock.as_fd(), &bytes, &[]).map_err(|e| format!("the helper is gone: {e}"))?;
-        let end = Instant::now() + ANSWER_WAIT;
+        let fds: Vec<i32> = file.iter().map(AsRawFd::as_raw_fd).collect();
+        send(sock.as_fd(), &bytes, &fds).map_err(|e| format!("the helper is gone: {e}"))?;
+        drop(file);
+        let end = Instant::now() + wait;
         loop {
             let left = end.saturating_duration_since(Instant::now());
             let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
             let mut fds = [PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
             match poll(&mut fds, PollTimeout::from(ms)) {
+                Ok(0) if Instant::now() < end => continue,
                 Ok(0) => return Err("the host did not answer in time".into()),
                 Ok(_) => {}
                 Err(e) => return Err(e.to_string()),
@@ -239,7 +296,11 @@ impl Opener {
             match serde_json::from_slice::<Answer>(&bytes) {
                 // The answer to an earlier request that timed out.
                 Ok(answer) if answer.seq != seq => continue,
-                Ok(Answer { error: None, .. }) => return Ok(()),
+                Ok(Answer {
+                    error: None,
+                    outcome,
+                    ..
+                }) => return Ok(outcome),
                 Ok(Answer {
                     error: Some(why), ..
                 }) => return Err(why),
@@ -258,7 +319,7 @@ fn serve(sock: &OwnedFd, target: Option<&Target>, name: &str) {
     let mut notices = Bucket::new();
     let mut sandboxes = 0;
     loop {
-        let (bytes, _) = match recv(sock.as_fd(), 0) {
+        let (bytes, mut fds) = match recv(sock.as_fd(), 1) {
             Ok(got) => got,
             Err(e) if e.kind() == io::ErrorKind::InvalidData => continue,
             Err(_) => return,
@@ -269,6 +330,7 @@ fn serve(sock: &OwnedFd, target: Option<&Target>, name: &str) {
         let Ok(Numbered { seq, ask }) = serde_json::from_slice::<Numbered>(&bytes) else {
             continue;
         };
+        let mut outcome = None;
         let now = Instant::now();
         let answer = match ask {
             Ask::Open(_) if !links.take(now) => Err("too many links at once".into()),
@@ -289,10 +351,27 @@ fn serve(sock: &OwnedFd, target: Option<&Target>, name: &str) {
                 Err("too many notifications at once".into())
             }
             Ask::Notify { app, title, body } => notify(name, &app, &title, &body),
+            Ask::PreparePrint {
+                title,
+                settings,
+                page_setup,
+            } => host_bus().and_then(|conn| {
+                let marked = format!("[wsbox:{name}] {}", neutral_title(&title));
+                super::hostprint::prepare(&conn, &marked, &settings, &page_setup)
+                    .map(|o| outcome = Some(o))
+            }),
+            Ask::Print { title, token } => match fds.pop() {
+                Some(file) => host_bus().and_then(|conn| {
+                    let marked = format!("[wsbox:{name}] {}", neutral_title(&title));
+                    super::hostprint::print(&conn, &marked, file, token).map(|o| outcome = Some(o))
+                }),
+                None => Err("no document came with the request".into()),
+            },
         };
         let reply = Answer {
             seq,
             error: answer.err(),
+            outcome,
         };
         let Ok(bytes) = serde_json::to_vec(&reply) else {
             return;
@@ -301,6 +380,14 @@ fn serve(sock: &OwnedFd, target: Option<&Target>, name: &str) {
             return;
         }
     }
+}
+
+/// A print job's title, for the host's dialog: plain, short.
+fn neutral_title(title: &str) -> String {
+    super::clean::neutral(title, false)
+        .chars()
+        .take(128)
+        .collect()
 }
 
 /// Shows a notification with the host's notification service, marked.

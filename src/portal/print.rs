@@ -106,18 +106,9 @@ impl Printer {
         if count >= DOCUMENTS_MAX {
             return Err(format!("{DOCUMENTS_MAX} documents printed already"));
         }
+        let len = regular_file(&file)?;
         let file = std::fs::File::from(file);
-        let meta = file.metadata().map_err(|e| e.to_string())?;
-        if !meta.is_file() {
-            return Err("the document is not a regular file".into());
-        }
-        if meta.len() > DOCUMENT_MAX {
-            return Err(format!(
-                "the document is larger than {} MiB",
-                DOCUMENT_MAX >> 20
-            ));
-        }
-        if written + meta.len() > BYTES_MAX {
+        if written + len > BYTES_MAX {
             return Err(format!("{} MiB printed already", BYTES_MAX >> 20));
         }
         let mut head = [0u8; 8];
@@ -132,7 +123,7 @@ impl Printer {
         let (out, path) = self.create(title, kind)?;
         // In pieces, at offsets (the app shares the file's position), up to
         // the length it had: a file that grows meanwhile is cut there.
-        let result = copy(&file, meta.len(), out);
+        let result = copy(&file, len, out);
         let bytes = match result {
             Ok(bytes) => bytes,
             Err(e) => {
@@ -244,6 +235,10 @@ fn copy(from: &std::fs::File, len: u64, mut to: std::fs::File) -> Result<u64, St
 pub struct PrintPortal {
     /// None: no `portal.print_to`, or window mode.
     pub printer: Option<Arc<Printer>>,
+    /// Window mode: the host's print dialog, through the helper.
+    pub host: Option<Arc<super::opener::Opener>>,
+    /// The host's tokens of prepared jobs, each printed once.
+    pub issued: std::sync::Mutex<std::collections::HashSet<u32>>,
     pub next_token: AtomicU32,
     pub responder: Responder,
 }
@@ -290,12 +285,63 @@ impl PrintPortal {
         &self,
         #[zbus(header)] header: Header<'_>,
         _parent_window: String,
-        _title: String,
+        title: String,
         settings: HashMap<String, OwnedValue>,
         page_setup: HashMap<String, OwnedValue>,
         options: HashMap<String, OwnedValue>,
     ) -> Result<OwnedObjectPath, PortalError> {
         let (sender, path) = Self::handle(&header, &options)?;
+        if let Some(host) = self.host.clone() {
+            let (title, settings, page_setup) = (
+                title.chars().take(256).collect::<String>(),
+                super::hostprint::plain(&settings),
+                super::hostprint::plain(&page_setup),
+            );
+            let outcome =
+                blocking::unblock(move || host.prepare_print(&title, settings, page_setup)).await;
+            let (code, results) = match outcome {
+                Ok(super::hostprint::Outcome {
+                    code: 0,
+                    prepared: Some(prepared),
+                }) => {
+                    if let Ok(mut issued) = self.issued.lock() {
+                        if issued.len() < 64 {
+                            issued.insert(prepared.token);
+                        }
+                    }
+                    let mut results: HashMap<String, OwnedValue> = HashMap::new();
+                    for (key, value) in [
+                        (
+                            "settings",
+                            Value::from(super::hostprint::owned(&prepared.settings)),
+                        ),
+                        (
+                            "page-setup",
+                            Value::from(super::hostprint::owned(&prepared.page_setup)),
+                        ),
+                        ("token", Value::from(prepared.token)),
+                    ] {
+                        if let Ok(value) = OwnedValue::try_from(value) {
+                            results.insert(key.to_owned(), value);
+                        }
+                    }
+                    (Code::Success, results)
+                }
+                Ok(outcome) => (
+                    if outcome.code == 1 {
+                        Code::Cancelled
+                    } else {
+                        Code::Other
+                    },
+                    HashMap::new(),
+                ),
+                Err(why) => {
+                    tracing::warn!("the host's print dialog failed: {why}");
+                    (Code::Other, HashMap::new())
+                }
+            };
+            return self.answer(sender, path, code, results);
+        }
         if self.printer.is_none() {
             tracing::warn!("the app asked to print: the policy sets no portal.print_to");
             return self.answer(sender, path, Code::Other, HashMap::new());
@@ -324,6 +370,38 @@ impl PrintPortal {
         options: HashMap<String, OwnedValue>,
     ) -> Result<OwnedObjectPath, PortalError> {
         let (sender, path) = Self::handle(&header, &options)?;
+        if let Some(host) = self.host.clone() {
+            let token = match options.get("token").map(|v| &**v) {
+                Some(Value::U32(t)) => *t,
+                _ => 0,
+            };
+            let known = self
+                .issued
+                .lock()
+                .map(|mut i| i.remove(&token))
+                .unwrap_or(false);
+            let fd: OwnedFd = fd.into();
+            let title: String = title.chars().take(256).collect();
+            let code = if !known {
+                tracing::warn!("a document was not printed: no print dialog chose it");
+                Code::Other
+            } else {
+                match blocking::unblock(move || {
+                    regular_file(&fd).and_then(|_| host.print(&title, fd, token))
+                })
+                .await
+                {
+                    Ok(outcome) if outcome.code == 0 => Code::Success,
+                    Ok(outcome) if outcome.code == 1 => Code::Cancelled,
+                    Ok(_) => Code::Other,
+                    Err(why) => {
+                        tracing::warn!("a document was not printed: {why}");
+                        Code::Other
+                    }
+                }
+            };
+            return self.answer(sender, path, code, HashMap::new());
+        }
         let Some(printer) = self.printer.clone() else {
             tracing::warn!("the app asked to print: the policy sets no portal.print_to");
             return self.answer(sender, path, Code::Other, HashMap::new());
@@ -347,6 +425,24 @@ impl PrintPortal {
     fn version(&self) -> u32 {
         1
     }
+}
+
+/// Checks that `fd` is a regular file of at most [`DOCUMENT_MAX`] bytes;
+/// its length.
+fn regular_file(fd: &OwnedFd) -> Result<u64, String> {
+    let meta = std::fs::File::from(fd.try_clone().map_err(|e| e.to_string())?)
+        .metadata()
+        .map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("the document is not a regular file".into());
+    }
+    if meta.len() > DOCUMENT_MAX {
+        return Err(format!(
+            "the document is larger than {} MiB",
+            DOCUMENT_MAX >> 20
+        ));
+    }
+    Ok(meta.len())
 }
 
 /// At most 64 of the app's settings, of plain types, strings of at most

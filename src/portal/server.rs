@@ -106,6 +106,8 @@ pub struct Desktop {
     opener: Option<Arc<super::opener::Opener>>,
     notifier: Arc<super::notify::Notifier>,
     printer: Option<Arc<super::print::Printer>>,
+    /// Window mode: the host's print dialog, through the helper.
+    print_host: Option<Arc<super::opener::Opener>>,
 }
 
 impl Desktop {
@@ -122,6 +124,7 @@ impl Desktop {
     ) -> Self {
         let host = opener.clone().filter(|_| notify_host && window);
         Self {
+            print_host: opener.clone().filter(|_| window),
             opener,
             notifier: Arc::new(super::notify::Notifier::new(host, notify_host)),
             printer,
@@ -446,6 +449,8 @@ pub fn start(
     };
     let print = super::print::PrintPortal {
         printer: desktop.printer.clone(),
+        host: desktop.print_host.clone(),
+        issued: std::sync::Mutex::new(std::collections::HashSet::new()),
         next_token: std::sync::atomic::AtomicU32::new(1),
         responder,
     };

@@ -212,7 +212,8 @@ pub fn start(shown: Shown) -> Result<Started> {
     let mut portal = portal;
     let window = plan.window;
     if let Some((_, plan)) = portal.as_mut() {
-        if plan.open_uri.is_some() || (window && plan.notify_host) {
+        // In window mode it also shows the host's print dialog.
+        if plan.open_uri.is_some() || window {
             let opener = crate::portal::opener::Opener::spawn(plan.open_uri.clone(), name)
                 .inspect_err(|_| kill_sandbox(sandbox_pid))
                 .context("failed to start the host's calls helper")?;

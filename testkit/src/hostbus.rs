@@ -45,7 +45,8 @@ const DESKTOP: &str = "wsboxtest";
 /// `{"hold": true}`: no answer until the portal closes the request, which
 /// is logged as a `Close`); Settings answers color-scheme 1, a theme, a
 /// cursor size, and a key no sandbox may see; AppChooser (which app opens
-/// a link) logs the question and cancels.
+/// a link) logs the question and cancels; Print accepts an A4 page and
+/// writes the printed document beside the calls' log.
 pub const BACKEND: &str = r#"
 import json, sys
 import dbus, dbus.service
@@ -127,6 +128,38 @@ class Portal(dbus.service.Object):
                          out_signature="v")
     def Read(self, namespace, key):
         return self.SETTINGS[namespace][key]
+
+    # The host's print dialog: logged and accepted with an A4 page; the
+    # printed document is written beside the log as printed-N.pdf.
+    @dbus.service.method("org.freedesktop.impl.portal.Print", in_signature="osssa{sv}a{sv}a{sv}",
+                         out_signature="ua{sv}")
+    def PreparePrint(self, handle, app_id, parent, title, settings, page_setup, options):
+        log.write(json.dumps({"method": "PreparePrint", "app_id": str(app_id),
+                              "title": str(title), "settings": plain(settings),
+                              "page_setup": plain(page_setup)}) + "\n")
+        setup = dbus.Dictionary({"Name": "iso_a4", "DisplayName": "A4",
+                                 "Width": dbus.Double(210.0), "Height": dbus.Double(297.0),
+                                 "MarginTop": dbus.Double(6.35), "MarginBottom": dbus.Double(14.224),
+                                 "MarginLeft": dbus.Double(6.35), "MarginRight": dbus.Double(6.35),
+                                 "Orientation": "portrait"}, signature="sv")
+        return dbus.UInt32(0), dbus.Dictionary({
+            "settings": dbus.Dictionary({"n-copies": "1"}, signature="sv"),
+            "page-setup": setup, "token": dbus.UInt32(7)}, signature="sv")
+
+    @dbus.service.method("org.freedesktop.impl.portal.Print", in_signature="osssha{sv}",
+                         out_signature="ua{sv}")
+    def Print(self, handle, app_id, parent, title, fd, options):
+        import os
+        data = b""
+        with os.fdopen(fd.take(), "rb") as f:
+            data = f.read()
+        n = sum(1 for _ in open(log_path)) if os.path.exists(log_path) else 0
+        out = os.path.join(os.path.dirname(log_path), "printed-%d.pdf" % n)
+        with open(out, "wb") as f:
+            f.write(data)
+        log.write(json.dumps({"method": "Print", "app_id": str(app_id), "title": str(title),
+                              "options": plain(options), "file": out, "bytes": len(data)}) + "\n")
+        return dbus.UInt32(0), dbus.Dictionary({}, signature="sv")
 
     # Which app opens a link: logged and cancelled, so that nothing starts
     # on the test's host.
@@ -247,7 +280,8 @@ impl HostBus {
             &format!(
                 "[portal]\nDBusName={BACKEND_NAME}\nInterfaces=org.freedesktop.impl.portal.\
                  FileChooser;org.freedesktop.impl.portal.Settings;\
-                 org.freedesktop.impl.portal.AppChooser;\nUseIn={DESKTOP}\n"
+                 org.freedesktop.impl.portal.AppChooser;org.freedesktop.impl.portal.Print;\
+                 \nUseIn={DESKTOP}\n"
             ),
         )?;
         let mut cmd = bus.command(XDG_DESKTOP_PORTAL);

@@ -31,6 +31,7 @@ pub mod frame;
 pub mod hostbus;
 pub mod image;
 pub mod input;
+pub mod pdf;
 pub mod poll;
 pub mod process;
 pub mod run;
