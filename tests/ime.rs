@@ -187,3 +187,36 @@ fn in_window_mode_the_host_input_method_reaches_the_app() {
     host.control(&["stop", "--force", &outer]);
     host.finish(LIMIT);
 }
+
+#[test]
+fn the_policy_can_turn_input_methods_off() {
+    let test = "the_policy_can_turn_input_methods_off";
+    if !ready(test, &["gnome-text-editor"]) {
+        return;
+    }
+    let dir = testkit::scratch_in(root_dir(), test, 0o755);
+    let policy = dir.join("off.toml");
+    fs::write(&policy, "[keyboard]\ninput_method = false\n").unwrap();
+    let name = testkit::unique_name("ime-", test);
+    let mut sandbox = Sandbox::start(
+        maker(),
+        &name,
+        &[
+            "--headless",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--",
+            "gnome-text-editor",
+        ],
+    );
+    sandbox.wait_for_window("the editor", LIMIT, |w| w.focused);
+    let out = sandbox.wsbox(&["input", &name, "commit", "日本語"]);
+    assert_eq!(out.code(), Some(125), "{out:?}");
+    assert_eq!(
+        out.stderr.trim(),
+        "wsbox: input methods are off in this sandbox's policy (keyboard.input_method)",
+        "{out:?}"
+    );
+    sandbox.control(&["stop", "--force", &name]);
+    sandbox.finish(LIMIT);
+}

@@ -25,6 +25,9 @@ pub struct Config {
     /// Keep the last frame that showed a window when the windows go
     /// (`--screenshot` of an app that ends first); off, nothing is kept.
     pub keep_last_frame: bool,
+    /// Input methods compose in the apps (the host's in window mode, and
+    /// `wsbox input preedit|commit`); off, apps get no composed text.
+    pub input_method: bool,
 }
 
 /// The xkb keymap names; empty means "from XKB_DEFAULT_*, else the xkb default".

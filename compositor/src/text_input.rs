@@ -29,6 +29,8 @@ pub enum Error {
     NotEnabled,
     #[error("the text is longer than {TEXT_MAX} bytes")]
     TooLong,
+    #[error("input methods are off in this sandbox's policy (keyboard.input_method)")]
+    Off,
 }
 
 #[derive(Debug)]

@@ -374,6 +374,7 @@ fn compositor_config(policy: &Policy, name: &str, output: (i32, i32, f64)) -> Co
         },
         host_decorations: policy.display.host_decorations == HostDecorations::Server,
         keep_last_frame: false,
+        input_method: policy.keyboard.input_method,
     }
 }
 

@@ -17,12 +17,18 @@ impl State {
     /// Shows `text` as the input method's composition (preedit) in the
     /// focused window, replacing the last one; empty clears it.
     pub fn ime_preedit(&mut self, text: &str) -> Result<(), Error> {
+        if !self.core.config.input_method {
+            return Err(Error::Off);
+        }
         self.core.text_inputs.send(text, false)
     }
 
     /// Commits `text` into the focused window, as an input method does
     /// when the user accepts a composition.
     pub fn ime_commit(&mut self, text: &str) -> Result<(), Error> {
+        if !self.core.config.input_method {
+            return Err(Error::Off);
+        }
         self.core.text_inputs.send(text, true)
     }
 }

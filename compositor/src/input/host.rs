@@ -65,7 +65,8 @@ impl State {
             return Ok(());
         };
         window.update_title(&title, core.not_responding);
-        window.sync_text_input(core.text_inputs.app_enabled());
+        // The host's input method is asked only where the policy lets it.
+        window.sync_text_input(core.config.input_method && core.text_inputs.app_enabled());
         window.render_frame(core);
         // The frame callbacks it sent go out now, not with the next event.
         let _ = core.display_handle.flush_clients();

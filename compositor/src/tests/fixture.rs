@@ -322,6 +322,7 @@ pub fn config() -> Config {
         clipboard: Default::default(),
         host_decorations: false,
         keep_last_frame: true,
+        input_method: true,
     }
 }
 
