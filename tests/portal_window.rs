@@ -669,3 +669,60 @@ fn printing_goes_through_the_host_print_dialog() {
     sandbox.control(&["stop", &name]);
     let _ = sandbox.finish(RUN_LIMIT);
 }
+
+/// With `portal.print = false` the host's print dialog is never asked:
+/// evince's print is answered "other", with one log line.
+#[test]
+fn printing_can_be_turned_off() {
+    let test = "printing_can_be_turned_off";
+    if !ready_as_root(test, &["evince"]) {
+        return;
+    }
+    let weston = start_weston(test);
+    let bus = HostBus::with_portal(&scratch("bus"), None).unwrap_or_else(|e| panic!("{e}"));
+    let dir = testkit::scratch_in(root_dir(), "noprint", 0o755);
+    let pdf = dir.join("one.pdf");
+    fs::write(&pdf, testkit::pdf::pages(&["Not printed"])).unwrap();
+    let policy = dir.join("noprint.toml");
+    fs::write(&policy, "[portal]\nprint = false\n").unwrap();
+    let name = unique_name(test);
+    let mut sandbox = Sandbox::start(
+        root_maker(&weston, &bus),
+        &name,
+        &[
+            "--display",
+            "window",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--",
+            "evince",
+            pdf.to_str().unwrap(),
+        ],
+    );
+    sandbox.wait_for_window("evince with one.pdf", SHOW_LIMIT, |w| {
+        w.title.contains("one.pdf") && w.focused
+    });
+    poll(SHOW_LIMIT, || {
+        if !sandbox
+            .stderr_so_far()
+            .contains("GtkPrintOperation::create-custom-widget not supported with portal")
+        {
+            sandbox.input(&["key", "ctrl+p"]);
+        }
+        poll(Duration::from_secs(5), || {
+            sandbox
+                .stderr_so_far()
+                .contains("the app asked to print: the policy sets no portal.print_to, or portal.print = false")
+                .then_some(())
+        })
+    })
+    .unwrap_or_else(|| panic!("no line about printing\n{}", sandbox.describe()));
+    assert!(bus.calls_of("PreparePrint").is_empty(), "{}", bus.logs());
+    assert!(
+        sandbox.try_wait().is_none(),
+        "evince ended: {}",
+        sandbox.describe()
+    );
+    sandbox.control(&["stop", &name]);
+    let _ = sandbox.finish(RUN_LIMIT);
+}

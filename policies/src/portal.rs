@@ -36,6 +36,10 @@ pub struct Portal {
     /// Where the app's notifications go.
     #[serde(default)]
     pub notifications: NotificationsTo,
+    /// Whether the app may print: through the host's print dialog in
+    /// window mode, into `print_to` headless.
+    #[serde(default = "yes")]
+    pub print: bool,
     /// The host directory printed documents are written into (`~` and
     /// `<name>` expanded, made 0700 when missing). Unset: the app cannot
     /// print.
@@ -128,9 +132,14 @@ impl Default for Portal {
             settings: PortalSettings::default(),
             open_uri: OpenUri::default(),
             notifications: NotificationsTo::default(),
+            print: true,
             print_to: None,
         }
     }
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_never() -> Vec<String> {

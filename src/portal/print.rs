@@ -343,7 +343,9 @@ impl PrintPortal {
             return self.answer(sender, path, code, results);
         }
         if self.printer.is_none() {
-            tracing::warn!("the app asked to print: the policy sets no portal.print_to");
+            tracing::warn!(
+                "the app asked to print: the policy sets no portal.print_to, or portal.print = false"
+            );
             return self.answer(sender, path, Code::Other, HashMap::new());
         }
         // The app's own settings back: nothing of the host's printers.
@@ -403,7 +405,9 @@ impl PrintPortal {
             return self.answer(sender, path, code, HashMap::new());
         }
         let Some(printer) = self.printer.clone() else {
-            tracing::warn!("the app asked to print: the policy sets no portal.print_to");
+            tracing::warn!(
+                "the app asked to print: the policy sets no portal.print_to, or portal.print = false"
+            );
             return self.answer(sender, path, Code::Other, HashMap::new());
         };
         let fd: OwnedFd = fd.into();

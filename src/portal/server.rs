@@ -116,15 +116,18 @@ impl Desktop {
     /// notifications when `notify_host` and `window`. Without
     /// `notify_host` notifications are dropped, listed nowhere.
     /// `printer`: where printed documents go (`portal.print_to`).
+    /// `host_print`: printing goes to the host's print dialog (window
+    /// mode, `portal.print`).
     pub fn new(
         opener: Option<Arc<super::opener::Opener>>,
         notify_host: bool,
+        host_print: bool,
         window: bool,
         printer: Option<Arc<super::print::Printer>>,
     ) -> Self {
         let host = opener.clone().filter(|_| notify_host && window);
         Self {
-            print_host: opener.clone().filter(|_| window),
+            print_host: opener.clone().filter(|_| host_print),
             opener,
             notifier: Arc::new(super::notify::Notifier::new(host, notify_host)),
             printer,

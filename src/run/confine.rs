@@ -181,7 +181,13 @@ fn start_portal(
         plan.settings,
         plan.net,
         plan.writable,
-        server::Desktop::new(plan.opener, plan.notify_host, window, plan.printer),
+        server::Desktop::new(
+            plan.opener,
+            plan.notify_host,
+            window && plan.print,
+            window,
+            plan.printer,
+        ),
     )?;
     Ok(crate::portal::Portal::new(server, plan.never))
 }

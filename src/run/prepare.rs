@@ -92,6 +92,8 @@ pub struct PortalPlan {
     pub open_uri: Option<crate::portal::opener::Target>,
     /// Notifications go to the host (listed, and shown in window mode).
     pub notify_host: bool,
+    /// `portal.print`: the app may print at all.
+    pub print: bool,
     /// `portal.print_to`, made and opened (headless and `--display none`).
     pub printer: Option<std::sync::Arc<crate::portal::print::Printer>>,
     /// The helper for links and the host's notifications, forked in
@@ -213,10 +215,11 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
         spec.home = Some(path);
         home_created = Some(created);
     }
-    if let (Some(portal), Some(template), false) = (
+    if let (Some(portal), Some(template), false, true) = (
         portal.as_mut(),
         &policy.portal.print_to,
         display == DisplayMode::Window,
+        policy.portal.print,
     ) {
         portal.printer = Some(std::sync::Arc::new(print_dir(template, &name)?));
     }
@@ -309,6 +312,7 @@ fn portal_plan(
         open_uri,
         notify_host: policy.portal.notifications == wsbox_policies::NotificationsTo::Host,
         printer: None,
+        print: policy.portal.print,
         opener: None,
         writable: policy.portal.open == wsbox_policies::OpenAccess::ReadWrite,
         never,
