@@ -424,10 +424,7 @@ fn windows(name: &str, json: bool) -> anyhow::Result<i32> {
     if json {
         // Each window says whether its sandbox has a private bus (the
         // portal), as `wsbox ps` does.
-        let bus = crate::list()?
-            .into_iter()
-            .find(|info| info.name == name)
-            .is_some_and(|info| info.bus);
+        let bus = instance::info(name)?.bus;
         let windows: Vec<serde_json::Value> = windows
             .iter()
             .map(|w| {

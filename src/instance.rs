@@ -254,6 +254,14 @@ pub fn list() -> Result<Vec<(PathBuf, Info)>> {
     Ok(out)
 }
 
+/// What the running sandbox `name` shows, read from its state file alone.
+pub fn info(name: &str) -> Result<Info> {
+    let path = find(name)?.join("state.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("failed to read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("invalid {}", path.display()))
+}
+
 /// The directory of the running sandbox `name`.
 pub fn find(name: &str) -> Result<PathBuf> {
     validate_name(name)?;

@@ -189,10 +189,7 @@ impl RunOptions {
             }
             // Ours (not another of that name that runs already), and
             // answering: Files is answered in every display mode.
-            let ours = crate::client::list()
-                .unwrap_or_default()
-                .iter()
-                .any(|info| info.name == name && info.pid == child.id());
+            let ours = crate::instance::info(&name).is_ok_and(|info| info.pid == child.id());
             if ours && sandbox.files().is_ok() {
                 return Ok(Running { sandbox, child });
             }

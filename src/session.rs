@@ -264,16 +264,8 @@ fn start(run: RunOptions) -> Result<String, Error> {
     }
 }
 
-/// `text` cut to [`TEXT_MAX`] bytes, on a character boundary.
-fn cut(mut text: String) -> String {
-    if text.len() > TEXT_MAX {
-        let mut end = TEXT_MAX;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
-    text
+fn cut(text: String) -> String {
+    crate::util::cut_bytes(text, TEXT_MAX)
 }
 
 /// What the watch compares: per sandbox, its windows and its grants.

@@ -1,5 +1,5 @@
 //! Host lookups that otherwise unrelated modules share: random bytes and
-//! programs on PATH. They live here so that no module reaches into another
+//! programs on PATH, text cut to a size. They live here so that no module reaches into another
 //! for them; nothing here keeps state or decides policy.
 
 use std::os::unix::fs::MetadataExt;
@@ -46,6 +46,18 @@ pub fn sandbox_program(root: &Path, program: &str) -> Option<PathBuf> {
                 .metadata()
                 .is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0)
         })
+}
+
+/// `text` cut to `max` bytes, on a character boundary.
+pub fn cut_bytes(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
 }
 
 #[cfg(test)]

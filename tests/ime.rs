@@ -37,16 +37,39 @@ fn ready(test: &str, programs: &[&str]) -> bool {
     })
 }
 
+/// An empty file of the test's, which the sandbox's user may write.
+fn empty_note(test: &str) -> std::path::PathBuf {
+    let dir = testkit::scratch_in(root_dir(), test, 0o755);
+    let note = dir.join("note.txt");
+    fs::write(&note, "").unwrap();
+    fs::set_permissions(&note, fs::Permissions::from_mode(0o666)).unwrap();
+    note
+}
+
+/// Waits for gnome-text-editor's window with note.txt, focused.
+fn wait_for_editor(sandbox: &mut Sandbox) {
+    sandbox.wait_for_window("the editor with note.txt", LIMIT, |w| {
+        w.title.contains("note.txt") && w.focused
+    });
+}
+
+/// Saves with Ctrl+S and returns what reached the host file.
+fn save(sandbox: &Sandbox, note: &Path) -> String {
+    sandbox.input(&["key", "ctrl+s"]);
+    poll(LIMIT, || {
+        let text = fs::read_to_string(note).ok()?;
+        (!text.is_empty()).then_some(text)
+    })
+    .unwrap_or_else(|| panic!("nothing was saved: {}", sandbox.describe()))
+}
+
 #[test]
 fn a_gtk4_editor_takes_composed_text_and_saves_it() {
     let test = "a_gtk4_editor_takes_composed_text_and_saves_it";
     if !ready(test, &["gnome-text-editor"]) {
         return;
     }
-    let dir = testkit::scratch_in(root_dir(), test, 0o755);
-    let note = dir.join("note.txt");
-    fs::write(&note, "").unwrap();
-    fs::set_permissions(&note, fs::Permissions::from_mode(0o666)).unwrap();
+    let note = empty_note(test);
     let name = testkit::unique_name("ime-", test);
     let note_arg = note.to_str().unwrap();
     let mut sandbox = Sandbox::start(
@@ -61,9 +84,7 @@ fn a_gtk4_editor_takes_composed_text_and_saves_it() {
             note_arg,
         ],
     );
-    sandbox.wait_for_window("the editor with note.txt", LIMIT, |w| {
-        w.title.contains("note.txt") && w.focused
-    });
+    wait_for_editor(&mut sandbox);
     // GTK enables its text input once the text view has the focus; the
     // composition then shows, and the commit replaces it.
     poll(LIMIT, || {
@@ -77,12 +98,7 @@ fn a_gtk4_editor_takes_composed_text_and_saves_it() {
         )
     });
     sandbox.input(&["commit", "日本語"]);
-    sandbox.input(&["key", "ctrl+s"]);
-    let saved = poll(LIMIT, || {
-        let text = fs::read_to_string(&note).ok()?;
-        (!text.is_empty()).then_some(text)
-    })
-    .unwrap_or_else(|| panic!("nothing was saved: {}", sandbox.describe()));
+    let saved = save(&sandbox, &note);
     // Once: the composition is replaced by the commit, not kept beside it.
     assert_eq!(saved.trim_end(), "日本語", "{saved:?}");
     sandbox.control(&["stop", "--force", &name]);
@@ -132,10 +148,7 @@ fn in_window_mode_the_host_input_method_reaches_the_app() {
     })
     .unwrap_or_else(|| panic!("the host wsbox never listened: {}", host.describe()));
 
-    let dir = testkit::scratch_in(root_dir(), test, 0o755);
-    let note = dir.join("note.txt");
-    fs::write(&note, "").unwrap();
-    fs::set_permissions(&note, fs::Permissions::from_mode(0o666)).unwrap();
+    let note = empty_note(test);
     let note_arg = note.to_str().unwrap();
     let inner = testkit::unique_name("ime-", test);
     let inner_socket = socket.clone();
@@ -157,9 +170,7 @@ fn in_window_mode_the_host_input_method_reaches_the_app() {
             note_arg,
         ],
     );
-    sandbox.wait_for_window("the editor with note.txt", LIMIT, |w| {
-        w.title.contains("note.txt") && w.focused
-    });
+    wait_for_editor(&mut sandbox);
     host.wait_for_window("wsbox's window on the host", LIMIT, |w| {
         w.app_id == format!("wsbox.{inner}") && w.focused
     });
@@ -175,12 +186,7 @@ fn in_window_mode_the_host_input_method_reaches_the_app() {
             sandbox.describe()
         )
     });
-    sandbox.input(&["key", "ctrl+s"]);
-    let saved = poll(LIMIT, || {
-        let text = fs::read_to_string(&note).ok()?;
-        (!text.is_empty()).then_some(text)
-    })
-    .unwrap_or_else(|| panic!("nothing was saved: {}", sandbox.describe()));
+    let saved = save(&sandbox, &note);
     assert_eq!(saved.trim_end(), "日本語", "{saved:?}");
     sandbox.control(&["stop", "--force", &inner]);
     sandbox.finish(LIMIT);

@@ -57,6 +57,20 @@ fn script(flood: u32) -> String {
     )
 }
 
+/// Runs [`script`] headless in the sandbox `name` with `options` until it
+/// is done; the app, and what `wsbox notifications` lists then.
+fn run_script(runtime: &Path, name: &str, options: &[&str], flood: u32) -> (Running, Value) {
+    let script = script(flood);
+    let mut args = vec!["run", "--headless", "--name", name];
+    args.extend_from_slice(options);
+    args.extend_from_slice(&["--", "sh", "-c", &script]);
+    let app = Running::start(wsbox_command(runtime, &args));
+    poll(LIMIT, || app.stdout_so_far().contains("done").then_some(()))
+        .unwrap_or_else(|| panic!("the app never finished: {}", app.stderr_so_far()));
+    let list = listed(runtime, name).expect("wsbox notifications answered nothing");
+    (app, list)
+}
+
 #[test]
 fn notifications_are_listed_cleaned_cut_and_throttled() {
     let test = "notifications_are_listed_cleaned_cut_and_throttled";
@@ -65,23 +79,7 @@ fn notifications_are_listed_cleaned_cut_and_throttled() {
     }
     let runtime = testkit::scratch_in(root_dir(), "run", 0o700);
     let name = testkit::unique_name("nt-", test);
-    let cmd = wsbox_command(
-        &runtime,
-        &[
-            "run",
-            "--headless",
-            "--name",
-            &name,
-            "--",
-            "sh",
-            "-c",
-            &script(20),
-        ],
-    );
-    let app = Running::start(cmd);
-    poll(LIMIT, || app.stdout_so_far().contains("done").then_some(()))
-        .unwrap_or_else(|| panic!("the app never finished: {}", app.stderr_so_far()));
-    let list = listed(&runtime, &name).expect("wsbox notifications answered nothing");
+    let (app, list) = run_script(&runtime, &name, &[], 20);
     let kept = list["kept"].as_array().unwrap();
     // The portal's: markup and links stripped, the body cut to 512.
     let first = &kept[0];
@@ -127,25 +125,7 @@ fn dropped_notifications_go_nowhere() {
     fs::write(&policy, "[portal]\nnotifications = \"drop\"\n").unwrap();
     let runtime = testkit::scratch_in(&dir, "run", 0o700);
     let name = testkit::unique_name("nd-", test);
-    let cmd = wsbox_command(
-        &runtime,
-        &[
-            "run",
-            "--headless",
-            "--name",
-            &name,
-            "--policy",
-            policy.to_str().unwrap(),
-            "--",
-            "sh",
-            "-c",
-            &script(3),
-        ],
-    );
-    let app = Running::start(cmd);
-    poll(LIMIT, || app.stdout_so_far().contains("done").then_some(()))
-        .unwrap_or_else(|| panic!("the app never finished: {}", app.stderr_so_far()));
-    let list = listed(&runtime, &name).expect("wsbox notifications answered nothing");
+    let (app, list) = run_script(&runtime, &name, &["--policy", policy.to_str().unwrap()], 3);
     assert_eq!(list["kept"].as_array().map(Vec::len), Some(0), "{list}");
     assert_eq!(list["dropped"], 0, "{list}");
     output(wsbox_command(&runtime, &["stop", "--force", &name]), LIMIT);

@@ -404,25 +404,18 @@ fn evince_prints_its_pdf_into_print_to() {
     // On a busy machine a key pressed while evince still lays out its
     // document may do nothing: pressed again until GTK asks the portal (a
     // print already under way ignores it).
-    let printed = poll(START_LIMIT, || {
-        if !sandbox
-            .stderr_so_far()
-            .contains("GtkPrintOperation::create-custom-widget not supported with portal")
-        {
-            sandbox.input(&["key", "ctrl+p"]);
-        }
-        poll(std::time::Duration::from_secs(5), || {
+    let printed = sandbox
+        .press_until("ctrl+p", GTK_PRINTS, START_LIMIT, || {
             let out = sandbox.control(&["prints", &sandbox.name, "--json"]);
             let list: Vec<Value> = serde_json::from_str(&out.stdout).ok()?;
             list.into_iter().next()
         })
-    })
-    .unwrap_or_else(|| {
-        panic!(
-            "evince printed nothing: {}",
-            shot_for_failure(&sandbox, &dir)
-        )
-    });
+        .unwrap_or_else(|| {
+            panic!(
+                "evince printed nothing: {}",
+                shot_for_failure(&sandbox, &dir)
+            )
+        });
     let file = Path::new(printed["file"].as_str().unwrap()).to_owned();
     assert!(file.starts_with(out_dir.join(&sandbox.name)), "{printed}");
     let bytes = fs::read(&file).unwrap();
@@ -633,3 +626,6 @@ fn keepassxc_asks_the_portal_for_a_database() {
     wait_for_title(&sandbox, &dir, "vault.kdbx [Locked]");
     stop(sandbox);
 }
+
+/// What GTK prints once its print operation asks the portal.
+const GTK_PRINTS: &str = "GtkPrintOperation::create-custom-widget not supported with portal";

@@ -630,24 +630,17 @@ fn printing_goes_through_the_host_print_dialog() {
     });
     // Pressed again until GTK asks the portal (a key while evince still
     // lays out its document may do nothing).
-    let printed = poll(SHOW_LIMIT, || {
-        if !sandbox
-            .stderr_so_far()
-            .contains("GtkPrintOperation::create-custom-widget not supported with portal")
-        {
-            sandbox.input(&["key", "ctrl+p"]);
-        }
-        poll(Duration::from_secs(5), || {
+    let printed = sandbox
+        .press_until("ctrl+p", GTK_PRINTS, SHOW_LIMIT, || {
             bus.calls_of("Print").into_iter().next()
         })
-    })
-    .unwrap_or_else(|| {
-        panic!(
-            "the host printed nothing\n{}\n{}",
-            sandbox.describe(),
-            bus.logs()
-        )
-    });
+        .unwrap_or_else(|| {
+            panic!(
+                "the host printed nothing\n{}\n{}",
+                sandbox.describe(),
+                bus.logs()
+            )
+        });
     let prepared = one_call(&bus, "PreparePrint", &sandbox);
     let title = prepared["title"].as_str().unwrap_or_default();
     assert!(title.starts_with(&format!("[wsbox:{name}] ")), "{prepared}");
@@ -702,19 +695,11 @@ fn printing_can_be_turned_off() {
     sandbox.wait_for_window("evince with one.pdf", SHOW_LIMIT, |w| {
         w.title.contains("one.pdf") && w.focused
     });
-    poll(SHOW_LIMIT, || {
-        if !sandbox
+    sandbox.press_until("ctrl+p", GTK_PRINTS, SHOW_LIMIT, || {
+        sandbox
             .stderr_so_far()
-            .contains("GtkPrintOperation::create-custom-widget not supported with portal")
-        {
-            sandbox.input(&["key", "ctrl+p"]);
-        }
-        poll(Duration::from_secs(5), || {
-            sandbox
-                .stderr_so_far()
-                .contains("the app asked to print: the policy sets no portal.print_to, or portal.print = false")
-                .then_some(())
-        })
+            .contains("the app asked to print: the policy sets no portal.print_to, or portal.print = false")
+            .then_some(())
     })
     .unwrap_or_else(|| panic!("no line about printing\n{}", sandbox.describe()));
     assert!(bus.calls_of("PreparePrint").is_empty(), "{}", bus.logs());
@@ -726,3 +711,6 @@ fn printing_can_be_turned_off() {
     sandbox.control(&["stop", &name]);
     let _ = sandbox.finish(RUN_LIMIT);
 }
+
+/// What GTK prints once its print operation asks the portal.
+const GTK_PRINTS: &str = "GtkPrintOperation::create-custom-widget not supported with portal";

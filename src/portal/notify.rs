@@ -15,14 +15,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use zbus::interface;
 use zbus::zvariant::{OwnedValue, Value};
 
 use super::clean::{clean, cut, APP_MAX, BODY_MAX, TITLE_MAX};
-use super::opener::{Bucket, Opener};
+use super::opener::Opener;
+use super::reply::RateLimit;
 
 /// How many notifications `wsbox notifications` lists: the newest.
 const KEPT_MAX: usize = 32;
@@ -57,7 +57,7 @@ pub struct Notices {
 #[derive(Debug)]
 pub struct Notifier {
     kept: Mutex<VecDeque<Notice>>,
-    bucket: Mutex<Bucket>,
+    limit: RateLimit,
     dropped: AtomicU64,
     next: AtomicU32,
     /// The host's service, in window mode with `notifications = "host"`.
@@ -72,7 +72,7 @@ impl Notifier {
     pub fn new(host: Option<Arc<Opener>>, keep: bool) -> Self {
         Self {
             kept: Mutex::new(VecDeque::new()),
-            bucket: Mutex::new(Bucket::new()),
+            limit: RateLimit::new(),
             dropped: AtomicU64::new(0),
             next: AtomicU32::new(1),
             host,
@@ -98,12 +98,7 @@ impl Notifier {
         if self.drop {
             return None;
         }
-        let allowed = self
-            .bucket
-            .lock()
-            .map(|mut b| b.take(Instant::now()))
-            .unwrap_or(false);
-        if !allowed {
+        if !self.limit.allow() {
             let before = self.dropped.fetch_add(1, Ordering::Relaxed);
             if before == 0 {
                 tracing::warn!("the app sends notifications too fast: dropping some");

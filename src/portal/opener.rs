@@ -28,6 +28,7 @@ use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 use zbus::zvariant::Value;
 
+use super::reply::{Bucket, RateLimit, BURST};
 use crate::helper::{fork_helper, recv, send, seqpacket_pair};
 
 /// The longest link handed on.
@@ -39,9 +40,6 @@ const ANSWER_WAIT: Duration = Duration::from_secs(60);
 const HOST_WAIT: Duration = Duration::from_secs(50);
 /// The most sandboxes one sandbox's links start.
 const SANDBOXES_MAX: u32 = 8;
-/// At most this many links in a burst, then one per [`REFILL`].
-const BURST: u32 = 5;
-const REFILL: Duration = Duration::from_secs(1);
 
 /// Where the links go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,38 +125,6 @@ enum Ask {
     Print { title: String, token: u32 },
 }
 
-/// Refills one token per [`REFILL`], up to [`BURST`].
-#[derive(Debug)]
-pub struct Bucket {
-    tokens: u32,
-    since: Instant,
-}
-
-impl Bucket {
-    /// A full bucket.
-    pub fn new() -> Self {
-        Self {
-            tokens: BURST,
-            since: Instant::now(),
-        }
-    }
-
-    /// Takes a token at `now`; false when none is left.
-    pub fn take(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.since);
-        let refilled = (elapsed.as_millis() / REFILL.as_millis()) as u32;
-        if refilled > 0 {
-            self.tokens = (self.tokens + refilled).min(BURST);
-            self.since = now;
-        }
-        if self.tokens == 0 {
-            return false;
-        }
-        self.tokens -= 1;
-        true
-    }
-}
-
 /// wsbox's side of the helper.
 #[derive(Debug)]
 pub struct Opener {
@@ -166,7 +132,7 @@ pub struct Opener {
     /// the last request's number.
     sock: Mutex<(OwnedFd, u64)>,
     /// For links; notifications have their own (src/portal/notify.rs).
-    bucket: Mutex<Bucket>,
+    links: RateLimit,
     pid: Pid,
 }
 
@@ -187,7 +153,7 @@ impl Opener {
         })?;
         Ok(Self {
             sock: Mutex::new((ours, 0)),
-            bucket: Mutex::new(Bucket::new()),
+            links: RateLimit::new(),
             pid,
         })
     }
@@ -201,12 +167,7 @@ impl Opener {
     /// bus's executor).
     pub fn open(&self, uri: &str) -> Result<(), String> {
         check(uri)?;
-        let allowed = self
-            .bucket
-            .lock()
-            .map(|mut b| b.take(Instant::now()))
-            .unwrap_or(false);
-        if !allowed {
+        if !self.links.allow() {
             return Err(format!(
                 "more than {BURST} links at once, or more than one a second"
             ));
@@ -515,19 +476,5 @@ mod tests {
             assert!(check(bad).is_err(), "{bad}");
         }
         assert!(check(&format!("https://e.org/{}", "a".repeat(URI_MAX))).is_err());
-    }
-
-    #[test]
-    fn the_bucket_allows_a_burst_then_one_a_second() {
-        let start = Instant::now();
-        let mut bucket = Bucket::new();
-        bucket.since = start;
-        for _ in 0..BURST {
-            assert!(bucket.take(start));
-        }
-        assert!(!bucket.take(start));
-        assert!(!bucket.take(start + REFILL / 2));
-        assert!(bucket.take(start + REFILL));
-        assert!(!bucket.take(start + REFILL));
     }
 }

@@ -17,7 +17,7 @@ use zbus::message::Header;
 use zbus::zvariant::{OwnedFd, OwnedObjectPath, OwnedValue};
 
 use super::opener::Opener;
-use super::reply::{request_path, valid_token, Code, PortalError, Responder};
+use super::reply::{request_for, Code, PortalError, Responder};
 
 /// The portal interface.
 pub struct OpenUriPortal {
@@ -28,40 +28,16 @@ pub struct OpenUriPortal {
 }
 
 impl OpenUriPortal {
-    /// The request's handle for the caller and its `handle_token`.
-    fn handle(
+    /// Answers "other" at once: OpenFile and OpenDirectory open nothing
+    /// outside.
+    fn refuse(
+        &self,
         header: &Header<'_>,
         options: &HashMap<String, OwnedValue>,
-    ) -> Result<(String, String), PortalError> {
-        let sender = header
-            .sender()
-            .ok_or_else(|| PortalError::NotAllowed("no sender".into()))?
-            .to_string();
-        let token = match options.get("handle_token").map(|v| &**v) {
-            None => "t".to_owned(),
-            Some(zbus::zvariant::Value::Str(t)) if valid_token(t) => t.to_string(),
-            Some(_) => {
-                return Err(PortalError::InvalidArgument(
-                    "handle_token is not a valid token".into(),
-                ))
-            }
-        };
-        let path = request_path(&sender, &token);
-        Ok((sender, path))
-    }
-
-    /// Answers the request at `path` with `code` (its Response follows
-    /// the handle).
-    fn answer(
-        &self,
-        sender: String,
-        path: String,
-        code: Code,
     ) -> Result<OwnedObjectPath, PortalError> {
-        let handle = OwnedObjectPath::try_from(path.clone())
-            .map_err(|e| PortalError::Failed(e.to_string()))?;
-        self.responder.respond(sender, path, code, HashMap::new());
-        Ok(handle)
+        let (sender, path) = request_for(header, options)?;
+        self.responder
+            .answer(sender, path, Code::Other, HashMap::new())
     }
 }
 
@@ -75,7 +51,7 @@ impl OpenUriPortal {
         uri: String,
         options: HashMap<String, OwnedValue>,
     ) -> Result<OwnedObjectPath, PortalError> {
-        let (sender, path) = Self::handle(&header, &options)?;
+        let (sender, path) = request_for(&header, &options)?;
         let code = match &self.opener {
             None => {
                 tracing::warn!("a link was not opened: the policy denies it (portal.open_uri)");
@@ -93,7 +69,7 @@ impl OpenUriPortal {
                 }
             }
         };
-        self.answer(sender, path, code)
+        self.responder.answer(sender, path, code, HashMap::new())
     }
 
     async fn open_file(
@@ -103,8 +79,7 @@ impl OpenUriPortal {
         _fd: OwnedFd,
         options: HashMap<String, OwnedValue>,
     ) -> Result<OwnedObjectPath, PortalError> {
-        let (sender, path) = Self::handle(&header, &options)?;
-        self.answer(sender, path, Code::Other)
+        self.refuse(&header, &options)
     }
 
     async fn open_directory(
@@ -114,8 +89,7 @@ impl OpenUriPortal {
         _fd: OwnedFd,
         options: HashMap<String, OwnedValue>,
     ) -> Result<OwnedObjectPath, PortalError> {
-        let (sender, path) = Self::handle(&header, &options)?;
-        self.answer(sender, path, Code::Other)
+        self.refuse(&header, &options)
     }
 
     /// Scheme handlers the app may ask about: none are said to exist

@@ -18,15 +18,13 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use zbus::interface;
 use zbus::message::Header;
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 
-use super::opener::Bucket;
-use super::reply::{request_path, valid_token, Code, PortalError, Responder};
+use super::reply::{request_for, Code, PortalError, RateLimit, Responder};
 
 /// The largest document written.
 pub const DOCUMENT_MAX: u64 = 256 << 20;
@@ -56,7 +54,7 @@ pub struct Printer {
     dir: PathBuf,
     dir_fd: OwnedFd,
     printed: Mutex<Vec<Printed>>,
-    bucket: Mutex<Bucket>,
+    limit: RateLimit,
     /// One document at a time.
     busy: Mutex<()>,
     next: AtomicU32,
@@ -69,7 +67,7 @@ impl Printer {
             dir,
             dir_fd,
             printed: Mutex::new(Vec::new()),
-            bucket: Mutex::new(Bucket::new()),
+            limit: RateLimit::new(),
             busy: Mutex::new(()),
             next: AtomicU32::new(1),
         }
@@ -87,12 +85,7 @@ impl Printer {
 
     /// Writes the document `file` (blocking: off the bus's executor).
     fn print(&self, title: &str, file: OwnedFd) -> Result<Printed, String> {
-        let allowed = self
-            .bucket
-            .lock()
-            .map(|mut b| b.take(Instant::now()))
-            .unwrap_or(false);
-        if !allowed {
+        if !self.limit.allow() {
             return Err("more than 5 documents at once, or more than one a second".into());
         }
         let Ok(_one) = self.busy.try_lock() else {
@@ -243,41 +236,6 @@ pub struct PrintPortal {
     pub responder: Responder,
 }
 
-impl PrintPortal {
-    fn handle(
-        header: &Header<'_>,
-        options: &HashMap<String, OwnedValue>,
-    ) -> Result<(String, String), PortalError> {
-        let sender = header
-            .sender()
-            .ok_or_else(|| PortalError::NotAllowed("no sender".into()))?
-            .to_string();
-        let token = match options.get("handle_token").map(|v| &**v) {
-            None => "t".to_owned(),
-            Some(Value::Str(t)) if valid_token(t) => t.to_string(),
-            Some(_) => {
-                return Err(PortalError::InvalidArgument(
-                    "handle_token is not a valid token".into(),
-                ))
-            }
-        };
-        Ok((sender.clone(), request_path(&sender, &token)))
-    }
-
-    fn answer(
-        &self,
-        sender: String,
-        path: String,
-        code: Code,
-        results: HashMap<String, OwnedValue>,
-    ) -> Result<OwnedObjectPath, PortalError> {
-        let handle = OwnedObjectPath::try_from(path.clone())
-            .map_err(|e| PortalError::Failed(e.to_string()))?;
-        self.responder.respond(sender, path, code, results);
-        Ok(handle)
-    }
-}
-
 #[interface(name = "org.freedesktop.portal.Print")]
 impl PrintPortal {
     #[allow(clippy::too_many_arguments)]
@@ -290,7 +248,7 @@ impl PrintPortal {
         page_setup: HashMap<String, OwnedValue>,
         options: HashMap<String, OwnedValue>,
     ) -> Result<OwnedObjectPath, PortalError> {
-        let (sender, path) = Self::handle(&header, &options)?;
+        let (sender, path) = request_for(&header, &options)?;
         if let Some(host) = self.host.clone() {
             let (title, settings, page_setup) = (
                 title.chars().take(256).collect::<String>(),
@@ -340,13 +298,15 @@ impl PrintPortal {
                     (Code::Other, HashMap::new())
                 }
             };
-            return self.answer(sender, path, code, results);
+            return self.responder.answer(sender, path, code, results);
         }
         if self.printer.is_none() {
             tracing::warn!(
                 "the app asked to print: the policy sets no portal.print_to, or portal.print = false"
             );
-            return self.answer(sender, path, Code::Other, HashMap::new());
+            return self
+                .responder
+                .answer(sender, path, Code::Other, HashMap::new());
         }
         // The app's own settings back: nothing of the host's printers.
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
@@ -360,7 +320,7 @@ impl PrintPortal {
                 OwnedValue::try_from(value).map_err(|e| PortalError::Failed(e.to_string()))?;
             results.insert(key.to_owned(), value);
         }
-        self.answer(sender, path, Code::Success, results)
+        self.responder.answer(sender, path, Code::Success, results)
     }
 
     async fn print(
@@ -371,7 +331,7 @@ impl PrintPortal {
         fd: zbus::zvariant::OwnedFd,
         options: HashMap<String, OwnedValue>,
     ) -> Result<OwnedObjectPath, PortalError> {
-        let (sender, path) = Self::handle(&header, &options)?;
+        let (sender, path) = request_for(&header, &options)?;
         if let Some(host) = self.host.clone() {
             let token = match options.get("token").map(|v| &**v) {
                 Some(Value::U32(t)) => *t,
@@ -402,13 +362,15 @@ impl PrintPortal {
                     }
                 }
             };
-            return self.answer(sender, path, code, HashMap::new());
+            return self.responder.answer(sender, path, code, HashMap::new());
         }
         let Some(printer) = self.printer.clone() else {
             tracing::warn!(
                 "the app asked to print: the policy sets no portal.print_to, or portal.print = false"
             );
-            return self.answer(sender, path, Code::Other, HashMap::new());
+            return self
+                .responder
+                .answer(sender, path, Code::Other, HashMap::new());
         };
         let fd: OwnedFd = fd.into();
         let title: String = title.chars().take(1024).collect();
@@ -422,7 +384,7 @@ impl PrintPortal {
                 Code::Other
             }
         };
-        self.answer(sender, path, code, HashMap::new())
+        self.responder.answer(sender, path, code, HashMap::new())
     }
 
     #[zbus(property(emits_changed_signal = "const"), name = "version")]

@@ -105,18 +105,11 @@ impl std::fmt::Display for BadOption {
 /// Cuts `text` to [`TEXT_MAX`] bytes on a character boundary, without
 /// control characters (a title is shown to the user).
 fn clean(text: &str) -> String {
-    let mut out: String = text
+    let out: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    if out.len() > TEXT_MAX {
-        let mut end = TEXT_MAX;
-        while !out.is_char_boundary(end) {
-            end -= 1;
-        }
-        out.truncate(end);
-    }
-    out
+    crate::util::cut_bytes(out, TEXT_MAX)
 }
 
 /// A NUL-terminated byte string (`ay`), as a lossy path text.

@@ -30,8 +30,8 @@ use super::registry::{Entry, Refused, Registry};
 use super::request::{self, Kind};
 use super::settings::Settings;
 
+use super::reply::PortalError;
 pub use super::reply::{request_path, Code, NAME, PATH};
-use super::reply::{valid_token, PortalError};
 const REQUEST_IFACE: &str = "org.freedesktop.portal.Request";
 
 /// How long wsbox waits for the bus to answer its first calls, while the
@@ -169,20 +169,7 @@ impl FileChooser {
         title: &str,
         options: &HashMap<String, OwnedValue>,
     ) -> Result<OwnedObjectPath, PortalError> {
-        let sender = header
-            .sender()
-            .ok_or_else(|| PortalError::NotAllowed("no sender".into()))?
-            .to_string();
-        let token = match options.get("handle_token").map(|v| &**v) {
-            None => "t".to_owned(),
-            Some(Value::Str(t)) if valid_token(t) => t.to_string(),
-            Some(_) => {
-                return Err(PortalError::InvalidArgument(
-                    "handle_token is not a valid token".into(),
-                ))
-            }
-        };
-        let mut path = request_path(&sender, &token);
+        let (sender, mut path) = super::reply::request_for(header, options)?;
         let pending = request::parse(0, kind, title, options, self.shared.writable)
             .map_err(|e| PortalError::InvalidArgument(e.to_string()))?;
         let id = match self.shared.registry.add(&sender, &path, pending.clone()) {
@@ -564,21 +551,4 @@ fn spawn_watch(conn: Connection, shared: Arc<Shared>) -> Result<()> {
         })
         .context("failed to start the portal")?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_paths_follow_the_portal_spec() {
-        assert_eq!(
-            request_path(":1.45", "gtk3"),
-            "/org/freedesktop/portal/desktop/request/1_45/gtk3"
-        );
-        assert!(valid_token("firefox_esr_file_picker_0_1"));
-        for bad in ["", "a/b", "a.b", "a-b", &"x".repeat(65)] {
-            assert!(!valid_token(bad), "{bad}");
-        }
-    }
 }

@@ -134,6 +134,25 @@ impl Sandbox {
         self.control(&args);
     }
 
+    /// Presses `key` (`ctrl+p`) every 5 s, until `started` shows in what
+    /// wsbox and the app printed (a key pressed while an app still lays
+    /// out its window may do nothing), and returns what `done` finds
+    /// meanwhile, within `limit`.
+    pub fn press_until<T>(
+        &self,
+        key: &str,
+        started: &str,
+        limit: Duration,
+        mut done: impl FnMut() -> Option<T>,
+    ) -> Option<T> {
+        poll(limit, || {
+            if !self.stderr_so_far().contains(started) {
+                self.input(&["key", key]);
+            }
+            poll(Duration::from_secs(5), &mut done)
+        })
+    }
+
     /// The sandbox's windows, or None while wsbox does not answer.
     pub fn windows(&self) -> Option<Vec<Window>> {
         let out = self.wsbox(&["windows", &self.name, "--json"]);
