@@ -1,0 +1,30 @@
+//! Reexports of crates, that are part of the public api, for convenience
+
+#[cfg(feature = "backend_vulkan")]
+pub use ash;
+pub use calloop;
+#[cfg(feature = "backend_drm")]
+pub use drm;
+#[cfg(feature = "backend_gbm")]
+pub use gbm;
+#[cfg(feature = "renderer_glow")]
+pub use glow;
+#[cfg(feature = "backend_libinput")]
+pub use input;
+#[cfg(feature = "renderer_pixman")]
+pub use pixman;
+pub use rustix;
+#[cfg(feature = "backend_udev")]
+pub use udev;
+#[cfg(feature = "wayland_frontend")]
+pub use wayland_protocols;
+#[cfg(feature = "wayland_frontend")]
+pub use wayland_protocols_misc;
+#[cfg(feature = "wayland_frontend")]
+pub use wayland_protocols_wlr;
+#[cfg(feature = "wayland_frontend")]
+pub use wayland_server;
+#[cfg(feature = "backend_winit")]
+pub use winit;
+#[cfg(feature = "x11rb_event_source")]
+pub use x11rb;
