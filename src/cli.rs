@@ -330,6 +330,11 @@ pub struct RunArgs {
     /// modes, unless the policy's `[portal] enabled` says otherwise).
     #[arg(long)]
     pub no_portal: bool,
+    /// Run X11 programs: start a rootless Xwayland of the sandbox's own
+    /// inside it, on its Wayland socket (DISPLAY=:0, no TCP, an X authority
+    /// only the sandbox has). Same as the policy's `[display] x11 = true`.
+    #[arg(long)]
+    pub x11: bool,
     /// Keep the app's $HOME in DIR across runs (`<name>` is the sandbox's
     /// name); default: an empty tmpfs.
     #[arg(long, value_name = "DIR")]

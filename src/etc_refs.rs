@@ -23,7 +23,7 @@ use crate::util::sandbox_program;
 
 /// What invalidates the cache: dpkg's status file and info directory, and
 /// the format of the cache itself.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Cache {

@@ -1103,7 +1103,7 @@ fn an_app_that_ends_before_the_timeout_leaves_its_last_frame() {
 }
 
 /// An X11 program (it links libX11) that fails without showing a window
-/// gets one line saying that X11 programs cannot run in wsbox yet; any
+/// without --x11 gets one line saying that X11 programs need it; any
 /// other program that fails gets none.
 #[test]
 fn an_x11_program_that_finds_no_display_is_told_why() {
@@ -1116,7 +1116,8 @@ fn an_x11_program_that_finds_no_display_is_told_why() {
     assert!(
         out.stderr.lines().any(|l| l
             == "wsbox: the app, an X11 program, exited with status 1 without showing a window: \
-                X11 programs cannot run in wsbox yet (DISPLAY is not set inside)"),
+                DISPLAY is not set inside; X11 programs need --x11 (or the policy's [display] x11 = \
+                true), which starts an Xwayland of the sandbox's own"),
         "{out}"
     );
     let out = run_headless(&["--", "false"]);

@@ -117,7 +117,7 @@ impl Core {
     pub fn window_for(&self, surface: &WlSurface) -> Option<Window> {
         self.space
             .elements()
-            .find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == surface))
+            .find(|w| crate::toplevel::surface(w).as_ref() == Some(surface))
             .cloned()
     }
 }

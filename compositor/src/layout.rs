@@ -67,18 +67,42 @@ pub fn frame_size(toplevel: &ToplevelSurface, host_frame: bool) -> Option<(i32, 
     Some((INNER_TITLE_HEIGHT, INNER_BORDER))
 }
 
+/// The inner frame of any window, as [`frame_size`] says for an
+/// xdg_toplevel. X11 windows rely on a window manager for their title bar,
+/// so wsbox always frames them as it frames server-side decorations;
+/// override-redirect windows (menus) have none.
+pub fn window_frame(window: &Window, host_frame: bool) -> Option<(i32, i32)> {
+    if let Some(toplevel) = window.toplevel() {
+        return frame_size(toplevel, host_frame);
+    }
+    let x11 = window.x11_surface()?;
+    if x11.is_override_redirect() || (host_frame && x11.is_transient_for().is_none()) {
+        return None;
+    }
+    Some((INNER_TITLE_HEIGHT, INNER_BORDER))
+}
+
 impl Core {
+    /// The window `window` is a dialog of: an xdg_toplevel's parent, or the
+    /// window an X11 window is transient for.
+    pub fn parent_of(&self, window: &Window) -> Option<Window> {
+        if let Some(toplevel) = window.toplevel() {
+            return toplevel.parent().and_then(|p| self.window_for(&p));
+        }
+        let parent = window.x11_surface()?.is_transient_for()?;
+        self.space
+            .elements()
+            .find(|w| w.x11_surface().is_some_and(|x| x.window_id() == parent))
+            .cloned()
+    }
+
     /// Where a new toplevel goes and how big it is: parentless toplevels fill
     /// the output (below the title bar when wsbox decorates them); dialogs are
     /// centred over their parent at the size they ask for.
     pub fn placement(&self, window: &Window) -> (Rectangle<i32, Logical>, bool) {
         let output = self.output_area();
-        let (title, border) = window
-            .toplevel()
-            .and_then(|t| frame_size(t, self.host_frame))
-            .unwrap_or((0, 0));
-        let parent = window.toplevel().and_then(|t| t.parent());
-        match parent.and_then(|p| self.window_for(&p)) {
+        let (title, border) = window_frame(window, self.host_frame).unwrap_or((0, 0));
+        match self.parent_of(window) {
             Some(parent) => {
                 let size = window.geometry().size;
                 let parent_geo = self.space.element_geometry(&parent).unwrap_or(output);
@@ -138,6 +162,10 @@ impl Core {
                     }
                 }
             });
+        } else if let Some(x11) = window.x11_surface() {
+            if let Err(err) = x11.configure(rect) {
+                tracing::debug!(%err, "X11: cannot configure a window");
+            }
         }
         self.space.map_element(window.clone(), rect.loc, true);
     }
@@ -246,20 +274,20 @@ impl Core {
         self.space
             .elements()
             .rev()
-            .find(|w| is_mapped(w))
-            .and_then(|w| w.toplevel().map(|t| t.wl_surface().clone()))
+            .find(|w| is_mapped(w) && !crate::toplevel::is_override_redirect(w))
+            .and_then(crate::toplevel::surface)
     }
 
     /// Marks the toplevel of `focus` activated and every other one not,
     /// telling each.
     pub(crate) fn activate_only(&self, focus: Option<&WlSurface>) {
         for window in self.space.elements() {
-            let active = window
-                .toplevel()
-                .is_some_and(|t| Some(t.wl_surface()) == focus);
+            let active = focus.is_some() && crate::toplevel::surface(window).as_ref() == focus;
             window.set_activated(active);
             if let Some(t) = window.toplevel() {
                 t.send_pending_configure();
+            } else if let (true, Some(x11)) = (active, window.x11_surface()) {
+                x11.take_x11_input_focus();
             }
         }
     }

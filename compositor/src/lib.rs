@@ -41,6 +41,7 @@ pub mod stats;
 mod tests;
 mod text;
 pub mod text_input;
+mod toplevel;
 
 pub use backend::host::Error as HostError;
 pub use config::{Config, KeyboardConfig};

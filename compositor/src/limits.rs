@@ -21,6 +21,10 @@ pub const MAX_POOL_BYTES: i64 = 1 << 30;
 /// wl_shm pools per client whose mappings live (the pool object, or a
 /// buffer made from it).
 pub const MAX_POOLS: usize = 64;
+/// The same for the sandbox's Xwayland, which makes one pool per window
+/// buffer of all the X11 clients together; their bytes stay capped as any
+/// client's.
+pub const MAX_XWAYLAND_POOLS: usize = 1024;
 /// Live wl_surfaces per client.
 pub const MAX_SURFACES: usize = 4096;
 /// Bytes of all of a client's wl_shm pools together, as long as their
@@ -66,9 +70,10 @@ pub const MAX_PENDING_FDS: usize = 128;
 pub const MAX_OUTGOING_BYTES: usize = 4096;
 
 /// A client's counters.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ClientLimits {
     pools: AtomicUsize,
+    max_pools: usize,
     surfaces: AtomicUsize,
     shm_bytes: AtomicU64,
     /// The pool bytes of every client of the sandbox (shared).
@@ -94,12 +99,24 @@ struct PoolAccount {
     destroyed: bool,
 }
 
+impl Default for ClientLimits {
+    fn default() -> Self {
+        Self::new(Arc::default())
+    }
+}
+
 impl ClientLimits {
     /// The counters of a new client; `sandbox_shm_bytes` is shared by all
     /// the clients of the sandbox.
     pub fn new(sandbox_shm_bytes: Arc<AtomicU64>) -> Self {
+        Self::with_pools(sandbox_shm_bytes, MAX_POOLS)
+    }
+
+    /// The counters of a new client that may have `max_pools` pools.
+    pub fn with_pools(sandbox_shm_bytes: Arc<AtomicU64>, max_pools: usize) -> Self {
         Self {
             pools: AtomicUsize::default(),
+            max_pools,
             surfaces: AtomicUsize::default(),
             shm_bytes: AtomicU64::default(),
             sandbox_shm_bytes,
@@ -113,9 +130,9 @@ impl ClientLimits {
     pub fn add_pool(&self, size: i32) -> Result<(), String> {
         check_pool_size(size)?;
         let n = self.pools.fetch_add(1, Ordering::Relaxed) + 1;
-        if n > MAX_POOLS {
+        if n > self.max_pools {
             self.pools.fetch_sub(1, Ordering::Relaxed);
-            return Err(format!("more than {MAX_POOLS} wl_shm pools"));
+            return Err(format!("more than {} wl_shm pools", self.max_pools));
         }
         if let Err(why) = self.grow_shm(0, size) {
             self.pools.fetch_sub(1, Ordering::Relaxed);

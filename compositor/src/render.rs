@@ -20,7 +20,6 @@ use smithay::render_elements;
 use smithay::utils::{Monotonic, Physical, Point, Scale, Time};
 use smithay::wayland::compositor::with_states;
 use smithay::wayland::presentation::Refresh;
-use smithay::wayland::shell::xdg::XdgToplevelSurfaceData;
 
 use crate::core_state::Core;
 use crate::layout;
@@ -105,19 +104,10 @@ pub fn elements(
                 .map(OutputElement::Surface),
         );
 
-        let Some(toplevel) = window.toplevel() else {
-            continue;
-        };
-        if layout::frame_size(toplevel, core.host_frame).is_none() {
+        if layout::window_frame(window, core.host_frame).is_none() {
             continue;
         }
-        let title = with_states(toplevel.wl_surface(), |states| {
-            states
-                .data_map
-                .get::<XdgToplevelSurfaceData>()
-                .and_then(|d| d.lock().ok().and_then(|d| d.title.clone()))
-                .unwrap_or_default()
-        });
+        let title = crate::toplevel::title(window);
         let text = marking::responding_title(
             marking::marked_title(&core.config.name, &title),
             core.not_responding,

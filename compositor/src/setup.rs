@@ -182,6 +182,7 @@ impl State {
             },
             seat_state,
             seat,
+            x11: Default::default(),
         })
     }
 }

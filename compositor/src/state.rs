@@ -16,8 +16,7 @@ use smithay::output::{Mode, Scale};
 use smithay::reexports::wayland_server::backend::{ClientData, ClientId, DisconnectReason};
 use smithay::reexports::wayland_server::Client;
 use smithay::utils::{Logical, Size};
-use smithay::wayland::compositor::{with_states, CompositorClientState};
-use smithay::wayland::shell::xdg::XdgToplevelSurfaceData;
+use smithay::wayland::compositor::CompositorClientState;
 
 use crate::backend::{host, Backend};
 use crate::core_state::Core;
@@ -60,6 +59,33 @@ pub struct State {
     /// the backends take `Core` without knowing `State`.
     pub seat_state: SeatState<State>,
     pub seat: Seat<State>,
+    /// The X11 window manager, once the sandbox's Xwayland is ready.
+    pub x11: X11,
+}
+
+/// The X11 side (`crate::handlers::xwm`): smithay's window manager on the
+/// sandbox's Xwayland, whose Wayland connection is an ordinary client with
+/// the ordinary limits. Empty unless the policy asked for X11.
+#[derive(Debug, Default)]
+pub struct X11 {
+    /// smithay's window manager, on its own connection to Xwayland.
+    pub(crate) wm: Option<smithay::xwayland::X11Wm>,
+    /// Xwayland's Wayland connection.
+    pub(crate) client: Option<Client>,
+    /// The window manager's own event loop (its data is `State`, where
+    /// wsbox's loop has its own): dispatched when its fd is readable.
+    pub(crate) events: Option<smithay::reexports::calloop::EventLoop<'static, State>>,
+    /// Windows whose wl_surface the X server named before it existed.
+    pub(crate) unpaired: Vec<smithay::xwayland::X11Surface>,
+    /// When Xwayland went away, until that is reported (or not: the
+    /// sandbox was ending anyway).
+    pub(crate) lost: Option<std::time::Instant>,
+    /// The sandbox is ending: Xwayland going away is expected.
+    pub(crate) ending: bool,
+    /// When the latest reads of an X11 client's selection started.
+    pub(crate) reads: Vec<std::time::Instant>,
+    /// Needed by smithay's window manager; its global is never shown.
+    pub(crate) shell: Option<smithay::wayland::xwayland_shell::XWaylandShellState>,
 }
 
 impl State {
@@ -67,6 +93,23 @@ impl State {
     pub fn insert_client(
         &mut self,
         stream: std::os::unix::net::UnixStream,
+    ) -> std::io::Result<Client> {
+        self.insert_client_with(stream, limits::MAX_POOLS)
+    }
+
+    /// Accepts the sandbox's Xwayland, which may have more wl_shm pools
+    /// ([`limits::MAX_XWAYLAND_POOLS`]) and otherwise the same limits.
+    pub fn insert_xwayland(
+        &mut self,
+        stream: std::os::unix::net::UnixStream,
+    ) -> std::io::Result<Client> {
+        self.insert_client_with(stream, limits::MAX_XWAYLAND_POOLS)
+    }
+
+    fn insert_client_with(
+        &mut self,
+        stream: std::os::unix::net::UnixStream,
+        max_pools: usize,
     ) -> std::io::Result<Client> {
         // Every connection has limits of its own: without a cap on them, a
         // sandbox multiplies its per-client limits by reconnecting. The
@@ -80,6 +123,7 @@ impl State {
         let data = Arc::new(ClientState::new(
             self.core.clients.clone(),
             self.core.shm_bytes.clone(),
+            max_pools,
         ));
         self.core.display_handle.insert_client(stream, data)
     }
@@ -89,6 +133,7 @@ impl State {
     pub fn tick(&mut self) {
         // An auto export held back by its rate limit.
         self.clipboard_after_batch();
+        self.x11_report_loss();
         let State { backend, core, .. } = self;
         match backend {
             Backend::Headless(headless) => headless.render_frame(core),
@@ -169,29 +214,19 @@ impl State {
             .space
             .elements()
             .filter_map(|window| {
-                let toplevel = window.toplevel()?;
+                if crate::toplevel::is_override_redirect(window) {
+                    return None;
+                }
+                let surface = crate::toplevel::surface(window)?;
                 let geometry = self.core.space.element_geometry(window)?;
-                let (title, app_id) = with_states(toplevel.wl_surface(), |states| {
-                    states
-                        .data_map
-                        .get::<XdgToplevelSurfaceData>()
-                        .and_then(|d| d.lock().ok())
-                        .map(|d| {
-                            (
-                                d.title.clone().unwrap_or_default(),
-                                d.app_id.clone().unwrap_or_default(),
-                            )
-                        })
-                        .unwrap_or_default()
-                });
                 Some(WindowInfo {
-                    title,
-                    app_id,
+                    title: crate::toplevel::title(window),
+                    app_id: crate::toplevel::app_id(window),
                     x: geometry.loc.x,
                     y: geometry.loc.y,
                     width: geometry.size.w,
                     height: geometry.size.h,
-                    focused: focused.as_ref() == Some(toplevel.wl_surface()),
+                    focused: focused.as_ref() == Some(&surface),
                 })
             })
             .collect()
@@ -294,8 +329,8 @@ impl State {
     /// Asks every toplevel to close (xdg_toplevel.close).
     pub fn close_all(&mut self) {
         for window in self.core.space.elements() {
-            if let Some(toplevel) = window.toplevel() {
-                toplevel.send_close();
+            if !crate::toplevel::is_override_redirect(window) {
+                crate::toplevel::close(window);
             }
         }
     }
@@ -333,16 +368,10 @@ impl State {
         let window = focused
             .and_then(|s| self.core.window_for(&s))
             .or_else(|| self.core.space.elements().next_back().cloned());
-        let Some(toplevel) = window.as_ref().and_then(|w| w.toplevel().cloned()) else {
-            return String::new();
-        };
-        with_states(toplevel.wl_surface(), |states| {
-            states
-                .data_map
-                .get::<XdgToplevelSurfaceData>()
-                .and_then(|d| d.lock().ok().and_then(|d| d.title.clone()))
-                .unwrap_or_default()
-        })
+        window
+            .as_ref()
+            .map(crate::toplevel::title)
+            .unwrap_or_default()
     }
 
     /// Gives the keyboard focus to the window [`Core::focus_target`] names
@@ -370,10 +399,10 @@ pub struct ClientState {
 }
 
 impl ClientState {
-    fn new(clients: Arc<AtomicUsize>, shm_bytes: Arc<AtomicU64>) -> Self {
+    fn new(clients: Arc<AtomicUsize>, shm_bytes: Arc<AtomicU64>, max_pools: usize) -> Self {
         Self {
             compositor_state: CompositorClientState::default(),
-            limits: ClientLimits::new(shm_bytes),
+            limits: ClientLimits::with_pools(shm_bytes, max_pools),
             clients,
         }
     }

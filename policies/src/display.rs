@@ -20,6 +20,11 @@ pub struct Display {
     /// In window mode: who draws the host window's title bar.
     #[serde(default)]
     pub host_decorations: HostDecorations,
+    /// X11 programs: a rootless Xwayland of the sandbox's own, started
+    /// inside it (`DISPLAY=:0`). Off by default: a Wayland-only sandbox
+    /// has no X server at all.
+    #[serde(default)]
+    pub x11: bool,
 }
 
 impl Default for Display {
@@ -27,6 +32,7 @@ impl Default for Display {
         Self {
             color: default_color(),
             host_decorations: HostDecorations::default(),
+            x11: false,
         }
     }
 }

@@ -13,9 +13,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use wsbox_sandbox::plan::{
-    FileSpec, ServiceSpec, Spec, GENERATED_DIR, SANDBOX_HOME, SANDBOX_RUNTIME_DIR,
-};
+use wsbox_sandbox::plan::{FileSpec, ServiceSpec, Spec, GENERATED_DIR, SANDBOX_RUNTIME_DIR};
 use wsbox_sandbox::BindSpec;
 
 /// Where Debian's dbus-daemon is, on the host and so inside.
@@ -164,16 +162,9 @@ pub fn make(dir: &Path, spec: &mut Spec, network: bool) -> Result<Bus> {
         .iter()
         .map(Into::into)
         .collect(),
-        env: [
-            ("HOME", SANDBOX_HOME),
-            ("PATH", "/usr/bin:/bin"),
-            ("LANG", "C.UTF-8"),
-            ("XDG_RUNTIME_DIR", SANDBOX_RUNTIME_DIR),
-        ]
-        .iter()
-        .map(|(k, v)| ((*k).into(), (*v).into()))
-        .collect(),
+        env: ServiceSpec::env_with(&[]),
         listen_fd: Some(listen_raw),
+        fds: Vec::new(),
     });
     spec.hold_app = true;
     let address = format!("unix:path={}", inside_socket().display());

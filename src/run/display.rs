@@ -53,10 +53,14 @@ pub fn display(mut plan: Plan) -> Result<Shown> {
     let signal = event_loop.get_signal();
     // Asked by a helper while the compositor starts (src/a11y/mod.rs).
     let a11y = crate::a11y::ask(plan.a11y_wanted, &plan.instance.dir);
-    let compositor = match plan.compositor.take() {
+    let mut compositor = match plan.compositor.take() {
         Some(config) => Some(wayland(&mut plan, config, &handle, &signal)?),
         None => None,
     };
+    if let (true, Some(compositor)) = (plan.x11_wanted, compositor.as_mut()) {
+        let xwayland = super::x11::make(&plan.instance.dir, &mut plan.spec, compositor, &handle)?;
+        plan.xwayland = Some(xwayland);
+    }
 
     if let Some(portal) = &plan.portal {
         let bus =

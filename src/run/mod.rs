@@ -36,6 +36,7 @@ mod serve;
 mod start;
 mod state;
 mod teardown;
+mod x11;
 
 use anyhow::Result;
 

@@ -69,6 +69,11 @@ pub struct Plan {
     pub a11y_wanted: bool,
     /// The accessibility helper, once `display` found the host's bus.
     pub a11y: Option<crate::a11y::A11y>,
+    /// X11 programs (`--x11`, `[display] x11`): `display` makes Xwayland's
+    /// sockets.
+    pub x11_wanted: bool,
+    /// Xwayland's fds, until pid 1 has its own.
+    pub xwayland: Option<super::x11::Xwayland>,
     /// The sandbox's cgroup, when it can have one: pid 1 joins it before
     /// it starts anything; removed once the sandbox has ended.
     pub cgroup: Option<crate::limits::cgroup::Cgroup>,
@@ -230,6 +235,16 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
         spec.machine_id = identity::stable_machine_id(&identity::key_dir()?, &name)?;
     }
 
+    let x11_wanted = args.x11 || policy.display.x11;
+    if x11_wanted {
+        if display == DisplayMode::None {
+            anyhow::bail!(
+                "--x11 (or the policy's [display] x11) needs a display: X11 windows are shown by \
+                 the sandbox's compositor, which --display none does not start"
+            );
+        }
+        super::x11::check()?;
+    }
     let compositor = (display != DisplayMode::None).then(|| Config {
         keep_last_frame: args.screenshot.is_some(),
         ..compositor_config(&policy, &name, output)
@@ -252,6 +267,8 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
         bus: None,
         a11y_wanted: policy.a11y.enabled && display != DisplayMode::None,
         a11y: None,
+        x11_wanted,
+        xwayland: None,
         cgroup: limits.cgroup,
         instance,
     })

@@ -109,6 +109,10 @@ pub fn start(shown: Shown) -> Result<Started> {
     if let Some(cgroup) = cgroup.as_mut() {
         cgroup.joined();
     }
+    // pid 1 has Xwayland's fds now: an Xwayland that dies closes them.
+    if let Some(mut xwayland) = plan.xwayland {
+        xwayland.close_theirs();
+    }
     let mut warnings = plan.warnings;
     let portal = match (plan.bus, plan.portal) {
         (Some(mut bus), Some(portal)) => {
@@ -314,7 +318,8 @@ pub fn start(shown: Shown) -> Result<Started> {
         documents,
         host_chooser,
         graces: (plan.grace, plan.timeout_grace),
-        program_file: plan.program_file,
+        // With X11 on, an X11 program's failure is its own: no hint.
+        program_file: plan.program_file.filter(|_| !plan.x11_wanted),
         screenshot,
         portal,
         warnings,

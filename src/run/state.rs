@@ -116,6 +116,7 @@ impl Run {
         if !self.stopping {
             self.stopping = true;
             if let Some(compositor) = self.compositor.as_mut() {
+                compositor.set_ending();
                 compositor.close_all();
             }
         }

@@ -93,8 +93,8 @@ pub fn teardown(ended: Ended) -> Result<i32> {
 
 /// An X11 program (it links libX11 or libxcb) that failed on its own
 /// without ever showing a window was most likely looking for its display:
-/// one line says that wsbox gives it none. Factual only: DISPLAY is not set
-/// inside.
+/// one line says that wsbox gives it none unless asked. Factual only:
+/// DISPLAY is not set inside without `--x11`.
 fn hint_at_x11(outcome: Option<&Outcome>) {
     let Some(outcome) = outcome else {
         return;
@@ -102,7 +102,8 @@ fn hint_at_x11(outcome: Option<&Outcome>) {
     if outcome.failure.is_none() && (1..EXIT_WSBOX_ERROR).contains(&outcome.code) {
         eprintln!(
             "wsbox: the app, an X11 program, exited with status {} without showing a window: \
-             X11 programs cannot run in wsbox yet (DISPLAY is not set inside)",
+             DISPLAY is not set inside; X11 programs need --x11 (or the policy's [display] x11 = \
+             true), which starts an Xwayland of the sandbox's own",
             outcome.code
         );
     }

@@ -94,6 +94,11 @@ impl Sandbox {
             .unwrap_or_else(|| unreachable!("a Sandbox has its wsbox until it is finished"))
     }
 
+    /// wsbox's pid.
+    pub fn pid(&self) -> i32 {
+        self.running().pid()
+    }
+
     /// wsbox's status, once it ended.
     pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
         self.run.as_mut().and_then(Running::try_wait)

@@ -64,7 +64,12 @@ impl State {
                         &self.core.display_handle,
                         &self.seat,
                         mimes,
-                        Arc::new(bytes),
+                        super::Owner::Host(Arc::new(bytes)),
+                    );
+                    let mimes = TEXT_MIMES.iter().map(|m| (*m).to_owned()).collect();
+                    self.x11_offer_selection(
+                        smithay::wayland::selection::SelectionTarget::Clipboard,
+                        Some(mimes),
                     );
                     self.core.stats.clipboard.to_sandbox += 1;
                     if let Some(window) = self.backend.window().filter(|_| ticket.flash) {
@@ -184,7 +189,8 @@ impl State {
         // served from memory.
         let own =
             current_data_device_selection_userdata::<State>(&self.seat).map(|data| data.clone());
-        if let Some(bytes) = own {
+        let from_x11 = matches!(own, Some(super::Owner::X11));
+        if let Some(super::Owner::Host(bytes)) = own {
             // Whatever was still being read from the app is stale now.
             self.core.transfers.to_host = None;
             self.copy_to_host(bytes, serial, flash);
@@ -199,11 +205,16 @@ impl State {
                     return;
                 }
             };
-            match request_data_device_client_selection::<State>(
-                &self.seat,
-                (*mime).to_owned(),
-                write,
-            ) {
+            let asked = if from_x11 {
+                self.x11_ask_selection(
+                    smithay::wayland::selection::SelectionTarget::Clipboard,
+                    (*mime).to_owned(),
+                    write,
+                )
+            } else {
+                request_data_device_client_selection::<State>(&self.seat, (*mime).to_owned(), write)
+            };
+            match asked {
                 Ok(()) => {
                     if let Err(err) = self
                         .core

@@ -88,6 +88,7 @@ impl CompositorHandler for State {
             }
         }
         super::xdg_shell::handle_commit(self, surface);
+        self.x11_commit(surface);
         self.core.needs_redraw = true;
     }
 }

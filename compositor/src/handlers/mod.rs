@@ -8,6 +8,7 @@ mod compositor;
 mod guards;
 mod text_input;
 mod xdg_shell;
+mod xwm;
 
 use smithay::input::pointer::CursorImageStatus;
 use smithay::input::{Seat, SeatHandler, SeatState};
@@ -73,7 +74,7 @@ delegate_cursor_shape!(State);
 
 impl SelectionHandler for State {
     /// The text wsbox pasted in from the host (the only selection it sets).
-    type SelectionUserData = std::sync::Arc<Vec<u8>>;
+    type SelectionUserData = crate::clipboard::Owner;
 
     fn new_selection(
         &mut self,
@@ -81,6 +82,9 @@ impl SelectionHandler for State {
         source: Option<smithay::wayland::selection::SelectionSource>,
         _seat: Seat<Self>,
     ) {
+        // X11 clients see what the Wayland clients offer.
+        let mimes = source.as_ref().map(|s| s.mime_types());
+        self.x11_offer_selection(ty, mimes);
         // Only the clipboard may cross, and only in auto mode.
         if ty == SelectionTarget::Clipboard && source.is_some() {
             self.sandbox_selection_changed();
@@ -97,10 +101,15 @@ impl SelectionHandler for State {
         _seat: Seat<Self>,
         user_data: &Self::SelectionUserData,
     ) {
-        if ty == SelectionTarget::Clipboard
-            && crate::clipboard::TEXT_MIMES.contains(&mime_type.as_str())
-        {
-            self.serve_sandbox_read(fd, user_data.clone());
+        match user_data {
+            crate::clipboard::Owner::Host(bytes) => {
+                if ty == SelectionTarget::Clipboard
+                    && crate::clipboard::TEXT_MIMES.contains(&mime_type.as_str())
+                {
+                    self.serve_sandbox_read(fd, bytes.clone());
+                }
+            }
+            crate::clipboard::Owner::X11 => self.x11_read_selection(ty, mime_type, fd),
         }
     }
 }

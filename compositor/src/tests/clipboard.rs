@@ -112,7 +112,7 @@ fn reads_of_the_text_wsbox_pasted_in_are_counted() {
         &f.state.core.display_handle,
         &f.state.seat,
         vec!["text/plain".to_owned()],
-        Arc::new(b"pasted".to_vec()),
+        crate::clipboard::Owner::Host(Arc::new(b"pasted".to_vec())),
     );
     f.roundtrip(a);
     let (offer, _) = f.clients[a]

@@ -138,8 +138,28 @@ pub fn of_package(root: &Path, program: &Path) -> BTreeSet<String> {
     let Some(list) = owning_list(&info, &real) else {
         return found;
     };
-    let conffiles = list.with_extension("conffiles");
-    for line in read_lines(&conffiles) {
+    // The package's own conffiles, and those of its `-data` and `-common`
+    // companions, which by Debian's convention hold the configuration of
+    // the same program (gimp's /etc/gimp is gimp-data's).
+    let mut conffiles = vec![list.with_extension("conffiles")];
+    if let Some(stem) = list.file_stem().and_then(OsStr::to_str) {
+        // `NAME.list` or `NAME:ARCH.list`.
+        let (name, arch) = stem
+            .split_once(':')
+            .map_or((stem, None), |(n, a)| (n, Some(a)));
+        for suffix in ["-data", "-common"] {
+            let companion = match arch {
+                Some(arch) => format!("{name}{suffix}:{arch}.conffiles"),
+                None => format!("{name}{suffix}.conffiles"),
+            };
+            conffiles.push(info.join(&companion));
+            if arch.is_some() {
+                // An arch: all companion is listed without the arch.
+                conffiles.push(info.join(format!("{name}{suffix}.conffiles")));
+            }
+        }
+    }
+    for line in conffiles.iter().flat_map(|c| read_lines(c)) {
         // `PATH [obsolete|remove-on-upgrade]`
         let path = line.split(' ').next().unwrap_or("");
         if let Some(name) = etc_name(Path::new(path)) {
@@ -338,6 +358,22 @@ mod tests {
                 .into()
         );
         assert!(of_package(&r, Path::new("/usr/bin/missing")).is_empty());
+        fs::remove_dir_all(&r).unwrap();
+    }
+
+    #[test]
+    fn the_data_and_common_packages_conffiles_count_as_the_programs() {
+        let r = root("companions");
+        fs::write(r.join("usr/bin/paint"), "").unwrap();
+        let info = r.join("var/lib/dpkg/info");
+        fs::write(info.join("paint:amd64.list"), "/usr/bin/paint\n").unwrap();
+        fs::write(info.join("paint-data.conffiles"), "/etc/paint/2.0/menurc\n").unwrap();
+        fs::write(info.join("paint-common:amd64.conffiles"), "/etc/paintrc\n").unwrap();
+        fs::write(info.join("painter.conffiles"), "/etc/unrelated\n").unwrap();
+        assert_eq!(
+            of_package(&r, Path::new("/usr/bin/paint")),
+            ["paint", "paintrc"].map(String::from).into()
+        );
         fs::remove_dir_all(&r).unwrap();
     }
 

@@ -104,6 +104,27 @@ pub struct ServiceSpec {
     /// the service gets as fd 3 with `LISTEN_FDS=1` and `LISTEN_PID` set to
     /// its pid, as systemd's socket activation passes it.
     pub listen_fd: Option<i32>,
+    /// More fds of wsbox's, open in wsbox (and so in pid 1), that the
+    /// service gets as fds 3, 4, … in this order (after the listening
+    /// socket, if any, which is 3). Its arguments name them by number.
+    pub fds: Vec<i32>,
+}
+
+impl ServiceSpec {
+    /// A service's environment: its home, PATH, locale and runtime
+    /// directory inside the sandbox, then `extra`.
+    pub fn env_with(extra: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+        [
+            ("HOME", super::SANDBOX_HOME),
+            ("PATH", "/usr/bin:/bin"),
+            ("LANG", "C.UTF-8"),
+            ("XDG_RUNTIME_DIR", super::SANDBOX_RUNTIME_DIR),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect()
+    }
 }
 
 /// One document grant at start.

@@ -78,7 +78,7 @@ pub(super) fn run(
     };
     let mut keep = vec![err.as_raw_fd(), started.as_raw_fd()];
     keep.extend(alive.as_ref().map(AsRawFd::as_raw_fd));
-    keep.extend(prepared.services.iter().filter_map(|s| s.listen_fd));
+    keep.extend(prepared.services.iter().flat_map(|s| s.held_fds()));
     privileges::close_fds_except(&keep);
     let _ = privileges::drop_capabilities();
     let _ = privileges::no_new_privs();
@@ -88,7 +88,7 @@ pub(super) fn run(
     for index in 0..prepared.services.len() {
         start_service(prepared, index, &err);
     }
-    for fd in prepared.services.iter().filter_map(|s| s.listen_fd) {
+    for fd in prepared.services.iter().flat_map(|s| s.held_fds()) {
         // SAFETY: the services' copies are theirs now; pid 1 uses these
         // numbers no more.
         unsafe { libc::close(fd) };
@@ -425,23 +425,14 @@ fn app(prepared: &Prepared, err: &OwnedFd, service: Option<usize>) -> ! {
 fn exec_service(service: &PreparedService, err: &OwnedFd) -> ! {
     let what = &service.what;
     let mut envp = service.envp.clone();
-    if let Some(fd) = service.listen_fd {
-        let moved = if fd == 3 {
-            // Already in place: only the close-on-exec flag goes.
-            // SAFETY: F_SETFD on an fd this process holds.
-            unsafe { libc::fcntl(3, libc::F_SETFD, 0) }
-        } else {
-            // SAFETY: dup2 onto fd 3, which this process does not use
-            // (every fd above stderr is close-on-exec by now).
-            unsafe { libc::dup2(fd, 3) }
-        };
-        if moved < 0 {
-            fail(
-                err,
-                EXIT_WSBOX_ERROR,
-                format!("failed to start {what}: {}", io::Error::last_os_error()),
-            );
-        }
+    if let Err(e) = place_fds(&service.fds) {
+        fail(
+            err,
+            EXIT_WSBOX_ERROR,
+            format!("failed to start {what}: {e}"),
+        );
+    }
+    if service.listen_fd.is_some() {
         let pid = std::process::id();
         match CString::new(format!("LISTEN_PID={pid}")) {
             Ok(pair) => envp.push(pair),
@@ -458,6 +449,33 @@ fn exec_service(service: &PreparedService, err: &OwnedFd) -> ! {
         EXIT_WSBOX_ERROR,
         format!("failed to start {what} ({shown}): {}", io::Error::from(e)),
     )
+}
+
+/// Moves `fds` to 3, 4, … in order, without close-on-exec. Each is first
+/// copied above every target, so that moving one never overwrites another
+/// still to move.
+fn place_fds(fds: &[i32]) -> io::Result<()> {
+    const ABOVE: i32 = 1024;
+    let mut high = [0i32; 16];
+    if fds.len() > high.len() {
+        return Err(io::Error::other("too many fds for one service"));
+    }
+    for (slot, &fd) in high.iter_mut().zip(fds) {
+        // SAFETY: F_DUPFD_CLOEXEC on an fd this process holds.
+        let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, ABOVE) };
+        if copy < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        *slot = copy;
+    }
+    for (target, &copy) in (3..).zip(&high[..fds.len()]) {
+        // SAFETY: dup2 onto a number this process no longer uses (every fd
+        // above stderr is close-on-exec by now); the copy closes at exec.
+        if unsafe { libc::dup2(copy, target) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// Finds the program in the sandbox's PATH and execs it.

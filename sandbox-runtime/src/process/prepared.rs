@@ -40,6 +40,16 @@ pub(super) struct PreparedService {
     /// Without `LISTEN_PID`, which the service's process adds (its pid).
     pub(super) envp: Vec<CString>,
     pub(super) listen_fd: Option<i32>,
+    /// The service's fds, in the order it gets them (from fd 3): the
+    /// listening socket first, if any.
+    pub(super) fds: Vec<i32>,
+}
+
+impl PreparedService {
+    /// Every fd pid 1 keeps open for this service until it starts.
+    pub(super) fn held_fds(&self) -> impl Iterator<Item = i32> + '_ {
+        self.fds.iter().copied()
+    }
 }
 
 impl Prepared {
@@ -109,6 +119,11 @@ impl Prepared {
                         .collect::<Result<_, _>>()?,
                     envp,
                     listen_fd: service.listen_fd,
+                    fds: service
+                        .listen_fd
+                        .into_iter()
+                        .chain(service.fds.iter().copied())
+                        .collect(),
                 })
             })
             .collect::<Result<Vec<_>, Error>>()?;

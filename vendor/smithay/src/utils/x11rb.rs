@@ -8,7 +8,7 @@ use std::{
     thread::{spawn, JoinHandle},
 };
 
-use tracing::{error, warn};
+use tracing::debug;
 use x11rb::{
     connection::Connection as _,
     protocol::{
@@ -110,7 +110,8 @@ impl EventSource for X11Source {
         if let Some(channel) = &mut self.channel {
             channel.process_events(readiness, token, move |event, meta| {
                 if matches!(event, ChannelEvent::Closed) {
-                    warn!("Event thread exited");
+                    // wsbox: the X server's end is the window manager's to report.
+                    debug!("Event thread exited");
                 }
                 callback(event, meta)
             })
@@ -160,7 +161,10 @@ fn run_event_thread(connection: Arc<RustConnection>, sender: SyncSender<Event>) 
             Ok(event) => event,
             Err(err) => {
                 // Connection errors are most likely permanent. Thus, exit the thread.
-                error!("Event thread exiting due to connection error {}", err);
+                // wsbox: an X server that ends (the sandbox's, at its end) is
+                // not an error here; the window manager's `disconnected` says
+                // what it means.
+                debug!("Event thread exiting due to connection error {}", err);
                 break;
             }
         };

@@ -229,6 +229,13 @@ crate::utils::ids::id_gen!(xwm_id);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct XwmId(usize);
 
+/// wsbox: the most windows one window manager tracks.
+pub const MAX_WINDOWS: usize = 4096;
+/// wsbox: the most 32-bit words read of one selection property (4 MiB).
+const MAX_PROPERTY_WORDS: u32 = 1 << 20;
+/// wsbox: the most bytes of one incoming selection held before the reader takes them (4 MiB).
+const MAX_PENDING_SELECTION: usize = 4 << 20;
+
 /// Window asks to be re-stacked
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Reorder {
@@ -394,6 +401,12 @@ pub trait XwmHandler {
 
     /// WM has lost connection to X server
     fn disconnected(&mut self, _xwm: XwmId) {}
+
+    /// wsbox: the X server named the wl_surface of `window` with a
+    /// `WL_SURFACE_ID` message (Xwayland before 23.1); the compositor pairs
+    /// them ([`X11Surface::pair_wl_surface_id`]) now if the surface exists,
+    /// else when it is created.
+    fn wl_surface_id(&mut self, _xwm: XwmId, _window: X11Surface) {}
 }
 
 /// The runtime state of an reparenting XWayland window manager.
@@ -473,7 +486,14 @@ impl fmt::Debug for IncomingTransfer {
 
 impl IncomingTransfer {
     fn read_selection_prop(&mut self, reply: GetPropertyReply) {
-        self.source_data.extend(&reply.value)
+        // wsbox: an X client that sends INCR chunks faster than the reader
+        // takes them must not grow this without end; the rest is dropped.
+        let room = MAX_PENDING_SELECTION.saturating_sub(self.source_data.len());
+        if reply.value.len() > room {
+            warn!(window = self.window, "X11: selection data over {MAX_PENDING_SELECTION} bytes pending, cut");
+        }
+        self.source_data
+            .extend(&reply.value[..reply.value.len().min(room)])
     }
 
     fn write_selection(&mut self, fd: BorrowedFd<'_>) -> std::io::Result<bool> {
@@ -868,11 +888,16 @@ impl X11Wm {
         let conn = Arc::new(conn);
         let source = X11Source::new(Arc::clone(&conn), win, atoms._SMITHAY_CLOSE_CONNECTION);
 
-        let client_data = client.get_data::<XWaylandClientData>().unwrap();
-        let client_scale = client_data.compositor_state.clone_client_scale();
-
-        // We need this for the commit hook.
-        client_data.user_data().insert_if_missing(|| id);
+        // wsbox: Xwayland may be a client the compositor inserted itself (one
+        // started inside a sandbox), whose data is not `XWaylandClientData`.
+        let client_scale = match client.get_data::<XWaylandClientData>() {
+            Some(client_data) => {
+                // We need this for the commit hook.
+                client_data.user_data().insert_if_missing(|| id);
+                client_data.compositor_state.clone_client_scale()
+            }
+            None => crate::wayland::compositor::CompositorClientState::default().clone_client_scale(),
+        };
 
         let _xfixes_data = conn
             .query_extension(x11rb::protocol::xfixes::X11_EXTENSION_NAME.as_bytes())?
@@ -910,8 +935,11 @@ impl X11Wm {
         let event_handle = handle.clone();
         handle.insert_source(source, move |event, _, data| match event {
             calloop::channel::Event::Msg(event) => {
+                // wsbox: the X clients cause these (a window gone before its
+                // event is handled, a connection the X server closed), one
+                // per event: not worth a warning each.
                 if let Err(err) = handle_event(&event_handle, data, id, event) {
-                    warn!(id = id.0, err = ?err, "Failed to handle X11 event");
+                    debug!(id = id.0, err = ?err, "Failed to handle X11 event");
                 }
             }
             calloop::channel::Event::Closed => {
@@ -1333,11 +1361,8 @@ impl X11Wm {
             .conn
             .randr_get_output_info(current_primary, res.config_timestamp)?
             .reply()?;
-        Ok(Some(
-            std::str::from_utf8(&info.name)
-                .expect("X11 protocol violation, output name not utf-8")
-                .to_string(),
-        ))
+        // wsbox: an output name that is not UTF-8 must not panic.
+        Ok(Some(String::from_utf8_lossy(&info.name).into_owned()))
     }
 
     /// Updates the primary output as advertised by xrandr
@@ -1367,8 +1392,8 @@ impl X11Wm {
                 .conn
                 .randr_get_output_info(output_xid, res.config_timestamp)?
                 .reply()?;
-            let name =
-                std::str::from_utf8(&info.name).expect("X11 protocol violation, output name not utf-8");
+            // wsbox: an output name that is not UTF-8 must not panic.
+            let name = String::from_utf8_lossy(&info.name);
             if name == output.name() {
                 // we got our output
                 if output_xid != current_primary {
@@ -1444,6 +1469,12 @@ where
             xwm.conn.flush()?;
 
             if xwm.windows.iter().any(|s| s.mapped_window_id() == Some(n.window)) {
+                return Ok(());
+            }
+            // wsbox: an X client may create windows without end; the window
+            // manager tracks at most MAX_WINDOWS of them and ignores the rest.
+            if xwm.windows.len() >= MAX_WINDOWS {
+                warn!(window = n.window, "X11: more than {MAX_WINDOWS} windows, this one is ignored");
                 return Ok(());
             }
 
@@ -1883,7 +1914,7 @@ where
                             xwm.atoms._WL_SELECTION,
                             AtomEnum::ANY,
                             0,
-                            0x1fffffff,
+                            MAX_PROPERTY_WORDS, // wsbox: was 0x1fffffff (2 GiB)
                         )?
                         .reply_unchecked()?
                     {
@@ -2147,7 +2178,7 @@ where
                                 xwm.atoms._WL_SELECTION,
                                 AtomEnum::ANY,
                                 0,
-                                0x1fffffff,
+                                MAX_PROPERTY_WORDS, // wsbox: was 0x1fffffff (2 GiB)
                             )?
                             .reply_unchecked()?
                         {
@@ -2255,7 +2286,7 @@ where
         Event::ClientMessage(msg) => {
             if let Some(reply) = conn.get_atom_name(msg.type_)?.reply_unchecked()? {
                 debug!(
-                    event = std::str::from_utf8(&reply.name).unwrap(),
+                    event = %String::from_utf8_lossy(&reply.name), // wsbox: not UTF-8 must not panic
                     message = ?msg,
                     "got X11 client event message",
                 );
@@ -2280,6 +2311,10 @@ where
                         // versions of xwayland by manually matching on ID in an
                         // idle callback.
                         surface.state.lock().unwrap().wl_surface_id = Some(wid);
+                        // wsbox: tell the compositor, so that it can pair them.
+                        let surface = surface.clone();
+                        drop(_guard);
+                        state.wl_surface_id(xwm_id, surface);
                     }
                 }
                 x if x == xwm.atoms.WL_SURFACE_SERIAL => {
@@ -2431,7 +2466,10 @@ where
                 x => {
                     debug!(
                         "Unhandled client msg of type {:?}",
-                        String::from_utf8(conn.get_atom_name(x)?.reply_unchecked()?.unwrap().name).ok()
+                        // wsbox: an atom the X server no longer knows must not panic
+                        conn.get_atom_name(x)?
+                            .reply_unchecked()?
+                            .map(|reply| String::from_utf8_lossy(&reply.name).into_owned())
                     )
                 }
             }
@@ -2445,7 +2483,8 @@ where
                     .output;
                 if current_primary != xwm.randr_primary {
                     xwm.randr_primary = current_primary;
-                    let primary_name = xwm.get_randr_primary_output().unwrap();
+                    // wsbox: a connection error here is an error, not a panic.
+                    let primary_name = xwm.get_randr_primary_output()?;
                     drop(_guard);
 
                     state.randr_primary_output_change(xwm_id, primary_name);

@@ -333,6 +333,19 @@ impl X11Surface {
         self.state.lock().unwrap().wl_surface_id
     }
 
+    /// wsbox: pairs this window with `surface` if the X server named that
+    /// surface's protocol id in a `WL_SURFACE_ID` message for it (Xwayland
+    /// before 23.1, which has no xwayland_shell_v1). The caller checks that
+    /// `surface` belongs to this Xwayland's client. Returns whether it paired.
+    pub fn pair_wl_surface_id(&self, surface: &WlSurface) -> bool {
+        let mut state = self.state.lock().unwrap();
+        if state.wl_surface_id != Some(wayland_server::Resource::id(surface).protocol_id()) || state.wl_surface.is_some() {
+            return false;
+        }
+        state.wl_surface = Some(surface.clone());
+        true
+    }
+
     /// Returns the associated `wl_surface` serial, once it has been set by
     /// xwayland.
     ///
@@ -997,6 +1010,41 @@ impl IsAlive for X11Surface {
     #[inline]
     fn alive(&self) -> bool {
         self.state.lock().unwrap().alive
+    }
+}
+
+impl X11Surface {
+    /// wsbox: gives this window the X input focus as [`KeyboardTarget::enter`]
+    /// does, without its Wayland side: for a compositor whose seat focuses
+    /// the window's wl_surface itself. Returns false for a window that takes
+    /// no input.
+    pub fn take_x11_input_focus(&self) -> bool {
+        let (set_input_focus, send_take_focus) = match self.input_mode() {
+            InputMode::None => return false,
+            InputMode::Passive => (true, false),
+            InputMode::LocallyActive => (true, true),
+            InputMode::GloballyActive => (false, true),
+        };
+        if let Some(conn) = self.conn.upgrade() {
+            if set_input_focus {
+                if let Err(err) = conn.set_input_focus(InputFocus::NONE, self.window, x11rb::CURRENT_TIME) {
+                    warn!("Unable to set focus for X11Surface ({:?}): {}", self.window, err);
+                }
+            }
+            if send_take_focus {
+                let event = ClientMessageEvent::new(
+                    32,
+                    self.window,
+                    self.atoms.WM_PROTOCOLS,
+                    [self.atoms.WM_TAKE_FOCUS, x11rb::CURRENT_TIME, 0, 0, 0],
+                );
+                if let Err(err) = conn.send_event(false, self.window, EventMask::NO_EVENT, event) {
+                    warn!("Unable to send take focus event for X11Surface ({:?}): {}", self.window, err);
+                }
+            }
+            let _ = conn.flush();
+        }
+        true
     }
 }
 
