@@ -186,11 +186,13 @@ fn sandboxes_see_none_of_each_others_or_the_hosts_x11() {
         return;
     }
     // The host's X server, with its abstract socket @/tmp/.X11-unix/X99.
-    let mut xvfb = std::process::Command::new("Xvfb")
-        .args([":99", "-nolisten", "tcp"])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let _xvfb = KillOnDrop(
+        std::process::Command::new("Xvfb")
+            .args([":99", "-nolisten", "tcp"])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     wait_for("Xvfb's socket", LIMIT, || {
         Path::new("/tmp/.X11-unix/X99").exists().then_some(())
     });
@@ -289,8 +291,16 @@ fn sandboxes_see_none_of_each_others_or_the_hosts_x11() {
     }
     b.control(&["stop", &b_name]);
     b.finish(LIMIT);
-    let _ = xvfb.kill();
-    let _ = xvfb.wait();
+}
+
+/// A host process of a test, killed however the test ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Width, height and the number of pixels of colour `rgb` in an XWD image
