@@ -62,7 +62,7 @@ pub enum Command {
         /// The sandbox's name.
         name: String,
         #[command(subcommand)]
-        action: InputCommand,
+        action: crate::control::InputAction,
     },
     /// Resize a running sandbox's headless output; windows that fill it follow.
     Resize {
@@ -203,49 +203,6 @@ pub enum CompletionShell {
     Bash,
     Zsh,
     Fish,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum InputCommand {
-    /// Type TEXT (any character the keymap can produce).
-    Type {
-        /// The text; a newline is Return.
-        text: String,
-    },
-    /// Press a key combination, e.g. `ctrl+shift+t` or `Return`.
-    Key {
-        /// Modifiers (ctrl shift alt super altgr) and an xkb key name, joined by `+`.
-        combo: String,
-    },
-    /// Move the pointer to X,Y (output coordinates).
-    Move {
-        /// Output x, in logical pixels.
-        x: i32,
-        /// Output y, in logical pixels.
-        y: i32,
-    },
-    /// Show TEXT as an input method's composition (preedit) in the focused
-    /// window's text input (zwp_text_input_v3); an empty TEXT clears it.
-    Preedit {
-        /// The composition, e.g. にほんご.
-        text: String,
-    },
-    /// Commit TEXT into the focused window's text input as an input method
-    /// does: any characters, e.g. 日本語, none of them typed on a keymap.
-    Commit {
-        /// The text.
-        text: String,
-    },
-    /// Click at X,Y with BUTTON (left, right, middle; default left).
-    Click {
-        /// Output x, in logical pixels.
-        x: i32,
-        /// Output y, in logical pixels.
-        y: i32,
-        /// left, right or middle.
-        #[arg(default_value = "left")]
-        button: String,
-    },
 }
 
 #[derive(Debug, Args)]

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use wsbox_policies::Policy;
 
-use crate::cli::{Cli, Command, DesktopCommand, InputCommand, PolicyCommand};
-use crate::{desktop, exit, instance, limits, manual, Input, Sandbox};
+use crate::cli::{Cli, Command, DesktopCommand, PolicyCommand};
+use crate::{desktop, exit, instance, limits, manual, Sandbox};
 
 /// Runs the `wsbox` command with the process's arguments.
 pub fn main() -> ExitCode {
@@ -71,17 +71,7 @@ pub fn main() -> ExitCode {
                 Ok(0)
             })
         }
-        Command::Input { name, action } => {
-            let action = match action {
-                InputCommand::Type { text } => Input::Type { text },
-                InputCommand::Key { combo } => Input::Key { combo },
-                InputCommand::Move { x, y } => Input::Move { x, y },
-                InputCommand::Click { x, y, button } => Input::Click { x, y, button },
-                InputCommand::Preedit { text } => Input::Preedit { text },
-                InputCommand::Commit { text } => Input::Commit { text },
-            };
-            sandbox(&name).and_then(|s| s.input(action)).map(|()| 0)
-        }
+        Command::Input { name, action } => sandbox(&name).and_then(|s| s.input(action)).map(|()| 0),
         Command::Resize { name, size } => {
             let parsed = size
                 .split_once('x')

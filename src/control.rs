@@ -72,46 +72,48 @@ pub enum Request {
     Files,
 }
 
-/// What `wsbox input` sends.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What `wsbox input` sends: the command line's subcommands and the
+/// control socket's JSON are this one type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Subcommand)]
 #[serde(rename_all = "lowercase")]
 pub enum InputAction {
-    /// Types text, as a keyboard would.
+    /// Type TEXT (any character the keymap can produce).
     Type {
-        /// The text.
+        /// The text; a newline is Return.
         text: String,
     },
-    /// Presses and releases a key with modifiers.
+    /// Press a key combination, e.g. `ctrl+shift+t` or `Return`.
     Key {
-        /// `ctrl+s`, `Return`, `alt+F4`: xkb key names joined by `+`.
+        /// Modifiers (ctrl shift alt super altgr) and an xkb key name, joined by `+`.
         combo: String,
     },
-    /// Moves the pointer.
+    /// Move the pointer to X,Y (output coordinates).
     Move {
-        /// Output coordinates, left to right.
+        /// Output x, in logical pixels.
         x: i32,
-        /// Output coordinates, top to bottom.
+        /// Output y, in logical pixels.
         y: i32,
     },
-    /// Shows text as an input method's composition (preedit) in the
-    /// focused window's text input; empty clears it.
+    /// Show TEXT as an input method's composition (preedit) in the focused
+    /// window's text input (zwp_text_input_v3); an empty TEXT clears it.
     Preedit {
-        /// The composition.
+        /// The composition, e.g. にほんご.
         text: String,
     },
-    /// Commits text into the focused window's text input, as an input
-    /// method does: any characters, none typed on a keymap.
+    /// Commit TEXT into the focused window's text input as an input method
+    /// does: any characters, e.g. 日本語, none of them typed on a keymap.
     Commit {
         /// The text.
         text: String,
     },
-    /// Clicks at a point.
+    /// Click at X,Y with BUTTON (left, right, middle; default left).
     Click {
-        /// Output coordinates, left to right.
+        /// Output x, in logical pixels.
         x: i32,
-        /// Output coordinates, top to bottom.
+        /// Output y, in logical pixels.
         y: i32,
-        /// `left`, `right` or `middle`.
+        /// left, right or middle.
+        #[arg(default_value = "left")]
         button: String,
     },
 }

@@ -166,34 +166,20 @@ fn in_window_mode_the_host_shows_them_marked() {
     }
     let dir = testkit::scratch_in(root_dir(), "window", 0o700);
     let weston = Weston::start(&dir, "host-0", (1280, 800), false).unwrap();
-    let bus = HostBus::start(&testkit::scratch_in(&dir, "bus", 0o700), None).unwrap();
+    let mut bus = HostBus::start(&testkit::scratch_in(&dir, "bus", 0o700), None).unwrap();
     let script_file: PathBuf = bus.dir.join("server.py");
     fs::write(&script_file, SERVER).unwrap();
     let log = bus.dir.join("notify.log");
     let mut server = bus.command(PYTHON);
     server.arg(&script_file).arg(&log);
     let server = Running::start(server);
-    poll(LIMIT, || {
-        let mut cmd = bus.command("gdbus");
-        cmd.args([
-            "call",
-            "--session",
-            "--dest",
-            "org.freedesktop.DBus",
-            "--object-path",
-            "/org/freedesktop/DBus",
-            "--method",
-            "org.freedesktop.DBus.NameHasOwner",
-            "org.freedesktop.Notifications",
-        ]);
-        output(cmd, LIMIT).stdout.contains("true").then_some(())
-    })
-    .unwrap_or_else(|| {
-        panic!(
-            "the test's notification server did not start: {}",
-            server.stderr_so_far()
-        )
-    });
+    bus.wait_for_name("org.freedesktop.Notifications")
+        .unwrap_or_else(|e| {
+            panic!(
+                "the test's notification server did not start: {e}\n{}",
+                server.stderr_so_far()
+            )
+        });
 
     let name = testkit::unique_name("nw-", test);
     let (socket, address) = (weston.socket.clone(), bus.address.clone());
