@@ -125,13 +125,20 @@ fn xeyes_and_xclock_render_in_their_windows() {
     if !ready(test, &["xeyes", "xclock"]) {
         return;
     }
-    for program in ["xeyes", "xclock"] {
+    // xclock under the lowest open-files limit a policy may set: pid 1
+    // hands Xwayland (and the bus) their fds under it.
+    let dir = testkit::scratch_in(root_dir(), test, 0o755);
+    let low_files = dir.join("low-files.toml");
+    fs::write(&low_files, "[limits]\nfiles = 64\n").unwrap();
+    let low_files = low_files.to_str().unwrap();
+    for (program, policy) in [("xeyes", None), ("xclock", Some(low_files))] {
         let name = testkit::unique_name("x11-", program);
-        let mut sandbox = Sandbox::start(
-            maker(),
-            &name,
-            &["--headless", "--x11", "--", program, "-bg", "white"],
-        );
+        let mut args = vec!["--headless", "--x11"];
+        if let Some(policy) = policy {
+            args.extend(["--policy", policy]);
+        }
+        args.extend(["--", program, "-bg", "white"]);
+        let mut sandbox = Sandbox::start(maker(), &name, &args);
         let window = sandbox.wait_for_window(program, LIMIT, |w| w.title == program);
         assert!(window.width > 100 && window.height > 100, "{window:?}");
         let shot = poll(LIMIT, || {
@@ -152,6 +159,44 @@ fn xeyes_and_xclock_render_in_their_windows() {
     }
 }
 
+/// A headless X11 sandbox running `program`, with `out` granted and named
+/// by `$OUT` inside.
+fn with_out(name: &str, out: &Path, program: &[&str]) -> Sandbox {
+    let mut args = vec![
+        "--headless",
+        "--x11",
+        "--file-rw",
+        out.to_str().unwrap(),
+        "--env",
+    ];
+    let env = format!("OUT={INSIDE_OUT}");
+    args.push(&env);
+    args.push("--");
+    args.extend_from_slice(program);
+    Sandbox::start(maker(), name, &args)
+}
+
+/// The pid of the sandbox's Xwayland.
+fn xwayland_of(sandbox: &Sandbox) -> i32 {
+    testkit::process::tree(sandbox.pid())
+        .into_iter()
+        .find(|p| testkit::process::comm(*p).as_deref() == Some("Xwayland"))
+        .expect("Xwayland runs in the sandbox")
+}
+
+/// Whether Debian's python3 (the sandbox's, whatever the test's PATH says)
+/// has python3-xlib; skips loudly if not.
+fn have_xlib(test: &str) -> bool {
+    let have = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", "import Xlib"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        testkit::skip(test, "python3-xlib is not installed");
+    }
+    have
+}
+
 /// The shell script sandbox A runs: its own xeyes, then what its X clients
 /// can find of other sandboxes and of the host's X server, into `out`.
 const LOOK_AROUND: &str = r#"
@@ -160,12 +205,12 @@ until xwininfo -root -tree 2>/dev/null | grep -q own-window-A; do sleep 0.1; don
 xwininfo -root -tree > $OUT/tree.txt 2>&1
 xdotool search --name secret-window-B > $OUT/search.txt 2>&1; echo $? > $OUT/search.rc
 xwd -root -silent > $OUT/root.xwd 2> $OUT/xwd.err
-DISPLAY=:99 xdpyinfo > $OUT/host.txt 2>&1; echo $? > $OUT/host.rc
+DISPLAY=:$HOST_X xdpyinfo > $OUT/host.txt 2>&1; echo $? > $OUT/host.rc
 python3 -c '
-import socket, sys
+import os, socket, sys
 s = socket.socket(socket.AF_UNIX)
 try:
-    s.connect("\0/tmp/.X11-unix/X99")
+    s.connect("\0/tmp/.X11-unix/X" + os.environ["HOST_X"])
     print("connected")
 except OSError as e:
     print("refused", e)
@@ -185,19 +230,32 @@ fn sandboxes_see_none_of_each_others_or_the_hosts_x11() {
     ) {
         return;
     }
-    // The host's X server, with its abstract socket @/tmp/.X11-unix/X99.
+    // The host's X server, on the first free display from :99 (not :0,
+    // which inside is the sandbox's own), with its abstract socket
+    // @/tmp/.X11-unix/XN; -displayfd says when it is ready.
+    let free = (99..200)
+        .find(|n| !Path::new(&format!("/tmp/.X{n}-lock")).exists())
+        .unwrap();
+    let said = testkit::scratch_in(root_dir(), test, 0o755).join("display");
     let _xvfb = KillOnDrop(
-        std::process::Command::new("Xvfb")
-            .args([":99", "-nolisten", "tcp"])
+        std::process::Command::new("sh")
+            .args([
+                "-c",
+                "exec Xvfb :$2 -displayfd 3 -nolisten tcp 3>\"$1\"",
+                "sh",
+            ])
+            .arg(&said)
+            .arg(free.to_string())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap(),
     );
-    wait_for("Xvfb's socket", LIMIT, || {
-        Path::new("/tmp/.X11-unix/X99").exists().then_some(())
+    let display = wait_for("Xvfb's display number", LIMIT, || {
+        let text = fs::read_to_string(&said).ok()?;
+        text.ends_with('\n').then(|| text.trim().to_owned())
     });
     let host = std::process::Command::new("xdpyinfo")
-        .env("DISPLAY", ":99")
+        .env("DISPLAY", format!(":{display}"))
         .output()
         .unwrap();
     assert!(host.status.success(), "the host's Xvfb does not answer");
@@ -236,6 +294,8 @@ fn sandboxes_see_none_of_each_others_or_the_hosts_x11() {
                 out.to_str().unwrap(),
                 "--env",
                 &format!("OUT={INSIDE_OUT}"),
+                "--env",
+                &format!("HOST_X={display}"),
                 "--",
                 "sh",
                 "-c",
@@ -278,12 +338,12 @@ fn sandboxes_see_none_of_each_others_or_the_hosts_x11() {
         assert_ne!(
             read("host.rc").trim(),
             "0",
-            "A reached the host's :99: {}",
+            "A reached the host's :{display}: {}",
             read("host.txt")
         );
         assert!(
             read("abstract.txt").starts_with("refused"),
-            "the abstract socket of the host's :99 (--net {net}): {}",
+            "the abstract socket of the host's :{display} (--net {net}): {}",
             read("abstract.txt")
         );
         a.control(&["stop", &a_name]);
@@ -293,12 +353,16 @@ fn sandboxes_see_none_of_each_others_or_the_hosts_x11() {
     b.finish(LIMIT);
 }
 
-/// A host process of a test, killed however the test ends.
+/// A host process of a test, ended however the test ends: SIGTERM, so
+/// that an X server removes its socket and lock.
 struct KillOnDrop(std::process::Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        if let Ok(pid) = i32::try_from(self.0.id()) {
+            // SAFETY: kill(2) on this test's own child.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
         let _ = self.0.wait();
     }
 }
@@ -389,12 +453,7 @@ fn a_hostile_x_client_cannot_take_the_wayland_side_down() {
         return;
     }
     // The sandbox's python3 is Debian's, whatever the test's PATH says.
-    let have_xlib = std::process::Command::new("/usr/bin/python3")
-        .args(["-c", "import Xlib"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have_xlib {
-        testkit::skip(test, "python3-xlib is not installed");
+    if !have_xlib(test) {
         return;
     }
     let out = out_dir(test);
@@ -406,22 +465,7 @@ fn a_hostile_x_client_cannot_take_the_wayland_side_down() {
          pkill -KILL Xwayland; echo $? > {INSIDE_OUT}/pkill.rc; \
          exec foot --title after-the-hostile-client"
     );
-    let mut sandbox = Sandbox::start(
-        maker(),
-        &name,
-        &[
-            "--headless",
-            "--x11",
-            "--file-rw",
-            out.to_str().unwrap(),
-            "--env",
-            &format!("OUT={INSIDE_OUT}"),
-            "--",
-            "sh",
-            "-c",
-            &shell,
-        ],
-    );
+    let mut sandbox = with_out(&name, &out, &["sh", "-c", &shell]);
     sandbox.wait_for_window("the Wayland client after the hostile one", LIMIT * 3, |w| {
         w.title == "after-the-hostile-client"
     });
@@ -433,10 +477,7 @@ fn a_hostile_x_client_cannot_take_the_wayland_side_down() {
     );
     let pkill = fs::read_to_string(out.join("pkill.rc")).unwrap_or_default();
     assert_ne!(pkill.trim(), "0", "the app could kill Xwayland");
-    let xwayland = testkit::process::tree(sandbox.pid())
-        .into_iter()
-        .find(|p| testkit::process::comm(*p).as_deref() == Some("Xwayland"))
-        .expect("Xwayland runs in the sandbox");
+    let xwayland = xwayland_of(&sandbox);
     // SAFETY: kill(2) on a pid of this test's sandbox.
     assert_eq!(unsafe { libc::kill(xwayland, libc::SIGKILL) }, 0);
     let windows = wait_for("the X11 windows gone", LIMIT, || {
@@ -462,6 +503,60 @@ fn a_hostile_x_client_cannot_take_the_wayland_side_down() {
         said.is_some(),
         "no log line said Xwayland went away:\n{out}"
     );
+}
+
+/// An X client makes thousands of windows, then Xwayland stops answering
+/// (stopped by the test) while the window manager still handles them: its
+/// call waits for the X server, and the watchdog cuts the connection after
+/// 10 s, so the compositor answers again and says why.
+const MANY: &str = r#"
+import os, time
+from Xlib import display, X
+d = display.Display()
+root = d.screen().root
+for i in range(4000):
+    root.create_window(0, 0, 10, 10, 0, X.CopyFromParent)
+d.sync()
+open(os.environ["OUT"] + "/made", "w").write("yes")
+time.sleep(600)
+"#;
+
+#[test]
+fn an_x_server_that_stops_answering_cuts_x11_off_not_the_compositor() {
+    let test = "an_x_server_that_stops_answering_cuts_x11_off_not_the_compositor";
+    if !ready(test, &["python3"]) || !have_xlib(test) {
+        return;
+    }
+    let out = out_dir(test);
+    fs::write(out.join("many.py"), MANY).unwrap();
+    let name = testkit::unique_name("x11-", test);
+    let sandbox = with_out(&name, &out, &["python3", &format!("{INSIDE_OUT}/many.py")]);
+    wait_for("the X client's windows", LIMIT, || {
+        out.join("made").exists().then_some(())
+    });
+    let xwayland = xwayland_of(&sandbox);
+    // SAFETY: kill(2) on a pid of this test's sandbox.
+    assert_eq!(unsafe { libc::kill(xwayland, libc::SIGSTOP) }, 0);
+    let cut = poll(LIMIT, || {
+        sandbox
+            .stderr_so_far()
+            .contains("X11 is cut off")
+            .then_some(())
+    });
+    // SAFETY: as above.
+    unsafe { libc::kill(xwayland, libc::SIGCONT) };
+    assert!(
+        cut.is_some(),
+        "the watchdog did not cut X11 off: {}",
+        sandbox.describe()
+    );
+    assert!(
+        sandbox.windows().is_some(),
+        "the compositor does not answer"
+    );
+    sandbox.control(&["stop", &name]);
+    let out = sandbox.finish(LIMIT);
+    assert!(!out.stderr.contains("panicked"), "{out}");
 }
 
 #[test]

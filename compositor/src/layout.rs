@@ -82,6 +82,16 @@ pub fn window_frame(window: &Window, host_frame: bool) -> Option<(i32, i32)> {
     Some((INNER_TITLE_HEIGHT, INNER_BORDER))
 }
 
+/// `v` within `low..=high`; `low` when the range is empty (a window larger
+/// than the room it goes in keeps its top left corner inside).
+fn clamp_into(v: i32, low: i32, high: i32) -> i32 {
+    if high < low {
+        low
+    } else {
+        v.clamp(low, high)
+    }
+}
+
 impl Core {
     /// The window `window` is a dialog of: an xdg_toplevel's parent, or the
     /// window an X11 window is transient for.
@@ -104,21 +114,25 @@ impl Core {
         let (title, border) = window_frame(window, self.host_frame).unwrap_or((0, 0));
         match self.parent_of(window) {
             Some(parent) => {
-                let size = window.geometry().size;
+                let mut size = window.geometry().size;
+                if window.x11_surface().is_some() {
+                    // An X11 dialog is sized by wsbox: within the bounds
+                    // (an xdg one is asked to fit, by centre_dialog).
+                    let max = self.dialog_bounds(window);
+                    size = (size.w.clamp(1, max.w), size.h.clamp(1, max.h)).into();
+                }
                 let parent_geo = self.space.element_geometry(&parent).unwrap_or(output);
                 let offset = parent_geo.size.to_point() - size.to_point();
                 let loc = parent_geo.loc + Point::from((offset.x / 2, offset.y / 2));
                 // Never over a frame: the dialog and its own frame stay inside
                 // the area that wsbox's frames enclose.
                 let area = self.content_area();
-                let clamp =
-                    |v: i32, low: i32, high: i32| if high < low { low } else { v.clamp(low, high) };
-                let x = clamp(
+                let x = clamp_into(
                     loc.x,
                     area.loc.x + border,
                     area.loc.x + area.size.w - size.w - border,
                 );
-                let y = clamp(
+                let y = clamp_into(
                     loc.y,
                     area.loc.y + title,
                     area.loc.y + area.size.h - size.h - border,
@@ -140,11 +154,50 @@ impl Core {
     }
 
     /// Maps `window` where [`Core::placement`] says, with the size and
-    /// states that go with it.
+    /// states that go with it, on top and activated.
     pub(crate) fn place(&mut self, window: &Window) {
+        if let Some(loc) = self.configure_placed(window) {
+            // A menu does not take the activation from its window.
+            let activate = !crate::toplevel::is_override_redirect(window);
+            self.space.map_element(window.clone(), loc, activate);
+        }
+    }
+
+    /// Places an already mapped window again, at the size it has now: it
+    /// moves only if its place changed, and is neither raised nor
+    /// activated by that (an X11 client's ConfigureRequest).
+    pub(crate) fn place_again(&mut self, window: &Window) {
+        let Some(loc) = self.configure_placed(window) else {
+            return;
+        };
+        if self.space.element_location(window) != Some(loc) {
+            self.space.map_element(window.clone(), loc, false);
+            self.needs_redraw = true;
+        }
+    }
+
+    /// Tells `window` the size and states of its place, and returns where
+    /// it goes. An override-redirect X11 window (a menu) keeps the place
+    /// the app gave it, slid inside the area wsbox's frames enclose, and is
+    /// told nothing.
+    fn configure_placed(&mut self, window: &Window) -> Option<Point<i32, Logical>> {
+        if let Some(x11) = window.x11_surface().filter(|x| x.is_override_redirect()) {
+            let (geometry, area) = (x11.geometry(), self.content_area());
+            let x = clamp_into(
+                geometry.loc.x,
+                area.loc.x,
+                area.loc.x + area.size.w - geometry.size.w,
+            );
+            let y = clamp_into(
+                geometry.loc.y,
+                area.loc.y,
+                area.loc.y + area.size.h - geometry.size.h,
+            );
+            return Some((x, y).into());
+        }
         let (rect, fill) = self.placement(window);
         if let Some(toplevel) = window.toplevel() {
-            let bounds = self.dialog_bounds(toplevel);
+            let bounds = self.dialog_bounds(window);
             toplevel.with_pending_state(|s| {
                 // xdg_toplevel.configure_bounds: toolkits that read it
                 // (GTK 4) size their windows within it from the start.
@@ -167,14 +220,31 @@ impl Core {
                 tracing::debug!(%err, "X11: cannot configure a window");
             }
         }
-        self.space.map_element(window.clone(), rect.loc, true);
+        Some(rect.loc)
+    }
+
+    /// A window showed its first buffer: it counts as shown, goes on top and
+    /// may take the focus; an override-redirect X11 window (a menu) only
+    /// shows.
+    pub(crate) fn mark_shown(&mut self, window: &Window) {
+        let mapped = window.user_data().get_or_insert(Mapped::default);
+        if mapped.0.get() {
+            return;
+        }
+        mapped.0.set(true);
+        if crate::toplevel::is_override_redirect(window) {
+            return;
+        }
+        self.windows_shown += 1;
+        self.space.raise_element(window, true);
+        self.refocus = true;
     }
 
     /// The largest size a dialog may have: the content area less its own
     /// frame, so that it fits inside wsbox's frames whole.
-    pub fn dialog_bounds(&self, toplevel: &ToplevelSurface) -> smithay::utils::Size<i32, Logical> {
+    pub fn dialog_bounds(&self, window: &Window) -> smithay::utils::Size<i32, Logical> {
         let area = self.content_area();
-        let (title, border) = frame_size(toplevel, self.host_frame).unwrap_or((0, 0));
+        let (title, border) = window_frame(window, self.host_frame).unwrap_or((0, 0));
         (
             (area.size.w - 2 * border).max(1),
             (area.size.h - title - border).max(1),
@@ -197,7 +267,7 @@ impl Core {
         }
         if let Some(toplevel) = window.toplevel() {
             let size = window.geometry().size;
-            let max = self.dialog_bounds(toplevel);
+            let max = self.dialog_bounds(window);
             let fitted = window.user_data().get_or_insert(Fitted::default);
             if (size.w > max.w || size.h > max.h) && !fitted.0.get() {
                 fitted.0.set(true);

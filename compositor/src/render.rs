@@ -90,12 +90,17 @@ pub fn elements(
 
     let [r, g, b] = core.config.color;
     let frame_color = Color32F::new(r as f32 / 255.0, g as f32 / 255.0, b as f32 / 255.0, 1.0);
+    // The frames of windows without a parent (those along the output's
+    // edges) go above every window: no menu, popup or dialog an app places
+    // can cover that marking. A dialog's frame stays in its stacking order.
+    let mut marks: Vec<OutputElement<PixmanRenderer>> = Vec::new();
+    let mut windows: Vec<OutputElement<PixmanRenderer>> = Vec::new();
     for window in core.space.elements().rev() {
         let Some(loc) = core.space.element_location(window) else {
             continue;
         };
         let render_loc = (loc - window.geometry().loc).to_physical_precise_round(scale);
-        out.extend(
+        windows.extend(
             window
                 .render_elements::<WaylandSurfaceRenderElement<PixmanRenderer>>(
                     renderer, render_loc, scale, 1.0,
@@ -121,9 +126,16 @@ pub fn elements(
             &text,
             frame_color,
         );
-        out.extend(title.map(OutputElement::Memory));
-        out.extend(bars.map(OutputElement::Solid));
+        let into = if core.parent_of(window).is_none() {
+            &mut marks
+        } else {
+            &mut windows
+        };
+        into.extend(title.map(OutputElement::Memory));
+        into.extend(bars.map(OutputElement::Solid));
     }
+    out.extend(marks);
+    out.extend(windows);
     out
 }
 

@@ -75,8 +75,9 @@ pub struct X11 {
     /// The window manager's own event loop (its data is `State`, where
     /// wsbox's loop has its own): dispatched when its fd is readable.
     pub(crate) events: Option<smithay::reexports::calloop::EventLoop<'static, State>>,
-    /// Windows whose wl_surface the X server named before it existed.
-    pub(crate) unpaired: Vec<smithay::xwayland::X11Surface>,
+    /// Windows whose wl_surface the X server named before it existed, by
+    /// that surface's protocol id.
+    pub(crate) unpaired: std::collections::HashMap<u32, smithay::xwayland::X11Surface>,
     /// When Xwayland went away, until that is reported (or not: the
     /// sandbox was ending anyway).
     pub(crate) lost: Option<std::time::Instant>,
@@ -84,6 +85,11 @@ pub struct X11 {
     pub(crate) ending: bool,
     /// When the latest reads of an X11 client's selection started.
     pub(crate) reads: Vec<std::time::Instant>,
+    /// When the event loop last went round (ms since `Core::start_time`),
+    /// for the watchdog of the window manager's connection.
+    pub(crate) beat: Arc<AtomicU64>,
+    /// Set when the compositor goes: the watchdog ends.
+    pub(crate) gone: Arc<std::sync::atomic::AtomicBool>,
     /// Needed by smithay's window manager; its global is never shown.
     pub(crate) shell: Option<smithay::wayland::xwayland_shell::XWaylandShellState>,
 }
@@ -134,6 +140,7 @@ impl State {
         // An auto export held back by its rate limit.
         self.clipboard_after_batch();
         self.x11_report_loss();
+        self.x11_beat();
         let State { backend, core, .. } = self;
         match backend {
             Backend::Headless(headless) => headless.render_frame(core),
@@ -161,6 +168,7 @@ impl State {
         }
         self.core.last_client_count = clients;
         self.clipboard_after_batch();
+        self.x11_beat();
         let _ = self.core.display_handle.flush_clients();
     }
 
@@ -387,6 +395,12 @@ impl State {
         let serial = smithay::utils::SERIAL_COUNTER.next_serial();
         self.core.activate_only(top.as_ref());
         keyboard.set_focus(self, top, serial);
+    }
+}
+
+impl Drop for X11 {
+    fn drop(&mut self) {
+        self.gone.store(true, Ordering::Relaxed);
     }
 }
 

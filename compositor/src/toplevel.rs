@@ -38,11 +38,11 @@ pub fn app_id(window: &Window) -> String {
     capped(id)
 }
 
-fn capped(text: String) -> String {
-    match text.char_indices().nth(MAX_CHARS) {
-        Some((end, _)) => text[..end].to_owned(),
-        None => text,
+fn capped(mut text: String) -> String {
+    if let Some((end, _)) = text.char_indices().nth(MAX_CHARS) {
+        text.truncate(end);
     }
+    text
 }
 
 /// An X11 window that no window manager handles: a menu, a tooltip, a

@@ -11,6 +11,11 @@ use smithay::wayland::selection::data_device::{
     current_data_device_selection_userdata, request_data_device_client_selection,
     set_data_device_selection, SelectionRequestError,
 };
+use smithay::wayland::selection::primary_selection::{
+    current_primary_selection_userdata, request_primary_client_selection,
+    SelectionRequestError as PrimaryRequestError,
+};
+use smithay::wayland::selection::SelectionTarget;
 
 use super::{pipe, Gesture, Way, EXPORT_INTERVAL, TEXT_MIMES};
 use crate::state::State;
@@ -59,18 +64,14 @@ impl State {
                         bytes = bytes.len(),
                         "host clipboard pasted into the sandbox"
                     );
-                    let mimes = TEXT_MIMES.iter().map(|m| (*m).to_owned()).collect();
+                    let mimes: Vec<String> = TEXT_MIMES.iter().map(|m| (*m).to_owned()).collect();
                     set_data_device_selection(
                         &self.core.display_handle,
                         &self.seat,
-                        mimes,
+                        mimes.clone(),
                         super::Owner::Host(Arc::new(bytes)),
                     );
-                    let mimes = TEXT_MIMES.iter().map(|m| (*m).to_owned()).collect();
-                    self.x11_offer_selection(
-                        smithay::wayland::selection::SelectionTarget::Clipboard,
-                        Some(mimes),
-                    );
+                    self.x11_offer_selection(SelectionTarget::Clipboard, Some(mimes));
                     self.core.stats.clipboard.to_sandbox += 1;
                     if let Some(window) = self.backend.window().filter(|_| ticket.flash) {
                         window.flash();
@@ -189,7 +190,6 @@ impl State {
         // served from memory.
         let own =
             current_data_device_selection_userdata::<State>(&self.seat).map(|data| data.clone());
-        let from_x11 = matches!(own, Some(super::Owner::X11));
         if let Some(super::Owner::Host(bytes)) = own {
             // Whatever was still being read from the app is stale now.
             self.core.transfers.to_host = None;
@@ -205,16 +205,7 @@ impl State {
                     return;
                 }
             };
-            let asked = if from_x11 {
-                self.x11_ask_selection(
-                    smithay::wayland::selection::SelectionTarget::Clipboard,
-                    (*mime).to_owned(),
-                    write,
-                )
-            } else {
-                request_data_device_client_selection::<State>(&self.seat, (*mime).to_owned(), write)
-            };
-            match asked {
+            match self.read_selection(SelectionTarget::Clipboard, (*mime).to_owned(), write) {
                 Ok(()) => {
                     if let Err(err) = self
                         .core
@@ -236,6 +227,54 @@ impl State {
         }
         tracing::info!("the sandbox selection has no text to copy");
         self.core.stats.clipboard.refused += 1;
+    }
+
+    /// Has the sandbox's selection `ty` written as `mime` into `fd`, whoever
+    /// owns it: wsbox (the host's text it pasted in, served from memory, as
+    /// text only), an X11 client (through the window manager) or a Wayland
+    /// client.
+    pub(crate) fn read_selection(
+        &mut self,
+        ty: SelectionTarget,
+        mime: String,
+        fd: OwnedFd,
+    ) -> Result<(), SelectionRequestError> {
+        let owner = match ty {
+            SelectionTarget::Clipboard => {
+                current_data_device_selection_userdata::<State>(&self.seat).map(|d| d.clone())
+            }
+            SelectionTarget::Primary => {
+                current_primary_selection_userdata::<State>(&self.seat).map(|d| d.clone())
+            }
+        };
+        match owner {
+            Some(super::Owner::Host(bytes)) => {
+                if ty != SelectionTarget::Clipboard || !TEXT_MIMES.contains(&mime.as_str()) {
+                    return Err(SelectionRequestError::InvalidMimetype);
+                }
+                self.serve_sandbox_read(fd, bytes);
+                Ok(())
+            }
+            Some(super::Owner::X11) => self.x11_ask_selection(ty, mime, fd),
+            None => match ty {
+                SelectionTarget::Clipboard => {
+                    request_data_device_client_selection::<State>(&self.seat, mime, fd)
+                }
+                SelectionTarget::Primary => {
+                    request_primary_client_selection::<State>(&self.seat, mime, fd).map_err(|e| {
+                        match e {
+                            PrimaryRequestError::InvalidMimetype => {
+                                SelectionRequestError::InvalidMimetype
+                            }
+                            PrimaryRequestError::ServerSideSelection => {
+                                SelectionRequestError::ServerSideSelection
+                            }
+                            PrimaryRequestError::NoSelection => SelectionRequestError::NoSelection,
+                        }
+                    })
+                }
+            },
+        }
     }
 
     /// An app inside reads the selection wsbox set (the host's text it

@@ -51,7 +51,6 @@ pub const TEXT_MIMES: &[&str] = &[
 /// How long one transfer may take, either way.
 const DEADLINE: Duration = Duration::from_secs(5);
 
-/// The least time between two auto exports of the sandbox's selection.
 /// Who owns a selection that the compositor set (smithay's selection user
 /// data): wsbox itself with the host's text it pasted in, or an X11 client
 /// of the sandbox's Xwayland, read through the window manager.
@@ -61,6 +60,7 @@ pub enum Owner {
     X11,
 }
 
+/// The least time between two auto exports of the sandbox's selection.
 pub const EXPORT_INTERVAL: Duration = Duration::from_millis(200);
 
 /// What the policy allows across.

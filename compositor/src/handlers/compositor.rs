@@ -78,6 +78,10 @@ impl CompositorHandler for State {
 
     fn commit(&mut self, surface: &WlSurface) {
         on_commit_buffer_handler::<Self>(surface);
+        self.x11_pair(surface);
+        // The window of the surface's tree, looked up once; `own` when the
+        // surface is the window's own.
+        let mut own = None;
         if !is_sync_subsurface(surface) {
             let mut root = surface.clone();
             while let Some(parent) = get_parent(&root) {
@@ -85,10 +89,17 @@ impl CompositorHandler for State {
             }
             if let Some(window) = self.core.window_for(&root) {
                 window.on_commit();
+                own = (root == *surface).then_some(window);
             }
         }
-        super::xdg_shell::handle_commit(self, surface);
-        self.x11_commit(surface);
+        match own.as_ref() {
+            Some(window) if window.is_x11() => {
+                if super::xwm::has_buffer(surface) {
+                    self.core.mark_shown(window);
+                }
+            }
+            _ => super::xdg_shell::handle_commit(self, surface, own.as_ref()),
+        }
         self.core.needs_redraw = true;
     }
 }

@@ -99,17 +99,11 @@ impl SelectionHandler for State {
         mime_type: String,
         fd: std::os::fd::OwnedFd,
         _seat: Seat<Self>,
-        user_data: &Self::SelectionUserData,
+        // The current owner's, which read_selection finds itself.
+        _user_data: &Self::SelectionUserData,
     ) {
-        match user_data {
-            crate::clipboard::Owner::Host(bytes) => {
-                if ty == SelectionTarget::Clipboard
-                    && crate::clipboard::TEXT_MIMES.contains(&mime_type.as_str())
-                {
-                    self.serve_sandbox_read(fd, bytes.clone());
-                }
-            }
-            crate::clipboard::Owner::X11 => self.x11_read_selection(ty, mime_type, fd),
+        if let Err(err) = self.read_selection(ty, mime_type, fd) {
+            tracing::debug!(%err, "selection not sent");
         }
     }
 }

@@ -111,11 +111,9 @@ impl Dispatch<ZwpTextInputV3, ()> for State {
                     instance.enabled = enable && instance.entered.is_some();
                 }
             }
-            zwp_text_input_v3::Request::Destroy => {
-                inputs.instances.retain(|i| i.resource != *resource);
-            }
-            // Surrounding text, its change's cause, the content type and the
-            // cursor rectangle: read, never used or passed on.
+            // Destroy: `destroyed` below forgets the instance. Surrounding
+            // text, its change's cause, the content type and the cursor
+            // rectangle: read, never used or passed on.
             _ => {}
         }
     }

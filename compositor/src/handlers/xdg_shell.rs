@@ -185,9 +185,10 @@ fn set_decoration(state: &mut State, toplevel: &ToplevelSurface, mode: Decoratio
 }
 
 /// Called on every commit: initial configures, popups, and centring dialogs
-/// once their size is known.
-pub(crate) fn handle_commit(state: &mut State, surface: &WlSurface) {
-    if let Some(window) = state.core.window_for(surface) {
+/// once their size is known. `window`: the xdg_toplevel whose own surface
+/// this is, if any.
+pub(crate) fn handle_commit(state: &mut State, surface: &WlSurface, window: Option<&Window>) {
+    if let Some(window) = window {
         let (initial_configure_sent, configured) = with_states(surface, |states| {
             states
                 .data_map
@@ -208,7 +209,7 @@ pub(crate) fn handle_commit(state: &mut State, surface: &WlSurface) {
                     "a buffer was committed before the first configure was acknowledged",
                 );
             }
-            state.core.space.unmap_elem(&window);
+            state.core.space.unmap_elem(window);
             state.core.refocus = true;
             return;
         }
@@ -217,15 +218,9 @@ pub(crate) fn handle_commit(state: &mut State, surface: &WlSurface) {
                 toplevel.send_configure();
             }
         } else {
-            state.core.centre_dialog(&window);
-            let has_buffer =
-                with_renderer_surface_state(surface, |s| s.buffer().is_some()).unwrap_or(false);
-            let mapped = window.user_data().get_or_insert(Mapped::default);
-            if has_buffer && !mapped.0.get() {
-                mapped.0.set(true);
-                state.core.windows_shown += 1;
-                state.core.space.raise_element(&window, true);
-                state.core.refocus = true;
+            state.core.centre_dialog(window);
+            if has_buffer {
+                state.core.mark_shown(window);
             }
         }
     }

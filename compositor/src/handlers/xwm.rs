@@ -16,6 +16,7 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use smithay::delegate_xwayland_shell;
@@ -25,12 +26,11 @@ use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::reexports::wayland_server::{Client, Resource};
 use smithay::utils::{Logical, Rectangle};
 use smithay::wayland::selection::data_device::{
-    clear_data_device_selection, current_data_device_selection_userdata,
-    request_data_device_client_selection, set_data_device_selection, SelectionRequestError,
+    clear_data_device_selection, current_data_device_selection_userdata, set_data_device_selection,
+    SelectionRequestError,
 };
 use smithay::wayland::selection::primary_selection::{
-    clear_primary_selection, current_primary_selection_userdata, request_primary_client_selection,
-    set_primary_selection,
+    clear_primary_selection, current_primary_selection_userdata, set_primary_selection,
 };
 use smithay::wayland::selection::SelectionTarget;
 use smithay::wayland::xwayland_shell::{XWaylandShellHandler, XWaylandShellState};
@@ -43,6 +43,12 @@ use crate::state::State;
 
 /// X11 windows waiting for their wl_surface; past this, the oldest goes.
 const MAX_UNPAIRED: usize = 256;
+
+/// How long the event loop may go without a round while X11 runs before
+/// the window manager's connection is cut: its calls wait for the X server
+/// without a timeout, and any X client can stop the server answering (a
+/// server grab it never releases).
+const STALL: Duration = Duration::from_secs(10);
 
 /// Reads of an X11 client's selection that may start in [`READS_WINDOW`]:
 /// each holds up to 4 MiB in wsbox until its reader takes it.
@@ -79,9 +85,14 @@ impl State {
         if self.x11.wm.is_some() {
             return Err("the X11 window manager runs already".into());
         }
+        let guard = wm
+            .try_clone()
+            .map_err(|e| format!("failed to watch the window manager's connection: {e}"))?;
+        self.x11_beat();
         let wm = X11Wm::start_wm(events.handle(), wm, client.clone())
             .map_err(|e| format!("failed to start the X11 window manager: {e}"))?;
         self.x11.wm = Some(wm);
+        self.watch_x11_stalls(guard)?;
         tracing::info!("X11: window manager started");
         Ok(())
     }
@@ -105,6 +116,45 @@ impl State {
         }
         self.x11.events = Some(events);
         self.flush_clients();
+    }
+
+    /// The event loop went round.
+    pub(crate) fn x11_beat(&self) {
+        let ms = self.core.start_time.elapsed().as_millis();
+        self.x11
+            .beat
+            .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// A thread that cuts the window manager's connection (`guard`, a copy
+    /// of it) when the event loop has not gone round for [`STALL`]: the
+    /// waiting call then fails, the window manager ends, the X11 windows go
+    /// and the Wayland side goes on.
+    fn watch_x11_stalls(&self, guard: UnixStream) -> Result<(), String> {
+        let (beat, gone, start) = (
+            self.x11.beat.clone(),
+            self.x11.gone.clone(),
+            self.core.start_time,
+        );
+        std::thread::Builder::new()
+            .name("x11-watchdog".into())
+            .spawn(move || {
+                while !gone.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_secs(1));
+                    let now = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    let last = beat.load(Ordering::Relaxed);
+                    if now.saturating_sub(last) > STALL.as_millis() as u64 {
+                        tracing::warn!(
+                            "X11: the X server kept the window manager waiting for over {STALL:?} \
+                             (an X client may hold a server grab); X11 is cut off"
+                        );
+                        let _ = guard.shutdown(std::net::Shutdown::Both);
+                        return;
+                    }
+                }
+            })
+            .map(drop)
+            .map_err(|e| format!("failed to start the window manager's watchdog: {e}"))
     }
 
     /// The sandbox is ending: its Xwayland ends with it, which is no news.
@@ -135,34 +185,16 @@ impl State {
     }
 
     /// A surface of Xwayland's was committed: pairs it with the X11 window
-    /// that named it, and maps that window once it shows a buffer.
-    pub(crate) fn x11_commit(&mut self, surface: &WlSurface) {
-        if !self.is_xwayland(surface) {
+    /// that named it, if one waits for it. Before the commit's window is
+    /// looked up.
+    pub(crate) fn x11_pair(&mut self, surface: &WlSurface) {
+        if self.x11.unpaired.is_empty() || !self.is_xwayland(surface) {
             return;
         }
-        if let Some(i) = self
-            .x11
-            .unpaired
-            .iter()
-            .position(|x| x.pair_wl_surface_id(surface))
-        {
-            self.x11.unpaired.swap_remove(i);
-        }
-        let Some(window) = self.core.window_for(surface) else {
-            return;
-        };
-        let has_buffer =
-            smithay::backend::renderer::utils::with_renderer_surface_state(surface, |s| {
-                s.buffer().is_some()
-            })
-            .unwrap_or(false);
-        let mapped = window.user_data().get_or_insert(Mapped::default);
-        if has_buffer && !mapped.0.get() {
-            mapped.0.set(true);
-            if !crate::toplevel::is_override_redirect(&window) {
-                self.core.windows_shown += 1;
-                self.core.space.raise_element(&window, true);
-                self.core.refocus = true;
+        if let Some(x11) = self.x11.unpaired.remove(&surface.id().protocol_id()) {
+            if !x11.pair_wl_surface_id(surface) {
+                // Named again meanwhile: it waits for its new surface.
+                self.remember_unpaired(x11);
             }
         }
     }
@@ -177,7 +209,7 @@ impl State {
     }
 
     fn forget_x11(&mut self, x11: &X11Surface) {
-        self.x11.unpaired.retain(|x| x != x11);
+        self.x11.unpaired.retain(|_, x| x != x11);
         if let Some(window) = self.x11_window(x11) {
             self.core.space.unmap_elem(&window);
             self.core.refocus = true;
@@ -192,14 +224,6 @@ impl State {
             if let Err(err) = wm.new_selection(ty, mimes) {
                 tracing::debug!(%err, "X11: cannot offer the selection");
             }
-        }
-    }
-
-    /// A Wayland client of the sandbox reads the selection an X11 client
-    /// owns.
-    pub(crate) fn x11_read_selection(&mut self, ty: SelectionTarget, mime: String, fd: OwnedFd) {
-        if let Err(err) = self.x11_ask_selection(ty, mime, fd) {
-            tracing::debug!(%err, "X11: selection not read");
         }
     }
 
@@ -245,35 +269,27 @@ impl State {
             .is_some_and(|s| self.is_xwayland(&s))
     }
 
-    /// Where an override-redirect window goes: where the app put it, slid
-    /// inside the area wsbox's frames enclose.
-    fn place_override_redirect(&mut self, window: &Window, geometry: Rectangle<i32, Logical>) {
-        let area = self.core.content_area();
-        let size = geometry.size;
-        let clamp = |v: i32, low: i32, high: i32| if high < low { low } else { v.clamp(low, high) };
-        let x = clamp(
-            geometry.loc.x,
-            area.loc.x,
-            area.loc.x + area.size.w - size.w,
-        );
-        let y = clamp(
-            geometry.loc.y,
-            area.loc.y,
-            area.loc.y + area.size.h - size.h,
-        );
-        self.core.space.map_element(window.clone(), (x, y), true);
-        self.core.needs_redraw = true;
-    }
-
+    /// Keeps an X11 window until the surface its `WL_SURFACE_ID` named is
+    /// committed.
+    #[allow(deprecated)] // WL_SURFACE_ID: see wl_surface_id below
     fn remember_unpaired(&mut self, x11: X11Surface) {
-        if x11.wl_surface().is_some() || self.x11.unpaired.contains(&x11) {
+        let Some(id) = x11.wl_surface_id().filter(|_| x11.wl_surface().is_none()) else {
+            return;
+        };
+        if self.x11.unpaired.len() >= MAX_UNPAIRED && !self.x11.unpaired.contains_key(&id) {
+            tracing::debug!("X11: more than {MAX_UNPAIRED} windows wait for their surface");
             return;
         }
-        if self.x11.unpaired.len() >= MAX_UNPAIRED {
-            self.x11.unpaired.remove(0);
-        }
-        self.x11.unpaired.push(x11);
+        self.x11.unpaired.insert(id, x11);
     }
+}
+
+/// Whether `surface` shows a buffer.
+pub(super) fn has_buffer(surface: &WlSurface) -> bool {
+    smithay::backend::renderer::utils::with_renderer_surface_state(surface, |s| {
+        s.buffer().is_some()
+    })
+    .unwrap_or(false)
 }
 
 impl XwmHandler for State {
@@ -309,7 +325,8 @@ impl XwmHandler for State {
             None => Window::new_x11_window(x11.clone()),
         };
         window.user_data().insert_if_missing(Mapped::default);
-        self.place_override_redirect(&window, x11.geometry());
+        self.core.place(&window);
+        self.core.needs_redraw = true;
         self.remember_unpaired(x11);
     }
 
@@ -335,52 +352,50 @@ impl XwmHandler for State {
         _reorder: Option<Reorder>,
     ) {
         // The window manager places windows; an app chooses only the size
-        // of a dialog, within the bounds of the content area.
-        let Some(window) = self.x11_window(&x11) else {
-            // Not mapped yet: the size it asks for, placed at map time.
-            let mut geometry = x11.geometry();
-            let area = self.core.content_area();
-            let clamp = |v: Option<u32>, old: i32, max: i32| {
-                v.map_or(old, |v| i32::try_from(v).unwrap_or(max).min(max))
-                    .max(1)
-            };
-            geometry.size.w = clamp(w, geometry.size.w, area.size.w);
-            geometry.size.h = clamp(h, geometry.size.h, area.size.h);
-            let _ = x11.configure(geometry);
-            return;
+        // of a dialog (or of a window not shown yet), within a dialog's
+        // bounds. It raises nothing.
+        let window = self.x11_window(&x11);
+        let probe = window
+            .clone()
+            .unwrap_or_else(|| Window::new_x11_window(x11.clone()));
+        let max = self.core.dialog_bounds(&probe);
+        let size = |v: Option<u32>, old: i32, max: i32| {
+            v.map_or(old, |v| i32::try_from(v).unwrap_or(max))
+                .clamp(1, max)
         };
-        if self.core.parent_of(&window).is_some() {
-            let area = self.core.content_area();
-            let mut geometry = x11.geometry();
-            if let Some(w) = w {
-                geometry.size.w = i32::try_from(w)
-                    .unwrap_or(area.size.w)
-                    .clamp(1, area.size.w);
+        let mut geometry = x11.geometry();
+        geometry.size = (
+            size(w, geometry.size.w, max.w),
+            size(h, geometry.size.h, max.h),
+        )
+            .into();
+        match window {
+            None => {
+                let _ = x11.configure(geometry);
             }
-            if let Some(h) = h {
-                geometry.size.h = i32::try_from(h)
-                    .unwrap_or(area.size.h)
-                    .clamp(1, area.size.h);
+            Some(window) => {
+                if self.core.parent_of(&window).is_some() {
+                    let _ = x11.configure(geometry);
+                }
+                // Placed again where the rules say, at the size it now has;
+                // the synthetic configure tells the app where it is.
+                self.core.place_again(&window);
             }
-            let _ = x11.configure(geometry);
         }
-        // Placed again where the rules say, at the size it now has; the
-        // synthetic configure tells the app where it is.
-        self.core.place(&window);
     }
 
     fn configure_notify(
         &mut self,
         _xwm: XwmId,
         x11: X11Surface,
-        geometry: Rectangle<i32, Logical>,
+        _geometry: Rectangle<i32, Logical>,
         _above: Option<u32>,
     ) {
         if !x11.is_override_redirect() {
             return;
         }
         if let Some(window) = self.x11_window(&x11) {
-            self.place_override_redirect(&window, geometry);
+            self.core.place_again(&window);
         }
     }
 
@@ -405,8 +420,12 @@ impl XwmHandler for State {
         let dh = self.core.display_handle.clone();
         match client.object_from_protocol_id::<WlSurface>(&dh, id) {
             Ok(surface) if x11.pair_wl_surface_id(&surface) => {
-                self.x11.unpaired.retain(|x| x != &x11);
-                self.x11_commit(&surface);
+                self.x11.unpaired.retain(|_, x| x != &x11);
+                if let Some(window) = self.core.window_for(&surface) {
+                    if has_buffer(&surface) {
+                        self.core.mark_shown(&window);
+                    }
+                }
             }
             _ => self.remember_unpaired(x11),
         }
@@ -418,6 +437,14 @@ impl XwmHandler for State {
     }
 
     fn new_selection(&mut self, _xwm: XwmId, selection: SelectionTarget, mimes: Vec<String>) {
+        // As for Wayland clients: only the focused client sets a selection.
+        if !self.x11_focused() {
+            tracing::debug!(
+                ?selection,
+                "X11: a selection set without the focus is ignored"
+            );
+            return;
+        }
         let dh = self.core.display_handle.clone();
         match selection {
             SelectionTarget::Clipboard => {
@@ -439,28 +466,9 @@ impl XwmHandler for State {
         mime: String,
         fd: OwnedFd,
     ) {
-        // An X11 client reads what the Wayland side owns: a client's, or
-        // the host's text wsbox pasted in.
-        match selection {
-            SelectionTarget::Clipboard => {
-                let own =
-                    current_data_device_selection_userdata::<State>(&self.seat).map(|d| d.clone());
-                match own {
-                    Some(Owner::Host(bytes)) => self.serve_sandbox_read(fd, bytes),
-                    Some(Owner::X11) => {}
-                    None => {
-                        if let Err(err) = request_data_device_client_selection(&self.seat, mime, fd)
-                        {
-                            tracing::debug!(%err, "X11: clipboard not sent");
-                        }
-                    }
-                }
-            }
-            SelectionTarget::Primary => {
-                if let Err(err) = request_primary_client_selection(&self.seat, mime, fd) {
-                    tracing::debug!(%err, "X11: primary selection not sent");
-                }
-            }
+        // An X11 client reads what the Wayland side owns.
+        if let Err(err) = self.read_selection(selection, mime, fd) {
+            tracing::debug!(%err, "X11: selection not sent");
         }
     }
 
@@ -486,6 +494,7 @@ impl XwmHandler for State {
 
     fn disconnected(&mut self, _xwm: XwmId) {
         self.x11.lost = Some(Instant::now());
+        self.x11.gone.store(true, Ordering::Relaxed);
         let gone: Vec<Window> = self
             .core
             .space

@@ -78,7 +78,7 @@ pub(super) fn run(
     };
     let mut keep = vec![err.as_raw_fd(), started.as_raw_fd()];
     keep.extend(alive.as_ref().map(AsRawFd::as_raw_fd));
-    keep.extend(prepared.services.iter().flat_map(|s| s.held_fds()));
+    keep.extend(prepared.services.iter().flat_map(|s| s.fds.iter().copied()));
     privileges::close_fds_except(&keep);
     let _ = privileges::drop_capabilities();
     let _ = privileges::no_new_privs();
@@ -88,7 +88,7 @@ pub(super) fn run(
     for index in 0..prepared.services.len() {
         start_service(prepared, index, &err);
     }
-    for fd in prepared.services.iter().flat_map(|s| s.held_fds()) {
+    for fd in prepared.services.iter().flat_map(|s| s.fds.iter().copied()) {
         // SAFETY: the services' copies are theirs now; pid 1 uses these
         // numbers no more.
         unsafe { libc::close(fd) };
@@ -425,6 +425,20 @@ fn app(prepared: &Prepared, err: &OwnedFd, service: Option<usize>) -> ! {
 fn exec_service(service: &PreparedService, err: &OwnedFd) -> ! {
     let what = &service.what;
     let mut envp = service.envp.clone();
+    // pid 1's report fd may have a number the service's fds go to: keep a
+    // copy above them for the reports after they are placed.
+    let above = 3 + service.fds.len() as i32;
+    let high_err;
+    // SAFETY: F_DUPFD_CLOEXEC on an fd this process holds; the copy is owned
+    // here and closes at exec.
+    let err = match unsafe { libc::fcntl(err.as_raw_fd(), libc::F_DUPFD_CLOEXEC, above) } {
+        copy if copy >= 0 => {
+            // SAFETY: a fresh fd of this process's, owned by nothing else.
+            high_err = unsafe { OwnedFd::from_raw_fd(copy) };
+            &high_err
+        }
+        _ => err,
+    };
     if let Err(e) = place_fds(&service.fds) {
         fail(
             err,
@@ -453,16 +467,17 @@ fn exec_service(service: &PreparedService, err: &OwnedFd) -> ! {
 
 /// Moves `fds` to 3, 4, … in order, without close-on-exec. Each is first
 /// copied above every target, so that moving one never overwrites another
-/// still to move.
+/// still to move. (Just above them: the sandbox's RLIMIT_NOFILE, set by
+/// now, may be as low as 64.)
 fn place_fds(fds: &[i32]) -> io::Result<()> {
-    const ABOVE: i32 = 1024;
+    let above = 3 + fds.len() as i32;
     let mut high = [0i32; 16];
     if fds.len() > high.len() {
         return Err(io::Error::other("too many fds for one service"));
     }
     for (slot, &fd) in high.iter_mut().zip(fds) {
         // SAFETY: F_DUPFD_CLOEXEC on an fd this process holds.
-        let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, ABOVE) };
+        let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, above) };
         if copy < 0 {
             return Err(io::Error::last_os_error());
         }

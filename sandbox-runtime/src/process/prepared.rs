@@ -45,13 +45,6 @@ pub(super) struct PreparedService {
     pub(super) fds: Vec<i32>,
 }
 
-impl PreparedService {
-    /// Every fd pid 1 keeps open for this service until it starts.
-    pub(super) fn held_fds(&self) -> impl Iterator<Item = i32> + '_ {
-        self.fds.iter().copied()
-    }
-}
-
 impl Prepared {
     /// Checks the kernel and compiles everything for `spec`.
     pub fn new(spec: Spec, host: &HostLayout) -> Result<Self, Error> {

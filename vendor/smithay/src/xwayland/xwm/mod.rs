@@ -231,6 +231,14 @@ pub struct XwmId(usize);
 
 /// wsbox: the most windows one window manager tracks.
 pub const MAX_WINDOWS: usize = 4096;
+/// wsbox: the most formats of a selection read from its X owner.
+const MAX_TARGETS: u32 = 64;
+/// wsbox: the longest format name taken from an X owner.
+const MAX_TARGET_NAME: usize = 256;
+/// wsbox: the most transfers of one selection in each direction at once.
+const MAX_TRANSFERS: usize = 16;
+/// wsbox: the most unpaired WL_SURFACE_SERIALs kept.
+const MAX_UNPAIRED_SERIALS: usize = 256;
 /// wsbox: the most 32-bit words read of one selection property (4 MiB).
 const MAX_PROPERTY_WORDS: u32 = 1 << 20;
 /// wsbox: the most bytes of one incoming selection held before the reader takes them (4 MiB).
@@ -1219,7 +1227,7 @@ impl X11Wm {
             x => {
                 let prop = self
                     .conn
-                    .get_property(true, selection.window, self.atoms.TARGETS, AtomEnum::ANY, 0, 4096)?
+                    .get_property(true, selection.window, self.atoms.TARGETS, AtomEnum::ANY, 0, MAX_TARGETS)? // wsbox: was 4096
                     .reply_unchecked()?
                     .ok_or(SelectionError::UnableToDetermineAtom)?;
                 if prop.type_ != AtomEnum::ATOM.into() {
@@ -1320,6 +1328,11 @@ impl X11Wm {
             source_data: Vec::new(),
             incr_done: false,
         };
+        // wsbox: an X owner that never answers leaves its transfer here; the
+        // oldest goes when there are too many.
+        if selection.incoming.len() >= MAX_TRANSFERS {
+            selection.incoming.remove(0).destroy(&loop_handle);
+        }
         selection.incoming.push(transfer);
 
         self.conn.flush()?;
@@ -1842,7 +1855,7 @@ where
                             xwm.atoms._WL_SELECTION,
                             AtomEnum::ANY,
                             0,
-                            4096,
+                            MAX_TARGETS, // wsbox: was 4096
                         )?
                         .reply_unchecked()?
                     {
@@ -1871,7 +1884,8 @@ where
                                                 };
                                                 if let Some(reply) = reply {
                                                     if let Ok(name) = std::str::from_utf8(&reply.name) {
-                                                        if name.contains('/') {
+                                                        // wsbox: a name longer than any MIME type is not offered
+                                                        if name.contains('/') && name.len() <= MAX_TARGET_NAME {
                                                             // hopefully a mime-type
                                                             Some(Ok(String::from(name)))
                                                         } else {
@@ -2082,6 +2096,14 @@ where
                             }
                         }
 
+                        // wsbox: a requestor per transfer, and requestors are X windows
+                        // any X client makes: refuse past a few at once.
+                        if selection.outgoing.len() >= MAX_TRANSFERS {
+                            warn!("X11: more than {MAX_TRANSFERS} selection transfers at once, refused");
+                            send_selection_notify_resp(&conn, &n, false)?;
+                            return Ok(());
+                        }
+
                         let requestor = n.requestor;
 
                         let token = loop_handle.insert_source(
@@ -2103,6 +2125,8 @@ where
                                         Ok(OutgoingAction::WaitForReadable) => {
                                             return Ok(PostAction::Continue);
                                         } // transfer ongoing
+                                        // wsbox: resumed when the requestor takes the chunk
+                                        Ok(OutgoingAction::Pause) => return Ok(PostAction::Disable),
                                         Ok(_) => {}
                                         Err(err) => {
                                             warn!(?err, "Transfer aborted");
@@ -2233,6 +2257,10 @@ where
                         .unwrap();
 
                     transfer.property_set = false;
+                    // wsbox: reading was paused while the chunk waited.
+                    if let Some(token) = transfer.token {
+                        let _ = loop_handle.enable(&token);
+                    }
                     if transfer.flush_property_on_delete {
                         transfer.flush_property_on_delete = false;
                         let len = transfer.flush_data()?;
@@ -2358,7 +2386,11 @@ where
                                 "no matching wl_surface for X11 window",
                             );
                             let xwm = state.xwm_state(xwm_id);
-                            xwm.unpaired_surfaces.insert(serial, xsurface.window_id());
+                            // wsbox: nothing pairs these while xwayland_shell_v1 is not
+                            // offered; an X client may send them without end.
+                            if xwm.unpaired_surfaces.len() < MAX_UNPAIRED_SERIALS {
+                                xwm.unpaired_surfaces.insert(serial, xsurface.window_id());
+                            }
                             guard.wl_surface = None;
                         }
                     }
@@ -2504,6 +2536,8 @@ enum OutgoingAction {
     Done,
     DoneReading,
     WaitForReadable,
+    /// wsbox: enough is held for a requestor that has not taken it yet.
+    Pause,
 }
 
 fn read_selection_callback(
@@ -2512,6 +2546,11 @@ fn read_selection_callback(
     fd: BorrowedFd<'_>,
     transfer: &mut OutgoingTransfer,
 ) -> Result<OutgoingAction, ReplyOrIdError> {
+    // wsbox: a requestor that does not delete the property (take the chunk)
+    // must not make this grow at the speed of the pipe: stop reading.
+    if transfer.property_set && transfer.source_data.len() >= MAX_PENDING_SELECTION {
+        return Ok(OutgoingAction::Pause);
+    }
     let mut buf = [0; INCR_CHUNK_SIZE];
     let Ok(len) = rustix::io::read(fd, &mut buf) else {
         debug!(
