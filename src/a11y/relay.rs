@@ -113,7 +113,8 @@ struct Shared {
     /// The app's own unique name on the bus, from the reply to its Hello:
     /// a message for another name never reaches it.
     own_name: Mutex<Option<String>>,
-    /// Told when a reply to one of the app's calls arrives.
+    /// Told when a reply to one of the app's calls arrives, or when the
+    /// bus's side ends.
     replied: std::sync::Condvar,
 }
 
@@ -160,6 +161,8 @@ impl ToProxy {
 #[derive(Debug, Default)]
 struct Serials {
     ours: BTreeMap<u32, u32>,
+    /// The bus's side ended: no reply will come, nothing waits for one.
+    closed: bool,
 }
 
 impl Serials {
@@ -173,6 +176,18 @@ impl Serials {
     /// The app's serial for a reply to the relay's `ours`, once.
     fn take(&mut self, ours: u32) -> Option<u32> {
         self.ours.remove(&ours)
+    }
+
+    /// Whether the app must wait before it sends more: too many of its
+    /// calls wait for replies that can still come.
+    fn full(&self) -> bool {
+        !self.closed && self.ours.len() >= PENDING_MAX
+    }
+
+    /// The bus's side ended: the calls in flight are forgotten.
+    fn close(&mut self) {
+        self.closed = true;
+        self.ours.clear();
     }
 }
 
@@ -280,6 +295,10 @@ fn relay(app: UnixStream, upstream: &Path, uid: u32) -> io::Result<()> {
             }
             let _ = proxy2.shutdown(Shutdown::Both);
             let _ = app2.shutdown(Shutdown::Both);
+            // No reply comes any more: the app's side, if it waits for
+            // some, goes on to read its socket, shut down, and ends.
+            lock(&shared2.serials).close();
+            shared2.replied.notify_all();
         })?;
     let sent = from_app(&app, &shared, uid);
     // Either way both ends close, and the other direction ends.
@@ -322,31 +341,12 @@ fn from_app(mut app: &UnixStream, shared: &Shared, uid: u32) -> io::Result<()> {
     let mut framer = Framer::at_most(APP_MESSAGE_MAX);
     // Held from a message's first byte to its last.
     let mut held: Option<MutexGuard<'_, ToProxy>> = None;
-    let mut data = rest;
+    to_proxy(&mut framer, &rest, shared, &mut held)?;
     loop {
-        let pieces = framer
-            .feed(&data, |h, _| {
-                let pass = lock(&shared.calls).reply(h);
-                if !pass {
-                    tracing::debug!(serial = ?h.reply_serial, "dropped a reply to no call of the app's");
-                }
-                pass
-            })
-            .map_err(invalid)?;
-        for piece in pieces {
-            let ends = piece.ends;
-            let to = match held.as_mut() {
-                Some(to) => to,
-                None => held.insert(lock(&shared.to_proxy)),
-            };
-            to.write_piece(piece, &shared.serials)?;
-            if ends {
-                held = None;
-            }
-        }
-        // Backpressure: no more of the app's calls while too many wait.
+        // Backpressure: no more of the app's calls while too many wait
+        // (until the bus's side ends: then none waits any more).
         let mut serials = lock(&shared.serials);
-        while serials.ours.len() >= PENDING_MAX {
+        while serials.full() {
             serials = match shared.replied.wait_timeout(serials, Duration::from_secs(1)) {
                 Ok((guard, _)) => guard,
                 Err(poisoned) => poisoned.into_inner().0,
@@ -357,8 +357,40 @@ fn from_app(mut app: &UnixStream, shared: &Shared, uid: u32) -> io::Result<()> {
         if got == 0 {
             return Ok(());
         }
-        data = buf[..got].to_vec();
+        to_proxy(&mut framer, &buf[..got], shared, &mut held)?;
     }
+}
+
+/// Passes `data`, the app's bytes, on to the proxy: its replies only to
+/// calls it was given. `held` is the proxy's side while a message is only
+/// partly written.
+fn to_proxy<'a>(
+    framer: &mut Framer,
+    data: &[u8],
+    shared: &'a Shared,
+    held: &mut Option<MutexGuard<'a, ToProxy>>,
+) -> io::Result<()> {
+    let pieces = framer
+        .feed(data, |h, _| {
+            let pass = lock(&shared.calls).reply(h);
+            if !pass {
+                tracing::debug!(serial = ?h.reply_serial, "dropped a reply to no call of the app's");
+            }
+            pass
+        })
+        .map_err(invalid)?;
+    for piece in pieces {
+        let ends = piece.ends;
+        let to = match held.as_mut() {
+            Some(to) => to,
+            None => held.insert(lock(&shared.to_proxy)),
+        };
+        to.write_piece(piece, &shared.serials)?;
+        if ends {
+            *held = None;
+        }
+    }
+    Ok(())
 }
 
 /// The bus's side: the answers to the authentication, then messages; the
@@ -381,26 +413,35 @@ fn from_bus(mut proxy: &UnixStream, mut app: &UnixStream, shared: &Shared) -> io
         }
     };
     let mut framer = Framer::default();
-    let mut data = rest;
+    to_app(&mut framer, &rest, app, shared)?;
     loop {
-        let mut answer = Vec::new();
-        let pieces = framer
-            .feed(&data, |h, head| {
-                from_bus_judge(h, head, shared, &mut answer)
-            })
-            .map_err(invalid)?;
-        for piece in pieces {
-            app.write_all(&piece.bytes)?;
-        }
-        for call in answer {
-            lock(&shared.to_proxy).write_reply(&call)?;
-        }
         let got = proxy.read(&mut buf)?;
         if got == 0 {
             return Ok(());
         }
-        data = buf[..got].to_vec();
+        to_app(&mut framer, &buf[..got], app, shared)?;
     }
+}
+
+/// Passes `data`, the bus's bytes, on to the app as [`from_bus_judge`]
+/// says; the relay's own replies go to the proxy.
+fn to_app(
+    framer: &mut Framer,
+    data: &[u8],
+    mut app: &UnixStream,
+    shared: &Shared,
+) -> io::Result<()> {
+    let mut answer = Vec::new();
+    let pieces = framer
+        .feed(data, |h, head| from_bus_judge(h, head, shared, &mut answer))
+        .map_err(invalid)?;
+    for piece in pieces {
+        app.write_all(&piece.bytes)?;
+    }
+    for call in answer {
+        lock(&shared.to_proxy).write_reply(&call)?;
+    }
+    Ok(())
 }
 
 /// Whether a message from the bus goes to the app: a reply only to one of
@@ -541,6 +582,90 @@ mod tests {
         }
         assert_eq!(serials.take(1), None, "the oldest is forgotten");
         assert_eq!(serials.take(2), Some(1002));
+    }
+
+    #[test]
+    fn the_app_waits_for_replies_only_while_they_can_come() {
+        let mut serials = Serials::default();
+        for ours in 1..=(PENDING_MAX as u32) {
+            serials.insert(ours, ours);
+        }
+        assert!(serials.full());
+        serials.close();
+        assert!(!serials.full());
+        assert_eq!(serials.take(1), None);
+        serials.insert(100, 1);
+        assert!(!serials.full(), "nothing waits once the bus is gone");
+    }
+
+    /// A method call wanting a reply, as libdbus writes it (little-endian).
+    fn call_bytes(serial: u32) -> Vec<u8> {
+        let mut fields = Vec::new();
+        for (code, sig, s) in [
+            (1u8, b'o', "/org/a11y/atspi/accessible/root"),
+            (3, b's', "GetText"),
+        ] {
+            fields.resize(fields.len().div_ceil(8) * 8, 0);
+            fields.extend_from_slice(&[code, 1, sig, 0]);
+            fields.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            fields.extend_from_slice(s.as_bytes());
+            fields.push(0);
+        }
+        let mut msg = vec![b'l', wire::METHOD_CALL, 0, 1];
+        msg.extend_from_slice(&0u32.to_le_bytes());
+        msg.extend_from_slice(&serial.to_le_bytes());
+        msg.extend_from_slice(&(fields.len() as u32).to_le_bytes());
+        msg.extend_from_slice(&fields);
+        msg.resize(msg.len().div_ceil(8) * 8, 0);
+        msg
+    }
+
+    /// The bus goes away while the app waits for [`PENDING_MAX`] replies:
+    /// the connection ends all the same (it used to wait forever, and its
+    /// place among [`CONNECTIONS_MAX`] was never given back).
+    #[test]
+    fn a_connection_waiting_for_replies_ends_with_the_bus() {
+        let dir = std::env::temp_dir().join(format!("wsbox-relay-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let upstream = dir.join("proxy");
+        let _ = std::fs::remove_file(&upstream);
+        let listener = UnixListener::bind(&upstream).unwrap();
+        let calls: Vec<u8> = (1..=(PENDING_MAX as u32)).flat_map(call_bytes).collect();
+        let wanted = calls.len();
+        // The proxy: accepts the authentication, takes every call, answers
+        // none, and goes.
+        let proxy = std::thread::spawn(move || {
+            let (mut bus, _) = listener.accept().unwrap();
+            bus.write_all(b"OK 0123456789abcdef0123456789abcdef\r\n")
+                .unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = bus.read(&mut buf).unwrap();
+                assert_ne!(n, 0, "the relay closed first");
+                got.extend_from_slice(&buf[..n]);
+                let begin = got.windows(7).position(|w| w == b"BEGIN\r\n");
+                if begin.is_some_and(|at| got.len() - at - 7 >= wanted) {
+                    return;
+                }
+            }
+        });
+        let (app, mut ours) = UnixStream::pair().unwrap();
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let relay_upstream = upstream.clone();
+        std::thread::spawn(move || {
+            let _ = done_tx.send(relay(app, &relay_upstream, 1000).is_ok());
+        });
+        ours.write_all(b"\0AUTH EXTERNAL 30\r\nBEGIN\r\n").unwrap();
+        ours.write_all(&calls).unwrap();
+        proxy.join().unwrap();
+        let ended = done.recv_timeout(Duration::from_secs(10));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            ended.is_ok(),
+            "the relay still waits for replies from a bus that is gone"
+        );
+        drop(ours);
     }
 
     #[test]

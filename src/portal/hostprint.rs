@@ -17,6 +17,8 @@ use zbus::zvariant::{OwnedValue, Value};
 
 /// How long the user may take in the host's print dialog.
 pub const DIALOG_WAIT: Duration = Duration::from_secs(600);
+/// The thread that waits for the host's Response to a request.
+const RESPONSE_THREAD: &str = "wsbox-print-response";
 /// The most settings passed either way, and the longest string.
 const SETTINGS_MAX: usize = 64;
 const STRING_MAX: usize = 256;
@@ -90,10 +92,14 @@ pub struct Outcome {
     pub prepared: Option<Prepared>,
 }
 
-/// Asks the host's portal on `conn` and waits for the request's Response.
+/// Asks the host's portal on `conn` and waits for the request's Response,
+/// for at most `wait`. When none comes (the call failed, or the user took
+/// too long) `conn` is closed: the thread that watched for the Response,
+/// and the connection it held, end with it.
 fn ask_host(
     conn: &zbus::blocking::Connection,
     method: &str,
+    wait: Duration,
     body: impl FnOnce(&str) -> Result<zbus::message::Message, zbus::Error>,
 ) -> Result<(u32, HashMap<String, OwnedValue>), String> {
     let unique = conn
@@ -117,8 +123,10 @@ fn ask_host(
     let responses = zbus::blocking::MessageIterator::for_match_rule(rule, conn, Some(4))
         .map_err(|e| format!("failed to watch the host's answer: {e}"))?;
     let (tx, rx) = mpsc::channel();
+    // Ends with the first Response, or when the connection closes (its
+    // messages end).
     std::thread::Builder::new()
-        .name("wsbox-print-response".into())
+        .name(RESPONSE_THREAD.into())
         .spawn(move || {
             for message in responses {
                 let Ok(message) = message else { continue };
@@ -132,9 +140,20 @@ fn ask_host(
             }
         })
         .map_err(|e| e.to_string())?;
-    body(&token).map_err(|e| format!("the host's portal refused {method}: {e}"))?;
-    rx.recv_timeout(DIALOG_WAIT)
-        .map_err(|_| format!("the host's portal did not answer {method}"))
+    let answered = body(&token)
+        .map_err(|e| format!("the host's portal refused {method}: {e}"))
+        .and_then(|_| {
+            rx.recv_timeout(wait)
+                .map_err(|_| format!("the host's portal did not answer {method}"))
+        });
+    if answered.is_err() {
+        // No Response is coming: the watching thread would wait for one,
+        // with the connection, for good.
+        if let Err(e) = conn.clone().close() {
+            tracing::debug!(%e, "failed to close the connection to the host's bus");
+        }
+    }
+    answered
 }
 
 /// PreparePrint on the host: its print dialog, titled `title`.
@@ -144,7 +163,7 @@ pub fn prepare(
     settings: &Settings,
     page_setup: &Settings,
 ) -> Result<Outcome, String> {
-    let (code, results) = ask_host(conn, "PreparePrint", |token| {
+    let (code, results) = ask_host(conn, "PreparePrint", DIALOG_WAIT, |token| {
         let options: HashMap<&str, Value> = HashMap::from([
             ("handle_token", Value::from(token)),
             ("modal", Value::from(true)),
@@ -193,7 +212,7 @@ pub fn print(
     token: u32,
 ) -> Result<Outcome, String> {
     let fd = zbus::zvariant::OwnedFd::from(file);
-    let (code, _) = ask_host(conn, "Print", |handle| {
+    let (code, _) = ask_host(conn, "Print", DIALOG_WAIT, |handle| {
         let options: HashMap<&str, Value> = HashMap::from([
             ("handle_token", Value::from(handle)),
             ("token", Value::from(token)),
@@ -210,4 +229,106 @@ pub fn print(
         code,
         prepared: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Threads still waiting for a Response (a thread's name is cut to 15
+    /// bytes).
+    fn watching() -> usize {
+        let short = &RESPONSE_THREAD[..15];
+        std::fs::read_dir("/proc/self/task")
+            .map(|tasks| {
+                tasks
+                    .flatten()
+                    .filter(|t| {
+                        std::fs::read_to_string(t.path().join("comm"))
+                            .is_ok_and(|comm| comm.trim_end() == short)
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Answered, refused or not answered in time, a request leaves no
+    /// thread behind (one used to wait, with the connection, for good).
+    #[test]
+    fn every_request_s_thread_ends() {
+        let dir = std::path::PathBuf::from(format!("/tmp/wsbox-hostprint.{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let bus = testkit::HostBus::start(&dir, None).unwrap();
+        let connect = || {
+            zbus::blocking::connection::Builder::address(bus.address.as_str())
+                .and_then(|b| b.method_timeout(Duration::from_secs(20)).build())
+                .unwrap()
+        };
+        let wait = Duration::from_millis(300);
+        let id = |conn: &zbus::blocking::Connection| {
+            conn.call_method(
+                Some("org.freedesktop.DBus"),
+                "/org/freedesktop/DBus",
+                Some("org.freedesktop.DBus"),
+                "GetId",
+                &(),
+            )
+        };
+
+        // Answered: the Response comes while the call is made.
+        let conn = connect();
+        let host = connect();
+        let answered = ask_host(&conn, "PreparePrint", Duration::from_secs(20), |token| {
+            let unique = conn.unique_name().unwrap().to_string();
+            let results: HashMap<String, OwnedValue> =
+                HashMap::from([("token".to_owned(), OwnedValue::from(7u32))]);
+            host.emit_signal(
+                Some(unique.as_str()),
+                super::super::reply::request_path(&unique, token).as_str(),
+                "org.freedesktop.portal.Request",
+                "Response",
+                &(0u32, results),
+            )?;
+            id(&conn)
+        })
+        .unwrap();
+        assert_eq!(answered.0, 0);
+        assert_eq!(
+            answered.1.get("token").map(|v| u32::try_from(&**v)),
+            Some(Ok(7))
+        );
+
+        // Refused: no portal on this bus.
+        let conn = connect();
+        let refused = ask_host(&conn, "PreparePrint", wait, |token| {
+            let options: HashMap<&str, Value> =
+                HashMap::from([("handle_token", Value::from(token))]);
+            conn.call_method(
+                Some("org.freedesktop.portal.Desktop"),
+                "/org/freedesktop/portal/desktop",
+                Some("org.freedesktop.portal.Print"),
+                "PreparePrint",
+                &(
+                    "",
+                    "t",
+                    HashMap::<&str, Value>::new(),
+                    HashMap::<&str, Value>::new(),
+                    options,
+                ),
+            )
+        });
+        assert!(refused.unwrap_err().contains("refused PreparePrint"));
+
+        // Not answered in time.
+        let conn = connect();
+        let late = ask_host(&conn, "Print", wait, |_| id(&conn));
+        assert!(late.unwrap_err().contains("did not answer Print"));
+
+        let ended = testkit::poll(Duration::from_secs(10), || (watching() == 0).then_some(()));
+        let still = watching();
+        drop(bus);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(ended.is_some(), "{still} threads still wait for a Response");
+    }
 }

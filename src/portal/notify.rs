@@ -26,6 +26,12 @@ use super::reply::RateLimit;
 
 /// How many notifications `wsbox notifications` lists: the newest.
 const KEPT_MAX: usize = 32;
+/// The most notifications waiting to be shown on the host; more are not
+/// shown there (a print dialog may keep the host's helper busy).
+const SHOWING_MAX: usize = 8;
+
+/// A notification's app name, title and body, to show on the host.
+type Showing = (String, String, String);
 
 /// One notification, as it was passed on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,8 +66,11 @@ pub struct Notifier {
     limit: RateLimit,
     dropped: AtomicU64,
     next: AtomicU32,
-    /// The host's service, in window mode with `notifications = "host"`.
-    host: Option<Arc<Opener>>,
+    /// What goes to the host's service (in window mode with
+    /// `notifications = "host"`): one thread shows them, in turn.
+    host: Option<std::sync::mpsc::SyncSender<Showing>>,
+    /// How many were kept but not shown on the host: too many waited.
+    unshown: AtomicU64,
     /// `notifications = "drop"`: nothing is kept or shown.
     drop: bool,
 }
@@ -75,7 +84,14 @@ impl Notifier {
             limit: RateLimit::new(),
             dropped: AtomicU64::new(0),
             next: AtomicU32::new(1),
-            host,
+            host: host.filter(|_| keep).and_then(|host| {
+                show_on(move |(app, title, body)| {
+                    if let Err(why) = host.notify(&app, &title, &body) {
+                        tracing::warn!("a notification was not shown on the host: {why}");
+                    }
+                })
+            }),
+            unshown: AtomicU64::new(0),
             drop: !keep,
         }
     }
@@ -106,7 +122,7 @@ impl Notifier {
             return None;
         }
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let notice = Notice {
+        let mut notice = Notice {
             id,
             app: cut(&clean(app, false), APP_MAX),
             title: cut(&clean(title, false), TITLE_MAX),
@@ -114,26 +130,31 @@ impl Notifier {
             time: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
-            shown_on_host: self.host.is_some(),
+            shown_on_host: false,
         };
         if let Some(host) = &self.host {
-            let host = host.clone();
-            let (app, title, body) = (
+            // Off the bus's threads; the app is not kept waiting.
+            let showing = (
                 notice.app.clone(),
                 notice.title.clone(),
                 notice.body.clone(),
             );
-            // Off the bus's threads; the app is not kept waiting.
-            let shown = std::thread::Builder::new()
-                .name("wsbox-notify".into())
-                .spawn(move || {
-                    if let Err(why) = host.notify(&app, &title, &body) {
-                        tracing::warn!("a notification was not shown on the host: {why}");
+            notice.shown_on_host = match host.try_send(showing) {
+                Ok(()) => true,
+                Err(std::sync::mpsc::TrySendError::Full(_)) => {
+                    let before = self.unshown.fetch_add(1, Ordering::Relaxed);
+                    if before == 0 {
+                        tracing::warn!(
+                            "the host shows notifications too slowly: some are not shown there"
+                        );
                     }
-                });
-            if shown.is_err() {
-                tracing::warn!("a notification was not shown on the host: no thread for it");
-            }
+                    false
+                }
+                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                    tracing::warn!("a notification was not shown on the host: its thread is gone");
+                    false
+                }
+            };
         }
         if let Ok(mut kept) = self.kept.lock() {
             if kept.len() == KEPT_MAX {
@@ -142,6 +163,29 @@ impl Notifier {
             kept.push_back(notice);
         }
         Some(id)
+    }
+}
+
+/// The thread that shows notifications on the host with `show`, one
+/// after the other, and the queue that feeds it ([`SHOWING_MAX`]); it
+/// ends with the [`Notifier`]. None when no thread could be made.
+fn show_on(
+    mut show: impl FnMut(Showing) + Send + 'static,
+) -> Option<std::sync::mpsc::SyncSender<Showing>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Showing>(SHOWING_MAX);
+    let started = std::thread::Builder::new()
+        .name("wsbox-notify".into())
+        .spawn(move || {
+            for showing in rx {
+                show(showing);
+            }
+        });
+    match started {
+        Ok(_) => Some(tx),
+        Err(e) => {
+            tracing::warn!(%e, "notifications will not be shown on the host: no thread for them");
+            None
+        }
     }
 }
 
@@ -237,5 +281,47 @@ mod tests {
         let dropping = Notifier::new(None, false);
         assert_eq!(dropping.post("app", "t", "b"), None);
         assert_eq!(dropping.list(), Notices::default());
+    }
+
+    /// A host that shows nothing for long holds one thread and at most
+    /// [`SHOWING_MAX`] notifications; the rest are not shown there.
+    #[test]
+    fn a_slow_host_holds_one_thread_and_a_bounded_queue() {
+        use std::sync::mpsc;
+        let (showing_tx, showing) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let released = Mutex::new(released);
+        let queue = show_on(move |(_, title, _)| {
+            let _ = showing_tx.send(title);
+            let _ = released.lock().map(|r| r.recv());
+        })
+        .unwrap();
+        let one = || ("app".to_owned(), "t".to_owned(), "b".to_owned());
+        queue.try_send(one()).unwrap();
+        // The thread shows the first, and waits.
+        showing
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap();
+        for _ in 0..SHOWING_MAX {
+            queue.try_send(one()).unwrap();
+        }
+        assert!(matches!(
+            queue.try_send(one()),
+            Err(mpsc::TrySendError::Full(_))
+        ));
+        // Released, it shows what waited, and ends with its queue.
+        drop(queue);
+        for _ in 0..=SHOWING_MAX {
+            let _ = release.send(());
+        }
+        for _ in 0..SHOWING_MAX {
+            showing
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .unwrap();
+        }
+        assert!(matches!(
+            showing.recv_timeout(std::time::Duration::from_secs(10)),
+            Err(mpsc::RecvTimeoutError::Disconnected)
+        ));
     }
 }

@@ -133,6 +133,8 @@ pub struct Opener {
     sock: Mutex<(OwnedFd, u64)>,
     /// For links; notifications have their own (src/portal/notify.rs).
     links: RateLimit,
+    /// For the host's print dialog and printing, together.
+    prints: RateLimit,
     pid: Pid,
 }
 
@@ -154,6 +156,7 @@ impl Opener {
         Ok(Self {
             sock: Mutex::new((ours, 0)),
             links: RateLimit::new(),
+            prints: RateLimit::new(),
             pid,
         })
     }
@@ -184,6 +187,7 @@ impl Opener {
         settings: super::hostprint::Settings,
         page_setup: super::hostprint::Settings,
     ) -> Result<super::hostprint::Outcome, String> {
+        self.allow_print()?;
         let ask = Ask::PreparePrint {
             title: title.chars().take(256).collect(),
             settings,
@@ -200,12 +204,24 @@ impl Opener {
         file: OwnedFd,
         token: u32,
     ) -> Result<super::hostprint::Outcome, String> {
+        self.allow_print()?;
         let ask = Ask::Print {
             title: title.chars().take(256).collect(),
             token,
         };
         self.ask(ask, Some(file), super::hostprint::DIALOG_WAIT)?
             .ok_or_else(|| "the helper gave no outcome".into())
+    }
+
+    /// Whether one more print request may go to the host now.
+    fn allow_print(&self) -> Result<(), String> {
+        if self.prints.allow() {
+            Ok(())
+        } else {
+            Err(format!(
+                "more than {BURST} print requests at once, or more than one a second"
+            ))
+        }
     }
 
     /// Shows a notification on the host (blocking).
@@ -274,10 +290,12 @@ impl Opener {
 /// The helper: one request per message, one answer each, until wsbox
 /// leaves.
 fn serve(sock: &OwnedFd, target: Option<&Target>, name: &str) {
-    // Its own limits, whatever the confined wsbox asks: links and
-    // notifications as wsbox's, and at most SANDBOXES_MAX sandboxes.
+    // Its own limits, whatever the confined wsbox asks: links,
+    // notifications and print requests as wsbox's, and at most
+    // SANDBOXES_MAX sandboxes.
     let mut links = Bucket::new();
     let mut notices = Bucket::new();
+    let mut prints = Bucket::new();
     let mut sandboxes = 0;
     loop {
         let (bytes, mut fds) = match recv(sock.as_fd(), 1) {
@@ -312,6 +330,9 @@ fn serve(sock: &OwnedFd, target: Option<&Target>, name: &str) {
                 Err("too many notifications at once".into())
             }
             Ask::Notify { app, title, body } => notify(name, &app, &title, &body),
+            Ask::PreparePrint { .. } | Ask::Print { .. } if !prints.take(now) => {
+                Err("too many print requests at once".into())
+            }
             Ask::PreparePrint {
                 title,
                 settings,

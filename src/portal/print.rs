@@ -24,7 +24,8 @@ use zbus::interface;
 use zbus::message::Header;
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 
-use super::reply::{request_for, Code, PortalError, RateLimit, Responder};
+use super::hostprint;
+use super::reply::{request_for, Code, PortalError, RateLimit, Responder, BURST};
 
 /// The largest document written.
 pub const DOCUMENT_MAX: u64 = 256 << 20;
@@ -86,7 +87,9 @@ impl Printer {
     /// Writes the document `file` (blocking: off the bus's executor).
     fn print(&self, title: &str, file: OwnedFd) -> Result<Printed, String> {
         if !self.limit.allow() {
-            return Err("more than 5 documents at once, or more than one a second".into());
+            return Err(format!(
+                "more than {BURST} documents at once, or more than one a second"
+            ));
         }
         let Ok(_one) = self.busy.try_lock() else {
             return Err("another document is being printed".into());
@@ -113,7 +116,7 @@ impl Printer {
         } else {
             "bin"
         };
-        let (out, path) = self.create(title, kind)?;
+        let (id, out, path) = self.create(title, kind)?;
         // In pieces, at offsets (the app shares the file's position), up to
         // the length it had: a file that grows meanwhile is cut there.
         let result = copy(&file, len, out);
@@ -125,7 +128,7 @@ impl Printer {
             }
         };
         let printed = Printed {
-            id: self.next.load(Ordering::Relaxed).saturating_sub(1),
+            id,
             title: title.chars().take(256).collect(),
             file: path,
             bytes,
@@ -137,8 +140,9 @@ impl Printer {
     }
 
     /// A new file `NNN-TITLE.KIND` in the directory: the next number that
-    /// names no file there yet (an earlier run's are kept).
-    fn create(&self, title: &str, kind: &str) -> Result<(std::fs::File, PathBuf), String> {
+    /// names no file there yet (an earlier run's are kept). That number
+    /// is the document's id.
+    fn create(&self, title: &str, kind: &str) -> Result<(u32, std::fs::File, PathBuf), String> {
         let mut stem = String::new();
         for c in title
             .chars()
@@ -176,7 +180,7 @@ impl Printer {
             if fd >= 0 {
                 // SAFETY: openat returned a new fd that nothing else owns.
                 let owned = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-                return Ok((std::fs::File::from(owned), self.dir.join(name)));
+                return Ok((id, std::fs::File::from(owned), self.dir.join(name)));
             }
             let err = std::io::Error::last_os_error();
             if err.kind() != std::io::ErrorKind::AlreadyExists {
@@ -252,13 +256,13 @@ impl PrintPortal {
         if let Some(host) = self.host.clone() {
             let (title, settings, page_setup) = (
                 title.chars().take(256).collect::<String>(),
-                super::hostprint::plain(&settings),
-                super::hostprint::plain(&page_setup),
+                hostprint::plain(&settings),
+                hostprint::plain(&page_setup),
             );
             let outcome =
                 blocking::unblock(move || host.prepare_print(&title, settings, page_setup)).await;
             let (code, results) = match outcome {
-                Ok(super::hostprint::Outcome {
+                Ok(hostprint::Outcome {
                     code: 0,
                     prepared: Some(prepared),
                 }) => {
@@ -271,11 +275,11 @@ impl PrintPortal {
                     for (key, value) in [
                         (
                             "settings",
-                            Value::from(super::hostprint::owned(&prepared.settings)),
+                            Value::from(hostprint::owned(&prepared.settings)),
                         ),
                         (
                             "page-setup",
-                            Value::from(super::hostprint::owned(&prepared.page_setup)),
+                            Value::from(hostprint::owned(&prepared.page_setup)),
                         ),
                         ("token", Value::from(prepared.token)),
                     ] {
@@ -285,14 +289,9 @@ impl PrintPortal {
                     }
                     (Code::Success, results)
                 }
-                Ok(outcome) => (
-                    if outcome.code == 1 {
-                        Code::Cancelled
-                    } else {
-                        Code::Other
-                    },
-                    HashMap::new(),
-                ),
+                // Done, yet without what was chosen: nothing to print with.
+                Ok(hostprint::Outcome { code: 0, .. }) => (Code::Other, HashMap::new()),
+                Ok(outcome) => (Code::from(outcome.code), HashMap::new()),
                 Err(why) => {
                     tracing::warn!("the host's print dialog failed: {why}");
                     (Code::Other, HashMap::new())
@@ -312,8 +311,14 @@ impl PrintPortal {
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let mut results: HashMap<String, OwnedValue> = HashMap::new();
         for (key, value) in [
-            ("settings", Value::from(bounded(settings))),
-            ("page-setup", Value::from(with_paper(bounded(page_setup)))),
+            (
+                "settings",
+                Value::from(hostprint::owned(&hostprint::plain(&settings))),
+            ),
+            (
+                "page-setup",
+                Value::from(with_paper(hostprint::owned(&hostprint::plain(&page_setup)))),
+            ),
             ("token", Value::from(token)),
         ] {
             let value =
@@ -353,9 +358,7 @@ impl PrintPortal {
                 })
                 .await
                 {
-                    Ok(outcome) if outcome.code == 0 => Code::Success,
-                    Ok(outcome) if outcome.code == 1 => Code::Cancelled,
-                    Ok(_) => Code::Other,
+                    Ok(outcome) => Code::from(outcome.code),
                     Err(why) => {
                         tracing::warn!("a document was not printed: {why}");
                         Code::Other
@@ -409,27 +412,6 @@ fn regular_file(fd: &OwnedFd) -> Result<u64, String> {
         ));
     }
     Ok(meta.len())
-}
-
-/// At most 64 of the app's settings, of plain types, strings of at most
-/// 256 bytes (GTK's are strings and numbers).
-fn bounded(settings: HashMap<String, OwnedValue>) -> HashMap<String, OwnedValue> {
-    settings
-        .into_iter()
-        .filter(|(k, v)| {
-            k.len() <= 64
-                && match &**v {
-                    Value::Str(s) => s.len() <= 256,
-                    Value::F64(_)
-                    | Value::I32(_)
-                    | Value::U32(_)
-                    | Value::I64(_)
-                    | Value::Bool(_) => true,
-                    _ => false,
-                }
-        })
-        .take(64)
-        .collect()
 }
 
 /// The app's page setup, with a paper when it named none (GTK needs one:

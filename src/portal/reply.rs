@@ -15,6 +15,18 @@ pub enum Code {
     Other = 2,
 }
 
+impl From<u32> for Code {
+    /// A response code as the host's portal sends it: what is neither
+    /// done nor cancelled is "other".
+    fn from(code: u32) -> Self {
+        match code {
+            0 => Code::Success,
+            1 => Code::Cancelled,
+            _ => Code::Other,
+        }
+    }
+}
+
 /// Errors in the desktop portal's own names.
 #[derive(Debug, zbus::DBusError)]
 #[zbus(prefix = "org.freedesktop.portal.Error")]
@@ -235,6 +247,15 @@ mod tests {
         assert!(!bucket.take(start + REFILL / 2));
         assert!(bucket.take(start + REFILL));
         assert!(!bucket.take(start + REFILL));
+    }
+
+    #[test]
+    fn the_host_s_codes_are_ours() {
+        for code in [Code::Success, Code::Cancelled, Code::Other] {
+            assert_eq!(Code::from(code as u32), code);
+        }
+        assert_eq!(Code::from(3), Code::Other);
+        assert_eq!(Code::from(u32::MAX), Code::Other);
     }
 
     #[test]

@@ -111,6 +111,14 @@ pub struct Desktop {
 }
 
 impl Desktop {
+    /// Whether the portal asks anything of the host-calls helper: links,
+    /// when the policy sends them somewhere (`links`); in window mode also
+    /// notifications, when they go to the host (`notify_host`), and
+    /// printing (`print`). Otherwise it is not forked.
+    pub fn wants_opener(links: bool, notify_host: bool, print: bool, window: bool) -> bool {
+        links || (window && (notify_host || print))
+    }
+
     /// `opener` is the host-calls helper, if any: links go through it when
     /// the policy allows them (it was forked with their target), and
     /// notifications when `notify_host` and `window`. Without
@@ -551,4 +559,22 @@ fn spawn_watch(conn: Connection, shared: Arc<Shared>) -> Result<()> {
         })
         .context("failed to start the portal")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_helper_is_forked_only_for_what_uses_it() {
+        // Links, wherever the sandbox shows its windows.
+        assert!(Desktop::wants_opener(true, false, false, false));
+        assert!(Desktop::wants_opener(true, false, false, true));
+        // The host's notifications and print dialog: in window mode only.
+        assert!(Desktop::wants_opener(false, true, false, true));
+        assert!(Desktop::wants_opener(false, false, true, true));
+        assert!(!Desktop::wants_opener(false, true, true, false));
+        // A window with neither asks nothing of the host.
+        assert!(!Desktop::wants_opener(false, false, false, true));
+    }
 }

@@ -216,8 +216,15 @@ pub fn start(shown: Shown) -> Result<Started> {
     let mut portal = portal;
     let window = plan.window;
     if let Some((_, plan)) = portal.as_mut() {
-        // In window mode it also shows the host's print dialog.
-        if plan.open_uri.is_some() || window {
+        // In window mode it also shows notifications on the host and the
+        // host's print dialog: it is forked only for what the portal will
+        // ask of it.
+        if crate::portal::server::Desktop::wants_opener(
+            plan.open_uri.is_some(),
+            plan.notify_host,
+            plan.print,
+            window,
+        ) {
             let opener = crate::portal::opener::Opener::spawn(plan.open_uri.clone(), name)
                 .inspect_err(|_| kill_sandbox(sandbox_pid))
                 .context("failed to start the host's calls helper")?;
