@@ -15,6 +15,9 @@ use crate::instance::Info;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sandbox {
     name: String,
+    /// Its runtime directory, found once: requests go to its control
+    /// socket without looking for the sandbox again.
+    dir: PathBuf,
     /// How long a request may take; the control socket's own default
     /// (10 s, an export an hour) unless set.
     wait: Option<Duration>,
@@ -23,26 +26,35 @@ pub struct Sandbox {
 /// The user's running sandboxes, oldest first. Directories left by a wsbox
 /// that died are removed on the way.
 pub fn list() -> Result<Vec<Info>> {
-    let mut infos: Vec<Info> = crate::instance::list()?
-        .into_iter()
-        .map(|(_, info)| info)
-        .collect();
-    infos.sort_by(|a, b| (a.started, &a.name).cmp(&(b.started, &b.name)));
-    Ok(infos)
+    Ok(Sandbox::all()?.into_iter().map(|(_, info)| info).collect())
 }
 
 impl Sandbox {
-    /// The running sandbox `name`; fails when there is none of that name.
-    pub fn connect(name: &str) -> Result<Self> {
-        crate::instance::validate_name(name)?;
-        crate::instance::find(name)?;
-        Ok(Self::named(name))
+    /// [`list`], each with a handle that knows its directory: a caller
+    /// that has just listed the sandboxes reaches them without finding
+    /// them again.
+    pub(crate) fn all() -> Result<Vec<(Self, Info)>> {
+        let mut all: Vec<(Self, Info)> = crate::instance::list()?
+            .into_iter()
+            .map(|(dir, info)| (Self::at(&info.name, dir), info))
+            .collect();
+        all.sort_by(|(_, a), (_, b)| (a.started, &a.name).cmp(&(b.started, &b.name)));
+        Ok(all)
     }
 
-    /// A handle for a sandbox that may not run yet (checked by each call).
-    pub(crate) fn named(name: &str) -> Self {
+    /// The running sandbox `name`; fails when there is none of that name.
+    pub fn connect(name: &str) -> Result<Self> {
+        let dir = crate::instance::find(name)?;
+        Ok(Self::at(name, dir))
+    }
+
+    /// A handle for the sandbox `name` whose runtime directory, `dir`, was
+    /// just found. Each request still fails, with the same message as
+    /// [`Sandbox::connect`], once the sandbox has ended.
+    pub(crate) fn at(name: &str, dir: PathBuf) -> Self {
         Self {
             name: name.into(),
+            dir,
             wait: None,
         }
     }
@@ -72,10 +84,8 @@ impl Sandbox {
         request: &Request,
         fds: &[BorrowedFd<'_>],
     ) -> Result<(Response, Option<Vec<u8>>)> {
-        match self.wait {
-            Some(wait) => control::call_within(&self.name, request, fds, wait),
-            None => control::call_with(&self.name, request, fds),
-        }
+        let wait = self.wait.unwrap_or_else(|| control::default_wait(request));
+        control::call_within(&self.name, &self.dir, request, fds, wait)
     }
 
     /// Its app's windows that are mapped, in stacking order.

@@ -85,12 +85,8 @@ pub fn main() -> ExitCode {
                 )),
             }
         }
-        Command::Stop { name, grace, force } => grace
-            .map_or(Ok(()), |secs| {
-                wsbox_policies::check_grace(secs)
-                    .map_err(|e| anyhow::anyhow!("invalid --grace: {e}"))
-            })
-            .and_then(|()| sandbox(&name))
+        // Sandbox::stop checks the grace before it sends it.
+        Command::Stop { name, grace, force } => sandbox(&name)
             .and_then(|s| s.stop(grace, force))
             .map(|()| 0),
         // The host path is opened here, as the user: wsbox, confined,

@@ -227,54 +227,36 @@ pub fn accept_all(
 }
 
 /// Answers every pending connection of a sandbox without a display: only
-/// `stop` and the file requests work there.
+/// `stop` and the requests that need no compositor work there.
 pub fn refuse_all(listener: &UnixListener, files: &mut Live, portal: Option<&Portal>) -> After {
     let mut after = After::Continue;
     while let Ok((stream, _)) = listener.accept() {
         let _ = stream.set_nonblocking(false);
         let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-        let (line, mut fds) = read_request(&stream).unwrap_or_default();
-        let request = serde_json::from_str::<Request>(line.trim());
-        if let Some(job) = request
-            .as_ref()
-            .ok()
-            .and_then(|r| document_job(r, files, &mut fds))
-        {
-            document_in_background(stream, job);
-            continue;
-        }
-        let response = match request {
-            Ok(Request::Export {
-                sandbox_path,
-                host_dir,
-                force,
-            }) => {
-                export_in_background(stream, files, sandbox_path, host_dir, first(fds), force);
+        let (line, fds) = read_request(&stream).unwrap_or_default();
+        let request = match serde_json::from_str::<Request>(line.trim()) {
+            Ok(request) => request,
+            Err(e) => {
+                send(
+                    &stream,
+                    &Response::error(format!("invalid request: {e}")),
+                    None,
+                );
                 continue;
             }
-            Ok(Request::Stop { grace, force }) => match stop_request(grace, force) {
+        };
+        let Some((stream, request)) = serve_common(stream, request, fds, files, portal) else {
+            continue;
+        };
+        let response = match request {
+            Request::Stop { grace, force } => match stop_request(grace, force) {
                 Ok(stop) => {
                     after = stop;
                     Response::ok()
                 }
                 Err(e) => Response::error(e),
             },
-            Ok(Request::Choose(choice)) => {
-                choose_in_background(stream, portal, files, choice, fds);
-                continue;
-            }
-            Ok(Request::Files) => {
-                list_in_background(stream, files);
-                continue;
-            }
-            Ok(Request::Requests) => requests(portal),
-            Ok(Request::Notifications) => notifications(portal),
-            Ok(Request::Prints) => prints(portal),
-            Ok(request) => match handle_files(request, files, fds) {
-                Ok(response) => response,
-                Err(_) => Response::error("this sandbox has no display (--display none)"),
-            },
-            Err(e) => Response::error(format!("invalid request: {e}")),
+            _ => Response::error("this sandbox has no display (--display none)"),
         };
         send(&stream, &response, None);
     }
@@ -292,62 +274,79 @@ fn serve(
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
-    let read = read_request(&stream).map(|(line, mut fds)| {
-        let request = serde_json::from_str::<Request>(line.trim());
-        let job = request
-            .as_ref()
-            .ok()
-            .and_then(|r| document_job(r, files, &mut fds));
-        (request, fds, job)
-    });
-    let read = match read {
-        Ok((_, _, Some(job))) => {
-            document_in_background(stream, job);
+    let read = match read_request(&stream) {
+        Ok((line, fds)) => serde_json::from_str::<Request>(line.trim())
+            .map(|request| (request, fds))
+            .map_err(|e| format!("invalid request: {e}")),
+        Err(e) => Err(format!("failed to read the request: {e}")),
+    };
+    let (request, fds) = match read {
+        Ok(read) => read,
+        Err(e) => {
+            send(&stream, &Response::error(e), None);
             return After::Continue;
         }
-        Ok((request, fds, None)) => Ok((request, fds)),
-        Err(e) => Err(e),
     };
-    let writer = &stream;
-    let (response, png, after) = match read {
-        Ok((request, fds)) => match request {
-            Ok(Request::Export {
-                sandbox_path,
-                host_dir,
-                force,
-            }) => {
-                export_in_background(stream, files, sandbox_path, host_dir, first(fds), force);
-                return After::Continue;
-            }
-            Ok(Request::Choose(choice)) => {
-                choose_in_background(stream, portal, files, choice, fds);
-                return After::Continue;
-            }
-            Ok(Request::Files) => {
-                list_in_background(stream, files);
-                return After::Continue;
-            }
-            Ok(Request::Requests) => (requests(portal), None, After::Continue),
-            Ok(Request::Notifications) => (notifications(portal), None, After::Continue),
-            Ok(Request::Prints) => (prints(portal), None, After::Continue),
-            Ok(request) => match handle_files(request, files, fds) {
-                Ok(response) => (response, None, After::Continue),
-                Err(request) => handle(request, compositor),
-            },
-            Err(e) => (
-                Response::error(format!("invalid request: {e}")),
-                None,
-                After::Continue,
-            ),
-        },
-        Err(e) => (
-            Response::error(format!("failed to read the request: {e}")),
-            None,
-            After::Continue,
-        ),
+    let Some((stream, request)) = serve_common(stream, request, fds, files, portal) else {
+        return After::Continue;
     };
-    send(writer, &response, png.as_deref());
+    let (response, png, after) = handle(request, compositor);
+    send(&stream, &response, png.as_deref());
     after
+}
+
+/// Answers the requests that need no compositor, the same with a display
+/// or without: the file requests and the portal's. Those that may take
+/// long are answered on a thread of their own, which has `stream`. Any
+/// other request (the compositor's, and `stop`) is handed back with the
+/// stream, to be answered by the caller.
+fn serve_common(
+    stream: UnixStream,
+    request: Request,
+    mut fds: Vec<OwnedFd>,
+    files: &mut Live,
+    portal: Option<&Portal>,
+) -> Option<(UnixStream, Request)> {
+    if let Some(job) = document_job(&request, files, &mut fds) {
+        document_in_background(stream, job);
+        return None;
+    }
+    let response = match request {
+        Request::Export {
+            sandbox_path,
+            host_dir,
+            force,
+        } => {
+            export_in_background(stream, files, sandbox_path, host_dir, first(fds), force);
+            return None;
+        }
+        Request::Choose(choice) => {
+            choose_in_background(stream, portal, files, choice, fds);
+            return None;
+        }
+        Request::Files => {
+            list_in_background(stream, files);
+            return None;
+        }
+        Request::Requests => from_portal(portal, |portal| Response {
+            requests: Some(portal.requests()),
+            ..Response::ok()
+        }),
+        Request::Notifications => from_portal(portal, |portal| Response {
+            notifications: Some(portal.notifications()),
+            ..Response::ok()
+        }),
+        Request::Prints => from_portal(portal, |portal| Response {
+            prints: Some(portal.prints()),
+            ..Response::ok()
+        }),
+        request => match handle_files(request, files, fds) {
+            Ok(response) => response,
+            Err(request) => return Some((stream, request)),
+        },
+    };
+    send(&stream, &response, None);
+    None
 }
 
 /// The most fds a request may pass: add-file passes a read-write file and
@@ -473,36 +472,11 @@ fn document_job(request: &Request, files: &Live, fds: &mut Vec<OwnedFd>) -> Opti
     }
 }
 
-/// The portal's waiting requests.
-fn requests(portal: Option<&Portal>) -> Response {
+/// What `answer` makes of the portal, or the error of a sandbox without
+/// one.
+fn from_portal(portal: Option<&Portal>, answer: impl FnOnce(&Portal) -> Response) -> Response {
     match portal {
-        Some(portal) => Response {
-            ok: true,
-            requests: Some(portal.requests()),
-            ..Response::default()
-        },
-        None => Response::error(NO_PORTAL),
-    }
-}
-
-fn notifications(portal: Option<&Portal>) -> Response {
-    match portal {
-        Some(portal) => Response {
-            ok: true,
-            notifications: Some(portal.notifications()),
-            ..Response::default()
-        },
-        None => Response::error(NO_PORTAL),
-    }
-}
-
-fn prints(portal: Option<&Portal>) -> Response {
-    match portal {
-        Some(portal) => Response {
-            ok: true,
-            prints: Some(portal.prints()),
-            ..Response::default()
-        },
+        Some(portal) => answer(portal),
         None => Response::error(NO_PORTAL),
     }
 }
@@ -630,41 +604,45 @@ fn handle(request: Request, compositor: &mut State) -> (Response, Option<Vec<u8>
         | Request::Prints
         | Request::Files
         | Request::Choose(_) => (
-            Response::error("file requests are answered by handle_files"),
+            Response::error("file and portal requests are answered by serve_common"),
             None,
             After::Continue,
         ),
     }
 }
 
-/// Sends `request` to the sandbox `name` and returns the response and any
-/// PNG that follows it, passing `fds` with the request (SCM_RIGHTS): the
-/// host file or directory of add-file and export, opened by the command
-/// line, and a read-write file's directory.
-pub fn call_with(
-    name: &str,
-    request: &Request,
-    fds: &[BorrowedFd<'_>],
-) -> Result<(Response, Option<Vec<u8>>)> {
-    // An export copies up to 4 GiB before it answers.
-    let wait = match request {
+/// How long `request` may take by default: 10 s to connect and for the
+/// answer, an hour for an export (it copies up to 4 GiB before it answers).
+pub fn default_wait(request: &Request) -> Duration {
+    match request {
         Request::Export { .. } => Duration::from_secs(3600),
         _ => Duration::from_secs(10),
-    };
-    call_within(name, request, fds, wait)
+    }
 }
 
-/// [`call_with`], waiting at most `wait` to connect and for the answer.
+/// Sends `request` to the sandbox `name`, whose runtime directory is
+/// `dir`, and returns the response and any PNG that follows it, passing
+/// `fds` with the request (SCM_RIGHTS): the host file or directory of
+/// add-file and export, opened by the command line, and a read-write
+/// file's directory. Waits at most `wait` to connect and for the answer.
 pub fn call_within(
     name: &str,
+    dir: &Path,
     request: &Request,
     fds: &[BorrowedFd<'_>],
     wait: Duration,
 ) -> Result<(Response, Option<Vec<u8>>)> {
-    let dir = crate::instance::find(name)?;
     let path = dir.join("control");
-    let mut stream =
-        connect(&path, wait).with_context(|| format!("failed to connect to {}", path.display()))?;
+    let mut stream = match connect(&path, wait) {
+        Ok(stream) => stream,
+        // The sandbox ended since its directory was found.
+        Err(_) if !crate::instance::is_alive(dir) => {
+            bail!("no running sandbox named {name} (see wsbox ps)")
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("failed to connect to {}", path.display()))
+        }
+    };
     stream.set_read_timeout(Some(wait))?;
     let mut line = serde_json::to_string(request)?;
     line.push('\n');

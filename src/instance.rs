@@ -256,7 +256,12 @@ pub fn list() -> Result<Vec<(PathBuf, Info)>> {
 
 /// What the running sandbox `name` shows, read from its state file alone.
 pub fn info(name: &str) -> Result<Info> {
-    let path = find(name)?.join("state.json");
+    read_info(&find(name)?)
+}
+
+/// What the sandbox whose runtime directory is `dir` shows (see [`info`]).
+pub fn read_info(dir: &Path) -> Result<Info> {
+    let path = dir.join("state.json");
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("failed to read {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("invalid {}", path.display()))

@@ -15,6 +15,8 @@ use crate::Sandbox;
 
 /// How long [`RunOptions::start`] waits for the sandbox to answer.
 const START_LIMIT: Duration = Duration::from_secs(30);
+/// How often a start looks whether the sandbox is up.
+const START_POLL: Duration = Duration::from_millis(25);
 
 /// What to start, and how: the options of `wsbox run`.
 ///
@@ -181,16 +183,12 @@ impl RunOptions {
         let mut child = cmd
             .spawn()
             .with_context(|| format!("failed to run {:?}", cmd.get_program()))?;
-        let sandbox = Sandbox::named(&name);
         let end = Instant::now() + START_LIMIT;
         loop {
             if let Some(status) = child.try_wait()? {
                 bail!("wsbox run ended ({status}) before sandbox {name} was up");
             }
-            // Ours (not another of that name that runs already), and
-            // answering: Files is answered in every display mode.
-            let ours = crate::instance::info(&name).is_ok_and(|info| info.pid == child.id());
-            if ours && sandbox.files().is_ok() {
+            if let Some(sandbox) = answering(&name, child.id()) {
                 return Ok(Running { sandbox, child });
             }
             if Instant::now() >= end {
@@ -201,9 +199,24 @@ impl RunOptions {
                     START_LIMIT.as_secs()
                 );
             }
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(START_POLL);
         }
     }
+}
+
+/// The sandbox `name` of the wsbox `pid`, once it answers on its control
+/// socket. The cheap checks come first, on files alone: its directory
+/// held by a wsbox, that wsbox ours (not another of that name that runs
+/// already), its control socket bound. Only then a request, which starts
+/// a thread in that wsbox: Files, answered in every display mode.
+fn answering(name: &str, pid: u32) -> Option<Sandbox> {
+    let dir = crate::instance::find(name).ok()?;
+    let ours = crate::instance::read_info(&dir).is_ok_and(|info| info.pid == pid);
+    if !ours || !dir.join("control").exists() {
+        return None;
+    }
+    let sandbox = Sandbox::at(name, dir);
+    sandbox.files().is_ok().then_some(sandbox)
 }
 
 /// A sandbox started by [`RunOptions::start`], with its `wsbox run`

@@ -34,7 +34,7 @@ pub const NAME: &str = "org.wsbox.Manager1";
 pub const PATH: &str = "/org/wsbox/Manager1";
 /// How often the sandboxes are looked at for the signals.
 const WATCH_EVERY: Duration = Duration::from_millis(250);
-/// How long the watch waits for one sandbox's answer.
+/// How long the watch, and List, wait for one sandbox's answer.
 const LOOK_WAIT: Duration = Duration::from_secs(1);
 /// At most this many sandboxes start at once; more Runs are refused.
 const STARTING_MAX: usize = 4;
@@ -137,13 +137,16 @@ impl Manager {
     /// The user's running sandboxes.
     async fn list(&self) -> Result<Vec<Listed>, Error> {
         off_the_bus(|| {
-            let infos = crate::list().map_err(failed)?;
-            Ok(infos
+            let running = Sandbox::all().map_err(failed)?;
+            Ok(running
                 .into_iter()
-                .map(|info| {
-                    // A sandbox that ends meanwhile lists no files.
-                    let files = Sandbox::connect(&info.name)
-                        .and_then(|s| s.files())
+                .map(|(sandbox, info)| {
+                    // A sandbox that ends meanwhile lists no files, and
+                    // one that does not answer within LOOK_WAIT none
+                    // either: a stalled wsbox holds up a List little.
+                    let files = sandbox
+                        .with_timeout(LOOK_WAIT)
+                        .files()
                         .unwrap_or_default()
                         .into_iter()
                         .map(|f| f.host.to_string_lossy().into_owned())
@@ -278,28 +281,26 @@ struct Seen {
 }
 
 fn look() -> BTreeMap<String, Seen> {
-    let Ok(infos) = crate::list() else {
+    // The listing found each sandbox's directory: its requests go there
+    // without finding it again.
+    let Ok(running) = Sandbox::all() else {
         return BTreeMap::new();
     };
-    infos
+    running
         .into_iter()
-        .map(|info| {
+        .map(|(sandbox, info)| {
             // A sandbox that does not answer within a second is looked at
             // again next time: one stalled wsbox delays the others little.
-            let sandbox = Sandbox::connect(&info.name)
-                .ok()
-                .map(|s| s.with_timeout(LOOK_WAIT));
+            let sandbox = sandbox.with_timeout(LOOK_WAIT);
             let windows = sandbox
-                .as_ref()
-                .and_then(|s| s.windows().ok())
+                .windows()
                 .unwrap_or_default()
                 .into_iter()
                 .take(WINDOWS_MAX)
                 .map(|w| (cut(w.title), cut(w.app_id)))
                 .collect();
             let files = sandbox
-                .as_ref()
-                .and_then(|s| s.files().ok())
+                .files()
                 .unwrap_or_default()
                 .into_iter()
                 .map(|f| {
