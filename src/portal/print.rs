@@ -2,14 +2,15 @@
 //! where `/.flatpak-info` is. The app never reaches CUPS; with the
 //! policy's `portal.print_to` a printed document is written into that host
 //! directory (`wsbox prints` lists them), which is how a headless sandbox
-//! prints. Without it, and in window mode (the host's print portal is not
-//! asked yet), printing is answered "other".
+//! prints; in window mode the host's print dialog and portal are asked
+//! (`super::hostprint`). Headless without `print_to`, printing is answered
+//! "other".
 //!
-//! PreparePrint answers at once with the app's own settings and a token;
-//! Print takes the document the app rendered (a regular file it passes
-//! open, [`DOCUMENT_MAX`] at most), one at a time, 5 in a burst then one a
-//! second, and writes it under a name of wsbox's making, never replacing a
-//! file.
+//! Headless, PreparePrint answers at once with the app's own settings and a
+//! token; Print takes the document the app rendered (a regular file it
+//! passes open, [`DOCUMENT_MAX`] at most), one at a time, a few in a burst
+//! then one a second, and writes it under a name of wsbox's making, never
+//! replacing a file.
 
 use std::collections::HashMap;
 use std::io::Write;
