@@ -27,9 +27,10 @@ for group in "$@"; do
            pkgs="$pkgs desktop-file-utils"
            # X11 programs (tests/x11.rs): the Xwayland wsbox starts inside,
            # real X11 clients and tools (xeyes and xclock are in x11-apps),
-           # a host X server to stay away from (Xvfb), a hostile client
-           # (python3-xlib), and GIMP 2.10, X11-only in Debian 12.
-           pkgs="$pkgs xwayland xterm x11-utils xdotool xvfb python3-xlib gimp"
+           # xclip for the clipboard, a host X server to stay away from
+           # (Xvfb), a hostile client (python3-xlib), and GIMP 2.10,
+           # X11-only in Debian 12.
+           pkgs="$pkgs xwayland xterm x11-utils xdotool xvfb xclip python3-xlib gimp"
            # Notifications from inside (tests/notifications.rs).
            pkgs="$pkgs libnotify-bin"
            # Accessibility (tests/a11y.rs): the proxy wsbox starts, the

@@ -1756,3 +1756,63 @@ fn a_screenshot_shows_the_newest_frame_while_the_host_is_hidden() {
          (host window: {visible:?})\n{out}"
     );
 }
+
+/// X11 (`--x11`): an X client's clipboard crosses to the host only by the
+/// gesture, as a Wayland client's does, and the X primary selection never.
+#[test]
+fn an_x11_clipboard_crosses_only_by_gesture_and_its_primary_never() {
+    let test = "an_x11_clipboard_crosses_only_by_gesture_and_its_primary_never";
+    let Some(user) = ready(test, &["wl-copy", "wl-paste", "Xwayland", "xterm", "xclip"]) else {
+        return;
+    };
+    let sway = start_sway(test, user, "");
+    sway.wl_copy(&["host-text"]);
+    let name = unique_name(test);
+    let dir = scratch_for("x11clip", user);
+    let bind = format!("{}:{}", dir.display(), dir.display());
+    let run = wsbox_run(
+        &sway,
+        &[
+            "--name", &name, "--x11", "--rw", &bind, "--", "xterm", "-T", "x11-clip",
+        ],
+    );
+    if let Err(why) = wait_focused_inside(&sway, &name, "XTerm") {
+        let out = run.kill(RUN_LIMIT);
+        panic!("{why}\n{out}");
+    }
+    // Typed on the host into xterm: the X client owns both selections.
+    let d = dir.display();
+    sway.run(
+        "wtype",
+        &[&format!(
+            "printf x11-clipboard | xclip -selection clipboard; \
+             printf x11-primary | xclip -selection primary; touch {d}/owned"
+        )],
+    );
+    sway.run("wtype", &["-k", "Return"]);
+    let owned = poll(SEE_LIMIT, || dir.join("owned").exists().then_some(()));
+    let before = paste_on_host(&sway);
+    let primary_before = paste_primary_on_host(&sway);
+    ctrl_shift(&sway, "c");
+    let after = poll(SEE_LIMIT, || {
+        let pasted = paste_on_host(&sway);
+        pasted.starts_with("x11-clipboard").then_some(pasted)
+    });
+    let primary_after = paste_primary_on_host(&sway);
+    let out = run.kill(RUN_LIMIT);
+    assert!(owned.is_some(), "xclip did not run in xterm\n{out}");
+    assert!(
+        before.starts_with("host-text"),
+        "the X11 clipboard crossed without the gesture: {before}\n{out}"
+    );
+    assert!(
+        after.is_some(),
+        "Ctrl+Shift+C did not copy the X11 clipboard to the host\n{out}"
+    );
+    for primary in [primary_before, primary_after] {
+        assert!(
+            !primary.contains("x11-primary"),
+            "the X primary selection reached the host: {primary}\n{out}"
+        );
+    }
+}

@@ -2,8 +2,10 @@
 //! Xwayland, started inside it, with wsbox's window manager. Real programs
 //! from Debian: xterm takes typed text, xeyes and xclock render in the
 //! geometry `wsbox windows` reports, two sandboxes see none of each other's
-//! X11 windows, an X server of the host is out of reach, a hostile X client
-//! cannot take the Wayland side down, and GIMP 2.10 starts.
+//! X11 windows, an X server of the host is out of reach, the X11 and
+//! Wayland clipboards are one, a hostile X client or an X server that stops
+//! answering cannot take the Wayland side down, and GIMP 2.10 starts. (The
+//! gesture with an X11 owner, in window mode, is in tests/window_sway.rs.)
 //!
 //! A test that cannot run prints `SKIPPED: <test>: <reason>` and passes,
 //! unless CI=true or WSBOX_MUST_WORK=1, where it fails instead.
@@ -100,16 +102,17 @@ fn xterm_takes_typed_text_and_shows_it() {
     });
     assert_eq!(window.app_id, "XTerm", "WM_CLASS is the app id");
     let before = ink(&screenshot(&sandbox, test), &window, [255, 255, 255]);
-    // The shell only runs this if every key reached xterm.
+    // The shell only runs this if every key reached xterm ($ included:
+    // its keysym also sits on a keycode X11 cannot have).
     sandbox.input(&[
         "type",
-        &format!("echo typed-through-xwayland > {INSIDE_OUT}/typed"),
+        &format!("echo typed-through-xwayland-$((6*7)) > {INSIDE_OUT}/typed"),
     ]);
     sandbox.input(&["key", "Return"]);
     let typed = wait_for("the typed command's file", LIMIT, || {
         fs::read_to_string(out.join("typed")).ok()
     });
-    assert_eq!(typed, "typed-through-xwayland\n");
+    assert_eq!(typed, "typed-through-xwayland-42\n");
     let after = ink(&screenshot(&sandbox, test), &window, [255, 255, 255]);
     assert!(
         after > before + 500,
@@ -503,6 +506,50 @@ fn a_hostile_x_client_cannot_take_the_wayland_side_down() {
         said.is_some(),
         "no log line said Xwayland went away:\n{out}"
     );
+}
+
+/// The sandbox's X11 and Wayland clipboards are one: what xclip sets,
+/// wl-paste reads, and what wl-copy sets, xclip reads. Typed into xterm
+/// (the X11 window with the focus), with characters that need Shift.
+#[test]
+fn the_x11_and_wayland_clipboards_are_one() {
+    let test = "the_x11_and_wayland_clipboards_are_one";
+    if !ready(test, &["xterm", "xclip", "wl-copy", "wl-paste"]) {
+        return;
+    }
+    let out = out_dir(test);
+    let name = testkit::unique_name("x11-", test);
+    let mut sandbox = with_out(&name, &out, &["xterm", "-T", "clip-term"]);
+    sandbox.wait_for_window("xterm, focused", LIMIT, |w| {
+        w.title == "clip-term" && w.focused
+    });
+    sandbox.input(&[
+        "type",
+        // xclip and wl-copy serve from a child they fork: each read is
+        // tried for a few seconds.
+        "printf from-x11 | xclip -selection clipboard; for i in $(seq 50); do \
+         wl-paste -n > $OUT/pasted; [ \"$(cat $OUT/pasted)\" = from-x11 ] && break; sleep 0.1; done; \
+         wl-copy from-wayland; for i in $(seq 50); do xclip -o -selection clipboard > $OUT/back; \
+         [ \"$(cat $OUT/back)\" = from-wayland ] && break; sleep 0.1; done; echo $((6*7)) > $OUT/done",
+    ]);
+    sandbox.input(&["key", "Return"]);
+    let done = wait_for("the commands typed into xterm", LIMIT, || {
+        fs::read_to_string(out.join("done")).ok()
+    });
+    let read = |f: &str| fs::read_to_string(out.join(f)).unwrap_or_default();
+    assert_eq!(done, "42\n", "$ and ( ) were typed");
+    assert_eq!(
+        read("pasted"),
+        "from-x11",
+        "wl-paste did not read xclip's clipboard"
+    );
+    assert_eq!(
+        read("back"),
+        "from-wayland",
+        "xclip did not read wl-copy's clipboard"
+    );
+    sandbox.control(&["stop", &name]);
+    sandbox.finish(LIMIT);
 }
 
 /// An X client makes thousands of windows, then Xwayland stops answering

@@ -56,7 +56,9 @@ impl State {
         self.seat.get_keyboard().ok_or(Error::NoKeyboard)
     }
 
-    /// Finds where `sym` is on the keymap, preferring the lowest level.
+    /// Finds where `sym` is on the keymap, preferring a keycode X11 can
+    /// have (up to 255: Xwayland drops the others, and evdev's keymap has
+    /// `dollar` alone on KEY_DOLLAR, 442), then the lowest level.
     fn locate(&mut self, sym: Keysym) -> Result<Option<KeyPosition>, Error> {
         let keyboard = self.keyboard()?;
         let found = keyboard.with_xkb_state(self, |ctx| {
@@ -66,7 +68,8 @@ impl State {
             // SAFETY: the keymap is only read, under the lock, and no
             // reference to it outlives this closure.
             let keymap = unsafe { xkb.keymap() };
-            let mut best: Option<(u32, Keycode)> = None;
+            // (above 255, level, keycode): the least wins.
+            let mut best: Option<(bool, u32, Keycode)> = None;
             let mut shift = None;
             let mut level3 = None;
             keymap.key_for_each(|keymap, keycode| {
@@ -76,8 +79,9 @@ impl State {
                 }
                 for level in 0..keymap.num_levels_for_key(keycode, 0) {
                     let syms = keymap.key_get_syms_by_level(keycode, 0, level);
-                    if syms.contains(&sym) && best.is_none_or(|(l, _)| level < l) {
-                        best = Some((level, keycode));
+                    let rank = (keycode.raw() > 255, level);
+                    if syms.contains(&sym) && best.is_none_or(|(h, l, _)| rank < (h, l)) {
+                        best = Some((rank.0, level, keycode));
                     }
                     if level == 0 && syms.contains(&Keysym::Shift_L) && shift.is_none() {
                         shift = Some(keycode);
@@ -87,7 +91,7 @@ impl State {
                     }
                 }
             });
-            best.map(|(level, keycode)| (level, keycode, shift, level3))
+            best.map(|(_, level, keycode)| (level, keycode, shift, level3))
         });
         let Some((level, keycode, shift, level3)) = found else {
             return Ok(None);
