@@ -552,6 +552,152 @@ fn the_x11_and_wayland_clipboards_are_one() {
     sandbox.finish(LIMIT);
 }
 
+/// The X side of the window manager, fuzzed: a seeded random X client
+/// (python3-xlib) for `WSBOX_X11_FUZZ_SECS` seconds (20 by default) makes,
+/// maps, moves and destroys up to 100 windows (up to 1200x1200: far larger
+/// ones get Xwayland cut off at its per-client shm limit, which ends X11
+/// for the sandbox by design, and the fuzzing with it), sets the properties the
+/// window manager reads (and others) to random types, formats and bytes,
+/// sends it random client messages for real and made-up windows, and takes
+/// and asks for the selections. Afterwards a Wayland client of the same
+/// sandbox still gets its window, wsbox's memory stayed bounded, and
+/// nothing panicked. `WSBOX_X11_FUZZ_SEED` replays a run; a failure names
+/// its seed.
+const FUZZ: &str = r#"
+import os, random, sys, time
+from Xlib import X, Xatom, display, error
+from Xlib.protocol import event
+seed = int(os.environ["SEED"])
+rnd = random.Random(seed)
+d = display.Display()
+d.set_error_handler(lambda *a: None)
+root = d.screen().root
+names = ["WM_NAME", "_NET_WM_NAME", "WM_CLASS", "WM_HINTS", "WM_NORMAL_HINTS",
+         "WM_PROTOCOLS", "WM_TRANSIENT_FOR", "_NET_WM_WINDOW_TYPE", "_NET_WM_STATE",
+         "_MOTIF_WM_HINTS", "_NET_WM_PID", "WM_CLIENT_MACHINE", "_NET_STARTUP_ID",
+         "WL_SURFACE_ID", "WL_SURFACE_SERIAL", "_NET_ACTIVE_WINDOW", "WM_CHANGE_STATE",
+         "_NET_WM_MOVERESIZE", "WM_DELETE_WINDOW", "WM_TAKE_FOCUS", "CLIPBOARD", "PRIMARY",
+         "TARGETS", "UTF8_STRING", "TEXT", "INCR", "_WL_SELECTION", "fuzz-made-up"]
+atoms = [d.intern_atom(n) for n in names]
+types = atoms + [Xatom.STRING, Xatom.ATOM, Xatom.CARDINAL, Xatom.WINDOW, Xatom.INTEGER]
+windows = []
+def some_window():
+    if windows and rnd.random() < 0.8:
+        return rnd.choice(windows)
+    return rnd.choice([root.id, rnd.randrange(1 << 29)])
+def data(fmt):
+    n = rnd.choice([0, 1, 2, 5, 9, 17, 64, 500, 4000])
+    if fmt == 8:
+        return bytes(rnd.randrange(256) for _ in range(n))
+    if fmt == 16:
+        return [rnd.randrange(1 << 16) for _ in range(n)]
+    return [rnd.choice([0, 1, 2, 0xffffffff, rnd.randrange(1 << 32)] + [w for w in windows[-3:]] + atoms[:3]) for _ in range(n)]
+end = time.monotonic() + float(os.environ["SECS"])
+ops = 0
+while time.monotonic() < end:
+    ops += 1
+    op = rnd.randrange(10)
+    if ops == 100:
+        open(os.environ["OUT"] + "/started", "w").write("100")
+    try:
+        if op == 0 and len(windows) < 100:
+            w = root.create_window(rnd.randrange(-100, 3000), rnd.randrange(-100, 3000),
+                                   rnd.choice([1, 10, 300, 1200]), rnd.choice([1, 10, 200, 1200]),
+                                   0, X.CopyFromParent, override_redirect=rnd.random() < 0.3)
+            windows.append(w.id)
+        elif op == 1 and windows:
+            w = d.create_resource_object("window", rnd.choice(windows))
+            (w.map if rnd.random() < 0.7 else w.unmap)()
+        elif op == 2 and windows and rnd.random() < 0.3:
+            i = rnd.randrange(len(windows))
+            d.create_resource_object("window", windows.pop(i)).destroy()
+        elif op in (3, 4):
+            w = d.create_resource_object("window", some_window())
+            fmt = rnd.choice([8, 16, 32])
+            w.change_property(rnd.choice(atoms), rnd.choice(types), fmt, data(fmt),
+                              rnd.choice([X.PropModeReplace, X.PropModeAppend]))
+        elif op in (5, 6):
+            ev = event.ClientMessage(window=d.create_resource_object("window", some_window()),
+                                     client_type=rnd.choice(atoms),
+                                     data=(32, [rnd.choice([0, 1, 2, 3, 8, rnd.randrange(1 << 32)] + windows[-2:]) for _ in range(5)]))
+            root.send_event(ev, event_mask=X.SubstructureRedirectMask | X.SubstructureNotifyMask)
+        elif op == 7 and windows:
+            w = d.create_resource_object("window", rnd.choice(windows))
+            w.configure(x=rnd.randrange(-500, 5000), y=rnd.randrange(-500, 5000),
+                        width=rnd.randrange(1, 1200), height=rnd.randrange(1, 1200),
+                        stack_mode=rnd.choice([X.Above, X.Below]))
+        elif op == 8 and windows:
+            w = d.create_resource_object("window", rnd.choice(windows))
+            sel = rnd.choice(atoms[20:22])
+            if rnd.random() < 0.5:
+                w.set_selection_owner(sel, X.CurrentTime)
+            else:
+                w.convert_selection(sel, rnd.choice(atoms), rnd.choice(atoms), X.CurrentTime)
+        elif op == 9 and windows:
+            d.set_input_focus(rnd.choice(windows), X.RevertToParent, X.CurrentTime)
+        if ops % 200 == 0:
+            d.sync()
+    except (error.XError, ValueError, TypeError, OverflowError, AssertionError):
+        pass
+d.sync()
+open(os.environ["OUT"] + "/fuzzed", "w").write(str(ops))
+"#;
+
+#[test]
+fn x11_fuzz() {
+    let test = "x11_fuzz";
+    if !ready(test, &["python3", "foot"]) || !have_xlib(test) {
+        return;
+    }
+    let secs = std::env::var("WSBOX_X11_FUZZ_SECS").unwrap_or_else(|_| "20".into());
+    let seed = std::env::var("WSBOX_X11_FUZZ_SEED").unwrap_or_else(|_| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        now.map_or(1, |d| d.as_nanos() % 1_000_000_007).to_string()
+    });
+    eprintln!("x11 fuzz: seed {seed}, {secs} s (replay with WSBOX_X11_FUZZ_SEED={seed})");
+    let out = out_dir(test);
+    fs::write(out.join("fuzz.py"), FUZZ).unwrap();
+    let name = testkit::unique_name("x11-", test);
+    let shell = format!(
+        "SEED={seed} SECS={secs} python3 {INSIDE_OUT}/fuzz.py > {INSIDE_OUT}/fuzz.log 2>&1; \
+         exec foot --title after-the-fuzzer"
+    );
+    let sandbox = with_out(&name, &out, &["sh", "-c", &shell]);
+    let limit = LIMIT + Duration::from_secs(secs.parse().unwrap_or(20));
+    let window = poll(limit, || {
+        sandbox
+            .windows()?
+            .into_iter()
+            .find(|w| w.title == "after-the-fuzzer")
+    });
+    let log = fs::read_to_string(out.join("fuzz.log")).unwrap_or_default();
+    let rss = testkit::process::status_field(sandbox.pid(), "VmHWM:").unwrap_or_default();
+    assert!(
+        window.is_some(),
+        "seed {seed}: no Wayland window after the fuzzer\n{log}\n{}",
+        sandbox.describe()
+    );
+    let ops = fs::read_to_string(out.join("fuzzed")).unwrap_or_default();
+    assert!(
+        ops.parse::<u64>().is_ok_and(|n| n > 100),
+        "seed {seed}: the fuzzer did not run ({ops:?})\n{log}"
+    );
+    let kib: u64 = rss
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        kib > 0 && kib < 512 * 1024,
+        "seed {seed}: wsbox's peak memory {rss}"
+    );
+    sandbox.control(&["stop", &name]);
+    // Counted from wsbox's start, which the fuzzing takes part of.
+    let out = sandbox.finish(limit + LIMIT);
+    assert!(!out.stderr.contains("panicked"), "seed {seed}: {out}");
+    eprintln!("x11 fuzz: seed {seed}: {ops} requests, wsbox peak RSS {rss}");
+}
+
 /// An X client makes thousands of windows, then Xwayland stops answering
 /// (stopped by the test) while the window manager still handles them: its
 /// call waits for the X server, and the watchdog cuts the connection after
