@@ -32,7 +32,12 @@
 //!   first painted frame (the first commit of a buffer to its toplevel, from
 //!   its `WAYLAND_DEBUG=client` lines), in `wsbox run --headless --profile
 //!   browser|editor` and directly on a weston headless that runs for the
-//!   whole table (examples/bench/launch.rs).
+//!   whole table (examples/bench/launch.rs);
+//! - x11: xeyes and xterm, from spawning `wsbox run --headless --x11` or a
+//!   fresh `weston --xwayland` to Xwayland's first buffer for the window,
+//!   and the PSS of every process of the case 2 s later; bench-client's
+//!   first frame and memory without and with `--x11`
+//!   (examples/bench/x11.rs).
 //!
 //! sway headless (pixman) is a third reference in the first-frame,
 //! throughput and memory tables; it refuses root, so it runs as the test
@@ -43,7 +48,7 @@
 //! where `--runs` sets the runs of the tables that time whole launches:
 //! start-up's (default 100) and launch's (default 5 for firefox-esr, 10 for
 //! gedit); `--quick` halves every run count and TABLE is startup,
-//! first-frame, throughput, memory, window, latency, portal or launch.
+//! first-frame, throughput, memory, window, latency, portal, launch or x11.
 
 // A developer tool: a failed set-up should stop it loudly.
 #![allow(clippy::expect_used)]
@@ -63,6 +68,8 @@ use serde_json::{json, Value};
 mod launch;
 #[path = "bench/portal.rs"]
 mod portal;
+#[path = "bench/x11.rs"]
+mod x11;
 
 use testkit::{
     listening, monotonic_ns, poll_every, Log, Process as Proc, Sway, TempDir, VirtualKeyboard,
@@ -86,6 +93,7 @@ const TABLES: &[&str] = &[
     "latency",
     "portal",
     "launch",
+    "x11",
 ];
 
 fn main() {
@@ -173,6 +181,7 @@ fn main() {
                         })
                         .collect(),
                     "latency" => vec![Box::new(|| latency_group(&env, scale(3)))],
+                    "x11" => vec![Box::new(|| x11::group(&env, scale(10)))],
                     "launch" => launch::APPS
                         .iter()
                         .map(|app| -> Box<dyn Fn() -> Group> {

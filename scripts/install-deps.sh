@@ -40,7 +40,7 @@ for group in "$@"; do
            pkgs="$pkgs imv thunderbird" ;;
     # dbus-daemon: the sandbox's bus, for the portal of every display mode.
     demo)  pkgs="$pkgs $build iproute2 fonts-dejavu-core xkb-data dbus-daemon" ;;
-    bench) pkgs="$pkgs $build bubblewrap firejail weston sway waypipe gedit firefox-esr fonts-dejavu-core xkb-data dbus-daemon" ;;
+    bench) pkgs="$pkgs $build bubblewrap firejail weston sway waypipe gedit firefox-esr xwayland x11-apps xterm fonts-dejavu-core xkb-data dbus-daemon" ;;
     *) echo "install-deps: unknown group $group" >&2; exit 2 ;;
   esac
 done

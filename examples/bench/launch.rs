@@ -435,14 +435,14 @@ fn settle(table: &Table) -> Result<(), String> {
 }
 
 /// CLOCK_REALTIME in µs.
-fn realtime_us() -> u64 {
+pub(super) fn realtime_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// ms from `t0` (µs) to a libwayland stamp (µs, the low 32 bits).
-fn since(t0: u64, stamp: u32) -> Result<f64, String> {
+pub(super) fn since(t0: u64, stamp: u32) -> Result<f64, String> {
     // Both cut to 32 bits, as libwayland does: right across a wrap too.
     let us = stamp.wrapping_sub(t0 as u32);
     if u64::from(us) > 600_000_000 {

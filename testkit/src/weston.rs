@@ -49,6 +49,18 @@ impl Weston {
         size: (u32, u32),
         debug: bool,
     ) -> Result<Weston, String> {
+        Weston::start_with(dir, socket, size, debug, &[])
+    }
+
+    /// [`Weston::start`] with more options on weston's command line (the
+    /// bench's `--xwayland --config=FILE`).
+    pub fn start_with(
+        dir: &Path,
+        socket: &str,
+        size: (u32, u32),
+        debug: bool,
+        extra: &[String],
+    ) -> Result<Weston, String> {
         let mut cmd = Command::new("weston");
         cmd.args([
             "--backend=headless-backend.so".to_owned(),
@@ -61,6 +73,7 @@ impl Weston {
         if debug {
             cmd.arg("--debug");
         }
+        cmd.args(extra);
         cmd.env("XDG_RUNTIME_DIR", dir)
             .env_remove("WAYLAND_DISPLAY")
             .env_remove("WAYLAND_SOCKET")
