@@ -145,6 +145,54 @@ const WRONG_SIGNATURE: &[(&str, &str)] = &[
     ("SaveFiles", "@(sss) ('', 't', '')"),
 ];
 
+/// wsbox asks for the portal's names before the daemon runs, so the app
+/// starts without waiting for it (src/portal/claim.rs). An app that races
+/// for the name the way wsbox asks for it, ANONYMOUS (outside the bus's
+/// per-user rules) and with its whole handshake written at once, as the
+/// first thing it does, never gets it: the bus answers EXISTS and names
+/// wsbox's connection as the owner. (Had it won, the sandbox would stop
+/// with an error; either way no app serves the portal.)
+#[test]
+fn an_app_racing_for_the_portal_name_never_gets_it() {
+    let test = "an_app_racing_for_the_portal_name_never_gets_it";
+    if !ready(test, &["python3"]) {
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/portal/race.py");
+    for round in 0..5 {
+        let name = testkit::unique_name("pt-", "race");
+        let mut cmd = wsbox(&["run", "--headless", "--name", &name, "--ro"]);
+        cmd.arg(format!("{}:/opt/race.py", script.display())).args([
+            "--",
+            "python3",
+            "/opt/race.py",
+        ]);
+        let mut run = Running::start_with_stdin(cmd);
+        let stdin = run.stdin();
+        let seen = poll(SEE_LIMIT, || {
+            let out = run.stdout_so_far();
+            out.contains("owner ").then_some(out)
+        });
+        let seen = seen.unwrap_or_else(|| {
+            panic!(
+                "round {round}: the racer never finished\n{}",
+                run.stderr_so_far()
+            )
+        });
+        let field = |key: &str| {
+            seen.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .unwrap_or_else(|| panic!("round {round}: no {key:?} in {seen:?}"))
+                .to_owned()
+        };
+        assert_eq!(field("request "), "3", "round {round}: RequestName: {seen}");
+        assert_ne!(field("owner "), field("me "), "round {round}: {seen}");
+        drop(stdin);
+        let out = run.finish(RUN_LIMIT);
+        assert_eq!(out.code(), Some(0), "round {round}: {out}");
+    }
+}
+
 /// One sandbox, one client with several connections, and everything an
 /// app could try on the bus against wsbox's portal: claiming the portal's
 /// names, malformed options, 2000 requests at once (and 500 more from a

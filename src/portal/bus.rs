@@ -36,6 +36,8 @@ fn inside_config() -> PathBuf {
 pub struct Bus {
     pub listener: Option<UnixListener>,
     pub connection: UnixStream,
+    /// wsbox's calls, already written on `connection`.
+    pub claim: super::claim::Claim,
 }
 
 impl Bus {
@@ -51,9 +53,10 @@ impl Bus {
 /// The bus's configuration: a session bus with nothing activatable, which
 /// the app (uid 1000) reaches with EXTERNAL, and wsbox, from outside the
 /// sandbox's user namespace, with ANONYMOUS. The portal's names are the
-/// app's to call, never to own: wsbox owns org.freedesktop.portal.Desktop
-/// and org.freedesktop.Notifications before the app starts, and does not
-/// let them be replaced; the app's user may not own a portal name. (An app
+/// app's to call, never to own: wsbox asks for org.freedesktop.portal.Desktop
+/// and org.freedesktop.Notifications before the daemon runs
+/// (src/portal/claim.rs), and does not let them be replaced; the app's
+/// user may not own a portal name. (An app
 /// that connects with ANONYMOUS too escapes the per-user rules: it may
 /// queue for those names, and own another portal name, which it can only
 /// offer to itself.) Nor may the app's user monitor the bus (the daemon
@@ -109,8 +112,8 @@ fn flatpak_info(network: bool) -> String {
 
 /// Makes the bus's socket in `dir` (the sandbox's runtime directory),
 /// connects wsbox to it, and adds to `spec` the daemon, the socket's bind,
-/// the files toolkits look for and `DBUS_SESSION_BUS_ADDRESS`. The app
-/// starts only once wsbox has claimed its names (`Spec::hold_app`).
+/// the files toolkits look for and `DBUS_SESSION_BUS_ADDRESS`. wsbox's
+/// names are asked for here, before the daemon or the app exists.
 pub fn make(dir: &Path, spec: &mut Spec, network: bool) -> Result<Bus> {
     if !Path::new(DBUS_DAEMON).exists() {
         anyhow::bail!(
@@ -125,9 +128,11 @@ pub fn make(dir: &Path, spec: &mut Spec, network: bool) -> Result<Bus> {
         std::os::unix::fs::chown(&path, Some(spec.host_ids.uid), Some(spec.host_ids.gid))
             .with_context(|| format!("failed to hand {} to the sandbox", path.display()))?;
     }
-    // Into the backlog at once; authenticated once the daemon runs.
-    let connection = UnixStream::connect(&path)
+    // Into the backlog at once, with wsbox's whole handshake: the daemon
+    // reads it before anything of the app's (src/portal/claim.rs).
+    let mut connection = UnixStream::connect(&path)
         .with_context(|| format!("failed to connect to {}", path.display()))?;
+    let claim = super::claim::write(&mut connection)?;
     // pid 1 inherits the socket under this number: wsbox keeps it open
     // until pid 1 exists.
     let listen_raw = listener.as_raw_fd();
@@ -166,7 +171,6 @@ pub fn make(dir: &Path, spec: &mut Spec, network: bool) -> Result<Bus> {
         listen_fd: Some(listen_raw),
         fds: Vec::new(),
     });
-    spec.hold_app = true;
     let address = format!("unix:path={}", inside_socket().display());
     spec.env.retain(|(name, _)| {
         name != "DBUS_SESSION_BUS_ADDRESS" && name != "DBUS_SYSTEM_BUS_ADDRESS"
@@ -176,6 +180,7 @@ pub fn make(dir: &Path, spec: &mut Spec, network: bool) -> Result<Bus> {
     Ok(Bus {
         listener: Some(listener),
         connection,
+        claim,
     })
 }
 

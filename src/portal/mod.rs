@@ -19,6 +19,7 @@
 //! turns a choice into grants and an answer.
 
 pub mod bus;
+pub mod claim;
 mod clean;
 pub mod host;
 pub mod hostprint;

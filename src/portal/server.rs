@@ -21,21 +21,21 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use wsbox_compositor::reexports::calloop::channel::Sender;
 use zbus::blocking::Connection;
+use zbus::interface;
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
-use zbus::{interface, AuthMechanism};
 
 use super::registry::{Entry, Refused, Registry};
 use super::request::{self, Kind};
 use super::settings::Settings;
 
 use super::reply::PortalError;
-pub use super::reply::{request_path, Code, NAME, PATH};
+pub use super::reply::{request_path, Code, PATH};
 const REQUEST_IFACE: &str = "org.freedesktop.portal.Request";
 
-/// How long wsbox waits for the bus to answer its first calls, while the
-/// app waits to start: the daemon starts in a few milliseconds.
+/// How long wsbox waits for the bus to answer its first calls (the app
+/// does not wait for them): the daemon starts in a few milliseconds.
 const CONNECT_WAIT: Duration = Duration::from_secs(10);
 
 /// What the event loop hears from the portal.
@@ -45,6 +45,8 @@ pub enum Event {
     Opened(u32),
     /// The app closed it (or left the bus) before it was answered.
     Closed(u32),
+    /// wsbox could not serve the portal on the bus: the sandbox stops.
+    Failed(String),
 }
 
 /// What the answering thread does.
@@ -161,7 +163,8 @@ pub struct Server {
     pub notifier: Arc<super::notify::Notifier>,
     /// Where its printed documents go.
     pub printer: Option<Arc<super::print::Printer>>,
-    _conn: Connection,
+    /// wsbox's connection, once the bus has answered its handshake.
+    _conn: Arc<std::sync::OnceLock<Connection>>,
 }
 
 struct FileChooser {
@@ -411,10 +414,14 @@ impl ProxyResolver {
     }
 }
 
-/// Authenticates wsbox's connection on the bus, serves the portal and
-/// owns its name: all done before this returns, and before the app starts.
+/// Serves the portal on wsbox's connection to the bus, whose names
+/// [`super::claim::write`] asked for before the daemon ran. The app does
+/// not wait: a thread reads the bus's answers beside its start, then serves
+/// the portal; if the bus refuses wsbox or does not answer within
+/// [`CONNECT_WAIT`], the event loop hears [`Event::Failed`].
 pub fn start(
     stream: UnixStream,
+    claim: super::claim::Claim,
     events: Sender<Event>,
     settings: Settings,
     net: NetInfo,
@@ -424,79 +431,134 @@ pub fn start(
     let (tx, rx) = mpsc::channel();
     let shared = Arc::new(Shared {
         registry: Registry::default(),
-        events: Mutex::new(events),
+        events: Mutex::new(events.clone()),
         out: Mutex::new(tx.clone()),
         writable,
     });
-    let chooser = FileChooser {
-        shared: shared.clone(),
-    };
-    let settings = SettingsPortal { settings };
-    let monitor = NetworkMonitor { net: net.clone() };
-    let resolver = ProxyResolver { net };
     let (responder, responses) = super::reply::Responder::new();
-    let open_uri = super::openuri::OpenUriPortal {
-        opener: desktop.opener,
-        responder: responder.clone(),
+    let objects = Objects {
+        chooser: FileChooser {
+            shared: shared.clone(),
+        },
+        settings: SettingsPortal { settings },
+        monitor: NetworkMonitor { net: net.clone() },
+        resolver: ProxyResolver { net },
+        open_uri: super::openuri::OpenUriPortal {
+            opener: desktop.opener,
+            responder: responder.clone(),
+        },
+        notifications: super::notify::NotificationPortal {
+            notifier: desktop.notifier.clone(),
+        },
+        notification_server: super::notify::NotificationServer {
+            notifier: desktop.notifier.clone(),
+        },
+        print: super::print::PrintPortal {
+            printer: desktop.printer.clone(),
+            host: desktop.print_host.clone(),
+            issued: std::sync::Mutex::new(std::collections::HashSet::new()),
+            next_token: std::sync::atomic::AtomicU32::new(1),
+            responder,
+        },
     };
-    let notifications = super::notify::NotificationPortal {
-        notifier: desktop.notifier.clone(),
-    };
-    let notification_server = super::notify::NotificationServer {
-        notifier: desktop.notifier.clone(),
-    };
-    let print = super::print::PrintPortal {
-        printer: desktop.printer.clone(),
-        host: desktop.print_host.clone(),
-        issued: std::sync::Mutex::new(std::collections::HashSet::new()),
-        next_token: std::sync::atomic::AtomicU32::new(1),
-        responder,
-    };
-    // The handshake waits for the daemon, which pid 1 starts: on a thread,
-    // so that a daemon that never answers costs a bounded wait.
-    let (done_tx, done_rx) = mpsc::channel();
+    let kept = Arc::new(std::sync::OnceLock::new());
+    let keep = kept.clone();
+    let watched = shared.clone();
     std::thread::Builder::new()
         .name("wsbox-bus-connect".into())
         .spawn(move || {
-            let built = (|| -> zbus::Result<Connection> {
-                zbus::blocking::connection::Builder::async_io_unix_stream(stream)
-                    .auth_mechanism(AuthMechanism::Anonymous)
-                    .max_queued(64)
-                    // The app may not take the names over (REPLACE_EXISTING).
-                    .allow_name_replacements(false)
-                    .serve_at(PATH, chooser)?
-                    .serve_at(PATH, settings)?
-                    .serve_at(PATH, monitor)?
-                    .serve_at(PATH, resolver)?
-                    .serve_at(PATH, open_uri)?
-                    .serve_at(PATH, notifications)?
-                    .serve_at(PATH, print)?
-                    .serve_at("/org/freedesktop/Notifications", notification_server)?
-                    .name(NAME)?
-                    .name("org.freedesktop.Notifications")?
-                    .build()
-            })();
-            let _ = done_tx.send(built);
+            let served = connect(stream, &claim, objects).and_then(|conn| {
+                spawn_answers(conn.clone(), rx)?;
+                responses
+                    .start(conn.clone())
+                    .context("failed to start the portal's answers")?;
+                spawn_watch(conn.clone(), watched)?;
+                let _ = keep.set(conn);
+                Ok(())
+            });
+            if let Err(e) = served {
+                let _ = events.send(Event::Failed(format!(
+                    "failed to serve the portal on the sandbox's bus: {e:#}"
+                )));
+            }
         })
         .context("failed to start the portal")?;
-    let conn = match done_rx.recv_timeout(CONNECT_WAIT) {
-        Ok(built) => built.context("failed to serve the portal on the sandbox's bus")?,
-        Err(_) => anyhow::bail!(
-            "the sandbox's session bus did not answer within {} s",
-            CONNECT_WAIT.as_secs()
-        ),
-    };
-    spawn_answers(conn.clone(), rx)?;
-    responses
-        .start(conn.clone())
-        .context("failed to start the portal's answers")?;
-    spawn_watch(conn.clone(), shared.clone())?;
     Ok(Server {
         shared,
         answers: Answers { tx },
         notifier: desktop.notifier,
         printer: desktop.printer,
-        _conn: conn,
+        _conn: kept,
+    })
+}
+
+/// The objects wsbox serves on the bus.
+struct Objects {
+    chooser: FileChooser,
+    settings: SettingsPortal,
+    monitor: NetworkMonitor,
+    resolver: ProxyResolver,
+    open_uri: super::openuri::OpenUriPortal,
+    notifications: super::notify::NotificationPortal,
+    notification_server: super::notify::NotificationServer,
+    print: super::print::PrintPortal,
+}
+
+/// Reads the bus's answers to wsbox's handshake on `stream` and serves
+/// `objects` there, within [`CONNECT_WAIT`].
+fn connect(
+    mut stream: UnixStream,
+    claim: &super::claim::Claim,
+    objects: Objects,
+) -> Result<Connection> {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::Poll;
+    use zbus::export::futures_core::Stream;
+
+    stream.set_read_timeout(Some(CONNECT_WAIT))?;
+    let guid = super::claim::read_auth(&mut stream)?;
+    stream.set_read_timeout(None)?;
+    let socket = async_io::Async::new(stream)?;
+    zbus::block_on(async move {
+        let mut messages = zbus::connection::Builder::authenticated_socket(socket, guid.as_str())?
+            .max_queued(64)
+            .serve_at(PATH, objects.chooser)?
+            .serve_at(PATH, objects.settings)?
+            .serve_at(PATH, objects.monitor)?
+            .serve_at(PATH, objects.resolver)?
+            .serve_at(PATH, objects.open_uri)?
+            .serve_at(PATH, objects.notifications)?
+            .serve_at(PATH, objects.print)?
+            .serve_at(
+                "/org/freedesktop/Notifications",
+                objects.notification_server,
+            )?
+            .build_message_stream()
+            .await?;
+        let conn = zbus::Connection::from(&messages);
+        let mut answers = super::claim::Answers::default();
+        let mut timer = async_io::Timer::after(CONNECT_WAIT);
+        while !claim.done(&answers) {
+            let next = std::future::poll_fn(|cx| {
+                if Pin::new(&mut timer).poll(cx).is_ready() {
+                    return Poll::Ready(Err(anyhow::anyhow!(
+                        "the bus did not answer within {} s",
+                        CONNECT_WAIT.as_secs()
+                    )));
+                }
+                Pin::new(&mut messages).poll_next(cx).map(Ok)
+            })
+            .await?;
+            let message = next.context("the bus closed wsbox's connection")??;
+            claim.take(&mut answers, &message)?;
+        }
+        // The stream would keep every message: wsbox has what it needs.
+        drop(messages);
+        if let Some(name) = answers.unique_name {
+            conn.set_unique_name(name)?;
+        }
+        Ok(Connection::from(conn))
     })
 }
 

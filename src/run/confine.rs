@@ -115,17 +115,6 @@ pub fn confine(mut started: Started) -> Result<Confined> {
             let portal = start_portal(bus, plan, &runtime, started.host_chooser.as_mut())
                 .inspect_err(|_| kill_sandbox(pid1))
                 .context("failed to start the portal")?;
-            // The app starts once wsbox owns the portal's name.
-            started
-                .sandbox
-                .release()
-                .inspect_err(|_| kill_sandbox(pid1))
-                .context("failed to start the app")?;
-            started.sandbox.wait_started();
-            crate::run::start::print_warnings(
-                &started.sandbox,
-                std::mem::take(&mut started.warnings),
-            );
             Some(portal)
         }
         None => None,
@@ -177,6 +166,7 @@ fn start_portal(
     }
     let server = server::start(
         bus.connection,
+        bus.claim,
         events,
         plan.settings,
         plan.net,

@@ -555,7 +555,6 @@ fn spec(policy: &Policy, argv: Vec<std::ffi::OsString>) -> Result<Spec> {
         documents: Vec::new(),
         files: Vec::new(),
         services: Vec::new(),
-        hold_app: false,
         // Set once the sandbox has a name ([`crate::limits::apply`]).
         tmpfs_size: policy.limits.tmpfs.bytes(),
         rlimits: wsbox_sandbox::plan::Rlimits {

@@ -68,8 +68,6 @@ pub struct Started {
     /// The portal's bus and plan: the app waits for wsbox to own its name
     /// there (`confine` starts the portal, then lets the app start).
     pub portal: Option<(crate::portal::bus::Bus, crate::run::prepare::PortalPlan)>,
-    /// The warnings, printed once the app runs (at once without a portal).
-    pub warnings: Vec<String>,
     /// The sandbox's cgroup, pid 1 in it.
     pub cgroup: Option<crate::limits::cgroup::Cgroup>,
     pub instance: Instance,
@@ -113,21 +111,18 @@ pub fn start(shown: Shown) -> Result<Started> {
     if let Some(mut xwayland) = plan.xwayland {
         xwayland.close_theirs();
     }
-    let mut warnings = plan.warnings;
     let portal = match (plan.bus, plan.portal) {
         (Some(mut bus), Some(portal)) => {
             // pid 1 has the socket now, and hands it to the daemon.
             bus.close_listener();
             Some((bus, portal))
         }
-        _ => {
-            // wsbox's own setup from here on runs beside the app's start,
-            // not against pid 1's.
-            sandbox.wait_started();
-            print_warnings(&sandbox, std::mem::take(&mut warnings));
-            None
-        }
+        _ => None,
     };
+    // wsbox's own setup from here on runs beside the app's start, not
+    // against pid 1's.
+    sandbox.wait_started();
+    print_warnings(&sandbox, plan.warnings);
     let sandbox_pid = sandbox.pid();
     if let Some(user_net) = &user_net {
         // Run by a helper started before the confinement: the confined
@@ -329,7 +324,6 @@ pub fn start(shown: Shown) -> Result<Started> {
         program_file: plan.program_file.filter(|_| !plan.x11_wanted),
         screenshot,
         portal,
-        warnings,
         cgroup,
         instance: plan.instance,
     })

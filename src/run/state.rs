@@ -220,6 +220,12 @@ impl Run {
                     portal.fail(id, &why);
                 }
             }
+            Event::Failed(why) => {
+                if self.failure.is_none() {
+                    self.failure = Some(why);
+                }
+                self.stop(Stop::Failure);
+            }
             Event::Closed(id) => {
                 tracing::info!(id, "the app closed its file request");
                 if let Some(chooser) = self.host_chooser.as_mut() {

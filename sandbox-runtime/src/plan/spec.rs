@@ -52,10 +52,6 @@ pub struct Spec {
     /// Programs pid 1 starts before the app, confined as the app is (the
     /// private D-Bus daemon).
     pub services: Vec<ServiceSpec>,
-    /// pid 1 starts the app only once wsbox releases it
-    /// ([`crate::process::Sandbox::release`]), after the services: wsbox
-    /// owns its names on the bus before the app can ask for them.
-    pub hold_app: bool,
     /// The size of the one tmpfs every writable tmpfs place of the sandbox
     /// is a directory of (/tmp, /var/tmp, /dev/shm, the home unless it is
     /// the host's, the runtime directory, the documents): their total.

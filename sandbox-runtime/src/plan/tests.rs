@@ -26,7 +26,6 @@ fn spec() -> Spec {
         documents: Vec::new(),
         files: Vec::new(),
         services: Vec::new(),
-        hold_app: false,
         tmpfs_size: 1 << 30,
         rlimits: Rlimits {
             files: 8192,

@@ -67,17 +67,10 @@ pub(super) fn run(
     // domain) nor gain from it. The report pipe stays open until pid 1
     // exits: a process closes its files before its namespaces are taken
     // apart and before its parent hears of it, so its end tells wsbox early
-    // ([`Sandbox::ending`]). The services' sockets stay until they run, and
-    // wsbox's pipe while pid 1 waits for its go.
+    // ([`Sandbox::ending`]). The services' sockets stay until they run.
     let _ = privileges::not_dumpable();
-    let alive = if prepared.spec.hold_app {
-        Some(alive)
-    } else {
-        drop(alive);
-        None
-    };
+    drop(alive);
     let mut keep = vec![err.as_raw_fd(), started.as_raw_fd()];
-    keep.extend(alive.as_ref().map(AsRawFd::as_raw_fd));
     keep.extend(prepared.services.iter().flat_map(|s| s.fds.iter().copied()));
     privileges::close_fds_except(&keep);
     let _ = privileges::drop_capabilities();
@@ -92,18 +85,6 @@ pub(super) fn run(
         // SAFETY: the services' copies are theirs now; pid 1 uses these
         // numbers no more.
         unsafe { libc::close(fd) };
-    }
-    if let Some(alive) = alive {
-        // wsbox lets the app start once its side is ready (it owns its
-        // names on the bus); EOF means it died first.
-        let mut byte = [0u8; 1];
-        if !matches!(nix::unistd::read(&alive, &mut byte), Ok(1)) {
-            fail(
-                &err,
-                EXIT_WSBOX_ERROR,
-                "wsbox went away before the app started",
-            );
-        }
     }
     let app = spawn_app(prepared, &err);
     // The app has exec'd (or failed, and said why): wsbox goes on.

@@ -180,16 +180,6 @@ impl Sandbox {
         self.documents.take()
     }
 
-    /// Lets pid 1 start the app, for a sandbox whose spec holds it
-    /// ([`crate::plan::Spec::hold_app`]); then wait with
-    /// [`Sandbox::wait_started`]. A write that fails means pid 1 is gone;
-    /// its report says why.
-    pub fn release(&self) -> Result<(), Error> {
-        nix::unistd::write(self._alive.as_fd(), b"2")
-            .map(drop)
-            .map_err(sys("let the app start"))
-    }
-
     /// Waits until the app has exec'd (or pid 1 has failed, or a signal is
     /// pending for [`Sandbox::on_signal`]), for [`START_WAIT`] at most.
     /// wsbox starts its helpers and confines itself after this, beside the
