@@ -65,8 +65,9 @@ pub struct Started {
     pub program_file: Option<std::fs::File>,
     /// `--screenshot`'s writer and file, until the timeout writes it.
     pub screenshot: Option<(ScreenshotWriter, std::path::PathBuf)>,
-    /// The portal's bus and plan: the app waits for wsbox to own its name
-    /// there (`confine` starts the portal, then lets the app start).
+    /// The portal's bus and plan: wsbox's names there were asked for
+    /// before the daemon ran; `confine` serves the portal once wsbox is
+    /// confined, beside the app's start.
     pub portal: Option<(crate::portal::bus::Bus, crate::run::prepare::PortalPlan)>,
     /// The sandbox's cgroup, pid 1 in it.
     pub cgroup: Option<crate::limits::cgroup::Cgroup>,
