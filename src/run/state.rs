@@ -94,6 +94,10 @@ pub enum Stop {
     Failure,
 }
 
+/// How long a failure of the portal's bus waits for pid 1's end to
+/// explain it ([`Run::portal_event`]).
+const BUS_VERDICT: Duration = Duration::from_millis(300);
+
 /// How often an app wsbox waits for is pinged.
 const PING_EVERY: Duration = Duration::from_secs(1);
 
@@ -221,10 +225,24 @@ impl Run {
                 }
             }
             Event::Failed(why) => {
-                if self.failure.is_none() {
-                    self.failure = Some(why);
-                }
-                self.stop(Stop::Failure);
+                // The daemon goes when pid 1 does: a bus lost because the
+                // app has already ended is no failure. pid 1's end reaches
+                // the loop first or at the same time, so the verdict waits
+                // a moment for it.
+                let _ = self.handle.insert_source(
+                    Timer::from_duration(BUS_VERDICT),
+                    move |_, _, run: &mut Run| {
+                        if run.ending || run.outcome.is_some() || run.stopping {
+                            tracing::debug!(%why, "the bus went with the sandbox");
+                        } else {
+                            if run.failure.is_none() {
+                                run.failure = Some(why.clone());
+                            }
+                            run.stop(Stop::Failure);
+                        }
+                        TimeoutAction::Drop
+                    },
+                );
             }
             Event::Closed(id) => {
                 tracing::info!(id, "the app closed its file request");
