@@ -145,6 +145,58 @@ const WRONG_SIGNATURE: &[(&str, &str)] = &[
     ("SaveFiles", "@(sss) ('', 't', '')"),
 ];
 
+/// Later, an app may queue for the portal's name (with ANONYMOUS the bus's
+/// per-user rules do not stop it) and then get wsbox cut off the bus: it
+/// asks wsbox for an unknown object whose error answer, which names the
+/// path, is too big for the bus's message limit, and the bus drops the
+/// connection that sends it. The name then passes to the app. wsbox must
+/// notice and stop the sandbox (125, one line), so that no app serves
+/// the portal for long.
+#[test]
+fn an_app_that_takes_the_portal_name_later_stops_its_sandbox() {
+    let test = "an_app_that_takes_the_portal_name_later_stops_its_sandbox";
+    if !ready(test, &["python3"]) {
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/portal/race.py");
+    let name = testkit::unique_name("pt-", "takeover");
+    let mut cmd = wsbox(&["run", "--headless", "--name", &name, "--ro"]);
+    cmd.arg(format!("{}:/opt/race.py", script.display())).args([
+        "--",
+        "python3",
+        "/opt/race.py",
+        "takeover",
+    ]);
+    let mut run = Running::start_with_stdin(cmd);
+    let stdin = run.stdin();
+    let seen = poll(SEE_LIMIT, || {
+        let out = run.stdout_so_far();
+        out.contains("owner ").then_some(out)
+    })
+    .unwrap_or_else(|| panic!("the app never finished\n{}", run.stderr_so_far()));
+    let field = |key: &str| {
+        seen.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_else(|| panic!("no {key:?} in {seen:?}"))
+            .to_owned()
+    };
+    assert_eq!(field("queued "), "2", "{seen}");
+    assert_eq!(
+        field("owner "),
+        field("me "),
+        "the takeover no longer works (wsbox kept its name): this test needs another way to \
+         cut wsbox off the bus, to check what wsbox does then\n{seen}"
+    );
+    let out = run.finish(RUN_LIMIT);
+    drop(stdin);
+    assert_eq!(out.code(), Some(125), "{out}");
+    assert!(
+        out.stderr
+            .contains("the sandbox's bus cut off wsbox's connection"),
+        "{out}"
+    );
+}
+
 /// wsbox asks for the portal's names before the daemon runs, so the app
 /// starts without waiting for it (src/portal/claim.rs). An app that races
 /// for the name the way wsbox asks for it, ANONYMOUS (outside the bus's

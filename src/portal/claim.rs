@@ -4,17 +4,21 @@
 //! starts the daemon, and writes its whole handshake at once ([`write`]):
 //! the SASL lines (`AUTH ANONYMOUS`, `NEGOTIATE_UNIX_FD`, `BEGIN`), then
 //! `Hello` and a `RequestName` (DO_NOT_QUEUE) for each of the portal's
-//! names. The connection waits in the socket's backlog with all of that
-//! in it. The daemon accepts connections in the order they came, so it
-//! reads wsbox's calls before the app can say anything: the app starts
-//! after the daemon, and its own authentication needs the daemon's
-//! answers, two round trips before its first call. So the app need not
-//! wait for wsbox: wsbox reads the answers beside the app's start
-//! ([`read_auth`], [`check`]), and should a name have gone to another
-//! connection all the same, the sandbox stops with an error that says so.
+//! names. The connection waits first in the socket's backlog with all of
+//! that in it before the daemon's first loop; the socket hands connections
+//! out in the order they came, and dbus-daemon reads and handles wsbox's
+//! calls before anything of a connection the app opens later, even one
+//! that writes its whole handshake at once as wsbox does
+//! (tests/portal/race.py). So the app need not wait for wsbox: wsbox reads
+//! the answers beside the app's start ([`read_auth`], [`Claim::take`]),
+//! and should a name have gone to another connection all the same, the
+//! sandbox stops with an error that says so. Later losses (an app that
+//! queued for a name and then got wsbox cut off the bus) are watched for
+//! in src/portal/server.rs.
 
 use std::io::Read;
 use std::os::unix::net::UnixStream;
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use zbus::message::Type;
@@ -71,16 +75,18 @@ pub fn write(stream: &mut UnixStream) -> Result<Claim> {
 }
 
 /// Reads the daemon's SASL answers, up to the start of its messages: `OK
-/// <guid>`, then `AGREE_UNIX_FD`. Returns the bus's guid. Reads a byte at
-/// a time so that nothing of the messages behind them is taken.
-pub fn read_auth(stream: &mut UnixStream) -> Result<String> {
-    let ok = read_line(stream)?;
+/// <guid>`, then `AGREE_UNIX_FD`, by `deadline`. Returns the bus's guid.
+/// Reads a byte at a time so that nothing of the messages behind them is
+/// taken.
+pub fn read_auth(stream: &mut UnixStream, deadline: Instant) -> Result<String> {
+    let mut read_line = || read_line(stream, deadline);
+    let ok = read_line()?;
     let guid = ok
         .strip_prefix("OK ")
         .filter(|g| g.len() == 32 && g.bytes().all(|b| b.is_ascii_hexdigit()))
         .with_context(|| format!("the sandbox's bus refused wsbox: {ok:?}"))?
         .to_owned();
-    let agree = read_line(stream)?;
+    let agree = read_line()?;
     anyhow::ensure!(
         agree == "AGREE_UNIX_FD",
         "the sandbox's bus does not pass file descriptors: {agree:?}"
@@ -88,13 +94,31 @@ pub fn read_auth(stream: &mut UnixStream) -> Result<String> {
     Ok(guid)
 }
 
-fn read_line(stream: &mut UnixStream) -> Result<String> {
+fn read_line(stream: &mut UnixStream, deadline: Instant) -> Result<String> {
     let mut line = Vec::new();
     let mut byte = [0u8; 1];
     loop {
-        let n = stream
-            .read(&mut byte)
+        let left = deadline.saturating_duration_since(Instant::now());
+        anyhow::ensure!(
+            !left.is_zero(),
+            "the sandbox's bus did not answer wsbox in time"
+        );
+        stream
+            .set_read_timeout(Some(left))
             .context("failed to read from the sandbox's bus")?;
+        let n = match stream.read(&mut byte) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                anyhow::bail!("the sandbox's bus did not answer wsbox in time")
+            }
+            Err(e) => return Err(e).context("failed to read from the sandbox's bus"),
+        };
         anyhow::ensure!(n == 1, "the sandbox's bus closed wsbox's connection");
         if byte[0] == b'\n' && line.last() == Some(&b'\r') {
             line.pop();
@@ -114,7 +138,7 @@ pub struct Answers {
     /// wsbox's unique name, from `Hello`'s answer.
     pub unique_name: Option<String>,
     /// The names `RequestName` gave wsbox.
-    owned: usize,
+    owned: Vec<&'static str>,
 }
 
 impl Claim {
@@ -125,12 +149,19 @@ impl Claim {
         let Some(serial) = header.reply_serial().map(|s| s.get()) else {
             return Ok(());
         };
-        let what = if serial == self.hello {
-            "Hello".to_owned()
-        } else if let Some((name, _)) = self.names.iter().find(|(_, s)| *s == serial) {
-            format!("RequestName {name}")
-        } else {
+        // Only the bus answers wsbox's calls to it.
+        if header.sender().map(|s| s.as_str()) != Some("org.freedesktop.DBus") {
             return Ok(());
+        }
+        let name = self
+            .names
+            .iter()
+            .find(|(_, s)| *s == serial)
+            .map(|(n, _)| *n);
+        let what = match name {
+            _ if serial == self.hello => "Hello".to_owned(),
+            Some(name) => format!("RequestName {name}"),
+            None => return Ok(()),
         };
         match message.message_type() {
             Type::Error => {
@@ -156,7 +187,9 @@ impl Claim {
                     "the sandbox's bus gave the name to another connection ({what}: {code}); \
                      only wsbox may own it"
                 );
-                answers.owned += 1;
+                if let Some(name) = name.filter(|n| !answers.owned.contains(n)) {
+                    answers.owned.push(name);
+                }
             }
             _ => {}
         }
@@ -165,7 +198,7 @@ impl Claim {
 
     /// Whether every call has its answer.
     pub fn done(&self, answers: &Answers) -> bool {
-        answers.unique_name.is_some() && answers.owned == self.names.len()
+        answers.unique_name.is_some() && answers.owned.len() == self.names.len()
     }
 }
 
@@ -178,6 +211,8 @@ mod tests {
         body: impl zbus::export::serde::Serialize + zbus::zvariant::Type,
     ) -> Message {
         Message::method_return(&call.header())
+            .unwrap()
+            .sender("org.freedesktop.DBus")
             .unwrap()
             .build(&body)
             .unwrap()
@@ -247,6 +282,45 @@ mod tests {
         assert_eq!(answers.unique_name.as_deref(), Some(":1.0"));
     }
 
+    fn soon() -> Instant {
+        Instant::now() + std::time::Duration::from_secs(5)
+    }
+
+    #[test]
+    fn only_the_bus_answers_and_each_name_counts_once() {
+        let (claim, calls) = written();
+        let mut answers = Answers::default();
+        claim
+            .take(&mut answers, &reply_to(&calls[0], ":1.0"))
+            .unwrap();
+        // The same answer twice is still one name.
+        for _ in 0..2 {
+            claim
+                .take(&mut answers, &reply_to(&calls[1], PRIMARY_OWNER))
+                .unwrap();
+        }
+        assert!(!claim.done(&answers));
+        // A "reply" from anyone but the bus is not an answer.
+        let forged = Message::method_return(&calls[2].header())
+            .unwrap()
+            .sender(":1.7")
+            .unwrap()
+            .build(&PRIMARY_OWNER)
+            .unwrap();
+        claim.take(&mut answers, &forged).unwrap();
+        assert!(!claim.done(&answers));
+    }
+
+    #[test]
+    fn a_silent_bus_is_given_up_at_the_deadline() {
+        let (mut ours, _theirs) = UnixStream::pair().unwrap();
+        let start = Instant::now();
+        let deadline = start + std::time::Duration::from_millis(200);
+        let err = read_auth(&mut ours, deadline).unwrap_err();
+        assert!(err.to_string().contains("in time"), "{err}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(3));
+    }
+
     #[test]
     fn an_error_answer_is_an_error() {
         let (claim, calls) = written();
@@ -254,6 +328,8 @@ mod tests {
             &calls[1].header(),
             "org.freedesktop.DBus.Error.AccessDenied",
         )
+        .unwrap()
+        .sender("org.freedesktop.DBus")
         .unwrap()
         .build(&("no",))
         .unwrap();
@@ -270,7 +346,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            read_auth(&mut ours).unwrap(),
+            read_auth(&mut ours, soon()).unwrap(),
             "0123456789abcdef0123456789abcdef"
         );
         let mut next = [0u8; 2];
@@ -279,11 +355,11 @@ mod tests {
 
         let (mut ours, mut theirs) = UnixStream::pair().unwrap();
         std::io::Write::write_all(&mut theirs, b"REJECTED EXTERNAL\r\n").unwrap();
-        let err = read_auth(&mut ours).unwrap_err();
+        let err = read_auth(&mut ours, soon()).unwrap_err();
         assert!(err.to_string().contains("refused"), "{err}");
 
         let (mut ours, mut theirs) = UnixStream::pair().unwrap();
         std::io::Write::write_all(&mut theirs, &[b'x'; 600]).unwrap();
-        assert!(read_auth(&mut ours).is_err());
+        assert!(read_auth(&mut ours, soon()).is_err());
     }
 }

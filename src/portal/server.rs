@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use wsbox_compositor::reexports::calloop::channel::Sender;
@@ -516,8 +516,7 @@ fn connect(
     use std::task::Poll;
     use zbus::export::futures_core::Stream;
 
-    stream.set_read_timeout(Some(CONNECT_WAIT))?;
-    let guid = super::claim::read_auth(&mut stream)?;
+    let guid = super::claim::read_auth(&mut stream, Instant::now() + CONNECT_WAIT)?;
     stream.set_read_timeout(None)?;
     let socket = async_io::Async::new(stream)?;
     zbus::block_on(async move {
@@ -555,7 +554,8 @@ fn connect(
         }
         // The stream would keep every message: wsbox has what it needs.
         drop(messages);
-        if let Some(name) = answers.unique_name {
+        // zbus sets none on a socket it did not authenticate itself.
+        if let (Some(name), None) = (answers.unique_name, conn.unique_name()) {
             conn.set_unique_name(name)?;
         }
         Ok(Connection::from(conn))
@@ -598,18 +598,44 @@ fn spawn_answers(conn: Connection, rx: mpsc::Receiver<Outgoing>) -> Result<()> {
     Ok(())
 }
 
-/// The thread that closes the requests of callers that left the bus.
+/// The thread that closes the requests of callers that left the bus, and
+/// that tells the event loop when wsbox's names or its connection are lost
+/// (an app that queued for a name would then serve it).
 fn spawn_watch(conn: Connection, shared: Arc<Shared>) -> Result<()> {
+    let ours = conn
+        .unique_name()
+        .map(ToString::to_string)
+        .context("wsbox has no name on the sandbox's bus")?;
     let proxy =
         zbus::blocking::fdo::DBusProxy::new(&conn).context("failed to watch the sandbox's bus")?;
     let changes = proxy
         .receive_name_owner_changed()
         .context("failed to watch the sandbox's bus")?;
+    // Nothing changed between the claim and the subscription.
+    for name in super::claim::NAMES {
+        let owner = proxy
+            .get_name_owner(name.try_into()?)
+            .context("failed to watch the sandbox's bus")?;
+        anyhow::ensure!(
+            owner.as_str() == ours,
+            "the sandbox's bus gave {name} to another connection; only wsbox may own it"
+        );
+    }
     std::thread::Builder::new()
         .name("wsbox-portal-watch".into())
         .spawn(move || {
             for signal in changes {
                 let Ok(args) = signal.args() else { continue };
+                if super::claim::NAMES.contains(&args.name().as_str()) {
+                    if args.new_owner().as_ref().map(|o| o.as_str()) != Some(ours.as_str()) {
+                        shared.tell(Event::Failed(format!(
+                            "the sandbox's bus gave {} to another connection; only wsbox may \
+                             own it",
+                            args.name()
+                        )));
+                    }
+                    continue;
+                }
                 if args.new_owner().is_some() || !args.name().starts_with(':') {
                     continue;
                 }
@@ -618,6 +644,10 @@ fn spawn_watch(conn: Connection, shared: Arc<Shared>) -> Result<()> {
                     shared.tell(Event::Closed(entry.pending.id));
                 }
             }
+            shared.tell(Event::Failed(
+                "the sandbox's bus cut off wsbox's connection, and with it the portal's names"
+                    .into(),
+            ));
         })
         .context("failed to start the portal")?;
     Ok(())

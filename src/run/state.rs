@@ -232,7 +232,7 @@ impl Run {
                 let _ = self.handle.insert_source(
                     Timer::from_duration(BUS_VERDICT),
                     move |_, _, run: &mut Run| {
-                        if run.ending || run.outcome.is_some() || run.stopping {
+                        if run.ending || run.outcome.is_some() {
                             tracing::debug!(%why, "the bus went with the sandbox");
                         } else {
                             if run.failure.is_none() {

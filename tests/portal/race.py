@@ -1,4 +1,5 @@
-"""An app that races wsbox for the portal's name (tests/portal.rs).
+"""An app that races wsbox for the portal's name (tests/portal.rs); with
+the argument `takeover`, one that tries to take it from wsbox later.
 
 As soon as it runs, it connects to the sandbox's bus and writes its whole
 handshake at once, as wsbox does: ANONYMOUS authentication (which the bus's
@@ -90,7 +91,78 @@ def body_string(body):
     return body[4 : 4 + n].decode()
 
 
+def oversized(serial, limit):
+    """A call to the portal whose error answer cannot fit the bus's
+    message limit: an unknown object path that brings the call itself to
+    within 8 bytes of it."""
+    n = limit - 200
+    for _ in range(20):
+        msg = call_to(serial, PORTAL, "/" + "a" * n, "org.wsbox.Nothing", "Nothing")
+        short = limit - len(msg)
+        if 0 <= short < 8:
+            return msg
+        n += short if short > 0 else short - 1
+    sys.exit("no path length fits")
+
+
+def call_to(serial, dest, path, iface, member):
+    fields = b""
+    for code, kind, value in ((1, b"o", path), (2, b"s", iface), (3, b"s", member), (6, b"s", dest)):
+        fields = pad(fields, 8) + bytes([code, 1]) + kind + b"\0"
+        fields = string(fields, value, kind)
+    head = b"l\x01\x00\x01" + struct.pack("<III", 0, serial, len(fields))
+    return pad(head + fields, 8)
+
+
+def takeover():
+    """Queues for the portal's name, then asks wsbox for an unknown object
+    whose error answer is too big for the bus, which then cuts wsbox off
+    and hands the name to the next in its queue. Prints `me NAME`,
+    `queued N` (2: in the queue) and, once it owns the name or after 5 s,
+    `owner NAME`."""
+    import time
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(os.environ["XDG_RUNTIME_DIR"] + "/bus")
+    queue = pad(string(b"", PORTAL), 4) + struct.pack("<I", 0)
+    sock.sendall(
+        b"\0AUTH ANONYMOUS 72616365\r\nBEGIN\r\n"
+        + call(1, "Hello")
+        + call(2, "RequestName", "su", queue)
+        + oversized(3, 4194304)
+    )
+    line = b""
+    while not line.endswith(b"\r\n"):
+        line += read_exact(sock, 1)
+    me = None
+    serial = 4
+    deadline = time.monotonic() + 5
+    for kind, reply, body in messages(sock):
+        if reply is None:
+            continue
+        if reply == 1:
+            me = body_string(body)
+            print("me", me)
+        elif reply == 2:
+            print("queued", struct.unpack("<I", body[:4])[0] if kind == 2 else "error")
+        elif reply >= 4 and kind == 2:
+            owner = body_string(body)
+            if owner == me or time.monotonic() > deadline:
+                print("owner", owner)
+                break
+        if reply != 3:
+            sys.stdout.flush()
+            time.sleep(0.05)
+            sock.sendall(call(serial, "GetNameOwner", "s", string(b"", PORTAL)))
+            serial += 1
+    sys.stdout.flush()
+    sys.stdin.read()
+    sock.close()
+
+
 def main():
+    if sys.argv[1:] == ["takeover"]:
+        return takeover()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(os.environ["XDG_RUNTIME_DIR"] + "/bus")
     request = pad(string(b"", PORTAL), 4) + struct.pack("<I", 4)
