@@ -145,6 +145,40 @@ const WRONG_SIGNATURE: &[(&str, &str)] = &[
     ("SaveFiles", "@(sss) ('', 't', '')"),
 ];
 
+/// tests/portal/race.py with `args` as the app of a headless sandbox,
+/// once it printed its `owner` line: the run, its input (the app keeps
+/// its connection until that closes) and its lines as `key value` pairs.
+fn racer(args: &[&str]) -> (Running, std::process::ChildStdin, Vec<(String, String)>) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/portal/race.py");
+    let name = testkit::unique_name("pt-", "race");
+    let mut cmd = wsbox(&["run", "--headless", "--name", &name, "--ro"]);
+    cmd.arg(format!("{}:/opt/race.py", script.display()))
+        .args(["--", "python3", "/opt/race.py"])
+        .args(args);
+    let mut run = Running::start_with_stdin(cmd);
+    let stdin = run.stdin();
+    let seen = poll(SEE_LIMIT, || {
+        let out = run.stdout_so_far();
+        out.contains("owner ").then_some(out)
+    })
+    .unwrap_or_else(|| panic!("{args:?}: the app never finished\n{}", run.stderr_so_far()));
+    let fields = seen
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    (run, stdin, fields)
+}
+
+/// The value of `key` in [`racer`]'s lines.
+fn field(fields: &[(String, String)], key: &str) -> String {
+    fields
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| panic!("no {key:?} in {fields:?}"))
+}
+
 /// Later, an app may queue for the portal's name (with ANONYMOUS the bus's
 /// per-user rules do not stop it) and then get wsbox cut off the bus: it
 /// asks wsbox for an unknown object whose error answer, which names the
@@ -158,34 +192,13 @@ fn an_app_that_takes_the_portal_name_later_stops_its_sandbox() {
     if !ready(test, &["python3"]) {
         return;
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/portal/race.py");
-    let name = testkit::unique_name("pt-", "takeover");
-    let mut cmd = wsbox(&["run", "--headless", "--name", &name, "--ro"]);
-    cmd.arg(format!("{}:/opt/race.py", script.display())).args([
-        "--",
-        "python3",
-        "/opt/race.py",
-        "takeover",
-    ]);
-    let mut run = Running::start_with_stdin(cmd);
-    let stdin = run.stdin();
-    let seen = poll(SEE_LIMIT, || {
-        let out = run.stdout_so_far();
-        out.contains("owner ").then_some(out)
-    })
-    .unwrap_or_else(|| panic!("the app never finished\n{}", run.stderr_so_far()));
-    let field = |key: &str| {
-        seen.lines()
-            .find_map(|l| l.strip_prefix(key))
-            .unwrap_or_else(|| panic!("no {key:?} in {seen:?}"))
-            .to_owned()
-    };
-    assert_eq!(field("queued "), "2", "{seen}");
+    let (run, stdin, seen) = racer(&["takeover"]);
+    assert_eq!(field(&seen, "queued"), "2", "{seen:?}");
     assert_eq!(
-        field("owner "),
-        field("me "),
+        field(&seen, "owner"),
+        field(&seen, "me"),
         "the takeover no longer works (wsbox kept its name): this test needs another way to \
-         cut wsbox off the bus, to check what wsbox does then\n{seen}"
+         cut wsbox off the bus, to check what wsbox does then\n{seen:?}"
     );
     let out = run.finish(RUN_LIMIT);
     drop(stdin);
@@ -210,35 +223,18 @@ fn an_app_racing_for_the_portal_name_never_gets_it() {
     if !ready(test, &["python3"]) {
         return;
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/portal/race.py");
     for round in 0..5 {
-        let name = testkit::unique_name("pt-", "race");
-        let mut cmd = wsbox(&["run", "--headless", "--name", &name, "--ro"]);
-        cmd.arg(format!("{}:/opt/race.py", script.display())).args([
-            "--",
-            "python3",
-            "/opt/race.py",
-        ]);
-        let mut run = Running::start_with_stdin(cmd);
-        let stdin = run.stdin();
-        let seen = poll(SEE_LIMIT, || {
-            let out = run.stdout_so_far();
-            out.contains("owner ").then_some(out)
-        });
-        let seen = seen.unwrap_or_else(|| {
-            panic!(
-                "round {round}: the racer never finished\n{}",
-                run.stderr_so_far()
-            )
-        });
-        let field = |key: &str| {
-            seen.lines()
-                .find_map(|l| l.strip_prefix(key))
-                .unwrap_or_else(|| panic!("round {round}: no {key:?} in {seen:?}"))
-                .to_owned()
-        };
-        assert_eq!(field("request "), "3", "round {round}: RequestName: {seen}");
-        assert_ne!(field("owner "), field("me "), "round {round}: {seen}");
+        let (run, stdin, seen) = racer(&[]);
+        assert_eq!(
+            field(&seen, "request"),
+            "3",
+            "round {round}: RequestName: {seen:?}"
+        );
+        assert_ne!(
+            field(&seen, "owner"),
+            field(&seen, "me"),
+            "round {round}: {seen:?}"
+        );
         drop(stdin);
         let out = run.finish(RUN_LIMIT);
         assert_eq!(out.code(), Some(0), "round {round}: {out}");

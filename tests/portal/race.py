@@ -91,6 +91,20 @@ def body_string(body):
     return body[4 : 4 + n].decode()
 
 
+def connect(calls):
+    """A connection to the sandbox's bus with `calls` written right behind
+    the ANONYMOUS authentication, once the bus said OK."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(os.environ["XDG_RUNTIME_DIR"] + "/bus")
+    sock.sendall(b"\0AUTH ANONYMOUS 72616365\r\nBEGIN\r\n" + calls)
+    line = b""
+    while not line.endswith(b"\r\n"):
+        line += read_exact(sock, 1)
+    if not line.startswith(b"OK "):
+        sys.exit(f"refused: {line!r}")
+    return sock
+
+
 def oversized(serial, limit):
     """A call to the portal whose error answer cannot fit the bus's
     message limit: an unknown object path that brings the call itself to
@@ -122,18 +136,12 @@ def takeover():
     `owner NAME`."""
     import time
 
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(os.environ["XDG_RUNTIME_DIR"] + "/bus")
     queue = pad(string(b"", PORTAL), 4) + struct.pack("<I", 0)
-    sock.sendall(
-        b"\0AUTH ANONYMOUS 72616365\r\nBEGIN\r\n"
-        + call(1, "Hello")
+    sock = connect(
+        call(1, "Hello")
         + call(2, "RequestName", "su", queue)
         + oversized(3, 4194304)
     )
-    line = b""
-    while not line.endswith(b"\r\n"):
-        line += read_exact(sock, 1)
     me = None
     serial = 4
     deadline = time.monotonic() + 5
@@ -163,20 +171,12 @@ def takeover():
 def main():
     if sys.argv[1:] == ["takeover"]:
         return takeover()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(os.environ["XDG_RUNTIME_DIR"] + "/bus")
     request = pad(string(b"", PORTAL), 4) + struct.pack("<I", 4)
-    sock.sendall(
-        b"\0AUTH ANONYMOUS 72616365\r\nBEGIN\r\n"
-        + call(1, "Hello")
+    sock = connect(
+        call(1, "Hello")
         + call(2, "RequestName", "su", request)
         + call(3, "GetNameOwner", "s", string(b"", PORTAL))
     )
-    line = b""
-    while not line.endswith(b"\r\n"):
-        line += read_exact(sock, 1)
-    if not line.startswith(b"OK "):
-        sys.exit(f"refused: {line!r}")
     seen = {}
     for kind, reply, body in messages(sock):
         if reply in (1, 2, 3):
