@@ -1,5 +1,5 @@
 //! The sandbox's private session bus: Debian's dbus-daemon, started by the
-//! sandbox's pid 1 before the app and confined as the app is, on a socket
+//! sandbox's pid 1 right after the app and confined as the app is, on a socket
 //! wsbox made (socket activation: the daemon gets it as fd 3). The socket
 //! is bound into the sandbox as `$XDG_RUNTIME_DIR/bus`; wsbox connects to
 //! it before it confines itself, and only uses the connection once it has.

@@ -49,7 +49,7 @@ pub struct Spec {
     /// Files wsbox writes into the sandbox before the app starts; each
     /// path must be one of [`super::GENERATED_PLACES`] or below one.
     pub files: Vec<FileSpec>,
-    /// Programs pid 1 starts before the app, confined as the app is (the
+    /// Programs pid 1 starts right after the app, confined as the app is (the
     /// private D-Bus daemon).
     pub services: Vec<ServiceSpec>,
     /// The size of the one tmpfs every writable tmpfs place of the sandbox
@@ -86,8 +86,9 @@ pub struct FileSpec {
     pub contents: Vec<u8>,
 }
 
-/// A program pid 1 starts before the app, in the sandbox and confined as the
-/// app is, and leaves running until the sandbox ends.
+/// A program pid 1 starts right after the app, in the sandbox and confined
+/// as the app is, and leaves running until the sandbox ends. What the app
+/// connects to meanwhile waits in sockets wsbox made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceSpec {
     /// What the service is, for error messages ("the session bus").

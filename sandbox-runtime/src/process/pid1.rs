@@ -78,6 +78,15 @@ pub(super) fn run(
     if let Err(message) = set_rlimits(&prepared.spec.rlimits) {
         fail(&err, EXIT_WSBOX_ERROR, message);
     }
+    // The app first: it marks every fd it inherits close-on-exec, so none
+    // of the services' sockets reaches it, and what it connects to waits
+    // in sockets wsbox made (the bus's, with wsbox's whole handshake first
+    // in line; the X display's) until the service takes them. Starting a
+    // service waits until it has confined itself and exec'd, which the
+    // app need not.
+    let app = spawn_app(prepared, &err);
+    // The app has exec'd (or failed, and said why): wsbox goes on.
+    drop(started);
     for index in 0..prepared.services.len() {
         start_service(prepared, index, &err);
     }
@@ -86,9 +95,6 @@ pub(super) fn run(
         // numbers no more.
         unsafe { libc::close(fd) };
     }
-    let app = spawn_app(prepared, &err);
-    // The app has exec'd (or failed, and said why): wsbox goes on.
-    drop(started);
     // From here on pid 1 allocates nothing: the app ran on its heap and may
     // have been killed inside malloc, leaving a lock or a half-updated list
     // behind. reap and exit make syscalls only (close_fds_except allocates
