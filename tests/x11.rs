@@ -109,8 +109,11 @@ fn xterm_takes_typed_text_and_shows_it() {
         &format!("echo typed-through-xwayland-$((6*7)) > {INSIDE_OUT}/typed"),
     ]);
     sandbox.input(&["key", "Return"]);
+    // The shell creates the file before echo writes to it: wait for the line.
     let typed = wait_for("the typed command's file", LIMIT, || {
-        fs::read_to_string(out.join("typed")).ok()
+        fs::read_to_string(out.join("typed"))
+            .ok()
+            .filter(|s| s.ends_with('\n'))
     });
     assert_eq!(typed, "typed-through-xwayland-42\n");
     let after = ink(&screenshot(&sandbox, test), &window, [255, 255, 255]);
@@ -534,7 +537,9 @@ fn the_x11_and_wayland_clipboards_are_one() {
     ]);
     sandbox.input(&["key", "Return"]);
     let done = wait_for("the commands typed into xterm", LIMIT, || {
-        fs::read_to_string(out.join("done")).ok()
+        fs::read_to_string(out.join("done"))
+            .ok()
+            .filter(|s| s.ends_with('\n'))
     });
     let read = |f: &str| fs::read_to_string(out.join(f)).unwrap_or_default();
     assert_eq!(done, "42\n", "$ and ( ) were typed");
