@@ -105,6 +105,10 @@ pub fn confine(mut started: Started) -> Result<Confined> {
             .and_then(|(_, plan)| plan.printer.as_ref())
             .map(|printer| printer.dir().to_owned()),
     )
+    // The sandbox goes with it now, not when wsbox exits (pid 1's
+    // PDEATHSIG): its cgroup is removed on the way out, and a cgroup with
+    // processes in it cannot be.
+    .inspect_err(|_| kill_sandbox(pid1))
     .context("failed to confine wsbox itself")?;
     // Threads only now: the sandbox and the helpers are forked.
     if let Some(user_net) = started.user_net.as_mut() {
