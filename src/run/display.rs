@@ -16,7 +16,7 @@ use wsbox_compositor::reexports::calloop::timer::{TimeoutAction, Timer};
 use wsbox_compositor::reexports::calloop::{
     EventLoop, Interest, LoopHandle, LoopSignal, Mode, PostAction,
 };
-use wsbox_compositor::reexports::wayland_server::{Display, ListeningSocket};
+use wsbox_compositor::reexports::wayland_server::{Display, DisplayHandle, ListeningSocket};
 use wsbox_compositor::{Config, State};
 use wsbox_sandbox::plan::{add_env_defaults, SANDBOX_RUNTIME_DIR, WAYLAND_TOOLKIT_ENV};
 use wsbox_sandbox::{BindSpec, HostIds};
@@ -27,8 +27,14 @@ use crate::run::state::{Run, Stop};
 
 /// The event loop and what serves in it, from `display` on.
 pub struct Loop {
-    /// None with `--display none`.
+    /// None with `--display none`, and until [`Loop::build_compositor`] in
+    /// headless mode.
     pub compositor: Option<State>,
+    /// A headless compositor still to build: its display, and its
+    /// configuration. Built once the sandbox's pid 1 runs, so that
+    /// compiling the keymap and making the output overlap with pid 1's
+    /// work; no client is served before the loop runs.
+    pub pending: Option<(DisplayHandle, Config)>,
     pub signal: LoopSignal,
     pub handle: LoopHandle<'static, Run>,
     /// Its sources (the sockets among them) live as long as any handle of
@@ -53,12 +59,18 @@ pub fn display(mut plan: Plan) -> Result<Shown> {
     let signal = event_loop.get_signal();
     // Asked by a helper while the compositor starts (src/a11y/mod.rs).
     let a11y = crate::a11y::ask(plan.a11y_wanted, &plan.instance.dir);
-    let mut compositor = match plan.compositor.take() {
-        Some(config) => Some(wayland(&mut plan, config, &handle, &signal)?),
-        None => None,
+    let (mut compositor, pending) = match plan.compositor.take() {
+        Some(config) => match wayland(&mut plan, config, &handle, &signal)? {
+            Served::Now(state) => (Some(*state), None),
+            Served::Later(display, config) => (None, Some((display, config))),
+        },
+        None => (None, None),
     };
-    if let (true, Some(compositor)) = (plan.x11_wanted, compositor.as_mut()) {
-        let xwayland = super::x11::make(&plan.instance.dir, &mut plan.spec, compositor, &handle)?;
+    if plan.x11_wanted && (compositor.is_some() || pending.is_some()) {
+        let mut xwayland = super::x11::make(&plan.instance.dir, &mut plan.spec, &handle)?;
+        if let Some(compositor) = compositor.as_mut() {
+            xwayland.attach(compositor)?;
+        }
         plan.xwayland = Some(xwayland);
     }
 
@@ -92,12 +104,35 @@ pub fn display(mut plan: Plan) -> Result<Shown> {
     Ok(Shown {
         events: Loop {
             compositor,
+            pending,
             signal,
             handle,
             event_loop,
         },
         plan,
     })
+}
+
+/// The compositor behind the Wayland socket: built (window mode, whose
+/// host connection comes first), or to build ([`Loop::build_compositor`]).
+enum Served {
+    Now(Box<State>),
+    Later(DisplayHandle, Config),
+}
+
+impl Loop {
+    /// Builds the headless compositor that `display` left for later, and
+    /// hands it Xwayland's connection.
+    pub fn build_compositor(&mut self, xwayland: Option<&mut super::x11::Xwayland>) -> Result<()> {
+        if let Some((display, config)) = self.pending.take() {
+            let mut state = State::new(display, self.signal.clone(), config)?;
+            if let Some(xwayland) = xwayland {
+                xwayland.attach(&mut state)?;
+            }
+            self.compositor = Some(state);
+        }
+        Ok(())
+    }
 }
 
 /// Serves the Wayland socket in the runtime directory, with a compositor
@@ -107,7 +142,7 @@ fn wayland(
     config: Config,
     handle: &LoopHandle<'static, Run>,
     signal: &LoopSignal,
-) -> Result<State> {
+) -> Result<Served> {
     let socket_path = plan.instance.dir.join("wayland-0");
     let display = Display::<State>::new().context("failed to create the Wayland display")?;
     let socket = ListeningSocket::bind_absolute(socket_path.clone())
@@ -122,9 +157,9 @@ fn wayland(
             compositor.export_host_window();
         }
         watch_host(handle, &compositor)?;
-        compositor
+        Served::Now(Box::new(compositor))
     } else {
-        State::new(display.handle(), signal.clone(), config)?
+        Served::Later(display.handle(), config)
     };
     // One fd kept in reserve: out of fds, a pending connection could be
     // neither accepted nor refused, and the level-triggered socket would

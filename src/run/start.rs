@@ -78,8 +78,11 @@ pub struct Started {
 pub fn start(shown: Shown) -> Result<Started> {
     // Bound in this order so that, when this phase fails, the loop's
     // sources go before the runtime directory in the plan.
-    let Shown { plan, events } = shown;
-    let handle = &events.handle;
+    let Shown {
+        mut plan,
+        mut events,
+    } = shown;
+    let handle = &events.handle.clone();
     let privileged = plan.spec.host_ids.privileged;
     let plan_ids = plan.spec.host_ids;
     let landlock_optional = plan.spec.landlock == Requirement::BestEffort;
@@ -109,9 +112,14 @@ pub fn start(shown: Shown) -> Result<Started> {
         cgroup.joined();
     }
     // pid 1 has Xwayland's fds now: an Xwayland that dies closes them.
-    if let Some(mut xwayland) = plan.xwayland {
+    if let Some(xwayland) = plan.xwayland.as_mut() {
         xwayland.close_theirs();
     }
+    // pid 1 builds the sandbox meanwhile.
+    events
+        .build_compositor(plan.xwayland.as_mut())
+        .inspect_err(|_| kill_sandbox(sandbox.pid()))
+        .context("failed to start the compositor")?;
     let portal = match (plan.bus, plan.portal) {
         (Some(mut bus), Some(portal)) => {
             // pid 1 has the socket now, and hands it to the daemon.

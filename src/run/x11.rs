@@ -51,9 +51,26 @@ pub const INSIDE_SOCKET: &str = "/tmp/.X11-unix/X0";
 #[derive(Debug)]
 pub struct Xwayland {
     theirs: Vec<OwnedFd>,
+    /// wsbox's end of Xwayland's Wayland connection, until the compositor
+    /// takes it ([`Xwayland::attach`]).
+    wayland: Option<UnixStream>,
 }
 
 impl Xwayland {
+    /// Inserts Xwayland's Wayland connection into `compositor` as its
+    /// client. Whatever Xwayland sends before waits in the socket.
+    pub fn attach(&mut self, compositor: &mut State) -> Result<()> {
+        let Some(wayland) = self.wayland.take() else {
+            return Ok(());
+        };
+        let client = compositor
+            .insert_xwayland(wayland)
+            .context("failed to accept Xwayland's Wayland connection")?;
+        compositor
+            .prepare_x11(client)
+            .map_err(|e| anyhow::anyhow!("failed to prepare for X11: {e}"))
+    }
+
     /// Drops wsbox's copies of Xwayland's fds: pid 1 has its own.
     pub fn close_theirs(&mut self) {
         self.theirs.clear();
@@ -71,24 +88,14 @@ pub fn check() -> Result<()> {
     Ok(())
 }
 
-/// Makes Xwayland's sockets, adds it to `spec` as a service with its
-/// socket, authority and environment, and inserts its Wayland connection
-/// into `compositor`. The window manager starts once Xwayland is ready.
-pub fn make(
-    dir: &Path,
-    spec: &mut Spec,
-    compositor: &mut State,
-    handle: &LoopHandle<'static, Run>,
-) -> Result<Xwayland> {
+/// Makes Xwayland's sockets and adds it to `spec` as a service with its
+/// socket, authority and environment; its Wayland connection goes to the
+/// compositor with [`Xwayland::attach`]. The window manager starts once
+/// Xwayland is ready.
+pub fn make(dir: &Path, spec: &mut Spec, handle: &LoopHandle<'static, Run>) -> Result<Xwayland> {
     check()?;
     let (wayland, wayland_theirs) =
         UnixStream::pair().context("failed to make Xwayland's Wayland connection")?;
-    let client = compositor
-        .insert_xwayland(wayland)
-        .context("failed to accept Xwayland's Wayland connection")?;
-    compositor
-        .prepare_x11(client)
-        .map_err(|e| anyhow::anyhow!("failed to prepare for X11: {e}"))?;
     let (wm, wm_theirs) =
         UnixStream::pair().context("failed to make the X11 window manager's connection")?;
     let (ready, ready_theirs) =
@@ -153,7 +160,10 @@ pub fn make(
     spec.env.push(("DISPLAY".into(), ":0".into()));
     spec.env.push(("XAUTHORITY".into(), authority.into()));
     watch_ready(handle, ready, wm)?;
-    Ok(Xwayland { theirs })
+    Ok(Xwayland {
+        theirs,
+        wayland: Some(wayland),
+    })
 }
 
 /// Starts the window manager once Xwayland writes its display number.
