@@ -1,7 +1,8 @@
 //! The `display` phase of `wsbox run`: the event loop, and the sockets
 //! wsbox serves in it: the Wayland socket with the compositor behind it
 //! (unless `--display none`; in a window of the host's session with
-//! `--display window`), and the control socket. The Wayland socket is the
+//! `--display window`; a headless one is built in `start`, beside pid 1),
+//! and the control socket. The Wayland socket is the
 //! only thing of the display the sandbox gets: nothing here may bind it
 //! anything else of the host's session but, where the host has one, its
 //! accessibility bus through the filtering proxy (src/a11y/mod.rs).
