@@ -68,6 +68,8 @@ use serde_json::{json, Value};
 mod launch;
 #[path = "bench/portal.rs"]
 mod portal;
+#[path = "bench/wldebug.rs"]
+mod wldebug;
 #[path = "bench/x11.rs"]
 mod x11;
 

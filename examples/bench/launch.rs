@@ -31,10 +31,11 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::rc::Rc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use testkit::{listening, poll_every, Log, Process as Proc, TempDir, Weston};
 
+use super::wldebug::{object, realtime_us, since, Request};
 use super::{
     children, find_in_path, reap_orphans, start_weston, Env, Group, Lines, Metric, Outcome,
 };
@@ -434,25 +435,6 @@ fn settle(table: &Table) -> Result<(), String> {
     })
 }
 
-/// CLOCK_REALTIME in µs.
-pub(super) fn realtime_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
-}
-
-/// ms from `t0` (µs) to a libwayland stamp (µs, the low 32 bits).
-pub(super) fn since(t0: u64, stamp: u32) -> Result<f64, String> {
-    // Both cut to 32 bits, as libwayland does: right across a wrap too.
-    let us = stamp.wrapping_sub(t0 as u32);
-    if u64::from(us) > 600_000_000 {
-        return Err(format!(
-            "a WAYLAND_DEBUG stamp {stamp} µs that is not after the spawn ({t0} µs)"
-        ));
-    }
-    Ok(f64::from(us) / 1000.0)
-}
-
 /// The app's `WAYLAND_DEBUG=client` lines, followed until its first
 /// painted frame.
 #[derive(Default)]
@@ -470,21 +452,14 @@ impl Trace {
     /// Takes one line; once it is the first commit of a buffer to a
     /// toplevel: the stamps of the toplevel's creation and of that commit.
     fn feed(&mut self, line: &str) -> Option<(u32, u32)> {
-        let (stamp, request) = request(line)?;
-        let (object, rest) = request.split_once('.')?;
-        let (interface, id) = object.split_once('@')?;
-        let id: u32 = id.parse().ok()?;
-        let (method, args) = rest.split_once('(')?;
-        match (interface, method) {
+        let r = Request::parse(line)?;
+        let (stamp, id, args) = (r.stamp, r.id, r.args);
+        match (r.interface, r.method) {
             ("xdg_wm_base", "get_xdg_surface") => {
                 // (new id xdg_surface@N, wl_surface@M)
                 let (xdg, surface) = args.split_once(", ")?;
                 let xdg = xdg.strip_prefix("new id xdg_surface@")?.parse().ok()?;
-                let surface = surface
-                    .strip_prefix("wl_surface@")?
-                    .trim_end_matches(')')
-                    .parse()
-                    .ok()?;
+                let surface = surface.strip_prefix("wl_surface@")?.parse().ok()?;
                 self.xdg.insert(xdg, surface);
             }
             ("xdg_surface", "get_toplevel") => {
@@ -493,7 +468,7 @@ impl Trace {
                 self.window.get_or_insert(stamp);
             }
             ("wl_surface", "attach") => {
-                if args.starts_with("wl_buffer@") {
+                if r.arg(0).and_then(object).is_some() {
                     self.attached.insert(id);
                 } else {
                     self.attached.remove(&id);
@@ -508,17 +483,6 @@ impl Trace {
         }
         None
     }
-}
-
-/// A request line of libwayland's: `[   1234.567]  -> wl_surface@7.commit()`
-/// → (1234567, `wl_surface@7.commit()`). Events and other lines: None.
-fn request(line: &str) -> Option<(u32, &str)> {
-    let (stamp, rest) = line.strip_prefix('[')?.split_once(']')?;
-    let (ms, us) = stamp.trim().split_once('.')?;
-    let ms: u64 = ms.parse().ok()?;
-    let us: u64 = us.parse().ok()?;
-    let request = rest.trim_start().strip_prefix("-> ")?;
-    Some(((ms * 1000 + us) as u32, request))
 }
 
 #[cfg(test)]
@@ -567,15 +531,5 @@ mod tests {
             trace.feed("[   12.001]  -> wl_surface@4.commit()"),
             Some((10_001, 12_001))
         );
-    }
-
-    #[test]
-    fn stamps_are_read_across_the_32_bit_wrap() {
-        // libwayland prints the low 32 bits of the µs, as ms.µs.
-        let t0 = (7u64 << 32) + 4_294_967_000;
-        let (stamp, request) = request("[      0.704]  -> wl_surface@7.commit()").unwrap();
-        assert_eq!((stamp, request), (704, "wl_surface@7.commit()"));
-        assert_eq!(since(t0, stamp), Ok(1.0));
-        assert!(since(t0, 4_294_966_000).is_err(), "before the spawn");
     }
 }

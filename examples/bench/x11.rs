@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use testkit::{monotonic_ns, poll_every, Log, Process as Proc, TempDir, Weston};
 
-use super::launch::{realtime_us, since};
+use super::wldebug::{object, realtime_us, since, Request};
 use super::{
     descendants, find_in_path, idle, ms_since, processes, Env, Group, Lines, Metric, Outcome,
 };
@@ -356,51 +356,6 @@ impl Trace {
         }
         None
     }
-}
-
-/// One request line, as libwayland's client logs it
-/// (`[   1234.567]  -> wl_surface@7.attach(wl_buffer@9, 0, 0)`) or as
-/// wayland-backend's server does (`[1234.567][rs] <- wl_surface@7.attach,
-/// (9, 0, 0)`).
-struct Request<'a> {
-    stamp: u32,
-    interface: &'a str,
-    id: u32,
-    method: &'a str,
-    args: &'a str,
-}
-
-impl<'a> Request<'a> {
-    fn parse(line: &'a str) -> Option<Request<'a>> {
-        let (stamp, rest) = line.strip_prefix('[')?.split_once(']')?;
-        let (ms, us) = stamp.trim().split_once('.')?;
-        let stamp = (ms.parse::<u64>().ok()? * 1000 + us.parse::<u64>().ok()?) as u32;
-        let rest = rest.strip_prefix("[rs]").unwrap_or(rest).trim_start();
-        let rest = rest
-            .strip_prefix("-> ")
-            .or_else(|| rest.strip_prefix("<- "))?;
-        let (object, rest) = rest.split_once('.')?;
-        let (interface, id) = object.split_once('@')?;
-        let (method, args) = rest.split_once('(')?;
-        Some(Request {
-            stamp,
-            interface,
-            id: id.parse().ok()?,
-            method: method.trim_end_matches([',', ' ']),
-            args: args.strip_suffix(')')?,
-        })
-    }
-
-    fn arg(&self, n: usize) -> Option<&'a str> {
-        self.args.split(", ").nth(n)
-    }
-}
-
-/// An object argument's id, None for a null one: `wl_buffer@9` or `nil`
-/// (client side), `9` or `0` (server side).
-fn object(arg: &str) -> Option<u32> {
-    let id = arg.rsplit_once('@').map_or(arg, |(_, id)| id);
-    id.parse().ok().filter(|&id| id != 0)
 }
 
 #[cfg(test)]

@@ -163,8 +163,6 @@ pub struct Server {
     pub notifier: Arc<super::notify::Notifier>,
     /// Where its printed documents go.
     pub printer: Option<Arc<super::print::Printer>>,
-    /// wsbox's connection, once the bus has answered its handshake.
-    _conn: Arc<std::sync::OnceLock<Connection>>,
 }
 
 struct FileChooser {
@@ -461,8 +459,6 @@ pub fn start(
             responder,
         },
     };
-    let kept = Arc::new(std::sync::OnceLock::new());
-    let keep = kept.clone();
     let watched = shared.clone();
     std::thread::Builder::new()
         .name("wsbox-bus-connect".into())
@@ -472,9 +468,9 @@ pub fn start(
                 responses
                     .start(conn.clone())
                     .context("failed to start the portal's answers")?;
-                spawn_watch(conn.clone(), watched)?;
-                let _ = keep.set(conn);
-                Ok(())
+                // The threads hold the connection: the answering one as long
+                // as this Server, whose end of its channel closes it.
+                spawn_watch(conn, watched)
             });
             if let Err(e) = served {
                 let _ = events.send(Event::Failed(format!(
@@ -488,7 +484,6 @@ pub fn start(
         answers: Answers { tx },
         notifier: desktop.notifier,
         printer: desktop.printer,
-        _conn: kept,
     })
 }
 
@@ -628,11 +623,13 @@ fn spawn_watch(conn: Connection, shared: Arc<Shared>) -> Result<()> {
                 let Ok(args) = signal.args() else { continue };
                 if super::claim::NAMES.contains(&args.name().as_str()) {
                     if args.new_owner().as_ref().map(|o| o.as_str()) != Some(ours.as_str()) {
+                        // Once: the sandbox stops.
                         shared.tell(Event::Failed(format!(
                             "the sandbox's bus gave {} to another connection; only wsbox may \
                              own it",
                             args.name()
                         )));
+                        return;
                     }
                     continue;
                 }
