@@ -742,20 +742,29 @@ fn swapped_directory_never_shows_the_link_target(as_: As, test: &str) {
             CString::new(link.to_str().unwrap()).unwrap(),
         );
         thread::spawn(move || {
-            let mut swaps = 0u64;
+            // Bursts of swaps of varying length with short pauses of varying
+            // length between them: some runs meet a swap in the middle of
+            // their checks, others a quiet directory in either state.
+            let (mut swaps, mut seed) = (0u64, 0x2545_f491_u32);
             while !stop.load(Ordering::Relaxed) {
-                // SAFETY: valid path strings; an atomic exchange.
-                let rc = unsafe {
-                    libc::renameat2(
-                        libc::AT_FDCWD,
-                        a.as_ptr(),
-                        libc::AT_FDCWD,
-                        b.as_ptr(),
-                        libc::RENAME_EXCHANGE,
-                    )
-                };
-                assert_eq!(rc, 0, "renameat2: {}", std::io::Error::last_os_error());
-                swaps += 1;
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                for _ in 0..1 + seed % 24 {
+                    // SAFETY: valid path strings; an atomic exchange.
+                    let rc = unsafe {
+                        libc::renameat2(
+                            libc::AT_FDCWD,
+                            a.as_ptr(),
+                            libc::AT_FDCWD,
+                            b.as_ptr(),
+                            libc::RENAME_EXCHANGE,
+                        )
+                    };
+                    assert_eq!(rc, 0, "renameat2: {}", std::io::Error::last_os_error());
+                    swaps += 1;
+                }
+                thread::sleep(Duration::from_micros(u64::from(seed >> 8) % 1500));
             }
             swaps
         })
@@ -763,7 +772,9 @@ fn swapped_directory_never_shows_the_link_target(as_: As, test: &str) {
     let share_opt = format!("{}:/data", share.display());
     let arg = share.join("marker");
     let (mut ok, mut refused) = (0, 0);
-    for _ in 0..40 {
+    // At least 40 runs, and on until one saw the share: whether a run meets
+    // a swap is chance, and a slow machine meets more of them.
+    while ok + refused < 40 || (ok == 0 && refused < 400) {
         let out = w.sh(
             &["--ro", &share_opt],
             r#"cat /data/marker; cat "$1""#,
