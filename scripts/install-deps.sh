@@ -37,10 +37,14 @@ for group in "$@"; do
            # host's accessibility bus, and a screen reader's library.
            pkgs="$pkgs xdg-dbus-proxy at-spi2-core python3-pyatspi"
            # The built-in profiles' programs (tests/profiles.rs) not named above.
-           pkgs="$pkgs imv thunderbird" ;;
+           pkgs="$pkgs imv thunderbird"
+           # Sound (tests/audio.rs): the test's host servers (PulseAudio,
+           # and PipeWire with its pulse server and session manager), the
+           # clients run inside (paplay, parec, pactl) and sox for tones.
+           pkgs="$pkgs pulseaudio pulseaudio-utils sox pipewire pipewire-pulse wireplumber" ;;
     # dbus-daemon: the sandbox's bus, for the portal of every display mode.
     demo)  pkgs="$pkgs $build iproute2 fonts-dejavu-core xkb-data dbus-daemon" ;;
-    bench) pkgs="$pkgs $build bubblewrap firejail weston sway waypipe gedit firefox-esr xwayland x11-apps xterm fonts-dejavu-core xkb-data dbus-daemon" ;;
+    bench) pkgs="$pkgs $build bubblewrap firejail weston sway waypipe gedit firefox-esr xwayland x11-apps xterm fonts-dejavu-core xkb-data dbus-daemon pulseaudio pulseaudio-utils sox" ;;
     *) echo "install-deps: unknown group $group" >&2; exit 2 ;;
   esac
 done

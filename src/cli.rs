@@ -287,6 +287,12 @@ pub struct RunArgs {
     /// modes, unless the policy's `[portal] enabled` says otherwise).
     #[arg(long)]
     pub no_portal: bool,
+    /// Sound: none (no sound server inside), playback, record or
+    /// playback+record, through wsbox's own PulseAudio endpoint; never the
+    /// host's server or devices. Default: the policy's `[audio] allow`
+    /// (none unless a profile grants it).
+    #[arg(long, value_name = "GRANT", value_parser = parse_audio)]
+    pub audio: Option<wsbox_policies::AudioGrant>,
     /// Run X11 programs: start a rootless Xwayland of the sandbox's own
     /// inside it, on its Wayland socket (DISPLAY=:0, no TCP, an X authority
     /// only the sandbox has). Same as the policy's `[display] x11 = true`.
@@ -367,6 +373,10 @@ pub enum PolicyCommand {
         /// The TOML file.
         file: PathBuf,
     },
+}
+
+fn parse_audio(value: &str) -> Result<wsbox_policies::AudioGrant, String> {
+    value.parse()
 }
 
 #[cfg(test)]

@@ -339,8 +339,8 @@ fn ps(json: bool) -> anyhow::Result<i32> {
         return Ok(0);
     }
     println!(
-        "{:<24} {:>8} {:<10} {:<8} {:<4} {:>15} {:>11} PROGRAM",
-        "NAME", "PID", "DISPLAY", "NETWORK", "BUS", "MEMORY", "TASKS"
+        "{:<24} {:>8} {:<10} {:<8} {:<4} {:<15} {:>15} {:>11} PROGRAM",
+        "NAME", "PID", "DISPLAY", "NETWORK", "BUS", "AUDIO", "MEMORY", "TASKS"
     );
     let mut warnings = Vec::new();
     for (_, info) in list {
@@ -365,8 +365,16 @@ fn ps(json: bool) -> anyhow::Result<i32> {
             limits.tasks.map_or("none".into(), |n| n.to_string())
         );
         println!(
-            "{:<24} {:>8} {:<10} {:<8} {:<4} {:>15} {:>11} {}",
-            info.name, info.pid, info.display, network, bus, memory, tasks, info.program
+            "{:<24} {:>8} {:<10} {:<8} {:<4} {:<15} {:>15} {:>11} {}",
+            info.name,
+            info.pid,
+            info.display,
+            network,
+            bus,
+            info.audio,
+            memory,
+            tasks,
+            info.program
         );
     }
     for warning in warnings {

@@ -34,9 +34,16 @@ pub struct Info {
     /// The sandbox has a private session bus with wsbox's portal.
     #[serde(default)]
     pub bus: bool,
+    /// The sound grant: `none`, `playback`, `record` or `playback+record`.
+    #[serde(default = "no_audio")]
+    pub audio: String,
     /// The limits in force and where their use is read.
     #[serde(default)]
     pub limits: Option<crate::limits::LimitsInfo>,
+}
+
+fn no_audio() -> String {
+    "none".into()
 }
 
 impl Info {

@@ -39,6 +39,7 @@ mod launch;
 pub mod command;
 
 mod a11y;
+mod audio;
 mod cli;
 mod confine;
 mod control;

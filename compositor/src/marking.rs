@@ -233,6 +233,11 @@ impl InnerFrame {
     }
 }
 
+/// What the title says while the app records sound.
+pub const RECORDING_LABEL: &str = "[REC]";
+/// The recording mark's colour (BGRA, as the buffer holds it).
+const RECORDING_RED: [u8; 4] = [0x20, 0x20, 0xe0, 255];
+
 /// `[wsbox:<name>] <title>` for the host: printable characters only, at most
 /// [`HOST_TITLE_MAX`] characters in all.
 pub fn host_title(name: &str, title: &str) -> String {
@@ -274,6 +279,12 @@ pub struct HostFrame {
     version: u64,
     /// Until when the frame flashes.
     flash_until: Option<Instant>,
+    /// The app's own title and whether it answers, as last set.
+    app_title: String,
+    not_responding: bool,
+    /// The app records sound: the title says so and the bar shows a red
+    /// mark.
+    recording: bool,
 }
 
 impl HostFrame {
@@ -291,6 +302,9 @@ impl HostFrame {
             title: host_title(name, ""),
             version: 1,
             flash_until: None,
+            app_title: String::new(),
+            not_responding: false,
+            recording: false,
         }
     }
 
@@ -405,9 +419,32 @@ impl HostFrame {
 
     /// Follows the app's title; true when the marked title changed.
     pub fn set_app_title(&mut self, app_title: &str, not_responding: bool) -> bool {
+        app_title.clone_into(&mut self.app_title);
+        self.not_responding = not_responding;
+        self.retitle()
+    }
+
+    /// Shows, or stops showing, that the app records sound; true when
+    /// the frame changed.
+    pub fn set_recording(&mut self, recording: bool) -> bool {
+        if self.recording == recording {
+            return false;
+        }
+        self.recording = recording;
+        self.retitle();
+        self.version += 1;
+        true
+    }
+
+    fn retitle(&mut self) -> bool {
+        let app_title = if self.recording {
+            format!("{RECORDING_LABEL} {}", self.app_title)
+        } else {
+            self.app_title.clone()
+        };
         let title = responding_title(
-            host_title(&self.name, app_title),
-            not_responding,
+            host_title(&self.name, &app_title),
+            self.not_responding,
             HOST_TITLE_MAX,
         );
         if title == self.title {
@@ -502,7 +539,10 @@ impl HostFrame {
             color,
             self.top(),
             title.as_ref().map(|(p, w, h)| (p.as_slice(), *w, *h)),
-            !self.ssd,
+            Marks {
+                close: !self.ssd,
+                recording: self.recording,
+            },
         );
     }
 
@@ -548,6 +588,15 @@ fn close_button(width: i32, scale: f64) -> (i32, i32) {
 /// `color`, the title text in the bar, and the close button when `close`
 /// (not in the strip drawn while the host draws the title bar). The
 /// output's area is left alone.
+/// What the bar shows beside the title.
+#[derive(Debug, Clone, Copy)]
+struct Marks {
+    /// wsbox's close button (the host draws none).
+    close: bool,
+    /// The app records sound.
+    recording: bool,
+}
+
 fn draw_host_frame(
     map: &mut [u8],
     (w, h): (i32, i32),
@@ -555,7 +604,7 @@ fn draw_host_frame(
     color: [u8; 3],
     bar: i32,
     title: Option<(&[u8], i32, i32)>,
-    close: bool,
+    Marks { close, recording }: Marks,
 ) {
     let stride = (w * 4) as usize;
     let px = |v: i32| (f64::from(v) * scale).round() as i32;
@@ -604,6 +653,16 @@ fn draw_host_frame(
         cx - px(4)
     } else {
         w - border - px(4)
+    };
+    // Recording: a red square at the bar's end, which the app cannot draw
+    // over (the bar is outside its output).
+    let text_end = if recording {
+        let size = (bar - 2 * border).max(px(6));
+        let y = (bar - size) / 2;
+        fill(map, text_end - size, y, text_end, y + size, RECORDING_RED);
+        text_end - size - px(4)
+    } else {
+        text_end
     };
 
     if let Some((pixels, tw, th)) = title {
@@ -673,7 +732,18 @@ mod tests {
     fn drawn(bar: i32, close: bool) -> impl Fn(i32, i32) -> [u8; 3] {
         let (w, h) = (100, 80);
         let mut map = vec![7u8; (w * h * 4) as usize];
-        draw_host_frame(&mut map, (w, h), 1.0, [0x10, 0x80, 0xf0], bar, None, close);
+        draw_host_frame(
+            &mut map,
+            (w, h),
+            1.0,
+            [0x10, 0x80, 0xf0],
+            bar,
+            None,
+            Marks {
+                close,
+                recording: false,
+            },
+        );
         move |x: i32, y: i32| {
             let i = ((y * w + x) * 4) as usize;
             [map[i + 2], map[i + 1], map[i]]

@@ -172,6 +172,14 @@ impl State {
         let _ = self.core.display_handle.flush_clients();
     }
 
+    /// The sandbox records sound (or stopped): in window mode the marking
+    /// says so, in a way the app cannot draw over.
+    pub fn set_recording(&mut self, recording: bool) {
+        if let Some(window) = self.backend.window() {
+            window.set_recording(recording);
+        }
+    }
+
     fn resend_selection(&mut self) {
         use smithay::reexports::wayland_server::Resource;
         let dh = self.core.display_handle.clone();

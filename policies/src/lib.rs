@@ -13,6 +13,7 @@
 //! [`Policy::validate`], at load and again after the command line's changes.
 
 mod a11y;
+mod audio;
 mod clipboard;
 mod display;
 mod environment;
@@ -32,6 +33,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use a11y::A11y;
+pub use audio::{Audio, AudioGrant, RecordDenied};
 pub use clipboard::{Clipboard, ClipboardMode, CLIPBOARD_MAX_BYTES_LIMIT};
 pub use display::{ColorError, Display, HostDecorations, Rgb};
 pub use environment::{validate_env_name, Environment, HOST_SESSION_VARIABLES};
@@ -98,6 +100,8 @@ pub struct Policy {
     pub portal: Portal,
     #[serde(default)]
     pub a11y: A11y,
+    #[serde(default)]
+    pub audio: Audio,
     #[serde(default)]
     pub limits: Limits,
 }

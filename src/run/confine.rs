@@ -30,6 +30,7 @@ pub struct Confined {
     pub runtime: RuntimeDir,
     pub relays: Option<Relays>,
     pub a11y: Option<crate::a11y::A11y>,
+    pub audio: Option<crate::audio::Audio>,
     pub user_net: Option<UserNet>,
     pub prepared: Prepared,
     pub compositor: Option<State>,
@@ -76,6 +77,7 @@ pub fn confine(mut started: Started) -> Result<Confined> {
             started.user_net.as_ref().map(UserNet::pid),
             started.relays.as_ref().map(Relays::pid),
             started.a11y.as_ref().map(crate::a11y::A11y::pid),
+            started.audio.as_ref().map(crate::audio::Audio::pid),
             started.watcher_pid,
             started.host_chooser.as_ref().map(HostChooser::pid),
             started
@@ -127,6 +129,7 @@ pub fn confine(mut started: Started) -> Result<Confined> {
         runtime,
         relays: started.relays,
         a11y: started.a11y,
+        audio: started.audio,
         user_net: started.user_net,
         prepared: started.prepared,
         compositor: started.events.compositor,

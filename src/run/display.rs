@@ -81,6 +81,16 @@ pub fn display(mut plan: Plan) -> Result<Shown> {
         plan.bus = Some(bus);
     }
     plan.a11y = crate::a11y::finish(a11y, &plan.instance.dir, &mut plan.spec, &mut plan.warnings);
+    plan.audio = crate::audio::start(
+        &plan.audio_grant,
+        &plan.instance.dir,
+        &mut plan.spec,
+        &plan.name,
+        &mut plan.warnings,
+    )?;
+    if let Some(audio) = &plan.audio {
+        watch_audio(&handle, audio)?;
+    }
     let control = control::listen(&plan.instance.dir)?;
     handle
         .insert_source(
@@ -246,6 +256,35 @@ fn wayland(
     }
     plan.program_file = program.as_deref().and_then(super::hints::open_regular);
     Ok(compositor)
+}
+
+/// Follows the audio helper's news: while the app records, the marking
+/// says so.
+fn watch_audio(handle: &LoopHandle<'static, Run>, audio: &crate::audio::Audio) -> Result<()> {
+    let fd = audio
+        .watch_fd()
+        .try_clone_to_owned()
+        .context("failed to watch the audio helper")?;
+    handle
+        .insert_source(
+            Generic::new(fd, Interest::READ, Mode::Level),
+            |_, fd, run: &mut Run| {
+                // SAFETY: the fd lives as long as the source.
+                let fd = unsafe { fd.get_mut() };
+                match crate::audio::read_event(std::os::fd::AsFd::as_fd(&*fd)) {
+                    Some(recording) => {
+                        tracing::info!(recording, "the app's recording changed");
+                        if let Some(compositor) = run.compositor.as_mut() {
+                            compositor.set_recording(recording);
+                        }
+                        Ok(PostAction::Continue)
+                    }
+                    None => Ok(PostAction::Remove),
+                }
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("failed to watch the audio helper: {e}"))?;
+    Ok(())
 }
 
 /// Puts the host connection into the event loop: host events are applied as

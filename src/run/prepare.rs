@@ -69,6 +69,11 @@ pub struct Plan {
     pub a11y_wanted: bool,
     /// The accessibility helper, once `display` found the host's bus.
     pub a11y: Option<crate::a11y::A11y>,
+    /// Sound (`--audio`, `[audio]`): `display` starts the audio helper
+    /// unless it is `none`.
+    pub audio_grant: wsbox_policies::Audio,
+    /// The audio helper and its endpoint (src/audio/mod.rs).
+    pub audio: Option<crate::audio::Audio>,
     /// X11 programs (`--x11`, `[display] x11`): `display` makes Xwayland's
     /// sockets.
     pub x11_wanted: bool,
@@ -186,6 +191,10 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let mut portal = portal_plan(&policy, args, display, network.mode)?;
+    let audio = wsbox_policies::Audio {
+        allow: args.audio.unwrap_or(policy.audio.allow),
+        record_denied: policy.audio.record_denied,
+    };
     let info = |name: &str, limits: Option<crate::limits::LimitsInfo>| Info {
         name: name.to_owned(),
         pid: std::process::id(),
@@ -195,6 +204,7 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
         network: network.mode.name().to_owned(),
         started,
         bus: portal.is_some(),
+        audio: audio.allow.name().to_owned(),
         limits,
     };
     // The cgroup is named after the sandbox, and `wsbox ps` shows it.
@@ -267,6 +277,8 @@ pub fn prepare(args: &RunArgs) -> Result<Plan> {
         bus: None,
         a11y_wanted: policy.a11y.enabled && display != DisplayMode::None,
         a11y: None,
+        audio_grant: audio,
+        audio: None,
         x11_wanted,
         xwayland: None,
         cgroup: limits.cgroup,

@@ -22,6 +22,7 @@ pub struct Ended {
     pub runtime: RuntimeDir,
     pub relays: Option<Relays>,
     pub a11y: Option<crate::a11y::A11y>,
+    pub audio: Option<crate::audio::Audio>,
     pub user_net: Option<UserNet>,
     pub prepared: Prepared,
 }
@@ -99,6 +100,7 @@ pub fn serve(mut confined: Confined) -> Result<Ended> {
         runtime: confined.runtime,
         relays: confined.relays,
         a11y: confined.a11y,
+        audio: confined.audio,
         user_net: confined.user_net,
         prepared: confined.prepared,
     })

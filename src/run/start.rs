@@ -40,6 +40,8 @@ pub struct Started {
     pub relays: Option<Relays>,
     /// The accessibility proxy and its relay (src/a11y/mod.rs).
     pub a11y: Option<crate::a11y::A11y>,
+    /// The audio helper (src/audio/mod.rs).
+    pub audio: Option<crate::audio::Audio>,
     pub sandbox: Sandbox,
     pub pid1: Pid,
     /// The watcher of the host's addresses (`--net user`).
@@ -317,6 +319,7 @@ pub fn start(shown: Shown) -> Result<Started> {
     Ok(Started {
         relays,
         a11y: plan.a11y,
+        audio: plan.audio,
         sandbox,
         pid1: sandbox_pid,
         watcher_pid,

@@ -88,6 +88,7 @@ pub fn teardown(ended: Ended) -> Result<i32> {
     // needs them gone.
     drop(ended.relays);
     drop(ended.a11y);
+    drop(ended.audio);
     Ok(status)
 }
 

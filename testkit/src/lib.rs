@@ -34,6 +34,7 @@ pub mod input;
 pub mod pdf;
 pub mod poll;
 pub mod process;
+pub mod pulse;
 pub mod run;
 pub mod sandbox;
 pub mod scratch;

@@ -126,6 +126,13 @@ impl HostWindow {
         }
     }
 
+    /// Shows, or stops showing, that the app records sound.
+    pub(crate) fn set_recording(&mut self, recording: bool) {
+        if self.marking.set_recording(recording) {
+            self.presenter.dirty = true;
+        }
+    }
+
     /// Flashes the frame: the confirmation of a clipboard transfer.
     pub(crate) fn flash(&mut self) {
         self.marking.flash();
