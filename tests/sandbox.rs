@@ -1495,6 +1495,11 @@ fn environment(who: Who, test: &str) {
     assert_eq!(get("HOME"), Some("/home/user"), "{p}");
     assert_eq!(get("USER"), Some("user"), "{p}");
     assert_eq!(get("XDG_RUNTIME_DIR"), Some("/run/user/1000"), "{p}");
+    assert_eq!(
+        get("PULSE_SERVER"),
+        Some("unix:/run/user/1000/pulse/native"),
+        "{p}"
+    );
     let path = get("PATH").unwrap_or_default();
     assert!(
         path.starts_with("/usr/local/bin:/usr/bin:/bin"),
@@ -1513,6 +1518,9 @@ fn environment(who: Who, test: &str) {
         "COLORTERM",
         "NO_COLOR",
         "TZ",
+        // wsbox's own: where the sandbox's sound endpoint is (absent
+        // without --audio, so that libpulse fails at once).
+        "PULSE_SERVER",
     ];
     let unexpected: Vec<&String> = env
         .keys()
