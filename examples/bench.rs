@@ -64,6 +64,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+#[path = "bench/audio.rs"]
+mod audio;
 #[path = "bench/launch.rs"]
 mod launch;
 #[path = "bench/portal.rs"]
@@ -96,6 +98,7 @@ const TABLES: &[&str] = &[
     "portal",
     "launch",
     "x11",
+    "audio",
 ];
 
 fn main() {
@@ -158,10 +161,22 @@ fn main() {
         }
     }
 
+    if only.iter().any(|t| t == "audio") {
+        match audio::table(&wsbox, scale(20)) {
+            Ok(rows) => {
+                doc.insert("audio".into(), json!(rows));
+            }
+            Err(why) => {
+                eprintln!("bench: audio table FAILED: {why}");
+                failed = true;
+            }
+        }
+    }
+
     let display_tables: Vec<&str> = only
         .iter()
         .map(String::as_str)
-        .filter(|t| *t != "startup" && *t != "portal")
+        .filter(|t| *t != "startup" && *t != "portal" && *t != "audio")
         .collect();
     if !display_tables.is_empty() {
         if let Err(why) = &client {

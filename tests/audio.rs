@@ -514,3 +514,105 @@ fn pipewire_as_the_host_plays_and_its_monitor_is_never_recorded() {
         assert!(out.stderr.contains("is a monitor"), "{out}");
     }
 }
+
+/// The marking's recording mark (RGB), as compositor/src/marking.rs draws it.
+const RECORDING_RED: [u8; 3] = [0xe0, 0x20, 0x20];
+
+#[test]
+fn in_window_mode_the_marking_shows_recording() {
+    let test = "in_window_mode_the_marking_shows_recording";
+    if !ready(
+        test,
+        &[
+            "pulseaudio",
+            "parec",
+            "sox",
+            "weston",
+            "weston-simple-shm",
+            "weston-screenshooter",
+            "weston-debug",
+        ],
+    ) {
+        return;
+    }
+    let dir = setup(test);
+    let Some(host) = host_or_skip(test, &dir, false) else {
+        return;
+    };
+    let weston_dir = scratch_in(&dir, "weston", 0o700);
+    let weston = testkit::Weston::start(&weston_dir, "host-0", (1280, 800), true)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let name = testkit::unique_name("rec-", test);
+    // Records for 4 s, then stays quiet.
+    let mut cmd = wsbox_command(
+        &root_dir().join("run"),
+        &[
+            "run",
+            "--display",
+            "window",
+            "--name",
+            &name,
+            "--audio",
+            "playback+record",
+            "--output",
+            "480x300",
+            "--",
+            "sh",
+            "-c",
+            "weston-simple-shm & sleep 1; timeout 4 parec > /dev/null; echo quiet; wait",
+        ],
+    );
+    let (k, v) = host.env();
+    cmd.env(k, v).env("WAYLAND_DISPLAY", &weston.socket);
+    let running = testkit::Running::start(cmd);
+    let shots = scratch_in(&dir, "shots", 0o700);
+    let window = |want_rec: bool| {
+        poll(Duration::from_secs(30), || {
+            weston
+                .windows()
+                .into_iter()
+                .find(|w| w.app_id == format!("wsbox.{name}"))
+                .filter(|w| w.title.starts_with(&format!("[wsbox:{name}] [REC]")) == want_rec)
+        })
+    };
+    let red_in_bar = |rect: [i64; 4], what: &str| {
+        let shot = weston.screenshot(&shots);
+        // Kept for a human to look at.
+        let kept = std::env::temp_dir().join(format!("{name}-{what}.png"));
+        let _ = std::fs::copy(&shot.path, &kept);
+        eprintln!("host-side screenshot: {}", kept.display());
+        let [x0, y0, x1, _] = rect;
+        let (x0, x1) = (x0.max(0), x1.min(shot.width));
+        (y0.max(0)..(y0 + 28).min(shot.height))
+            .flat_map(|y| (x0..x1).map(move |x| (x, y)))
+            .filter(|&(x, y)| testkit::near(shot.at(x, y), RECORDING_RED))
+            .count()
+    };
+    let recording = window(true);
+    let red = recording.as_ref().map(|w| red_in_bar(w.rect, "recording"));
+    let quiet = poll(Duration::from_secs(30), || {
+        running.stdout_so_far().contains("quiet").then_some(())
+    })
+    .and_then(|()| window(false));
+    let red_after = quiet.as_ref().map(|w| red_in_bar(w.rect, "quiet"));
+    let out = running.kill(LIMIT);
+    let recording = recording.unwrap_or_else(|| {
+        panic!(
+            "the host title never said [REC]: {:?}\n{out}",
+            weston.windows()
+        )
+    });
+    eprintln!(
+        "{test}: while recording the host title was {:?}",
+        recording.title
+    );
+    assert!(
+        red.unwrap_or(0) > 20,
+        "no red mark in the bar ({red:?} pixels)"
+    );
+    assert!(
+        quiet.is_some(),
+        "[REC] stayed after the recording ended\n{out}"
+    );
+    assert_eq!(red_after, Some(0), "the red mark stayed");
+}

@@ -659,7 +659,17 @@ fn draw_host_frame(
     let text_end = if recording {
         let size = (bar - 2 * border).max(px(6));
         let y = (bar - size) / 2;
-        fill(map, text_end - size, y, text_end, y + size, RECORDING_RED);
+        // Outlined in the text's colour: visible on a red frame too.
+        let line = px(1).max(1);
+        fill(map, text_end - size, y, text_end, y + size, ink);
+        fill(
+            map,
+            text_end - size + line,
+            y + line,
+            text_end - line,
+            y + size - line,
+            RECORDING_RED,
+        );
         text_end - size - px(4)
     } else {
         text_end
@@ -725,6 +735,31 @@ mod tests {
         assert_eq!(host_title("ff", "a\nb"), "[wsbox:ff] ab");
         assert_eq!(host_title("n", &"x".repeat(1000)).chars().count(), 128);
         assert!(host_title("n", &"x".repeat(1000)).starts_with("[wsbox:n] x"));
+    }
+
+    #[test]
+    fn recording_is_in_the_title_and_a_red_square_in_the_bar() {
+        let mut frame = HostFrame::new("rec", [0xe0, 0x30, 0x20], (300, 200), false);
+        frame.set_app_title("app", false);
+        let red = |frame: &HostFrame| {
+            let (w, h) = frame.buffer_size();
+            let mut map = vec![7u8; (w * h * 4) as usize];
+            frame.draw(&mut map);
+            map.chunks_exact(4)
+                .filter(|p| p[..3] == RECORDING_RED[..3])
+                .count()
+        };
+        assert_eq!(red(&frame), 0);
+        assert!(frame.set_recording(true));
+        assert!(!frame.set_recording(true));
+        assert_eq!(frame.title(), "[wsbox:rec] [REC] app");
+        assert!(red(&frame) > 50, "no red square");
+        // The app's title follows while it records.
+        frame.set_app_title("other", false);
+        assert_eq!(frame.title(), "[wsbox:rec] [REC] other");
+        assert!(frame.set_recording(false));
+        assert_eq!(frame.title(), "[wsbox:rec] other");
+        assert_eq!(red(&frame), 0);
     }
 
     /// Draws the host frame into a 100x80 buffer of 7s, with a bar `bar`

@@ -24,7 +24,7 @@
 
 mod devices;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -38,6 +38,8 @@ use super::shared::{Shared, SINK_NAME, SOURCE_NAME, STREAMS_MAX};
 use super::silence::{self, Silent};
 use super::wire::{self, Packet};
 
+/// Each side's read buffer.
+const READ_BUFFER: usize = 64 * 1024;
 /// Commands waiting for the host's answer, per connection.
 const PENDING_MAX: usize = 256;
 /// The client index the app is told it has.
@@ -66,14 +68,10 @@ enum Pending {
 
 #[derive(Debug, Default)]
 struct State {
-    playback: HashSet<u32>,
+    /// The app's playback streams: channel to the host's sink input index.
+    playback: HashMap<u32, u32>,
     /// Recording channels whose source passed the check.
-    record: HashSet<u32>,
-    /// Recording channels waiting for the check.
-    checking: HashSet<u32>,
-    /// The host's indexes of the app's sink inputs and source outputs.
-    inputs: HashSet<u32>,
-    outputs: HashSet<u32>,
+    record: HashMap<u32, u32>,
     silent: HashMap<u32, Arc<Silent>>,
     pending: HashMap<u32, Pending>,
     next_seq: u32,
@@ -236,7 +234,11 @@ impl Conn {
     }
 
     fn client_loop(self: &Arc<Self>) -> Result<(), String> {
-        let mut reader = lock(&self.client).try_clone().map_err(|e| e.to_string())?;
+        // Buffered: a packet's descriptor and payload in one read, mostly.
+        let mut reader = std::io::BufReader::with_capacity(
+            READ_BUFFER,
+            lock(&self.client).try_clone().map_err(|e| e.to_string())?,
+        );
         loop {
             let Some(packet) = wire::read(&mut reader).map_err(|e| e.to_string())? else {
                 return Ok(());
@@ -270,7 +272,7 @@ impl Conn {
         if packet.flags & !wire::SEEK_MODE_MASK != 0 {
             return Err("audio with shared-memory flags".into());
         }
-        if !lock(&self.state).playback.contains(&packet.channel) {
+        if !lock(&self.state).playback.contains_key(&packet.channel) {
             // As PulseAudio does: audio for no stream is dropped.
             return Ok(());
         }
@@ -285,11 +287,11 @@ impl Conn {
         };
         let first = wire::first_u32(&payload);
         let state = lock(&self.state);
-        let own_playback = first.is_some_and(|c| state.playback.contains(&c));
-        let own_record = first.is_some_and(|c| state.record.contains(&c));
+        let own_playback = first.is_some_and(|c| state.playback.contains_key(&c));
+        let own_record = first.is_some_and(|c| state.record.contains_key(&c));
         let silent = first.and_then(|c| state.silent.get(&c).cloned());
-        let own_input = first.is_some_and(|i| state.inputs.contains(&i));
-        let own_output = first.is_some_and(|i| state.outputs.contains(&i));
+        let own_input = first.is_some_and(|i| state.playback.values().any(|&own| own == i));
+        let own_output = first.is_some_and(|i| state.record.values().any(|&own| own == i));
         drop(state);
         match command {
             T::CreatePlaybackStream => self.create_playback(seq, &payload),
@@ -522,14 +524,17 @@ impl Conn {
     }
 
     fn host_loop(self: &Arc<Self>) -> Result<(), String> {
-        let mut reader = lock(&self.host).try_clone().map_err(|e| e.to_string())?;
+        let mut reader = std::io::BufReader::with_capacity(
+            READ_BUFFER,
+            lock(&self.host).try_clone().map_err(|e| e.to_string())?,
+        );
         loop {
             let Some(packet) = wire::read(&mut reader).map_err(|e| e.to_string())? else {
                 return Err("the host's sound server closed the connection".into());
             };
             if !packet.is_command() {
                 // Audio of a recording stream the app has (checked).
-                if lock(&self.state).record.contains(&packet.channel) {
+                if lock(&self.state).record.contains_key(&packet.channel) {
                     self.to_client(&packet)?;
                 }
                 continue;
@@ -568,8 +573,7 @@ impl Conn {
                 let mut reply: pa::CreatePlaybackStreamReply =
                     decode(&packet.payload, self.version)?;
                 let mut state = lock(&self.state);
-                state.playback.insert(reply.channel);
-                state.inputs.insert(reply.stream_index);
+                state.playback.insert(reply.channel, reply.stream_index);
                 drop(state);
                 reply.sink_index = 0;
                 reply.sink_name = Some(SINK_NAME.to_owned());
@@ -578,7 +582,6 @@ impl Conn {
             Pending::Record(seq) => {
                 let reply: pa::CreateRecordStreamReply = decode(&packet.payload, self.version)?;
                 let mut state = lock(&self.state);
-                state.checking.insert(reply.channel);
                 let ours = state.next_seq;
                 state.next_seq = state.next_seq.wrapping_add(1);
                 let source = reply.sink_index;
@@ -604,7 +607,6 @@ impl Conn {
                     || decode::<pa::SourceInfo>(&packet.payload, self.version)
                         .map_or(true, |info| info.monitor_of_sink_index.is_some());
                 let mut state = lock(&self.state);
-                state.checking.remove(&reply.channel);
                 if monitor {
                     let ours = state.next_seq;
                     state.next_seq = state.next_seq.wrapping_add(1);
@@ -622,8 +624,7 @@ impl Conn {
                     )))?;
                     return self.to_client(&error_packet(seq, PulseError::NoEntity));
                 }
-                state.record.insert(reply.channel);
-                state.outputs.insert(reply.stream_index);
+                state.record.insert(reply.channel, reply.stream_index);
                 drop(state);
                 self.shared.recording_changed(1);
                 reply.sink_index = 0;
@@ -641,8 +642,8 @@ impl Conn {
         };
         let channel = wire::first_u32(&packet.payload);
         let state = lock(&self.state);
-        let playback = channel.is_some_and(|c| state.playback.contains(&c));
-        let record = channel.is_some_and(|c| state.record.contains(&c));
+        let playback = channel.is_some_and(|c| state.playback.contains_key(&c));
+        let record = channel.is_some_and(|c| state.record.contains_key(&c));
         drop(state);
         match command {
             T::Request

@@ -12,6 +12,9 @@ use super::message::{ack, error_packet, reply_packet};
 use super::shared::SOURCE_NAME;
 use super::wire::Packet;
 
+/// The largest block of silence sent at once.
+const FRAGMENT_MAX: usize = 64 * 1024;
+
 /// One stream of silence; it stops when told or when `send` fails.
 #[derive(Debug, Default)]
 pub struct Silent {
@@ -45,11 +48,14 @@ pub fn start(
     let per_second = frame * rate as usize;
     // Fragments of 20 ms unless the app asked for one between 1 ms and 1 s.
     let asked = params.buffer_attr.fragment_size as usize;
+    // At most 64 KiB at once, as libpulse's own blocks.
     let fragment = if (per_second / 1000..=per_second).contains(&asked) {
-        asked - asked % frame
+        asked
     } else {
-        (per_second / 50).max(frame) / frame * frame
-    };
+        per_second / 50
+    }
+    .clamp(frame, FRAGMENT_MAX.max(frame));
+    let fragment = fragment - fragment % frame;
     let silent = Arc::new(Silent::default());
     silent
         .corked

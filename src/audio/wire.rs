@@ -47,7 +47,8 @@ impl Packet {
         self.channel == COMMAND
     }
 
-    /// The packet as sent.
+    /// The packet as sent ([`write`] sends it without the copy).
+    #[cfg(test)]
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(DESCRIPTOR + self.payload.len());
         out.extend_from_slice(&(self.payload.len() as u32).to_be_bytes());
@@ -96,9 +97,25 @@ pub fn read(r: &mut impl Read) -> io::Result<Option<Packet>> {
     }))
 }
 
-/// Writes one packet whole.
+/// Writes one packet whole: its descriptor and payload in one write where
+/// the socket takes it.
 pub fn write(w: &mut impl Write, packet: &Packet) -> io::Result<()> {
-    w.write_all(&packet.encode())
+    let mut desc = [0u8; DESCRIPTOR];
+    desc[0..4].copy_from_slice(&(packet.payload.len() as u32).to_be_bytes());
+    desc[4..8].copy_from_slice(&packet.channel.to_be_bytes());
+    desc[8..16].copy_from_slice(&packet.offset.to_be_bytes());
+    desc[16..20].copy_from_slice(&packet.flags.to_be_bytes());
+    let mut bufs = [io::IoSlice::new(&desc), io::IoSlice::new(&packet.payload)];
+    let mut bufs = &mut bufs[..];
+    while !bufs.is_empty() {
+        match w.write_vectored(bufs) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => io::IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// The tag and sequence number a command's payload starts with.
