@@ -34,6 +34,7 @@
 mod host;
 mod message;
 mod proxy;
+mod sanitize;
 mod shared;
 mod silence;
 mod wire;
@@ -199,6 +200,7 @@ fn helper(listener: UnixListener, notify: OwnedFd, config: Config) -> i32 {
         config,
         streams: AtomicUsize::new(0),
         connections: AtomicUsize::new(0),
+        silent_threads: AtomicUsize::new(0),
         recording: Mutex::new(0),
         notify,
     });
@@ -265,6 +267,7 @@ mod tests {
             },
             streams: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
+            silent_threads: AtomicUsize::new(0),
             recording: Mutex::new(0),
             notify: a,
         };

@@ -34,6 +34,7 @@ use wsbox_policies::AudioGrant;
 
 use super::host::{connect_host, HANDSHAKE_WAIT, VERSION_MIN, WRITE_WAIT};
 use super::message::{ack, decode, encode_command, error_packet, reply_packet, tag_of, List};
+use super::sanitize::{at_most_norm, media_only};
 use super::shared::{Shared, SINK_NAME, SOURCE_NAME, STREAMS_MAX};
 use super::silence::{self, Silent};
 use super::wire::{self, Packet};
@@ -66,12 +67,23 @@ enum Pending {
     Drop,
 }
 
+/// One of the app's streams on the host.
+#[derive(Debug, Clone, Copy)]
+struct Own {
+    /// The host's sink input or source output index (a global counter,
+    /// which would tell the app how many streams others made).
+    host: u32,
+    /// The index the app is told, counted on this connection.
+    index: u32,
+}
+
 #[derive(Debug, Default)]
 struct State {
-    /// The app's playback streams: channel to the host's sink input index.
-    playback: HashMap<u32, u32>,
-    /// Recording channels whose source passed the check.
-    record: HashMap<u32, u32>,
+    /// The app's playback streams, by channel.
+    playback: HashMap<u32, Own>,
+    /// Recording streams whose source passed the check, by channel.
+    record: HashMap<u32, Own>,
+    next_index: u32,
     silent: HashMap<u32, Arc<Silent>>,
     pending: HashMap<u32, Pending>,
     next_seq: u32,
@@ -145,7 +157,7 @@ fn handshake(mut client: UnixStream, shared: Arc<Shared>) -> Result<Conn, String
     wire::check_tagstruct(&packet.payload)?;
     let auth: pa::AuthParams = decode(&packet.payload, pa::MAX_VERSION)?;
     let refuse = |client: &mut UnixStream, error: PulseError| {
-        let _ = wire::write(client, &error_packet(seq, error));
+        let _ = wire::write(client, &error_packet(seq, error), WRITE_WAIT);
     };
     if auth.version < VERSION_MIN {
         refuse(&mut client, PulseError::Version);
@@ -166,7 +178,8 @@ fn handshake(mut client: UnixStream, shared: Arc<Shared>) -> Result<Conn, String
         use_shm: false,
         use_memfd: false,
     };
-    wire::write(&mut client, &reply_packet(seq, reply, version)).map_err(|e| e.to_string())?;
+    wire::write(&mut client, &reply_packet(seq, reply, version), WRITE_WAIT)
+        .map_err(|e| e.to_string())?;
     client.set_read_timeout(None).map_err(|e| e.to_string())?;
     Ok(Conn {
         shared,
@@ -196,12 +209,12 @@ enum Verdict {
 
 impl Conn {
     fn to_client(&self, packet: &Packet) -> Result<(), String> {
-        wire::write(&mut *lock(&self.client), packet)
+        wire::write(&mut *lock(&self.client), packet, WRITE_WAIT)
             .map_err(|e| format!("the app does not read: {e}"))
     }
 
     fn to_host(&self, packet: &Packet) -> Result<(), String> {
-        wire::write(&mut *lock(&self.host), packet)
+        wire::write(&mut *lock(&self.host), packet, WRITE_WAIT)
             .map_err(|e| format!("the host's sound server does not read: {e}"))
     }
 
@@ -290,29 +303,21 @@ impl Conn {
         let own_playback = first.is_some_and(|c| state.playback.contains_key(&c));
         let own_record = first.is_some_and(|c| state.record.contains_key(&c));
         let silent = first.and_then(|c| state.silent.get(&c).cloned());
-        let own_input = first.is_some_and(|i| state.playback.values().any(|&own| own == i));
-        let own_output = first.is_some_and(|i| state.record.values().any(|&own| own == i));
+        let host_of = |map: &HashMap<u32, Own>| {
+            first.and_then(|i| map.values().find(|own| own.index == i).map(|own| own.host))
+        };
+        let own_input = host_of(&state.playback);
+        let own_output = host_of(&state.record);
         drop(state);
         match command {
             T::CreatePlaybackStream => self.create_playback(seq, &payload),
             T::CreateRecordStream => self.create_record(seq, &payload),
             T::DeletePlaybackStream if own_playback => {
-                let channel = first.unwrap_or_default();
-                let mut state = lock(&self.state);
-                state.playback.remove(&channel);
-                state.streams = state.streams.saturating_sub(1);
-                drop(state);
-                self.shared.streams.fetch_sub(1, Ordering::SeqCst);
+                self.forget(first.unwrap_or_default(), false);
                 forward(payload)
             }
             T::DeleteRecordStream if own_record => {
-                let channel = first.unwrap_or_default();
-                let mut state = lock(&self.state);
-                state.record.remove(&channel);
-                state.streams = state.streams.saturating_sub(1);
-                drop(state);
-                self.shared.streams.fetch_sub(1, Ordering::SeqCst);
-                self.shared.recording_changed(-1);
+                self.forget(first.unwrap_or_default(), true);
                 forward(payload)
             }
             T::DrainPlaybackStream
@@ -358,8 +363,18 @@ impl Conn {
                 }
                 Ok(Verdict::Answer(answer))
             }
-            T::SetSinkInputVolume | T::SetSinkInputMute if own_input => forward(payload),
-            T::SetSourceOutputVolume | T::SetSourceOutputMute if own_output => forward(payload),
+            T::SetSinkInputVolume if own_input.is_some() => {
+                self.set_volume(seq, own_input.unwrap_or_default(), &payload)
+            }
+            T::SetSourceOutputVolume if own_output.is_some() => {
+                self.set_volume(seq, own_output.unwrap_or_default(), &payload)
+            }
+            T::SetSinkInputMute if own_input.is_some() => {
+                forward(wire::with_first(payload, own_input.unwrap_or_default()))
+            }
+            T::SetSourceOutputMute if own_output.is_some() => {
+                forward(wire::with_first(payload, own_output.unwrap_or_default()))
+            }
             // The app's own words about itself and its streams: taken,
             // never passed on (the host knows it as `[wsbox:NAME]`).
             T::SetClientName => Ok(Verdict::Answer(reply_packet(
@@ -435,6 +450,12 @@ impl Conn {
         params.sink_index = None;
         params.sink_name = None;
         params.props = media_only(&params.props);
+        // The host's device's own format, rate and channels would describe
+        // it to the app.
+        params.flags.fix_format = false;
+        params.flags.fix_rate = false;
+        params.flags.fix_channels = false;
+        params.cvolume = params.cvolume.map(at_most_norm);
         let command = encode_command(&pa::Command::CreatePlaybackStream(params), self.version);
         Ok(Verdict::Host(command, Pending::Playback(seq)))
     }
@@ -458,6 +479,13 @@ impl Conn {
         params.source_name = None;
         params.direct_on_input_index = None;
         params.props = media_only(&params.props);
+        params.flags.fix_format = false;
+        params.flags.fix_rate = false;
+        params.flags.fix_channels = false;
+        params.cvolume = params.cvolume.map(at_most_norm);
+        // The source was checked once: the host must never move the stream
+        // to another (a monitor); it ends it instead.
+        params.flags.no_move = true;
         let command = encode_command(&pa::Command::CreateRecordStream(params), self.version);
         Ok(Verdict::Host(command, Pending::Record(seq)))
     }
@@ -486,7 +514,7 @@ impl Conn {
                 }
             }
         };
-        match silence::start(seq, params, channel, self.version, send) {
+        match silence::start(seq, params, channel, self.version, &self.shared, send) {
             Ok((silent, reply)) => {
                 lock(&self.state).silent.insert(channel, silent);
                 reply
@@ -514,6 +542,60 @@ impl Conn {
             tracing::info!("audio: an app asked for more than {limit} streams");
         }
         taken
+    }
+
+    /// Forgets one of the app's streams, once: a stream the app deletes
+    /// while the host kills it is given back to the count only once.
+    fn forget(&self, channel: u32, record: bool) -> bool {
+        let mut state = lock(&self.state);
+        let map = if record {
+            &mut state.record
+        } else {
+            &mut state.playback
+        };
+        if map.remove(&channel).is_none() {
+            return false;
+        }
+        state.streams = state.streams.saturating_sub(1);
+        drop(state);
+        self.shared.streams.fetch_sub(1, Ordering::SeqCst);
+        if record {
+            self.shared.recording_changed(-1);
+        }
+        true
+    }
+
+    /// Sets the volume of one of the app's streams (the host's index
+    /// `host`), at most 100%: above it, a host with flat volumes would
+    /// raise its device's volume for every app.
+    fn set_volume(&self, seq: u32, host: u32, payload: &[u8]) -> Result<Verdict, String> {
+        let Ok(mut params) = decode::<pa::SetStreamVolumeParams>(payload, self.version) else {
+            return Ok(Verdict::Answer(error_packet(seq, PulseError::Invalid)));
+        };
+        params.index = host;
+        params.volume = at_most_norm(params.volume);
+        let command = match tag_of(wire::head(payload).map_or(0, |(tag, _)| tag)) {
+            Some(T::SetSourceOutputVolume) => pa::Command::SetSourceOutputVolume(params),
+            _ => pa::Command::SetSinkInputVolume(params),
+        };
+        Ok(Verdict::Host(
+            encode_command(&command, self.version),
+            Pending::Forward(seq),
+        ))
+    }
+
+    /// A new stream of the app's: the index it is told.
+    fn own(&self, channel: u32, host: u32, record: bool) -> u32 {
+        let mut state = lock(&self.state);
+        let index = state.next_index;
+        state.next_index = state.next_index.wrapping_add(1);
+        let own = Own { host, index };
+        if record {
+            state.record.insert(channel, own);
+        } else {
+            state.playback.insert(channel, own);
+        }
+        index
     }
 
     fn give_back_stream(&self) {
@@ -572,9 +654,7 @@ impl Conn {
             Pending::Playback(seq) => {
                 let mut reply: pa::CreatePlaybackStreamReply =
                     decode(&packet.payload, self.version)?;
-                let mut state = lock(&self.state);
-                state.playback.insert(reply.channel, reply.stream_index);
-                drop(state);
+                reply.stream_index = self.own(reply.channel, reply.stream_index, false);
                 reply.sink_index = 0;
                 reply.sink_name = Some(SINK_NAME.to_owned());
                 self.to_client(&reply_packet(seq, reply, self.version))
@@ -624,8 +704,8 @@ impl Conn {
                     )))?;
                     return self.to_client(&error_packet(seq, PulseError::NoEntity));
                 }
-                state.record.insert(reply.channel, reply.stream_index);
                 drop(state);
+                reply.stream_index = self.own(reply.channel, reply.stream_index, true);
                 self.shared.recording_changed(1);
                 reply.sink_index = 0;
                 reply.sink_name = Some(SOURCE_NAME.to_owned());
@@ -650,62 +730,47 @@ impl Conn {
             | T::Underflow
             | T::Overflow
             | T::Started
-            | T::PlaybackStreamSuspended
             | T::PlaybackBufferAttrChanged
             | T::PlaybackStreamEvent
                 if playback =>
             {
                 self.to_client(&packet)
             }
-            T::RecordStreamSuspended | T::RecordBufferAttrChanged | T::RecordStreamEvent
-                if record =>
-            {
-                self.to_client(&packet)
-            }
+            T::RecordBufferAttrChanged | T::RecordStreamEvent if record => self.to_client(&packet),
             T::PlaybackStreamKilled if playback => {
-                let channel = channel.unwrap_or_default();
-                lock(&self.state).playback.remove(&channel);
-                self.give_back_stream();
+                self.forget(channel.unwrap_or_default(), false);
                 self.to_client(&packet)
             }
             T::RecordStreamKilled if record => {
-                let channel = channel.unwrap_or_default();
-                lock(&self.state).record.remove(&channel);
-                self.give_back_stream();
-                self.shared.recording_changed(-1);
+                self.forget(channel.unwrap_or_default(), true);
                 self.to_client(&packet)
             }
-            // Moves name the host's devices; subscription and client
-            // events are about others.
+            // Never moved (no_move), but should the host move it anyway,
+            // the new source was not checked: the stream ends.
+            T::RecordStreamMoved if record => {
+                let channel = channel.unwrap_or_default();
+                self.forget(channel, true);
+                tracing::warn!("audio: the host moved the app's recording stream; it was ended");
+                let mut state = lock(&self.state);
+                let ours = state.next_seq;
+                state.next_seq = state.next_seq.wrapping_add(1);
+                state.pending.insert(ours, Pending::Drop);
+                drop(state);
+                let delete = pa::Command::DeleteRecordStream(channel);
+                self.to_host(&Packet::command(wire::with_seq(
+                    encode_command(&delete, self.version),
+                    ours,
+                )))?;
+                let killed = pa::Command::RecordStreamKilled(channel);
+                self.to_client(&Packet::command(wire::with_seq(
+                    encode_command(&killed, self.version),
+                    u32::MAX,
+                )))
+            }
+            // Moves name the host's devices; suspensions tell when others
+            // play or record; subscription and client events are about
+            // others.
             _ => Ok(()),
         }
-    }
-}
-
-/// The app's stream properties wsbox passes on: `media.*` (the stream's
-/// title and role), nothing that claims who the app is.
-fn media_only(props: &pa::Props) -> pa::Props {
-    let mut kept = pa::Props::new();
-    for (key, value) in props.iter() {
-        if key.to_bytes().starts_with(b"media.") {
-            kept.set_bytes(key.as_ref(), value.as_ref());
-        }
-    }
-    kept
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_media_properties_pass() {
-        let mut props = pa::Props::new();
-        props.set(pa::Prop::MediaName, c"song");
-        props.set(pa::Prop::ApplicationName, c"Firefox");
-        props.set(pa::Prop::ApplicationProcessId, c"1");
-        let kept = media_only(&props);
-        assert_eq!(kept.iter().count(), 1);
-        assert!(kept.get(pa::Prop::MediaName).is_some());
     }
 }

@@ -43,6 +43,9 @@ pub struct Shared {
     pub config: Config,
     pub streams: AtomicUsize,
     pub connections: AtomicUsize,
+    /// Threads sending silence, counted until they end (a deleted stream's
+    /// thread sees it at its next period).
+    pub silent_threads: AtomicUsize,
     pub recording: Mutex<usize>,
     /// wsbox's end of the helper's socket: told when recording starts and
     /// stops.

@@ -9,9 +9,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use pulseaudio::protocol::{self as pa, CommandTag as T, PulseError};
 
 use super::message::{ack, error_packet, reply_packet};
-use super::shared::SOURCE_NAME;
+use super::shared::{Shared, SOURCE_NAME, STREAMS_MAX};
 use super::wire::Packet;
 
+/// The rates and channels a stream of silence may have.
+const RATE_MIN: u32 = 1000;
+const RATE_MAX: u32 = 192_000;
+const CHANNELS_MAX: u8 = 8;
 /// The largest block of silence sent at once.
 const FRAGMENT_MAX: usize = 64 * 1024;
 
@@ -37,13 +41,25 @@ pub fn start(
     params: &pa::RecordStreamParams,
     channel: u32,
     version: u16,
+    shared: &Arc<Shared>,
     send: impl Fn(&Packet) -> bool + Send + 'static,
 ) -> Result<(Arc<Silent>, Packet), Packet> {
     let spec = params.sample_spec;
     let frame = spec.format.bytes_per_sample() * usize::from(spec.channels);
     let rate = spec.sample_rate;
-    if frame == 0 || !(1..=768_000).contains(&rate) {
+    if frame == 0 || !(RATE_MIN..=RATE_MAX).contains(&rate) || spec.channels > CHANNELS_MAX {
         return Err(error_packet(seq, PulseError::Invalid));
+    }
+    // A thread per stream, counted until it ends: deleting and creating
+    // streams in a loop does not pile up threads.
+    let taken = shared
+        .silent_threads
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+            (n < STREAMS_MAX).then_some(n + 1)
+        })
+        .is_ok();
+    if !taken {
+        return Err(error_packet(seq, PulseError::TooLarge));
     }
     let per_second = frame * rate as usize;
     // Fragments of 20 ms unless the app asked for one between 1 ms and 1 s.
@@ -78,7 +94,8 @@ pub fn start(
     };
     let period = Duration::from_secs_f64(fragment as f64 / per_second as f64);
     let stream = silent.clone();
-    std::thread::Builder::new()
+    let counted = shared.clone();
+    let spawned = std::thread::Builder::new()
         .name("wsbox-audio-silence".into())
         .spawn(move || {
             let zeros = Packet {
@@ -98,12 +115,16 @@ pub fn start(
                     continue;
                 }
                 if !send(&zeros) {
-                    return;
+                    break;
                 }
                 stream.sent.fetch_add(fragment as u64, Ordering::SeqCst);
             }
-        })
-        .map_err(|_| error_packet(seq, PulseError::Internal))?;
+            counted.silent_threads.fetch_sub(1, Ordering::SeqCst);
+        });
+    if spawned.is_err() {
+        shared.silent_threads.fetch_sub(1, Ordering::SeqCst);
+        return Err(error_packet(seq, PulseError::Internal));
+    }
     Ok((silent, reply_packet(seq, reply, version)))
 }
 
@@ -178,16 +199,57 @@ mod tests {
         );
     }
 
-    #[test]
-    fn silence_is_refused_for_a_rate_out_of_range() {
-        let params = pa::RecordStreamParams {
+    fn shared() -> Arc<Shared> {
+        let (notify, _) = crate::helper::seqpacket_pair().unwrap();
+        Arc::new(Shared {
+            config: crate::audio::shared::Config {
+                grant: wsbox_policies::AudioGrant::Playback,
+                silence: true,
+                name: "t".into(),
+                host: "/nonexistent".into(),
+            },
+            streams: Default::default(),
+            connections: Default::default(),
+            silent_threads: Default::default(),
+            recording: Default::default(),
+            notify,
+        })
+    }
+
+    fn params(rate: u32, channels: u8) -> pa::RecordStreamParams {
+        pa::RecordStreamParams {
             sample_spec: pa::SampleSpec {
                 format: pa::SampleFormat::S16Le,
-                channels: 2,
-                sample_rate: 0,
+                channels,
+                sample_rate: rate,
             },
             ..Default::default()
-        };
-        assert!(start(1, &params, 7, pa::MAX_VERSION, |_| false).is_err());
+        }
+    }
+
+    #[test]
+    fn silence_is_refused_out_of_range_and_beyond_the_threads_limit() {
+        let shared = shared();
+        for (rate, channels) in [(0, 2), (768_000, 2), (48_000, 32)] {
+            assert!(start(1, &params(rate, channels), 7, 35, &shared, |_| true).is_err());
+        }
+        // Every stream's thread counts until it has ended.
+        let mut streams = Vec::new();
+        for i in 0..STREAMS_MAX {
+            let (silent, _) = start(1, &params(48_000, 2), i as u32, 35, &shared, |_| true)
+                .unwrap_or_else(|_| panic!("stream {i}"));
+            streams.push(silent);
+        }
+        assert!(start(1, &params(48_000, 2), 99, 35, &shared, |_| true).is_err());
+        for silent in &streams {
+            silent.stop();
+        }
+        // Each ends within a period (20 ms), and gives its thread back.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while shared.silent_threads.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(shared.silent_threads.load(Ordering::SeqCst), 0);
+        assert!(start(1, &params(48_000, 2), 100, 35, &shared, |_| true).is_ok());
     }
 }

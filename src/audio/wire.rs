@@ -11,6 +11,7 @@
 //! channel carries a stream's audio.
 
 use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
 
 /// The descriptor's size.
 pub const DESCRIPTOR: usize = 20;
@@ -98,8 +99,11 @@ pub fn read(r: &mut impl Read) -> io::Result<Option<Packet>> {
 }
 
 /// Writes one packet whole: its descriptor and payload in one write where
-/// the socket takes it.
-pub fn write(w: &mut impl Write, packet: &Packet) -> io::Result<()> {
+/// the socket takes it. Fails once `limit` has passed with the packet not
+/// yet written (each write may also block that long: the socket's own
+/// timeout), so that a peer reading a byte now and then is not waited for.
+pub fn write(w: &mut impl Write, packet: &Packet, limit: Duration) -> io::Result<()> {
+    let start = Instant::now();
     let mut desc = [0u8; DESCRIPTOR];
     desc[0..4].copy_from_slice(&(packet.payload.len() as u32).to_be_bytes());
     desc[4..8].copy_from_slice(&packet.channel.to_be_bytes());
@@ -110,7 +114,12 @@ pub fn write(w: &mut impl Write, packet: &Packet) -> io::Result<()> {
     while !bufs.is_empty() {
         match w.write_vectored(bufs) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => io::IoSlice::advance_slices(&mut bufs, n),
+            Ok(n) => {
+                io::IoSlice::advance_slices(&mut bufs, n);
+                if !bufs.is_empty() && start.elapsed() > limit {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
@@ -144,6 +153,15 @@ pub fn first_u32(payload: &[u8]) -> Option<u32> {
         return None;
     }
     Some(u32::from_be_bytes(payload[11..15].try_into().ok()?))
+}
+
+/// The payload with its first `L` after the head replaced (`first_u32`
+/// checked it is there).
+pub fn with_first(mut payload: Vec<u8>, value: u32) -> Vec<u8> {
+    if first_u32(&payload).is_some() {
+        payload[11..15].copy_from_slice(&value.to_be_bytes());
+    }
+    payload
 }
 
 /// The most channels a sample spec, channel map or volume may name
