@@ -30,8 +30,13 @@ fn main() {
             (|| compile(false)) as fn() -> Result<Vec<u8>, String>,
         ),
         ("app-nested-userns-filter.bpf", || compile(true)),
-        ("wsbox-filter.bpf", || compile_wsbox(false)),
-        ("wsbox-relay-filter.bpf", || compile_wsbox(true)),
+        ("wsbox-filter.bpf", || compile_wsbox(None)),
+        ("wsbox-relay-filter.bpf", || {
+            compile_wsbox(Some((RELAY_ADDED, WSBOX_SOCKETS)))
+        }),
+        ("wsbox-audio-filter.bpf", || {
+            compile_wsbox(Some((AUDIO_ADDED, AUDIO_SOCKETS)))
+        }),
         ("wsbox-tty-filter.bpf", compile_wsbox_tty),
     ] {
         let bytes = match compile() {
@@ -45,9 +50,13 @@ fn main() {
 }
 
 /// wsbox's own filter: the allowlist of WSBOX_ALLOWED (and
-/// WSBOX_FOR_HELPERS); anything else fails with EPERM. With `relay`, the
-/// relay process's: RELAY_ADDED and the sockets of WSBOX_SOCKETS too.
-fn compile_wsbox(relay: bool) -> Result<Vec<u8>, String> {
+/// WSBOX_FOR_HELPERS); anything else fails with EPERM. With `extra`, a
+/// helper's: its added syscalls and sockets too (the relay process's
+/// RELAY_ADDED and WSBOX_SOCKETS, the audio helper's AUDIO_ADDED and
+/// AUDIO_SOCKETS).
+type Extra = (&'static [&'static str], &'static [(u64, u64)]);
+
+fn compile_wsbox(extra: Option<Extra>) -> Result<Vec<u8>, String> {
     let build = |what: &str| {
         let what = what.to_owned();
         move |e: libseccomp::error::SeccompError| format!("{what}: {e}")
@@ -59,7 +68,7 @@ fn compile_wsbox(relay: bool) -> Result<Vec<u8>, String> {
     ctx.set_ctl_nnp(false).map_err(build("nnp control"))?;
     ctx.add_arch(ScmpArch::native())
         .map_err(build("architecture"))?;
-    let added: &[&str] = if relay { RELAY_ADDED } else { &[] };
+    let added: &[&str] = extra.map_or(&[], |(added, _)| added);
     for name in WSBOX_ALLOWED.iter().chain(WSBOX_FOR_HELPERS).chain(added) {
         let Ok(syscall) = ScmpSyscall::from_name(name) else {
             continue;
@@ -107,11 +116,11 @@ fn compile_wsbox(relay: bool) -> Result<Vec<u8>, String> {
         )
         .map_err(build("prctl"))?;
     }
-    if !relay {
+    let Some((_, sockets)) = extra else {
         return export(&ctx);
-    }
+    };
     let socket = ScmpSyscall::from_name("socket").map_err(build("socket"))?;
-    for (family, kind) in WSBOX_SOCKETS {
+    for (family, kind) in sockets {
         // The type's low bits; SOCK_CLOEXEC and SOCK_NONBLOCK may be set.
         ctx.add_rule_conditional(
             ScmpAction::Allow,

@@ -14,7 +14,9 @@
 //! firewall of `--net user` follows the host's addresses in the host
 //! watcher (`crate::net::hostwatch`), and the relays of `--net tor` and
 //! `--net-forward` run in a process confined like wsbox but allowed TCP
-//! connections to their upstream ports (`crate::net::relays`). In window
+//! connections to their upstream ports (`crate::net::relays`); the app's
+//! sound goes through the audio helper, confined like wsbox but with no
+//! file and unix sockets it connects (`crate::audio`). In window
 //! mode, the app's file dialogs are the host's, asked for on the host's
 //! session bus by the host chooser (`crate::portal::host`). The host's
 //! accessibility bus is reached through the accessibility helper's relay

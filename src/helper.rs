@@ -5,7 +5,8 @@
 //! (`crate::files::documents`), the watch of the host's addresses
 //! (`crate::net::hostwatch`), the relays (`crate::net::relays`), the
 //! screenshot writer (`crate::screenshot`), the accessibility helper
-//! (`crate::a11y`) and, in window mode, the host chooser
+//! (`crate::a11y`), the audio helper (`crate::audio`) and, in window mode,
+//! the host chooser
 //! (`crate::portal::host`); each module says what its helper may do.
 //!
 //! All are forked while wsbox has a single thread, keep only their own fds,

@@ -384,7 +384,20 @@ fn hostile_clients_are_refused_or_dropped_and_others_still_play() {
     .unwrap_or_else(|| panic!("the spoofer never played: {}", running.stderr_so_far()));
     let inputs = host.pactl(&["list", "sink-inputs"]).unwrap();
     let clients = host.pactl(&["list", "clients"]).unwrap();
+    // The audio helper confined itself: no_new_privs and wsbox's seccomp
+    // filters (its Landlock domain leaves it no file).
+    let helper = testkit::tree(running.pid())
+        .into_iter()
+        .find(|p| testkit::comm(*p).as_deref() == Some("wsbox-audio"));
+    let field = |name: &str| helper.and_then(|p| testkit::status_field(p, name));
+    let (nnp, filters) = (field("NoNewPrivs:"), field("Seccomp_filters:"));
     running.kill(LIMIT);
+    assert_eq!(nnp.as_deref(), Some("1"), "the audio helper {helper:?}");
+    let filters: u32 = filters.and_then(|f| f.parse().ok()).unwrap_or(0);
+    assert!(
+        filters >= 3,
+        "the audio helper has {filters} seccomp filters"
+    );
     assert!(inputs.contains("spoofed tone"), "{inputs}");
     assert!(
         inputs.contains("application.name = \"[wsbox:spoofer]\""),

@@ -45,6 +45,8 @@ const APP_NESTED_USERNS_FILTER: &[u8] =
 const WSBOX_FILTER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wsbox-filter.bpf"));
 const WSBOX_RELAY_FILTER: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/wsbox-relay-filter.bpf"));
+const WSBOX_AUDIO_FILTER: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/wsbox-audio-filter.bpf"));
 const WSBOX_TTY_FILTER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wsbox-tty-filter.bpf"));
 
 impl Filter {
@@ -68,6 +70,12 @@ impl Filter {
     /// ([`crate::seccomp_rules::RELAY_ADDED`]).
     pub fn wsbox_relay() -> Result<Self, Error> {
         Self::from_bpf(WSBOX_RELAY_FILTER)
+    }
+
+    /// The audio helper's allowlist: wsbox's, and unix stream sockets it
+    /// connects ([`crate::seccomp_rules::AUDIO_ADDED`]).
+    pub fn wsbox_audio() -> Result<Self, Error> {
+        Self::from_bpf(WSBOX_AUDIO_FILTER)
     }
 
     /// The terminal ioctls wsbox refuses itself.

@@ -288,6 +288,16 @@ pub const WSBOX_FOR_HELPERS: &[&str] = &["socketpair"];
 /// Landlock does not limit. The relay process only ever holds TCP sockets.
 pub const RELAY_ADDED: &[&str] = &["connect"];
 
+/// What the audio helper (`src/audio/`) adds to [`WSBOX_ALLOWED`] and
+/// [`WSBOX_FOR_HELPERS`]: `connect`, for its connections to the host's
+/// sound server, and `socket`, only as in [`AUDIO_SOCKETS`]. Its Landlock
+/// domain grants no file at all, and no TCP; connecting to a named unix
+/// socket is the one thing Landlock does not limit, and that is its work.
+pub const AUDIO_ADDED: &[&str] = &["connect"];
+
+/// The only sockets the audio helper may create: unix stream sockets.
+pub const AUDIO_SOCKETS: &[(u64, u64)] = &[(libc::AF_UNIX as u64, libc::SOCK_STREAM as u64)];
+
 /// The only sockets the relay process may create (family, type without its
 /// flags): TCP over IPv4 and IPv6, for the relays' upstream connections. No
 /// unix sockets (Landlock cannot limit connecting to a named one: the

@@ -64,6 +64,9 @@ pub struct Confinement {
     /// Whether the process may make TCP sockets and connect them (the
     /// relay process's seccomp filter, `Filter::wsbox_relay`).
     pub tcp_sockets: bool,
+    /// Whether the process may make unix stream sockets and connect them
+    /// (the audio helper's seccomp filter, `Filter::wsbox_audio`).
+    pub unix_sockets: bool,
     /// Run without Landlock when the kernel lacks it (the policy's
     /// `security.landlock = "best-effort"`); otherwise that is an error.
     pub landlock_optional: bool,
@@ -127,6 +130,8 @@ impl Confinement {
         Filter::signals_only_to(&self.signal_pids, own).load_all_threads()?;
         let allowlist = if self.tcp_sockets {
             Filter::wsbox_relay()?
+        } else if self.unix_sockets {
+            Filter::wsbox_audio()?
         } else {
             Filter::wsbox()?
         };

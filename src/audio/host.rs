@@ -38,7 +38,7 @@ pub(super) fn connect_host(shared: &Shared, offered: u16) -> Result<(UnixStream,
         version: offered,
         supports_shm: false,
         supports_memfd: false,
-        cookie: super::shared::host_cookie(),
+        cookie: shared.cookie.clone(),
     });
     let answer = roundtrip(&mut host, 0, &auth, offered)?;
     let reply: pa::AuthReply = decode(&answer, offered)?;

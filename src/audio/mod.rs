@@ -23,12 +23,14 @@
 //! still names the place inside, so that libpulse fails at once instead of
 //! starting a sound server of its own inside the sandbox.
 //!
-//! The helper is forked before wsbox confines itself (`crate::helper`);
-//! it connects to the host's sound server (a new socket for each app
-//! connection, which the confined wsbox may not make), so it is not
-//! confined beyond `no_new_privs`, but it reads nothing of the host but
-//! the server's cookie, and it dies with wsbox. It tells wsbox when the
-//! app starts and stops recording ([`Audio::watch_fd`]), for the marking's
+//! The helper is forked before wsbox confines itself (`crate::helper`),
+//! reads the host server's cookie, and confines itself before it takes a
+//! connection: Landlock with no file and no TCP at all, wsbox's seccomp
+//! allowlist plus unix stream sockets and `connect` (a new socket for each
+//! app connection, which the confined wsbox may not make), no
+//! capabilities, signals to no one. If it cannot, it says so and ends, and
+//! wsbox stops the sandbox. It dies with wsbox, and tells it when the app
+//! starts and stops recording ([`Audio::watch_fd`]), for the marking's
 //! indicator.
 
 mod host;
@@ -108,13 +110,26 @@ impl Audio {
     }
 }
 
-/// The helper's news on its socket: `Some(true)` recording, `Some(false)`
-/// quiet, `None` when it ended.
-pub fn read_event(sock: BorrowedFd<'_>) -> Option<bool> {
+/// What the helper says on its socket.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The app started recording (true) or stopped (false).
+    Recording(bool),
+    /// The helper could not confine itself, and ended: why.
+    Failed(String),
+    /// The helper ended.
+    Gone,
+}
+
+/// The helper's next news on its socket.
+pub fn read_event(sock: BorrowedFd<'_>) -> Event {
     match crate::helper::recv(sock, 0) {
-        Ok((bytes, _)) if bytes == b"recording" => Some(true),
-        Ok((bytes, _)) if bytes == b"quiet" => Some(false),
-        _ => None,
+        Ok((bytes, _)) if bytes == b"recording" => Event::Recording(true),
+        Ok((bytes, _)) if bytes == b"quiet" => Event::Recording(false),
+        Ok((bytes, _)) if bytes.starts_with(b"failed:") => {
+            Event::Failed(String::from_utf8_lossy(&bytes[7..]).into_owned())
+        }
+        _ => Event::Gone,
     }
 }
 
@@ -170,10 +185,13 @@ pub fn start(
         name: name.to_owned(),
         host,
     };
+    let landlock_optional = spec.landlock == wsbox_policies::Requirement::BestEffort;
     let (ours, theirs) = seqpacket_pair().context("failed to start the audio helper")?;
     let keep = [theirs.as_raw_fd(), listener.as_raw_fd()];
-    let pid = fork_helper(&keep, move || helper(listener, theirs, config))
-        .context("failed to start the audio helper")?;
+    let pid = fork_helper(&keep, move || {
+        helper(listener, theirs, config, landlock_optional)
+    })
+    .context("failed to start the audio helper")?;
     spec.binds.push(BindSpec {
         host: path,
         target: inside_socket(),
@@ -183,8 +201,9 @@ pub fn start(
     Ok(Some(Audio { sock: ours, pid }))
 }
 
-/// The helper: serves app connections until wsbox ends.
-fn helper(listener: UnixListener, notify: OwnedFd, config: Config) -> i32 {
+/// The helper: confines itself, then serves app connections until wsbox
+/// ends.
+fn helper(listener: UnixListener, notify: OwnedFd, config: Config, landlock_optional: bool) -> i32 {
     // SAFETY: a plain prctl with a NUL-terminated name; how the tests and
     // `ps` tell this helper from wsbox.
     unsafe {
@@ -196,8 +215,20 @@ fn helper(listener: UnixListener, notify: OwnedFd, config: Config) -> i32 {
             0,
         )
     };
+    // Read before the confinement, which leaves no file readable.
+    let cookie = shared::host_cookie();
+    let confinement = wsbox_sandbox::self_confine::Confinement {
+        unix_sockets: true,
+        landlock_optional,
+        ..Default::default()
+    };
+    if let Err(e) = confinement.apply() {
+        let _ = crate::helper::send(notify.as_fd(), format!("failed:{e}").as_bytes(), &[]);
+        return 1;
+    }
     let shared = Arc::new(Shared {
         config,
+        cookie,
         streams: AtomicUsize::new(0),
         connections: AtomicUsize::new(0),
         silent_threads: AtomicUsize::new(0),
@@ -265,6 +296,7 @@ mod tests {
                 name: "t".into(),
                 host: "/nonexistent".into(),
             },
+            cookie: Vec::new(),
             streams: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
             silent_threads: AtomicUsize::new(0),

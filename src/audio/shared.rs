@@ -41,6 +41,9 @@ pub struct Config {
 #[derive(Debug)]
 pub struct Shared {
     pub config: Config,
+    /// The host server's cookie, read once before the helper confined
+    /// itself.
+    pub cookie: Vec<u8>,
     pub streams: AtomicUsize,
     pub connections: AtomicUsize,
     /// Threads sending silence, counted until they end (a deleted stream's

@@ -202,6 +202,7 @@ mod tests {
     fn shared() -> Arc<Shared> {
         let (notify, _) = crate::helper::seqpacket_pair().unwrap();
         Arc::new(Shared {
+            cookie: Vec::new(),
             config: crate::audio::shared::Config {
                 grant: wsbox_policies::AudioGrant::Playback,
                 silence: true,

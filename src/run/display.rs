@@ -272,14 +272,23 @@ fn watch_audio(handle: &LoopHandle<'static, Run>, audio: &crate::audio::Audio) -
                 // SAFETY: the fd lives as long as the source.
                 let fd = unsafe { fd.get_mut() };
                 match crate::audio::read_event(std::os::fd::AsFd::as_fd(&*fd)) {
-                    Some(recording) => {
+                    crate::audio::Event::Recording(recording) => {
                         tracing::info!(recording, "the app's recording changed");
                         if let Some(compositor) = run.compositor.as_mut() {
                             compositor.set_recording(recording);
                         }
                         Ok(PostAction::Continue)
                     }
-                    None => Ok(PostAction::Remove),
+                    // Fail closed: no sandbox with an unconfined helper.
+                    crate::audio::Event::Failed(why) => {
+                        if run.failure.is_none() {
+                            run.failure =
+                                Some(format!("the audio helper could not confine itself: {why}"));
+                        }
+                        run.stop(super::state::Stop::Failure);
+                        Ok(PostAction::Remove)
+                    }
+                    crate::audio::Event::Gone => Ok(PostAction::Remove),
                 }
             },
         )
