@@ -88,8 +88,11 @@ fn played(host: &HostPulse, dir: &Path, options: &[&str], player: &str) -> (Out,
     let mut opts = vec!["--file", tone.to_str().unwrap()];
     opts.extend_from_slice(options);
     let out = sandbox(host, &opts, player);
-    // The tail of the tone reaches the monitor a little after the player ends.
-    std::thread::sleep(Duration::from_millis(300));
+    // The tone reaches the monitor as the sink renders it, which may be
+    // after the player ended: waited for, up to 10 s.
+    poll(Duration::from_secs(10), || {
+        (testkit::pulse::loudest(&samples(&file)) > LOUD).then_some(())
+    });
     drop(recorder);
     (out, samples(&file))
 }
@@ -336,7 +339,8 @@ fn hostile_clients_are_refused_or_dropped_and_others_still_play() {
         &["--audio", "playback", "--ro", &bin],
         &format!(
             "/opt/pulse-hostile fuzz {seed}; /opt/pulse-hostile streams 1000; \
-             /opt/pulse-hostile stall; paplay /run/wsbox/files/tone.wav && echo played"
+             /opt/pulse-hostile stall; /opt/pulse-hostile churn 40; \
+             paplay /run/wsbox/files/tone.wav && echo played"
         ),
     );
     assert!(out.stdout.contains("fuzzed 200 connections"), "{out}");
@@ -350,10 +354,24 @@ fn hostile_clients_are_refused_or_dropped_and_others_still_play() {
     );
     assert!(out.stdout.contains("played"), "{out}");
     assert!(
-        rms(&recorded) > LOUD,
-        "nothing played after the hostile clients"
+        testkit::pulse::loudest(&recorded) > LOUD,
+        "nothing played after the hostile clients ({} samples)\n{out}",
+        recorded.len()
     );
     assert!(!out.stderr.contains("panicked"), "{out}");
+    assert!(out.stdout.contains("churned 40 connections"), "{out}");
+    // Nothing of theirs outlives them on the host: no stream, no client.
+    let left = poll(Duration::from_secs(10), || {
+        let inputs = host.pactl(&["list", "short", "sink-inputs"]).ok()?;
+        let clients = host.pactl(&["list", "short", "clients"]).ok()?;
+        (inputs.trim().is_empty() && !clients.contains("wsbox")).then_some(())
+    });
+    assert!(
+        left.is_some(),
+        "left on the host: {:?} {:?}",
+        host.pactl(&["list", "short", "sink-inputs"]),
+        host.pactl(&["list", "short", "clients"])
+    );
 
     // A client claiming to be Firefox is wsbox's client on the host, and
     // its stream keeps only its media name.

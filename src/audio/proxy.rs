@@ -556,9 +556,12 @@ impl Conn {
         if map.remove(&channel).is_none() {
             return false;
         }
+        let counted = state.streams > 0;
         state.streams = state.streams.saturating_sub(1);
         drop(state);
-        self.shared.streams.fetch_sub(1, Ordering::SeqCst);
+        if counted {
+            self.shared.streams.fetch_sub(1, Ordering::SeqCst);
+        }
         if record {
             self.shared.recording_changed(-1);
         }
@@ -598,9 +601,14 @@ impl Conn {
         index
     }
 
+    /// Gives back one stream to the sandbox's count, unless the
+    /// connection already gave back all of its own.
     fn give_back_stream(&self) {
         let mut state = lock(&self.state);
-        state.streams = state.streams.saturating_sub(1);
+        if state.streams == 0 {
+            return;
+        }
+        state.streams -= 1;
         drop(state);
         self.shared.streams.fetch_sub(1, Ordering::SeqCst);
     }

@@ -178,6 +178,12 @@ pub fn rms(samples: &[i16]) -> f64 {
     (sum / samples.len() as f64).sqrt()
 }
 
+/// The RMS of the loudest quarter second of `samples` (48 kHz): whether a
+/// tone was heard at all, however long the silence around it.
+pub fn loudest(samples: &[i16]) -> f64 {
+    samples.chunks(12_000).map(rms).fold(0.0, f64::max)
+}
+
 /// The frequency of a tone, from its rising zero crossings, at `rate`.
 pub fn frequency(samples: &[i16], rate: u32) -> f64 {
     let crossings = samples.windows(2).filter(|w| w[0] < 0 && w[1] >= 0).count();

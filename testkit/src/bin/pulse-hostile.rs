@@ -4,6 +4,8 @@
 //! `pulse-hostile MODE [ARG]`:
 //! - `streams N`: one connection asks for N playback streams; prints
 //!   `created C refused R`.
+//! - `churn N`: N connections (half at protocol 13) that ask for a stream
+//!   and go before the answer; prints `churned N connections`.
 //! - `stall`: sends commands without ever reading the answers; prints
 //!   `disconnected after N commands` once wsbox drops it (or `never` after
 //!   60 s).
@@ -30,19 +32,24 @@ fn socket_path() -> String {
 
 /// Connects and authenticates; the socket and the protocol version.
 fn connect(name: &str, props: Option<pa::Props>) -> (UnixStream, u16) {
+    connect_at(name, props, pa::MAX_VERSION)
+}
+
+/// [`connect`], offering protocol `offered`.
+fn connect_at(name: &str, props: Option<pa::Props>, offered: u16) -> (UnixStream, u16) {
     let mut sock = UnixStream::connect(socket_path()).expect("connect");
     sock.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let auth = Command::Auth(pa::AuthParams {
-        version: pa::MAX_VERSION,
+        version: offered,
         supports_shm: false,
         supports_memfd: false,
         cookie: vec![0; 256],
     });
-    pa::write_command_message(&mut sock, 0, &auth, pa::MAX_VERSION).unwrap();
+    pa::write_command_message(&mut sock, 0, &auth, offered).unwrap();
     let mut reader = BufReader::new(sock.try_clone().unwrap());
     let (_, reply): (u32, pa::AuthReply) =
-        pa::read_reply_message(&mut reader, pa::MAX_VERSION).expect("auth reply");
+        pa::read_reply_message(&mut reader, offered).expect("auth reply");
     let version = reply.version;
     let props = props.unwrap_or_else(|| {
         let mut p = pa::Props::new();
@@ -120,6 +127,18 @@ fn streams(n: u32) {
         }
     }
     println!("created {created} refused {refused}");
+}
+
+/// `n` connections, half of them at protocol 13, each asking for a stream
+/// and gone before the answer.
+fn churn(n: u32) {
+    for i in 0..n {
+        let offered = if i % 2 == 0 { 13 } else { pa::MAX_VERSION };
+        let (mut sock, version) = connect_at("churn", None, offered);
+        let cmd = Command::CreatePlaybackStream(stream_params(pa::Props::new(), 0));
+        let _ = pa::write_command_message(&mut sock, 7, &cmd, version);
+    }
+    println!("churned {n} connections");
 }
 
 fn stall() {
@@ -255,6 +274,7 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("streams") => streams(arg(2, 1000) as u32),
         Some("stall") => stall(),
+        Some("churn") => churn(arg(2, 40) as u32),
         Some("spoof") => spoof(arg(2, 5)),
         Some("fuzz") => fuzz(arg(2, 1)),
         _ => {
