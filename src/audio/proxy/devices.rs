@@ -3,67 +3,81 @@
 
 use std::ffi::CStr;
 
-use pulseaudio::protocol::{self as pa, CommandTag as T, PulseError};
+use pulseaudio::protocol::{self as pa, CommandTag as T, PulseError, TagStructWrite};
 
 use super::Conn;
 use crate::audio::message::{ack, decode, error_packet, reply_packet, List};
 use crate::audio::shared::{SINK_NAME, SOURCE_NAME};
 use crate::audio::wire::Packet;
 
+/// How a command asks for a device.
+enum Query {
+    List,
+    Lookup,
+    Get,
+}
+
 impl Conn {
     pub(super) fn sinks(&self, command: T, seq: u32, payload: &[u8]) -> Packet {
-        let playback = self.shared.config.grant.playback();
-        let named = |payload: &[u8]| -> bool {
-            match decode::<pa::GetSinkInfo>(payload, self.version) {
-                Ok(query) => matches_ours(
-                    query.index,
-                    query.name.as_deref(),
-                    SINK_NAME,
-                    "@DEFAULT_SINK@",
-                ),
-                Err(_) => false,
-            }
+        let query = match command {
+            T::GetSinkInfoList => Query::List,
+            T::LookupSink => Query::Lookup,
+            _ => Query::Get,
         };
-        match command {
-            T::GetSinkInfoList if playback => {
-                reply_packet(seq, List(vec![self.shared.sink_info()]), self.version)
-            }
-            T::GetSinkInfoList => ack(seq),
-            T::LookupSink if playback && lookup_is(payload, SINK_NAME, "@DEFAULT_SINK@") => {
-                reply_packet(seq, pa::LookupReply(0), self.version)
-            }
-            T::GetSinkInfo if playback && named(payload) => {
-                reply_packet(seq, self.shared.sink_info(), self.version)
-            }
-            _ => error_packet(seq, PulseError::NoEntity),
-        }
+        let present = self.shared.config.grant.playback();
+        let info = || self.shared.sink_info();
+        self.device(
+            query,
+            seq,
+            payload,
+            present,
+            (SINK_NAME, "@DEFAULT_SINK@"),
+            info,
+        )
     }
 
     pub(super) fn sources(&self, command: T, seq: u32, payload: &[u8]) -> Packet {
-        let config = &self.shared.config;
-        let any = config.grant.record() || config.silence;
-        let named = |payload: &[u8]| -> bool {
-            match decode::<pa::GetSourceInfo>(payload, self.version) {
-                Ok(query) => matches_ours(
-                    query.index,
-                    query.name.as_deref(),
-                    SOURCE_NAME,
-                    "@DEFAULT_SOURCE@",
-                ),
-                Err(_) => false,
-            }
+        let query = match command {
+            T::GetSourceInfoList => Query::List,
+            T::LookupSource => Query::Lookup,
+            _ => Query::Get,
         };
-        match command {
-            T::GetSourceInfoList if any => {
-                reply_packet(seq, List(vec![self.shared.source_info()]), self.version)
-            }
-            T::GetSourceInfoList => ack(seq),
-            T::LookupSource if any && lookup_is(payload, SOURCE_NAME, "@DEFAULT_SOURCE@") => {
+        let config = &self.shared.config;
+        let present = config.grant.record() || config.silence;
+        let info = || self.shared.source_info();
+        self.device(
+            query,
+            seq,
+            payload,
+            present,
+            (SOURCE_NAME, "@DEFAULT_SOURCE@"),
+            info,
+        )
+    }
+
+    /// The answer about one of wsbox's made-up devices, `present` or not,
+    /// named `ours` or `default`. A query by index or name has the same
+    /// layout for sinks and sources.
+    fn device<I: TagStructWrite>(
+        &self,
+        query: Query,
+        seq: u32,
+        payload: &[u8],
+        present: bool,
+        (ours, default): (&CStr, &str),
+        info: impl Fn() -> I,
+    ) -> Packet {
+        let named = || match decode::<pa::GetSinkInfo>(payload, self.version) {
+            Ok(q) => matches_ours(q.index, q.name.as_deref(), ours, default),
+            Err(_) => false,
+        };
+        match query {
+            Query::List if present => reply_packet(seq, List(vec![info()]), self.version),
+            Query::List => ack(seq),
+            Query::Lookup if present && lookup_is(payload, ours, default) => {
                 reply_packet(seq, pa::LookupReply(0), self.version)
             }
-            T::GetSourceInfo if any && named(payload) => {
-                reply_packet(seq, self.shared.source_info(), self.version)
-            }
+            Query::Get if present && named() => reply_packet(seq, info(), self.version),
             _ => error_packet(seq, PulseError::NoEntity),
         }
     }
